@@ -1,0 +1,76 @@
+/**
+ * A sparse array of unsigned 32-bit values indexed by page number, allocated in chunks on first
+ * write, the way real page tables are: a 64 GiB guest that touched 100 pages costs a few chunks,
+ * not 16 M entries. Unwritten entries read as 0.
+ */
+const CHUNK_SHIFT = 12;
+const CHUNK = 1 << CHUNK_SHIFT;
+const CHUNK_MASK = CHUNK - 1;
+
+export class PagedU32 {
+  // Grows on demand, so an index space as large as a 52-bit guest-physical space costs nothing
+  // until high pages are touched.
+  private chunks: (Uint32Array | undefined)[] = [];
+
+  constructor(readonly length: number) {}
+
+  private newChunk(ci: number): Uint32Array {
+    while (this.chunks.length < ci) this.chunks.push(undefined);
+    const c = new Uint32Array(CHUNK);
+    this.chunks[ci] = c;
+    return c;
+  }
+
+  get(i: number): number {
+    const c = this.chunks[Math.floor(i / CHUNK)];
+    return c === undefined ? 0 : c[i & CHUNK_MASK];
+  }
+
+  set(i: number, v: number): void {
+    const ci = Math.floor(i / CHUNK);
+    let c = this.chunks[ci];
+    if (c === undefined) {
+      if (v === 0) return;
+      c = this.newChunk(ci);
+    }
+    c[i & CHUNK_MASK] = v;
+  }
+
+  /** Set [from, from+count) to v. */
+  fill(v: number, from: number, count: number): void {
+    for (let i = from; i < from + count; ) {
+      const ci = Math.floor(i / CHUNK);
+      const start = i & CHUNK_MASK;
+      const n = Math.min(CHUNK - start, from + count - i);
+      let c = this.chunks[ci];
+      if (c === undefined && v !== 0) c = this.newChunk(ci);
+      if (c !== undefined) c.fill(v, start, start + n);
+      i += n;
+    }
+  }
+
+  /** Calls fn(index, value) for every non-zero entry in [from, from+count), in order. */
+  forEachSet(from: number, count: number, fn: (i: number, v: number) => void): void {
+    const end = Math.min(from + count, this.length, this.chunks.length * CHUNK);
+    for (let i = from; i < end; ) {
+      const ci = Math.floor(i / CHUNK);
+      const c = this.chunks[ci];
+      const chunkEnd = Math.min((ci + 1) * CHUNK, end);
+      if (c === undefined) {
+        i = chunkEnd;
+        continue;
+      }
+      for (; i < chunkEnd; i++) {
+        const v = c[i & CHUNK_MASK];
+        if (v !== 0) fn(i, v);
+      }
+    }
+  }
+
+  /** Bytes of typed-array storage allocated so far. */
+  get allocatedBytes(): number {
+    let n = 0;
+    for (const c of this.chunks) if (c) n += c.byteLength;
+    return n + this.chunks.length * 8;
+  }
+}

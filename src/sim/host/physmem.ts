@@ -1,0 +1,151 @@
+import { PAGE_SIZE, hex } from '../core/units';
+
+/** Who owns a host physical frame. */
+export const FrameOwner = {
+  Free: 0,
+  /** The host kernel's own memory (its text, slab, page tables). */
+  HostKernel: 1,
+  /** Anonymous memory of a user-space process (the VMM's guest RAM lives here). */
+  ProcessAnon: 2,
+  /** The page cache of a guest_memfd file: private guest memory. */
+  GuestMemfd: 3,
+  /** TDX module metadata: TDR/TDCS/TDVPS pages and Secure-EPT pages (PAMT-tracked). */
+  TdxMetadata: 4,
+} as const;
+export type FrameOwnerCode = (typeof FrameOwner)[keyof typeof FrameOwner];
+export const FRAME_OWNER_NAMES = ['free', 'host kernel', 'process memory', 'guest_memfd', 'TDX metadata'] as const;
+
+/** A cache line is 64 bytes; TDX tracks integrity and the TD-owner bit per line. */
+export const CACHE_LINE = 64;
+
+/**
+ * Host physical memory: one entry per 4 KiB frame in typed arrays (struct of arrays). Contents are
+ * stored only for frames whose bytes were written; every other frame reads as zeros.
+ *
+ * `hkid` models TDX memory encryption: a frame holding TD-private data was written with the TD's
+ * private HKID and its cache lines carry the TD-owner bit. A host access (with the host's key) to
+ * such a line reads zeros; a host write clears the TD-owner bit and poisons the line, so the TD's
+ * next read of it takes a machine check (Intel TDX module base spec, "Memory integrity";
+ * Documentation/arch/x86/tdx.rst).
+ */
+export class HostMemory {
+  readonly nframes: number;
+  readonly owner: Uint8Array;
+  /** The owning object's id: process pid, guest_memfd inode, VM id for TDX metadata. */
+  readonly ownerId: Uint32Array;
+  /** 0 = host key (shared); otherwise the HKID of the TD whose private data the frame holds. */
+  readonly hkid: Uint16Array;
+  private readonly data = new Map<number, Uint8Array>();
+  /** Poisoned cache lines, keyed frame * 64 + line index. */
+  private readonly poisoned = new Set<number>();
+  private nextFresh: number;
+  private readonly freed: number[] = [];
+  private used = 0;
+
+  constructor(bytes: number, reservedForKernel: number) {
+    this.nframes = Math.floor(bytes / PAGE_SIZE);
+    this.owner = new Uint8Array(this.nframes);
+    this.ownerId = new Uint32Array(this.nframes);
+    this.hkid = new Uint16Array(this.nframes);
+    const k = Math.min(this.nframes, Math.ceil(reservedForKernel / PAGE_SIZE));
+    this.owner.fill(FrameOwner.HostKernel, 0, k);
+    this.nextFresh = k;
+    this.used = k;
+  }
+
+  get framesUsed(): number {
+    return this.used;
+  }
+
+  get framesFree(): number {
+    return this.nframes - this.used;
+  }
+
+  /** Allocate a zeroed frame. Returns -1 when host memory is exhausted. */
+  alloc(owner: FrameOwnerCode, ownerId: number): number {
+    let f: number;
+    if (this.freed.length > 0) f = this.freed.pop()!;
+    else if (this.nextFresh < this.nframes) f = this.nextFresh++;
+    else return -1;
+    this.owner[f] = owner;
+    this.ownerId[f] = ownerId;
+    this.hkid[f] = 0;
+    this.used++;
+    return f;
+  }
+
+  /** Return a frame to the allocator. Its contents are cleared (the kernel zeroes before reuse). */
+  free(f: number): void {
+    if (this.owner[f] === FrameOwner.Free) throw new Error(`double free of host frame ${hex(f)}`);
+    this.owner[f] = FrameOwner.Free;
+    this.ownerId[f] = 0;
+    this.hkid[f] = 0;
+    this.data.delete(f);
+    this.clearPoison(f);
+    this.freed.push(f);
+    this.used--;
+  }
+
+  /** Whether the frame has stored contents (was ever written with non-zero intent). */
+  hasData(f: number): boolean {
+    return this.data.has(f);
+  }
+
+  /** The frame's bytes, created (zeroed) on first use. Used by accesses with the right key. */
+  bytes(f: number): Uint8Array {
+    let d = this.data.get(f);
+    if (d === undefined) {
+      d = new Uint8Array(PAGE_SIZE);
+      this.data.set(f, d);
+    }
+    return d;
+  }
+
+  /** The frame's bytes without creating them (undefined = all zeros). */
+  peek(f: number): Uint8Array | undefined {
+    return this.data.get(f);
+  }
+
+  /** Clear a frame's contents (TDH.MEM.PAGE.REMOVE's clearing, TDG.MEM.PAGE.ACCEPT's zeroing). */
+  zero(f: number): void {
+    this.data.delete(f);
+    this.clearPoison(f);
+  }
+
+  copyInto(f: number, src: Uint8Array): void {
+    this.bytes(f).set(src.subarray(0, PAGE_SIZE));
+  }
+
+  isPoisoned(f: number, offset: number, len: number): boolean {
+    if (this.poisoned.size === 0) return false;
+    const first = Math.floor(offset / CACHE_LINE);
+    const last = Math.floor((offset + len - 1) / CACHE_LINE);
+    for (let l = first; l <= last; l++) if (this.poisoned.has(f * 64 + l)) return true;
+    return false;
+  }
+
+  poison(f: number, offset: number, len: number): number {
+    const first = Math.floor(offset / CACHE_LINE);
+    const last = Math.floor((offset + len - 1) / CACHE_LINE);
+    for (let l = first; l <= last; l++) this.poisoned.add(f * 64 + l);
+    return last - first + 1;
+  }
+
+  private clearPoison(f: number): void {
+    if (this.poisoned.size === 0) return;
+    for (let l = 0; l < PAGE_SIZE / CACHE_LINE; l++) this.poisoned.delete(f * 64 + l);
+  }
+
+  /** Number of poisoned lines in the frame. */
+  poisonedLines(f: number): number {
+    let n = 0;
+    if (this.poisoned.size === 0) return 0;
+    for (let l = 0; l < PAGE_SIZE / CACHE_LINE; l++) if (this.poisoned.has(f * 64 + l)) n++;
+    return n;
+  }
+
+  /** Typed-array bytes held by this object (for the heap budget). */
+  get metadataBytes(): number {
+    return this.owner.byteLength + this.ownerId.byteLength + this.hkid.byteLength;
+  }
+}

@@ -1,0 +1,34 @@
+import type { GuestMemfd } from './guest-memfd';
+
+/** struct kvm_userspace_memory_region2, as user space passes it. */
+export interface UserspaceMemoryRegion2 {
+  slot: number;
+  flags: number;
+  guest_phys_addr: number;
+  memory_size: number;
+  userspace_addr: number;
+  guest_memfd_offset?: number;
+  guest_memfd?: number;
+}
+
+/** struct kvm_memory_slot, as KVM keeps it. */
+export interface Memslot {
+  id: number;
+  baseGfn: number;
+  npages: number;
+  flags: number;
+  userspaceAddr: number;
+  gmem?: GuestMemfd;
+  /** guest_memfd page offset of baseGfn (slot->gmem.pgoff). */
+  gmemPgoff: number;
+  /** Dirty bitmap, one bit per page, while KVM_MEM_LOG_DIRTY_PAGES is set. */
+  dirtyBitmap?: Uint32Array;
+}
+
+export const slotContains = (s: Memslot, gfn: number): boolean => gfn >= s.baseGfn && gfn < s.baseGfn + s.npages;
+
+/** __gfn_to_hva_memslot() */
+export const gfnToHva = (s: Memslot, gfn: number): number => s.userspaceAddr + (gfn - s.baseGfn) * 4096;
+
+/** kvm_gmem_get_index(): the guest_memfd page index of a gfn. */
+export const gfnToGmemIndex = (s: Memslot, gfn: number): number => gfn - s.baseGfn + s.gmemPgoff;

@@ -1,0 +1,299 @@
+import { fail } from '../core/errno';
+import { PagedU32 } from '../core/paged-array';
+import { PAGE_SIZE, hex } from '../core/units';
+import { SysError } from '../core/errno';
+import { GuestException, type Access } from '../guest/bus';
+import { Sept, septFrame, septState } from '../tdx/sept';
+import { TdxStatus } from '../tdx/module';
+import { gfnToGmemIndex, gfnToHva, type Memslot } from './memslot';
+import { KvmExitSignal, VmDeadSignal } from './run';
+import { KVM_MEMORY_EXIT_FLAG_PRIVATE, KVM_MEM_READONLY } from './uapi';
+import type { Vm } from './vm';
+
+/** EPT entry as stored: host frame + 1 in bits 30..0, writable in bit 31. */
+const EPT_W = 0x8000_0000;
+const EPT_FRAME = 0x7fff_ffff;
+
+/** VMX exit reason for an EPT violation, reported in the #VE information. */
+const EXIT_REASON_EPT_VIOLATION = 48;
+
+/** Zaps larger than this are traced as one summary event instead of one per page. */
+const TRACE_PER_PAGE_LIMIT = 16;
+
+export interface MmuStats {
+  eptViolations: number;
+  writeProtectFaults: number;
+  zapped: number;
+}
+
+/** A translation result: the host frame, or 'mmio' when no memslot backs the GPA. */
+export type Translation = number | 'mmio';
+
+/**
+ * KVM's MMU for one VM (arch/x86/kvm/mmu/). The EPT maps GFNs to host frames; for a TD it is the
+ * shared EPT, and private GFNs live in the Secure EPT that the TDX module owns, of which KVM keeps a
+ * mirror. Faults decide private or shared (kvm_mmu_faultin_pfn), take shared pages through the host
+ * page tables (get_user_pages) and private ones from guest_memfd (kvm_gmem_get_pfn).
+ */
+export class Mmu {
+  readonly ept = new PagedU32(2 ** 40);
+  /** Mirror of the Secure EPT (TDs): gfn → frame + 1. */
+  readonly mirror: PagedU32 | null;
+  /** Bumped on every zap or write-protect so the vCPUs' cached translations are dropped. */
+  generation = 0;
+  readonly stats: MmuStats = { eptViolations: 0, writeProtectFaults: 0, zapped: 0 };
+
+  constructor(private readonly vm: Vm) {
+    this.mirror = vm.isTd ? new PagedU32(2 ** 40) : null;
+  }
+
+  eptFrame(gfn: number): number {
+    return (this.ept.get(gfn) & EPT_FRAME) - 1;
+  }
+
+  eptWritable(gfn: number): boolean {
+    return (this.ept.get(gfn) & EPT_W) !== 0;
+  }
+
+  /**
+   * The host frame behind a guest access (gpa includes a TD's shared bit). Handles the EPT
+   * violation in the kernel when it can; throws KvmExitSignal for exits to user space,
+   * GuestException for exceptions the guest takes, VmDeadSignal when KVM kills the VM.
+   */
+  translate(gpa: number, access: Access, vcpu: number): Translation {
+    const td = this.vm.td;
+    if (td) {
+      const sb = td.sharedBit;
+      if (Math.floor(gpa / sb) % 2 === 1) {
+        if (access === 'fetch')
+          throw new GuestException('PF', `instruction fetch from shared GPA ${hex(gpa)}: a TD can only execute private memory`);
+        return this.shared(Math.floor((gpa - sb) / PAGE_SIZE), gpa - sb, access, vcpu);
+      }
+      return this.tdPrivate(Math.floor(gpa / PAGE_SIZE), gpa, access, vcpu);
+    }
+    const gfn = Math.floor(gpa / PAGE_SIZE);
+    const e = this.ept.get(gfn);
+    if (e !== 0 && (access !== 'write' || e & EPT_W)) return (e & EPT_FRAME) - 1;
+    if (this.vm.attributes.has(gfn)) return this.swPrivate(gfn, gpa, access, vcpu);
+    return this.shared(gfn, gpa, access, vcpu);
+  }
+
+  private memoryFault(gpa: number, priv: boolean, why: string): never {
+    const page = Math.floor(gpa / PAGE_SIZE) * PAGE_SIZE;
+    throw new KvmExitSignal(
+      { reason: 'KVM_EXIT_MEMORY_FAULT', memory_fault: { flags: priv ? KVM_MEMORY_EXIT_FLAG_PRIVATE : 0, gpa: page, size: PAGE_SIZE } },
+      'EFAULT', why);
+  }
+
+  private traceViolation(gfn: number, gpa: number, access: Access, priv: boolean, vcpu: number): void {
+    this.stats.eptViolations++;
+    this.vm.clock.advance(1500);
+    this.vm.trace('kvm', 'EPT violation', { gpa: hex(gpa), access, private: priv },
+      `The guest's ${access} of ${priv ? 'private' : 'shared'} GPA ${hex(gpa)} finds no ${priv && this.vm.isTd ? 'Secure-EPT' : 'EPT'} entry: an EPT violation exits to KVM.`,
+      { vcpu, gfns: [gfn, 1] });
+  }
+
+  /** A shared access: the page behind the memslot's userspace_addr, through the host page tables. */
+  private shared(gfn: number, gpa: number, access: Access, vcpu: number): Translation {
+    const e = this.ept.get(gfn);
+    if (e !== 0) {
+      if (access !== 'write' || e & EPT_W) return (e & EPT_FRAME) - 1;
+      return this.writeProtectFault(gfn, e);
+    }
+    const slot = this.vm.findSlot(gfn);
+    if (this.vm.isTd && this.vm.attributes.has(gfn)) {
+      this.traceViolation(gfn, gpa, access, false, vcpu);
+      this.memoryFault(gpa, false, `shared access to ${hex(gpa)}, which is private: KVM exits to user space to convert it`);
+    }
+    if (!slot) return 'mmio';
+    if (access === 'write' && slot.flags & KVM_MEM_READONLY) return 'mmio';
+    this.traceViolation(gfn, gpa, access, false, vcpu);
+    const hva = gfnToHva(slot, gfn);
+    let frame: number;
+    try {
+      const before = this.vm.vmm.lookup(hva);
+      frame = this.vm.vmm.fault(hva, 'get_user_pages');
+      if (before < 0)
+        this.vm.trace('host', 'get_user_pages', { hva: hex(hva), hpa: hex(frame * PAGE_SIZE) },
+          `KVM faults in the VMM's page at HVA ${hex(hva)}; the host backs it with frame ${hex(frame * PAGE_SIZE)}.`, { vcpu, gfns: [gfn, 1] });
+    } catch (err) {
+      if (err instanceof SysError)
+        this.memoryFault(gpa, false, `get_user_pages() failed for HVA ${hex(hva)} (${err.errno}): KVM_RUN returns -EFAULT with the fault's GPA`);
+      throw err;
+    }
+    const writable = !slot.dirtyBitmap || access === 'write';
+    if (access === 'write' && slot.dirtyBitmap) this.vm.markDirty(slot, gfn);
+    this.ept.set(gfn, (frame + 1) | (writable && !(slot.flags & KVM_MEM_READONLY) ? EPT_W : 0));
+    this.vm.trace('kvm', 'EPT entry installed', { gfn: hex(gfn), hpa: hex(frame * PAGE_SIZE), writable },
+      `KVM maps GFN ${hex(gfn)} to host frame ${hex(frame * PAGE_SIZE)}${writable ? '' : ' read-only (dirty logging write-protects it)'}.`, { vcpu, gfns: [gfn, 1] });
+    return frame;
+  }
+
+  /** A write to a write-protected page under dirty logging: mark_page_dirty(), then make it writable. */
+  private writeProtectFault(gfn: number, e: number): number {
+    const slot = this.vm.findSlot(gfn);
+    this.stats.writeProtectFaults++;
+    this.vm.clock.advance(1000);
+    if (slot?.flags && slot.flags & KVM_MEM_READONLY) return (e & EPT_FRAME) - 1;
+    if (slot) this.vm.markDirty(slot, gfn);
+    this.ept.set(gfn, (e | EPT_W) >>> 0);
+    return (e & EPT_FRAME) - 1;
+  }
+
+  /** A private access in a software-protected VM: the page comes from guest_memfd. */
+  private swPrivate(gfn: number, gpa: number, access: Access, vcpu: number): Translation {
+    const slot = this.vm.findSlot(gfn);
+    this.traceViolation(gfn, gpa, access, true, vcpu);
+    if (!slot || !slot.gmem)
+      this.memoryFault(gpa, true, `GFN ${hex(gfn)} is private but ${slot ? `memslot ${slot.id} has no guest_memfd` : 'no memslot covers it'}: KVM cannot back it`);
+    const [frame, fresh] = slot.gmem.getPfn(gfnToGmemIndex(slot, gfn));
+    this.ept.set(gfn, (frame + 1) | EPT_W);
+    this.vm.trace('kvm', 'kvm_gmem_get_pfn', { gfn: hex(gfn), index: gfnToGmemIndex(slot, gfn), hpa: hex(frame * PAGE_SIZE), fresh },
+      `KVM takes page ${gfnToGmemIndex(slot, gfn)} of guest_memfd ${slot.gmem.fd}${fresh ? ' (allocated and cleared now)' : ''} and maps it at GFN ${hex(gfn)}.`, { vcpu, gfns: [gfn, 1] });
+    return frame;
+  }
+
+  /** A private access in a TD: the Secure EPT decides. */
+  private tdPrivate(gfn: number, gpa: number, access: Access, vcpu: number): number {
+    const td = this.vm.td!;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const e = td.sept.get(gfn);
+      const state = septState(e);
+      if (state === Sept.MAPPED) {
+        const f = septFrame(e);
+        const mem = this.vm.kvm.host.memory;
+        if (access !== 'write' && mem.isPoisoned(f, gpa % PAGE_SIZE, 1)) {
+          this.vm.trace('host', 'machine check', { gpa: hex(gpa), hpa: hex(f * PAGE_SIZE + (gpa % PAGE_SIZE)) },
+            `The TD reads a cache line the host overwrote: its integrity check fails and the CPU raises a machine check.`, { vcpu, gfns: [gfn, 1] });
+          throw new GuestException('MC', `machine check reading poisoned private memory at ${hex(gpa)}`);
+        }
+        return f;
+      }
+      if (state === Sept.PENDING) {
+        if (td.septVeDisable) {
+          this.vm.kill(`Guest access before accepting 0x${gfn.toString(16)}`, vcpu, gfn);
+          throw new VmDeadSignal('the TD touched a PENDING page with SEPT_VE_DISABLE set');
+        }
+        this.vm.trace('tdx-module', '#VE', { gpa: hex(gpa), exit_reason: EXIT_REASON_EPT_VIOLATION },
+          `The TD touched ${hex(gpa)} before accepting it; without SEPT_VE_DISABLE the TDX module injects a #VE into the guest.`, { vcpu, gfns: [gfn, 1] });
+        throw new GuestException('VE', `EPT violation on unaccepted private GPA ${hex(gpa)}`,
+          { exitReason: EXIT_REASON_EPT_VIOLATION, exitQualification: access === 'write' ? 2 : 1, gpa });
+      }
+      if (attempt > 0) break;
+      this.traceViolation(gfn, gpa, access, true, vcpu);
+      this.tdPrivateFault(gfn, gpa, vcpu);
+    }
+    throw new Error(`unreachable: private GFN ${hex(gfn)} still unmapped after a fault`);
+  }
+
+  /** KVM's handling of a private EPT violation in a TD: check the attribute, take the guest_memfd page, AUG it. */
+  tdPrivateFault(gfn: number, gpa: number, vcpu: number): void {
+    const vm = this.vm;
+    const td = vm.td!;
+    if (!vm.attributes.has(gfn))
+      this.memoryFault(gpa, true, `private access to ${hex(gpa)}, which is shared: KVM exits to user space to convert it`);
+    const slot = vm.findSlot(gfn);
+    if (!slot || !slot.gmem)
+      this.memoryFault(gpa, true, `GFN ${hex(gfn)} is private but ${slot ? `memslot ${slot.id} has no guest_memfd` : 'no memslot covers it'}`);
+    const [frame] = slot.gmem.getPfn(gfnToGmemIndex(slot, gfn));
+    const status = vm.kvm.tdx.memPageAug(td, gfn, frame);
+    if (status !== TdxStatus.TDX_SUCCESS) throw new Error(`TDH.MEM.PAGE.AUG failed with ${hex(status)}`);
+    this.mirror!.set(gfn, frame + 1);
+    this.generation++;
+  }
+
+  /** Zap the (shared) EPT entries of [gfn, gfn+count). */
+  zapShared(gfn: number, count: number): number {
+    let n = 0;
+    this.ept.forEachSet(gfn, count, (g) => {
+      this.ept.set(g, 0);
+      n++;
+    });
+    if (n) {
+      this.generation++;
+      this.stats.zapped += n;
+    }
+    return n;
+  }
+
+  /**
+   * Zap private mappings of [gfn, gfn+count): for a TD the Secure-EPT removal sequence
+   * (TDH.MEM.RANGE.BLOCK → TDH.MEM.TRACK and a kick of every vCPU → TDH.MEM.PAGE.REMOVE); for a
+   * software-protected VM, the EPT entries of GFNs that are private.
+   */
+  zapPrivate(gfn: number, count: number, why: string): number {
+    const vm = this.vm;
+    if (!vm.td) {
+      let n = 0;
+      for (const [a, b] of vm.attributes.intersect(gfn, gfn + count)) n += this.zapShared(a, b - a);
+      if (n) vm.trace('kvm', 'kvm_mmu_unmap_gfn_range', { gfn: hex(gfn), count, zapped: n, why },
+        `${why}: KVM zaps ${n} private mapping(s) in [${hex(gfn * PAGE_SIZE)}, ${hex((gfn + count) * PAGE_SIZE)}).`, { gfns: [gfn, count] });
+      return n;
+    }
+    const td = vm.td;
+    const tdx = vm.kvm.tdx;
+    const present: number[] = [];
+    this.mirror!.forEachSet(gfn, count, (g) => present.push(g));
+    if (present.length === 0) return 0;
+    const body = (): void => {
+      for (const g of present) tdx.memRangeBlock(td, g);
+      tdx.memTrack(td);
+      for (const g of present) {
+        tdx.memPageRemove(td, g);
+        this.mirror!.set(g, 0);
+      }
+    };
+    if (present.length <= TRACE_PER_PAGE_LIMIT) body();
+    else {
+      vm.kvm.host.trace.quietly(body);
+      vm.trace('tdx-module', 'TDH.MEM.RANGE.BLOCK', { pages: present.length }, `${present.length} Secure-EPT entries are blocked.`, { gfns: [gfn, count] });
+      vm.trace('tdx-module', 'TDH.MEM.TRACK', { epoch: td.tlbEpoch }, 'A new TLB epoch starts and every vCPU is kicked.');
+      vm.trace('tdx-module', 'TDH.MEM.PAGE.REMOVE', { pages: present.length },
+        `${present.length} private pages are removed from the TD, flushed and cleared.`, { gfns: [gfn, count] });
+    }
+    this.generation++;
+    this.stats.zapped += present.length;
+    vm.trace('kvm', 'kvm_mmu_unmap_gfn_range', { gfn: hex(gfn), count, zapped: present.length, why },
+      `${why}: KVM removes ${present.length} private page(s) from the TD's Secure EPT.`, { gfns: [gfn, count] });
+    return present.length;
+  }
+
+  /** Write-protect the present, writable EPT entries of [gfn, gfn+count) (dirty logging). */
+  writeProtect(gfn: number, count: number): number {
+    let n = 0;
+    this.ept.forEachSet(gfn, count, (g, e) => {
+      if (e & EPT_W) {
+        this.ept.set(g, (e & EPT_FRAME) >>> 0);
+        n++;
+      }
+    });
+    if (n) this.generation++;
+    return n;
+  }
+
+  /** Pre-fault a private GFN for TDG.MEM.PAGE.ACCEPT, which exits to KVM when no Secure-EPT entry exists. */
+  faultForAccept(gfn: number, vcpu: number): void {
+    this.traceViolation(gfn, gfn * PAGE_SIZE, 'write', true, vcpu);
+    this.tdPrivateFault(gfn, gfn * PAGE_SIZE, vcpu);
+  }
+
+  /** Present mappings in [gfn, gfn+count): shared EPT and (TD) Secure EPT. */
+  countMapped(gfn: number, count: number): { shared: number; private: number } {
+    let s = 0;
+    let p = 0;
+    this.ept.forEachSet(gfn, count, () => s++);
+    this.mirror?.forEachSet(gfn, count, () => p++);
+    return { shared: s, private: p };
+  }
+
+  get bytes(): number {
+    return this.ept.allocatedBytes + (this.mirror?.allocatedBytes ?? 0);
+  }
+
+  /** Used by the memslot code: fail if an operation needs an unmapped range. */
+  static requireAligned(x: number, what: string): void {
+    if (x % PAGE_SIZE !== 0) fail('EINVAL', `${what} ${hex(x)} is not page aligned`);
+  }
+}
+
+export type { Memslot };

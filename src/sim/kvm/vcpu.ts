@@ -1,0 +1,524 @@
+import { fail } from '../core/errno';
+import { PAGE_SIZE, hex } from '../core/units';
+import { GuestException, VcpuExit, type Access, type CpuBus, type CpuRegs, type Reg64 } from '../guest/bus';
+import {
+  EXIT_REASON_CPUID, EXIT_REASON_EPT_VIOLATION, EXIT_REASON_HLT, EXIT_REASON_IO_INSTRUCTION, EXIT_REASON_MSR_READ,
+  EXIT_REASON_MSR_WRITE, TDG_MEM_PAGE_ACCEPT, TDG_VP_INFO, TDG_VP_VMCALL, TDVMCALL_MAP_GPA, TDVMCALL_REPORT_FATAL_ERROR,
+  TDVMCALL_STATUS_INVALID_OPERAND, TDVMCALL_STATUS_RETRY, TDVMCALL_STATUS_SUCCESS, TDX_MAP_GPA_MAX_LEN, TDX_OPERAND_INVALID,
+  TDVMCALL_STATUS_SUBFUNC_UNSUPPORTED,
+} from '../tdx/abi';
+import { KvmExitSignal, VcpuBlocked, VmDeadSignal, type RunExit, type RunResult } from './run';
+import { MSRS, kvmCpuid, msrName } from './msr-cpuid';
+import {
+  KVM_ENOSYS, KVM_EXIT_HYPERCALL_LONG_MODE, KVM_HC_MAP_GPA_RANGE, KVM_INTERNAL_ERROR_EMULATION, KVM_MAP_GPA_RANGE_DECRYPTED,
+  KVM_MAP_GPA_RANGE_ENCRYPTED, KVM_MAP_GPA_RANGE_PAGE_SZ_4K, KVM_SYSTEM_EVENT_TDX_FATAL,
+} from './uapi';
+import type { Vm } from './vm';
+
+/** The guest CPU as KVM drives it (implemented in guest/cpu). */
+export interface GuestCpu extends CpuRegs {
+  run(maxInstructions: number): number;
+  readonly instructionsRetired: number;
+}
+
+/** What user space left in kvm_run for the instruction that exited, used when it runs again. */
+type Completion =
+  | { kind: 'io'; data: number }
+  | { kind: 'mmio'; data: number }
+  | { kind: 'hypercall'; ret: number }
+  | { kind: 'none' };
+
+/** KVM's state of a TDG.VP.VMCALL<MapGPA> being processed in 2 MiB chunks (tdx->map_gpa_next/end). */
+interface MapGpaState {
+  next: number;
+  end: number;
+  shared: boolean;
+}
+
+const MASK64 = (1n << 64n) - 1n;
+const u64 = (x: bigint): bigint => x & MASK64;
+const num = (x: bigint): number => Number(x & MASK64);
+
+/**
+ * A vCPU (struct kvm_vcpu). It is the guest CPU's bus: every guest memory access, port access, MSR,
+ * CPUID, HLT, TDCALL and VMCALL comes through here and is answered the way KVM (and for a TD, the
+ * TDX module in front of it) answers it. KVM_RUN runs the guest until something must go to user space.
+ */
+export class Vcpu implements CpuBus {
+  cpu: GuestCpu | null = null;
+  /** kvm_run as user space sees it after the last KVM_RUN. */
+  lastExit: RunExit | null = null;
+  private completion: Completion | null = null;
+  private mapGpa: MapGpaState | null = null;
+  /** A pending interrupt (set by the VMM); TDX MapGPA answers RETRY when one is pending. */
+  interruptPending = false;
+  readonly msrs = new Map<number, bigint>();
+  /** TD: KVM_TDX_INIT_VCPU has run. */
+  tdInitialized = false;
+  private hostTlbGen = 0;
+
+  constructor(readonly vm: Vm, readonly id: number, readonly fd: number) {
+    for (const [i, m] of MSRS) this.msrs.set(i, m.reset);
+  }
+
+  get tlbGeneration(): number {
+    return this.vm.mmu.generation + this.hostTlbGen;
+  }
+
+  /** The host wrote physical memory behind the guest's back: drop cached translations. */
+  flushTlb(): void {
+    this.hostTlbGen++;
+  }
+
+  private trace(layer: Parameters<Vm['trace']>[0], name: string, args: Parameters<Vm['trace']>[2], text: string, gfns?: readonly [number, number]): void {
+    this.vm.trace(layer, name, args, text, { vcpu: this.id, gfns });
+  }
+
+  private exit(exit: RunExit, why: string, errno?: 'EFAULT'): never {
+    throw new KvmExitSignal(exit, errno, why);
+  }
+
+  // ---- CpuBus -------------------------------------------------------------------------------
+
+  page(gpa: number, access: Access): Uint8Array {
+    const t = this.vm.mmu.translate(gpa, access, this.id);
+    if (t === 'mmio') return this.mmioAccess(gpa, access);
+    return this.vm.kvm.host.memory.bytes(t);
+  }
+
+  /** No memslot behind the GPA. A TD's shared access becomes a #VE; others exit with KVM_EXIT_MMIO. */
+  private mmioAccess(gpa: number, access: Access): never {
+    if (access === 'fetch') {
+      this.exit({ reason: 'KVM_EXIT_INTERNAL_ERROR', internal: { suberror: KVM_INTERNAL_ERROR_EMULATION, ndata: 1, data: [gpa] } },
+        `instruction fetch from ${hex(gpa)}, where no memslot is: KVM cannot emulate it (KVM_INTERNAL_ERROR_EMULATION)`);
+    }
+    const td = this.vm.td;
+    if (td) {
+      this.trace('tdx-module', '#VE', { gpa: hex(gpa), exit_reason: EXIT_REASON_EPT_VIOLATION },
+        `The TD's shared access to ${hex(gpa)} hits no memory: the EPT entry has #VE enabled, so the guest gets a #VE to emulate MMIO.`);
+      throw new GuestException('VE', `MMIO access to ${hex(gpa)}`, { exitReason: EXIT_REASON_EPT_VIOLATION, exitQualification: access === 'write' ? 2 : 1, gpa });
+    }
+    throw new MmioNeeded(gpa, access === 'write');
+  }
+
+  /** Complete an MMIO access for an ordinary VM (the CPU calls this after page() threw MmioNeeded). */
+  mmio(gpa: number, size: number, isWrite: boolean, value: number): number {
+    const c = this.takeCompletion('mmio');
+    if (c) return c.data;
+    this.trace('kvm', 'KVM_EXIT_MMIO', { phys_addr: hex(gpa), len: size, is_write: isWrite, data: isWrite ? hex(value) : null },
+      `The guest ${isWrite ? 'writes' : 'reads'} ${size} byte(s) at ${hex(gpa)}, where no memory is: KVM exits to the VMM to emulate the device.`);
+    this.exit({ reason: 'KVM_EXIT_MMIO', mmio: { phys_addr: gpa, data: isWrite ? value : 0, len: size, is_write: isWrite } }, 'MMIO');
+  }
+
+  io(port: number, size: 1 | 2 | 4, dirIn: boolean, value: number): number {
+    if (this.vm.td) {
+      if (!this.completion) this.trace('tdx-module', '#VE', { exit_reason: EXIT_REASON_IO_INSTRUCTION, port: hex(port) },
+        `Port I/O is not allowed in a TD: ${dirIn ? 'IN from' : 'OUT to'} port ${hex(port)} raises a #VE in the guest.`);
+      throw new GuestException('VE', `port I/O to ${hex(port)}`, { exitReason: EXIT_REASON_IO_INSTRUCTION, exitQualification: 0, port, size, dirIn });
+    }
+    return this.ioExit(port, size, dirIn, value);
+  }
+
+  private ioExit(port: number, size: number, dirIn: boolean, value: number): number {
+    const c = this.takeCompletion('io');
+    if (c) return dirIn ? c.data : 0;
+    this.trace('kvm', 'KVM_EXIT_IO', { direction: dirIn ? 'KVM_EXIT_IO_IN' : 'KVM_EXIT_IO_OUT', port: hex(port), size, data: dirIn ? null : hex(value) },
+      `The guest ${dirIn ? 'reads from' : 'writes to'} port ${hex(port)}; KVM exits to the VMM, which emulates the device.`);
+    this.exit({ reason: 'KVM_EXIT_IO', io: { direction: dirIn ? 'KVM_EXIT_IO_IN' : 'KVM_EXIT_IO_OUT', size, port, count: 1, data: dirIn ? 0 : value } }, 'port I/O');
+  }
+
+  rdmsr(index: number): bigint {
+    if (this.vm.td) {
+      const p = tdMsrPolicy(index);
+      if (p === 'native') return this.msrs.get(index) ?? 0n;
+      if (p === 'gp') throw new GuestException('GP', `RDMSR ${msrName(index)} raises #GP in a TD`);
+      if (!this.completion) this.trace('tdx-module', '#VE', { exit_reason: EXIT_REASON_MSR_READ, msr: hex(index) },
+        `The TDX module does not virtualise ${msrName(index)}: RDMSR raises a #VE in the guest.`);
+      throw new GuestException('VE', `RDMSR ${hex(index)}`, { exitReason: EXIT_REASON_MSR_READ, exitQualification: 0, msr: index });
+    }
+    const v = this.msrs.get(index);
+    if (v === undefined) {
+      this.trace('kvm', '#GP', { msr: hex(index) }, `KVM does not know ${msrName(index)}: it injects #GP into the guest.`);
+      throw new GuestException('GP', `RDMSR of unknown MSR ${hex(index)}`);
+    }
+    return v;
+  }
+
+  wrmsr(index: number, value: bigint): void {
+    if (this.vm.td) {
+      const p = tdMsrPolicy(index);
+      if (p === 'native') {
+        this.msrs.set(index, value);
+        return;
+      }
+      if (p === 'gp') throw new GuestException('GP', `WRMSR ${msrName(index)} raises #GP in a TD`);
+      if (!this.completion) this.trace('tdx-module', '#VE', { exit_reason: EXIT_REASON_MSR_WRITE, msr: hex(index) },
+        `The TDX module does not virtualise ${msrName(index)}: WRMSR raises a #VE in the guest.`);
+      throw new GuestException('VE', `WRMSR ${hex(index)}`, { exitReason: EXIT_REASON_MSR_WRITE, exitQualification: 0, msr: index });
+    }
+    const m = MSRS.get(index);
+    if (!m || m.readOnly) {
+      this.trace('kvm', '#GP', { msr: hex(index) }, `KVM refuses the write to ${msrName(index)}: it injects #GP into the guest.`);
+      throw new GuestException('GP', `WRMSR to ${m ? 'read-only' : 'unknown'} MSR ${hex(index)}`);
+    }
+    this.msrs.set(index, value);
+  }
+
+  cpuid(leaf: number, subleaf: number): [number, number, number, number] {
+    const td = this.vm.td;
+    if (td) {
+      // The TDX module answers most leaves from the configuration fixed at KVM_TDX_INIT_VM; the
+      // hypervisor range (and unknown leaves) raise #VE so that the VMM can answer.
+      if (leaf >= 0x40000000 && leaf < 0x50000000) {
+        if (!this.completion) this.trace('tdx-module', '#VE', { exit_reason: EXIT_REASON_CPUID, leaf: hex(leaf) },
+          `CPUID leaf ${hex(leaf)} is not virtualised by the TDX module: it raises a #VE.`);
+        throw new GuestException('VE', `CPUID ${hex(leaf)}`, { exitReason: EXIT_REASON_CPUID, exitQualification: 0, leaf, subleaf });
+      }
+      return kvmCpuid(leaf, subleaf, td.gpaw);
+    }
+    return kvmCpuid(leaf, subleaf, 46);
+  }
+
+  hlt(): void {
+    if (this.vm.td) {
+      this.trace('tdx-module', '#VE', { exit_reason: EXIT_REASON_HLT }, 'HLT is not allowed in a TD: it raises a #VE; the guest asks the VMM to halt it with a TDVMCALL.');
+      throw new GuestException('VE', 'HLT', { exitReason: EXIT_REASON_HLT, exitQualification: 0 });
+    }
+    this.halt();
+  }
+
+  /** kvm_emulate_halt(): without an in-kernel APIC the vCPU exits with KVM_EXIT_HLT, else it blocks. */
+  private halt(): never {
+    if (this.vm.irqchip === 'none') {
+      this.trace('kvm', 'KVM_EXIT_HLT', {}, 'The guest halts; with no in-kernel local APIC, KVM exits to the VMM with KVM_EXIT_HLT.');
+      this.exit({ reason: 'KVM_EXIT_HLT' }, 'HLT');
+    }
+    this.trace('kvm', 'kvm_vcpu_block', {}, 'The guest halts; KVM blocks the vCPU until an interrupt arrives (the simulation stops here).');
+    throw new VcpuBlocked('HLT');
+  }
+
+  vmcall(regs: CpuRegs): void {
+    if (this.vm.td) throw new GuestException('VE', 'VMCALL', { exitReason: 18, exitQualification: 0 });
+    const nr = num(regs.get('rax'));
+    if (nr === KVM_HC_MAP_GPA_RANGE && this.vm.exitHypercalls & (1 << KVM_HC_MAP_GPA_RANGE)) {
+      const c = this.takeCompletion('hypercall');
+      if (c) {
+        regs.set('rax', u64(BigInt(c.ret)));
+        return;
+      }
+      const gpa = num(regs.get('rbx'));
+      const npages = num(regs.get('rcx'));
+      const attrs = num(regs.get('rdx'));
+      if (gpa % PAGE_SIZE !== 0 || npages === 0) {
+        regs.set('rax', u64(-22n));
+        return;
+      }
+      this.trace('kvm', 'KVM_EXIT_HYPERCALL', { nr: 'KVM_HC_MAP_GPA_RANGE', gpa: hex(gpa), npages, attrs },
+        `The guest asks to make ${npages} page(s) at ${hex(gpa)} ${attrs & KVM_MAP_GPA_RANGE_ENCRYPTED ? 'private' : 'shared'}; KVM passes the hypercall to the VMM.`,
+        [gpa / PAGE_SIZE, npages]);
+      this.exit({ reason: 'KVM_EXIT_HYPERCALL', hypercall: { nr, args: [gpa, npages, attrs, 0, 0, 0], ret: 0, flags: KVM_EXIT_HYPERCALL_LONG_MODE } }, 'hypercall');
+    }
+    regs.set('rax', u64(-BigInt(KVM_ENOSYS)));
+  }
+
+  tdcall(regs: CpuRegs): void {
+    const td = this.vm.td;
+    if (!td) throw new GuestException('UD', 'TDCALL outside a TD is an invalid opcode');
+    const leaf = num(regs.get('rax'));
+    switch (leaf) {
+      case TDG_VP_INFO:
+        regs.set('rax', 0n);
+        regs.set('rcx', BigInt(td.gpaw));
+        regs.set('rdx', td.attributes);
+        regs.set('r8', (BigInt(td.nrVcpus) << 32n) | BigInt(td.nrVcpus));
+        regs.set('r9', BigInt(this.id));
+        regs.set('r10', 0n);
+        regs.set('r11', 0n);
+        if (!this.completion) this.trace('tdx-module', 'TDG.VP.INFO', { gpaw: td.gpaw, attributes: hex(td.attributes) },
+          `The guest asks the TDX module about itself: GPA width ${td.gpaw}, so the shared bit is bit ${td.gpaw - 1}.`);
+        return;
+      case TDG_MEM_PAGE_ACCEPT: {
+        const rcx = regs.get('rcx');
+        const gpa = num(rcx & ~0xfffn);
+        const gfn = gpa / PAGE_SIZE;
+        let r = this.vm.kvm.tdx.memPageAccept(td, gfn, this.id);
+        if (r.status === 'ept-violation') {
+          // The GPA has no Secure-EPT entry: the TD exits with an EPT violation, KVM AUGs the page
+          // (or exits to user space if the GFN is not private), and the TDCALL runs again.
+          this.vm.mmu.faultForAccept(gfn, this.id);
+          r = this.vm.kvm.tdx.memPageAccept(td, gfn, this.id);
+        }
+        regs.set('rax', r.status === 'ept-violation' ? TDX_OPERAND_INVALID : r.status);
+        return;
+      }
+      case TDG_VP_VMCALL:
+        this.tdvmcall(regs);
+        return;
+      default:
+        regs.set('rax', TDX_OPERAND_INVALID);
+    }
+  }
+
+  /** KVM's handling of TDG.VP.VMCALL (arch/x86/kvm/vmx/tdx.c, handle_tdvmcall()). */
+  private tdvmcall(regs: CpuRegs): void {
+    const td = this.vm.td!;
+    const r10 = regs.get('r10');
+    const sub = num(regs.get('r11'));
+    const set = (status: bigint, r11?: bigint): void => {
+      regs.set('rax', 0n);
+      regs.set('r10', status);
+      if (r11 !== undefined) regs.set('r11', r11);
+    };
+    if (r10 !== 0n) return set(TDVMCALL_STATUS_SUBFUNC_UNSUPPORTED);
+    const r12 = regs.get('r12');
+    const r13 = regs.get('r13');
+    const r14 = regs.get('r14');
+    const r15 = regs.get('r15');
+    switch (sub) {
+      case EXIT_REASON_HLT:
+        // The #VE handler for HLT: the vCPU halts; when it is woken the TDCALL returns success.
+        this.trace('kvm', 'TDG.VP.VMCALL<Instruction.HLT>', {}, 'The TD asks KVM to halt its vCPU.');
+        set(TDVMCALL_STATUS_SUCCESS);
+        this.halt();
+        return;
+      case EXIT_REASON_IO_INSTRUCTION: {
+        const size = num(r12);
+        const write = r13 === 1n;
+        const port = num(r14);
+        if (![1, 2, 4].includes(size)) return set(TDVMCALL_STATUS_INVALID_OPERAND);
+        if (!this.completion) this.trace('kvm', 'TDG.VP.VMCALL<Instruction.IO>', { port: hex(port), size, write },
+          `The guest's #VE handler asks the VMM to ${write ? 'write' : 'read'} port ${hex(port)} on its behalf; KVM forwards it as KVM_EXIT_IO.`);
+        const v = this.ioExit(port, size, !write, num(r15));
+        set(TDVMCALL_STATUS_SUCCESS, write ? undefined : BigInt(v));
+        return;
+      }
+      case EXIT_REASON_CPUID: {
+        const [a, b, c, d] = kvmCpuid(num(r12), num(r13), td.gpaw);
+        this.trace('kvm', 'TDG.VP.VMCALL<Instruction.CPUID>', { leaf: hex(num(r12)) }, `KVM answers CPUID leaf ${hex(num(r12))} for the TD.`);
+        set(TDVMCALL_STATUS_SUCCESS);
+        regs.set('r12', BigInt(a));
+        regs.set('r13', BigInt(b));
+        regs.set('r14', BigInt(c));
+        regs.set('r15', BigInt(d));
+        return;
+      }
+      case EXIT_REASON_MSR_READ:
+      case EXIT_REASON_MSR_WRITE: {
+        const index = num(r12);
+        const info = MSRS.get(index);
+        const write = sub === EXIT_REASON_MSR_WRITE;
+        const ok = info?.tdEmulated && !(write && info.readOnly);
+        this.trace('kvm', write ? 'TDG.VP.VMCALL<Instruction.WRMSR>' : 'TDG.VP.VMCALL<Instruction.RDMSR>', { msr: hex(index), emulated: !!ok },
+          ok ? `KVM emulates ${msrName(index)} for the TD.` : `KVM does not emulate ${msrName(index)} for a TD: the call fails and the guest treats it as #GP.`);
+        if (!ok) return set(TDVMCALL_STATUS_INVALID_OPERAND);
+        if (write) this.msrs.set(index, r13);
+        set(TDVMCALL_STATUS_SUCCESS, write ? undefined : this.msrs.get(index) ?? 0n);
+        return;
+      }
+      case EXIT_REASON_EPT_VIOLATION: {
+        // #VE.RequestMMIO: r12 size, r13 direction (0 read, 1 write), r14 GPA, r15 value.
+        const size = num(r12);
+        const write = r13 === 1n;
+        const gpa = num(r14);
+        const sb = td.sharedBit;
+        if (Math.floor(gpa / sb) % 2 !== 1) {
+          this.trace('kvm', 'TDG.VP.VMCALL<#VE.RequestMMIO>', { gpa: hex(gpa) }, `KVM refuses MMIO to private GPA ${hex(gpa)}.`);
+          return set(TDVMCALL_STATUS_INVALID_OPERAND);
+        }
+        const c = this.takeCompletion('mmio');
+        if (c) return set(TDVMCALL_STATUS_SUCCESS, write ? undefined : BigInt(c.data));
+        const pa = gpa - sb;
+        this.trace('kvm', 'KVM_EXIT_MMIO', { phys_addr: hex(pa), len: size, is_write: write },
+          `The TD asks for MMIO at ${hex(pa)}; KVM strips the shared bit and exits to the VMM.`);
+        this.exit({ reason: 'KVM_EXIT_MMIO', mmio: { phys_addr: pa, data: write ? num(r15) : 0, len: size, is_write: write } }, 'TD MMIO');
+        return;
+      }
+      case TDVMCALL_MAP_GPA:
+        this.mapGpaCall(regs, set);
+        return;
+      case TDVMCALL_REPORT_FATAL_ERROR:
+        this.trace('kvm', 'TDG.VP.VMCALL<ReportFatalError>', { error: hex(r12) }, 'The TD reports a fatal error; KVM tells the VMM.');
+        this.exit({ reason: 'KVM_EXIT_SYSTEM_EVENT', system_event: { type: KVM_SYSTEM_EVENT_TDX_FATAL, ndata: 1, data: [num(r12)] } }, 'fatal error');
+        return;
+      default:
+        this.trace('kvm', 'TDG.VP.VMCALL', { subfunction: hex(sub) }, `KVM does not support TDVMCALL sub-function ${hex(sub)}.`);
+        return set(TDVMCALL_STATUS_SUBFUNC_UNSUPPORTED);
+    }
+  }
+
+  /**
+   * TDG.VP.VMCALL<MapGPA>: validate, then exit to user space with KVM_HC_MAP_GPA_RANGE one 2 MiB
+   * chunk at a time (tdx_map_gpa(), tdx_complete_vmcall_map_gpa()). With an interrupt pending KVM
+   * stops between chunks and answers RETRY with the GPA to resume from in R11.
+   */
+  private mapGpaCall(regs: CpuRegs, set: (s: bigint, r11?: bigint) => void): void {
+    const td = this.vm.td!;
+    const sb = td.sharedBit;
+    const gpa = num(regs.get('r12'));
+    const size = num(regs.get('r13'));
+    let st = this.mapGpa;
+    const c = this.takeCompletion('hypercall');
+    if (st && c) {
+      if (c.ret !== 0) {
+        this.mapGpa = null;
+        return set(TDVMCALL_STATUS_INVALID_OPERAND, BigInt(st.next));
+      }
+      st.next += TDX_MAP_GPA_MAX_LEN;
+      if (st.next >= st.end) {
+        this.mapGpa = null;
+        return set(TDVMCALL_STATUS_SUCCESS);
+      }
+      if (this.interruptPending) {
+        this.interruptPending = false;
+        this.mapGpa = null;
+        this.trace('kvm', 'TDG.VP.VMCALL<MapGPA>', { status: 'TDVMCALL_STATUS_RETRY', r11: hex(st.next) },
+          `An interrupt is pending, so KVM stops between chunks and answers RETRY; the guest will call again from ${hex(st.next)} (R11).`);
+        return set(TDVMCALL_STATUS_RETRY, BigInt(st.next));
+      }
+    } else {
+      const shared = Math.floor(gpa / sb) % 2 === 1;
+      const endShared = Math.floor((gpa + size - 1) / sb) % 2 === 1;
+      if (gpa % PAGE_SIZE || size % PAGE_SIZE || size === 0 || shared !== endShared) {
+        this.trace('kvm', 'TDG.VP.VMCALL<MapGPA>', { gpa: hex(gpa), size: hex(size), status: 'TDVMCALL_STATUS_INVALID_OPERAND' },
+          'KVM refuses MapGPA: the range must be page aligned, non-empty and entirely shared or entirely private.');
+        return set(TDVMCALL_STATUS_INVALID_OPERAND, BigInt(gpa));
+      }
+      if (!(this.vm.exitHypercalls & (1 << KVM_HC_MAP_GPA_RANGE))) {
+        this.trace('kvm', 'TDG.VP.VMCALL<MapGPA>', { status: 'TDVMCALL_STATUS_INVALID_OPERAND' },
+          'The VMM did not enable KVM_CAP_EXIT_HYPERCALL for KVM_HC_MAP_GPA_RANGE, so KVM cannot pass MapGPA on.');
+        return set(TDVMCALL_STATUS_INVALID_OPERAND, BigInt(gpa));
+      }
+      st = this.mapGpa = { next: gpa, end: gpa + size, shared };
+      this.trace('kvm', 'TDG.VP.VMCALL<MapGPA>', { gpa: hex(gpa), size: hex(size), to: shared ? 'shared' : 'private' },
+        `The guest asks to make [${hex(shared ? gpa - sb : gpa)}, +${hex(size)}) ${shared ? 'shared' : 'private'}; KVM hands it to the VMM 2 MiB at a time.`);
+    }
+    const chunkEnd = Math.min(st.next + TDX_MAP_GPA_MAX_LEN, st.end);
+    const base = st.shared ? st.next - sb : st.next;
+    const npages = (chunkEnd - st.next) / PAGE_SIZE;
+    const attrs = (st.shared ? KVM_MAP_GPA_RANGE_DECRYPTED : KVM_MAP_GPA_RANGE_ENCRYPTED) | KVM_MAP_GPA_RANGE_PAGE_SZ_4K;
+    this.trace('kvm', 'KVM_EXIT_HYPERCALL', { nr: 'KVM_HC_MAP_GPA_RANGE', gpa: hex(base), npages, attrs },
+      `KVM exits to the VMM: make ${npages} page(s) at ${hex(base)} ${st.shared ? 'shared' : 'private'} (KVM_HC_MAP_GPA_RANGE).`,
+      [base / PAGE_SIZE, npages]);
+    this.exit({ reason: 'KVM_EXIT_HYPERCALL', hypercall: { nr: KVM_HC_MAP_GPA_RANGE, args: [base, npages, attrs, 0, 0, 0], ret: 0, flags: KVM_EXIT_HYPERCALL_LONG_MODE } }, 'MapGPA');
+  }
+
+  private takeCompletion<K extends Completion['kind']>(kind: K): Extract<Completion, { kind: K }> | null {
+    const c = this.completion;
+    if (!c || c.kind !== kind) return null;
+    this.completion = null;
+    this.vm.kvm.host.trace.setMuted(false);
+    return c as Extract<Completion, { kind: K }>;
+  }
+
+  // ---- KVM_RUN --------------------------------------------------------------------------------
+
+  /**
+   * KVM_RUN. Runs the guest for at most `budget` instructions. Returns like the ioctl: 0 with an exit
+   * in kvm_run, or -1 with errno (EFAULT with KVM_EXIT_MEMORY_FAULT; EIO for a dead VM; EINVAL for a
+   * TD not finalized; EINTR with KVM_EXIT_INTR when the budget runs out, as a signal would).
+   */
+  run(budget: number): RunResult {
+    const vm = this.vm;
+    if (vm.dead) return { ret: -1, errno: 'EIO', instructions: 0, why: `the VM is dead: ${vm.dead}` };
+    if (vm.td && vm.td.lifecycle !== 'runnable') fail('EINVAL', 'the TD is not finalized (KVM_TDX_FINALIZE_VM has not run)');
+    if (vm.td && !this.tdInitialized) fail('EINVAL', 'KVM_TDX_INIT_VCPU has not run for this vCPU');
+    if (vm.slots.size === 0) {
+      const exit: RunExit = { reason: 'KVM_EXIT_INTERNAL_ERROR', internal: { suberror: KVM_INTERNAL_ERROR_EMULATION, ndata: 0, data: [] } };
+      this.lastExit = exit;
+      this.trace('kvm', 'KVM_EXIT_INTERNAL_ERROR', { suberror: 'KVM_INTERNAL_ERROR_EMULATION' },
+        'The VM has no memslots: the vCPU fetches its first instruction from nowhere and KVM cannot emulate it.');
+      return { ret: 0, exit, instructions: 0, why: 'no memslots' };
+    }
+    const cpu = this.cpu;
+    if (!cpu) fail('EINVAL', 'no guest program is loaded on this vCPU (the simulator runs assembled programs only)');
+    this.prepareCompletion();
+    const trace = vm.kvm.host.trace;
+    if (this.completion) trace.setMuted(true);
+    const start = cpu.instructionsRetired;
+    try {
+      cpu.run(budget);
+      // Budget used up with no exit: KVM_RUN would go on; a signal makes it return -EINTR.
+      return this.finish({ ret: -1, errno: 'EINTR', exit: { reason: 'KVM_EXIT_INTR' }, instructions: 0, why: `the guest ran ${budget} instructions without exiting` }, start);
+    } catch (e) {
+      if (e instanceof KvmExitSignal) {
+        this.lastExit = e.exit;
+        this.vm.clock.advance(vm.td ? 9000 : 6000);
+        return this.finish({ ret: e.errno ? -1 : 0, errno: e.errno, exit: e.exit, instructions: 0, why: e.why }, start);
+      }
+      if (e instanceof VmDeadSignal) return this.finish({ ret: -1, errno: 'EIO', instructions: 0, why: vm.dead ?? e.why }, start);
+      if (e instanceof VcpuBlocked) return this.finish({ ret: 0, blocked: 'halted', instructions: 0, why: 'the vCPU halted and is blocked in KVM' }, start);
+      if (e instanceof GuestFatal) {
+        const exit: RunExit = { reason: 'KVM_EXIT_SHUTDOWN' };
+        this.lastExit = exit;
+        this.trace('kvm', 'KVM_EXIT_SHUTDOWN', { why: e.message }, `The guest cannot continue (${e.message}); KVM reports a shutdown (triple fault).`);
+        return this.finish({ ret: 0, exit, instructions: 0, why: e.message }, start);
+      }
+      if (e instanceof VcpuExit) throw new Error(`unexpected vCPU exit: ${e.why}`);
+      throw e;
+    } finally {
+      trace.setMuted(false);
+      this.completion = null;
+    }
+  }
+
+  private finish(r: RunResult, start: number): RunResult {
+    r.instructions = this.cpu!.instructionsRetired - start;
+    this.vm.clock.advance(r.instructions);
+    return r;
+  }
+
+  /** complete_userspace_io() and friends: what user space put in kvm_run finishes the exited instruction. */
+  private prepareCompletion(): void {
+    const e = this.lastExit;
+    this.lastExit = null;
+    this.completion = null;
+    if (!e) return;
+    switch (e.reason) {
+      case 'KVM_EXIT_IO':
+        this.completion = { kind: 'io', data: e.io.direction === 'KVM_EXIT_IO_IN' ? e.io.data : 0 };
+        break;
+      case 'KVM_EXIT_MMIO':
+        this.completion = { kind: 'mmio', data: e.mmio.is_write ? 0 : e.mmio.data };
+        break;
+      case 'KVM_EXIT_HYPERCALL':
+        this.completion = { kind: 'hypercall', ret: e.hypercall.ret };
+        break;
+      default:
+        break;
+    }
+  }
+
+  /** KVM_GET_REGS: refused for a TD unless it has the DEBUG attribute (its state is in TD-private memory). */
+  getRegs(): Record<Reg64 | 'rip', string> {
+    const td = this.vm.td;
+    if (td && !td.debug) fail('EINVAL', 'the TD\'s register state is protected: KVM_GET_REGS needs the DEBUG attribute');
+    if (!this.cpu) fail('EINVAL', 'no guest program is loaded on this vCPU');
+    const out: Record<string, string> = {};
+    for (const r of ['rax', 'rbx', 'rcx', 'rdx', 'rsi', 'rdi', 'rsp', 'rbp', 'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15'] as Reg64[])
+      out[r] = hex(this.cpu.get(r));
+    out.rip = hex(this.cpu.rip);
+    return out as Record<Reg64 | 'rip', string>;
+  }
+}
+
+/** Thrown by the CPU glue when page() finds MMIO for an ordinary VM. */
+export class MmioNeeded extends VcpuExit {
+  constructor(readonly gpa: number, readonly isWrite: boolean) {
+    super(`MMIO at ${hex(gpa)}`);
+  }
+}
+
+/** A guest error it cannot recover from (triple fault): KVM_EXIT_SHUTDOWN. */
+export class GuestFatal extends Error {}
+
+/**
+ * How the TDX module treats an MSR a TD reads or writes (Documentation/arch/x86/tdx.rst: some MSRs
+ * "just work", some raise #GP, the rest #VE). The full per-MSR table comes with the attack-surface
+ * lessons; this is its place.
+ */
+export function tdMsrPolicy(index: number): 'native' | 've' | 'gp' {
+  if (index === 0x10 || index === 0x48 || index === 0x49 || index === 0x10b || (index >= 0xc0000080 && index <= 0xc0000103 && index !== 0xc0000080)) return 'native';
+  if (index >= 0x480 && index <= 0x492) return 'gp'; // IA32_VMX_* capability MSRs: VMX is not available in a TD
+  if (index >= 0x800 && index <= 0x8ff) return index === 0x802 || index === 0x803 ? 'native' : 've';
+  return 've';
+}

@@ -1,0 +1,383 @@
+import type { Clock } from '../core/clock';
+import { fail } from '../core/errno';
+import { RangeSet } from '../core/range-set';
+import type { ArgValue, EventContext, Layer } from '../core/trace';
+import { PAGE_SIZE, formatSize, hex, isPageAligned } from '../core/units';
+import type { Process } from '../host/process';
+import type { Td } from '../tdx/module';
+import { GuestMemfd } from './guest-memfd';
+import { checkExtensionFor, type Kvm, VM_TYPE_NAMES } from './kvm';
+import { gfnToHva, slotContains, type Memslot, type UserspaceMemoryRegion2 } from './memslot';
+import { Mmu } from './mmu';
+import {
+  KVM_CAP_EXIT_HYPERCALL, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, KVM_CAP_X86_USER_SPACE_MSR,
+  KVM_DIRTY_LOG_INITIALLY_SET, KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE, KVM_HC_MAP_GPA_RANGE,
+  KVM_MEMORY_ATTRIBUTE_PRIVATE, KVM_MEM_GUEST_MEMFD, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY,
+  KVM_USER_MEM_SLOTS, KVM_X86_DEFAULT_VM, KVM_X86_TDX_VM,
+} from './uapi';
+import { Vcpu } from './vcpu';
+
+/** struct kvm_memory_attributes */
+export interface MemoryAttributes {
+  address: number;
+  size: number;
+  attributes: number;
+  flags?: number;
+}
+
+/** A simulated file descriptor in the VMM's table. */
+export type FdObject = { kind: 'guest_memfd'; gmem: GuestMemfd } | { kind: 'vm'; vm: Vm } | { kind: 'vcpu'; vcpu: Vcpu };
+
+/** The largest memslot KVM accepts (KVM_MEM_MAX_NR_PAGES = 2^31 - 1 pages). */
+const KVM_MEM_MAX_NR_PAGES = 2 ** 31 - 1;
+
+/**
+ * One VM (struct kvm): its memslots, memory attributes, guest_memfd files, vCPUs and MMU.
+ * Methods are the VM ioctls; each either returns a value or throws SysError (the -1/errno).
+ */
+export class Vm {
+  readonly slots = new Map<number, Memslot>();
+  /** Memory attributes: the GFNs marked KVM_MEMORY_ATTRIBUTE_PRIVATE. All memory starts shared. */
+  readonly attributes = new RangeSet();
+  readonly gmems = new Map<number, GuestMemfd>();
+  readonly vcpus: Vcpu[] = [];
+  readonly mmu: Mmu;
+  /** The TD in the TDX module, once KVM_TDX_INIT_VM has run (created at KVM_CREATE_VM here). */
+  td: Td | null = null;
+  /** Hypercalls user space asked to handle (KVM_CAP_EXIT_HYPERCALL). */
+  exitHypercalls = 0;
+  /** KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 flags enabled on this VM. */
+  manualDirtyLogProtect = 0;
+  userSpaceMsr = 0;
+  /** KVM_CREATE_IRQCHIP / KVM_CAP_SPLIT_IRQCHIP: with a local APIC in KVM, HLT blocks instead of exiting. */
+  irqchip: 'none' | 'kernel' | 'split' = 'none';
+  /** Set when KVM killed the VM (KVM_BUG_ON, or a TD touching an unaccepted page). */
+  dead: string | null = null;
+  readonly vmId: number;
+
+  constructor(readonly kvm: Kvm, readonly type: number, readonly name: string, readonly fd: number, readonly vmm: Process) {
+    this.vmId = kvm.vms.length + 1;
+    if (type === KVM_X86_TDX_VM) {
+      // The TDR and the HKID: KVM creates them at KVM_TDX_INIT_VM; the simulator does it here so that
+      // the Secure EPT exists from the start.
+      this.td = kvm.tdx.mngCreate(name, 2 ** 40);
+    }
+    this.mmu = new Mmu(this);
+    vmm.addMmuNotifier((start, end, why) => this.mmuNotifierInvalidate(start, end, why));
+    this.trace('kvm', 'KVM_CREATE_VM', { type, type_name: VM_TYPE_NAMES[type], fd },
+      `KVM creates VM "${name}" of type ${VM_TYPE_NAMES[type]} (${type}); the VMM gets fd ${fd}.`);
+  }
+
+  get clock(): Clock {
+    return this.kvm.host.clock;
+  }
+
+  get isTd(): boolean {
+    return this.type === KVM_X86_TDX_VM;
+  }
+
+  get hasPrivateMemory(): boolean {
+    return this.type !== KVM_X86_DEFAULT_VM;
+  }
+
+  trace(layer: Layer, name: string, args: Record<string, ArgValue>, text: string, ctx: EventContext = {}): void {
+    this.kvm.host.trace.emit(layer, name, args, text, { vm: this.name, ...ctx });
+  }
+
+  /** KVM_CHECK_EXTENSION on the VM fd. */
+  checkExtension(cap: number): number {
+    return checkExtensionFor(this, cap);
+  }
+
+  /** KVM_ENABLE_CAP on the VM fd. */
+  enableCap(cap: number, args: number[]): number {
+    const a0 = args[0] ?? 0;
+    switch (cap) {
+      case KVM_CAP_EXIT_HYPERCALL: {
+        const allowed = 1 << KVM_HC_MAP_GPA_RANGE;
+        if (a0 & ~allowed) fail('EINVAL', `KVM_CAP_EXIT_HYPERCALL: hypercalls ${hex(a0 & ~allowed)} cannot exit to user space`);
+        this.exitHypercalls = a0;
+        return 0;
+      }
+      case KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2: {
+        const allowed = KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | KVM_DIRTY_LOG_INITIALLY_SET;
+        if (a0 & ~allowed) fail('EINVAL', `KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2: unknown flags ${hex(a0 & ~allowed)}`);
+        this.manualDirtyLogProtect = a0;
+        return 0;
+      }
+      case KVM_CAP_X86_USER_SPACE_MSR:
+        this.userSpaceMsr = a0;
+        return 0;
+      default:
+        if (this.checkExtension(cap) === 0) fail('EINVAL', `capability ${cap} cannot be enabled on this VM`);
+        return 0;
+    }
+  }
+
+  /** KVM_CREATE_GUEST_MEMFD {size, flags}: returns the new fd. */
+  createGuestMemfd(size: number, flags: number): GuestMemfd {
+    if (!this.hasPrivateMemory && !(flags & 1))
+      fail('EINVAL', `a ${VM_TYPE_NAMES[this.type]} has no private memory: KVM_CREATE_GUEST_MEMFD needs a protected VM type (or GUEST_MEMFD_FLAG_MMAP)`);
+    GuestMemfd.validateFlags(flags, this.hasPrivateMemory);
+    if (size <= 0 || !isPageAligned(size)) fail('EINVAL', `size ${hex(size)} must be non-zero and page aligned`);
+    const gmem = new GuestMemfd(this, this.kvm.allocFd(), this.kvm.allocIno(), size, flags);
+    this.gmems.set(gmem.fd, gmem);
+    this.trace('kvm', 'KVM_CREATE_GUEST_MEMFD', { size: hex(size), flags, fd: gmem.fd },
+      `KVM creates guest_memfd ${gmem.fd} of ${formatSize(size)} for "${this.name}": private memory the VMM cannot read, write or map.`);
+    return gmem;
+  }
+
+  findSlot(gfn: number): Memslot | undefined {
+    for (const s of this.slots.values()) if (slotContains(s, gfn)) return s;
+    return undefined;
+  }
+
+  /** KVM_SET_USER_MEMORY_REGION2 (and KVM_SET_USER_MEMORY_REGION when guest_memfd fields are absent). */
+  setUserMemoryRegion2(r: UserspaceMemoryRegion2): number {
+    // check_memory_region_flags()
+    let valid = KVM_MEM_LOG_DIRTY_PAGES;
+    if (this.hasPrivateMemory) valid |= KVM_MEM_GUEST_MEMFD;
+    // x86: read-only memslots except for VMs with protected state (TDX), and never with guest_memfd.
+    if (!this.isTd && !(r.flags & KVM_MEM_GUEST_MEMFD)) valid |= KVM_MEM_READONLY;
+    // Dirty logging of private memory is not supported.
+    if (r.flags & KVM_MEM_GUEST_MEMFD) valid &= ~KVM_MEM_LOG_DIRTY_PAGES;
+    if (r.flags & ~valid) {
+      const bad = r.flags & ~valid;
+      const why =
+        bad & KVM_MEM_LOG_DIRTY_PAGES && r.flags & KVM_MEM_GUEST_MEMFD ? 'KVM_MEM_LOG_DIRTY_PAGES cannot be combined with KVM_MEM_GUEST_MEMFD: dirty logging of private memory is not supported'
+        : bad & KVM_MEM_READONLY && r.flags & KVM_MEM_GUEST_MEMFD ? 'KVM_MEM_READONLY cannot be combined with KVM_MEM_GUEST_MEMFD'
+        : bad & KVM_MEM_READONLY ? 'a TD cannot have read-only memslots'
+        : bad & KVM_MEM_GUEST_MEMFD ? `a ${VM_TYPE_NAMES[this.type]} has no private memory, so KVM_MEM_GUEST_MEMFD is invalid`
+        : `unknown memslot flags ${hex(bad)}`;
+      fail('EINVAL', why);
+    }
+    if (!Number.isInteger(r.slot) || r.slot < 0 || r.slot >= KVM_USER_MEM_SLOTS)
+      fail('EINVAL', `slot ${r.slot} is out of range (KVM_CAP_NR_MEMSLOTS is ${KVM_USER_MEM_SLOTS})`);
+    if (!isPageAligned(r.memory_size)) fail('EINVAL', `memory_size ${hex(r.memory_size)} is not page aligned`);
+    if (!isPageAligned(r.guest_phys_addr)) fail('EINVAL', `guest_phys_addr ${hex(r.guest_phys_addr)} is not page aligned`);
+    if (!isPageAligned(r.userspace_addr)) fail('EINVAL', `userspace_addr ${hex(r.userspace_addr)} is not page aligned`);
+    if (r.flags & KVM_MEM_GUEST_MEMFD && !isPageAligned(r.guest_memfd_offset ?? 0))
+      fail('EINVAL', `guest_memfd_offset ${hex(r.guest_memfd_offset ?? 0)} is not page aligned`);
+    if (r.memory_size / PAGE_SIZE > KVM_MEM_MAX_NR_PAGES) fail('EINVAL', 'memory_size exceeds KVM_MEM_MAX_NR_PAGES');
+    const old = this.slots.get(r.slot);
+    if (r.memory_size === 0) {
+      if (!old) fail('EINVAL', `slot ${r.slot} does not exist, so it cannot be deleted`);
+      this.deleteSlot(old);
+      return 0;
+    }
+    const baseGfn = r.guest_phys_addr / PAGE_SIZE;
+    const npages = r.memory_size / PAGE_SIZE;
+    if (old) {
+      if (old.gmem || r.flags & KVM_MEM_GUEST_MEMFD)
+        fail('EINVAL', `memslot ${r.slot} has guest_memfd: such slots can only be created or deleted`);
+      if (old.npages !== npages) fail('EINVAL', `memslot ${r.slot} cannot change size`);
+      if (old.baseGfn !== baseGfn) fail('EINVAL', 'moving a memslot is not simulated');
+      if (old.userspaceAddr !== r.userspace_addr) fail('EINVAL', `memslot ${r.slot} cannot change userspace_addr`);
+      if ((old.flags ^ r.flags) & KVM_MEM_READONLY) fail('EINVAL', 'KVM_MEM_READONLY cannot change on an existing memslot');
+      this.changeSlotFlags(old, r.flags);
+      return 0;
+    }
+    for (const s of this.slots.values()) {
+      if (baseGfn < s.baseGfn + s.npages && s.baseGfn < baseGfn + npages)
+        fail('EEXIST', `[${hex(r.guest_phys_addr)}, ${hex(r.guest_phys_addr + r.memory_size)}) overlaps memslot ${s.id}`);
+    }
+    const slot: Memslot = { id: r.slot, baseGfn, npages, flags: r.flags, userspaceAddr: r.userspace_addr, gmemPgoff: 0 };
+    if (r.flags & KVM_MEM_GUEST_MEMFD) {
+      const gmem = this.kvm.vms.flatMap((v) => [...v.gmems.values()]).find((g) => g.fd === r.guest_memfd);
+      if (!gmem) fail('EINVAL', `fd ${r.guest_memfd} is not a guest_memfd`);
+      if (gmem.vm !== this) fail('EINVAL', `guest_memfd ${gmem.fd} belongs to VM "${gmem.vm.name}", not "${this.name}"`);
+      slot.gmemPgoff = (r.guest_memfd_offset ?? 0) / PAGE_SIZE;
+      gmem.bind({ slot: r.slot, pgoff: slot.gmemPgoff, npages, baseGfn });
+      slot.gmem = gmem;
+    }
+    if (r.flags & KVM_MEM_LOG_DIRTY_PAGES) this.startDirtyLog(slot);
+    this.slots.set(r.slot, slot);
+    this.trace('kvm', 'KVM_SET_USER_MEMORY_REGION2',
+      { slot: r.slot, flags: r.flags, guest_phys_addr: hex(r.guest_phys_addr), memory_size: hex(r.memory_size), userspace_addr: hex(r.userspace_addr),
+        guest_memfd: slot.gmem ? slot.gmem.fd : -1, guest_memfd_offset: hex(slot.gmemPgoff * PAGE_SIZE) },
+      `Memslot ${r.slot} maps GPA [${hex(r.guest_phys_addr)}, ${hex(r.guest_phys_addr + r.memory_size)}) to the VMM's memory at ${hex(r.userspace_addr)}` +
+        (slot.gmem ? ` for shared pages and to guest_memfd ${slot.gmem.fd} at offset ${hex(slot.gmemPgoff * PAGE_SIZE)} for private ones.` : '.'),
+      { gfns: [baseGfn, npages] });
+    return 0;
+  }
+
+  private changeSlotFlags(slot: Memslot, flags: number): void {
+    const was = slot.flags & KVM_MEM_LOG_DIRTY_PAGES;
+    slot.flags = flags;
+    if (!was && flags & KVM_MEM_LOG_DIRTY_PAGES) this.startDirtyLog(slot);
+    if (was && !(flags & KVM_MEM_LOG_DIRTY_PAGES)) slot.dirtyBitmap = undefined;
+    this.trace('kvm', 'KVM_SET_USER_MEMORY_REGION2', { slot: slot.id, flags },
+      `Memslot ${slot.id} ${flags & KVM_MEM_LOG_DIRTY_PAGES ? 'starts' : 'stops'} dirty logging.`, { gfns: [slot.baseGfn, slot.npages] });
+  }
+
+  private startDirtyLog(slot: Memslot): void {
+    slot.dirtyBitmap = new Uint32Array(Math.ceil(slot.npages / 32));
+    if (this.manualDirtyLogProtect & KVM_DIRTY_LOG_INITIALLY_SET) {
+      // KVM_DIRTY_LOG_INITIALLY_SET: every page starts dirty and stays writable until cleared.
+      slot.dirtyBitmap.fill(0xffffffff);
+      return;
+    }
+    this.mmu.writeProtect(slot.baseGfn, slot.npages);
+  }
+
+  private deleteSlot(slot: Memslot): void {
+    this.mmu.zapShared(slot.baseGfn, slot.npages);
+    this.mmu.zapPrivate(slot.baseGfn, slot.npages, `memslot ${slot.id} is deleted`);
+    slot.gmem?.unbind(slot.id);
+    this.slots.delete(slot.id);
+    this.trace('kvm', 'KVM_SET_USER_MEMORY_REGION2', { slot: slot.id, memory_size: 0 },
+      `Memslot ${slot.id} is deleted; every mapping of [${hex(slot.baseGfn * PAGE_SIZE)}, ${hex((slot.baseGfn + slot.npages) * PAGE_SIZE)}) is zapped.`,
+      { gfns: [slot.baseGfn, slot.npages] });
+  }
+
+  /** KVM_SET_MEMORY_ATTRIBUTES. Zaps what changes; never copies data. */
+  setMemoryAttributes(a: MemoryAttributes): number {
+    const supported = this.checkExtension(233 /* KVM_CAP_MEMORY_ATTRIBUTES */);
+    if (a.flags) fail('EINVAL', `flags must be 0 (got ${a.flags})`);
+    if (a.attributes & ~supported)
+      fail('EINVAL', `attributes ${hex(a.attributes)} are not supported by a ${VM_TYPE_NAMES[this.type]} (supported: ${hex(supported)})`);
+    if (a.size === 0) fail('EINVAL', 'size must be non-zero');
+    if (!isPageAligned(a.address) || !isPageAligned(a.size)) fail('EINVAL', `address ${hex(a.address)} and size ${hex(a.size)} must be page aligned`);
+    const start = a.address / PAGE_SIZE;
+    const end = start + a.size / PAGE_SIZE;
+    const toPrivate = (a.attributes & KVM_MEMORY_ATTRIBUTE_PRIVATE) !== 0;
+    // kvm_vm_set_mem_attributes(): only ranges whose attribute changes are zapped.
+    const changing: [number, number][] = toPrivate ? this.complement(start, end) : this.attributes.intersect(start, end);
+    let zapped = 0;
+    for (const [s, e] of changing) {
+      if (toPrivate) zapped += this.mmu.zapShared(s, e - s);
+      else {
+        zapped += this.mmu.zapPrivate(s, e - s, 'the range becomes shared');
+        if (!this.isTd) zapped += this.mmu.zapShared(s, e - s);
+      }
+    }
+    if (toPrivate) this.attributes.add(start, end);
+    else this.attributes.remove(start, end);
+    this.trace('kvm', 'KVM_SET_MEMORY_ATTRIBUTES', { address: hex(a.address), size: hex(a.size), attributes: a.attributes, zapped },
+      `[${hex(a.address)}, ${hex(a.address + a.size)}) becomes ${toPrivate ? 'private' : 'shared'}; KVM zaps ${zapped} mapping(s) of the old kind. No data is copied: the ${toPrivate ? 'private' : 'shared'} view is a different page.`,
+      { gfns: [start, end - start] });
+    return 0;
+  }
+
+  /** The parts of [start, end) that are not private. */
+  private complement(start: number, end: number): [number, number][] {
+    const out: [number, number][] = [];
+    let at = start;
+    for (const [s, e] of this.attributes.intersect(start, end)) {
+      if (s > at) out.push([at, s]);
+      at = e;
+    }
+    if (at < end) out.push([at, end]);
+    return out;
+  }
+
+  isPrivate(gfn: number): boolean {
+    return this.attributes.has(gfn);
+  }
+
+  markDirty(slot: Memslot, gfn: number): void {
+    const bm = slot.dirtyBitmap;
+    if (!bm) return;
+    const i = gfn - slot.baseGfn;
+    bm[i >>> 5] |= 1 << (i & 31);
+  }
+
+  /** KVM_GET_DIRTY_LOG: the slot's bitmap; without manual protect it is cleared and the pages re-protected. */
+  getDirtyLog(slotId: number): Uint32Array {
+    const slot = this.slots.get(slotId);
+    if (!slot) fail('EINVAL', `slot ${slotId} does not exist`);
+    if (!slot.dirtyBitmap) fail('ENOENT', `memslot ${slotId} does not have KVM_MEM_LOG_DIRTY_PAGES`);
+    const copy = slot.dirtyBitmap.slice();
+    let dirty = 0;
+    for (const w of copy) dirty += popcount(w);
+    if (!(this.manualDirtyLogProtect & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE)) {
+      this.reprotect(slot, copy, 0);
+      slot.dirtyBitmap.fill(0);
+    }
+    this.trace('kvm', 'KVM_GET_DIRTY_LOG', { slot: slotId, dirty },
+      `KVM returns the dirty bitmap of memslot ${slotId}: ${dirty} page(s) written since the last call` +
+        (this.manualDirtyLogProtect & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE ? '; with manual protect they stay writable until KVM_CLEAR_DIRTY_LOG.' : '; they are write-protected again.'),
+      { gfns: [slot.baseGfn, slot.npages] });
+    return copy;
+  }
+
+  /** KVM_CLEAR_DIRTY_LOG {slot, first_page, num_pages, dirty_bitmap}. */
+  clearDirtyLog(slotId: number, firstPage: number, numPages: number, bitmap?: Uint32Array): number {
+    const slot = this.slots.get(slotId);
+    if (!(this.manualDirtyLogProtect & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE))
+      fail('EINVAL', 'KVM_CLEAR_DIRTY_LOG needs KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 enabled');
+    if (!slot) fail('EINVAL', `slot ${slotId} does not exist`);
+    if (!slot.dirtyBitmap) fail('ENOENT', `memslot ${slotId} does not have KVM_MEM_LOG_DIRTY_PAGES`);
+    if (firstPage % 64 !== 0 || (numPages % 64 !== 0 && firstPage + numPages !== slot.npages))
+      fail('EINVAL', 'first_page must be a multiple of 64, and num_pages too unless the range ends at the end of the slot');
+    if (firstPage + numPages > slot.npages) fail('EINVAL', `[${firstPage}, ${firstPage + numPages}) goes beyond the slot's ${slot.npages} pages`);
+    let n = 0;
+    for (let i = 0; i < numPages; i++) {
+      const bit = bitmap ? (bitmap[i >>> 5] >>> (i & 31)) & 1 : 1;
+      const p = firstPage + i;
+      if (!bit || !((slot.dirtyBitmap[p >>> 5] >>> (p & 31)) & 1)) continue;
+      slot.dirtyBitmap[p >>> 5] &= ~(1 << (p & 31));
+      this.mmu.writeProtect(slot.baseGfn + p, 1);
+      n++;
+    }
+    this.trace('kvm', 'KVM_CLEAR_DIRTY_LOG', { slot: slotId, first_page: firstPage, num_pages: numPages, cleared: n },
+      `${n} page(s) of memslot ${slotId} are cleared in the dirty log and write-protected again, just before they are sent.`,
+      { gfns: [slot.baseGfn + firstPage, numPages] });
+    return 0;
+  }
+
+  private reprotect(slot: Memslot, bitmap: Uint32Array, from: number): void {
+    for (let w = 0; w < bitmap.length; w++) {
+      let bits = bitmap[w];
+      while (bits) {
+        const b = 31 - Math.clz32(bits & -bits);
+        bits &= bits - 1;
+        this.mmu.writeProtect(slot.baseGfn + from + w * 32 + b, 1);
+      }
+    }
+  }
+
+  /** KVM_CREATE_VCPU */
+  createVcpu(id: number): Vcpu {
+    if (this.vcpus.some((v) => v.id === id)) fail('EEXIST', `vCPU ${id} already exists`);
+    if (id < 0 || id >= 4096) fail('EINVAL', `vCPU id ${id} is out of range`);
+    const v = new Vcpu(this, id, this.kvm.allocFd());
+    this.vcpus.push(v);
+    this.trace('kvm', 'KVM_CREATE_VCPU', { id, fd: v.fd }, `KVM creates vCPU ${id} of "${this.name}" (fd ${v.fd}).`, { vcpu: id });
+    return v;
+  }
+
+  /** KVM_BUG_ON / kvm_vm_dead(): every further KVM_RUN fails with EIO. */
+  kill(message: string, vcpu?: number, gfn?: number): void {
+    if (this.dead) return;
+    this.dead = message;
+    this.trace('kvm', 'KVM_BUG_ON', { message },
+      `KVM kills "${this.name}": "${message}". Every KVM_RUN now fails with EIO.`, { vcpu: vcpu ?? null, gfns: gfn === undefined ? undefined : [gfn, 1] });
+  }
+
+  /** The MMU notifier KVM registered on the VMM's mm: zap shared mappings of discarded host pages. */
+  private mmuNotifierInvalidate(start: number, end: number, why: string): void {
+    for (const s of this.slots.values()) {
+      const lo = Math.max(start, s.userspaceAddr);
+      const hi = Math.min(end, s.userspaceAddr + s.npages * PAGE_SIZE);
+      if (lo >= hi) continue;
+      const gfn = s.baseGfn + (lo - s.userspaceAddr) / PAGE_SIZE;
+      const n = this.mmu.zapShared(gfn, (hi - lo) / PAGE_SIZE);
+      if (n)
+        this.trace('kvm', 'mmu_notifier_invalidate_range_start', { hva: hex(lo), len: hex(hi - lo), zapped: n, why },
+          `The VMM's pages at ${hex(lo)} go away (${why}); KVM's MMU notifier zaps ${n} shared mapping(s).`, { gfns: [gfn, (hi - lo) / PAGE_SIZE] });
+    }
+  }
+
+  /** The HVA of a GPA through the memslots (the VMM's view), or undefined. */
+  gpaToHva(gpa: number): number | undefined {
+    const s = this.findSlot(Math.floor(gpa / PAGE_SIZE));
+    return s ? gfnToHva(s, Math.floor(gpa / PAGE_SIZE)) + (gpa % PAGE_SIZE) : undefined;
+  }
+}
+
+function popcount(x: number): number {
+  x = x - ((x >>> 1) & 0x55555555);
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+  return (Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24) & 0xff;
+}
