@@ -565,7 +565,7 @@ class Assembler {
       base.index = b[0];
       base.scale = Number(b[1].coef);
     } else if (list.length > 2) {
-      bad(list[2][1].column);
+      this.err(list[2][1].column, `invalid address '${r.text}': at most two registers (a base and an index)`);
     }
     if (base.index === 4) this.err(terms.get(4)!.column, 'rsp cannot be an index register');
     base.disp = lin.c;
@@ -761,7 +761,7 @@ class Assembler {
       insn.op = m === 'shr' ? Op.SHR : m === 'sar' ? Op.SAR : Op.SHL;
       const digit = m === 'shr' ? 5 : m === 'sar' ? 7 : 4;
       const w = d.size === 1 ? 0 : 1;
-      if (!c) {
+      if (!c || (c.k === 'imm' && c.imm === 1n && !long)) {
         bytes = encodeModrm({ opcode: [0xd0 + w], regField: digit, rm: rm(d), size: d.size, forceRex, long });
         insn.src = immOperand(1n, 1, '1');
       } else if (c.k === 'reg') {

@@ -69,7 +69,8 @@ export class ExprParser {
       const e = this.parse();
       const close = this.pos < this.end ? this.toks[this.pos] : undefined;
       if (!close || close.text !== ')') {
-        throw new AsmError(this.line, close ? close.column : t.column, "')' expected");
+        const last = this.toks[this.end - 1];
+        throw new AsmError(this.line, close ? close.column : last.column + last.raw.length, "')' expected");
       }
       this.pos++;
       return e;

@@ -1,0 +1,1051 @@
+/**
+ * The guest CPU: an interpreter for the x86-64 subset the assembler accepts. It runs the assembled
+ * program's decoded instruction table, reaching memory, ports, MSRs, CPUID, TDCALL, VMCALL and HLT only
+ * through the CpuBus (../bus.ts).
+ *
+ * Performance: registers are 16 pairs of unsigned 32-bit halves in a Uint32Array (no BigInt on the hot
+ * path); flags are kept as 0/1 numbers; memory goes through a small software TLB of page arrays per
+ * access kind, flushed when `bus.tlbGeneration` changes.
+ *
+ * Exits: every instruction does all its page look-ups and bus calls before it changes a register, a
+ * flag, memory or rip, so a VcpuExit thrown by the bus leaves the instruction without effect and it
+ * simply executes again on the next run(). Two documented exceptions, as on hardware: `rep stosb/movsb`
+ * may stop between iterations with rcx/rdi/rsi updated, and `hlt` retires (rip moves past it) before
+ * bus.hlt() is called.
+ */
+import {
+  type CpuBus, type CpuRegs, type DecodedForKernel, type ExceptionVector, type GuestKernel, type Reg64,
+  GuestException, REG64, VcpuExit,
+} from '../bus';
+import { type Insn, type Operand, type Program, OPND_IMM, OPND_MEM, OPND_REG, Op } from '../asm/program';
+
+/** A fatal guest error: the guest cannot continue (jumped into data, unhandled exception, ...). */
+export class GuestFault extends Error {
+  constructor(
+    message: string,
+    /** The rip of the faulting instruction. */
+    readonly addr: number,
+    readonly vector?: ExceptionVector,
+  ) {
+    super(message);
+    this.name = 'GuestFault';
+  }
+}
+
+export interface Flags {
+  cf: boolean;
+  zf: boolean;
+  sf: boolean;
+  of: boolean;
+}
+
+/** Saved architectural state, for undoing a slow-path instruction interrupted by a VcpuExit. */
+interface Snapshot {
+  r: Uint32Array;
+  rip: number;
+  cf: number;
+  zf: number;
+  sf: number;
+  of: number;
+}
+
+const TWO32 = 4294967296;
+const PAGE = 4096;
+const TLB_WAYS = 64;
+const READ = 0;
+const WRITE = 1;
+const FETCH = 2;
+const ACCESS = ['read', 'write', 'fetch'] as const;
+/** Above this image size the instruction table is a Map rather than a dense array. */
+const DENSE_LIMIT = 1 << 22;
+
+const RAX = 0;
+const RCX = 1;
+const RDX = 2;
+const RBX = 3;
+const RSP = 4;
+const RSI = 6;
+const RDI = 7;
+
+const REG_INDEX = new Map<string, number>(REG64.map((n, i) => [n, i]));
+
+function hex(n: number): string {
+  return '0x' + n.toString(16);
+}
+
+/** A guest address (52 bits, like MAXPHYADDR) from 64-bit halves. */
+function addrOf(lo: number, hi: number): number {
+  return (hi & 0xfffff) * TWO32 + lo;
+}
+
+export class Cpu implements CpuRegs {
+  /** Register halves: r[2*i] is the low 32 bits of register i, r[2*i+1] the high 32 bits. */
+  readonly r = new Uint32Array(32);
+  rip: number;
+  /** Flags as 0/1. */
+  cf = 0;
+  zf = 0;
+  sf = 0;
+  of = 0;
+  instructionsRetired = 0;
+
+  private readonly dense: (Insn | undefined)[] | null;
+  private readonly codeBase: number;
+  private readonly tlbTag = new Float64Array(3 * TLB_WAYS).fill(-1);
+  private readonly tlbPage: (Uint8Array | null)[] = new Array<Uint8Array | null>(3 * TLB_WAYS).fill(null);
+  private tlbGen = -1;
+  /** High half of the last value read (readOp / readMem / reg reads). */
+  private vhi = 0;
+  /** High half of the last ALU result. */
+  private rhi = 0;
+  /** Effective address halves of the last ea() (for lea). */
+  private eaLo = 0;
+  private eaHi = 0;
+  /** Pages prepared by prepWrite() for the next commit(). */
+  private wp0: Uint8Array = new Uint8Array(0);
+  private wp1: Uint8Array | null = null;
+  private woff = 0;
+
+  constructor(
+    readonly program: Program,
+    readonly bus: CpuBus,
+    readonly kernel: GuestKernel | null,
+  ) {
+    this.rip = program.entry;
+    this.codeBase = program.origin;
+    if (program.image.length <= DENSE_LIMIT) {
+      this.dense = new Array<Insn | undefined>(program.image.length).fill(undefined);
+      for (const i of program.insns) this.dense[i.addr - program.origin] = i;
+    } else {
+      this.dense = null;
+    }
+  }
+
+  // ---- CpuRegs (slow paths) -----------------------------------------------------------------------
+
+  get(reg: Reg64): bigint {
+    const i = REG_INDEX.get(reg);
+    if (i === undefined) throw new Error(`unknown register ${reg}`);
+    return (BigInt(this.r[2 * i + 1]) << 32n) | BigInt(this.r[2 * i]);
+  }
+
+  set(reg: Reg64, value: bigint): void {
+    const i = REG_INDEX.get(reg);
+    if (i === undefined) throw new Error(`unknown register ${reg}`);
+    const v = BigInt.asUintN(64, value);
+    this.r[2 * i] = Number(v & 0xffffffffn);
+    this.r[2 * i + 1] = Number(v >> 32n);
+  }
+
+  get flags(): Flags {
+    return { cf: this.cf === 1, zf: this.zf === 1, sf: this.sf === 1, of: this.of === 1 };
+  }
+
+  /** The instruction at rip (undefined if rip is not at an instruction). */
+  currentInsn(): Insn | undefined {
+    return this.insnAt(this.rip);
+  }
+
+  // ---- running --------------------------------------------------------------------------------------
+
+  /** Executes one instruction (or delivers the exception it raised). */
+  step(): void {
+    this.run(1);
+  }
+
+  /**
+   * Executes up to `maxInstructions` instructions; returns how many retired. VcpuExit and GuestFault
+   * propagate (the count so far is in instructionsRetired).
+   */
+  run(maxInstructions: number): number {
+    const start = this.instructionsRetired;
+    const end = start + maxInstructions;
+    while (this.instructionsRetired < end) {
+      let insn: Insn | null = null;
+      try {
+        while (this.instructionsRetired < end) {
+          insn = null;
+          insn = this.fetch();
+          this.exec(insn);
+          this.instructionsRetired++;
+        }
+      } catch (e) {
+        if (!(e instanceof GuestException)) throw e;
+        this.deliver(e, insn);
+      }
+    }
+    return this.instructionsRetired - start;
+  }
+
+  private insnAt(addr: number): Insn | undefined {
+    const off = addr - this.codeBase;
+    if (this.dense) return off >= 0 && off < this.dense.length ? this.dense[off] : undefined;
+    return this.program.insnAt.get(addr);
+  }
+
+  private fetch(): Insn {
+    const rip = this.rip;
+    this.page(rip, FETCH);
+    const insn = this.insnAt(rip);
+    if (insn === undefined) {
+      throw new GuestFault(`no instruction at ${hex(rip)}: the guest jumped into data or unassembled memory`, rip);
+    }
+    if ((rip & 0xfff) + insn.length > PAGE) this.page(rip + insn.length - 1, FETCH);
+    return insn;
+  }
+
+  /** Hands an exception to the guest kernel; a fatal GuestFault when nobody handles it. */
+  private deliver(exc: GuestException, insn: Insn | null): void {
+    const where = insn ? `${hex(insn.addr)} (${insn.text})` : `${hex(this.rip)} (instruction fetch)`;
+    if (!this.kernel) {
+      throw new GuestFault(`#${exc.vector} at ${where}: ${exc.message}; there is no guest kernel to handle it`, this.rip, exc.vector);
+    }
+    const decoded: DecodedForKernel = insn ? this.decodeForKernel(insn) : { mnemonic: '(fetch)', length: 0, size: 0 };
+    const snap = this.snapshot();
+    let handled: boolean;
+    try {
+      handled = this.kernel.handleException(exc, this, this.bus, decoded);
+    } catch (e) {
+      // The instruction will execute again (and fault again) when the vCPU re-enters.
+      if (e instanceof VcpuExit) this.restore(snap);
+      throw e;
+    }
+    if (!handled) {
+      throw new GuestFault(`unhandled #${exc.vector} at ${where}: ${exc.message}`, insn ? insn.addr : this.rip, exc.vector);
+    }
+    this.instructionsRetired++;
+  }
+
+  private decodeForKernel(insn: Insn): DecodedForKernel {
+    const d: DecodedForKernel = { mnemonic: insn.mnemonic, length: insn.length, size: insn.size };
+    const dst = insn.dst;
+    const src = insn.src;
+    if (insn.op === Op.IN) {
+      d.writeResult = (v) => this.writeAcc(insn.size, Number(BigInt.asUintN(32, v)));
+    } else if (insn.op === Op.OUT) {
+      d.value = BigInt(this.accValue(insn.size));
+    } else if (dst && dst.kind === OPND_MEM) {
+      d.size = dst.size;
+      if (insn.op === Op.MOV && src) {
+        const lo = this.readOp(src, dst.size);
+        d.value = (BigInt(this.vhi) << 32n) | BigInt(lo);
+      }
+    } else if (src && src.kind === OPND_MEM) {
+      d.size = src.size;
+      if (dst && dst.kind === OPND_REG && (insn.op === Op.MOV || insn.op === Op.MOVZX || insn.op === Op.MOVSX)) {
+        d.writeResult = (v) => {
+          const x = BigInt.asUintN(64, v);
+          this.writeExtended(insn, dst, src.size, Number(x & 0xffffffffn), Number(x >> 32n));
+        };
+      }
+    }
+    return d;
+  }
+
+  /** Writes a value read from memory into dst as mov/movzx/movsx would. */
+  private writeExtended(insn: Insn, dst: Operand, srcSize: number, lo: number, hi: number): void {
+    if (insn.op === Op.MOVSX) {
+      const v = srcSize === 1 ? (lo << 24) >> 24 : srcSize === 2 ? (lo << 16) >> 16 : lo | 0;
+      this.wrReg(dst, v >>> 0, v < 0 ? 0xffffffff : 0);
+    } else if (insn.op === Op.MOVZX) {
+      this.wrReg(dst, srcSize === 1 ? lo & 0xff : lo & 0xffff, 0);
+    } else {
+      this.wrReg(dst, lo, hi);
+    }
+  }
+
+  private snapshot(): Snapshot {
+    return { r: this.r.slice(), rip: this.rip, cf: this.cf, zf: this.zf, sf: this.sf, of: this.of };
+  }
+
+  private restore(s: Snapshot): void {
+    this.r.set(s.r);
+    this.rip = s.rip;
+    this.cf = s.cf;
+    this.zf = s.zf;
+    this.sf = s.sf;
+    this.of = s.of;
+  }
+
+  // ---- memory ---------------------------------------------------------------------------------------
+
+  /** The page backing addr for this access kind, through the software TLB. */
+  private page(addr: number, kind: number): Uint8Array {
+    const gen = this.bus.tlbGeneration;
+    if (gen !== this.tlbGen) {
+      this.tlbTag.fill(-1);
+      this.tlbGen = gen;
+    }
+    const pfn = Math.floor(addr / PAGE);
+    const slot = kind * TLB_WAYS + (pfn & (TLB_WAYS - 1));
+    if (this.tlbTag[slot] === pfn) return this.tlbPage[slot]!;
+    const p = this.bus.page(addr, ACCESS[kind]);
+    // The look-up itself may have changed translations (a fault-in that zapped something).
+    const gen2 = this.bus.tlbGeneration;
+    if (gen2 !== this.tlbGen) {
+      this.tlbTag.fill(-1);
+      this.tlbGen = gen2;
+    }
+    this.tlbTag[slot] = pfn;
+    this.tlbPage[slot] = p;
+    return p;
+  }
+
+  /** Reads size bytes at addr; returns the low 32 bits, the high 32 bits in this.vhi. */
+  private readMem(addr: number, size: number): number {
+    const off = addr & 0xfff;
+    const p = this.page(addr, READ);
+    if (off + size <= PAGE) {
+      switch (size) {
+        case 1:
+          this.vhi = 0;
+          return p[off];
+        case 2:
+          this.vhi = 0;
+          return p[off] | (p[off + 1] << 8);
+        case 4:
+          this.vhi = 0;
+          return (p[off] | (p[off + 1] << 8) | (p[off + 2] << 16) | (p[off + 3] << 24)) >>> 0;
+        default:
+          this.vhi = (p[off + 4] | (p[off + 5] << 8) | (p[off + 6] << 16) | (p[off + 7] << 24)) >>> 0;
+          return (p[off] | (p[off + 1] << 8) | (p[off + 2] << 16) | (p[off + 3] << 24)) >>> 0;
+      }
+    }
+    // Crosses into the next page: both look-ups first, then byte by byte.
+    const p2 = this.page(addr - off + PAGE, READ);
+    let lo = 0;
+    let hi = 0;
+    for (let i = 0; i < size; i++) {
+      const b = off + i < PAGE ? p[off + i] : p2[off + i - PAGE];
+      if (i < 4) lo |= b << (8 * i);
+      else hi |= b << (8 * (i - 4));
+    }
+    this.vhi = hi >>> 0;
+    return lo >>> 0;
+  }
+
+  /** Looks up the page(s) for a write of size bytes at addr; commit() then writes without faulting. */
+  private prepWrite(addr: number, size: number): void {
+    const off = addr & 0xfff;
+    this.wp0 = this.page(addr, WRITE);
+    this.woff = off;
+    this.wp1 = off + size > PAGE ? this.page(addr - off + PAGE, WRITE) : null;
+  }
+
+  private commit(lo: number, hi: number, size: number): void {
+    const p = this.wp0;
+    const off = this.woff;
+    if (this.wp1 === null) {
+      p[off] = lo;
+      if (size === 1) return;
+      p[off + 1] = lo >>> 8;
+      if (size === 2) return;
+      p[off + 2] = lo >>> 16;
+      p[off + 3] = lo >>> 24;
+      if (size === 4) return;
+      p[off + 4] = hi;
+      p[off + 5] = hi >>> 8;
+      p[off + 6] = hi >>> 16;
+      p[off + 7] = hi >>> 24;
+      return;
+    }
+    const p2 = this.wp1;
+    for (let i = 0; i < size; i++) {
+      const b = i < 4 ? lo >>> (8 * i) : hi >>> (8 * (i - 4));
+      if (off + i < PAGE) p[off + i] = b;
+      else p2[off + i - PAGE] = b;
+    }
+  }
+
+  /** Effective address of a memory operand (52-bit guest address); halves kept in eaLo/eaHi. */
+  private ea(o: Operand): number {
+    const r = this.r;
+    let lo = o.dispLo;
+    let hi = o.dispHi;
+    if (o.base >= 0) {
+      lo += r[2 * o.base];
+      hi += r[2 * o.base + 1];
+    }
+    if (o.index >= 0) {
+      lo += r[2 * o.index] * o.scale;
+      hi += r[2 * o.index + 1] * o.scale;
+    }
+    if (lo >= TWO32) {
+      const c = Math.floor(lo / TWO32);
+      lo -= c * TWO32;
+      hi += c;
+    }
+    this.eaLo = lo;
+    this.eaHi = hi >>> 0;
+    return addrOf(lo, hi);
+  }
+
+  // ---- registers and operands ---------------------------------------------------------------------
+
+  private rdReg(o: Operand): number {
+    const r = this.r;
+    const i = 2 * o.reg;
+    switch (o.size) {
+      case 8:
+        this.vhi = r[i + 1];
+        return r[i];
+      case 4:
+        this.vhi = 0;
+        return r[i];
+      case 2:
+        this.vhi = 0;
+        return r[i] & 0xffff;
+      default:
+        this.vhi = 0;
+        return o.high8 ? (r[i] >>> 8) & 0xff : r[i] & 0xff;
+    }
+  }
+
+  /** Writes a register with x86 width rules: 32-bit writes zero-extend, 8/16-bit writes merge. */
+  private wrReg(o: Operand, lo: number, hi: number): void {
+    const r = this.r;
+    const i = 2 * o.reg;
+    switch (o.size) {
+      case 8:
+        r[i] = lo;
+        r[i + 1] = hi;
+        return;
+      case 4:
+        r[i] = lo;
+        r[i + 1] = 0;
+        return;
+      case 2:
+        r[i] = (r[i] & 0xffff0000) | (lo & 0xffff);
+        return;
+      default:
+        if (o.high8) r[i] = (r[i] & 0xffff00ff) | ((lo & 0xff) << 8);
+        else r[i] = (r[i] & 0xffffff00) | (lo & 0xff);
+    }
+  }
+
+  /** Reads a register, immediate or memory operand at `size`; high half in this.vhi. */
+  private readOp(o: Operand, size: number): number {
+    if (o.kind === OPND_REG) return this.rdReg(o);
+    if (o.kind === OPND_IMM) {
+      this.vhi = o.immHi;
+      return o.immLo;
+    }
+    return this.readMem(this.ea(o), size);
+  }
+
+  private accValue(size: number): number {
+    const v = this.r[0];
+    return size === 1 ? v & 0xff : size === 2 ? v & 0xffff : v;
+  }
+
+  private writeAcc(size: number, v: number): void {
+    const r = this.r;
+    if (size === 4) {
+      r[0] = v;
+      r[1] = 0;
+    } else if (size === 2) {
+      r[0] = (r[0] & 0xffff0000) | (v & 0xffff);
+    } else {
+      r[0] = (r[0] & 0xffffff00) | (v & 0xff);
+    }
+  }
+
+  /** Adds a small signed delta to a 64-bit register. */
+  private addReg(i: number, d: number): void {
+    const r = this.r;
+    let lo = r[2 * i] + d;
+    if (lo >= TWO32) {
+      lo -= TWO32;
+      r[2 * i + 1]++;
+    } else if (lo < 0) {
+      lo += TWO32;
+      r[2 * i + 1]--;
+    }
+    r[2 * i] = lo;
+  }
+
+  private regAddr(i: number): number {
+    return addrOf(this.r[2 * i], this.r[2 * i + 1]);
+  }
+
+  private cond(c: number): boolean {
+    switch (c) {
+      case 0: return this.of === 1;
+      case 1: return this.of === 0;
+      case 2: return this.cf === 1;
+      case 3: return this.cf === 0;
+      case 4: return this.zf === 1;
+      case 5: return this.zf === 0;
+      case 6: return (this.cf | this.zf) === 1;
+      case 7: return (this.cf | this.zf) === 0;
+      case 8: return this.sf === 1;
+      case 9: return this.sf === 0;
+      case 12: return this.sf !== this.of;
+      case 13: return this.sf === this.of;
+      case 14: return this.zf === 1 || this.sf !== this.of;
+      case 15: return this.zf === 0 && this.sf === this.of;
+      default: return false;
+    }
+  }
+
+  // ---- arithmetic -----------------------------------------------------------------------------------
+
+  private setSZ(lo: number, hi: number, size: number): void {
+    if (size === 8) {
+      this.sf = hi >>> 31;
+      this.zf = (lo | hi) === 0 ? 1 : 0;
+    } else {
+      this.sf = (lo >>> (size * 8 - 1)) & 1;
+      this.zf = lo === 0 ? 1 : 0;
+    }
+  }
+
+  private add(a: number, ah: number, b: number, bh: number, cin: number, size: number): number {
+    if (size === 8) {
+      let lo = a + b + cin;
+      const c = lo >= TWO32 ? 1 : 0;
+      lo = lo >>> 0;
+      let hi = ah + bh + c;
+      this.cf = hi >= TWO32 ? 1 : 0;
+      hi = hi >>> 0;
+      this.of = (((ah ^ hi) & (bh ^ hi)) >>> 31) & 1;
+      this.sf = hi >>> 31;
+      this.zf = (lo | hi) === 0 ? 1 : 0;
+      this.rhi = hi;
+      return lo;
+    }
+    const sh = size * 8 - 1;
+    const mask = size === 4 ? 0xffffffff : (1 << (size * 8)) - 1;
+    const sum = a + b + cin;
+    const res = size === 4 ? sum >>> 0 : sum & mask;
+    this.cf = sum > mask ? 1 : 0;
+    this.of = (((a ^ res) & (b ^ res)) >>> sh) & 1;
+    this.sf = (res >>> sh) & 1;
+    this.zf = res === 0 ? 1 : 0;
+    this.rhi = 0;
+    return res;
+  }
+
+  private sub(a: number, ah: number, b: number, bh: number, bin: number, size: number): number {
+    if (size === 8) {
+      let lo = a - b - bin;
+      const br = lo < 0 ? 1 : 0;
+      lo = lo >>> 0;
+      let hi = ah - bh - br;
+      this.cf = hi < 0 ? 1 : 0;
+      hi = hi >>> 0;
+      this.of = (((ah ^ bh) & (ah ^ hi)) >>> 31) & 1;
+      this.sf = hi >>> 31;
+      this.zf = (lo | hi) === 0 ? 1 : 0;
+      this.rhi = hi;
+      return lo;
+    }
+    const sh = size * 8 - 1;
+    const diff = a - b - bin;
+    const res = size === 4 ? diff >>> 0 : diff & ((1 << (size * 8)) - 1);
+    this.cf = diff < 0 ? 1 : 0;
+    this.of = (((a ^ b) & (a ^ res)) >>> sh) & 1;
+    this.sf = (res >>> sh) & 1;
+    this.zf = res === 0 ? 1 : 0;
+    this.rhi = 0;
+    return res;
+  }
+
+  private logic(lo: number, hi: number, size: number): number {
+    lo = lo >>> 0;
+    hi = size === 8 ? hi >>> 0 : 0;
+    this.cf = 0;
+    this.of = 0;
+    this.setSZ(lo, hi, size);
+    this.rhi = hi;
+    return lo;
+  }
+
+  /** The two-operand ALU ops; result low half returned, high half in this.rhi. */
+  private alu(op: number, a: number, ah: number, b: number, bh: number, size: number): number {
+    switch (op) {
+      case Op.ADD: return this.add(a, ah, b, bh, 0, size);
+      case Op.ADC: return this.add(a, ah, b, bh, this.cf, size);
+      case Op.SUB:
+      case Op.CMP: return this.sub(a, ah, b, bh, 0, size);
+      case Op.SBB: return this.sub(a, ah, b, bh, this.cf, size);
+      case Op.AND:
+      case Op.TEST: return this.logic(a & b, ah & bh, size);
+      case Op.OR: return this.logic(a | b, ah | bh, size);
+      default: return this.logic(a ^ b, ah ^ bh, size);
+    }
+  }
+
+  /**
+   * shl/shr/sar by count (already masked, non-zero). OF is architecturally defined only for 1-bit
+   * shifts; for longer shifts this CPU clears it (deterministic, like the SDM's "undefined").
+   */
+  private shift(op: number, a: number, ah: number, count: number, size: number): number {
+    if (size === 8) {
+      let lo: number;
+      let hi: number;
+      const bit = (i: number): number => (i < 32 ? (a >>> i) & 1 : (ah >>> (i - 32)) & 1);
+      if (op === Op.SHL) {
+        this.cf = bit(64 - count);
+        if (count < 32) {
+          hi = ((ah << count) | (a >>> (32 - count))) >>> 0;
+          lo = (a << count) >>> 0;
+        } else {
+          hi = (a << (count - 32)) >>> 0;
+          lo = 0;
+        }
+        this.of = count === 1 ? (hi >>> 31) ^ this.cf : 0;
+      } else {
+        this.cf = bit(count - 1);
+        this.of = op === Op.SHR && count === 1 ? ah >>> 31 : 0;
+        if (count < 32) {
+          lo = ((a >>> count) | (ah << (32 - count))) >>> 0;
+          hi = op === Op.SHR ? ah >>> count : ((ah | 0) >> count) >>> 0;
+        } else {
+          lo = op === Op.SHR ? ah >>> (count - 32) : ((ah | 0) >> (count - 32)) >>> 0;
+          hi = op === Op.SHR ? 0 : ((ah | 0) >> 31) >>> 0;
+        }
+      }
+      this.setSZ(lo, hi, 8);
+      this.rhi = hi;
+      return lo;
+    }
+    const w = size * 8;
+    const mask = size === 4 ? 0xffffffff : (1 << w) - 1;
+    let res: number;
+    if (op === Op.SHL) {
+      this.cf = count <= w ? (a >>> (w - count)) & 1 : 0;
+      res = count >= 32 ? 0 : (a << count) & mask;
+      res = res >>> 0;
+      this.of = count === 1 ? ((res >>> (w - 1)) & 1) ^ this.cf : 0;
+    } else if (op === Op.SHR) {
+      this.cf = count <= w ? (a >>> (count - 1)) & 1 : 0;
+      this.of = count === 1 ? (a >>> (w - 1)) & 1 : 0;
+      res = a >>> count;
+    } else {
+      const sa = (a << (32 - w)) >> (32 - w);
+      this.cf = (sa >> Math.min(count - 1, 31)) & 1;
+      this.of = 0;
+      res = ((sa >> Math.min(count, 31)) & mask) >>> 0;
+    }
+    this.setSZ(res, 0, size);
+    this.rhi = 0;
+    return res;
+  }
+
+  /** Signed multiply truncated to size; CF = OF = the product did not fit. */
+  private imul(a: number, ah: number, b: number, bh: number, size: number): number {
+    let lo: number;
+    let hi = 0;
+    let overflow: boolean;
+    if (size === 8) {
+      const p = BigInt.asIntN(64, (BigInt(ah) << 32n) | BigInt(a)) * BigInt.asIntN(64, (BigInt(bh) << 32n) | BigInt(b));
+      const t = BigInt.asUintN(64, p);
+      lo = Number(t & 0xffffffffn);
+      hi = Number(t >> 32n);
+      overflow = BigInt.asIntN(64, p) !== p;
+    } else if (size === 4) {
+      const exact = (a | 0) * (b | 0);
+      lo = Math.imul(a, b) >>> 0;
+      overflow = exact !== (lo | 0);
+    } else {
+      const exact = ((a << 16) >> 16) * ((b << 16) >> 16);
+      lo = exact & 0xffff;
+      overflow = exact !== (lo << 16) >> 16;
+    }
+    this.cf = this.of = overflow ? 1 : 0;
+    this.setSZ(lo, hi, size);
+    this.rhi = hi;
+    return lo;
+  }
+
+  // ---- execution ------------------------------------------------------------------------------------
+
+  private exec(insn: Insn): void {
+    const next = insn.addr + insn.length;
+    const size = insn.size;
+    switch (insn.op) {
+      case Op.MOV: {
+        const d = insn.dst!;
+        const lo = this.readOp(insn.src!, size);
+        const hi = this.vhi;
+        if (d.kind === OPND_REG) {
+          this.wrReg(d, lo, hi);
+        } else {
+          this.prepWrite(this.ea(d), size);
+          this.commit(lo, hi, size);
+        }
+        break;
+      }
+      case Op.ADD: case Op.OR: case Op.ADC: case Op.SBB: case Op.AND: case Op.SUB: case Op.XOR:
+      case Op.CMP: case Op.TEST: {
+        const d = insn.dst!;
+        const b = this.readOp(insn.src!, size);
+        const bh = this.vhi;
+        const writes = insn.op !== Op.CMP && insn.op !== Op.TEST;
+        if (d.kind === OPND_REG) {
+          const a = this.rdReg(d);
+          const res = this.alu(insn.op, a, this.vhi, b, bh, size);
+          if (writes) this.wrReg(d, res, this.rhi);
+        } else {
+          const addr = this.ea(d);
+          const a = this.readMem(addr, size);
+          const ah = this.vhi;
+          if (writes) this.prepWrite(addr, size);
+          const res = this.alu(insn.op, a, ah, b, bh, size);
+          if (writes) this.commit(res, this.rhi, size);
+        }
+        break;
+      }
+      case Op.NOT: case Op.NEG: case Op.INC: case Op.DEC: {
+        const d = insn.dst!;
+        let addr = 0;
+        let a: number;
+        if (d.kind === OPND_REG) {
+          a = this.rdReg(d);
+        } else {
+          addr = this.ea(d);
+          a = this.readMem(addr, size);
+        }
+        const ah = this.vhi;
+        if (d.kind === OPND_MEM) this.prepWrite(addr, size);
+        let res: number;
+        if (insn.op === Op.NOT) {
+          res = size === 8 ? ~a >>> 0 : (~a & (size === 4 ? 0xffffffff : (1 << (size * 8)) - 1)) >>> 0;
+          this.rhi = size === 8 ? ~ah >>> 0 : 0;
+        } else if (insn.op === Op.NEG) {
+          res = this.sub(0, 0, a, ah, 0, size);
+        } else {
+          const cf = this.cf;
+          res = insn.op === Op.INC ? this.add(a, ah, 1, 0, 0, size) : this.sub(a, ah, 1, 0, 0, size);
+          this.cf = cf;
+        }
+        if (d.kind === OPND_REG) this.wrReg(d, res, this.rhi);
+        else this.commit(res, this.rhi, size);
+        break;
+      }
+      case Op.SHL: case Op.SHR: case Op.SAR: {
+        const d = insn.dst!;
+        const count = this.readOp(insn.src!, 1) & (size === 8 ? 63 : 31);
+        let addr = 0;
+        let a: number;
+        if (d.kind === OPND_REG) {
+          a = this.rdReg(d);
+        } else {
+          addr = this.ea(d);
+          a = this.readMem(addr, size);
+        }
+        if (count === 0) break; // no change, flags untouched
+        const ah = this.vhi;
+        if (d.kind === OPND_MEM) this.prepWrite(addr, size);
+        const res = this.shift(insn.op, a, ah, count, size);
+        if (d.kind === OPND_REG) this.wrReg(d, res, this.rhi);
+        else this.commit(res, this.rhi, size);
+        break;
+      }
+      case Op.IMUL: {
+        const d = insn.dst!;
+        const b = this.readOp(insn.src!, size);
+        const bh = this.vhi;
+        let a: number;
+        let ah: number;
+        if (insn.aux) {
+          a = insn.aux.immLo;
+          ah = insn.aux.immHi;
+        } else {
+          a = this.rdReg(d);
+          ah = this.vhi;
+        }
+        const res = this.imul(a, ah, b, bh, size);
+        this.wrReg(d, res, this.rhi);
+        break;
+      }
+      case Op.MOVZX: case Op.MOVSX: {
+        const s = insn.src!;
+        const lo = this.readOp(s, s.size);
+        this.writeExtended(insn, insn.dst!, s.size, lo, this.vhi);
+        break;
+      }
+      case Op.LEA: {
+        this.ea(insn.src!);
+        this.wrReg(insn.dst!, this.eaLo, this.eaHi);
+        break;
+      }
+      case Op.XCHG: {
+        const d = insn.dst!;
+        const s = insn.src!;
+        const b = this.rdReg(s);
+        const bh = this.vhi;
+        if (d.kind === OPND_REG) {
+          const a = this.rdReg(d);
+          const ah = this.vhi;
+          this.wrReg(d, b, bh);
+          this.wrReg(s, a, ah);
+        } else {
+          const addr = this.ea(d);
+          const a = this.readMem(addr, size);
+          const ah = this.vhi;
+          this.prepWrite(addr, size);
+          this.commit(b, bh, size);
+          this.wrReg(s, a, ah);
+        }
+        break;
+      }
+      case Op.PUSH: {
+        const lo = this.readOp(insn.dst!, 8);
+        this.push(lo, this.vhi);
+        break;
+      }
+      case Op.POP: {
+        const d = insn.dst!;
+        const lo = this.readMem(this.regAddr(RSP), 8);
+        const hi = this.vhi;
+        if (d.kind === OPND_REG) {
+          this.addReg(RSP, 8);
+          this.wrReg(d, lo, hi);
+        } else {
+          this.prepWrite(this.ea(d), 8);
+          this.commit(lo, hi, 8);
+          this.addReg(RSP, 8);
+        }
+        break;
+      }
+      case Op.CALL: {
+        let target = insn.target;
+        if (target < 0) target = addrOf(this.readOp(insn.dst!, 8), this.vhi);
+        this.push(next % TWO32, Math.floor(next / TWO32));
+        this.rip = target;
+        return;
+      }
+      case Op.RET: {
+        const lo = this.readMem(this.regAddr(RSP), 8);
+        this.addReg(RSP, 8 + (insn.src ? insn.src.immLo : 0));
+        this.rip = addrOf(lo, this.vhi);
+        return;
+      }
+      case Op.JMP: {
+        this.rip = insn.target >= 0 ? insn.target : addrOf(this.readOp(insn.dst!, 8), this.vhi);
+        return;
+      }
+      case Op.JCC:
+        this.rip = this.cond(insn.cond) ? insn.target : next;
+        return;
+      case Op.LOOP: {
+        this.addReg(RCX, -1);
+        this.rip = (this.r[2 * RCX] | this.r[2 * RCX + 1]) !== 0 ? insn.target : next;
+        return;
+      }
+      case Op.SETCC: {
+        const d = insn.dst!;
+        const v = this.cond(insn.cond) ? 1 : 0;
+        if (d.kind === OPND_REG) {
+          this.wrReg(d, v, 0);
+        } else {
+          this.prepWrite(this.ea(d), 1);
+          this.commit(v, 0, 1);
+        }
+        break;
+      }
+      case Op.CMOVCC: {
+        const d = insn.dst!;
+        const lo = this.readOp(insn.src!, size);
+        if (this.cond(insn.cond)) this.wrReg(d, lo, this.vhi);
+        else if (size === 4) this.r[2 * d.reg + 1] = 0; // a 32-bit cmov zero-extends even when false
+        break;
+      }
+      case Op.NOP:
+        break;
+      case Op.HLT: {
+        // HLT retires before the CPU sleeps: rip points past it while halted.
+        this.rip = next;
+        this.instructionsRetired++;
+        try {
+          this.bus.hlt();
+        } catch (e) {
+          if (e instanceof GuestException) {
+            // #VE in a TD: the hlt has not retired; the handler sees rip at the hlt.
+            this.instructionsRetired--;
+            this.rip = insn.addr;
+          }
+          throw e;
+        }
+        this.instructionsRetired--; // run() counts it
+        return;
+      }
+      case Op.STOS:
+        this.stos(insn);
+        break;
+      case Op.MOVS:
+        this.movs(insn);
+        break;
+      case Op.IN: {
+        const port = insn.src!.kind === OPND_IMM ? insn.src!.immLo : this.r[2 * RDX] & 0xffff;
+        const v = this.bus.io(port, size as 1 | 2 | 4, true, 0);
+        this.writeAcc(size, v >>> 0);
+        break;
+      }
+      case Op.OUT: {
+        const port = insn.src!.kind === OPND_IMM ? insn.src!.immLo : this.r[2 * RDX] & 0xffff;
+        this.bus.io(port, size as 1 | 2 | 4, false, this.accValue(size));
+        break;
+      }
+      case Op.RDMSR: {
+        const v = BigInt.asUintN(64, this.bus.rdmsr(this.r[2 * RCX]));
+        const r = this.r;
+        r[2 * RAX] = Number(v & 0xffffffffn);
+        r[2 * RAX + 1] = 0;
+        r[2 * RDX] = Number(v >> 32n);
+        r[2 * RDX + 1] = 0;
+        break;
+      }
+      case Op.WRMSR: {
+        const r = this.r;
+        this.bus.wrmsr(r[2 * RCX], (BigInt(r[2 * RDX]) << 32n) | BigInt(r[2 * RAX]));
+        break;
+      }
+      case Op.CPUID: {
+        const r = this.r;
+        const [a, b, c, d] = this.bus.cpuid(r[2 * RAX], r[2 * RCX]);
+        r[2 * RAX] = a;
+        r[2 * RAX + 1] = 0;
+        r[2 * RBX] = b;
+        r[2 * RBX + 1] = 0;
+        r[2 * RCX] = c;
+        r[2 * RCX + 1] = 0;
+        r[2 * RDX] = d;
+        r[2 * RDX + 1] = 0;
+        break;
+      }
+      case Op.TDCALL:
+      case Op.VMCALL: {
+        const snap = this.snapshot();
+        try {
+          if (insn.op === Op.TDCALL) this.bus.tdcall(this);
+          else this.bus.vmcall(this);
+        } catch (e) {
+          this.restore(snap);
+          throw e;
+        }
+        break;
+      }
+      case Op.CALL_SERVICE: {
+        if (!this.kernel) {
+          throw new GuestFault(`call ${insn.service} at ${hex(insn.addr)}: there is no guest kernel to provide this service`, insn.addr);
+        }
+        // A VcpuExit from the service propagates with rip still at the call: the service is called
+        // again on re-entry and continues where it stopped (its registers are left as it set them).
+        this.kernel.callService(insn.service, this, this.bus);
+        break;
+      }
+      case Op.UD2:
+        throw new GuestException('UD', `ud2 at ${hex(insn.addr)}`);
+      case Op.INT3:
+        throw new GuestFault(`int3 breakpoint at ${hex(insn.addr)}`, insn.addr);
+      default:
+        throw new GuestFault(`instruction '${insn.text}' at ${hex(insn.addr)} is not implemented`, insn.addr);
+    }
+    this.rip = next;
+  }
+
+  private push(lo: number, hi: number): void {
+    const r = this.r;
+    let slo = r[2 * RSP] - 8;
+    let shi = r[2 * RSP + 1];
+    if (slo < 0) {
+      slo += TWO32;
+      shi = (shi - 1) >>> 0;
+    }
+    this.prepWrite(addrOf(slo, shi), 8);
+    this.commit(lo, hi, 8);
+    r[2 * RSP] = slo;
+    r[2 * RSP + 1] = shi;
+  }
+
+  private rcxZero(): boolean {
+    return (this.r[2 * RCX] | this.r[2 * RCX + 1]) === 0;
+  }
+
+  /** Elements left in rcx, capped (rcx may be a full 64-bit count). */
+  private rcxCapped(cap: number): number {
+    return this.r[2 * RCX + 1] !== 0 ? cap : Math.min(this.r[2 * RCX], cap);
+  }
+
+  /** stos: store al/ax/eax/rax at [rdi]; with rep, page by page (an exit leaves rcx/rdi consistent). */
+  private stos(insn: Insn): void {
+    const size = insn.size;
+    const r = this.r;
+    if (!insn.rep) {
+      const lo = size === 8 ? r[0] : this.accValue(size);
+      this.prepWrite(this.regAddr(RDI), size);
+      this.commit(lo, size === 8 ? r[1] : 0, size);
+      this.addReg(RDI, size);
+      return;
+    }
+    while (!this.rcxZero()) {
+      const addr = this.regAddr(RDI);
+      if (size === 1) {
+        const off = addr & 0xfff;
+        const p = this.page(addr, WRITE);
+        const n = this.rcxCapped(PAGE - off);
+        p.fill(r[0] & 0xff, off, off + n);
+        this.addReg(RDI, n);
+        this.addReg(RCX, -n);
+      } else {
+        this.prepWrite(addr, size);
+        this.commit(size === 8 ? r[0] : this.accValue(size), size === 8 ? r[1] : 0, size);
+        this.addReg(RDI, size);
+        this.addReg(RCX, -1);
+      }
+    }
+  }
+
+  /** movs: copy [rsi] to [rdi]; with rep, in chunks that stay inside both pages. */
+  private movs(insn: Insn): void {
+    const size = insn.size;
+    if (!insn.rep) {
+      const lo = this.readMem(this.regAddr(RSI), size);
+      const hi = this.vhi;
+      this.prepWrite(this.regAddr(RDI), size);
+      this.commit(lo, hi, size);
+      this.addReg(RSI, size);
+      this.addReg(RDI, size);
+      return;
+    }
+    while (!this.rcxZero()) {
+      const src = this.regAddr(RSI);
+      const dst = this.regAddr(RDI);
+      if (size === 1) {
+        const soff = src & 0xfff;
+        const doff = dst & 0xfff;
+        const sp = this.page(src, READ);
+        const dp = this.page(dst, WRITE);
+        const n = this.rcxCapped(Math.min(PAGE - soff, PAGE - doff));
+        // Byte by byte, forwards: overlapping copies behave as on hardware.
+        for (let i = 0; i < n; i++) dp[doff + i] = sp[soff + i];
+        this.addReg(RSI, n);
+        this.addReg(RDI, n);
+        this.addReg(RCX, -n);
+      } else {
+        const lo = this.readMem(src, size);
+        const hi = this.vhi;
+        this.prepWrite(dst, size);
+        this.commit(lo, hi, size);
+        this.addReg(RSI, size);
+        this.addReg(RDI, size);
+        this.addReg(RCX, -1);
+      }
+    }
+  }
+}
+
+/** The source text of the instruction at addr, or undefined (for traces and the UI). */
+export function disassembleAt(program: Program, addr: number): string | undefined {
+  return program.insnAt.get(addr)?.text;
+}
+
+/** A trace line for the instruction at addr: `0x1000: mov rax, 5  ; line 3`. */
+export function describeInsn(program: Program, addr: number): string {
+  const insn = program.insnAt.get(addr);
+  if (!insn) return `${hex(addr)}: (no instruction)`;
+  return `${hex(addr)}: ${insn.text}  ; line ${insn.line}`;
+}

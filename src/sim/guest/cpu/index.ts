@@ -1,0 +1,1 @@
+export { Cpu, GuestFault, disassembleAt, describeInsn, type Flags } from './cpu';

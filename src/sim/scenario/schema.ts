@@ -1,0 +1,159 @@
+import { z } from 'zod';
+import { parseSize } from '../core/units';
+
+/**
+ * The scenario format, version 1 (docs/scenario-format.md). Numbers that are addresses or sizes may
+ * be written as JSON numbers, hex strings ("0x1000") or sizes ("2M", "4 GiB").
+ */
+export const SCENARIO_VERSION = 1;
+
+const numeric = z
+  .union([z.number(), z.string()])
+  .transform((v, ctx) => {
+    if (typeof v === 'string' && /^\s*-?0x[0-9a-f]+\s*$/i.test(v)) {
+      const n = Number.parseInt(v, 16);
+      if (Number.isSafeInteger(n)) return n;
+    }
+    const n = parseSize(v);
+    if (n === undefined) {
+      ctx.addIssue({ code: 'custom', message: `"${v}" is not a number, a hex address (0x...) or a size (4K, 2M, 1G)` });
+      return z.NEVER;
+    }
+    return n;
+  })
+  .describe('a non-negative integer, a hex string such as "0x1000", or a size such as "2M"');
+
+const vmName = z.string().min(1).describe('the name of a VM in this scenario');
+const program = z.union([z.string(), z.array(z.string())]).transform((v) => (Array.isArray(v) ? v.join('\n') : v))
+  .describe('guest program: x86-64 assembly in Intel syntax, a string or an array of lines');
+
+export const TdxConfig = z.strictObject({
+  sept_ve_disable: z.boolean().default(true).describe('TD attribute SEPT_VE_DISABLE (QEMU default on)'),
+  debug: z.boolean().default(false).describe('TD attribute DEBUG: lets the host read registers'),
+  gpaw: z.union([z.literal(48), z.literal(52)]).default(48).describe('guest physical address width; the shared bit is bit gpaw-1'),
+  firmware_accept: numeric.default(512 * 1024 * 1024).describe('bytes of memory the firmware (TDVF) accepts at boot'),
+});
+
+export const VmSpec = z.strictObject({
+  name: vmName,
+  type: z.enum(['default', 'sw-protected', 'tdx']).describe('KVM_X86_DEFAULT_VM, KVM_X86_SW_PROTECTED_VM or KVM_X86_TDX_VM'),
+  memory: numeric.default(256 * 1024 * 1024),
+  vcpus: z.literal(1).default(1).describe('vCPUs (one for now)'),
+  program,
+  origin: numeric.default(0x100000).describe('guest-physical address the program is assembled for and loaded at'),
+  tdx: TdxConfig.optional(),
+  discard_on_convert: z.boolean().default(true).describe("QEMU's kvm_convert_memory() discards the unused backing; false behaves like the kernel selftests"),
+});
+
+const ref = z.union([z.string(), z.number()]).describe('a name given with "as" earlier, or a number');
+
+const s = <O extends string, T extends z.ZodRawShape>(op: O, shape: T, doc: string) =>
+  z.strictObject({ do: z.literal(op), note: z.string().optional(), ...shape }).describe(doc);
+
+export const Step = z.discriminatedUnion('do', [
+  // ---- VMM level -------------------------------------------------------------------------
+  s('run', {
+    vm: vmName,
+    vcpu: z.number().int().nonnegative().default(0),
+    until: z.enum(['halt', 'exit']).default('halt'),
+    max_instructions: z.number().int().positive().default(1_000_000),
+  }, 'VMM: run the vCPU loop, answering exits, until the guest halts (or one exit with until "exit")'),
+  s('host_read', {
+    vm: vmName,
+    gpa: numeric,
+    length: numeric.default(16),
+    via: z.enum(['vmm_mapping', 'physical', 'guest_memfd']),
+  }, "host: read guest memory through the VMM's mapping, from host physical memory, or with read() on the guest_memfd"),
+  s('host_write', {
+    vm: vmName,
+    gpa: numeric,
+    data: z.string().describe('text, or hex bytes written as "hex:de ad be ef"'),
+    via: z.enum(['vmm_mapping', 'physical']),
+  }, "host: write guest memory through the VMM's mapping or to host physical memory"),
+  s('convert', { vm: vmName, gpa: numeric, size: numeric, to: z.enum(['private', 'shared']) },
+    "VMM: convert a range as QEMU's kvm_convert_memory() does"),
+  s('interrupt', { vm: vmName, vcpu: z.number().int().nonnegative().default(0) }, 'VMM: make an interrupt pending on a vCPU'),
+  // ---- KVM level -------------------------------------------------------------------------
+  s('mmap', { length: numeric, as: z.string() }, 'the test process maps anonymous memory (the shared backing of a memslot)'),
+  s('KVM_CREATE_VM', { as: z.string(), type: z.number().int().nonnegative() }, 'ioctl(/dev/kvm, KVM_CREATE_VM, type)'),
+  s('KVM_CHECK_EXTENSION', { vm: z.string().optional(), cap: z.union([z.string(), z.number()]) },
+    'ioctl(KVM_CHECK_EXTENSION) on the VM fd, or on /dev/kvm without "vm"'),
+  s('KVM_ENABLE_CAP', { vm: z.string(), cap: z.union([z.string(), z.number()]), args: z.array(numeric).default([]) }, 'ioctl(vm, KVM_ENABLE_CAP)'),
+  s('KVM_CREATE_GUEST_MEMFD', { vm: z.string(), size: numeric, flags: numeric.default(0), as: z.string() }, 'ioctl(vm, KVM_CREATE_GUEST_MEMFD, {size, flags})'),
+  s('KVM_SET_USER_MEMORY_REGION2', {
+    vm: z.string(), slot: z.number().int(), flags: z.union([numeric, z.array(z.string())]).default(0),
+    guest_phys_addr: numeric, memory_size: numeric, userspace_addr: ref.default(0),
+    guest_memfd: ref.optional(), guest_memfd_offset: numeric.default(0),
+  }, 'ioctl(vm, KVM_SET_USER_MEMORY_REGION2, {...}); userspace_addr may name an mmap'),
+  s('KVM_SET_MEMORY_ATTRIBUTES', { vm: z.string(), address: numeric, size: numeric, attributes: z.union([numeric, z.array(z.string())]), flags: numeric.default(0) },
+    'ioctl(vm, KVM_SET_MEMORY_ATTRIBUTES, {address, size, attributes, flags})'),
+  s('fallocate', { fd: ref, mode: z.union([numeric, z.array(z.string())]), offset: numeric, len: numeric }, 'fallocate(fd, mode, offset, len) on a guest_memfd'),
+  s('read', { fd: ref, op: z.enum(['read', 'write', 'pread', 'pwrite', 'mmap']).default('read') }, 'read()/write()/pread()/pwrite()/mmap() on a guest_memfd'),
+  s('KVM_CREATE_VCPU', { vm: z.string(), id: z.number().int().default(0) }, 'ioctl(vm, KVM_CREATE_VCPU, id)'),
+  s('load_program', { vm: z.string(), vcpu: z.number().int().default(0), program, gpa: numeric.default(0x1000) },
+    "assemble a program and copy it into guest memory through the memslot's userspace_addr, like kvm_vm_elf_load()"),
+  s('KVM_RUN', { vm: z.string(), vcpu: z.number().int().default(0), max_instructions: z.number().int().positive().default(1_000_000),
+    complete: z.strictObject({ data: numeric.optional(), ret: z.number().int().optional() }).optional().describe('what user space writes into kvm_run before re-entering') },
+  'ioctl(vcpu, KVM_RUN): one entry, returning at the first exit to user space'),
+  s('KVM_GET_DIRTY_LOG', { vm: z.string(), slot: z.number().int() }, 'ioctl(vm, KVM_GET_DIRTY_LOG, {slot})'),
+  s('KVM_CLEAR_DIRTY_LOG', { vm: z.string(), slot: z.number().int(), first_page: numeric, num_pages: numeric }, 'ioctl(vm, KVM_CLEAR_DIRTY_LOG, {...}) with all bits set'),
+  s('KVM_GET_REGS', { vm: z.string(), vcpu: z.number().int().default(0) }, 'ioctl(vcpu, KVM_GET_REGS)'),
+]);
+
+export const Scenario = z.strictObject({
+  version: z.literal(SCENARIO_VERSION).describe('format version; this reader knows version 1'),
+  title: z.string().min(1),
+  explanation: z.string().default(''),
+  seed: z.number().int().nonnegative().default(1),
+  host: z.strictObject({ name: z.string().default('host0'), memory: numeric.default(16 * 1024 * 1024 * 1024) }).default({ name: 'host0', memory: 16 * 1024 * 1024 * 1024 }),
+  vms: z.array(VmSpec).default([]),
+  steps: z.array(Step).default([]),
+});
+
+export type ScenarioInput = z.input<typeof Scenario>;
+export type ScenarioT = z.output<typeof Scenario>;
+export type StepT = z.output<typeof Step>;
+export type VmSpecT = z.output<typeof VmSpec>;
+
+/** A problem in a scenario, with the JSON path where it is. */
+export interface ScenarioIssue {
+  path: string;
+  message: string;
+}
+
+export class ScenarioError extends Error {
+  constructor(readonly issues: ScenarioIssue[]) {
+    super(issues.map((i) => `${i.path}: ${i.message}`).join('\n'));
+    this.name = 'ScenarioError';
+  }
+}
+
+export function jsonPath(path: readonly PropertyKey[]): string {
+  let out = '$';
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : /^[A-Za-z_][A-Za-z0-9_]*$/.test(String(p)) ? `.${String(p)}` : `[${JSON.stringify(String(p))}]`;
+  return out;
+}
+
+/** Validate untrusted input; throws ScenarioError naming every problem by JSON path. */
+export function parseScenario(input: unknown): ScenarioT {
+  if (input && typeof input === 'object' && 'version' in input && (input as { version: unknown }).version !== SCENARIO_VERSION)
+    throw new ScenarioError([{ path: '$.version', message: `unknown scenario version ${JSON.stringify((input as { version: unknown }).version)}; this lab reads version ${SCENARIO_VERSION}` }]);
+  const r = Scenario.safeParse(input);
+  if (!r.success) {
+    throw new ScenarioError(r.error.issues.map((i) => {
+      let message = i.message;
+      if (i.code === 'invalid_union' && i.path[i.path.length - 1] !== undefined && i.path.includes('steps')) message = 'unknown step: "do" must name one of the step kinds in docs/scenario-format.md';
+      return { path: jsonPath(i.path), message };
+    }));
+  }
+  const names = new Set<string>();
+  r.data.vms.forEach((v, i) => {
+    if (names.has(v.name)) throw new ScenarioError([{ path: `$.vms[${i}].name`, message: `duplicate VM name "${v.name}"` }]);
+    names.add(v.name);
+  });
+  return r.data;
+}
+
+export function scenarioJsonSchema(): unknown {
+  return z.toJSONSchema(Scenario, { io: 'input', unrepresentable: 'any' });
+}

@@ -1,0 +1,360 @@
+import { SysError, fail } from '../core/errno';
+import { GiB, MiB, PAGE_SIZE, formatSize, hex, pageAlignUp } from '../core/units';
+import { Cpu } from '../guest/cpu';
+import type { Program } from '../guest/asm';
+import { LinuxGuestKernel, type Platform } from '../guest/kernel/kernel';
+import type { Host } from '../host/host';
+import type { Process } from '../host/process';
+import type { GuestMemfd } from '../kvm/guest-memfd';
+import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE } from '../kvm/guest-memfd';
+import type { Kvm } from '../kvm/kvm';
+import type { RunExit, RunResult } from '../kvm/run';
+import { tdxFinalizeVm, tdxInitMemRegion, tdxInitVcpu, tdxInitVm } from '../kvm/tdx-ops';
+import {
+  KVM_CAP_EXIT_HYPERCALL, KVM_HC_MAP_GPA_RANGE, KVM_MAP_GPA_RANGE_ENCRYPTED, KVM_MEMORY_ATTRIBUTE_PRIVATE,
+  KVM_MEMORY_EXIT_FLAG_PRIVATE, KVM_MEM_GUEST_MEMFD, KVM_TDX_MEASURE_MEMORY_REGION, KVM_X86_DEFAULT_VM,
+  KVM_X86_SW_PROTECTED_VM, KVM_X86_TDX_VM,
+} from '../kvm/uapi';
+import type { Vcpu } from '../kvm/vcpu';
+import type { Vm } from '../kvm/vm';
+import { TDX_TD_ATTR_DEBUG, TDX_TD_ATTR_SEPT_VE_DISABLE } from '../tdx/module';
+
+export type VmKind = 'default' | 'sw-protected' | 'tdx';
+
+/** A machine description, as a QEMU command line would give it. */
+export interface MachineDesc {
+  name: string;
+  kind: VmKind;
+  memoryBytes: number;
+  program: Program;
+  tdx?: { septVeDisable: boolean; debug: boolean; gpaw: 48 | 52; firmwareAcceptBytes: number };
+  /** QEMU discards the backing a conversion leaves unused (kvm_convert_memory()); selftests do not. */
+  discardOnConvert: boolean;
+}
+
+export interface RamBlock {
+  gpa: number;
+  size: number;
+  hva: number;
+  slot: number;
+  gmemOffset: number;
+}
+
+export interface RunOutcome {
+  /** Why the loop stopped. */
+  stop: 'halted' | 'shutdown' | 'internal-error' | 'vm-dead' | 'budget' | 'exit' | 'system-event' | 'error';
+  instructions: number;
+  exits: number;
+  message: string;
+  lastExit?: RunExit;
+  kvmRun?: RunResult;
+}
+
+/** q35 puts at most this much RAM below 4 GiB when the guest has 2.75 GiB or more (hw/i386/pc_q35.c). */
+const Q35_LOWMEM_SPLIT = 0xb0000000;
+const Q35_LOWMEM_LARGE = 0x80000000;
+
+const COM1 = 0x3f8;
+
+/**
+ * The QEMU-like VMM: one process per VM, which builds the VM from a machine description the way
+ * QEMU does (accel/kvm/kvm-all.c, target/i386/kvm/tdx.c), runs the vCPU loop and answers exits.
+ */
+export class VmmVm {
+  readonly process: Process;
+  readonly vm: Vm;
+  readonly ram: RamBlock[] = [];
+  gmem: GuestMemfd | null = null;
+  console = '';
+  readonly vcpus: Vcpu[] = [];
+  readonly cpus: Cpu[] = [];
+  private kernels: LinuxGuestKernel[] = [];
+
+  constructor(readonly host: Host, readonly kvm: Kvm, readonly desc: MachineDesc) {
+    this.process = host.spawn(`qemu-system-x86_64 (${desc.name})`);
+    const type = desc.kind === 'tdx' ? KVM_X86_TDX_VM : desc.kind === 'sw-protected' ? KVM_X86_SW_PROTECTED_VM : KVM_X86_DEFAULT_VM;
+    this.vm = kvm.createVm(type, desc.name, this.process.pid);
+    this.build();
+  }
+
+  private trace(name: string, args: Record<string, string | number | boolean>, text: string, gfns?: readonly [number, number]): void {
+    this.host.trace.emit('vmm', name, args, text, { vm: this.desc.name, gfns });
+  }
+
+  get isTd(): boolean {
+    return this.desc.kind === 'tdx';
+  }
+
+  private build(): void {
+    const d = this.desc;
+    const vm = this.vm;
+    const protectedVm = d.kind !== 'default';
+    if (d.kind === 'tdx') {
+      this.trace('tdx-guest', { 'sept-ve-disable': d.tdx!.septVeDisable, debug: d.tdx!.debug },
+        'QEMU sets up a TD (-object tdx-guest): SMM off, PIC off, split irqchip, no pflash; the firmware is loaded with KVM_TDX_INIT_MEM_REGION.');
+      vm.enableCap(KVM_CAP_EXIT_HYPERCALL, [1 << KVM_HC_MAP_GPA_RANGE]);
+      vm.irqchip = 'split';
+    } else {
+      vm.irqchip = d.kind === 'default' ? 'kernel' : 'none';
+      if (d.kind === 'sw-protected') vm.enableCap(KVM_CAP_EXIT_HYPERCALL, [1 << KVM_HC_MAP_GPA_RANGE]);
+    }
+    // RAM: one anonymous mapping (the shared backing); for protected VMs also one guest_memfd.
+    const hva = this.process.mmapAnon(d.memoryBytes, 'pc.ram');
+    if (protectedVm) this.gmem = vm.createGuestMemfd(d.memoryBytes, 0);
+    const low = d.memoryBytes >= Q35_LOWMEM_SPLIT ? Q35_LOWMEM_LARGE : d.memoryBytes;
+    const blocks: [number, number, number][] = [[0, low, 0]];
+    if (d.memoryBytes > low) blocks.push([4 * GiB, d.memoryBytes - low, low]);
+    blocks.forEach(([gpa, size, off], slot) => {
+      vm.setUserMemoryRegion2({
+        slot, flags: protectedVm ? KVM_MEM_GUEST_MEMFD : 0, guest_phys_addr: gpa, memory_size: size, userspace_addr: hva + off,
+        guest_memfd: this.gmem?.fd, guest_memfd_offset: off,
+      });
+      this.ram.push({ gpa, size, hva: hva + off, slot, gmemOffset: off });
+    });
+    const platform: Platform = d.kind === 'tdx' ? 'tdx' : d.kind === 'sw-protected' ? 'sw-protected' : 'none';
+    if (d.kind === 'tdx') {
+      // QEMU marks all of a TD's guest_memfd RAM private before the TD starts.
+      for (const b of this.ram) vm.setMemoryAttributes({ address: b.gpa, size: b.size, attributes: KVM_MEMORY_ATTRIBUTE_PRIVATE });
+      const t = d.tdx!;
+      const attrs = (t.septVeDisable ? TDX_TD_ATTR_SEPT_VE_DISABLE : 0n) | (t.debug ? TDX_TD_ATTR_DEBUG : 0n);
+      tdxInitVm(vm, attrs, t.gpaw);
+    }
+    const vcpu = vm.createVcpu(0);
+    this.vcpus.push(vcpu);
+    if (d.kind === 'tdx') tdxInitVcpu(vm, 0);
+    this.loadProgram();
+    const kernel = new LinuxGuestKernel(platform, this.host.trace, { vm: d.name, vcpu: 0 });
+    this.kernels.push(kernel);
+    const cpu = new Cpu(d.program, vcpu, kernel);
+    cpu.set('rsp', BigInt(this.stackTop()));
+    vcpu.cpu = cpu;
+    this.cpus.push(cpu);
+    if (d.kind === 'tdx') {
+      tdxFinalizeVm(vm);
+      this.firmwareAccept();
+    }
+  }
+
+  /** The program image occupies [origin, end); one more page above it is the boot stack. */
+  private imageRange(): [number, number] {
+    const p = this.desc.program;
+    const start = Math.floor(p.origin / PAGE_SIZE) * PAGE_SIZE;
+    const end = pageAlignUp(p.origin + Math.max(p.image.length, 1)) + PAGE_SIZE;
+    if (end > this.desc.memoryBytes && this.ram.length === 1) fail('EINVAL', `the program [${hex(start)}, ${hex(end)}) does not fit in ${formatSize(this.desc.memoryBytes)} of RAM`);
+    return [start, end];
+  }
+
+  private stackTop(): number {
+    return this.imageRange()[1];
+  }
+
+  /**
+   * Load the program the way QEMU loads firmware. An ordinary VM's image is copied into guest RAM
+   * through the VMM's mapping. A TD's goes through a bounce buffer and KVM_TDX_INIT_MEM_REGION
+   * (TDH.MEM.PAGE.ADD + TDH.MR.EXTEND), because the VMM cannot write private memory.
+   */
+  private loadProgram(): void {
+    const p = this.desc.program;
+    const [start, end] = this.imageRange();
+    const buf = new Uint8Array(end - start);
+    buf.set(p.image, p.origin - start);
+    if (this.isTd) {
+      const bounce = this.process.mmapAnon(buf.length, 'TDVF image (bounce buffer)');
+      this.process.write(bounce, buf);
+      tdxInitMemRegion(this.vm, bounce, start, buf.length / PAGE_SIZE, KVM_TDX_MEASURE_MEMORY_REGION);
+      return;
+    }
+    this.process.write(this.gpaToHva(start)!, buf);
+    this.trace('load', { gpa: hex(start), size: buf.length },
+      `The VMM copies the ${formatSize(buf.length)} guest image into guest RAM at ${hex(start)} through its own mapping.`, [start / PAGE_SIZE, buf.length / PAGE_SIZE]);
+  }
+
+  /**
+   * TDVF accepts the first part of memory before handing over to the OS kernel; the rest is
+   * accepted lazily. Each page takes an EPT violation, TDH.MEM.PAGE.AUG and TDG.MEM.PAGE.ACCEPT;
+   * more than a few pages are traced as one summary line.
+   */
+  private firmwareAccept(): void {
+    const bytes = Math.min(this.desc.tdx!.firmwareAcceptBytes, this.ram[0].size);
+    if (bytes <= 0) return;
+    const vcpu = this.vcpus[0];
+    const [imgStart, imgEnd] = this.imageRange();
+    const pages = bytes / PAGE_SIZE;
+    let accepted = 0;
+    const body = (): void => {
+      for (let gfn = 0; gfn < pages; gfn++) {
+        if (gfn * PAGE_SIZE >= imgStart && gfn * PAGE_SIZE < imgEnd) continue;
+        const td = this.vm.td!;
+        let r = this.kvm.tdx.memPageAccept(td, gfn, vcpu.id);
+        if (r.status === 'ept-violation') {
+          this.vm.mmu.faultForAccept(gfn, vcpu.id);
+          r = this.kvm.tdx.memPageAccept(td, gfn, vcpu.id);
+        }
+        accepted++;
+      }
+    };
+    if (pages <= 16) body();
+    else this.host.trace.quietly(body);
+    this.host.trace.emit('guest', 'TDVF accept', { start: '0x0', size: hex(bytes), pages: accepted },
+      `The firmware (TDVF) accepts the first ${formatSize(bytes)} of private memory: each page is AUGed by KVM on an EPT violation and accepted (PENDING → MAPPED). The rest stays unaccepted until the guest needs it.`,
+      { vm: this.desc.name, vcpu: 0, gfns: [0, pages] });
+  }
+
+  gpaToHva(gpa: number): number | undefined {
+    for (const b of this.ram) if (gpa >= b.gpa && gpa < b.gpa + b.size) return b.hva + (gpa - b.gpa);
+    return undefined;
+  }
+
+  private ramBlockOf(gpa: number): RamBlock | undefined {
+    return this.ram.find((b) => gpa >= b.gpa && gpa < b.gpa + b.size);
+  }
+
+  /**
+   * kvm_convert_memory(): set the attribute, then discard the backing no longer used "to avoid
+   * doubling memory": the shared page when going private, the guest_memfd range when going shared.
+   */
+  convertMemory(start: number, size: number, toPrivate: boolean, why: string): number {
+    if (start % PAGE_SIZE || size % PAGE_SIZE || size === 0) {
+      this.trace('kvm_convert_memory', { start: hex(start), size: hex(size), error: 'unaligned' }, `QEMU refuses to convert [${hex(start)}, +${hex(size)}): not page aligned.`);
+      return -1;
+    }
+    const b = this.ramBlockOf(start);
+    if (!b || start + size > b.gpa + b.size || !this.gmem) {
+      this.trace('kvm_convert_memory', { start: hex(start), size: hex(size), error: 'not guest_memfd' },
+        `QEMU cannot convert [${hex(start)}, +${hex(size)}): it is not guest_memfd-backed RAM.`);
+      return -1;
+    }
+    this.trace('kvm_convert_memory', { start: hex(start), size: hex(size), to: toPrivate ? 'private' : 'shared', why },
+      `QEMU converts [${hex(start)}, ${hex(start + size)}) to ${toPrivate ? 'private' : 'shared'} (${why}).`, [start / PAGE_SIZE, size / PAGE_SIZE]);
+    try {
+      this.vm.setMemoryAttributes({ address: start, size, attributes: toPrivate ? KVM_MEMORY_ATTRIBUTE_PRIVATE : 0 });
+      if (this.desc.discardOnConvert) {
+        const off = start - b.gpa;
+        if (toPrivate) {
+          const n = this.process.discard(b.hva + off, size, 'ram_block_discard_range');
+          this.trace('ram_block_discard_range', { hva: hex(b.hva + off), size: hex(size), freed: n },
+            `QEMU discards the now unused shared pages (madvise(MADV_DONTNEED)): ${n} page(s) freed; the old shared bytes are gone.`, [start / PAGE_SIZE, size / PAGE_SIZE]);
+        } else {
+          this.gmem.fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, b.gmemOffset + off, size);
+          this.trace('ram_block_discard_guest_memfd_range', { offset: hex(b.gmemOffset + off), size: hex(size) },
+            'QEMU punches the now unused private pages out of guest_memfd.', [start / PAGE_SIZE, size / PAGE_SIZE]);
+        }
+      }
+    } catch (e) {
+      if (e instanceof SysError) {
+        this.trace('kvm_convert_memory', { error: e.errno }, `The conversion failed: ${e.why}.`);
+        return -1;
+      }
+      throw e;
+    }
+    return 0;
+  }
+
+  /** One port I/O exit, answered as QEMU's devices would. */
+  private handleIo(exit: Extract<RunExit, { reason: 'KVM_EXIT_IO' }>): void {
+    const { port, size } = exit.io;
+    const out = exit.io.direction === 'KVM_EXIT_IO_OUT';
+    if (port === COM1 && out) {
+      const ch = exit.io.data & 0xff;
+      this.console += String.fromCharCode(ch);
+      return;
+    }
+    if (port === COM1 + 5 && !out) {
+      // 16550 line status: transmitter empty (THRE | TEMT).
+      exit.io.data = 0x60;
+      return;
+    }
+    if (port >= COM1 && port <= COM1 + 7) {
+      if (!out) exit.io.data = 0;
+      return;
+    }
+    if (!out) {
+      exit.io.data = size === 1 ? 0xff : size === 2 ? 0xffff : 0xffffffff;
+      this.trace('unassigned port', { port: hex(port), size }, `Nothing answers at port ${hex(port)}: the read returns all ones.`);
+    } else this.trace('unassigned port', { port: hex(port), size, data: hex(exit.io.data) }, `Nothing listens at port ${hex(port)}: the write is dropped.`);
+  }
+
+  /**
+   * The vCPU loop (kvm_cpu_exec()): KVM_RUN, answer the exit, again — until the guest halts or stops,
+   * the instruction budget is used up, or (until = 'exit') one exit has been handled.
+   */
+  run(vcpuId: number, until: 'halt' | 'exit', budget: number): RunOutcome {
+    const vcpu = this.vcpus[vcpuId];
+    if (!vcpu) fail('EINVAL', `VM "${this.desc.name}" has no vCPU ${vcpuId}`);
+    let instructions = 0;
+    let exits = 0;
+    const done = (stop: RunOutcome['stop'], message: string, r?: RunResult): RunOutcome => ({ stop, instructions, exits, message, lastExit: r?.exit, kvmRun: r });
+    while (true) {
+      const left = budget - instructions;
+      if (left <= 0) return done('budget', `the guest ran ${budget} instructions without halting; the run stopped at the step budget`);
+      let r: RunResult;
+      try {
+        r = vcpu.run(left);
+      } catch (e) {
+        if (e instanceof SysError) return done('error', `KVM_RUN failed: ${e.errno} (${e.why})`);
+        throw e;
+      }
+      instructions += r.instructions;
+      if (r.blocked) return done('halted', 'the guest halted', r);
+      if (r.ret === -1 && r.errno === 'EIO') return done('vm-dead', `KVM_RUN returned -EIO: ${r.why}`, r);
+      if (r.ret === -1 && r.errno === 'EINTR') return done('budget', `the guest ran ${budget} instructions without halting; the run stopped at the step budget`, r);
+      exits++;
+      const e = r.exit!;
+      switch (e.reason) {
+        case 'KVM_EXIT_MEMORY_FAULT': {
+          const priv = (e.memory_fault.flags & KVM_MEMORY_EXIT_FLAG_PRIVATE) !== 0;
+          if (this.convertMemory(e.memory_fault.gpa, e.memory_fault.size, priv, 'implicit conversion on KVM_EXIT_MEMORY_FAULT') !== 0)
+            return done('error', `QEMU could not convert ${hex(e.memory_fault.gpa)}: the guest cannot continue`, r);
+          break;
+        }
+        case 'KVM_EXIT_HYPERCALL': {
+          if (e.hypercall.nr !== KVM_HC_MAP_GPA_RANGE) {
+            e.hypercall.ret = -38;
+            break;
+          }
+          const [gpa, npages, attrs] = e.hypercall.args;
+          const rc = this.convertMemory(gpa, npages * PAGE_SIZE, (attrs & KVM_MAP_GPA_RANGE_ENCRYPTED) !== 0, 'explicit conversion requested by the guest (KVM_HC_MAP_GPA_RANGE)');
+          e.hypercall.ret = rc === 0 ? 0 : -22;
+          break;
+        }
+        case 'KVM_EXIT_IO':
+          this.handleIo(e);
+          break;
+        case 'KVM_EXIT_MMIO':
+          if (!e.mmio.is_write) e.mmio.data = e.mmio.len >= 8 ? Number.MAX_SAFE_INTEGER : 2 ** (8 * e.mmio.len) - 1;
+          this.trace('unassigned MMIO', { addr: hex(e.mmio.phys_addr), len: e.mmio.len, is_write: e.mmio.is_write },
+            `No device is mapped at ${hex(e.mmio.phys_addr)}: ${e.mmio.is_write ? 'the write is dropped' : 'the read returns all ones'}.`);
+          break;
+        case 'KVM_EXIT_HLT':
+          return done('halted', 'the guest halted (KVM_EXIT_HLT)', r);
+        case 'KVM_EXIT_SHUTDOWN':
+          return done('shutdown', `the guest shut down: ${r.why}`, r);
+        case 'KVM_EXIT_INTERNAL_ERROR':
+          return done('internal-error', `KVM_EXIT_INTERNAL_ERROR: ${r.why}`, r);
+        case 'KVM_EXIT_SYSTEM_EVENT':
+          return done('system-event', `KVM_EXIT_SYSTEM_EVENT type ${e.system_event.type}`, r);
+        default:
+          return done('error', `unexpected exit ${e.reason}`, r);
+      }
+      if (until === 'exit') return done('exit', `stopped after handling ${e.reason}`, r);
+    }
+  }
+
+  /** The host frame behind a GPA as the host kernel can find it (EPT, Secure-EPT mirror, page cache). */
+  hostFrameOf(gpa: number): { frame: number; view: 'private' | 'shared' } | null {
+    const gfn = Math.floor(gpa / PAGE_SIZE);
+    const vm = this.vm;
+    if (vm.isPrivate(gfn) && this.gmem) {
+      const slot = vm.findSlot(gfn);
+      if (!slot?.gmem) return null;
+      const f = slot.gmem.frameAt(gfn - slot.baseGfn + slot.gmemPgoff);
+      return f >= 0 ? { frame: f, view: 'private' } : null;
+    }
+    const hva = this.gpaToHva(gpa);
+    if (hva === undefined) return null;
+    const f = this.process.lookup(hva);
+    return f >= 0 ? { frame: f, view: 'shared' } : null;
+  }
+}
+
+export const DEFAULT_FIRMWARE_ACCEPT = 512 * MiB;
