@@ -74,7 +74,7 @@ export class Process {
    * Make hva's page present (a page fault in the process, or get_user_pages() from KVM).
    * Throws EFAULT when no VMA covers it, ENOMEM when the host is out of memory.
    */
-  fault(hva: number, by: 'process' | 'get_user_pages'): number {
+  fault(hva: number, _by: 'process' | 'get_user_pages'): number {
     const page = Math.floor(hva / PAGE_SIZE) * PAGE_SIZE;
     const existing = this.lookup(page);
     if (existing >= 0) return existing;

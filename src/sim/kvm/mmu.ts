@@ -187,7 +187,7 @@ export class Mmu {
   }
 
   /** KVM's handling of a private EPT violation in a TD: check the attribute, take the guest_memfd page, AUG it. */
-  tdPrivateFault(gfn: number, gpa: number, vcpu: number): void {
+  tdPrivateFault(gfn: number, gpa: number, _vcpu: number): void {
     const vm = this.vm;
     const td = vm.td!;
     if (!vm.attributes.has(gfn))

@@ -17,7 +17,59 @@ import {
   type CpuBus, type CpuRegs, type DecodedForKernel, type ExceptionVector, type GuestKernel, type Reg64,
   GuestException, REG64, VcpuExit,
 } from '../bus';
-import { type Insn, type Operand, type Program, OPND_IMM, OPND_MEM, OPND_REG, Op } from '../asm/program';
+import * as P from '../asm/program';
+import type { Insn, Operand, Program } from '../asm/program';
+
+// Module-local copies of the opcode numbers: imported bindings can compile to getters (ESM interop),
+// which would cost a call per `case` on the hot path.
+const OPND_REG = P.OPND_REG;
+const OPND_MEM = P.OPND_MEM;
+const OPND_IMM = P.OPND_IMM;
+const OP_ADC = P.Op.ADC;
+const OP_ADD = P.Op.ADD;
+const OP_AND = P.Op.AND;
+const OP_CALL = P.Op.CALL;
+const OP_CALL_SERVICE = P.Op.CALL_SERVICE;
+const OP_CMOVCC = P.Op.CMOVCC;
+const OP_CMP = P.Op.CMP;
+const OP_CPUID = P.Op.CPUID;
+const OP_DEC = P.Op.DEC;
+const OP_HLT = P.Op.HLT;
+const OP_IMUL = P.Op.IMUL;
+const OP_IN = P.Op.IN;
+const OP_INC = P.Op.INC;
+const OP_INT3 = P.Op.INT3;
+const OP_JCC = P.Op.JCC;
+const OP_JMP = P.Op.JMP;
+const OP_LEA = P.Op.LEA;
+const OP_LOOP = P.Op.LOOP;
+const OP_MOV = P.Op.MOV;
+const OP_MOVS = P.Op.MOVS;
+const OP_MOVSX = P.Op.MOVSX;
+const OP_MOVZX = P.Op.MOVZX;
+const OP_NEG = P.Op.NEG;
+const OP_NOP = P.Op.NOP;
+const OP_NOT = P.Op.NOT;
+const OP_OR = P.Op.OR;
+const OP_OUT = P.Op.OUT;
+const OP_POP = P.Op.POP;
+const OP_PUSH = P.Op.PUSH;
+const OP_RDMSR = P.Op.RDMSR;
+const OP_RET = P.Op.RET;
+const OP_SAR = P.Op.SAR;
+const OP_SBB = P.Op.SBB;
+const OP_SETCC = P.Op.SETCC;
+const OP_SHL = P.Op.SHL;
+const OP_SHR = P.Op.SHR;
+const OP_STOS = P.Op.STOS;
+const OP_SUB = P.Op.SUB;
+const OP_TDCALL = P.Op.TDCALL;
+const OP_TEST = P.Op.TEST;
+const OP_UD2 = P.Op.UD2;
+const OP_VMCALL = P.Op.VMCALL;
+const OP_WRMSR = P.Op.WRMSR;
+const OP_XCHG = P.Op.XCHG;
+const OP_XOR = P.Op.XOR;
 
 /** A fatal guest error: the guest cannot continue (jumped into data, unhandled exception, ...). */
 export class GuestFault extends Error {
@@ -94,6 +146,9 @@ export class Cpu implements CpuRegs {
   private readonly tlbTag = new Float64Array(3 * TLB_WAYS).fill(-1);
   private readonly tlbPage: (Uint8Array | null)[] = new Array<Uint8Array | null>(3 * TLB_WAYS).fill(null);
   private tlbGen = -1;
+  /** The code page fetched last: [fetchLo, fetchHi), valid while tlbGen is current. */
+  private fetchLo = -1;
+  private fetchHi = -1;
   /** High half of the last value read (readOp / readMem / reg reads). */
   private vhi = 0;
   /** High half of the last ALU result. */
@@ -185,12 +240,29 @@ export class Cpu implements CpuRegs {
 
   private fetch(): Insn {
     const rip = this.rip;
+    // Fast path: rip inside the page fetched last, translations unchanged.
+    if (rip >= this.fetchLo && rip < this.fetchHi && this.bus.tlbGeneration === this.tlbGen) {
+      const off = rip - this.codeBase;
+      const dense = this.dense;
+      const insn = dense !== null && off >= 0 && off < dense.length ? dense[off] : undefined;
+      if (insn !== undefined && rip + insn.length <= this.fetchHi) return insn;
+    }
+    return this.fetchSlow(rip);
+  }
+
+  private fetchSlow(rip: number): Insn {
+    this.fetchLo = this.fetchHi = -1;
     this.page(rip, FETCH);
     const insn = this.insnAt(rip);
     if (insn === undefined) {
       throw new GuestFault(`no instruction at ${hex(rip)}: the guest jumped into data or unassembled memory`, rip);
     }
-    if ((rip & 0xfff) + insn.length > PAGE) this.page(rip + insn.length - 1, FETCH);
+    if ((rip & 0xfff) + insn.length > PAGE) {
+      this.page(rip + insn.length - 1, FETCH);
+    } else {
+      this.fetchLo = rip - (rip & 0xfff);
+      this.fetchHi = this.fetchLo + PAGE;
+    }
     return insn;
   }
 
@@ -220,19 +292,19 @@ export class Cpu implements CpuRegs {
     const d: DecodedForKernel = { mnemonic: insn.mnemonic, length: insn.length, size: insn.size };
     const dst = insn.dst;
     const src = insn.src;
-    if (insn.op === Op.IN) {
+    if (insn.op === OP_IN) {
       d.writeResult = (v) => this.writeAcc(insn.size, Number(BigInt.asUintN(32, v)));
-    } else if (insn.op === Op.OUT) {
+    } else if (insn.op === OP_OUT) {
       d.value = BigInt(this.accValue(insn.size));
     } else if (dst && dst.kind === OPND_MEM) {
       d.size = dst.size;
-      if (insn.op === Op.MOV && src) {
+      if (insn.op === OP_MOV && src) {
         const lo = this.readOp(src, dst.size);
         d.value = (BigInt(this.vhi) << 32n) | BigInt(lo);
       }
     } else if (src && src.kind === OPND_MEM) {
       d.size = src.size;
-      if (dst && dst.kind === OPND_REG && (insn.op === Op.MOV || insn.op === Op.MOVZX || insn.op === Op.MOVSX)) {
+      if (dst && dst.kind === OPND_REG && (insn.op === OP_MOV || insn.op === OP_MOVZX || insn.op === OP_MOVSX)) {
         d.writeResult = (v) => {
           const x = BigInt.asUintN(64, v);
           this.writeExtended(insn, dst, src.size, Number(x & 0xffffffffn), Number(x >> 32n));
@@ -244,10 +316,10 @@ export class Cpu implements CpuRegs {
 
   /** Writes a value read from memory into dst as mov/movzx/movsx would. */
   private writeExtended(insn: Insn, dst: Operand, srcSize: number, lo: number, hi: number): void {
-    if (insn.op === Op.MOVSX) {
+    if (insn.op === OP_MOVSX) {
       const v = srcSize === 1 ? (lo << 24) >> 24 : srcSize === 2 ? (lo << 16) >> 16 : lo | 0;
       this.wrReg(dst, v >>> 0, v < 0 ? 0xffffffff : 0);
-    } else if (insn.op === Op.MOVZX) {
+    } else if (insn.op === OP_MOVZX) {
       this.wrReg(dst, srcSize === 1 ? lo & 0xff : lo & 0xffff, 0);
     } else {
       this.wrReg(dst, lo, hi);
@@ -564,14 +636,14 @@ export class Cpu implements CpuRegs {
   /** The two-operand ALU ops; result low half returned, high half in this.rhi. */
   private alu(op: number, a: number, ah: number, b: number, bh: number, size: number): number {
     switch (op) {
-      case Op.ADD: return this.add(a, ah, b, bh, 0, size);
-      case Op.ADC: return this.add(a, ah, b, bh, this.cf, size);
-      case Op.SUB:
-      case Op.CMP: return this.sub(a, ah, b, bh, 0, size);
-      case Op.SBB: return this.sub(a, ah, b, bh, this.cf, size);
-      case Op.AND:
-      case Op.TEST: return this.logic(a & b, ah & bh, size);
-      case Op.OR: return this.logic(a | b, ah | bh, size);
+      case OP_ADD: return this.add(a, ah, b, bh, 0, size);
+      case OP_ADC: return this.add(a, ah, b, bh, this.cf, size);
+      case OP_SUB:
+      case OP_CMP: return this.sub(a, ah, b, bh, 0, size);
+      case OP_SBB: return this.sub(a, ah, b, bh, this.cf, size);
+      case OP_AND:
+      case OP_TEST: return this.logic(a & b, ah & bh, size);
+      case OP_OR: return this.logic(a | b, ah | bh, size);
       default: return this.logic(a ^ b, ah ^ bh, size);
     }
   }
@@ -585,7 +657,7 @@ export class Cpu implements CpuRegs {
       let lo: number;
       let hi: number;
       const bit = (i: number): number => (i < 32 ? (a >>> i) & 1 : (ah >>> (i - 32)) & 1);
-      if (op === Op.SHL) {
+      if (op === OP_SHL) {
         this.cf = bit(64 - count);
         if (count < 32) {
           hi = ((ah << count) | (a >>> (32 - count))) >>> 0;
@@ -597,13 +669,13 @@ export class Cpu implements CpuRegs {
         this.of = count === 1 ? (hi >>> 31) ^ this.cf : 0;
       } else {
         this.cf = bit(count - 1);
-        this.of = op === Op.SHR && count === 1 ? ah >>> 31 : 0;
+        this.of = op === OP_SHR && count === 1 ? ah >>> 31 : 0;
         if (count < 32) {
           lo = ((a >>> count) | (ah << (32 - count))) >>> 0;
-          hi = op === Op.SHR ? ah >>> count : ((ah | 0) >> count) >>> 0;
+          hi = op === OP_SHR ? ah >>> count : ((ah | 0) >> count) >>> 0;
         } else {
-          lo = op === Op.SHR ? ah >>> (count - 32) : ((ah | 0) >> (count - 32)) >>> 0;
-          hi = op === Op.SHR ? 0 : ((ah | 0) >> 31) >>> 0;
+          lo = op === OP_SHR ? ah >>> (count - 32) : ((ah | 0) >> (count - 32)) >>> 0;
+          hi = op === OP_SHR ? 0 : ((ah | 0) >> 31) >>> 0;
         }
       }
       this.setSZ(lo, hi, 8);
@@ -613,12 +685,12 @@ export class Cpu implements CpuRegs {
     const w = size * 8;
     const mask = size === 4 ? 0xffffffff : (1 << w) - 1;
     let res: number;
-    if (op === Op.SHL) {
+    if (op === OP_SHL) {
       this.cf = count <= w ? (a >>> (w - count)) & 1 : 0;
       res = count >= 32 ? 0 : (a << count) & mask;
       res = res >>> 0;
       this.of = count === 1 ? ((res >>> (w - 1)) & 1) ^ this.cf : 0;
-    } else if (op === Op.SHR) {
+    } else if (op === OP_SHR) {
       this.cf = count <= w ? (a >>> (count - 1)) & 1 : 0;
       this.of = count === 1 ? (a >>> (w - 1)) & 1 : 0;
       res = a >>> count;
@@ -665,7 +737,7 @@ export class Cpu implements CpuRegs {
     const next = insn.addr + insn.length;
     const size = insn.size;
     switch (insn.op) {
-      case Op.MOV: {
+      case OP_MOV: {
         const d = insn.dst!;
         const lo = this.readOp(insn.src!, size);
         const hi = this.vhi;
@@ -677,12 +749,12 @@ export class Cpu implements CpuRegs {
         }
         break;
       }
-      case Op.ADD: case Op.OR: case Op.ADC: case Op.SBB: case Op.AND: case Op.SUB: case Op.XOR:
-      case Op.CMP: case Op.TEST: {
+      case OP_ADD: case OP_OR: case OP_ADC: case OP_SBB: case OP_AND: case OP_SUB: case OP_XOR:
+      case OP_CMP: case OP_TEST: {
         const d = insn.dst!;
         const b = this.readOp(insn.src!, size);
         const bh = this.vhi;
-        const writes = insn.op !== Op.CMP && insn.op !== Op.TEST;
+        const writes = insn.op !== OP_CMP && insn.op !== OP_TEST;
         if (d.kind === OPND_REG) {
           const a = this.rdReg(d);
           const res = this.alu(insn.op, a, this.vhi, b, bh, size);
@@ -697,7 +769,7 @@ export class Cpu implements CpuRegs {
         }
         break;
       }
-      case Op.NOT: case Op.NEG: case Op.INC: case Op.DEC: {
+      case OP_NOT: case OP_NEG: case OP_INC: case OP_DEC: {
         const d = insn.dst!;
         let addr = 0;
         let a: number;
@@ -710,21 +782,21 @@ export class Cpu implements CpuRegs {
         const ah = this.vhi;
         if (d.kind === OPND_MEM) this.prepWrite(addr, size);
         let res: number;
-        if (insn.op === Op.NOT) {
+        if (insn.op === OP_NOT) {
           res = size === 8 ? ~a >>> 0 : (~a & (size === 4 ? 0xffffffff : (1 << (size * 8)) - 1)) >>> 0;
           this.rhi = size === 8 ? ~ah >>> 0 : 0;
-        } else if (insn.op === Op.NEG) {
+        } else if (insn.op === OP_NEG) {
           res = this.sub(0, 0, a, ah, 0, size);
         } else {
           const cf = this.cf;
-          res = insn.op === Op.INC ? this.add(a, ah, 1, 0, 0, size) : this.sub(a, ah, 1, 0, 0, size);
+          res = insn.op === OP_INC ? this.add(a, ah, 1, 0, 0, size) : this.sub(a, ah, 1, 0, 0, size);
           this.cf = cf;
         }
         if (d.kind === OPND_REG) this.wrReg(d, res, this.rhi);
         else this.commit(res, this.rhi, size);
         break;
       }
-      case Op.SHL: case Op.SHR: case Op.SAR: {
+      case OP_SHL: case OP_SHR: case OP_SAR: {
         const d = insn.dst!;
         const count = this.readOp(insn.src!, 1) & (size === 8 ? 63 : 31);
         let addr = 0;
@@ -743,7 +815,7 @@ export class Cpu implements CpuRegs {
         else this.commit(res, this.rhi, size);
         break;
       }
-      case Op.IMUL: {
+      case OP_IMUL: {
         const d = insn.dst!;
         const b = this.readOp(insn.src!, size);
         const bh = this.vhi;
@@ -760,18 +832,18 @@ export class Cpu implements CpuRegs {
         this.wrReg(d, res, this.rhi);
         break;
       }
-      case Op.MOVZX: case Op.MOVSX: {
+      case OP_MOVZX: case OP_MOVSX: {
         const s = insn.src!;
         const lo = this.readOp(s, s.size);
         this.writeExtended(insn, insn.dst!, s.size, lo, this.vhi);
         break;
       }
-      case Op.LEA: {
+      case OP_LEA: {
         this.ea(insn.src!);
         this.wrReg(insn.dst!, this.eaLo, this.eaHi);
         break;
       }
-      case Op.XCHG: {
+      case OP_XCHG: {
         const d = insn.dst!;
         const s = insn.src!;
         const b = this.rdReg(s);
@@ -791,12 +863,12 @@ export class Cpu implements CpuRegs {
         }
         break;
       }
-      case Op.PUSH: {
+      case OP_PUSH: {
         const lo = this.readOp(insn.dst!, 8);
         this.push(lo, this.vhi);
         break;
       }
-      case Op.POP: {
+      case OP_POP: {
         const d = insn.dst!;
         const lo = this.readMem(this.regAddr(RSP), 8);
         const hi = this.vhi;
@@ -810,32 +882,32 @@ export class Cpu implements CpuRegs {
         }
         break;
       }
-      case Op.CALL: {
+      case OP_CALL: {
         let target = insn.target;
         if (target < 0) target = addrOf(this.readOp(insn.dst!, 8), this.vhi);
         this.push(next % TWO32, Math.floor(next / TWO32));
         this.rip = target;
         return;
       }
-      case Op.RET: {
+      case OP_RET: {
         const lo = this.readMem(this.regAddr(RSP), 8);
         this.addReg(RSP, 8 + (insn.src ? insn.src.immLo : 0));
         this.rip = addrOf(lo, this.vhi);
         return;
       }
-      case Op.JMP: {
+      case OP_JMP: {
         this.rip = insn.target >= 0 ? insn.target : addrOf(this.readOp(insn.dst!, 8), this.vhi);
         return;
       }
-      case Op.JCC:
+      case OP_JCC:
         this.rip = this.cond(insn.cond) ? insn.target : next;
         return;
-      case Op.LOOP: {
+      case OP_LOOP: {
         this.addReg(RCX, -1);
         this.rip = (this.r[2 * RCX] | this.r[2 * RCX + 1]) !== 0 ? insn.target : next;
         return;
       }
-      case Op.SETCC: {
+      case OP_SETCC: {
         const d = insn.dst!;
         const v = this.cond(insn.cond) ? 1 : 0;
         if (d.kind === OPND_REG) {
@@ -846,16 +918,16 @@ export class Cpu implements CpuRegs {
         }
         break;
       }
-      case Op.CMOVCC: {
+      case OP_CMOVCC: {
         const d = insn.dst!;
         const lo = this.readOp(insn.src!, size);
         if (this.cond(insn.cond)) this.wrReg(d, lo, this.vhi);
         else if (size === 4) this.r[2 * d.reg + 1] = 0; // a 32-bit cmov zero-extends even when false
         break;
       }
-      case Op.NOP:
+      case OP_NOP:
         break;
-      case Op.HLT: {
+      case OP_HLT: {
         // HLT retires before the CPU sleeps: rip points past it while halted.
         this.rip = next;
         this.instructionsRetired++;
@@ -872,24 +944,24 @@ export class Cpu implements CpuRegs {
         this.instructionsRetired--; // run() counts it
         return;
       }
-      case Op.STOS:
+      case OP_STOS:
         this.stos(insn);
         break;
-      case Op.MOVS:
+      case OP_MOVS:
         this.movs(insn);
         break;
-      case Op.IN: {
+      case OP_IN: {
         const port = insn.src!.kind === OPND_IMM ? insn.src!.immLo : this.r[2 * RDX] & 0xffff;
         const v = this.bus.io(port, size as 1 | 2 | 4, true, 0);
         this.writeAcc(size, v >>> 0);
         break;
       }
-      case Op.OUT: {
+      case OP_OUT: {
         const port = insn.src!.kind === OPND_IMM ? insn.src!.immLo : this.r[2 * RDX] & 0xffff;
         this.bus.io(port, size as 1 | 2 | 4, false, this.accValue(size));
         break;
       }
-      case Op.RDMSR: {
+      case OP_RDMSR: {
         const v = BigInt.asUintN(64, this.bus.rdmsr(this.r[2 * RCX]));
         const r = this.r;
         r[2 * RAX] = Number(v & 0xffffffffn);
@@ -898,12 +970,12 @@ export class Cpu implements CpuRegs {
         r[2 * RDX + 1] = 0;
         break;
       }
-      case Op.WRMSR: {
+      case OP_WRMSR: {
         const r = this.r;
         this.bus.wrmsr(r[2 * RCX], (BigInt(r[2 * RDX]) << 32n) | BigInt(r[2 * RAX]));
         break;
       }
-      case Op.CPUID: {
+      case OP_CPUID: {
         const r = this.r;
         const [a, b, c, d] = this.bus.cpuid(r[2 * RAX], r[2 * RCX]);
         r[2 * RAX] = a;
@@ -916,11 +988,11 @@ export class Cpu implements CpuRegs {
         r[2 * RDX + 1] = 0;
         break;
       }
-      case Op.TDCALL:
-      case Op.VMCALL: {
+      case OP_TDCALL:
+      case OP_VMCALL: {
         const snap = this.snapshot();
         try {
-          if (insn.op === Op.TDCALL) this.bus.tdcall(this);
+          if (insn.op === OP_TDCALL) this.bus.tdcall(this);
           else this.bus.vmcall(this);
         } catch (e) {
           this.restore(snap);
@@ -928,7 +1000,7 @@ export class Cpu implements CpuRegs {
         }
         break;
       }
-      case Op.CALL_SERVICE: {
+      case OP_CALL_SERVICE: {
         if (!this.kernel) {
           throw new GuestFault(`call ${insn.service} at ${hex(insn.addr)}: there is no guest kernel to provide this service`, insn.addr);
         }
@@ -937,9 +1009,9 @@ export class Cpu implements CpuRegs {
         this.kernel.callService(insn.service, this, this.bus);
         break;
       }
-      case Op.UD2:
+      case OP_UD2:
         throw new GuestException('UD', `ud2 at ${hex(insn.addr)}`);
-      case Op.INT3:
+      case OP_INT3:
         throw new GuestFault(`int3 breakpoint at ${hex(insn.addr)}`, insn.addr);
       default:
         throw new GuestFault(`instruction '${insn.text}' at ${hex(insn.addr)} is not implemented`, insn.addr);

@@ -113,7 +113,7 @@ export class LinuxGuestKernel implements GuestKernel {
         [addr / PAGE, numpages]);
     }
     const op = this.op;
-    try {
+    {
       if (op.phase === 'map') {
         if (!(this.platform === 'tdx' ? this.tdxMapGpa(op, enc, bus) : this.kvmMapGpaRange(op, enc, bus))) {
           this.log(name, { addr: hex(addr), status: 'EIO' }, `${name} failed: the host refused the conversion.`);
@@ -126,8 +126,6 @@ export class LinuxGuestKernel implements GuestKernel {
       if (enc && this.platform === 'tdx') {
         for (; op.cursor < op.end; op.cursor += PAGE) if (!this.acceptPage(op.cursor, bus)) return BigInt.asUintN(64, -5n);
       }
-    } catch (e) {
-      throw e;
     }
     this.op = null;
     return 0n;
