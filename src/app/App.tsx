@@ -53,7 +53,7 @@ export function App() {
         </label>
         <button onClick={run} disabled={status.kind === 'running'}>Run</button>
       </header>
-      <section aria-label="Lesson">
+      <section aria-label="About this lesson">
         <h2>{lesson.title}</h2>
         <p>{lesson.explanation}</p>
       </section>

@@ -57,6 +57,8 @@ export class Vm {
 
   constructor(readonly kvm: Kvm, readonly type: number, readonly name: string, readonly fd: number, readonly vmm: Process) {
     this.vmId = kvm.vms.length + 1;
+    this.trace('kvm', 'KVM_CREATE_VM', { type, type_name: VM_TYPE_NAMES[type], fd },
+      `KVM creates VM "${name}" of type ${VM_TYPE_NAMES[type]} (${type}); the VMM gets fd ${fd}.`);
     if (type === KVM_X86_TDX_VM) {
       // The TDR and the HKID: KVM creates them at KVM_TDX_INIT_VM; the simulator does it here so that
       // the Secure EPT exists from the start.
@@ -64,8 +66,6 @@ export class Vm {
     }
     this.mmu = new Mmu(this);
     vmm.addMmuNotifier((start, end, why) => this.mmuNotifierInvalidate(start, end, why));
-    this.trace('kvm', 'KVM_CREATE_VM', { type, type_name: VM_TYPE_NAMES[type], fd },
-      `KVM creates VM "${name}" of type ${VM_TYPE_NAMES[type]} (${type}); the VMM gets fd ${fd}.`);
   }
 
   get clock(): Clock {

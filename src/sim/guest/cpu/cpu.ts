@@ -84,6 +84,14 @@ export class GuestFault extends Error {
   }
 }
 
+export interface CpuOptions {
+  /**
+   * Run the hottest instruction forms through specialised closures (default true). The generic
+   * interpreter gives the same results; tests run both.
+   */
+  fastPaths?: boolean;
+}
+
 export interface Flags {
   cf: boolean;
   zf: boolean;
@@ -142,6 +150,8 @@ export class Cpu implements CpuRegs {
   instructionsRetired = 0;
 
   private readonly dense: (Insn | undefined)[] | null;
+  /** Specialised closures for the hottest instruction forms (see specialize()), by offset. */
+  private readonly handlers: ((() => void) | null)[] | null = null;
   private readonly codeBase: number;
   private readonly tlbTag = new Float64Array(3 * TLB_WAYS).fill(-1);
   private readonly tlbPage: (Uint8Array | null)[] = new Array<Uint8Array | null>(3 * TLB_WAYS).fill(null);
@@ -165,12 +175,17 @@ export class Cpu implements CpuRegs {
     readonly program: Program,
     readonly bus: CpuBus,
     readonly kernel: GuestKernel | null,
+    options: CpuOptions = {},
   ) {
     this.rip = program.entry;
     this.codeBase = program.origin;
     if (program.image.length <= DENSE_LIMIT) {
       this.dense = new Array<Insn | undefined>(program.image.length).fill(undefined);
       for (const i of program.insns) this.dense[i.addr - program.origin] = i;
+      if (options.fastPaths !== false) {
+        this.handlers = new Array<(() => void) | null>(program.image.length).fill(null);
+        for (const i of program.insns) this.handlers[i.addr - program.origin] = this.specialize(i);
+      }
     } else {
       this.dense = null;
     }
@@ -221,7 +236,9 @@ export class Cpu implements CpuRegs {
         while (this.instructionsRetired < end) {
           insn = null;
           insn = this.fetch();
-          this.exec(insn);
+          const h = this.handlers !== null ? this.handlers[insn.addr - this.codeBase] : null;
+          if (h) h();
+          else this.exec(insn);
           this.instructionsRetired++;
         }
       } catch (e) {
@@ -729,6 +746,123 @@ export class Cpu implements CpuRegs {
     this.setSZ(lo, hi, size);
     this.rhi = hi;
     return lo;
+  }
+
+  // ---- specialised fast paths ---------------------------------------------------------------------
+
+  /**
+   * A closure for one instruction of a hot form (64/32-bit register moves and ALU ops, loads and
+   * stores, inc/dec, jumps), or null to use exec(). The generic path costs several calls per
+   * instruction (operand kind and size switches); these closures keep the common loop bodies at one.
+   */
+  private specialize(insn: Insn): (() => void) | null {
+    const r = this.r;
+    const next = insn.addr + insn.length;
+    const size = insn.size;
+    const d = insn.dst;
+    const s = insn.src;
+    const op = insn.op;
+    const wide = size === 8 || size === 4;
+    if (op === OP_JCC) {
+      const t = insn.target;
+      switch (insn.cond) {
+        case 4: return () => { this.rip = this.zf === 1 ? t : next; };
+        case 5: return () => { this.rip = this.zf === 0 ? t : next; };
+        case 2: return () => { this.rip = this.cf === 1 ? t : next; };
+        case 3: return () => { this.rip = this.cf === 0 ? t : next; };
+        default: {
+          const c = insn.cond;
+          return () => { this.rip = this.cond(c) ? t : next; };
+        }
+      }
+    }
+    if (op === OP_JMP && insn.target >= 0) {
+      const t = insn.target;
+      return () => { this.rip = t; };
+    }
+    if (op === OP_LOOP) {
+      const t = insn.target;
+      return () => {
+        this.addReg(RCX, -1);
+        this.rip = (r[2 * RCX] | r[2 * RCX + 1]) !== 0 ? t : next;
+      };
+    }
+    if (!d || !wide) return null;
+    const di = 2 * d.reg;
+    if (op === OP_MOV && d.kind === OPND_REG && s) {
+      if (s.kind === OPND_IMM) {
+        const lo = s.immLo;
+        const hi = size === 8 ? s.immHi : 0;
+        return () => { r[di] = lo; r[di + 1] = hi; this.rip = next; };
+      }
+      if (s.kind === OPND_REG) {
+        const si = 2 * s.reg;
+        if (size === 8) return () => { r[di] = r[si]; r[di + 1] = r[si + 1]; this.rip = next; };
+        return () => { r[di] = r[si]; r[di + 1] = 0; this.rip = next; };
+      }
+      return () => {
+        const lo = this.readMem(this.ea(s), size);
+        r[di] = lo;
+        r[di + 1] = size === 8 ? this.vhi : 0;
+        this.rip = next;
+      };
+    }
+    if (op === OP_MOV && d.kind === OPND_MEM && s && s.kind !== OPND_MEM) {
+      if (s.kind === OPND_IMM) {
+        const lo = s.immLo;
+        const hi = s.immHi;
+        return () => { this.prepWrite(this.ea(d), size); this.commit(lo, hi, size); this.rip = next; };
+      }
+      const si = 2 * s.reg;
+      return () => { this.prepWrite(this.ea(d), size); this.commit(r[si], r[si + 1], size); this.rip = next; };
+    }
+    if (d.kind !== OPND_REG) return null;
+    if (op === OP_INC || op === OP_DEC) {
+      const delta = op === OP_INC ? 1 : -1;
+      if (size === 8) {
+        return () => {
+          let lo = r[di] + delta;
+          let hi = r[di + 1];
+          if (lo >= TWO32) { lo = 0; hi = (hi + 1) >>> 0; } else if (lo < 0) { lo = 0xffffffff; hi = (hi - 1) >>> 0; }
+          this.of = delta > 0 ? (hi === 0x80000000 && lo === 0 ? 1 : 0) : (hi === 0x7fffffff && lo === 0xffffffff ? 1 : 0);
+          this.sf = hi >>> 31;
+          this.zf = (lo | hi) === 0 ? 1 : 0;
+          r[di] = lo;
+          r[di + 1] = hi;
+          this.rip = next;
+        };
+      }
+      return () => {
+        const v = (r[di] + delta) >>> 0;
+        this.of = delta > 0 ? (v === 0x80000000 ? 1 : 0) : (v === 0x7fffffff ? 1 : 0);
+        this.sf = v >>> 31;
+        this.zf = v === 0 ? 1 : 0;
+        r[di] = v;
+        r[di + 1] = 0;
+        this.rip = next;
+      };
+    }
+    const isAlu = op === OP_ADD || op === OP_SUB || op === OP_CMP || op === OP_AND || op === OP_OR || op === OP_XOR || op === OP_TEST;
+    if (!isAlu || !s || s.kind === OPND_MEM) return null;
+    const writes = op !== OP_CMP && op !== OP_TEST;
+    const sImm = s.kind === OPND_IMM;
+    const si = sImm ? 0 : 2 * s.reg;
+    const immLo = s.immLo;
+    const immHi = s.immHi;
+    if (size === 8) {
+      return () => {
+        const b = sImm ? immLo : r[si];
+        const bh = sImm ? immHi : r[si + 1];
+        const res = this.alu(op, r[di], r[di + 1], b, bh, 8);
+        if (writes) { r[di] = res; r[di + 1] = this.rhi; }
+        this.rip = next;
+      };
+    }
+    return () => {
+      const res = this.alu(op, r[di], 0, sImm ? immLo : r[si], 0, 4);
+      if (writes) { r[di] = res; r[di + 1] = 0; }
+      this.rip = next;
+    };
   }
 
   // ---- execution ------------------------------------------------------------------------------------

@@ -1,1 +1,2 @@
-export { Cpu, GuestFault, disassembleAt, describeInsn, type Flags } from './cpu';
+export { Cpu, GuestFault, disassembleAt, describeInsn, type CpuOptions, type Flags } from './cpu';
+export { TestBus, testMachine, runToHlt, type TestMachine, type PortAccess, type ArmedFault } from './test-bus';

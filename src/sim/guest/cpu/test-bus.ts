@@ -134,11 +134,14 @@ export interface TestMachine {
  * Assembles `source` at origin 0x1000 (unless given), loads it into a 1 MiB TestBus, and makes a Cpu
  * with rsp = 0x80000.
  */
-export function testMachine(source: string, options: AssembleOptions & { kernel?: GuestKernel | null; memSize?: number } = {}): TestMachine {
+export function testMachine(
+  source: string,
+  options: AssembleOptions & { kernel?: GuestKernel | null; memSize?: number; fastPaths?: boolean } = {},
+): TestMachine {
   const program = assemble(source, { origin: 0x1000, ...options });
   const bus = new TestBus(options.memSize);
   bus.load(program);
-  const cpu = new Cpu(program, bus, options.kernel ?? null);
+  const cpu = new Cpu(program, bus, options.kernel ?? null, { fastPaths: options.fastPaths });
   cpu.set('rsp', 0x80000n);
   return { program, bus, cpu };
 }
