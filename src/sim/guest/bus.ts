@@ -18,6 +18,15 @@ export class VcpuExit {
   constructor(readonly why: string) {}
 }
 
+/**
+ * Thrown by page() when no memory backs the address (an ordinary VM's MMIO). The CPU then performs
+ * the access with `bus.mmio()`, which exits to the VMM and, when the vCPU re-enters, returns the
+ * value the VMM supplied.
+ */
+export class MmioAccess {
+  constructor(readonly gpa: number) {}
+}
+
 export type ExceptionVector = 'VE' | 'GP' | 'MC' | 'UD' | 'PF' | 'DE';
 
 export interface VeInfo {
@@ -69,6 +78,8 @@ export interface CpuBus {
   /** Bumped whenever any translation the CPU may have cached becomes stale (zap, write-protect). */
   readonly tlbGeneration: number;
 
+  /** An MMIO access of size bytes (after page() threw MmioAccess). Returns the value read. */
+  mmio(gpa: number, size: number, isWrite: boolean, value: number): number;
   /** Port I/O. For IN returns the value read (size 1, 2 or 4 bytes); for OUT returns 0. */
   io(port: number, size: 1 | 2 | 4, dirIn: boolean, value: number): number;
   rdmsr(index: number): bigint;

@@ -1,12 +1,13 @@
 import { fail } from '../core/errno';
 import { PAGE_SIZE, hex } from '../core/units';
-import { GuestException, VcpuExit, type Access, type CpuBus, type CpuRegs, type Reg64 } from '../guest/bus';
+import { GuestException, MmioAccess, VcpuExit, type Access, type CpuBus, type CpuRegs, type Reg64 } from '../guest/bus';
 import {
   EXIT_REASON_CPUID, EXIT_REASON_EPT_VIOLATION, EXIT_REASON_HLT, EXIT_REASON_IO_INSTRUCTION, EXIT_REASON_MSR_READ,
   EXIT_REASON_MSR_WRITE, TDG_MEM_PAGE_ACCEPT, TDG_VP_INFO, TDG_VP_VMCALL, TDVMCALL_MAP_GPA, TDVMCALL_REPORT_FATAL_ERROR,
   TDVMCALL_STATUS_INVALID_OPERAND, TDVMCALL_STATUS_RETRY, TDVMCALL_STATUS_SUCCESS, TDX_MAP_GPA_MAX_LEN, TDX_OPERAND_INVALID,
   TDVMCALL_STATUS_SUBFUNC_UNSUPPORTED,
 } from '../tdx/abi';
+import { GuestFault } from '../guest/cpu/cpu';
 import { KvmExitSignal, VcpuBlocked, VmDeadSignal, type RunExit, type RunResult } from './run';
 import { MSRS, kvmCpuid, msrName } from './msr-cpuid';
 import {
@@ -98,10 +99,10 @@ export class Vcpu implements CpuBus {
         `The TD's shared access to ${hex(gpa)} hits no memory: the EPT entry has #VE enabled, so the guest gets a #VE to emulate MMIO.`);
       throw new GuestException('VE', `MMIO access to ${hex(gpa)}`, { exitReason: EXIT_REASON_EPT_VIOLATION, exitQualification: access === 'write' ? 2 : 1, gpa });
     }
-    throw new MmioNeeded(gpa, access === 'write');
+    throw new MmioAccess(gpa);
   }
 
-  /** Complete an MMIO access for an ordinary VM (the CPU calls this after page() threw MmioNeeded). */
+  /** Complete an MMIO access for an ordinary VM (the CPU calls this after page() threw MmioAccess). */
   mmio(gpa: number, size: number, isWrite: boolean, value: number): number {
     const c = this.takeCompletion('mmio');
     if (c) return c.data;
@@ -447,7 +448,7 @@ export class Vcpu implements CpuBus {
       }
       if (e instanceof VmDeadSignal) return this.finish({ ret: -1, errno: 'EIO', instructions: 0, why: vm.dead ?? e.why }, start);
       if (e instanceof VcpuBlocked) return this.finish({ ret: 0, blocked: 'halted', instructions: 0, why: 'the vCPU halted and is blocked in KVM' }, start);
-      if (e instanceof GuestFatal) {
+      if (e instanceof GuestFatal || e instanceof GuestFault) {
         const exit: RunExit = { reason: 'KVM_EXIT_SHUTDOWN' };
         this.lastExit = exit;
         this.trace('kvm', 'KVM_EXIT_SHUTDOWN', { why: e.message }, `The guest cannot continue (${e.message}); KVM reports a shutdown (triple fault).`);
@@ -498,13 +499,6 @@ export class Vcpu implements CpuBus {
       out[r] = hex(this.cpu.get(r));
     out.rip = hex(this.cpu.rip);
     return out as Record<Reg64 | 'rip', string>;
-  }
-}
-
-/** Thrown by the CPU glue when page() finds MMIO for an ordinary VM. */
-export class MmioNeeded extends VcpuExit {
-  constructor(readonly gpa: number, readonly isWrite: boolean) {
-    super(`MMIO at ${hex(gpa)}`);
   }
 }
 

@@ -1,4 +1,5 @@
 import { beforeAll, describe, expect, test } from 'vitest';
+import { MmioAccess } from '../bus';
 import { runToHlt, testMachine, type TestMachine } from './test-bus';
 
 /** Fast paths on (the default) or off: every test below runs in both modes. */
@@ -520,5 +521,20 @@ describe.each([true, false])('fast paths %s', (fast) => {
       m.cpu.step();
       expect(m.cpu.instructionsRetired).toBe(1002);
     });
+  });
+});
+
+describe('MMIO (page() throws MmioAccess)', () => {
+  test('reads through bus.mmio with the access size and stores the value, and writes pass the value', () => {
+    const m = testMachine('mov eax, [0xf0000]\nmov dword [0xf0004], 0x12345678\nhlt');
+    m.bus.arm(0xf0000, 'read', () => new MmioAccess(0xf0000), false);
+    m.bus.arm(0xf0000, 'write', () => new MmioAccess(0xf0004), false);
+    m.bus.mmioValue = 0xcafe;
+    try { m.cpu.run(10); } catch { /* hlt exit */ }
+    expect(m.cpu.get('rax')).toBe(0xcafen);
+    expect(m.bus.mmios).toEqual([
+      { gpa: 0xf0000, size: 4, isWrite: false, value: 0 },
+      { gpa: 0xf0004, size: 4, isWrite: true, value: 0x12345678 },
+    ]);
   });
 });

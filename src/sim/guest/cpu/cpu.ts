@@ -15,7 +15,8 @@
  */
 import {
   type CpuBus, type CpuRegs, type DecodedForKernel, type ExceptionVector, type GuestKernel, type Reg64,
-  GuestException, REG64, VcpuExit,
+  GuestException,
+  MmioAccess, REG64, VcpuExit,
 } from '../bus';
 import * as P from '../asm/program';
 import type { Insn, Operand, Program } from '../asm/program';
@@ -169,6 +170,8 @@ export class Cpu implements CpuRegs {
   /** Pages prepared by prepWrite() for the next commit(). */
   private wp0: Uint8Array = new Uint8Array(0);
   private wp1: Uint8Array | null = null;
+  /** The address of a pending MMIO store, or -1. */
+  private wmmio = -1;
   private woff = 0;
 
   constructor(
@@ -383,7 +386,15 @@ export class Cpu implements CpuRegs {
   /** Reads size bytes at addr; returns the low 32 bits, the high 32 bits in this.vhi. */
   private readMem(addr: number, size: number): number {
     const off = addr & 0xfff;
-    const p = this.page(addr, READ);
+    let p: Uint8Array;
+    try {
+      p = this.page(addr, READ);
+    } catch (e) {
+      if (!(e instanceof MmioAccess)) throw e;
+      // MMIO: the device answers (up to 4 bytes are modelled; wider reads return the high half 0).
+      this.vhi = 0;
+      return this.bus.mmio(addr, size, false, 0) >>> 0;
+    }
     if (off + size <= PAGE) {
       switch (size) {
         case 1:
@@ -416,12 +427,25 @@ export class Cpu implements CpuRegs {
   /** Looks up the page(s) for a write of size bytes at addr; commit() then writes without faulting. */
   private prepWrite(addr: number, size: number): void {
     const off = addr & 0xfff;
-    this.wp0 = this.page(addr, WRITE);
+    this.wmmio = -1;
+    try {
+      this.wp0 = this.page(addr, WRITE);
+    } catch (e) {
+      if (!(e instanceof MmioAccess)) throw e;
+      this.wmmio = addr;
+      return;
+    }
     this.woff = off;
     this.wp1 = off + size > PAGE ? this.page(addr - off + PAGE, WRITE) : null;
   }
 
   private commit(lo: number, hi: number, size: number): void {
+    if (this.wmmio >= 0) {
+      // An MMIO store: the VMM emulates it (KVM_EXIT_MMIO); only the store's own effect is modelled.
+      this.bus.mmio(this.wmmio, size, true, lo >>> 0);
+      this.wmmio = -1;
+      return;
+    }
     const p = this.wp0;
     const off = this.woff;
     if (this.wp1 === null) {

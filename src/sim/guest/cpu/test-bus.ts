@@ -47,8 +47,18 @@ export class TestBus implements CpuBus {
   /** Optional TDCALL behaviour (default: rax = 0, r11 = leaf + 0x100 as a recognisable result). */
   onTdcall: ((regs: CpuRegs) => void) | null = null;
 
+  /** MMIO accesses seen (after page() threw MmioAccess for an armed address). */
+  readonly mmios: { gpa: number; size: number; isWrite: boolean; value: number }[] = [];
+  /** The value an MMIO read returns. */
+  mmioValue = 0xffffffff;
+
   constructor(size = 1 << 20) {
     this.mem = new Uint8Array(size);
+  }
+
+  mmio(gpa: number, size: number, isWrite: boolean, value: number): number {
+    this.mmios.push({ gpa, size, isWrite, value });
+    return isWrite ? 0 : this.mmioValue & (size >= 4 ? 0xffffffff : 2 ** (8 * size) - 1);
   }
 
   load(program: Program): void {

@@ -251,8 +251,9 @@ export class LinuxGuestKernel implements GuestKernel {
     if (!ve) return this.panic('#VE without information');
     switch (ve.exitReason) {
       case EXIT_REASON_HLT: {
-        // The CPU has already moved rip past HLT.
+        // handle_halt(): TDG.VP.VMCALL<Instruction.HLT>; the vCPU blocks (or exits) inside the call.
         this.tdvmcall(bus, EXIT_REASON_HLT, 0n);
+        regs.rip += insn.length;
         return true;
       }
       case EXIT_REASON_IO_INSTRUCTION: {
