@@ -1,5 +1,5 @@
 /**
- * npm run sim -- <scenario.json | preset> [--events=false]
+ * npm run sim -- <scenario.json | preset>
  * npm run sim -- --schema
  * npm run sim -- --list
  *

@@ -1,18 +1,173 @@
 /// <reference lib="webworker" />
-import { ScenarioRun } from '../sim/scenario/runner';
+/**
+ * The lab worker: owns the Lab (the simulated machine) and publishes frames, at most one per display
+ * frame. The main thread never runs the simulation.
+ */
+import * as Comlink from 'comlink';
+import { Lab } from '../sim/lab';
 import { ScenarioError } from '../sim/scenario/schema';
-import type { FromWorker, ToWorker } from './protocol';
+import type { CommandResult, FramePacket, LabApi, LoadResult, StepKind } from './protocol';
 
-const post = (m: FromWorker): void => (self as unknown as DedicatedWorkerGlobalScope).postMessage(m);
+const FRAME_MS = 16;
+/** Time the play loop spends simulating per tick, leaving the worker responsive to RPCs. */
+const SLICE_MS = 12;
 
-self.onmessage = (ev: MessageEvent<ToWorker>) => {
-  const m = ev.data;
-  if (m.kind !== 'run') return;
-  try {
-    const report = ScenarioRun.fromJson(m.scenario).runAll();
-    post({ kind: 'report', id: m.id, report, inWorker: typeof (self as { document?: unknown }).document === 'undefined' });
-  } catch (e) {
-    if (e instanceof ScenarioError) post({ kind: 'invalid', id: m.id, issues: e.issues });
-    else post({ kind: 'crash', id: m.id, message: e instanceof Error ? e.message : String(e) });
+let lab: Lab | null = null;
+let scenario: unknown = null;
+let listener: ((p: FramePacket) => void) | null = null;
+let playing = false;
+let speed = 5000;
+let frameNo = 0;
+let lastPublish = 0;
+let pending = false;
+const isolated = typeof crossOriginIsolated !== 'undefined' && crossOriginIsolated;
+
+/** Reused arrays (SharedArrayBuffer-backed when isolated), keyed by VM name and "host". */
+const arrays = new Map<string, Uint8Array>();
+
+function arrayFor(key: string, n: number): Uint8Array {
+  let a = arrays.get(key);
+  if (!a || a.length !== n) {
+    a = new Uint8Array(isolated ? new SharedArrayBuffer(n) : new ArrayBuffer(n));
+    arrays.set(key, a);
   }
+  return a;
+}
+
+function publish(): void {
+  if (!lab || !listener) return;
+  const t0 = performance.now();
+  const frame = lab.frame();
+  const pages = frame.vms.map((v) => {
+    const a = arrayFor(`vm:${v.name}`, v.gfnCount);
+    lab!.pageStates(v.name, a);
+    return { vm: v.name, states: a };
+  });
+  const host = arrayFor('host', frame.hostFrames);
+  lab.hostFrameOwners(host);
+  const packet: FramePacket = { n: frameNo++, frame, playing, pages, hostOwners: host, shared: isolated, buildMs: 0 };
+  packet.buildMs = performance.now() - t0;
+  lastPublish = performance.now();
+  if (isolated) listener(packet);
+  else {
+    // Transfer copies so the worker keeps its own arrays for the next frame.
+    const copies = pages.map((p) => ({ vm: p.vm, states: p.states.slice() }));
+    const hostCopy = host.slice();
+    listener(Comlink.transfer({ ...packet, pages: copies, hostOwners: hostCopy }, [...copies.map((c) => c.states.buffer), hostCopy.buffer]));
+  }
+}
+
+/** Publish now if a display frame has passed, else once at the next one. */
+function schedulePublish(): void {
+  const wait = FRAME_MS - (performance.now() - lastPublish);
+  if (wait <= 0) return publish();
+  if (pending) return;
+  pending = true;
+  setTimeout(() => {
+    pending = false;
+    publish();
+  }, wait);
+}
+
+function tick(): void {
+  if (!playing || !lab) return;
+  const t0 = performance.now();
+  const perTick = Math.max(1, Math.round(speed));
+  try {
+    while (performance.now() - t0 < SLICE_MS && !lab.done) {
+      lab.advance(perTick);
+      if (performance.now() - lastPublish >= FRAME_MS) break;
+    }
+  } catch (e) {
+    playing = false;
+    throw e;
+  }
+  if (lab.done) playing = false;
+  schedulePublish();
+  if (playing) setTimeout(tick, 0);
+}
+
+function issuesOf(e: unknown): { path: string; message: string }[] {
+  if (e instanceof ScenarioError) return e.issues;
+  throw e;
+}
+
+const api: LabApi = {
+  async load(s: unknown): Promise<LoadResult> {
+    let next: Lab;
+    try {
+      next = new Lab(s);
+    } catch (e) {
+      return { ok: false, issues: issuesOf(e) };
+    }
+    playing = false;
+    lab = next;
+    scenario = s;
+    publish();
+    return { ok: true };
+  },
+  async play(sp: number) {
+    speed = sp;
+    if (!lab || playing) return;
+    playing = true;
+    tick();
+  },
+  async pause() {
+    playing = false;
+    publish();
+  },
+  async setSpeed(sp: number) {
+    speed = sp;
+  },
+  async step(kind: StepKind) {
+    if (!lab) return;
+    playing = false;
+    if (kind === 'instruction') lab.advance(1);
+    else if (kind === 'event') lab.stepEvent();
+    else if (kind === 'step') lab.step();
+    else {
+      // One exit: run until the current step's trace shows a new KVM exit event or the step ends.
+      const before = lab.run.trace.count;
+      let guard = 0;
+      while (!lab.done && guard++ < 10_000) {
+        const r = lab.advance(1000);
+        const evs = lab.run.trace.events;
+        let sawExit = false;
+        for (let i = evs.length - 1; i >= 0 && evs[i].seq >= before; i--) if (evs[i].name.startsWith('KVM_EXIT_')) sawExit = true;
+        if (sawExit || r) break;
+      }
+    }
+    publish();
+  },
+  async restart() {
+    if (scenario === null) return;
+    playing = false;
+    lab = new Lab(scenario);
+    publish();
+  },
+  async command(step: unknown): Promise<CommandResult> {
+    if (!lab) return { ok: false, issues: [{ path: '$', message: 'no scenario is loaded' }] };
+    try {
+      const result = lab.command(step);
+      publish();
+      return { ok: true, result };
+    } catch (e) {
+      return { ok: false, issues: issuesOf(e) };
+    }
+  },
+  async walk(vm: string, gpa: number) {
+    return lab ? lab.walk(vm, gpa) : [];
+  },
+  async vmmMappings(vm: string) {
+    return lab ? lab.vmmMappings(vm) : [];
+  },
+  async subscribe(cb) {
+    listener = cb;
+    publish();
+  },
+  async info() {
+    return { crossOriginIsolated: isolated, inWorker: typeof (self as { document?: unknown }).document === 'undefined' };
+  },
 };
+
+Comlink.expose(api);

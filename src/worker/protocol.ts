@@ -1,8 +1,49 @@
-/** Messages between the UI and the lab worker (the UI never runs the simulation itself). */
-import type { Report } from '../sim/scenario/runner';
+/**
+ * The contract between the UI and the lab worker. The UI controls the Lab only through this API
+ * (Comlink RPC) and never mutates machine state itself. Types only: no code runs from here.
+ */
+import type { LabFrame } from '../sim/lab';
+import type { WalkHop } from '../sim/inspect';
+import type { StepResult } from '../sim/scenario/runner';
+import type { ScenarioIssue } from '../sim/scenario/schema';
 
-export type ToWorker = { kind: 'run'; id: number; scenario: unknown };
-export type FromWorker =
-  | { kind: 'report'; id: number; report: Report; inWorker: boolean }
-  | { kind: 'invalid'; id: number; issues: { path: string; message: string }[] }
-  | { kind: 'crash'; id: number; message: string };
+export type StepKind = 'instruction' | 'exit' | 'event' | 'step';
+
+/** One published frame: the JSON summary plus the page-state arrays. */
+export interface FramePacket {
+  /** Monotonic frame number. */
+  n: number;
+  frame: LabFrame;
+  playing: boolean;
+  /** Per VM: page-state codes by GFN (see src/sim/inspect.ts PageState). */
+  pages: { vm: string; states: Uint8Array }[];
+  /** Host frame owner codes (0 free, 1 host kernel, 2 process, 3+2i guest_memfd of VM i, 4+2i TDX metadata of VM i). */
+  hostOwners: Uint8Array;
+  /** True when the arrays live in SharedArrayBuffers (cross-origin isolated page): they are updated in place. */
+  shared: boolean;
+  /** Worker-side cost of building this frame, in ms. */
+  buildMs: number;
+}
+
+export type LoadResult = { ok: true } | { ok: false; issues: ScenarioIssue[] };
+export type CommandResult = { ok: true; result: StepResult } | { ok: false; issues: ScenarioIssue[] };
+
+export interface LabApi {
+  /** Load (or reload) a scenario; an invalid one changes nothing and returns the problems. */
+  load(scenario: unknown): Promise<LoadResult>;
+  /** Run continuously, `speed` guest instructions per display frame. */
+  play(speed: number): Promise<void>;
+  pause(): Promise<void>;
+  setSpeed(speed: number): Promise<void>;
+  step(kind: StepKind): Promise<void>;
+  /** Reload the current scenario from the start. */
+  restart(): Promise<void>;
+  /** Run a command given as a scenario step (host_read, convert, KVM_... ioctls). */
+  command(step: unknown): Promise<CommandResult>;
+  walk(vm: string, gpa: number): Promise<WalkHop[]>;
+  vmmMappings(vm: string): Promise<{ start: string; end: string; prot: string; name: string; resident: number }[]>;
+  /** Register the frame callback (a Comlink proxy). */
+  subscribe(cb: (p: FramePacket) => void): Promise<void>;
+  /** Whether the worker can share arrays (crossOriginIsolated). */
+  info(): Promise<{ crossOriginIsolated: boolean; inWorker: boolean }>;
+}

@@ -129,6 +129,14 @@ describe('fallocate on guest_memfd', () => {
     expect(g.frameAt(12)).toBeGreaterThanOrEqual(0);
     expect(run.report().summary.host.frames_by_owner['guest_memfd']).toBe(56);
   });
+
+  // kvm_gmem_fallocate() starts with: if (!(mode & FALLOC_FL_KEEP_SIZE)) return -EOPNOTSUPP;
+  it('requires FALLOC_FL_KEEP_SIZE (EOPNOTSUPP without it)', () => {
+    for (const mode of [0, FALLOC_FL_PUNCH_HOLE]) {
+      const { r } = runSteps([...vmOf(KVM_X86_SW_PROTECTED_VM), create(SIZE), fa(mode, 0, 0x1000)]);
+      expect(r[2]).toMatchObject({ ret: -1, errno: 'EOPNOTSUPP' });
+    }
+  });
 });
 
 /** A guest program for vCPU 0 loaded at 0x1000: write `val` at `gpa`, read it back, report it on port 0x80, halt. */
@@ -187,16 +195,3 @@ describe('private pages come from guest_memfd', () => {
   });
 });
 
-/*
- * Kept out (simulator bug, see the report): the kernel's kvm_gmem_fallocate() starts with
- *   if (!(mode & FALLOC_FL_KEEP_SIZE)) return -EOPNOTSUPP;
- * so fallocate(gmem, 0, ...) and fallocate(gmem, FALLOC_FL_PUNCH_HOLE, ...) fail with EOPNOTSUPP.
- * GuestMemfd.fallocate() accepts both.
- *
- *  it('requires FALLOC_FL_KEEP_SIZE (EOPNOTSUPP without it)', () => {
- *    for (const mode of [0, FALLOC_FL_PUNCH_HOLE]) {
- *      const { r } = runSteps([...vmOf(KVM_X86_SW_PROTECTED_VM), create(SIZE), fa(mode, 0, 0x1000)]);
- *      expect(r[2]).toMatchObject({ ret: -1, errno: 'EOPNOTSUPP' });
- *    }
- *  });
- */

@@ -69,6 +69,8 @@ export class GuestMemfd {
   /** fallocate(fd, mode, offset, len). */
   fallocate(mode: number, offset: number, len: number): void {
     const known = FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE;
+    // kvm_gmem_fallocate(): the file can never change size, so KEEP_SIZE is required.
+    if (!(mode & FALLOC_FL_KEEP_SIZE)) fail('EOPNOTSUPP', `guest_memfd cannot change size: fallocate needs FALLOC_FL_KEEP_SIZE (mode ${hex(mode)})`);
     if (mode & ~known) fail('EOPNOTSUPP', `guest_memfd supports only FALLOC_FL_KEEP_SIZE and FALLOC_FL_PUNCH_HOLE (mode ${hex(mode)})`);
     if (!isPageAligned(offset) || !isPageAligned(len) || len <= 0)
       fail('EINVAL', `offset ${hex(offset)} and len ${hex(len)} must be page aligned and len non-zero`);

@@ -80,6 +80,8 @@ export class Mmu {
 
   private memoryFault(gpa: number, priv: boolean, why: string): never {
     const page = Math.floor(gpa / PAGE_SIZE) * PAGE_SIZE;
+    this.vm.trace('kvm', 'KVM_EXIT_MEMORY_FAULT', { flags: priv ? 'KVM_MEMORY_EXIT_FLAG_PRIVATE' : 0, gpa: hex(page), size: PAGE_SIZE },
+      `KVM_RUN returns -1 (EFAULT) with KVM_EXIT_MEMORY_FAULT: ${why}.`, { gfns: [page / PAGE_SIZE, 1] });
     throw new KvmExitSignal(
       { reason: 'KVM_EXIT_MEMORY_FAULT', memory_fault: { flags: priv ? KVM_MEMORY_EXIT_FLAG_PRIVATE : 0, gpa: page, size: PAGE_SIZE } },
       'EFAULT', why);
@@ -171,7 +173,8 @@ export class Mmu {
       }
       if (state === Sept.PENDING) {
         if (td.septVeDisable) {
-          this.vm.kill(`Guest access before accepting 0x${gfn.toString(16)}`, vcpu, gfn);
+          // tdx_handle_ept_violation(): pr_warn("Guest access before accepting 0x%llx on vCPU %d"), kvm_vm_dead(), -EIO.
+          this.vm.kill(`Guest access before accepting 0x${(gfn * PAGE_SIZE).toString(16)} on vCPU ${vcpu}`, vcpu, gfn);
           throw new VmDeadSignal('the TD touched a PENDING page with SEPT_VE_DISABLE set');
         }
         this.vm.trace('tdx-module', '#VE', { gpa: hex(gpa), exit_reason: EXIT_REASON_EPT_VIOLATION },
@@ -198,8 +201,8 @@ export class Mmu {
     const [frame] = slot.gmem.getPfn(gfnToGmemIndex(slot, gfn));
     const status = vm.kvm.tdx.memPageAug(td, gfn, frame);
     if (status !== TdxStatus.TDX_SUCCESS) throw new Error(`TDH.MEM.PAGE.AUG failed with ${hex(status)}`);
+    // AUG only adds a mapping: nothing a vCPU cached is stale, so no TLB generation bump.
     this.mirror!.set(gfn, frame + 1);
-    this.generation++;
   }
 
   /** Zap the (shared) EPT entries of [gfn, gfn+count). */

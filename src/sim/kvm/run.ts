@@ -45,5 +45,5 @@ export class KvmExitSignal extends VcpuExit {
 /** Thrown when the vCPU blocks in the kernel (HLT with an in-kernel APIC). */
 export class VcpuBlocked extends VcpuExit {}
 
-/** KVM_RUN fails without an exit: the VM is dead (KVM_BUG_ON, or TDX "guest access before accepting"). */
+/** KVM_RUN fails without an exit: the VM is dead (kvm_vm_dead(), e.g. TDX "Guest access before accepting"). */
 export class VmDeadSignal extends VcpuExit {}

@@ -7,6 +7,7 @@ import {
   TDVMCALL_STATUS_INVALID_OPERAND, TDVMCALL_STATUS_RETRY, TDVMCALL_STATUS_SUCCESS, TDX_MAP_GPA_MAX_LEN, TDX_OPERAND_INVALID,
   TDVMCALL_STATUS_SUBFUNC_UNSUPPORTED,
 } from '../tdx/abi';
+import type { Program } from '../guest/asm';
 import { GuestFault } from '../guest/cpu/cpu';
 import { KvmExitSignal, VcpuBlocked, VmDeadSignal, type RunExit, type RunResult } from './run';
 import { MSRS, kvmCpuid, msrName } from './msr-cpuid';
@@ -18,6 +19,7 @@ import type { Vm } from './vm';
 
 /** The guest CPU as KVM drives it (implemented in guest/cpu). */
 export interface GuestCpu extends CpuRegs {
+  readonly program: Program;
   run(maxInstructions: number): number;
   readonly instructionsRetired: number;
 }
@@ -27,7 +29,8 @@ type Completion =
   | { kind: 'io'; data: number }
   | { kind: 'mmio'; data: number }
   | { kind: 'hypercall'; ret: number }
-  | { kind: 'none' };
+  /** A TD's TDG.VP.VMCALL<Instruction.HLT> that halted: when the vCPU runs again, the call returns. */
+  | { kind: 'hlt' };
 
 /** KVM's state of a TDG.VP.VMCALL<MapGPA> being processed in 2 MiB chunks (tdx->map_gpa_next/end). */
 interface MapGpaState {
@@ -51,6 +54,8 @@ export class Vcpu implements CpuBus {
   lastExit: RunExit | null = null;
   private completion: Completion | null = null;
   private mapGpa: MapGpaState | null = null;
+  /** A TD vCPU halted inside TDG.VP.VMCALL<Instruction.HLT>; the next KVM_RUN wakes it there. */
+  private tdHalted = false;
   /** A pending interrupt (set by the VMM); TDX MapGPA answers RETRY when one is pending. */
   interruptPending = false;
   readonly msrs = new Map<number, bigint>();
@@ -278,8 +283,9 @@ export class Vcpu implements CpuBus {
     switch (sub) {
       case EXIT_REASON_HLT:
         // The #VE handler for HLT: the vCPU halts; when it is woken the TDCALL returns success.
+        if (this.takeCompletion('hlt')) return set(TDVMCALL_STATUS_SUCCESS);
         this.trace('kvm', 'TDG.VP.VMCALL<Instruction.HLT>', {}, 'The TD asks KVM to halt its vCPU.');
-        set(TDVMCALL_STATUS_SUCCESS);
+        this.tdHalted = true;
         this.halt();
         return;
       case EXIT_REASON_IO_INSTRUCTION: {
@@ -448,7 +454,7 @@ export class Vcpu implements CpuBus {
       }
       if (e instanceof VmDeadSignal) return this.finish({ ret: -1, errno: 'EIO', instructions: 0, why: vm.dead ?? e.why }, start);
       if (e instanceof VcpuBlocked) return this.finish({ ret: 0, blocked: 'halted', instructions: 0, why: 'the vCPU halted and is blocked in KVM' }, start);
-      if (e instanceof GuestFatal || e instanceof GuestFault) {
+      if (e instanceof GuestFault) {
         const exit: RunExit = { reason: 'KVM_EXIT_SHUTDOWN' };
         this.lastExit = exit;
         this.trace('kvm', 'KVM_EXIT_SHUTDOWN', { why: e.message }, `The guest cannot continue (${e.message}); KVM reports a shutdown (triple fault).`);
@@ -473,6 +479,11 @@ export class Vcpu implements CpuBus {
     const e = this.lastExit;
     this.lastExit = null;
     this.completion = null;
+    if (this.tdHalted) {
+      this.tdHalted = false;
+      this.completion = { kind: 'hlt' };
+      return;
+    }
     if (!e) return;
     switch (e.reason) {
       case 'KVM_EXIT_IO':
@@ -501,9 +512,6 @@ export class Vcpu implements CpuBus {
     return out as Record<Reg64 | 'rip', string>;
   }
 }
-
-/** A guest error it cannot recover from (triple fault): KVM_EXIT_SHUTDOWN. */
-export class GuestFatal extends Error {}
 
 /**
  * How the TDX module treats an MSR a TD reads or writes (Documentation/arch/x86/tdx.rst: some MSRs

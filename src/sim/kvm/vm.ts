@@ -347,12 +347,12 @@ export class Vm {
     return v;
   }
 
-  /** KVM_BUG_ON / kvm_vm_dead(): every further KVM_RUN fails with EIO. */
+  /** kvm_vm_dead(): every further KVM_RUN fails with EIO. */
   kill(message: string, vcpu?: number, gfn?: number): void {
     if (this.dead) return;
     this.dead = message;
-    this.trace('kvm', 'KVM_BUG_ON', { message },
-      `KVM kills "${this.name}": "${message}". Every KVM_RUN now fails with EIO.`, { vcpu: vcpu ?? null, gfns: gfn === undefined ? undefined : [gfn, 1] });
+    this.trace('kvm', 'kvm_vm_dead', { message },
+      `KVM prints "${message}" and kills "${this.name}" (kvm_vm_dead()): KVM_RUN fails with EIO from now on.`, { vcpu: vcpu ?? null, gfns: gfn === undefined ? undefined : [gfn, 1] });
   }
 
   /** The MMU notifier KVM registered on the VMM's mm: zap shared mappings of discarded host pages. */

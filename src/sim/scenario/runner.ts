@@ -141,8 +141,41 @@ export class ScenarioRun {
     return this.report();
   }
 
+  /** A 'run' step in progress (advanced a slice at a time by advance()). */
+  private partial: { step: number; first: number; instructions: number; exits: number } | null = null;
+
+  /**
+   * Advance by at most `slice` guest instructions: a 'run' step runs in slices so a UI can draw
+   * between them; any other step runs whole. Returns the step's result when it completed, else null.
+   * Running a scenario by slices gives the same trace as running it whole.
+   */
+  advance(slice: number): StepResult | null {
+    if (this.done) return null;
+    const st = this.scenario.steps[this.next];
+    if (st.do !== 'run') return this.step();
+    const v = this.vmmOf(st.vm, this.next);
+    if (!this.partial || this.partial.step !== this.next) this.partial = { step: this.next, first: this.trace.count, instructions: 0, exits: 0 };
+    const p = this.partial;
+    const left = st.max_instructions - p.instructions;
+    const o = v.run(st.vcpu, st.until, Math.min(slice, left));
+    p.instructions += o.instructions;
+    p.exits += o.exits;
+    if (o.stop === 'budget' && p.instructions < st.max_instructions) return null;
+    this.partial = null;
+    const i = this.next++;
+    const message = o.stop === 'budget' ? `the guest ran ${st.max_instructions} instructions without halting; the run stopped at the step budget` : o.message;
+    const res: StepResult = { step: i, do: 'run', ret: 0, why: message, value: { stop: o.stop, instructions: p.instructions, exits: p.exits, console: v.console }, exit: o.lastExit && structuredClone(o.lastExit), events: [p.first, this.trace.count] };
+    this.results.push(res);
+    return res;
+  }
+
   /** Run the next step. */
   step(): StepResult {
+    if (this.partial) {
+      let r: StepResult | null = null;
+      while (!r) r = this.advance(1_000_000_000);
+      return r;
+    }
     const i = this.next++;
     const st = this.scenario.steps[i];
     const first = this.trace.count;
@@ -159,6 +192,21 @@ export class ScenarioRun {
     const res: StepResult = { step: i, do: st.do, ...r, events: [first, this.trace.count] };
     this.results.push(res);
     return res;
+  }
+
+  /** Execute one step that is not part of the scenario's list (a user command); it is not recorded in results. */
+  runOne(st: StepT): StepResult {
+    const first = this.trace.count;
+    let r: Omit<StepResult, 'step' | 'do' | 'events'>;
+    try {
+      r = this.exec(st, -1);
+    } catch (e) {
+      if (e instanceof SysError) r = { ret: -1, errno: e.errno, why: e.why };
+      else throw e;
+    }
+    if (r.ret === -1 && r.errno)
+      this.trace.emit(layerOf(st.do), st.do, { errno: r.errno }, `${st.do} fails with ${r.errno}: ${r.why}.`, { vm: 'vm' in st ? (st.vm ?? null) : null });
+    return { step: -1, do: st.do, ...r, events: [first, this.trace.count] };
   }
 
   private vmmOf(name: string, i: number): VmmVm {
@@ -204,7 +252,7 @@ export class ScenarioRun {
       case 'run': {
         const v = this.vmmOf(st.vm, i);
         const o = v.run(st.vcpu, st.until, st.max_instructions);
-        return { ret: 0, why: o.message, value: { stop: o.stop, instructions: o.instructions, exits: o.exits, console: v.console }, exit: o.lastExit };
+        return { ret: 0, why: o.message, value: { stop: o.stop, instructions: o.instructions, exits: o.exits, console: v.console }, exit: o.lastExit && structuredClone(o.lastExit) };
       }
       case 'host_read':
         return this.hostRead(this.vmmOf(st.vm, i), st.gpa, st.length, st.via);
@@ -282,6 +330,8 @@ export class ScenarioRun {
         const cpu = new Cpu(program, vcpu, new LinuxGuestKernel(platform, this.trace, { vm: vm.name, vcpu: vcpu.id }));
         cpu.set('rsp', BigInt(Math.ceil((st.gpa + program.image.length) / PAGE_SIZE) * PAGE_SIZE + PAGE_SIZE));
         vcpu.cpu = cpu;
+        // A new program: whatever the last exit was, it is not completed by this code.
+        vcpu.lastExit = null;
         this.trace.emit('vmm', 'load_program', { gpa: hex(st.gpa), bytes: program.image.length },
           `The test copies a ${program.image.length}-byte guest program into guest memory at ${hex(st.gpa)} through its mapping.`, { vm: vm.name });
         return { ret: 0 };
@@ -297,7 +347,8 @@ export class ScenarioRun {
           if (last.reason === 'KVM_EXIT_HYPERCALL' && st.complete.ret !== undefined) last.hypercall.ret = st.complete.ret;
         }
         const r = vcpu.run(st.max_instructions);
-        return { ret: r.ret, errno: r.errno, why: r.why, exit: r.exit, value: { instructions: r.instructions, blocked: r.blocked ?? null } };
+        // A copy: user space may later write its answer into kvm_run, which must not rewrite this result.
+        return { ret: r.ret, errno: r.errno, why: r.why, exit: r.exit && structuredClone(r.exit), value: { instructions: r.instructions, blocked: r.blocked ?? null } };
       }
       case 'KVM_GET_DIRTY_LOG': {
         const bm = this.vmOf(st.vm, i).getDirtyLog(st.slot);

@@ -10,7 +10,7 @@ export const SCENARIO_VERSION = 1;
 const numeric = z
   .union([z.number(), z.string()])
   .transform((v, ctx) => {
-    if (typeof v === 'string' && /^\s*-?0x[0-9a-f]+\s*$/i.test(v)) {
+    if (typeof v === 'string' && /^\s*0x[0-9a-f]+\s*$/i.test(v)) {
       const n = Number.parseInt(v, 16);
       if (Number.isSafeInteger(n)) return n;
     }

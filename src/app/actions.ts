@@ -1,0 +1,110 @@
+/**
+ * Every user command is one entry here, with its label and keyboard shortcut. The toolbar, the
+ * keyboard handler and the help overlay are all drawn from this table (as excalidraw's actions are).
+ */
+import type { LabClient } from './lab-client';
+import type { LabState, LabStore } from './store';
+
+export interface ActionContext {
+  client: LabClient;
+  store: LabStore;
+}
+
+export interface Action {
+  id: string;
+  label: string;
+  /** The shortcut as shown to the user. */
+  shortcut: string;
+  keyTest: (e: KeyboardEvent) => boolean;
+  perform: (ctx: ActionContext) => void;
+  /** When false the control is disabled. */
+  enabled?: (s: LabState) => boolean;
+  /** Shown in the toolbar (others only through shortcuts and the help overlay). */
+  toolbar?: boolean;
+  group: 'run' | 'view' | 'help';
+}
+
+const plain = (e: KeyboardEvent) => !e.ctrlKey && !e.metaKey && !e.altKey;
+const ready = (s: LabState) => s.status === 'ready' && s.packet !== null;
+const notDone = (s: LabState) => ready(s) && !s.packet!.frame.done;
+
+export const SPEEDS = [1, 10, 100, 1000, 5000, 20000, 100000, 500000];
+
+export const ACTIONS: readonly Action[] = [
+  {
+    id: 'play-pause', label: 'Play / pause', shortcut: 'Space', group: 'run', toolbar: true,
+    keyTest: (e) => plain(e) && e.key === ' ',
+    perform: ({ client, store }) => void (store.getState().packet?.playing ? client.pause() : client.play()),
+    enabled: notDone,
+  },
+  {
+    id: 'step-instruction', label: 'Step one instruction', shortcut: 'I', group: 'run', toolbar: true,
+    keyTest: (e) => plain(e) && e.key.toLowerCase() === 'i', perform: ({ client }) => void client.step('instruction'), enabled: notDone,
+  },
+  {
+    id: 'step-exit', label: 'Step to the next exit', shortcut: 'E', group: 'run', toolbar: true,
+    keyTest: (e) => plain(e) && e.key.toLowerCase() === 'e', perform: ({ client }) => void client.step('exit'), enabled: notDone,
+  },
+  {
+    id: 'step-event', label: 'Step one event', shortcut: 'N', group: 'run', toolbar: true,
+    keyTest: (e) => plain(e) && e.key.toLowerCase() === 'n', perform: ({ client }) => void client.step('event'), enabled: notDone,
+  },
+  {
+    id: 'step-step', label: 'Run the next scenario step', shortcut: 'S', group: 'run', toolbar: true,
+    keyTest: (e) => plain(e) && e.key.toLowerCase() === 's', perform: ({ client }) => void client.step('step'), enabled: notDone,
+  },
+  {
+    id: 'restart', label: 'Restart the scenario', shortcut: 'R', group: 'run', toolbar: true,
+    keyTest: (e) => plain(e) && e.key.toLowerCase() === 'r', perform: ({ client }) => void client.reset(), enabled: ready,
+  },
+  {
+    id: 'faster', label: 'Faster', shortcut: '+', group: 'run',
+    keyTest: (e) => plain(e) && (e.key === '+' || e.key === '='),
+    perform: ({ client, store }) => {
+      const i = SPEEDS.findIndex((s) => s >= store.getState().speed);
+      void client.setSpeed(SPEEDS[Math.min(SPEEDS.length - 1, i + 1)]);
+    },
+  },
+  {
+    id: 'slower', label: 'Slower', shortcut: '−', group: 'run',
+    keyTest: (e) => plain(e) && (e.key === '-' || e.key === '_'),
+    perform: ({ client, store }) => {
+      const i = SPEEDS.findIndex((s) => s >= store.getState().speed);
+      void client.setSpeed(SPEEDS[Math.max(0, i - 1)]);
+    },
+  },
+  {
+    id: 'theme', label: 'Light / dark theme', shortcut: 'T', group: 'view', toolbar: true,
+    keyTest: (e) => plain(e) && e.key.toLowerCase() === 't',
+    perform: ({ store }) => store.setState((s) => ({ theme: s.theme === 'light' ? 'dark' : 'light' })),
+  },
+  {
+    id: 'maximize', label: 'Maximise the focused panel / restore', shortcut: 'M', group: 'view',
+    keyTest: (e) => plain(e) && e.key.toLowerCase() === 'm',
+    perform: ({ store }) => {
+      const focused = (document.activeElement as HTMLElement | null)?.closest('[data-panel]')?.getAttribute('data-panel') as LabState['maximized'];
+      store.setState((s) => ({ maximized: s.maximized ? null : focused ?? 'translation' }));
+    },
+  },
+  {
+    id: 'help', label: 'Keyboard shortcuts', shortcut: '?', group: 'help', toolbar: true,
+    keyTest: (e) => e.key === '?' || (plain(e) && e.key === 'F1'),
+    perform: ({ store }) => store.setState((s) => ({ helpOpen: !s.helpOpen })),
+  },
+  {
+    id: 'close', label: 'Close the overlay', shortcut: 'Esc', group: 'help',
+    keyTest: (e) => e.key === 'Escape', perform: ({ store }) => store.setState({ helpOpen: false, maximized: null }),
+  },
+];
+
+/** Route a key press to its action, unless the user is typing in a field or an editor. */
+export function handleKey(e: KeyboardEvent, ctx: ActionContext): boolean {
+  const t = e.target as HTMLElement | null;
+  if (t && (t.closest('input, textarea, select, [contenteditable="true"], .cm-editor') !== null) && e.key !== 'Escape') return false;
+  const a = ACTIONS.find((x) => x.keyTest(e));
+  if (!a) return false;
+  if (a.enabled && !a.enabled(ctx.store.getState())) return true;
+  e.preventDefault();
+  a.perform(ctx);
+  return true;
+}

@@ -1,0 +1,28 @@
+import { useLabClient } from '../client-context';
+import { useLab, useLabStore } from '../store';
+
+/** The worker crashed, or a scenario could not be loaded: say so, and offer the way back. */
+export function Banners() {
+  const client = useLabClient();
+  const store = useLabStore();
+  const status = useLab((s) => s.status);
+  const crash = useLab((s) => s.crashMessage);
+  const issues = useLab((s) => s.loadIssues);
+  return (
+    <>
+      {status === 'crashed' && (
+        <div role="alert" className="banner error">
+          <strong>The simulation stopped:</strong> {crash}. Your scenario is kept.{' '}
+          <button type="button" onClick={() => void client.restart()}>Restart the lab</button>
+        </div>
+      )}
+      {issues && (
+        <div role="alert" className="banner warning">
+          <strong>That scenario was not loaded</strong> (nothing changed):
+          <ul>{issues.map((i, k) => <li key={k}><code>{i.path}</code>: {i.message}</li>)}</ul>
+          <button type="button" onClick={() => store.setState({ loadIssues: null })}>Dismiss</button>
+        </div>
+      )}
+    </>
+  );
+}

@@ -1,0 +1,79 @@
+import { useRef } from 'react';
+import { PRESETS } from '../../scenarios';
+import { ACTIONS } from '../actions';
+import { useLabClient } from '../client-context';
+import { useLab, useLabStore } from '../store';
+import { writeUrl } from '../url';
+
+const title = (id: string) => (PRESETS[id] as { title: string }).title;
+
+export function Header() {
+  const client = useLabClient();
+  const store = useLabStore();
+  const source = useLab((s) => s.source);
+  const playing = useLab((s) => s.packet?.playing ?? false);
+  const speed = useLab((s) => s.speed);
+  const state = useLab((s) => s);
+  const fileInput = useRef<HTMLInputElement>(null);
+
+  const pick = async (id: string) => {
+    if (!(id in PRESETS)) return;
+    if (await client.load(PRESETS[id], id)) writeUrl(id);
+  };
+
+  const importFile = async (f: File) => {
+    const text = await f.text();
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (e) {
+      store.setState({ loadIssues: [{ path: f.name, message: `not valid JSON: ${(e as Error).message}` }] });
+      return;
+    }
+    if (await client.load(json, `imported: ${f.name}`)) writeUrl(null);
+    else {
+      const issues = store.getState().loadIssues ?? [];
+      store.setState({ loadIssues: issues.map((i) => ({ path: `${f.name}: ${i.path}`, message: i.message })) });
+    }
+  };
+
+  const exportFile = () => {
+    const s = store.getState().scenario;
+    const blob = new Blob([JSON.stringify(s, null, 2)], { type: 'application/json' });
+    const a = document.createElement('a');
+    a.href = URL.createObjectURL(blob);
+    a.download = `${source.startsWith('imported: ') ? source.slice(10).replace(/\.json$/, '') : source || 'scenario'}.json`;
+    a.click();
+    URL.revokeObjectURL(a.href);
+  };
+
+  return (
+    <header className="header">
+      <h1>Guest Memory Lab</h1>
+      <label className="picker">
+        <span>Lesson</span>
+        <select aria-label="Lesson" value={source in PRESETS ? source : ''} onChange={(e) => void pick(e.target.value)}>
+          {!(source in PRESETS) && <option value="">{source || 'choose a lesson'}</option>}
+          {Object.keys(PRESETS).map((id) => <option key={id} value={id}>{title(id)}</option>)}
+        </select>
+      </label>
+      <button type="button" className="secondary" onClick={() => fileInput.current?.click()}>Import…</button>
+      <input ref={fileInput} type="file" accept=".json,application/json" hidden data-testid="import-file"
+        onChange={(e) => { const f = e.target.files?.[0]; if (f) void importFile(f); e.target.value = ''; }} />
+      <button type="button" className="secondary" onClick={exportFile} disabled={!state.scenario}>Export</button>
+      <nav className="toolbar" aria-label="Controls">
+        {ACTIONS.filter((a) => a.toolbar).map((a) => {
+          const label = a.id === 'play-pause' ? (playing ? 'Pause' : 'Play') : a.label;
+          return (
+            <button key={a.id} type="button" title={`${label} (${a.shortcut})`} aria-keyshortcuts={a.shortcut === 'Space' ? 'Space' : a.shortcut}
+              disabled={a.enabled ? !a.enabled(state) : false} onClick={() => a.perform({ client, store })}
+              className={a.id === 'play-pause' ? 'primary' : undefined}>
+              {label}
+            </button>
+          );
+        })}
+        <span className="speed" title="Guest instructions per frame (+ / −)">{speed.toLocaleString('en')} instr/frame</span>
+      </nav>
+    </header>
+  );
+}

@@ -1,0 +1,106 @@
+/**
+ * The main thread's handle on the lab worker: starts it, forwards frames to the store (at most one
+ * per display frame), and restarts it with the same scenario if it dies.
+ */
+import * as Comlink from 'comlink';
+import type { CommandResult, FramePacket, LabApi, LoadResult, StepKind } from '../worker/protocol';
+import type { LabStore } from './store';
+
+export class LabClient {
+  private worker: Worker | null = null;
+  private api: Comlink.Remote<LabApi> | null = null;
+  private latest: FramePacket | null = null;
+  private raf = 0;
+
+  constructor(private readonly store: LabStore) {}
+
+  start(): void {
+    this.stop();
+    const w = new Worker(new URL('../worker/lab.worker.ts', import.meta.url), { type: 'module', name: 'lab' });
+    w.addEventListener('error', (e) => this.crashed(e.message || 'the lab worker stopped'));
+    w.addEventListener('messageerror', () => this.crashed('a message from the lab worker could not be read'));
+    this.worker = w;
+    this.api = Comlink.wrap<LabApi>(w);
+    void this.api.subscribe(Comlink.proxy((p: FramePacket) => this.onFrame(p)));
+    this.store.setState({ status: 'ready', crashMessage: null });
+  }
+
+  stop(): void {
+    cancelAnimationFrame(this.raf);
+    this.raf = 0;
+    this.api?.[Comlink.releaseProxy]();
+    this.worker?.terminate();
+    this.worker = null;
+    this.api = null;
+  }
+
+  private crashed(message: string): void {
+    this.store.setState({ status: 'crashed', crashMessage: message, packet: this.store.getState().packet });
+  }
+
+  private onFrame(p: FramePacket): void {
+    this.latest = p;
+    if (this.raf) return;
+    this.raf = requestAnimationFrame(() => {
+      this.raf = 0;
+      if (this.latest) this.store.setState({ packet: this.latest });
+    });
+  }
+
+  private call<T>(f: (api: Comlink.Remote<LabApi>) => Promise<T>): Promise<T | undefined> {
+    if (!this.api) return Promise.resolve(undefined);
+    return f(this.api).catch((e: unknown) => {
+      this.crashed(e instanceof Error ? e.message : String(e));
+      return undefined;
+    });
+  }
+
+  /** Load a scenario; on success it becomes the store's scenario, on failure nothing changes. */
+  async load(scenario: unknown, source: string): Promise<boolean> {
+    const r = await this.call<LoadResult>((a) => a.load(scenario));
+    if (!r) return false;
+    if (!r.ok) {
+      this.store.setState({ loadIssues: r.issues });
+      return false;
+    }
+    const vms = (scenario as { vms?: { name: string }[] }).vms ?? [];
+    this.store.setState({ loadIssues: null, scenario, source, selection: null, hover: null, selectedEvent: null, focusVm: vms[0]?.name ?? null });
+    return true;
+  }
+
+  /** Restart the worker (after a crash) and reload the current scenario. */
+  async restart(): Promise<void> {
+    this.start();
+    const s = this.store.getState().scenario;
+    if (s) await this.load(s, this.store.getState().source);
+  }
+
+  play(): Promise<void | undefined> {
+    return this.call((a) => a.play(this.store.getState().speed));
+  }
+  pause(): Promise<void | undefined> {
+    return this.call((a) => a.pause());
+  }
+  setSpeed(speed: number): Promise<void | undefined> {
+    this.store.setState({ speed });
+    return this.call((a) => a.setSpeed(speed));
+  }
+  step(kind: StepKind): Promise<void | undefined> {
+    return this.call((a) => a.step(kind));
+  }
+  reset(): Promise<void | undefined> {
+    return this.call((a) => a.restart());
+  }
+  command(step: unknown) {
+    return this.call<CommandResult>((a) => a.command(step));
+  }
+  walk(vm: string, gpa: number) {
+    return this.call((a) => a.walk(vm, gpa));
+  }
+  vmmMappings(vm: string) {
+    return this.call((a) => a.vmmMappings(vm));
+  }
+  info() {
+    return this.call((a) => a.info());
+  }
+}

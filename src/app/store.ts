@@ -1,0 +1,81 @@
+/**
+ * The UI store (zustand, one per Lab instance, reached through context). It mirrors the latest frame
+ * from the worker and holds UI state: selection, layout, theme, presenter mode. Panels read it through
+ * selectors; they never change the machine except through the lab client.
+ */
+import { createContext, useContext } from 'react';
+import { createStore, type StoreApi } from 'zustand/vanilla';
+import { useStore } from 'zustand';
+import type { FramePacket } from '../worker/protocol';
+import type { ScenarioIssue } from '../sim/scenario/schema';
+
+export type Theme = 'light' | 'dark';
+export type PanelId = 'translation' | 'host' | 'guest' | 'trace';
+
+export interface Selection {
+  vm: string;
+  gfn: number;
+}
+
+export interface LabState {
+  /** The latest frame; null before the first scenario loads. */
+  packet: FramePacket | null;
+  status: 'starting' | 'ready' | 'crashed';
+  crashMessage: string | null;
+  /** Problems with the last scenario the user tried to load (import, URL, preset). */
+  loadIssues: ScenarioIssue[] | null;
+  /** Where the current scenario came from: a preset id, or "imported: name". */
+  source: string;
+  /** The current scenario as JSON (kept on the main thread so a crash loses nothing). */
+  scenario: unknown;
+  speed: number;
+  /** The VM whose panels are shown; all VMs are shown side by side where a panel supports it. */
+  focusVm: string | null;
+  selection: Selection | null;
+  hover: Selection | null;
+  /** The selected trace event (its seq); its pages are highlighted in the page maps. */
+  selectedEvent: number | null;
+  theme: Theme;
+  helpOpen: boolean;
+  /** Panel sizes (fractions) for the 2×2 grid: [column split, row split]. */
+  split: [number, number];
+  maximized: PanelId | null;
+}
+
+export type LabStore = StoreApi<LabState>;
+
+export function createLabStore(initial: Partial<LabState> = {}): LabStore {
+  return createStore<LabState>()(() => ({
+    packet: null,
+    status: 'starting',
+    crashMessage: null,
+    loadIssues: null,
+    source: '',
+    scenario: null,
+    speed: 5000,
+    focusVm: null,
+    selection: null,
+    hover: null,
+    selectedEvent: null,
+    theme: 'light',
+    helpOpen: false,
+    split: [0.5, 0.55],
+    maximized: null,
+    ...initial,
+  }));
+}
+
+export const LabStoreContext = createContext<LabStore | null>(null);
+
+/** Read the store with a selector. */
+export function useLab<T>(selector: (s: LabState) => T): T {
+  const store = useContext(LabStoreContext);
+  if (!store) throw new Error('useLab outside LabStoreContext');
+  return useStore(store, selector);
+}
+
+export function useLabStore(): LabStore {
+  const store = useContext(LabStoreContext);
+  if (!store) throw new Error('useLabStore outside LabStoreContext');
+  return store;
+}

@@ -1,0 +1,277 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { PRESETS } from '../scenarios';
+import { Step, parseScenario, scenarioJsonSchema } from '../sim/scenario/schema';
+import { main } from './sim';
+
+/** Runs the CLI's main() with argv, capturing what it prints. */
+function cli(...argv: string[]): { code: number; out: string; err: string } {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = main(argv, (s) => out.push(s), (s) => err.push(s));
+  return { code, out: out.join('\n'), err: err.join('\n') };
+}
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'gml-cli-'));
+});
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** A small valid scenario; tests break one thing in a copy of it. */
+function base(): Record<string, unknown> & { vms: Record<string, unknown>[]; steps: Record<string, unknown>[] } {
+  return {
+    version: 1,
+    title: 'tiny',
+    vms: [{ name: 'vm0', type: 'default', memory: '16M', program: ['_start:', '    mov al, 0x41', '    mov dx, 0x3f8', '    out dx, al', '    hlt'] }],
+    steps: [{ do: 'run', vm: 'vm0' }],
+  };
+}
+
+let fileNo = 0;
+function writeScenario(content: unknown): string {
+  const p = join(dir, `scenario-${fileNo++}.json`);
+  writeFileSync(p, typeof content === 'string' ? content : JSON.stringify(content, null, 2));
+  return p;
+}
+
+describe('exit 0: the scenario ran', () => {
+  test('a preset by name prints a JSON report', () => {
+    const r = cli('selftest-by-hand');
+    expect(r.code).toBe(0);
+    expect(r.err).toBe('');
+    const report = JSON.parse(r.out);
+    expect(report.format).toBe('guest-memory-lab/report');
+    expect(report.version).toBe(1);
+    expect(report.title).toBe((PRESETS['selftest-by-hand'] as { title: string }).title);
+    expect(report.results.length).toBe((PRESETS['selftest-by-hand'] as { steps: unknown[] }).steps.length);
+    expect(Array.isArray(report.events)).toBe(true);
+    expect(report.summary.vms[0].type).toBe('KVM_X86_SW_PROTECTED_VM');
+  });
+
+  test('"--" before the argument is ignored, as npm run passes it', () => {
+    expect(cli('--', 'host-reads-secret').code).toBe(0);
+  });
+
+  test('a scenario file prints its report; a file with the content of a preset gives the same report', () => {
+    const r = cli(writeScenario(base()));
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.out);
+    expect(report.results[0]).toMatchObject({ do: 'run', ret: 0, value: { stop: 'halted', console: 'A' } });
+    expect(cli(writeScenario(PRESETS['host-reads-secret'])).out).toBe(cli('host-reads-secret').out);
+  });
+
+  test('exit 0 even when the guest comes to a bad end (the scenario still ran)', () => {
+    const s = base();
+    s.steps = [{ do: 'KVM_RUN', vm: 'vm0' }, { do: 'host_read', vm: 'vm0', gpa: '0x200000000', via: 'vmm_mapping' }];
+    const r = cli(writeScenario(s));
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.out);
+    expect(report.results[1]).toMatchObject({ ret: -1, errno: 'EFAULT' });
+  });
+
+  test('--schema prints a JSON Schema with properties.steps', () => {
+    const r = cli('--schema');
+    expect(r.code).toBe(0);
+    const schema = JSON.parse(r.out);
+    expect(schema.type).toBe('object');
+    expect(schema.properties.steps).toBeDefined();
+    expect(schema.properties.vms).toBeDefined();
+    expect(schema.required).toContain('version');
+  });
+
+  test('--list names every preset with its title; --help prints the usage', () => {
+    const r = cli('--list');
+    expect(r.code).toBe(0);
+    for (const [id, p] of Object.entries(PRESETS)) expect(r.out).toContain(`${id}\t${(p as { title: string }).title}`);
+    const h = cli('--help');
+    expect(h.code).toBe(0);
+    expect(h.out).toMatch(/^usage:/);
+  });
+});
+
+describe('exit 2: bad usage', () => {
+  test('no arguments', () => {
+    const r = cli();
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/^usage:/);
+    expect(r.out).toBe('');
+  });
+
+  test('too many arguments', () => {
+    expect(cli('host-reads-secret', 'lazy-accept').code).toBe(2);
+  });
+
+  test('an unknown option', () => {
+    const r = cli('--frobnicate');
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('unknown option --frobnicate');
+  });
+
+  test('a file that does not exist (and is no preset)', () => {
+    const missing = join(dir, 'no-such-scenario.json');
+    const r = cli(missing);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain(missing);
+    expect(r.err).toContain('no such file and no such preset');
+    expect(r.out).toBe('');
+  });
+});
+
+describe('exit 1: an invalid scenario, with the JSON path in the message', () => {
+  const invalid = (content: unknown): { code: number; out: string; err: string } => {
+    const p = writeScenario(content);
+    const r = cli(p);
+    expect(r.out).toBe('');
+    expect(r.err.startsWith(`${p}: `)).toBe(true);
+    return r;
+  };
+
+  test('not JSON at all', () => {
+    const r = invalid('{ "version": 1, ');
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('not valid JSON');
+  });
+
+  test('an unknown step kind', () => {
+    const s = base();
+    s.steps = [{ do: 'run', vm: 'vm0' }, { do: 'KVM_FROBNICATE', vm: 'vm0' }];
+    const r = invalid(s);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('$.steps[1]');
+    expect(r.err).toContain('unknown step');
+  });
+
+  test('an unknown field in a step', () => {
+    const s = base();
+    s.steps = [{ do: 'run', vm: 'vm0', budget: 5 }];
+    const r = invalid(s);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('$.steps[0]');
+    expect(r.err).toContain('budget');
+  });
+
+  test('a negative size', () => {
+    const s = base();
+    s.vms[0].memory = -4096;
+    const r = invalid(s);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('$.vms[0].memory');
+  });
+
+  test('a garbage size', () => {
+    const s = base();
+    s.vms[0].memory = 'lots';
+    const r = invalid(s);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('$.vms[0].memory');
+    expect(r.err).toContain('"lots"');
+  });
+
+  test('a garbage length in a step', () => {
+    const s = base();
+    s.steps.push({ do: 'host_read', vm: 'vm0', gpa: '0x1000', length: '12 bananas', via: 'vmm_mapping' });
+    const r = invalid(s);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('$.steps[1].length');
+  });
+
+  // Known bug (src/sim/scenario/schema.ts, `numeric`): the hex pattern accepts a leading minus, so
+  // "-0x10" passes validation as -16 and host_read then throws a RangeError from new Uint8Array(-16)
+  // instead of the CLI reporting $.steps[1].length. Flip to `test` when numeric rejects negatives.
+  test('a negative hex length in a step', () => {
+    const s = base();
+    s.steps.push({ do: 'host_read', vm: 'vm0', gpa: '0x1000', length: '-0x10', via: 'vmm_mapping' });
+    const r = invalid(s);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('$.steps[1].length');
+  });
+
+  test('a typo in a guest program names the program and the line and column', () => {
+    const s = base();
+    s.vms[0].program = ['_start:', '    mov al, 0x41', '    mvo dx, 0x3f8', '    hlt'];
+    const r = invalid(s);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('$.vms[0].program');
+    expect(r.err).toMatch(/line 3, column 5/);
+    expect(r.err).toContain('mvo');
+  });
+
+  test('a typo in a load_program step names that step', () => {
+    const s = base();
+    s.vms = [];
+    s.steps = [
+      { do: 'KVM_CREATE_VM', as: 'vm', type: 0 },
+      { do: 'mmap', length: '64K', as: 'mem' },
+      { do: 'KVM_SET_USER_MEMORY_REGION2', vm: 'vm', slot: 0, guest_phys_addr: 0, memory_size: '64K', userspace_addr: 'mem' },
+      { do: 'KVM_CREATE_VCPU', vm: 'vm' },
+      { do: 'load_program', vm: 'vm', program: ['_start:', '    jmp nowhere'] },
+    ];
+    const r = invalid(s);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('$.steps[4].program');
+    expect(r.err).toMatch(/line 2/);
+  });
+
+  test('a step naming a VM that does not exist', () => {
+    const s = base();
+    s.steps = [{ do: 'run', vm: 'vm1' }];
+    const r = invalid(s);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('$.steps[0].vm');
+    expect(r.err).toContain('"vm1"');
+  });
+
+  test('two VMs with the same name', () => {
+    const s = base();
+    s.vms.push({ ...s.vms[0] });
+    const r = invalid(s);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('$.vms[1].name');
+  });
+
+  test('version 2', () => {
+    const s = base();
+    s.version = 2;
+    const r = invalid(s);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('$.version');
+    expect(r.err).toContain('version 2');
+  });
+
+  test('a missing required field', () => {
+    const s = base();
+    delete s.title;
+    const r = invalid(s);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('$.title');
+  });
+});
+
+describe('docs/scenario-format.md', () => {
+  const doc = readFileSync(new URL('../../docs/scenario-format.md', import.meta.url), 'utf8');
+  const blocks = [...doc.matchAll(/```json\n([\s\S]*?)```/g)].map((m) => m[1]);
+  const kinds = (scenarioJsonSchema() as { properties: { steps: { items: { oneOf: { properties: { do: { const: string } } }[] } } } })
+    .properties.steps.items.oneOf.map((o) => o.properties.do.const);
+
+  test('has a valid example for every step kind in the schema', () => {
+    const examples = blocks.filter((b) => b.trimStart().startsWith('{ "do"')).map((b) => JSON.parse(b) as { do: string });
+    for (const e of examples) expect(Step.safeParse(e).success, JSON.stringify(e)).toBe(true);
+    const documented = new Set(examples.map((e) => e.do));
+    for (const k of kinds) expect(documented.has(k), `an example of "${k}"`).toBe(true);
+    for (const k of kinds) expect(doc).toContain('#### `' + k + '`');
+  });
+
+  test('its first example is a scenario that runs', () => {
+    const first = blocks.find((b) => b.includes('"version": 1') && b.includes('"steps"'))!;
+    const scenario: unknown = JSON.parse(first);
+    expect(() => parseScenario(scenario)).not.toThrow();
+    const r = cli(writeScenario(scenario));
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out).results[1].value.hex).toBe('00');
+  });
+});

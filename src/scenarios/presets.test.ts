@@ -1,0 +1,290 @@
+import { beforeAll, describe, expect, test } from 'vitest';
+import type { SimEvent } from '../sim/core/trace';
+import { ScenarioRun, type Report, type StepResult } from '../sim/scenario/runner';
+import { PRESETS } from './index';
+
+/**
+ * Each preset is a lesson; these tests check that the simulator still tells the story the lesson's
+ * explanation and notes promise (results, errnos, exit reasons, what the host reads, the console,
+ * the trace), and that a preset runs the same way every time.
+ */
+
+function runPreset(id: string): { run: ScenarioRun; report: Report } {
+  const run = ScenarioRun.fromJson(PRESETS[id]);
+  return { run, report: run.runAll() };
+}
+
+/** The result of step i, checking that it is the kind of step the test expects. */
+function step(r: Report, i: number, kind: string): StepResult {
+  const s = r.results[i];
+  expect(s, `step ${i}`).toBeDefined();
+  expect(s.do, `step ${i}`).toBe(kind);
+  return s;
+}
+
+function value(s: StepResult): Record<string, unknown> {
+  expect(s.value).toBeTypeOf('object');
+  return s.value as Record<string, unknown>;
+}
+
+/** The events a step emitted. */
+function eventsOf(r: Report, s: StepResult): SimEvent[] {
+  return r.events.filter((e) => e.seq >= s.events[0] && e.seq < s.events[1]);
+}
+
+function names(events: SimEvent[], vm?: string): string[] {
+  return events.filter((e) => vm === undefined || e.vm === vm).map((e) => e.name);
+}
+
+function consoleOf(r: Report, vm: string): string {
+  const v = r.summary.vms.find((x) => x.name === vm);
+  expect(v, `VM ${vm} in the summary`).toBeDefined();
+  return v!.console;
+}
+
+const ZEROS16 = Array(16).fill('00').join(' ');
+
+test('the preset registry lists the four lessons', () => {
+  expect(Object.keys(PRESETS).sort()).toEqual(['host-reads-secret', 'lazy-accept', 'selftest-by-hand', 'shared-buffer']);
+});
+
+describe.each(Object.keys(PRESETS))('preset %s', (id) => {
+  test('is a complete lesson: title, explanation and a note on every step', () => {
+    const p = PRESETS[id] as { title: string; explanation: string; steps: { note?: string }[] };
+    expect(p.title.length).toBeGreaterThan(0);
+    expect(p.explanation.length).toBeGreaterThan(100);
+    expect(p.steps.length).toBeGreaterThan(0);
+    p.steps.forEach((s, i) => expect(s.note, `step ${i} has a note`).toBeTruthy());
+  });
+
+  test('runs quickly and gives byte-identical reports twice', () => {
+    const t0 = Date.now();
+    const a = JSON.stringify(runPreset(id).report);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    const b = JSON.stringify(runPreset(id).report);
+    expect(b).toBe(a);
+  });
+});
+
+describe('host-reads-secret', () => {
+  let r: Report;
+  beforeAll(() => {
+    r = runPreset('host-reads-secret').report;
+  });
+
+  test('the ordinary VM leaks the secret, the TD does not', () => {
+    expect(value(step(r, 2, 'host_read')).text).toBe('TOP-SECRET-KEY=42');
+    expect(value(step(r, 3, 'host_read')).text).toBe('TOP-SECRET-KEY=42');
+    expect(step(r, 4, 'host_read')).toMatchObject({ ret: -1, errno: 'EINVAL' });
+    const viaMapping = value(step(r, 5, 'host_read'));
+    expect(viaMapping.hex).toBe(Array(17).fill('00').join(' '));
+    const phys = value(step(r, 6, 'host_read'));
+    expect(phys.hex).toBe(Array(17).fill('00').join(' '));
+    expect(phys.td_owned_lines).toBeGreaterThan(0);
+    expect(consoleOf(r, 'ordinary')).toBe('secret stored\n');
+    expect(consoleOf(r, 'td')).toBe('secret stored\n');
+  });
+});
+
+describe('shared-buffer', () => {
+  const K = 'td-keep';
+  const D = 'td-discard';
+  const MESSAGE = 'HELLO, HOST (TD)';
+  const SECRET = 'td-only secret!!';
+  let r: Report;
+  beforeAll(() => {
+    r = runPreset('shared-buffer').report;
+  });
+
+  test('the two TDs differ only in discard_on_convert', () => {
+    const vms = (PRESETS['shared-buffer'] as { vms: { name: string; discard_on_convert: boolean; program: string[] }[] }).vms;
+    expect(vms.map((v) => [v.name, v.discard_on_convert])).toEqual([[K, false], [D, true]]);
+    expect(vms[0].program).toEqual(vms[1].program);
+  });
+
+  test('stage 1: the guest shares the page (MapGPA) and the host reads its message (rule 1)', () => {
+    for (const [i, vm] of [[0, K], [1, D]] as const) {
+      const s = step(r, i, 'run');
+      expect(value(s).stop).toBe('budget'); // spinning on the doorbell
+      const ev = names(eventsOf(r, s), vm);
+      for (const n of ['TDG.VP.INFO', 'set_memory_decrypted', 'TDG.VP.VMCALL<MapGPA>', 'KVM_EXIT_HYPERCALL', 'kvm_convert_memory', 'KVM_SET_MEMORY_ATTRIBUTES', 'TDH.MEM.PAGE.REMOVE'])
+        expect(ev, `${vm}: ${n}`).toContain(n);
+      const hc = eventsOf(r, s).find((e) => e.name === 'KVM_EXIT_HYPERCALL')!;
+      expect(hc.args).toMatchObject({ nr: 'KVM_HC_MAP_GPA_RANGE', gpa: '0x200000', npages: 2 });
+    }
+    expect(value(step(r, 2, 'host_read'))).toMatchObject({ text: MESSAGE, view: 'shared' });
+    expect(value(step(r, 3, 'host_read'))).toMatchObject({ text: MESSAGE, view: 'shared' });
+  });
+
+  test('stage 2: set_memory_encrypted MapGPAs and accepts; the host still sees the old shared bytes (rule 2)', () => {
+    for (const [i, vm] of [[6, K], [7, D]] as const) {
+      const s = step(r, i, 'run');
+      const ev = names(eventsOf(r, s), vm);
+      for (const n of ['set_memory_encrypted', 'TDG.VP.VMCALL<MapGPA>', 'KVM_EXIT_HYPERCALL', 'TDH.MEM.PAGE.AUG', 'TDG.MEM.PAGE.ACCEPT'])
+        expect(ev, `${vm}: ${n}`).toContain(n);
+      expect(ev.indexOf('TDH.MEM.PAGE.AUG')).toBeLessThan(ev.indexOf('TDG.MEM.PAGE.ACCEPT'));
+      // Only QEMU's default discards the shared page that is no longer used.
+      expect(ev.includes('ram_block_discard_range'), vm).toBe(vm === D);
+      // The accepted page is zeroed.
+      expect(value(s).console).toBe('private view after accept: ................\n');
+    }
+    expect(value(step(r, 8, 'host_read'))).toMatchObject({ text: MESSAGE, view: 'shared view of a private page' });
+    expect(value(step(r, 9, 'host_read'))).toMatchObject({ hex: ZEROS16, view: 'shared view of a private page' });
+    const phys = value(step(r, 10, 'host_read'));
+    expect(phys).toMatchObject({ hex: ZEROS16, view: 'private' });
+    expect(phys.td_owned_lines).toBeGreaterThan(0);
+  });
+
+  test('stage 3: shared again, the page shows the old shared bytes, not the private secret (rule 3)', () => {
+    const keep = step(r, 13, 'run');
+    const discard = step(r, 14, 'run');
+    expect(value(keep).stop).toBe('halted');
+    expect(value(discard).stop).toBe('halted');
+    expect(consoleOf(r, K)).toBe(`private view after accept: ................\nshared view after sharing again: ${MESSAGE}\n`);
+    expect(consoleOf(r, D)).toBe('private view after accept: ................\nshared view after sharing again: ................\n');
+    expect(names(eventsOf(r, keep), K)).not.toContain('ram_block_discard_guest_memfd_range');
+    expect(names(eventsOf(r, discard), D)).toContain('ram_block_discard_guest_memfd_range');
+    expect(value(step(r, 15, 'host_read'))).toMatchObject({ text: MESSAGE, view: 'shared' });
+    expect(value(step(r, 16, 'host_read'))).toMatchObject({ hex: ZEROS16, view: 'shared' });
+  });
+
+  test('the private secret never reaches the host', () => {
+    for (const s of r.results.filter((x) => x.do === 'host_read')) expect(JSON.stringify(s.value)).not.toContain(SECRET);
+    expect(consoleOf(r, K)).not.toContain(SECRET);
+    for (const v of r.summary.vms) expect(v.dead).toBeNull();
+  });
+});
+
+describe('lazy-accept', () => {
+  const A = 'td-careless';
+  const C = 'td-careful';
+  const V = 'td-no-sept-ve-disable';
+  let run: ScenarioRun;
+  let r: Report;
+  beforeAll(() => {
+    ({ run, report: r } = runPreset('lazy-accept'));
+  });
+
+  test('the firmware accepted only 1 MiB in every TD', () => {
+    const vms = (PRESETS['lazy-accept'] as { vms: { name: string; tdx: { firmware_accept: string; sept_ve_disable: boolean } }[] }).vms;
+    expect(vms.map((v) => [v.name, v.tdx.firmware_accept, v.tdx.sept_ve_disable])).toEqual([[A, '1M', true], [C, '1M', true], [V, '1M', false]]);
+  });
+
+  test('with SEPT_VE_DISABLE, touching a PENDING page gets the TD killed: KVM_RUN fails with EIO', () => {
+    const s = step(r, 0, 'run');
+    expect(value(s).stop).toBe('vm-dead');
+    expect(s.why).toMatch(/-EIO: Guest access before accepting/);
+    expect(value(s).console).toBe('writing 0x400000\n'); // and never "survived"
+    const ev = eventsOf(r, s);
+    const seq = names(ev, A);
+    expect(seq).toContain('EPT violation');
+    expect(seq).toContain('TDH.MEM.PAGE.AUG');
+    expect(seq).toContain('kvm_vm_dead');
+    expect(seq.indexOf('TDH.MEM.PAGE.AUG')).toBeLessThan(seq.indexOf('kvm_vm_dead'));
+    expect(seq).not.toContain('TDG.MEM.PAGE.ACCEPT');
+    expect(ev.find((e) => e.name === 'TDH.MEM.PAGE.AUG')!.text).toContain('0x400000');
+    expect(run.septState(A, 0x400)).toBe('PENDING');
+    expect(step(r, 1, 'KVM_RUN')).toMatchObject({ ret: -1, errno: 'EIO' });
+    expect(r.summary.vms.find((v) => v.name === A)!.dead).toMatch(/Guest access before accepting/);
+  });
+
+  test('accepting first works: AUG, PENDING, ACCEPT (zeroes), MAPPED; accepting again is "already accepted"', () => {
+    const s = step(r, 2, 'run');
+    expect(value(s).stop).toBe('halted');
+    expect(consoleOf(r, C)).toBe('accepted 0x400000\naccept_memory returned 0 both times\n');
+    const ev = eventsOf(r, s).filter((e) => e.vm === C);
+    const seq = ev.map((e) => e.name);
+    const i = seq.indexOf('accept_memory');
+    expect(i).toBeGreaterThanOrEqual(0);
+    const violation = seq.indexOf('EPT violation', i);
+    const aug = seq.indexOf('TDH.MEM.PAGE.AUG', i);
+    const accept = seq.indexOf('TDG.MEM.PAGE.ACCEPT', i);
+    expect(i < violation && violation < aug && aug < accept, seq.join(', ')).toBe(true);
+    const accepts = ev.filter((e) => e.name === 'TDG.MEM.PAGE.ACCEPT').map((e) => e.args.status);
+    expect(accepts).toEqual(['TDX_SUCCESS', 'TDX_PAGE_ALREADY_ACCEPTED']);
+    expect(seq.filter((n) => n === 'TDH.MEM.PAGE.AUG')).toHaveLength(1);
+    expect(run.septState(C, 0x400)).toBe('MAPPED');
+    const phys = value(step(r, 3, 'host_read'));
+    expect(phys).toMatchObject({ view: 'private', hex: Array(17).fill('00').join(' ') });
+    expect(r.summary.vms.find((v) => v.name === C)!.dead).toBeNull();
+  });
+
+  test('without SEPT_VE_DISABLE the guest gets a #VE instead, and the Linux guest kernel panics', () => {
+    const s = step(r, 4, 'run');
+    const ev = eventsOf(r, s).filter((e) => e.vm === V);
+    const seq = ev.map((e) => e.name);
+    expect(seq).toContain('TDH.MEM.PAGE.AUG');
+    const ve = ev.find((e) => e.name === '#VE' && e.args.gpa === '0x400000');
+    expect(ve, 'a #VE for the unaccepted page').toBeDefined();
+    expect(ve!.layer).toBe('tdx-module');
+    const panic = ev.find((e) => e.name === 'Kernel panic');
+    expect(panic?.args.message).toBe('Unexpected EPT-violation on private memory.');
+    expect(seq.indexOf('TDH.MEM.PAGE.AUG')).toBeLessThan(ev.indexOf(ve!));
+    expect(ev.indexOf(ve!)).toBeLessThan(ev.indexOf(panic!));
+    expect(seq).not.toContain('kvm_vm_dead'); // KVM does not kill this TD; its own kernel gives up
+    expect(value(s).stop).not.toBe('vm-dead');
+    expect(value(s).stop).not.toBe('halted');
+    expect(consoleOf(r, V)).toBe('writing 0x400000\n');
+    expect(r.summary.vms.find((v) => v.name === V)!.dead).toBeNull();
+  });
+});
+
+describe('selftest-by-hand', () => {
+  let r: Report;
+  beforeAll(() => {
+    r = runPreset('selftest-by-hand').report;
+  });
+
+  test('capabilities: VM types, and per-VM memory attributes and guest_memfd', () => {
+    expect(step(r, 0, 'KVM_CHECK_EXTENSION').ret).toBe(0x23); // DEFAULT, SW_PROTECTED, TDX
+    expect(step(r, 1, 'KVM_CREATE_VM').ret).toBeGreaterThan(2);
+    expect(step(r, 2, 'KVM_CHECK_EXTENSION').ret).toBe(8); // KVM_MEMORY_ATTRIBUTE_PRIVATE
+    expect(step(r, 3, 'KVM_CHECK_EXTENSION').ret).toBe(1);
+    expect(r.summary.vms[0].type).toBe('KVM_X86_SW_PROTECTED_VM');
+  });
+
+  test('memslots and guest_memfd, and the calls that fail with the real errno', () => {
+    expect(step(r, 6, 'KVM_SET_USER_MEMORY_REGION2').ret).toBe(0);
+    const gmemFd = step(r, 7, 'KVM_CREATE_GUEST_MEMFD').ret;
+    expect(gmemFd).toBeGreaterThan(2);
+    expect(step(r, 8, 'KVM_SET_USER_MEMORY_REGION2')).toMatchObject({ ret: -1, errno: 'EINVAL' });
+    expect(step(r, 9, 'KVM_SET_USER_MEMORY_REGION2').ret).toBe(0);
+    expect(step(r, 10, 'read')).toMatchObject({ ret: -1, errno: 'EINVAL' });
+    expect(step(r, 11, 'fallocate')).toMatchObject({ ret: -1, errno: 'EOPNOTSUPP' });
+    expect(step(r, 12, 'KVM_CREATE_VCPU').ret).toBeGreaterThan(gmemFd);
+    expect(step(r, 13, 'load_program').ret).toBe(0);
+    expect(step(r, 14, 'KVM_SET_MEMORY_ATTRIBUTES').ret).toBe(0);
+    const slots = r.summary.vms[0].memslots;
+    expect(slots.map((s) => [s.slot, s.guest_phys_addr, s.flags, s.guest_memfd])).toEqual([[0, '0x0', 0, -1], [1, '0x100000', 4, gmemFd]]);
+  });
+
+  test('the private marker reads back, and reads as zero after PUNCH_HOLE (rule 4)', () => {
+    const first = step(r, 15, 'KVM_RUN');
+    expect(first.ret).toBe(0);
+    expect(first.exit).toMatchObject({ reason: 'KVM_EXIT_IO', io: { direction: 'KVM_EXIT_IO_OUT', port: 0x3f8, size: 1, data: 0xab } });
+    expect(names(eventsOf(r, first))).toContain('kvm_gmem_get_pfn');
+    const punch = step(r, 16, 'fallocate');
+    expect(punch.ret).toBe(0);
+    expect(names(eventsOf(r, punch))).toContain('fallocate(PUNCH_HOLE)');
+    const second = step(r, 17, 'KVM_RUN');
+    expect(second.exit).toMatchObject({ reason: 'KVM_EXIT_IO', io: { port: 0x3f8, data: 0 } });
+    const fresh = eventsOf(r, second).find((e) => e.name === 'kvm_gmem_get_pfn');
+    expect(fresh?.args.fresh).toBe(true);
+  });
+
+  test('a private access with the memslot deleted exits with KVM_EXIT_MEMORY_FAULT (-1, EFAULT)', () => {
+    expect(step(r, 18, 'KVM_SET_USER_MEMORY_REGION2').ret).toBe(0);
+    const s = step(r, 19, 'KVM_RUN');
+    expect(s).toMatchObject({ ret: -1, errno: 'EFAULT' });
+    expect(s.exit).toEqual({ reason: 'KVM_EXIT_MEMORY_FAULT', memory_fault: { flags: 8, gpa: 0x100000, size: 0x1000 } });
+  });
+
+  test('after user space restores the slot the guest goes on, and HLT exits with KVM_EXIT_HLT', () => {
+    expect(step(r, 20, 'KVM_SET_USER_MEMORY_REGION2').ret).toBe(0);
+    expect(step(r, 21, 'KVM_RUN').exit).toMatchObject({ reason: 'KVM_EXIT_IO', io: { data: 0 } });
+    const last = step(r, 22, 'KVM_RUN');
+    expect(last.ret).toBe(0);
+    expect(last.exit).toEqual({ reason: 'KVM_EXIT_HLT' });
+    expect(r.results).toHaveLength(23);
+  });
+});

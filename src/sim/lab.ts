@@ -1,0 +1,190 @@
+import type { SimEvent } from './core/trace';
+import { PAGE_SIZE, hex } from './core/units';
+import { describeInsn } from './guest/cpu';
+import { frameOwners, gfnSpan, pageStates, translationWalk, type WalkHop } from './inspect';
+import { VM_TYPE_NAMES } from './kvm/kvm';
+import type { Vm } from './kvm/vm';
+import { ScenarioRun, type StepResult } from './scenario/runner';
+import { ScenarioError, Step, jsonPath, type ScenarioT } from './scenario/schema';
+
+/** What the UI shows of one VM in a frame. */
+export interface VmView {
+  name: string;
+  type: string;
+  isTd: boolean;
+  /** GFNs the page map covers (up to the end of the highest memslot). */
+  gfnCount: number;
+  console: string;
+  /** Registers, or null when the host cannot read them (a TD without DEBUG). */
+  regs: Record<string, string> | null;
+  regsNote: string;
+  rip: string | null;
+  /** 1-based source line of the next instruction, when the vCPU runs a program. */
+  line: number | null;
+  instruction: string | null;
+  instructions: number;
+  dead: string | null;
+  memslots: { slot: number; guest_phys_addr: string; memory_size: string; flags: number; userspace_addr: string; guest_memfd: number; guest_memfd_offset: string }[];
+  program: string | null;
+  td: { hkid: number; attributes: string; gpaw: number; sharedBit: number; mrtd: string; pending: number; mapped: number; lifecycle: string } | null;
+}
+
+/** A frame: the small JSON summary the worker publishes (page arrays travel separately). */
+export interface LabFrame {
+  title: string;
+  explanation: string;
+  timeNs: number;
+  stepIndex: number;
+  stepCount: number;
+  steps: { do: string; note: string | null }[];
+  done: boolean;
+  results: StepResult[];
+  /** The newest events only, so a frame's cost does not grow with the trace. */
+  events: SimEvent[];
+  eventCount: number;
+  narration: string;
+  vms: VmView[];
+  hostFrames: number;
+  hostName: string;
+}
+
+const FRAME_EVENTS = 300;
+
+/**
+ * The facade the worker and the CLI use: a scenario loaded into a fresh machine, advanced a step or a
+ * slice of instructions at a time, plus the queries the panels need. Everything a user does goes
+ * through here, so the same scenario and the same commands give the same trace.
+ */
+export class Lab {
+  readonly run: ScenarioRun;
+  /** User commands executed so far (steps given by the UI), for reproducibility. */
+  readonly commands: unknown[] = [];
+
+  constructor(input: unknown) {
+    this.run = ScenarioRun.fromJson(input);
+  }
+
+  get scenario(): ScenarioT {
+    return this.run.scenario;
+  }
+
+  get done(): boolean {
+    return this.run.done;
+  }
+
+  /** Run the next step whole. */
+  step(): StepResult | null {
+    return this.run.done ? null : this.run.step();
+  }
+
+  /** Advance by at most `instructions` guest instructions (a whole step if it is not a run). */
+  advance(instructions: number): StepResult | null {
+    return this.run.advance(instructions);
+  }
+
+  /** Advance until at least one new event is recorded (or the scenario ends). */
+  stepEvent(): void {
+    const n = this.run.trace.count;
+    let guard = 0;
+    while (!this.run.done && this.run.trace.count === n && guard++ < 100_000) this.run.advance(1);
+  }
+
+  /**
+   * Execute a command given as a scenario step (a host read, a conversion, a KVM ioctl ...) right now,
+   * outside the scenario's list. Throws ScenarioError for a malformed command.
+   */
+  command(input: unknown): StepResult {
+    const parsed = Step.safeParse(input);
+    if (!parsed.success) throw new ScenarioError(parsed.error.issues.map((i) => ({ path: jsonPath(['command', ...i.path]), message: i.message })));
+    this.commands.push(input);
+    return this.run.runOne(parsed.data);
+  }
+
+  private vm(name: string): Vm {
+    const v = this.run.kvm.vms.find((x) => x.name === name);
+    if (!v) throw new ScenarioError([{ path: '$.vm', message: `no VM named "${name}"` }]);
+    return v;
+  }
+
+  walk(vmName: string, gpa: number): WalkHop[] {
+    return translationWalk(this.vm(vmName), this.run.host, gpa);
+  }
+
+  /** Page-state codes of a VM's GFNs (see inspect.ts PageState). */
+  pageStates(vmName: string, out?: Uint8Array): Uint8Array {
+    const vm = this.vm(vmName);
+    const n = gfnSpan(vm);
+    return pageStates(vm, out && out.length >= n ? out : new Uint8Array(n), 0, n);
+  }
+
+  hostFrameOwners(out?: Uint8Array): Uint8Array {
+    const n = this.run.host.memory.nframes;
+    return frameOwners(this.run.host, this.run.kvm.vms, out && out.length >= n ? out : new Uint8Array(n));
+  }
+
+  /** The VMM process's mappings and how many guest pages each maps now. */
+  vmmMappings(vmName: string): { start: string; end: string; prot: string; name: string; resident: number }[] {
+    const vm = this.vm(vmName);
+    return vm.vmm.vmas.map((v) => {
+      let resident = 0;
+      vm.vmm.forEachPresent(v.start, v.end - v.start, () => resident++);
+      return { start: hex(v.start), end: hex(v.end), prot: v.prot, name: v.name, resident };
+    });
+  }
+
+  frame(): LabFrame {
+    const r = this.run;
+    const ev = r.trace.events;
+    const last = ev[ev.length - 1];
+    return {
+      title: r.scenario.title,
+      explanation: r.scenario.explanation,
+      timeNs: r.clock.now,
+      stepIndex: r.next,
+      stepCount: r.scenario.steps.length,
+      steps: r.scenario.steps.map((s) => ({ do: s.do, note: s.note ?? null })),
+      done: r.done,
+      results: r.results,
+      events: ev.slice(-FRAME_EVENTS),
+      eventCount: r.trace.count,
+      narration: last ? last.text : r.scenario.explanation,
+      vms: r.kvm.vms.map((vm) => this.vmView(vm)),
+      hostFrames: r.host.memory.nframes,
+      hostName: r.host.name,
+    };
+  }
+
+  private vmView(vm: Vm): VmView {
+    const vmm = this.run.vmms.get(vm.name);
+    const vcpu = vm.vcpus[0];
+    const cpu = vcpu?.cpu ?? null;
+    const td = vm.td;
+    let regs: Record<string, string> | null = null;
+    let regsNote = '';
+    if (cpu) {
+      if (td && !td.debug) regsNote = 'The host cannot read a TD\'s registers (KVM_GET_REGS fails with EINVAL without the DEBUG attribute).';
+      else regs = vcpu.getRegs();
+    }
+    const prog = cpu?.program ?? null;
+    return {
+      name: vm.name,
+      type: VM_TYPE_NAMES[vm.type],
+      isTd: vm.isTd,
+      gfnCount: gfnSpan(vm),
+      console: vmm?.console ?? '',
+      regs,
+      regsNote,
+      rip: cpu ? hex(cpu.rip) : null,
+      line: prog && cpu ? prog.lineOf(cpu.rip) ?? null : null,
+      instruction: prog && cpu ? describeInsn(prog, cpu.rip) : null,
+      instructions: cpu?.instructionsRetired ?? 0,
+      dead: vm.dead,
+      memslots: [...vm.slots.values()].map((s) => ({
+        slot: s.id, guest_phys_addr: hex(s.baseGfn * PAGE_SIZE), memory_size: hex(s.npages * PAGE_SIZE), flags: s.flags,
+        userspace_addr: hex(s.userspaceAddr), guest_memfd: s.gmem ? s.gmem.fd : -1, guest_memfd_offset: hex(s.gmemPgoff * PAGE_SIZE),
+      })),
+      program: prog ? prog.sourceLines.join('\n') : null,
+      td: td ? { hkid: td.hkid, attributes: hex(td.attributes), gpaw: td.gpaw, sharedBit: td.gpaw - 1, mrtd: td.mrtd.value, pending: td.pendingPages, mapped: td.mappedPages, lifecycle: td.lifecycle } : null,
+    };
+  }
+}
