@@ -100,6 +100,12 @@ export class LabClient {
   vmmMappings(vm: string) {
     return this.call((a) => a.vmmMappings(vm));
   }
+  frameInfo(frame: number) {
+    return this.call((a) => a.frameInfo(frame));
+  }
+  diagnose(source: string, origin: number) {
+    return this.call((a) => a.diagnose(source, origin));
+  }
   info() {
     return this.call((a) => a.info());
   }

@@ -33,8 +33,10 @@ export interface LabState {
   focusVm: string | null;
   selection: Selection | null;
   hover: Selection | null;
-  /** The selected trace event (its seq); its pages are highlighted in the page maps. */
-  selectedEvent: number | null;
+  /** The selected trace event; the pages it touched (gfns [first, count] in its VM) are highlighted in the page maps. */
+  selectedEvent: { seq: number; vm: string | null; gfns: readonly [number, number] | null } | null;
+  /** A host frame selected in the host view. */
+  selectedFrame: number | null;
   theme: Theme;
   helpOpen: boolean;
   /** Panel sizes (fractions) for the 2×2 grid: [column split, row split]. */
@@ -57,6 +59,7 @@ export function createLabStore(initial: Partial<LabState> = {}): LabStore {
     selection: null,
     hover: null,
     selectedEvent: null,
+    selectedFrame: null,
     theme: 'light',
     helpOpen: false,
     split: [0.5, 0.55],

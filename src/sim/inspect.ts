@@ -206,3 +206,50 @@ export function frameOwners(host: Host, vms: readonly Vm[], out: Uint8Array): Ui
   }
   return out;
 }
+
+/** What one host frame is, for the host view's hover and click. */
+export interface FrameInfo {
+  hpa: string;
+  owner: string;
+  /** The VM the frame serves, if any, and where it appears in that VM. */
+  vm: string | null;
+  detail: string;
+  hkid: number;
+  poisonedLines: number;
+  /** A GPA that maps to this frame now (private view or shared view), if any. */
+  gpa: string | null;
+}
+
+export function frameInfo(host: Host, vms: readonly Vm[], frame: number): FrameInfo {
+  const m = host.memory;
+  const owner = m.owner[frame];
+  const base = { hpa: hex(frame * PAGE_SIZE), owner: FRAME_OWNER_NAMES[owner], hkid: m.hkid[frame], poisonedLines: m.poisonedLines(frame) };
+  if (owner === FrameOwner.GuestMemfd) {
+    for (const vm of vms) for (const g of vm.gmems.values()) {
+      if (g.ino !== m.ownerId[frame]) continue;
+      let index = -1;
+      g.forEachPage((i, f) => { if (f === frame) index = i; });
+      let gpa: string | null = null;
+      for (const b of g.bindings) if (index >= b.pgoff && index < b.pgoff + b.npages) gpa = hex((b.baseGfn + index - b.pgoff) * PAGE_SIZE);
+      return { ...base, vm: vm.name, detail: `page ${index} of guest_memfd ${g.fd}`, gpa };
+    }
+  }
+  if (owner === FrameOwner.TdxMetadata) {
+    const vm = vms.find((v) => v.td?.hkid === m.ownerId[frame]);
+    return { ...base, vm: vm?.name ?? null, detail: 'TDX module metadata (TDR, TDCS, TDVPS or a Secure-EPT page)', gpa: null };
+  }
+  if (owner === FrameOwner.ProcessAnon) {
+    for (const vm of vms) {
+      if (vm.vmm.pid !== m.ownerId[frame]) continue;
+      let hva = -1;
+      for (const v of vm.vmm.vmas) vm.vmm.forEachPresent(v.start, v.end - v.start, (a, f) => { if (f === frame) hva = a; });
+      let gpa: string | null = null;
+      if (hva >= 0) for (const s of vm.slots.values()) {
+        if (hva >= s.userspaceAddr && hva < s.userspaceAddr + s.npages * PAGE_SIZE) gpa = hex((s.baseGfn + (hva - s.userspaceAddr) / PAGE_SIZE) * PAGE_SIZE);
+      }
+      return { ...base, vm: vm.name, detail: hva >= 0 ? `the VMM's page at HVA ${hex(hva)}` : "a page of the VMM's memory", gpa };
+    }
+    return { ...base, vm: null, detail: `memory of process ${m.ownerId[frame]}`, gpa: null };
+  }
+  return { ...base, vm: null, detail: owner === FrameOwner.Free ? 'free' : "the host kernel's own memory", gpa: null };
+}

@@ -1,7 +1,8 @@
 import type { SimEvent } from './core/trace';
 import { PAGE_SIZE, hex } from './core/units';
 import { describeInsn } from './guest/cpu';
-import { frameOwners, gfnSpan, pageStates, translationWalk, type WalkHop } from './inspect';
+import { frameInfo, frameOwners, gfnSpan, pageStates, translationWalk, type FrameInfo, type WalkHop } from './inspect';
+import { AsmError, assembleWithDiagnostics } from './guest/asm';
 import { VM_TYPE_NAMES } from './kvm/kvm';
 import type { Vm } from './kvm/vm';
 import { ScenarioRun, type StepResult } from './scenario/runner';
@@ -120,6 +121,16 @@ export class Lab {
   hostFrameOwners(out?: Uint8Array): Uint8Array {
     const n = this.run.host.memory.nframes;
     return frameOwners(this.run.host, this.run.kvm.vms, out && out.length >= n ? out : new Uint8Array(n));
+  }
+
+  frameInfo(frame: number): FrameInfo {
+    return frameInfo(this.run.host, this.run.kvm.vms, frame);
+  }
+
+  /** Assemble a program without running it: the errors an editor marks, with line and column. */
+  static diagnose(source: string, origin: number): { line: number; column: number; message: string }[] {
+    const { errors } = assembleWithDiagnostics(source, { origin, services: new Set(['set_memory_decrypted', 'set_memory_encrypted', 'accept_memory', 'tdx_get_info']) });
+    return errors.map((e: AsmError) => ({ line: e.line, column: e.column, message: e.message }));
   }
 
   /** The VMM process's mappings and how many guest pages each maps now. */

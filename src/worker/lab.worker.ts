@@ -161,6 +161,12 @@ const api: LabApi = {
   async vmmMappings(vm: string) {
     return lab ? lab.vmmMappings(vm) : [];
   },
+  async frameInfo(frame: number) {
+    return lab ? lab.frameInfo(frame) : null;
+  },
+  async diagnose(source: string, origin: number) {
+    return Lab.diagnose(source, origin);
+  },
   async subscribe(cb) {
     listener = cb;
     publish();

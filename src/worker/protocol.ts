@@ -3,7 +3,7 @@
  * (Comlink RPC) and never mutates machine state itself. Types only: no code runs from here.
  */
 import type { LabFrame } from '../sim/lab';
-import type { WalkHop } from '../sim/inspect';
+import type { FrameInfo, WalkHop } from '../sim/inspect';
 import type { StepResult } from '../sim/scenario/runner';
 import type { ScenarioIssue } from '../sim/scenario/schema';
 
@@ -42,6 +42,10 @@ export interface LabApi {
   command(step: unknown): Promise<CommandResult>;
   walk(vm: string, gpa: number): Promise<WalkHop[]>;
   vmmMappings(vm: string): Promise<{ start: string; end: string; prot: string; name: string; resident: number }[]>;
+  /** What a host frame is (owner, VM, where it appears). */
+  frameInfo(frame: number): Promise<FrameInfo | null>;
+  /** Assemble a program without running it; the errors with line and column (for the editor). */
+  diagnose(source: string, origin: number): Promise<{ line: number; column: number; message: string }[]>;
   /** Register the frame callback (a Comlink proxy). */
   subscribe(cb: (p: FramePacket) => void): Promise<void>;
   /** Whether the worker can share arrays (crossOriginIsolated). */

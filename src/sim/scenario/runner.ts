@@ -258,6 +258,25 @@ export class ScenarioRun {
         return this.hostRead(this.vmmOf(st.vm, i), st.gpa, st.length, st.via);
       case 'host_write':
         return this.hostWrite(this.vmmOf(st.vm, i), st.gpa, decodeData(st.data), st.via);
+      case 'host_read_phys': {
+        if (st.hpa + st.length > this.host.memory.nframes * PAGE_SIZE) return { ret: -1, errno: 'EFAULT', why: `${hex(st.hpa)} is beyond the end of host memory` };
+        const r = this.host.readPhys(st.hpa, st.length);
+        const f = Math.floor(st.hpa / PAGE_SIZE);
+        this.trace.emit('host', 'read', { via: 'physical', hpa: hex(st.hpa), length: st.length, td_owned_lines: r.tdOwnedLines, data: toHex(r.bytes) },
+          r.tdOwnedLines > 0 ? `The host reads host-physical ${hex(st.hpa)}: the line belongs to a TD and the host uses its own key, so it reads zeros.`
+            : `The host reads host-physical ${hex(st.hpa)} (${FRAME_OWNER_NAMES[this.host.memory.owner[f]]}) and sees ${describe(r.bytes)}.`);
+        return { ret: st.length, value: { hex: toHex(r.bytes), text: printable(r.bytes), hpa: hex(st.hpa), td_owned_lines: r.tdOwnedLines, owner: FRAME_OWNER_NAMES[this.host.memory.owner[f]] } };
+      }
+      case 'host_write_phys': {
+        const data = decodeData(st.data);
+        if (st.hpa + data.length > this.host.memory.nframes * PAGE_SIZE) return { ret: -1, errno: 'EFAULT', why: `${hex(st.hpa)} is beyond the end of host memory` };
+        const r = this.host.writePhys(st.hpa, data);
+        for (const vm of this.kvm.vms) for (const vc of vm.vcpus) vc.flushTlb();
+        this.trace.emit('host', 'write', { via: 'physical', hpa: hex(st.hpa), length: data.length, poisoned_lines: r.poisonedLines },
+          r.poisonedLines > 0 ? `The host writes host-physical ${hex(st.hpa)} with its own key: ${r.poisonedLines} line(s) of TD-private memory are poisoned.`
+            : `The host writes ${data.length} byte(s) at host-physical ${hex(st.hpa)}.`);
+        return { ret: data.length, value: { poisoned_lines: r.poisonedLines } };
+      }
       case 'convert': {
         const v = this.vmmOf(st.vm, i);
         const rc = v.convertMemory(st.gpa, st.size, st.to === 'private', 'requested by the scenario');
