@@ -2,6 +2,7 @@ import hostReadsSecret from './host-reads-secret.json';
 import sharedBuffer from './shared-buffer.json';
 import lazyAccept from './lazy-accept.json';
 import selftestByHand from './selftest-by-hand.json';
+import fourGigabytes from './four-gigabytes.json';
 
 /** The preset lessons, by id. The app and the CLI load the same files. */
 export const PRESETS: Record<string, unknown> = {
@@ -9,4 +10,18 @@ export const PRESETS: Record<string, unknown> = {
   'shared-buffer': sharedBuffer,
   'lazy-accept': lazyAccept,
   'selftest-by-hand': selftestByHand,
+  'four-gigabytes': fourGigabytes,
 };
+
+/**
+ * Presets too big to run to the end in a unit test (they touch gigabytes page by page). Tests run
+ * them with a capped instruction budget instead (withInstructionCap).
+ */
+export const HEAVY_PRESETS: ReadonlySet<string> = new Set(['four-gigabytes']);
+
+/** A copy of a scenario whose run steps stop after at most `cap` instructions each. */
+export function withInstructionCap(scenario: unknown, cap: number): unknown {
+  const s = structuredClone(scenario) as { steps: { do: string; max_instructions?: number }[] };
+  for (const st of s.steps) if (st.do === 'run') st.max_instructions = Math.min(st.max_instructions ?? cap, cap);
+  return s;
+}

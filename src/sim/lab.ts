@@ -111,6 +111,20 @@ export class Lab {
     return translationWalk(this.vm(vmName), this.run.host, gpa);
   }
 
+  /**
+   * Changes whenever the VM's page states may have changed: every state change emits an event, and
+   * the write-protection faults of dirty logging (not traced one by one) are counted by the MMU.
+   */
+  stateVersion(vmName: string): string {
+    const vm = this.vm(vmName);
+    return `${this.run.trace.count}:${vm.mmu.generation}:${vm.mmu.stats.writeProtectFaults}`;
+  }
+
+  /** Changes whenever host frame ownership may have changed. */
+  hostVersion(): string {
+    return `${this.run.trace.count}:${this.run.host.memory.framesUsed}`;
+  }
+
   /** Page-state codes of a VM's GFNs (see inspect.ts PageState). */
   pageStates(vmName: string, out?: Uint8Array): Uint8Array {
     const vm = this.vm(vmName);

@@ -18,6 +18,9 @@ export const FRAME_OWNER_NAMES = ['free', 'host kernel', 'process memory', 'gues
 /** A cache line is 64 bytes; TDX tracks integrity and the TD-owner bit per line. */
 export const CACHE_LINE = 64;
 
+/** What a never-written frame reads as. Shared; nothing may write to it. */
+export const ZERO_PAGE = new Uint8Array(PAGE_SIZE);
+
 /**
  * Host physical memory: one entry per 4 KiB frame in typed arrays (struct of arrays). Contents are
  * stored only for frames whose bytes were written; every other frame reads as zeros.
@@ -80,7 +83,7 @@ export class HostMemory {
     this.owner[f] = FrameOwner.Free;
     this.ownerId[f] = 0;
     this.hkid[f] = 0;
-    this.data.delete(f);
+    if (this.data.delete(f)) this.contentsGeneration++;
     this.clearPoison(f);
     this.freed.push(f);
     this.used--;
@@ -91,14 +94,29 @@ export class HostMemory {
     return this.data.has(f);
   }
 
+  /**
+   * Bumped whenever a frame's contents start to be stored (or stop being stored). A reader that
+   * was handed ZERO_PAGE for a frame must look again after this changes.
+   */
+  contentsGeneration = 0;
+
   /** The frame's bytes, created (zeroed) on first use. Used by accesses with the right key. */
   bytes(f: number): Uint8Array {
     let d = this.data.get(f);
     if (d === undefined) {
       d = new Uint8Array(PAGE_SIZE);
       this.data.set(f, d);
+      this.contentsGeneration++;
     }
     return d;
+  }
+
+  /**
+   * The frame's bytes for reading: a frame never written reads as the shared ZERO_PAGE, so touching
+   * a 4 GiB guest by reading does not store 4 GiB of zeros. Never write to the result.
+   */
+  bytesForRead(f: number): Uint8Array {
+    return this.data.get(f) ?? ZERO_PAGE;
   }
 
   /** The frame's bytes without creating them (undefined = all zeros). */
@@ -108,7 +126,7 @@ export class HostMemory {
 
   /** Clear a frame's contents (TDH.MEM.PAGE.REMOVE's clearing, TDG.MEM.PAGE.ACCEPT's zeroing). */
   zero(f: number): void {
-    this.data.delete(f);
+    if (this.data.delete(f)) this.contentsGeneration++;
     this.clearPoison(f);
   }
 

@@ -68,7 +68,7 @@ export class Vcpu implements CpuBus {
   }
 
   get tlbGeneration(): number {
-    return this.vm.mmu.generation + this.hostTlbGen;
+    return this.vm.mmu.generation + this.hostTlbGen + this.vm.kvm.host.memory.contentsGeneration;
   }
 
   /** The host wrote physical memory behind the guest's back: drop cached translations. */
@@ -89,7 +89,8 @@ export class Vcpu implements CpuBus {
   page(gpa: number, access: Access): Uint8Array {
     const t = this.vm.mmu.translate(gpa, access, this.id);
     if (t === 'mmio') return this.mmioAccess(gpa, access);
-    return this.vm.kvm.host.memory.bytes(t);
+    const mem = this.vm.kvm.host.memory;
+    return access === 'write' ? mem.bytes(t) : mem.bytesForRead(t);
   }
 
   /** No memslot behind the GPA. A TD's shared access becomes a #VE; others exit with KVM_EXIT_MMIO. */
