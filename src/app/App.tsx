@@ -36,6 +36,9 @@ export function App() {
     void client.load(PRESETS[preset], preset).then(() => {
       if (problem) store.setState({ loadIssues: [{ path: 'URL', message: problem }] });
     });
+    // Test hooks, only with ?debug=1: crash the worker (recovery test), ask where the lab runs.
+    if (new URLSearchParams(window.location.search).get('debug') === '1')
+      (window as unknown as { __gml: unknown }).__gml = { crashWorker: () => client.crashForTest(), info: () => client.info() };
     const onKey = (e: KeyboardEvent) => void handleKey(e, { client, store });
     window.addEventListener('keydown', onKey);
     return () => {

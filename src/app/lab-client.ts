@@ -106,6 +106,9 @@ export class LabClient {
   diagnose(source: string, origin: number) {
     return this.call((a) => a.diagnose(source, origin));
   }
+  crashForTest() {
+    return this.call((a) => a.crashForTest());
+  }
   info() {
     return this.call((a) => a.info());
   }

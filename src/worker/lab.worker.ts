@@ -24,6 +24,8 @@ const isolated = typeof crossOriginIsolated !== 'undefined' && crossOriginIsolat
 
 /** Reused arrays (SharedArrayBuffer-backed when isolated), keyed by VM name and "host". */
 const arrays = new Map<string, Uint8Array>();
+/** What each array was last computed from: recomputing a 1M-page map is skipped when nothing changed. */
+const versions = new Map<string, string>();
 
 function arrayFor(key: string, n: number): Uint8Array {
   let a = arrays.get(key);
@@ -39,12 +41,21 @@ function publish(): void {
   const t0 = performance.now();
   const frame = lab.frame();
   const pages = frame.vms.map((v) => {
-    const a = arrayFor(`vm:${v.name}`, v.gfnCount);
-    lab!.pageStates(v.name, a);
+    const key = `vm:${v.name}`;
+    const a = arrayFor(key, v.gfnCount);
+    const version = `${lab!.stateVersion(v.name)}:${a.length}`;
+    if (versions.get(key) !== version) {
+      lab!.pageStates(v.name, a);
+      versions.set(key, version);
+    }
     return { vm: v.name, states: a };
   });
   const host = arrayFor('host', frame.hostFrames);
-  lab.hostFrameOwners(host);
+  const hostVersion = `${lab.hostVersion()}`;
+  if (versions.get('host') !== hostVersion) {
+    lab.hostFrameOwners(host);
+    versions.set('host', hostVersion);
+  }
   const packet: FramePacket = { n: frameNo++, frame, playing, pages, hostOwners: host, shared: isolated, buildMs: 0 };
   packet.buildMs = performance.now() - t0;
   lastPublish = performance.now();
@@ -103,6 +114,7 @@ const api: LabApi = {
     playing = false;
     lab = next;
     scenario = s;
+    versions.clear();
     publish();
     return { ok: true };
   },
@@ -143,6 +155,7 @@ const api: LabApi = {
     if (scenario === null) return;
     playing = false;
     lab = new Lab(scenario);
+    versions.clear();
     publish();
   },
   async command(step: unknown): Promise<CommandResult> {
@@ -170,6 +183,11 @@ const api: LabApi = {
   async subscribe(cb) {
     listener = cb;
     publish();
+  },
+  async crashForTest() {
+    setTimeout(() => {
+      throw new Error('the worker was asked to crash (crash-recovery test)');
+    }, 0);
   },
   async info() {
     return { crossOriginIsolated: isolated, inWorker: typeof (self as { document?: unknown }).document === 'undefined' };

@@ -48,6 +48,8 @@ export interface LabApi {
   diagnose(source: string, origin: number): Promise<{ line: number; column: number; message: string }[]>;
   /** Register the frame callback (a Comlink proxy). */
   subscribe(cb: (p: FramePacket) => void): Promise<void>;
+  /** Make the worker throw from its event loop, as a bug would (only used by the crash-recovery test). */
+  crashForTest(): Promise<void>;
   /** Whether the worker can share arrays (crossOriginIsolated). */
   info(): Promise<{ crossOriginIsolated: boolean; inWorker: boolean }>;
 }
