@@ -37,8 +37,20 @@ export function App() {
       if (problem) store.setState({ loadIssues: [{ path: 'URL', message: problem }] });
     });
     // Test hooks, only with ?debug=1: crash the worker (recovery test), ask where the lab runs.
-    if (new URLSearchParams(window.location.search).get('debug') === '1')
-      (window as unknown as { __gml: unknown }).__gml = { crashWorker: () => client.crashForTest(), info: () => client.info() };
+    if (new URLSearchParams(window.location.search).get('debug') === '1') {
+      let applied = 0;
+      store.subscribe((s, prev) => {
+        if (s.packet !== prev.packet) applied++;
+      });
+      (window as unknown as { __gml: unknown }).__gml = {
+        crashWorker: () => client.crashForTest(),
+        info: () => client.info(),
+        play: () => client.play(),
+        setSpeed: (n: number) => client.setSpeed(n),
+        framesApplied: () => applied,
+        bench: () => import('./bench-hooks'),
+      };
+    }
     const onKey = (e: KeyboardEvent) => void handleKey(e, { client, store });
     window.addEventListener('keydown', onKey);
     return () => {

@@ -192,17 +192,29 @@ function frameHop(host: Host, frame: number, text: string): WalkHop {
 export function frameOwners(host: Host, vms: readonly Vm[], out: Uint8Array): Uint8Array {
   // Codes: 0 free, 1 host kernel, 2 process memory, 3+2i guest_memfd of VM i, 4+2i TDX metadata of VM i.
   const m = host.memory;
-  const gmemVm = new Map<number, number>();
-  const hkidVm = new Map<number, number>();
+  const owner = m.owner;
+  const ownerId = m.ownerId;
+  // Lookup tables by owner id (inode numbers and HKIDs are small integers): no Map on the hot loop.
+  let maxIno = 0;
+  let maxHkid = 0;
+  for (const vm of vms) {
+    for (const g of vm.gmems.values()) maxIno = Math.max(maxIno, g.ino);
+    if (vm.td) maxHkid = Math.max(maxHkid, vm.td.hkid);
+  }
+  const gmemCode = new Uint8Array(maxIno + 1).fill(3);
+  const tdxCode = new Uint8Array(maxHkid + 1).fill(4);
   vms.forEach((vm, i) => {
-    for (const g of vm.gmems.values()) gmemVm.set(g.ino, i);
-    if (vm.td) hkidVm.set(vm.td.hkid, i);
+    for (const g of vm.gmems.values()) gmemCode[g.ino] = 3 + 2 * i;
+    if (vm.td) tdxCode[vm.td.hkid] = 4 + 2 * i;
   });
   const n = Math.min(out.length, m.nframes);
+  out.set(owner.subarray(0, n));
+  const G = FrameOwner.GuestMemfd;
+  const T = FrameOwner.TdxMetadata;
   for (let f = 0; f < n; f++) {
-    const o = m.owner[f];
-    out[f] = o === FrameOwner.GuestMemfd ? 3 + 2 * (gmemVm.get(m.ownerId[f]) ?? 0)
-      : o === FrameOwner.TdxMetadata ? 4 + 2 * (hkidVm.get(m.ownerId[f]) ?? 0) : o;
+    const o = owner[f];
+    if (o === G) out[f] = gmemCode[ownerId[f]] ?? 3;
+    else if (o === T) out[f] = tdxCode[ownerId[f]] ?? 4;
   }
   return out;
 }

@@ -1,0 +1,89 @@
+/**
+ * Browser benchmark (run by `npm run bench`, never by `npm test`): builds the app, serves it, and in
+ * headless Chromium measures
+ *  1. a full repaint of a 4 GiB guest's page map (1,048,576 pages) against a bare putImageData of the
+ *     same size, measured in the same page in the same run (budget: at most 2x);
+ *  2. display frames per second and lab frames applied per second while two 4 GiB guests run
+ *     (budget: 60 fps).
+ * Chromium: /usr/bin/chromium, or CHROMIUM_PATH.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { chromium } from '@playwright/test';
+
+const PORT = 4199;
+const URL = `http://127.0.0.1:${PORT}`;
+
+type Gml = {
+  bench(): Promise<typeof import('../src/app/bench-hooks')>;
+  play(): Promise<void>;
+  setSpeed(n: number): Promise<void>;
+  framesApplied(): number;
+};
+
+async function waitForServer(): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    try {
+      const r = await fetch(URL);
+      if (r.ok) return;
+    } catch {
+      /* not yet */
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`the preview server did not answer at ${URL}`);
+}
+
+async function main(): Promise<void> {
+  const build = spawnSync('npx', ['vite', 'build', '--logLevel', 'error'], { stdio: 'inherit' });
+  if (build.status !== 0) throw new Error('vite build failed');
+  const server = spawn('npx', ['vite', 'preview', '--host', '127.0.0.1', '--port', String(PORT), '--strictPort'], { stdio: 'ignore', detached: true });
+  try {
+    await waitForServer();
+    const browser = await chromium.launch({
+      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+    await page.goto(`${URL}/?v=1&preset=four-gigabytes&debug=1`);
+    await page.getByTestId('progress').waitFor();
+    await page.waitForFunction(() => '__gml' in window);
+
+    const repaint = await page.evaluate(async () => {
+      const g = (window as unknown as { __gml: Gml }).__gml;
+      const b = await g.bench();
+      return b.benchRepaint(1_048_576, 31);
+    });
+
+    const fps = await page.evaluate(async () => {
+      const g = (window as unknown as { __gml: Gml }).__gml;
+      const b = await g.bench();
+      await g.setSpeed(100_000);
+      await g.play();
+      await new Promise((r) => setTimeout(r, 1000));
+      return b.measureFps(5000, () => g.framesApplied());
+    });
+    const isolated = await page.evaluate(() => crossOriginIsolated);
+    await browser.close();
+
+    const pad = (s: string, n: number) => s.padEnd(n);
+    console.log('\nBrowser (headless Chromium, canvas 2D, 1280×720)');
+    console.log(`  ${pad('what', 58)}${pad('value', 16)}budget`);
+    console.log(`  ${pad(`full repaint, ${repaint.pages.toLocaleString('en')} pages (${repaint.width}×${repaint.height} px), median`, 58)}${pad(`${repaint.repaintMs.toFixed(2)} ms`, 16)}`);
+    console.log(`  ${pad('bare putImageData of the same size, median', 58)}${pad(`${repaint.putImageDataMs.toFixed(2)} ms`, 16)}`);
+    console.log(`  ${pad('repaint / putImageData', 58)}${pad(`${repaint.ratio.toFixed(2)}x`, 16)}${repaint.ratio <= 2 ? '<= 2x: within' : '<= 2x: OVER'}`);
+    console.log(`  ${pad('display frames per second while two 4 GiB guests run', 58)}${pad(fps.fps.toFixed(1), 16)}${fps.fps >= 55 ? '60 fps: within' : '60 fps: BELOW'}`);
+    console.log(`  ${pad('lab frames applied per second (page maps updated)', 58)}${pad(fps.labFramesPerSecond.toFixed(1), 16)}`);
+    console.log(`  ${pad('cross-origin isolated (SharedArrayBuffer frames)', 58)}${String(isolated)}`);
+  } finally {
+    try {
+      process.kill(-server.pid!, 'SIGTERM');
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+main().catch((e) => {
+  console.error(`browser bench failed: ${e instanceof Error ? e.message : String(e)}`);
+  process.exitCode = 1;
+});
