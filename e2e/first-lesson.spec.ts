@@ -9,16 +9,23 @@ test('the first lesson: the host reads the ordinary guest\'s secret and not the 
   await expect(page.getByTestId('narration')).toContainText('zeros');
 });
 
-test('every preset loads and runs to the end without an error', async ({ page }) => {
+test('every preset loads and runs without an error (the 4 GiB one for a few seconds)', async ({ page }) => {
   await page.goto('/');
   await expect(page.getByTestId('progress')).toBeVisible();
   const picker = page.getByRole('combobox', { name: 'Lesson' });
   const options = await picker.locator('option').allTextContents();
-  expect(options.length).toBeGreaterThanOrEqual(4);
+  expect(options.length).toBeGreaterThanOrEqual(5);
   for (const title of options) {
     await picker.selectOption({ label: title });
+    await expect(page.getByRole('heading', { level: 2, name: title })).toBeVisible();
     await page.getByRole('button', { name: 'Play' }).click();
-    await expect(page.getByTestId('progress')).toHaveText(/finished/);
+    if (title.startsWith('Four gigabytes')) {
+      // Touching 2 × 4 GiB page by page takes minutes at presenter speed: check that it runs.
+      await expect(page.getByTestId('narration')).toContainText(/EPT|get_user_pages|KVM/, { timeout: 15_000 });
+      await page.getByRole('button', { name: 'Pause' }).click();
+    } else {
+      await expect(page.getByTestId('progress')).toHaveText(/finished/, { timeout: 20_000 });
+    }
     await expect(page.getByRole('alert')).toHaveCount(0);
   }
 });
