@@ -81,6 +81,7 @@ export function cpuOf(v: VmmVm): Cpu {
  */
 export function restart(v: VmmVm, regs: Partial<Record<'rdi' | 'rsi', number>> = {}): void {
   const cpu = cpuOf(v);
+  v.vcpus[0].resetRunState();
   cpu.rip = v.desc.program.entry;
   for (const [r, val] of Object.entries(regs)) cpu.set(r as 'rdi' | 'rsi', BigInt(val));
 }

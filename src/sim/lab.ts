@@ -27,6 +27,8 @@ export interface VmView {
   dead: string | null;
   memslots: { slot: number; guest_phys_addr: string; memory_size: string; flags: number; userspace_addr: string; guest_memfd: number; guest_memfd_offset: string }[];
   program: string | null;
+  /** Where the program is assembled and loaded. */
+  origin: string | null;
   td: { hkid: number; attributes: string; gpaw: number; sharedBit: number; mrtd: string; pending: number; mapped: number; lifecycle: string } | null;
 }
 
@@ -50,6 +52,8 @@ export interface LabFrame {
 }
 
 const FRAME_EVENTS = 300;
+/** At most this many events since the previous frame are carried (so a frame's cost stays bounded). */
+const MAX_NEW_EVENTS = 5000;
 
 /**
  * The facade the worker and the CLI use: a scenario loaded into a fresh machine, advanced a step or a
@@ -157,7 +161,12 @@ export class Lab {
     });
   }
 
-  frame(): LabFrame {
+  /**
+   * The frame summary. `sinceSeq` is the newest event the receiver already has: the frame carries the
+   * events after it (up to MAX_NEW_EVENTS) so a fast-running guest loses none between frames; at
+   * least the newest FRAME_EVENTS are always included.
+   */
+  frame(sinceSeq = -1): LabFrame {
     const r = this.run;
     const ev = r.trace.events;
     const last = ev[ev.length - 1];
@@ -170,7 +179,7 @@ export class Lab {
       steps: r.scenario.steps.map((s) => ({ do: s.do, note: s.note ?? null })),
       done: r.done,
       results: r.results,
-      events: ev.slice(-FRAME_EVENTS),
+      events: newEvents(ev, sinceSeq),
       eventCount: r.trace.count,
       narration: last ? last.text : r.scenario.explanation,
       vms: r.kvm.vms.map((vm) => this.vmView(vm)),
@@ -209,7 +218,15 @@ export class Lab {
         userspace_addr: hex(s.userspaceAddr), guest_memfd: s.gmem ? s.gmem.fd : -1, guest_memfd_offset: hex(s.gmemPgoff * PAGE_SIZE),
       })),
       program: prog ? prog.sourceLines.join('\n') : null,
+      origin: prog ? hex(prog.origin) : null,
       td: td ? { hkid: td.hkid, attributes: hex(td.attributes), gpaw: td.gpaw, sharedBit: td.gpaw - 1, mrtd: td.mrtd.value, pending: td.pendingPages, mapped: td.mappedPages, lifecycle: td.lifecycle } : null,
     };
   }
+}
+
+function newEvents(ev: readonly SimEvent[], sinceSeq: number): SimEvent[] {
+  if (ev.length === 0) return [];
+  const firstSeq = ev[0].seq;
+  const from = Math.max(0, Math.min(ev.length - FRAME_EVENTS, sinceSeq + 1 - firstSeq, ev.length));
+  return ev.slice(Math.max(from, ev.length - MAX_NEW_EVENTS));
 }

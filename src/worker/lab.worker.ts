@@ -18,6 +18,8 @@ let listener: ((p: FramePacket) => void) | null = null;
 let playing = false;
 let speed = 5000;
 let frameNo = 0;
+/** The newest event seq already published (frames carry what came after). */
+let lastSeq = -1;
 let lastPublish = 0;
 let pending = false;
 const isolated = typeof crossOriginIsolated !== 'undefined' && crossOriginIsolated;
@@ -39,7 +41,9 @@ function arrayFor(key: string, n: number): Uint8Array {
 function publish(): void {
   if (!lab || !listener) return;
   const t0 = performance.now();
-  const frame = lab.frame();
+  const frame = lab.frame(lastSeq);
+  const evs = frame.events;
+  if (evs.length) lastSeq = evs[evs.length - 1].seq;
   const pages = frame.vms.map((v) => {
     const key = `vm:${v.name}`;
     const a = arrayFor(key, v.gfnCount);
@@ -115,6 +119,7 @@ const api: LabApi = {
     lab = next;
     scenario = s;
     versions.clear();
+    lastSeq = -1;
     publish();
     return { ok: true };
   },
@@ -156,6 +161,7 @@ const api: LabApi = {
     playing = false;
     lab = new Lab(scenario);
     versions.clear();
+    lastSeq = -1;
     publish();
   },
   async command(step: unknown): Promise<CommandResult> {

@@ -20,6 +20,7 @@ import type { Vm } from './vm';
 /** The guest CPU as KVM drives it (implemented in guest/cpu). */
 export interface GuestCpu extends CpuRegs {
   readonly program: Program;
+  readonly flags?: { cf: boolean; zf: boolean; sf: boolean; of: boolean };
   run(maxInstructions: number): number;
   readonly instructionsRetired: number;
 }
@@ -501,8 +502,19 @@ export class Vcpu implements CpuBus {
     }
   }
 
+  /**
+   * Forget any half-finished exit (a completion user space owes, a TD halted inside its HLT call):
+   * for a vCPU whose registers are being reset to start a program again.
+   */
+  resetRunState(): void {
+    this.completion = null;
+    this.lastExit = null;
+    this.tdHalted = false;
+    this.mapGpa = null;
+  }
+
   /** KVM_GET_REGS: refused for a TD unless it has the DEBUG attribute (its state is in TD-private memory). */
-  getRegs(): Record<Reg64 | 'rip', string> {
+  getRegs(): Record<string, string> {
     const td = this.vm.td;
     if (td && !td.debug) fail('EINVAL', 'the TD\'s register state is protected: KVM_GET_REGS needs the DEBUG attribute');
     if (!this.cpu) fail('EINVAL', 'no guest program is loaded on this vCPU');
@@ -510,7 +522,9 @@ export class Vcpu implements CpuBus {
     for (const r of ['rax', 'rbx', 'rcx', 'rdx', 'rsi', 'rdi', 'rsp', 'rbp', 'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15'] as Reg64[])
       out[r] = hex(this.cpu.get(r));
     out.rip = hex(this.cpu.rip);
-    return out as Record<Reg64 | 'rip', string>;
+    const f = this.cpu.flags;
+    if (f) out.rflags = hex(0x2 | (f.cf ? 1 : 0) | (f.zf ? 0x40 : 0) | (f.sf ? 0x80 : 0) | (f.of ? 0x800 : 0));
+    return out;
   }
 }
 

@@ -1,19 +1,244 @@
+import { useEffect, useId, useLayoutEffect, useRef, useState } from 'react';
+import { ACTIONS, type Action } from '../../actions';
+import { useLabClient } from '../../client-context';
 import { NO_VMS } from '../../empty';
-import { useLab } from '../../store';
+import { useLab, useLabStore } from '../../store';
+import type { VmView } from '../../../sim/lab';
+import type { AsmDiagnostic, AsmEditor } from './asm-editor';
+import { draftsFor, setDraft, useDraft, useDraftStore } from './drafts';
+import { Registers } from './Registers';
+import { editedSource, originOf, programOf, programPath, withPrograms } from './scenario-edit';
+import './guest-panel.css';
 
-/** The guest: its program, registers (unless protected) and serial console. */
+const DIAGNOSE_DELAY_MS = 300;
+const NO_DIAGNOSTICS: readonly AsmDiagnostic[] = [];
+
+/** The guest: its program in an editor, the registers (unless protected), the serial console, step and run. */
 export function GuestPanel() {
   const vms = useLab((s) => s.packet?.frame.vms ?? NO_VMS);
+  const focus = useLab((s) => s.focusVm);
+  const vm = vms.find((v) => v.name === focus) ?? vms[0];
+  if (!vm) return <p className="note">Loading the guest…</p>;
+  return <GuestView vm={vm} />;
+}
+
+function GuestView({ vm }: { vm: VmView }) {
+  const client = useLabClient();
+  const scenario = useLab((s) => s.scenario);
+  const source = useLab((s) => s.source);
+  const loadIssues = useLab((s) => s.loadIssues);
+  const drafts = useDraftStore();
+  const draft = useDraft(drafts, scenario, vm.name);
+  // A VM built by the scenario's steps (KVM_CREATE_VM ...) has no program in `vms`: shown, not editable.
+  const inSpec = programOf(scenario, vm.name);
+  const editable = inSpec !== null;
+  const loaded = inSpec ?? vm.program ?? '';
+  const text = draft ?? loaded;
+  const dirty = draft !== undefined && draft !== loaded;
+  const origin = originOf(scenario, vm.name);
+  const errorsId = useId();
+
+  // The assembler's verdict on the text in the editor, asked for a moment after the typing stops.
+  const [checked, setChecked] = useState<{ text: string; origin: number; errors: readonly AsmDiagnostic[] } | null>(null);
+  useEffect(() => {
+    if (!editable) return;
+    let live = true;
+    const t = setTimeout(() => {
+      void client.diagnose(text, origin).then((errors) => {
+        if (live && errors) setChecked({ text, origin, errors });
+      });
+    }, DIAGNOSE_DELAY_MS);
+    return () => {
+      live = false;
+      clearTimeout(t);
+    };
+  }, [client, text, origin, editable]);
+  const current = checked && checked.text === text && checked.origin === origin ? checked.errors : null;
+
+  const [applyNote, setApplyNote] = useState<string | null>(null);
+  const apply = async () => {
+    const edits = draftsFor(drafts, scenario);
+    setApplyNote('Loading…');
+    const ok = await client.load(withPrograms(scenario, edits), editedSource(source));
+    // On success the new scenario carries the text and the drafts of the old one no longer apply.
+    setApplyNote(ok ? null : 'Not applied: the scenario has errors (listed below). Your text is kept.');
+  };
+  // The scenario's own complaint about this program, unless the editor already lists the assembler's errors.
+  const issues = (loadIssues ?? []).filter((i) => i.path.startsWith(programPath(scenario, vm.name)) &&
+    !(current?.length && i.message.startsWith('assembler:')));
+
+  const editor = useAsmEditor({
+    key: vm.name,
+    doc: text,
+    label: `Program of ${vm.name}`,
+    describedBy: errorsId,
+    nextLine: dirty ? null : vm.line,
+    readOnly: !editable,
+    diagnostics: current ?? NO_DIAGNOSTICS,
+    onChange: (t) => setDraft(drafts, scenario, vm.name, t === loaded ? undefined : t),
+  });
+
   return (
-    <div className="vm-columns">
-      {vms.map((v) => (
-        <div key={v.name}>
-          <h3>{v.name}</h3>
-          <p>rip {v.rip ?? '—'} · {v.instructions.toLocaleString('en')} instructions</p>
-          {v.regs ? <pre className="regs">{Object.entries(v.regs).map(([k, x]) => `${k.padEnd(4)} ${x}`).join('\n')}</pre> : <p className="note">{v.regsNote}</p>}
-          <pre className="console" aria-label={`${v.name} serial console`}>{v.console}</pre>
+    <div className="guest" data-testid="guest-view" data-vm={vm.name}>
+      <div className="guest-bar">
+        <span className="guest-vm">
+          <strong>{vm.name}</strong> <span className="guest-type">{vm.isTd ? 'TD' : vm.type}</span>
+        </span>
+        <RunControls />
+        <span className="guest-next" data-testid="next-instruction">
+          {vm.dead ? <span className="guest-dead">VM dead: {vm.dead}</span>
+            : vm.instruction ? <>Next: <code>{vm.instruction}</code>{vm.line && !vm.instruction.includes(`line ${vm.line}`) ? ` (line ${vm.line})` : ''}</>
+              : <span className="muted">No instruction pending</span>}
+          {' · '}<span data-testid="instruction-count">{vm.instructions.toLocaleString('en')} instructions</span>
+        </span>
+      </div>
+
+      <div className="guest-main">
+        <section className="guest-program" aria-label={`${vm.name} program`}>
+          <h3>Program{dirty && <span className="guest-edited"> · edited, not applied</span>}</h3>
+          <div className="guest-editor" data-testid="program-editor">
+            {!editor.ready && <pre className="guest-editor-fallback">{text}</pre>}
+            <div className="guest-editor-host" ref={editor.host} />
+          </div>
+          {!editable ? <p className="muted guest-readonly">This VM is built by the scenario's steps; its program is part of a step, so it is shown here read-only.</p> : <div className="guest-apply">
+            <button type="button" className="primary" disabled={!dirty || applyNote === 'Loading…'} onClick={() => void apply()}>Apply and restart</button>
+            <button type="button" disabled={!dirty} onClick={() => setDraft(drafts, scenario, vm.name, undefined)}>Discard edits</button>
+          </div>}
+          <div id={errorsId} className="asm-status" aria-live="polite" data-testid="asm-errors">
+            {applyNote && <p className="asm-apply-note">{applyNote}</p>}
+            {current === null ? (dirty ? <p className="muted">Checking…</p> : null)
+              : current.length === 0 ? (dirty ? <p className="asm-ok">Assembles without errors.</p> : null)
+                : (
+                  <ul className="asm-errors">
+                    {current.map((e, i) => (
+                      <li key={i}>
+                        <button type="button" className="link" onClick={() => editor.reveal(e.line, e.column)}>
+                          line {e.line}, column {e.column}
+                        </button>: {e.message}
+                      </li>
+                    ))}
+                  </ul>
+                )}
+            {issues.length > 0 && (
+              <ul className="asm-errors">{issues.map((i, k) => <li key={k}>{i.message}</li>)}</ul>
+            )}
+          </div>
+        </section>
+
+        <div className="guest-side">
+          <section aria-label={`${vm.name} registers`}>
+            <h3>Registers</h3>
+            <Registers key={vm.name} vm={vm.name} regs={vm.regs} note={vm.regsNote} />
+          </section>
+          <section aria-label={`${vm.name} serial console`}>
+            <h3>Serial console (COM1)</h3>
+            <Console vm={vm.name} text={vm.console} />
+          </section>
         </div>
-      ))}
+      </div>
     </div>
   );
+}
+
+/** Run and step, drawn from the action registry so labels and shortcuts match the toolbar's. */
+function RunControls() {
+  const client = useLabClient();
+  const store = useLabStore();
+  const playing = useLab((s) => s.packet?.playing ?? false);
+  const byId = (id: string) => ACTIONS.find((a) => a.id === id)!;
+  const button = (a: Action, text: string, extra?: string) => (
+    <ActionButton key={a.id} action={a} text={text} title={`${extra ?? a.label} (${a.shortcut})`}
+      onClick={() => a.perform({ client, store })} />
+  );
+  // Names differ from the toolbar's ("Play", "Step one instruction") so each control has a unique name.
+  return (
+    <span className="guest-controls" role="group" aria-label="Run the guest">
+      {button(byId('play-pause'), playing ? 'Stop' : 'Run', 'Play / pause')}
+      {button(byId('step-instruction'), 'Step instruction')}
+      {button(byId('step-exit'), 'Step to exit')}
+    </span>
+  );
+}
+
+function ActionButton({ action, text, title, onClick }: { action: Action; text: string; title: string; onClick: () => void }) {
+  const enabled = useLab((s) => (action.enabled ? action.enabled(s) : true));
+  return (
+    <button type="button" title={title} aria-keyshortcuts={action.shortcut} disabled={!enabled} onClick={onClick}>
+      {text} <kbd aria-hidden="true">{action.shortcut}</kbd>
+    </button>
+  );
+}
+
+/** The serial console, scrolled to its end as text arrives unless the reader scrolled up. */
+function Console({ vm, text }: { vm: string; text: string }) {
+  const ref = useRef<HTMLPreElement>(null);
+  const atEnd = useRef(true);
+  useLayoutEffect(() => {
+    const el = ref.current;
+    if (el && atEnd.current) el.scrollTop = el.scrollHeight;
+  }, [text]);
+  return (
+    <pre ref={ref} className="guest-console" tabIndex={0} aria-label={`${vm} serial console output`} data-testid="console"
+      onScroll={(e) => {
+        const el = e.currentTarget;
+        atEnd.current = el.scrollHeight - el.scrollTop - el.clientHeight < 8;
+      }}>
+      {text || <span className="muted">(nothing printed yet)</span>}
+    </pre>
+  );
+}
+
+interface EditorBinding {
+  key: string;
+  readOnly: boolean;
+  doc: string;
+  label: string;
+  describedBy: string;
+  nextLine: number | null;
+  diagnostics: readonly AsmDiagnostic[];
+  onChange: (text: string) => void;
+}
+
+/**
+ * Bind the CodeMirror factory to React: created once (CodeMirror is loaded lazily, so it stays out of
+ * the initial bundle), updated when the props change, destroyed on unmount.
+ */
+function useAsmEditor(p: EditorBinding) {
+  const host = useRef<HTMLDivElement>(null);
+  const ed = useRef<AsmEditor | null>(null);
+  const [ready, setReady] = useState(false);
+  const latest = useRef(p);
+  useLayoutEffect(() => {
+    latest.current = p;
+  });
+
+  useEffect(() => {
+    let live = true;
+    void import('./asm-editor').then(({ createAsmEditor }) => {
+      if (!live || !host.current) return;
+      const q = latest.current;
+      ed.current = createAsmEditor(host.current, {
+        doc: q.doc, label: q.label, describedBy: q.describedBy,
+        onChange: (t) => latest.current.onChange(t),
+      });
+      setReady(true);
+    });
+    return () => {
+      live = false;
+      ed.current?.destroy();
+      ed.current = null;
+      setReady(false);
+    };
+  }, []);
+
+  const { key, doc, label, nextLine, diagnostics, readOnly } = p;
+  useEffect(() => {
+    ed.current?.update({ key, doc, label, nextLine, diagnostics, readOnly });
+  }, [ready, key, doc, label, nextLine, diagnostics, readOnly]);
+
+  return {
+    host,
+    ready,
+    reveal: (line: number, column: number) => ed.current?.reveal(line, column),
+  };
 }

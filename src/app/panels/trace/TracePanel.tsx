@@ -1,14 +1,253 @@
-import { NO_EVENTS } from '../../empty';
-import { useLab } from '../../store';
+import { useEffect, useId, useLayoutEffect, useMemo, useRef, useState, type KeyboardEvent } from 'react';
+import { LAYERS, type ArgValue, type Layer, type SimEvent } from '../../../sim/core/trace';
+import { useLab, useLabStore } from '../../store';
+import { FilteredView, HISTORY_CAP, TraceHistory, indexBySeq } from './trace-history';
+import './trace-panel.css';
 
-/** The trace: the newest events, coloured by layer. */
+/** Row height in px: rows are positioned by arithmetic, so it is fixed (and matches the CSS). */
+const ROW = 30;
+/** Rows drawn above and below the visible ones, so fast scrolling shows no gaps. */
+const OVERSCAN = 8;
+
+const LAYER_LABEL: Record<Layer, string> = {
+  guest: 'guest', 'tdx-module': 'TDX module', kvm: 'KVM', vmm: 'VMM', host: 'host', link: 'link',
+};
+
+/**
+ * The trace: every event in a virtualised list (only the visible rows are in the DOM), coloured by
+ * layer, filterable by layer and by name; selecting an event highlights the pages it touched.
+ */
 export function TracePanel() {
-  const events = useLab((s) => s.packet?.frame.events ?? NO_EVENTS);
+  const store = useLabStore();
+  const history = useHistory();
+  const selected = useLab((s) => s.selectedEvent);
+  const eventCount = useLab((s) => s.packet?.frame.eventCount ?? 0);
+
+  const [layers, setLayers] = useState<ReadonlySet<Layer>>(() => new Set(LAYERS));
+  const [query, setQuery] = useState('');
+  const [inText, setInText] = useState(false);
+  const view = useMemo(() => new FilteredView(), []);
+  const rows = view.get(history.h, { layers, query, inText });
+
+  const list = useRef<HTMLDivElement>(null);
+  const [scrollTop, setScrollTop] = useState(0);
+  const [height, setHeight] = useState(300);
+  const [follow, setFollow] = useState(true);
+  const listId = useId();
+
+  // Track the viewport's height (the panel is resized by the splitters and by maximising).
+  useEffect(() => {
+    const el = list.current;
+    if (!el) return;
+    const ro = new ResizeObserver(() => setHeight(el.clientHeight));
+    ro.observe(el);
+    setHeight(el.clientHeight);
+    return () => ro.disconnect();
+  }, []);
+
+  // Follow the newest event unless the reader scrolled up.
+  useLayoutEffect(() => {
+    const el = list.current;
+    if (el && follow) el.scrollTop = el.scrollHeight;
+  }, [follow, rows, height]);
+
+  const select = (e: SimEvent) => store.setState({ selectedEvent: { seq: e.seq, vm: e.vm, gfns: e.gfns ?? null } });
+
+  const selIndex = selected ? indexBySeq(rows, selected.seq) : -1;
+  const first = Math.max(0, Math.floor(scrollTop / ROW) - OVERSCAN);
+  const last = Math.min(rows.length, Math.ceil((scrollTop + height) / ROW) + OVERSCAN);
+  const rowId = (seq: number) => `${listId}-ev-${seq}`;
+
+  const reveal = (i: number) => {
+    const el = list.current;
+    if (!el) return;
+    if (i * ROW < el.scrollTop) el.scrollTop = i * ROW;
+    else if ((i + 1) * ROW > el.scrollTop + el.clientHeight) el.scrollTop = (i + 1) * ROW - el.clientHeight;
+  };
+
+  // An event selected elsewhere (another panel, a lesson) is brought into view.
+  const selSeq = selected?.seq ?? null;
+  const rowsRef = useRef(rows);
+  useLayoutEffect(() => {
+    rowsRef.current = rows;
+  }, [rows]);
+  useEffect(() => {
+    const el = list.current;
+    if (selSeq === null || !el) return;
+    const i = indexBySeq(rowsRef.current, selSeq);
+    if (i < 0 || (i * ROW >= el.scrollTop && (i + 1) * ROW <= el.scrollTop + el.clientHeight)) return;
+    setFollow(false);
+    el.scrollTop = Math.max(0, i * ROW - el.clientHeight / 2);
+  }, [selSeq]);
+
+  const onKeyDown = (e: KeyboardEvent<HTMLDivElement>) => {
+    if (!rows.length) return;
+    const page = Math.max(1, Math.floor(height / ROW) - 1);
+    const top = Math.min(rows.length - 1, Math.ceil(scrollTop / ROW));
+    const bottom = Math.max(0, Math.min(rows.length - 1, Math.floor((scrollTop + height) / ROW) - 1));
+    const from = selIndex;
+    let to: number | null = null;
+    switch (e.key) {
+      case 'ArrowDown': to = from < 0 ? top : from + 1; break;
+      case 'ArrowUp': to = from < 0 ? bottom : from - 1; break;
+      case 'PageDown': to = (from < 0 ? top : from) + page; break;
+      case 'PageUp': to = (from < 0 ? bottom : from) - page; break;
+      case 'Home': to = 0; break;
+      case 'End': to = rows.length - 1; break;
+      case 'Enter': to = from < 0 ? bottom : from; break;
+      default: return;
+    }
+    e.preventDefault();
+    e.stopPropagation();
+    const i = Math.max(0, Math.min(rows.length - 1, to));
+    select(rows[i]);
+    if (i < rows.length - 1) setFollow(false);
+    reveal(i);
+  };
+
+  const visible: SimEvent[] = rows.slice(first, last);
+  const selectedEvent = selected ? history.h.find(selected.seq) : undefined;
+
   return (
-    <ol className="trace">
-      {events.slice(-200).map((e) => (
-        <li key={e.seq} className={`layer-${e.layer}`}><span className="layer">{e.layer}</span> <code>{e.name}</code> {e.vm && <em>{e.vm}</em>} — {e.text}</li>
-      ))}
-    </ol>
+    <div className="trace-panel" data-testid="trace-panel">
+      <div className="trace-filters">
+        <fieldset className="trace-layers">
+          <legend className="sr-only">Layers</legend>
+          {LAYERS.map((l) => (
+            <label key={l} className={`trace-layer-toggle layer-${l}`}>
+              <input type="checkbox" checked={layers.has(l)} onChange={(ev) => {
+                const next = new Set(layers);
+                if (ev.target.checked) next.add(l);
+                else next.delete(l);
+                setLayers(next);
+              }} />
+              <span className="trace-swatch" aria-hidden="true" />{LAYER_LABEL[l]}
+            </label>
+          ))}
+        </fieldset>
+        <label className="trace-search">
+          <span>Name</span>
+          <input type="search" value={query} placeholder="e.g. KVM_EXIT" spellCheck={false}
+            onChange={(ev) => setQuery(ev.target.value)}
+            onKeyDown={(ev) => {
+              // Typing here must not trigger the global shortcuts; Escape clears the filter first.
+              if (ev.key === 'Escape' && query) setQuery('');
+              else if (ev.key === 'Escape') return;
+              ev.stopPropagation();
+            }} />
+        </label>
+        <label className="trace-intext">
+          <input type="checkbox" checked={inText} onChange={(ev) => setInText(ev.target.checked)} /> in sentences too
+        </label>
+        <span className="trace-count" data-testid="trace-count"
+          title={`${rows.length} events match the filter; the panel keeps the newest ${HISTORY_CAP.toLocaleString('en')}.`}>
+          {rows.length.toLocaleString('en')} of {history.h.events.length.toLocaleString('en')} events
+          {eventCount > history.h.events.length && ` (${eventCount.toLocaleString('en')} in all)`}
+        </span>
+        {history.h.missed + history.h.trimmed > 0 && (
+          <span className="trace-gap" title={`The history keeps the newest ${HISTORY_CAP.toLocaleString('en')} events; a frame carries only the newest 300, so bursts between two frames are not all seen.`}>
+            {(history.h.missed + history.h.trimmed).toLocaleString('en')} not kept
+          </span>
+        )}
+        {!follow && (
+          <button type="button" className="trace-jump" onClick={() => setFollow(true)}>Jump to newest ↓</button>
+        )}
+      </div>
+
+      <div className="trace-body">
+        <div ref={list} className="trace-list" role="listbox" tabIndex={0} aria-label="Trace events, newest last"
+          aria-activedescendant={selIndex >= first && selIndex < last ? rowId(rows[selIndex].seq) : undefined}
+          data-testid="trace-list" onKeyDown={onKeyDown}
+          onScroll={(ev) => {
+            const el = ev.currentTarget;
+            setScrollTop(el.scrollTop);
+            setFollow(el.scrollHeight - el.scrollTop - el.clientHeight < 2);
+          }}>
+          <div className="trace-spacer" role="presentation" style={{ height: rows.length * ROW }}>
+            {visible.map((e, k) => {
+              const i = first + k;
+              const sel = i === selIndex;
+              return (
+                <div key={e.seq} id={rowId(e.seq)} role="option" aria-selected={sel} aria-posinset={i + 1} aria-setsize={rows.length}
+                  className={`trace-row layer-${e.layer}${sel ? ' selected' : ''}`} style={{ top: i * ROW }} title={e.text}
+                  data-testid="trace-row" data-seq={e.seq}
+                  onClick={() => { select(e); list.current?.focus({ preventScroll: true }); }}>
+                  <span className="trace-badge">{LAYER_LABEL[e.layer]}</span>
+                  <span className="trace-seq">#{e.seq}</span>
+                  <span className="trace-time">{formatTime(e.t)}</span>
+                  <span className="trace-vm">{e.vm ?? 'host'}</span>
+                  <code className="trace-name">{e.name}</code>
+                  <span className="trace-text">{e.text}</span>
+                </div>
+              );
+            })}
+          </div>
+          {rows.length === 0 && <p className="trace-empty">{history.h.events.length ? 'No event matches the filter.' : 'No events yet.'}</p>}
+        </div>
+        <EventDetails event={selectedEvent} seq={selected?.seq ?? null} />
+      </div>
+    </div>
+  );
+}
+
+/** Events from every frame, appended to a bounded history; started again for each new scenario. */
+function useHistory(): { h: TraceHistory; version: number } {
+  const store = useLabStore();
+  const [h] = useState(() => new TraceHistory());
+  const [version, setVersion] = useState(0);
+  useEffect(() => {
+    const take = (packet = store.getState().packet) => {
+      if (packet && h.ingest(packet.frame.events, packet.frame.eventCount)) setVersion((v) => v + 1);
+    };
+    take();
+    return store.subscribe((s, prev) => {
+      if (s.scenario !== prev.scenario) {
+        h.reset();
+        setVersion((v) => v + 1);
+      }
+      if (s.packet !== prev.packet) take(s.packet);
+    });
+  }, [store, h]);
+  return { h, version };
+}
+
+/** Virtual time: ns in the trace, µs on screen. */
+function formatTime(ns: number): string {
+  return `${(ns / 1000).toLocaleString('en', { minimumFractionDigits: 1, maximumFractionDigits: 1 })} µs`;
+}
+
+function formatArg(v: ArgValue): string {
+  if (Array.isArray(v)) return v.join(', ');
+  return String(v);
+}
+
+function EventDetails({ event, seq }: { event: SimEvent | undefined; seq: number | null }) {
+  if (seq === null) {
+    return <section className="trace-details muted" aria-label="Selected event" tabIndex={0}>Select an event (click, or the arrow keys in the list) to see its arguments and the pages it touched.</section>;
+  }
+  if (!event) return <section className="trace-details" aria-label="Selected event" tabIndex={0}>Event #{seq} is no longer in the kept history.</section>;
+  const args = Object.entries(event.args);
+  return (
+    <section className={`trace-details layer-${event.layer}`} aria-label="Selected event" data-testid="trace-details" tabIndex={0}>
+      <p className="trace-details-head">
+        <span className="trace-badge">{LAYER_LABEL[event.layer]}</span> <code className="trace-name">{event.name}</code>
+      </p>
+      <p className="trace-details-text">{event.text}</p>
+      <dl className="trace-meta">
+        <dt>seq</dt><dd>{event.seq}</dd>
+        <dt>time</dt><dd>{formatTime(event.t)}</dd>
+        <dt>VM</dt><dd>{event.vm ?? '— (host-wide)'}</dd>
+        {event.vcpu !== null && <><dt>vCPU</dt><dd>{event.vcpu}</dd></>}
+        {event.gfns && <><dt>pages</dt><dd>gfn 0x{event.gfns[0].toString(16)}{event.gfns[1] > 1 ? `–0x${(event.gfns[0] + event.gfns[1] - 1).toString(16)}` : ''} ({event.gfns[1]} page{event.gfns[1] === 1 ? '' : 's'}, highlighted in the page maps)</dd></>}
+      </dl>
+      {args.length > 0 ? (
+        <table className="trace-args" aria-label={`Arguments of ${event.name}`}>
+          <thead><tr><th scope="col">argument</th><th scope="col">value</th></tr></thead>
+          <tbody>
+            {args.map(([k, v]) => <tr key={k}><th scope="row"><code>{k}</code></th><td><code>{formatArg(v)}</code></td></tr>)}
+          </tbody>
+        </table>
+      ) : <p className="muted">No arguments.</p>}
+    </section>
   );
 }

@@ -1,24 +1,71 @@
-import { NO_VMS } from '../../empty';
+import { PAGE_STATE_INFO } from '../../../sim/inspect';
+import { useMemo } from 'react';
+import { PAGE_STATE_COLORS } from '../../render/page-palette';
 import { useLab } from '../../store';
+import type { VmFacts } from './format';
+import { MemslotTable } from './MemslotTable';
+import { PageMapView } from './PageMapView';
+import { WalkView } from './WalkView';
+import './translation.css';
 
-/** Address translation (GPA → HPA): memslots, the page map and the walk of a selected page. */
+/**
+ * Address translation (GPA → HPA): per VM (side by side) a page map of its guest-physical space and
+ * its memslots, the legend under them; below (or beside, when wide) the walk of the selected page.
+ */
 export function TranslationPanel() {
-  const vms = useLab((s) => s.packet?.frame.vms ?? NO_VMS);
+  // A string of names, not the array: a new frame must not re-render the panel.
+  const names = useLab((s) => s.packet?.frame.vms.map((v) => v.name).join('\n') ?? '');
+  const vmList = names ? names.split('\n') : [];
   return (
-    <div className="vm-columns">
-      {vms.map((v) => (
-        <div key={v.name}>
-          <h3>{v.name}</h3>
-          <table className="data">
-            <thead><tr><th>slot</th><th>guest_phys_addr</th><th>memory_size</th><th>flags</th><th>userspace_addr</th><th>guest_memfd</th></tr></thead>
-            <tbody>
-              {v.memslots.map((m) => (
-                <tr key={m.slot}><td>{m.slot}</td><td>{m.guest_phys_addr}</td><td>{m.memory_size}</td><td>{m.flags}</td><td>{m.userspace_addr}</td><td>{m.guest_memfd < 0 ? '—' : `${m.guest_memfd} @ ${m.guest_memfd_offset}`}</td></tr>
-              ))}
-            </tbody>
-          </table>
+    <div className="tx">
+      <div className="tx-main">
+        <div className="tx-maps">
+          <div className="tx-vms">
+            {vmList.map((n) => <VmColumn key={n} name={n} />)}
+            {vmList.length === 0 && <p className="note">No scenario loaded.</p>}
+          </div>
+          <Legend />
         </div>
-      ))}
+        <WalkView />
+      </div>
     </div>
+  );
+}
+
+function VmColumn({ name }: { name: string }) {
+  // The VM's view is new every frame; its memslots and TD facts rarely change. Select them as one
+  // string (a primitive: stable for the store) and parse it only when it changes.
+  const json = useLab((s) => {
+    const v = s.packet?.frame.vms.find((x) => x.name === name);
+    return v ? JSON.stringify({ name: v.name, type: v.type, sharedBit: v.td ? v.td.sharedBit : -1, memslots: v.memslots } satisfies VmFacts) : '';
+  });
+  const vm = useMemo(() => (json ? (JSON.parse(json) as VmFacts) : null), [json]);
+  if (!vm) return null;
+  return (
+    <section className="tx-vm" aria-label={`${name}: memslots and page map`}>
+      <h3>
+        {vm.name} <small>{vm.type}{vm.sharedBit >= 0 ? ` · shared bit ${vm.sharedBit}` : ''}</small>
+      </h3>
+      <PageMapView vm={vm} />
+      <MemslotTable vm={vm} />
+    </section>
+  );
+}
+
+function Legend() {
+  const theme = useLab((s) => s.theme);
+  const colors = PAGE_STATE_COLORS[theme];
+  return (
+    <ul className="tx-legend" aria-label="Page states">
+      {PAGE_STATE_INFO.map((p) => (
+        <li key={p.code} title={p.description}>
+          <span className={p.code === 0 ? 'tx-swatch tx-swatch-none' : 'tx-swatch'} style={p.code === 0 ? undefined : { background: colors[p.code] }} aria-hidden="true" />
+          {p.label}
+          <span className="tx-sr-only">: {p.description}</span>
+        </li>
+      ))}
+      <li><span className="tx-swatch tx-swatch-sel" aria-hidden="true" />selected page</li>
+      <li><span className="tx-swatch tx-swatch-event" aria-hidden="true" />pages of the selected event</li>
+    </ul>
   );
 }

@@ -4,8 +4,13 @@
  * through the CpuBus (../bus.ts).
  *
  * Performance: registers are 16 pairs of unsigned 32-bit halves in a Uint32Array (no BigInt on the hot
- * path); flags are kept as 0/1 numbers; memory goes through a small software TLB of page arrays per
- * access kind, flushed when `bus.tlbGeneration` changes.
+ * path); flags are kept as 0/1 numbers; memory goes through a software TLB of page arrays (and
+ * DataViews) per access kind, flushed when `bus.tlbGeneration` changes, which is checked on entry to
+ * run() and after every bus or kernel call (translations change nowhere else while the CPU runs). The
+ * program is pre-decoded into closure-threaded code: one closure per instruction, indexed by offset
+ * from the origin, with operands bound at construction; runs of register ops, loads and stores ending
+ * in a jump become block closures (see block()). The run loop checks the fetch only when rip leaves
+ * the code page fetched last, and keeps the instruction count in a local.
  *
  * Exits: every instruction does all its page look-ups and bus calls before it changes a register, a
  * flag, memory or rip, so a VcpuExit thrown by the bus leaves the instruction without effect and it
@@ -112,13 +117,18 @@ interface Snapshot {
 
 const TWO32 = 4294967296;
 const PAGE = 4096;
-const TLB_WAYS = 64;
+/** Software TLB entries per access kind (direct-mapped by page number: 8 MiB of reach). */
+const TLB_WAYS = 2048;
 const READ = 0;
 const WRITE = 1;
 const FETCH = 2;
 const ACCESS = ['read', 'write', 'fetch'] as const;
 /** Above this image size the instruction table is a Map rather than a dense array. */
 const DENSE_LIMIT = 1 << 22;
+/** The most instructions one block closure executes. */
+const MAX_BLOCK = 8;
+/** The pseudo register (always 0) for a memory operand's missing base or index. */
+const NO_REG = 16;
 
 const RAX = 0;
 const RCX = 1;
@@ -127,6 +137,9 @@ const RBX = 3;
 const RSP = 4;
 const RSI = 6;
 const RDI = 7;
+
+/** A closure-threaded instruction (or block): runs it, returns how many instructions retired. */
+type Closure = () => number;
 
 const REG_INDEX = new Map<string, number>(REG64.map((n, i) => [n, i]));
 
@@ -140,26 +153,49 @@ function addrOf(lo: number, hi: number): number {
 }
 
 export class Cpu implements CpuRegs {
-  /** Register halves: r[2*i] is the low 32 bits of register i, r[2*i+1] the high 32 bits. */
-  readonly r = new Uint32Array(32);
+  /**
+   * Register halves: r[2*i] is the low 32 bits of register i, r[2*i+1] the high 32 bits. r[32] and
+   * r[33] are always 0: the "no register" of a memory operand without base or index (so effective
+   * address code needs no branches).
+   */
+  readonly r = new Uint32Array(34);
   rip: number;
   /** Flags as 0/1. */
   cf = 0;
   zf = 0;
   sf = 0;
   of = 0;
+  /** Instructions retired. While run() executes, the count lives in a local and is stored on exit. */
   instructionsRetired = 0;
 
   private readonly dense: (Insn | undefined)[] | null;
-  /** Specialised closures for the hottest instruction forms (see specialize()), by offset. */
-  private readonly handlers: ((() => void) | null)[] | null = null;
+  /**
+   * Closure-threaded code, by offset from codeBase (dense programs only): one closure per instruction
+   * (specialised, or calling exec()), holes raise "no instruction". Each returns how many instructions
+   * it retired: `code` may hold block closures of several (see block()), `single` never does (used
+   * near the end of the budget).
+   */
+  private readonly code: Closure[] | null = null;
+  private readonly single: Closure[] | null = null;
   private readonly codeBase: number;
+  private readonly codeEnd: number;
   private readonly tlbTag = new Float64Array(3 * TLB_WAYS).fill(-1);
   private readonly tlbPage: (Uint8Array | null)[] = new Array<Uint8Array | null>(3 * TLB_WAYS).fill(null);
+  /** A DataView of tlbPage[slot] for the fast load and store paths. */
+  private readonly tlbView: (DataView | null)[] = new Array<DataView | null>(3 * TLB_WAYS).fill(null);
+  /** The slots filled since the last flush (so a flush need not clear the whole TLB). */
+  private readonly tlbFilled = new Int32Array(3 * TLB_WAYS);
+  private tlbFilledN = 0;
   private tlbGen = -1;
-  /** The code page fetched last: [fetchLo, fetchHi), valid while tlbGen is current. */
+  /**
+   * Instructions at [fetchLo, fetchHi) may run without a fetch look-up: their page was fetched
+   * through the TLB, no translation changed since, and none of them crosses into the next page.
+   * Reset whenever the TLB is flushed.
+   */
   private fetchLo = -1;
   private fetchHi = -1;
+  /** hlt retires before bus.hlt(): 1 while that call runs, so an exit out of it counts the hlt. */
+  private extraRetired = 0;
   /** High half of the last value read (readOp / readMem / reg reads). */
   private vhi = 0;
   /** High half of the last ALU result. */
@@ -182,16 +218,41 @@ export class Cpu implements CpuRegs {
   ) {
     this.rip = program.entry;
     this.codeBase = program.origin;
+    this.codeEnd = program.origin + program.image.length;
     if (program.image.length <= DENSE_LIMIT) {
-      this.dense = new Array<Insn | undefined>(program.image.length).fill(undefined);
+      const len = program.image.length;
+      this.dense = new Array<Insn | undefined>(len).fill(undefined);
       for (const i of program.insns) this.dense[i.addr - program.origin] = i;
-      if (options.fastPaths !== false) {
-        this.handlers = new Array<(() => void) | null>(program.image.length).fill(null);
-        for (const i of program.insns) this.handlers[i.addr - program.origin] = this.specialize(i);
+      const fast = options.fastPaths !== false;
+      const noInsn = (): number => this.noInsn();
+      const single = new Array<Closure>(len).fill(noInsn);
+      for (const i of program.insns) {
+        const f = fast ? this.specialize(i) : null;
+        single[i.addr - program.origin] = f ?? this.generic(i);
       }
+      const code = single.slice();
+      if (fast) {
+        for (const i of program.insns) {
+          const b = this.block(i, single);
+          if (b) code[i.addr - program.origin] = b;
+        }
+      }
+      this.single = single;
+      this.code = code;
     } else {
       this.dense = null;
     }
+  }
+
+  private generic(insn: Insn): Closure {
+    return () => {
+      this.exec(insn);
+      return 1;
+    };
+  }
+
+  private noInsn(): never {
+    throw new GuestFault(`no instruction at ${hex(this.rip)}: the guest jumped into data or unassembled memory`, this.rip);
   }
 
   // ---- CpuRegs (slow paths) -----------------------------------------------------------------------
@@ -233,23 +294,78 @@ export class Cpu implements CpuRegs {
   run(maxInstructions: number): number {
     const start = this.instructionsRetired;
     const end = start + maxInstructions;
-    while (this.instructionsRetired < end) {
-      let insn: Insn | null = null;
+    // Translations change only inside bus and kernel calls (the CPU checks after each of them) or
+    // from outside between run() calls: check once here.
+    this.syncTlb();
+    let n = start;
+    while (n < end) {
+      let fetching = false;
+      /** Where the block closure being run started (-1 outside the block loop). */
+      let blockAt = -1;
       try {
-        while (this.instructionsRetired < end) {
-          insn = null;
-          insn = this.fetch();
-          const h = this.handlers !== null ? this.handlers[insn.addr - this.codeBase] : null;
-          if (h) h();
-          else this.exec(insn);
-          this.instructionsRetired++;
+        const code = this.code;
+        if (code === null) {
+          while (n < end) {
+            fetching = true;
+            const insn = this.fetch();
+            fetching = false;
+            this.exec(insn);
+            n++;
+          }
+        } else {
+          const base = this.codeBase;
+          // Block closures run up to MAX_BLOCK instructions: only while that many are left.
+          const blockEnd = end - MAX_BLOCK;
+          while (n <= blockEnd) {
+            const rip = this.rip;
+            if (rip < this.fetchLo || rip >= this.fetchHi) {
+              fetching = true;
+              this.fetchPage(rip);
+              fetching = false;
+            }
+            blockAt = rip;
+            n += code[rip - base]();
+          }
+          blockAt = -1;
+          const single = this.single!;
+          while (n < end) {
+            const rip = this.rip;
+            if (rip < this.fetchLo || rip >= this.fetchHi) {
+              fetching = true;
+              this.fetchPage(rip);
+              fetching = false;
+            }
+            n += single[rip - base]();
+          }
         }
       } catch (e) {
+        n += this.extraRetired;
+        this.extraRetired = 0;
+        // A block stopped at one of its members: the members before it have retired.
+        if (blockAt >= 0 && !fetching) n += this.retiredBefore(blockAt, this.rip);
+        this.instructionsRetired = n;
         if (!(e instanceof GuestException)) throw e;
-        this.deliver(e, insn);
+        this.deliver(e, fetching ? null : (this.insnAt(this.rip) ?? null));
+        n = this.instructionsRetired;
+        this.syncTlb();
       }
     }
-    return this.instructionsRetired - start;
+    this.instructionsRetired = n;
+    return n - start;
+  }
+
+  /** How many instructions lie in [from, to) (the members of a block before the one at `to`). */
+  private retiredBefore(from: number, to: number): number {
+    const code = this.code!;
+    const off = from - this.codeBase;
+    if (code[off] === this.single![off]) return 0;
+    let k = 0;
+    for (let a = from; a < to; k++) {
+      const i = this.insnAt(a);
+      if (i === undefined) break;
+      a += i.length;
+    }
+    return k;
   }
 
   private insnAt(addr: number): Insn | undefined {
@@ -258,13 +374,58 @@ export class Cpu implements CpuRegs {
     return this.program.insnAt.get(addr);
   }
 
+  /** Flushes the software TLB if the bus's translations changed since the last check. */
+  private syncTlb(): void {
+    const gen = this.bus.tlbGeneration;
+    if (gen !== this.tlbGen) {
+      const n = this.tlbFilledN;
+      const tag = this.tlbTag;
+      if (n * 4 >= tag.length) {
+        tag.fill(-1);
+      } else {
+        const filled = this.tlbFilled;
+        for (let i = 0; i < n; i++) tag[filled[i]] = -1;
+      }
+      this.tlbFilledN = 0;
+      this.tlbGen = gen;
+      this.fetchLo = this.fetchHi = -1;
+    }
+  }
+
+  /**
+   * Fetches the instruction at rip (dense programs): looks its page up for `fetch` and, unless the
+   * instruction crosses into the next page (whose page is then looked up too, every time), lets the
+   * run loop execute the rest of the page's instructions without look-ups.
+   */
+  private fetchPage(rip: number): void {
+    this.fetchLo = this.fetchHi = -1;
+    this.page(rip, FETCH);
+    const insn = this.insnAt(rip);
+    if (insn === undefined) this.noInsn();
+    const pageLo = rip - (rip & 0xfff);
+    if ((rip & 0xfff) + insn.length > PAGE) {
+      this.page(rip + insn.length - 1, FETCH);
+      return;
+    }
+    let hi = Math.min(pageLo + PAGE, this.codeEnd);
+    // An instruction crossing the page end needs its own look-ups: stop the range before it.
+    const dense = this.dense!;
+    for (let a = hi - 1; a >= hi - 16 && a >= rip; a--) {
+      const x = dense[a - this.codeBase];
+      if (x !== undefined) {
+        if (a + x.length > pageLo + PAGE) hi = a;
+        break;
+      }
+    }
+    this.fetchLo = Math.max(pageLo, this.codeBase);
+    this.fetchHi = hi;
+  }
+
+  /** Fetch for programs too large for the dense tables (through insnAt; translations checked). */
   private fetch(): Insn {
     const rip = this.rip;
-    // Fast path: rip inside the page fetched last, translations unchanged.
-    if (rip >= this.fetchLo && rip < this.fetchHi && this.bus.tlbGeneration === this.tlbGen) {
-      const off = rip - this.codeBase;
-      const dense = this.dense;
-      const insn = dense !== null && off >= 0 && off < dense.length ? dense[off] : undefined;
+    if (rip >= this.fetchLo && rip < this.fetchHi) {
+      const insn = this.program.insnAt.get(rip);
       if (insn !== undefined && rip + insn.length <= this.fetchHi) return insn;
     }
     return this.fetchSlow(rip);
@@ -274,9 +435,7 @@ export class Cpu implements CpuRegs {
     this.fetchLo = this.fetchHi = -1;
     this.page(rip, FETCH);
     const insn = this.insnAt(rip);
-    if (insn === undefined) {
-      throw new GuestFault(`no instruction at ${hex(rip)}: the guest jumped into data or unassembled memory`, rip);
-    }
+    if (insn === undefined) this.noInsn();
     if ((rip & 0xfff) + insn.length > PAGE) {
       this.page(rip + insn.length - 1, FETCH);
     } else {
@@ -361,25 +520,22 @@ export class Cpu implements CpuRegs {
 
   // ---- memory ---------------------------------------------------------------------------------------
 
-  /** The page backing addr for this access kind, through the software TLB. */
+  /**
+   * The page backing addr for this access kind, through the software TLB (tags are page numbers;
+   * the TLB is only flushed by syncTlb(), see run()).
+   */
   private page(addr: number, kind: number): Uint8Array {
-    const gen = this.bus.tlbGeneration;
-    if (gen !== this.tlbGen) {
-      this.tlbTag.fill(-1);
-      this.tlbGen = gen;
-    }
     const pfn = Math.floor(addr / PAGE);
     const slot = kind * TLB_WAYS + (pfn & (TLB_WAYS - 1));
     if (this.tlbTag[slot] === pfn) return this.tlbPage[slot]!;
     const p = this.bus.page(addr, ACCESS[kind]);
     // The look-up itself may have changed translations (a fault-in that zapped something).
-    const gen2 = this.bus.tlbGeneration;
-    if (gen2 !== this.tlbGen) {
-      this.tlbTag.fill(-1);
-      this.tlbGen = gen2;
-    }
+    this.syncTlb();
+    // Every slot whose tag is set is in tlbFilled (a replaced slot is there already).
+    if (this.tlbTag[slot] === -1) this.tlbFilled[this.tlbFilledN++] = slot;
     this.tlbTag[slot] = pfn;
     this.tlbPage[slot] = p;
+    this.tlbView[slot] = new DataView(p.buffer, p.byteOffset, p.byteLength);
     return p;
   }
 
@@ -393,7 +549,9 @@ export class Cpu implements CpuRegs {
       if (!(e instanceof MmioAccess)) throw e;
       // MMIO: the device answers (up to 4 bytes are modelled; wider reads return the high half 0).
       this.vhi = 0;
-      return this.bus.mmio(addr, size, false, 0) >>> 0;
+      const v = this.bus.mmio(addr, size, false, 0) >>> 0;
+      this.syncTlb();
+      return v;
     }
     if (off + size <= PAGE) {
       switch (size) {
@@ -444,6 +602,7 @@ export class Cpu implements CpuRegs {
       // An MMIO store: the VMM emulates it (KVM_EXIT_MMIO); only the store's own effect is modelled.
       this.bus.mmio(this.wmmio, size, true, lo >>> 0);
       this.wmmio = -1;
+      this.syncTlb();
       return;
     }
     const p = this.wp0;
@@ -779,7 +938,7 @@ export class Cpu implements CpuRegs {
    * stores, inc/dec, jumps), or null to use exec(). The generic path costs several calls per
    * instruction (operand kind and size switches); these closures keep the common loop bodies at one.
    */
-  private specialize(insn: Insn): (() => void) | null {
+  private specialize(insn: Insn): (Closure | null) {
     const r = this.r;
     const next = insn.addr + insn.length;
     const size = insn.size;
@@ -790,25 +949,26 @@ export class Cpu implements CpuRegs {
     if (op === OP_JCC) {
       const t = insn.target;
       switch (insn.cond) {
-        case 4: return () => { this.rip = this.zf === 1 ? t : next; };
-        case 5: return () => { this.rip = this.zf === 0 ? t : next; };
-        case 2: return () => { this.rip = this.cf === 1 ? t : next; };
-        case 3: return () => { this.rip = this.cf === 0 ? t : next; };
+        case 4: return () => { this.rip = this.zf === 1 ? t : next; return 1; };
+        case 5: return () => { this.rip = this.zf === 0 ? t : next; return 1; };
+        case 2: return () => { this.rip = this.cf === 1 ? t : next; return 1; };
+        case 3: return () => { this.rip = this.cf === 0 ? t : next; return 1; };
         default: {
           const c = insn.cond;
-          return () => { this.rip = this.cond(c) ? t : next; };
+          return () => { this.rip = this.cond(c) ? t : next; return 1; };
         }
       }
     }
     if (op === OP_JMP && insn.target >= 0) {
       const t = insn.target;
-      return () => { this.rip = t; };
+      return () => { this.rip = t; return 1; };
     }
     if (op === OP_LOOP) {
       const t = insn.target;
       return () => {
         this.addReg(RCX, -1);
         this.rip = (r[2 * RCX] | r[2 * RCX + 1]) !== 0 ? t : next;
+        return 1;
       };
     }
     if (!d || !wide) return null;
@@ -817,28 +977,18 @@ export class Cpu implements CpuRegs {
       if (s.kind === OPND_IMM) {
         const lo = s.immLo;
         const hi = size === 8 ? s.immHi : 0;
-        return () => { r[di] = lo; r[di + 1] = hi; this.rip = next; };
+        return () => { r[di] = lo; r[di + 1] = hi; this.rip = next; return 1; };
       }
       if (s.kind === OPND_REG) {
         const si = 2 * s.reg;
-        if (size === 8) return () => { r[di] = r[si]; r[di + 1] = r[si + 1]; this.rip = next; };
-        return () => { r[di] = r[si]; r[di + 1] = 0; this.rip = next; };
+        if (size === 8) return () => { r[di] = r[si]; r[di + 1] = r[si + 1]; this.rip = next; return 1; };
+        return () => { r[di] = r[si]; r[di + 1] = 0; this.rip = next; return 1; };
       }
-      return () => {
-        const lo = this.readMem(this.ea(s), size);
-        r[di] = lo;
-        r[di + 1] = size === 8 ? this.vhi : 0;
-        this.rip = next;
-      };
+      return this.loadFast(s, size, di, next);
     }
     if (op === OP_MOV && d.kind === OPND_MEM && s && s.kind !== OPND_MEM) {
-      if (s.kind === OPND_IMM) {
-        const lo = s.immLo;
-        const hi = s.immHi;
-        return () => { this.prepWrite(this.ea(d), size); this.commit(lo, hi, size); this.rip = next; };
-      }
-      const si = 2 * s.reg;
-      return () => { this.prepWrite(this.ea(d), size); this.commit(r[si], r[si + 1], size); this.rip = next; };
+      if (s.kind === OPND_IMM) return this.storeFast(d, size, -1, s.immLo, s.immHi, next);
+      return this.storeFast(d, size, 2 * s.reg, 0, 0, next);
     }
     if (d.kind !== OPND_REG) return null;
     if (op === OP_INC || op === OP_DEC) {
@@ -854,6 +1004,7 @@ export class Cpu implements CpuRegs {
           r[di] = lo;
           r[di + 1] = hi;
           this.rip = next;
+          return 1;
         };
       }
       return () => {
@@ -864,29 +1015,358 @@ export class Cpu implements CpuRegs {
         r[di] = v;
         r[di + 1] = 0;
         this.rip = next;
+        return 1;
       };
     }
     const isAlu = op === OP_ADD || op === OP_SUB || op === OP_CMP || op === OP_AND || op === OP_OR || op === OP_XOR || op === OP_TEST;
     if (!isAlu || !s || s.kind === OPND_MEM) return null;
-    const writes = op !== OP_CMP && op !== OP_TEST;
+    return this.aluFast(op, size, di, s, next);
+  }
+
+  /**
+   * Register-destination add/sub/cmp/and/or/xor/test (4 or 8 bytes) with a register or immediate
+   * source, with the flag arithmetic inline (no calls, so no boxed intermediate results).
+   */
+  private aluFast(op: number, size: number, di: number, s: Operand, next: number): Closure {
+    const r = this.r;
     const sImm = s.kind === OPND_IMM;
-    const si = sImm ? 0 : 2 * s.reg;
+    // An immediate source reads from two constant slots; a register source from its halves.
+    const sl = sImm ? -1 : 2 * s.reg;
     const immLo = s.immLo;
-    const immHi = s.immHi;
+    const immHi = size === 8 ? s.immHi : 0;
     if (size === 8) {
+      switch (op) {
+        case OP_ADD:
+          return () => {
+            const b = sl < 0 ? immLo : r[sl];
+            const bh = sl < 0 ? immHi : r[sl + 1];
+            const ah = r[di + 1];
+            let lo = r[di] + b;
+            const c = lo >= TWO32 ? 1 : 0;
+            lo = lo >>> 0;
+            let hi = ah + bh + c;
+            this.cf = hi >= TWO32 ? 1 : 0;
+            hi = hi >>> 0;
+            this.of = (((ah ^ hi) & (bh ^ hi)) >>> 31) & 1;
+            this.sf = hi >>> 31;
+            this.zf = (lo | hi) === 0 ? 1 : 0;
+            r[di] = lo;
+            r[di + 1] = hi;
+            this.rip = next;
+            return 1;
+          };
+        case OP_SUB:
+        case OP_CMP: {
+          const writes = op === OP_SUB;
+          return () => {
+            const b = sl < 0 ? immLo : r[sl];
+            const bh = sl < 0 ? immHi : r[sl + 1];
+            const ah = r[di + 1];
+            let lo = r[di] - b;
+            const br = lo < 0 ? 1 : 0;
+            lo = lo >>> 0;
+            let hi = ah - bh - br;
+            this.cf = hi < 0 ? 1 : 0;
+            hi = hi >>> 0;
+            this.of = (((ah ^ bh) & (ah ^ hi)) >>> 31) & 1;
+            this.sf = hi >>> 31;
+            this.zf = (lo | hi) === 0 ? 1 : 0;
+            if (writes) {
+              r[di] = lo;
+              r[di + 1] = hi;
+            }
+            this.rip = next;
+            return 1;
+          };
+        }
+        default: {
+          const writes = op !== OP_TEST;
+          const kind = op === OP_AND || op === OP_TEST ? 0 : op === OP_OR ? 1 : 2;
+          return () => {
+            const b = sl < 0 ? immLo : r[sl];
+            const bh = sl < 0 ? immHi : r[sl + 1];
+            const a = r[di];
+            const ah = r[di + 1];
+            const lo = (kind === 0 ? a & b : kind === 1 ? a | b : a ^ b) >>> 0;
+            const hi = (kind === 0 ? ah & bh : kind === 1 ? ah | bh : ah ^ bh) >>> 0;
+            this.cf = 0;
+            this.of = 0;
+            this.sf = hi >>> 31;
+            this.zf = (lo | hi) === 0 ? 1 : 0;
+            if (writes) {
+              r[di] = lo;
+              r[di + 1] = hi;
+            }
+            this.rip = next;
+            return 1;
+          };
+        }
+      }
+    }
+    switch (op) {
+      case OP_ADD:
+        return () => {
+          const a = r[di];
+          const b = sl < 0 ? immLo : r[sl];
+          const sum = a + b;
+          const res = sum >>> 0;
+          this.cf = sum > 0xffffffff ? 1 : 0;
+          this.of = (((a ^ res) & (b ^ res)) >>> 31) & 1;
+          this.sf = res >>> 31;
+          this.zf = res === 0 ? 1 : 0;
+          r[di] = res;
+          r[di + 1] = 0;
+          this.rip = next;
+          return 1;
+        };
+      case OP_SUB:
+      case OP_CMP: {
+        const writes = op === OP_SUB;
+        return () => {
+          const a = r[di];
+          const b = sl < 0 ? immLo : r[sl];
+          const diff = a - b;
+          const res = diff >>> 0;
+          this.cf = diff < 0 ? 1 : 0;
+          this.of = (((a ^ b) & (a ^ res)) >>> 31) & 1;
+          this.sf = res >>> 31;
+          this.zf = res === 0 ? 1 : 0;
+          if (writes) {
+            r[di] = res;
+            r[di + 1] = 0;
+          }
+          this.rip = next;
+          return 1;
+        };
+      }
+      default: {
+        const writes = op !== OP_TEST;
+        const kind = op === OP_AND || op === OP_TEST ? 0 : op === OP_OR ? 1 : 2;
+        return () => {
+          const a = r[di];
+          const b = sl < 0 ? immLo : r[sl];
+          const res = (kind === 0 ? a & b : kind === 1 ? a | b : a ^ b) >>> 0;
+          this.cf = 0;
+          this.of = 0;
+          this.sf = res >>> 31;
+          this.zf = res === 0 ? 1 : 0;
+          if (writes) {
+            r[di] = res;
+            r[di + 1] = 0;
+          }
+          this.rip = next;
+          return 1;
+        };
+      }
+    }
+  }
+
+  /**
+   * `mov reg, [mem]` (4 or 8 bytes): the effective address and the TLB look-up inline; a TLB miss, a
+   * page-crossing or an MMIO load goes through readMem().
+   */
+  private loadFast(m: Operand, size: number, di: number, next: number): Closure {
+    const r = this.r;
+    const tag = this.tlbTag;
+    const view = this.tlbView;
+    const bl = 2 * (m.base >= 0 ? m.base : NO_REG);
+    const il = 2 * (m.index >= 0 ? m.index : NO_REG);
+    const sc = m.index >= 0 ? m.scale : 0;
+    const dLo = m.dispLo;
+    const dHi = m.dispHi;
+    const maxOff = PAGE - size;
+    const wide = size === 8;
+    return () => {
+      let lo = dLo + r[bl] + r[il] * sc;
+      let hi = dHi + r[bl + 1] + r[il + 1] * sc;
+      if (lo >= TWO32) {
+        const c = Math.floor(lo / TWO32);
+        lo -= c * TWO32;
+        hi += c;
+      }
+      const h = hi & 0xfffff;
+      const vpn = lo >>> 12;
+      const off = lo & 0xfff;
+      const slot = READ * TLB_WAYS + (vpn & (TLB_WAYS - 1));
+      let vlo: number;
+      let vhi = 0;
+      if (tag[slot] === h * 1048576 + vpn && off <= maxOff) {
+        const v = view[slot]!;
+        vlo = v.getUint32(off, true);
+        if (wide) vhi = v.getUint32(off + 4, true);
+      } else {
+        vlo = this.readMem(h * TWO32 + lo, size);
+        if (wide) vhi = this.vhi;
+      }
+      r[di] = vlo;
+      r[di + 1] = vhi;
+      this.rip = next;
+      return 1;
+    };
+  }
+
+  /**
+   * `mov [mem], reg/imm` (4 or 8 bytes; si = -1 for the immediate): the effective address and the
+   * TLB look-up inline; a TLB miss, a page-crossing or an MMIO store goes through prepWrite/commit.
+   */
+  private storeFast(m: Operand, size: number, si: number, immLo: number, immHi: number, next: number): Closure {
+    const r = this.r;
+    const tag = this.tlbTag;
+    const view = this.tlbView;
+    const bl = 2 * (m.base >= 0 ? m.base : NO_REG);
+    const il = 2 * (m.index >= 0 ? m.index : NO_REG);
+    const sc = m.index >= 0 ? m.scale : 0;
+    const dLo = m.dispLo;
+    const dHi = m.dispHi;
+    const maxOff = PAGE - size;
+    const wide = size === 8;
+    const fromReg = si >= 0;
+    const sl = fromReg ? si : 2 * NO_REG;
+    return () => {
+      let lo = dLo + r[bl] + r[il] * sc;
+      let hi = dHi + r[bl + 1] + r[il + 1] * sc;
+      if (lo >= TWO32) {
+        const c = Math.floor(lo / TWO32);
+        lo -= c * TWO32;
+        hi += c;
+      }
+      const h = hi & 0xfffff;
+      const vpn = lo >>> 12;
+      const off = lo & 0xfff;
+      const slot = WRITE * TLB_WAYS + (vpn & (TLB_WAYS - 1));
+      const vlo = fromReg ? r[sl] : immLo;
+      const vhi = fromReg ? r[sl + 1] : immHi;
+      if (tag[slot] === h * 1048576 + vpn && off <= maxOff) {
+        const v = view[slot]!;
+        v.setUint32(off, vlo, true);
+        if (wide) v.setUint32(off + 4, vhi, true);
+      } else {
+        this.prepWrite(h * TWO32 + lo, size);
+        this.commit(vlo, vhi, size);
+      }
+      this.rip = next;
+      return 1;
+    };
+  }
+
+  /**
+   * A block closure: a run of instructions that specialize() handles, from `insn` on, ending with a
+   * direct jmp/jcc or before the first instruction it does not handle (at most MAX_BLOCK, all in
+   * insn's page, none crossing into the next). It calls the members' own closures in order, so
+   * registers, flags, memory and rip end exactly as after the separate instructions; it returns how
+   * many instructions retired. A member that may call the bus (a load or store) keeps rip at itself
+   * until it completes, so an exit or exception leaves the block restartable at that member (the
+   * run loop adds `blockDone`); if it changed translations (the fetch range was dropped), the block
+   * stops after it so that the next instruction is fetched again.
+   */
+  private block(insn: Insn, single: readonly Closure[]): Closure | null {
+    const pageEnd = insn.addr - (insn.addr & 0xfff) + PAGE;
+    const body: Insn[] = [];
+    let i: Insn | undefined = insn;
+    let term: Insn | null = null;
+    while (i !== undefined && body.length < MAX_BLOCK && i.addr + i.length <= pageEnd) {
+      if ((i.op === OP_JCC || i.op === OP_JMP) && i.target >= 0) {
+        term = i;
+        break;
+      }
+      if (!this.blockable(i)) break;
+      body.push(i);
+      if (body.length === MAX_BLOCK - 1) {
+        // leave room for a terminator
+        const nx = this.insnAt(i.addr + i.length);
+        if (nx && (nx.op === OP_JCC || nx.op === OP_JMP) && nx.target >= 0 && nx.addr + nx.length <= pageEnd) term = nx;
+        break;
+      }
+      i = this.insnAt(i.addr + i.length);
+    }
+    const total = body.length + (term ? 1 : 0);
+    if (total < 2) return null;
+    const fs = body.map((x) => single[x.addr - this.codeBase]);
+    const chk = body.map((x) => this.touchesMemory(x));
+    const nb = body.length;
+    let t = -1;
+    let next = -1;
+    let c = -1;
+    if (term) {
+      t = term.target;
+      next = term.addr + term.length;
+      c = term.op === OP_JMP ? -1 : term.cond;
+    }
+    const hasTerm = term !== null;
+    if (nb === 3 && hasTerm) {
+      const [f0, f1, f2] = fs;
+      const [c0, c1, c2] = chk;
       return () => {
-        const b = sImm ? immLo : r[si];
-        const bh = sImm ? immHi : r[si + 1];
-        const res = this.alu(op, r[di], r[di + 1], b, bh, 8);
-        if (writes) { r[di] = res; r[di + 1] = this.rhi; }
-        this.rip = next;
+        f0();
+        if (c0 && this.fetchLo < 0) return 1;
+        f1();
+        if (c1 && this.fetchLo < 0) return 2;
+        f2();
+        if (c2 && this.fetchLo < 0) return 3;
+        this.rip = c < 0 ? t : c === 5 ? (this.zf === 0 ? t : next) : c === 4 ? (this.zf === 1 ? t : next) : this.cond(c) ? t : next;
+        return 4;
+      };
+    }
+    if (nb === 2 && hasTerm) {
+      const [f0, f1] = fs;
+      const [c0, c1] = chk;
+      return () => {
+        f0();
+        if (c0 && this.fetchLo < 0) return 1;
+        f1();
+        if (c1 && this.fetchLo < 0) return 2;
+        this.rip = c < 0 ? t : c === 5 ? (this.zf === 0 ? t : next) : c === 4 ? (this.zf === 1 ? t : next) : this.cond(c) ? t : next;
+        return 3;
+      };
+    }
+    if (nb === 1 && hasTerm) {
+      const f0 = fs[0];
+      const c0 = chk[0];
+      return () => {
+        f0();
+        if (c0 && this.fetchLo < 0) return 1;
+        this.rip = c < 0 ? t : c === 5 ? (this.zf === 0 ? t : next) : c === 4 ? (this.zf === 1 ? t : next) : this.cond(c) ? t : next;
+        return 2;
       };
     }
     return () => {
-      const res = this.alu(op, r[di], 0, sImm ? immLo : r[si], 0, 4);
-      if (writes) { r[di] = res; r[di + 1] = 0; }
-      this.rip = next;
+      for (let k = 0; k < nb; k++) {
+        fs[k]();
+        if (chk[k] && this.fetchLo < 0) return k + 1;
+      }
+      if (!hasTerm) return nb;
+      this.rip = c < 0 ? t : c === 5 ? (this.zf === 0 ? t : next) : c === 4 ? (this.zf === 1 ? t : next) : this.cond(c) ? t : next;
+      return nb + 1;
     };
+  }
+
+  /** Loads and stores (the members of a block that may call the bus). */
+  private touchesMemory(i: Insn): boolean {
+    return (i.dst !== null && i.dst.kind === OPND_MEM) || (i.src !== null && i.src.kind === OPND_MEM);
+  }
+
+  /**
+   * Instructions a block may contain: register-only moves and ALU ops (they cannot fault) and the
+   * 4/8-byte loads and stores of loadFast/storeFast (restartable, rip at the instruction until done).
+   */
+  private blockable(i: Insn): boolean {
+    const d = i.dst;
+    const s = i.src;
+    if (!d || (i.size !== 8 && i.size !== 4)) return false;
+    if (i.op === OP_MOV) {
+      if (!s) return false;
+      if (d.kind === OPND_REG) return true;
+      return d.kind === OPND_MEM && s.kind !== OPND_MEM;
+    }
+    if (d.kind !== OPND_REG || (s && s.kind === OPND_MEM)) return false;
+    switch (i.op) {
+      case OP_INC: case OP_DEC:
+        return true;
+      case OP_ADD: case OP_SUB: case OP_CMP: case OP_AND: case OP_OR: case OP_XOR: case OP_TEST:
+        return s !== null;
+      default:
+        return false;
+    }
   }
 
   // ---- execution ------------------------------------------------------------------------------------
@@ -1088,18 +1568,19 @@ export class Cpu implements CpuRegs {
       case OP_HLT: {
         // HLT retires before the CPU sleeps: rip points past it while halted.
         this.rip = next;
-        this.instructionsRetired++;
+        this.extraRetired = 1;
         try {
           this.bus.hlt();
         } catch (e) {
           if (e instanceof GuestException) {
             // #VE in a TD: the hlt has not retired; the handler sees rip at the hlt.
-            this.instructionsRetired--;
+            this.extraRetired = 0;
             this.rip = insn.addr;
           }
           throw e;
         }
-        this.instructionsRetired--; // run() counts it
+        this.extraRetired = 0; // run() counts it
+        this.syncTlb();
         return;
       }
       case OP_STOS:
@@ -1111,16 +1592,19 @@ export class Cpu implements CpuRegs {
       case OP_IN: {
         const port = insn.src!.kind === OPND_IMM ? insn.src!.immLo : this.r[2 * RDX] & 0xffff;
         const v = this.bus.io(port, size as 1 | 2 | 4, true, 0);
+        this.syncTlb();
         this.writeAcc(size, v >>> 0);
         break;
       }
       case OP_OUT: {
         const port = insn.src!.kind === OPND_IMM ? insn.src!.immLo : this.r[2 * RDX] & 0xffff;
         this.bus.io(port, size as 1 | 2 | 4, false, this.accValue(size));
+        this.syncTlb();
         break;
       }
       case OP_RDMSR: {
         const v = BigInt.asUintN(64, this.bus.rdmsr(this.r[2 * RCX]));
+        this.syncTlb();
         const r = this.r;
         r[2 * RAX] = Number(v & 0xffffffffn);
         r[2 * RAX + 1] = 0;
@@ -1131,11 +1615,13 @@ export class Cpu implements CpuRegs {
       case OP_WRMSR: {
         const r = this.r;
         this.bus.wrmsr(r[2 * RCX], (BigInt(r[2 * RDX]) << 32n) | BigInt(r[2 * RAX]));
+        this.syncTlb();
         break;
       }
       case OP_CPUID: {
         const r = this.r;
         const [a, b, c, d] = this.bus.cpuid(r[2 * RAX], r[2 * RCX]);
+        this.syncTlb();
         r[2 * RAX] = a;
         r[2 * RAX + 1] = 0;
         r[2 * RBX] = b;
@@ -1156,6 +1642,7 @@ export class Cpu implements CpuRegs {
           this.restore(snap);
           throw e;
         }
+        this.syncTlb();
         break;
       }
       case OP_CALL_SERVICE: {
@@ -1165,6 +1652,7 @@ export class Cpu implements CpuRegs {
         // A VcpuExit from the service propagates with rip still at the call: the service is called
         // again on re-entry and continues where it stopped (its registers are left as it set them).
         this.kernel.callService(insn.service, this, this.bus);
+        this.syncTlb();
         break;
       }
       case OP_UD2:

@@ -1,0 +1,90 @@
+import AxeBuilder from '@axe-core/playwright';
+import { expect, test, type Page } from '@playwright/test';
+
+const trace = (page: Page) => page.locator('[data-panel="trace"]');
+const rows = (page: Page) => trace(page).getByTestId('trace-row');
+
+async function playToTheEnd(page: Page, preset = 'shared-buffer') {
+  await page.goto(`/?v=1&preset=${preset}`);
+  await page.getByRole('button', { name: 'Play', exact: true }).click();
+  await expect(page.getByTestId('progress')).toHaveText(/finished/);
+}
+
+test('the list is virtualised: far fewer rows in the DOM than events', async ({ page }) => {
+  await playToTheEnd(page);
+  await trace(page).getByRole('button', { name: 'Maximise Trace' }).click();
+  // "N of N events (M in all)": the filter shows everything kept; M counts what the frames could not carry too.
+  const count = (await trace(page).getByTestId('trace-count').textContent())!;
+  const [, shown, kept, all] = count.replace(/,/g, '').match(/^(\d+) of (\d+) events(?: \((\d+) in all\))?/)!;
+  expect(shown).toBe(kept);
+  const total = Number(all ?? kept);
+  expect(Number(kept)).toBeGreaterThan(300);
+  expect(await rows(page).count()).toBeLessThan(60);
+  // Following the newest: the last event is on screen.
+  await expect(rows(page).last()).toHaveAttribute('data-seq', String(total - 1));
+  await expect(rows(page).last()).toBeInViewport();
+});
+
+test('filter by layer: only the TDX module\'s SEAMCALLs, TDCALLs and #VE remain', async ({ page }) => {
+  await playToTheEnd(page);
+  for (const layer of ['guest', 'KVM', 'VMM', 'host', 'link']) {
+    await trace(page).getByRole('checkbox', { name: layer, exact: true }).uncheck();
+  }
+  await expect(rows(page).first()).toBeVisible();
+  const names = await rows(page).locator('.trace-name').allTextContents();
+  expect(names.length).toBeGreaterThan(5);
+  for (const n of names) expect(n).toMatch(/^(TDH\.|TDG\.|#VE$)/);
+  const badges = await rows(page).locator('.trace-badge').allTextContents();
+  expect(new Set(badges)).toEqual(new Set(['TDX module']));
+});
+
+test('filter by name, select an event and read its arguments', async ({ page }) => {
+  await playToTheEnd(page);
+  const theme = await page.locator('html').getAttribute('data-theme');
+  await trace(page).getByRole('searchbox', { name: 'Name' }).fill('');
+  await trace(page).getByRole('searchbox', { name: 'Name' }).pressSequentially('kvm_exit');
+  // Typing in the filter does not reach the global shortcuts (t toggles the theme).
+  expect(await page.locator('html').getAttribute('data-theme')).toBe(theme);
+  await expect(rows(page).first()).toBeVisible();
+  const names = await rows(page).locator('.trace-name').allTextContents();
+  expect(names.length).toBeGreaterThan(0);
+  for (const n of names) expect(n).toContain('KVM_EXIT');
+
+  await rows(page).last().click();
+  await expect(rows(page).last()).toHaveAttribute('aria-selected', 'true');
+  const details = trace(page).getByTestId('trace-details');
+  await expect(details).toContainText('KVM_EXIT');
+  await expect(details.getByRole('table', { name: /Arguments of KVM_EXIT/ })).toBeVisible();
+  await expect(details.getByRole('rowheader').first()).toBeVisible();
+});
+
+test('keyboard: arrows move the selection through the list and set the selected event', async ({ page }) => {
+  await playToTheEnd(page, 'host-reads-secret');
+  const list = trace(page).getByRole('listbox', { name: /Trace events/ });
+  await list.focus();
+  await page.keyboard.press('End');
+  const last = trace(page).locator('[role=option][aria-selected=true]');
+  const lastSeq = Number(await last.getAttribute('data-seq'));
+  await page.keyboard.press('ArrowUp');
+  await page.keyboard.press('ArrowUp');
+  await expect(trace(page).locator('[role=option][aria-selected=true]')).toHaveAttribute('data-seq', String(lastSeq - 2));
+  await expect(list).toHaveAttribute('aria-activedescendant', /ev-/);
+  await expect(trace(page).getByRole('button', { name: /Jump to newest/ })).toBeVisible();
+  await page.keyboard.press('Home');
+  await expect(trace(page).locator('[role=option][aria-selected=true]')).toHaveAttribute('data-seq', '0');
+  await expect(trace(page).getByTestId('trace-details').locator('dd').first()).toHaveText('0');
+  await trace(page).getByRole('button', { name: /Jump to newest/ }).click();
+  await expect(rows(page).last()).toHaveAttribute('data-seq', String(lastSeq));
+  await expect(rows(page).last()).toBeInViewport();
+});
+
+test('the trace panel has no serious accessibility violations', async ({ page }) => {
+  for (const theme of ['light', 'dark'] as const) {
+    await page.emulateMedia({ colorScheme: theme });
+    await playToTheEnd(page, 'host-reads-secret');
+    await rows(page).last().click();
+    const r = await new AxeBuilder({ page }).include('[data-panel="trace"]').analyze();
+    const bad = r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+    expect(bad.map((v) => `${theme}: ${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)).toEqual([]);
+  }
+});

@@ -1,0 +1,231 @@
+import { useEffect, useMemo, useRef, useState, type KeyboardEvent } from 'react';
+import type { FrameInfo } from '../../../sim/inspect';
+import { useLabClient } from '../../client-context';
+import { createFrameMap, type FrameMap } from '../../render/frame-map';
+import { useLab, useLabStore } from '../../store';
+import { PAGE_SIZE, formatBytes, hex, ownerKinds, ownerLabel, ownerStats, paletteOf, mapRange, type MapRange, type OwnerStats, type OwnerVm } from './owners';
+
+/** Map and legend refresh at most this often while the guest runs (a 16 GiB host is 4 M frames a pass). */
+const REFRESH_MS = 200;
+
+export interface FrameMapViewProps {
+  vms: readonly OwnerVm[];
+  /** A frame was chosen (click, keyboard, legend): fill the read form's HPA. */
+  onPick: (frame: number) => void;
+  /** "Use this GPA" from the frame's info. */
+  onUseGpa: (vm: string, gpa: string) => void;
+}
+
+/** The host's physical frames, one pixel each, coloured by owner; hover and click to inspect one. */
+export function FrameMapView({ vms, onPick, onUseGpa }: FrameMapViewProps) {
+  const store = useLabStore();
+  const client = useLabClient();
+  const theme = useLab((s) => s.theme);
+  const selected = useLab((s) => s.selectedFrame);
+  const eventCount = useLab((s) => s.packet?.frame.eventCount ?? 0);
+  const canvasRef = useRef<HTMLCanvasElement>(null);
+  const mapRef = useRef<FrameMap | null>(null);
+  const ownersRef = useRef<Uint8Array>(new Uint8Array(0));
+  const [stats, setStats] = useState<OwnerStats | null>(null);
+  const [range, setRange] = useState<MapRange>('guests');
+  const [hover, setHover] = useState<number | null>(null);
+  const [info, setInfo] = useState<FrameInfo | null>(null);
+
+  const kinds = useMemo(() => ownerKinds(vms, theme), [vms, theme]);
+  const palette = useMemo(() => paletteOf(kinds), [kinds]);
+  const total = stats?.total ?? 0;
+  const { first, count } = stats ? mapRange(stats, range) : { first: 0, count: 0 };
+
+  const pickRef = useRef(onPick);
+  useEffect(() => {
+    pickRef.current = onPick;
+  }, [onPick]);
+
+  // The renderer: created once, fed from the store's packets (throttled), destroyed on unmount.
+  useEffect(() => {
+    const canvas = canvasRef.current!;
+    const map = createFrameMap(canvas, {
+      onHover: (f) => setHover(f),
+      onSelect: (f) => pickRef.current(f),
+    });
+    mapRef.current = map;
+    let last = 0;
+    let timer = 0;
+    let statsKey = '';
+    const refresh = () => {
+      timer = 0;
+      last = performance.now();
+      const owners = store.getState().packet?.hostOwners;
+      if (!owners) return;
+      ownersRef.current = owners;
+      const s = ownerStats(owners);
+      const key = `${owners.length}:${s.lastUsed}:${Array.from(s.counts).join(',')}`;
+      if (key !== statsKey) {
+        statsKey = key;
+        setStats(s);
+      }
+      map.update({ owners }, true);
+    };
+    const onPacket = () => {
+      if (timer) return;
+      const wait = REFRESH_MS - (performance.now() - last);
+      timer = window.setTimeout(refresh, Math.max(0, wait));
+    };
+    refresh();
+    const unsubscribe = store.subscribe((s, prev) => {
+      if (s.packet !== prev.packet) onPacket();
+    });
+    return () => {
+      unsubscribe();
+      clearTimeout(timer);
+      map.destroy();
+      mapRef.current = null;
+    };
+  }, [store]);
+
+  useEffect(() => {
+    mapRef.current?.update({ palette, markOuter: theme === 'dark' ? '#000' : '#fff', markInner: theme === 'dark' ? '#fff' : '#000' });
+  }, [palette, theme]);
+  useEffect(() => {
+    mapRef.current?.update({ first, count });
+  }, [first, count]);
+  useEffect(() => {
+    mapRef.current?.update({ selected });
+  }, [selected]);
+
+  // What the selected frame is: asked of the worker when the selection changes (after a short
+  // pause, so holding an arrow key sends few requests) and, while the machine runs, twice a second.
+  const infoReq = useRef({ frame: null as number | null, timer: 0, last: 0, seq: 0 });
+  useEffect(() => {
+    const q = infoReq.current;
+    const fetchInfo = () => {
+      q.timer = 0;
+      q.last = performance.now();
+      const frame = q.frame;
+      const seq = ++q.seq;
+      if (frame === null) return;
+      void client.frameInfo(frame).then((i) => {
+        if (seq === q.seq) setInfo(i ?? null);
+      });
+    };
+    if (selected !== q.frame) {
+      q.frame = selected;
+      q.seq++;
+      clearTimeout(q.timer);
+      setInfo(null);
+      q.timer = selected === null ? 0 : window.setTimeout(fetchInfo, 80);
+    } else if (selected !== null && !q.timer) {
+      q.timer = window.setTimeout(fetchInfo, Math.max(0, 500 - (performance.now() - q.last)));
+    }
+  }, [client, selected, eventCount]);
+  useEffect(() => () => clearTimeout(infoReq.current.timer), []);
+
+  const choose = (f: number) => {
+    pickRef.current(f);
+    mapRef.current?.reveal(f);
+  };
+
+  const onKey = (e: KeyboardEvent<HTMLCanvasElement>) => {
+    const map = mapRef.current;
+    if (!map || count === 0) return;
+    const cols = map.columns();
+    const cur = selected !== null && selected >= first && selected < first + count ? selected : first;
+    const steps: Record<string, number> = {
+      ArrowLeft: -1, ArrowRight: 1, ArrowUp: -cols, ArrowDown: cols, PageUp: -cols * 16, PageDown: cols * 16,
+    };
+    if (e.key in steps) {
+      choose(Math.min(first + count - 1, Math.max(first, cur + steps[e.key] * (e.shiftKey ? 16 : 1))));
+    } else if (e.key === 'Home') choose(first);
+    else if (e.key === 'End') choose(first + count - 1);
+    else if (e.key === '+' || e.key === '=') map.zoomBy(2);
+    else if (e.key === '-') map.zoomBy(0.5);
+    else if (e.key === '0') map.resetZoom();
+    else return;
+    e.preventDefault();
+  };
+
+  const owners = ownersRef.current;
+  const describe = (f: number) => `frame ${hex(f)}, HPA ${hex(f * PAGE_SIZE)}: ${ownerLabel(owners[f] ?? 0, vms)}`;
+  const rowBytes = (mapRef.current?.columns() ?? 0) * PAGE_SIZE;
+
+  return (
+    <div className="frame-map">
+      <div className="frame-map-controls">
+        <label>
+          Show{' '}
+          <select value={range} onChange={(e) => setRange(e.target.value as MapRange)}>
+            <option value="guests">used, without the kernel</option>
+            <option value="used">used, from frame 0</option>
+            <option value="all">all of memory</option>
+          </select>
+        </label>
+        <button type="button" onClick={() => mapRef.current?.zoomBy(2)} aria-label="Zoom in on the frame map">Zoom in</button>
+        <button type="button" onClick={() => mapRef.current?.zoomBy(0.5)} aria-label="Zoom out of the frame map">Zoom out</button>
+        <button type="button" onClick={() => mapRef.current?.resetZoom()} aria-label="Fit the frame map">Fit</button>
+      </div>
+      <canvas
+        ref={canvasRef}
+        className="frame-canvas"
+        data-testid="frame-map"
+        tabIndex={0}
+        role="slider"
+        aria-label="Host frame map: arrow keys choose a frame, + and − zoom"
+        aria-valuemin={first}
+        aria-valuemax={first + Math.max(0, count - 1)}
+        aria-valuenow={selected ?? first}
+        aria-valuetext={selected === null ? 'no frame selected' : describe(selected)}
+        onKeyDown={onKey}
+      />
+      <p className="hover-line mono" data-testid="frame-hover">
+        {hover !== null ? describe(hover) : stats ? 'Point at a frame to see its address and owner; click (or use the arrow keys) to select it.' : 'Waiting for the lab…'}
+      </p>
+      {stats && (
+        <div className="legend">
+          <p className="note">
+            {range === 'all'
+              ? `All ${total.toLocaleString('en')} frames (${formatBytes(total * PAGE_SIZE)}), one pixel each, scaled to fit: the used frames are the thin band at the top — zoom in, or show fewer frames.`
+              : `Frames ${hex(first)}–${hex(first + count - 1)} (${formatBytes(count * PAGE_SIZE)} of ${formatBytes(total * PAGE_SIZE)}): every used frame is here, because the allocator hands out the lowest free frames${first > 0 ? `; the host kernel's first ${formatBytes(first * PAGE_SIZE)} are left out` : ''}. The rest is free.`}
+            {rowBytes > 0 && ` One pixel per frame; a row is ${formatBytes(rowBytes)}.`}
+          </p>
+          <ul aria-label="Frame owners (select the first frame of one)">
+            {kinds.map((k) => {
+              const n = stats.counts[k.code];
+              return (
+                <li key={k.code}>
+                  <button type="button" className="legend-item" disabled={n === 0 || stats.firstOf[k.code] < 0}
+                    title={`${k.description}. Select its first frame.`}
+                    onClick={() => choose(stats.firstOf[k.code])}>
+                    <span className="swatch" style={{ background: k.colour }} aria-hidden="true" />
+                    <span className="legend-label">{k.label}</span>
+                    <span className="legend-count">{n.toLocaleString('en')} frames ({formatBytes(n * PAGE_SIZE)})</span>
+                  </button>
+                </li>
+              );
+            })}
+          </ul>
+        </div>
+      )}
+      <section className="frame-info" aria-label="Selected frame" aria-live="polite" data-testid="frame-info">
+        {selected === null ? (
+          <p className="note">No frame selected.</p>
+        ) : info ? (
+          <>
+            <h4>Frame {hex(selected)} <span className="mono">(HPA {info.hpa})</span></h4>
+            <dl>
+              <dt>owner</dt><dd>{info.owner}{info.vm ? ` — VM ${info.vm}` : ''}</dd>
+              <dt>what</dt><dd>{info.detail}</dd>
+              <dt>backs GPA</dt><dd className="mono">{info.gpa ?? '—'}</dd>
+              <dt>HKID</dt><dd>{info.hkid === 0 ? '0 (host key)' : `${info.hkid} (the TD's private key: the host reads zeros)`}</dd>
+              <dt>poisoned lines</dt><dd className={info.poisonedLines > 0 ? 'danger-text' : undefined}>{info.poisonedLines}{info.poisonedLines > 0 ? ' — the TD takes a machine check when it reads them' : ''}</dd>
+            </dl>
+            {info.gpa && info.vm && (
+              <button type="button" onClick={() => onUseGpa(info.vm!, info.gpa!)}>Read GPA {info.gpa} of {info.vm} instead</button>
+            )}
+          </>
+        ) : (
+          <p className="note">Frame {hex(selected)}: asking the lab…</p>
+        )}
+      </section>
+    </div>
+  );
+}

@@ -1,0 +1,131 @@
+/**
+ * The trace panel's memory of events. A frame carries only the newest 300 events (so its cost does
+ * not grow with the trace); the panel appends them here by sequence number, keeping a bounded
+ * history so the user can scroll back. No DOM, no React: unit-tested on its own.
+ */
+import type { Layer, SimEvent } from '../../../sim/core/trace';
+
+export const HISTORY_CAP = 20_000;
+
+export class TraceHistory {
+  /** Events in sequence order, oldest first. */
+  readonly events: SimEvent[] = [];
+  /** Bumped when the history starts again (a new scenario, a restart). */
+  epoch = 0;
+  /** Events that happened between two frames but were not in either (more than a frame carries). */
+  missed = 0;
+  /** Old events dropped to stay within the cap. */
+  trimmed = 0;
+  private lastCount = 0;
+
+  constructor(readonly cap = HISTORY_CAP) {}
+
+  get lastSeq(): number {
+    return this.events.length ? this.events[this.events.length - 1].seq : -1;
+  }
+
+  reset(): void {
+    this.events.length = 0;
+    this.epoch++;
+    this.missed = 0;
+    this.trimmed = 0;
+    this.lastCount = 0;
+  }
+
+  /**
+   * Take a frame's newest events (`eventCount` is the total so far). Returns true when the history
+   * changed. A smaller total, or an event that differs from the one we hold under its number, means
+   * the machine started again.
+   */
+  ingest(frameEvents: readonly SimEvent[], eventCount: number): boolean {
+    let changed = false;
+    const first = frameEvents[0];
+    const known = first ? this.find(first.seq) : undefined;
+    if (eventCount < this.lastCount || (known && (known.t !== first.t || known.name !== first.name))) {
+      this.reset();
+      changed = true;
+    }
+    this.lastCount = eventCount;
+    const last = this.lastSeq;
+    let i = frameEvents.length;
+    while (i > 0 && frameEvents[i - 1].seq > last) i--;
+    if (i === frameEvents.length) return changed;
+    if (frameEvents[i].seq > last + 1) this.missed += frameEvents[i].seq - last - 1;
+    for (; i < frameEvents.length; i++) this.events.push(frameEvents[i]);
+    if (this.events.length > this.cap) {
+      // Drop a tenth at once so trimming (an O(n) splice) happens rarely.
+      const n = this.events.length - this.cap + Math.floor(this.cap / 10);
+      this.events.splice(0, n);
+      this.trimmed += n;
+    }
+    return true;
+  }
+
+  /** The index of the event numbered `seq`, or -1. */
+  indexOf(seq: number): number {
+    return indexBySeq(this.events, seq);
+  }
+
+  find(seq: number): SimEvent | undefined {
+    const i = this.indexOf(seq);
+    return i < 0 ? undefined : this.events[i];
+  }
+}
+
+/** Binary search in a list sorted by seq. */
+export function indexBySeq(list: readonly SimEvent[], seq: number): number {
+  let lo = 0;
+  let hi = list.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const s = list[mid].seq;
+    if (s === seq) return mid;
+    if (s < seq) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return -1;
+}
+
+export interface TraceFilter {
+  layers: ReadonlySet<Layer>;
+  /** Case-insensitive text the name (or, with `inText`, the sentence) must contain. */
+  query: string;
+  inText: boolean;
+}
+
+export function matcher(f: TraceFilter): (e: SimEvent) => boolean {
+  const q = f.query.trim().toLowerCase();
+  return (e) => f.layers.has(e.layer) && (!q || e.name.toLowerCase().includes(q) || (f.inText && e.text.toLowerCase().includes(q)));
+}
+
+/**
+ * The filtered list, extended incrementally while the filter stays the same and events are only
+ * appended (the common case while the guest runs), recomputed otherwise.
+ */
+export class FilteredView {
+  private key = '';
+  private epoch = -1;
+  private firstSeq = -1;
+  private seen = 0;
+  private result: SimEvent[] = [];
+
+  get(h: TraceHistory, f: TraceFilter): readonly SimEvent[] {
+    const key = `${[...f.layers].sort().join(',')}|${f.inText}|${f.query.trim().toLowerCase()}`;
+    const firstSeq = h.events.length ? h.events[0].seq : -1;
+    const match = matcher(f);
+    if (key !== this.key || h.epoch !== this.epoch || firstSeq !== this.firstSeq || h.events.length < this.seen) {
+      this.key = key;
+      this.epoch = h.epoch;
+      this.firstSeq = firstSeq;
+      this.result = h.events.filter(match);
+      this.seen = h.events.length;
+      return this.result;
+    }
+    if (h.events.length === this.seen) return this.result;
+    // A new array, so React sees a change; the old one is left as it was.
+    const added = h.events.slice(this.seen).filter(match);
+    this.seen = h.events.length;
+    if (added.length) this.result = this.result.concat(added);
+    return this.result;
+  }
+}
