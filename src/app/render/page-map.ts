@@ -135,9 +135,9 @@ export function createPageMap(canvas: HTMLCanvasElement, overlay: HTMLCanvasElem
   const stats: PageMapStats = { paintMs: 0, drawMs: 0, paints: 0 };
 
   const sel = select(overlay);
-  const behaviour = zoom<HTMLCanvasElement>()
+  const behaviour = zoom<HTMLCanvasElement, unknown>()
     .clickDistance(4)
-    .on('zoom', (e: D3ZoomEvent) => {
+    .on('zoom', (e: D3ZoomEvent<HTMLCanvasElement, unknown>) => {
       t = e.transform;
       if (e.sourceEvent) fitted = false;
       overlay.dataset.k = String(t.k);
