@@ -52,7 +52,7 @@ function publish(): void {
       lab!.pageStates(v.name, a);
       versions.set(key, version);
     }
-    return { vm: v.name, states: a };
+    return { vm: v.name, states: a, version };
   });
   const host = arrayFor('host', frame.hostFrames);
   const hostVersion = `${lab.hostVersion()}`;
@@ -66,7 +66,7 @@ function publish(): void {
   if (isolated) listener(packet);
   else {
     // Transfer copies so the worker keeps its own arrays for the next frame.
-    const copies = pages.map((p) => ({ vm: p.vm, states: p.states.slice() }));
+    const copies = pages.map((p) => ({ vm: p.vm, states: p.states.slice(), version: p.version }));
     const hostCopy = host.slice();
     listener(Comlink.transfer({ ...packet, pages: copies, hostOwners: hostCopy }, [...copies.map((c) => c.states.buffer), hostCopy.buffer]));
   }

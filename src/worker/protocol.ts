@@ -15,8 +15,8 @@ export interface FramePacket {
   n: number;
   frame: LabFrame;
   playing: boolean;
-  /** Per VM: page-state codes by GFN (see src/sim/inspect.ts PageState). */
-  pages: { vm: string; states: Uint8Array }[];
+  /** Per VM: page-state codes by GFN (see src/sim/inspect.ts PageState), and what they were computed from (equal version: unchanged). */
+  pages: { vm: string; states: Uint8Array; version: string }[];
   /** Host frame owner codes (0 free, 1 host kernel, 2 process, 3+2i guest_memfd of VM i, 4+2i TDX metadata of VM i). */
   hostOwners: Uint8Array;
   /** True when the arrays live in SharedArrayBuffers (cross-origin isolated page): they are updated in place. */

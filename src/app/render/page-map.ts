@@ -46,6 +46,8 @@ export interface PageMapUpdate {
   colors: PageMapColors;
   /** [first GFN, page count, slot id] of each memslot. */
   memslots: readonly (readonly [number, number, number])[];
+  /** What the states were computed from: the same version as last time means unchanged (no diff needed). */
+  version?: string;
 }
 
 export interface PageMapOptions {
@@ -129,6 +131,7 @@ export function createPageMap(canvas: HTMLCanvasElement, overlay: HTMLCanvasElem
   let imageDirty = false;
   /** New states arrived: compare them with the painted ones at the next frame. */
   let diffPending = false;
+  let version: string | undefined;
   let staticDirty = false;
   let overlayDirty = false;
   let raf = 0;
@@ -541,8 +544,10 @@ export function createPageMap(canvas: HTMLCanvasElement, overlay: HTMLCanvasElem
         palette = opts.palette;
         imageDirty = true;
       }
+      const unchanged = opts.version !== undefined && opts.version === version && next === states && !imageDirty;
+      version = opts.version;
       states = next;
-      diffPending = true;
+      if (!unchanged) diffPending = true;
       schedule();
     },
     setHighlight(range) {
