@@ -102,6 +102,16 @@ function tick(): void {
   if (playing) setTimeout(tick, 0);
 }
 
+function query<T>(f: () => T, empty: T): T {
+  if (!lab) return empty;
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof ScenarioError) return empty;
+    throw e;
+  }
+}
+
 function issuesOf(e: unknown): { path: string; message: string }[] {
   if (e instanceof ScenarioError) return e.issues;
   throw e;
@@ -174,14 +184,16 @@ const api: LabApi = {
       return { ok: false, issues: issuesOf(e) };
     }
   },
+  // Queries can race a scenario switch (a panel asks about a VM of the previous lesson): an unknown
+  // VM or frame answers empty instead of failing.
   async walk(vm: string, gpa: number) {
-    return lab ? lab.walk(vm, gpa) : [];
+    return query(() => lab!.walk(vm, gpa), []);
   },
   async vmmMappings(vm: string) {
-    return lab ? lab.vmmMappings(vm) : [];
+    return query(() => lab!.vmmMappings(vm), []);
   },
   async frameInfo(frame: number) {
-    return lab ? lab.frameInfo(frame) : null;
+    return query(() => (frame >= 0 && frame < lab!.run.host.memory.nframes ? lab!.frameInfo(frame) : null), null);
   },
   async diagnose(source: string, origin: number) {
     return Lab.diagnose(source, origin);
