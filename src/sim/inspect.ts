@@ -1,4 +1,5 @@
 import { PAGE_SIZE, hex } from './core/units';
+import { eptEntryFrame, eptEntryWritable } from './kvm/mmu';
 import { FRAME_OWNER_NAMES, FrameOwner } from './host/physmem';
 import type { Host } from './host/host';
 import { gfnToGmemIndex, gfnToHva } from './kvm/memslot';
@@ -68,7 +69,7 @@ export function pageStates(vm: Vm, out: Uint8Array, first = 0, count = out.lengt
   }
   vm.mmu.ept.forEachSet(first, count, (gfn, e) => {
     const priv = !vm.isTd && vm.attributes.has(gfn);
-    out[gfn - first] = priv ? PageState.PRIVATE_MAPPED : e & 0x8000_0000 ? PageState.SHARED_MAPPED : PageState.SHARED_WRITE_PROTECTED;
+    out[gfn - first] = priv ? PageState.PRIVATE_MAPPED : eptEntryWritable(e) ? PageState.SHARED_MAPPED : PageState.SHARED_WRITE_PROTECTED;
   });
   const td = vm.td;
   if (td) {
@@ -161,7 +162,7 @@ export function translationWalk(vm: Vm, host: Host, gpa: number): WalkHop[] {
       return hops;
     }
     const ee = vm.mmu.ept.get(gfn);
-    hops.push({ hop: 'ept', title: 'EPT', ok: ee !== 0, fields: { present: ee !== 0, ...(ee ? { hpa: hex(((ee & 0x7fffffff) - 1) * PAGE_SIZE) } : {}) },
+    hops.push({ hop: 'ept', title: 'EPT', ok: ee !== 0, fields: { present: ee !== 0, ...(ee ? { hpa: hex(eptEntryFrame(ee) * PAGE_SIZE) } : {}) },
       text: ee ? 'The EPT maps the GFN to the guest_memfd page.' : 'No EPT entry: the next access faults it in from guest_memfd.' });
     if (f >= 0) hops.push(frameHop(host, f, 'A software-protected VM encrypts nothing: the host kernel can still read this frame.'));
     return hops;
@@ -173,8 +174,8 @@ export function translationWalk(vm: Vm, host: Host, gpa: number): WalkHop[] {
     text: hf >= 0 ? "The VMM's page table maps the HVA to a host frame." : 'The HVA is not backed yet: the next fault goes through get_user_pages().' });
   const e = vm.mmu.ept.get(gfn);
   hops.push({ hop: 'ept', title: td ? 'Shared EPT' : 'EPT', ok: e !== 0,
-    fields: { present: e !== 0, writable: (e & 0x8000_0000) !== 0, ...(e ? { hpa: hex(((e & 0x7fffffff) - 1) * PAGE_SIZE) } : {}) },
-    text: e === 0 ? 'No EPT entry yet: the next access is an EPT violation.' : e & 0x8000_0000 ? 'Mapped writable.' : 'Mapped read-only: dirty logging will catch the next write.' });
+    fields: { present: e !== 0, writable: eptEntryWritable(e), ...(e ? { hpa: hex(eptEntryFrame(e) * PAGE_SIZE) } : {}) },
+    text: e === 0 ? 'No EPT entry yet: the next access is an EPT violation.' : eptEntryWritable(e) ? 'Mapped writable.' : 'Mapped read-only: dirty logging will catch the next write.' });
   if (hf >= 0) hops.push(frameHop(host, hf, "An ordinary page of the VMM's memory: the host can read and write it."));
   return hops;
 }

@@ -1,4 +1,5 @@
 import { fail } from '../core/errno';
+import { Cost } from '../core/clock';
 import { PagedU32 } from '../core/paged-array';
 import { PAGE_SIZE, formatSize, hex, isPageAligned, pageAlignUp } from '../core/units';
 import type { Host } from './host';
@@ -84,7 +85,7 @@ export class Process {
     if (f < 0) fail('ENOMEM', 'host memory is exhausted');
     this.pt.set(this.vpn(page), f + 1);
     this.residentPages++;
-    this.host.clock.advance(1000);
+    this.host.clock.advance(Cost.hostFault);
     return f;
   }
 

@@ -1,4 +1,5 @@
 import { fail } from '../core/errno';
+import { Cost } from '../core/clock';
 import { PagedU32 } from '../core/paged-array';
 import { PAGE_SIZE, formatSize, hex, isPageAligned } from '../core/units';
 import { FrameOwner } from '../host/physmem';
@@ -60,7 +61,7 @@ export class GuestMemfd {
     const f = host.memory.alloc(FrameOwner.GuestMemfd, this.ino);
     if (f < 0) fail('ENOMEM', 'host memory is exhausted');
     // The page is cleared on first use; freshly allocated frames already read as zeros.
-    host.clock.advance(300);
+    host.clock.advance(Cost.zeroPage);
     this.pages.set(index, f + 1);
     this.allocatedPages++;
     return [f, true];

@@ -1,4 +1,4 @@
-import { fail } from '../core/errno';
+import { Cost } from '../core/clock';
 import { PagedU32 } from '../core/paged-array';
 import { PAGE_SIZE, hex } from '../core/units';
 import { SysError } from '../core/errno';
@@ -13,6 +13,10 @@ import type { Vm } from './vm';
 /** EPT entry as stored: host frame + 1 in bits 30..0, writable in bit 31. */
 const EPT_W = 0x8000_0000;
 const EPT_FRAME = 0x7fff_ffff;
+
+/** Decode a stored EPT entry (0 = not present). */
+export const eptEntryFrame = (e: number): number => (e & EPT_FRAME) - 1;
+export const eptEntryWritable = (e: number): boolean => (e & EPT_W) !== 0;
 
 /** VMX exit reason for an EPT violation, reported in the #VE information. */
 const EXIT_REASON_EPT_VIOLATION = 48;
@@ -48,11 +52,11 @@ export class Mmu {
   }
 
   eptFrame(gfn: number): number {
-    return (this.ept.get(gfn) & EPT_FRAME) - 1;
+    return eptEntryFrame(this.ept.get(gfn));
   }
 
   eptWritable(gfn: number): boolean {
-    return (this.ept.get(gfn) & EPT_W) !== 0;
+    return eptEntryWritable(this.ept.get(gfn));
   }
 
   /**
@@ -89,7 +93,7 @@ export class Mmu {
 
   private traceViolation(gfn: number, gpa: number, access: Access, priv: boolean, vcpu: number): void {
     this.stats.eptViolations++;
-    this.vm.clock.advance(1500);
+    this.vm.clock.advance(Cost.eptViolation);
     this.vm.trace('kvm', 'EPT violation', { gpa: hex(gpa), access, private: priv },
       `The guest's ${access} of ${priv ? 'private' : 'shared'} GPA ${hex(gpa)} finds no ${priv && this.vm.isTd ? 'Secure-EPT' : 'EPT'} entry: an EPT violation exits to KVM.`,
       { vcpu, gfns: [gfn, 1] });
@@ -135,7 +139,7 @@ export class Mmu {
   private writeProtectFault(gfn: number, e: number): number {
     const slot = this.vm.findSlot(gfn);
     this.stats.writeProtectFaults++;
-    this.vm.clock.advance(1000);
+    this.vm.clock.advance(Cost.vmExit);
     if (slot?.flags && slot.flags & KVM_MEM_READONLY) return (e & EPT_FRAME) - 1;
     if (slot) this.vm.markDirty(slot, gfn);
     this.ept.set(gfn, (e | EPT_W) >>> 0);
@@ -293,10 +297,6 @@ export class Mmu {
     return this.ept.allocatedBytes + (this.mirror?.allocatedBytes ?? 0);
   }
 
-  /** Used by the memslot code: fail if an operation needs an unmapped range. */
-  static requireAligned(x: number, what: string): void {
-    if (x % PAGE_SIZE !== 0) fail('EINVAL', `${what} ${hex(x)} is not page aligned`);
-  }
 }
 
 export type { Memslot };

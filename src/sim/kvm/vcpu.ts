@@ -1,4 +1,5 @@
 import { fail } from '../core/errno';
+import { Cost } from '../core/clock';
 import { PAGE_SIZE, hex } from '../core/units';
 import { GuestException, MmioAccess, VcpuExit, type Access, type CpuBus, type CpuRegs, type Reg64 } from '../guest/bus';
 import {
@@ -451,7 +452,7 @@ export class Vcpu implements CpuBus {
     } catch (e) {
       if (e instanceof KvmExitSignal) {
         this.lastExit = e.exit;
-        this.vm.clock.advance(vm.td ? 9000 : 6000);
+        this.vm.clock.advance(Cost.userspaceExit + (vm.td ? Cost.tdExit : Cost.vmExit));
         return this.finish({ ret: e.errno ? -1 : 0, errno: e.errno, exit: e.exit, instructions: 0, why: e.why }, start);
       }
       if (e instanceof VmDeadSignal) return this.finish({ ret: -1, errno: 'EIO', instructions: 0, why: vm.dead ?? e.why }, start);
@@ -472,7 +473,7 @@ export class Vcpu implements CpuBus {
 
   private finish(r: RunResult, start: number): RunResult {
     r.instructions = this.cpu!.instructionsRetired - start;
-    this.vm.clock.advance(r.instructions);
+    this.vm.clock.advance(r.instructions * Cost.instruction);
     return r;
   }
 

@@ -177,7 +177,18 @@ export class ScenarioRun {
       return r;
     }
     const i = this.next++;
-    const st = this.scenario.steps[i];
+    const res = this.execTraced(this.scenario.steps[i], i);
+    this.results.push(res);
+    return res;
+  }
+
+  /** Execute one step that is not part of the scenario's list (a user command); it is not recorded in results. */
+  runOne(st: StepT): StepResult {
+    return this.execTraced(st, -1);
+  }
+
+  /** Run a step as the kernel would answer it: a value, or -1 with the errno (and a trace line saying why). */
+  private execTraced(st: StepT, i: number): StepResult {
     const first = this.trace.count;
     let r: Omit<StepResult, 'step' | 'do' | 'events'>;
     try {
@@ -189,24 +200,7 @@ export class ScenarioRun {
     if (r.ret === -1 && r.errno)
       this.trace.emit(layerOf(st.do), st.do, { errno: r.errno, errno_value: Errno[r.errno as keyof typeof Errno] ?? 0 },
         `${st.do} fails with ${r.errno}: ${r.why}.`, { vm: 'vm' in st ? (st.vm ?? null) : null });
-    const res: StepResult = { step: i, do: st.do, ...r, events: [first, this.trace.count] };
-    this.results.push(res);
-    return res;
-  }
-
-  /** Execute one step that is not part of the scenario's list (a user command); it is not recorded in results. */
-  runOne(st: StepT): StepResult {
-    const first = this.trace.count;
-    let r: Omit<StepResult, 'step' | 'do' | 'events'>;
-    try {
-      r = this.exec(st, -1);
-    } catch (e) {
-      if (e instanceof SysError) r = { ret: -1, errno: e.errno, why: e.why };
-      else throw e;
-    }
-    if (r.ret === -1 && r.errno)
-      this.trace.emit(layerOf(st.do), st.do, { errno: r.errno }, `${st.do} fails with ${r.errno}: ${r.why}.`, { vm: 'vm' in st ? (st.vm ?? null) : null });
-    return { step: -1, do: st.do, ...r, events: [first, this.trace.count] };
+    return { step: i, do: st.do, ...r, events: [first, this.trace.count] };
   }
 
   private vmmOf(name: string, i: number): VmmVm {

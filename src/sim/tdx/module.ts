@@ -1,11 +1,12 @@
 import { PagedU32 } from '../core/paged-array';
+import { Cost } from '../core/clock';
 import type { Trace } from '../core/trace';
 import { PAGE_SIZE, hex } from '../core/units';
 import type { Host } from '../host/host';
 import { FrameOwner } from '../host/physmem';
 import * as abi from './abi';
 import { Measurement } from './measure';
-import { SEPT_STATE_NAMES, Sept, septEntry, septFrame, septState } from './sept';
+import { Sept, septEntry, septFrame, septState } from './sept';
 
 /** The TDX module status codes this module returns in RAX (values in abi.ts, with sources). */
 export const TdxStatus = {
@@ -89,7 +90,7 @@ export class TdxModule {
   }
 
   private seam(name: string, td: Td, args: Record<string, string | number>, text: string, gfn?: number): void {
-    this.host.clock.advance(2000);
+    this.host.clock.advance(Cost.seamcall);
     this.trace.emit('tdx-module', name, args, text, { vm: td.vmName, gfns: gfn === undefined ? undefined : [gfn, 1] });
   }
 
@@ -246,17 +247,13 @@ export class TdxModule {
     if (s !== Sept.PENDING) return { status: TdxStatus.TDX_OPERAND_BUSY };
     const f = septFrame(e);
     this.host.memory.zero(f);
-    this.host.clock.advance(300);
+    this.host.clock.advance(Cost.zeroPage);
     td.sept.set(gfn, septEntry(Sept.MAPPED, f));
     td.pendingPages--;
     td.mappedPages++;
     this.trace.emit('tdx-module', 'TDG.MEM.PAGE.ACCEPT', { gpa, status: 'TDX_SUCCESS' },
       `The guest accepts ${gpa}: the TDX module zeroes it with the TD's key and maps it (PENDING → MAPPED).`, ctx);
     return { status: TdxStatus.TDX_SUCCESS };
-  }
-
-  stateName(td: Td, gfn: number): string {
-    return SEPT_STATE_NAMES[td.stateOf(gfn)];
   }
 
   /** Destroy the TD: free every private page and metadata page (TDH.PHYMEM.PAGE.RECLAIM). */

@@ -113,19 +113,17 @@ export class LinuxGuestKernel implements GuestKernel {
         [addr / PAGE, numpages]);
     }
     const op = this.op;
-    {
-      if (op.phase === 'map') {
-        if (!(this.platform === 'tdx' ? this.tdxMapGpa(op, enc, bus) : this.kvmMapGpaRange(op, enc, bus))) {
-          this.log(name, { addr: hex(addr), status: 'EIO' }, `${name} failed: the host refused the conversion.`);
-          this.op = null;
-          return BigInt.asUintN(64, -5n);
-        }
-        op.phase = 'accept';
-        op.cursor = op.start;
+    if (op.phase === 'map') {
+      if (!(this.platform === 'tdx' ? this.tdxMapGpa(op, enc, bus) : this.kvmMapGpaRange(op, enc, bus))) {
+        this.log(name, { addr: hex(addr), status: 'EIO' }, `${name} failed: the host refused the conversion.`);
+        this.op = null;
+        return BigInt.asUintN(64, -5n);
       }
-      if (enc && this.platform === 'tdx') {
-        for (; op.cursor < op.end; op.cursor += PAGE) if (!this.acceptPage(op.cursor, bus)) return BigInt.asUintN(64, -5n);
-      }
+      op.phase = 'accept';
+      op.cursor = op.start;
+    }
+    if (enc && this.platform === 'tdx') {
+      for (; op.cursor < op.end; op.cursor += PAGE) if (!this.acceptPage(op.cursor, bus)) return BigInt.asUintN(64, -5n);
     }
     this.op = null;
     return 0n;
