@@ -3,6 +3,7 @@ import sharedBuffer from './shared-buffer.json';
 import lazyAccept from './lazy-accept.json';
 import selftestByHand from './selftest-by-hand.json';
 import fourGigabytes from './four-gigabytes.json';
+import msrFilter from './msr-filter.json';
 
 /** The preset lessons, by id. The app and the CLI load the same files. */
 export const PRESETS: Record<string, unknown> = {
@@ -11,6 +12,7 @@ export const PRESETS: Record<string, unknown> = {
   'lazy-accept': lazyAccept,
   'selftest-by-hand': selftestByHand,
   'four-gigabytes': fourGigabytes,
+  'msr-filter': msrFilter,
 };
 
 /**

@@ -46,7 +46,7 @@ function consoleOf(r: Report, vm: string): string {
 const ZEROS16 = Array(16).fill('00').join(' ');
 
 test('the preset registry lists the lessons', () => {
-  expect(Object.keys(PRESETS).sort()).toEqual(['four-gigabytes', 'host-reads-secret', 'lazy-accept', 'selftest-by-hand', 'shared-buffer']);
+  expect(Object.keys(PRESETS).sort()).toEqual(['four-gigabytes', 'host-reads-secret', 'lazy-accept', 'msr-filter', 'selftest-by-hand', 'shared-buffer']);
 });
 
 describe.each(Object.keys(PRESETS))('preset %s', (id) => {
@@ -318,5 +318,37 @@ describe('four-gigabytes (first 200,000 instructions of each guest)', () => {
     expect(names(ev)).toContain('TDH.MEM.PAGE.AUG');
     expect(names(ev)).toContain('TDG.MEM.PAGE.ACCEPT');
     expect(run.septState('td', 0x20000)).toBe('MAPPED');
+  });
+});
+
+describe('msr-filter (modelled on userspace_msr_exit_test)', () => {
+  let report: Report;
+  beforeAll(() => {
+    report = runPreset('msr-filter').report;
+  });
+
+  test('phase 1, ordinary VM: a denied read exits to the VMM, a denied write without a handler gets #GP, an unknown MSR exits as UNKNOWN', () => {
+    const regs = value(step(report, 9, 'KVM_GET_REGS'));
+    expect(regs).toMatchObject({ r8: '0x0', r9: '0x1', r10: '0x4242' });
+    const ev = eventsOf(report, step(report, 8, 'run'));
+    const exits = ev.filter((e) => e.name === 'KVM_EXIT_X86_RDMSR' || e.name === 'KVM_EXIT_X86_WRMSR');
+    expect(exits.map((e) => [e.name, e.args.index ?? e.args.msr])).toHaveLength(3);
+    expect(names(ev)).toContain('unchecked MSR access error');
+    expect(ev.find((e) => e.name === 'kvm_handle_wrmsr')?.args.error).toBe(1);
+  });
+
+  test('phase 1, TD: MSRs the TDX module handles never reach the filter; the others go #VE → TDVMCALL → KVM → the VMM', () => {
+    const ev = eventsOf(report, step(report, 10, 'run'));
+    expect(names(ev)).not.toContain('unchecked MSR access error');
+    const made = ev.findIndex((e) => e.name === 'RDMSR' && String(e.text).includes('0x474f4f00'));
+    expect(names(ev.slice(made, made + 5))).toEqual(['RDMSR', '#VE', 'TDG.VP.VMCALL<Instruction.RDMSR>', 'KVM_EXIT_X86_RDMSR', 'kvm_handle_rdmsr']);
+    expect(value(step(report, 11, 'KVM_GET_REGS'))).toMatchObject({ r9: '0x1', r10: '0x4242' });
+  });
+
+  test('phase 2: the default-deny filter refuses IA32_PAT (#GP, read as 0) and allows IA32_MISC_ENABLE, on both VM types', () => {
+    for (const [run, regs] of [[14, 15], [16, 17]]) {
+      expect(names(eventsOf(report, step(report, run, 'run')))).toContain('KVM_EXIT_X86_RDMSR');
+      expect(value(step(report, regs, 'KVM_GET_REGS'))).toMatchObject({ r11: '0x0', r12: '0x1' });
+    }
   });
 });

@@ -5,10 +5,12 @@ import {
   KVM_CAP_EXIT_HYPERCALL, KVM_CAP_GUEST_MEMFD, KVM_CAP_IRQCHIP, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
   KVM_CAP_MAX_VCPUS, KVM_CAP_MEMORY_ATTRIBUTES, KVM_CAP_MEMORY_FAULT_INFO, KVM_CAP_NR_MEMSLOTS,
   KVM_CAP_READONLY_MEM, KVM_CAP_SPLIT_IRQCHIP, KVM_CAP_SYNC_MMU, KVM_CAP_USER_MEMORY, KVM_CAP_USER_MEMORY2,
-  KVM_CAP_VM_TYPES, KVM_CAP_X86_USER_SPACE_MSR, KVM_CAP_X86_MSR_FILTER, KVM_HC_MAP_GPA_RANGE,
+  KVM_CAP_SYNC_REGS, KVM_CAP_VM_TYPES, KVM_CAP_X86_SMM, KVM_CAP_X86_USER_SPACE_MSR, KVM_CAP_X86_MSR_FILTER, KVM_HC_MAP_GPA_RANGE,
+  KVM_SYNC_X86_VALID_FIELDS,
   KVM_MEMORY_ATTRIBUTE_PRIVATE, KVM_USER_MEM_SLOTS, KVM_X86_DEFAULT_VM, KVM_X86_SW_PROTECTED_VM, KVM_X86_TDX_VM,
   KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE, KVM_DIRTY_LOG_INITIALLY_SET,
 } from './uapi';
+import type { CapRow } from '../vmm/surface-view';
 import { Vm } from './vm';
 
 /** The VM types this host's KVM supports (the simulated CPU has TDX and no SEV). */
@@ -63,47 +65,63 @@ export class Kvm {
   }
 }
 
+interface CapEntry {
+  cap: number;
+  name: string;
+  /** The answer for this VM, or for the system fd (vm = null). */
+  answer: (vm: Vm | null) => number;
+  /** Why the answer is what it is, and where it differs per VM type. */
+  note: string;
+}
+
+const isTd = (vm: Vm | null): boolean => vm?.type === KVM_X86_TDX_VM;
+/** On the system fd, what any VM type could have; on a VM fd, whether this one has private memory. */
+const privateMem = (vm: Vm | null): boolean => vm === null || vm.type !== KVM_X86_DEFAULT_VM;
+
 /**
- * kvm_vm_ioctl_check_extension_generic() and kvm_vm_ioctl_check_extension() (x86), for a VM or for
- * the system fd (vm = null). Unknown capabilities answer 0.
+ * kvm_vm_ioctl_check_extension_generic() (virt/kvm/kvm_main.c) and kvm_vm_ioctl_check_extension()
+ * (arch/x86/kvm/x86.c). What differs for a TD comes from tdx_vm_init() (has_protected_state,
+ * has_private_mem) and from vt_has_emulated_msr() answering tdx_has_emulated_msr() for a TD.
  */
+const CAPS: readonly CapEntry[] = [
+  { cap: KVM_CAP_VM_TYPES, name: 'KVM_CAP_VM_TYPES', answer: () => SUPPORTED_VM_TYPES.reduce((m, t) => m | (1 << t), 0),
+    note: 'bitmap of KVM_CREATE_VM types (bit n = type n); the same on every fd' },
+  { cap: KVM_CAP_USER_MEMORY, name: 'KVM_CAP_USER_MEMORY', answer: () => 1, note: 'memslots from the VMM\'s memory' },
+  { cap: KVM_CAP_USER_MEMORY2, name: 'KVM_CAP_USER_MEMORY2', answer: () => 1, note: 'KVM_SET_USER_MEMORY_REGION2 (guest_memfd fields)' },
+  { cap: KVM_CAP_SYNC_MMU, name: 'KVM_CAP_SYNC_MMU', answer: () => 1, note: 'MMU notifiers keep KVM\'s mappings in sync with the VMM\'s' },
+  { cap: KVM_CAP_MEMORY_FAULT_INFO, name: 'KVM_CAP_MEMORY_FAULT_INFO', answer: () => 1, note: 'KVM_EXIT_MEMORY_FAULT carries gpa/size/flags' },
+  { cap: KVM_CAP_MEMORY_ATTRIBUTES, name: 'KVM_CAP_MEMORY_ATTRIBUTES', answer: (vm) => (privateMem(vm) ? KVM_MEMORY_ATTRIBUTE_PRIVATE : 0),
+    note: 'kvm_supported_mem_attributes(): KVM_MEMORY_ATTRIBUTE_PRIVATE only for VMs with private memory' },
+  { cap: KVM_CAP_GUEST_MEMFD, name: 'KVM_CAP_GUEST_MEMFD', answer: (vm) => (privateMem(vm) ? 1 : 0),
+    note: 'guest_memfd for VMs with private memory' },
+  { cap: KVM_CAP_READONLY_MEM, name: 'KVM_CAP_READONLY_MEM', answer: (vm) => (isTd(vm) ? 0 : 1),
+    note: 'kvm_arch_has_readonly_mem(): not with protected state (a TD), hence no pflash for a TD' },
+  { cap: KVM_CAP_X86_SMM, name: 'KVM_CAP_X86_SMM', answer: (vm) => (isTd(vm) ? 0 : 1),
+    note: 'has_emulated_msr(MSR_IA32_SMBASE): tdx_has_emulated_msr() says no, so a TD has no SMM' },
+  { cap: KVM_CAP_IRQCHIP, name: 'KVM_CAP_IRQCHIP', answer: (vm) => (isTd(vm) ? 0 : 1),
+    note: 'a TD needs the split irqchip (PIC and IOAPIC in user space); KVM_CREATE_IRQCHIP fails for a TD (has_protected_eoi)' },
+  { cap: KVM_CAP_SPLIT_IRQCHIP, name: 'KVM_CAP_SPLIT_IRQCHIP', answer: () => 1, note: 'local APIC in KVM, PIC/IOAPIC in the VMM' },
+  { cap: KVM_CAP_NR_MEMSLOTS, name: 'KVM_CAP_NR_MEMSLOTS', answer: () => KVM_USER_MEM_SLOTS, note: 'KVM_MEM_SLOTS_NUM - KVM_INTERNAL_MEM_SLOTS' },
+  { cap: KVM_CAP_MAX_VCPUS, name: 'KVM_CAP_MAX_VCPUS', answer: () => KVM_MAX_VCPUS,
+    note: 'kvm->max_vcpus; tdx_vm_init() also caps a TD at the host\'s present CPUs (the simulated host does not model CPUs)' },
+  { cap: KVM_CAP_SYNC_REGS, name: 'KVM_CAP_SYNC_REGS', answer: () => KVM_SYNC_X86_VALID_FIELDS,
+    note: 'KVM_SYNC_X86_REGS | SREGS | EVENTS in kvm_run; a TD\'s registers are protected unless it has the DEBUG attribute' },
+  { cap: KVM_CAP_EXIT_HYPERCALL, name: 'KVM_CAP_EXIT_HYPERCALL', answer: () => 1 << KVM_HC_MAP_GPA_RANGE,
+    note: 'KVM_EXIT_HYPERCALL_VALID_MASK: only KVM_HC_MAP_GPA_RANGE can go to user space' },
+  { cap: KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, name: 'KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2', answer: () => KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | KVM_DIRTY_LOG_INITIALLY_SET,
+    note: 'KVM_CLEAR_DIRTY_LOG; not usable on guest_memfd slots' },
+  { cap: KVM_CAP_X86_USER_SPACE_MSR, name: 'KVM_CAP_X86_USER_SPACE_MSR', answer: () => 1,
+    note: 'MSR accesses KVM cannot complete can exit to user space; for a TD only the MSRs the TDX module forwards (#VE → TDVMCALL) reach KVM' },
+  { cap: KVM_CAP_X86_MSR_FILTER, name: 'KVM_CAP_X86_MSR_FILTER', answer: () => 1,
+    note: 'KVM_X86_SET_MSR_FILTER; a TD\'s native MSRs never reach KVM, so the filter cannot see them' },
+];
+
+/** KVM_CHECK_EXTENSION for a VM fd, or for the system fd (vm = null). Unknown capabilities answer 0. */
 export function checkExtensionFor(vm: Vm | null, cap: number): number {
-  const type = vm ? vm.type : KVM_X86_DEFAULT_VM;
-  const isTd = type === KVM_X86_TDX_VM;
-  const hasPrivate = type !== KVM_X86_DEFAULT_VM;
-  switch (cap) {
-    case KVM_CAP_VM_TYPES:
-      return SUPPORTED_VM_TYPES.reduce((m, t) => m | (1 << t), 0);
-    case KVM_CAP_USER_MEMORY:
-    case KVM_CAP_USER_MEMORY2:
-    case KVM_CAP_SYNC_MMU:
-    case KVM_CAP_MEMORY_FAULT_INFO:
-    case KVM_CAP_SPLIT_IRQCHIP:
-      return 1;
-    case KVM_CAP_IRQCHIP:
-      // A TD requires the split irqchip: the PIC and IOAPIC are in user space, the local APIC in KVM.
-      return isTd ? 0 : 1;
-    case KVM_CAP_NR_MEMSLOTS:
-      return KVM_USER_MEM_SLOTS;
-    case KVM_CAP_MAX_VCPUS:
-      return KVM_MAX_VCPUS;
-    case KVM_CAP_READONLY_MEM:
-      // TDX cannot have read-only memslots (hence no pflash for a TD).
-      return vm && isTd ? 0 : 1;
-    case KVM_CAP_MEMORY_ATTRIBUTES:
-      // kvm_supported_mem_attributes(): PRIVATE only for VMs with private memory; on the system fd,
-      // what any VM type could have.
-      return vm === null || hasPrivate ? KVM_MEMORY_ATTRIBUTE_PRIVATE : 0;
-    case KVM_CAP_GUEST_MEMFD:
-      return vm === null || hasPrivate ? 1 : 0;
-    case KVM_CAP_EXIT_HYPERCALL:
-      return 1 << KVM_HC_MAP_GPA_RANGE;
-    case KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2:
-      return KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | KVM_DIRTY_LOG_INITIALLY_SET;
-    case KVM_CAP_X86_USER_SPACE_MSR:
-    case KVM_CAP_X86_MSR_FILTER:
-      return isTd ? 0 : 1;
-    default:
-      return 0;
-  }
+  return CAPS.find((c) => c.cap === cap)?.answer(vm) ?? 0;
+}
+
+/** capRows(vm): every capability the simulator knows, answered on /dev/kvm and on this VM's fd. */
+export function capRows(vm: Vm): CapRow[] {
+  return CAPS.map((c) => ({ name: c.name, number: c.cap, system: c.answer(null), vm: c.answer(vm), note: c.note }));
 }

@@ -15,6 +15,11 @@ export type RunExit =
   | { reason: 'KVM_EXIT_INTR' }
   | { reason: 'KVM_EXIT_INTERNAL_ERROR'; internal: { suberror: number; ndata: number; data: number[] } }
   | { reason: 'KVM_EXIT_SYSTEM_EVENT'; system_event: { type: number; ndata: number; data: number[] } }
+  /**
+   * KVM_CAP_X86_USER_SPACE_MSR exits. reason is a KVM_MSR_EXIT_REASON_* bit; data is the u64 as a
+   * hex string (the value written, or what user space returns for a read); user space sets error = 1
+   * to make KVM inject #GP.
+   */
   | { reason: 'KVM_EXIT_X86_RDMSR' | 'KVM_EXIT_X86_WRMSR'; msr: { error: number; reason: number; index: number; data: string } };
 
 export type RunExitReason = RunExit['reason'];

@@ -49,6 +49,7 @@ export const KVM_CAP_SET_TSS_ADDR = 4; // include/uapi/linux/kvm.h
 export const KVM_CAP_NR_VCPUS = 9; // include/uapi/linux/kvm.h — "returns recommended max vcpus per vm"
 export const KVM_CAP_NR_MEMSLOTS = 10; // include/uapi/linux/kvm.h — "returns max memory slots per vm"
 export const KVM_CAP_SYNC_MMU = 16; // include/uapi/linux/kvm.h
+export const KVM_CAP_SYNC_REGS = 74; // include/uapi/linux/kvm.h
 export const KVM_CAP_MAX_VCPUS = 66; // include/uapi/linux/kvm.h
 export const KVM_CAP_READONLY_MEM = 81; // include/uapi/linux/kvm.h
 export const KVM_CAP_X86_SMM = 117; // include/uapi/linux/kvm.h
@@ -81,6 +82,7 @@ export const CAP_NAMES: Record<string, number> = {
   KVM_CAP_NR_MEMSLOTS,
   KVM_CAP_SYNC_MMU,
   KVM_CAP_MAX_VCPUS,
+  KVM_CAP_SYNC_REGS,
   KVM_CAP_READONLY_MEM,
   KVM_CAP_X86_SMM,
   KVM_CAP_SPLIT_IRQCHIP,
@@ -346,6 +348,9 @@ export const KVM_MSR_FILTER_MAX_BITMAP_SIZE = 0x600; // arch/x86/include/uapi/as
 export const KVM_MSR_EXIT_REASON_INVAL = 1 << 0; // include/uapi/linux/kvm.h
 export const KVM_MSR_EXIT_REASON_UNKNOWN = 1 << 1; // include/uapi/linux/kvm.h
 export const KVM_MSR_EXIT_REASON_FILTER = 1 << 2; // include/uapi/linux/kvm.h
+
+/** KVM_CHECK_EXTENSION(KVM_CAP_SYNC_REGS): KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS | KVM_SYNC_X86_EVENTS. */
+export const KVM_SYNC_X86_VALID_FIELDS = 0x7; // arch/x86/include/uapi/asm/kvm.h (1 << 0 | 1 << 1 | 1 << 2)
 
 // KVM_CAP_X2APIC_API args[0]
 export const KVM_X2APIC_API_USE_32BIT_IDS = 1 << 0; // arch/x86/include/uapi/asm/kvm.h

@@ -11,7 +11,10 @@ import {
 import type { Program } from '../guest/asm';
 import { GuestFault } from '../guest/cpu/cpu';
 import { KvmExitSignal, VcpuBlocked, VmDeadSignal, type RunExit, type RunResult } from './run';
-import { MSRS, kvmCpuid, msrName } from './msr-cpuid';
+import { MSRS, kvmCpuid, kvmMsrDecision, msrName } from './msr-cpuid';
+import { MSR_EXIT_REASON_NAMES, msrExitReason } from './msr-filter';
+import { TD_MSR_VALUES, tdMsrPolicy } from '../tdx/msr-policy';
+import { tdCpuid } from '../tdx/cpuid-policy';
 import {
   KVM_ENOSYS, KVM_EXIT_HYPERCALL_LONG_MODE, KVM_HC_MAP_GPA_RANGE, KVM_INTERNAL_ERROR_EMULATION, KVM_MAP_GPA_RANGE_DECRYPTED,
   KVM_MAP_GPA_RANGE_ENCRYPTED, KVM_MAP_GPA_RANGE_PAGE_SZ_4K, KVM_SYSTEM_EVENT_TDX_FATAL,
@@ -32,7 +35,9 @@ type Completion =
   | { kind: 'mmio'; data: number }
   | { kind: 'hypercall'; ret: number }
   /** A TD's TDG.VP.VMCALL<Instruction.HLT> that halted: when the vCPU runs again, the call returns. */
-  | { kind: 'hlt' };
+  | { kind: 'hlt' }
+  /** KVM_EXIT_X86_RDMSR/WRMSR: msr.error set means inject #GP; else a read returns msr.data. */
+  | { kind: 'msr'; error: boolean; data: bigint };
 
 /** KVM's state of a TDG.VP.VMCALL<MapGPA> being processed in 2 MiB chunks (tdx->map_gpa_next/end). */
 interface MapGpaState {
@@ -67,6 +72,7 @@ export class Vcpu implements CpuBus {
 
   constructor(readonly vm: Vm, readonly id: number, readonly fd: number) {
     for (const [i, m] of MSRS) this.msrs.set(i, m.reset);
+    if (vm.isTd) for (const [i, v] of TD_MSR_VALUES) this.msrs.set(i, v);
   }
 
   get tlbGeneration(): number {
@@ -136,54 +142,134 @@ export class Vcpu implements CpuBus {
     this.exit({ reason: 'KVM_EXIT_IO', io: { direction: dirIn ? 'KVM_EXIT_IO_IN' : 'KVM_EXIT_IO_OUT', size, port, count: 1, data: dirIn ? 0 : value } }, 'port I/O');
   }
 
+  /**
+   * RDMSR. A TD: the TDX module's class decides (tdx/msr-policy.ts); a #VE goes to the guest's
+   * handler, which comes back through TDG.VP.VMCALL<Instruction.RDMSR> (tdvmcall()). An ordinary VM:
+   * the access exits to KVM (kvm_emulate_rdmsr()).
+   */
   rdmsr(index: number): bigint {
+    index >>>= 0;
+    const first = !this.completion;
+    if (first) this.guestMsrAccess(index, 'read', 0n);
     if (this.vm.td) {
-      const p = tdMsrPolicy(index);
-      if (p === 'native') return this.msrs.get(index) ?? 0n;
-      if (p === 'gp') throw new GuestException('GP', `RDMSR ${msrName(index)} raises #GP in a TD`);
-      if (!this.completion) this.trace('tdx-module', '#VE', { exit_reason: EXIT_REASON_MSR_READ, msr: hex(index) },
-        `The TDX module does not virtualise ${msrName(index)}: RDMSR raises a #VE in the guest.`);
-      throw new GuestException('VE', `RDMSR ${hex(index)}`, { exitReason: EXIT_REASON_MSR_READ, exitQualification: 0, msr: index });
+      const cls = tdMsrPolicy(index, 'read');
+      if (cls === 'native') {
+        if (MSRS.get(index)?.writeOnly) throw new GuestException('GP', `RDMSR of write-only ${msrName(index)}`);
+        return this.msrValue(index);
+      }
+      this.tdMsrException(cls, index, 'read');
     }
-    const v = this.msrs.get(index);
-    if (v === undefined) {
-      this.trace('kvm', '#GP', { msr: hex(index) }, `KVM does not know ${msrName(index)}: it injects #GP into the guest.`);
-      throw new GuestException('GP', `RDMSR of unknown MSR ${hex(index)}`);
+    const c = this.takeCompletion('msr');
+    if (c) {
+      if (c.error) this.injectMsrGp(index, 'read', 'the VMM answered KVM_EXIT_X86_RDMSR with msr.error = 1');
+      return c.data;
     }
+    const v = this.kvmEmulateMsr(index, 'read', 0n);
+    if (v === null) this.injectMsrGp(index, 'read', null);
     return v;
   }
 
   wrmsr(index: number, value: bigint): void {
+    index >>>= 0;
+    const first = !this.completion;
+    if (first) this.guestMsrAccess(index, 'write', value);
     if (this.vm.td) {
-      const p = tdMsrPolicy(index);
-      if (p === 'native') {
+      const cls = tdMsrPolicy(index, 'write');
+      if (cls === 'native') {
         this.msrs.set(index, value);
         return;
       }
-      if (p === 'gp') throw new GuestException('GP', `WRMSR ${msrName(index)} raises #GP in a TD`);
-      if (!this.completion) this.trace('tdx-module', '#VE', { exit_reason: EXIT_REASON_MSR_WRITE, msr: hex(index) },
-        `The TDX module does not virtualise ${msrName(index)}: WRMSR raises a #VE in the guest.`);
-      throw new GuestException('VE', `WRMSR ${hex(index)}`, { exitReason: EXIT_REASON_MSR_WRITE, exitQualification: 0, msr: index });
+      this.tdMsrException(cls, index, 'write');
     }
-    const m = MSRS.get(index);
-    if (!m || m.readOnly) {
-      this.trace('kvm', '#GP', { msr: hex(index) }, `KVM refuses the write to ${msrName(index)}: it injects #GP into the guest.`);
-      throw new GuestException('GP', `WRMSR to ${m ? 'read-only' : 'unknown'} MSR ${hex(index)}`);
+    const c = this.takeCompletion('msr');
+    if (c) {
+      if (c.error) this.injectMsrGp(index, 'write', 'the VMM answered KVM_EXIT_X86_WRMSR with msr.error = 1');
+      return;
     }
-    this.msrs.set(index, value);
+    if (this.kvmEmulateMsr(index, 'write', value) === null) this.injectMsrGp(index, 'write', null);
+  }
+
+  private msrValue(index: number): bigint {
+    return this.msrs.get(index) ?? 0n;
+  }
+
+  /** The guest's side of the path: one event per RDMSR/WRMSR instruction, and the VM's counter. */
+  private guestMsrAccess(index: number, access: 'read' | 'write', value: bigint): void {
+    this.vm.msrPolicy.count(index);
+    const verb = access === 'read' ? 'RDMSR' : 'WRMSR';
+    this.trace('guest', verb, { msr: hex(index), name: msrName(index), ...(access === 'write' ? { value: hex(value) } : {}) },
+      access === 'read' ? `The guest reads ${msrName(index)} (RDMSR with ECX = ${hex(index)}).` : `The guest writes ${hex(value)} to ${msrName(index)} (WRMSR with ECX = ${hex(index)}).`);
+  }
+
+  /** A TD's access the TDX module does not let through: #GP, or #VE for the guest's handler. */
+  private tdMsrException(cls: 've' | 'gp', index: number, access: 'read' | 'write'): never {
+    const verb = access === 'read' ? 'RDMSR' : 'WRMSR';
+    const exitReason = access === 'read' ? EXIT_REASON_MSR_READ : EXIT_REASON_MSR_WRITE;
+    if (cls === 'gp') {
+      if (!this.completion) this.trace('tdx-module', '#GP', { msr: hex(index) }, `${msrName(index)} is not available in a TD: the TDX module raises #GP on ${verb}.`);
+      throw new GuestException('GP', `${verb} ${msrName(index)} raises #GP in a TD`);
+    }
+    if (!this.completion) this.trace('tdx-module', '#VE', { exit_reason: exitReason, msr: hex(index) },
+      `The TDX module does not virtualise ${msrName(index)}: ${verb} raises a #VE in the guest.`);
+    throw new GuestException('VE', `${verb} ${hex(index)}`, { exitReason, exitQualification: 0, msr: index });
+  }
+
+  /** kvm_inject_gp(): an MSR access KVM (or the VMM) refused. The guest's #GP handler takes over. */
+  private injectMsrGp(index: number, access: 'read' | 'write', why: string | null): never {
+    const verb = access === 'read' ? 'RDMSR' : 'WRMSR';
+    this.trace('kvm', '#GP', { msr: hex(index), op: verb },
+      why ? `${why[0].toUpperCase()}${why.slice(1)}: KVM injects #GP into the guest.` : `KVM cannot complete ${verb} of ${msrName(index)} and no user-space exit is enabled for it: KVM injects #GP into the guest.`);
+    throw new GuestException('GP', `${verb} of ${msrName(index)} refused`);
+  }
+
+  /**
+   * kvm_emulate_rdmsr()/kvm_emulate_wrmsr() for an access that reached KVM (a VM exit, or a TD's
+   * forwarded TDVMCALL): the decision of kvmMsrDecision(), then kvm_msr_user_space(): if user space
+   * asked for this reason, exit with KVM_EXIT_X86_RDMSR/WRMSR. Returns the value read (0 for a
+   * write), or null when the access failed and stays in the kernel (the caller injects #GP or
+   * answers TDVMCALL_STATUS_INVALID_OPERAND).
+   */
+  private kvmEmulateMsr(index: number, access: 'read' | 'write', value: bigint): bigint | null {
+    const d = kvmMsrDecision(this.vm, index, access);
+    const read = access === 'read';
+    if (d.kind === 'constraint') {
+      const c = d.constraint;
+      this.trace('kvm', 'MSR constraint (proposal)', { msr: hex(index), op: read ? 'RDMSR' : 'WRMSR', constraint: c.kind, ...(c.kind === 'fixed' ? { value: hex(c.value) } : {}) },
+        c.kind === 'fixed' ? (read ? `The VMM pinned ${msrName(index)}: KVM returns ${hex(c.value)} (the talk's proposal).` : `The VMM pinned ${msrName(index)}: KVM drops the write of ${hex(value)} (the talk's proposal).`)
+          : read ? `${msrName(index)} is read-only by the VMM's constraint: KVM answers the read (the talk's proposal).` : `${msrName(index)} is read-only by the VMM's constraint: the write fails (the talk's proposal).`);
+      if (c.kind === 'fixed') return read ? c.value : 0n;
+      return read ? this.msrValue(index) : null;
+    }
+    if (d.kind === 'emulate') {
+      if (!read) this.msrs.set(index, value);
+      const v = read ? this.msrValue(index) : value;
+      this.trace('kvm', 'kvm_msr', { rw: read ? 'read' : 'write', msr: hex(index), data: hex(v) },
+        read ? `KVM emulates the read of ${msrName(index)}: ${hex(v)}.` : `KVM emulates the write of ${hex(v)} to ${msrName(index)}.`);
+      return read ? v : 0n;
+    }
+    if (d.failure === 'filtered')
+      this.trace('kvm', 'kvm_msr_allowed', { msr: hex(index), type: read ? 'KVM_MSR_FILTER_READ' : 'KVM_MSR_FILTER_WRITE', allowed: false },
+        `The VMM's MSR filter denies ${read ? 'reads of' : 'writes to'} ${msrName(index)}.`);
+    const reason = msrExitReason(d.failure);
+    if (this.vm.userSpaceMsr & reason) {
+      const exitName = read ? 'KVM_EXIT_X86_RDMSR' : 'KVM_EXIT_X86_WRMSR';
+      this.trace('kvm', exitName, { index: hex(index), reason: MSR_EXIT_REASON_NAMES[reason], data: read ? null : hex(value) },
+        `KVM hands the ${read ? 'read of' : 'write to'} ${msrName(index)} to the VMM (${MSR_EXIT_REASON_NAMES[reason]}), as KVM_CAP_X86_USER_SPACE_MSR asked.`);
+      this.exit({ reason: exitName, msr: { error: 0, reason, index, data: hex(read ? 0n : value) } }, `${read ? 'RDMSR' : 'WRMSR'} ${hex(index)} to user space`);
+    }
+    return null;
   }
 
   cpuid(leaf: number, subleaf: number): [number, number, number, number] {
     const td = this.vm.td;
     if (td) {
-      // The TDX module answers most leaves from the configuration fixed at KVM_TDX_INIT_VM; the
-      // hypervisor range (and unknown leaves) raise #VE so that the VMM can answer.
-      if (leaf >= 0x40000000 && leaf < 0x50000000) {
-        if (!this.completion) this.trace('tdx-module', '#VE', { exit_reason: EXIT_REASON_CPUID, leaf: hex(leaf) },
-          `CPUID leaf ${hex(leaf)} is not virtualised by the TDX module: it raises a #VE.`);
-        throw new GuestException('VE', `CPUID ${hex(leaf)}`, { exitReason: EXIT_REASON_CPUID, exitQualification: 0, leaf, subleaf });
-      }
-      return kvmCpuid(leaf, subleaf, td.gpaw);
+      // The TDX module answers from the configuration fixed at KVM_TDX_INIT_VM (KVM's CPUID masked
+      // by the module's fixed bits); other leaves raise #VE so that the VMM can answer.
+      const r = tdCpuid(leaf, subleaf, (l, s) => kvmCpuid(l, s, td.gpaw));
+      if (r) return r;
+      if (!this.completion) this.trace('tdx-module', '#VE', { exit_reason: EXIT_REASON_CPUID, leaf: hex(leaf) },
+        `CPUID leaf ${hex(leaf)} is not virtualised by the TDX module: it raises a #VE.`);
+      throw new GuestException('VE', `CPUID ${hex(leaf)}`, { exitReason: EXIT_REASON_CPUID, exitQualification: 0, leaf, subleaf });
     }
     return kvmCpuid(leaf, subleaf, 46);
   }
@@ -314,15 +400,27 @@ export class Vcpu implements CpuBus {
       }
       case EXIT_REASON_MSR_READ:
       case EXIT_REASON_MSR_WRITE: {
-        const index = num(r12);
-        const info = MSRS.get(index);
+        // tdx_handle_exit(): RCX = R12 (and EDX:EAX = R13 for a write), then kvm_emulate_rdmsr()/
+        // kvm_emulate_wrmsr(); tdx_complete_emulated_msr() turns a failure into INVALID_OPERAND.
+        const index = num(r12) >>> 0;
         const write = sub === EXIT_REASON_MSR_WRITE;
-        const ok = info?.tdEmulated && !(write && info.readOnly);
-        this.trace('kvm', write ? 'TDG.VP.VMCALL<Instruction.WRMSR>' : 'TDG.VP.VMCALL<Instruction.RDMSR>', { msr: hex(index), emulated: !!ok },
-          ok ? `KVM emulates ${msrName(index)} for the TD.` : `KVM does not emulate ${msrName(index)} for a TD: the call fails and the guest treats it as #GP.`);
-        if (!ok) return set(TDVMCALL_STATUS_INVALID_OPERAND);
-        if (write) this.msrs.set(index, r13);
-        set(TDVMCALL_STATUS_SUCCESS, write ? undefined : this.msrs.get(index) ?? 0n);
+        const call = write ? 'TDG.VP.VMCALL<Instruction.WRMSR>' : 'TDG.VP.VMCALL<Instruction.RDMSR>';
+        const c = this.takeCompletion('msr');
+        if (c) {
+          if (!c.error) return set(TDVMCALL_STATUS_SUCCESS, write ? undefined : c.data);
+          this.trace('kvm', call, { msr: hex(index), status: 'TDVMCALL_STATUS_INVALID_OPERAND' },
+            'The VMM answered with msr.error = 1: KVM fails the call and the guest treats it as #GP.');
+          return set(TDVMCALL_STATUS_INVALID_OPERAND);
+        }
+        this.trace('kvm', call, { msr: hex(index), ...(write ? { value: hex(r13) } : {}) },
+          `The guest's #VE handler asks KVM to ${write ? 'write' : 'read'} ${msrName(index)} on its behalf.`);
+        const v = this.kvmEmulateMsr(index, write ? 'write' : 'read', r13);
+        if (v === null) {
+          this.trace('kvm', call, { msr: hex(index), status: 'TDVMCALL_STATUS_INVALID_OPERAND' },
+            `KVM does not complete the ${write ? 'write to' : 'read of'} ${msrName(index)} for a TD: the call fails and the guest treats it as #GP.`);
+          return set(TDVMCALL_STATUS_INVALID_OPERAND);
+        }
+        set(TDVMCALL_STATUS_SUCCESS, write ? undefined : v);
         return;
       }
       case EXIT_REASON_EPT_VIOLATION: {
@@ -498,6 +596,11 @@ export class Vcpu implements CpuBus {
       case 'KVM_EXIT_HYPERCALL':
         this.completion = { kind: 'hypercall', ret: e.hypercall.ret };
         break;
+      case 'KVM_EXIT_X86_RDMSR':
+      case 'KVM_EXIT_X86_WRMSR':
+        // complete_fast_rdmsr() / complete_fast_msr_access(): EDX:EAX = msr.data unless msr.error.
+        this.completion = { kind: 'msr', error: e.msr.error !== 0, data: e.reason === 'KVM_EXIT_X86_RDMSR' ? BigInt.asUintN(64, BigInt(e.msr.data)) : 0n };
+        break;
       default:
         break;
     }
@@ -527,16 +630,4 @@ export class Vcpu implements CpuBus {
     if (f) out.rflags = hex(0x2 | (f.cf ? 1 : 0) | (f.zf ? 0x40 : 0) | (f.sf ? 0x80 : 0) | (f.of ? 0x800 : 0));
     return out;
   }
-}
-
-/**
- * How the TDX module treats an MSR a TD reads or writes (Documentation/arch/x86/tdx.rst: some MSRs
- * "just work", some raise #GP, the rest #VE). The full per-MSR table comes with the attack-surface
- * lessons; this is its place.
- */
-export function tdMsrPolicy(index: number): 'native' | 've' | 'gp' {
-  if (index === 0x10 || index === 0x48 || index === 0x49 || index === 0x10b || (index >= 0xc0000080 && index <= 0xc0000103 && index !== 0xc0000080)) return 'native';
-  if (index >= 0x480 && index <= 0x492) return 'gp'; // IA32_VMX_* capability MSRs: VMX is not available in a TD
-  if (index >= 0x800 && index <= 0x8ff) return index === 0x802 || index === 0x803 ? 'native' : 've';
-  return 've';
 }

@@ -9,6 +9,7 @@ import { GuestMemfd } from './guest-memfd';
 import { checkExtensionFor, type Kvm, VM_TYPE_NAMES } from './kvm';
 import { gfnToHva, slotContains, type Memslot, type UserspaceMemoryRegion2 } from './memslot';
 import { Mmu } from './mmu';
+import { KVM_MSR_EXIT_REASON_VALID_MASK, VmMsrPolicy, parseMsrFilter, userSpaceMsrNames, type KvmMsrFilter } from './msr-filter';
 import {
   KVM_CAP_EXIT_HYPERCALL, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, KVM_CAP_X86_USER_SPACE_MSR,
   KVM_DIRTY_LOG_INITIALLY_SET, KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE, KVM_HC_MAP_GPA_RANGE,
@@ -48,7 +49,10 @@ export class Vm {
   exitHypercalls = 0;
   /** KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 flags enabled on this VM. */
   manualDirtyLogProtect = 0;
+  /** KVM_CAP_X86_USER_SPACE_MSR: the KVM_MSR_EXIT_REASON_* that exit to user space (kvm->arch.user_space_msr_mask). */
   userSpaceMsr = 0;
+  /** The MSR filter (KVM_X86_SET_MSR_FILTER), the talk's MSR constraints and access counters. */
+  readonly msrPolicy = new VmMsrPolicy();
   /** KVM_CREATE_IRQCHIP / KVM_CAP_SPLIT_IRQCHIP: with a local APIC in KVM, HLT blocks instead of exiting. */
   irqchip: 'none' | 'kernel' | 'split' = 'none';
   /** Set when KVM killed the VM (KVM_BUG_ON, or a TD touching an unaccepted page). */
@@ -105,13 +109,35 @@ export class Vm {
         this.manualDirtyLogProtect = a0;
         return 0;
       }
-      case KVM_CAP_X86_USER_SPACE_MSR:
+      case KVM_CAP_X86_USER_SPACE_MSR: {
+        // kvm_vm_ioctl_enable_cap(): only KVM_MSR_EXIT_REASON_VALID_MASK bits.
+        if (a0 & ~KVM_MSR_EXIT_REASON_VALID_MASK) fail('EINVAL', `KVM_CAP_X86_USER_SPACE_MSR: unknown exit reasons ${hex(a0 & ~KVM_MSR_EXIT_REASON_VALID_MASK)}`);
         this.userSpaceMsr = a0;
+        const names = userSpaceMsrNames(a0);
+        this.trace('kvm', 'KVM_ENABLE_CAP', { cap: 'KVM_CAP_X86_USER_SPACE_MSR', args0: a0, reasons: names },
+          names.length ? `From now on an MSR access KVM cannot complete (${names.join(', ')}) exits to the VMM instead of injecting #GP.`
+            : 'MSR accesses KVM cannot complete inject #GP again; none exit to the VMM.');
         return 0;
+      }
       default:
         if (this.checkExtension(cap) === 0) fail('EINVAL', `capability ${cap} cannot be enabled on this VM`);
         return 0;
     }
+  }
+
+  /**
+   * KVM_X86_SET_MSR_FILTER: replaces the VM's filter atomically (a failed call keeps the old one).
+   * A filter with KVM_MSR_FILTER_DEFAULT_ALLOW and no ranges removes filtering.
+   */
+  setMsrFilter(filter: KvmMsrFilter): number {
+    const f = parseMsrFilter(filter);
+    this.msrPolicy.filter = f.defaultAllow && f.ranges.length === 0 ? null : f;
+    this.trace('kvm', 'KVM_X86_SET_MSR_FILTER',
+      { flags: f.defaultAllow ? 'KVM_MSR_FILTER_DEFAULT_ALLOW' : 'KVM_MSR_FILTER_DEFAULT_DENY', ranges: f.ranges.map((r) => `${hex(r.base)}+${r.nmsrs}`) },
+      this.msrPolicy.filter
+        ? `KVM installs an MSR filter: ${f.ranges.length} range(s) decide by bitmap, every other MSR is ${f.defaultAllow ? 'allowed' : 'denied'} (x2APIC MSRs are never filtered).`
+        : 'KVM removes the MSR filter: every MSR access is handled as before.');
+    return 0;
   }
 
   /** KVM_CREATE_GUEST_MEMFD {size, flags}: returns the new fd. */

@@ -13,6 +13,7 @@ import { Kvm, VM_TYPE_NAMES } from '../kvm/kvm';
 import type { RunExit } from '../kvm/run';
 import * as uapi from '../kvm/uapi';
 import type { Vm } from '../kvm/vm';
+import { allowBitmap } from '../kvm/msr-filter';
 import { SEPT_STATE_NAMES } from '../tdx/sept';
 import { VmmVm } from '../vmm/vmm';
 import { ScenarioError, parseScenario, type ScenarioT, type StepT } from './schema';
@@ -68,6 +69,11 @@ const FLAG_NAMES: Record<string, number> = {
   FALLOC_FL_PUNCH_HOLE,
   GUEST_MEMFD_FLAG_MMAP: uapi.GUEST_MEMFD_FLAG_MMAP,
   GUEST_MEMFD_FLAG_INIT_SHARED: uapi.GUEST_MEMFD_FLAG_INIT_SHARED,
+  KVM_MSR_FILTER_READ: uapi.KVM_MSR_FILTER_READ,
+  KVM_MSR_FILTER_WRITE: uapi.KVM_MSR_FILTER_WRITE,
+  KVM_MSR_EXIT_REASON_INVAL: uapi.KVM_MSR_EXIT_REASON_INVAL,
+  KVM_MSR_EXIT_REASON_UNKNOWN: uapi.KVM_MSR_EXIT_REASON_UNKNOWN,
+  KVM_MSR_EXIT_REASON_FILTER: uapi.KVM_MSR_EXIT_REASON_FILTER,
 };
 
 /** Assemble a program, turning assembler errors into a scenario error at `path`. */
@@ -300,7 +306,26 @@ export class ScenarioRun {
         return { ret: v };
       }
       case 'KVM_ENABLE_CAP':
-        return { ret: this.vmOf(st.vm, i).enableCap(this.cap(st.cap, i), st.args) };
+        return { ret: this.vmOf(st.vm, i).enableCap(this.cap(st.cap, i), st.args.map((a, k) => this.flags(a, i, `args[${k}]`))) };
+      case 'KVM_X86_SET_MSR_FILTER': {
+        const flags = typeof st.flags === 'number' ? st.flags : st.flags === 'KVM_MSR_FILTER_DEFAULT_DENY' ? uapi.KVM_MSR_FILTER_DEFAULT_DENY : uapi.KVM_MSR_FILTER_DEFAULT_ALLOW;
+        const ranges = st.ranges.map((r, k) => ({
+          flags: this.flags(r.flags, i, `ranges[${k}].flags`), base: r.base, nmsrs: r.nmsrs,
+          bitmap: r.bitmap ?? allowBitmap(r.nmsrs, r.deny),
+        }));
+        return { ret: this.vmOf(st.vm, i).setMsrFilter({ flags, ranges }) };
+      }
+      case 'vmm_msr_handler': {
+        const v = this.vmmOf(st.vm, i);
+        const read = st.read === undefined ? undefined : typeof st.read === 'number' ? BigInt(st.read) : st.read;
+        const write = st.write === undefined ? undefined : typeof st.write === 'object' ? { only: BigInt(st.write.only) } : st.write;
+        v.msrPolicy.set(st.msr, { read, write });
+        this.trace.emit('vmm', 'vmm_msr_handler', { msr: hex(st.msr), read: read === undefined ? 'none' : typeof read === 'bigint' ? hex(read) : read, write: write === undefined ? 'none' : typeof write === 'object' ? `only ${hex(write.only)}` : write },
+          `QEMU registers a handler for MSR ${hex(st.msr)}: it answers the exits KVM sends it for this MSR.`, { vm: st.vm });
+        return { ret: 0 };
+      }
+      case 'set_msr_policy':
+        return { ret: this.vmmOf(st.vm, i).setMsrPolicy(st.msr, { read: st.read, write: st.write, constraint: st.constraint, value: st.value }) };
       case 'KVM_CREATE_GUEST_MEMFD': {
         const g = this.vmOf(st.vm, i).createGuestMemfd(st.size, st.flags);
         this.named.set(st.as, { gmem: g });

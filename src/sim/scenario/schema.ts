@@ -24,6 +24,8 @@ const numeric = z
   .describe('a non-negative integer, a hex string such as "0x1000", or a size such as "2M"');
 
 const vmName = z.string().min(1).describe('the name of a VM in this scenario');
+const msrIndex = numeric.refine((n) => n <= 0xffffffff, { message: 'an MSR index is 32 bits: 0 to 0xffffffff' }).describe('an MSR index (ECX of RDMSR/WRMSR), e.g. "0x1a0"');
+const flagsOrNames = z.union([numeric, z.array(z.string())]);
 const program = z.union([z.string(), z.array(z.string())]).transform((v) => (Array.isArray(v) ? v.join('\n') : v))
   .describe('guest program: x86-64 assembly in Intel syntax, a string or an array of lines');
 
@@ -76,12 +78,38 @@ export const Step = z.discriminatedUnion('do', [
   s('convert', { vm: vmName, gpa: numeric, size: numeric, to: z.enum(['private', 'shared']) },
     "VMM: convert a range as QEMU's kvm_convert_memory() does"),
   s('interrupt', { vm: vmName, vcpu: z.number().int().nonnegative().default(0) }, 'VMM: make an interrupt pending on a vCPU'),
+  s('vmm_msr_handler', {
+    vm: vmName,
+    msr: msrIndex,
+    read: z.union([numeric, z.enum(['stored', 'gp'])]).optional().describe('RDMSR: a value, the value last stored by a write, or "gp" (msr.error = 1)'),
+    write: z.union([z.enum(['accept', 'store', 'gp']), z.strictObject({ only: numeric })]).optional().describe('WRMSR: drop it, store it, "gp", or accept only one value'),
+  }, 'VMM: how QEMU answers KVM_EXIT_X86_RDMSR / KVM_EXIT_X86_WRMSR for one MSR (kvm_handle_rdmsr/wrmsr)'),
+  s('set_msr_policy', {
+    vm: vmName,
+    msr: msrIndex,
+    read: z.enum(['allow', 'deny']).optional(),
+    write: z.enum(['allow', 'deny']).optional(),
+    constraint: z.enum(['none', 'read-only', 'fixed']).optional().describe("the talk's proposal (not upstream): KVM pins the MSR or makes it read-only"),
+    value: numeric.optional().describe('for constraint "fixed": the value (default: the reset value)'),
+  }, "VMM: one MSR's policy: its bits in the VMM's KVM_X86_SET_MSR_FILTER (denied accesses exit to the VMM with KVM_MSR_EXIT_REASON_FILTER) and the talk's constraint"),
   // ---- KVM level -------------------------------------------------------------------------
   s('mmap', { length: numeric, as: z.string() }, 'the test process maps anonymous memory (the shared backing of a memslot)'),
   s('KVM_CREATE_VM', { as: z.string(), type: z.number().int().nonnegative() }, 'ioctl(/dev/kvm, KVM_CREATE_VM, type)'),
   s('KVM_CHECK_EXTENSION', { vm: z.string().optional(), cap: z.union([z.string(), z.number()]) },
     'ioctl(KVM_CHECK_EXTENSION) on the VM fd, or on /dev/kvm without "vm"'),
-  s('KVM_ENABLE_CAP', { vm: z.string(), cap: z.union([z.string(), z.number()]), args: z.array(numeric).default([]) }, 'ioctl(vm, KVM_ENABLE_CAP)'),
+  s('KVM_ENABLE_CAP', { vm: z.string(), cap: z.union([z.string(), z.number()]), args: z.array(flagsOrNames).default([]) },
+    'ioctl(vm, KVM_ENABLE_CAP); an argument may be a list of flag names (e.g. ["KVM_MSR_EXIT_REASON_FILTER"])'),
+  s('KVM_X86_SET_MSR_FILTER', {
+    vm: z.string(),
+    flags: z.union([z.enum(['KVM_MSR_FILTER_DEFAULT_ALLOW', 'KVM_MSR_FILTER_DEFAULT_DENY']), z.number().int()]).default('KVM_MSR_FILTER_DEFAULT_ALLOW'),
+    ranges: z.array(z.strictObject({
+      flags: flagsOrNames.describe('KVM_MSR_FILTER_READ and/or KVM_MSR_FILTER_WRITE'),
+      base: msrIndex,
+      nmsrs: numeric,
+      deny: z.array(z.number().int().nonnegative()).optional().describe('offsets from base whose bit is clear (denied); all others allowed'),
+      bitmap: z.array(z.number().int().min(0).max(255)).optional().describe('the bitmap bytes themselves (a set bit allows)'),
+    })).default([]),
+  }, 'ioctl(vm, KVM_X86_SET_MSR_FILTER, {flags, ranges})'),
   s('KVM_CREATE_GUEST_MEMFD', { vm: z.string(), size: numeric, flags: numeric.default(0), as: z.string() }, 'ioctl(vm, KVM_CREATE_GUEST_MEMFD, {size, flags})'),
   s('KVM_SET_USER_MEMORY_REGION2', {
     vm: z.string(), slot: z.number().int(), flags: z.union([numeric, z.array(z.string())]).default(0),

@@ -13,9 +13,13 @@ import { tdxFinalizeVm, tdxInitMemRegion, tdxInitVcpu, tdxInitVm } from '../kvm/
 import {
   KVM_CAP_EXIT_HYPERCALL, KVM_HC_MAP_GPA_RANGE, KVM_MAP_GPA_RANGE_ENCRYPTED, KVM_MEMORY_ATTRIBUTE_PRIVATE,
   KVM_MEMORY_EXIT_FLAG_PRIVATE, KVM_MEM_GUEST_MEMFD, KVM_TDX_MEASURE_MEMORY_REGION, KVM_X86_DEFAULT_VM,
-  KVM_X86_SW_PROTECTED_VM, KVM_X86_TDX_VM,
+  KVM_X86_SW_PROTECTED_VM, KVM_X86_TDX_VM, KVM_CAP_X86_USER_SPACE_MSR, KVM_MSR_EXIT_REASON_FILTER,
+  KVM_MSR_FILTER_DEFAULT_ALLOW, KVM_MSR_FILTER_MAX_BITMAP_SIZE, KVM_MSR_FILTER_MAX_RANGES, KVM_MSR_FILTER_READ, KVM_MSR_FILTER_WRITE,
 } from '../kvm/uapi';
 import type { Vcpu } from '../kvm/vcpu';
+import { MSRS } from '../kvm/msr-cpuid';
+import { allowBitmap, setMsrConstraint, type KvmMsrFilterRange } from '../kvm/msr-filter';
+import { answerMsrExit, VmmMsrPolicy } from './msr-exits';
 import type { Vm } from '../kvm/vm';
 import { TDX_TD_ATTR_DEBUG, TDX_TD_ATTR_SEPT_VE_DISABLE } from '../tdx/module';
 
@@ -69,6 +73,10 @@ export class VmmVm {
   readonly vcpus: Vcpu[] = [];
   readonly cpus: Cpu[] = [];
   private kernels: LinuxGuestKernel[] = [];
+  /** How the VMM answers the MSR exits KVM sends it (kvm_handle_rdmsr/wrmsr). */
+  readonly msrPolicy = new VmmMsrPolicy();
+  /** MSRs the VMM's own filter denies, per direction (see setMsrPolicy). */
+  readonly msrDeny = { read: new Set<number>(), write: new Set<number>() };
 
   constructor(readonly host: Host, readonly kvm: Kvm, readonly desc: MachineDesc) {
     this.process = host.spawn(`qemu-system-x86_64 (${desc.name})`);
@@ -325,6 +333,12 @@ export class VmmVm {
           this.trace('unassigned MMIO', { addr: hex(e.mmio.phys_addr), len: e.mmio.len, is_write: e.mmio.is_write },
             `No device is mapped at ${hex(e.mmio.phys_addr)}: ${e.mmio.is_write ? 'the write is dropped' : 'the read returns all ones'}.`);
           break;
+        case 'KVM_EXIT_X86_RDMSR':
+        case 'KVM_EXIT_X86_WRMSR': {
+          const ev = answerMsrExit(e, this.msrPolicy);
+          this.trace(ev.name, ev.args as Record<string, string | number | boolean>, ev.text);
+          break;
+        }
         case 'KVM_EXIT_HLT':
           return done('halted', 'the guest halted (KVM_EXIT_HLT)', r);
         case 'KVM_EXIT_SHUTDOWN':
@@ -338,6 +352,34 @@ export class VmmVm {
       }
       if (until === 'exit') return done('exit', `stopped after handling ${e.reason}`, r);
     }
+  }
+
+  /**
+   * One MSR's policy, as a VMM would set it: the read/write bits of the VMM's own MSR filter
+   * (QEMU installs its filter with KVM_X86_SET_MSR_FILTER and enables KVM_CAP_X86_USER_SPACE_MSR
+   * with KVM_MSR_EXIT_REASON_FILTER, so a denied access exits to it; without a handler it answers
+   * msr.error = 1 and the guest gets #GP), and the talk's constraint (a proposal, not upstream).
+   */
+  setMsrPolicy(msr: number, p: { read?: 'allow' | 'deny'; write?: 'allow' | 'deny'; constraint?: 'none' | 'read-only' | 'fixed'; value?: number }): number {
+    const index = msr >>> 0;
+    if (p.read || p.write) {
+      for (const dir of ['read', 'write'] as const) {
+        if (p[dir] === 'deny') this.msrDeny[dir].add(index);
+        else if (p[dir] === 'allow') this.msrDeny[dir].delete(index);
+      }
+      const ranges = [
+        ...filterRanges([...this.msrDeny.read], KVM_MSR_FILTER_READ),
+        ...filterRanges([...this.msrDeny.write], KVM_MSR_FILTER_WRITE),
+      ];
+      if (ranges.length > KVM_MSR_FILTER_MAX_RANGES) fail('E2BIG', `the denied MSRs need ${ranges.length} filter ranges; KVM takes at most ${KVM_MSR_FILTER_MAX_RANGES}`);
+      if (ranges.length && !(this.vm.userSpaceMsr & KVM_MSR_EXIT_REASON_FILTER))
+        this.vm.enableCap(KVM_CAP_X86_USER_SPACE_MSR, [this.vm.userSpaceMsr | KVM_MSR_EXIT_REASON_FILTER]);
+      this.vm.setMsrFilter({ flags: KVM_MSR_FILTER_DEFAULT_ALLOW, ranges });
+    }
+    if (p.constraint === 'none') setMsrConstraint(this.vm, index, null);
+    else if (p.constraint === 'read-only') setMsrConstraint(this.vm, index, { kind: 'read-only' });
+    else if (p.constraint === 'fixed') setMsrConstraint(this.vm, index, { kind: 'fixed', value: p.value !== undefined ? BigInt(p.value) : MSRS.get(index)?.reset ?? 0n });
+    return 0;
   }
 
   /** The host frame behind a GPA as the host kernel can find it (EPT, Secure-EPT mirror, page cache). */
@@ -358,3 +400,22 @@ export class VmmVm {
 }
 
 export const DEFAULT_FIRMWARE_ACCEPT = 512 * MiB;
+
+/** A filter bitmap covers at most KVM_MSR_FILTER_MAX_BITMAP_SIZE bytes: this many MSRs per range. */
+const MSRS_PER_RANGE = KVM_MSR_FILTER_MAX_BITMAP_SIZE * 8;
+
+/** Filter ranges (all allowed but the denied indices) covering `denied`, one per cluster of nearby MSRs. */
+function filterRanges(denied: number[], flags: number): KvmMsrFilterRange[] {
+  const out: KvmMsrFilterRange[] = [];
+  const sorted = denied.sort((a, b) => a - b);
+  let k = 0;
+  while (k < sorted.length) {
+    const base = sorted[k];
+    let j = k;
+    while (j + 1 < sorted.length && sorted[j + 1] - base < MSRS_PER_RANGE) j++;
+    const nmsrs = sorted[j] - base + 1;
+    out.push({ flags, base, nmsrs, bitmap: allowBitmap(nmsrs, sorted.slice(k, j + 1).map((x) => x - base)) });
+    k = j + 1;
+  }
+  return out;
+}
