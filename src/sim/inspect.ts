@@ -189,8 +189,11 @@ function frameHop(host: Host, frame: number, text: string): WalkHop {
   };
 }
 
-/** Frame owner codes for the host view, with the VM a guest_memfd or TDX-metadata frame belongs to. */
-export function frameOwners(host: Host, vms: readonly Vm[], out: Uint8Array): Uint8Array {
+/**
+ * Frame owner codes for the host view, with the VM a guest_memfd or TDX-metadata frame belongs to.
+ * With `frames`, only those frames are recomputed (the rest of `out` is assumed current).
+ */
+export function frameOwners(host: Host, vms: readonly Vm[], out: Uint8Array, frames?: Int32Array): Uint8Array {
   // Codes: 0 free, 1 host kernel, 2 process memory, 3+2i guest_memfd of VM i, 4+2i TDX metadata of VM i.
   const m = host.memory;
   const owner = m.owner;
@@ -209,13 +212,20 @@ export function frameOwners(host: Host, vms: readonly Vm[], out: Uint8Array): Ui
     if (vm.td) tdxCode[vm.td.hkid] = 4 + 2 * i;
   });
   const n = Math.min(out.length, m.nframes);
-  out.set(owner.subarray(0, n));
   const G = FrameOwner.GuestMemfd;
   const T = FrameOwner.TdxMetadata;
+  const code = (f: number): number => {
+    const o = owner[f];
+    return o === G ? gmemCode[ownerId[f]] ?? 3 : o === T ? tdxCode[ownerId[f]] ?? 4 : o;
+  };
+  if (frames) {
+    for (let i = 0; i < frames.length; i++) if (frames[i] < n) out[frames[i]] = code(frames[i]);
+    return out;
+  }
+  out.set(owner.subarray(0, n));
   for (let f = 0; f < n; f++) {
     const o = owner[f];
-    if (o === G) out[f] = gmemCode[ownerId[f]] ?? 3;
-    else if (o === T) out[f] = tdxCode[ownerId[f]] ?? 4;
+    if (o === G || o === T) out[f] = code(f);
   }
   return out;
 }

@@ -7,6 +7,7 @@
  * scaled to the panel with the current pan and zoom, plus the selection and hover marks on top.
  * Hit-testing is arithmetic: pointer → image pixel → frame number.
  */
+import { paintPixels, patchPixels } from './page-map';
 
 export interface FrameMapView {
   /** Owner code per host frame (FramePacket.hostOwners). */
@@ -31,8 +32,11 @@ export interface FrameMapOptions {
 }
 
 export interface FrameMap {
-  /** Change what is drawn; repaints the image only when the owners, range or palette changed. */
-  update(view: Partial<FrameMapView>, repaintImage?: boolean): void;
+  /**
+   * Change what is drawn. A new range or palette repaints the image; new owners (or, with
+   * `ownersChanged`, the same array updated in place) repaint only the frames that changed.
+   */
+  update(view: Partial<FrameMapView>, ownersChanged?: boolean): void;
   /** Zoom by a factor around the centre (the keyboard's and the buttons' zoom). */
   zoomBy(factor: number): void;
   /** Back to the whole range fitted to the canvas. */
@@ -68,6 +72,12 @@ export function createFrameMap(canvas: HTMLCanvasElement, options: FrameMapOptio
   let hover: number | null = null;
   let raf = 0;
   let imageDirty = true;
+  /** The owners changed but nothing else: patch the image instead of repainting it. */
+  let contentDirty = false;
+  let imageData: ImageData | null = null;
+  let pixels = new Uint32Array(0);
+  /** The owner codes the image shows, to find what changed. */
+  let painted = new Uint8Array(0);
 
   /**
    * Frames per row: the multiple of 64 (a row starts at a 256 KiB boundary, so row starts are round
@@ -111,19 +121,39 @@ export function createFrameMap(canvas: HTMLCanvasElement, options: FrameMapOptio
     return { s, ox: (cssW - cols * s) / 2, oy: 0 };
   }
 
+  /** The full repaint (new layout, range or palette): one palette lookup per frame, one putImageData. */
   function paintImage(): void {
     imageDirty = false;
+    contentDirty = false;
     if (image.width !== cols || image.height !== rows) {
       image.width = cols;
       image.height = rows;
     }
-    const data = imageCtx.createImageData(cols, rows);
-    const px = new Uint32Array(data.data.buffer);
+    if (!imageData || imageData.width !== cols || imageData.height !== rows) {
+      imageData = imageCtx.createImageData(cols, rows);
+      pixels = new Uint32Array(imageData.data.buffer);
+    }
     const { owners, first, palette } = view;
-    const n = Math.min(view.count, owners.length - first);
-    // The hot loop: one palette lookup per frame.
-    for (let i = 0; i < n; i++) px[i] = palette[owners[first + i]];
-    imageCtx.putImageData(data, 0, 0);
+    const n = Math.max(0, Math.min(view.count, owners.length - first));
+    const src = owners.subarray(first, first + n);
+    if (painted.length !== n) painted = new Uint8Array(n);
+    pixels.fill(0, n);
+    paintPixels(src, n, palette, pixels);
+    painted.set(src);
+    imageCtx.putImageData(imageData, 0, 0);
+  }
+
+  /** New owners, same layout: repaint only the frames whose owner changed, put only their rows. */
+  function patchImage(): void {
+    contentDirty = false;
+    if (!imageData) return paintImage();
+    const { owners, first, palette } = view;
+    const n = Math.max(0, Math.min(view.count, owners.length - first));
+    if (painted.length !== n) return paintImage();
+    const rowsChanged = patchPixels(owners.subarray(first, first + n), painted, n, palette, pixels, cols);
+    if (!rowsChanged) return;
+    const [r0, r1] = rowsChanged;
+    imageCtx.putImageData(imageData, 0, 0, 0, r0, cols, r1 - r0 + 1);
   }
 
   function cellRect(frame: number): { x: number; y: number; s: number } | null {
@@ -155,6 +185,7 @@ export function createFrameMap(canvas: HTMLCanvasElement, options: FrameMapOptio
     raf = 0;
     layout();
     if (imageDirty) paintImage();
+    else if (contentDirty) patchImage();
     const dpr = canvas.width / cssW;
     ctx!.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx!.clearRect(0, 0, cssW, cssH);
@@ -249,10 +280,11 @@ export function createFrameMap(canvas: HTMLCanvasElement, options: FrameMapOptio
   resize.observe(canvas);
 
   return {
-    update(next, repaintImage = false) {
+    update(next, ownersChanged = false) {
       const rangeChanged = (next.first !== undefined && next.first !== view.first) || (next.count !== undefined && next.count !== view.count);
       if (rangeChanged) t = { k: 1, x: 0, y: 0 };
-      if (repaintImage || rangeChanged || (next.owners && next.owners !== view.owners) || (next.palette && next.palette !== view.palette)) imageDirty = true;
+      if (rangeChanged || (next.palette && next.palette !== view.palette)) imageDirty = true;
+      else if (ownersChanged || (next.owners && next.owners !== view.owners)) contentDirty = true;
       view = { ...view, ...next };
       schedule();
     },

@@ -38,6 +38,8 @@ export class Trace {
   /** While > 0, emit() records nothing (an instruction being replayed after an exit). */
   private muted = 0;
   private replayMuted = false;
+  /** Events recorded per VM name (null: host-wide events). */
+  private readonly perVm = new Map<string | null, number>();
 
   constructor(private readonly now: () => number, private readonly limit = 1_000_000) {}
 
@@ -54,6 +56,7 @@ export class Trace {
       text,
     };
     if (ctx.gfns) e.gfns = ctx.gfns;
+    this.perVm.set(e.vm, (this.perVm.get(e.vm) ?? 0) + 1);
     if (this.events.length >= this.limit) this.events.splice(0, this.events.length >> 1);
     this.events.push(e);
     for (const l of this.listeners) l(e);
@@ -87,5 +90,10 @@ export class Trace {
 
   get count(): number {
     return this.seq;
+  }
+
+  /** Events recorded so far about one VM (null: host-wide events). */
+  countFor(vm: string | null): number {
+    return this.perVm.get(vm) ?? 0;
   }
 }

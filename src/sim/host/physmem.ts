@@ -15,6 +15,9 @@ export const FrameOwner = {
 export type FrameOwnerCode = (typeof FrameOwner)[keyof typeof FrameOwner];
 export const FRAME_OWNER_NAMES = ['free', 'host kernel', 'process memory', 'guest_memfd', 'TDX metadata'] as const;
 
+/** Owner changes remembered between two takeOwnerChanges() calls before a full rebuild is asked for. */
+const OWNER_LOG = 1 << 16;
+
 /** A cache line is 64 bytes; TDX tracks integrity and the TD-owner bit per line. */
 export const CACHE_LINE = 64;
 
@@ -44,6 +47,14 @@ export class HostMemory {
   private nextFresh: number;
   private readonly freed: number[] = [];
   private used = 0;
+  /**
+   * Frames whose owner changed since the last takeOwnerChanges(), for a viewer that keeps a copy of
+   * the owner map (the worker's host frame map). Bounded: past OWNER_LOG frames it only remembers
+   * that it overflowed, and the viewer rebuilds its copy in full.
+   */
+  private readonly ownerLog = new Int32Array(OWNER_LOG);
+  private ownerLogLength = 0;
+  private ownerLogOverflow = true;
 
   constructor(bytes: number, reservedForKernel: number) {
     this.nframes = Math.floor(bytes / PAGE_SIZE);
@@ -54,6 +65,22 @@ export class HostMemory {
     this.owner.fill(FrameOwner.HostKernel, 0, k);
     this.nextFresh = k;
     this.used = k;
+  }
+
+  private logOwnerChange(f: number): void {
+    if (this.ownerLogLength < OWNER_LOG) this.ownerLog[this.ownerLogLength++] = f;
+    else this.ownerLogOverflow = true;
+  }
+
+  /**
+   * The frames whose owner changed since the previous call (possibly repeated), or null when too
+   * many changed (or on the first call): then every frame must be looked at again. One consumer only.
+   */
+  takeOwnerChanges(): Int32Array | null {
+    const out = this.ownerLogOverflow ? null : this.ownerLog.slice(0, this.ownerLogLength);
+    this.ownerLogLength = 0;
+    this.ownerLogOverflow = false;
+    return out;
   }
 
   get framesUsed(): number {
@@ -74,6 +101,7 @@ export class HostMemory {
     this.ownerId[f] = ownerId;
     this.hkid[f] = 0;
     this.used++;
+    this.logOwnerChange(f);
     return f;
   }
 
@@ -87,6 +115,7 @@ export class HostMemory {
     this.clearPoison(f);
     this.freed.push(f);
     this.used--;
+    this.logOwnerChange(f);
   }
 
   /** Whether the frame has stored contents (was ever written with non-zero intent). */

@@ -52,11 +52,16 @@ export function FrameMapView({ vms, onPick, onUseGpa }: FrameMapViewProps) {
     let last = 0;
     let timer = 0;
     let statsKey = '';
+    let version = '';
     const refresh = () => {
       timer = 0;
       last = performance.now();
-      const owners = store.getState().packet?.hostOwners;
+      const p = store.getState().packet;
+      const owners = p?.hostOwners;
       if (!owners) return;
+      // Same owners as last time (and the same array): nothing to count or repaint.
+      if (p.hostVersion === version && owners === ownersRef.current) return;
+      version = p.hostVersion;
       ownersRef.current = owners;
       const s = ownerStats(owners);
       const key = `${owners.length}:${s.lastUsed}:${Array.from(s.counts).join(',')}`;
