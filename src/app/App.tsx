@@ -11,6 +11,7 @@ import { VmTabs } from './components/VmTabs';
 import { LabClient } from './lab-client';
 import { GuestPanel } from './panels/guest/GuestPanel';
 import { HostPanel } from './panels/host/HostPanel';
+import { SurfaceView } from './panels/surface/SurfaceView';
 import { TracePanel } from './panels/trace/TracePanel';
 import { TranslationPanel } from './panels/translation/TranslationPanel';
 import { LabStoreContext, createLabStore, useLab } from './store';
@@ -70,6 +71,7 @@ export function App() {
 
 function Shell() {
   const theme = useLab((s) => s.theme);
+  const view = useLab((s) => s.view);
   useEffect(() => {
     document.documentElement.dataset.theme = theme;
   }, [theme]);
@@ -80,7 +82,7 @@ function Shell() {
       <main>
         <LessonBar />
         <VmTabs />
-        <PanelGrid panels={PANELS} />
+        {view === 'memory' ? <PanelGrid panels={PANELS} /> : <SurfaceView />}
       </main>
       <HelpOverlay />
     </div>

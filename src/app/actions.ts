@@ -79,8 +79,13 @@ export const ACTIONS: readonly Action[] = [
     perform: ({ store }) => store.setState((s) => ({ theme: s.theme === 'light' ? 'dark' : 'light' })),
   },
   {
+    id: 'view', label: 'Memory / attack-surface view', shortcut: 'V', group: 'view',
+    keyTest: (e) => plain(e) && e.key.toLowerCase() === 'v',
+    perform: ({ store }) => store.setState((s) => ({ view: s.view === 'memory' ? 'surface' : 'memory' })),
+  },
+  {
     id: 'maximize', label: 'Maximise the focused panel / restore', shortcut: 'M', group: 'view',
-    keyTest: (e) => plain(e) && e.key.toLowerCase() === 'm',
+    keyTest: (e) => plain(e) && e.key.toLowerCase() === 'm', enabled: (s) => s.view === 'memory',
     perform: ({ store }) => {
       const focused = (document.activeElement as HTMLElement | null)?.closest('[data-panel]')?.getAttribute('data-panel') as LabState['maximized'];
       store.setState((s) => ({ maximized: s.maximized ? null : focused ?? 'translation' }));

@@ -100,6 +100,10 @@ export class LabClient {
   vmmMappings(vm: string) {
     return this.call((a) => a.vmmMappings(vm));
   }
+  /** The attack-surface view of one VM (null for an unknown VM). */
+  attackSurface(vm: string) {
+    return this.call((a) => a.attackSurface(vm));
+  }
   frameInfo(frame: number) {
     return this.call((a) => a.frameInfo(frame));
   }

@@ -11,6 +11,8 @@ import type { ScenarioIssue } from '../sim/scenario/schema';
 
 export type Theme = 'light' | 'dark';
 export type PanelId = 'translation' | 'host' | 'guest' | 'trace';
+/** The top-level view: the 2×2 memory panels, or the attack-surface view (full width). */
+export type ViewId = 'memory' | 'surface';
 
 export interface Selection {
   vm: string;
@@ -42,6 +44,7 @@ export interface LabState {
   /** Panel sizes (fractions) for the 2×2 grid: [column split, row split]. */
   split: [number, number];
   maximized: PanelId | null;
+  view: ViewId;
 }
 
 export type LabStore = StoreApi<LabState>;
@@ -64,6 +67,7 @@ export function createLabStore(initial: Partial<LabState> = {}): LabStore {
     helpOpen: false,
     split: [0.5, 0.55],
     maximized: null,
+    view: 'memory',
     ...initial,
   }));
 }

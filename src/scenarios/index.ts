@@ -4,6 +4,8 @@ import lazyAccept from './lazy-accept.json';
 import selftestByHand from './selftest-by-hand.json';
 import fourGigabytes from './four-gigabytes.json';
 import msrFilter from './msr-filter.json';
+import platformUpstream from './platform-upstream.json';
+import platformTalk from './platform-talk.json';
 
 /** The preset lessons, by id. The app and the CLI load the same files. */
 export const PRESETS: Record<string, unknown> = {
@@ -12,6 +14,8 @@ export const PRESETS: Record<string, unknown> = {
   'lazy-accept': lazyAccept,
   'selftest-by-hand': selftestByHand,
   'four-gigabytes': fourGigabytes,
+  'platform-upstream': platformUpstream,
+  'platform-talk': platformTalk,
   'msr-filter': msrFilter,
 };
 

@@ -3,9 +3,13 @@ import { PAGE_SIZE, hex } from './core/units';
 import { describeInsn } from './guest/cpu';
 import { frameInfo, frameOwners, gfnSpan, pageStates, translationWalk, type FrameInfo, type WalkHop } from './inspect';
 import { AsmError, assembleWithDiagnostics } from './guest/asm';
-import { VM_TYPE_NAMES } from './kvm/kvm';
+import { VM_TYPE_NAMES, capRows } from './kvm/kvm';
+import { cpuidRows, msrRows } from './kvm/msr-cpuid';
+import { defaultDevices } from './vmm/devices/catalogue';
+import { resetState } from './vmm/reset-state';
+import type { AttackSurfaceView } from './vmm/surface-view';
 import type { Vm } from './kvm/vm';
-import { ScenarioRun, type StepResult } from './scenario/runner';
+import { KERNEL_SERVICES, ScenarioRun, type StepResult } from './scenario/runner';
 import { ScenarioError, Step, jsonPath, type ScenarioT } from './scenario/schema';
 
 /** What the UI shows of one VM in a frame. */
@@ -53,7 +57,7 @@ export interface LabFrame {
 
 const FRAME_EVENTS = 300;
 /** At most this many events since the previous frame are carried (so a frame's cost stays bounded). */
-const MAX_NEW_EVENTS = 5000;
+const MAX_NEW_EVENTS = 1000;
 
 /**
  * The facade the worker and the CLI use: a scenario loaded into a fresh machine, advanced a step or a
@@ -64,6 +68,9 @@ export class Lab {
   readonly run: ScenarioRun;
   /** User commands executed so far (steps given by the UI), for reproducibility. */
   readonly commands: unknown[] = [];
+  /** The array hostFrameOwners() last filled, and the VM list it was filled for. */
+  private ownersOut: Uint8Array | null = null;
+  private ownersSig = '';
 
   constructor(input: unknown) {
     this.run = ScenarioRun.fromJson(input);
@@ -116,12 +123,14 @@ export class Lab {
   }
 
   /**
-   * Changes whenever the VM's page states may have changed: every state change emits an event, and
+   * Changes whenever the VM's page states may have changed: every state change emits an event (about
+   * this VM, or host-wide), and
    * the write-protection faults of dirty logging (not traced one by one) are counted by the MMU.
    */
   stateVersion(vmName: string): string {
     const vm = this.vm(vmName);
-    return `${this.run.trace.count}:${vm.mmu.generation}:${vm.mmu.stats.writeProtectFaults}`;
+    const t = this.run.trace;
+    return `${t.countFor(vm.name)}:${t.countFor(null)}:${vm.mmu.generation}:${vm.mmu.stats.writeProtectFaults}`;
   }
 
   /** Changes whenever host frame ownership may have changed. */
@@ -136,18 +145,73 @@ export class Lab {
     return pageStates(vm, out && out.length >= n ? out : new Uint8Array(n), 0, n);
   }
 
+  /**
+   * Host frame owner codes. With `out` a viewer's copy filled by an earlier call, only the frames
+   * whose owner changed since are recomputed (all of them after a bulk change or a new VM).
+   */
   hostFrameOwners(out?: Uint8Array): Uint8Array {
-    const n = this.run.host.memory.nframes;
-    return frameOwners(this.run.host, this.run.kvm.vms, out && out.length >= n ? out : new Uint8Array(n));
+    const m = this.run.host.memory;
+    const vms = this.run.kvm.vms;
+    const n = m.nframes;
+    const changed = m.takeOwnerChanges();
+    const sig = vms.map((v) => `${v.name}:${[...v.gmems.values()].map((g) => g.ino).join(',')}:${v.td?.hkid ?? ''}`).join(';');
+    const reuse = out !== undefined && out === this.ownersOut && out.length >= n && changed !== null && sig === this.ownersSig;
+    const target = out && out.length >= n ? out : new Uint8Array(n);
+    frameOwners(this.run.host, vms, target, reuse ? changed : undefined);
+    this.ownersOut = target;
+    this.ownersSig = sig;
+    return target;
   }
 
   frameInfo(frame: number): FrameInfo {
     return frameInfo(this.run.host, this.run.kvm.vms, frame);
   }
 
+  /**
+   * What the attack-surface panel shows of a VM the VMM built (null for a VM made by KVM-level
+   * steps, which has no VMM and no devices): devices, port and MMIO maps, ACPI tables, reset state,
+   * MSRs, CPUID, capabilities, the boot log and the single figure.
+   */
+  attackSurface(vmName: string): AttackSurfaceView | null {
+    const vmm = this.run.vmms.get(vmName);
+    if (!vmm) {
+      this.vm(vmName);
+      return null;
+    }
+    const vm = vmm.vm;
+    const p = vmm.platform;
+    const maps = p.maps();
+    const msrs = msrRows(vm);
+    const counts = p.surfaceCount();
+    const msrCount = msrs.filter((r) => r.reachesHost).length;
+    const pendingDevices = { ...defaultDevices(vmm.isTd ? 'td' : 'q35'), ...vmm.pending.devices };
+    return {
+      vm: vmName,
+      type: VM_TYPE_NAMES[vm.type] ?? String(vm.type),
+      isTd: vmm.isTd,
+      mode: vmm.running.mode,
+      needsReboot: vmm.pendingChanges(),
+      allowList: vmm.running.mode === 'talk',
+      frozen: p.frozen,
+      // The switches show the next boot's setting; the maps show the running machine.
+      devices: p.devicesView().map((d) => ({ ...d, enabled: pendingDevices[d.id] })),
+      ports: maps.ports,
+      mmio: maps.mmio,
+      acpi: vmm.acpiTables().tables,
+      reset: resetState(vmm.isTd ? 'tdx' : 'default', vmm.running.mode, { gpaw: vm.td?.gpaw ?? 48, vcpuIndex: 0 }),
+      msrs,
+      msrFilter: vm.msrPolicy.filterView(vm.userSpaceMsr),
+      cpuid: cpuidRows(vm),
+      caps: capRows(vm),
+      bootLog: p.console,
+      surface: { ports: counts.ports, mmio: counts.mmio, msrs: msrCount, total: counts.ports + counts.mmio + msrCount },
+      boots: vmm.boots,
+    };
+  }
+
   /** Assemble a program without running it: the errors an editor marks, with line and column. */
   static diagnose(source: string, origin: number): { line: number; column: number; message: string }[] {
-    const { errors } = assembleWithDiagnostics(source, { origin, services: new Set(['set_memory_decrypted', 'set_memory_encrypted', 'accept_memory', 'tdx_get_info']) });
+    const { errors } = assembleWithDiagnostics(source, { origin, services: KERNEL_SERVICES });
     return errors.map((e: AsmError) => ({ line: e.line, column: e.column, message: e.message }));
   }
 

@@ -10,7 +10,9 @@ import type { CommandResult, FramePacket, LabApi, LoadResult, StepKind } from '.
 
 const FRAME_MS = 16;
 /** Time the play loop spends simulating per tick, leaving the worker responsive to RPCs. */
-const SLICE_MS = 12;
+const SLICE_MS = 10;
+/** Instructions per Lab.advance() call inside a tick. */
+const CHUNK = 2000;
 
 let lab: Lab | null = null;
 let scenario: unknown = null;
@@ -60,7 +62,7 @@ function publish(): void {
     lab.hostFrameOwners(host);
     versions.set('host', hostVersion);
   }
-  const packet: FramePacket = { n: frameNo++, frame, playing, pages, hostOwners: host, shared: isolated, buildMs: 0 };
+  const packet: FramePacket = { n: frameNo++, frame, playing, pages, hostOwners: host, hostVersion, shared: isolated, buildMs: 0 };
   packet.buildMs = performance.now() - t0;
   lastPublish = performance.now();
   if (isolated) listener(packet);
@@ -84,14 +86,20 @@ function schedulePublish(): void {
   }, wait);
 }
 
+/**
+ * One play tick: up to `speed` guest instructions, in chunks small enough (a fault-heavy guest runs
+ * a few thousand instructions per millisecond) that the tick stops on time and a frame goes out at
+ * display rate, however high the speed is set.
+ */
 function tick(): void {
   if (!playing || !lab) return;
   const t0 = performance.now();
-  const perTick = Math.max(1, Math.round(speed));
+  let left = Math.max(1, Math.round(speed));
   try {
-    while (performance.now() - t0 < SLICE_MS && !lab.done) {
-      lab.advance(perTick);
-      if (performance.now() - lastPublish >= FRAME_MS) break;
+    while (left > 0 && !lab.done && performance.now() - t0 < SLICE_MS) {
+      const n = Math.min(left, CHUNK);
+      lab.advance(n);
+      left -= n;
     }
   } catch (e) {
     playing = false;
@@ -191,6 +199,9 @@ const api: LabApi = {
   },
   async vmmMappings(vm: string) {
     return query(() => lab!.vmmMappings(vm), []);
+  },
+  async attackSurface(vm: string) {
+    return query(() => lab!.attackSurface(vm), null);
   },
   async frameInfo(frame: number) {
     return query(() => (frame >= 0 && frame < lab!.run.host.memory.nframes ? lab!.frameInfo(frame) : null), null);

@@ -6,6 +6,7 @@ import type { LabFrame } from '../sim/lab';
 import type { FrameInfo, WalkHop } from '../sim/inspect';
 import type { StepResult } from '../sim/scenario/runner';
 import type { ScenarioIssue } from '../sim/scenario/schema';
+import type { AttackSurfaceView } from '../sim/vmm/surface-view';
 
 export type StepKind = 'instruction' | 'exit' | 'event' | 'step';
 
@@ -19,6 +20,8 @@ export interface FramePacket {
   pages: { vm: string; states: Uint8Array; version: string }[];
   /** Host frame owner codes (0 free, 1 host kernel, 2 process, 3+2i guest_memfd of VM i, 4+2i TDX metadata of VM i). */
   hostOwners: Uint8Array;
+  /** What hostOwners was computed from: equal to the previous packet's means unchanged. */
+  hostVersion: string;
   /** True when the arrays live in SharedArrayBuffers (cross-origin isolated page): they are updated in place. */
   shared: boolean;
   /** Worker-side cost of building this frame, in ms. */
@@ -44,6 +47,8 @@ export interface LabApi {
   vmmMappings(vm: string): Promise<{ start: string; end: string; prot: string; name: string; resident: number }[]>;
   /** What a host frame is (owner, VM, where it appears). */
   frameInfo(frame: number): Promise<FrameInfo | null>;
+  /** The attack-surface view of one VM (devices, port and MMIO maps, ACPI, reset state, MSRs, CPUID, capabilities, boot log); null for an unknown VM. */
+  attackSurface(vm: string): Promise<AttackSurfaceView | null>;
   /** Assemble a program without running it; the errors with line and column (for the editor). */
   diagnose(source: string, origin: number): Promise<{ line: number; column: number; message: string }[]>;
   /** Register the frame callback (a Comlink proxy). */

@@ -2,10 +2,15 @@ import { useRef } from 'react';
 import { PRESETS } from '../../scenarios';
 import { ACTIONS } from '../actions';
 import { useLabClient } from '../client-context';
-import { useLab, useLabStore } from '../store';
+import { useLab, useLabStore, type ViewId } from '../store';
 import { writeUrl } from '../url';
 
 const title = (id: string) => (PRESETS[id] as { title: string }).title;
+
+const VIEWS: readonly { id: ViewId; label: string }[] = [
+  { id: 'memory', label: 'Memory' },
+  { id: 'surface', label: 'Attack surface' },
+];
 
 export function Header() {
   const client = useLabClient();
@@ -14,6 +19,7 @@ export function Header() {
   const playing = useLab((s) => s.packet?.playing ?? false);
   const speed = useLab((s) => s.speed);
   const state = useLab((s) => s);
+  const view = useLab((s) => s.view);
   const fileInput = useRef<HTMLInputElement>(null);
 
   const pick = async (id: string) => {
@@ -61,6 +67,14 @@ export function Header() {
       <input ref={fileInput} type="file" accept=".json,application/json" hidden data-testid="import-file"
         onChange={(e) => { const f = e.target.files?.[0]; if (f) void importFile(f); e.target.value = ''; }} />
       <button type="button" className="secondary" onClick={exportFile} disabled={!state.scenario}>Export</button>
+      <div className="view-switch" role="group" aria-label="View">
+        {VIEWS.map((v) => (
+          <button key={v.id} type="button" aria-pressed={view === v.id} aria-keyshortcuts="V" title={`${v.label} view (V switches)`}
+            onClick={() => store.setState({ view: v.id })}>
+            {v.label}
+          </button>
+        ))}
+      </div>
       <nav className="toolbar" aria-label="Controls">
         {ACTIONS.filter((a) => a.toolbar).map((a) => {
           const label = a.id === 'play-pause' ? (playing ? 'Pause' : 'Play') : a.label;

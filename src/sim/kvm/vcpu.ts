@@ -120,6 +120,8 @@ export class Vcpu implements CpuBus {
   mmio(gpa: number, size: number, isWrite: boolean, value: number): number {
     const c = this.takeCompletion('mmio');
     if (c) return c.data;
+    const k = this.vm.kernelIo?.('mmio', gpa, size, isWrite, value) ?? null;
+    if (k !== null) return isWrite ? 0 : k;
     this.trace('kvm', 'KVM_EXIT_MMIO', { phys_addr: hex(gpa), len: size, is_write: isWrite, data: isWrite ? hex(value) : null },
       `The guest ${isWrite ? 'writes' : 'reads'} ${size} byte(s) at ${hex(gpa)}, where no memory is: KVM exits to the VMM to emulate the device.`);
     this.exit({ reason: 'KVM_EXIT_MMIO', mmio: { phys_addr: gpa, data: isWrite ? value : 0, len: size, is_write: isWrite } }, 'MMIO');
@@ -137,6 +139,8 @@ export class Vcpu implements CpuBus {
   private ioExit(port: number, size: number, dirIn: boolean, value: number): number {
     const c = this.takeCompletion('io');
     if (c) return dirIn ? c.data : 0;
+    const k = this.vm.kernelIo?.('port', port, size, !dirIn, value) ?? null;
+    if (k !== null) return dirIn ? k : 0;
     this.trace('kvm', 'KVM_EXIT_IO', { direction: dirIn ? 'KVM_EXIT_IO_IN' : 'KVM_EXIT_IO_OUT', port: hex(port), size, data: dirIn ? null : hex(value) },
       `The guest ${dirIn ? 'reads from' : 'writes to'} port ${hex(port)}; KVM exits to the VMM, which emulates the device.`);
     this.exit({ reason: 'KVM_EXIT_IO', io: { direction: dirIn ? 'KVM_EXIT_IO_IN' : 'KVM_EXIT_IO_OUT', size, port, count: 1, data: dirIn ? 0 : value } }, 'port I/O');
@@ -436,6 +440,8 @@ export class Vcpu implements CpuBus {
         const c = this.takeCompletion('mmio');
         if (c) return set(TDVMCALL_STATUS_SUCCESS, write ? undefined : BigInt(c.data));
         const pa = gpa - sb;
+        const k = this.vm.kernelIo?.('mmio', pa, size, write, num(r15)) ?? null;
+        if (k !== null) return set(TDVMCALL_STATUS_SUCCESS, write ? undefined : BigInt(k));
         this.trace('kvm', 'KVM_EXIT_MMIO', { phys_addr: hex(pa), len: size, is_write: write },
           `The TD asks for MMIO at ${hex(pa)}; KVM strips the shared bit and exits to the VMM.`);
         this.exit({ reason: 'KVM_EXIT_MMIO', mmio: { phys_addr: pa, data: write ? num(r15) : 0, len: size, is_write: write } }, 'TD MMIO');

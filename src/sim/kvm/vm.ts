@@ -51,6 +51,13 @@ export class Vm {
   manualDirtyLogProtect = 0;
   /** KVM_CAP_X86_USER_SPACE_MSR: the KVM_MSR_EXIT_REASON_* that exit to user space (kvm->arch.user_space_msr_mask). */
   userSpaceMsr = 0;
+  /**
+   * Port and MMIO accesses KVM answers itself, before any exit to user space: the devices of the
+   * in-kernel irqchip and PIT on kvm_io_bus and, in the talk's design, the allow-list check. The
+   * VMM registers it (as KVM_CREATE_IRQCHIP registers KVM's devices). Returns the value read, or
+   * null when the access must exit to user space.
+   */
+  kernelIo: ((space: 'port' | 'mmio', addr: number, size: number, isWrite: boolean, value: number) => number | null) | null = null;
   /** The MSR filter (KVM_X86_SET_MSR_FILTER), the talk's MSR constraints and access counters. */
   readonly msrPolicy = new VmMsrPolicy();
   /** KVM_CREATE_IRQCHIP / KVM_CAP_SPLIT_IRQCHIP: with a local APIC in KVM, HLT blocks instead of exiting. */

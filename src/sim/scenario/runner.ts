@@ -6,6 +6,8 @@ import { PAGE_SIZE, formatSize, hex } from '../core/units';
 import { AsmError, assemble, type Program } from '../guest/asm';
 import { Cpu } from '../guest/cpu';
 import { LinuxGuestKernel } from '../guest/kernel/kernel';
+import { BOOT_SERVICES } from '../guest/kernel/boot';
+import type { DeviceId } from '../vmm/devices/types';
 import { Host } from '../host/host';
 import { FRAME_OWNER_NAMES } from '../host/physmem';
 import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, type GuestMemfd } from '../kvm/guest-memfd';
@@ -86,7 +88,7 @@ export function assembleAt(source: string, origin: number, path: string, service
   }
 }
 
-const KERNEL_SERVICES = new Set(['set_memory_decrypted', 'set_memory_encrypted', 'accept_memory', 'tdx_get_info']);
+export const KERNEL_SERVICES: ReadonlySet<string> = new Set(['set_memory_decrypted', 'set_memory_encrypted', 'accept_memory', 'tdx_get_info', ...BOOT_SERVICES]);
 
 /**
  * A whole simulated world for one scenario: the virtual clock, the trace, a host with KVM and the
@@ -121,6 +123,14 @@ export class ScenarioRun {
           memoryBytes: spec.memory,
           program,
           discardOnConvert: spec.discard_on_convert,
+          platform: spec.platform && {
+            mode: spec.platform.mode,
+            devices: spec.platform.devices as Partial<Record<DeviceId, boolean>>,
+            allow: {
+              ports: spec.platform.allow.filter((a) => a.space === 'port').map(({ start, end, name }) => ({ start, end, name })),
+              mmio: spec.platform.allow.filter((a) => a.space === 'mmio').map(({ start, end, name }) => ({ start, end, name })),
+            },
+          },
           tdx: spec.type === 'tdx' ? {
             septVeDisable: spec.tdx?.sept_ve_disable ?? true, debug: spec.tdx?.debug ?? false,
             gpaw: spec.tdx?.gpaw ?? 48, firmwareAcceptBytes: spec.tdx?.firmware_accept ?? 512 * 1024 * 1024,
@@ -128,7 +138,7 @@ export class ScenarioRun {
         });
         this.vmms.set(spec.name, v);
       } catch (e) {
-        if (e instanceof SysError) throw new ScenarioError([{ path: `$.vms[${i}]`, message: `cannot build VM "${spec.name}": ${e.why}` }]);
+        if (e instanceof SysError) throw new ScenarioError([{ path: `$.vms[${i}]${spec.platform ? '.platform' : ''}`, message: `cannot build VM "${spec.name}": ${e.why}` }]);
         throw e;
       }
     });
@@ -323,6 +333,21 @@ export class ScenarioRun {
         this.trace.emit('vmm', 'vmm_msr_handler', { msr: hex(st.msr), read: read === undefined ? 'none' : typeof read === 'bigint' ? hex(read) : read, write: write === undefined ? 'none' : typeof write === 'object' ? `only ${hex(write.only)}` : write },
           `QEMU registers a handler for MSR ${hex(st.msr)}: it answers the exits KVM sends it for this MSR.`, { vm: st.vm });
         return { ret: 0 };
+      }
+      case 'set_device':
+        this.vmmOf(st.vm, i).setDevice(st.device, st.enabled);
+        return { ret: 0, value: { needs_reboot: this.vmmOf(st.vm, i).pendingChanges() } };
+      case 'set_design_mode':
+        this.vmmOf(st.vm, i).setDesignMode(st.mode);
+        return { ret: 0, value: { needs_reboot: this.vmmOf(st.vm, i).pendingChanges() } };
+      case 'freeze_devices':
+        this.vmmOf(st.vm, i).freezeDevices();
+        return { ret: 0 };
+      case 'reboot': {
+        const v = this.vmmOf(st.vm, i);
+        v.reboot();
+        const o = v.run(0, 'halt', st.max_instructions);
+        return { ret: 0, why: o.message, value: { boot: v.boots, stop: o.stop, instructions: o.instructions, exits: o.exits, console: v.console } };
       }
       case 'set_msr_policy':
         return { ret: this.vmmOf(st.vm, i).setMsrPolicy(st.msr, { read: st.read, write: st.write, constraint: st.constraint, value: st.value }) };

@@ -36,6 +36,27 @@ export const TdxConfig = z.strictObject({
   firmware_accept: numeric.default(512 * 1024 * 1024).describe('bytes of memory the firmware (TDVF) accepts at boot'),
 });
 
+const DEVICE_NAMES = [
+  'pic', 'pit', 'i8042', 'rtc', 'com1', 'lpt1', 'floppy', 'isa-dma', 'apm', 'pci-host', 'reset', 'fw_cfg',
+  'acpi-pm', 'hpet', 'ioapic', 'lapic', 'tpm', 'ecam', 'pflash', 'virtio-net', 'virtio-blk',
+] as const;
+const deviceName = z.string().refine((d) => (DEVICE_NAMES as readonly string[]).includes(d), {
+  error: (i) => `unknown device ${JSON.stringify(i.input)} (known: ${DEVICE_NAMES.join(', ')})`,
+});
+
+export const PlatformSpec = z.strictObject({
+  mode: z.enum(['upstream', 'talk']).default('upstream')
+    .describe("upstream: QEMU and KVM today; talk: the talk's proposal (an allow-list of port and MMIO ranges fixed at start, device state frozen after init)"),
+  devices: z.record(deviceName, z.boolean()).default({})
+    .describe('device switches on top of the defaults for the VM type (q35; a TD has no PIC and no pflash)'),
+  allow: z.array(z.strictObject({
+    space: z.enum(['port', 'mmio']),
+    start: numeric,
+    end: numeric.describe('inclusive'),
+    name: z.string().default('allowed range'),
+  })).default([]).describe("talk mode: ranges allowed on top of the enabled devices' own"),
+});
+
 export const VmSpec = z.strictObject({
   name: vmName,
   type: z.enum(['default', 'sw-protected', 'tdx']).describe('KVM_X86_DEFAULT_VM, KVM_X86_SW_PROTECTED_VM or KVM_X86_TDX_VM'),
@@ -45,6 +66,7 @@ export const VmSpec = z.strictObject({
   origin: numeric.default(0x100000).describe('guest-physical address the program is assembled for and loaded at'),
   tdx: TdxConfig.optional(),
   discard_on_convert: z.boolean().default(true).describe("QEMU's kvm_convert_memory() discards the unused backing; false behaves like the kernel selftests"),
+  platform: PlatformSpec.optional().describe('the devices the guest sees and the design mode (default: upstream, the VM type\'s default devices)'),
 });
 
 const ref = z.union([z.string(), z.number()]).describe('a name given with "as" earlier, or a number');
@@ -78,6 +100,11 @@ export const Step = z.discriminatedUnion('do', [
   s('convert', { vm: vmName, gpa: numeric, size: numeric, to: z.enum(['private', 'shared']) },
     "VMM: convert a range as QEMU's kvm_convert_memory() does"),
   s('interrupt', { vm: vmName, vcpu: z.number().int().nonnegative().default(0) }, 'VMM: make an interrupt pending on a vCPU'),
+  s('set_device', { vm: vmName, device: deviceName, enabled: z.boolean() }, 'VMM: switch a device on or off for the next boot'),
+  s('set_design_mode', { vm: vmName, mode: z.enum(['upstream', 'talk']) }, "VMM: upstream or the talk's proposal, for the next boot"),
+  s('reboot', { vm: vmName, max_instructions: z.number().int().positive().default(1_000_000) },
+    'VMM: restart the VM with the pending platform and run the guest until it halts (its boot)'),
+  s('freeze_devices', { vm: vmName }, "VMM (the talk's proposal): the guest's init phase is over, freeze device state"),
   s('vmm_msr_handler', {
     vm: vmName,
     msr: msrIndex,

@@ -2,7 +2,7 @@ import { SysError, fail } from '../core/errno';
 import { GiB, MiB, PAGE_SIZE, formatSize, hex, pageAlignUp } from '../core/units';
 import { Cpu } from '../guest/cpu';
 import type { Program } from '../guest/asm';
-import { LinuxGuestKernel, type Platform } from '../guest/kernel/kernel';
+import { LinuxGuestKernel, type Platform as GuestPlatform } from '../guest/kernel/kernel';
 import type { Host } from '../host/host';
 import type { Process } from '../host/process';
 import type { GuestMemfd } from '../kvm/guest-memfd';
@@ -20,17 +20,33 @@ import type { Vcpu } from '../kvm/vcpu';
 import { MSRS } from '../kvm/msr-cpuid';
 import { allowBitmap, setMsrConstraint, type KvmMsrFilterRange } from '../kvm/msr-filter';
 import { answerMsrExit, VmmMsrPolicy } from './msr-exits';
+import { buildAcpi, q35AcpiMachine } from './acpi/build';
+import { decodeTables, diffTables } from './acpi/decode';
+import { defaultDevices, forcedOffReason } from './devices/catalogue';
+import { Platform } from './devices/platform';
+import { DEVICE_IDS, type DesignMode, type DeviceId, type IoRange } from './devices/types';
+import type { AcpiTableView } from './surface-view';
 import type { Vm } from '../kvm/vm';
 import { TDX_TD_ATTR_DEBUG, TDX_TD_ATTR_SEPT_VE_DISABLE } from '../tdx/module';
 
 export type VmKind = 'default' | 'sw-protected' | 'tdx';
 
 /** A machine description, as a QEMU command line would give it. */
+/** The platform a VM boots with: the design mode, device switches, the talk's extra allowed ranges. */
+export interface PlatformDesc {
+  mode: DesignMode;
+  /** Switches on top of the defaults for the VM type (q35, or a TD under QEMU's TDX rules). */
+  devices: Partial<Record<DeviceId, boolean>>;
+  allow: { ports: IoRange[]; mmio: IoRange[] };
+}
+
 export interface MachineDesc {
   name: string;
   kind: VmKind;
   memoryBytes: number;
   program: Program;
+  /** Default: upstream mode with the VM type's default devices. */
+  platform?: PlatformDesc;
   tdx?: { septVeDisable: boolean; debug: boolean; gpaw: 48 | 52; firmwareAcceptBytes: number };
   /** QEMU discards the backing a conversion leaves unused (kvm_convert_memory()); selftests do not. */
   discardOnConvert: boolean;
@@ -58,8 +74,6 @@ export interface RunOutcome {
 const Q35_LOWMEM_SPLIT = 0xb0000000;
 const Q35_LOWMEM_LARGE = 0x80000000;
 
-const COM1 = 0x3f8;
-
 /**
  * The QEMU-like VMM: one process per VM, which builds the VM from a machine description the way
  * QEMU does (accel/kvm/kvm-all.c, target/i386/kvm/tdx.c), runs the vCPU loop and answers exits.
@@ -69,8 +83,20 @@ export class VmmVm {
   readonly vm: Vm;
   readonly ram: RamBlock[] = [];
   gmem: GuestMemfd | null = null;
-  console = '';
   readonly vcpus: Vcpu[] = [];
+  /** The devices the guest sees, built at each boot from `running`. */
+  platform!: Platform;
+  /** The platform the guest booted with, and the one the next reboot applies (the user's switches). */
+  running!: PlatformDesc;
+  pending!: PlatformDesc;
+  /** Boots so far (a reboot counts one more). */
+  boots = 1;
+  /** The ACPI tables of the previous boot, to show what changed. */
+  private acpiBefore: AcpiTableView[] | null = null;
+  /** Console output of earlier boots (a serial console keeps scrolling across a reboot). */
+  private consoleBefore = '';
+  /** Set when the guest asked for a reset or power-off; the vCPU loop stops there. */
+  private stopRequest: string | null = null;
   readonly cpus: Cpu[] = [];
   private kernels: LinuxGuestKernel[] = [];
   /** How the VMM answers the MSR exits KVM sends it (kvm_handle_rdmsr/wrmsr). */
@@ -119,7 +145,12 @@ export class VmmVm {
       });
       this.ram.push({ gpa, size, hva: hva + off, slot, gmemOffset: off });
     });
-    const platform: Platform = d.kind === 'tdx' ? 'tdx' : d.kind === 'sw-protected' ? 'sw-protected' : 'none';
+    this.running = clonePlatform(d.platform ?? DEFAULT_PLATFORM);
+    this.pending = clonePlatform(this.running);
+    this.platform = this.makePlatform();
+    vm.kernelIo = (space, addr, size, isWrite, value) =>
+      this.platform.answeredInKernel(space, addr) ? (space === 'port' ? this.platform.pio(addr, size, isWrite, value) : this.platform.mmio(addr, size, isWrite, value)).value : null;
+    const platform: GuestPlatform = d.kind === 'tdx' ? 'tdx' : d.kind === 'sw-protected' ? 'sw-protected' : 'none';
     if (d.kind === 'tdx') {
       // QEMU marks all of a TD's guest_memfd RAM private before the TD starts.
       for (const b of this.ram) vm.setMemoryAttributes({ address: b.gpa, size: b.size, attributes: KVM_MEMORY_ATTRIBUTE_PRIVATE });
@@ -258,28 +289,156 @@ export class VmmVm {
     return 0;
   }
 
-  /** One port I/O exit, answered as QEMU's devices would. */
+  /** The serial console: earlier boots, then this one. */
+  get console(): string {
+    return this.consoleBefore + this.platform.console;
+  }
+
+  /** One port I/O exit, answered by the platform's devices as QEMU's would be. */
   private handleIo(exit: Extract<RunExit, { reason: 'KVM_EXIT_IO' }>): void {
-    const { port, size } = exit.io;
     const out = exit.io.direction === 'KVM_EXIT_IO_OUT';
-    if (port === COM1 && out) {
-      const ch = exit.io.data & 0xff;
-      this.console += String.fromCharCode(ch);
-      return;
+    const r = this.platform.pio(exit.io.port, exit.io.size, out, exit.io.data);
+    if (!out) exit.io.data = r.value;
+  }
+
+  /** The platform's configuration for the devices and the ACPI tables QEMU generates for them. */
+  private makePlatform(): Platform {
+    const td = this.isTd;
+    const p = this.running;
+    const devices = { ...defaultDevices(td ? 'td' : 'q35'), ...p.devices };
+    const acpi = buildAcpi(q35AcpiMachine(devices, { isTd: td, mode: p.mode }));
+    const below4g = this.ram[0]?.size ?? 0;
+    return new Platform({
+      devices, irqchip: this.vm.irqchip, mode: p.mode, td,
+      memory: { below4g, above4g: this.desc.memoryBytes - below4g },
+      allowList: p.allow, fwCfgFiles: acpi.files,
+    }, {
+      trace: (layer, name, args, text) => this.host.trace.emit(layer, name, args, text, { vm: this.desc.name, vcpu: 0 }),
+      now: () => this.vm.clock.now,
+      readGuest: (gpa, len) => this.dmaRange(gpa, len) ? this.process.read(this.gpaToHva(this.dmaGpa(gpa))!, len) : null,
+      writeGuest: (gpa, bytes) => {
+        if (!this.dmaRange(gpa, bytes.length)) return false;
+        this.process.write(this.gpaToHva(this.dmaGpa(gpa))!, bytes);
+        return true;
+      },
+      requestReset: (reason) => {
+        this.stopRequest = `the guest asked for a reset (${reason})`;
+      },
+      requestPowerOff: (reason) => {
+        this.stopRequest = `the guest powered off (${reason})`;
+      },
+    });
+  }
+
+  /** A DMA address as the device sees it: a TD's shared alias without the shared bit. */
+  private dmaGpa(gpa: number): number {
+    const sb = this.vm.td?.sharedBit;
+    return sb && Math.floor(gpa / sb) % 2 === 1 ? gpa - sb : gpa;
+  }
+
+  /** Whether a device may DMA to [gpa, +len): RAM the VMM maps and, for a protected VM, shared. */
+  private dmaRange(gpa: number, len: number): boolean {
+    const g = this.dmaGpa(gpa);
+    for (let a = Math.floor(g / PAGE_SIZE) * PAGE_SIZE; a < g + len; a += PAGE_SIZE) {
+      if (this.gpaToHva(a) === undefined) return false;
+      if (this.vm.isPrivate(a / PAGE_SIZE)) return false;
     }
-    if (port === COM1 + 5 && !out) {
-      // 16550 line status: transmitter empty (THRE | TEMT).
-      exit.io.data = 0x60;
-      return;
+    return len > 0;
+  }
+
+  /**
+   * Change the platform for the next boot (the user's switches): a device on or off, the design
+   * mode. Returns what the next reboot will change, in words.
+   */
+  setDevice(id: string, enabled: boolean): void {
+    if (!(DEVICE_IDS as readonly string[]).includes(id)) fail('EINVAL', `unknown device "${id}" (known: ${DEVICE_IDS.join(', ')})`);
+    const dev = id as DeviceId;
+    const forced = forcedOffReason(dev, this.isTd);
+    if (enabled && forced) fail('EINVAL', forced);
+    this.pending.devices[dev] = enabled;
+    this.trace('set_device', { device: dev, enabled }, `The ${dev} device will be ${enabled ? 'present' : 'absent'} at the next boot: QEMU builds the machine from its command line when it starts.`);
+  }
+
+  setDesignMode(mode: DesignMode): void {
+    this.pending.mode = mode;
+    this.trace('set_design_mode', { mode }, mode === 'talk'
+      ? "At the next boot the VM follows the talk's proposal: an allow-list of port and MMIO ranges fixed at start, device state frozen after the guest's init phase."
+      : 'At the next boot the VM follows upstream QEMU and KVM: every port and MMIO access exits to the VMM, nothing is frozen.');
+  }
+
+  /** The differences between the running platform and the next boot's, in words. */
+  pendingChanges(): string[] {
+    const out: string[] = [];
+    if (this.pending.mode !== this.running.mode) out.push(`design mode: ${this.pending.mode === 'talk' ? "the talk's proposal" : 'upstream'}`);
+    const def = defaultDevices(this.isTd ? 'td' : 'q35');
+    for (const id of DEVICE_IDS) {
+      const a = this.running.devices[id] ?? def[id];
+      const b = this.pending.devices[id] ?? def[id];
+      if (a !== b) out.push(`${id} ${b ? 'on' : 'off'}`);
     }
-    if (port >= COM1 && port <= COM1 + 7) {
-      if (!out) exit.io.data = 0;
-      return;
+    return out;
+  }
+
+  /** The talk's freeze, at the end of the guest's init phase. */
+  freezeDevices(): void {
+    this.platform.freeze();
+  }
+
+  /**
+   * Reboot with the pending platform: QEMU starts the machine again from its (new) command line.
+   * For a TD, which cannot be reset, QEMU would destroy the TD and build a new one; the lab keeps
+   * the VM, its memory and its measurement and starts the vCPU again (docs/simplifications.md).
+   */
+  reboot(): void {
+    const changes = this.pendingChanges();
+    this.acpiBefore = this.acpiTables().tables;
+    this.consoleBefore = this.console;
+    this.running = clonePlatform(this.pending);
+    this.platform = this.makePlatform();
+    this.boots++;
+    this.stopRequest = null;
+    const vcpu = this.vcpus[0];
+    vcpu.resetRunState();
+    const kernel = new LinuxGuestKernel(this.kernels[0].platform, this.host.trace, { vm: this.desc.name, vcpu: 0 });
+    this.kernels[0] = kernel;
+    const cpu = new Cpu(this.desc.program, vcpu, kernel);
+    cpu.set('rsp', BigInt(this.stackTop()));
+    vcpu.cpu = cpu;
+    this.cpus[0] = cpu;
+    this.trace('qemu_system_reset', { boot: this.boots, changes: changes.join('; ') || 'none' },
+      `QEMU restarts the VM (boot ${this.boots})${changes.length ? ` with ${changes.join(', ')}` : ''}; the guest starts again from its reset state.`);
+  }
+
+  /** The guest kernel of vCPU 0 (what it found at boot, for the attack-surface view). */
+  get kernel(): LinuxGuestKernel {
+    return this.kernels[0];
+  }
+
+  /**
+   * The ACPI tables as the guest finds them in its memory (read by the lab, not through the host:
+   * a TD's are in private memory), compared with the previous boot's.
+   */
+  acpiTables(): { tables: AcpiTableView[]; errors: string[] } {
+    const rsdp = this.kernel.bootParams.acpi_rsdp_addr;
+    if (!rsdp) return { tables: diffTables(this.acpiBefore, []), errors: ['the firmware has not installed ACPI tables (yet)'] };
+    const d = decodeTables((gpa, len) => this.guestBytes(gpa, len), rsdp);
+    return { tables: diffTables(this.acpiBefore, d.tables), errors: d.errors };
+  }
+
+  /** Guest-physical bytes as the guest sees them (private or shared view), or null where nothing is. */
+  private guestBytes(gpa: number, len: number): Uint8Array | null {
+    const out = new Uint8Array(len);
+    for (let off = 0; off < len;) {
+      const a = gpa + off;
+      const f = this.hostFrameOf(a);
+      if (!f) return null;
+      const page = this.host.memory.bytesForRead(f.frame);
+      const inPage = a % PAGE_SIZE;
+      const n = Math.min(len - off, PAGE_SIZE - inPage);
+      out.set(page.subarray(inPage, inPage + n), off);
+      off += n;
     }
-    if (!out) {
-      exit.io.data = size === 1 ? 0xff : size === 2 ? 0xffff : 0xffffffff;
-      this.trace('unassigned port', { port: hex(port), size }, `Nothing answers at port ${hex(port)}: the read returns all ones.`);
-    } else this.trace('unassigned port', { port: hex(port), size, data: hex(exit.io.data) }, `Nothing listens at port ${hex(port)}: the write is dropped.`);
+    return out;
   }
 
   /**
@@ -328,11 +487,11 @@ export class VmmVm {
         case 'KVM_EXIT_IO':
           this.handleIo(e);
           break;
-        case 'KVM_EXIT_MMIO':
-          if (!e.mmio.is_write) e.mmio.data = e.mmio.len >= 8 ? Number.MAX_SAFE_INTEGER : 2 ** (8 * e.mmio.len) - 1;
-          this.trace('unassigned MMIO', { addr: hex(e.mmio.phys_addr), len: e.mmio.len, is_write: e.mmio.is_write },
-            `No device is mapped at ${hex(e.mmio.phys_addr)}: ${e.mmio.is_write ? 'the write is dropped' : 'the read returns all ones'}.`);
+        case 'KVM_EXIT_MMIO': {
+          const m = this.platform.mmio(e.mmio.phys_addr, e.mmio.len, e.mmio.is_write, e.mmio.data);
+          if (!e.mmio.is_write) e.mmio.data = Math.min(m.value, Number.MAX_SAFE_INTEGER);
           break;
+        }
         case 'KVM_EXIT_X86_RDMSR':
         case 'KVM_EXIT_X86_WRMSR': {
           const ev = answerMsrExit(e, this.msrPolicy);
@@ -349,6 +508,11 @@ export class VmmVm {
           return done('system-event', `KVM_EXIT_SYSTEM_EVENT type ${e.system_event.type}`, r);
         default:
           return done('error', `unexpected exit ${e.reason}`, r);
+      }
+      if (this.stopRequest) {
+        const why = this.stopRequest;
+        this.stopRequest = null;
+        return done('shutdown', why, r);
       }
       if (until === 'exit') return done('exit', `stopped after handling ${e.reason}`, r);
     }
@@ -400,6 +564,12 @@ export class VmmVm {
 }
 
 export const DEFAULT_FIRMWARE_ACCEPT = 512 * MiB;
+
+export const DEFAULT_PLATFORM: PlatformDesc = { mode: 'upstream', devices: {}, allow: { ports: [], mmio: [] } };
+
+function clonePlatform(p: PlatformDesc): PlatformDesc {
+  return { mode: p.mode, devices: { ...p.devices }, allow: { ports: [...p.allow.ports], mmio: [...p.allow.mmio] } };
+}
 
 /** A filter bitmap covers at most KVM_MSR_FILTER_MAX_BITMAP_SIZE bytes: this many MSRs per range. */
 const MSRS_PER_RANGE = KVM_MSR_FILTER_MAX_BITMAP_SIZE * 8;

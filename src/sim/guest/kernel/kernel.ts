@@ -6,6 +6,7 @@ import {
   EXIT_REASON_MSR_WRITE, TDG_MEM_PAGE_ACCEPT, TDG_VP_INFO, TDG_VP_VMCALL, TDVMCALL_MAP_GPA, TDVMCALL_STATUS_RETRY,
   TDX_PAGE_ALREADY_ACCEPTED,
 } from '../../tdx/abi';
+import { BOOT_SERVICES, type BootInfo, type FirmwareInfo, GuestBoot } from './boot';
 
 /** What the guest kernel runs on, as it learns at boot (CPUID leaf 0x21 "IntelTDX    " for a TD). */
 export type Platform = 'tdx' | 'sw-protected' | 'none';
@@ -42,15 +43,36 @@ interface Op {
  * mm/mm_init.c accept_memory) so the trace shows the same calls in the same order.
  */
 export class LinuxGuestKernel implements GuestKernel {
-  readonly services: ReadonlySet<string> = new Set(['set_memory_decrypted', 'set_memory_encrypted', 'accept_memory', 'tdx_get_info']);
+  readonly services: ReadonlySet<string> = new Set([
+    'set_memory_decrypted', 'set_memory_encrypted', 'accept_memory', 'tdx_get_info', ...BOOT_SERVICES,
+  ]);
   private op: Op | null = null;
   private sharedMask = 0;
+  /** The firmware and kernel boot services (boot.ts). */
+  private readonly boot: GuestBoot;
 
   constructor(
     readonly platform: Platform,
     private readonly trace: Trace,
     private readonly ctx: { vm: string; vcpu: number },
-  ) {}
+  ) {
+    this.boot = new GuestBoot(trace, ctx, platform);
+  }
+
+  /** boot_params as the firmware left them for Linux (acpi_rsdp_addr: where the ACPI tables are). */
+  get bootParams(): { readonly acpi_rsdp_addr: number } {
+    return this.boot.bootParams;
+  }
+
+  /** What firmware_boot did (null before it ran). */
+  get firmwareInfo(): FirmwareInfo | null {
+    return this.boot.firmware;
+  }
+
+  /** What linux_boot found: devices, ACPI tables, failures, console lines (null before it ran). */
+  get bootInfo(): BootInfo | null {
+    return this.boot.info;
+  }
 
   private log(name: string, args: Record<string, string | number | boolean>, text: string, gfns?: readonly [number, number]): void {
     this.trace.emit('guest', name, args, text, { ...this.ctx, gfns });
@@ -72,6 +94,10 @@ export class LinuxGuestKernel implements GuestKernel {
         break;
       case 'tdx_get_info':
         ret = BigInt(this.tdxInfo(bus));
+        break;
+      case 'firmware_boot':
+      case 'linux_boot':
+        ret = this.boot.call(name, regs, bus);
         break;
       default:
         throw new Error(`unknown guest kernel service ${name}`);

@@ -1,0 +1,149 @@
+/**
+ * The guest boot as two guest-kernel services a program calls:
+ *
+ *     call firmware_boot   ; OVMF (ordinary VM) or TDVF (TD): fw_cfg → ACPI tables → boot_params
+ *     call linux_boot      ; start_kernel() and early device init, printed on the serial console
+ *     hlt
+ *
+ * firmware_boot returns the RSDP address in rax (0: no ACPI tables) and leaves it in
+ * boot_params.acpi_rsdp_addr, where Linux looks first (arch/x86/kernel/acpi/boot.c
+ * acpi_arch_get_root_pointer()). linux_boot returns the number of failures in rax (0: clean boot).
+ * Both run on the resumable executor of boot-exec.ts, so VM exits in the middle are fine.
+ */
+import { hex } from '../../core/units';
+import type { Trace } from '../../core/trace';
+import type { CpuBus, CpuRegs } from '../bus';
+import { TDG_VP_INFO } from '../../tdx/abi';
+import { type BootGen, ResumableRunner } from './boot-exec';
+import { Firmware, type FirmwareInfo } from './boot-firmware';
+import { BootFault, BootHw } from './boot-hw';
+import { type AcpiTableSeen, type BootDevice, LinuxBoot, type PnpDevice } from './boot-linux';
+import type { Platform } from './kernel';
+
+export type { AcpiTableSeen, BootDevice, FirmwareInfo, PnpDevice };
+
+export const BOOT_SERVICES = ['firmware_boot', 'linux_boot'] as const;
+export type BootService = (typeof BOOT_SERVICES)[number];
+
+/** What linux_boot found, for tests and the UI (filled in while the boot runs). */
+export interface BootInfo {
+  /** CPUID leaf 0x21 said "IntelTDX    ": the TD paths were used. */
+  tdx: boolean;
+  vendor: string;
+  /** From CPUID leaf 0x40000000 ("KVM"), '' when there is none. */
+  hypervisor: string;
+  /** The RSDP Linux used (boot_params.acpi_rsdp_addr, or found by the legacy scan). */
+  acpiRsdpAddr: number;
+  acpiTables: AcpiTableSeen[];
+  /** The DSDT's PNP devices as pnpacpi numbers them. */
+  pnp: PnpDevice[];
+  /** Every device probed, with the result. */
+  devices: BootDevice[];
+  /** One line per failure. */
+  failures: string[];
+  /** The console lines (printk), in order. */
+  log: string[];
+}
+
+const regsToString = (...regs: number[]): string =>
+  regs.map((r) => String.fromCharCode(r & 0xff, (r >>> 8) & 0xff, (r >>> 16) & 0xff, (r >>> 24) & 0xff)).join('');
+
+/** The boot services of one vCPU's guest kernel, and what they leave behind. */
+export class GuestBoot {
+  /** struct boot_params (arch/x86/include/uapi/asm/bootparam.h): the firmware's hand-over to Linux. */
+  readonly bootParams = { acpi_rsdp_addr: 0 };
+  firmware: FirmwareInfo | null = null;
+  info: BootInfo | null = null;
+  private readonly runner: ResumableRunner;
+
+  constructor(
+    private readonly trace: Trace,
+    private readonly ctx: { vm: string; vcpu: number },
+    private readonly platform: Platform,
+  ) {
+    this.runner = new ResumableRunner(trace);
+  }
+
+  /** Run (or, after a VM exit, continue) a boot service; returns what goes in rax. */
+  call(name: BootService, regs: CpuRegs, bus: CpuBus): bigint {
+    const rip = regs.rip;
+    return this.runner.run(name, () => (name === 'firmware_boot' ? this.firmwareBoot(rip) : this.linuxBoot(rip)), bus);
+  }
+
+  /**
+   * early_cpu_init(), tdx_early_init() and init_hypervisor_platform(): the vendor, whether this is a
+   * TD (CPUID leaf 0x21; then TDG.VP.INFO for the shared bit), and the hypervisor signature.
+   */
+  private *detect(hw: BootHw): BootGen<{ vendor: string; hypervisor: string }> {
+    const [max, b, c, d] = yield* hw.cpuid(0);
+    const vendor = regsToString(b, d, c);
+    let td = false;
+    if (max >= 0x21) {
+      const [, tb, tc, td2] = yield* hw.cpuid(0x21, 0);
+      td = regsToString(tb, td2, tc) === 'IntelTDX    ';
+    }
+    if (!td && this.platform === 'tdx') {
+      hw.emit('cpuid', { leaf: '0x21' }, 'CPUID leaf 0x21 does not say "IntelTDX    ", yet this guest runs in a TD: the boot takes the TD paths anyway.');
+      td = true;
+    }
+    hw.td = td;
+    if (td) {
+      const r = yield* hw.tdcall({ rax: BigInt(TDG_VP_INFO) });
+      const gpaw = Number(r.get('rcx') & 0x3fn);
+      hw.sharedMask = 2 ** (gpaw - 1);
+      hw.emit('tdx_parse_tdinfo', { gpaw, shared_bit: gpaw - 1 },
+        `The guest is a TD: TDG.VP.INFO gives a ${gpaw}-bit GPA width, so shared (device-visible) addresses have bit ${gpaw - 1} set.`);
+    }
+    let hypervisor = '';
+    const [, , ecx1] = yield* hw.cpuid(1, 0);
+    if (ecx1 & 0x80000000) {
+      const [, hb, hc, hd] = yield* hw.cpuid(0x40000000, 0);
+      const sig = regsToString(hb, hc, hd);
+      hypervisor = sig.startsWith('KVMKVMKVM') ? 'KVM' : sig.replace(/\0+$/, '');
+    }
+    return { vendor, hypervisor };
+  }
+
+  private *firmwareBoot(rip: number): BootGen<bigint> {
+    const hw = new BootHw(this.trace, this.ctx, 'firmware_boot');
+    hw.rip = rip;
+    yield* this.detect(hw);
+    const fw = new Firmware(hw);
+    this.firmware = fw.info;
+    let rsdp = 0;
+    try {
+      rsdp = yield* fw.run();
+    } catch (e) {
+      if (!(e instanceof BootFault)) throw e;
+      hw.failures.push(e.message);
+      hw.emit('firmware', { error: e.message }, `The firmware stops: ${e.message}.`);
+    }
+    this.bootParams.acpi_rsdp_addr = rsdp;
+    hw.emit('boot_params.acpi_rsdp_addr', { acpi_rsdp_addr: hex(rsdp) }, rsdp
+      ? `The firmware hands over to Linux with boot_params.acpi_rsdp_addr = ${hex(rsdp)}: that is where Linux will find the ACPI tables.`
+      : 'The firmware hands over to Linux without ACPI tables (boot_params.acpi_rsdp_addr = 0).');
+    return BigInt(rsdp);
+  }
+
+  private *linuxBoot(rip: number): BootGen<bigint> {
+    const hw = new BootHw(this.trace, this.ctx, 'linux_boot');
+    hw.rip = rip;
+    const { vendor, hypervisor } = yield* this.detect(hw);
+    const linux = new LinuxBoot(hw, this.bootParams.acpi_rsdp_addr, vendor, hypervisor);
+    this.info = {
+      tdx: hw.td, vendor, hypervisor, acpiRsdpAddr: 0, acpiTables: linux.info.tables, pnp: linux.info.pnp,
+      devices: linux.info.devices, failures: hw.failures, log: hw.log,
+    };
+    try {
+      yield* linux.run();
+    } catch (e) {
+      if (!(e instanceof BootFault)) throw e;
+      yield* hw.fail('boot', `linux_boot: stopped: ${e.message}`);
+    }
+    this.info.acpiRsdpAddr = linux.rsdpUsed;
+    const found = linux.info.devices.filter((d) => d.status === 'found').length;
+    yield* hw.printk(`linux_boot: ${found} devices found, ${hw.failures.length} failed`);
+    for (const f of [...hw.failures]) yield* hw.printk(`linux_boot: FAILED ${f}`);
+    return BigInt(hw.failures.length);
+  }
+}

@@ -1,0 +1,164 @@
+import { beforeAll, describe, expect, test } from 'vitest';
+import { PRESETS } from '../../scenarios';
+import { Lab } from '../lab';
+import { ScenarioError } from '../scenario/schema';
+import type { AttackSurfaceView } from './surface-view';
+
+/**
+ * Scenario-level tests of the platform: the guest boots (firmware, then kernel) against QEMU's
+ * devices and ACPI tables, and a device switched off disappears from the tables, the boot log and
+ * the attack-surface figure.
+ */
+
+const boot = ['_start:', '    call firmware_boot', '    call linux_boot', '    hlt'];
+
+function bootLab(vms: object[]): Lab {
+  const lab = new Lab({ version: 1, title: 't', vms, steps: vms.map((v) => ({ do: 'run', vm: (v as { name: string }).name })) });
+  while (!lab.done) lab.step();
+  return lab;
+}
+
+const table = (v: AttackSurfaceView, sig: string) => v.acpi.find((t) => t.signature === sig);
+const dsdtHids = (v: AttackSurfaceView): string[] =>
+  (table(v, 'DSDT')?.tree.find((n) => n.label === 'Devices')?.children ?? []).map((n) => n.value ?? '').filter(Boolean);
+
+describe('an ordinary VM boots against the q35 platform', () => {
+  let lab: Lab;
+  let view: AttackSurfaceView;
+  beforeAll(() => {
+    lab = bootLab([{ name: 'vm', type: 'default', memory: '64M', program: boot }]);
+    view = lab.attackSurface('vm')!;
+  });
+
+  test('the boot log shows the ACPI tables and the devices Linux finds, and no failure', () => {
+    const log = view.bootLog;
+    for (const line of ['ACPI: RSDP 0x0000000000800000', 'ACPI: HPET', 'ACPI: MCFG', 'ttyS0 at I/O 0x3f8 (irq = 4, base_baud = 115200) is a 16550A', 'i8042: PNP: PS/2 Controller [PNP0303:KBD',
+      'hpet0:', 'pci 0000:00:00.0: [8086:29c0]', 'rtc_cmos 00:01: setting system clock', 'linux_boot: 12 devices found, 0 failed'])
+      expect(log).toContain(line);
+  });
+
+  test('every ACPI table the guest finds has a valid checksum; the MADT says a dual 8259 is there', () => {
+    expect(view.acpi.map((t) => t.signature)).toEqual(['RSDP', 'XSDT', 'FACP', 'FACS', 'DSDT', 'APIC', 'HPET', 'MCFG', 'WAET']);
+    expect(view.acpi.every((t) => t.checksumOk)).toBe(true);
+    const flags = table(view, 'APIC')!.tree.find((n) => n.label === 'Flags')!;
+    expect(flags.children?.[0]).toMatchObject({ label: 'bit 0 PCAT_COMPAT', value: 'yes' });
+    expect(dsdtHids(view)).toEqual(expect.arrayContaining(['PNP0103', 'PNP0B00', 'PNP0501', 'PNP0303']));
+  });
+
+  test('switching the HPET off needs a reboot; after it the HPET is gone from the tables, the log and the figure', () => {
+    const before = view.surface.total;
+    lab.command({ do: 'set_device', vm: 'vm', device: 'hpet', enabled: false });
+    expect(lab.attackSurface('vm')!.needsReboot).toEqual(['hpet off']);
+    const r = lab.command({ do: 'reboot', vm: 'vm' });
+    expect(r.ret).toBe(0);
+    const after = lab.attackSurface('vm')!;
+    expect(after.boots).toBe(2);
+    expect(after.needsReboot).toEqual([]);
+    expect(table(after, 'HPET')?.change).toBe('removed');
+    expect(table(after, 'DSDT')?.change).toBe('changed');
+    expect(dsdtHids(after)).not.toContain('PNP0103');
+    expect(after.bootLog).not.toContain('hpet0:');
+    expect(after.bootLog).not.toContain('ACPI: HPET');
+    expect(after.surface.total).toBeLessThan(before);
+    expect(after.mmio.find((m) => m.device === 'hpet')?.state).toBe('absent');
+  });
+
+  test('without the i8042 and the RTC the log says so, and the devices are not probed by PNP', () => {
+    const l = bootLab([{ name: 'vm', type: 'default', memory: '64M', program: boot, platform: { devices: { i8042: false, rtc: false } } }]);
+    const v = l.attackSurface('vm')!;
+    expect(v.bootLog).not.toContain('PNP0303');
+    expect(v.bootLog).not.toContain('rtc_cmos 00:');
+    expect(dsdtHids(v)).not.toContain('PNP0B00');
+    expect(v.devices.find((d) => d.id === 'i8042')?.enabled).toBe(false);
+  });
+});
+
+describe('a TD boots under upstream QEMU', () => {
+  let view: AttackSurfaceView;
+  beforeAll(() => {
+    const lab = bootLab([{ name: 'td', type: 'tdx', memory: '64M', tdx: { firmware_accept: '64M' }, program: boot }]);
+    view = lab.attackSurface('td')!;
+  });
+
+  test('TDVF adds the MP-wakeup entry; there is no PCAT_COMPAT, so Linux uses the NULL legacy PIC', () => {
+    const madt = table(view, 'APIC')!;
+    expect(madt.checksumOk).toBe(true);
+    expect(madt.tree.map((n) => n.label)).toContain('Multiprocessor Wakeup (type 0x10)');
+    expect(madt.tree.find((n) => n.label === 'Flags')!.children?.[0].value).toBe('no');
+    expect(view.bootLog).toContain('tdx: Guest detected');
+    expect(view.bootLog).toContain('Using NULL legacy PIC');
+    expect(view.bootLog).toContain('linux_boot: 11 devices found, 0 failed');
+  });
+
+  test('the PIC and pflash are forced off, with the reason, and cannot be switched on', () => {
+    for (const id of ['pic', 'pflash'] as const) {
+      const d = view.devices.find((x) => x.id === id)!;
+      expect(d.enabled).toBe(false);
+      expect(d.canToggle).toBe(false);
+      expect(d.forcedOff).toMatch(/TDX|TD/);
+    }
+  });
+
+  test("the TD's figure is smaller than an ordinary VM's, but not zero: its port I/O still reaches the VMM", () => {
+    expect(view.surface.ports).toBeGreaterThan(0);
+    expect(view.surface.msrs).toBeLessThan(57);
+  });
+});
+
+describe("the talk's allow-list and freeze (preset platform-talk)", () => {
+  test('denied ports never reach the VMM; frozen chipset writes are dropped; the figure is smaller', () => {
+    const lab = new Lab(PRESETS['platform-talk']);
+    while (!lab.done) lab.step();
+    const evs = lab.run.trace.events;
+    const talkRun = lab.run.results[4];
+    const attack = evs.filter((e) => e.seq >= talkRun.events[0] && e.seq < talkRun.events[1]);
+    expect(attack.filter((e) => e.name === 'denied').map((e) => e.args.port)).toEqual(['0xb2', '0x378']);
+    expect(attack.filter((e) => e.name === 'KVM_EXIT_IO').map((e) => e.args.port)).not.toContain('0xb2');
+    expect(attack.filter((e) => e.name === 'frozen write').map((e) => e.args.register)).toEqual(['PCI 00:00.0 PCIEXBAR', 'IMR (OCW1)']);
+    expect((lab.run.results[5].value as Record<string, string>).r9).toBe('0xe0000001');
+    expect((lab.run.results[6].value as Record<string, string>).r9).toBe('0xb0000001');
+    const up = lab.attackSurface('upstream')!;
+    const talk = lab.attackSurface('talk')!;
+    expect(talk.allowList && talk.frozen).toBe(true);
+    expect(talk.surface.ports).toBeLessThan(up.surface.ports);
+    expect(talk.ports.find((r) => r.device === 'apm')?.state).toBe('denied');
+    expect(talk.ports.some((r) => r.state === 'frozen')).toBe(true);
+  });
+});
+
+describe('bad platform input gets a clear message and changes nothing', () => {
+  const lab = () => bootLab([{ name: 'vm', type: 'default', memory: '64M', program: boot }, { name: 'td', type: 'tdx', memory: '64M', tdx: { firmware_accept: '64M' }, program: boot }]);
+
+  test('an unknown device', () => {
+    const l = lab();
+    expect(() => l.command({ do: 'set_device', vm: 'vm', device: 'floppy2', enabled: false })).toThrow(/unknown device "floppy2"/);
+    expect(() => new Lab({ version: 1, title: 't', vms: [{ name: 'vm', type: 'default', program: boot, platform: { devices: { gpu: true } } }] }))
+      .toThrow(ScenarioError);
+    expect(l.attackSurface('vm')!.needsReboot).toEqual([]);
+  });
+
+  test('a device a TD cannot have', () => {
+    const l = lab();
+    const r = l.command({ do: 'set_device', vm: 'td', device: 'pic', enabled: true });
+    expect(r).toMatchObject({ ret: -1, errno: 'EINVAL' });
+    expect(r.why).toMatch(/PIC/);
+    expect(l.attackSurface('td')!.needsReboot).toEqual([]);
+  });
+
+  test('an overlapping allow-list range, named by its place in the scenario', () => {
+    const build = () => new Lab({ version: 1, title: 't', vms: [{ name: 'vm', type: 'default', program: boot, platform: { mode: 'talk', allow: [
+      { space: 'port', start: '0x500', end: '0x50f', name: 'a' }, { space: 'port', start: '0x508', end: '0x520', name: 'b' }] } }] });
+    expect(build).toThrow(ScenarioError);
+    expect(build).toThrow(/\$\.vms\[0\]\.platform.*overlap/);
+  });
+
+  test('an MSR index out of range', () => {
+    const l = lab();
+    expect(() => l.command({ do: 'set_msr_policy', vm: 'vm', msr: '0x100000000', read: 'deny' })).toThrow(/MSR index is 32 bits/);
+  });
+
+  test('freezing in upstream mode', () => {
+    const r = lab().command({ do: 'freeze_devices', vm: 'vm' });
+    expect(r).toMatchObject({ ret: -1, errno: 'EINVAL' });
+  });
+});
