@@ -6,11 +6,16 @@ import * as Comlink from 'comlink';
 import type { CommandResult, FramePacket, LabApi, LoadResult, StepKind } from '../worker/protocol';
 import type { LabStore } from './store';
 
+/** While the guest runs, the text panels (trace, registers, console, lesson bar) refresh this often. */
+const PANEL_MS = 100;
+
 export class LabClient {
   private worker: Worker | null = null;
   private api: Comlink.Remote<LabApi> | null = null;
   private latest: FramePacket | null = null;
   private raf = 0;
+  private lastPanels = 0;
+  private trailing = 0;
 
   constructor(private readonly store: LabStore) {}
 
@@ -27,7 +32,9 @@ export class LabClient {
 
   stop(): void {
     cancelAnimationFrame(this.raf);
+    clearTimeout(this.trailing);
     this.raf = 0;
+    this.trailing = 0;
     this.api?.[Comlink.releaseProxy]();
     this.worker?.terminate();
     this.worker = null;
@@ -43,8 +50,28 @@ export class LabClient {
     if (this.raf) return;
     this.raf = requestAnimationFrame(() => {
       this.raf = 0;
-      if (this.latest) this.store.setState({ packet: this.latest });
+      const next = this.latest;
+      if (!next) return;
+      const now = performance.now();
+      // The text panels follow at PANEL_MS while the guest runs, at once when it stops.
+      if (!next.playing || now - this.lastPanels >= PANEL_MS) {
+        this.lastPanels = now;
+        this.store.setState({ packet: next, live: next });
+      } else {
+        this.store.setState({ live: next });
+        if (!this.trailing) this.trailing = window.setTimeout(() => this.flushPanels(), PANEL_MS);
+      }
     });
+  }
+
+  /** The last frame reaches the panels even when no newer one comes. */
+  private flushPanels(): void {
+    this.trailing = 0;
+    const live = this.store.getState().live;
+    if (live && live !== this.store.getState().packet) {
+      this.lastPanels = performance.now();
+      this.store.setState({ packet: live });
+    }
   }
 
   private call<T>(f: (api: Comlink.Remote<LabApi>) => Promise<T>): Promise<T | undefined> {

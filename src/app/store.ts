@@ -20,8 +20,14 @@ export interface Selection {
 }
 
 export interface LabState {
-  /** The latest frame; null before the first scenario loads. */
+  /**
+   * The latest frame as the panels show it; null before the first scenario loads. While the guest
+   * runs it is refreshed a few times a second (text panels cannot be read faster, and each refresh
+   * re-renders them); otherwise at once.
+   */
   packet: FramePacket | null;
+  /** The newest frame, every display frame: the page maps repaint from it at display rate. */
+  live: FramePacket | null;
   status: 'starting' | 'ready' | 'crashed';
   crashMessage: string | null;
   /** Problems with the last scenario the user tried to load (import, URL, preset). */
@@ -52,6 +58,7 @@ export type LabStore = StoreApi<LabState>;
 export function createLabStore(initial: Partial<LabState> = {}): LabStore {
   return createStore<LabState>()(() => ({
     packet: null,
+    live: null,
     status: 'starting',
     crashMessage: null,
     loadIssues: null,

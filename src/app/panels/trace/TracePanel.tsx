@@ -1,6 +1,7 @@
 import { useEffect, useId, useLayoutEffect, useMemo, useRef, useState, type KeyboardEvent } from 'react';
 import { LAYERS, type ArgValue, type Layer, type SimEvent } from '../../../sim/core/trace';
 import { useLab, useLabStore } from '../../store';
+import type { FramePacket } from '../../../worker/protocol';
 import { FilteredView, HISTORY_CAP, TraceHistory, indexBySeq } from './trace-history';
 import './trace-panel.css';
 
@@ -48,7 +49,8 @@ export function TracePanel() {
   // Follow the newest event unless the reader scrolled up.
   useLayoutEffect(() => {
     const el = list.current;
-    if (el && follow) el.scrollTop = el.scrollHeight;
+    // The list's height is known by arithmetic: reading scrollHeight would force a layout.
+    if (el && follow) el.scrollTop = rows.length * ROW;
   }, [follow, rows, height]);
 
   const select = (e: SimEvent) => store.setState({ selectedEvent: { seq: e.seq, vm: e.vm, gfns: e.gfns ?? null } });
@@ -190,22 +192,37 @@ export function TracePanel() {
   );
 }
 
-/** Events from every frame, appended to a bounded history; started again for each new scenario. */
+/**
+ * Events from every frame (the live ones, at display rate), appended to a bounded history; started
+ * again for each new scenario. The list re-renders only when the panels' frame changes (a few times
+ * a second while the guest runs).
+ */
 function useHistory(): { h: TraceHistory; version: number } {
   const store = useLabStore();
   const [h] = useState(() => new TraceHistory());
   const [version, setVersion] = useState(0);
   useEffect(() => {
-    const take = (packet = store.getState().packet) => {
-      if (packet && h.ingest(packet.frame.events, packet.frame.eventCount)) setVersion((v) => v + 1);
+    let dirty = false;
+    const take = (packet: FramePacket | null) => {
+      if (packet && h.ingest(packet.frame.events, packet.frame.eventCount)) dirty = true;
     };
-    take();
+    const show = () => {
+      if (!dirty) return;
+      dirty = false;
+      setVersion((v) => v + 1);
+    };
+    take(store.getState().live ?? store.getState().packet);
+    show();
     return store.subscribe((s, prev) => {
       if (s.scenario !== prev.scenario) {
         h.reset();
-        setVersion((v) => v + 1);
+        dirty = true;
       }
-      if (s.packet !== prev.packet) take(s.packet);
+      if (s.live !== prev.live) take(s.live);
+      if (s.packet !== prev.packet) {
+        take(s.packet);
+        show();
+      } else if (s.scenario !== prev.scenario) show();
     });
   }, [store, h]);
   return { h, version };

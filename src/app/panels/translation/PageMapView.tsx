@@ -51,8 +51,9 @@ export function PageMapView({ vm }: { vm: VmFacts }) {
     let slots: [number, number, number][] = [];
     let eventSeq: number | null = null;
     const push = (s: LabState) => {
-      if (s.packet !== packet || s.theme !== theme) {
-        packet = s.packet;
+      const latest = s.live ?? s.packet;
+      if (latest !== packet || s.theme !== theme) {
+        packet = latest;
         theme = s.theme;
         const page = packet?.pages.find((p) => p.vm === name);
         const view = packet?.frame.vms.find((v) => v.name === name);
