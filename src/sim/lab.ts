@@ -181,9 +181,6 @@ export class Lab {
     const vm = vmm.vm;
     const p = vmm.platform;
     const maps = p.maps();
-    const msrs = msrRows(vm);
-    const counts = p.surfaceCount();
-    const msrCount = msrs.filter((r) => r.reachesHost).length;
     const pendingDevices = { ...defaultDevices(vmm.isTd ? 'td' : 'q35'), ...vmm.pending.devices };
     return {
       vm: vmName,
@@ -199,12 +196,12 @@ export class Lab {
       mmio: maps.mmio,
       acpi: vmm.acpiTables().tables,
       reset: resetState(vmm.isTd ? 'tdx' : 'default', vmm.running.mode, { gpaw: vm.td?.gpaw ?? 48, vcpuIndex: 0 }),
-      msrs,
+      msrs: msrRows(vm),
       msrFilter: vm.msrPolicy.filterView(vm.userSpaceMsr),
       cpuid: cpuidRows(vm),
       caps: capRows(vm),
       bootLog: p.console,
-      surface: { ports: counts.ports, mmio: counts.mmio, msrs: msrCount, total: counts.ports + counts.mmio + msrCount },
+      surface: vmm.surface(),
       boots: vmm.boots,
     };
   }

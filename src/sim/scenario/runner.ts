@@ -8,6 +8,7 @@ import { Cpu } from '../guest/cpu';
 import { LinuxGuestKernel } from '../guest/kernel/kernel';
 import { BOOT_SERVICES } from '../guest/kernel/boot';
 import type { DeviceId } from '../vmm/devices/types';
+import type { SurfaceCount } from '../vmm/surface-view';
 import { Host } from '../host/host';
 import { FRAME_OWNER_NAMES } from '../host/physmem';
 import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, type GuestMemfd } from '../kvm/guest-memfd';
@@ -46,6 +47,8 @@ export interface VmSummary {
   td?: { hkid: number; attributes: string; gpaw: number; mrtd: string; pending: number; mapped: number; lifecycle: string };
   dead: string | null;
   instructions: number;
+  /** For a VM the VMM built: its platform, the ACPI tables the guest found, the attack-surface figure. */
+  platform?: { mode: string; boots: number; devices: string[]; acpi_tables: string[]; attack_surface: SurfaceCount };
 }
 
 export interface Report {
@@ -527,6 +530,13 @@ export class ScenarioRun {
       td: td ? { hkid: td.hkid, attributes: hex(td.attributes), gpaw: td.gpaw, mrtd: td.mrtd.value, pending: td.pendingPages, mapped: td.mappedPages, lifecycle: td.lifecycle } : undefined,
       dead: vm.dead,
       instructions: vm.vcpus.reduce((n, v) => n + (v.cpu?.instructionsRetired ?? 0), 0),
+      platform: vmm && {
+        mode: vmm.running.mode,
+        boots: vmm.boots,
+        devices: vmm.platform.devicesView().filter((d) => d.enabled).map((d) => d.id),
+        acpi_tables: vmm.acpiTables().tables.filter((t) => t.change !== 'removed').map((t) => t.signature),
+        attack_surface: vmm.surface(),
+      },
     };
   }
 

@@ -17,15 +17,15 @@ import {
   KVM_MSR_FILTER_DEFAULT_ALLOW, KVM_MSR_FILTER_MAX_BITMAP_SIZE, KVM_MSR_FILTER_MAX_RANGES, KVM_MSR_FILTER_READ, KVM_MSR_FILTER_WRITE,
 } from '../kvm/uapi';
 import type { Vcpu } from '../kvm/vcpu';
-import { MSRS } from '../kvm/msr-cpuid';
+import { MSRS, msrRows } from '../kvm/msr-cpuid';
 import { allowBitmap, setMsrConstraint, type KvmMsrFilterRange } from '../kvm/msr-filter';
 import { answerMsrExit, VmmMsrPolicy } from './msr-exits';
 import { buildAcpi, q35AcpiMachine } from './acpi/build';
 import { decodeTables, diffTables } from './acpi/decode';
-import { defaultDevices, forcedOffReason } from './devices/catalogue';
+import { CATALOGUE, defaultDevices, forcedOffReason } from './devices/catalogue';
 import { Platform } from './devices/platform';
 import { DEVICE_IDS, type DesignMode, type DeviceId, type IoRange } from './devices/types';
-import type { AcpiTableView } from './surface-view';
+import type { AcpiTableView, SurfaceCount } from './surface-view';
 import type { Vm } from '../kvm/vm';
 import { TDX_TD_ATTR_DEBUG, TDX_TD_ATTR_SEPT_VE_DISABLE } from '../tdx/module';
 
@@ -374,7 +374,7 @@ export class VmmVm {
     for (const id of DEVICE_IDS) {
       const a = this.running.devices[id] ?? def[id];
       const b = this.pending.devices[id] ?? def[id];
-      if (a !== b) out.push(`${id} ${b ? 'on' : 'off'}`);
+      if (a !== b) out.push(`${CATALOGUE[id].name} ${b ? 'on' : 'off'}`);
     }
     return out;
   }
@@ -407,6 +407,16 @@ export class VmmVm {
     this.cpus[0] = cpu;
     this.trace('qemu_system_reset', { boot: this.boots, changes: changes.join('; ') || 'none' },
       `QEMU restarts the VM (boot ${this.boots})${changes.length ? ` with ${changes.join(', ')}` : ''}; the guest starts again from its reset state.`);
+  }
+
+  /**
+   * The single figure: port ranges, MMIO ranges and MSRs through which a guest access reaches host
+   * code (KVM or the VMM) on the running platform (docs/simplifications.md says how it counts).
+   */
+  surface(): SurfaceCount {
+    const c = this.platform.surfaceCount();
+    const msrs = msrRows(this.vm).filter((r) => r.reachesHost).length;
+    return { ports: c.ports, mmio: c.mmio, msrs, total: c.ports + c.mmio + msrs };
   }
 
   /** The guest kernel of vCPU 0 (what it found at boot, for the attack-surface view). */
