@@ -41,7 +41,7 @@ export function App() {
     if (new URLSearchParams(window.location.search).get('debug') === '1') {
       let applied = 0;
       store.subscribe((s, prev) => {
-        if (s.packet !== prev.packet) applied++;
+        if (s.live !== prev.live) applied++;
       });
       (window as unknown as { __gml: unknown }).__gml = {
         crashWorker: () => client.crashForTest(),

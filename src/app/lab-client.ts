@@ -7,7 +7,7 @@ import type { CommandResult, FramePacket, LabApi, LoadResult, StepKind } from '.
 import type { LabStore } from './store';
 
 /** While the guest runs, the text panels (trace, registers, console, lesson bar) refresh this often. */
-const PANEL_MS = 100;
+const PANEL_MS = 250;
 
 export class LabClient {
   private worker: Worker | null = null;
@@ -126,6 +126,10 @@ export class LabClient {
   }
   vmmMappings(vm: string) {
     return this.call((a) => a.vmmMappings(vm));
+  }
+  /** Recorded events numbered [from, to) (the trace panel fills what frames did not carry). */
+  events(from: number, to: number) {
+    return this.call((a) => a.events(from, to));
   }
   /** The attack-surface view of one VM (null for an unknown VM). */
   attackSurface(vm: string) {

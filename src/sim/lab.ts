@@ -55,9 +55,13 @@ export interface LabFrame {
   hostName: string;
 }
 
-const FRAME_EVENTS = 300;
-/** At most this many events since the previous frame are carried (so a frame's cost stays bounded). */
-const MAX_NEW_EVENTS = 1000;
+/**
+ * At most this many events since the previous frame are carried, the newest (so a frame's cost stays
+ * bounded however fast the guest runs); the trace panel fetches the rest with events() when it wants them.
+ */
+const MAX_NEW_EVENTS = 250;
+/** At most this many events per events() call. */
+const MAX_EVENTS_QUERY = 5000;
 
 /**
  * The facade the worker and the CLI use: a scenario loaded into a fresh machine, advanced a step or a
@@ -206,6 +210,19 @@ export class Lab {
     };
   }
 
+  /**
+   * The recorded events numbered [from, to), oldest first, at most MAX_EVENTS_QUERY (the newest of
+   * the range when it is longer); events the trace no longer keeps are simply absent.
+   */
+  events(from: number, to: number): SimEvent[] {
+    const ev = this.run.trace.events;
+    if (ev.length === 0 || to <= from) return [];
+    const first = ev[0].seq;
+    const a = Math.max(0, from - first);
+    const b = Math.min(ev.length, Math.max(0, to - first));
+    return a < b ? ev.slice(Math.max(a, b - MAX_EVENTS_QUERY), b) : [];
+  }
+
   /** Assemble a program without running it: the errors an editor marks, with line and column. */
   static diagnose(source: string, origin: number): { line: number; column: number; message: string }[] {
     const { errors } = assembleWithDiagnostics(source, { origin, services: KERNEL_SERVICES });
@@ -224,8 +241,7 @@ export class Lab {
 
   /**
    * The frame summary. `sinceSeq` is the newest event the receiver already has: the frame carries the
-   * events after it (up to MAX_NEW_EVENTS) so a fast-running guest loses none between frames; at
-   * least the newest FRAME_EVENTS are always included.
+   * events after it, at most the newest MAX_NEW_EVENTS.
    */
   frame(sinceSeq = -1): LabFrame {
     const r = this.run;
@@ -287,7 +303,6 @@ export class Lab {
 
 function newEvents(ev: readonly SimEvent[], sinceSeq: number): SimEvent[] {
   if (ev.length === 0) return [];
-  const firstSeq = ev[0].seq;
-  const from = Math.max(0, Math.min(ev.length - FRAME_EVENTS, sinceSeq + 1 - firstSeq, ev.length));
+  const from = Math.max(0, Math.min(sinceSeq + 1 - ev[0].seq, ev.length));
   return ev.slice(Math.max(from, ev.length - MAX_NEW_EVENTS));
 }

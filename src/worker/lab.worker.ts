@@ -10,7 +10,7 @@ import type { CommandResult, FramePacket, LabApi, LoadResult, StepKind } from '.
 
 const FRAME_MS = 16;
 /** Time the play loop spends simulating per tick, leaving the worker responsive to RPCs. */
-const SLICE_MS = 10;
+const SLICE_MS = 8;
 /** Instructions per Lab.advance() call inside a tick. */
 const CHUNK = 2000;
 
@@ -199,6 +199,9 @@ const api: LabApi = {
   },
   async vmmMappings(vm: string) {
     return query(() => lab!.vmmMappings(vm), []);
+  },
+  async events(from: number, to: number) {
+    return query(() => lab!.events(from, to), []);
   },
   async attackSurface(vm: string) {
     return query(() => lab!.attackSurface(vm), null);

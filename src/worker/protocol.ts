@@ -2,6 +2,7 @@
  * The contract between the UI and the lab worker. The UI controls the Lab only through this API
  * (Comlink RPC) and never mutates machine state itself. Types only: no code runs from here.
  */
+import type { SimEvent } from '../sim/core/trace';
 import type { LabFrame } from '../sim/lab';
 import type { FrameInfo, WalkHop } from '../sim/inspect';
 import type { StepResult } from '../sim/scenario/runner';
@@ -47,6 +48,8 @@ export interface LabApi {
   vmmMappings(vm: string): Promise<{ start: string; end: string; prot: string; name: string; resident: number }[]>;
   /** What a host frame is (owner, VM, where it appears). */
   frameInfo(frame: number): Promise<FrameInfo | null>;
+  /** Recorded events numbered [from, to), oldest first (at most 5,000; those the trace dropped are absent). */
+  events(from: number, to: number): Promise<SimEvent[]>;
   /** The attack-surface view of one VM (devices, port and MMIO maps, ACPI, reset state, MSRs, CPUID, capabilities, boot log); null for an unknown VM. */
   attackSurface(vm: string): Promise<AttackSurfaceView | null>;
   /** Assemble a program without running it; the errors with line and column (for the editor). */

@@ -8,6 +8,7 @@
  * Hit-testing is arithmetic: pointer → image pixel → frame number.
  */
 import { paintPixels, patchPixels } from './page-map';
+import { createSimdPainter, type SimdPainter } from './simd-palette';
 
 export interface FrameMapView {
   /** Owner code per host frame (FramePacket.hostOwners). */
@@ -22,6 +23,8 @@ export interface FrameMapView {
   /** Colours of the selection mark: an outer and an inner stroke, so it shows on any cell colour. */
   markOuter: string;
   markInner: string;
+  /** The highest owner code present: below 16, a full repaint can use the SIMD palette lookup. */
+  maxCode: number;
 }
 
 export interface FrameMapOptions {
@@ -61,7 +64,7 @@ export function createFrameMap(canvas: HTMLCanvasElement, options: FrameMapOptio
 
   let view: FrameMapView = {
     owners: new Uint8Array(0), first: 0, count: 0, palette: new Uint32Array(256), selected: null,
-    markOuter: '#fff', markInner: '#000',
+    markOuter: '#fff', markInner: '#000', maxCode: 255,
   };
   let cols = 1;
   let rows = 1;
@@ -76,6 +79,7 @@ export function createFrameMap(canvas: HTMLCanvasElement, options: FrameMapOptio
   let contentDirty = false;
   let imageData: ImageData | null = null;
   let pixels = new Uint32Array(0);
+  let simd: SimdPainter | null = null;
   /** The owner codes the image shows, to find what changed. */
   let painted = new Uint8Array(0);
 
@@ -130,15 +134,18 @@ export function createFrameMap(canvas: HTMLCanvasElement, options: FrameMapOptio
       image.height = rows;
     }
     if (!imageData || imageData.width !== cols || imageData.height !== rows) {
-      imageData = imageCtx.createImageData(cols, rows);
-      pixels = new Uint32Array(imageData.data.buffer);
+      // The pixels live in the SIMD painter's memory when WebAssembly SIMD is there (no copy before the put).
+      simd = createSimdPainter(cols * rows);
+      imageData = simd ? new ImageData(simd.bytes, cols, rows) : imageCtx.createImageData(cols, rows);
+      pixels = simd ? simd.pixels : new Uint32Array(imageData.data.buffer);
     }
     const { owners, first, palette } = view;
     const n = Math.max(0, Math.min(view.count, owners.length - first));
     const src = owners.subarray(first, first + n);
     if (painted.length !== n) painted = new Uint8Array(n);
     pixels.fill(0, n);
-    paintPixels(src, n, palette, pixels);
+    if (simd && view.maxCode < 16) simd.paint(src, n, palette);
+    else paintPixels(src, n, palette, pixels);
     painted.set(src);
     imageCtx.putImageData(imageData, 0, 0);
   }

@@ -118,10 +118,23 @@ function wasmModule(): WebAssembly.Module | null {
   try {
     const bytes = moduleBytes();
     compiled = typeof WebAssembly !== 'undefined' && WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
+    if (compiled) warmUp(compiled);
   } catch {
     compiled = null;
   }
   return compiled;
+}
+
+/**
+ * V8 first runs WebAssembly from its baseline compiler and optimises a function only once it has
+ * run enough; a map painted rarely (the host map, on a layout change) would always get the slow
+ * code. A few hundred thousand lookups on a scratch instance at start make the optimised code
+ * ready (it is shared by every instance of the module).
+ */
+function warmUp(mod: WebAssembly.Module): void {
+  const memory = new WebAssembly.Memory({ initial: 2, maximum: 2 });
+  const run = new WebAssembly.Instance(mod, { e: { m: memory } }).exports.p as (src: number, n16: number, dst: number, pal: number) => void;
+  for (let i = 0; i < 64; i++) run(0x10000, 1024, 0, 0x14000);
 }
 
 /** A painter for one image of `pixelCount` pixels, whose pixel words live in the module's memory. */

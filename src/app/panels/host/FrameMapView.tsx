@@ -5,8 +5,12 @@ import { createFrameMap, type FrameMap } from '../../render/frame-map';
 import { useLab, useLabStore } from '../../store';
 import { PAGE_SIZE, formatBytes, hex, ownerKinds, ownerLabel, ownerStats, paletteOf, mapRange, type MapRange, type OwnerStats, type OwnerVm } from './owners';
 
-/** Map and legend refresh at most this often while the guest runs (a 16 GiB host is 4 M frames a pass). */
-const REFRESH_MS = 200;
+/**
+ * Map and legend refresh at most this often while the guest runs (a 16 GiB host is 4 M frames a
+ * pass), from the live frames, so the pass does not land in the same display frame as the text
+ * panels' refresh; at once when the guest stops.
+ */
+const REFRESH_MS = 400;
 
 export interface FrameMapViewProps {
   vms: readonly OwnerVm[];
@@ -56,7 +60,7 @@ export function FrameMapView({ vms, onPick, onUseGpa }: FrameMapViewProps) {
     const refresh = () => {
       timer = 0;
       last = performance.now();
-      const p = store.getState().packet;
+      const p = store.getState().live ?? store.getState().packet;
       const owners = p?.hostOwners;
       if (!owners) return;
       // Same owners as last time (and the same array): nothing to count or repaint.
@@ -69,16 +73,18 @@ export function FrameMapView({ vms, onPick, onUseGpa }: FrameMapViewProps) {
         statsKey = key;
         setStats(s);
       }
-      map.update({ owners }, true);
+      let maxCode = 0;
+      for (let c = 255; c > 0 && !maxCode; c--) if (s.counts[c]) maxCode = c;
+      map.update({ owners, maxCode }, true);
     };
-    const onPacket = () => {
+    const onPacket = (playing: boolean) => {
       if (timer) return;
-      const wait = REFRESH_MS - (performance.now() - last);
+      const wait = playing ? REFRESH_MS - (performance.now() - last) : 0;
       timer = window.setTimeout(refresh, Math.max(0, wait));
     };
     refresh();
     const unsubscribe = store.subscribe((s, prev) => {
-      if (s.packet !== prev.packet) onPacket();
+      if (s.live !== prev.live || s.packet !== prev.packet) onPacket((s.live ?? s.packet)?.playing ?? false);
     });
     return () => {
       unsubscribe();

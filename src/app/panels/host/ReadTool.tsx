@@ -1,4 +1,4 @@
-import { useId, useState, type FormEvent } from 'react';
+import { useEffect, useId, useState, type FormEvent } from 'react';
 import type { StepResult } from '../../../sim/scenario/runner';
 import { useLabClient } from '../../client-context';
 import { useLab } from '../../store';
@@ -41,14 +41,20 @@ export function ReadTool({ vms, hostFrames, form, setForm, onShowFrame }: {
   const vm = vms.find((v) => v.name === form.vm) ?? null;
   const gpaMode = form.mode === 'gpa';
   // The trace's own sentence for this call (the first event it emitted), once the frame with it arrives.
-  const traceText = useLab((s) => {
+  // The frame that follows the command carries its events; later frames do not, so it is kept.
+  const seen = useLab((s) => {
     if (!outcome) return null;
     const [a, b] = outcome.result.events;
-    const evs = s.packet?.frame.events;
+    const evs = (s.live ?? s.packet)?.frame.events;
     if (!evs) return null;
     for (let i = evs.length - 1; i >= 0; i--) if (evs[i].seq >= a && evs[i].seq < b) return evs[i].text;
     return null;
   });
+  const [kept, setKept] = useState<{ outcome: Outcome; text: string } | null>(null);
+  useEffect(() => {
+    if (seen && outcome && kept?.outcome !== outcome) setKept({ outcome, text: seen });
+  }, [seen, outcome, kept]);
+  const traceText = seen ?? (kept && kept.outcome === outcome ? kept.text : null);
 
   const set = <K extends keyof FormInput>(k: K, v: FormInput[K]) => {
     setProblem(null);

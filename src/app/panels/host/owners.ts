@@ -88,17 +88,35 @@ export interface OwnerStats {
   firstOf: Int32Array;
 }
 
-/** One pass over the owner codes (4,194,304 for a 16 GiB host): counts, first frame per owner, last used. */
+/**
+ * One pass over the owner codes (4,194,304 for a 16 GiB host): counts, first frame per owner, last
+ * used. Free frames (code 0) come in long runs, so the codes are read four at a time and an all-free
+ * word is skipped at once.
+ */
 export function ownerStats(owners: Uint8Array): OwnerStats {
   const counts = new Uint32Array(256);
   const firstOf = new Int32Array(256).fill(-1);
   let lastUsed = -1;
-  for (let f = 0; f < owners.length; f++) {
+  const one = (f: number) => {
     const o = owners[f];
-    if (o === 0) continue;
+    if (o === 0) return;
     if (counts[o]++ === 0) firstOf[o] = f;
     lastUsed = f;
+  };
+  let f = 0;
+  if (owners.byteOffset % 4 === 0) {
+    const words = new Uint32Array(owners.buffer, owners.byteOffset, owners.length >>> 2);
+    for (let w = 0; w < words.length; w++) {
+      if (words[w] === 0) continue;
+      const b = w << 2;
+      one(b);
+      one(b + 1);
+      one(b + 2);
+      one(b + 3);
+    }
+    f = words.length << 2;
   }
+  for (; f < owners.length; f++) one(f);
   let free = owners.length;
   for (let o = 1; o < 256; o++) free -= counts[o];
   counts[0] = free;
@@ -107,15 +125,17 @@ export function ownerStats(owners: Uint8Array): OwnerStats {
 }
 
 /**
- * The range the map shows by default: from frame 0 to the highest used frame, rounded up to a
- * multiple of 16 MiB (4,096 frames) with at least 1/16 of free space after it, so the used frames
- * (all at the bottom of memory: the allocator hands out the lowest free frames) fill the picture.
+ * The range the map shows by default: from frame 0 to the highest used frame plus at least 1/16 of
+ * free space, rounded up to a step of 4,096 frames (16 MiB) or an eighth of the next power of two,
+ * whichever is larger — so a guest that fills memory changes the map's layout (a full repaint) a few
+ * times per doubling instead of at every refresh.
  */
 export function usedRange(total: number, lastUsed: number, first = 0): number {
   if (lastUsed < first) return Math.min(total - first, 4096);
   const used = lastUsed + 1 - first;
   const want = used + Math.ceil(used / 16);
-  return Math.min(total - first, Math.ceil(want / 4096) * 4096);
+  const step = Math.max(4096, 2 ** Math.ceil(Math.log2(want)) / 8);
+  return Math.min(total - first, Math.ceil(want / step) * step);
 }
 
 export type MapRange = 'guests' | 'used' | 'all';

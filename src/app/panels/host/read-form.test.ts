@@ -57,8 +57,28 @@ describe('host frame owners', () => {
     expect([s.firstOf[0], s.firstOf[3], s.firstOf[4], s.lastUsed]).toEqual([10, 20, 42, 42]);
   });
 
-  it('shows the used range rounded up to 16 MiB with some free space after it', () => {
-    expect(usedRange(4_194_304, 100_000)).toBe(106_496);
+  it('shows the used range with some free space after it, rounded up in steps that grow with it', () => {
+    expect(usedRange(4_194_304, 100_000)).toBe(114_688);
+    expect(usedRange(4_194_304, 1000)).toBe(4096);
     expect(usedRange(5000, 4999)).toBe(5000);
+    // A guest filling memory page by page changes the range a few times per doubling.
+    const ranges = new Set<number>();
+    for (let last = 300_000; last < 600_000; last += 1000) ranges.add(usedRange(4_194_304, last));
+    expect(ranges.size).toBeLessThanOrEqual(6);
+  });
+
+  it('counts owners the same whatever the alignment and the runs of free frames', () => {
+    const o = new Uint8Array(4099);
+    for (let i = 0; i < o.length; i += 7) o[i] = (i % 5) + 1;
+    const plain = { counts: new Uint32Array(256), last: -1 };
+    o.forEach((c, i) => {
+      if (c) plain.last = i;
+      plain.counts[c]++;
+    });
+    for (const view of [o, new Uint8Array(new Uint8Array([0, ...o]).buffer, 1)]) {
+      const s = ownerStats(view);
+      expect(Array.from(s.counts.subarray(0, 6))).toEqual(Array.from(plain.counts.subarray(0, 6)));
+      expect(s.lastUsed).toBe(plain.last);
+    }
   });
 });

@@ -1,5 +1,6 @@
 import { useEffect, useId, useLayoutEffect, useMemo, useRef, useState, type KeyboardEvent } from 'react';
 import { LAYERS, type ArgValue, type Layer, type SimEvent } from '../../../sim/core/trace';
+import { useLabClient } from '../../client-context';
 import { useLab, useLabStore } from '../../store';
 import type { FramePacket } from '../../../worker/protocol';
 import { FilteredView, HISTORY_CAP, TraceHistory, indexBySeq } from './trace-history';
@@ -7,6 +8,8 @@ import './trace-panel.css';
 
 /** Row height in px: rows are positioned by arithmetic, so it is fixed (and matches the CSS). */
 const ROW = 30;
+/** Events fetched per request when filling what the frames of a fast run did not carry. */
+const FILL_BATCH = 2000;
 /** Rows drawn above and below the visible ones, so fast scrolling shows no gaps. */
 const OVERSCAN = 8;
 
@@ -15,7 +18,8 @@ const LAYER_LABEL: Record<Layer, string> = {
 };
 
 /**
- * The trace: every event in a virtualised list (only the visible rows are in the DOM), coloured by
+ * The trace: every event in a virtualised list (frames carry the newest events; when the guest
+ * pauses, the ones a fast run skipped are fetched from the worker) (only the visible rows are in the DOM), coloured by
  * layer, filterable by layer and by name; selecting an event highlights the pages it touched.
  */
 export function TracePanel() {
@@ -47,10 +51,15 @@ export function TracePanel() {
   }, []);
 
   // Follow the newest event unless the reader scrolled up.
-  useLayoutEffect(() => {
+  // Scrolling is deferred to the next animation frame: set during React's commit it would force a
+  // layout of the whole page several times a second while a guest runs.
+  useEffect(() => {
     const el = list.current;
-    // The list's height is known by arithmetic: reading scrollHeight would force a layout.
-    if (el && follow) el.scrollTop = rows.length * ROW;
+    if (!el || !follow) return;
+    const raf = requestAnimationFrame(() => {
+      el.scrollTop = rows.length * ROW;
+    });
+    return () => cancelAnimationFrame(raf);
   }, [follow, rows, height]);
 
   const select = (e: SimEvent) => store.setState({ selectedEvent: { seq: e.seq, vm: e.vm, gfns: e.gfns ?? null } });
@@ -199,10 +208,14 @@ export function TracePanel() {
  */
 function useHistory(): { h: TraceHistory; version: number } {
   const store = useLabStore();
+  const client = useLabClient();
   const [h] = useState(() => new TraceHistory());
   const [version, setVersion] = useState(0);
   useEffect(() => {
     let dirty = false;
+    let fetching = false;
+    /** Gaps the worker could not fill (its trace had already dropped them), by "from:to". */
+    const lost = new Set<string>();
     const take = (packet: FramePacket | null) => {
       if (packet && h.ingest(packet.frame.events, packet.frame.eventCount)) dirty = true;
     };
@@ -211,20 +224,39 @@ function useHistory(): { h: TraceHistory; version: number } {
       dirty = false;
       setVersion((v) => v + 1);
     };
+    // While the guest is paused, fetch what the frames of a fast run did not carry (newest first).
+    const fill = async () => {
+      if (fetching || store.getState().packet?.playing) return;
+      const gap = h.gaps(16).find(([a, b]) => !lost.has(`${a}:${b}`));
+      if (!gap) return;
+      fetching = true;
+      const epoch = h.epoch;
+      const got = await client.events(Math.max(gap[0], gap[1] - FILL_BATCH), gap[1]);
+      fetching = false;
+      if (h.epoch !== epoch && !got?.length) return;
+      if (got && h.fill(got)) {
+        dirty = true;
+        show();
+        void fill();
+      } else lost.add(`${gap[0]}:${gap[1]}`);
+    };
     take(store.getState().live ?? store.getState().packet);
     show();
+    void fill();
     return store.subscribe((s, prev) => {
       if (s.scenario !== prev.scenario) {
         h.reset();
+        lost.clear();
         dirty = true;
       }
       if (s.live !== prev.live) take(s.live);
       if (s.packet !== prev.packet) {
         take(s.packet);
         show();
+        void fill();
       } else if (s.scenario !== prev.scenario) show();
     });
-  }, [store, h]);
+  }, [store, client, h]);
   return { h, version };
 }
 

@@ -24,6 +24,24 @@ describe('TraceHistory', () => {
     expect(h.events).toHaveLength(600);
   });
 
+  test('names the missing ranges, newest first, and fills them in order from fetched events', () => {
+    const h = new TraceHistory();
+    h.ingest(range(0, 100), 100);
+    h.ingest(range(300, 400), 400);
+    h.ingest(range(500, 600), 600);
+    expect(h.gaps()).toEqual([[400, 500], [100, 300]]);
+    const epoch = h.epoch;
+    expect(h.fill(range(400, 500))).toBe(true);
+    expect(h.epoch).toBe(epoch + 1);
+    expect(h.gaps()).toEqual([[100, 300]]);
+    expect(h.missed).toBe(200);
+    expect(h.fill(range(400, 500))).toBe(false);
+    h.fill(range(100, 300));
+    expect(h.gaps()).toEqual([]);
+    expect(h.missed).toBe(0);
+    expect(h.events.map((e) => e.seq)).toEqual(range(0, 600).map((e) => e.seq));
+  });
+
   test('stays within its cap, dropping the oldest', () => {
     const h = new TraceHistory(1000);
     for (let i = 0; i < 30; i++) h.ingest(range(i * 100, i * 100 + 100), i * 100 + 100);

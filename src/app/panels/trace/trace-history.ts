@@ -61,6 +61,48 @@ export class TraceHistory {
     return true;
   }
 
+  /**
+   * The ranges [from, to) of event numbers missing between the events held (frames carry only the
+   * newest events of a fast guest), newest first, at most `limit` of them.
+   */
+  gaps(limit = 8): [number, number][] {
+    const out: [number, number][] = [];
+    const ev = this.events;
+    for (let i = ev.length - 1; i > 0 && out.length < limit; i--) {
+      if (ev[i].seq - ev[i - 1].seq > 1) out.push([ev[i - 1].seq + 1, ev[i].seq]);
+    }
+    return out;
+  }
+
+  /**
+   * Add events fetched from the worker (those already held are ignored), keeping sequence order and
+   * the cap. Returns true when the history changed.
+   */
+  fill(fetched: readonly SimEvent[]): boolean {
+    const ev = this.events;
+    if (fetched.length === 0 || ev.length === 0) return false;
+    const lo = ev[0].seq;
+    const add = fetched.filter((e) => e.seq > lo && this.indexOf(e.seq) < 0);
+    if (add.length === 0) return false;
+    const merged: SimEvent[] = [];
+    let i = 0;
+    let j = 0;
+    while (i < ev.length || j < add.length) {
+      if (j >= add.length || (i < ev.length && ev[i].seq < add[j].seq)) merged.push(ev[i++]);
+      else merged.push(add[j++]);
+    }
+    ev.length = 0;
+    for (const e of merged) ev.push(e);
+    this.missed = Math.max(0, this.missed - add.length);
+    if (ev.length > this.cap) {
+      const n = ev.length - this.cap;
+      ev.splice(0, n);
+      this.trimmed += n;
+    }
+    this.epoch++;
+    return true;
+  }
+
   /** The index of the event numbered `seq`, or -1. */
   indexOf(seq: number): number {
     return indexBySeq(this.events, seq);
