@@ -1,10 +1,12 @@
 import AxeBuilder from '@axe-core/playwright';
 import { expect, test, type Page } from '@playwright/test';
 
-/** The platform lesson (a TD with upstream defaults beside an ordinary VM), in the attack-surface view. */
+/** The platform lesson (a TD with upstream defaults beside an ordinary VM), both booted, in the attack-surface view. */
 async function surfaceView(page: Page) {
   await page.goto('/?v=1&preset=platform-upstream');
   await expect(page.getByTestId('progress')).toBeVisible();
+  await page.getByRole('button', { name: 'Play', exact: true }).click();
+  await expect(page.getByTestId('progress')).toHaveText(/finished/, { timeout: 30_000 });
   await page.getByRole('group', { name: 'View' }).getByRole('button', { name: 'Attack surface' }).click();
   const view = page.getByTestId('surface-view');
   await expect(view).toBeVisible();
@@ -35,7 +37,9 @@ test('both VMs show their figure; switching the HPET off needs a reboot, and the
 
   const hpet = page.getByTestId('devices-ordinary').getByRole('switch', { name: /^HPET/ });
   await expect(hpet).toBeChecked();
-  await hpet.uncheck();
+  // The switch shows the worker's answer: it flips once the command has been applied.
+  await hpet.click();
+  await expect(hpet).not.toBeChecked();
   const card = page.getByTestId('surface-card-ordinary');
   await expect(card.getByTestId('reboot')).toContainText(/needs a reboot/i);
   await expect(card.getByTestId('reboot')).toContainText(/HPET/);

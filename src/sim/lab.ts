@@ -12,6 +12,20 @@ import type { Vm } from './kvm/vm';
 import { KERNEL_SERVICES, ScenarioRun, type StepResult } from './scenario/runner';
 import { ScenarioError, Step, jsonPath, type ScenarioT } from './scenario/schema';
 
+/** One VMA of the VMM process, with the guest pages it maps that are resident (as GPA runs). */
+export interface VmmMapping {
+  start: string;
+  end: string;
+  prot: string;
+  name: string;
+  /** Resident pages in the VMA. */
+  resident: number;
+  /** The resident pages that back guest RAM, as runs of guest-physical addresses [gpa, end). */
+  guest: { gpa: string; end: string; pages: number }[];
+  /** Runs left out (more than MAX_GUEST_RUNS). */
+  guestMore: number;
+}
+
 /** What the UI shows of one VM in a frame. */
 export interface VmView {
   name: string;
@@ -62,6 +76,8 @@ export interface LabFrame {
 const MAX_NEW_EVENTS = 250;
 /** At most this many events per events() call. */
 const MAX_EVENTS_QUERY = 5000;
+/** At most this many runs of guest pages per VMA in vmmMappings(). */
+const MAX_GUEST_RUNS = 64;
 
 /**
  * The facade the worker and the CLI use: a scenario loaded into a fresh machine, advanced a step or a
@@ -230,12 +246,27 @@ export class Lab {
   }
 
   /** The VMM process's mappings and how many guest pages each maps now. */
-  vmmMappings(vmName: string): { start: string; end: string; prot: string; name: string; resident: number }[] {
+  vmmMappings(vmName: string): VmmMapping[] {
     const vm = this.vm(vmName);
+    const slots = [...vm.slots.values()];
     return vm.vmm.vmas.map((v) => {
       let resident = 0;
-      vm.vmm.forEachPresent(v.start, v.end - v.start, () => resident++);
-      return { start: hex(v.start), end: hex(v.end), prot: v.prot, name: v.name, resident };
+      const runs: [number, number][] = [];
+      vm.vmm.forEachPresent(v.start, v.end - v.start, (hva) => {
+        resident++;
+        const slot = slots.find((s) => hva >= s.userspaceAddr && hva < s.userspaceAddr + s.npages * PAGE_SIZE);
+        if (!slot) return;
+        const gfn = slot.baseGfn + (hva - slot.userspaceAddr) / PAGE_SIZE;
+        const last = runs[runs.length - 1];
+        if (last && last[0] + last[1] === gfn) last[1]++;
+        else runs.push([gfn, 1]);
+      });
+      const shown = runs.length > MAX_GUEST_RUNS ? runs.slice(0, MAX_GUEST_RUNS) : runs;
+      return {
+        start: hex(v.start), end: hex(v.end), prot: v.prot, name: v.name, resident,
+        guest: shown.map(([g, n]) => ({ gpa: hex(g * PAGE_SIZE), end: hex((g + n) * PAGE_SIZE), pages: n })),
+        guestMore: runs.length - shown.length,
+      };
     });
   }
 

@@ -3,7 +3,7 @@
  * (Comlink RPC) and never mutates machine state itself. Types only: no code runs from here.
  */
 import type { SimEvent } from '../sim/core/trace';
-import type { LabFrame } from '../sim/lab';
+import type { LabFrame, VmmMapping } from '../sim/lab';
 import type { FrameInfo, WalkHop } from '../sim/inspect';
 import type { StepResult } from '../sim/scenario/runner';
 import type { ScenarioIssue } from '../sim/scenario/schema';
@@ -45,7 +45,8 @@ export interface LabApi {
   /** Run a command given as a scenario step (host_read, convert, KVM_... ioctls). */
   command(step: unknown): Promise<CommandResult>;
   walk(vm: string, gpa: number): Promise<WalkHop[]>;
-  vmmMappings(vm: string): Promise<{ start: string; end: string; prot: string; name: string; resident: number }[]>;
+  /** The VMM process's mappings, with the resident guest pages each maps (as GPA runs). */
+  vmmMappings(vm: string): Promise<VmmMapping[]>;
   /** What a host frame is (owner, VM, where it appears). */
   frameInfo(frame: number): Promise<FrameInfo | null>;
   /** Recorded events numbered [from, to), oldest first (at most 5,000; those the trace dropped are absent). */
