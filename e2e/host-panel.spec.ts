@@ -106,3 +106,13 @@ test('the host view has no serious accessibility problems', async ({ page }) => 
     expect(bad.map((v) => `${theme}: ${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)).toEqual([]);
   }
 });
+
+test('the VMM address space shows which guest pages each VMA maps: the ordinary VM\'s program and secret, only the page the host touched in the TD\'s', async ({ page }) => {
+  const host = await firstLessonFinished(page);
+  const ordinary = host.getByTestId('vmm-space-ordinary').getByRole('list', { name: 'Guest pages pc.ram of ordinary maps' });
+  await expect(ordinary.getByRole('listitem')).toHaveText(['GPA 0x100000–0x103fff, 4 pages']);
+  const td = host.getByTestId('vmm-space-td');
+  await expect(td.getByRole('list', { name: 'Guest pages pc.ram of td maps' }).getByRole('listitem')).toHaveText(['GPA 0x102000–0x102fff, 1 page']);
+  await expect(td).toContainText('private pages live in guest_memfd and never appear here');
+  await expect(td.getByRole('img', { name: /^Guest-physical 0x0–0x3ffffff of td, pc\.ram: 1 run of resident guest pages/ })).toBeVisible();
+});

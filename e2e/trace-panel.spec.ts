@@ -25,6 +25,24 @@ test('the list is virtualised: far fewer rows in the DOM than events', async ({ 
   await expect(rows(page).last()).toBeInViewport();
 });
 
+test('a fast run skips events between frames; when it ends the panel fetches them and keeps every one', async ({ page }) => {
+  await page.goto('/?v=1&preset=four-gigabytes');
+  await expect(page.getByTestId('progress')).toBeVisible();
+  // The fastest speed: far more events per display frame than a frame carries (250).
+  for (let i = 0; i < 4; i++) await page.keyboard.press('+');
+  await page.getByRole('button', { name: 'Play', exact: true }).click();
+  await page.waitForTimeout(3000);
+  // While it runs the history has holes (the frames carry only the newest events).
+  await expect(trace(page).getByTestId('trace-skipped')).toBeVisible();
+  await page.getByRole('button', { name: 'Pause', exact: true }).click();
+  // Paused: what the frames skipped is fetched from the worker until no hole is left.
+  await expect(trace(page).getByTestId('trace-skipped')).toHaveCount(0, { timeout: 20_000 });
+  // The events held are consecutive: the last rows on screen are numbered one after the other.
+  const seqs = await rows(page).evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-seq'))));
+  expect(seqs.length).toBeGreaterThan(5);
+  seqs.forEach((s, i) => i > 0 && expect(s).toBe(seqs[i - 1] + 1));
+});
+
 test('filter by layer: only the TDX module\'s SEAMCALLs, TDCALLs and #VE remain', async ({ page }) => {
   await playToTheEnd(page);
   for (const layer of ['guest', 'KVM', 'VMM', 'host', 'link']) {

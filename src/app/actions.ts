@@ -13,6 +13,8 @@ export interface ActionContext {
 export interface Action {
   id: string;
   label: string;
+  /** What the toolbar button shows, a word of the label (the button's accessible name stays the label). */
+  short?: string;
   /** The shortcut as shown to the user. */
   shortcut: string;
   keyTest: (e: KeyboardEvent) => boolean;
@@ -38,23 +40,23 @@ export const ACTIONS: readonly Action[] = [
     enabled: notDone,
   },
   {
-    id: 'step-instruction', label: 'Step one instruction', shortcut: 'I', group: 'run', toolbar: true,
+    id: 'step-instruction', label: 'Step one instruction', short: 'Instruction', shortcut: 'I', group: 'run', toolbar: true,
     keyTest: (e) => plain(e) && e.key.toLowerCase() === 'i', perform: ({ client }) => void client.step('instruction'), enabled: notDone,
   },
   {
-    id: 'step-exit', label: 'Step to the next exit', shortcut: 'E', group: 'run', toolbar: true,
+    id: 'step-exit', label: 'Step to the next exit', short: 'Exit', shortcut: 'E', group: 'run', toolbar: true,
     keyTest: (e) => plain(e) && e.key.toLowerCase() === 'e', perform: ({ client }) => void client.step('exit'), enabled: notDone,
   },
   {
-    id: 'step-event', label: 'Step one event', shortcut: 'N', group: 'run', toolbar: true,
+    id: 'step-event', label: 'Step one event', short: 'Event', shortcut: 'N', group: 'run', toolbar: true,
     keyTest: (e) => plain(e) && e.key.toLowerCase() === 'n', perform: ({ client }) => void client.step('event'), enabled: notDone,
   },
   {
-    id: 'step-step', label: 'Run the next scenario step', shortcut: 'S', group: 'run', toolbar: true,
+    id: 'step-step', label: 'Run the next scenario step', short: 'Step', shortcut: 'S', group: 'run', toolbar: true,
     keyTest: (e) => plain(e) && e.key.toLowerCase() === 's', perform: ({ client }) => void client.step('step'), enabled: notDone,
   },
   {
-    id: 'restart', label: 'Restart the scenario', shortcut: 'R', group: 'run', toolbar: true,
+    id: 'restart', label: 'Restart the scenario', short: 'Restart', shortcut: 'R', group: 'run', toolbar: true,
     keyTest: (e) => plain(e) && e.key.toLowerCase() === 'r', perform: ({ client }) => void client.reset(), enabled: ready,
   },
   {
@@ -74,7 +76,7 @@ export const ACTIONS: readonly Action[] = [
     },
   },
   {
-    id: 'theme', label: 'Light / dark theme', shortcut: 'T', group: 'view', toolbar: true,
+    id: 'theme', label: 'Light / dark theme', short: 'Theme', shortcut: 'T', group: 'view', toolbar: true,
     keyTest: (e) => plain(e) && e.key.toLowerCase() === 't',
     perform: ({ store }) => store.setState((s) => ({ theme: s.theme === 'light' ? 'dark' : 'light' })),
   },
@@ -92,7 +94,7 @@ export const ACTIONS: readonly Action[] = [
     },
   },
   {
-    id: 'help', label: 'Keyboard shortcuts', shortcut: '?', group: 'help', toolbar: true,
+    id: 'help', label: 'Keyboard shortcuts', short: 'Shortcuts', shortcut: '?', group: 'help', toolbar: true,
     keyTest: (e) => e.key === '?' || (plain(e) && e.key === 'F1'),
     perform: ({ store }) => store.setState((s) => ({ helpOpen: !s.helpOpen })),
   },

@@ -78,11 +78,13 @@ export function Header() {
       <nav className="toolbar" aria-label="Controls">
         {ACTIONS.filter((a) => a.toolbar).map((a) => {
           const label = a.id === 'play-pause' ? (playing ? 'Pause' : 'Play') : a.label;
+          // A short word on the button (the toolbar fits one row at 1280 px); the full label is its name.
           return (
             <button key={a.id} type="button" title={`${label} (${a.shortcut})`} aria-keyshortcuts={a.shortcut === 'Space' ? 'Space' : a.shortcut}
+              aria-label={a.short ? label : undefined}
               disabled={a.enabled ? !a.enabled(state) : false} onClick={() => a.perform({ client, store })}
               className={a.id === 'play-pause' ? 'primary' : undefined}>
-              {label}
+              {a.short ?? label}
             </button>
           );
         })}

@@ -33,7 +33,7 @@ describe('an ordinary VM boots against the q35 platform', () => {
   test('the boot log shows the ACPI tables and the devices Linux finds, and no failure', () => {
     const log = view.bootLog;
     for (const line of ['ACPI: RSDP 0x0000000000800000', 'ACPI: HPET', 'ACPI: MCFG', 'ttyS0 at I/O 0x3f8 (irq = 4, base_baud = 115200) is a 16550A', 'i8042: PNP: PS/2 Controller [PNP0303:KBD',
-      'hpet0:', 'pci 0000:00:00.0: [8086:29c0]', 'rtc_cmos 00:01: setting system clock', 'linux_boot: 12 devices found, 0 failed'])
+      'hpet0:', 'pci 0000:00:00.0: [8086:29c0]', 'rtc_cmos 00:01: setting system clock', 'linux_boot: 13 devices found, 0 failed'])
       expect(log).toContain(line);
   });
 
@@ -87,7 +87,8 @@ describe('a TD boots under upstream QEMU', () => {
     expect(madt.tree.find((n) => n.label === 'Flags')!.children?.[0].value).toBe('no');
     expect(view.bootLog).toContain('tdx: Guest detected');
     expect(view.bootLog).toContain('Using NULL legacy PIC');
-    expect(view.bootLog).toContain('linux_boot: 11 devices found, 0 failed');
+    expect(view.bootLog).toContain('linux_boot: 12 devices found, 0 failed');
+    expect(view.bootLog).toMatch(/virtio_net virtio0: queue 0 \(256 entries\) at 0x600000, shared memory, DRIVER_OK/);
   });
 
   test('the PIC and pflash are forced off, with the reason, and cannot be switched on', () => {

@@ -1,14 +1,20 @@
-import { useEffect, useMemo, useState } from 'react';
-import type { VmView } from '../../../sim/lab';
+import { Fragment, useEffect, useMemo, useState } from 'react';
+import type { VmView, VmmMapping } from '../../../sim/lab';
 import { useLabClient } from '../../client-context';
 import { useLab, useLabStore } from '../../store';
 import { PAGE_SIZE, formatBytes, hex } from './owners';
 
-type Vma = { start: string; end: string; prot: string; name: string; resident: number };
+type Vma = VmmMapping;
+type Run = VmmMapping['guest'][number];
 type VmSlots = Pick<VmView, 'name' | 'isTd' | 'memslots'>;
 
 /** The mappings are asked of the worker at most this often while frames arrive. */
 const REFRESH_MS = 400;
+/** Runs listed in words under a strip; the rest are counted ("and N more"). */
+const RUNS_LISTED = 4;
+
+const num = (h: string) => Number.parseInt(h.slice(2), 16);
+const plural = (n: number, one: string, many = `${one}s`) => `${n.toLocaleString('en')} ${n === 1 ? one : many}`;
 
 /** The VMM process's address space per VM: its VMAs, and how much of the guest RAM it maps is resident. */
 export function VmmSpaces() {
@@ -70,6 +76,12 @@ export function VmmSpaces() {
       {ordered.map((vm) => (
         <section key={vm.name} aria-label={`VMM address space of ${vm.name}`} data-testid={`vmm-space-${vm.name}`}>
           <h4>VMM of {vm.name}{vm.isTd ? ' (TD)' : ''}</h4>
+          {vm.isTd && (
+            <p className="note td-shared-note">
+              A TD&apos;s guest RAM is mapped here only as its shared view: the pages shown are shared (or the host touched
+              them through this mapping); private pages live in guest_memfd and never appear here.
+            </p>
+          )}
           <VmaTable vm={vm} vmas={maps[vm.name]} />
         </section>
       ))}
@@ -87,38 +99,93 @@ function VmaTable({ vm, vmas }: { vm: VmSlots; vmas: Vma[] | undefined }) {
       </thead>
       <tbody>
         {vmas.map((m) => {
-          const start = Number.parseInt(m.start.slice(2), 16);
-          const end = Number.parseInt(m.end.slice(2), 16);
+          const start = num(m.start);
+          const end = num(m.end);
           const pages = Math.max(1, Math.round((end - start) / PAGE_SIZE));
           const slots = vm.memslots.filter((s) => {
-            const ua = Number.parseInt(s.userspace_addr.slice(2), 16);
+            const ua = num(s.userspace_addr);
             return ua >= start && ua < end;
           });
           const frac = Math.min(1, m.resident / pages);
           return (
-            <tr key={m.start}>
-              <td className="mono">{m.start}–<br />{m.end}</td>
-              <td className="mono">{m.prot}</td>
-              <td>
-                {m.name}
-                {slots.map((s) => {
-                  const gpa = Number.parseInt(s.guest_phys_addr.slice(2), 16);
-                  const size = Number.parseInt(s.memory_size.slice(2), 16);
-                  return <div key={s.slot} className="note">guest RAM: GPA {hex(gpa)}–{hex(gpa + size)} (memslot {s.slot}{vm.isTd ? ', shared view' : ''})</div>;
-                })}
-              </td>
-              <td>
-                <div className="resident">
-                  <span className="mono">{m.resident.toLocaleString('en')} / {pages.toLocaleString('en')}</span>
-                  <span className="bar" role="img" aria-label={`${Math.round(frac * 100)}% resident: ${formatBytes(m.resident * PAGE_SIZE)} of ${formatBytes(pages * PAGE_SIZE)}`}>
-                    <span className="bar-fill" style={{ width: `${Math.max(frac > 0 ? 2 : 0, frac * 100)}%` }} />
-                  </span>
-                </div>
-              </td>
-            </tr>
+            <Fragment key={m.start}>
+              <tr className={slots.length ? 'backs-guest' : undefined}>
+                <td className="mono">{m.start}–<br />{m.end}</td>
+                <td className="mono">{m.prot}</td>
+                <td>
+                  {m.name}
+                  {slots.map((s) => {
+                    const gpa = num(s.guest_phys_addr);
+                    const size = num(s.memory_size);
+                    return <div key={s.slot} className="note">guest RAM: GPA {hex(gpa)}–{hex(gpa + size)} (memslot {s.slot}{vm.isTd ? ', shared view' : ''})</div>;
+                  })}
+                </td>
+                <td>
+                  <div className="resident">
+                    <span className="mono">{m.resident.toLocaleString('en')} / {pages.toLocaleString('en')}</span>
+                    <span className="bar" role="img" aria-label={`${Math.round(frac * 100)}% resident: ${formatBytes(m.resident * PAGE_SIZE)} of ${formatBytes(pages * PAGE_SIZE)}`}>
+                      <span className="bar-fill" style={{ width: `${Math.max(frac > 0 ? 2 : 0, frac * 100)}%` }} />
+                    </span>
+                  </div>
+                </td>
+              </tr>
+              {slots.length > 0 && (
+                <tr className="guest-row">
+                  <td colSpan={4}><GuestPages vm={vm} vma={m} slots={slots} /></td>
+                </tr>
+              )}
+            </Fragment>
           );
         })}
       </tbody>
     </table>
+  );
+}
+
+/**
+ * Which guest pages one VMA maps: a strip over the VM's whole guest-physical range (its memslots; the
+ * parts this VMA does not back, such as the hole below 4 GiB, are hatched) with a mark per run of
+ * resident pages, and the runs in words. A mark is at least 3 px wide so that a single page shows.
+ */
+function GuestPages({ vm, vma, slots }: { vm: VmSlots; vma: Vma; slots: VmSlots['memslots'] }) {
+  const lo = Math.min(...vm.memslots.map((s) => num(s.guest_phys_addr)));
+  const hi = Math.max(...vm.memslots.map((s) => num(s.guest_phys_addr) + num(s.memory_size)));
+  const pct = (gpa: number) => `${((gpa - lo) / (hi - lo)) * 100}%`;
+  const width = (bytes: number) => `${(bytes / (hi - lo)) * 100}%`;
+  const runs = vma.guest;
+  const total = runs.length + vma.guestMore;
+  const listed = runs.slice(0, RUNS_LISTED);
+  const more = total - listed.length;
+  // Parts of the range this VMA does not back: another VMA's memslot, or no memslot at all (a hole).
+  const gaps = slots.reduce((n, s) => n - num(s.memory_size), hi - lo) > 0;
+  const words = (r: Run) => `GPA ${r.gpa}–${hex(num(r.end) - 1)}, ${plural(r.pages, 'page')}`;
+  const what = total === 0
+    ? 'no guest page is resident in it'
+    : `${plural(total, 'run')} of resident guest pages marked where they lie${vma.guestMore ? ` (the first ${runs.length} drawn)` : ''}; listed in words`;
+  const hatched = gaps ? `; hatched: GPAs ${vma.name} does not back` : '';
+  return (
+    <div className="guest-pages">
+      <span className="guest-pages-label">guest pages it maps</span>
+      <div className="gpa-figure">
+        <div className="gpa-strip" role="img" aria-label={`Guest-physical ${hex(lo)}–${hex(hi - 1)} of ${vm.name}, ${vma.name}: ${what}${hatched}.`}>
+          {slots.map((s) => (
+            <span key={s.slot} className="gpa-slot" style={{ left: pct(num(s.guest_phys_addr)), width: width(num(s.memory_size)) }} />
+          ))}
+          {runs.map((r) => (
+            <span key={r.gpa} className="gpa-run" title={words(r)} style={{ left: pct(num(r.gpa)), width: width(num(r.end) - num(r.gpa)) }} />
+          ))}
+        </div>
+        <div className="gpa-axis mono" aria-hidden="true"><span>{hex(lo)}</span><span>{hex(hi)} ({formatBytes(hi - lo)})</span></div>
+      </div>
+      {total === 0 ? (
+        <p className="note gpa-none">None resident.</p>
+      ) : (
+        <ul className="gpa-runs" aria-label={`Guest pages ${vma.name} of ${vm.name} maps`}>
+          {listed.map((r) => <li key={r.gpa}>{words(r)}</li>)}
+          {more > 0 && <li className="gpa-more">and {plural(more, 'more run')}</li>}
+        </ul>
+      )}
+      {gaps && <p className="note gpa-gaps">Hatched: guest-physical addresses {vma.name} does not back (no memslot of it there).</p>}
+    </div>
   );
 }

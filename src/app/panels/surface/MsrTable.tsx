@@ -42,6 +42,12 @@ export function MsrTable({ v, send }: { v: AttackSurfaceView; send: Send }) {
   );
 }
 
+/** Rows whose policy differs from the default stand out in a table of dozens of MSRs. */
+const rowClass = (m: MsrRow) => [
+  m.reachesHost && 'reaches',
+  (m.filter.read === 'deny' || m.filter.write === 'deny' || m.constraint) && 'policy-set',
+].filter(Boolean).join(' ') || undefined;
+
 function MsrLine({ vm, isTd, m, send }: { vm: string; isTd: boolean; m: MsrRow; send: Send }) {
   const msr = parseMsrIndex(m.index);
   const who = `${m.name} (${m.index})`;
@@ -49,7 +55,7 @@ function MsrLine({ vm, isTd, m, send }: { vm: string; isTd: boolean; m: MsrRow; 
     if (msr !== null) send({ do: 'set_msr_policy', vm, msr, ...p });
   };
   return (
-    <tr className={m.reachesHost ? 'reaches' : undefined}>
+    <tr className={rowClass(m)} data-testid={`msr-${m.index}`}>
       <td><span className="mono">{m.index}</span><br /><b>{m.name}</b></td>
       <td className="wrap paths">
         {m.purpose}
@@ -61,7 +67,7 @@ function MsrLine({ vm, isTd, m, send }: { vm: string; isTd: boolean; m: MsrRow; 
         <div className="policy">
           <span className="policy-row">
             <span>read</span>
-            <select aria-label={`Filter read of ${who}`} value={m.filter.read} disabled={msr === null}
+            <select aria-label={`Filter read of ${who}`} className={m.filter.read} value={m.filter.read} disabled={msr === null}
               onChange={(e) => policy({ read: e.target.value as 'allow' | 'deny' })}>
               <option value="allow">allow</option>
               <option value="deny">deny</option>
@@ -69,7 +75,7 @@ function MsrLine({ vm, isTd, m, send }: { vm: string; isTd: boolean; m: MsrRow; 
           </span>
           <span className="policy-row">
             <span>write</span>
-            <select aria-label={`Filter write of ${who}`} value={m.filter.write} disabled={msr === null}
+            <select aria-label={`Filter write of ${who}`} className={m.filter.write} value={m.filter.write} disabled={msr === null}
               onChange={(e) => policy({ write: e.target.value as 'allow' | 'deny' })}>
               <option value="allow">allow</option>
               <option value="deny">deny</option>

@@ -43,6 +43,16 @@ describe('the attack-surface view', () => {
     expect(text(around(html, 'data-testid="surface-card-td"', '</section>'))).toContain('Running the configuration it booted with.');
   });
 
+  it('checks the next boot\'s design in the radios and says what runs now', () => {
+    const chosen = ordinaryView({ pending: ["design mode: the talk's proposal"] });
+    const c = around(render({ views: { ordinary: chosen, td: tdView() } }), 'data-testid="surface-card-ordinary"', '</section>');
+    expect(c).toMatch(/<input type="radio" name="[^"]+" checked=""\/>the talk&#x27;s proposal/);
+    expect(text(c)).toContain('Running: upstream today · Allow-list: none');
+    expect(text(c)).toContain("Freezing device state is the talk's proposal: reboot to start it.");
+    const plain = around(render(), 'data-testid="surface-card-ordinary"', '</section>');
+    expect(plain).toMatch(/<input type="radio" name="[^"]+" checked=""\/>upstream today/);
+  });
+
   it('disables what cannot be done and says why', () => {
     const html = render();
     // The PIC cannot be switched on in a TD; the reason is text, not only a greyed switch.

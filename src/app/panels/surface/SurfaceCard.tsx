@@ -1,7 +1,7 @@
 import { useId } from 'react';
 import type { DesignMode } from '../../../sim/vmm/devices/types';
 import type { AttackSurfaceView } from '../../../sim/vmm/surface-view';
-import { DESIGN_TEXT, noun, type SurfaceStep } from './format';
+import { DESIGN_TEXT, nextMode, noun, type SurfaceStep } from './format';
 
 /**
  * The top of one VM's column: the single figure (ranges and MSRs through which the guest reaches host
@@ -19,8 +19,12 @@ export function SurfaceCard({ v, was, scale, error, send }: {
   const id = useId();
   const s = v.surface;
   const pending = v.needsReboot.length > 0;
+  // The radios say what the next boot will be, like the device switches; the status line says what runs.
+  const next = nextMode(v);
   const freezeWhy = v.mode !== 'talk'
-    ? "Freezing device state is the talk's proposal: choose it as the design and reboot."
+    ? next === 'talk'
+      ? "Freezing device state is the talk's proposal: reboot to start it."
+      : "Freezing device state is the talk's proposal: choose it as the design and reboot."
     : v.frozen ? 'Device state is frozen.' : null;
   const seg = (n: number) => `${scale > 0 ? (100 * n) / scale : 0}%`;
   return (
@@ -54,14 +58,16 @@ export function SurfaceCard({ v, was, scale, error, send }: {
           <legend>Design (next boot)</legend>
           {(['upstream', 'talk'] as DesignMode[]).map((m) => (
             <label key={m} className="check">
-              <input type="radio" name={`${id}-mode`} checked={v.mode === m}
+              <input type="radio" name={`${id}-mode`} checked={next === m}
                 onChange={() => send({ do: 'set_design_mode', vm: v.vm, mode: m })} />
               {DESIGN_TEXT[m]}
             </label>
           ))}
         </fieldset>
-        <p className="status-line">
-          Allow-list: <b>{v.allowList ? 'in force' : 'none'}</b> · Device state: <b>{v.frozen ? 'frozen' : 'live'}</b> · Boot {v.boots}
+        {/* Each "label: value" stays on one line when the card is narrow. */}
+        <p className="status-line" data-testid="surface-status">
+          <span>Running: <b>{DESIGN_TEXT[v.mode]}</b></span> · <span>Allow-list: <b>{v.allowList ? 'in force' : 'none'}</b></span>
+          {' · '}<span>Device state: <b>{v.frozen ? 'frozen' : 'live'}</b></span> · <span>Boot {v.boots}</span>
         </p>
         <div className="freeze">
           <button type="button" disabled={freezeWhy !== null} aria-describedby={freezeWhy ? `${id}-freeze` : undefined}

@@ -27,8 +27,10 @@ export function SurfaceView() {
     if (!r) return;
     setErrors((prev) => {
       const next = { ...prev };
-      if (r.ok) delete next[step.vm];
-      else next[step.vm] = `${step.do} refused: ${r.issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`;
+      // A malformed step is refused by the worker; a well-formed one can still fail like a syscall (ret -1).
+      if (!r.ok) next[step.vm] = `${step.do} refused: ${r.issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`;
+      else if (r.result.ret < 0) next[step.vm] = `${step.do} failed${r.result.errno ? ` (${r.result.errno})` : ''}${r.result.why ? `: ${r.result.why}` : ''}`;
+      else delete next[step.vm];
       return next;
     });
     await refresh();

@@ -38,6 +38,7 @@ export function TracePanel() {
   const [scrollTop, setScrollTop] = useState(0);
   const [height, setHeight] = useState(300);
   const [follow, setFollow] = useState(true);
+  const lastTop = useRef(0);
   const listId = useId();
 
   // Track the viewport's height (the panel is resized by the splitters and by maximising).
@@ -117,6 +118,8 @@ export function TracePanel() {
   };
 
   const visible: SimEvent[] = rows.slice(first, last);
+  const holes = history.h.holes();
+  const dropped = Math.max(0, eventCount - history.h.events.length - holes);
   const selectedEvent = selected ? history.h.find(selected.seq) : undefined;
 
   return (
@@ -155,9 +158,14 @@ export function TracePanel() {
           {rows.length.toLocaleString('en')} of {history.h.events.length.toLocaleString('en')} events
           {eventCount > history.h.events.length && ` (${eventCount.toLocaleString('en')} in all)`}
         </span>
-        {history.h.missed + history.h.trimmed > 0 && (
-          <span className="trace-gap" title={`The history keeps the newest ${HISTORY_CAP.toLocaleString('en')} events; a frame carries only the newest 300, so bursts between two frames are not all seen.`}>
-            {(history.h.missed + history.h.trimmed).toLocaleString('en')} not kept
+        {holes > 0 && (
+          <span className="trace-gap" data-testid="trace-skipped" title="While the guest runs, a frame carries only the newest 250 events; when it pauses, the ones in between are fetched.">
+            {holes.toLocaleString('en')} skipped while running
+          </span>
+        )}
+        {dropped > 0 && (
+          <span className="trace-gap" data-testid="trace-gap" title={`The history keeps the newest ${HISTORY_CAP.toLocaleString('en')} events.`}>
+            {dropped.toLocaleString('en')} older not kept
           </span>
         )}
         {!follow && (
@@ -171,8 +179,12 @@ export function TracePanel() {
           data-testid="trace-list" onKeyDown={onKeyDown}
           onScroll={(ev) => {
             const el = ev.currentTarget;
+            const atEnd = el.scrollHeight - el.scrollTop - el.clientHeight < 2;
+            // Only the reader scrolling up stops following (the list growing, or a resize, does not).
+            if (atEnd) setFollow(true);
+            else if (el.scrollTop < lastTop.current - 1) setFollow(false);
+            lastTop.current = el.scrollTop;
             setScrollTop(el.scrollTop);
-            setFollow(el.scrollHeight - el.scrollTop - el.clientHeight < 2);
           }}>
           <div className="trace-spacer" role="presentation" style={{ height: rows.length * ROW }}>
             {visible.map((e, k) => {

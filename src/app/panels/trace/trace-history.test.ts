@@ -42,6 +42,15 @@ describe('TraceHistory', () => {
     expect(h.events.map((e) => e.seq)).toEqual(range(0, 600).map((e) => e.seq));
   });
 
+  test('the first events, when the first frame came late, are a gap too', () => {
+    const h = new TraceHistory();
+    h.ingest(range(35, 104), 104);
+    expect(h.gaps()).toEqual([[0, 35]]);
+    h.fill(range(0, 35));
+    expect(h.gaps()).toEqual([]);
+    expect(h.events[0].seq).toBe(0);
+  });
+
   test('stays within its cap, dropping the oldest', () => {
     const h = new TraceHistory(1000);
     for (let i = 0; i < 30; i++) h.ingest(range(i * 100, i * 100 + 100), i * 100 + 100);

@@ -71,7 +71,17 @@ export class TraceHistory {
     for (let i = ev.length - 1; i > 0 && out.length < limit; i--) {
       if (ev[i].seq - ev[i - 1].seq > 1) out.push([ev[i - 1].seq + 1, ev[i].seq]);
     }
+    // Before the first event held: the machine's first events, unless the cap dropped them on purpose.
+    if (ev.length && ev[0].seq > 0 && this.trimmed === 0 && out.length < limit) out.push([0, ev[0].seq]);
     return out;
+  }
+
+  /** How many events are missing between the first event held (or 0, if nothing was capped yet) and the last. */
+  holes(): number {
+    const ev = this.events;
+    if (ev.length === 0) return 0;
+    const from = this.trimmed > 0 ? ev[0].seq : 0;
+    return ev[ev.length - 1].seq - from + 1 - ev.length;
   }
 
   /**
@@ -81,7 +91,8 @@ export class TraceHistory {
   fill(fetched: readonly SimEvent[]): boolean {
     const ev = this.events;
     if (fetched.length === 0 || ev.length === 0) return false;
-    const lo = ev[0].seq;
+    // Events older than what the cap already dropped stay dropped.
+    const lo = this.trimmed > 0 ? ev[0].seq : -1;
     const add = fetched.filter((e) => e.seq > lo && this.indexOf(e.seq) < 0);
     if (add.length === 0) return false;
     const merged: SimEvent[] = [];

@@ -5,12 +5,16 @@
  * the MADT multiprocessor-wakeup structure (OvmfPkg/TdxDxe/TdxAcpiTable.c AlterAcpiTable()),
  * because a TD has no INIT/SIPI to start its other vCPUs.
  *
- * Fixed guest-physical addresses (the program sits at 0x100000 and must end below 8 MiB; a guest
+ * Fixed guest-physical addresses (the program sits at 0x100000 and must end below 6 MiB; a guest
  * that boots needs at least 9 MiB of RAM):
  *   0x70000-0x7ffff  fw_cfg DMA area: the FWCfgDmaAccess descriptor at 0x70000, data at 0x71000.
  *                    In a TD this is the bounce buffer, converted to shared for the transfers and
  *                    back to private afterwards (what OVMF's IoMmuDxe does for a confidential guest).
  *   0x9f000          TDVF's MP-wakeup mailbox (4 KiB, as ACPI 6.4 §5.2.12.19 requires).
+ *   0x600000-0x607fff  linux_boot's virtio-net queue 0 (boot-linux.ts VIRTIO_RING_AREA): the split
+ *                    ring, 2 pages for 256 entries. In a TD linux_boot converts those pages to
+ *                    shared (MapGPA), as dma_alloc_coherent() does; with the lab's boot option
+ *                    virtio_rings_private they stay private.
  *   0x800000-0x8fffff  the table-loader's ALLOCATE'd files (etc/acpi/rsdp, etc/acpi/tables — which
  *                    QEMU pads to 128 KiB —, etc/tpm/log, ...) and TDVF's enlarged MADT, each at the
  *                    next address with the requested alignment.

@@ -2,10 +2,12 @@
  * What start_kernel() and the early device initcalls do with the platform, in Linux's order and
  * with Linux's console messages: CPU and hypervisor detection, MSR set-up, the ACPI tables (from
  * boot_params.acpi_rsdp_addr), then the legacy devices Linux decides to probe from the FADT
- * IAPC_BOOT_ARCH flags, the MADT PCAT_COMPAT flag and the DSDT's PNP devices, then PCI.
+ * IAPC_BOOT_ARCH flags, the MADT PCAT_COMPAT flag and the DSDT's PNP devices, then PCI, and the
+ * virtio-net driver's set-up of its first virtqueue.
  * Sources are named at each step (arch/x86/kernel/..., drivers/...).
  */
 import { hex } from '../../core/units';
+import { TDVMCALL_MAP_GPA, TDVMCALL_STATUS_RETRY } from '../../tdx/abi';
 import {
   ACPI_FADT_8042, ACPI_FADT_NO_CMOS_RTC, ACPI_MADT_PCAT_COMPAT, FADT2_REVISION_ID, type Fadt, type Madt, type McfgEntry, RSDP_SIG,
   SDT_HEADER_SIZE, checksum, dsdtDevices, facsLine, le, parseFadt, parseHeader, parseHpet, parseMadt, parseMcfg, parseRsdp, rootEntries,
@@ -41,11 +43,47 @@ export interface PnpDevice {
   hid: string;
 }
 
+/** A virtqueue the driver set up: the addresses it wrote to queue_desc, queue_driver and queue_device. */
+export interface VirtqueueSetup {
+  /** The virtio device's name ("virtio0"). */
+  device: string;
+  queue: number;
+  size: number;
+  desc: number;
+  driverArea: number;
+  deviceArea: number;
+  /**
+   * Where the driver put the rings: ordinary memory (not a TD), shared (a TD, through the DMA API:
+   * decrypted with MapGPA) or private (a TD, with the virtio_rings_private boot option).
+   */
+  memory: 'ordinary' | 'shared' | 'private';
+}
+
 export interface LinuxBootInfo {
   tables: AcpiTableSeen[];
   pnp: PnpDevice[];
   devices: BootDevice[];
+  virtqueues: VirtqueueSetup[];
 }
+
+/**
+ * linux_boot's options, passed in rdi (0: none). The lab's own switches, not Linux's:
+ * LINUX_BOOT_VIRTIO_RINGS_PRIVATE makes virtio-net in a TD a broken driver that puts its rings in
+ * ordinary (private) memory instead of going through the DMA API, to show why that cannot work.
+ */
+export const LINUX_BOOT_VIRTIO_RINGS_PRIVATE = 1;
+
+export interface LinuxBootOptions {
+  virtioRingsPrivate: boolean;
+}
+
+/**
+ * Where linux_boot puts virtio-net queue 0's split virtqueue: a fixed 32 KiB area (the lab has no
+ * page allocator; see the layout in boot-firmware.ts). In a TD it is converted to shared, as
+ * dma_alloc_coherent() does for a device that must use unencrypted DMA.
+ */
+export const VIRTIO_RING_AREA = 0x600000;
+export const VIRTIO_RING_AREA_END = 0x608000;
 
 const IA32_APIC_BASE = 0x1b;
 const IA32_ARCH_CAPABILITIES = 0x10a;
@@ -69,6 +107,48 @@ const I8042_BUFFER_SIZE = 16;
 const RTC_PORT = 0x70;
 const PCI_CONF1_ADDRESS = 0xcf8;
 const PCI_CONF1_DATA = 0xcfc;
+const PCI_CAPABILITY_LIST = 0x34;
+const PCI_VENDOR_ID_REDHAT_QUMRANET = 0x1af4;
+/** Modern virtio-pci device IDs are 0x1040 + the virtio device ID; virtio-net is 1. */
+const VIRTIO_PCI_NET = 0x1041;
+const PCI_CAP_ID_VNDR = 0x09;
+/** struct virtio_pci_cap cfg_type (include/uapi/linux/virtio_pci.h). */
+const VIRTIO_PCI_CAP_COMMON_CFG = 1;
+const VIRTIO_PCI_CAP_NOTIFY_CFG = 2;
+const VIRTIO_PCI_CAP_ISR_CFG = 3;
+/** struct virtio_pci_common_cfg offsets. */
+const VP = { device_feature_select: 0x00, device_feature: 0x04, driver_feature_select: 0x08, driver_feature: 0x0c, device_status: 0x14, queue_select: 0x16, queue_size: 0x18, queue_enable: 0x1c, queue_desc: 0x20, queue_driver: 0x28, queue_device: 0x30 } as const;
+/** Device status bits (include/uapi/linux/virtio_config.h). */
+const VIRTIO_CONFIG_S_ACKNOWLEDGE = 1;
+const VIRTIO_CONFIG_S_DRIVER = 2;
+const VIRTIO_CONFIG_S_DRIVER_OK = 4;
+const VIRTIO_CONFIG_S_FEATURES_OK = 8;
+const VIRTIO_F_VERSION_1 = 32;
+const VIRTIO_F_ACCESS_PLATFORM = 33;
+/** What virtio_net and the virtio core accept here: MAC (5), STATUS (16), CTRL_VQ (17), VERSION_1, ACCESS_PLATFORM. */
+const VIRTIO_NET_DRIVER_FEATURES = [5, 16, 17, VIRTIO_F_VERSION_1, VIRTIO_F_ACCESS_PLATFORM];
+/** vp_modern setup_vq() aligns the used ring to SMP_CACHE_BYTES (64 on x86). */
+const SMP_CACHE_BYTES = 64;
+const PAGE = 4096;
+
+/** A modern virtio-pci function the PCI scan found, numbered as the virtio bus numbers its devices. */
+interface VirtioFn {
+  dev: number;
+  fn: number;
+  bdf: string;
+  deviceId: number;
+  /** virtio<index> */
+  index: number;
+  /** The common configuration's address (BAR + offset), 0 when virtio-pci did not bind. */
+  common: number;
+}
+
+/** vring_init(): descriptors at 0, the available ring after them, the used ring aligned after that. */
+function splitRing(base: number, num: number): { desc: number; avail: number; used: number; bytes: number } {
+  const avail = base + 16 * num;
+  const used = Math.ceil((avail + 6 + 2 * num) / SMP_CACHE_BYTES) * SMP_CACHE_BYTES;
+  return { desc: base, avail, used, bytes: used + 6 + 8 * num - base };
+}
 /** PNP ids that pnpacpi leaves to other drivers (PCI root bridges, interrupt links). */
 const NOT_PNP = new Set(['PNP0a03', 'PNP0a08', 'PNP0c0f']);
 
@@ -94,12 +174,18 @@ interface Tables {
 }
 
 export class LinuxBoot {
-  readonly info: LinuxBootInfo = { tables: [], pnp: [], devices: [] };
+  readonly info: LinuxBootInfo = { tables: [], pnp: [], devices: [], virtqueues: [] };
   /** The RSDP address Linux used, 0 if it found none. */
   rsdpUsed = 0;
   private t: Tables = { fadt: null, madt: null, mcfg: [], hpet: null };
+  /** PCI config space reads as the scan did them (mechanism #1 or ECAM); null before the scan. */
+  private cfg: ((dev: number, fn: number, reg: number) => BootGen<number>) | null = null;
+  private readonly virtio: VirtioFn[] = [];
 
-  constructor(private readonly hw: BootHw, private readonly rsdpAddr: number, private readonly vendor: string, private readonly hypervisor: string) {}
+  constructor(
+    private readonly hw: BootHw, private readonly rsdpAddr: number, private readonly vendor: string, private readonly hypervisor: string,
+    private readonly opts: LinuxBootOptions = { virtioRingsPrivate: false },
+  ) {}
 
   private device(name: string, where: string, status: BootDevice['status'], detail: string): void {
     this.info.devices.push({ name, where, status, detail });
@@ -120,7 +206,11 @@ export class LinuxBoot {
     yield* this.pit();
     yield* this.pci();
     yield* this.pnp();
+    // Built-in initcalls of one level run in link order: virtio-pci (drivers/virtio) binds before
+    // the 8250 driver (drivers/tty), virtio_net (drivers/net) after it.
+    yield* this.virtioPci();
     yield* this.serial();
+    yield* this.virtioNet();
     yield* this.i8042();
     yield* this.rtc();
   }
@@ -381,6 +471,7 @@ export class LinuxBoot {
       yield* hw.outl(PCI_CONF1_ADDRESS, (0x80000000 | (dev << 11) | (fn << 8) | reg) >>> 0);
       return yield* hw.inl(PCI_CONF1_DATA);
     };
+    this.cfg = read;
     for (let dev = 0; dev < 32; dev++) {
       for (let fn = 0; fn < 8; fn++) {
         const id = yield* read(dev, fn, 0);
@@ -401,9 +492,195 @@ export class LinuxBoot {
           } else detail += '; ECAM agrees';
         }
         this.device(`pci ${bdf}`, `bus 0 device ${dev} function ${fn}`, 'found', detail);
+        if ((id & 0xffff) === PCI_VENDOR_ID_REDHAT_QUMRANET && id >>> 16 >= 0x1040 && id >>> 16 <= 0x107f)
+          this.virtio.push({ dev, fn, bdf, deviceId: id >>> 16, index: this.virtio.length, common: 0 });
         if (fn === 0 && !(header & 0x80)) break;
       }
     }
+  }
+
+  // ---- virtio ---------------------------------------------------------------------------------
+
+  /**
+   * virtio_pci_modern_probe() (drivers/virtio/virtio_pci_modern_dev.c vp_modern_probe()): find the
+   * vendor capabilities for the common configuration, the ISR and the notify area and the BAR
+   * they point into; then register_virtio_device() resets the device and sets ACKNOWLEDGE.
+   */
+  private *virtioPci(): BootGen<void> {
+    const hw = this.hw;
+    const cfg = this.cfg;
+    if (!cfg) return;
+    for (const v of this.virtio) {
+      const caps = new Map<number, { pos: number; bar: number; offset: number }>();
+      let pos = (yield* cfg(v.dev, v.fn, PCI_CAPABILITY_LIST)) & 0xfc;
+      for (let n = 0; pos >= 0x40 && n < 48; n++) {
+        const head = yield* cfg(v.dev, v.fn, pos);
+        if ((head & 0xff) === PCI_CAP_ID_VNDR) {
+          const type = head >>> 24;
+          const bar = (yield* cfg(v.dev, v.fn, pos + 4)) & 0xff;
+          if (!caps.has(type)) caps.set(type, { pos, bar, offset: yield* cfg(v.dev, v.fn, pos + 8) });
+        }
+        pos = (head >>> 8) & 0xfc;
+      }
+      const common = caps.get(VIRTIO_PCI_CAP_COMMON_CFG);
+      if (!common) {
+        yield* hw.printk(`virtio-pci ${v.bdf}: virtio_pci: leaving for legacy driver`);
+        continue;
+      }
+      const isr = caps.get(VIRTIO_PCI_CAP_ISR_CFG)?.pos ?? 0;
+      const notify = caps.get(VIRTIO_PCI_CAP_NOTIFY_CFG)?.pos ?? 0;
+      if (!isr || !notify) {
+        yield* hw.fail(`virtio-pci ${v.bdf}`, `virtio-pci ${v.bdf}: virtio_pci: missing capabilities ${common.pos}/${isr}/${notify}`);
+        continue;
+      }
+      const lo = yield* cfg(v.dev, v.fn, 0x10 + 4 * common.bar);
+      const hi = (lo & 0x7) === 0x4 ? yield* cfg(v.dev, v.fn, 0x14 + 4 * common.bar) : 0;
+      const base = (lo & ~0xf) >>> 0;
+      if (lo & 1 || (!base && !hi)) {
+        yield* hw.fail(`virtio-pci ${v.bdf}`, `linux_boot: virtio-pci ${v.bdf}: BAR${common.bar} is not an assigned memory BAR`);
+        continue;
+      }
+      v.common = hi * 2 ** 32 + base + common.offset;
+      // virtio_reset_device(): write 0 and wait until the device reads back 0.
+      yield* hw.mmio(v.common + VP.device_status, 1, true, 0);
+      for (let i = 0; i < 4 && (yield* hw.mmio(v.common + VP.device_status, 1, false)) !== 0; i++);
+      yield* hw.mmio(v.common + VP.device_status, 1, true, VIRTIO_CONFIG_S_ACKNOWLEDGE);
+      hw.emit('register_virtio_device', { device: `virtio${v.index}`, pci: v.bdf, common_cfg: hex(v.common) },
+        `virtio-pci binds ${v.bdf}: its common configuration is at ${hex(v.common)} (BAR${common.bar} + ${hex(common.offset)}); the device is reset and told ACKNOWLEDGE as virtio${v.index}.`);
+    }
+  }
+
+  /** virtio_dev_probe() (drivers/virtio/virtio.c) and virtnet_probe() up to DRIVER_OK, for queue 0 only. */
+  private *virtioNet(): BootGen<void> {
+    const hw = this.hw;
+    const v = this.virtio.find((f) => f.deviceId === VIRTIO_PCI_NET && f.common);
+    if (!v) return;
+    const name = `virtio${v.index}`;
+    const dev = `virtio_net ${name}`;
+    const where = `pci ${v.bdf}`;
+    const cc = v.common;
+    const addStatus = function* (bits: number): BootGen<number> {
+      const s = (yield* hw.mmio(cc + VP.device_status, 1, false)) | bits;
+      yield* hw.mmio(cc + VP.device_status, 1, true, s);
+      return s;
+    };
+    const failed = function* (this: LinuxBoot, detail: string): BootGen<void> {
+      yield* addStatus(0x80); // VIRTIO_CONFIG_S_FAILED
+      this.device(dev, where, 'absent', detail);
+    };
+    yield* addStatus(VIRTIO_CONFIG_S_DRIVER);
+    yield* hw.writel(cc + VP.device_feature_select, 0);
+    const lo = yield* hw.readl(cc + VP.device_feature);
+    yield* hw.writel(cc + VP.device_feature_select, 1);
+    const hi = yield* hw.readl(cc + VP.device_feature);
+    const offered = (bit: number): boolean => ((bit < 32 ? lo >>> bit : hi >>> (bit - 32)) & 1) === 1;
+    const features = VIRTIO_NET_DRIVER_FEATURES.filter(offered);
+    const has = (bit: number): boolean => features.includes(bit);
+    // vp_finalize_features() (virtio_pci_modern.c): a modern device must offer VERSION_1.
+    if (!has(VIRTIO_F_VERSION_1)) {
+      yield* hw.fail(name, `${dev}: virtio: device uses modern interface but does not have VIRTIO_F_VERSION_1`);
+      yield* hw.printk(`${dev}: probe with driver virtio_net failed with error -22`);
+      yield* failed.call(this, 'the device does not offer VIRTIO_F_VERSION_1');
+      return;
+    }
+    const word = (half: number): number => features.filter((b) => b >> 5 === half).reduce((a, b) => (a | (1 << (b & 31))) >>> 0, 0);
+    yield* hw.writel(cc + VP.driver_feature_select, 0);
+    yield* hw.writel(cc + VP.driver_feature, word(0));
+    yield* hw.writel(cc + VP.driver_feature_select, 1);
+    yield* hw.writel(cc + VP.driver_feature, word(1));
+    hw.emit('virtio_finalize_features', { device: name, features: features.join(','), access_platform: has(VIRTIO_F_ACCESS_PLATFORM) },
+      `virtio_net accepts feature bits ${features.join(', ')} of ${name}${has(VIRTIO_F_ACCESS_PLATFORM) ? ': with VIRTIO_F_ACCESS_PLATFORM the rings and buffers go through the DMA API' : ''}.`);
+    // virtio_features_ok(): in a TD, mem_encrypt_setup_arch() (arch/x86/mm/mem_encrypt.c) has set
+    // virtio_check_mem_acc_cb to virtio_require_restricted_mem_acc, so the device must offer
+    // VERSION_1 and ACCESS_PLATFORM. The probe then returns -ENODEV, which the driver core only
+    // logs at debug level ("rejects match"), so it is not counted as a failure.
+    if (hw.td && !has(VIRTIO_F_ACCESS_PLATFORM)) {
+      yield* hw.printk(`${dev}: device must provide VIRTIO_F_ACCESS_PLATFORM`);
+      yield* failed.call(this, 'in a TD Linux requires VIRTIO_F_ACCESS_PLATFORM, which this device does not offer (QEMU: iommu_platform=off)');
+      return;
+    }
+    const status = yield* addStatus(VIRTIO_CONFIG_S_FEATURES_OK);
+    const back = yield* hw.mmio(cc + VP.device_status, 1, false);
+    if (!(back & VIRTIO_CONFIG_S_FEATURES_OK)) {
+      yield* hw.fail(name, `${dev}: virtio: device refuses features: ${back.toString(16)}`);
+      yield* failed.call(this, `FEATURES_OK did not stick (status ${hex(back)} after writing ${hex(status)})`);
+      return;
+    }
+    yield* this.virtioQueue0(v, name, dev);
+  }
+
+  /**
+   * setup_vq() (virtio_pci_modern.c) for queue 0 and vp_modern_find_vqs()'s queue_enable, then
+   * virtio_device_ready() (DRIVER_OK). The split ring comes from vring_alloc_queue(): with the DMA
+   * API (VIRTIO_F_ACCESS_PLATFORM, vring_use_dma_api()) that is dma_alloc_coherent(), which in a TD
+   * decrypts the pages (set_memory_decrypted() → TDG.VP.VMCALL<MapGPA> with the shared bit). The
+   * device address written to queue_desc is the plain GPA: x86's dma_addr_unencrypted() adds no
+   * bit (sme_me_mask is 0 in a TD), and KVM reports GPAs to QEMU without the shared bit.
+   */
+  private *virtioQueue0(v: VirtioFn, name: string, dev: string): BootGen<void> {
+    const hw = this.hw;
+    const cc = v.common;
+    yield* hw.mmio(cc + VP.queue_select, 2, true, 0);
+    let num = yield* hw.mmio(cc + VP.queue_size, 2, false);
+    const enabled = yield* hw.mmio(cc + VP.queue_enable, 2, false);
+    if (!num || enabled) {
+      yield* hw.fail(name, `${dev}: probe with driver virtio_net failed with error -2`);
+      this.device(dev, `pci ${v.bdf}`, 'absent', num ? 'queue 0 is already enabled' : 'queue 0 has size 0');
+      return;
+    }
+    // vring_alloc_queue_split() halves the size while the ring does not fit (may_reduce_num).
+    while (num > 1 && splitRing(VIRTIO_RING_AREA, num).bytes > VIRTIO_RING_AREA_END - VIRTIO_RING_AREA) num >>= 1;
+    const ring = splitRing(VIRTIO_RING_AREA, num);
+    const pages = Math.ceil(ring.bytes / PAGE);
+    const memory: VirtqueueSetup['memory'] = !hw.td ? 'ordinary' : this.opts.virtioRingsPrivate ? 'private' : 'shared';
+    if (memory === 'private') {
+      hw.emit('virtio_rings_private', { device: name, gpa: hex(VIRTIO_RING_AREA), pages },
+        `Boot option virtio_rings_private: a broken driver puts ${name}'s queue 0 in ordinary kernel memory at ${hex(VIRTIO_RING_AREA)} instead of using the DMA API; in a TD that memory is private, and the device cannot read it.`,
+        [VIRTIO_RING_AREA / PAGE, pages]);
+    } else if (memory === 'shared') {
+      hw.emit('dma_alloc_coherent', { device: name, gpa: hex(VIRTIO_RING_AREA), pages },
+        `dma_alloc_coherent() for ${name}'s queue 0: in a TD all DMA must go to shared memory, so the ${pages} page(s) at ${hex(VIRTIO_RING_AREA)} are decrypted (set_memory_decrypted → MapGPA) before the device is told where they are.`,
+        [VIRTIO_RING_AREA / PAGE, pages]);
+      if (!(yield* this.mapGpaShared(VIRTIO_RING_AREA, pages * PAGE))) {
+        yield* hw.fail(name, `linux_boot: ${dev}: MapGPA of queue 0's rings at ${hex(VIRTIO_RING_AREA)} was refused`);
+        this.device(dev, `pci ${v.bdf}`, 'absent', 'the host refused to make the ring pages shared');
+        return;
+      }
+    }
+    // The allocation is zeroed; in a TD the kernel writes the shared pages through the shared alias.
+    yield* hw.write(VIRTIO_RING_AREA + (memory === 'shared' ? hw.sharedMask : 0), new Uint8Array(pages * PAGE));
+    yield* hw.mmio(cc + VP.queue_size, 2, true, num);
+    // vp_modern_queue_address(): each 64-bit address as two 32-bit writes (vp_iowrite64_twopart()).
+    for (const [off, addr] of [[VP.queue_desc, ring.desc], [VP.queue_driver, ring.avail], [VP.queue_device, ring.used]] as const) {
+      yield* hw.writel(cc + off, addr >>> 0);
+      yield* hw.writel(cc + off + 4, Math.floor(addr / 2 ** 32));
+    }
+    yield* hw.mmio(cc + VP.queue_enable, 2, true, 1);
+    yield* hw.mmio(cc + VP.device_status, 1, true, (yield* hw.mmio(cc + VP.device_status, 1, false)) | VIRTIO_CONFIG_S_DRIVER_OK);
+    this.info.virtqueues.push({ device: name, queue: 0, size: num, desc: ring.desc, driverArea: ring.avail, deviceArea: ring.used, memory });
+    // Linux prints nothing when virtio_net binds; this summary line is the lab's own.
+    yield* hw.printk(`linux_boot: ${dev}: queue 0 (${num} entries) at ${hex(ring.desc)}, ${memory} memory, DRIVER_OK`);
+    this.device(dev, `pci ${v.bdf}`, 'found', `queue 0: ${num} entries, descriptors ${hex(ring.desc)}, driver area ${hex(ring.avail)}, device area ${hex(ring.used)} (${memory} memory)`);
+  }
+
+  /** tdx_map_gpa() (arch/x86/coco/tdx/tdx.c): MapGPA with the shared bit, resuming where the host asks, at most 3 tries without progress. */
+  private *mapGpaShared(gpa: number, size: number): BootGen<boolean> {
+    const hw = this.hw;
+    let start = gpa + hw.sharedMask;
+    const end = gpa + size + hw.sharedMask;
+    for (let retries = 0; retries < 3;) {
+      const r = yield* hw.tdvmcall(TDVMCALL_MAP_GPA, BigInt(start), BigInt(end - start));
+      const st = r.get('r10');
+      if (st === 0n) return true;
+      const resume = Number(r.get('r11'));
+      if (st !== TDVMCALL_STATUS_RETRY || resume < start || resume >= end) return false;
+      if (resume === start) retries++;
+      else {
+        start = resume;
+        retries = 0;
+      }
+    }
+    return false;
   }
 
   // ---- PNP devices and their drivers ----------------------------------------------------------

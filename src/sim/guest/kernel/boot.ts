@@ -7,7 +7,12 @@
  *
  * firmware_boot returns the RSDP address in rax (0: no ACPI tables) and leaves it in
  * boot_params.acpi_rsdp_addr, where Linux looks first (arch/x86/kernel/acpi/boot.c
- * acpi_arch_get_root_pointer()). linux_boot returns the number of failures in rax (0: clean boot).
+ * acpi_arch_get_root_pointer()). linux_boot returns the number of failures in rax (0: clean boot);
+ * it takes the lab's boot options in rdi (0: none; LINUX_BOOT_VIRTIO_RINGS_PRIVATE: a broken
+ * virtio driver that puts a TD's rings in private memory):
+ *
+ *     mov rdi, 1            ; LINUX_BOOT_VIRTIO_RINGS_PRIVATE
+ *     call linux_boot
  * Both run on the resumable executor of boot-exec.ts, so VM exits in the middle are fine.
  */
 import { hex } from '../../core/units';
@@ -17,10 +22,13 @@ import { TDG_VP_INFO } from '../../tdx/abi';
 import { type BootGen, ResumableRunner } from './boot-exec';
 import { Firmware, type FirmwareInfo } from './boot-firmware';
 import { BootFault, BootHw } from './boot-hw';
-import { type AcpiTableSeen, type BootDevice, LinuxBoot, type PnpDevice } from './boot-linux';
+import {
+  type AcpiTableSeen, type BootDevice, LINUX_BOOT_VIRTIO_RINGS_PRIVATE, LinuxBoot, type PnpDevice, type VirtqueueSetup,
+} from './boot-linux';
 import type { Platform } from './kernel';
 
-export type { AcpiTableSeen, BootDevice, FirmwareInfo, PnpDevice };
+export type { AcpiTableSeen, BootDevice, FirmwareInfo, PnpDevice, VirtqueueSetup };
+export { LINUX_BOOT_VIRTIO_RINGS_PRIVATE };
 
 export const BOOT_SERVICES = ['firmware_boot', 'linux_boot'] as const;
 export type BootService = (typeof BOOT_SERVICES)[number];
@@ -39,6 +47,8 @@ export interface BootInfo {
   pnp: PnpDevice[];
   /** Every device probed, with the result. */
   devices: BootDevice[];
+  /** The virtqueues the drivers set up, with where their rings are. */
+  virtqueues: VirtqueueSetup[];
   /** One line per failure. */
   failures: string[];
   /** The console lines (printk), in order. */
@@ -67,7 +77,8 @@ export class GuestBoot {
   /** Run (or, after a VM exit, continue) a boot service; returns what goes in rax. */
   call(name: BootService, regs: CpuRegs, bus: CpuBus): bigint {
     const rip = regs.rip;
-    return this.runner.run(name, () => (name === 'firmware_boot' ? this.firmwareBoot(rip) : this.linuxBoot(rip)), bus);
+    const options = Number(regs.get('rdi') & 0xffffffffn);
+    return this.runner.run(name, () => (name === 'firmware_boot' ? this.firmwareBoot(rip) : this.linuxBoot(rip, options)), bus);
   }
 
   /**
@@ -125,14 +136,19 @@ export class GuestBoot {
     return BigInt(rsdp);
   }
 
-  private *linuxBoot(rip: number): BootGen<bigint> {
+  private *linuxBoot(rip: number, options: number): BootGen<bigint> {
     const hw = new BootHw(this.trace, this.ctx, 'linux_boot');
     hw.rip = rip;
     const { vendor, hypervisor } = yield* this.detect(hw);
-    const linux = new LinuxBoot(hw, this.bootParams.acpi_rsdp_addr, vendor, hypervisor);
+    const virtioRingsPrivate = (options & LINUX_BOOT_VIRTIO_RINGS_PRIVATE) !== 0;
+    if (virtioRingsPrivate) {
+      hw.emit('linux_boot options', { options: hex(options) },
+        'linux_boot runs with the lab option virtio_rings_private: virtio-net will put its rings in private memory, as a driver that ignores the DMA API would.');
+    }
+    const linux = new LinuxBoot(hw, this.bootParams.acpi_rsdp_addr, vendor, hypervisor, { virtioRingsPrivate });
     this.info = {
       tdx: hw.td, vendor, hypervisor, acpiRsdpAddr: 0, acpiTables: linux.info.tables, pnp: linux.info.pnp,
-      devices: linux.info.devices, failures: hw.failures, log: hw.log,
+      devices: linux.info.devices, virtqueues: linux.info.virtqueues, failures: hw.failures, log: hw.log,
     };
     try {
       yield* linux.run();

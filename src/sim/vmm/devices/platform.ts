@@ -135,8 +135,10 @@ export class Platform {
         new PflashBank('pflash1 (OVMF_VARS)', PFLASH_VARS_BASE, PFLASH_CODE_BASE - PFLASH_VARS_BASE, false, 0x1000),
         new PflashBank('pflash0 (OVMF_CODE)', PFLASH_CODE_BASE, 2 ** 32 - PFLASH_CODE_BASE, true, 0x1000),
       ]),
-      'virtio-net': () => this.pciBus.addFrom(new VirtioPci(env('virtio-net'), 'virtio-net', { bus: 0, dev: 2, fn: 0 }, VIRTIO_NET_BAR)),
-      'virtio-blk': () => this.pciBus.addFrom(new VirtioPci(env('virtio-blk'), 'virtio-blk', { bus: 0, dev: 3, fn: 0 }, VIRTIO_BLK_BAR)),
+      // With confidential-guest-support QEMU turns iommu_platform on for every virtio device
+      // (hw/core/machine.c), so a TD's devices offer VIRTIO_F_ACCESS_PLATFORM, which Linux requires.
+      'virtio-net': () => this.pciBus.addFrom(new VirtioPci(env('virtio-net'), 'virtio-net', { bus: 0, dev: 2, fn: 0 }, VIRTIO_NET_BAR, { accessPlatform: config.td })),
+      'virtio-blk': () => this.pciBus.addFrom(new VirtioPci(env('virtio-blk'), 'virtio-blk', { bus: 0, dev: 3, fn: 0 }, VIRTIO_BLK_BAR, { accessPlatform: config.td })),
     };
     for (const id of DEVICE_IDS) if (on(id)) this.models.set(id, build[id]());
 

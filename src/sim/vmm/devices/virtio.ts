@@ -2,8 +2,11 @@
  * virtio-pci, modern interface only (virtio 1.2 §4.1; QEMU hw/virtio/virtio-pci.c): a PCI function
  * whose vendor capabilities point into BAR4 at the common configuration (0x0000), the ISR (0x1000),
  * the device configuration (0x2000) and the notify area (0x3000), QEMU's layout. The model takes the
- * driver through feature negotiation and queue setup and records the ring addresses it programs, so
- * the VMM can tell whether a TD put them in shared or private memory. No request is ever processed.
+ * driver through feature negotiation and queue setup and records the ring addresses it programs.
+ * When the guest enables a queue, the model tries to read its rings through the VMM's mapping of
+ * guest memory, as QEMU's virtio_queue_set_rings() maps them (hw/virtio/virtio.c
+ * virtio_init_region_cache()): a TD's ring in private memory cannot be reached, which is why a TD
+ * must put its rings in shared memory. No request is ever processed.
  */
 import { hex } from '../../core/units';
 import { VIRTIO_BAR_INDEX, VIRTIO_BAR_SIZE } from './catalogue';
@@ -28,6 +31,13 @@ const C = {
 /** Device status bits (virtio 1.2 §2.1). */
 const STATUS_NAMES: [number, string][] = [[1, 'ACKNOWLEDGE'], [2, 'DRIVER'], [8, 'FEATURES_OK'], [4, 'DRIVER_OK'], [0x40, 'DEVICE_NEEDS_RESET'], [0x80, 'FAILED']];
 const VIRTIO_F_VERSION_1 = 2 ** 32;
+/**
+ * VIRTIO_F_ACCESS_PLATFORM (bit 33, QEMU's property iommu_platform): the device accesses memory
+ * through the platform's DMA translation, so the driver must use the DMA API. QEMU turns it on for
+ * every virtio device of a confidential guest (hw/core/machine.c: confidential-guest-support
+ * registers the sugar property iommu_platform=on, with disable-legacy=on).
+ */
+export const VIRTIO_F_ACCESS_PLATFORM = 2 ** 33;
 const VIRTIO_MSI_NO_VECTOR = 0xffff;
 
 interface Queue {
@@ -38,7 +48,16 @@ interface Queue {
   desc: number;
   driver: number;
   device: number;
+  /** What QEMU could read of the rings when the queue was enabled (null before). */
+  reach: RingReach | null;
 }
+
+interface RingReach {
+  reachable: boolean;
+  unreachable: RingArea[];
+}
+
+type RingArea = 'descriptor table' | 'driver area' | 'device area';
 
 /** A virtqueue the guest enabled: where its three rings are (queue_desc, queue_driver, queue_device). */
 export interface VirtqueueRings {
@@ -49,6 +68,18 @@ export interface VirtqueueRings {
   driverArea: number;
   deviceArea: number;
 }
+
+/** An enabled virtqueue and whether the VMM could reach its rings when the guest enabled it. */
+export interface VirtqueueReach extends VirtqueueRings {
+  /** QEMU could read all three areas through its mapping of guest memory. */
+  reachable: boolean;
+  /** The areas it could not read (a TD's private memory, or no RAM there). */
+  unreachable: RingArea[];
+}
+
+/** Split-virtqueue area sizes for a queue of n entries (virtio 1.2 §2.7): 16n, 6 + 2n, 6 + 8n bytes. */
+const ringBytes = (n: number): [RingArea, 'desc' | 'driver' | 'device', number][] =>
+  [['descriptor table', 'desc', 16 * n], ['driver area', 'driver', 6 + 2 * n], ['device area', 'device', 6 + 8 * n]];
 
 interface Kind {
   id: DeviceId;
@@ -98,8 +129,15 @@ export class VirtioPci implements DeviceModel {
   private lastBar: number | null;
   readonly notifications: number[] = [];
 
-  constructor(private readonly env: DeviceEnv, id: 'virtio-net' | 'virtio-blk', bdf: Bdf, barAddress: number) {
+  /**
+   * QEMU's iommu_platform property: offer VIRTIO_F_ACCESS_PLATFORM. QEMU sets it by itself for a
+   * confidential guest; it can change only before the guest reads the features.
+   */
+  accessPlatform: boolean;
+
+  constructor(private readonly env: DeviceEnv, id: 'virtio-net' | 'virtio-blk', bdf: Bdf, barAddress: number, opts: { accessPlatform?: boolean } = {}) {
     this.kind = VIRTIO_KINDS[id]();
+    this.accessPlatform = opts.accessPlatform ?? false;
     this.fn = new PciFunction(bdf, id, { vendor: 0x1af4, device: this.kind.pciDevice, classCode: this.kind.classCode, revision: 1, headerType: 0 });
     this.fn.defineBar64(VIRTIO_BAR_INDEX, VIRTIO_BAR_SIZE, barAddress, true);
     this.fn.set(0x3d, 1, 1); // INTA#
@@ -142,7 +180,7 @@ export class VirtioPci implements DeviceModel {
   }
 
   private reset(): void {
-    this.queues = this.kind.queues.map((n) => ({ size: n, maxSize: n, msix: VIRTIO_MSI_NO_VECTOR, enable: 0, desc: 0, driver: 0, device: 0 }));
+    this.queues = this.kind.queues.map((n) => ({ size: n, maxSize: n, msix: VIRTIO_MSI_NO_VECTOR, enable: 0, desc: 0, driver: 0, device: 0, reach: null }));
     this.status = 0;
     this.driverFeatures = [0, 0];
     this.queueSelect = 0;
@@ -152,6 +190,34 @@ export class VirtioPci implements DeviceModel {
   rings(): VirtqueueRings[] {
     return this.queues.flatMap((q, i) => q.enable
       ? [{ device: this.kind.id, queue: i, size: q.size, desc: q.desc, driverArea: q.driver, deviceArea: q.device }] : []);
+  }
+
+  /** The feature bits the device offers. */
+  get features(): number {
+    return this.kind.features + (this.accessPlatform ? VIRTIO_F_ACCESS_PLATFORM : 0);
+  }
+
+  /** The rings of every enabled queue, with what QEMU could reach of them when the guest enabled it. */
+  ringReach(): VirtqueueReach[] {
+    return this.rings().map((r) => ({ ...r, reachable: this.queues[r.queue].reach?.reachable ?? false, unreachable: this.queues[r.queue].reach?.unreachable ?? [] }));
+  }
+
+  /**
+   * virtio_queue_set_rings(): QEMU maps the three areas of the queue the guest just enabled. The
+   * VMM's readGuest() answers only where QEMU may DMA: RAM it maps and, for a TD, shared pages.
+   */
+  private checkRings(index: number, q: Queue): void {
+    const id = this.kind.id;
+    const unreachable = ringBytes(q.size).filter(([, field, len]) => this.env.host.readGuest(q[field], len) === null).map(([area]) => area);
+    q.reach = { reachable: unreachable.length === 0, unreachable };
+    const args = { device: id, queue: index, desc: hex(q.desc), driver: hex(q.driver), device_area: hex(q.device), reachable: unreachable.length === 0 };
+    if (!unreachable.length) {
+      this.env.emit('virtio_queue_set_rings', args,
+        `QEMU can reach ${id} queue ${index}'s rings through its own mapping of guest memory: it will read the descriptors at ${hex(q.desc)} and write used entries at ${hex(q.device)}.`);
+      return;
+    }
+    this.env.emit('virtio_queue_set_rings', { ...args, unreachable: unreachable.join(', ') },
+      `QEMU cannot reach ${id} queue ${index}'s ${unreachable.join(', ')} (descriptors at ${hex(q.desc)}): in a TD these pages are private, so QEMU's mapping holds only the shared alias, which the guest never wrote — a TD must place its rings in shared memory, which is why Linux makes virtio use the DMA API there (VIRTIO_F_ACCESS_PLATFORM, decrypted buffers).`);
   }
 
   private get q(): Queue | undefined {
@@ -168,7 +234,7 @@ export class VirtioPci implements DeviceModel {
     }
     switch (off) {
       case C.device_feature_select: return this.deviceFeatureSelect;
-      case C.device_feature: return this.deviceFeatureSelect > 1 ? 0 : Math.floor(this.kind.features / 2 ** (32 * this.deviceFeatureSelect)) >>> 0;
+      case C.device_feature: return this.deviceFeatureSelect > 1 ? 0 : Math.floor(this.features / 2 ** (32 * this.deviceFeatureSelect)) >>> 0;
       case C.driver_feature_select: return this.driverFeatureSelect;
       case C.driver_feature: return this.driverFeatures[this.driverFeatureSelect] ?? 0;
       case C.config_msix_vector: return this.configMsix;
@@ -211,6 +277,7 @@ export class VirtioPci implements DeviceModel {
           q.enable = 1;
           this.env.emit('virtqueue enable', { device: this.kind.id, queue: this.queueSelect, desc: hex(q.desc), driver: hex(q.driver), device_area: hex(q.device) },
             `The guest enables ${this.kind.id} queue ${this.queueSelect}: descriptors at ${hex(q.desc)}, driver area at ${hex(q.driver)}, device area at ${hex(q.device)}.`);
+          this.checkRings(this.queueSelect, q);
         }
         return;
       default: return; // read-only fields
