@@ -4,7 +4,7 @@ import { describeInsn } from './guest/cpu';
 import { frameInfo, frameOwners, gfnSpan, pageStates, translationWalk, type FrameInfo, type WalkHop } from './inspect';
 import { AsmError, assembleWithDiagnostics } from './guest/asm';
 import { VM_TYPE_NAMES, capRows } from './kvm/kvm';
-import { cpuidRows, msrRows } from './kvm/msr-cpuid';
+import { cpuidRows } from './kvm/msr-cpuid';
 import { defaultDevices } from './vmm/devices/catalogue';
 import { resetState } from './vmm/reset-state';
 import type { AttackSurfaceView } from './vmm/surface-view';
@@ -207,6 +207,7 @@ export class Lab {
       type: VM_TYPE_NAMES[vm.type] ?? String(vm.type),
       isTd: vmm.isTd,
       mode: vmm.running.mode,
+      nextMode: vmm.pending.mode,
       needsReboot: vmm.pendingChanges(),
       allowList: vmm.running.mode === 'talk',
       frozen: p.frozen,
@@ -216,7 +217,7 @@ export class Lab {
       mmio: maps.mmio,
       acpi: vmm.acpiTables().tables,
       reset: resetState(vmm.isTd ? 'tdx' : 'default', vmm.running.mode, { gpaw: vm.td?.gpaw ?? 48, vcpuIndex: 0 }),
-      msrs: msrRows(vm),
+      msrs: vmm.msrRows(),
       msrFilter: vm.msrPolicy.filterView(vm.userSpaceMsr),
       cpuid: cpuidRows(vm),
       caps: capRows(vm),

@@ -170,7 +170,10 @@ export function kvmMsrDecision(vm: Vm, index: number, access: 'read' | 'write'):
 }
 
 /** The path one kind of access takes for this VM, in one sentence, and whether it reaches host code. */
-function msrPath(vm: Vm, index: number, access: 'read' | 'write'): { text: string; reachesHost: boolean; tdClass: TdMsrClass | null } {
+/** What user space does with an MSR exit, in a few words (the VMM knows its own handlers). */
+export type VmmMsrAnswer = (index: number, access: 'read' | 'write') => string;
+
+function msrPath(vm: Vm, index: number, access: 'read' | 'write', vmmAnswer?: VmmMsrAnswer): { text: string; reachesHost: boolean; tdClass: TdMsrClass | null } {
   const verb = ACCESS_VERB[access];
   const tdClass = vm.isTd ? tdMsrPolicy(index, access) : null;
   if (tdClass === 'native') return { text: `${verb} runs natively in the TD (the TDX module virtualises it); the host never sees it`, reachesHost: false, tdClass };
@@ -185,19 +188,22 @@ function msrPath(vm: Vm, index: number, access: 'read' | 'write'): { text: strin
   else {
     const reason = msrExitReason(d.failure);
     if (d.failure === 'filtered') hops.push('kvm_msr_allowed: denied');
-    if (vm.userSpaceMsr & reason) hops.push(`KVM_EXIT_X86_${verb} (${MSR_EXIT_REASON_NAMES[reason]}) → the VMM answers`);
+    if (vm.userSpaceMsr & reason) hops.push(`KVM_EXIT_X86_${verb} (${MSR_EXIT_REASON_NAMES[reason]}) → ${vmmAnswer ? vmmAnswer(index, access) : 'user space answers'}`);
     else hops.push(d.failure === 'unsupported' ? 'KVM does not know it: #GP' : d.failure === 'invalid' ? 'KVM refuses it: #GP' : '#GP');
   }
   return { text: hops.join(' → '), reachesHost: true, tdClass };
 }
 
-/** msrRows(vm): one row per MSR of the table, as this VM's guest would experience it now. */
-export function msrRows(vm: Vm): MsrRow[] {
+/**
+ * msrRows(vm): one row per MSR of the table, as this VM's guest would experience it now; with
+ * `vmmAnswer`, the paths that exit to user space say what the VMM does with them.
+ */
+export function msrRows(vm: Vm, vmmAnswer?: VmmMsrAnswer): MsrRow[] {
   const p = vm.msrPolicy;
   const indices = [...new Set([...MSRS.keys(), ...p.constraints.keys(), ...p.accesses.keys()])].sort((a, b) => a - b);
   return indices.map((index) => {
-    const read = msrPath(vm, index, 'read');
-    const write = msrPath(vm, index, 'write');
+    const read = msrPath(vm, index, 'read', vmmAnswer);
+    const write = msrPath(vm, index, 'write', vmmAnswer);
     const c = p.constraints.get(index);
     const exempt = msrFilterExempt(index) !== null;
     return {

@@ -98,7 +98,7 @@ describe('rows for the attack-surface panel', () => {
     setMsrConstraint(td, 0x6e0, { kind: 'read-only' });
     const row = (vm: typeof plain, index: string) => msrRows(vm).find((r) => r.index === index)!;
     expect(row(plain, '0x277')).toMatchObject({ tdClass: null, filter: { read: 'allow', write: 'deny' }, readPath: 'VM exit → KVM emulates', reachesHost: true });
-    expect(row(plain, '0x277').writePath).toBe('VM exit → kvm_msr_allowed: denied → KVM_EXIT_X86_WRMSR (KVM_MSR_EXIT_REASON_FILTER) → the VMM answers');
+    expect(row(plain, '0x277').writePath).toBe('VM exit → kvm_msr_allowed: denied → KVM_EXIT_X86_WRMSR (KVM_MSR_EXIT_REASON_FILTER) → user space answers');
     expect(row(td, '0x277')).toMatchObject({ tdClass: 've', readPath: '#VE → TDG.VP.VMCALL<Instruction.RDMSR> → KVM emulates' });
     expect(row(td, '0xc0000082')).toMatchObject({ tdClass: 'native', reachesHost: false });
     expect(row(td, '0x480')).toMatchObject({ tdClass: 'gp', reachesHost: false });

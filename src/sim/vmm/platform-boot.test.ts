@@ -183,3 +183,17 @@ describe('the CLI report', () => {
     expect(after.attack_surface.total).toBe(before.attack_surface.total - 1);
   });
 });
+
+describe("the MSR table says what this VMM does with the exits it gets", () => {
+  test('a denied read without a VMM handler ends in #GP; with a handler the VMM answers', () => {
+    const lab = bootLab([{ name: 'vm', type: 'default', memory: '64M', program: boot }]);
+    lab.command({ do: 'set_msr_policy', vm: 'vm', msr: '0x1a0', read: 'deny' });
+    const row = () => lab.attackSurface('vm')!.msrs.find((r) => r.index === '0x1a0')!;
+    expect(row().readPath).toBe('VM exit → kvm_msr_allowed: denied → KVM_EXIT_X86_RDMSR (KVM_MSR_EXIT_REASON_FILTER) → the VMM has no handler: msr.error = 1, the guest gets #GP');
+    lab.command({ do: 'vmm_msr_handler', vm: 'vm', msr: '0x1a0', read: 1 });
+    expect(row().readPath).toMatch(/→ the VMM answers 0x1$/);
+    expect(lab.attackSurface('vm')!.nextMode).toBe('upstream');
+    lab.command({ do: 'set_design_mode', vm: 'vm', mode: 'talk' });
+    expect(lab.attackSurface('vm')).toMatchObject({ mode: 'upstream', nextMode: 'talk' });
+  });
+});

@@ -118,7 +118,10 @@ export interface AttackSurfaceView {
   vm: string;
   type: string;
   isTd: boolean;
+  /** The design mode the VM runs with. */
   mode: DesignMode;
+  /** The design mode the next boot will use (differs from `mode` until a reboot applies it). */
+  nextMode: DesignMode;
   /** The configuration changed since the guest booted: a reboot applies it. */
   needsReboot: string[];
   /** Whether the allow-list is in force (talk mode) and whether device state is frozen. */

@@ -25,7 +25,7 @@ import { decodeTables, diffTables } from './acpi/decode';
 import { CATALOGUE, defaultDevices, forcedOffReason } from './devices/catalogue';
 import { Platform } from './devices/platform';
 import { DEVICE_IDS, type DesignMode, type DeviceId, type IoRange } from './devices/types';
-import type { AcpiTableView, SurfaceCount } from './surface-view';
+import type { AcpiTableView, MsrRow, SurfaceCount } from './surface-view';
 import type { Vm } from '../kvm/vm';
 import { TDX_TD_ATTR_DEBUG, TDX_TD_ATTR_SEPT_VE_DISABLE } from '../tdx/module';
 
@@ -415,8 +415,20 @@ export class VmmVm {
    */
   surface(): SurfaceCount {
     const c = this.platform.surfaceCount();
-    const msrs = msrRows(this.vm).filter((r) => r.reachesHost).length;
+    const msrs = this.msrRows().filter((r) => r.reachesHost).length;
     return { ports: c.ports, mmio: c.mmio, msrs, total: c.ports + c.mmio + msrs };
+  }
+
+  /** The MSR table as this VM's guest experiences it, with what this VMM does with the exits it gets. */
+  msrRows(): MsrRow[] {
+    return msrRows(this.vm, (index, access) => {
+      const h = this.msrPolicy.handlers.get(index >>> 0);
+      const a = access === 'read' ? h?.read : h?.write;
+      if (a === undefined) return 'the VMM has no handler: msr.error = 1, the guest gets #GP';
+      if (a === 'gp') return 'the VMM refuses it: msr.error = 1, the guest gets #GP';
+      if (access === 'read') return a === 'stored' ? 'the VMM answers with the value it stored' : `the VMM answers ${hex(BigInt(a as bigint))}`;
+      return typeof a === 'object' ? `the VMM accepts only ${hex(a.only)}` : a === 'store' ? 'the VMM stores the value' : 'the VMM accepts and drops it';
+    });
   }
 
   /** The guest kernel of vCPU 0 (what it found at boot, for the attack-surface view). */

@@ -1,7 +1,7 @@
 import { useId } from 'react';
 import type { DesignMode } from '../../../sim/vmm/devices/types';
 import type { AttackSurfaceView } from '../../../sim/vmm/surface-view';
-import { DESIGN_TEXT, nextMode, noun, type SurfaceStep } from './format';
+import { DESIGN_TEXT, noun, type SurfaceStep } from './format';
 
 /**
  * The top of one VM's column: the single figure (ranges and MSRs through which the guest reaches host
@@ -20,7 +20,7 @@ export function SurfaceCard({ v, was, scale, error, send }: {
   const s = v.surface;
   const pending = v.needsReboot.length > 0;
   // The radios say what the next boot will be, like the device switches; the status line says what runs.
-  const next = nextMode(v);
+  const next = v.nextMode;
   const freezeWhy = v.mode !== 'talk'
     ? next === 'talk'
       ? "Freezing device state is the talk's proposal: reboot to start it."

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DIGESTS, checkMsrValue, countStates, isFlaggedLogLine, mergeReset, nextMode, parseMsrIndex, rangeText } from './format';
+import { DIGESTS, checkMsrValue, countStates, isFlaggedLogLine, mergeReset, parseMsrIndex, rangeText } from './format';
 import { ordinaryView, tdView } from './fixture.test-data';
 
 describe('attack-surface helpers', () => {
@@ -30,13 +30,6 @@ describe('attack-surface helpers', () => {
     expect(rows[0].cells.map((c) => c?.value)).toEqual(['0xfff0', '0xfffffff0']);
     expect(rows[1].cells[1]).toBeNull(); // the TD's reset state has no real-mode CS
     expect(rows[3].cells.map((c) => c?.setBy ?? null)).toEqual([null, 'KVM_TDX_INIT_VCPU']);
-  });
-
-  it('tells the next boot\'s design mode from the running one and the pending changes', () => {
-    expect(nextMode({ mode: 'upstream', needsReboot: [] })).toBe('upstream');
-    expect(nextMode({ mode: 'upstream', needsReboot: ['HPET off', "design mode: the talk's proposal"] })).toBe('talk');
-    expect(nextMode({ mode: 'talk', needsReboot: ['design mode: upstream'] })).toBe('upstream');
-    expect(nextMode({ mode: 'talk', needsReboot: ['HPET off'] })).toBe('talk');
   });
 
   it('counts map states and writes the section digests', () => {

@@ -34,15 +34,6 @@ export const DESIGN_TEXT: Record<DesignMode, string> = {
   talk: "the talk's proposal",
 };
 
-/**
- * The design mode of the next boot. The view's `mode` is the running one; a pending change is listed
- * in `needsReboot` as "design mode: …" (Vmm.pendingChanges), and with two modes it can only be the other.
- */
-export function nextMode(v: Pick<AttackSurfaceView, 'mode' | 'needsReboot'>): DesignMode {
-  if (!v.needsReboot.some((c) => c.startsWith('design mode:'))) return v.mode;
-  return v.mode === 'talk' ? 'upstream' : 'talk';
-}
-
 /** "0x3f8" or "0x3f8–0x3ff". */
 export function rangeText(r: { start: string; end: string }): string {
   return r.start === r.end ? r.start : `${r.start}–${r.end}`;
