@@ -18,7 +18,10 @@ export function Header() {
   const source = useLab((s) => s.source);
   const playing = useLab((s) => s.packet?.playing ?? false);
   const speed = useLab((s) => s.speed);
-  const state = useLab((s) => s);
+  const hasScenario = useLab((s) => s.scenario !== null);
+  // Which toolbar actions are enabled, as one string: the header re-renders only when that changes
+  // (not at every live frame while the guest runs).
+  const enabledKey = useLab((s) => ACTIONS.filter((a) => a.toolbar).map((a) => (a.enabled ? a.enabled(s) : true) ? '1' : '0').join(''));
   const view = useLab((s) => s.view);
   const fileInput = useRef<HTMLInputElement>(null);
 
@@ -66,7 +69,7 @@ export function Header() {
       <button type="button" className="secondary" onClick={() => fileInput.current?.click()}>Import…</button>
       <input ref={fileInput} type="file" accept=".json,application/json" hidden data-testid="import-file"
         onChange={(e) => { const f = e.target.files?.[0]; if (f) void importFile(f); e.target.value = ''; }} />
-      <button type="button" className="secondary" onClick={exportFile} disabled={!state.scenario}>Export</button>
+      <button type="button" className="secondary" onClick={exportFile} disabled={!hasScenario}>Export</button>
       <div className="view-switch" role="group" aria-label="View">
         {VIEWS.map((v) => (
           <button key={v.id} type="button" aria-pressed={view === v.id} aria-keyshortcuts="V" title={`${v.label} view (V switches)`}
@@ -76,13 +79,13 @@ export function Header() {
         ))}
       </div>
       <nav className="toolbar" aria-label="Controls">
-        {ACTIONS.filter((a) => a.toolbar).map((a) => {
+        {ACTIONS.filter((a) => a.toolbar).map((a, i) => {
           const label = a.id === 'play-pause' ? (playing ? 'Pause' : 'Play') : a.label;
           // A short word on the button (the toolbar fits one row at 1280 px); the full label is its name.
           return (
             <button key={a.id} type="button" title={`${label} (${a.shortcut})`} aria-keyshortcuts={a.shortcut === 'Space' ? 'Space' : a.shortcut}
               aria-label={a.short ? label : undefined}
-              disabled={a.enabled ? !a.enabled(state) : false} onClick={() => a.perform({ client, store })}
+              disabled={enabledKey[i] === '0'} onClick={() => a.perform({ client, store })}
               className={a.id === 'play-pause' ? 'primary' : undefined}>
               {a.short ?? label}
             </button>
