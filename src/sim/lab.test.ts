@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { PRESETS } from '../scenarios';
-import { frameOwners } from './inspect';
+import { frameOwners, pageStates } from './inspect';
 import { Lab } from './lab';
 
 describe('Lab.hostFrameOwners', () => {
@@ -16,6 +16,28 @@ describe('Lab.hostFrameOwners', () => {
       if (Buffer.compare(Buffer.from(before), Buffer.from(kept)) !== 0) patched++;
       const full = frameOwners(lab.run.host, lab.run.kvm.vms, new Uint8Array(kept.length));
       expect(Buffer.compare(Buffer.from(kept), Buffer.from(full))).toBe(0);
+    }
+    expect(lab.done).toBe(true);
+    expect(patched).toBeGreaterThan(0);
+  });
+});
+
+describe('Lab.pageStates', () => {
+  test.each(['lazy-accept', 'shared-buffer', 'selftest-by-hand'])('%s: recomputing only the written chunks keeps every map equal to a full rebuild', (id) => {
+    const lab = new Lab(PRESETS[id]);
+    const kept = new Map<string, Uint8Array>();
+    let slices = 0;
+    let patched = 0;
+    while (!lab.done && slices++ < 400) {
+      lab.advance(300);
+      for (const vm of lab.run.kvm.vms) {
+        const before = kept.get(vm.name)?.slice();
+        const a = lab.pageStates(vm.name, kept.get(vm.name));
+        kept.set(vm.name, a);
+        if (before && before.length === a.length && Buffer.compare(Buffer.from(before), Buffer.from(a)) !== 0) patched++;
+        const full = pageStates(vm, new Uint8Array(a.length), 0, a.length);
+        expect(Buffer.compare(Buffer.from(a), Buffer.from(full)), `${vm.name} after slice ${slices}`).toBe(0);
+      }
     }
     expect(lab.done).toBe(true);
     expect(patched).toBeGreaterThan(0);

@@ -1,7 +1,8 @@
 import type { SimEvent } from './core/trace';
+import { PAGED_CHUNK } from './core/paged-array';
 import { PAGE_SIZE, hex } from './core/units';
 import { describeInsn } from './guest/cpu';
-import { frameInfo, frameOwners, gfnSpan, pageStates, translationWalk, type FrameInfo, type WalkHop } from './inspect';
+import { PageState, frameInfo, frameOwners, gfnSpan, pageStates, translationWalk, type FrameInfo, type WalkHop } from './inspect';
 import { AsmError, assembleWithDiagnostics } from './guest/asm';
 import { VM_TYPE_NAMES, capRows } from './kvm/kvm';
 import { cpuidRows } from './kvm/msr-cpuid';
@@ -88,6 +89,8 @@ export class Lab {
   readonly run: ScenarioRun;
   /** User commands executed so far (steps given by the UI), for reproducibility. */
   readonly commands: unknown[] = [];
+  /** Per VM, the array pageStates() last filled and the versions it was filled at. */
+  private readonly statesCache = new Map<string, { out: Uint8Array; vm: Vm; n: number; layout: number; ept: number; sept: number }>();
   /** The array hostFrameOwners() last filled, and the VM list it was filled for. */
   private ownersOut: Uint8Array | null = null;
   private ownersSig = '';
@@ -158,11 +161,32 @@ export class Lab {
     return `${this.run.trace.count}:${this.run.host.memory.framesUsed}`;
   }
 
-  /** Page-state codes of a VM's GFNs (see inspect.ts PageState). */
+  /**
+   * Page-state codes of a VM's GFNs (see inspect.ts PageState). With `out` a viewer's copy filled by
+   * an earlier call, only the chunks of GFNs whose EPT or Secure-EPT entries were written since are
+   * recomputed (all of them after a memslot or attribute change).
+   */
   pageStates(vmName: string, out?: Uint8Array): Uint8Array {
     const vm = this.vm(vmName);
     const n = gfnSpan(vm);
-    return pageStates(vm, out && out.length >= n ? out : new Uint8Array(n), 0, n);
+    const target = out && out.length >= n ? out : new Uint8Array(n);
+    const ept = vm.mmu.ept;
+    const sept = vm.td?.sept ?? null;
+    const c = this.statesCache.get(vmName);
+    if (c && c.out === target && c.vm === vm && c.n === n && c.layout === vm.layoutVersion) {
+      const chunks = new Set([...ept.changedChunksSince(c.ept, 0, n), ...(sept ? sept.changedChunksSince(c.sept, 0, n) : [])]);
+      for (const ci of chunks) {
+        const a = ci * PAGED_CHUNK;
+        const b = Math.min(n, a + PAGED_CHUNK);
+        pageStates(vm, target.subarray(a, b), a, b - a);
+      }
+    } else {
+      pageStates(vm, target, 0, n);
+      // A longer array than the VM's span now (a memslot went away): nothing is there any more.
+      target.fill(PageState.NO_MEMSLOT, n);
+    }
+    this.statesCache.set(vmName, { out: target, vm, n, layout: vm.layoutVersion, ept: ept.version, sept: sept?.version ?? 0 });
+    return target;
   }
 
   /**

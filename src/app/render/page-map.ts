@@ -63,6 +63,8 @@ export interface PageMapOptions {
 export interface PageMapStats {
   /** Cost of the last image repaint (palette loop + putImageData), ms. */
   paintMs: number;
+  /** How the last repaint was done ("full", "full (simd)", "changes"). Kept off the DOM: an attribute written every frame would invalidate style. */
+  paintKind: string;
   /** Cost of the last static-canvas draw (scaled image, grid, axis), ms. */
   drawMs: number;
   paints: number;
@@ -137,7 +139,7 @@ export function createPageMap(canvas: HTMLCanvasElement, overlay: HTMLCanvasElem
   let staticDirty = false;
   let overlayDirty = false;
   let raf = 0;
-  const stats: PageMapStats = { paintMs: 0, drawMs: 0, paints: 0 };
+  const stats: PageMapStats = { paintMs: 0, drawMs: 0, paints: 0, paintKind: '' };
 
   const sel = select(overlay);
   const behaviour = zoom<HTMLCanvasElement, unknown>()
@@ -235,8 +237,7 @@ export function createPageMap(canvas: HTMLCanvasElement, overlay: HTMLCanvasElem
   function finishPaint(t0: number, kind: string): void {
     stats.paintMs = performance.now() - t0;
     stats.paints++;
-    canvas.dataset.paintMs = stats.paintMs.toFixed(3);
-    canvas.dataset.paintKind = kind;
+    stats.paintKind = kind;
     staticDirty = true;
   }
 

@@ -5,12 +5,18 @@
  */
 const CHUNK_SHIFT = 12;
 const CHUNK = 1 << CHUNK_SHIFT;
+/** Entries per chunk: the unit in which changedChunksSince() reports writes. */
+export const PAGED_CHUNK = CHUNK;
 const CHUNK_MASK = CHUNK - 1;
 
 export class PagedU32 {
   // Grows on demand, so an index space as large as a 52-bit guest-physical space costs nothing
   // until high pages are touched.
   private chunks: (Uint32Array | undefined)[] = [];
+  /** Per chunk, the `version` of its last write: a viewer that copied the array redoes only newer chunks. */
+  private stamps: number[] = [];
+  /** Bumped by every write. */
+  version = 0;
 
   constructor(readonly length: number) {}
 
@@ -34,6 +40,7 @@ export class PagedU32 {
       c = this.newChunk(ci);
     }
     c[i & CHUNK_MASK] = v;
+    this.stamps[ci] = ++this.version;
   }
 
   /** Set [from, from+count) to v. */
@@ -44,7 +51,10 @@ export class PagedU32 {
       const n = Math.min(CHUNK - start, from + count - i);
       let c = this.chunks[ci];
       if (c === undefined && v !== 0) c = this.newChunk(ci);
-      if (c !== undefined) c.fill(v, start, start + n);
+      if (c !== undefined) {
+        c.fill(v, start, start + n);
+        this.stamps[ci] = ++this.version;
+      }
       i += n;
     }
   }
@@ -65,6 +75,14 @@ export class PagedU32 {
         if (v !== 0) fn(i, v);
       }
     }
+  }
+
+  /** Chunks (indices into the array divided by PAGED_CHUNK) written after `version`, within [from, from+count). */
+  changedChunksSince(version: number, from: number, count: number): number[] {
+    const out: number[] = [];
+    const last = Math.min(this.stamps.length, Math.ceil((from + count) / CHUNK));
+    for (let ci = Math.floor(from / CHUNK); ci < last; ci++) if ((this.stamps[ci] ?? 0) > version) out.push(ci);
+    return out;
   }
 
   /** Bytes of typed-array storage allocated so far. */

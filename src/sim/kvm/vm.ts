@@ -40,6 +40,8 @@ export class Vm {
   readonly slots = new Map<number, Memslot>();
   /** Memory attributes: the GFNs marked KVM_MEMORY_ATTRIBUTE_PRIVATE. All memory starts shared. */
   readonly attributes = new RangeSet();
+  /** Bumped when memslots or memory attributes change (what every page's state is computed against). */
+  layoutVersion = 0;
   readonly gmems = new Map<number, GuestMemfd>();
   readonly vcpus: Vcpu[] = [];
   readonly mmu: Mmu;
@@ -225,6 +227,7 @@ export class Vm {
     }
     if (r.flags & KVM_MEM_LOG_DIRTY_PAGES) this.startDirtyLog(slot);
     this.slots.set(r.slot, slot);
+    this.layoutVersion++;
     this.trace('kvm', 'KVM_SET_USER_MEMORY_REGION2',
       { slot: r.slot, flags: r.flags, guest_phys_addr: hex(r.guest_phys_addr), memory_size: hex(r.memory_size), userspace_addr: hex(r.userspace_addr),
         guest_memfd: slot.gmem ? slot.gmem.fd : -1, guest_memfd_offset: hex(slot.gmemPgoff * PAGE_SIZE) },
@@ -258,6 +261,7 @@ export class Vm {
     this.mmu.zapPrivate(slot.baseGfn, slot.npages, `memslot ${slot.id} is deleted`);
     slot.gmem?.unbind(slot.id);
     this.slots.delete(slot.id);
+    this.layoutVersion++;
     this.trace('kvm', 'KVM_SET_USER_MEMORY_REGION2', { slot: slot.id, memory_size: 0 },
       `Memslot ${slot.id} is deleted; every mapping of [${hex(slot.baseGfn * PAGE_SIZE)}, ${hex((slot.baseGfn + slot.npages) * PAGE_SIZE)}) is zapped.`,
       { gfns: [slot.baseGfn, slot.npages] });
@@ -286,6 +290,7 @@ export class Vm {
     }
     if (toPrivate) this.attributes.add(start, end);
     else this.attributes.remove(start, end);
+    this.layoutVersion++;
     this.trace('kvm', 'KVM_SET_MEMORY_ATTRIBUTES', { address: hex(a.address), size: hex(a.size), attributes: a.attributes, zapped },
       `[${hex(a.address)}, ${hex(a.address + a.size)}) becomes ${toPrivate ? 'private' : 'shared'}; KVM zaps ${zapped} mapping(s) of the old kind. No data is copied: the ${toPrivate ? 'private' : 'shared'} view is a different page.`,
       { gfns: [start, end - start] });
