@@ -169,6 +169,23 @@ export function kvmMsrDecision(vm: Vm, index: number, access: 'read' | 'write'):
   return { kind: 'emulate' };
 }
 
+/**
+ * MSRs whose accesses VMX KVM does not intercept (vmx_disable_intercept_for_msr() in
+ * arch/x86/kvm/vmx/vmx.c: the segment bases, SYSENTER, TSC reads; the speculation-control command
+ * MSRs for writes): the CPU completes them without a VM exit. A filter that denies one makes KVM
+ * intercept it again (vmx_recalc_msr_intercepts()).
+ */
+const VMX_PASSTHROUGH: Readonly<Record<'read' | 'write', ReadonlySet<number>>> = {
+  read: new Set([0x10, 0x174, 0x175, 0x176, 0xc0000100, 0xc0000101, 0xc0000102]),
+  write: new Set([0x49, 0x10b, 0x174, 0x175, 0x176, 0xc0000100, 0xc0000101, 0xc0000102]),
+};
+
+/** Whether an ordinary VM's access to this MSR completes in the CPU, without a VM exit. */
+export function vmxPassthrough(vm: Vm, index: number, access: 'read' | 'write'): boolean {
+  return !vm.isTd && VMX_PASSTHROUGH[access].has(index) && !vm.msrPolicy.constraints.has(index)
+    && kvmMsrAllowed(vm.msrPolicy.filter, index, access === 'read' ? KVM_MSR_FILTER_READ : KVM_MSR_FILTER_WRITE);
+}
+
 /** The path one kind of access takes for this VM, in one sentence, and whether it reaches host code. */
 /** What user space does with an MSR exit, in a few words (the VMM knows its own handlers). */
 export type VmmMsrAnswer = (index: number, access: 'read' | 'write') => string;
@@ -178,6 +195,7 @@ function msrPath(vm: Vm, index: number, access: 'read' | 'write', vmmAnswer?: Vm
   const tdClass = vm.isTd ? tdMsrPolicy(index, access) : null;
   if (tdClass === 'native') return { text: `${verb} runs natively in the TD (the TDX module virtualises it); the host never sees it`, reachesHost: false, tdClass };
   if (tdClass === 'gp') return { text: 'the TDX module raises #GP; the host never sees it', reachesHost: false, tdClass };
+  if (vmxPassthrough(vm, index, access)) return { text: `${verb} completes in the CPU without a VM exit (KVM does not intercept it)`, reachesHost: false, tdClass };
   const hops: string[] = tdClass === 've' ? ['#VE', `TDG.VP.VMCALL<Instruction.${verb}>`] : ['VM exit'];
   const d = kvmMsrDecision(vm, index, access);
   if (d.kind === 'constraint') {

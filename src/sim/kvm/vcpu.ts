@@ -11,7 +11,7 @@ import {
 import type { Program } from '../guest/asm';
 import { GuestFault } from '../guest/cpu/cpu';
 import { KvmExitSignal, VcpuBlocked, VmDeadSignal, type RunExit, type RunResult } from './run';
-import { MSRS, kvmCpuid, kvmMsrDecision, msrName } from './msr-cpuid';
+import { MSRS, kvmCpuid, kvmMsrDecision, msrName, vmxPassthrough } from './msr-cpuid';
 import { MSR_EXIT_REASON_NAMES, msrExitReason } from './msr-filter';
 import { TD_MSR_VALUES, tdMsrPolicy } from '../tdx/msr-policy';
 import { tdCpuid } from '../tdx/cpuid-policy';
@@ -71,8 +71,14 @@ export class Vcpu implements CpuBus {
   private hostTlbGen = 0;
 
   constructor(readonly vm: Vm, readonly id: number, readonly fd: number) {
+    this.resetMsrs();
+  }
+
+  /** The MSRs' values at vCPU creation or reset (kvm_vcpu_reset(); for a TD what the TDX module sets). */
+  resetMsrs(): void {
+    this.msrs.clear();
     for (const [i, m] of MSRS) this.msrs.set(i, m.reset);
-    if (vm.isTd) for (const [i, v] of TD_MSR_VALUES) this.msrs.set(i, v);
+    if (this.vm.isTd) for (const [i, v] of TD_MSR_VALUES) this.msrs.set(i, v);
   }
 
   get tlbGeneration(): number {
@@ -163,6 +169,7 @@ export class Vcpu implements CpuBus {
       }
       this.tdMsrException(cls, index, 'read');
     }
+    if (vmxPassthrough(this.vm, index, 'read')) return this.msrValue(index);
     const c = this.takeCompletion('msr');
     if (c) {
       if (c.error) this.injectMsrGp(index, 'read', 'the VMM answered KVM_EXIT_X86_RDMSR with msr.error = 1');
@@ -184,6 +191,10 @@ export class Vcpu implements CpuBus {
         return;
       }
       this.tdMsrException(cls, index, 'write');
+    }
+    if (vmxPassthrough(this.vm, index, 'write')) {
+      this.msrs.set(index, value);
+      return;
     }
     const c = this.takeCompletion('msr');
     if (c) {

@@ -80,15 +80,25 @@ describe('a TD boots under upstream QEMU', () => {
     view = lab.attackSurface('td')!;
   });
 
-  test('TDVF adds the MP-wakeup entry; there is no PCAT_COMPAT, so Linux uses the NULL legacy PIC', () => {
+  test("TDVF adds the MP-wakeup entry; QEMU's MADT still says PCAT_COMPAT, so Linux programs a PIC that is not there", () => {
     const madt = table(view, 'APIC')!;
     expect(madt.checksumOk).toBe(true);
     expect(madt.tree.map((n) => n.label)).toContain('Multiprocessor Wakeup (type 0x10)');
-    expect(madt.tree.find((n) => n.label === 'Flags')!.children?.[0].value).toBe('no');
+    expect(madt.tree.find((n) => n.label === 'Flags')!.children?.[0].value).toBe('yes');
     expect(view.bootLog).toContain('tdx: Guest detected');
-    expect(view.bootLog).toContain('Using NULL legacy PIC');
-    expect(view.bootLog).toContain('linux_boot: 12 devices found, 0 failed');
+    expect(view.bootLog).not.toContain('Using NULL legacy PIC');
+    expect(view.bootLog).toContain('linux_boot: 13 devices found, 0 failed');
     expect(view.bootLog).toMatch(/virtio_net virtio0: queue 0 \(256 entries\) at 0x600000, shared memory, DRIVER_OK/);
+    // Every ICW goes out as a TDVMCALL and reaches nothing: QEMU forced the PIC off.
+    expect(view.ports.find((r) => r.device === 'pic')).toMatchObject({ state: 'absent' });
+    expect(view.ports.find((r) => r.device === 'pic')!.accesses).toBeGreaterThan(0);
+  });
+
+  test("with the talk's twisted tables the TD's MADT drops PCAT_COMPAT and Linux uses the NULL legacy PIC", () => {
+    const lab = bootLab([{ name: 'td', type: 'tdx', memory: '64M', tdx: { firmware_accept: '64M' }, program: boot, platform: { mode: 'talk' } }]);
+    const v = lab.attackSurface('td')!;
+    expect(table(v, 'APIC')!.tree.find((n) => n.label === 'Flags')!.children?.[0].value).toBe('no');
+    expect(v.bootLog).toContain('Using NULL legacy PIC');
   });
 
   test('the PIC and pflash are forced off, with the reason, and cannot be switched on', () => {
@@ -195,5 +205,44 @@ describe("the MSR table says what this VMM does with the exits it gets", () => {
     expect(lab.attackSurface('vm')!.nextMode).toBe('upstream');
     lab.command({ do: 'set_design_mode', vm: 'vm', mode: 'talk' });
     expect(lab.attackSurface('vm')).toMatchObject({ mode: 'upstream', nextMode: 'talk' });
+  });
+});
+
+describe('review mends', () => {
+  test('a reboot puts the MSRs back to their reset values and starts the access counters again', () => {
+    const lab = bootLab([{ name: 'vm', type: 'default', memory: '64M', program: boot }]);
+    const pat = () => lab.run.vmms.get('vm')!.vcpus[0].msrs.get(0x277);
+    expect(pat()).not.toBe(0x0007040600070406n); // Linux wrote its PAT
+    expect(lab.attackSurface('vm')!.msrs.find((r) => r.index === '0x277')!.accesses).toBe(1);
+    lab.command({ do: 'reboot', vm: 'vm', max_instructions: 1 });
+    expect(pat()).toBe(0x0007040600070406n);
+    expect(lab.attackSurface('vm')!.msrs.find((r) => r.index === '0x277')!.accesses).toBe(0);
+  });
+
+  test("an ordinary VM's FS_BASE needs no VM exit; a filter that denies it makes KVM intercept it", () => {
+    const lab = bootLab([{ name: 'vm', type: 'default', memory: '64M', program: boot }]);
+    const row = () => lab.attackSurface('vm')!.msrs.find((r) => r.index === '0xc0000100')!;
+    expect(row()).toMatchObject({ reachesHost: false, readPath: expect.stringMatching(/without a VM exit/) });
+    lab.command({ do: 'set_msr_policy', vm: 'vm', msr: '0xc0000100', read: 'deny' });
+    expect(row()).toMatchObject({ reachesHost: true, readPath: expect.stringMatching(/kvm_msr_allowed: denied/) });
+  });
+
+  test("the in-kernel PIC and PIT answer in KVM, traced as kvm_pio, with no KVM_EXIT_IO", () => {
+    const lab = bootLab([{ name: 'vm', type: 'default', memory: '64M', program: boot }]);
+    const evs = lab.run.trace.events;
+    const pio = evs.filter((e) => e.name === 'kvm_pio');
+    expect(pio.map((e) => e.args.device)).toEqual(expect.arrayContaining(['pic', 'pit']));
+    const exits = new Set(evs.filter((e) => e.name === 'KVM_EXIT_IO').map((e) => e.args.port));
+    for (const p of ['0x20', '0x21', '0x40', '0x43']) expect(exits.has(p)).toBe(false);
+  });
+
+  test('the figure counts the table and the rest of the MSR space, not the MSRs a guest tried', () => {
+    const lab = new Lab({ version: 1, title: 't', vms: [{ name: 'vm', type: 'default', memory: '16M', program: ['_start:', '    mov ecx, 0x474f4f00', '    rdmsr', '    hlt'] }],
+      steps: [{ do: 'run', vm: 'vm' }] });
+    const before = lab.attackSurface('vm')!.surface.msrs;
+    while (!lab.done) lab.step();
+    const after = lab.attackSurface('vm')!;
+    expect(after.msrs.find((r) => r.index === '0x474f4f00')).toMatchObject({ accesses: 1, reachesHost: true });
+    expect(after.surface.msrs).toBe(before);
   });
 });

@@ -148,8 +148,19 @@ export class VmmVm {
     this.running = clonePlatform(d.platform ?? DEFAULT_PLATFORM);
     this.pending = clonePlatform(this.running);
     this.platform = this.makePlatform();
-    vm.kernelIo = (space, addr, size, isWrite, value) =>
-      this.platform.answeredInKernel(space, addr) ? (space === 'port' ? this.platform.pio(addr, size, isWrite, value) : this.platform.mmio(addr, size, isWrite, value)).value : null;
+    vm.kernelIo = (space, addr, size, isWrite, value) => {
+      if (!this.platform.answeredInKernel(space, addr)) return null;
+      const r = space === 'port' ? this.platform.pio(addr, size, isWrite, value) : this.platform.mmio(addr, size, isWrite, value);
+      // A denied access is traced by the allow-list check; an in-kernel device's by KVM's tracepoint.
+      if (r.verdict !== 'denied') {
+        const where = space === 'port' ? `port ${hex(addr)}` : hex(addr);
+        this.host.trace.emit('kvm', space === 'port' ? 'kvm_pio' : 'kvm_mmio',
+          { [space === 'port' ? 'port' : 'gpa']: hex(addr), size, rw: isWrite ? 'write' : 'read', val: hex(isWrite ? value : r.value), device: r.device },
+          `KVM's in-kernel ${r.device ?? 'device'} answers the guest's ${isWrite ? 'write to' : 'read of'} ${where} without an exit to the VMM.`,
+          { vm: this.desc.name, vcpu: 0 });
+      }
+      return r.value;
+    };
     const platform: GuestPlatform = d.kind === 'tdx' ? 'tdx' : d.kind === 'sw-protected' ? 'sw-protected' : 'none';
     if (d.kind === 'tdx') {
       // QEMU marks all of a TD's guest_memfd RAM private before the TD starts.
@@ -399,6 +410,11 @@ export class VmmVm {
     this.stopRequest = null;
     const vcpu = this.vcpus[0];
     vcpu.resetRunState();
+    // The MSRs start again from their reset values, as KVM_PUT_RESET_STATE writes them; the filter and
+    // the talk's constraints are VM-level and stay, like the VMM's handlers (its own configuration).
+    vcpu.resetMsrs();
+    this.vm.msrPolicy.accesses.clear();
+    this.msrPolicy.stored.clear();
     const kernel = new LinuxGuestKernel(this.kernels[0].platform, this.host.trace, { vm: this.desc.name, vcpu: 0 });
     this.kernels[0] = kernel;
     const cpu = new Cpu(this.desc.program, vcpu, kernel);
@@ -415,7 +431,10 @@ export class VmmVm {
    */
   surface(): SurfaceCount {
     const c = this.platform.surfaceCount();
-    const msrs = this.msrRows().filter((r) => r.reachesHost).length;
+    // The MSRs of the table whose access reaches KVM or the VMM, plus one for every other index (an
+    // unknown MSR still runs KVM's code before it ends in #GP); the MSRs a guest merely tried are not
+    // a larger surface than that one.
+    const msrs = this.msrRows().filter((r) => r.reachesHost && MSRS.has(Number(r.index))).length + 1;
     return { ports: c.ports, mmio: c.mmio, msrs, total: c.ports + c.mmio + msrs };
   }
 

@@ -245,12 +245,18 @@ function useHistory(): { h: TraceHistory; version: number } {
       const epoch = h.epoch;
       const got = await client.events(Math.max(gap[0], gap[1] - FILL_BATCH), gap[1]);
       fetching = false;
-      if (h.epoch !== epoch && !got?.length) return;
+      // A new scenario (or a restart) while the request was out: its answer belongs to the old one.
+      if (h.epoch !== epoch) return;
       if (got && h.fill(got)) {
         dirty = true;
         show();
         void fill();
-      } else lost.add(`${gap[0]}:${gap[1]}`);
+      } else {
+        lost.add(`${gap[0]}:${gap[1]}`);
+        h.markLost(gap[0], gap[1]);
+        dirty = true;
+        show();
+      }
     };
     take(store.getState().live ?? store.getState().packet);
     show();

@@ -42,6 +42,15 @@ describe('TraceHistory', () => {
     expect(h.events.map((e) => e.seq)).toEqual(range(0, 600).map((e) => e.seq));
   });
 
+  test('a range the worker no longer has stops counting as a hole', () => {
+    const h = new TraceHistory();
+    h.ingest(range(0, 100), 100);
+    h.ingest(range(300, 400), 400);
+    expect(h.holes()).toBe(200);
+    h.markLost(100, 300);
+    expect(h.holes()).toBe(0);
+  });
+
   test('the first events, when the first frame came late, are a gap too', () => {
     const h = new TraceHistory();
     h.ingest(range(35, 104), 104);

@@ -1,7 +1,8 @@
 /**
- * The trace panel's memory of events. A frame carries only the newest 300 events (so its cost does
- * not grow with the trace); the panel appends them here by sequence number, keeping a bounded
- * history so the user can scroll back. No DOM, no React: unit-tested on its own.
+ * The trace panel's memory of events. A frame carries only the newest 250 events (so its cost does
+ * not grow with the trace); the panel appends them here by sequence number, fills the holes from the
+ * worker when the guest pauses, and keeps a bounded history so the user can scroll back. No DOM, no
+ * React: unit-tested on its own.
  */
 import type { Layer, SimEvent } from '../../../sim/core/trace';
 
@@ -17,6 +18,8 @@ export class TraceHistory {
   /** Old events dropped to stay within the cap. */
   trimmed = 0;
   private lastCount = 0;
+  /** Ranges the worker could not supply (its own trace had dropped them). */
+  private lost: [number, number][] = [];
 
   constructor(readonly cap = HISTORY_CAP) {}
 
@@ -26,6 +29,7 @@ export class TraceHistory {
 
   reset(): void {
     this.events.length = 0;
+    this.lost = [];
     this.epoch++;
     this.missed = 0;
     this.trimmed = 0;
@@ -76,12 +80,22 @@ export class TraceHistory {
     return out;
   }
 
-  /** How many events are missing between the first event held (or 0, if nothing was capped yet) and the last. */
+  /**
+   * How many events are missing between the first event held (or 0, if nothing was capped yet) and
+   * the last, not counting those the worker no longer has either (markLost).
+   */
   holes(): number {
     const ev = this.events;
     if (ev.length === 0) return 0;
     const from = this.trimmed > 0 ? ev[0].seq : 0;
-    return ev[ev.length - 1].seq - from + 1 - ev.length;
+    let lost = 0;
+    for (const [a, b] of this.lost) lost += Math.max(0, b - Math.max(a, from));
+    return Math.max(0, ev[ev.length - 1].seq - from + 1 - ev.length - lost);
+  }
+
+  /** The worker's trace no longer has [from, to) either: it stops counting as a hole. */
+  markLost(from: number, to: number): void {
+    this.lost.push([from, to]);
   }
 
   /**

@@ -91,10 +91,11 @@ describe('fw_cfg files and the linker/loader protocol', () => {
 });
 
 describe('MADT', () => {
-  it('sets PCAT_COMPAT only with the 8259 PIC', () => {
+  it('sets PCAT_COMPAT always upstream, as QEMU does, and in the talk\'s mode only with the 8259 PIC', () => {
     expect(readLe(table(build(ALL_ACPI_DEVICES), 'APIC'), 40, 4)).toBe(1);
-    expect(readLe(table(build(without('pic')), 'APIC'), 40, 4)).toBe(0);
-    expect(summary(build(without('pic'))).pcatCompat).toBe(false);
+    expect(readLe(table(build(without('pic')), 'APIC'), 40, 4)).toBe(1);
+    expect(readLe(table(build(without('pic'), { mode: 'talk' }), 'APIC'), 40, 4)).toBe(0);
+    expect(summary(build(without('pic'), { mode: 'talk' })).pcatCompat).toBe(false);
   });
 
   it('lists each CPU as a Processor Local APIC with the Local APIC NMI on LINT1 for an ordinary VM', () => {
@@ -104,8 +105,14 @@ describe('MADT', () => {
     expect(s.madtEntries.filter((e) => e.type === 'lapic-nmi')).toEqual([{ type: 'lapic-nmi', uid: 0xff, flags: 0, lint: 1 }]);
   });
 
-  it('uses Processor Local x2APIC (type 9) and Local x2APIC NMI (type 0xA) entries for a TD', () => {
+  it('gives a TD Processor Local APIC entries upstream (APIC IDs below 255), as QEMU does', () => {
     const s = summary(build(without('pic', 'apm'), { isTd: true, cpus: 2 }));
+    expect(s.madtEntries.filter((e) => e.type === 'lapic')).toHaveLength(2);
+    expect(s.madtEntries.map((e) => e.type)).not.toContain('x2apic');
+  });
+
+  it('uses Processor Local x2APIC (type 9) and Local x2APIC NMI (type 0xA) entries for a TD in the talk\'s mode', () => {
+    const s = summary(build(without('pic', 'apm'), { isTd: true, cpus: 2, mode: 'talk' }));
     expect(s.madtEntries.map((e) => e.type)).not.toContain('lapic');
     expect(s.madtEntries.filter((e) => e.type === 'x2apic')).toEqual([
       { type: 'x2apic', uid: 0, x2apicId: 0, enabled: true }, { type: 'x2apic', uid: 1, x2apicId: 1, enabled: true }]);
@@ -113,7 +120,7 @@ describe('MADT', () => {
     expect(s.madtEntries.map((e) => e.type)).not.toContain('mp-wakeup'); // TDVF adds it, not QEMU
   });
 
-  it('describes the I/O APIC and QEMU\'s interrupt source overrides only when the IOAPIC is there', () => {
+  it('describes the I/O APIC and QEMU\'s interrupt source overrides (in the talk\'s mode only when the IOAPIC is there)', () => {
     const s = summary(build(ALL_ACPI_DEVICES));
     expect(s.madtEntries).toContainEqual({ type: 'ioapic', id: 0, address: 0xfec00000, gsiBase: 0 });
     const isos = s.madtEntries.filter((e) => e.type === 'iso');
@@ -121,7 +128,8 @@ describe('MADT', () => {
       { type: 'iso', bus: 0, source: 0, gsi: 2, flags: 0 },
       ...[5, 9, 10, 11].map((irq) => ({ type: 'iso', bus: 0, source: irq, gsi: irq, flags: 0xd })),
     ]);
-    const off = summary(build(without('ioapic')));
+    expect(summary(build(without('ioapic'))).madtEntries).toContainEqual({ type: 'ioapic', id: 0, address: 0xfec00000, gsiBase: 0 });
+    const off = summary(build(without('ioapic'), { mode: 'talk' }));
     expect(off.madtEntries.some((e) => e.type === 'ioapic' || e.type === 'iso')).toBe(false);
   });
 });

@@ -62,11 +62,11 @@ export const Q35_ACPI_DEFAULTS = {
   oemTableId: 'BXPC    ',
 } as const;
 
-/** A q35 AcpiMachine with QEMU's defaults; a TD always gets x2APIC entries. */
+/** A q35 AcpiMachine with QEMU's defaults; in the talk's mode a TD gets x2APIC entries. */
 export function q35AcpiMachine(devices: AcpiMachine['devices'],
   opts: { isTd: boolean; cpus?: number; mode?: DesignMode }): AcpiMachine {
-  return { ...Q35_ACPI_DEFAULTS, devices, cpus: opts.cpus ?? 1, isTd: opts.isTd, x2apic: opts.isTd,
-    mode: opts.mode ?? 'upstream' };
+  const mode = opts.mode ?? 'upstream';
+  return { ...Q35_ACPI_DEFAULTS, devices, cpus: opts.cpus ?? 1, isTd: opts.isTd, x2apic: opts.isTd && mode === 'talk', mode };
 }
 
 export interface AcpiTableLayout {
@@ -213,12 +213,15 @@ function fadtBody(m: AcpiMachine, has: (d: DeviceId) => boolean, w: ByteWriter, 
 }
 
 /**
- * MADT body, revision 3 (hw/i386/acpi-common.c acpi_build_madt()). QEMU switches to x2APIC
- * structures per CPU when its APIC ID is above 254; a TD's x2APIC-only vCPUs ask for them always.
+ * MADT body, revision 3 (hw/i386/acpi-common.c acpi_build_madt()). QEMU writes PCAT_COMPAT always
+ * and an I/O APIC entry always, and switches to x2APIC structures per CPU only when its APIC ID is
+ * above 254 — also for a TD, whose PIC it forced off: upstream does not twist the tables. The talk's
+ * mode does: PCAT_COMPAT and the I/O APIC only when those devices exist, x2APIC entries for a TD.
  */
 function madtBody(m: AcpiMachine, has: (d: DeviceId) => boolean, w: ByteWriter): void {
+  const twist = m.mode === 'talk';
   w.int(m.lapicAddress, 4) // 36 Local Interrupt Controller Address
-    .int(has('pic') ? MADT_PCAT_COMPAT : 0, 4); // 40 Flags: PCAT_COMPAT when the dual 8259 exists
+    .int(!twist || has('pic') ? MADT_PCAT_COMPAT : 0, 4); // 40 Flags: PCAT_COMPAT
   let x2apicMode = false;
   for (let uid = 0; uid < m.cpus; uid++) {
     const apicId = uid;
@@ -231,7 +234,7 @@ function madtBody(m: AcpiMachine, has: (d: DeviceId) => boolean, w: ByteWriter):
       w.u8(ACPI_MADT_TYPE_LOCAL_APIC).u8(8).u8(uid).u8(apicId).int(1, 4);
     }
   }
-  if (has('ioapic')) {
+  if (!twist || has('ioapic')) {
     // §5.2.12.3 I/O APIC: Type, Length, I/O APIC ID (ACPI_BUILD_IOAPIC_ID 0), Reserved, Address, GSI Base.
     w.u8(ACPI_MADT_TYPE_IO_APIC).u8(12).u8(0).u8(0).int(m.ioapicAddress, 4).int(m.ioapicGsiBase, 4);
     // §5.2.12.5 Interrupt Source Override: Type, Length, Bus (ISA), Source, GSI, Flags.

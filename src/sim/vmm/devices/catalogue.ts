@@ -15,8 +15,9 @@ export const ECAM_DEFAULT_SIZE = 0x10000000;
 export const ACPI_PM_BASE = 0x600;
 /**
  * The virtio functions' modern-interface BAR (QEMU virtio-pci: modern_mem_bar_idx = 4, 16 KiB,
- * 64-bit prefetchable). The addresses are where SeaBIOS places them in q35's 32-bit PCI hole,
- * allocating downwards below the IOAPIC: the first 16 KiB BARs land at 0xfe000000 and 0xfe004000.
+ * 64-bit prefetchable). A simplification: the lab's firmware does not assign BARs; they start where
+ * SeaBIOS would put them in q35's 32-bit PCI hole (0xfe000000, 0xfe004000). OVMF usually places
+ * 64-bit prefetchable BARs above 4 GiB instead.
  */
 export const VIRTIO_BAR_INDEX = 4;
 export const VIRTIO_BAR_SIZE = 0x4000;
