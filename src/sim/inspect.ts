@@ -1,4 +1,5 @@
 import { PAGE_SIZE, hex } from './core/units';
+import { isSharedGpa } from './tdx/abi';
 import { eptEntryFrame, eptEntryWritable } from './kvm/mmu';
 import { FRAME_OWNER_NAMES, FrameOwner } from './host/physmem';
 import type { Host } from './host/host';
@@ -99,7 +100,7 @@ export function translationWalk(vm: Vm, host: Host, gpa: number): WalkHop[] {
   const td = vm.td;
   let shared = false;
   let g = gpa;
-  if (td && Math.floor(gpa / td.sharedBit) % 2 === 1) {
+  if (td && isSharedGpa(gpa, td.sharedBit)) {
     shared = true;
     g = gpa - td.sharedBit;
   }

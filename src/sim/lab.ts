@@ -6,7 +6,6 @@ import { PageState, frameInfo, frameOwners, gfnSpan, pageStates, translationWalk
 import { AsmError, assembleWithDiagnostics } from './guest/asm';
 import { VM_TYPE_NAMES, capRows } from './kvm/kvm';
 import { cpuidRows } from './kvm/msr-cpuid';
-import { defaultDevices } from './vmm/devices/catalogue';
 import { resetState } from './vmm/reset-state';
 import type { AttackSurfaceView } from './vmm/surface-view';
 import type { Vm } from './kvm/vm';
@@ -225,7 +224,7 @@ export class Lab {
     const vm = vmm.vm;
     const p = vmm.platform;
     const maps = p.maps();
-    const pendingDevices = { ...defaultDevices(vmm.isTd ? 'td' : 'q35'), ...vmm.pending.devices };
+    const pendingDevices = vmm.devicesOf(vmm.pending);
     return {
       vm: vmName,
       type: VM_TYPE_NAMES[vm.type] ?? String(vm.type),

@@ -1,4 +1,5 @@
 import { Cost } from '../core/clock';
+import { isSharedGpa } from '../tdx/abi';
 import { PagedU32 } from '../core/paged-array';
 import { PAGE_SIZE, hex } from '../core/units';
 import { SysError } from '../core/errno';
@@ -68,7 +69,7 @@ export class Mmu {
     const td = this.vm.td;
     if (td) {
       const sb = td.sharedBit;
-      if (Math.floor(gpa / sb) % 2 === 1) {
+      if (isSharedGpa(gpa, sb)) {
         if (access === 'fetch')
           throw new GuestException('PF', `instruction fetch from shared GPA ${hex(gpa)}: a TD can only execute private memory`);
         return this.shared(Math.floor((gpa - sb) / PAGE_SIZE), gpa - sb, access, vcpu);

@@ -6,9 +6,9 @@
  */
 import { hex } from '../core/units';
 import type { CpuidRow, MsrRow } from '../vmm/surface-view';
-import { TDX_CPUID_LEAF_ID, TD_CPUID_LEAVES, tdCpuid, tdCpuidPolicy, type CpuidRegs } from '../tdx/cpuid-policy';
+import { TDX_CPUID_LEAF_ID, TD_CPUID_LEAVES, cpuidString, tdCpuid, tdCpuidPolicy, type CpuidRegs } from '../tdx/cpuid-policy';
 import { tdMsrPolicy, tdxHasEmulatedMsr, tdxIsReadOnlyMsr, type TdMsrClass } from '../tdx/msr-policy';
-import { MSR_EXIT_REASON_NAMES, kvmMsrAllowed, msrExitReason, msrFilterExempt, type MsrConstraint, type MsrFailure } from './msr-filter';
+import { MSR_EXIT_REASON_NAMES, kvmMsrAllowed, msrExitReason, type MsrConstraint, type MsrFailure } from './msr-filter';
 import { KVM_MSR_FILTER_READ, KVM_MSR_FILTER_WRITE } from './uapi';
 import type { Vm } from './vm';
 
@@ -95,12 +95,6 @@ export const MSRS: ReadonlyMap<number, MsrInfo> = new Map<number, MsrInfo>([
 
 export const msrName = (index: number): string => MSRS.get(index)?.name ?? `MSR ${hex(index)}`;
 
-const str = (s: string): number[] => {
-  const out: number[] = [];
-  for (let i = 0; i < s.length; i += 4) out.push((s.charCodeAt(i) | (s.charCodeAt(i + 1) << 8) | (s.charCodeAt(i + 2) << 16) | (s.charCodeAt(i + 3) << 24)) >>> 0);
-  return out;
-};
-
 /**
  * CPUID as KVM sets it for a guest (what KVM_SET_CPUID2 from QEMU typically installs on a Sapphire
  * Rapids host). For a TD it is the configuration the VMM passes in KVM_TDX_INIT_VM, which the TDX
@@ -109,7 +103,7 @@ const str = (s: string): number[] => {
 export function kvmCpuid(leaf: number, subleaf: number, physBits: number): CpuidRegs {
   switch (leaf) {
     case 0: {
-      const [b, d, c] = str('GenuineIntel');
+      const [b, d, c] = cpuidString('GenuineIntel');
       return [0x1f, b, c, d];
     }
     case 1:
@@ -125,7 +119,7 @@ export function kvmCpuid(leaf: number, subleaf: number, physBits: number): Cpuid
       // XCR0 components x87|SSE|AVX|AVX-512 (0xe7); XSAVE area size for them.
       return subleaf === 0 ? [0xe7, 0xa88, 0xa88, 0] : [0, 0, 0, 0];
     case 0x40000000: {
-      const [b, c, d] = str('KVMKVMKVM\0\0\0');
+      const [b, c, d] = cpuidString('KVMKVMKVM\0\0\0');
       return [0x40000001, b, c, d];
     }
     case 0x40000001:
@@ -223,7 +217,6 @@ export function msrRows(vm: Vm, vmmAnswer?: VmmMsrAnswer): MsrRow[] {
     const read = msrPath(vm, index, 'read', vmmAnswer);
     const write = msrPath(vm, index, 'write', vmmAnswer);
     const c = p.constraints.get(index);
-    const exempt = msrFilterExempt(index) !== null;
     return {
       index: hex(index),
       name: msrName(index),
@@ -232,8 +225,8 @@ export function msrRows(vm: Vm, vmmAnswer?: VmmMsrAnswer): MsrRow[] {
       writePath: write.text,
       tdClass: read.tdClass,
       filter: {
-        read: exempt || kvmMsrAllowed(p.filter, index, KVM_MSR_FILTER_READ) ? 'allow' : 'deny',
-        write: exempt || kvmMsrAllowed(p.filter, index, KVM_MSR_FILTER_WRITE) ? 'allow' : 'deny',
+        read: kvmMsrAllowed(p.filter, index, KVM_MSR_FILTER_READ) ? 'allow' : 'deny',
+        write: kvmMsrAllowed(p.filter, index, KVM_MSR_FILTER_WRITE) ? 'allow' : 'deny',
       },
       constraint: c ? (c.kind === 'fixed' ? { kind: 'fixed', value: hex(c.value) } : { kind: 'read-only' }) : null,
       reachesHost: read.reachesHost || write.reachesHost,

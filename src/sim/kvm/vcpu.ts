@@ -6,7 +6,7 @@ import {
   EXIT_REASON_CPUID, EXIT_REASON_EPT_VIOLATION, EXIT_REASON_HLT, EXIT_REASON_IO_INSTRUCTION, EXIT_REASON_MSR_READ,
   EXIT_REASON_MSR_WRITE, TDG_MEM_PAGE_ACCEPT, TDG_VP_INFO, TDG_VP_VMCALL, TDVMCALL_MAP_GPA, TDVMCALL_REPORT_FATAL_ERROR,
   TDVMCALL_STATUS_INVALID_OPERAND, TDVMCALL_STATUS_RETRY, TDVMCALL_STATUS_SUCCESS, TDX_MAP_GPA_MAX_LEN, TDX_OPERAND_INVALID,
-  TDVMCALL_STATUS_SUBFUNC_UNSUPPORTED,
+  TDVMCALL_STATUS_SUBFUNC_UNSUPPORTED, isSharedGpa,
 } from '../tdx/abi';
 import type { Program } from '../guest/asm';
 import { GuestFault } from '../guest/cpu/cpu';
@@ -444,7 +444,7 @@ export class Vcpu implements CpuBus {
         const write = r13 === 1n;
         const gpa = num(r14);
         const sb = td.sharedBit;
-        if (Math.floor(gpa / sb) % 2 !== 1) {
+        if (!isSharedGpa(gpa, sb)) {
           this.trace('kvm', 'TDG.VP.VMCALL<#VE.RequestMMIO>', { gpa: hex(gpa) }, `KVM refuses MMIO to private GPA ${hex(gpa)}.`);
           return set(TDVMCALL_STATUS_INVALID_OPERAND);
         }
@@ -501,8 +501,8 @@ export class Vcpu implements CpuBus {
         return set(TDVMCALL_STATUS_RETRY, BigInt(st.next));
       }
     } else {
-      const shared = Math.floor(gpa / sb) % 2 === 1;
-      const endShared = Math.floor((gpa + size - 1) / sb) % 2 === 1;
+      const shared = isSharedGpa(gpa, sb);
+      const endShared = isSharedGpa(gpa + size - 1, sb);
       if (gpa % PAGE_SIZE || size % PAGE_SIZE || size === 0 || shared !== endShared) {
         this.trace('kvm', 'TDG.VP.VMCALL<MapGPA>', { gpa: hex(gpa), size: hex(size), status: 'TDVMCALL_STATUS_INVALID_OPERAND' },
           'KVM refuses MapGPA: the range must be page aligned, non-empty and entirely shared or entirely private.');

@@ -654,3 +654,6 @@ export const EPT_WRITE = 1; // arch/x86/coco/tdx/tdx.c (MMIO)
 //   pr_warn("Guest access before accepting 0x%llx on vCPU %d\n") + kvm_vm_dead() → KVM_RUN = -1, errno EIO.
 //   Proposed July 2025 (Sean Christopherson, "KVM: TDX: Exit with MEMORY_FAULT on unexpected pending
 //   S-EPT Violation"): KVM_EXIT_MEMORY_FAULT with size 0 and errno EFAULT instead — merge status UNVERIFIED.
+
+/** Whether a guest-physical address carries a TD's shared bit (bit GPAW-1): the access is to shared memory. */
+export const isSharedGpa = (gpa: number, sharedBit: number): boolean => Math.floor(gpa / sharedBit) % 2 === 1;

@@ -70,7 +70,12 @@ export function tdCpuidPolicy(leaf: number): { ve: boolean; how: string } {
   return { ve: true, how: '#VE: not a leaf the TDX module virtualises' };
 }
 
-const sig = (s: string): number => (s.charCodeAt(0) | (s.charCodeAt(1) << 8) | (s.charCodeAt(2) << 16) | (s.charCodeAt(3) << 24)) >>> 0;
+/** A CPUID signature string as register values, four characters per register, little-endian. */
+export function cpuidString(s: string): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < s.length; i += 4) out.push((s.charCodeAt(i) | (s.charCodeAt(i + 1) << 8) | (s.charCodeAt(i + 2) << 16) | (s.charCodeAt(i + 3) << 24)) >>> 0);
+  return out;
+}
 
 /**
  * What a TD reads for CPUID(leaf, subleaf), or null when the leaf raises #VE. `configured` is the
@@ -88,7 +93,10 @@ export function tdCpuid(leaf: number, subleaf: number, configured: (leaf: number
     case 7:
       return subleaf === 0 ? [a, (b & ~CPUID_7_EBX_SGX) >>> 0, c, d] : [a, b, c, d];
     case TDX_CPUID_LEAF_ID:
-      return [0, sig('Inte'), sig('    '), sig('lTDX')];
+      {
+        const [ebx, edx, ecx] = cpuidString('IntelTDX    ');
+        return [0, ebx, ecx, edx];
+      }
     case 0x80000001:
       return [a, b, c, (d | CPUID_80000001_EDX_FIXED1) >>> 0];
     default:

@@ -30,6 +30,17 @@ export class VmmMsrPolicy {
     if (handler) this.handlers.set(index >>> 0, handler);
     else this.handlers.delete(index >>> 0);
   }
+
+  /** What the VMM does with an exit for this MSR, in a few words (for the MSR table's paths). */
+  describe(index: number, access: 'read' | 'write'): string {
+    const h = this.handlers.get(index >>> 0);
+    const a = access === 'read' ? h?.read : h?.write;
+    if (a === undefined) return 'the VMM has no handler: msr.error = 1, the guest gets #GP';
+    if (a === 'gp') return 'the VMM refuses it: msr.error = 1, the guest gets #GP';
+    if (typeof a === 'bigint') return `the VMM answers ${hex(a)}`;
+    if (typeof a === 'object') return `the VMM accepts only ${hex(a.only)}`;
+    return { stored: 'the VMM answers with the value it stored', store: 'the VMM stores the value', accept: 'the VMM accepts and drops it' }[a];
+  }
 }
 
 /** One vmm-layer trace event describing the answer (the caller emits it). */

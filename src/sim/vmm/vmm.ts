@@ -1,4 +1,5 @@
 import { SysError, fail } from '../core/errno';
+import { isSharedGpa } from '../tdx/abi';
 import { GiB, MiB, PAGE_SIZE, formatSize, hex, pageAlignUp } from '../core/units';
 import { Cpu } from '../guest/cpu';
 import type { Program } from '../guest/asm';
@@ -149,8 +150,8 @@ export class VmmVm {
     this.pending = clonePlatform(this.running);
     this.platform = this.makePlatform();
     vm.kernelIo = (space, addr, size, isWrite, value) => {
-      if (!this.platform.answeredInKernel(space, addr)) return null;
-      const r = space === 'port' ? this.platform.pio(addr, size, isWrite, value) : this.platform.mmio(addr, size, isWrite, value);
+      const r = this.platform.inKernel(space, addr, size, isWrite, value);
+      if (!r) return null;
       // A denied access is traced by the allow-list check; an in-kernel device's by KVM's tracepoint.
       if (r.verdict !== 'denied') {
         const where = space === 'port' ? `port ${hex(addr)}` : hex(addr);
@@ -173,16 +174,21 @@ export class VmmVm {
     this.vcpus.push(vcpu);
     if (d.kind === 'tdx') tdxInitVcpu(vm, 0);
     this.loadProgram();
-    const kernel = new LinuxGuestKernel(platform, this.host.trace, { vm: d.name, vcpu: 0 });
-    this.kernels.push(kernel);
-    const cpu = new Cpu(d.program, vcpu, kernel);
-    cpu.set('rsp', BigInt(this.stackTop()));
-    vcpu.cpu = cpu;
-    this.cpus.push(cpu);
+    this.startCpu(vcpu, platform);
     if (d.kind === 'tdx') {
       tdxFinalizeVm(vm);
       this.firmwareAccept();
     }
+  }
+
+  /** A fresh guest kernel and CPU on the vCPU, at the program's start with the boot stack (at build and at reboot). */
+  private startCpu(vcpu: Vcpu, platform: GuestPlatform): void {
+    const kernel = new LinuxGuestKernel(platform, this.host.trace, { vm: this.desc.name, vcpu: vcpu.id });
+    const cpu = new Cpu(this.desc.program, vcpu, kernel);
+    cpu.set('rsp', BigInt(this.stackTop()));
+    vcpu.cpu = cpu;
+    this.kernels[vcpu.id] = kernel;
+    this.cpus[vcpu.id] = cpu;
   }
 
   /** The program image occupies [origin, end); one more page above it is the boot stack. */
@@ -316,7 +322,7 @@ export class VmmVm {
   private makePlatform(): Platform {
     const td = this.isTd;
     const p = this.running;
-    const devices = { ...defaultDevices(td ? 'td' : 'q35'), ...p.devices };
+    const devices = this.devicesOf(p);
     const acpi = buildAcpi(q35AcpiMachine(devices, { isTd: td, mode: p.mode }));
     const below4g = this.ram[0]?.size ?? 0;
     return new Platform({
@@ -344,7 +350,7 @@ export class VmmVm {
   /** A DMA address as the device sees it: a TD's shared alias without the shared bit. */
   private dmaGpa(gpa: number): number {
     const sb = this.vm.td?.sharedBit;
-    return sb && Math.floor(gpa / sb) % 2 === 1 ? gpa - sb : gpa;
+    return sb && isSharedGpa(gpa, sb) ? gpa - sb : gpa;
   }
 
   /** Whether a device may DMA to [gpa, +len): RAM the VMM maps and, for a protected VM, shared. */
@@ -377,14 +383,20 @@ export class VmmVm {
       : 'At the next boot the VM follows upstream QEMU and KVM: every port and MMIO access exits to the VMM, nothing is frozen.');
   }
 
+  /** Every device's switch on a platform: its own switches over the defaults for the VM type. */
+  devicesOf(p: PlatformDesc): Record<DeviceId, boolean> {
+    return { ...defaultDevices(this.isTd ? 'td' : 'q35'), ...p.devices };
+  }
+
   /** The differences between the running platform and the next boot's, in words. */
   pendingChanges(): string[] {
     const out: string[] = [];
     if (this.pending.mode !== this.running.mode) out.push(`design mode: ${this.pending.mode === 'talk' ? "the talk's proposal" : 'upstream'}`);
-    const def = defaultDevices(this.isTd ? 'td' : 'q35');
+    const running = this.devicesOf(this.running);
+    const next = this.devicesOf(this.pending);
     for (const id of DEVICE_IDS) {
-      const a = this.running.devices[id] ?? def[id];
-      const b = this.pending.devices[id] ?? def[id];
+      const a = running[id];
+      const b = next[id];
       if (a !== b) out.push(`${CATALOGUE[id].name} ${b ? 'on' : 'off'}`);
     }
     return out;
@@ -415,12 +427,7 @@ export class VmmVm {
     vcpu.resetMsrs();
     this.vm.msrPolicy.accesses.clear();
     this.msrPolicy.stored.clear();
-    const kernel = new LinuxGuestKernel(this.kernels[0].platform, this.host.trace, { vm: this.desc.name, vcpu: 0 });
-    this.kernels[0] = kernel;
-    const cpu = new Cpu(this.desc.program, vcpu, kernel);
-    cpu.set('rsp', BigInt(this.stackTop()));
-    vcpu.cpu = cpu;
-    this.cpus[0] = cpu;
+    this.startCpu(vcpu, this.kernels[0].platform);
     this.trace('qemu_system_reset', { boot: this.boots, changes: changes.join('; ') || 'none' },
       `QEMU restarts the VM (boot ${this.boots})${changes.length ? ` with ${changes.join(', ')}` : ''}; the guest starts again from its reset state.`);
   }
@@ -440,14 +447,7 @@ export class VmmVm {
 
   /** The MSR table as this VM's guest experiences it, with what this VMM does with the exits it gets. */
   msrRows(): MsrRow[] {
-    return msrRows(this.vm, (index, access) => {
-      const h = this.msrPolicy.handlers.get(index >>> 0);
-      const a = access === 'read' ? h?.read : h?.write;
-      if (a === undefined) return 'the VMM has no handler: msr.error = 1, the guest gets #GP';
-      if (a === 'gp') return 'the VMM refuses it: msr.error = 1, the guest gets #GP';
-      if (access === 'read') return a === 'stored' ? 'the VMM answers with the value it stored' : `the VMM answers ${hex(BigInt(a as bigint))}`;
-      return typeof a === 'object' ? `the VMM accepts only ${hex(a.only)}` : a === 'store' ? 'the VMM stores the value' : 'the VMM accepts and drops it';
-    });
+    return msrRows(this.vm, (index, access) => this.msrPolicy.describe(index, access));
   }
 
   /** The guest kernel of vCPU 0 (what it found at boot, for the attack-surface view). */

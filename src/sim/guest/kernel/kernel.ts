@@ -4,7 +4,7 @@ import type { CpuBus, CpuRegs, DecodedForKernel, GuestException, GuestKernel, Re
 import {
   EXIT_REASON_CPUID, EXIT_REASON_EPT_VIOLATION, EXIT_REASON_HLT, EXIT_REASON_IO_INSTRUCTION, EXIT_REASON_MSR_READ,
   EXIT_REASON_MSR_WRITE, TDG_MEM_PAGE_ACCEPT, TDG_VP_INFO, TDG_VP_VMCALL, TDVMCALL_MAP_GPA, TDVMCALL_STATUS_RETRY,
-  TDX_PAGE_ALREADY_ACCEPTED,
+  TDX_PAGE_ALREADY_ACCEPTED, isSharedGpa,
 } from '../../tdx/abi';
 import { BOOT_SERVICES, type BootInfo, type FirmwareInfo, GuestBoot } from './boot';
 
@@ -314,7 +314,7 @@ export class LinuxGuestKernel implements GuestKernel {
       case EXIT_REASON_EPT_VIOLATION: {
         const gpa = ve.gpa ?? 0;
         const shared = this.tdxInfo(bus);
-        if (Math.floor(gpa / shared) % 2 !== 1) return this.panic('Unexpected EPT-violation on private memory.');
+        if (!isSharedGpa(gpa, shared)) return this.panic('Unexpected EPT-violation on private memory.');
         // handle_mmio(): decode the instruction and ask the VMM (#VE.RequestMMIO).
         const write = insn.writeResult === undefined;
         const r = this.tdvmcall(bus, EXIT_REASON_EPT_VIOLATION, BigInt(insn.size), write ? 1n : 0n, BigInt(gpa), write ? insn.value ?? 0n : 0n);

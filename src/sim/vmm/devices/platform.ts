@@ -216,14 +216,22 @@ export class Platform {
     return this.allow[space].some((a) => within(addr, a.range));
   }
 
+
   /**
-   * Whether KVM answers this access without exiting to user space: a device of the in-kernel
-   * irqchip (kvm_io_bus), or — in the talk's design — an address that is not on the allow-list.
+   * An access KVM answers without exiting to user space — a device of the in-kernel irqchip
+   * (kvm_io_bus) or, in the talk's design, an address that is not on the allow-list — or null when
+   * it must exit to user space.
    */
-  answeredInKernel(space: Space, addr: number): boolean {
-    if (this.mode === 'talk' && !this.allowed(space, addr)) return true;
+  inKernel(space: Space, addr: number, size: number, isWrite: boolean, value: number): AccessResult | null {
+    const row = this.kernelRow(space, addr);
+    return row === null ? null : this.access(space, addr, size, isWrite, value, row);
+  }
+
+  /** The owning row of an access KVM answers (undefined: denied, nobody owns it), or null. */
+  private kernelRow(space: Space, addr: number): Row | undefined | null {
     const row = this.owner(space, addr);
-    return !!row?.live && !!row.device && handlerFor(row.device, this.irqchip) === 'kvm';
+    if (this.mode === 'talk' && !this.allowed(space, addr)) return row;
+    return row?.live && row.device && handlerFor(row.device, this.irqchip) === 'kvm' ? row : null;
   }
 
   /** A port access as KVM_EXIT_IO delivers it. */
@@ -245,8 +253,8 @@ export class Platform {
     return this.rows('mmio').some((r) => r.live && within(gpa, r.range));
   }
 
-  private access(space: Space, addr: number, size: number, isWrite: boolean, value: number): AccessResult {
-    const row = this.owner(space, addr);
+  private access(space: Space, addr: number, size: number, isWrite: boolean, value: number, owner?: Row): AccessResult {
+    const row = owner ?? this.owner(space, addr);
     if (row) this.counters.set(row.key, (this.counters.get(row.key) ?? 0) + 1);
     const device = row?.device ?? null;
     const what = space === 'port' ? `port ${hex(addr)}` : `MMIO address ${hex(addr)}`;
