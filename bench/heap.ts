@@ -133,14 +133,14 @@ export function heapChild(c: HeapCase): HeapChildResult {
       hostFrameArrays: mem.metadataBytes,
       eptAndMirror: v.vm.mmu.bytes,
       sept: td ? td.sept.allocatedBytes : 0,
-      septMetadataPages: td ? td.septPages.size : 0,
+      septMetadataPages: td ? td.septPages[0].size + td.septPages[1].size : 0,
       guestMemfdPageIndex: v.gmem ? v.gmem.pageCacheBytes : 0,
       vmmPageTable: v.process.pageTableBytes,
       guestMemfdPages: gmemPages,
       pagesWithContents: withContents,
       mappedPrivate: td ? td.mappedPages : 0,
       pendingPrivate: td ? td.pendingPages : 0,
-      traceEvents: world.trace.events.length,
+      traceEvents: world.trace.size,
     },
   };
 }

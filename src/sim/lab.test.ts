@@ -32,9 +32,13 @@ describe('Lab.pageStates', () => {
       lab.advance(300);
       for (const vm of lab.run.kvm.vms) {
         const before = kept.get(vm.name)?.slice();
-        const a = lab.pageStates(vm.name, kept.get(vm.name));
+        const { states: a, from, to } = lab.updatePageStates(vm.name, kept.get(vm.name));
         kept.set(vm.name, a);
         if (before && before.length === a.length && Buffer.compare(Buffer.from(before), Buffer.from(a)) !== 0) patched++;
+        // Outside the range it reports, nothing changed (a viewer repaints only that range).
+        if (before && before.length === a.length) {
+          for (let g = 0; g < a.length; g++) if (g < from || g >= to) expect(a[g], `${vm.name} GFN ${g} outside [${from}, ${to})`).toBe(before[g]);
+        } else expect([from, to]).toEqual([0, a.length]);
         const full = pageStates(vm, new Uint8Array(a.length), 0, a.length);
         expect(Buffer.compare(Buffer.from(a), Buffer.from(full)), `${vm.name} after slice ${slices}`).toBe(0);
       }

@@ -73,7 +73,7 @@ export interface LabFrame {
  * At most this many events since the previous frame are carried, the newest (so a frame's cost stays
  * bounded however fast the guest runs); the trace panel fetches the rest with events() when it wants them.
  */
-const MAX_NEW_EVENTS = 250;
+export const MAX_NEW_EVENTS = 250;
 /** At most this many events per events() call. */
 const MAX_EVENTS_QUERY = 5000;
 /** At most this many runs of guest pages per VMA in vmmMappings(). */
@@ -166,26 +166,42 @@ export class Lab {
    * recomputed (all of them after a memslot or attribute change).
    */
   pageStates(vmName: string, out?: Uint8Array): Uint8Array {
+    return this.updatePageStates(vmName, out).states;
+  }
+
+  /**
+   * pageStates(), and the GFNs [from, to) it may have changed in `out` since the previous call with
+   * the same array (all of them after a rebuild; from = to when nothing changed): a viewer repaints
+   * only those.
+   */
+  updatePageStates(vmName: string, out?: Uint8Array): { states: Uint8Array; from: number; to: number } {
     const vm = this.vm(vmName);
     const n = gfnSpan(vm);
     const target = out && out.length >= n ? out : new Uint8Array(n);
     const ept = vm.mmu.ept;
     const sept = vm.td?.sept ?? null;
     const c = this.statesCache.get(vmName);
+    let from = 0;
+    let to = target.length;
     if (c && c.out === target && c.vm === vm && c.n === n && c.layout === vm.layoutVersion) {
       const chunks = new Set([...ept.changedChunksSince(c.ept, 0, n), ...(sept ? sept.changedChunksSince(c.sept, 0, n) : [])]);
+      from = n;
+      to = 0;
       for (const ci of chunks) {
         const a = ci * PAGED_CHUNK;
         const b = Math.min(n, a + PAGED_CHUNK);
         pageStates(vm, target.subarray(a, b), a, b - a);
+        from = Math.min(from, a);
+        to = Math.max(to, b);
       }
+      if (to <= from) from = to = 0;
     } else {
       pageStates(vm, target, 0, n);
       // A longer array than the VM's span now (a memslot went away): nothing is there any more.
       target.fill(PageState.NO_MEMSLOT, n);
     }
     this.statesCache.set(vmName, { out: target, vm, n, layout: vm.layoutVersion, ept: ept.version, sept: sept?.version ?? 0 });
-    return target;
+    return { states: target, from, to };
   }
 
   /**
@@ -255,12 +271,9 @@ export class Lab {
    * the range when it is longer); events the trace no longer keeps are simply absent.
    */
   events(from: number, to: number): SimEvent[] {
-    const ev = this.run.trace.events;
-    if (ev.length === 0 || to <= from) return [];
-    const first = ev[0].seq;
-    const a = Math.max(0, from - first);
-    const b = Math.min(ev.length, Math.max(0, to - first));
-    return a < b ? ev.slice(Math.max(a, b - MAX_EVENTS_QUERY), b) : [];
+    const tr = this.run.trace;
+    const b = Math.min(to, tr.count);
+    return tr.range(Math.max(from, b - MAX_EVENTS_QUERY), b);
   }
 
   /** Assemble a program without running it: the errors an editor marks, with line and column. */
@@ -296,12 +309,11 @@ export class Lab {
 
   /**
    * The frame summary. `sinceSeq` is the newest event the receiver already has: the frame carries the
-   * events after it, at most the newest MAX_NEW_EVENTS.
+   * events after it, at most the newest `maxEvents`.
    */
-  frame(sinceSeq = -1): LabFrame {
+  frame(sinceSeq = -1, maxEvents = MAX_NEW_EVENTS): LabFrame {
     const r = this.run;
-    const ev = r.trace.events;
-    const last = ev[ev.length - 1];
+    const last = r.trace.last();
     return {
       title: r.scenario.title,
       explanation: r.scenario.explanation,
@@ -311,7 +323,7 @@ export class Lab {
       steps: r.scenario.steps.map((s) => ({ do: s.do, note: s.note ?? null })),
       done: r.done,
       results: r.results,
-      events: newEvents(ev, sinceSeq),
+      events: r.trace.range(Math.max(sinceSeq + 1, r.trace.count - maxEvents), r.trace.count),
       eventCount: r.trace.count,
       narration: last ? last.text : r.scenario.explanation,
       vms: r.kvm.vms.map((vm) => this.vmView(vm)),
@@ -356,8 +368,3 @@ export class Lab {
   }
 }
 
-function newEvents(ev: readonly SimEvent[], sinceSeq: number): SimEvent[] {
-  if (ev.length === 0) return [];
-  const from = Math.max(0, Math.min(sinceSeq + 1 - ev[0].seq, ev.length));
-  return ev.slice(Math.max(from, ev.length - MAX_NEW_EVENTS));
-}

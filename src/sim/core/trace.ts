@@ -2,6 +2,14 @@
  * The event trace. Every state change in the machine emits one event; the trace panel, the narration
  * line, the CLI report and the tests all read these. `name` is the real identifier (an ioctl, an exit
  * reason, a SEAMCALL or TDCALL leaf, an exception), `text` one plain sentence a student can read aloud.
+ *
+ * A 4 GiB guest faults a million pages, three events each, and a fast run records hundreds of
+ * thousands of events a second. Kept as objects (an event, its args, a dozen strings), they are
+ * garbage the collector copies while the trace holds them, and its helper threads took more CPU than
+ * the simulation itself. So the trace keeps its events in columns of typed arrays, 4,096 events a
+ * chunk: time, VM, vCPU, pages, and for the hot events (declared with `eventKind`) up to three
+ * numbers from which their args and sentence are made when somebody reads them. Other events keep
+ * their object in the chunk. Reading gives plain SimEvent objects, made on demand.
  */
 export type Layer = 'guest' | 'tdx-module' | 'kvm' | 'vmm' | 'host' | 'link';
 export const LAYERS: readonly Layer[] = ['guest', 'tdx-module', 'kvm', 'vmm', 'host', 'link'];
@@ -31,36 +39,165 @@ export interface EventContext {
 
 export type EventListener = (e: SimEvent) => void;
 
+/**
+ * An event's arguments or sentence, or a function that makes them: made only when the event is read.
+ */
+export type Lazy<T> = T | (() => T);
+
+/**
+ * A hot event: its layer and name, and how its args and sentence are made from the (up to three)
+ * numbers recorded with it. Declared once at module level; `Trace.record()` then stores an event as
+ * numbers only. `make` must depend on nothing but its arguments (the event is read later).
+ */
+export interface EventKind {
+  readonly id: number;
+  readonly layer: Layer;
+  readonly name: string;
+  readonly make: (a: number, b: number, c: number) => { args: Record<string, ArgValue>; text: string };
+}
+
+const KINDS: EventKind[] = [];
+
+export function eventKind(layer: Layer, name: string, make: EventKind['make']): EventKind {
+  const k: EventKind = { id: KINDS.length, layer, name, make };
+  KINDS.push(k);
+  return k;
+}
+
+/** An object event whose args and sentence may still be functions (see Lazy). */
+interface StoredEvent {
+  args: Lazy<Record<string, ArgValue>>;
+  text: Lazy<string>;
+  layer: Layer;
+  name: string;
+}
+
+const CHUNK_BITS = 12;
+const CHUNK = 1 << CHUNK_BITS;
+/** `kind` of an event kept as an object (in `objs`). */
+const OBJECT = -1;
+
+class Chunk {
+  readonly t = new Float64Array(CHUNK);
+  /** EventKind id, or OBJECT. */
+  readonly kind = new Int16Array(CHUNK);
+  /** Index into Trace.names (0: host-wide). */
+  readonly vm = new Int16Array(CHUNK);
+  /** -1: none. */
+  readonly vcpu = new Int16Array(CHUNK);
+  /** First GFN touched and the count (count 0: none). GFNs of a TD's shared alias pass 2^32. */
+  readonly g0 = new Float64Array(CHUNK);
+  readonly gn = new Float64Array(CHUNK);
+  readonly a = new Float64Array(CHUNK);
+  readonly b = new Float64Array(CHUNK);
+  readonly c = new Float64Array(CHUNK);
+  readonly objs: (StoredEvent | undefined)[] = new Array<StoredEvent | undefined>(CHUNK).fill(undefined);
+}
+
+/** A plain-object copy of an event (what a structured clone or a JSON report needs). */
+export function plainEvent(e: SimEvent): SimEvent {
+  const p: SimEvent = { seq: e.seq, t: e.t, vm: e.vm, vcpu: e.vcpu, layer: e.layer, name: e.name, args: e.args, text: e.text };
+  if (e.gfns) p.gfns = e.gfns;
+  return p;
+}
+
 export class Trace {
-  readonly events: SimEvent[] = [];
   private seq = 0;
+  /** The kept events, oldest chunk first; chunks[0] starts at seq firstChunk · CHUNK. */
+  private chunks: Chunk[] = [];
+  /** The newest chunk (where events are being added). */
+  private cur: Chunk | null = null;
+  private firstChunk = 0;
+  private readonly maxChunks: number;
   private listeners: EventListener[] = [];
   /** While > 0, emit() records nothing (an instruction being replayed after an exit). */
   private muted = 0;
   private replayMuted = false;
-  /** Events recorded per VM name (null: host-wide events). */
-  private readonly perVm = new Map<string | null, number>();
+  /** VM names by index (0: host-wide, null), and events recorded per index. */
+  private readonly names: (string | null)[] = [null];
+  private readonly nameIndex = new Map<string | null, number>([[null, 0]]);
+  private readonly perVm: number[] = [0];
+  private lastName: string | null = null;
+  private lastIndex = 0;
 
-  constructor(private readonly now: () => number, private readonly limit = 1_000_000) {}
+  /** At least the newest `limit` events are kept (less one chunk of 4,096 when the oldest is dropped). */
+  constructor(private readonly now: () => number, limit = 1_000_000) {
+    this.maxChunks = Math.max(2, Math.ceil(limit / CHUNK) + 1);
+  }
 
-  emit(layer: Layer, name: string, args: Record<string, ArgValue>, text: string, ctx: EventContext = {}): SimEvent | null {
-    if (this.muted > 0 || this.replayMuted) return null;
-    const e: SimEvent = {
-      seq: this.seq++,
-      t: this.now(),
-      vm: ctx.vm ?? null,
-      vcpu: ctx.vcpu ?? null,
-      layer,
-      name,
-      args,
-      text,
-    };
-    if (ctx.gfns) e.gfns = ctx.gfns;
-    this.perVm.set(e.vm, (this.perVm.get(e.vm) ?? 0) + 1);
-    if (this.events.length >= this.limit) this.events.splice(0, this.events.length >> 1);
-    this.events.push(e);
+  emit(layer: Layer, name: string, args: Lazy<Record<string, ArgValue>>, text: Lazy<string>, ctx: EventContext = {}): void {
+    this.emitFor(ctx.vm ?? null, layer, name, args, text, ctx);
+  }
+
+  /** emit() for one VM's event (its name apart from the context, which then needs no copy). */
+  emitFor(vm: string | null, layer: Layer, name: string, args: Lazy<Record<string, ArgValue>>, text: Lazy<string>, ctx: EventContext = {}): void {
+    if (this.muted > 0 || this.replayMuted) return;
+    const g = ctx.gfns;
+    const i = this.slot(vm, ctx.vcpu ?? -1, g ? g[0] : 0, g ? g[1] : 0);
+    const chunk = this.cur!;
+    chunk.kind[i] = OBJECT;
+    chunk.objs[i] = { args, text, layer, name };
+    this.notify();
+  }
+
+  /** A hot event: its kind and numbers only (see EventKind). */
+  record(kind: EventKind, vm: string | null, vcpu: number, gfn: number, gfnCount: number, a: number, b = 0, c = 0): void {
+    if (this.muted > 0 || this.replayMuted) return;
+    const i = this.slot(vm, vcpu, gfn, gfnCount);
+    const chunk = this.cur!;
+    chunk.kind[i] = kind.id;
+    chunk.a[i] = a;
+    chunk.b[i] = b;
+    chunk.c[i] = c;
+    this.notify();
+  }
+
+  /** The next event's index in the current chunk (`cur`), with its common columns filled. */
+  private slot(vm: string | null, vcpu: number, g0: number, gn: number): number {
+    const seq = this.seq++;
+    const i = seq & (CHUNK - 1);
+    if (i === 0) this.addChunk();
+    const chunk = this.cur!;
+    let v = this.lastIndex;
+    if (vm !== this.lastName) {
+      v = this.nameIndex.get(vm) ?? this.addName(vm!);
+      this.lastName = vm;
+      this.lastIndex = v;
+    }
+    this.perVm[v]++;
+    chunk.t[i] = this.now();
+    chunk.vm[i] = v;
+    chunk.vcpu[i] = vcpu;
+    chunk.g0[i] = g0;
+    chunk.gn[i] = gn;
+    return i;
+  }
+
+  private addName(vm: string): number {
+    const v = this.names.length;
+    this.names.push(vm);
+    this.nameIndex.set(vm, v);
+    this.perVm.push(0);
+    return v;
+  }
+
+  /** A new chunk at the end; past the limit, the oldest is dropped and reused. */
+  private addChunk(): void {
+    let c: Chunk;
+    if (this.chunks.length < this.maxChunks) c = new Chunk();
+    else {
+      c = this.chunks.shift()!;
+      c.objs.fill(undefined);
+      this.firstChunk++;
+    }
+    this.chunks.push(c);
+    this.cur = c;
+  }
+
+  private notify(): void {
+    if (this.listeners.length === 0) return;
+    const e = this.at(this.seq - 1)!;
     for (const l of this.listeners) l(e);
-    return e;
   }
 
   subscribe(l: EventListener): () => void {
@@ -88,12 +225,69 @@ export class Trace {
     }
   }
 
+  /** Events recorded so far (the next event's seq). */
   get count(): number {
     return this.seq;
   }
 
+  /** The oldest kept event's seq (= count when none is kept). */
+  get first(): number {
+    return this.chunks.length ? this.firstChunk * CHUNK : this.seq;
+  }
+
+  /** How many events are kept. */
+  get size(): number {
+    return this.seq - this.first;
+  }
+
+  /** Event `seq` as a plain object, or undefined when it is not kept. */
+  at(seq: number): SimEvent | undefined {
+    if (seq < this.first || seq >= this.seq) return undefined;
+    const chunk = this.chunks[(seq >>> CHUNK_BITS) - this.firstChunk];
+    const i = seq & (CHUNK - 1);
+    const v = chunk.vcpu[i];
+    const e: SimEvent = { seq, t: chunk.t[i], vm: this.names[chunk.vm[i]], vcpu: v < 0 ? null : v, layer: 'host', name: '', args: {}, text: '' };
+    const k = chunk.kind[i];
+    if (k === OBJECT) {
+      const o = chunk.objs[i]!;
+      if (typeof o.args === 'function') o.args = o.args();
+      if (typeof o.text === 'function') o.text = o.text();
+      e.layer = o.layer;
+      e.name = o.name;
+      e.args = o.args;
+      e.text = o.text;
+    } else {
+      const kind = KINDS[k];
+      const m = kind.make(chunk.a[i], chunk.b[i], chunk.c[i]);
+      e.layer = kind.layer;
+      e.name = kind.name;
+      e.args = m.args;
+      e.text = m.text;
+    }
+    if (chunk.gn[i] > 0) e.gfns = [chunk.g0[i], chunk.gn[i]];
+    return e;
+  }
+
+  /** The kept events with from <= seq < to, oldest first, as plain objects. */
+  range(from: number, to: number): SimEvent[] {
+    const out: SimEvent[] = [];
+    for (let s = Math.max(from, this.first), end = Math.min(to, this.seq); s < end; s++) out.push(this.at(s)!);
+    return out;
+  }
+
+  /** The newest event, if one is kept. */
+  last(): SimEvent | undefined {
+    return this.at(this.seq - 1);
+  }
+
+  /** Every kept event, oldest first: made anew at each call (for tests and reports, not hot paths). */
+  get events(): SimEvent[] {
+    return this.range(this.first, this.seq);
+  }
+
   /** Events recorded so far about one VM (null: host-wide events). */
   countFor(vm: string | null): number {
-    return this.perVm.get(vm) ?? 0;
+    const v = this.nameIndex.get(vm);
+    return v === undefined ? 0 : this.perVm[v];
   }
 }

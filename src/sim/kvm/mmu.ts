@@ -1,4 +1,5 @@
 import { Cost } from '../core/clock';
+import { eventKind } from '../core/trace';
 import { isSharedGpa } from '../tdx/abi';
 import { PagedU32 } from '../core/paged-array';
 import { PAGE_SIZE, hex } from '../core/units';
@@ -33,6 +34,26 @@ export interface MmuStats {
 
 /** A translation result: the host frame, or 'mmio' when no memslot backs the GPA. */
 export type Translation = number | 'mmio';
+
+// The hot events of the fault paths (a page each): recorded as numbers, made into args and a
+// sentence only when read (see EventKind in core/trace.ts).
+const ACCESSES: readonly Access[] = ['read', 'write', 'fetch'];
+const EV_EPT_VIOLATION = eventKind('kvm', 'EPT violation', (gpa, access, flags) => {
+  const acc = ACCESSES[access];
+  const priv = (flags & 1) !== 0;
+  return {
+    args: { gpa: hex(gpa), access: acc, private: priv },
+    text: `The guest's ${acc} of ${priv ? 'private' : 'shared'} GPA ${hex(gpa)} finds no ${flags & 2 ? 'Secure-EPT' : 'EPT'} entry: an EPT violation exits to KVM.`,
+  };
+});
+const EV_GUP = eventKind('host', 'get_user_pages', (hva, frame) => ({
+  args: { hva: hex(hva), hpa: hex(frame * PAGE_SIZE) },
+  text: `KVM faults in the VMM's page at HVA ${hex(hva)}; the host backs it with frame ${hex(frame * PAGE_SIZE)}.`,
+}));
+const EV_EPT_INSTALLED = eventKind('kvm', 'EPT entry installed', (gfn, frame, writable) => ({
+  args: { gfn: hex(gfn), hpa: hex(frame * PAGE_SIZE), writable: writable === 1 },
+  text: `KVM maps GFN ${hex(gfn)} to host frame ${hex(frame * PAGE_SIZE)}${writable ? '' : ' read-only (dirty logging write-protects it)'}.`,
+}));
 
 /**
  * KVM's MMU for one VM (arch/x86/kvm/mmu/). The EPT maps GFNs to host frames; for a TD it is the
@@ -95,9 +116,22 @@ export class Mmu {
   private traceViolation(gfn: number, gpa: number, access: Access, priv: boolean, vcpu: number): void {
     this.stats.eptViolations++;
     this.vm.clock.advance(Cost.eptViolation);
-    this.vm.trace('kvm', 'EPT violation', { gpa: hex(gpa), access, private: priv },
-      `The guest's ${access} of ${priv ? 'private' : 'shared'} GPA ${hex(gpa)} finds no ${priv && this.vm.isTd ? 'Secure-EPT' : 'EPT'} entry: an EPT violation exits to KVM.`,
-      { vcpu, gfns: [gfn, 1] });
+    this.vm.kvm.host.trace.record(EV_EPT_VIOLATION, this.vm.name, vcpu, gfn, 1, gpa, ACCESSES.indexOf(access), (priv ? 1 : 0) | (priv && this.vm.isTd ? 2 : 0));
+  }
+
+  private traceGup(gfn: number, hva: number, frame: number, vcpu: number): void {
+    this.vm.kvm.host.trace.record(EV_GUP, this.vm.name, vcpu, gfn, 1, hva, frame);
+  }
+
+  private traceInstalled(gfn: number, frame: number, writable: boolean, vcpu: number): void {
+    this.vm.kvm.host.trace.record(EV_EPT_INSTALLED, this.vm.name, vcpu, gfn, 1, gfn, frame, writable ? 1 : 0);
+  }
+
+  // A closure makes V8 allocate its enclosing function's variables on the heap at every call, so
+  // this (rarer) event's lazy args and sentence are made here, not in the fault path.
+  private traceGmemPfn(gfn: number, index: number, fd: number, frame: number, fresh: boolean, vcpu: number): void {
+    this.vm.trace('kvm', 'kvm_gmem_get_pfn', () => ({ gfn: hex(gfn), index, hpa: hex(frame * PAGE_SIZE), fresh }),
+      () => `KVM takes page ${index} of guest_memfd ${fd}${fresh ? ' (allocated and cleared now)' : ''} and maps it at GFN ${hex(gfn)}.`, { vcpu, gfns: [gfn, 1] });
   }
 
   /** A shared access: the page behind the memslot's userspace_addr, through the host page tables. */
@@ -120,9 +154,7 @@ export class Mmu {
     try {
       const before = this.vm.vmm.lookup(hva);
       frame = this.vm.vmm.fault(hva, 'get_user_pages');
-      if (before < 0)
-        this.vm.trace('host', 'get_user_pages', { hva: hex(hva), hpa: hex(frame * PAGE_SIZE) },
-          `KVM faults in the VMM's page at HVA ${hex(hva)}; the host backs it with frame ${hex(frame * PAGE_SIZE)}.`, { vcpu, gfns: [gfn, 1] });
+      if (before < 0) this.traceGup(gfn, hva, frame, vcpu);
     } catch (err) {
       if (err instanceof SysError)
         this.memoryFault(gpa, false, `get_user_pages() failed for HVA ${hex(hva)} (${err.errno}): KVM_RUN returns -EFAULT with the fault's GPA`);
@@ -131,8 +163,7 @@ export class Mmu {
     const writable = !slot.dirtyBitmap || access === 'write';
     if (access === 'write' && slot.dirtyBitmap) this.vm.markDirty(slot, gfn);
     this.ept.set(gfn, (frame + 1) | (writable && !(slot.flags & KVM_MEM_READONLY) ? EPT_W : 0));
-    this.vm.trace('kvm', 'EPT entry installed', { gfn: hex(gfn), hpa: hex(frame * PAGE_SIZE), writable },
-      `KVM maps GFN ${hex(gfn)} to host frame ${hex(frame * PAGE_SIZE)}${writable ? '' : ' read-only (dirty logging write-protects it)'}.`, { vcpu, gfns: [gfn, 1] });
+    this.traceInstalled(gfn, frame, writable, vcpu);
     return frame;
   }
 
@@ -155,8 +186,7 @@ export class Mmu {
       this.memoryFault(gpa, true, `GFN ${hex(gfn)} is private but ${slot ? `memslot ${slot.id} has no guest_memfd` : 'no memslot covers it'}: KVM cannot back it`);
     const [frame, fresh] = slot.gmem.getPfn(gfnToGmemIndex(slot, gfn));
     this.ept.set(gfn, (frame + 1) | EPT_W);
-    this.vm.trace('kvm', 'kvm_gmem_get_pfn', { gfn: hex(gfn), index: gfnToGmemIndex(slot, gfn), hpa: hex(frame * PAGE_SIZE), fresh },
-      `KVM takes page ${gfnToGmemIndex(slot, gfn)} of guest_memfd ${slot.gmem.fd}${fresh ? ' (allocated and cleared now)' : ''} and maps it at GFN ${hex(gfn)}.`, { vcpu, gfns: [gfn, 1] });
+    this.traceGmemPfn(gfn, gfnToGmemIndex(slot, gfn), slot.gmem.fd, frame, fresh, vcpu);
     return frame;
   }
 

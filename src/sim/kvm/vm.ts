@@ -1,7 +1,7 @@
 import type { Clock } from '../core/clock';
 import { fail } from '../core/errno';
 import { RangeSet } from '../core/range-set';
-import type { ArgValue, EventContext, Layer } from '../core/trace';
+import type { ArgValue, EventContext, Layer, Lazy } from '../core/trace';
 import { PAGE_SIZE, formatSize, hex, isPageAligned } from '../core/units';
 import type { Process } from '../host/process';
 import type { Td } from '../tdx/module';
@@ -93,8 +93,8 @@ export class Vm {
     return this.type !== KVM_X86_DEFAULT_VM;
   }
 
-  trace(layer: Layer, name: string, args: Record<string, ArgValue>, text: string, ctx: EventContext = {}): void {
-    this.kvm.host.trace.emit(layer, name, args, text, { vm: this.name, ...ctx });
+  trace(layer: Layer, name: string, args: Lazy<Record<string, ArgValue>>, text: Lazy<string>, ctx: EventContext = {}): void {
+    this.kvm.host.trace.emitFor(ctx.vm === undefined ? this.name : ctx.vm, layer, name, args, text, ctx);
   }
 
   /** KVM_CHECK_EXTENSION on the VM fd. */

@@ -1,6 +1,6 @@
 import { PagedU32 } from '../core/paged-array';
 import { Cost } from '../core/clock';
-import type { Trace } from '../core/trace';
+import { eventKind, type Trace } from '../core/trace';
 import { PAGE_SIZE, hex } from '../core/units';
 import type { Host } from '../host/host';
 import { FrameOwner } from '../host/physmem';
@@ -28,14 +28,29 @@ export type TdLifecycle = 'created' | 'initialized' | 'runnable';
 const SEPT_L1_SPAN = 512;
 const SEPT_L2_SPAN = 512 * 512;
 
+// The hot events of a TD's page-by-page growth: recorded as numbers, made into args and a sentence
+// only when read (see EventKind in core/trace.ts).
+const EV_PAGE_AUG = eventKind('tdx-module', 'TDH.MEM.PAGE.AUG', (gfn, frame) => ({
+  args: { gpa: hex(gfn * PAGE_SIZE), hpa: hex(frame * PAGE_SIZE) },
+  text: `KVM adds host page ${hex(frame * PAGE_SIZE)} at private GPA ${hex(gfn * PAGE_SIZE)}; it is PENDING until the guest accepts it.`,
+}));
+const EV_ACCEPT = eventKind('tdx-module', 'TDG.MEM.PAGE.ACCEPT', (gfn) => ({
+  args: { gpa: hex(gfn * PAGE_SIZE), status: 'TDX_SUCCESS' },
+  text: `The guest accepts ${hex(gfn * PAGE_SIZE)}: the TDX module zeroes it with the TD's key and maps it (PENDING → MAPPED).`,
+}));
+const EV_ACCEPT_AGAIN = eventKind('tdx-module', 'TDG.MEM.PAGE.ACCEPT', (gfn) => ({
+  args: { gpa: hex(gfn * PAGE_SIZE), status: 'TDX_PAGE_ALREADY_ACCEPTED' },
+  text: `The guest asks to accept ${hex(gfn * PAGE_SIZE)}, which is already accepted: the TDX module answers TDX_PAGE_ALREADY_ACCEPTED.`,
+}));
+
 /** One trust domain as the TDX module sees it. */
 export class Td {
   lifecycle: TdLifecycle = 'created';
   attributes = 0n;
   gpaw: 48 | 52 = 48;
   readonly sept: PagedU32;
-  /** Secure-EPT pages (TDX metadata frames), keyed by level * 2^40 + index. */
-  readonly septPages = new Map<number, number>();
+  /** Secure-EPT pages (TDX metadata frames) of level 1 and level 2, keyed by index at that level. */
+  readonly septPages: readonly [Map<number, number>, Map<number, number>] = [new Map(), new Map()];
   /** TDR, TDCS and per-vCPU TDVPS pages. */
   readonly controlPages: number[] = [];
   readonly mrtd = new Measurement();
@@ -91,7 +106,7 @@ export class TdxModule {
 
   private seam(name: string, td: Td, args: Record<string, string | number>, text: string, gfn?: number): void {
     this.host.clock.advance(Cost.seamcall);
-    this.trace.emit('tdx-module', name, args, text, { vm: td.vmName, gfns: gfn === undefined ? undefined : [gfn, 1] });
+    this.trace.emitFor(td.vmName, 'tdx-module', name, args, text, gfn === undefined ? undefined : { gfns: [gfn, 1] });
   }
 
   private metadataFrame(td: Td): number {
@@ -136,15 +151,16 @@ export class TdxModule {
 
   /** KVM adds missing Secure-EPT pages above a leaf before mapping it (TDH.MEM.SEPT.ADD). */
   ensureSeptPages(td: Td, gfn: number): void {
-    const l1 = Math.floor(gfn / SEPT_L1_SPAN);
-    const l2 = Math.floor(gfn / SEPT_L2_SPAN);
-    for (const [level, index, span] of [[2, l2, SEPT_L2_SPAN], [1, l1, SEPT_L1_SPAN]] as const) {
-      const key = level * 2 ** 40 + index;
-      if (td.septPages.has(key)) continue;
-      td.septPages.set(key, this.metadataFrame(td));
-      this.seam('TDH.MEM.SEPT.ADD', td, { gpa: hex(index * span * PAGE_SIZE), level },
-        `A level-${level} Secure-EPT page is added for GPA ${hex(index * span * PAGE_SIZE)} (${level === 1 ? '2 MiB' : '1 GiB'} of guest memory).`);
-    }
+    this.ensureSeptPage(td, 2, Math.floor(gfn / SEPT_L2_SPAN), SEPT_L2_SPAN);
+    this.ensureSeptPage(td, 1, Math.floor(gfn / SEPT_L1_SPAN), SEPT_L1_SPAN);
+  }
+
+  private ensureSeptPage(td: Td, level: 1 | 2, index: number, span: number): void {
+    const pages = td.septPages[level - 1];
+    if (pages.has(index)) return;
+    pages.set(index, this.metadataFrame(td));
+    this.seam('TDH.MEM.SEPT.ADD', td, { gpa: hex(index * span * PAGE_SIZE), level },
+      `A level-${level} Secure-EPT page is added for GPA ${hex(index * span * PAGE_SIZE)} (${level === 1 ? '2 MiB' : '1 GiB'} of guest memory).`);
   }
 
   /** TDH.MEM.PAGE.ADD: copy a source page into a TD-private page before the TD is finalized. */
@@ -191,8 +207,8 @@ export class TdxModule {
     this.host.memory.hkid[frame] = td.hkid;
     td.sept.set(gfn, septEntry(Sept.PENDING, frame));
     td.pendingPages++;
-    this.seam('TDH.MEM.PAGE.AUG', td, { gpa: hex(gfn * PAGE_SIZE), hpa: hex(frame * PAGE_SIZE) },
-      `KVM adds host page ${hex(frame * PAGE_SIZE)} at private GPA ${hex(gfn * PAGE_SIZE)}; it is PENDING until the guest accepts it.`, gfn);
+    this.host.clock.advance(Cost.seamcall);
+    this.trace.record(EV_PAGE_AUG, td.vmName, -1, gfn, 1, gfn, frame);
     return TdxStatus.TDX_SUCCESS;
   }
 
@@ -236,12 +252,9 @@ export class TdxModule {
   memPageAccept(td: Td, gfn: number, vcpu: number): AcceptResult {
     const e = td.sept.get(gfn);
     const s = septState(e);
-    const gpa = hex(gfn * PAGE_SIZE);
-    const ctx = { vm: td.vmName, vcpu, gfns: [gfn, 1] as const };
     if (s === Sept.FREE) return { status: 'ept-violation' };
     if (s === Sept.MAPPED) {
-      this.trace.emit('tdx-module', 'TDG.MEM.PAGE.ACCEPT', { gpa, status: 'TDX_PAGE_ALREADY_ACCEPTED' },
-        `The guest asks to accept ${gpa}, which is already accepted: the TDX module answers TDX_PAGE_ALREADY_ACCEPTED.`, ctx);
+      this.trace.record(EV_ACCEPT_AGAIN, td.vmName, vcpu, gfn, 1, gfn);
       return { status: TdxStatus.TDX_PAGE_ALREADY_ACCEPTED };
     }
     if (s !== Sept.PENDING) return { status: TdxStatus.TDX_OPERAND_BUSY };
@@ -251,8 +264,7 @@ export class TdxModule {
     td.sept.set(gfn, septEntry(Sept.MAPPED, f));
     td.pendingPages--;
     td.mappedPages++;
-    this.trace.emit('tdx-module', 'TDG.MEM.PAGE.ACCEPT', { gpa, status: 'TDX_SUCCESS' },
-      `The guest accepts ${gpa}: the TDX module zeroes it with the TD's key and maps it (PENDING → MAPPED).`, ctx);
+    this.trace.record(EV_ACCEPT, td.vmName, vcpu, gfn, 1, gfn);
     return { status: TdxStatus.TDX_SUCCESS };
   }
 
@@ -265,9 +277,9 @@ export class TdxModule {
       mem.hkid[f] = 0;
       td.sept.set(gfn, 0);
     });
-    for (const f of td.septPages.values()) mem.free(f);
+    for (const pages of td.septPages) for (const f of pages.values()) mem.free(f);
     for (const f of td.controlPages) mem.free(f);
-    td.septPages.clear();
+    for (const pages of td.septPages) pages.clear();
     td.controlPages.length = 0;
     this.tds.delete(td.hkid);
   }
