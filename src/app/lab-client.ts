@@ -46,6 +46,8 @@ export class LabClient {
   }
 
   private onFrame(p: FramePacket): void {
+    // A frame not yet applied is replaced by this one: what it said had changed, this one says too.
+    if (this.raf && this.latest) mergeDirty(this.latest, p);
     this.latest = p;
     if (this.raf) return;
     this.raf = requestAnimationFrame(() => {
@@ -61,6 +63,8 @@ export class LabClient {
         this.store.setState({ live: next });
         if (!this.trailing) this.trailing = window.setTimeout(() => this.flushPanels(), PANEL_MS);
       }
+      // Flow control: the worker sends the next frame of a running guest only after this answer.
+      this.api?.applied(next.n).catch(() => undefined);
     });
   }
 
@@ -146,5 +150,19 @@ export class LabClient {
   }
   info() {
     return this.call((a) => a.info());
+  }
+}
+
+/** Widen `newer`'s changed-GFN ranges to cover `older`'s (which will not be applied). */
+export function mergeDirty(older: FramePacket, newer: FramePacket): void {
+  for (const page of newer.pages) {
+    const o = older.pages.find((x) => x.vm === page.vm);
+    if (!o || !o.dirty || !page.dirty) {
+      page.dirty = undefined;
+      continue;
+    }
+    const [a, b] = o.dirty;
+    const [c, d] = page.dirty;
+    page.dirty = a === b ? [c, d] : c === d ? [a, b] : [Math.min(a, c), Math.max(b, d)];
   }
 }

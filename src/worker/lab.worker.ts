@@ -11,8 +11,22 @@ import type { CommandResult, FramePacket, LabApi, LoadResult, StepKind } from '.
 const FRAME_MS = 16;
 /** Time the play loop spends simulating per tick, leaving the worker responsive to RPCs. */
 const SLICE_MS = 8;
+/**
+ * The share of one core the play loop may take. With two cores or fewer, the simulation running
+ * flat out (with the garbage collector's helper threads that its allocations wake) leaves the page
+ * too little for its own work: the main thread, the compositor and the raster threads then miss
+ * display frames. There, the loop rests as long as it ran after each slice.
+ */
+const DUTY = (typeof navigator !== 'undefined' && navigator.hardwareConcurrency > 2) ? 1 : 0.5;
 /** Instructions per Lab.advance() call inside a tick. */
 const CHUNK = 2000;
+/**
+ * Events a frame carries while the guest plays (the newest; a stopped guest's frame carries up to
+ * Lab's MAX_NEW_EVENTS). The trace panel redraws a few times a second and shows a screenful, and a
+ * fast guest records a million events a second: receiving 250 of them at every display frame cost
+ * the page about as much as drawing it. The trace panel fetches the rest when the guest pauses.
+ */
+const PLAYING_EVENTS = 48;
 
 let lab: Lab | null = null;
 let scenario: unknown = null;
@@ -24,6 +38,14 @@ let frameNo = 0;
 let lastSeq = -1;
 let lastPublish = 0;
 let pending = false;
+/**
+ * Flow control: the newest frame number the page has applied. While the guest plays, a frame is
+ * published only when the page took the previous one, so no frame is built, cloned and received
+ * only to be dropped unseen (a page that cannot keep up gets fewer frames, not a backlog).
+ */
+let applied = -1;
+/** A frame was due while the page still had the previous one: publish when it answers. */
+let owed = false;
 const isolated = typeof crossOriginIsolated !== 'undefined' && crossOriginIsolated;
 
 /** Reused arrays (SharedArrayBuffer-backed when isolated), keyed by VM name and "host". */
@@ -43,18 +65,20 @@ function arrayFor(key: string, n: number): Uint8Array {
 function publish(): void {
   if (!lab || !listener) return;
   const t0 = performance.now();
-  const frame = lab.frame(lastSeq);
+  const frame = playing ? lab.frame(lastSeq, PLAYING_EVENTS) : lab.frame(lastSeq);
   const evs = frame.events;
   if (evs.length) lastSeq = evs[evs.length - 1].seq;
   const pages = frame.vms.map((v) => {
     const key = `vm:${v.name}`;
     const a = arrayFor(key, v.gfnCount);
     const version = `${lab!.stateVersion(v.name)}:${a.length}`;
+    let dirty: [number, number] = [0, 0];
     if (versions.get(key) !== version) {
-      lab!.pageStates(v.name, a);
+      const r = lab!.updatePageStates(v.name, a);
+      dirty = [r.from, r.to];
       versions.set(key, version);
     }
-    return { vm: v.name, states: a, version };
+    return { vm: v.name, states: a, version, dirty };
   });
   const host = arrayFor('host', frame.hostFrames);
   const hostVersion = `${lab.hostVersion()}`;
@@ -68,14 +92,18 @@ function publish(): void {
   if (isolated) listener(packet);
   else {
     // Transfer copies so the worker keeps its own arrays for the next frame.
-    const copies = pages.map((p) => ({ vm: p.vm, states: p.states.slice(), version: p.version }));
+    const copies = pages.map((p) => ({ vm: p.vm, states: p.states.slice(), version: p.version, dirty: p.dirty }));
     const hostCopy = host.slice();
     listener(Comlink.transfer({ ...packet, pages: copies, hostOwners: hostCopy }, [...copies.map((c) => c.states.buffer), hostCopy.buffer]));
   }
 }
 
-/** Publish now if a display frame has passed, else once at the next one. */
+/** Publish now if a display frame has passed, else once at the next one; never ahead of the page. */
 function schedulePublish(): void {
+  if (applied < frameNo - 1) {
+    owed = true;
+    return;
+  }
   const wait = FRAME_MS - (performance.now() - lastPublish);
   if (wait <= 0) return publish();
   if (pending) return;
@@ -106,8 +134,9 @@ function tick(): void {
     throw e;
   }
   if (lab.done) playing = false;
-  schedulePublish();
-  if (playing) setTimeout(tick, 0);
+  if (playing) schedulePublish();
+  else publish();
+  if (playing) setTimeout(tick, DUTY >= 1 ? 0 : (performance.now() - t0) * (1 / DUTY - 1));
 }
 
 function query<T>(f: () => T, empty: T): T {
@@ -162,13 +191,13 @@ const api: LabApi = {
     else if (kind === 'step') lab.step();
     else {
       // One exit: run until the current step's trace shows a new KVM exit event or the step ends.
-      const before = lab.run.trace.count;
+      const trace = lab.run.trace;
+      let seen = trace.count;
       let guard = 0;
       while (!lab.done && guard++ < 10_000) {
         const r = lab.advance(1000);
-        const evs = lab.run.trace.events;
-        let sawExit = false;
-        for (let i = evs.length - 1; i >= 0 && evs[i].seq >= before; i--) if (evs[i].name.startsWith('KVM_EXIT_')) sawExit = true;
+        const sawExit = trace.range(seen, trace.count).some((e) => e.name.startsWith('KVM_EXIT_'));
+        seen = trace.count;
         if (sawExit || r) break;
       }
     }
@@ -215,6 +244,13 @@ const api: LabApi = {
   async subscribe(cb) {
     listener = cb;
     publish();
+  },
+  async applied(n: number) {
+    applied = Math.max(applied, n);
+    if (owed && playing) {
+      owed = false;
+      schedulePublish();
+    }
   },
   async crashForTest() {
     setTimeout(() => {

@@ -17,8 +17,12 @@ export interface FramePacket {
   n: number;
   frame: LabFrame;
   playing: boolean;
-  /** Per VM: page-state codes by GFN (see src/sim/inspect.ts PageState), and what they were computed from (equal version: unchanged). */
-  pages: { vm: string; states: Uint8Array; version: string }[];
+  /**
+   * Per VM: page-state codes by GFN (see src/sim/inspect.ts PageState), what they were computed from
+   * (equal version: unchanged), and the GFNs [from, to) that may have changed since the previous
+   * packet (absent: any of them).
+   */
+  pages: { vm: string; states: Uint8Array; version: string; dirty?: readonly [number, number] }[];
   /** Host frame owner codes (0 free, 1 host kernel, 2 process, 3+2i guest_memfd of VM i, 4+2i TDX metadata of VM i). */
   hostOwners: Uint8Array;
   /** What hostOwners was computed from: equal to the previous packet's means unchanged. */
@@ -55,6 +59,8 @@ export interface LabApi {
   attackSurface(vm: string): Promise<AttackSurfaceView | null>;
   /** Assemble a program without running it; the errors with line and column (for the editor). */
   diagnose(source: string, origin: number): Promise<{ line: number; column: number; message: string }[]>;
+  /** The page applied frame `n` (flow control: while playing, the next frame waits for this). */
+  applied(n: number): Promise<void>;
   /** Register the frame callback (a Comlink proxy). */
   subscribe(cb: (p: FramePacket) => void): Promise<void>;
   /** Make the worker throw from its event loop, as a bug would (only used by the crash-recovery test). */

@@ -50,6 +50,21 @@ describe('patchPixels', () => {
     expect(px).toEqual(Uint32Array.from(after, (s) => pal[s]));
     expect(painted).toEqual(after);
   });
+  it('compares only from `from` on (the range the worker said may have changed), at any alignment', () => {
+    const before = new Uint8Array(1000).fill(2);
+    const px = new Uint32Array(before.length);
+    paintPixels(before, before.length, pal, px);
+    const painted = before.slice();
+    const after = before.slice();
+    after[10] = 7; // before the range: not looked at
+    after[501] = 3;
+    after[998] = 4; // in the tail past the last whole word
+    expect(patchPixels(after, painted, 999, pal, px, 64, 501)).toEqual([7, 15]);
+    expect(px[10]).toBe(pal[2]);
+    expect(px[501]).toBe(pal[3]);
+    expect(px[998]).toBe(pal[4]);
+    expect(patchPixels(after, painted, 600, pal, px, 64, 599)).toBeNull();
+  });
 });
 
 describe('layout and axis', () => {

@@ -49,6 +49,8 @@ export interface PageMapUpdate {
   memslots: readonly (readonly [number, number, number])[];
   /** What the states were computed from: the same version as last time means unchanged (no diff needed). */
   version?: string;
+  /** The pages [from, to) that may differ from the previous update's (absent: any of them). */
+  dirty?: readonly [number, number];
 }
 
 export interface PageMapOptions {
@@ -63,6 +65,8 @@ export interface PageMapOptions {
 export interface PageMapStats {
   /** Cost of the last image repaint (palette loop + putImageData), ms. */
   paintMs: number;
+  /** Of which the last full repaint's putImageData, ms. */
+  putMs: number;
   /** How the last repaint was done ("full", "full (simd)", "changes"). Kept off the DOM: an attribute written every frame would invalidate style. */
   paintKind: string;
   /** Cost of the last static-canvas draw (scaled image, grid, axis), ms. */
@@ -133,13 +137,17 @@ export function createPageMap(canvas: HTMLCanvasElement, overlay: HTMLCanvasElem
 
   // Frame scheduling: each canvas at most once per animation frame.
   let imageDirty = false;
-  /** New states arrived: compare them with the painted ones at the next frame. */
+  /** New states arrived: compare them with the painted ones at the next frame, in pages [scanFrom, scanTo). */
   let diffPending = false;
+  let scanFrom = 0;
+  let scanTo = 0;
   let version: string | undefined;
   let staticDirty = false;
+  /** Only these image rows changed (first, last): the static canvas is redrawn in their band. */
+  let staticRows: [number, number] | null = null;
   let overlayDirty = false;
   let raf = 0;
-  const stats: PageMapStats = { paintMs: 0, drawMs: 0, paints: 0, paintKind: '' };
+  const stats: PageMapStats = { paintMs: 0, putMs: 0, drawMs: 0, paints: 0, paintKind: '' };
 
   const sel = select(overlay);
   const behaviour = zoom<HTMLCanvasElement, unknown>()
@@ -180,6 +188,8 @@ export function createPageMap(canvas: HTMLCanvasElement, overlay: HTMLCanvasElem
     if (imageDirty) paint();
     else if (diffPending) paintChanges();
     if (staticDirty) drawStatic();
+    else if (staticRows) drawStatic(staticRows);
+    staticRows = null;
     if (overlayDirty) drawOverlay();
   }
 
@@ -195,50 +205,59 @@ export function createPageMap(canvas: HTMLCanvasElement, overlay: HTMLCanvasElem
     imageData = simd ? new ImageData(simd.bytes, cols, rows) : ictx.createImageData(cols, rows);
     // Cells past the last page stay transparent: the "no memslot" hatching shows there.
     pixels = simd ? simd.pixels : new Uint32Array(imageData.data.buffer);
-    painted = new Uint8Array(n);
+    // What is painted: with SIMD, the painter's own copy of the states it drew (no second copy).
+    painted = simd ? simd.states : new Uint8Array(n);
     overlay.dataset.cols = String(cols);
     overlay.dataset.count = String(n);
     configureZoom();
   }
 
-  /** The full repaint (new layout or palette; every frame with SIMD): the palette lookups, then one putImageData. */
+  /** The full repaint (new layout or palette): the palette lookups, then one putImageData. */
   function paint(): void {
     imageDirty = false;
     diffPending = false;
+    scanFrom = scanTo = 0;
     if (!imageData || !palette) return;
     const t0 = performance.now();
     const n = Math.min(count, states.length);
     if (simd) simd.paint(states, n, palette);
     else paintPixels(states, n, palette, pixels);
+    const t1 = performance.now();
     ictx.putImageData(imageData, 0, 0);
+    stats.putMs = performance.now() - t1;
     if (!simd) painted.set(states.subarray(0, n));
-    finishPaint(t0, simd ? 'full (simd)' : 'full');
+    finishPaint(t0, simd ? 'full (simd)' : 'full', null);
   }
 
   /**
-   * A new frame's states. Without SIMD: compare with what is painted, a word (four pages) at a time,
-   * repaint only the pages that changed and put only the rows they are in; nothing changed, nothing
-   * is put.
+   * A new frame's states: compare with what is painted, a word (four pages) at a time, in the range
+   * the worker said may have changed; repaint only the pages that changed, put only the rows they are
+   * in, and redraw the visible canvas only in their band. A running guest changes a few rows a frame:
+   * a full repaint (even the SIMD one) and a full redraw of a million-page image at every display
+   * frame cost the page several times more.
    */
   function paintChanges(): void {
     diffPending = false;
     if (!imageData || !palette) return;
-    // With SIMD a full repaint (about 0.15 ms for a million pages) is cheaper than finding the
-    // changed pages in JavaScript.
-    if (simd) return paint();
+    // A change over much of the map (a new scenario, a bulk conversion) is cheaper as the SIMD full
+    // repaint than as a compare in JavaScript.
+    if (simd && scanTo - scanFrom > count / 4) return paint();
     const t0 = performance.now();
-    const rowsChanged = patchPixels(states, painted, Math.min(count, states.length), palette, pixels, cols);
+    const n = Math.min(count, states.length);
+    const rowsChanged = patchPixels(states, painted, Math.min(n, scanTo), palette, pixels, cols, scanFrom);
+    scanFrom = scanTo = 0;
     if (!rowsChanged) return;
     const [r0, r1] = rowsChanged;
     ictx.putImageData(imageData, 0, 0, 0, r0, cols, r1 - r0 + 1);
-    finishPaint(t0, 'changes');
+    finishPaint(t0, 'changes', rowsChanged);
   }
 
-  function finishPaint(t0: number, kind: string): void {
+  function finishPaint(t0: number, kind: string, rows: [number, number] | null): void {
     stats.paintMs = performance.now() - t0;
     stats.paints++;
     stats.paintKind = kind;
-    staticDirty = true;
+    if (!rows) staticDirty = true;
+    else staticRows = staticRows ? [Math.min(staticRows[0], rows[0]), Math.max(staticRows[1], rows[1])] : rows;
   }
 
   function resize(): void {
@@ -290,12 +309,32 @@ export function createPageMap(canvas: HTMLCanvasElement, overlay: HTMLCanvasElem
     };
   }
 
-  function drawStatic(): void {
+  /**
+   * Draw the static canvas: whole, or (rows given) only the band of those image rows inside the
+   * viewport: the same drawing under a clip, so the band matches a full redraw pixel for pixel.
+   */
+  function drawStatic(rows?: [number, number]): void {
     staticDirty = false;
     if (width === 0 || !ctx) return;
     const t0 = performance.now();
     const c = ctx;
     c.setTransform(dpr, 0, 0, dpr, 0, 0);
+    if (rows) {
+      const [[vx0, vy0], [vx1, vy1]] = viewport();
+      const y0 = Math.max(vy0 - PAD, Math.floor(t.y + rows[0] * t.k) - 2);
+      const y1 = Math.min(vy1 + PAD, Math.ceil(t.y + (rows[1] + 1) * t.k) + 2);
+      if (y1 <= y0 || count <= 0) return;
+      c.save();
+      c.beginPath();
+      c.rect(Math.floor(vx0), y0, Math.ceil(vx1) - Math.floor(vx0), y1 - y0);
+      c.clip();
+      drawStaticClipped(c);
+      c.restore();
+    } else drawStaticClipped(c);
+    stats.drawMs = performance.now() - t0;
+  }
+
+  function drawStaticClipped(c: CanvasRenderingContext2D): void {
     c.fillStyle = colors.bg;
     c.fillRect(0, 0, width, height);
     if (count <= 0) return;
@@ -390,7 +429,6 @@ export function createPageMap(canvas: HTMLCanvasElement, overlay: HTMLCanvasElem
         c.fillText(`slot ${id}`, bx + 8, (ya + yb) / 2);
       }
     }
-    stats.drawMs = performance.now() - t0;
   }
 
   /** Add the path of the boundary before page g: up the left edge of its cell, along the row lines. */
@@ -558,7 +596,15 @@ export function createPageMap(canvas: HTMLCanvasElement, overlay: HTMLCanvasElem
       const unchanged = opts.version !== undefined && opts.version === version && next === states && !imageDirty;
       version = opts.version;
       states = next;
-      if (!unchanged) diffPending = true;
+      if (!unchanged) {
+        // Widen the range to compare: what this update says changed, or everything.
+        const [a, b] = opts.dirty ?? [0, next.length];
+        if (a < b) {
+          scanFrom = scanFrom < scanTo ? Math.min(scanFrom, a) : a;
+          scanTo = Math.max(scanTo, b);
+          diffPending = true;
+        }
+      }
       schedule();
     },
     setHighlight(range) {
@@ -660,18 +706,19 @@ export function paintPixels(src: Uint8Array, n: number, pal: Uint32Array, px: Ui
 }
 
 /**
- * Repaint the pages whose state differs from `painted` (and record the new states there). Returns the
- * first and last row that changed, or null when nothing did. Compares a word (four pages) at a time.
+ * Repaint the pages in [from, n) whose state differs from `painted` (and record the new states there).
+ * Returns the first and last row that changed, or null when nothing did. Compares a word (four pages)
+ * at a time.
  */
-export function patchPixels(src: Uint8Array, painted: Uint8Array, n: number, pal: Uint32Array, px: Uint32Array, cols: number): [number, number] | null {
+export function patchPixels(src: Uint8Array, painted: Uint8Array, n: number, pal: Uint32Array, px: Uint32Array, cols: number, from = 0): [number, number] | null {
   let lo = -1;
   let hi = -1;
-  let i = 0;
+  let i = Math.max(0, from);
   if (src.byteOffset % 4 === 0 && painted.byteOffset % 4 === 0) {
     const m = n >>> 2;
     const a = new Uint32Array(src.buffer, src.byteOffset, m);
     const b = new Uint32Array(painted.buffer, painted.byteOffset, m);
-    for (let w = 0; w < m; w++) {
+    for (let w = i >>> 2; w < m; w++) {
       if (a[w] === b[w]) continue;
       const v = a[w];
       b[w] = v;
@@ -683,7 +730,7 @@ export function patchPixels(src: Uint8Array, painted: Uint8Array, n: number, pal
       if (lo < 0) lo = j;
       hi = j + 3;
     }
-    i = m << 2;
+    i = Math.max(i, m << 2);
   }
   for (; i < n; i++) {
     if (src[i] === painted[i]) continue;

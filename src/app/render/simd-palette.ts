@@ -142,6 +142,8 @@ export interface SimdPainter {
   /** The pixel words (0xAABBGGRR): an ImageData made over `bytes` shows them. */
   readonly pixels: Uint32Array<ArrayBuffer>;
   readonly bytes: Uint8ClampedArray<ArrayBuffer>;
+  /** The state codes the last paint() drew (its copy of `src`, in the module's memory). */
+  readonly states: Uint8Array<ArrayBuffer>;
   /** px[i] = pal[src[i]] for i < n (codes 0-15; larger codes paint transparent). */
   paint(src: Uint8Array, n: number, pal: Uint32Array): void;
 }
@@ -165,6 +167,7 @@ export function createSimdPainter(pixelCount: number): SimdPainter | null {
   return {
     pixels: new Uint32Array(buf as ArrayBuffer, 0, pixelCount),
     bytes: new Uint8ClampedArray(buf as ArrayBuffer, 0, 4 * pixelCount),
+    states: new Uint8Array(buf as ArrayBuffer, statesAt, pixelCount),
     paint(src, n, pal) {
       const m = Math.min(n, pixelCount);
       if (pal !== lastPal) {

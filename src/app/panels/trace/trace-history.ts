@@ -1,6 +1,6 @@
 /**
- * The trace panel's memory of events. A frame carries only the newest 250 events (so its cost does
- * not grow with the trace); the panel appends them here by sequence number, fills the holes from the
+ * The trace panel's memory of events. A frame carries only the newest events (a few dozen while the
+ * guest plays, up to 250 when it stops), so its cost does not grow with the trace; the panel appends them here by sequence number, fills the holes from the
  * worker when the guest pauses, and keeps a bounded history so the user can scroll back. No DOM, no
  * React: unit-tested on its own.
  */

@@ -63,7 +63,7 @@ export function PageMapView({ vm }: { vm: VmFacts }) {
             slotsKey = key;
             slots = memslotRanges(view);
           }
-          map.update(page.states, { palette: pagePalette(s.theme), colors: MAP_COLORS[s.theme], memslots: slots, version: page.version });
+          map.update(page.states, { palette: pagePalette(s.theme), colors: MAP_COLORS[s.theme], memslots: slots, version: page.version, dirty: page.dirty });
         }
       }
       map.setSelection(s.selection?.vm === name ? s.selection.gfn : null);
