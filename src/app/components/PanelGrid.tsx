@@ -45,8 +45,8 @@ export function PanelGrid({ panels }: { panels: readonly PanelDef[] }) {
   };
 
   const style = maximized
-    ? { gridTemplateColumns: '1fr', gridTemplateRows: '1fr' }
-    : { gridTemplateColumns: `${col}fr 8px ${1 - col}fr`, gridTemplateRows: `${row}fr 8px ${1 - row}fr` };
+    ? { gridTemplateColumns: 'minmax(0, 1fr)', gridTemplateRows: 'minmax(0, 1fr)' }
+    : { gridTemplateColumns: `minmax(0, ${col}fr) 8px minmax(0, ${1 - col}fr)`, gridTemplateRows: `minmax(0, ${row}fr) 8px minmax(0, ${1 - row}fr)` };
   const shown = maximized ? panels.filter((p) => p.id === maximized) : panels;
   const area = ['1 / 1', '1 / 3', '3 / 1', '3 / 3'];
   return (

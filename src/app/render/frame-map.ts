@@ -68,8 +68,9 @@ export function createFrameMap(canvas: HTMLCanvasElement, options: FrameMapOptio
   };
   let cols = 1;
   let rows = 1;
-  let cssW = 0;
-  let cssH = 0;
+  /** The canvas's CSS size (kept by the ResizeObserver below). */
+  let cssW = Math.max(1, canvas.clientWidth);
+  let cssH = Math.max(1, canvas.clientHeight);
   /** Pan and zoom on top of the fitted layout (d3-zoom's {k, x, y}, in CSS pixels). */
   let t = { k: 1, x: 0, y: 0 };
   let hover: number | null = null;
@@ -80,25 +81,15 @@ export function createFrameMap(canvas: HTMLCanvasElement, options: FrameMapOptio
   let imageData: ImageData | null = null;
   let pixels = new Uint32Array(0);
   let simd: SimdPainter | null = null;
-  /** The owner codes the image shows, to find what changed. */
+  /** The owner codes the image shows (the first paintedCount), to find what changed. */
   let painted = new Uint8Array(0);
+  let paintedCount = 0;
 
   /**
-   * Frames per row: the multiple of 64 (a row starts at a 256 KiB boundary, so row starts are round
-   * HPAs) that gives the largest cells for the canvas's shape.
+   * Frames per row for n frames: the multiple of 64 (a row starts at a 256 KiB boundary, so row
+   * starts are round HPAs) that gives the largest cells for the canvas's shape; and the rows.
    */
-  function layout(): void {
-    const r = canvas.getBoundingClientRect();
-    cssW = Math.max(1, r.width);
-    cssH = Math.max(1, r.height);
-    const dpr = window.devicePixelRatio || 1;
-    const w = Math.round(cssW * dpr);
-    const h = Math.round(cssH * dpr);
-    if (canvas.width !== w || canvas.height !== h) {
-      canvas.width = w;
-      canvas.height = h;
-    }
-    const n = Math.max(1, view.count);
+  function fit(n: number): [number, number] {
     let best = Math.min(n, 64);
     let bestScale = 0;
     if (n > 64) {
@@ -113,10 +104,22 @@ export function createFrameMap(canvas: HTMLCanvasElement, options: FrameMapOptio
         }
       }
     }
-    const newRows = Math.ceil(n / best);
-    if (best !== cols || newRows !== rows) imageDirty = true;
-    cols = best;
-    rows = newRows;
+    return [best, Math.ceil(n / best)];
+  }
+
+  /** The canvas's size (from the ResizeObserver, so a draw forces no layout) and the image's layout. */
+  function layout(): void {
+    const dpr = window.devicePixelRatio || 1;
+    const w = Math.round(cssW * dpr);
+    const h = Math.round(cssH * dpr);
+    if (canvas.width !== w || canvas.height !== h) {
+      canvas.width = w;
+      canvas.height = h;
+    }
+    const [c, r] = fit(Math.max(1, view.count));
+    if (c !== cols || r !== rows) imageDirty = true;
+    cols = c;
+    rows = r;
   }
 
   /** The scale at zoom 1 (CSS px per frame) and the top-left corner of the fitted image. */
@@ -129,20 +132,30 @@ export function createFrameMap(canvas: HTMLCanvasElement, options: FrameMapOptio
   function paintImage(): void {
     imageDirty = false;
     contentDirty = false;
-    if (image.width !== cols || image.height !== rows) {
-      image.width = cols;
-      image.height = rows;
+    // The range grows while guests fault memory in, and each new layout is a full repaint. A
+    // repaint into a fresh canvas or fresh memory costs tens of milliseconds (the first put into a
+    // new backing store, the first touch of new pages), one into warm memory about a putImageData.
+    // So the image canvas, the painter's memory and the painted codes are sized once for the
+    // largest range (all of host memory) and reused; the image is drawn from its top-left cols × rows.
+    const { owners, first, palette } = view;
+    const total = Math.max(owners.length, view.count);
+    if (image.width < cols || image.height < rows) {
+      const [tc, tr] = fit(total);
+      image.width = Math.min(16384, Math.max(cols, tc, image.width));
+      image.height = Math.min(16384, Math.max(rows, tr, image.height));
     }
     if (!imageData || imageData.width !== cols || imageData.height !== rows) {
-      // The pixels live in the SIMD painter's memory when WebAssembly SIMD is there (no copy before the put).
-      simd = createSimdPainter(cols * rows);
-      imageData = simd ? new ImageData(simd.bytes, cols, rows) : imageCtx.createImageData(cols, rows);
-      pixels = simd ? simd.pixels : new Uint32Array(imageData.data.buffer);
+      // The pixels live in the SIMD painter's memory when WebAssembly SIMD is there (no copy before
+      // the put).
+      const need = cols * rows;
+      if (!simd || simd.pixels.length < need) simd = createSimdPainter(Math.max(need, total));
+      imageData = simd ? new ImageData(new Uint8ClampedArray(simd.bytes.buffer, 0, 4 * need), cols, rows) : imageCtx.createImageData(cols, rows);
+      pixels = simd ? new Uint32Array(simd.pixels.buffer, 0, need) : new Uint32Array(imageData.data.buffer);
     }
-    const { owners, first, palette } = view;
     const n = Math.max(0, Math.min(view.count, owners.length - first));
     const src = owners.subarray(first, first + n);
-    if (painted.length !== n) painted = new Uint8Array(n);
+    if (painted.length < n) painted = new Uint8Array(Math.max(n, total));
+    paintedCount = n;
     pixels.fill(0, n);
     if (simd && view.maxCode < 16) simd.paint(src, n, palette);
     else paintPixels(src, n, palette, pixels);
@@ -156,7 +169,7 @@ export function createFrameMap(canvas: HTMLCanvasElement, options: FrameMapOptio
     if (!imageData) return paintImage();
     const { owners, first, palette } = view;
     const n = Math.max(0, Math.min(view.count, owners.length - first));
-    if (painted.length !== n) return paintImage();
+    if (paintedCount !== n) return paintImage();
     const rowsChanged = patchPixels(owners.subarray(first, first + n), painted, n, palette, pixels, cols);
     if (!rowsChanged) return;
     const [r0, r1] = rowsChanged;
@@ -198,7 +211,7 @@ export function createFrameMap(canvas: HTMLCanvasElement, options: FrameMapOptio
     ctx!.clearRect(0, 0, cssW, cssH);
     ctx!.imageSmoothingEnabled = false;
     const { s, ox, oy } = base();
-    ctx!.drawImage(image, t.x + t.k * ox, t.y + t.k * oy, cols * s * t.k, rows * s * t.k);
+    ctx!.drawImage(image, 0, 0, cols, rows, t.x + t.k * ox, t.y + t.k * oy, cols * s * t.k, rows * s * t.k);
     mark(hover !== view.selected ? hover : null, view.markOuter, view.markInner, true);
     mark(view.selected, view.markOuter, view.markInner, false);
   }
@@ -283,7 +296,11 @@ export function createFrameMap(canvas: HTMLCanvasElement, options: FrameMapOptio
   canvas.addEventListener('pointermove', onMove);
   canvas.addEventListener('pointerup', onUp);
   canvas.addEventListener('pointerleave', onLeave);
-  const resize = new ResizeObserver(() => schedule());
+  const resize = new ResizeObserver(([e]) => {
+    cssW = Math.max(1, e.contentRect.width);
+    cssH = Math.max(1, e.contentRect.height);
+    schedule();
+  });
   resize.observe(canvas);
 
   return {

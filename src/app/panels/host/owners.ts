@@ -126,15 +126,16 @@ export function ownerStats(owners: Uint8Array): OwnerStats {
 
 /**
  * The range the map shows by default: from frame 0 to the highest used frame plus at least 1/16 of
- * free space, rounded up to a step of 4,096 frames (16 MiB) or an eighth of the next power of two,
- * whichever is larger — so a guest that fills memory changes the map's layout (a full repaint) a few
- * times per doubling instead of at every refresh.
+ * free space, rounded up to a step of 4,096 frames (16 MiB) or a quarter of the next power of two,
+ * whichever is larger. A guest that fills memory changes the map's layout (a full repaint, tens of
+ * milliseconds for millions of frames: a dropped display frame) twice per doubling, not at every
+ * refresh; the used part still fills two thirds of the map or more.
  */
 export function usedRange(total: number, lastUsed: number, first = 0): number {
   if (lastUsed < first) return Math.min(total - first, 4096);
   const used = lastUsed + 1 - first;
   const want = used + Math.ceil(used / 16);
-  const step = Math.max(4096, 2 ** Math.ceil(Math.log2(want)) / 8);
+  const step = Math.max(4096, 2 ** Math.ceil(Math.log2(want)) / 4);
   return Math.min(total - first, Math.ceil(want / step) * step);
 }
 

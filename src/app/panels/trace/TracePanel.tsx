@@ -51,23 +51,23 @@ export function TracePanel() {
     return () => ro.disconnect();
   }, []);
 
-  // Follow the newest event unless the reader scrolled up.
-  // Scrolling is deferred to the next animation frame: set during React's commit it would force a
-  // layout of the whole page several times a second while a guest runs.
-  useEffect(() => {
+  // Follow the newest event unless the reader scrolled up. Scrolled in the commit: its layout is the
+  // one the new rows need anyway (the panel is contained, so it is the panel's alone), and the scroll
+  // event that follows then reads a clean layout. Deferred to a later animation frame, the scroll
+  // made a second layout, and the scroll event a third.
+  useLayoutEffect(() => {
     const el = list.current;
-    if (!el || !follow) return;
-    const raf = requestAnimationFrame(() => {
-      el.scrollTop = rows.length * ROW;
-    });
-    return () => cancelAnimationFrame(raf);
+    if (el && follow) el.scrollTop = rows.length * ROW;
   }, [follow, rows, height]);
 
   const select = (e: SimEvent) => store.setState({ selectedEvent: { seq: e.seq, vm: e.vm, gfns: e.gfns ?? null } });
 
   const selIndex = selected ? indexBySeq(rows, selected.seq) : -1;
-  const first = Math.max(0, Math.floor(scrollTop / ROW) - OVERSCAN);
-  const last = Math.min(rows.length, Math.ceil((scrollTop + height) / ROW) + OVERSCAN);
+  // Following, the list is drawn where the scroll below will put it (at the end), so new events
+  // are one render and one layout, not a second pair when the scroll event reports the new position.
+  const top = follow ? Math.max(0, rows.length * ROW - height) : scrollTop;
+  const first = Math.max(0, Math.floor(top / ROW) - OVERSCAN);
+  const last = Math.min(rows.length, Math.ceil((top + height) / ROW) + OVERSCAN);
   const rowId = (seq: number) => `${listId}-ev-${seq}`;
 
   const reveal = (i: number) => {
@@ -159,7 +159,7 @@ export function TracePanel() {
           {eventCount > history.h.events.length && ` (${eventCount.toLocaleString('en')} in all)`}
         </span>
         {holes > 0 && (
-          <span className="trace-gap" data-testid="trace-skipped" title="While the guest runs, a frame carries only the newest 250 events; when it pauses, the ones in between are fetched.">
+          <span className="trace-gap" data-testid="trace-skipped" title="While the guest runs, a frame carries only the newest few dozen events; when it pauses, the ones in between are fetched.">
             {holes.toLocaleString('en')} skipped while running
           </span>
         )}
