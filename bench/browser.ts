@@ -4,7 +4,7 @@
  *  1. a full repaint of a 4 GiB guest's page map (1,048,576 pages) against a bare putImageData of the
  *     same size, measured in the same page in the same run (budget: at most 2x);
  *  2. display frames per second and lab frames applied per second while two 4 GiB guests run
- *     (budget: 60 fps).
+ *     (budget: 60 fps), with the guests' instructions and trace events per second in that window.
  * Chromium: /usr/bin/chromium, or CHROMIUM_PATH.
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -18,6 +18,7 @@ type Gml = {
   play(): Promise<void>;
   setSpeed(n: number): Promise<void>;
   framesApplied(): number;
+  progress(): import('../src/app/bench-hooks').Progress;
 };
 
 async function waitForServer(): Promise<void> {
@@ -59,8 +60,9 @@ async function main(): Promise<void> {
       const b = await g.bench();
       await g.setSpeed(100_000);
       await g.play();
-      await new Promise((r) => setTimeout(r, 1000));
-      return b.measureFps(5000, () => g.framesApplied());
+      await new Promise((r) => setTimeout(r, 500));
+      // Measured while the guests run: the window ends early if they finish.
+      return b.measureFps(5000, () => g.framesApplied(), () => g.progress());
     });
     const isolated = await page.evaluate(() => crossOriginIsolated);
     await browser.close();
@@ -69,10 +71,14 @@ async function main(): Promise<void> {
     console.log('\nBrowser (headless Chromium, canvas 2D, 1280×720)');
     console.log(`  ${pad('what', 58)}${pad('value', 16)}budget`);
     console.log(`  ${pad(`full repaint, ${repaint.pages.toLocaleString('en')} pages (${repaint.width}×${repaint.height} px), median`, 58)}${pad(`${repaint.repaintMs.toFixed(2)} ms`, 16)}`);
+    console.log(`  ${pad('  of which its putImageData, median', 58)}${pad(`${repaint.repaintPutMs.toFixed(2)} ms`, 16)}`);
     console.log(`  ${pad('bare putImageData of the same size, median', 58)}${pad(`${repaint.putImageDataMs.toFixed(2)} ms`, 16)}`);
     console.log(`  ${pad('repaint / putImageData', 58)}${pad(`${repaint.ratio.toFixed(2)}x`, 16)}${repaint.ratio <= 2 ? '<= 2x: within' : '<= 2x: OVER'}`);
-    console.log(`  ${pad('display frames per second while two 4 GiB guests run', 58)}${pad(fps.fps.toFixed(1), 16)}${fps.fps >= 55 ? '60 fps: within' : '60 fps: BELOW'}`);
+    console.log(`  ${pad('display frames per second while two 4 GiB guests run', 58)}${pad(fps.fps.toFixed(1), 16)}${fps.fps >= 58.5 ? '60 fps: within' : '60 fps: BELOW'}`);
     console.log(`  ${pad('lab frames applied per second (page maps updated)', 58)}${pad(fps.labFramesPerSecond.toFixed(1), 16)}`);
+    console.log(`  ${pad('window measured while the guests ran', 58)}${pad(`${(fps.windowMs / 1000).toFixed(1)} s`, 16)}${fps.windowMs >= 2000 ? '' : 'too short to trust'}`);
+    console.log(`  ${pad('guest instructions per second (both guests)', 58)}${pad(`${(fps.instructionsPerSecond / 1e6).toFixed(2)} M`, 16)}`);
+    console.log(`  ${pad('trace events per second', 58)}${pad(`${(fps.eventsPerSecond / 1e6).toFixed(2)} M`, 16)}`);
     console.log(`  ${pad('cross-origin isolated (SharedArrayBuffer frames)', 58)}${String(isolated)}`);
   } finally {
     try {

@@ -49,6 +49,11 @@ export function App() {
         play: () => client.play(),
         setSpeed: (n: number) => client.setSpeed(n),
         framesApplied: () => applied,
+        /** Whether the guest is running, and the instructions and events so far (the newest frame's). */
+        progress: () => {
+          const p = store.getState().live;
+          return { playing: p?.playing ?? false, instructions: p ? p.frame.vms.reduce((n, v) => n + v.instructions, 0) : 0, events: p?.frame.eventCount ?? 0 };
+        },
         bench: () => import('./bench-hooks'),
       };
     }

@@ -11,6 +11,8 @@ export interface RepaintResult {
   height: number;
   /** Median ms of a full page-map repaint (palette loop + putImageData). */
   repaintMs: number;
+  /** Median ms of the putImageData inside those repaints (the rest is the palette lookup). */
+  repaintPutMs: number;
   /** Median ms of a bare putImageData of the same size. */
   putImageDataMs: number;
   ratio: number;
@@ -53,10 +55,12 @@ export async function benchRepaint(pages: number, reps: number): Promise<Repaint
   const img = bctx.createImageData(w, h);
   const words = new Uint32Array(img.data.buffer);
   const repaint: number[] = [];
+  const repaintPut: number[] = [];
   const put: number[] = [];
   for (let r = 0; r < reps; r++) {
     map.update(states[r % 3], { palette, colors, memslots });
     repaint.push(map.stats.paintMs);
+    repaintPut.push(map.stats.putMs);
     words[r % words.length] ^= 0xffffff;
     const t0 = performance.now();
     bctx.putImageData(img, 0, 0);
@@ -67,22 +71,63 @@ export async function benchRepaint(pages: number, reps: number): Promise<Repaint
   host.remove();
   const repaintMs = median(repaint);
   const putImageDataMs = median(put);
-  return { pages, width: w, height: h, repaintMs, putImageDataMs, ratio: repaintMs / putImageDataMs };
+  return { pages, width: w, height: h, repaintMs, repaintPutMs: median(repaintPut), putImageDataMs, ratio: repaintMs / putImageDataMs };
 }
 
-/** Count animation frames and store updates over `ms` while the lab plays. */
-export async function measureFps(ms: number, framesApplied: () => number): Promise<{ fps: number; labFramesPerSecond: number }> {
+export interface Progress {
+  playing: boolean;
+  instructions: number;
+  events: number;
+}
+
+export interface FpsResult {
+  fps: number;
+  labFramesPerSecond: number;
+  /** How long was measured (ms): up to the limit, or until the guests stopped. */
+  windowMs: number;
+  instructionsPerSecond: number;
+  eventsPerSecond: number;
+  /** Whether the guests still ran at the end of the window. */
+  stillRunning: boolean;
+}
+
+/**
+ * Count animation frames and store updates for up to `ms`, while the lab plays: the window ends
+ * early when the guests stop (a finished run repaints nothing), and says how long it was.
+ */
+export async function measureFps(ms: number, framesApplied: () => number, progress?: () => Progress): Promise<FpsResult> {
   let frames = 0;
   let running = true;
-  const tick = () => {
-    frames++;
-    if (running) requestAnimationFrame(tick);
-  };
+  let end = 0;
   const f0 = framesApplied();
+  const p0 = progress?.();
   const t0 = performance.now();
-  requestAnimationFrame(tick);
-  await new Promise((res) => setTimeout(res, ms));
-  running = false;
-  const dt = (performance.now() - t0) / 1000;
-  return { fps: frames / dt, labFramesPerSecond: (framesApplied() - f0) / dt };
+  let p1 = p0;
+  let f1 = f0;
+  await new Promise<void>((done) => {
+    const tick = (now: number) => {
+      if (!running) return;
+      frames++;
+      const p = progress?.();
+      if (now - t0 >= ms || (p && !p.playing)) {
+        running = false;
+        end = now;
+        p1 = p;
+        f1 = framesApplied();
+        done();
+        return;
+      }
+      requestAnimationFrame(tick);
+    };
+    requestAnimationFrame(tick);
+  });
+  const dt = (end - t0) / 1000;
+  return {
+    fps: frames / dt,
+    labFramesPerSecond: (f1 - f0) / dt,
+    windowMs: end - t0,
+    instructionsPerSecond: p0 && p1 ? (p1.instructions - p0.instructions) / dt : 0,
+    eventsPerSecond: p0 && p1 ? (p1.events - p0.events) / dt : 0,
+    stillRunning: p1?.playing ?? true,
+  };
 }
