@@ -19,6 +19,7 @@ type Gml = {
   setSpeed(n: number): Promise<void>;
   framesApplied(): number;
   progress(): import('../src/app/bench-hooks').Progress;
+  pageStates(): Uint8Array | null;
 };
 
 async function waitForServer(): Promise<void> {
@@ -64,6 +65,13 @@ async function main(): Promise<void> {
       // Measured while the guests run: the window ends early if they finish.
       return b.measureFps(5000, () => g.framesApplied(), () => g.progress());
     });
+    // The same repaint on the map the ordinary 4 GiB guest has now (mostly long runs of one state).
+    const realRepaint = await page.evaluate(async () => {
+      const g = (window as unknown as { __gml: Gml }).__gml;
+      const b = await g.bench();
+      const states = g.pageStates();
+      return states ? b.benchRepaint(1_048_576, 31, states) : null;
+    });
     const isolated = await page.evaluate(() => crossOriginIsolated);
     await browser.close();
 
@@ -73,7 +81,12 @@ async function main(): Promise<void> {
     console.log(`  ${pad(`full repaint, ${repaint.pages.toLocaleString('en')} pages (${repaint.width}×${repaint.height} px), median`, 58)}${pad(`${repaint.repaintMs.toFixed(2)} ms`, 16)}`);
     console.log(`  ${pad('  of which its putImageData, median', 58)}${pad(`${repaint.repaintPutMs.toFixed(2)} ms`, 16)}`);
     console.log(`  ${pad('bare putImageData of the same size, median', 58)}${pad(`${repaint.putImageDataMs.toFixed(2)} ms`, 16)}`);
-    console.log(`  ${pad('repaint / putImageData', 58)}${pad(`${repaint.ratio.toFixed(2)}x`, 16)}${repaint.ratio <= 2 ? '<= 2x: within' : '<= 2x: OVER'}`);
+    console.log(`  ${pad('repaint / putImageData (scattered states, the worst case)', 58)}${pad(`${repaint.ratio.toFixed(2)}x`, 16)}${repaint.ratio <= 2 ? '<= 2x: within' : '<= 2x: OVER'}`);
+    if (realRepaint) {
+      console.log(`  ${pad("full repaint of the ordinary guest's map after the run, median", 58)}${pad(`${realRepaint.repaintMs.toFixed(2)} ms`, 16)}`);
+      console.log(`  ${pad('bare putImageData of the same size, median', 58)}${pad(`${realRepaint.putImageDataMs.toFixed(2)} ms`, 16)}`);
+      console.log(`  ${pad("repaint / putImageData (the guest's real map)", 58)}${pad(`${realRepaint.ratio.toFixed(2)}x`, 16)}${realRepaint.ratio <= 2 ? '<= 2x: within' : '<= 2x: OVER'}`);
+    }
     console.log(`  ${pad('display frames per second while two 4 GiB guests run', 58)}${pad(fps.fps.toFixed(1), 16)}${fps.fps >= 58.5 ? '60 fps: within' : '60 fps: BELOW'}`);
     console.log(`  ${pad('lab frames applied per second (page maps updated)', 58)}${pad(fps.labFramesPerSecond.toFixed(1), 16)}`);
     console.log(`  ${pad('window measured while the guests ran', 58)}${pad(`${(fps.windowMs / 1000).toFixed(1)} s`, 16)}${fps.windowMs >= 2000 ? '' : 'too short to trust'}`);

@@ -49,6 +49,8 @@ export function App() {
         play: () => client.play(),
         setSpeed: (n: number) => client.setSpeed(n),
         framesApplied: () => applied,
+        /** A copy of the newest page states of the first VM. */
+        pageStates: () => store.getState().live?.pages[0]?.states.slice() ?? null,
         /** Whether the guest is running, and the instructions and events so far (the newest frame's). */
         progress: () => {
           const p = store.getState().live;

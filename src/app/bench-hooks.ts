@@ -23,8 +23,12 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
-/** Full repaints of a `pages`-page map with changing states, against bare putImageData. */
-export async function benchRepaint(pages: number, reps: number): Promise<RepaintResult> {
+/**
+ * Full repaints of a `pages`-page map with changing states, against bare putImageData. The states
+ * are scattered (every page differs from its neighbours: the worst case), or, given `sample`, a real
+ * guest's map and two copies of it with a page in every 4,096 changed.
+ */
+export async function benchRepaint(pages: number, reps: number, sample?: Uint8Array): Promise<RepaintResult> {
   const host = document.createElement('div');
   host.style.cssText = 'position:fixed;left:0;top:0;width:1024px;height:1024px;opacity:0;pointer-events:none';
   const canvas = document.createElement('canvas');
@@ -39,7 +43,10 @@ export async function benchRepaint(pages: number, reps: number): Promise<Repaint
   const palette = pagePalette('light');
   const states = [0, 1, 2].map((k) => {
     const a = new Uint8Array(pages);
-    for (let i = 0; i < pages; i++) a[i] = (i * 7 + k * 13 + (i >> 10)) % 8;
+    if (sample) {
+      a.set(sample.subarray(0, pages));
+      for (let i = k * 977; i < pages; i += 4096) a[i] = (a[i] + k) % 8;
+    } else for (let i = 0; i < pages; i++) a[i] = (i * 7 + k * 13 + (i >> 10)) % 8;
     return a;
   });
   const memslots = [[0, pages, 0]] as const;
