@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { createSimdPainter } from './simd-palette';
+import { createSimdPainter, moduleBytes } from './simd-palette';
 
 describe('createSimdPainter', () => {
   test('paints px[i] = pal[src[i]] like the plain loop, for every code and odd lengths', () => {
@@ -17,15 +17,23 @@ describe('createSimdPainter', () => {
     }
   });
 
-  test('a palette change takes effect; codes of 16 and more paint transparent', () => {
+  test('a palette change takes effect', () => {
     const p = createSimdPainter(32)!;
-    const src = Uint8Array.from({ length: 32 }, (_, i) => (i < 16 ? 3 : 200));
+    const src = Uint8Array.from({ length: 32 }, (_, i) => (i < 16 ? 3 : 9));
     const a = new Uint32Array(256).fill(0xff0000ff);
     const b = new Uint32Array(256).fill(0xff00ff00);
+    b[9] = 0xff123456;
     p.paint(src, 32, a);
     expect(p.pixels[0]).toBe(0xff0000ff);
     p.paint(src, 32, b);
     expect(p.pixels[0]).toBe(0xff00ff00);
-    expect(p.pixels[20]).toBe(0);
+    expect(p.pixels[20]).toBe(0xff123456);
+  });
+
+  test('both forms of the module are valid WebAssembly where the engine has them (node 20 lacks relaxed SIMD; Chromium has it)', () => {
+    expect(WebAssembly.validate(moduleBytes(false))).toBe(true);
+    const relaxed = moduleBytes(true);
+    // Same module but for the four swizzle opcodes (0xfd 0x0e → 0xfd 0x80 0x02).
+    expect(relaxed.length).toBe(moduleBytes(false).length + 4);
   });
 });

@@ -12,7 +12,7 @@
  *     tables R, G, B, A = v128.load pal+0, +16, +32, +48
  *     loop while n16 != 0:
  *       s = v128.load src
- *       r, g, b, a = i8x16.swizzle(R, s), ... (codes >= 16 give 0: transparent)
+ *       r, g, b, a = i8x16.swizzle(R, s), ...  (relaxed_swizzle where the engine has it)
  *       rgLo = shuffle(r, g, 0,16,1,17,..7,23)   rgHi = shuffle(r, g, 8,24,..15,31)
  *       baLo, baHi likewise from b and a
  *       store dst+0  shuffle(rgLo, baLo, 0,1,16,17, 2,3,18,19, ...)  (pixels 0-3)
@@ -60,7 +60,12 @@ const get = (i: number) => [0x20, i];
 const set = (i: number) => [0x21, i];
 const load = (offset: number) => [SIMD, ...leb(0x00), 0, ...leb(offset)];
 const store = (offset: number) => [SIMD, ...leb(0x0b), 0, ...leb(offset)];
-const swizzle = [SIMD, ...leb(0x0e)];
+/**
+ * i8x16.swizzle, or i8x16.relaxed_swizzle (relaxed SIMD): the same for indices below 16, which is
+ * all this module looks up, and one instruction (pshufb) instead of two, since it need not force
+ * the lanes of larger indices to zero.
+ */
+const swizzleOp = (relaxed: boolean) => [SIMD, ...leb(relaxed ? 0x100 : 0x0e)];
 const shuffle = (lanes: number[]) => [SIMD, ...leb(0x0d), ...lanes];
 const i32Add = (local: number, k: number) => [...get(local), 0x41, ...sleb(k), 0x6a, ...set(local)];
 
@@ -70,7 +75,9 @@ const interleave8 = (half: 0 | 1) => range(half * 8, 8, (i) => [i, 16 + i]);
 /** 16-bit pairs of a and b interleaved: a01 b01 a23 b23 ... for pixel group half 0 or 1. */
 const interleave16 = (half: 0 | 1) => range(half * 4, 4, (i) => [2 * i, 2 * i + 1, 16 + 2 * i, 17 + 2 * i]);
 
-function moduleBytes(): Uint8Array<ArrayBuffer> {
+/** The module, with i8x16.relaxed_swizzle or i8x16.swizzle (exported for the tests). */
+export function moduleBytes(relaxed: boolean): Uint8Array<ArrayBuffer> {
+  const swizzle = swizzleOp(relaxed);
   const body: number[] = [
     ...vec([[13, V128]]),
     ...get(3), ...load(0), ...set(4),
@@ -116,8 +123,15 @@ let compiled: WebAssembly.Module | null | undefined;
 function wasmModule(): WebAssembly.Module | null {
   if (compiled !== undefined) return compiled;
   try {
-    const bytes = moduleBytes();
-    compiled = typeof WebAssembly !== 'undefined' && WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
+    compiled = null;
+    if (typeof WebAssembly !== 'undefined') {
+      for (const relaxed of [true, false]) {
+        const bytes = moduleBytes(relaxed);
+        if (!WebAssembly.validate(bytes)) continue;
+        compiled = new WebAssembly.Module(bytes);
+        break;
+      }
+    }
     if (compiled) warmUp(compiled);
   } catch {
     compiled = null;
@@ -144,7 +158,7 @@ export interface SimdPainter {
   readonly bytes: Uint8ClampedArray<ArrayBuffer>;
   /** The state codes the last paint() drew (its copy of `src`, in the module's memory). */
   readonly states: Uint8Array<ArrayBuffer>;
-  /** px[i] = pal[src[i]] for i < n (codes 0-15; larger codes paint transparent). */
+  /** px[i] = pal[src[i]] for i < n. Codes must be below 16 (with the relaxed swizzle a larger code's colour is undefined). */
   paint(src: Uint8Array, n: number, pal: Uint32Array): void;
 }
 
