@@ -25,6 +25,24 @@ test('the list is virtualised: far fewer rows in the DOM than events', async ({ 
   await expect(rows(page).last()).toBeInViewport();
 });
 
+test('while a fast guest runs, the list is redrawn a few times a second, not at every display frame', async ({ page }) => {
+  await page.goto('/?v=1&preset=four-gigabytes');
+  await expect(page.getByTestId('progress')).toBeVisible();
+  await page.getByRole('button', { name: 'Play', exact: true }).click();
+  await expect(rows(page).first()).toBeVisible();
+  // Batches of changes to the list's rows in 1.5 s: the text panels refresh four times a second.
+  const batches = await trace(page).getByTestId('trace-list').evaluate(async (list) => {
+    let n = 0;
+    const mo = new MutationObserver(() => n++);
+    mo.observe(list, { childList: true, subtree: true, characterData: true, attributes: true });
+    await new Promise((r) => setTimeout(r, 1500));
+    mo.disconnect();
+    return n;
+  });
+  expect(batches).toBeGreaterThan(0);
+  expect(batches).toBeLessThanOrEqual(12);
+});
+
 test('a fast run skips events between frames; when it ends the panel fetches them and keeps every one', async ({ page }) => {
   await page.goto('/?v=1&preset=four-gigabytes');
   await expect(page.getByTestId('progress')).toBeVisible();

@@ -58,6 +58,9 @@ export class LabClient {
       // The text panels follow at PANEL_MS while the guest runs, at once when it stops.
       if (!next.playing || now - this.lastPanels >= PANEL_MS) {
         this.lastPanels = now;
+        // This is the panels' update: a trailing one still pending would follow it within a frame or two.
+        clearTimeout(this.trailing);
+        this.trailing = 0;
         this.store.setState({ packet: next, live: next });
       } else {
         this.store.setState({ live: next });

@@ -12,6 +12,12 @@ const ROW = 30;
 const FILL_BATCH = 2000;
 /** Rows drawn above and below the visible ones, so fast scrolling shows no gaps. */
 const OVERSCAN = 8;
+/**
+ * Rows are keyed by position modulo this (more than a screenful ever shows): a row that stays on
+ * screen keeps its element, and one that comes into view takes the element of one that left, so
+ * new events while following change text in place instead of building rows anew.
+ */
+const ROW_SLOTS = 512;
 
 const LAYER_LABEL: Record<Layer, string> = {
   guest: 'guest', 'tdx-module': 'TDX module', kvm: 'KVM', vmm: 'VMM', host: 'host', link: 'link',
@@ -32,7 +38,10 @@ export function TracePanel() {
   const [query, setQuery] = useState('');
   const [inText, setInText] = useState(false);
   const view = useMemo(() => new FilteredView(), []);
-  const rows = view.get(history.h, { layers, query, inText });
+  // The rows are taken when the history is shown (its version), not at every render: the history
+  // takes events at every live frame, and a render for another reason (the scroll event after
+  // following) would show newer rows, scroll again, and so redraw the list at every display frame.
+  const rows = useMemo(() => view.get(history.h, { layers, query, inText }), [view, history.h, history.version, layers, query, inText]);
 
   const list = useRef<HTMLDivElement>(null);
   const [scrollTop, setScrollTop] = useState(0);
@@ -191,7 +200,7 @@ export function TracePanel() {
               const i = first + k;
               const sel = i === selIndex;
               return (
-                <div key={e.seq} id={rowId(e.seq)} role="option" aria-selected={sel} aria-posinset={i + 1} aria-setsize={rows.length}
+                <div key={i % ROW_SLOTS} id={rowId(e.seq)} role="option" aria-selected={sel} aria-posinset={i + 1} aria-setsize={rows.length}
                   className={`trace-row layer-${e.layer}${sel ? ' selected' : ''}`} style={{ top: i * ROW }} title={e.text}
                   data-testid="trace-row" data-seq={e.seq}
                   onClick={() => { select(e); list.current?.focus({ preventScroll: true }); }}>
