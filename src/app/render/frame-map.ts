@@ -148,13 +148,18 @@ export function createFrameMap(canvas: HTMLCanvasElement, options: FrameMapOptio
       // The pixels live in the SIMD painter's memory when WebAssembly SIMD is there (no copy before
       // the put).
       const need = cols * rows;
-      if (!simd || simd.pixels.length < need) simd = createSimdPainter(Math.max(need, total));
+      if (!simd || simd.pixels.length < need) {
+        simd = createSimdPainter(Math.max(need, total));
+        // Touch all of it now (the first paint, at load): else each repaint of a growing range
+        // touches fresh pages, and their first-touch faults cost tens of milliseconds a repaint.
+        if (simd) new Uint8Array(simd.bytes.buffer).fill(0);
+      }
       imageData = simd ? new ImageData(new Uint8ClampedArray(simd.bytes.buffer, 0, 4 * need), cols, rows) : imageCtx.createImageData(cols, rows);
       pixels = simd ? new Uint32Array(simd.pixels.buffer, 0, need) : new Uint32Array(imageData.data.buffer);
     }
     const n = Math.max(0, Math.min(view.count, owners.length - first));
     const src = owners.subarray(first, first + n);
-    if (painted.length < n) painted = new Uint8Array(Math.max(n, total));
+    if (painted.length < n) painted = new Uint8Array(Math.max(n, total)).fill(0);
     paintedCount = n;
     pixels.fill(0, n);
     if (simd && view.maxCode < 16) simd.paint(src, n, palette);
