@@ -94,13 +94,6 @@ class Chunk {
   readonly objs: (StoredEvent | undefined)[] = new Array<StoredEvent | undefined>(CHUNK).fill(undefined);
 }
 
-/** A plain-object copy of an event (what a structured clone or a JSON report needs). */
-export function plainEvent(e: SimEvent): SimEvent {
-  const p: SimEvent = { seq: e.seq, t: e.t, vm: e.vm, vcpu: e.vcpu, layer: e.layer, name: e.name, args: e.args, text: e.text };
-  if (e.gfns) p.gfns = e.gfns;
-  return p;
-}
-
 export class Trace {
   private seq = 0;
   /** The kept events, oldest chunk first; chunks[0] starts at seq firstChunk · CHUNK. */
@@ -120,7 +113,7 @@ export class Trace {
   private lastName: string | null = null;
   private lastIndex = 0;
 
-  /** At least the newest `limit` events are kept (less one chunk of 4,096 when the oldest is dropped). */
+  /** At least the newest `limit` events are kept, and fewer than 8,192 more (whole chunks of 4,096 are dropped). */
   constructor(private readonly now: () => number, limit = 1_000_000) {
     this.maxChunks = Math.max(2, Math.ceil(limit / CHUNK) + 1);
   }
