@@ -13,14 +13,14 @@ describe('TraceHistory', () => {
     expect(h.ingest(range(0, 300), 300)).toBe(false);
     h.ingest(range(100, 400), 400);
     expect(h.events.map((e) => e.seq)).toEqual(range(0, 400).map((e) => e.seq));
-    expect(h.missed).toBe(0);
+    expect(h.holes()).toBe(0);
   });
 
   test('counts the events that fell between two frames', () => {
     const h = new TraceHistory();
     h.ingest(range(0, 300), 300);
     h.ingest(range(700, 1000), 1000);
-    expect(h.missed).toBe(400);
+    expect(h.holes()).toBe(400);
     expect(h.events).toHaveLength(600);
   });
 
@@ -34,11 +34,11 @@ describe('TraceHistory', () => {
     expect(h.fill(range(400, 500))).toBe(true);
     expect(h.epoch).toBe(epoch + 1);
     expect(h.gaps()).toEqual([[100, 300]]);
-    expect(h.missed).toBe(200);
+    expect(h.holes()).toBe(200);
     expect(h.fill(range(400, 500))).toBe(false);
     h.fill(range(100, 300));
     expect(h.gaps()).toEqual([]);
-    expect(h.missed).toBe(0);
+    expect(h.holes()).toBe(0);
     expect(h.events.map((e) => e.seq)).toEqual(range(0, 600).map((e) => e.seq));
   });
 

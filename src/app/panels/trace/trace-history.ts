@@ -13,8 +13,6 @@ export class TraceHistory {
   readonly events: SimEvent[] = [];
   /** Bumped when the history starts again (a new scenario, a restart). */
   epoch = 0;
-  /** Events that happened between two frames but were not in either (more than a frame carries). */
-  missed = 0;
   /** Old events dropped to stay within the cap. */
   trimmed = 0;
   private lastCount = 0;
@@ -31,7 +29,6 @@ export class TraceHistory {
     this.events.length = 0;
     this.lost = [];
     this.epoch++;
-    this.missed = 0;
     this.trimmed = 0;
     this.lastCount = 0;
   }
@@ -54,7 +51,6 @@ export class TraceHistory {
     let i = frameEvents.length;
     while (i > 0 && frameEvents[i - 1].seq > last) i--;
     if (i === frameEvents.length) return changed;
-    if (frameEvents[i].seq > last + 1) this.missed += frameEvents[i].seq - last - 1;
     for (; i < frameEvents.length; i++) this.events.push(frameEvents[i]);
     if (this.events.length > this.cap) {
       // Drop a tenth at once so trimming (an O(n) splice) happens rarely.
@@ -118,7 +114,6 @@ export class TraceHistory {
     }
     ev.length = 0;
     for (const e of merged) ev.push(e);
-    this.missed = Math.max(0, this.missed - add.length);
     if (ev.length > this.cap) {
       const n = ev.length - this.cap;
       ev.splice(0, n);
