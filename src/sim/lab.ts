@@ -163,16 +163,9 @@ export class Lab {
   /**
    * Page-state codes of a VM's GFNs (see inspect.ts PageState). With `out` a viewer's copy filled by
    * an earlier call, only the chunks of GFNs whose EPT or Secure-EPT entries were written since are
-   * recomputed (all of them after a memslot or attribute change).
-   */
-  pageStates(vmName: string, out?: Uint8Array): Uint8Array {
-    return this.updatePageStates(vmName, out).states;
-  }
-
-  /**
-   * pageStates(), and the GFNs [from, to) it may have changed in `out` since the previous call with
-   * the same array (all of them after a rebuild; from = to when nothing changed): a viewer repaints
-   * only those.
+   * recomputed (all of them after a memslot or attribute change). Also returns the GFNs [from, to)
+   * this call may have changed in `out` (all of them after a rebuild; from = to when nothing
+   * changed): a viewer repaints only those.
    */
   updatePageStates(vmName: string, out?: Uint8Array): { states: Uint8Array; from: number; to: number } {
     const vm = this.vm(vmName);
@@ -240,6 +233,7 @@ export class Lab {
     const vm = vmm.vm;
     const p = vmm.platform;
     const maps = p.maps();
+    const msrs = vmm.msrRows();
     const pendingDevices = vmm.devicesOf(vmm.pending);
     return {
       vm: vmName,
@@ -256,12 +250,12 @@ export class Lab {
       mmio: maps.mmio,
       acpi: vmm.acpiTables().tables,
       reset: resetState(vmm.isTd ? 'tdx' : 'default', vmm.running.mode, { gpaw: vm.td?.gpaw ?? 48, vcpuIndex: 0 }),
-      msrs: vmm.msrRows(),
+      msrs,
       msrFilter: vm.msrPolicy.filterView(vm.userSpaceMsr),
       cpuid: cpuidRows(vm),
       caps: capRows(vm),
       bootLog: p.console,
-      surface: vmm.surface(),
+      surface: vmm.surface(msrs),
       boots: vmm.boots,
     };
   }

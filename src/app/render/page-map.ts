@@ -67,8 +67,6 @@ export interface PageMapStats {
   paintMs: number;
   /** Of which the last full repaint's putImageData, ms. */
   putMs: number;
-  /** How the last repaint was done ("full", "full (simd)", "changes"). Kept off the DOM: an attribute written every frame would invalidate style. */
-  paintKind: string;
   /** Cost of the last static-canvas draw (scaled image, grid, axis), ms. */
   drawMs: number;
   paints: number;
@@ -147,7 +145,7 @@ export function createPageMap(canvas: HTMLCanvasElement, overlay: HTMLCanvasElem
   let staticRows: [number, number] | null = null;
   let overlayDirty = false;
   let raf = 0;
-  const stats: PageMapStats = { paintMs: 0, putMs: 0, drawMs: 0, paints: 0, paintKind: '' };
+  const stats: PageMapStats = { paintMs: 0, putMs: 0, drawMs: 0, paints: 0 };
 
   const sel = select(overlay);
   const behaviour = zoom<HTMLCanvasElement, unknown>()
@@ -226,7 +224,7 @@ export function createPageMap(canvas: HTMLCanvasElement, overlay: HTMLCanvasElem
     ictx.putImageData(imageData, 0, 0);
     stats.putMs = performance.now() - t1;
     if (!simd) painted.set(states.subarray(0, n));
-    finishPaint(t0, simd ? 'full (simd)' : 'full', null);
+    finishPaint(t0, null);
   }
 
   /**
@@ -249,13 +247,12 @@ export function createPageMap(canvas: HTMLCanvasElement, overlay: HTMLCanvasElem
     if (!rowsChanged) return;
     const [r0, r1] = rowsChanged;
     ictx.putImageData(imageData, 0, 0, 0, r0, cols, r1 - r0 + 1);
-    finishPaint(t0, 'changes', rowsChanged);
+    finishPaint(t0, rowsChanged);
   }
 
-  function finishPaint(t0: number, kind: string, rows: [number, number] | null): void {
+  function finishPaint(t0: number, rows: [number, number] | null): void {
     stats.paintMs = performance.now() - t0;
     stats.paints++;
-    stats.paintKind = kind;
     if (!rows) staticDirty = true;
     else staticRows = staticRows ? [Math.min(staticRows[0], rows[0]), Math.max(staticRows[1], rows[1])] : rows;
   }

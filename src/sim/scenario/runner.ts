@@ -5,8 +5,7 @@ import { Trace, type SimEvent } from '../core/trace';
 import { PAGE_SIZE, formatSize, hex } from '../core/units';
 import { AsmError, assemble, type Program } from '../guest/asm';
 import { Cpu } from '../guest/cpu';
-import { LinuxGuestKernel } from '../guest/kernel/kernel';
-import { BOOT_SERVICES } from '../guest/kernel/boot';
+import { KERNEL_SERVICES, LinuxGuestKernel } from '../guest/kernel/kernel';
 import type { DeviceId } from '../vmm/devices/types';
 import type { SurfaceCount } from '../vmm/surface-view';
 import { Host } from '../host/host';
@@ -91,7 +90,7 @@ export function assembleAt(source: string, origin: number, path: string, service
   }
 }
 
-export const KERNEL_SERVICES: ReadonlySet<string> = new Set(['set_memory_decrypted', 'set_memory_encrypted', 'accept_memory', 'tdx_get_info', ...BOOT_SERVICES]);
+export { KERNEL_SERVICES };
 
 /**
  * A whole simulated world for one scenario: the virtual clock, the trace, a host with KVM and the

@@ -435,13 +435,14 @@ export class VmmVm {
   /**
    * The single figure: port ranges, MMIO ranges and MSRs through which a guest access reaches host
    * code (KVM or the VMM) on the running platform (docs/simplifications.md says how it counts).
+   * `rows`: the MSR table, when the caller has already built it.
    */
-  surface(): SurfaceCount {
+  surface(rows: readonly MsrRow[] = this.msrRows()): SurfaceCount {
     const c = this.platform.surfaceCount();
     // The MSRs of the table whose access reaches KVM or the VMM, plus one for every other index (an
     // unknown MSR still runs KVM's code before it ends in #GP); the MSRs a guest merely tried are not
     // a larger surface than that one.
-    const msrs = this.msrRows().filter((r) => r.reachesHost && MSRS.has(Number(r.index))).length + 1;
+    const msrs = rows.filter((r) => r.reachesHost && MSRS.has(Number(r.index))).length + 1;
     return { ports: c.ports, mmio: c.mmio, msrs, total: c.ports + c.mmio + msrs };
   }
 

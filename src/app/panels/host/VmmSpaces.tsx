@@ -3,6 +3,7 @@ import type { VmView, VmmMapping } from '../../../sim/lab';
 import { useLabClient } from '../../client-context';
 import { useLab, useLabStore } from '../../store';
 import { PAGE_SIZE, formatBytes, hex } from './owners';
+import { plural } from '../surface/format';
 
 type Vma = VmmMapping;
 type Run = VmmMapping['guest'][number];
@@ -14,7 +15,6 @@ const REFRESH_MS = 400;
 const RUNS_LISTED = 4;
 
 const num = (h: string) => Number.parseInt(h.slice(2), 16);
-const plural = (n: number, one: string, many = `${one}s`) => `${n.toLocaleString('en')} ${n === 1 ? one : many}`;
 
 /** The VMM process's address space per VM: its VMAs, and how much of the guest RAM it maps is resident. */
 export function VmmSpaces() {

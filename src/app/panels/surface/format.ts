@@ -80,7 +80,8 @@ export function mergeReset(views: readonly AttackSurfaceView[]): { name: string;
 
 /** The noun for a count: "1 MSR", "2 MSRs". */
 export const noun = (n: number, one: string, many = `${one}s`) => (n === 1 ? one : many);
-const plural = (n: number, one: string, many?: string) => `${n.toLocaleString('en')} ${noun(n, one, many)}`;
+/** A count with its noun: "1 page", "1,024 pages". */
+export const plural = (n: number, one: string, many?: string) => `${n.toLocaleString('en')} ${noun(n, one, many)}`;
 const reach = (what: string, n: number) => `${what} ${n === 1 ? 'reaches' : 'reach'} host code`;
 
 /** The one-line digest of each section for one VM (shown in the section's heading). */

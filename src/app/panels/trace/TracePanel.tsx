@@ -235,8 +235,6 @@ function useHistory(): { h: TraceHistory; version: number } {
   useEffect(() => {
     let dirty = false;
     let fetching = false;
-    /** Gaps the worker could not fill (its trace had already dropped them), by "from:to". */
-    const lost = new Set<string>();
     const take = (packet: FramePacket | null) => {
       if (packet && h.ingest(packet.frame.events, packet.frame.eventCount)) dirty = true;
     };
@@ -248,7 +246,8 @@ function useHistory(): { h: TraceHistory; version: number } {
     // While the guest is paused, fetch what the frames of a fast run did not carry (newest first).
     const fill = async () => {
       if (fetching || store.getState().packet?.playing) return;
-      const gap = h.gaps(16).find(([a, b]) => !lost.has(`${a}:${b}`));
+      // Gaps the worker could not fill (its trace had already dropped them) are marked lost and not listed.
+      const gap = h.gaps(16)[0];
       if (!gap) return;
       fetching = true;
       const epoch = h.epoch;
@@ -261,7 +260,6 @@ function useHistory(): { h: TraceHistory; version: number } {
         show();
         void fill();
       } else {
-        lost.add(`${gap[0]}:${gap[1]}`);
         h.markLost(gap[0], gap[1]);
         dirty = true;
         show();
@@ -273,12 +271,11 @@ function useHistory(): { h: TraceHistory; version: number } {
     return store.subscribe((s, prev) => {
       if (s.scenario !== prev.scenario) {
         h.reset();
-        lost.clear();
         dirty = true;
       }
       if (s.live !== prev.live) take(s.live);
+      // The panels' packet is always a frame already taken as `live`.
       if (s.packet !== prev.packet) {
-        take(s.packet);
         show();
         void fill();
       } else if (s.scenario !== prev.scenario) show();

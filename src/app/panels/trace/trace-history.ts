@@ -63,16 +63,19 @@ export class TraceHistory {
 
   /**
    * The ranges [from, to) of event numbers missing between the events held (frames carry only the
-   * newest events of a fast guest), newest first, at most `limit` of them.
+   * newest events of a fast guest) and not marked lost, newest first, at most `limit` of them.
    */
   gaps(limit = 8): [number, number][] {
     const out: [number, number][] = [];
     const ev = this.events;
+    const add = (a: number, b: number) => {
+      if (!this.lost.some(([la, lb]) => a >= la && b <= lb)) out.push([a, b]);
+    };
     for (let i = ev.length - 1; i > 0 && out.length < limit; i--) {
-      if (ev[i].seq - ev[i - 1].seq > 1) out.push([ev[i - 1].seq + 1, ev[i].seq]);
+      if (ev[i].seq - ev[i - 1].seq > 1) add(ev[i - 1].seq + 1, ev[i].seq);
     }
     // Before the first event held: the machine's first events, unless the cap dropped them on purpose.
-    if (ev.length && ev[0].seq > 0 && this.trimmed === 0 && out.length < limit) out.push([0, ev[0].seq]);
+    if (ev.length && ev[0].seq > 0 && this.trimmed === 0 && out.length < limit) add(0, ev[0].seq);
     return out;
   }
 

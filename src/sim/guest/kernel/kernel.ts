@@ -1,32 +1,28 @@
 import { hex } from '../../core/units';
 import type { Trace } from '../../core/trace';
-import type { CpuBus, CpuRegs, DecodedForKernel, GuestException, GuestKernel, Reg64 } from '../bus';
+import type { CpuBus, CpuRegs, DecodedForKernel, GuestException, GuestKernel } from '../bus';
 import {
   EXIT_REASON_CPUID, EXIT_REASON_EPT_VIOLATION, EXIT_REASON_HLT, EXIT_REASON_IO_INSTRUCTION, EXIT_REASON_MSR_READ,
   EXIT_REASON_MSR_WRITE, TDG_MEM_PAGE_ACCEPT, TDG_VP_INFO, TDG_VP_VMCALL, TDVMCALL_MAP_GPA, TDVMCALL_STATUS_RETRY,
   TDX_PAGE_ALREADY_ACCEPTED, isSharedGpa,
 } from '../../tdx/abi';
 import { BOOT_SERVICES, type BootInfo, type FirmwareInfo, GuestBoot } from './boot';
+import { OpRegs } from './boot-exec';
 
 /** What the guest kernel runs on, as it learns at boot (CPUID leaf 0x21 "IntelTDX    " for a TD). */
 export type Platform = 'tdx' | 'sw-protected' | 'none';
 
 const PAGE = 4096;
+
+/** The services a guest program can call by name (the assembler checks `call` targets against them). */
+export const KERNEL_SERVICES: ReadonlySet<string> = new Set([
+  'set_memory_decrypted', 'set_memory_encrypted', 'accept_memory', 'tdx_get_info', ...BOOT_SERVICES,
+]);
+
 const KVM_HC_MAP_GPA_RANGE = 12;
 const KVM_MAP_GPA_RANGE_ENCRYPTED = 1 << 4;
 
 /** Registers for a TDCALL or VMCALL the kernel makes on its own behalf (the program's are saved). */
-class ScratchRegs implements CpuRegs {
-  private r = new Map<Reg64, bigint>();
-  rip = 0;
-  get(reg: Reg64): bigint {
-    return this.r.get(reg) ?? 0n;
-  }
-  set(reg: Reg64, v: bigint): void {
-    this.r.set(reg, BigInt.asUintN(64, v));
-  }
-}
-
 /** A service call in progress; kept across exits so the call continues where it stopped. */
 interface Op {
   key: string;
@@ -43,9 +39,7 @@ interface Op {
  * mm/mm_init.c accept_memory) so the trace shows the same calls in the same order.
  */
 export class LinuxGuestKernel implements GuestKernel {
-  readonly services: ReadonlySet<string> = new Set([
-    'set_memory_decrypted', 'set_memory_encrypted', 'accept_memory', 'tdx_get_info', ...BOOT_SERVICES,
-  ]);
+  readonly services: ReadonlySet<string> = KERNEL_SERVICES;
   private op: Op | null = null;
   private sharedMask = 0;
   /** The firmware and kernel boot services (boot.ts). */
@@ -108,7 +102,7 @@ export class LinuxGuestKernel implements GuestKernel {
   /** tdx_parse_tdinfo(): TDG.VP.INFO gives the GPA width, hence the shared bit. Returns the shared mask. */
   private tdxInfo(bus: CpuBus): number {
     if (this.sharedMask) return this.sharedMask;
-    const r = new ScratchRegs();
+    const r = new OpRegs();
     r.set('rax', BigInt(TDG_VP_INFO));
     bus.tdcall(r);
     const gpaw = Number(r.get('rcx') & 0x3fn);
@@ -159,7 +153,7 @@ export class LinuxGuestKernel implements GuestKernel {
   private tdxMapGpa(op: Op, enc: boolean, bus: CpuBus): boolean {
     const shared = enc ? 0 : this.tdxInfo(bus);
     while (op.retries < 3) {
-      const r = new ScratchRegs();
+      const r = new OpRegs();
       r.set('rax', BigInt(TDG_VP_VMCALL));
       r.set('r10', 0n);
       r.set('r11', BigInt(TDVMCALL_MAP_GPA));
@@ -184,7 +178,7 @@ export class LinuxGuestKernel implements GuestKernel {
 
   /** The KVM paravirtual hypercall KVM_HC_MAP_GPA_RANGE (software-protected VMs and SNP use it). */
   private kvmMapGpaRange(op: Op, enc: boolean, bus: CpuBus): boolean {
-    const r = new ScratchRegs();
+    const r = new OpRegs();
     r.set('rax', BigInt(KVM_HC_MAP_GPA_RANGE));
     r.set('rbx', BigInt(op.start));
     r.set('rcx', BigInt((op.end - op.start) / PAGE));
@@ -215,7 +209,7 @@ export class LinuxGuestKernel implements GuestKernel {
   }
 
   private acceptPage(gpa: number, bus: CpuBus): boolean {
-    const r = new ScratchRegs();
+    const r = new OpRegs();
     r.set('rax', BigInt(TDG_MEM_PAGE_ACCEPT));
     r.set('rcx', BigInt(gpa));
     bus.tdcall(r);
@@ -256,8 +250,8 @@ export class LinuxGuestKernel implements GuestKernel {
     return false;
   }
 
-  private tdvmcall(bus: CpuBus, sub: number, r12: bigint, r13 = 0n, r14 = 0n, r15 = 0n): ScratchRegs {
-    const r = new ScratchRegs();
+  private tdvmcall(bus: CpuBus, sub: number, r12: bigint, r13 = 0n, r14 = 0n, r15 = 0n): OpRegs {
+    const r = new OpRegs();
     r.set('rax', BigInt(TDG_VP_VMCALL));
     r.set('r10', 0n);
     r.set('r11', BigInt(sub));

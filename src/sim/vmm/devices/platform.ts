@@ -158,10 +158,6 @@ export class Platform {
     return this.models.get(id) as T | undefined;
   }
 
-  isEnabled(id: DeviceId): boolean {
-    return this.enabled[id];
-  }
-
   get console(): string {
     return this.model<Serial>('com1')?.console ?? '';
   }
