@@ -2,13 +2,12 @@
  * The host frame map: one pixel per host physical frame, coloured by owner through a palette.
  *
  * A plain factory, `createFrameMap(canvas, options) → { update, destroy, ... }`, bound to React in one
- * effect. The frames are painted into an offscreen ImageData with one tight loop over the owner codes
- * (a 16 GiB host has 4,194,304 frames; no object per frame), then the visible canvas draws that image
+ * effect. The frames are painted into an offscreen canvas with one palette lookup per owner code, put
+ * band by band (palette-image.ts; a 16 GiB host has 4,194,304 frames; no object per frame), then the visible canvas draws that image
  * scaled to the panel with the current pan and zoom, plus the selection and hover marks on top.
  * Hit-testing is arithmetic: pointer → image pixel → frame number.
  */
-import { paintPixels, patchPixels } from './page-map';
-import { createSimdPainter, type SimdPainter } from './simd-palette';
+import { createPaletteImage } from './palette-image';
 
 export interface FrameMapView {
   /** Owner code per host frame (FramePacket.hostOwners). */
@@ -78,12 +77,8 @@ export function createFrameMap(canvas: HTMLCanvasElement, options: FrameMapOptio
   let imageDirty = true;
   /** The owners changed but nothing else: patch the image instead of repainting it. */
   let contentDirty = false;
-  let imageData: ImageData | null = null;
-  let pixels = new Uint32Array(0);
-  let simd: SimdPainter | null = null;
-  /** The owner codes the image shows (the first paintedCount), to find what changed. */
-  let painted = new Uint8Array(0);
-  let paintedCount = 0;
+  /** The image: the owner codes it shows (to find what changed) and their lookup. */
+  const img = createPaletteImage();
 
   /**
    * Frames per row for n frames: the multiple of 64 (a row starts at a 256 KiB boundary, so row
@@ -128,15 +123,15 @@ export function createFrameMap(canvas: HTMLCanvasElement, options: FrameMapOptio
     return { s, ox: (cssW - cols * s) / 2, oy: 0 };
   }
 
-  /** The full repaint (new layout, range or palette): one palette lookup per frame, one putImageData. */
+  /** The full repaint (new layout, range or palette): one palette lookup per frame, put band by band. */
   function paintImage(): void {
     imageDirty = false;
     contentDirty = false;
     // The range grows while guests fault memory in, and each new layout is a full repaint. A
     // repaint into a fresh canvas or fresh memory costs tens of milliseconds (the first put into a
     // new backing store, the first touch of new pages), one into warm memory about a putImageData.
-    // So the image canvas, the painter's memory and the painted codes are sized once for the
-    // largest range (all of host memory) and reused; the image is drawn from its top-left cols × rows.
+    // So the image canvas and the image's codes are sized once for the largest range (all of host
+    // memory) and reused; the image is drawn from its top-left cols × rows.
     const { owners, first, palette } = view;
     const total = Math.max(owners.length, view.count);
     if (image.width < cols || image.height < rows) {
@@ -144,41 +139,19 @@ export function createFrameMap(canvas: HTMLCanvasElement, options: FrameMapOptio
       image.width = Math.min(16384, Math.max(cols, tc, image.width));
       image.height = Math.min(16384, Math.max(rows, tr, image.height));
     }
-    if (!imageData || imageData.width !== cols || imageData.height !== rows) {
-      // The pixels live in the SIMD painter's memory when WebAssembly SIMD is there (no copy before
-      // the put).
-      const need = cols * rows;
-      if (!simd || simd.pixels.length < need) {
-        simd = createSimdPainter(Math.max(need, total));
-        // Touch all of it now (the first paint, at load): else each repaint of a growing range
-        // touches fresh pages, and their first-touch faults cost tens of milliseconds a repaint.
-        if (simd) new Uint8Array(simd.bytes.buffer).fill(0);
-      }
-      imageData = simd ? new ImageData(new Uint8ClampedArray(simd.bytes.buffer, 0, 4 * need), cols, rows) : imageCtx.createImageData(cols, rows);
-      pixels = simd ? new Uint32Array(simd.pixels.buffer, 0, need) : new Uint32Array(imageData.data.buffer);
-    }
     const n = Math.max(0, Math.min(view.count, owners.length - first));
-    const src = owners.subarray(first, first + n);
-    if (painted.length < n) painted = new Uint8Array(Math.max(n, total)).fill(0);
-    paintedCount = n;
-    pixels.fill(0, n);
-    if (simd && view.maxCode < 16) simd.paint(src, n, palette);
-    else paintPixels(src, n, palette, pixels);
-    painted.set(src);
-    imageCtx.putImageData(imageData, 0, 0);
+    // Frames past n (a range beyond the owners known) are transparent.
+    img.layout(cols, rows, n, total);
+    img.paintAll(imageCtx, owners.subarray(first, first + n), palette, view.maxCode < 16);
   }
 
   /** New owners, same layout: repaint only the frames whose owner changed, put only their rows. */
   function patchImage(): void {
     contentDirty = false;
-    if (!imageData) return paintImage();
     const { owners, first, palette } = view;
     const n = Math.max(0, Math.min(view.count, owners.length - first));
-    if (paintedCount !== n) return paintImage();
-    const rowsChanged = patchPixels(owners.subarray(first, first + n), painted, n, palette, pixels, cols);
-    if (!rowsChanged) return;
-    const [r0, r1] = rowsChanged;
-    imageCtx.putImageData(imageData, 0, 0, 0, r0, cols, r1 - r0 + 1);
+    if (img.rows !== rows || img.cols !== cols || img.count !== n) return paintImage();
+    img.paintChanges(imageCtx, owners.subarray(first, first + n), 0, n, palette, view.maxCode < 16);
   }
 
   function cellRect(frame: number): { x: number; y: number; s: number } | null {

@@ -7,15 +7,15 @@
  * GPA axis; the overlay holds hover, selection and the pages of the selected trace event. Each is
  * redrawn at most once per animation frame, and only when something it shows changed.
  *
- * The pages are painted into an ImageData of one pixel per page (a palette lookup per state code into
- * a Uint32Array view of its buffer: a 4 GiB guest is 1,048,576 pages, so no object and no fillRect per
- * page), laid out `cols` pages per row; the visible canvas draws that image scaled by the d3-zoom
+ * The pages are painted into an image canvas of one pixel per page (a palette lookup per state code,
+ * put band by band: palette-image.ts; a 4 GiB guest is 1,048,576 pages, so no object and no fillRect
+ * per page), laid out `cols` pages per row; the visible canvas draws that image scaled by the d3-zoom
  * transform with smoothing off, so that zoomed in each page is a crisp cell. Hit-testing is arithmetic
  * through the inverse transform.
  */
 import { select } from 'd3-selection';
 import { zoom, zoomIdentity, type D3ZoomEvent, type ZoomTransform } from 'd3-zoom';
-import { createSimdPainter, type SimdPainter } from './simd-palette';
+import { createPaletteImage } from './palette-image';
 
 const PAGE_SIZE = 4096;
 /** Gutters (CSS px) for the GPA axis on the left and the memslot brackets on the right. */
@@ -112,12 +112,9 @@ export function createPageMap(canvas: HTMLCanvasElement, overlay: HTMLCanvasElem
   let count = -1;
   let cols = 64;
   let rows = 1;
-  let imageData: ImageData | null = null;
-  let pixels = new Uint32Array(0);
-  let simd: SimdPainter | null = null;
+  /** The image's pixels come from the states it last painted (kept to repaint only on change: shared arrays are updated in place). */
+  const img = createPaletteImage();
   let states: Uint8Array = new Uint8Array(0);
-  /** The states last painted, to repaint only on change (shared arrays are updated in place). */
-  let painted = new Uint8Array(0);
   let palette: Uint32Array | null = null;
   let colors: PageMapColors = { bg: '#fff', fg: '#000', muted: '#444', line: '#ccc', accent: '#1747b5' };
   let memslots: PageMapUpdate['memslots'] = [];
@@ -197,33 +194,23 @@ export function createPageMap(canvas: HTMLCanvasElement, overlay: HTMLCanvasElem
     rows = Math.max(1, Math.ceil(n / cols));
     image.width = cols;
     image.height = rows;
-    // With WebAssembly SIMD the image's pixels live in the painter's memory (no copy before the
-    // putImageData); without it, in a plain ImageData painted by the JavaScript loop.
-    simd = createSimdPainter(cols * rows);
-    imageData = simd ? new ImageData(simd.bytes, cols, rows) : ictx.createImageData(cols, rows);
     // Cells past the last page stay transparent: the "no memslot" hatching shows there.
-    pixels = simd ? simd.pixels : new Uint32Array(imageData.data.buffer);
-    // What is painted: with SIMD, the painter's own copy of the states it drew (no second copy).
-    painted = simd ? simd.states : new Uint8Array(n);
+    img.layout(cols, rows, n);
     overlay.dataset.cols = String(cols);
     overlay.dataset.count = String(n);
     configureZoom();
   }
 
-  /** The full repaint (new layout or palette): the palette lookups, then one putImageData. */
+  /** The full repaint (new layout or palette): every page looked up and put, band by band. */
   function paint(): void {
     imageDirty = false;
     diffPending = false;
     scanFrom = scanTo = 0;
-    if (!imageData || !palette) return;
+    if (count < 0 || !palette) return;
     const t0 = performance.now();
-    const n = Math.min(count, states.length);
-    if (simd) simd.paint(states, n, palette);
-    else paintPixels(states, n, palette, pixels);
-    const t1 = performance.now();
-    ictx.putImageData(imageData, 0, 0);
-    stats.putMs = performance.now() - t1;
-    if (!simd) painted.set(states.subarray(0, n));
+    // Page-state codes are below 16 (page-palette.ts), what the SIMD lookup needs.
+    img.paintAll(ictx, states, palette, true);
+    stats.putMs = img.putMs;
     finishPaint(t0, null);
   }
 
@@ -236,17 +223,14 @@ export function createPageMap(canvas: HTMLCanvasElement, overlay: HTMLCanvasElem
    */
   function paintChanges(): void {
     diffPending = false;
-    if (!imageData || !palette) return;
+    if (count < 0 || !palette) return;
     // A change over much of the map (a new scenario, a bulk conversion) is cheaper as the SIMD full
     // repaint than as a compare in JavaScript.
-    if (simd && scanTo - scanFrom > count / 4) return paint();
+    if (img.simd && scanTo - scanFrom > count / 4) return paint();
     const t0 = performance.now();
-    const n = Math.min(count, states.length);
-    const rowsChanged = patchPixels(states, painted, Math.min(n, scanTo), palette, pixels, cols, scanFrom);
+    const rowsChanged = img.paintChanges(ictx, states, scanFrom, scanTo, palette, true);
     scanFrom = scanTo = 0;
     if (!rowsChanged) return;
-    const [r0, r1] = rowsChanged;
-    ictx.putImageData(imageData, 0, 0, 0, r0, cols, r1 - r0 + 1);
     finishPaint(t0, rowsChanged);
   }
 
@@ -661,83 +645,6 @@ export function createPageMap(canvas: HTMLCanvasElement, overlay: HTMLCanvasElem
       overlay.removeEventListener('click', onClick);
     },
   };
-}
-
-/**
- * px[i] = pal[src[i]] for i < n. Guest memory is mostly long runs of one state (a memslot never
- * touched, a range accepted at boot), so the states are scanned eight pages at a time (one 64-bit
- * word, read as a double: exact for the codes we compare, see below) and a run of equal words
- * becomes one `fill`; a mixed word is looked up page by page. A map of scattered states costs about
- * what the plain loop costs; a typical one, little more than a memset.
- */
-export function paintPixels(src: Uint8Array, n: number, pal: Uint32Array, px: Uint32Array): void {
-  let i = 0;
-  if (src.byteOffset % 8 === 0) {
-    const m = n >>> 3;
-    const d = new Float64Array(src.buffer, src.byteOffset, m);
-    const w = new Uint32Array(src.buffer, src.byteOffset, m * 2);
-    let q = 0;
-    while (q < m) {
-      const lo = w[2 * q];
-      const b = lo & 255;
-      // Eight equal codes. As a double, eight copies of b < 0x80 are +0 (b = 0) or a finite non-zero
-      // number, so === is a bitwise compare, except that +0 === -0: Object.is tells those apart.
-      if (b < 0x80 && lo === b * 0x01010101 && w[2 * q + 1] === lo) {
-        let e = q + 1;
-        if (b === 0) while (e < m && Object.is(d[e], 0)) e++;
-        else {
-          const dv = d[q];
-          while (e < m && d[e] === dv) e++;
-        }
-        px.fill(pal[b], q << 3, e << 3);
-        q = e;
-      } else {
-        const j = q << 3;
-        for (let k = j; k < j + 8; k++) px[k] = pal[src[k]];
-        q++;
-      }
-    }
-    i = m << 3;
-  }
-  for (; i < n; i++) px[i] = pal[src[i]];
-}
-
-/**
- * Repaint the pages in [from, n) whose state differs from `painted` (and record the new states there).
- * Returns the first and last row that changed, or null when nothing did. Compares a word (four pages)
- * at a time.
- */
-export function patchPixels(src: Uint8Array, painted: Uint8Array, n: number, pal: Uint32Array, px: Uint32Array, cols: number, from = 0): [number, number] | null {
-  let lo = -1;
-  let hi = -1;
-  let i = Math.max(0, from);
-  if (src.byteOffset % 4 === 0 && painted.byteOffset % 4 === 0) {
-    const m = n >>> 2;
-    const a = new Uint32Array(src.buffer, src.byteOffset, m);
-    const b = new Uint32Array(painted.buffer, painted.byteOffset, m);
-    for (let w = i >>> 2; w < m; w++) {
-      if (a[w] === b[w]) continue;
-      const v = a[w];
-      b[w] = v;
-      const j = w << 2;
-      px[j] = pal[v & 255];
-      px[j + 1] = pal[(v >>> 8) & 255];
-      px[j + 2] = pal[(v >>> 16) & 255];
-      px[j + 3] = pal[v >>> 24];
-      if (lo < 0) lo = j;
-      hi = j + 3;
-    }
-    i = Math.max(i, m << 2);
-  }
-  for (; i < n; i++) {
-    if (src[i] === painted[i]) continue;
-    painted[i] = src[i];
-    px[i] = pal[src[i]];
-    if (lo < 0) lo = i;
-    hi = i;
-  }
-  if (lo < 0) return null;
-  return [Math.floor(lo / cols), Math.floor(Math.min(hi, n - 1) / cols)];
 }
 
 function sameColors(a: PageMapColors, b: PageMapColors): boolean {

@@ -4,7 +4,8 @@
  * A JavaScript loop costs about a nanosecond per page, several times a bare putImageData of the same
  * image; `i8x16.swizzle` looks sixteen state codes up in a 16-entry byte table at once, so one lookup
  * per colour channel and four shuffles that interleave the channels into RGBA give sixteen pixels.
- * The pixels are written straight into the ImageData's buffer, which lives in the module's memory.
+ * The pixels are written into a band of the module's memory, which an ImageData shows
+ * (palette-image.ts).
  *
  * The module is small enough to write out by hand (no toolchain at build time); its text form:
  *
@@ -20,7 +21,7 @@
  *       store dst+32, dst+48 the same from rgHi, baHi                   (pixels 8-15)
  *       src += 16; dst += 64; n16 -= 1
  *
- * Where WebAssembly SIMD is missing, `createSimdPainter` returns null and the caller keeps its
+ * Where WebAssembly SIMD is missing, `paletteModule` returns null and palette-image.ts keeps its
  * JavaScript loop.
  */
 
@@ -120,7 +121,8 @@ export function moduleBytes(relaxed: boolean): Uint8Array<ArrayBuffer> {
 
 let compiled: WebAssembly.Module | null | undefined;
 
-function wasmModule(): WebAssembly.Module | null {
+/** The compiled module (its one export `p(src, n16, dst, pal)` imports its memory as e.m), or null without WebAssembly SIMD. */
+export function paletteModule(): WebAssembly.Module | null {
   if (compiled !== undefined) return compiled;
   try {
     compiled = null;
@@ -149,58 +151,4 @@ function warmUp(mod: WebAssembly.Module): void {
   const memory = new WebAssembly.Memory({ initial: 2, maximum: 2 });
   const run = new WebAssembly.Instance(mod, { e: { m: memory } }).exports.p as (src: number, n16: number, dst: number, pal: number) => void;
   for (let i = 0; i < 64; i++) run(0x10000, 1024, 0, 0x14000);
-}
-
-/** A painter for one image of `pixelCount` pixels, whose pixel words live in the module's memory. */
-export interface SimdPainter {
-  /** The pixel words (0xAABBGGRR): an ImageData made over `bytes` shows them. */
-  readonly pixels: Uint32Array<ArrayBuffer>;
-  readonly bytes: Uint8ClampedArray<ArrayBuffer>;
-  /** The state codes the last paint() drew (its copy of `src`, in the module's memory). */
-  readonly states: Uint8Array<ArrayBuffer>;
-  /** px[i] = pal[src[i]] for i < n. Codes must be below 16 (with the relaxed swizzle a larger code's colour is undefined). */
-  paint(src: Uint8Array, n: number, pal: Uint32Array): void;
-}
-
-/** Null when WebAssembly SIMD is not available. */
-export function createSimdPainter(pixelCount: number): SimdPainter | null {
-  const mod = wasmModule();
-  if (!mod) return null;
-  const cap = Math.ceil(pixelCount / 16) * 16;
-  // Layout: pixels [0, 4·cap), states [4·cap, 5·cap), the four channel tables after them.
-  const statesAt = 4 * cap;
-  const palAt = 5 * cap;
-  const pages = Math.ceil((palAt + 64) / 65536);
-  const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
-  const instance = new WebAssembly.Instance(mod, { e: { m: memory } });
-  const run = instance.exports.p as (src: number, n16: number, dst: number, pal: number) => void;
-  const buf = memory.buffer;
-  const u8 = new Uint8Array(buf);
-  const tables = new Uint8Array(buf, palAt, 64);
-  let lastPal: Uint32Array | null = null;
-  return {
-    pixels: new Uint32Array(buf as ArrayBuffer, 0, pixelCount),
-    bytes: new Uint8ClampedArray(buf as ArrayBuffer, 0, 4 * pixelCount),
-    states: new Uint8Array(buf as ArrayBuffer, statesAt, pixelCount),
-    paint(src, n, pal) {
-      const m = Math.min(n, pixelCount);
-      if (pal !== lastPal) {
-        lastPal = pal;
-        for (let c = 0; c < 16; c++) {
-          const w = pal[c] ?? 0;
-          tables[c] = w & 255;
-          tables[16 + c] = (w >>> 8) & 255;
-          tables[32 + c] = (w >>> 16) & 255;
-          tables[48 + c] = w >>> 24;
-        }
-      }
-      u8.set(src.subarray(0, m), statesAt);
-      // The last block of sixteen may run past n: its states are zero-filled, and the pixels past
-      // n are cleared again below so that cells after the last page stay transparent.
-      const n16 = Math.ceil(m / 16);
-      u8.fill(0, statesAt + m, statesAt + n16 * 16);
-      run(statesAt, n16, 0, palAt);
-      if (m < n16 * 16) new Uint32Array(buf, 0, Math.min(n16 * 16, cap)).fill(0, m);
-    },
-  };
 }
