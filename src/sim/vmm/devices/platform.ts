@@ -96,6 +96,8 @@ export class Platform {
   private readonly allow: Record<Space, { range: IoRange; device: DeviceId | null }[]> = { port: [], mmio: [] };
   private readonly extras: Record<Space, IoRange[]>;
   private readonly counters = new Map<string, number>();
+  /** The port and MMIO maps last built, with the MMIO windows they were built for. */
+  private readonly kept: Record<Space, { key: number[]; rows: Row[] } | null> = { port: null, mmio: null };
 
   constructor(config: PlatformConfig, private readonly host: PlatformHost) {
     validate(config);
@@ -167,8 +169,28 @@ export class Platform {
     return (['virtio-net', 'virtio-blk'] as const).flatMap((id) => this.model<VirtioPci>(id)?.rings() ?? []);
   }
 
-  /** Every range of the port or MMIO map: the devices' (where they decode now, or their default place) and the extras. */
+  /**
+   * Every range of the port or MMIO map: the devices' (where they decode now, or their default place)
+   * and the extras. Looked up at every port and MMIO access, so kept: the port map is fixed for the
+   * platform's life; the MMIO map moves only with the ECAM window (PCIEXBAR) and the virtio BARs.
+   */
   private rows(space: Space): Row[] {
+    const key = space === 'port' ? [] : this.movableWindows();
+    const kept = this.kept[space];
+    if (kept && kept.key.length === key.length && kept.key.every((v, i) => v === key[i])) return kept.rows;
+    const rows = this.buildRows(space);
+    this.kept[space] = { key, rows };
+    return rows;
+  }
+
+  /** Where the movable MMIO windows are now (-1: not decoding): the MMIO map changes only with these. */
+  private movableWindows(): number[] {
+    const ecam = this.mch.ecamWindow();
+    const bar = (id: DeviceId) => this.model<VirtioPci>(id)?.window()?.start ?? -1;
+    return [ecam?.base ?? -1, ecam?.size ?? -1, bar('virtio-net'), bar('virtio-blk')];
+  }
+
+  private buildRows(space: Space): Row[] {
     const out: Row[] = [];
     for (const id of DEVICE_IDS) {
       const e = CATALOGUE[id];
