@@ -47,3 +47,30 @@ describe('Lab.pageStates', () => {
     expect(patched).toBeGreaterThan(0);
   });
 });
+
+describe('Lab.stateVersion', () => {
+  test.each(['lazy-accept', 'shared-buffer', 'selftest-by-hand', 'platform-upstream'])('%s: an unchanged version means unchanged page states, and events that change no page leave it', (id) => {
+    const lab = new Lab(PRESETS[id]);
+    const last = new Map<string, { version: string; states: Uint8Array; events: number }>();
+    let slices = 0;
+    let quietWithEvents = 0;
+    while (!lab.done && slices++ < 400) {
+      lab.advance(300);
+      for (const vm of lab.run.kvm.vms) {
+        const version = lab.stateVersion(vm.name);
+        const states = pageStates(vm, new Uint8Array(lab.updatePageStates(vm.name).states.length));
+        const events = lab.run.trace.count;
+        const before = last.get(vm.name);
+        if (before && before.version === version) {
+          expect(Buffer.compare(Buffer.from(before.states), Buffer.from(states)), `${vm.name} after slice ${slices}`).toBe(0);
+          if (events > before.events) quietWithEvents++;
+        }
+        last.set(vm.name, { version, states, events });
+      }
+    }
+    expect(lab.done).toBe(true);
+    // The version is finer than "any event happened" (what it was before): a VM's serial output or
+    // port I/O, or the other VM's faults, need no new page states.
+    expect(quietWithEvents).toBeGreaterThan(0);
+  });
+});

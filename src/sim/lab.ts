@@ -89,6 +89,8 @@ export class Lab {
   /** User commands executed so far (steps given by the UI), for reproducibility. */
   readonly commands: unknown[] = [];
   /** Per VM, the array pageStates() last filled and the versions it was filled at. */
+  /** A number per VM object, for stateVersion(). */
+  private readonly vmSerials = new Map<Vm, number>();
   private readonly statesCache = new Map<string, { out: Uint8Array; vm: Vm; n: number; layout: number; ept: number; sept: number }>();
   /** The array hostFrameOwners() last filled, and the VM list it was filled for. */
   private ownersOut: Uint8Array | null = null;
@@ -145,14 +147,15 @@ export class Lab {
   }
 
   /**
-   * Changes whenever the VM's page states may have changed: every state change emits an event (about
-   * this VM, or host-wide), and
-   * the write-protection faults of dirty logging (not traced one by one) are counted by the MMU.
+   * Changes whenever the VM's page states may have changed: what pageStates() reads is the memslots
+   * and attributes (layoutVersion), the EPT entries and the Secure-EPT entries, and each write to
+   * an entry bumps its array's version. The VM's serial tells a VM apart from a new one of the same name.
    */
   stateVersion(vmName: string): string {
     const vm = this.vm(vmName);
-    const t = this.run.trace;
-    return `${t.countFor(vm.name)}:${t.countFor(null)}:${vm.mmu.generation}:${vm.mmu.stats.writeProtectFaults}`;
+    let serial = this.vmSerials.get(vm);
+    if (serial === undefined) this.vmSerials.set(vm, (serial = this.vmSerials.size + 1));
+    return `${serial}:${vm.layoutVersion}:${vm.mmu.ept.version}:${vm.td?.sept.version ?? 0}`;
   }
 
   /** Changes whenever host frame ownership may have changed. */

@@ -106,10 +106,9 @@ export class Trace {
   /** While > 0, emit() records nothing (an instruction being replayed after an exit). */
   private muted = 0;
   private replayMuted = false;
-  /** VM names by index (0: host-wide, null), and events recorded per index. */
+  /** VM names by index (0: host-wide, null). */
   private readonly names: (string | null)[] = [null];
   private readonly nameIndex = new Map<string | null, number>([[null, 0]]);
-  private readonly perVm: number[] = [0];
   private lastName: string | null = null;
   private lastIndex = 0;
 
@@ -157,7 +156,6 @@ export class Trace {
       this.lastName = vm;
       this.lastIndex = v;
     }
-    this.perVm[v]++;
     chunk.t[i] = this.now();
     chunk.vm[i] = v;
     chunk.vcpu[i] = vcpu;
@@ -170,7 +168,6 @@ export class Trace {
     const v = this.names.length;
     this.names.push(vm);
     this.nameIndex.set(vm, v);
-    this.perVm.push(0);
     return v;
   }
 
@@ -276,11 +273,5 @@ export class Trace {
   /** Every kept event, oldest first: made anew at each call (for tests and reports, not hot paths). */
   get events(): SimEvent[] {
     return this.range(this.first, this.seq);
-  }
-
-  /** Events recorded so far about one VM (null: host-wide events). */
-  countFor(vm: string | null): number {
-    const v = this.nameIndex.get(vm);
-    return v === undefined ? 0 : this.perVm[v];
   }
 }
