@@ -1,7 +1,6 @@
 import AxeBuilder from '@axe-core/playwright';
 import { expect, test, type Page } from '@playwright/test';
-import { PageState } from '../src/sim/inspect';
-import { PAGE_STATE_COLORS } from '../src/app/render/page-palette';
+import { expectFirstLessonColours } from './page-colours';
 
 /**
  * Click the cell of a GFN in a VM's page map, from the layout the renderer exposes on its overlay
@@ -79,32 +78,10 @@ test.describe('address translation panel', () => {
   });
 
   test('each page is painted in its state\'s colour, by the frame updates and by a full repaint', async ({ page }) => {
-    // The colour on the static canvas at the centre of a page's cell, once "Go to GPA" zoomed in on it.
-    const colourOf = async (vm: string, gfn: number) => {
-      await page.getByTestId(`goto-${vm}`).fill(`0x${(gfn * 4096).toString(16)}`);
-      await page.getByTestId(`goto-${vm}`).press('Enter');
-      const overlay = page.getByTestId(`page-map-overlay-${vm}`);
-      await expect(overlay).toHaveAttribute('data-k', /^(1[6-9]|[2-9]\d)/);
-      await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
-      return overlay.evaluate((el, g) => {
-        const d = (el as HTMLElement).dataset;
-        const cols = Number(d.cols), k = Number(d.k), x = Number(d.x), y = Number(d.y);
-        const canvas = el.parentElement!.querySelector('canvas.pm-static') as HTMLCanvasElement;
-        const dpr = canvas.width / canvas.clientWidth;
-        const px = canvas.getContext('2d')!.getImageData(Math.round((x + ((g % cols) + 0.5) * k) * dpr), Math.round((y + (Math.floor(g / cols) + 0.5) * k) * dpr), 1, 1).data;
-        return `#${[px[0], px[1], px[2]].map((v) => v.toString(16).padStart(2, '0')).join('')}`;
-      }, gfn);
-    };
-    const expectColours = async (theme: 'light' | 'dark') => {
-      const c = PAGE_STATE_COLORS[theme];
-      expect(await colourOf('ordinary', 0x100)).toBe(c[PageState.SHARED_MAPPED]);
-      expect(await colourOf('td', 0x102)).toBe(c[PageState.PRIVATE_MAPPED]);
-      expect(await colourOf('ordinary', 0x3000)).toBe(c[PageState.SHARED_UNMAPPED]);
-    };
-    await expectColours('light');
+    await expectFirstLessonColours(page, 'light');
     // A new palette repaints the whole image (the WebAssembly SIMD lookup where Chromium has it).
     await page.getByRole('button', { name: /theme/i }).click();
-    await expectColours('dark');
+    await expectFirstLessonColours(page, 'dark');
   });
 
   test('the panel has no serious or critical accessibility violations', async ({ page }) => {

@@ -3,7 +3,7 @@
  * per display frame), and restarts it with the same scenario if it dies.
  */
 import * as Comlink from 'comlink';
-import type { CommandResult, FramePacket, LabApi, LoadResult, StepKind } from '../worker/protocol';
+import type { CommandResult, FramePacket, LabApi, LoadResult, StepKind, WirePacket } from '../worker/protocol';
 import type { LabStore } from './store';
 
 /** While the guest runs, the text panels (trace, registers, console, lesson bar) refresh this often. */
@@ -16,17 +16,20 @@ export class LabClient {
   private raf = 0;
   private lastPanels = 0;
   private trailing = 0;
+  /** The arrays last received, by VM name and HOST: a packet that leaves one out still has it. */
+  private readonly arrays = new Map<string, Uint8Array>();
 
   constructor(private readonly store: LabStore) {}
 
   start(): void {
     this.stop();
+    this.arrays.clear();
     const w = new Worker(new URL('../worker/lab.worker.ts', import.meta.url), { type: 'module', name: 'lab' });
     w.addEventListener('error', (e) => this.crashed(e.message || 'the lab worker stopped'));
     w.addEventListener('messageerror', () => this.crashed('a message from the lab worker could not be read'));
     this.worker = w;
     this.api = Comlink.wrap<LabApi>(w);
-    void this.api.subscribe(Comlink.proxy((p: FramePacket) => this.onFrame(p)));
+    void this.api.subscribe(Comlink.proxy((p: WirePacket) => this.onFrame(completePacket(p, this.arrays))));
     this.store.setState({ status: 'ready', crashMessage: null });
   }
 
@@ -154,6 +157,24 @@ export class LabClient {
   info() {
     return this.call((a) => a.info());
   }
+}
+
+const HOST = '\0host';
+
+/**
+ * The packet with every array: one the worker left out (unchanged since it sent it) is the one
+ * received last, kept in `arrays` (by VM name, and HOST), so unchanged arrays stay the same objects.
+ */
+export function completePacket(w: WirePacket, arrays: Map<string, Uint8Array>): FramePacket {
+  const keep = (key: string, a: Uint8Array | undefined): Uint8Array => {
+    if (a) arrays.set(key, a);
+    return a ?? arrays.get(key) ?? new Uint8Array(0);
+  };
+  return {
+    ...w,
+    pages: w.pages.map((p) => ({ ...p, states: keep(p.vm, p.states) })),
+    hostOwners: keep(HOST, w.hostOwners),
+  };
 }
 
 /** Widen `newer`'s changed-GFN ranges to cover `older`'s (which will not be applied). */

@@ -6,7 +6,7 @@
 import * as Comlink from 'comlink';
 import { Lab } from '../sim/lab';
 import { ScenarioError } from '../sim/scenario/schema';
-import type { CommandResult, FramePacket, LabApi, LoadResult, StepKind } from './protocol';
+import type { CommandResult, FramePacket, LabApi, LoadResult, StepKind, WirePacket } from './protocol';
 
 const FRAME_MS = 16;
 /** Time the play loop spends simulating per tick, leaving the worker responsive to RPCs. */
@@ -30,7 +30,7 @@ const PLAYING_EVENTS = 48;
 
 let lab: Lab | null = null;
 let scenario: unknown = null;
-let listener: ((p: FramePacket) => void) | null = null;
+let listener: ((p: WirePacket) => void) | null = null;
 let playing = false;
 let speed = 5000;
 let frameNo = 0;
@@ -52,6 +52,14 @@ const isolated = typeof crossOriginIsolated !== 'undefined' && crossOriginIsolat
 const arrays = new Map<string, Uint8Array>();
 /** What each array was last computed from: recomputing a 1M-page map is skipped when nothing changed. */
 const versions = new Map<string, string>();
+/** Without shared arrays: the version of each array last transferred (the page keeps that copy). */
+const sent = new Map<string, string>();
+
+/** A new Lab: its versions start again, so nothing computed or sent for the old one counts. */
+function forgetArrays(): void {
+  versions.clear();
+  sent.clear();
+}
 
 function arrayFor(key: string, n: number): Uint8Array {
   let a = arrays.get(key);
@@ -91,10 +99,19 @@ function publish(): void {
   lastPublish = performance.now();
   if (isolated) listener(packet);
   else {
-    // Transfer copies so the worker keeps its own arrays for the next frame.
-    const copies = pages.map((p) => ({ vm: p.vm, states: p.states.slice(), version: p.version, dirty: p.dirty }));
-    const hostCopy = host.slice();
-    listener(Comlink.transfer({ ...packet, pages: copies, hostOwners: hostCopy }, [...copies.map((c) => c.states.buffer), hostCopy.buffer]));
+    // Transfer copies so the worker keeps its own arrays for the next frame; an array the page
+    // already has (same version as last sent) is left out.
+    const transfer: ArrayBuffer[] = [];
+    const copy = (key: string, a: Uint8Array, version: string): Uint8Array | undefined => {
+      if (sent.get(key) === version) return undefined;
+      sent.set(key, version);
+      const c = a.slice();
+      transfer.push(c.buffer);
+      return c;
+    };
+    const wirePages = pages.map((p) => ({ vm: p.vm, states: copy(`vm:${p.vm}`, p.states, p.version), version: p.version, dirty: p.dirty }));
+    const hostOwners = copy('host', host, hostVersion);
+    listener(Comlink.transfer({ ...packet, pages: wirePages, hostOwners }, transfer));
   }
 }
 
@@ -165,7 +182,7 @@ const api: LabApi = {
     playing = false;
     lab = next;
     scenario = s;
-    versions.clear();
+    forgetArrays();
     lastSeq = -1;
     publish();
     return { ok: true };
@@ -207,7 +224,7 @@ const api: LabApi = {
     if (scenario === null) return;
     playing = false;
     lab = new Lab(scenario);
-    versions.clear();
+    forgetArrays();
     lastSeq = -1;
     publish();
   },

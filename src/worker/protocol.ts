@@ -33,6 +33,16 @@ export interface FramePacket {
   buildMs: number;
 }
 
+/**
+ * A FramePacket as it crosses from the worker without shared arrays: an array whose version is the
+ * one the worker sent last is left out (copying and transferring an unchanged 1M-page map at every
+ * frame cost both threads), and lab-client puts back the array it kept.
+ */
+export type WirePacket = Omit<FramePacket, 'pages' | 'hostOwners'> & {
+  pages: (Omit<FramePacket['pages'][number], 'states'> & { states?: Uint8Array })[];
+  hostOwners?: Uint8Array;
+};
+
 export type LoadResult = { ok: true } | { ok: false; issues: ScenarioIssue[] };
 export type CommandResult = { ok: true; result: StepResult } | { ok: false; issues: ScenarioIssue[] };
 
@@ -62,7 +72,7 @@ export interface LabApi {
   /** The page applied frame `n` (flow control: while playing, the next frame waits for this). */
   applied(n: number): Promise<void>;
   /** Register the frame callback (a Comlink proxy). */
-  subscribe(cb: (p: FramePacket) => void): Promise<void>;
+  subscribe(cb: (p: WirePacket) => void): Promise<void>;
   /** Make the worker throw from its event loop, as a bug would (only used by the crash-recovery test). */
   crashForTest(): Promise<void>;
   /** Whether the worker can share arrays (crossOriginIsolated). */
