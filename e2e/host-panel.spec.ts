@@ -32,6 +32,8 @@ test('the host reads the ordinary guest\'s secret from physical memory, and only
   await expect(result).toContainText('host_read(vm=td, gpa=0x102000, length=32, via=physical) → ret 32');
   await expect(host.getByTestId('hex-text')).toHaveText('32 zero bytes');
   await expect(host.getByTestId('read-sentence')).toHaveText(/The line belongs to the TD; the host reads with its own key/);
+  // The trace's own sentence for the call, fetched from the worker.
+  await expect(result).toContainText(/trace: The host reads host-physical 0x[0-9a-f]+ directly/);
 
   await read(host, 'td', '0x102000', 'guest_memfd read()');
   await expect(result).toContainText('-1 EINVAL');

@@ -1,7 +1,6 @@
-import { useEffect, useId, useState, type FormEvent } from 'react';
+import { useId, useState, type FormEvent } from 'react';
 import type { StepResult } from '../../../sim/scenario/runner';
 import { useLabClient } from '../../client-context';
-import { useLab } from '../../store';
 import { HexDump } from './HexDump';
 import { PAGE_SIZE, hex } from './owners';
 import { VIA_LABELS, bytesOf, checkForm, explain, type FormInput, type Via } from './read-form';
@@ -23,6 +22,8 @@ interface Outcome {
   isTd: boolean;
   /** Poisoned lines in the frame read, if the frame was TD-owned (asked after the read). */
   poisoned: number;
+  /** The sentence of the last trace event the call recorded. */
+  traceText: string | null;
 }
 
 /** "Read as the host": a GPA of a VM (three ways) or an HPA, as a hex dump or a failure with its reason. */
@@ -40,21 +41,6 @@ export function ReadTool({ vms, hostFrames, form, setForm, onShowFrame }: {
   const [busy, setBusy] = useState(false);
   const vm = vms.find((v) => v.name === form.vm) ?? null;
   const gpaMode = form.mode === 'gpa';
-  // The trace's own sentence for this call (the first event it emitted), once the frame with it arrives.
-  // The frame that follows the command carries its events; later frames do not, so it is kept.
-  const seen = useLab((s) => {
-    if (!outcome) return null;
-    const [a, b] = outcome.result.events;
-    const evs = (s.live ?? s.packet)?.frame.events;
-    if (!evs) return null;
-    for (let i = evs.length - 1; i >= 0; i--) if (evs[i].seq >= a && evs[i].seq < b) return evs[i].text;
-    return null;
-  });
-  const [kept, setKept] = useState<{ outcome: Outcome; text: string } | null>(null);
-  useEffect(() => {
-    if (seen && outcome && kept?.outcome !== outcome) setKept({ outcome, text: seen });
-  }, [seen, outcome, kept]);
-  const traceText = seen ?? (kept && kept.outcome === outcome ? kept.text : null);
 
   const set = <K extends keyof FormInput>(k: K, v: FormInput[K]) => {
     setProblem(null);
@@ -85,9 +71,13 @@ export function ReadTool({ vms, hostFrames, form, setForm, onShowFrame }: {
         const info = await client.frameInfo(Math.floor(Number.parseInt(v.hpa.slice(2), 16) / PAGE_SIZE));
         if (info && info.hkid !== 0) poisoned = info.poisonedLines;
       }
+      // The trace's own sentence for this call: the last event it recorded.
+      const [a, b] = r.result.events;
+      const evs = b > a ? await client.events(a, b) : undefined;
+      const traceText = evs?.[evs.length - 1]?.text ?? null;
       const { do: op, ...args } = check.step;
       const call = `${op}(${Object.entries(args).map(([k, x]) => `${k}=${typeof x === 'string' && k === 'data' ? JSON.stringify(x) : String(x)}`).join(', ')})`;
-      setOutcome({ call, result: r.result, input: form, address: check.address, isTd: vm?.isTd ?? false, poisoned });
+      setOutcome({ call, result: r.result, input: form, address: check.address, isTd: vm?.isTd ?? false, poisoned, traceText });
     } finally {
       setBusy(false);
     }
@@ -160,12 +150,12 @@ export function ReadTool({ vms, hostFrames, form, setForm, onShowFrame }: {
         )}
         {problem && <p id={`${id}-problem`} className="problem" role="alert">{problem.message} Nothing was sent.</p>}
       </form>
-      {outcome && <OutcomeView o={outcome} traceText={traceText} onShowFrame={onShowFrame} />}
+      {outcome && <OutcomeView o={outcome} onShowFrame={onShowFrame} />}
     </div>
   );
 }
 
-function OutcomeView({ o, traceText, onShowFrame }: { o: Outcome; traceText: string | null; onShowFrame: (f: number) => void }) {
+function OutcomeView({ o, onShowFrame }: { o: Outcome; onShowFrame: (f: number) => void }) {
   const r = o.result;
   const v = (r.value ?? {}) as { hex?: string; hpa?: string; td_owned_lines?: number; poisoned_lines?: number };
   const failed = r.ret === -1;
@@ -182,7 +172,7 @@ function OutcomeView({ o, traceText, onShowFrame }: { o: Outcome; traceText: str
         <p className="danger-text">{o.poisoned} line(s) of this frame are poisoned: the host still reads zeros, and the TD takes a machine check if it reads them.</p>
       )}
       {r.why && <p className="note">why: {r.why}</p>}
-      {traceText && <p className="note">trace: {traceText}</p>}
+      {o.traceText && <p className="note">trace: {o.traceText}</p>}
       {!failed && v.hex !== undefined && (
         <HexDump bytes={bytesOf(v.hex)} base={o.input.mode === 'hpa' ? o.address : o.address}
           label={`${o.input.mode === 'hpa' ? 'HPA' : `GPA of ${o.input.vm}`} ${hex(o.address)}`} />
