@@ -1,7 +1,8 @@
-import { Fragment, useEffect, useMemo, useState } from 'react';
+import { Fragment, useMemo, useState } from 'react';
 import type { VmView, VmmMapping } from '../../../sim/lab';
 import { useLabClient } from '../../client-context';
-import { useLab, useLabStore } from '../../store';
+import { useLab } from '../../store';
+import { useWorkerQuery } from '../../use-worker-query';
 import { PAGE_SIZE, formatBytes, hex } from './owners';
 import { plural } from '../surface/format';
 
@@ -19,7 +20,6 @@ const num = (h: string) => Number.parseInt(h.slice(2), 16);
 /** The VMM process's address space per VM: its VMAs, and how much of the guest RAM it maps is resident. */
 export function VmmSpaces() {
   const client = useLabClient();
-  const store = useLabStore();
   const focus = useLab((s) => s.focusVm);
   // A string (compared by value), so that a new frame with the same VMs does not re-render.
   const vmsJson = useLab((s) => JSON.stringify(s.packet?.frame.vms.map((v) => ({ name: v.name, isTd: v.isTd, memslots: v.memslots })) ?? []));
@@ -27,47 +27,15 @@ export function VmmSpaces() {
   const names = vms.map((v) => v.name).join('\n');
   const [maps, setMaps] = useState<Record<string, Vma[]>>({});
 
-  useEffect(() => {
+  useWorkerQuery(names, async (live) => {
     const list = names ? names.split('\n') : [];
-    let live = true;
-    let busy = false;
-    let again = false;
-    let timer = 0;
-    let last = 0;
-    const fetchAll = async () => {
-      timer = 0;
-      if (busy) {
-        again = true;
-        return;
-      }
-      busy = true;
-      last = performance.now();
-      const entries = await Promise.all(list.map(async (n) => [n, (await client.vmmMappings(n)) ?? []] as const));
-      busy = false;
-      if (!live) return;
-      setMaps((prev) => {
-        const next = Object.fromEntries(entries);
-        return JSON.stringify(prev) === JSON.stringify(next) ? prev : next;
-      });
-      if (again) {
-        again = false;
-        schedule();
-      }
-    };
-    const schedule = () => {
-      if (timer) return;
-      timer = window.setTimeout(() => void fetchAll(), Math.max(0, REFRESH_MS - (performance.now() - last)));
-    };
-    void fetchAll();
-    const unsubscribe = store.subscribe((s, prev) => {
-      if (s.packet !== prev.packet) schedule();
+    const entries = await Promise.all(list.map(async (n) => [n, (await client.vmmMappings(n)) ?? []] as const));
+    if (!live()) return;
+    setMaps((prev) => {
+      const next = Object.fromEntries(entries);
+      return JSON.stringify(prev) === JSON.stringify(next) ? prev : next;
     });
-    return () => {
-      live = false;
-      unsubscribe();
-      clearTimeout(timer);
-    };
-  }, [client, store, names]);
+  }, (s, prev) => s.packet !== prev.packet, REFRESH_MS);
 
   // The focused VM first, the others beside it.
   const ordered = [...vms].sort((a, b) => Number(b.name === focus) - Number(a.name === focus));
