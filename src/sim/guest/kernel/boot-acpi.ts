@@ -27,7 +27,9 @@ export const FADT2_REVISION_ID = 3;
 export const ACPI_MADT_TYPE_LOCAL_APIC = 0;
 export const ACPI_MADT_TYPE_IO_APIC = 1;
 export const ACPI_MADT_TYPE_INTERRUPT_OVERRIDE = 2;
+export const ACPI_MADT_TYPE_LOCAL_APIC_NMI = 4;
 export const ACPI_MADT_TYPE_LOCAL_X2APIC = 9;
+export const ACPI_MADT_TYPE_LOCAL_X2APIC_NMI = 0xa;
 /** The Multiprocessor Wakeup Structure (ACPI 6.4 §5.2.12.19): 16 bytes in mailbox version 0. */
 export const ACPI_MADT_TYPE_MULTIPROC_WAKEUP = 0x10;
 export const ACPI_MADT_MP_WAKEUP_SIZE_V0 = 16;
@@ -130,11 +132,14 @@ export function parseFadt(b: Uint8Array): Fadt {
   return { revision: h.revision, facs, dsdt, pmTimer, bootFlags: h.revision >= FADT2_REVISION_ID && has(109, 2) ? u16(b, 109) : 0, century: has(108, 1) ? b[108] : 0 };
 }
 
+/** A MADT entry (ACPI 6.5 §5.2.12); `processorId` and `uid` are the ACPI Processor UID. */
 export type MadtEntry =
   | { type: 'lapic'; processorId: number; apicId: number; enabled: boolean }
-  | { type: 'x2apic'; apicId: number; enabled: boolean }
+  | { type: 'x2apic'; uid: number; apicId: number; enabled: boolean }
   | { type: 'ioapic'; id: number; address: number; gsiBase: number }
   | { type: 'override'; bus: number; source: number; gsi: number; flags: number }
+  | { type: 'lapic-nmi'; processorId: number; flags: number; lint: number }
+  | { type: 'x2apic-nmi'; uid: number; flags: number; lint: number }
   | { type: 'mp-wakeup'; version: number; mailbox: number }
   | { type: 'other'; code: number; length: number };
 
@@ -144,6 +149,13 @@ export interface Madt {
   entries: MadtEntry[];
 }
 
+/** sizeof the entry structures of ACPICA's actbl2.h, by MADT entry type. */
+const MADT_ENTRY_SIZE: Record<number, number> = {
+  [ACPI_MADT_TYPE_LOCAL_APIC]: 8, [ACPI_MADT_TYPE_IO_APIC]: 12, [ACPI_MADT_TYPE_INTERRUPT_OVERRIDE]: 10,
+  [ACPI_MADT_TYPE_LOCAL_APIC_NMI]: 6, [ACPI_MADT_TYPE_LOCAL_X2APIC]: 16, [ACPI_MADT_TYPE_LOCAL_X2APIC_NMI]: 12,
+  [ACPI_MADT_TYPE_MULTIPROC_WAKEUP]: ACPI_MADT_MP_WAKEUP_SIZE_V0,
+};
+
 export function parseMadt(b: Uint8Array): Madt {
   const end = Math.min(parseHeader(b).length, b.length);
   const entries: MadtEntry[] = [];
@@ -151,12 +163,19 @@ export function parseMadt(b: Uint8Array): Madt {
     const type = b[o];
     const length = b[o + 1];
     if (length < 2 || o + length > end) break;
-    switch (type) {
+    // An entry shorter than its structure is skipped, as BAD_MADT_ENTRY() makes Linux's handlers do.
+    switch (length >= (MADT_ENTRY_SIZE[type] ?? 2) ? type : -1) {
       case ACPI_MADT_TYPE_LOCAL_APIC:
         entries.push({ type: 'lapic', processorId: b[o + 2], apicId: b[o + 3], enabled: (u32(b, o + 4) & 1) !== 0 });
         break;
       case ACPI_MADT_TYPE_LOCAL_X2APIC:
-        entries.push({ type: 'x2apic', apicId: u32(b, o + 4), enabled: (u32(b, o + 8) & 1) !== 0 });
+        entries.push({ type: 'x2apic', apicId: u32(b, o + 4), enabled: (u32(b, o + 8) & 1) !== 0, uid: u32(b, o + 12) });
+        break;
+      case ACPI_MADT_TYPE_LOCAL_APIC_NMI:
+        entries.push({ type: 'lapic-nmi', processorId: b[o + 2], flags: u16(b, o + 3), lint: b[o + 5] });
+        break;
+      case ACPI_MADT_TYPE_LOCAL_X2APIC_NMI:
+        entries.push({ type: 'x2apic-nmi', flags: u16(b, o + 2), uid: u32(b, o + 4), lint: b[o + 8] });
         break;
       case ACPI_MADT_TYPE_IO_APIC:
         entries.push({ type: 'ioapic', id: b[o + 2], address: u32(b, o + 4), gsiBase: u32(b, o + 8) });

@@ -562,6 +562,18 @@ describe('firmware_boot', () => {
     expect(parseMadt(madt).entries.at(-1)).toEqual({ type: 'mp-wakeup', version: 0, mailbox: 0x9f000 });
   });
 
+  test('a MADT entry shorter than its structure is not read as one (BAD_MADT_ENTRY)', () => {
+    const madt = new Uint8Array(44 + 6 + 8);
+    madt.set([...'APIC'].map((c) => c.charCodeAt(0)));
+    new DataView(madt.buffer).setUint32(4, madt.length, true);
+    madt.set([0, 6, 1, 2, 1, 0], 44); // a Processor Local APIC entry of 6 bytes, not 8
+    madt.set([0, 8, 3, 4, 1, 0, 0, 0], 50);
+    expect(parseMadt(madt).entries).toEqual([
+      { type: 'other', code: 0, length: 6 },
+      { type: 'lapic', processorId: 3, apicId: 4, enabled: true },
+    ]);
+  });
+
   test('without fw_cfg there are no ACPI tables, and Linux says so', () => {
     const { fw, kernel, trace, log } = boot({ fwCfg: false });
     expect(fw.rax).toBe(0n);

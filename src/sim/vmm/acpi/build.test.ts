@@ -6,7 +6,7 @@ import {
   ACPI_BUILD_LOADER_FILE, ACPI_BUILD_RSDP_FILE, ACPI_BUILD_TABLE_FILE, ACPI_BUILD_TPMLOG_FILE,
   BIOS_LINKER_LOADER_ALLOC_ZONE_FSEG, BIOS_LINKER_LOADER_ALLOC_ZONE_HIGH, parseTableLoader,
 } from './linker';
-import { ALL_ACPI_DEVICES, loadTables, without } from './test-support';
+import { ALL_ACPI_DEVICES, acpiFacts, loadTables, without } from './test-support';
 import type { DeviceId } from '../devices/types';
 
 const build = (devices: Iterable<DeviceId>, opts: Partial<{ isTd: boolean; cpus: number; mode: 'upstream' | 'talk' }> = {}): AcpiBuild =>
@@ -20,7 +20,7 @@ const table = (b: AcpiBuild, sig: string): Uint8Array => {
 };
 const summary = (b: AcpiBuild) => {
   const t = loadTables(b);
-  return decodeTables(t.read, t.rsdpGpa).summary;
+  return acpiFacts(t.read, t.rsdpGpa);
 };
 
 describe('fw_cfg files and the linker/loader protocol', () => {
@@ -101,8 +101,8 @@ describe('MADT', () => {
   it('lists each CPU as a Processor Local APIC with the Local APIC NMI on LINT1 for an ordinary VM', () => {
     const s = summary(build(ALL_ACPI_DEVICES, { cpus: 4 }));
     expect(s.madtEntries.filter((e) => e.type === 'lapic')).toEqual([0, 1, 2, 3].map((i) => (
-      { type: 'lapic', uid: i, apicId: i, enabled: true })));
-    expect(s.madtEntries.filter((e) => e.type === 'lapic-nmi')).toEqual([{ type: 'lapic-nmi', uid: 0xff, flags: 0, lint: 1 }]);
+      { type: 'lapic', processorId: i, apicId: i, enabled: true })));
+    expect(s.madtEntries.filter((e) => e.type === 'lapic-nmi')).toEqual([{ type: 'lapic-nmi', processorId: 0xff, flags: 0, lint: 1 }]);
   });
 
   it('gives a TD Processor Local APIC entries upstream (APIC IDs below 255), as QEMU does', () => {
@@ -115,7 +115,7 @@ describe('MADT', () => {
     const s = summary(build(without('pic', 'apm'), { isTd: true, cpus: 2, mode: 'talk' }));
     expect(s.madtEntries.map((e) => e.type)).not.toContain('lapic');
     expect(s.madtEntries.filter((e) => e.type === 'x2apic')).toEqual([
-      { type: 'x2apic', uid: 0, x2apicId: 0, enabled: true }, { type: 'x2apic', uid: 1, x2apicId: 1, enabled: true }]);
+      { type: 'x2apic', uid: 0, apicId: 0, enabled: true }, { type: 'x2apic', uid: 1, apicId: 1, enabled: true }]);
     expect(s.madtEntries).toContainEqual({ type: 'x2apic-nmi', uid: 0xffffffff, flags: 0, lint: 1 });
     expect(s.madtEntries.map((e) => e.type)).not.toContain('mp-wakeup'); // TDVF adds it, not QEMU
   });
@@ -123,14 +123,14 @@ describe('MADT', () => {
   it('describes the I/O APIC and QEMU\'s interrupt source overrides (in the talk\'s mode only when the IOAPIC is there)', () => {
     const s = summary(build(ALL_ACPI_DEVICES));
     expect(s.madtEntries).toContainEqual({ type: 'ioapic', id: 0, address: 0xfec00000, gsiBase: 0 });
-    const isos = s.madtEntries.filter((e) => e.type === 'iso');
+    const isos = s.madtEntries.filter((e) => e.type === 'override');
     expect(isos).toEqual([
-      { type: 'iso', bus: 0, source: 0, gsi: 2, flags: 0 },
-      ...[5, 9, 10, 11].map((irq) => ({ type: 'iso', bus: 0, source: irq, gsi: irq, flags: 0xd })),
+      { type: 'override', bus: 0, source: 0, gsi: 2, flags: 0 },
+      ...[5, 9, 10, 11].map((irq) => ({ type: 'override', bus: 0, source: irq, gsi: irq, flags: 0xd })),
     ]);
     expect(summary(build(without('ioapic'))).madtEntries).toContainEqual({ type: 'ioapic', id: 0, address: 0xfec00000, gsiBase: 0 });
     const off = summary(build(without('ioapic'), { mode: 'talk' }));
-    expect(off.madtEntries.some((e) => e.type === 'ioapic' || e.type === 'iso')).toBe(false);
+    expect(off.madtEntries.some((e) => e.type === 'ioapic' || e.type === 'override')).toBe(false);
   });
 });
 

@@ -6,7 +6,7 @@ import { byteSum, readLe } from './bytes';
 import { decodeTables, diffTables } from './decode';
 import { ACPI_BUILD_TABLE_FILE } from './linker';
 import { ACPI_MADT_MP_WAKEUP_SIZE } from './madt';
-import { ALL_ACPI_DEVICES, loadTables, without } from './test-support';
+import { ALL_ACPI_DEVICES, acpiFacts, loadTables, without } from './test-support';
 
 const boot = (devices: Iterable<DeviceId>, opts: { isTd?: boolean; mode?: 'upstream' | 'talk' } = {}) => {
   const t = loadTables(buildAcpi(q35AcpiMachine(new Set(devices), { isTd: opts.isTd ?? false, mode: opts.mode })));
@@ -31,7 +31,7 @@ describe('decodeTables', () => {
       ['RSDP', 'XSDT', 'FACP', 'FACS', 'DSDT', 'APIC', 'HPET', 'TPM2', 'MCFG', 'WAET']);
     expect(decoded.tables.every((t) => t.checksumOk)).toBe(true);
     expect(decoded.tables[0]).toMatchObject({ address: '0x' + rsdpGpa.toString(16), length: 36 });
-    expect(decoded.summary).toMatchObject({ pcatCompat: true, iapcBootArch: 2, hasHpet: true, hasMcfg: true, ecamBase: 0xb0000000 });
+    expect(acpiFacts(boot(ALL_ACPI_DEVICES).read, rsdpGpa)).toMatchObject({ pcatCompat: true, iapcBootArch: 2, hasHpet: true, hasMcfg: true, ecamBase: 0xb0000000 });
   });
 
   it('names FADT fields as the spec does and decodes IAPC_BOOT_ARCH bit by bit', () => {
@@ -88,7 +88,9 @@ describe('appendMpWakeup', () => {
     const decoded = decodeTables((gpa, len) => (gpa === 0x5000 ? withMailbox.slice(0, len)
       : gpa === 0x4000 ? rsdtFor(0x5000).slice(0, len) : gpa === 0xe0000 ? rsdpFor(0x4000).slice(0, len) : null), 0xe0000);
     expect(decoded.errors).toEqual([]);
-    expect(decoded.summary.madtEntries).toContainEqual({ type: 'mp-wakeup', mailboxVersion: 0, mailbox: 0x7e000000 });
+    const apic = find(decoded.tables, 'APIC');
+    expect(child(apic.tree, 'Multiprocessor Wakeup (type 0x10)').value).toBe('mailbox 0x7e000000');
+    expect(child(child(apic.tree, 'Multiprocessor Wakeup (type 0x10)').children, 'MailBoxVersion').value).toBe('0');
   });
 });
 

@@ -1,45 +1,24 @@
 /**
  * Reads the ACPI tables the way an OS finds them (RSDP → XSDT, or RSDT for a revision 0 RSDP →
  * each table; the FADT leads to the FACS and the DSDT), verifies their checksums and turns them
- * into the AcpiTableView trees the UI shows, plus a compact summary for the guest's boot log.
+ * into the AcpiTableView trees the UI shows. The fields a guest acts on are parsed by the guest's own
+ * parsers (guest/kernel/boot-acpi.ts), so the tree shows what the guest reads.
  * Field names are the ACPI 6.5 specification's (§5.2.5 RSDP, §5.2.9 FADT, §5.2.12 MADT).
  */
 import { hex } from '../../core/units';
+import { parseFadt, parseMadt, parseMcfg, rootEntries, type MadtEntry } from '../../guest/kernel/boot-acpi';
 import type { AcpiNode, AcpiTableView } from '../surface-view';
 import { eisaIdString } from './aml';
 import { parseAml, type AmlTerm, type AmlValue } from './aml-parse';
 import { byteSum, readAscii, readLe, readLe64 } from './bytes';
-import { ACPI_TABLE_HEADER_SIZE, MADT_ENTRIES, MADT_FLAGS, MADT_LOCAL_APIC_ADDRESS, MADT_PCAT_COMPAT, MADT_TYPE_NAMES } from './madt';
+import { ACPI_TABLE_HEADER_SIZE, MADT_PCAT_COMPAT, MADT_TYPE_NAMES } from './madt';
 import { decodeResources, describeResource } from './resources';
 
 export type ReadGuest = (gpa: number, len: number) => Uint8Array | null;
 
-export type MadtEntry =
-  | { type: 'lapic'; uid: number; apicId: number; enabled: boolean }
-  | { type: 'x2apic'; uid: number; x2apicId: number; enabled: boolean }
-  | { type: 'ioapic'; id: number; address: number; gsiBase: number }
-  | { type: 'iso'; bus: number; source: number; gsi: number; flags: number }
-  | { type: 'lapic-nmi'; uid: number; flags: number; lint: number }
-  | { type: 'x2apic-nmi'; uid: number; flags: number; lint: number }
-  | { type: 'mp-wakeup'; mailboxVersion: number; mailbox: number }
-  | { type: 'other'; code: number; length: number };
-
-export interface AcpiSummary {
-  /** MADT Flags bit 0: a PC-AT dual 8259 is present. */
-  pcatCompat: boolean;
-  /** FADT IAPC_BOOT_ARCH (0 when there is no FADT). */
-  iapcBootArch: number;
-  dsdtDevices: { name: string; hid: string }[];
-  madtEntries: MadtEntry[];
-  hasHpet: boolean;
-  hasMcfg: boolean;
-  ecamBase: number | null;
-}
-
 export interface DecodedAcpi {
   /** RSDP first, then the root table, then every table it lists (FACS and DSDT after the FADT). */
   tables: AcpiTableView[];
-  summary: AcpiSummary;
   /** Why something could not be read (unreadable memory, a bad signature); empty when all went well. */
   errors: string[];
 }
@@ -86,35 +65,6 @@ function bitNodes(value: number, names: string[]): AcpiNode[] {
   return names.map((n, bit) => node(`bit ${bit} ${n}`, value & (1 << bit) ? 'yes' : 'no'));
 }
 
-function madtEntries(t: Uint8Array): MadtEntry[] {
-  const out: MadtEntry[] = [];
-  for (let o = MADT_ENTRIES; o + 2 <= t.length;) {
-    const type = t[o];
-    const len = t[o + 1];
-    if (len < 2 || o + len > t.length) break;
-    if (type === 0 && len >= 8) {
-      out.push({ type: 'lapic', uid: t[o + 2], apicId: t[o + 3], enabled: (readLe(t, o + 4, 4) & 1) === 1 });
-    } else if (type === 9 && len >= 16) {
-      out.push({ type: 'x2apic', x2apicId: readLe(t, o + 4, 4), enabled: (readLe(t, o + 8, 4) & 1) === 1,
-        uid: readLe(t, o + 12, 4) });
-    } else if (type === 1 && len >= 12) {
-      out.push({ type: 'ioapic', id: t[o + 2], address: readLe(t, o + 4, 4), gsiBase: readLe(t, o + 8, 4) });
-    } else if (type === 2 && len >= 10) {
-      out.push({ type: 'iso', bus: t[o + 2], source: t[o + 3], gsi: readLe(t, o + 4, 4), flags: readLe(t, o + 8, 2) });
-    } else if (type === 4 && len >= 6) {
-      out.push({ type: 'lapic-nmi', uid: t[o + 2], flags: readLe(t, o + 3, 2), lint: t[o + 5] });
-    } else if (type === 0xa && len >= 12) {
-      out.push({ type: 'x2apic-nmi', flags: readLe(t, o + 2, 2), uid: readLe(t, o + 4, 4), lint: t[o + 8] });
-    } else if (type === 0x10 && len >= 16) {
-      out.push({ type: 'mp-wakeup', mailboxVersion: readLe(t, o + 2, 2), mailbox: Number(readLe64(t, o + 8)) });
-    } else {
-      out.push({ type: 'other', code: type, length: len });
-    }
-    o += len;
-  }
-  return out;
-}
-
 /** MPS INTI flags (§5.2.12.5): polarity bits 1-0, trigger mode bits 3-2. */
 function intiFlags(flags: number): string {
   const polarity = ['conforms', 'active high', 'reserved', 'active low'][flags & 3];
@@ -123,18 +73,18 @@ function intiFlags(flags: number): string {
 }
 
 function madtEntryNode(e: MadtEntry): AcpiNode {
-  const code = { lapic: 0, x2apic: 9, ioapic: 1, iso: 2, 'lapic-nmi': 4, 'x2apic-nmi': 0xa, 'mp-wakeup': 0x10 };
+  const code = { lapic: 0, x2apic: 9, ioapic: 1, override: 2, 'lapic-nmi': 4, 'x2apic-nmi': 0xa, 'mp-wakeup': 0x10 };
   const typeCode = e.type === 'other' ? e.code : code[e.type];
   const label = `${MADT_TYPE_NAMES[typeCode] ?? 'Reserved'} (type ${hex(typeCode)})`;
   switch (e.type) {
     case 'lapic':
-      return node(label, `UID ${e.uid}, APIC ID ${e.apicId}${e.enabled ? ', enabled' : ''}`, [
-        node('ACPI Processor UID', String(e.uid)), node('APIC ID', String(e.apicId)),
+      return node(label, `UID ${e.processorId}, APIC ID ${e.apicId}${e.enabled ? ', enabled' : ''}`, [
+        node('ACPI Processor UID', String(e.processorId)), node('APIC ID', String(e.apicId)),
         node('Flags', e.enabled ? '0x1 (Enabled)' : '0x0'),
       ]);
     case 'x2apic':
-      return node(label, `UID ${e.uid}, x2APIC ID ${e.x2apicId}${e.enabled ? ', enabled' : ''}`, [
-        node('X2APIC ID', String(e.x2apicId)), node('Flags', e.enabled ? '0x1 (Enabled)' : '0x0'),
+      return node(label, `UID ${e.uid}, x2APIC ID ${e.apicId}${e.enabled ? ', enabled' : ''}`, [
+        node('X2APIC ID', String(e.apicId)), node('Flags', e.enabled ? '0x1 (Enabled)' : '0x0'),
         node('ACPI Processor UID', String(e.uid)),
       ]);
     case 'ioapic':
@@ -142,14 +92,14 @@ function madtEntryNode(e: MadtEntry): AcpiNode {
         node('I/O APIC ID', String(e.id)), node('I/O APIC Address', e.address),
         node('Global System Interrupt Base', String(e.gsiBase)),
       ]);
-    case 'iso':
+    case 'override':
       return node(label, `IRQ ${e.source} → GSI ${e.gsi}, flags ${hex(e.flags)}`, [
         node('Bus', e.bus === 0 ? '0 (ISA)' : String(e.bus)), node('Source', String(e.source)),
         node('Global System Interrupt', String(e.gsi)), node('Flags', intiFlags(e.flags)),
       ]);
     case 'lapic-nmi':
-      return node(label, `UID ${e.uid === 0xff ? 'all' : e.uid}, LINT${e.lint}`, [
-        node('ACPI Processor UID', e.uid === 0xff ? '0xff (all processors)' : String(e.uid)),
+      return node(label, `UID ${e.processorId === 0xff ? 'all' : e.processorId}, LINT${e.lint}`, [
+        node('ACPI Processor UID', e.processorId === 0xff ? '0xff (all processors)' : String(e.processorId)),
         node('Flags', intiFlags(e.flags)), node('Local APIC LINT#', String(e.lint)),
       ]);
     case 'x2apic-nmi':
@@ -160,7 +110,7 @@ function madtEntryNode(e: MadtEntry): AcpiNode {
       ]);
     case 'mp-wakeup':
       return node(label, `mailbox ${hex(e.mailbox)}`, [
-        node('MailBoxVersion', String(e.mailboxVersion)), node('MailBoxAddress', hex(e.mailbox)),
+        node('MailBoxVersion', String(e.version)), node('MailBoxAddress', hex(e.mailbox)),
       ]);
     case 'other':
       return node(label, `${e.length} bytes`);
@@ -260,33 +210,24 @@ function dsdtDeviceNode(d: DsdtDevice): AcpiNode {
   return node(`Device ${d.path}`, hid ? idText(hid) : undefined, children);
 }
 
-interface Decoder {
-  view: AcpiTableView;
-  summary: Partial<AcpiSummary>;
-}
-
 function tableView(signature: string, gpa: number, t: Uint8Array, checksumOk: boolean, tree: AcpiNode[]): AcpiTableView {
   return { signature, address: hex(gpa), length: t.length, checksumOk, change: 'same', tree };
 }
 
-function decodeTable(t: Uint8Array, gpa: number): Decoder {
+function decodeTable(t: Uint8Array, gpa: number): AcpiTableView {
   const sig = readAscii(t, 0, 4);
   const ok = byteSum(t) === 0;
   const hdr = headerNode(t);
   switch (sig) {
     case 'APIC': {
-      const flags = readLe(t, MADT_FLAGS, 4);
-      const entries = madtEntries(t);
-      return {
-        view: tableView(sig, gpa, t, ok, [hdr,
-          node('Local Interrupt Controller Address', readLe(t, MADT_LOCAL_APIC_ADDRESS, 4)),
-          node('Flags', flags, [node('bit 0 PCAT_COMPAT', flags & MADT_PCAT_COMPAT ? 'yes' : 'no')]),
-          ...entries.map(madtEntryNode)]),
-        summary: { pcatCompat: (flags & MADT_PCAT_COMPAT) !== 0, madtEntries: entries },
-      };
+      const madt = parseMadt(t);
+      return tableView(sig, gpa, t, ok, [hdr,
+        node('Local Interrupt Controller Address', madt.lapicAddress),
+        node('Flags', madt.flags, [node('bit 0 PCAT_COMPAT', madt.flags & MADT_PCAT_COMPAT ? 'yes' : 'no')]),
+        ...madt.entries.map(madtEntryNode)]);
     }
     case 'FACP':
-      return { view: tableView(sig, gpa, t, ok, [hdr, ...fadtNodes(t)]), summary: { iapcBootArch: readLe(t, 109, 2) } };
+      return tableView(sig, gpa, t, ok, [hdr, ...fadtNodes(t)]);
     case 'DSDT':
     case 'SSDT': {
       const devices: DsdtDevice[] = [];
@@ -294,26 +235,18 @@ function decodeTable(t: Uint8Array, gpa: number): Decoder {
       collectDevices(parseAml(t.subarray(ACPI_TABLE_HEADER_SIZE)), [], devices, unparsed);
       const tree = [hdr, node('Devices', String(devices.length), devices.map(dsdtDeviceNode))];
       if (unparsed.length) tree.push(node('Unparsed AML at', unparsed.map((o) => hex(o + ACPI_TABLE_HEADER_SIZE)).join(', ')));
-      const dsdtDevices = devices.map((d) => ({ name: d.path, hid: d.names.has('_HID') ? idText(d.names.get('_HID')!) : '' }));
-      return { view: tableView(sig, gpa, t, ok, tree), summary: { dsdtDevices } };
+      return tableView(sig, gpa, t, ok, tree);
     }
     case 'MCFG': {
-      const allocs: AcpiNode[] = [];
-      let ecamBase: number | null = null;
-      for (let o = 44, i = 0; o + 16 <= t.length; o += 16, i++) {
-        const base = readLe(t, o, 8);
-        ecamBase ??= base;
-        allocs.push(node(`Allocation ${i}`, `${hex(base)} segment ${readLe(t, o + 8, 2)} buses ${t[o + 10]}-${t[o + 11]}`, [
-          node('Base Address', base), node('PCI Segment Group Number', String(readLe(t, o + 8, 2))),
-          node('Start Bus Number', String(t[o + 10])), node('End Bus Number', String(t[o + 11])),
-        ]));
-      }
-      return { view: tableView(sig, gpa, t, ok, [hdr, ...allocs]), summary: { hasMcfg: true, ecamBase } };
+      const allocs = parseMcfg(t).map((a, i) => node(`Allocation ${i}`, `${hex(a.base)} segment ${a.segment} buses ${a.startBus}-${a.endBus}`, [
+        node('Base Address', a.base), node('PCI Segment Group Number', String(a.segment)),
+        node('Start Bus Number', String(a.startBus)), node('End Bus Number', String(a.endBus)),
+      ]));
+      return tableView(sig, gpa, t, ok, [hdr, ...allocs]);
     }
     case 'HPET': {
       const id = readLe(t, 36, 4);
-      return {
-        view: tableView(sig, gpa, t, ok, [hdr,
+      return tableView(sig, gpa, t, ok, [hdr,
           node('Event Timer Block ID', id, [
             node('Hardware Rev ID', String(id & 0xff)),
             node('Number of Comparators in 1st Timer Block', `${(id >> 8) & 0x1f} (last timer index)`),
@@ -323,37 +256,23 @@ function decodeTable(t: Uint8Array, gpa: number): Decoder {
           ]),
           node('BASE_ADDRESS', gasText(t, 40)), node('HPET Number', String(t[52])),
           node('Main Counter Minimum Clock_tick in Periodic Mode', String(readLe(t, 53, 2))),
-          node('Page Protection and OEM Attribute', t[55])]),
-        summary: { hasHpet: true },
-      };
+          node('Page Protection and OEM Attribute', t[55])]);
     }
     case 'TPM2':
-      return {
-        view: tableView(sig, gpa, t, ok, [hdr, node('Platform Class', String(readLe(t, 36, 2))),
-          node('Address of CRB Control Area', hex(readLe64(t, 40))), node('Start Method', String(readLe(t, 48, 4))),
-          ...(t.length >= 76 ? [node('Log Area Minimum Length', readLe(t, 64, 4)),
-            node('Log Area Start Address', hex(readLe64(t, 68)))] : [])]),
-        summary: {},
-      };
+      return tableView(sig, gpa, t, ok, [hdr, node('Platform Class', String(readLe(t, 36, 2))),
+        node('Address of CRB Control Area', hex(readLe64(t, 40))), node('Start Method', String(readLe(t, 48, 4))),
+        ...(t.length >= 76 ? [node('Log Area Minimum Length', readLe(t, 64, 4)),
+          node('Log Area Start Address', hex(readLe64(t, 68)))] : [])]);
     case 'WAET': {
       const flags = readLe(t, 36, 4);
-      return {
-        view: tableView(sig, gpa, t, ok, [hdr, node('Emulated Device Flags', flags,
-          bitNodes(flags, ['RTC good', 'ACPI PM timer good']))]),
-        summary: {},
-      };
+      return tableView(sig, gpa, t, ok, [hdr, node('Emulated Device Flags', flags,
+        bitNodes(flags, ['RTC good', 'ACPI PM timer good']))]);
     }
     case 'XSDT':
-    case 'RSDT': {
-      const size = sig === 'XSDT' ? 8 : 4;
-      const entries: AcpiNode[] = [];
-      for (let o = ACPI_TABLE_HEADER_SIZE, i = 0; o + size <= t.length; o += size, i++) {
-        entries.push(node(`Entry ${i}`, size === 8 ? hex(readLe64(t, o)) : readLe(t, o, 4)));
-      }
-      return { view: tableView(sig, gpa, t, ok, [hdr, ...entries]), summary: {} };
-    }
+    case 'RSDT':
+      return tableView(sig, gpa, t, ok, [hdr, ...rootEntries(t).map((a, i) => node(`Entry ${i}`, sig === 'XSDT' ? hex(a) : a))]);
     default:
-      return { view: tableView(sig, gpa, t, ok, [hdr]), summary: {} };
+      return tableView(sig, gpa, t, ok, [hdr]);
   }
 }
 
@@ -361,13 +280,6 @@ function decodeTable(t: Uint8Array, gpa: number): Decoder {
 export function decodeTables(read: ReadGuest, rsdpGpa: number): DecodedAcpi {
   const errors: string[] = [];
   const tables: AcpiTableView[] = [];
-  const summary: AcpiSummary = {
-    pcatCompat: false, iapcBootArch: 0, dsdtDevices: [], madtEntries: [], hasHpet: false, hasMcfg: false, ecamBase: null,
-  };
-  const merge = (d: Decoder): void => {
-    tables.push(d.view);
-    Object.assign(summary, d.summary);
-  };
   /** Reads a table with a standard header: its Length says how much to read. */
   const readTable = (gpa: number, what: string): Uint8Array | null => {
     const hdr = read(gpa, ACPI_TABLE_HEADER_SIZE);
@@ -388,7 +300,7 @@ export function decodeTables(read: ReadGuest, rsdpGpa: number): DecodedAcpi {
   const rsdp = read(rsdpGpa, 36) ?? read(rsdpGpa, 20);
   if (!rsdp || readAscii(rsdp, 0, 8) !== 'RSD PTR ') {
     errors.push(`no RSDP signature "RSD PTR " at ${hex(rsdpGpa)}`);
-    return { tables, summary, errors };
+    return { tables, errors };
   }
   const revision = rsdp[15];
   const rsdpLength = revision >= 2 && rsdp.length >= 36 ? readLe(rsdp, 20, 4) : 20;
@@ -411,19 +323,17 @@ export function decodeTables(read: ReadGuest, rsdpGpa: number): DecodedAcpi {
   const root = rootGpa ? readTable(rootGpa, xsdtAddress ? 'XSDT' : 'RSDT') : null;
   if (!root) {
     if (!rootGpa) errors.push('the RSDP points to neither an XSDT nor an RSDT');
-    return { tables, summary, errors };
+    return { tables, errors };
   }
-  merge(decodeTable(root, rootGpa));
-  const entrySize = readAscii(root, 0, 4) === 'XSDT' ? 8 : 4;
-  for (let o = ACPI_TABLE_HEADER_SIZE; o + entrySize <= root.length; o += entrySize) {
-    const gpa = entrySize === 8 ? Number(readLe64(root, o)) : readLe(root, o, 4);
-    const t = readTable(gpa, `table ${(o - ACPI_TABLE_HEADER_SIZE) / entrySize}`);
+  tables.push(decodeTable(root, rootGpa));
+  for (const [i, gpa] of rootEntries(root).entries()) {
+    const t = readTable(gpa, `table ${i}`);
     if (!t) continue;
-    merge(decodeTable(t, gpa));
+    tables.push(decodeTable(t, gpa));
     if (readAscii(t, 0, 4) !== 'FACP') continue;
     // The FADT leads to the FACS (no header, no checksum) and to the DSDT; the 64-bit X_ fields win.
-    const xFacs = t.length >= 140 ? Number(readLe64(t, 132)) : 0;
-    const facsGpa = xFacs || readLe(t, 36, 4);
+    const fadt = parseFadt(t);
+    const facsGpa = fadt.facs;
     const facs = facsGpa ? read(facsGpa, 64) : null;
     if (facs && readAscii(facs, 0, 4) === 'FACS') {
       tables.push(tableView('FACS', facsGpa, facs, true, [
@@ -432,15 +342,14 @@ export function decodeTables(read: ReadGuest, rsdpGpa: number): DecodedAcpi {
         node('Global Lock', readLe(facs, 16, 4)), node('Flags', readLe(facs, 20, 4)),
       ]));
     } else if (facsGpa) errors.push(`no FACS at ${hex(facsGpa)}`);
-    const xDsdt = t.length >= 148 ? Number(readLe64(t, 140)) : 0;
-    const dsdtGpa = xDsdt || readLe(t, 40, 4);
+    const dsdtGpa = fadt.dsdt;
     const dsdt = dsdtGpa ? readTable(dsdtGpa, 'DSDT') : null;
-    if (dsdt) merge(decodeTable(dsdt, dsdtGpa));
+    if (dsdt) tables.push(decodeTable(dsdt, dsdtGpa));
   }
   for (const v of tables) {
     if (!v.checksumOk) errors.push(`${v.signature} at ${v.address}: checksum does not sum to 0`);
   }
-  return { tables, summary, errors };
+  return { tables, errors };
 }
 
 function stripChanged(nodes: AcpiNode[]): AcpiNode[] {

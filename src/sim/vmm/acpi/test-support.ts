@@ -6,7 +6,8 @@ import type { DeviceId } from '../devices/types';
 import type { AcpiBuild } from './build';
 import { runTableLoader, type LoadedFile } from './loader';
 import { ACPI_BUILD_RSDP_FILE, BIOS_LINKER_LOADER_ALLOC_ZONE_FSEG } from './linker';
-import type { ReadGuest } from './decode';
+import { decodeTables, type ReadGuest } from './decode';
+import { parseFadt, parseHeader, parseMadt, parseMcfg, parseRsdp, rootEntries, type MadtEntry } from '../../guest/kernel/boot-acpi';
 
 /** Every device that shows up somewhere in the ACPI tables. */
 export const ALL_ACPI_DEVICES: readonly DeviceId[] = [
@@ -53,4 +54,45 @@ export function loadTables(build: AcpiBuild, highBase = 0x7f000000): LoadedTable
       hit[0].bytes[hit[1]] = value;
     },
   };
+}
+
+export interface AcpiFacts {
+  /** MADT Flags bit 0: a PC-AT dual 8259 is present. */
+  pcatCompat: boolean;
+  /** FADT IAPC_BOOT_ARCH (0 when there is no FADT). */
+  iapcBootArch: number;
+  madtEntries: MadtEntry[];
+  /** The DSDT's devices by path, with their _HID ('' when none), as the decoder's tree shows them. */
+  dsdtDevices: { name: string; hid: string }[];
+  hasHpet: boolean;
+  /** The first MCFG allocation's base (null without an MCFG). */
+  ecamBase: number | null;
+  hasMcfg: boolean;
+}
+
+/** What the ACPI tests check of loaded tables: read by the guest's parsers, and the DSDT's devices from the decoded tree. */
+export function acpiFacts(read: ReadGuest, rsdpGpa: number): AcpiFacts {
+  const facts: AcpiFacts = { pcatCompat: false, iapcBootArch: 0, madtEntries: [], dsdtDevices: [], hasHpet: false, ecamBase: null, hasMcfg: false };
+  const rsdp = parseRsdp(read(rsdpGpa, 36) ?? new Uint8Array(0));
+  if (!rsdp) throw new Error('no RSDP');
+  const rootGpa = rsdp.xsdt || rsdp.rsdt;
+  const table = (gpa: number) => read(gpa, parseHeader(read(gpa, 36)!).length)!;
+  for (const gpa of rootEntries(table(rootGpa))) {
+    const t = table(gpa);
+    const sig = parseHeader(t).signature;
+    if (sig === 'APIC') {
+      const madt = parseMadt(t);
+      facts.pcatCompat = (madt.flags & 1) !== 0;
+      facts.madtEntries = madt.entries;
+    } else if (sig === 'FACP') facts.iapcBootArch = parseFadt(t).bootFlags;
+    else if (sig === 'HPET') facts.hasHpet = true;
+    else if (sig === 'MCFG') {
+      facts.hasMcfg = true;
+      facts.ecamBase = parseMcfg(t)[0]?.base ?? null;
+    }
+  }
+  const dsdt = decodeTables(read, rsdpGpa).tables.find((v) => v.signature === 'DSDT');
+  const devices = dsdt?.tree.find((n) => n.label === 'Devices')?.children ?? [];
+  facts.dsdtDevices = devices.map((n) => ({ name: n.label.replace(/^Device /, ''), hid: n.value ?? '' }));
+  return facts;
 }
