@@ -10,6 +10,22 @@ async function playToTheEnd(page: Page, preset = 'shared-buffer') {
   await expect(page.getByTestId('progress')).toHaveText(/finished/);
 }
 
+test('a lesson\'s first events are listed as soon as it loads, from the URL and from the picker', async ({ page }) => {
+  const all = async () => {
+    // "N of N events": every event the machine recorded at load, none counted as "not kept".
+    await expect(trace(page).getByTestId('trace-count')).toHaveText(/^([1-9][\d,]*) of \1 events$/);
+    await expect(trace(page).getByTestId('trace-gap')).toHaveCount(0);
+  };
+  await page.goto('/?v=1&preset=lazy-accept');
+  await expect(page.getByTestId('progress')).toHaveText(/Step 1 of/);
+  await all();
+  await page.getByRole('combobox', { name: 'Lesson' }).selectOption('shared-buffer');
+  await expect(page.getByTestId('progress')).toHaveText(/Step 1 of/);
+  await all();
+  await page.getByRole('button', { name: 'Restart the scenario' }).click();
+  await all();
+});
+
 test('the list is virtualised: far fewer rows in the DOM than events', async ({ page }) => {
   await playToTheEnd(page);
   await trace(page).getByRole('button', { name: 'Maximise Trace' }).click();

@@ -18,18 +18,21 @@ export class LabClient {
   private trailing = 0;
   /** The arrays last received, by VM name and HOST: a packet that leaves one out still has it. */
   private readonly arrays = new Map<string, Uint8Array>();
+  /** Workers started: a new worker numbers its runs from 0 again, so runs are told apart by this too. */
+  private workers = 0;
 
   constructor(private readonly store: LabStore) {}
 
   start(): void {
     this.stop();
     this.arrays.clear();
+    const worker = ++this.workers;
     const w = new Worker(new URL('../worker/lab.worker.ts', import.meta.url), { type: 'module', name: 'lab' });
     w.addEventListener('error', (e) => this.crashed(e.message || 'the lab worker stopped'));
     w.addEventListener('messageerror', () => this.crashed('a message from the lab worker could not be read'));
     this.worker = w;
     this.api = Comlink.wrap<LabApi>(w);
-    void this.api.subscribe(Comlink.proxy((p: WirePacket) => this.onFrame(completePacket(p, this.arrays))));
+    void this.api.subscribe(Comlink.proxy((p: WirePacket) => this.onFrame(completePacket({ ...p, run: worker * 2 ** 32 + p.run }, this.arrays))));
     this.store.setState({ status: 'ready', crashMessage: null });
   }
 

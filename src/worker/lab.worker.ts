@@ -34,6 +34,8 @@ let listener: ((p: WirePacket) => void) | null = null;
 let playing = false;
 let speed = 5000;
 let frameNo = 0;
+/** FramePacket.run: bumped with every new Lab. */
+let run = 0;
 /** The newest event seq already published (frames carry what came after). */
 let lastSeq = -1;
 let lastPublish = 0;
@@ -57,6 +59,7 @@ const sent = new Map<string, string>();
 
 /** A new Lab: its versions start again, so nothing computed or sent for the old one counts. */
 function forgetArrays(): void {
+  run++;
   versions.clear();
   sent.clear();
 }
@@ -94,7 +97,7 @@ function publish(): void {
     lab.hostFrameOwners(host);
     versions.set('host', hostVersion);
   }
-  const packet: FramePacket = { n: frameNo++, frame, playing, pages, hostOwners: host, hostVersion, shared: isolated, buildMs: 0 };
+  const packet: FramePacket = { n: frameNo++, run, frame, playing, pages, hostOwners: host, hostVersion, shared: isolated, buildMs: 0 };
   packet.buildMs = performance.now() - t0;
   lastPublish = performance.now();
   if (isolated) listener(packet);

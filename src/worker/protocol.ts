@@ -15,6 +15,8 @@ export type StepKind = 'instruction' | 'exit' | 'event' | 'step';
 export interface FramePacket {
   /** Monotonic frame number. */
   n: number;
+  /** Which machine the frame shows: a new number at every load and restart (its events start again at 0). */
+  run: number;
   frame: LabFrame;
   playing: boolean;
   /**

@@ -236,7 +236,7 @@ function useHistory(): { h: TraceHistory; version: number } {
     let dirty = false;
     let fetching = false;
     const take = (packet: FramePacket | null) => {
-      if (packet && h.ingest(packet.frame.events, packet.frame.eventCount)) dirty = true;
+      if (packet && h.ingest(packet.frame.events, packet.frame.eventCount, packet.run)) dirty = true;
     };
     const show = () => {
       if (!dirty) return;
@@ -269,10 +269,8 @@ function useHistory(): { h: TraceHistory; version: number } {
     show();
     void fill();
     return store.subscribe((s, prev) => {
-      if (s.scenario !== prev.scenario) {
-        h.reset();
-        dirty = true;
-      }
+      // A new scenario or a restart is a new run: the frame that shows it starts the history again.
+      // (Resetting on the store's scenario instead lost the events of a load frame that arrived first.)
       if (s.live !== prev.live) take(s.live);
       // The panels' packet is always a frame already taken as `live`.
       if (s.packet !== prev.packet) {

@@ -51,6 +51,20 @@ describe('TraceHistory', () => {
     expect(h.holes()).toBe(0);
   });
 
+  test('a new run (a load or a restart) starts the history again; frames of the same run keep it', () => {
+    const h = new TraceHistory();
+    expect(h.ingest(range(0, 35), 35, 1)).toBe(true);
+    expect(h.ingest([], 35, 1)).toBe(false);
+    expect(h.events).toHaveLength(35);
+    // The same first events (a scenario that starts the same way) in a new run still start again.
+    expect(h.ingest(range(0, 10), 10, 2)).toBe(true);
+    expect(h.events.map((e) => e.seq)).toEqual([...Array(10).keys()]);
+    h.ingest(range(10, 40), 40, 2);
+    expect(h.ingest(range(0, 40), 40, 3)).toBe(true);
+    expect(h.events).toHaveLength(40);
+    expect(h.gaps()).toEqual([]);
+  });
+
   test('the first events, when the first frame came late, are a gap too', () => {
     const h = new TraceHistory();
     h.ingest(range(35, 104), 104);

@@ -16,6 +16,8 @@ export class TraceHistory {
   /** Old events dropped to stay within the cap. */
   trimmed = 0;
   private lastCount = 0;
+  /** The run (FramePacket.run) the events belong to. */
+  private run: number | null = null;
   /** Ranges the worker could not supply (its own trace had dropped them). */
   private lost: [number, number][] = [];
 
@@ -34,18 +36,19 @@ export class TraceHistory {
   }
 
   /**
-   * Take a frame's newest events (`eventCount` is the total so far). Returns true when the history
-   * changed. A smaller total, or an event that differs from the one we hold under its number, means
-   * the machine started again.
+   * Take a frame's newest events (`eventCount` is the total so far) of machine `run` (FramePacket.run).
+   * Returns true when the history changed. Another run, a smaller total, or an event that differs
+   * from the one we hold under its number, means the machine started again.
    */
-  ingest(frameEvents: readonly SimEvent[], eventCount: number): boolean {
+  ingest(frameEvents: readonly SimEvent[], eventCount: number, run: number | null = this.run): boolean {
     let changed = false;
     const first = frameEvents[0];
     const known = first ? this.find(first.seq) : undefined;
-    if (eventCount < this.lastCount || (known && (known.t !== first.t || known.name !== first.name))) {
+    if ((this.run !== null && run !== this.run) || eventCount < this.lastCount || (known && (known.t !== first.t || known.name !== first.name))) {
       this.reset();
       changed = true;
     }
+    this.run = run;
     this.lastCount = eventCount;
     const last = this.lastSeq;
     let i = frameEvents.length;
