@@ -74,3 +74,19 @@ describe('Lab.stateVersion', () => {
     expect(quietWithEvents).toBeGreaterThan(0);
   });
 });
+
+describe('the host\'s reads of a VM the scenario made by hand (no VMM)', () => {
+  test('selftest-by-hand: through the test\'s own mapping, physical memory and the guest_memfd', () => {
+    const lab = new Lab(PRESETS['selftest-by-hand']);
+    while (!lab.done) lab.advance(10_000);
+    // Slot 0 holds the guest code at GPA 0x1000, mapped by the test's "lowmem".
+    const mapped = lab.command({ do: 'host_read', vm: 'vm', gpa: '0x1000', length: 16, via: 'vmm_mapping' });
+    expect(mapped.ret).toBe(16);
+    expect((mapped.value as { hex: string }).hex).not.toMatch(/^(00)+$/);
+    const phys = lab.command({ do: 'host_read', vm: 'vm', gpa: '0x1000', length: 16, via: 'physical' });
+    expect((phys.value as { hex: string }).hex).toBe((mapped.value as { hex: string }).hex);
+    expect(lab.command({ do: 'host_read', vm: 'vm', gpa: '0x100000', length: 16, via: 'guest_memfd' })).toMatchObject({ ret: -1, errno: 'EINVAL' });
+    expect(lab.command({ do: 'host_read', vm: 'vm', gpa: '0x400000', length: 16, via: 'vmm_mapping' })).toMatchObject({ ret: -1, errno: 'EFAULT' });
+    expect(() => lab.command({ do: 'host_read', vm: 'nobody', gpa: 0, length: 1, via: 'physical' })).toThrow(/no VM named "nobody" \(VMs: vm\)/);
+  });
+});

@@ -14,7 +14,9 @@ import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, type GuestMemfd } from '../k
 import { Kvm, VM_TYPE_NAMES } from '../kvm/kvm';
 import type { RunExit } from '../kvm/run';
 import * as uapi from '../kvm/uapi';
+import type { Vcpu } from '../kvm/vcpu';
 import type { Vm } from '../kvm/vm';
+import type { Process } from '../host/process';
 import { allowBitmap } from '../kvm/msr-filter';
 import { SEPT_STATE_NAMES } from '../tdx/sept';
 import { VmmVm } from '../vmm/vmm';
@@ -227,6 +229,21 @@ export class ScenarioRun {
     return v;
   }
 
+  /**
+   * The host's side of a VM, for the host's reads and writes: its VMM, or for a VM the scenario made
+   * with its own ioctls (as a selftest does), the scenario's process and the VM's memslots.
+   */
+  private hostSideOf(name: string, i: number): HostSide {
+    const v = this.vmms.get(name);
+    if (v) return { name, vm: v.vm, process: v.process, gmem: v.gmem, vcpus: v.vcpus, gpaToHva: (gpa) => v.gpaToHva(gpa), hostFrameOf: (gpa) => v.hostFrameOf(gpa) };
+    const vm = this.named.get(name)?.vm;
+    if (!vm) {
+      const all = [...this.vmms.keys(), ...[...this.named.entries()].filter(([, n]) => n.vm).map(([k]) => k)];
+      throw new ScenarioError([{ path: `$.steps[${i}].vm`, message: `no VM named "${name}" (VMs: ${all.join(', ') || 'none'})` }]);
+    }
+    return byHandSide(name, vm, this.testProcess);
+  }
+
   private vmOf(name: string, i: number): Vm {
     const n = this.named.get(name)?.vm ?? this.vmms.get(name)?.vm;
     if (!n) throw new ScenarioError([{ path: `$.steps[${i}].vm`, message: `no VM named "${name}"` }]);
@@ -267,9 +284,9 @@ export class ScenarioRun {
         return { ret: 0, why: o.message, value: { stop: o.stop, instructions: o.instructions, exits: o.exits, console: v.console }, exit: o.lastExit && structuredClone(o.lastExit) };
       }
       case 'host_read':
-        return this.hostRead(this.vmmOf(st.vm, i), st.gpa, st.length, st.via);
+        return this.hostRead(this.hostSideOf(st.vm, i), st.gpa, st.length, st.via);
       case 'host_write':
-        return this.hostWrite(this.vmmOf(st.vm, i), st.gpa, decodeData(st.data), st.via);
+        return this.hostWrite(this.hostSideOf(st.vm, i), st.gpa, decodeData(st.data), st.via);
       case 'host_read_phys': {
         if (st.hpa + st.length > this.host.memory.nframes * PAGE_SIZE) return { ret: -1, errno: 'EFAULT', why: `${hex(st.hpa)} is beyond the end of host memory` };
         const r = this.host.readPhys(st.hpa, st.length);
@@ -437,17 +454,17 @@ export class ScenarioRun {
   }
 
   /** A privileged host reads guest memory, the three ways an attacker on the host could try. */
-  hostRead(v: VmmVm, gpa: number, len: number, via: 'vmm_mapping' | 'physical' | 'guest_memfd'): Omit<StepResult, 'step' | 'do' | 'events'> {
+  hostRead(v: HostSide, gpa: number, len: number, via: 'vmm_mapping' | 'physical' | 'guest_memfd'): Omit<StepResult, 'step' | 'do' | 'events'> {
     const gfn = Math.floor(gpa / PAGE_SIZE);
     const priv = v.vm.isPrivate(gfn);
-    const ctx = { vm: v.desc.name, gfns: [gfn, 1] as const };
+    const ctx = { vm: v.name, gfns: [gfn, 1] as const };
     if (via === 'guest_memfd') {
-      if (!v.gmem) return { ret: -1, errno: 'EBADF', why: `VM "${v.desc.name}" has no guest_memfd` };
+      if (!v.gmem) return { ret: -1, errno: 'EBADF', why: `VM "${v.name}" has no guest_memfd` };
       v.gmem.readOrWrite('read');
     }
     if (via === 'vmm_mapping') {
       const hva = v.gpaToHva(gpa);
-      if (hva === undefined) return { ret: -1, errno: 'EFAULT', why: `GPA ${hex(gpa)} is not RAM, so the VMM has no mapping of it` };
+      if (hva === undefined) return { ret: -1, errno: 'EFAULT', why: `GPA ${hex(gpa)} is not in a memslot, so the VMM has no mapping of it` };
       const bytes = v.process.read(hva, len);
       const text = priv
         ? `The VMM reads ${hex(gpa)} through its mapping (HVA ${hex(hva)}), but the page is private: its mapping only ever holds the shared view, so it sees ${describe(bytes)}, not what the guest wrote.`
@@ -466,9 +483,9 @@ export class ScenarioRun {
     return { ret: len, value: { hex: toHex(r.bytes), text: printable(r.bytes), hpa: hex(hpa), td_owned_lines: r.tdOwnedLines, view: where.view } };
   }
 
-  hostWrite(v: VmmVm, gpa: number, data: Uint8Array, via: 'vmm_mapping' | 'physical'): Omit<StepResult, 'step' | 'do' | 'events'> {
+  hostWrite(v: HostSide, gpa: number, data: Uint8Array, via: 'vmm_mapping' | 'physical'): Omit<StepResult, 'step' | 'do' | 'events'> {
     const gfn = Math.floor(gpa / PAGE_SIZE);
-    const ctx = { vm: v.desc.name, gfns: [gfn, 1] as const };
+    const ctx = { vm: v.name, gfns: [gfn, 1] as const };
     if (via === 'vmm_mapping') {
       const hva = v.gpaToHva(gpa);
       if (hva === undefined) return { ret: -1, errno: 'EFAULT', why: `GPA ${hex(gpa)} is not RAM` };
@@ -572,4 +589,39 @@ export function printable(b: Uint8Array): string {
 function describe(b: Uint8Array): string {
   if (b.every((x) => x === 0)) return 'only zeros';
   return `"${printable(b)}"`;
+}
+
+/** What the host's reads and writes of a VM's memory go through (see Runner.hostSideOf). */
+interface HostSide {
+  name: string;
+  vm: Vm;
+  /** The user-space process that maps the VM's memory (the VMM, or the selftest-like scenario). */
+  process: Process;
+  gmem: GuestMemfd | null;
+  vcpus: readonly Vcpu[];
+  gpaToHva(gpa: number): number | undefined;
+  hostFrameOf(gpa: number): { frame: number; view: 'private' | 'shared' } | null;
+}
+
+/** A VM without a VMM: its memory is what its memslots say, mapped by the process that made them. */
+function byHandSide(name: string, vm: Vm, process: Process): HostSide {
+  const gpaToHva = (gpa: number): number | undefined => {
+    const slot = vm.findSlot(Math.floor(gpa / PAGE_SIZE));
+    return slot ? slot.userspaceAddr + (gpa - slot.baseGfn * PAGE_SIZE) : undefined;
+  };
+  return {
+    name, vm, process, vcpus: vm.vcpus, gpaToHva,
+    gmem: vm.gmems.values().next().value ?? null,
+    hostFrameOf(gpa) {
+      const gfn = Math.floor(gpa / PAGE_SIZE);
+      const slot = vm.findSlot(gfn);
+      if (!slot) return null;
+      if (vm.isPrivate(gfn) && slot.gmem) {
+        const f = slot.gmem.frameAt(gfn - slot.baseGfn + slot.gmemPgoff);
+        return f >= 0 ? { frame: f, view: 'private' } : null;
+      }
+      const f = process.lookup(gpaToHva(gpa)!);
+      return f >= 0 ? { frame: f, view: 'shared' } : null;
+    },
+  };
 }

@@ -68,7 +68,7 @@ export function SurfaceBody({ vms, views, was, errors, send }: SurfaceBodyProps)
           const v = views[n];
           return v
             ? <SurfaceCard key={n} v={v} was={was[n]} scale={scale} error={errors[n]} send={send} />
-            : <section key={n} className="surface-card" aria-label={`Attack surface of ${n}`}><h3>{n}</h3><p className="note">{v === null ? `The lab has no attack-surface view of ${n}.` : 'Asking the lab…'}</p></section>;
+            : <section key={n} className="surface-card" aria-label={`Attack surface of ${n}`}><h3>{n}</h3><p className="note">{v === null ? `No VMM runs ${n}: the scenario makes its KVM calls itself, as a kernel selftest does, so no device, port, MSR handler or ACPI table is emulated for it and there is no attack surface to show.` : 'Asking the lab…'}</p></section>;
         })}
       </div>
       {ready.length > 0 && SECTIONS.map((s) => (
