@@ -90,3 +90,15 @@ describe('the host\'s reads of a VM the scenario made by hand (no VMM)', () => {
     expect(() => lab.command({ do: 'host_read', vm: 'nobody', gpa: 0, length: 1, via: 'physical' })).toThrow(/no VM named "nobody" \(VMs: vm\)/);
   });
 });
+
+describe('lazy-accept', () => {
+  test('the TD without SEPT_VE_DISABLE panics in its #VE handler and stops there, as the lesson says (no triple fault)', () => {
+    const lab = new Lab(PRESETS['lazy-accept']);
+    while (!lab.done) lab.advance(10_000);
+    const last = lab.run.results.at(-1)!;
+    expect(last.value).toMatchObject({ stop: 'panicked' });
+    const events = lab.run.trace.events.filter((e) => e.vm === 'td-no-sept-ve-disable');
+    expect(events.at(-1)).toMatchObject({ name: 'Kernel panic', text: 'Kernel panic - not syncing: Unexpected EPT-violation on private memory.' });
+    expect(events.some((e) => e.name === 'KVM_EXIT_SHUTDOWN')).toBe(false);
+  });
+});

@@ -45,6 +45,14 @@ export interface VeInfo {
   subleaf?: number;
 }
 
+/**
+ * Thrown by the guest kernel's panic(): Linux prints "Kernel panic - not syncing" and then spins in
+ * panic() for ever (no panic= timeout, no pvpanic device), so nothing more exits to KVM.
+ */
+export class GuestPanic {
+  constructor(readonly message: string) {}
+}
+
 export class GuestException {
   constructor(
     readonly vector: ExceptionVector,

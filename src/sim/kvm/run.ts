@@ -37,7 +37,7 @@ export interface RunResult {
    * With an in-kernel local APIC, HLT does not exit: the vCPU blocks in KVM (kvm_vcpu_block()) until
    * an interrupt. The simulation stops there and says so instead of waiting forever.
    */
-  blocked?: 'halted';
+  blocked?: 'halted' | 'panicked';
 }
 
 /** Thrown through the guest CPU to end KVM_RUN with an exit to user space. */

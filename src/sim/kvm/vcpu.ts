@@ -1,7 +1,7 @@
 import { fail } from '../core/errno';
 import { Cost } from '../core/clock';
 import { PAGE_SIZE, hex } from '../core/units';
-import { GuestException, MmioAccess, VcpuExit, type Access, type CpuBus, type CpuRegs, type Reg64 } from '../guest/bus';
+import { GuestException, GuestPanic, MmioAccess, VcpuExit, type Access, type CpuBus, type CpuRegs, type Reg64 } from '../guest/bus';
 import {
   EXIT_REASON_CPUID, EXIT_REASON_EPT_VIOLATION, EXIT_REASON_HLT, EXIT_REASON_IO_INSTRUCTION, EXIT_REASON_MSR_READ,
   EXIT_REASON_MSR_WRITE, TDG_MEM_PAGE_ACCEPT, TDG_VP_INFO, TDG_VP_VMCALL, TDVMCALL_MAP_GPA, TDVMCALL_REPORT_FATAL_ERROR,
@@ -572,6 +572,10 @@ export class Vcpu implements CpuBus {
       }
       if (e instanceof VmDeadSignal) return this.finish({ ret: -1, errno: 'EIO', instructions: 0, why: vm.dead ?? e.why }, start);
       if (e instanceof VcpuBlocked) return this.finish({ ret: 0, blocked: 'halted', instructions: 0, why: 'the vCPU halted and is blocked in KVM' }, start);
+      if (e instanceof GuestPanic) {
+        return this.finish({ ret: 0, blocked: 'panicked', instructions: 0,
+          why: `the guest kernel panicked (${e.message}) and its vCPU spins in panic(): nothing exits to KVM, so KVM_RUN does not return until a signal interrupts it` }, start);
+      }
       if (e instanceof GuestFault) {
         const exit: RunExit = { reason: 'KVM_EXIT_SHUTDOWN' };
         this.lastExit = exit;

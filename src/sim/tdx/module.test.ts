@@ -286,14 +286,21 @@ describe('host access to private memory', () => {
   });
 });
 
-// End to end: the TD's read of a poisoned line takes #MC, the guest kernel panics, KVM reports a shutdown.
-it('a TD program reading a poisoned line: the run ends with KVM_EXIT_SHUTDOWN', () => {
+// End to end: the TD's read of a poisoned line takes #MC and the guest kernel panics; it then spins in
+// panic(), so nothing more exits to KVM (no triple fault, no KVM_EXIT_SHUTDOWN).
+it('a TD program reading a poisoned line: the guest kernel panics with a machine check and the run stops there', () => {
   const { sim } = td({ accept: '8M', program: ['_start: mov byte [0x200000], 0x41', '.l: mov al, [0x200000]', 'jmp .l'] }, [
     { do: 'run', vm: 'td', max_instructions: 10 },
     { do: 'host_write', vm: 'td', gpa: '0x200000', data: 'hex:ff', via: 'physical' },
     { do: 'run', vm: 'td', max_instructions: 10 },
   ]);
   sim.runAll();
-  expect(last(sim).value).toMatchObject({ stop: 'shutdown' });
-  expect(last(sim).exit).toEqual({ reason: 'KVM_EXIT_SHUTDOWN' });
+  expect(last(sim).value).toMatchObject({ stop: 'panicked' });
+  expect(last(sim).why).toMatch(/^the guest kernel panicked \(Machine check: .*\) and its vCPU spins in panic\(\)/);
+  const events = sim.trace.events;
+  expect(events.at(-1)).toMatchObject({ layer: 'guest', name: 'Kernel panic' });
+  expect(events.some((e) => e.name === 'KVM_EXIT_SHUTDOWN')).toBe(false);
+  // Running it again changes nothing: the vCPU still spins.
+  const again = sim.kvm.vms[0].vcpus[0].run(1000);
+  expect(again).toMatchObject({ ret: 0, blocked: 'panicked', instructions: 0 });
 });

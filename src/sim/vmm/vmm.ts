@@ -63,7 +63,7 @@ export interface RamBlock {
 
 export interface RunOutcome {
   /** Why the loop stopped. */
-  stop: 'halted' | 'shutdown' | 'internal-error' | 'vm-dead' | 'budget' | 'exit' | 'system-event' | 'error';
+  stop: 'halted' | 'panicked' | 'shutdown' | 'internal-error' | 'vm-dead' | 'budget' | 'exit' | 'system-event' | 'error';
   instructions: number;
   exits: number;
   message: string;
@@ -504,6 +504,7 @@ export class VmmVm {
         throw e;
       }
       instructions += r.instructions;
+      if (r.blocked === 'panicked') return done('panicked', r.why, r);
       if (r.blocked) return done('halted', 'the guest halted', r);
       if (r.ret === -1 && r.errno === 'EIO') return done('vm-dead', `KVM_RUN returned -EIO: ${r.why}`, r);
       if (r.ret === -1 && r.errno === 'EINTR') return done('budget', `the guest ran ${budget} instructions without halting; the run stopped at the step budget`, r);

@@ -20,7 +20,7 @@
  */
 import {
   type CpuBus, type CpuRegs, type DecodedForKernel, type ExceptionVector, type GuestKernel, type Reg64,
-  GuestException,
+  GuestException, GuestPanic,
   MmioAccess, REG64, VcpuExit,
 } from '../bus';
 import * as P from '../asm/program';
@@ -167,6 +167,8 @@ export class Cpu implements CpuRegs {
   of = 0;
   /** Instructions retired. While run() executes, the count lives in a local and is stored on exit. */
   instructionsRetired = 0;
+  /** The guest kernel's panic message, once it panicked (the CPU then spins in panic()). */
+  panicked: string | null = null;
 
   private readonly dense: (Insn | undefined)[] | null;
   /**
@@ -292,6 +294,8 @@ export class Cpu implements CpuRegs {
    * propagate (the count so far is in instructionsRetired).
    */
   run(maxInstructions: number): number {
+    // After a kernel panic the CPU spins in panic(): nothing the program does runs any more.
+    if (this.panicked !== null) throw new GuestPanic(this.panicked);
     const start = this.instructionsRetired;
     const end = start + maxInstructions;
     // Translations change only inside bus and kernel calls (the CPU checks after each of them) or
@@ -459,6 +463,7 @@ export class Cpu implements CpuRegs {
     } catch (e) {
       // The instruction will execute again (and fault again) when the vCPU re-enters.
       if (e instanceof VcpuExit) this.restore(snap);
+      if (e instanceof GuestPanic) this.panicked = e.message;
       throw e;
     }
     if (!handled) {

@@ -1,6 +1,6 @@
 import { hex } from '../../core/units';
 import type { Trace } from '../../core/trace';
-import type { CpuBus, CpuRegs, DecodedForKernel, GuestException, GuestKernel } from '../bus';
+import { GuestPanic, type CpuBus, type CpuRegs, type DecodedForKernel, type GuestException, type GuestKernel } from '../bus';
 import {
   EXIT_REASON_CPUID, EXIT_REASON_EPT_VIOLATION, EXIT_REASON_HLT, EXIT_REASON_IO_INSTRUCTION, EXIT_REASON_MSR_READ,
   EXIT_REASON_MSR_WRITE, TDG_MEM_PAGE_ACCEPT, TDG_VP_INFO, TDG_VP_VMCALL, TDVMCALL_MAP_GPA, TDVMCALL_STATUS_RETRY,
@@ -245,9 +245,9 @@ export class LinuxGuestKernel implements GuestKernel {
     }
   }
 
-  private panic(msg: string): boolean {
+  private panic(msg: string): never {
     this.log('Kernel panic', { message: msg }, `Kernel panic - not syncing: ${msg}`);
-    return false;
+    throw new GuestPanic(msg);
   }
 
   private tdvmcall(bus: CpuBus, sub: number, r12: bigint, r13 = 0n, r14 = 0n, r15 = 0n): OpRegs {
