@@ -18,7 +18,9 @@ export function Banners() {
       )}
       {issues && (
         <div role="alert" className="banner warning">
-          <strong>That scenario was not loaded</strong> (nothing changed):
+          {issues.every((i) => i.path === 'URL')
+            ? <strong>That link could not be followed:</strong>
+            : <><strong>That scenario was not loaded</strong> (nothing changed):</>}
           <ul>{issues.map((i, k) => <li key={k}><code>{i.path}</code>: {i.message}</li>)}</ul>
           <button type="button" onClick={() => store.setState({ loadIssues: null })}>Dismiss</button>
         </div>

@@ -4,6 +4,7 @@ import { useLabClient } from '../../client-context';
 import { createFrameMap, type FrameMap } from '../../render/frame-map';
 import { useLab, useLabStore } from '../../store';
 import { PAGE_SIZE, formatBytes, hex, ownerKinds, ownerLabel, ownerStats, paletteOf, mapRange, type MapRange, type OwnerStats, type OwnerVm } from './owners';
+import { plural } from '../surface/format';
 
 /**
  * Map and legend refresh at most this often while the guest runs (a 16 GiB host is 4 M frames a
@@ -208,7 +209,7 @@ export function FrameMapView({ vms, onPick, onUseGpa }: FrameMapViewProps) {
                     onClick={() => choose(stats.firstOf[k.code])}>
                     <span className="swatch" style={{ background: k.colour }} aria-hidden="true" />
                     <span className="legend-label">{k.label}</span>
-                    <span className="legend-count">{n.toLocaleString('en')} frames ({formatBytes(n * PAGE_SIZE)})</span>
+                    <span className="legend-count">{plural(n, 'frame')} ({formatBytes(n * PAGE_SIZE)})</span>
                   </button>
                 </li>
               );

@@ -203,7 +203,13 @@ export function TracePanel() {
                 <div key={i % ROW_SLOTS} id={rowId(e.seq)} role="option" aria-selected={sel} aria-posinset={i + 1} aria-setsize={rows.length}
                   className={`trace-row layer-${e.layer}${sel ? ' selected' : ''}`} style={{ top: i * ROW }} title={e.text}
                   data-testid="trace-row" data-seq={e.seq}
-                  onClick={() => { select(e); list.current?.focus({ preventScroll: true }); }}>
+                  onClick={() => {
+                    select(e);
+                    // As with the keyboard: a row chosen above the newest stops the list following, so a
+                    // resize (maximising the panel) or new events keep it in view.
+                    if (e.seq !== rows[rows.length - 1]?.seq) setFollow(false);
+                    list.current?.focus({ preventScroll: true });
+                  }}>
                   <span className="trace-badge">{LAYER_LABEL[e.layer]}</span>
                   <span className="trace-seq">#{e.seq}</span>
                   <span className="trace-time">{formatTime(e.t)}</span>
