@@ -192,6 +192,51 @@ export function jsonPath(path: readonly PropertyKey[]): string {
   return out;
 }
 
+/** The step kinds, as "do" names them. */
+export const STEP_KINDS: readonly string[] = Step.options.map((o) => o.shape.do.value);
+
+const valueAt = (input: unknown, path: readonly PropertyKey[]): unknown =>
+  path.reduce<unknown>((v, k) => (v !== null && typeof v === 'object' ? (v as Record<PropertyKey, unknown>)[k] : undefined), input);
+
+/** The types a union's alternatives expected at its own place (nested unions included). */
+function expectedTypes(i: z.core.$ZodIssue): string[] {
+  if (i.code === 'invalid_type') return [i.expected];
+  if (i.code === 'invalid_union') return i.errors.flatMap((b) => b.filter((e) => e.path.length === 0).flatMap(expectedTypes));
+  return [];
+}
+
+const aType = (t: string) => (/^[aeiou]/.test(t) ? `an ${t}` : `a ${t}`);
+
+function describeValue(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'object') return 'an object';
+  return `${aType(typeof v)} (${JSON.stringify(v)})`;
+}
+
+/** The candidate nearest to a typo (edit distance at most a third of its length), or null. */
+function nearest(word: string, candidates: readonly string[]): string | null {
+  const dist = (a: string, b: string) => {
+    let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+    for (let i = 1; i <= a.length; i++) {
+      const cur = [i];
+      for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1].toLowerCase() === b[j - 1].toLowerCase() ? 0 : 1));
+      prev = cur;
+    }
+    return prev[b.length];
+  };
+  let best: string | null = null;
+  let bestD = Math.max(1, Math.floor(word.length / 3)) + 1;
+  for (const c of candidates) {
+    const d = dist(word, c);
+    if (d < bestD) {
+      best = c;
+      bestD = d;
+    }
+  }
+  return best;
+}
+
 /** Validate untrusted input; throws ScenarioError naming every problem by JSON path. */
 export function parseScenario(input: unknown): ScenarioT {
   if (input && typeof input === 'object' && 'version' in input && (input as { version: unknown }).version !== SCENARIO_VERSION)
@@ -200,7 +245,15 @@ export function parseScenario(input: unknown): ScenarioT {
   if (!r.success) {
     throw new ScenarioError(r.error.issues.map((i) => {
       let message = i.message;
-      if (i.code === 'invalid_union' && i.path[i.path.length - 1] !== undefined && i.path.includes('steps')) message = 'unknown step: "do" must name one of the step kinds in docs/scenario-format.md';
+      const value = valueAt(input, i.path);
+      if (i.code === 'invalid_union' && i.path.includes('steps') && i.path[i.path.length - 1] === 'do') {
+        const near = nearest(String(value), STEP_KINDS);
+        message = `unknown step ${JSON.stringify(value)}${near ? ` (did you mean "${near}"?)` : ''}: "do" must be one of ${STEP_KINDS.join(', ')} (docs/scenario-format.md describes each)`;
+      } else if (i.code === 'invalid_union') {
+        // "Invalid input" says nothing: name what each alternative expected, and what was there.
+        const expected = [...new Set(expectedTypes(i))];
+        if (expected.length) message = `expected ${expected.map(aType).join(' or ')}, not ${describeValue(value)}`;
+      }
       return { path: jsonPath(i.path), message };
     }));
   }

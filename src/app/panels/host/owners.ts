@@ -21,8 +21,9 @@ export interface OwnerKind {
 
 // TD-private frames and TDX metadata: a purple family (one pair per TD). Other VMs' guest_memfd
 // (software-protected VMs): green and orange. VMM memory blue/teal, host kernel grey, free very light.
-const TD_GMEM = { light: ['#7a1fc7', '#5b2fd6', '#a02c9e'], dark: ['#b98cff', '#9d9bff', '#e58ce0'] };
-const TD_META = { light: ['#d39bf5', '#a9a0f2', '#e7a6e2'], dark: ['#6e2fa8', '#4b46a8', '#8a2f86'] };
+// A second TD is magenta, not a second purple: the lessons with two TDs must tell them apart at a glance.
+const TD_GMEM = { light: ['#7a1fc7', '#a02c9e', '#5b2fd6'], dark: ['#b98cff', '#e58ce0', '#9d9bff'] };
+const TD_META = { light: ['#d39bf5', '#e7a6e2', '#a9a0f2'], dark: ['#6e2fa8', '#8a2f86', '#4b46a8'] };
 const OTHER_GMEM = { light: ['#0e8a4f', '#c26a00', '#a0001a'], dark: ['#4fd39a', '#ffb061', '#ff8a95'] };
 const FIXED = {
   light: { free: '#e4e4de', kernel: '#8c8c8c', process: '#1f78b4' },
