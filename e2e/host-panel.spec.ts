@@ -46,6 +46,9 @@ test('the host reads the ordinary guest\'s secret from physical memory, and only
 
 test('input that is not a number or lies beyond memory is refused inline and nothing is sent', async ({ page }) => {
   const host = await firstLessonFinished(page);
+  // A good read first: its result must not stay under the next input's error, as if it were that one's.
+  await read(host, 'ordinary', '0x102000', 'physical memory');
+  await expect(host.getByTestId('read-result')).toHaveCount(1);
   await read(host, 'ordinary', 'secret', 'physical memory');
   await expect(host.getByRole('alert')).toContainText('is not a number');
   await expect(host.getByTestId('read-result')).toHaveCount(0);

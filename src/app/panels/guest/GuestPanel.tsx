@@ -153,7 +153,8 @@ function RunControls() {
   // Names differ from the toolbar's ("Play", "Step one instruction") so each control has a unique name.
   return (
     <span className="guest-controls" role="group" aria-label="Run the guest">
-      {button(byId('play-pause'), playing ? 'Stop' : 'Run', 'Play / pause')}
+      {/* The whole lesson plays (every VM, step after step), as with the toolbar's Play: say so. */}
+      {button(byId('play-pause'), playing ? 'Stop lesson' : 'Run lesson', 'Play / pause the lesson')}
       {button(byId('step-instruction'), 'Step instruction')}
       {button(byId('step-exit'), 'Step to exit')}
     </span>

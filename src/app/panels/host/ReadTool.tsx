@@ -54,6 +54,8 @@ export function ReadTool({ vms, hostFrames, form, setForm, onShowFrame }: {
     });
     if (!check.ok) {
       setProblem({ field: check.field, message: check.message });
+      // The result shown was for the previous input: under "Nothing was sent" it would look like this one's.
+      setOutcome(null);
       return;
     }
     setProblem(null);
