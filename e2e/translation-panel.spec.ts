@@ -84,6 +84,21 @@ test.describe('address translation panel', () => {
     await expectFirstLessonColours(page, 'dark');
   });
 
+  test('with no event selected, the pages of the latest event are outlined and named (the TD\'s secret page)', async ({ page }) => {
+    const panel = page.locator('[data-panel="translation"]');
+    await expect(panel.getByText(/The latest event on pages, #\d+ read, touched GFN 0x102 \(dashed outline\)/)).toBeVisible();
+    // The overlay draws it: pixels of the accent colour around the page, at the overview.
+    const overlay = page.getByTestId('page-map-overlay-td');
+    const drawn = await overlay.evaluate((el) => {
+      const c = el as HTMLCanvasElement;
+      const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+      let n = 0;
+      for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
+      return n;
+    });
+    expect(drawn).toBeGreaterThan(20);
+  });
+
   test('the panel has no serious or critical accessibility violations', async ({ page }) => {
     await clickPage(page, 'td', 0x102);
     await expect(page.getByTestId('walk').locator('[data-hop=frame]')).toBeVisible();

@@ -64,6 +64,8 @@ export interface LabFrame {
   events: SimEvent[];
   eventCount: number;
   narration: string;
+  /** The newest event that touched guest pages (the lesson's latest page, outlined while paused), or null. */
+  focus: { seq: number; vm: string; name: string; gfns: readonly [number, number] } | null;
   vms: VmView[];
   hostFrames: number;
   hostName: string;
@@ -323,10 +325,16 @@ export class Lab {
       events: r.trace.range(Math.max(sinceSeq + 1, r.trace.count - maxEvents), r.trace.count),
       eventCount: r.trace.count,
       narration: last ? last.text : r.scenario.explanation,
+      focus: this.focus(),
       vms: r.kvm.vms.map((vm) => this.vmView(vm)),
       hostFrames: r.host.memory.nframes,
       hostName: r.host.name,
     };
+  }
+
+  private focus(): LabFrame['focus'] {
+    const e = this.run.trace.lastTouching();
+    return e && e.vm && e.gfns ? { seq: e.seq, vm: e.vm, name: e.name, gfns: e.gfns } : null;
   }
 
   private vmView(vm: Vm): VmView {

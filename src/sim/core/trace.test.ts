@@ -30,6 +30,17 @@ describe('Trace', () => {
     expect(Object.getPrototypeOf(b)).toBe(Object.prototype);
   });
 
+  it('finds the newest event that touched pages, within a window, without reading the others', () => {
+    const { trace } = clockTrace();
+    expect(trace.lastTouching()).toBeUndefined();
+    trace.emit('kvm', 'touch', {}, 'one page', { vm: 'a', gfns: [0x102, 1] });
+    let made = 0;
+    for (let i = 0; i < 10; i++) trace.emit('vmm', 'no pages', {}, () => `sentence ${made++}`, { vm: 'a' });
+    expect(trace.lastTouching()).toMatchObject({ seq: 0, name: 'touch', vm: 'a', gfns: [0x102, 1] });
+    expect(made).toBe(0);
+    expect(trace.lastTouching(10)).toBeUndefined();
+  });
+
   it('makes a lazy sentence only when the event is read, once', () => {
     const { trace } = clockTrace();
     let made = 0;

@@ -270,6 +270,15 @@ export class Trace {
     return this.at(this.seq - 1);
   }
 
+  /** The newest event that touched guest pages, among the newest `within` events (read from the columns). */
+  lastTouching(within = 4096): SimEvent | undefined {
+    for (let seq = this.seq - 1; seq >= Math.max(this.first, this.seq - within); seq--) {
+      const chunk = this.chunks[(seq >>> CHUNK_BITS) - this.firstChunk];
+      if (chunk.gn[seq & (CHUNK - 1)] > 0) return this.at(seq);
+    }
+    return undefined;
+  }
+
   /** Every kept event, oldest first: made anew at each call (for tests and reports, not hot paths). */
   get events(): SimEvent[] {
     return this.range(this.first, this.seq);

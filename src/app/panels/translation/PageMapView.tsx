@@ -70,8 +70,9 @@ export function PageMapView({ vm }: { vm: VmFacts }) {
       map.setHover(s.hover?.vm === name ? s.hover.gfn : null);
       const ev = s.selectedEvent;
       const range = ev && ev.vm === name ? ev.gfns : null;
-      map.setHighlight(range);
-      // A newly selected event's pages are brought into view.
+      const outline = outlineOf(s, name);
+      map.setHighlight(outline ? [outline.first, outline.count] : null);
+      // A newly selected event's pages are brought into view (the latest event's are outlined where they are).
       const seq = range ? ev!.seq : null;
       if (seq !== eventSeq) {
         eventSeq = seq;
@@ -94,7 +95,11 @@ export function PageMapView({ vm }: { vm: VmFacts }) {
     const p = g >= 0 ? s.packet?.pages.find((x) => x.vm === name) : undefined;
     return p && g < p.states.length ? p.states[g] : -1;
   });
-  const eventRange = useLab((s) => (s.selectedEvent?.vm === name && s.selectedEvent.gfns ? `${s.selectedEvent.seq}:${s.selectedEvent.gfns[0]}:${s.selectedEvent.gfns[1]}` : ''));
+  const outlineKey = useLab((s) => {
+    const o = outlineOf(s, name);
+    return o ? JSON.stringify(o) : '';
+  });
+  const outline = outlineKey ? (JSON.parse(outlineKey) as Outline) : null;
   const tipState = useLab((s) => {
     if (!tip) return -1;
     const p = s.packet?.pages.find((x) => x.vm === name);
@@ -165,7 +170,6 @@ export function PageMapView({ vm }: { vm: VmFacts }) {
 
   const cols = count > 0 ? defaultColumns(count) : 0;
   const rowBytes = cols * PAGE_SIZE;
-  const [evSeq, evFirst, evCount] = eventRange ? eventRange.split(':').map(Number) : [0, 0, 0];
 
   return (
     <div className="pm">
@@ -206,8 +210,8 @@ export function PageMapView({ vm }: { vm: VmFacts }) {
         ) : (
           <span>Click a page (or focus the map and use the arrow keys) to see its walk.</span>
         )}
-        {eventRange && (
-          <span className="pm-event"> Event #{evSeq} touched {evCount === 1 ? `GFN ${hex(evFirst)}` : `GFNs ${hex(evFirst)}–${hex(evFirst + evCount - 1)}`} (dashed outline).</span>
+        {outline && (
+          <span className="pm-event"> {outline.latest ? `The latest event on pages, #${outline.seq} ${outline.name},` : `Event #${outline.seq}`} touched {outline.count === 1 ? `GFN ${hex(outline.first)}` : `GFNs ${hex(outline.first)}–${hex(outline.first + outline.count - 1)}`} (dashed outline).</span>
         )}
       </p>
       {cols > 0 && (
@@ -245,4 +249,26 @@ function PageFacts({ gfn, state, sharedBit, slot, inline }: { gfn: number; state
 function formatBytes(n: number): string {
   if (n >= 2 ** 20 && n % 2 ** 20 === 0) return `${n / 2 ** 20} MiB`;
   return `${n / 1024} KiB`;
+}
+
+interface Outline {
+  seq: number;
+  first: number;
+  count: number;
+  /** The frame's latest event on pages (no event is selected), not a selected one. */
+  latest: boolean;
+  name: string;
+}
+
+/**
+ * The pages outlined on a VM's map: the selected trace event's; with none selected and the guest not
+ * running, the latest event that touched pages (the lesson's page, which at the overview is a few
+ * pixels: the outline is at least 8 px).
+ */
+function outlineOf(s: LabState, vm: string): Outline | null {
+  const ev = s.selectedEvent;
+  if (ev) return ev.vm === vm && ev.gfns ? { seq: ev.seq, first: ev.gfns[0], count: ev.gfns[1], latest: false, name: '' } : null;
+  const p = s.live ?? s.packet;
+  const f = p && !p.playing ? p.frame.focus : null;
+  return f && f.vm === vm ? { seq: f.seq, first: f.gfns[0], count: f.gfns[1], latest: true, name: f.name } : null;
 }
