@@ -57,11 +57,12 @@ const versions = new Map<string, string>();
 /** Without shared arrays: the version of each array last transferred (the page keeps that copy). */
 const sent = new Map<string, string>();
 
-/** A new Lab: its versions start again, so nothing computed or sent for the old one counts. */
-function forgetArrays(): void {
+/** A new Lab (a load, a restart): a new run, whose versions and events start again. */
+function startRun(): void {
   run++;
   versions.clear();
   sent.clear();
+  lastSeq = -1;
 }
 
 function arrayFor(key: string, n: number): Uint8Array {
@@ -185,8 +186,7 @@ const api: LabApi = {
     playing = false;
     lab = next;
     scenario = s;
-    forgetArrays();
-    lastSeq = -1;
+    startRun();
     publish();
     return { ok: true };
   },
@@ -227,8 +227,7 @@ const api: LabApi = {
     if (scenario === null) return;
     playing = false;
     lab = new Lab(scenario);
-    forgetArrays();
-    lastSeq = -1;
+    startRun();
     publish();
   },
   async command(step: unknown): Promise<CommandResult> {
