@@ -102,3 +102,24 @@ describe('lazy-accept', () => {
     expect(events.some((e) => e.name === 'KVM_EXIT_SHUTDOWN')).toBe(false);
   });
 });
+
+describe('Lab.stepExit', () => {
+  test('host-reads-secret: each step to an exit stops at the next KVM exit to user space, one at a time', () => {
+    const lab = new Lab(PRESETS['host-reads-secret']);
+    const exits = () => lab.run.trace.events.filter((e) => e.name.startsWith('KVM_EXIT_')).length;
+    let stops = 0;
+    let guard = 0;
+    while (!lab.done && guard++ < 500) {
+      const before = exits();
+      if (lab.stepExit()) {
+        stops++;
+        expect(exits()).toBe(before + 1);
+        expect(lab.run.trace.last()!.name).toMatch(/^KVM_EXIT_/);
+      }
+    }
+    expect(lab.done).toBe(true);
+    // The ordinary VM's "secret stored" alone is 14 KVM_EXIT_IO: each was a stop of its own.
+    expect(stops).toBe(exits());
+    expect(stops).toBeGreaterThan(14);
+  });
+});

@@ -128,6 +128,22 @@ export class Lab {
   }
 
   /**
+   * Advance, an instruction at a time, until KVM exits to user space (a new KVM_EXIT_* event), the
+   * current step ends, or the scenario does. A guest that runs long without exiting stops after
+   * `limit` instructions. Returns whether an exit was seen.
+   */
+  stepExit(limit = 200_000): boolean {
+    const trace = this.run.trace;
+    let seen = trace.count;
+    for (let n = 0; n < limit && !this.run.done; n++) {
+      const ended = this.run.advance(1);
+      for (; seen < trace.count; seen++) if (trace.nameAt(seen)?.startsWith('KVM_EXIT_')) return true;
+      if (ended) return false;
+    }
+    return false;
+  }
+
+  /**
    * Execute a command given as a scenario step (a host read, a conversion, a KVM ioctl ...) right now,
    * outside the scenario's list. Throws ScenarioError for a malformed command.
    */

@@ -209,18 +209,7 @@ const api: LabApi = {
     if (kind === 'instruction') lab.advance(1);
     else if (kind === 'event') lab.stepEvent();
     else if (kind === 'step') lab.step();
-    else {
-      // One exit: run until the current step's trace shows a new KVM exit event or the step ends.
-      const trace = lab.run.trace;
-      let seen = trace.count;
-      let guard = 0;
-      while (!lab.done && guard++ < 10_000) {
-        const r = lab.advance(1000);
-        const sawExit = trace.range(seen, trace.count).some((e) => e.name.startsWith('KVM_EXIT_'));
-        seen = trace.count;
-        if (sawExit || r) break;
-      }
-    }
+    else lab.stepExit();
     publish();
   },
   async restart() {

@@ -258,6 +258,15 @@ export class Trace {
     return e;
   }
 
+  /** Event `seq`'s name, without making its arguments or sentence (undefined when not kept). */
+  nameAt(seq: number): string | undefined {
+    if (seq < this.first || seq >= this.seq) return undefined;
+    const chunk = this.chunks[(seq >>> CHUNK_BITS) - this.firstChunk];
+    const i = seq & (CHUNK - 1);
+    const k = chunk.kind[i];
+    return k === OBJECT ? chunk.objs[i]!.name : KINDS[k].name;
+  }
+
   /** The kept events with from <= seq < to, oldest first, as plain objects. */
   range(from: number, to: number): SimEvent[] {
     const out: SimEvent[] = [];
