@@ -74,3 +74,16 @@ test('the whole page passes an axe scan in both themes', async ({ page }) => {
     expect(bad.map((v) => `${theme}: ${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)).toEqual([]);
   }
 });
+
+test('at 1 instruction per frame a lesson plays slowly enough to pause: the speed is per display frame', async ({ page }) => {
+  await page.goto('/');
+  await expect(page.getByTestId('progress')).toHaveText(/Step 1 of 7/);
+  for (let i = 0; i < 4; i++) await page.keyboard.press('-');
+  await expect(page.getByText('1 instr/frame')).toBeVisible();
+  await page.getByRole('button', { name: 'Play', exact: true }).click();
+  // The two guests run about 110 instructions each: at 60 a second that is seconds, not one.
+  await page.waitForTimeout(1500);
+  await expect(page.getByTestId('progress')).not.toHaveText(/finished/);
+  await page.getByRole('button', { name: 'Pause', exact: true }).click();
+  await expect(page.getByTestId('progress')).not.toHaveText(/finished/);
+});

@@ -157,7 +157,12 @@ function tick(): void {
   if (lab.done) playing = false;
   if (playing) schedulePublish();
   else publish();
-  if (playing) setTimeout(tick, DUTY >= 1 ? 0 : (performance.now() - t0) * (1 / DUTY - 1));
+  if (!playing) return;
+  const spent = performance.now() - t0;
+  const dutyRest = DUTY >= 1 ? 0 : spent * (1 / DUTY - 1);
+  // The speed is instructions per display frame: a quota done before the frame is over waits for
+  // the next one (at 1 instr/frame a lesson plays at 60 instructions a second, slow enough to pause).
+  setTimeout(tick, left > 0 ? dutyRest : Math.max(dutyRest, FRAME_MS - spent));
 }
 
 function query<T>(f: () => T, empty: T): T {
