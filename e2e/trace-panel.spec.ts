@@ -68,6 +68,15 @@ test('a fast run skips events between frames; when it ends the panel fetches the
   await page.waitForTimeout(3000);
   // While it runs the history has holes (the frames carry only the newest events).
   await expect(trace(page).getByTestId('trace-skipped')).toBeVisible();
+  // The counts describe one moment: shown = kept (no filter), and kept + skipped + not kept = in all.
+  const counts = await trace(page).getByTestId('trace-panel').evaluate((el) => {
+    const num = (id: string) => Number((el.querySelector(`[data-testid="${id}"]`)?.textContent ?? '0').replace(/,/g, '').match(/\d+/)?.[0] ?? 0);
+    const c = (el.querySelector('[data-testid="trace-count"]')!.textContent ?? '').replace(/,/g, '');
+    const [, shown, kept, all] = c.match(/^(\d+) of (\d+) events(?: \((\d+) in all\))?/)!;
+    return { shown: Number(shown), kept: Number(kept), all: Number(all ?? kept), skipped: num('trace-skipped'), dropped: num('trace-gap') };
+  });
+  expect(counts.shown).toBe(counts.kept);
+  expect(counts.kept + counts.skipped + counts.dropped).toBe(counts.all);
   await page.getByRole('button', { name: 'Pause', exact: true }).click();
   // Paused: what the frames skipped is fetched from the worker until no hole is left.
   await expect(trace(page).getByTestId('trace-skipped')).toHaveCount(0, { timeout: 20_000 });

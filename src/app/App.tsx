@@ -15,7 +15,7 @@ import { SurfaceView } from './panels/surface/SurfaceView';
 import { TracePanel } from './panels/trace/TracePanel';
 import { TranslationPanel } from './panels/translation/TranslationPanel';
 import { LabStoreContext, createLabStore, useLab } from './store';
-import { readUrl } from './url';
+import { readUrl, writeUrl } from './url';
 
 const PANELS: readonly PanelDef[] = [
   { id: 'translation', title: 'Address translation (GPA → HPA)', render: () => <TranslationPanel /> },
@@ -35,7 +35,10 @@ export function App() {
     client.start();
     const { preset, problem } = readUrl(window.location.search);
     void client.load(PRESETS[preset], preset).then(() => {
-      if (problem) store.setState({ loadIssues: [{ path: 'URL', message: problem }] });
+      if (!problem) return;
+      // The address bar names the lesson shown, not the one that could not be.
+      writeUrl(preset);
+      store.setState({ loadIssues: [{ path: 'URL', message: problem }] });
     });
     // Test hooks, only with ?debug=1: crash the worker (recovery test), ask where the lab runs.
     if (new URLSearchParams(window.location.search).get('debug') === '1') {

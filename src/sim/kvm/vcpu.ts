@@ -574,7 +574,7 @@ export class Vcpu implements CpuBus {
       if (e instanceof VcpuBlocked) return this.finish({ ret: 0, blocked: 'halted', instructions: 0, why: 'the vCPU halted and is blocked in KVM' }, start);
       if (e instanceof GuestPanic) {
         return this.finish({ ret: 0, blocked: 'panicked', instructions: 0,
-          why: `the guest kernel panicked (${e.message}) and its vCPU spins in panic(): nothing exits to KVM, so KVM_RUN does not return until a signal interrupts it` }, start);
+          why: `the guest kernel panicked (${e.message}) and its vCPU spins in panic(); nothing more exits to KVM, so the lab stops the run here (KVM_RUN itself would wait for a signal)` }, start);
       }
       if (e instanceof GuestFault) {
         const exit: RunExit = { reason: 'KVM_EXIT_SHUTDOWN' };

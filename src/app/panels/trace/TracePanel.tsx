@@ -32,7 +32,6 @@ export function TracePanel() {
   const store = useLabStore();
   const history = useHistory();
   const selected = useLab((s) => s.selectedEvent);
-  const eventCount = useLab((s) => s.packet?.frame.eventCount ?? 0);
 
   const [layers, setLayers] = useState<ReadonlySet<Layer>>(() => new Set(LAYERS));
   const [query, setQuery] = useState('');
@@ -41,7 +40,13 @@ export function TracePanel() {
   // The rows are taken when the history is shown (its version), not at every render: the history
   // takes events at every live frame, and a render for another reason (the scroll event after
   // following) would show newer rows, scroll again, and so redraw the list at every display frame.
-  const rows = useMemo(() => view.get(history.h, { layers, query, inText }), [view, history.h, history.version, layers, query, inText]);
+  // The counts are taken with them, so that "N of M events", "in all" and "skipped" describe the same moment.
+  const { rows, kept, holes, eventCount } = useMemo(() => ({
+    rows: view.get(history.h, { layers, query, inText }),
+    kept: history.h.events.length,
+    holes: history.h.holes(),
+    eventCount: history.h.total,
+  }), [view, history.h, history.version, layers, query, inText]);
 
   const list = useRef<HTMLDivElement>(null);
   const [scrollTop, setScrollTop] = useState(0);
@@ -127,8 +132,7 @@ export function TracePanel() {
   };
 
   const visible: SimEvent[] = rows.slice(first, last);
-  const holes = history.h.holes();
-  const dropped = Math.max(0, eventCount - history.h.events.length - holes);
+  const dropped = Math.max(0, eventCount - kept - holes);
   const selectedEvent = selected ? history.h.find(selected.seq) : undefined;
 
   return (
@@ -164,8 +168,8 @@ export function TracePanel() {
         </label>
         <span className="trace-count" data-testid="trace-count"
           title={`${rows.length} events match the filter; the panel keeps the newest ${HISTORY_CAP.toLocaleString('en')}.`}>
-          {rows.length.toLocaleString('en')} of {history.h.events.length.toLocaleString('en')} events
-          {eventCount > history.h.events.length && ` (${eventCount.toLocaleString('en')} in all)`}
+          {rows.length.toLocaleString('en')} of {kept.toLocaleString('en')} events
+          {eventCount > kept && ` (${eventCount.toLocaleString('en')} in all)`}
         </span>
         {holes > 0 && (
           <span className="trace-gap" data-testid="trace-skipped" title="While the guest runs, a frame carries only the newest few dozen events; when it pauses, the ones in between are fetched.">

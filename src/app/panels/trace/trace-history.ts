@@ -23,6 +23,11 @@ export class TraceHistory {
 
   constructor(readonly cap = HISTORY_CAP) {}
 
+  /** Events the machine has recorded so far, as the newest frame taken said. */
+  get total(): number {
+    return this.lastCount;
+  }
+
   get lastSeq(): number {
     return this.events.length ? this.events[this.events.length - 1].seq : -1;
   }
