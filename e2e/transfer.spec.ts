@@ -1,5 +1,5 @@
 import { expect, test } from '@playwright/test';
-import { expectFirstLessonColours } from './page-colours';
+import { expectFirstLessonColours } from './page-map';
 
 /**
  * Served without COOP/COEP (a static host that cannot set headers), the page is not cross-origin

@@ -1,6 +1,6 @@
 import AxeBuilder from '@axe-core/playwright';
 import { expect, test, type Page } from '@playwright/test';
-import { expectFirstLessonColours } from './page-colours';
+import { cellCentre, expectFirstLessonColours } from './page-map';
 
 /**
  * Click the cell of a GFN in a VM's page map, from the layout the renderer exposes on its overlay
@@ -11,11 +11,7 @@ async function clickPage(page: Page, vm: string, gfn: number) {
   const overlay = page.getByTestId(`page-map-overlay-${vm}`);
   await expect(overlay).toHaveAttribute('data-k', /\d/);
   await overlay.scrollIntoViewIfNeeded();
-  const cell = async () => {
-    const d = await overlay.evaluate((el) => ({ ...(el as HTMLElement).dataset }));
-    const cols = Number(d.cols), k = Number(d.k), x = Number(d.x), y = Number(d.y);
-    return { k, x: x + ((gfn % cols) + 0.5) * k, y: y + (Math.floor(gfn / cols) + 0.5) * k };
-  };
+  const cell = () => cellCentre(overlay, gfn);
   for (let i = 0; i < 6; i++) {
     const c = await cell();
     if (c.k >= 12) break;

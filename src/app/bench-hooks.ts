@@ -103,8 +103,6 @@ export interface FpsResult {
   windowMs: number;
   instructionsPerSecond: number;
   eventsPerSecond: number;
-  /** Whether the guests still ran at the end of the window. */
-  stillRunning: boolean;
 }
 
 /**
@@ -144,6 +142,5 @@ export async function measureFps(ms: number, framesApplied: () => number, progre
     windowMs: end - t0,
     instructionsPerSecond: p0 && p1 ? (p1.instructions - p0.instructions) / dt : 0,
     eventsPerSecond: p0 && p1 ? (p1.events - p0.events) / dt : 0,
-    stillRunning: p1?.playing ?? true,
   };
 }

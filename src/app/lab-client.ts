@@ -16,7 +16,7 @@ export class LabClient {
   private raf = 0;
   private lastPanels = 0;
   private trailing = 0;
-  /** The arrays last received, by VM name and HOST: a packet that leaves one out still has it. */
+  /** The arrays last received, keyed as the worker keys them ("vm:<name>", "host"): a packet that leaves one out still has it. */
   private readonly arrays = new Map<string, Uint8Array>();
   /** Workers started: a new worker numbers its runs from 0 again, so runs are told apart by this too. */
   private workers = 0;
@@ -32,7 +32,7 @@ export class LabClient {
     w.addEventListener('messageerror', () => this.crashed('a message from the lab worker could not be read'));
     this.worker = w;
     this.api = Comlink.wrap<LabApi>(w);
-    void this.api.subscribe(Comlink.proxy((p: WirePacket) => this.onFrame(completePacket({ ...p, run: worker * 2 ** 32 + p.run }, this.arrays))));
+    void this.api.subscribe(Comlink.proxy((p: WirePacket) => this.onFrame(completePacket(p, this.arrays, worker * 2 ** 32 + p.run))));
     this.store.setState({ status: 'ready', crashMessage: null });
   }
 
@@ -162,21 +162,21 @@ export class LabClient {
   }
 }
 
-const HOST = '\0host';
-
 /**
  * The packet with every array: one the worker left out (unchanged since it sent it) is the one
- * received last, kept in `arrays` (by VM name, and HOST), so unchanged arrays stay the same objects.
+ * received last, kept in `arrays` (keyed "vm:<name>" and "host", as the worker does), so unchanged
+ * arrays stay the same objects. `run` is the run told apart from other workers' (FramePacket.run).
  */
-export function completePacket(w: WirePacket, arrays: Map<string, Uint8Array>): FramePacket {
+export function completePacket(w: WirePacket, arrays: Map<string, Uint8Array>, run = w.run): FramePacket {
   const keep = (key: string, a: Uint8Array | undefined): Uint8Array => {
     if (a) arrays.set(key, a);
     return a ?? arrays.get(key) ?? new Uint8Array(0);
   };
   return {
     ...w,
-    pages: w.pages.map((p) => ({ ...p, states: keep(p.vm, p.states) })),
-    hostOwners: keep(HOST, w.hostOwners),
+    run,
+    pages: w.pages.map((p) => ({ ...p, states: keep(`vm:${p.vm}`, p.states) })),
+    hostOwners: keep('host', w.hostOwners),
   };
 }
 

@@ -9,7 +9,8 @@ import { cpuidRows } from './kvm/msr-cpuid';
 import { resetState } from './vmm/reset-state';
 import type { AttackSurfaceView } from './vmm/surface-view';
 import type { Vm } from './kvm/vm';
-import { KERNEL_SERVICES, ScenarioRun, type StepResult } from './scenario/runner';
+import { KERNEL_SERVICES } from './guest/kernel/kernel';
+import { ScenarioRun, type StepResult } from './scenario/runner';
 import { ScenarioError, Step, jsonPath, type ScenarioT } from './scenario/schema';
 
 /** One VMA of the VMM process, with the guest pages it maps that are resident (as GPA runs). */
@@ -75,7 +76,7 @@ export interface LabFrame {
  * At most this many events since the previous frame are carried, the newest (so a frame's cost stays
  * bounded however fast the guest runs); the trace panel fetches the rest with events() when it wants them.
  */
-export const MAX_NEW_EVENTS = 250;
+const MAX_NEW_EVENTS = 250;
 /** At most this many events per events() call. */
 const MAX_EVENTS_QUERY = 5000;
 /** At most this many runs of guest pages per VMA in vmmMappings(). */
@@ -91,8 +92,6 @@ export class Lab {
   /** User commands executed so far (steps given by the UI), for reproducibility. */
   readonly commands: unknown[] = [];
   /** Per VM, the array pageStates() last filled and the versions it was filled at. */
-  /** A number per VM object, for stateVersion(). */
-  private readonly vmSerials = new Map<Vm, number>();
   private readonly statesCache = new Map<string, { out: Uint8Array; vm: Vm; n: number; layout: number; ept: number; sept: number }>();
   /** The array hostFrameOwners() last filled, and the VM list it was filled for. */
   private ownersOut: Uint8Array | null = null;
@@ -167,13 +166,11 @@ export class Lab {
   /**
    * Changes whenever the VM's page states may have changed: what pageStates() reads is the memslots
    * and attributes (layoutVersion), the EPT entries and the Secure-EPT entries, and each write to
-   * an entry bumps its array's version. The VM's serial tells a VM apart from a new one of the same name.
+   * an entry bumps its array's version. The VM's fd tells a VM apart from a new one of the same name.
    */
   stateVersion(vmName: string): string {
     const vm = this.vm(vmName);
-    let serial = this.vmSerials.get(vm);
-    if (serial === undefined) this.vmSerials.set(vm, (serial = this.vmSerials.size + 1));
-    return `${serial}:${vm.layoutVersion}:${vm.mmu.ept.version}:${vm.td?.sept.version ?? 0}`;
+    return `${vm.fd}:${vm.layoutVersion}:${vm.mmu.ept.version}:${vm.td?.sept.version ?? 0}`;
   }
 
   /** Changes whenever host frame ownership may have changed. */
@@ -326,9 +323,11 @@ export class Lab {
    * The frame summary. `sinceSeq` is the newest event the receiver already has: the frame carries the
    * events after it, at most the newest `maxEvents`.
    */
-  frame(sinceSeq = -1, maxEvents = MAX_NEW_EVENTS): LabFrame {
+  frame(sinceSeq = -1, maxEvents = MAX_NEW_EVENTS, withFocus = true): LabFrame {
     const r = this.run;
-    const last = r.trace.last();
+    const events = r.trace.range(Math.max(sinceSeq + 1, r.trace.count - maxEvents), r.trace.count);
+    // The newest event, made once: it is usually the last one carried, and often the focus too.
+    const last = events.at(-1) ?? r.trace.last();
     return {
       title: r.scenario.title,
       explanation: r.scenario.explanation,
@@ -338,18 +337,19 @@ export class Lab {
       steps: r.scenario.steps.map((s) => ({ do: s.do, note: s.note ?? null })),
       done: r.done,
       results: r.results,
-      events: r.trace.range(Math.max(sinceSeq + 1, r.trace.count - maxEvents), r.trace.count),
+      events,
       eventCount: r.trace.count,
       narration: last ? last.text : r.scenario.explanation,
-      focus: this.focus(),
+      focus: withFocus ? this.focus(last) : null,
       vms: r.kvm.vms.map((vm) => this.vmView(vm)),
       hostFrames: r.host.memory.nframes,
       hostName: r.host.name,
     };
   }
 
-  private focus(): LabFrame['focus'] {
-    const e = this.run.trace.lastTouching();
+  /** The newest event on pages (`last`, when it is one, else found in the trace's columns). */
+  private focus(last: SimEvent | undefined): LabFrame['focus'] {
+    const e = last?.gfns ? last : this.run.trace.lastTouching();
     return e && e.vm && e.gfns ? { seq: e.seq, vm: e.vm, name: e.name, gfns: e.gfns } : null;
   }
 

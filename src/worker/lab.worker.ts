@@ -77,7 +77,8 @@ function arrayFor(key: string, n: number): Uint8Array {
 function publish(): void {
   if (!lab || !listener) return;
   const t0 = performance.now();
-  const frame = playing ? lab.frame(lastSeq, PLAYING_EVENTS) : lab.frame(lastSeq);
+  // A running guest's frame has no focus: the page maps outline it only while paused.
+  const frame = playing ? lab.frame(lastSeq, PLAYING_EVENTS, false) : lab.frame(lastSeq);
   const evs = frame.events;
   if (evs.length) lastSeq = evs[evs.length - 1].seq;
   const pages = frame.vms.map((v) => {

@@ -17,6 +17,7 @@ import * as uapi from '../kvm/uapi';
 import type { Vcpu } from '../kvm/vcpu';
 import type { Vm } from '../kvm/vm';
 import type { Process } from '../host/process';
+import { hostFrameOf } from '../kvm/host-frame';
 import { allowBitmap } from '../kvm/msr-filter';
 import { SEPT_STATE_NAMES } from '../tdx/sept';
 import { VmmVm } from '../vmm/vmm';
@@ -91,8 +92,6 @@ export function assembleAt(source: string, origin: number, path: string, service
     throw e;
   }
 }
-
-export { KERNEL_SERVICES };
 
 /**
  * A whole simulated world for one scenario: the virtual clock, the trace, a host with KVM and the
@@ -241,7 +240,7 @@ export class ScenarioRun {
       const all = [...this.vmms.keys(), ...[...this.named.entries()].filter(([, n]) => n.vm).map(([k]) => k)];
       throw new ScenarioError([{ path: `$.steps[${i}].vm`, message: `no VM named "${name}" (VMs: ${all.join(', ') || 'none'})` }]);
     }
-    return byHandSide(name, vm, this.testProcess);
+    return byHandSide(vm);
   }
 
   private vmOf(name: string, i: number): Vm {
@@ -603,25 +602,12 @@ interface HostSide {
   hostFrameOf(gpa: number): { frame: number; view: 'private' | 'shared' } | null;
 }
 
-/** A VM without a VMM: its memory is what its memslots say, mapped by the process that made them. */
-function byHandSide(name: string, vm: Vm, process: Process): HostSide {
-  const gpaToHva = (gpa: number): number | undefined => {
-    const slot = vm.findSlot(Math.floor(gpa / PAGE_SIZE));
-    return slot ? slot.userspaceAddr + (gpa - slot.baseGfn * PAGE_SIZE) : undefined;
-  };
+/** A VM without a VMM: its memory is what its memslots say, mapped by the process that made it. */
+function byHandSide(vm: Vm): HostSide {
+  const gpaToHva = (gpa: number) => vm.gpaToHva(gpa);
   return {
-    name, vm, process, vcpus: vm.vcpus, gpaToHva,
+    name: vm.name, vm, process: vm.vmm, vcpus: vm.vcpus, gpaToHva,
     gmem: vm.gmems.values().next().value ?? null,
-    hostFrameOf(gpa) {
-      const gfn = Math.floor(gpa / PAGE_SIZE);
-      const slot = vm.findSlot(gfn);
-      if (!slot) return null;
-      if (vm.isPrivate(gfn) && slot.gmem) {
-        const f = slot.gmem.frameAt(gfn - slot.baseGfn + slot.gmemPgoff);
-        return f >= 0 ? { frame: f, view: 'private' } : null;
-      }
-      const f = process.lookup(gpaToHva(gpa)!);
-      return f >= 0 ? { frame: f, view: 'shared' } : null;
-    },
+    hostFrameOf: (gpa) => hostFrameOf(vm, vm.vmm, gpaToHva, gpa, vm.gmems.size > 0),
   };
 }

@@ -1,4 +1,5 @@
 import { SysError, fail } from '../core/errno';
+import { hostFrameOf } from '../kvm/host-frame';
 import { isSharedGpa } from '../tdx/abi';
 import { GiB, MiB, PAGE_SIZE, formatSize, hex, pageAlignUp } from '../core/units';
 import { Cpu } from '../guest/cpu';
@@ -591,18 +592,7 @@ export class VmmVm {
 
   /** The host frame behind a GPA as the host kernel can find it (EPT, Secure-EPT mirror, page cache). */
   hostFrameOf(gpa: number): { frame: number; view: 'private' | 'shared' } | null {
-    const gfn = Math.floor(gpa / PAGE_SIZE);
-    const vm = this.vm;
-    if (vm.isPrivate(gfn) && this.gmem) {
-      const slot = vm.findSlot(gfn);
-      if (!slot?.gmem) return null;
-      const f = slot.gmem.frameAt(gfn - slot.baseGfn + slot.gmemPgoff);
-      return f >= 0 ? { frame: f, view: 'private' } : null;
-    }
-    const hva = this.gpaToHva(gpa);
-    if (hva === undefined) return null;
-    const f = this.process.lookup(hva);
-    return f >= 0 ? { frame: f, view: 'shared' } : null;
+    return hostFrameOf(this.vm, this.process, (g) => this.gpaToHva(g), gpa, this.gmem !== null);
   }
 }
 

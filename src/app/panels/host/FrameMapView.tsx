@@ -4,7 +4,7 @@ import { useLabClient } from '../../client-context';
 import { createFrameMap, type FrameMap } from '../../render/frame-map';
 import { useLab, useLabStore } from '../../store';
 import { PAGE_SIZE, formatBytes, hex, ownerKinds, ownerLabel, ownerStats, paletteOf, mapRange, type MapRange, type OwnerStats, type OwnerVm } from './owners';
-import { plural } from '../surface/format';
+import { plural } from '../../format';
 
 /**
  * Map and legend refresh at most this often while the guest runs (a 16 GiB host is 4 M frames a

@@ -75,8 +75,7 @@ export function ReadTool({ vms, hostFrames, form, setForm, onShowFrame }: {
       }
       // The trace's own sentence for this call: the last event it recorded.
       const [a, b] = r.result.events;
-      const evs = b > a ? await client.events(a, b) : undefined;
-      const traceText = evs?.[evs.length - 1]?.text ?? null;
+      const traceText = b > a ? (await client.events(b - 1, b))?.[0]?.text ?? null : null;
       const { do: op, ...args } = check.step;
       const call = `${op}(${Object.entries(args).map(([k, x]) => `${k}=${typeof x === 'string' && k === 'data' ? JSON.stringify(x) : String(x)}`).join(', ')})`;
       setOutcome({ call, result: r.result, input: form, address: check.address, isTd: vm?.isTd ?? false, poisoned, traceText });

@@ -4,7 +4,7 @@ import { useLabClient } from '../../client-context';
 import { useLab } from '../../store';
 import { useWorkerQuery } from '../../use-worker-query';
 import { PAGE_SIZE, formatBytes, hex } from './owners';
-import { plural } from '../surface/format';
+import { plural } from '../../format';
 
 type Vma = VmmMapping;
 type Run = VmmMapping['guest'][number];

@@ -1,7 +1,8 @@
 import { useId } from 'react';
 import type { DesignMode } from '../../../sim/vmm/devices/types';
 import type { AttackSurfaceView } from '../../../sim/vmm/surface-view';
-import { DESIGN_TEXT, noun, type SurfaceStep } from './format';
+import { noun } from '../../format';
+import { DESIGN_TEXT, type SurfaceStep } from './format';
 
 /**
  * The top of one VM's column: the single figure (ranges and MSRs through which the guest reaches host

@@ -4,6 +4,7 @@
  */
 import type { DesignMode, DeviceId } from '../../../sim/vmm/devices/types';
 import type { AttackSurfaceView, MapRange, RegRow } from '../../../sim/vmm/surface-view';
+import { plural } from '../../format';
 
 /** The scenario steps this view sends through `client.command` (the worker validates them). */
 export type SurfaceStep =
@@ -78,10 +79,6 @@ export function mergeReset(views: readonly AttackSurfaceView[]): { name: string;
   return order.map((name) => ({ name, cells: byVm.map((m) => m.get(name) ?? null) }));
 }
 
-/** The noun for a count: "1 MSR", "2 MSRs". */
-export const noun = (n: number, one: string, many = `${one}s`) => (n === 1 ? one : many);
-/** A count with its noun: "1 page", "1,024 pages". */
-export const plural = (n: number, one: string, many?: string) => `${n.toLocaleString('en')} ${noun(n, one, many)}`;
 const reach = (what: string, n: number) => `${what} ${n === 1 ? 'reaches' : 'reach'} host code`;
 
 /** The one-line digest of each section for one VM (shown in the section's heading). */

@@ -234,7 +234,7 @@ export function TracePanel() {
 
 /**
  * Events from every frame (the live ones, at display rate), appended to a bounded history; started
- * again for each new scenario. The list re-renders only when the panels' frame changes (a few times
+ * again for each new run (a load, a restart). The list re-renders only when the panels' frame changes (a few times
  * a second while the guest runs).
  */
 function useHistory(): { h: TraceHistory; version: number } {
@@ -279,14 +279,14 @@ function useHistory(): { h: TraceHistory; version: number } {
     show();
     void fill();
     return store.subscribe((s, prev) => {
-      // A new scenario or a restart is a new run: the frame that shows it starts the history again.
-      // (Resetting on the store's scenario instead lost the events of a load frame that arrived first.)
+      // A new scenario or a restart is a new run: the frame that shows it starts the history again
+      // (ingest). Resetting on the store's scenario lost the events of a load frame that came first.
       if (s.live !== prev.live) take(s.live);
       // The panels' packet is always a frame already taken as `live`.
       if (s.packet !== prev.packet) {
         show();
         void fill();
-      } else if (s.scenario !== prev.scenario) show();
+      }
     });
   }, [store, client, h]);
   return { h, version };

@@ -68,15 +68,14 @@ export function PageMapView({ vm }: { vm: VmFacts }) {
       }
       map.setSelection(s.selection?.vm === name ? s.selection.gfn : null);
       map.setHover(s.hover?.vm === name ? s.hover.gfn : null);
-      const ev = s.selectedEvent;
-      const range = ev && ev.vm === name ? ev.gfns : null;
       const outline = outlineOf(s, name);
       map.setHighlight(outline ? [outline.first, outline.count] : null);
       // A newly selected event's pages are brought into view (the latest event's are outlined where they are).
-      const seq = range ? ev!.seq : null;
+      const selected = outline && !outline.latest ? outline : null;
+      const seq = selected ? selected.seq : null;
       if (seq !== eventSeq) {
         eventSeq = seq;
-        if (range) map.reveal(range[0]);
+        if (selected) map.reveal(selected.first);
       }
     };
     push(store.getState());

@@ -22,7 +22,6 @@ export const KERNEL_SERVICES: ReadonlySet<string> = new Set([
 const KVM_HC_MAP_GPA_RANGE = 12;
 const KVM_MAP_GPA_RANGE_ENCRYPTED = 1 << 4;
 
-/** Registers for a TDCALL or VMCALL the kernel makes on its own behalf (the program's are saved). */
 /** A service call in progress; kept across exits so the call continues where it stopped. */
 interface Op {
   key: string;

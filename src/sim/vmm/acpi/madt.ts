@@ -10,10 +10,6 @@ export const HDR_LENGTH = 4;
 export const HDR_CHECKSUM = 9;
 export const ACPI_TABLE_HEADER_SIZE = 36;
 
-/** MADT body: Local Interrupt Controller Address at 36, Flags at 40, structures from 44 (§5.2.12). */
-export const MADT_LOCAL_APIC_ADDRESS = 36;
-export const MADT_FLAGS = 40;
-export const MADT_ENTRIES = 44;
 /** MADT Flags bit 0: "the system also has a PC-AT-compatible dual-8259 setup" (§5.2.12, Multiple APIC Flags). */
 export const MADT_PCAT_COMPAT = 1;
 
