@@ -7,7 +7,7 @@ import { Clock } from '../src/sim/core/clock';
 import { Trace } from '../src/sim/core/trace';
 import { MiB, PAGE_SIZE } from '../src/sim/core/units';
 import { assemble, type Program } from '../src/sim/guest/asm';
-import type { Cpu } from '../src/sim/guest/cpu';
+import type { Cpu } from '../src/sim/cpu';
 import { LinuxGuestKernel } from '../src/sim/guest/kernel/kernel';
 import { Host } from '../src/sim/host/host';
 import { Kvm } from '../src/sim/kvm/kvm';

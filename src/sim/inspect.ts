@@ -1,5 +1,5 @@
 import { PAGE_SIZE, hex } from './core/units';
-import { isSharedGpa } from './tdx/abi';
+import { isSharedGpa } from './abi/tdx';
 import { eptEntryFrame, eptEntryWritable } from './kvm/mmu';
 import { FRAME_OWNER_NAMES, FrameOwner } from './host/physmem';
 import type { Host } from './host/host';

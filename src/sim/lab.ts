@@ -1,7 +1,7 @@
 import type { SimEvent } from './core/trace';
 import { PAGED_CHUNK } from './core/paged-array';
 import { PAGE_SIZE, hex } from './core/units';
-import { describeInsn } from './guest/cpu';
+import { describeInsn } from './cpu';
 import { PageState, frameInfo, frameOwners, gfnSpan, pageStates, translationWalk, type FrameInfo, type WalkHop } from './inspect';
 import { AsmError, assembleWithDiagnostics } from './guest/asm';
 import { VM_TYPE_NAMES, capRows } from './kvm/kvm';

@@ -3,7 +3,7 @@
  * Scenarios are built from small step lists, the way a kernel selftest calls ioctls by hand.
  */
 import type { SimEvent } from './core/trace';
-import { GuestException, type CpuRegs, type Reg64 } from './guest/bus';
+import { GuestException, type CpuRegs, type Reg64 } from './cpu/bus';
 import { KvmExitSignal, VmDeadSignal } from './kvm/run';
 import type { Vcpu } from './kvm/vcpu';
 import { ScenarioRun, type StepResult } from './scenario/runner';

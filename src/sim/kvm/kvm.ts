@@ -10,7 +10,7 @@ import {
   KVM_MEMORY_ATTRIBUTE_PRIVATE, KVM_USER_MEM_SLOTS, KVM_X86_DEFAULT_VM, KVM_X86_SW_PROTECTED_VM, KVM_X86_TDX_VM,
   KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE, KVM_DIRTY_LOG_INITIALLY_SET,
 } from './uapi';
-import type { CapRow } from '../vmm/surface-view';
+import type { CapRow } from './surface-rows';
 import { Vm } from './vm';
 
 /** The VM types this host's KVM supports (the simulated CPU has TDX and no SEV). */

@@ -1,10 +1,10 @@
 import { Cost } from '../core/clock';
 import { eventKind } from '../core/trace';
-import { isSharedGpa } from '../tdx/abi';
+import { isSharedGpa } from '../abi/tdx';
 import { PagedU32 } from '../core/paged-array';
 import { PAGE_SIZE, hex } from '../core/units';
 import { SysError } from '../core/errno';
-import { GuestException, type Access } from '../guest/bus';
+import { GuestException, type Access } from '../cpu/bus';
 import { Sept, septFrame, septState } from '../tdx/sept';
 import { TdxStatus } from '../tdx/module';
 import { gfnToGmemIndex, gfnToHva, type Memslot } from './memslot';

@@ -5,7 +5,7 @@
  * built at the end of this file.
  */
 import { hex } from '../core/units';
-import type { CpuidRow, MsrRow } from '../vmm/surface-view';
+import type { CpuidRow, MsrRow } from './surface-rows';
 import { TDX_CPUID_LEAF_ID, TD_CPUID_LEAVES, cpuidString, tdCpuid, tdCpuidPolicy, type CpuidRegs } from '../tdx/cpuid-policy';
 import { tdMsrPolicy, tdxHasEmulatedMsr, tdxIsReadOnlyMsr, type TdMsrClass } from '../tdx/msr-policy';
 import { MSR_EXIT_REASON_NAMES, kvmMsrAllowed, msrExitReason, type MsrConstraint, type MsrFailure } from './msr-filter';

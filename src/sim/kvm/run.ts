@@ -1,5 +1,5 @@
 import type { ErrnoName } from '../core/errno';
-import { VcpuExit } from '../guest/bus';
+import { VcpuExit } from '../cpu/bus';
 
 /**
  * The kvm_run exit shapes (include/uapi/linux/kvm.h, struct kvm_run), named by exit reason. Each

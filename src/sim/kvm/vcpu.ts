@@ -1,15 +1,15 @@
 import { fail } from '../core/errno';
 import { Cost } from '../core/clock';
 import { PAGE_SIZE, hex } from '../core/units';
-import { GuestException, GuestPanic, MmioAccess, VcpuExit, type Access, type CpuBus, type CpuRegs, type Reg64 } from '../guest/bus';
+import { GuestException, GuestPanic, MmioAccess, VcpuExit, type Access, type CpuBus, type CpuRegs, type Reg64 } from '../cpu/bus';
 import {
   EXIT_REASON_CPUID, EXIT_REASON_EPT_VIOLATION, EXIT_REASON_HLT, EXIT_REASON_IO_INSTRUCTION, EXIT_REASON_MSR_READ,
   EXIT_REASON_MSR_WRITE, TDG_MEM_PAGE_ACCEPT, TDG_VP_INFO, TDG_VP_VMCALL, TDVMCALL_MAP_GPA, TDVMCALL_REPORT_FATAL_ERROR,
   TDVMCALL_STATUS_INVALID_OPERAND, TDVMCALL_STATUS_RETRY, TDVMCALL_STATUS_SUCCESS, TDX_MAP_GPA_MAX_LEN, TDX_OPERAND_INVALID,
   TDVMCALL_STATUS_SUBFUNC_UNSUPPORTED, isSharedGpa,
-} from '../tdx/abi';
+} from '../abi/tdx';
 import type { Program } from '../guest/asm';
-import { GuestFault } from '../guest/cpu/cpu';
+import { GuestFault } from '../cpu/cpu';
 import { KvmExitSignal, VcpuBlocked, VmDeadSignal, type RunExit, type RunResult } from './run';
 import { MSRS, kvmCpuid, kvmMsrDecision, msrName, vmxPassthrough } from './msr-cpuid';
 import { MSR_EXIT_REASON_NAMES, msrExitReason } from './msr-filter';

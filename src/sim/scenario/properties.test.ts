@@ -14,7 +14,7 @@ import { FrameOwner } from '../host/physmem';
 import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE } from '../kvm/guest-memfd';
 import { KvmExitSignal } from '../kvm/run';
 import { KVM_MEMORY_EXIT_FLAG_PRIVATE } from '../kvm/uapi';
-import { TDG_MEM_PAGE_ACCEPT, TDX_PAGE_ALREADY_ACCEPTED, TDX_SUCCESS } from '../tdx/abi';
+import { TDG_MEM_PAGE_ACCEPT, TDX_PAGE_ALREADY_ACCEPTED, TDX_SUCCESS } from '../abi/tdx';
 import { Sept, septFrame, septState } from '../tdx/sept';
 import { Regs, scenario, scenarioDoc, touch, type StepIn } from '../test-helpers';
 import { ScenarioRun } from './runner';

@@ -4,7 +4,7 @@ import { Rng } from '../core/rng';
 import { Trace, type SimEvent } from '../core/trace';
 import { PAGE_SIZE, formatSize, hex } from '../core/units';
 import { AsmError, assemble, type Program } from '../guest/asm';
-import { Cpu } from '../guest/cpu';
+import { Cpu } from '../cpu';
 import { KERNEL_SERVICES, LinuxGuestKernel } from '../guest/kernel/kernel';
 import type { DeviceId } from '../vmm/devices/types';
 import type { SurfaceCount } from '../vmm/surface-view';

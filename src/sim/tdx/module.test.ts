@@ -8,7 +8,7 @@ import { FrameOwner } from '../host/physmem';
 import { PRESETS } from '../../scenarios';
 import { tdxInitMemRegion } from '../kvm/tdx-ops';
 import { Regs, last, named, runSteps, scenario, touch, type StepIn } from '../test-helpers';
-import * as abi from './abi';
+import * as abi from '../abi/tdx';
 import { TdxStatus } from './module';
 import { Sept } from './sept';
 

@@ -4,7 +4,7 @@ import { eventKind, type Trace } from '../core/trace';
 import { PAGE_SIZE, hex } from '../core/units';
 import type { Host } from '../host/host';
 import { FrameOwner } from '../host/physmem';
-import * as abi from './abi';
+import * as abi from '../abi/tdx';
 import { Measurement } from './measure';
 import { Sept, septEntry, septFrame, septState } from './sept';
 

@@ -1,8 +1,8 @@
 import { SysError, fail } from '../core/errno';
 import { hostFrameOf } from '../kvm/host-frame';
-import { isSharedGpa } from '../tdx/abi';
+import { isSharedGpa } from '../abi/tdx';
 import { GiB, MiB, PAGE_SIZE, formatSize, hex, pageAlignUp } from '../core/units';
-import { Cpu } from '../guest/cpu';
+import { Cpu } from '../cpu';
 import type { Program } from '../guest/asm';
 import { LinuxGuestKernel, type Platform as GuestPlatform } from '../guest/kernel/kernel';
 import type { Host } from '../host/host';

@@ -1,5 +1,5 @@
 /** The general-purpose register names of x86-64 and the part of the 64-bit register each one names. */
-import { REG64 } from '../bus';
+import { REG64 } from '../../cpu/bus';
 
 export interface RegInfo {
   /** Register number in encoding order (rax 0 ... r15 15). */

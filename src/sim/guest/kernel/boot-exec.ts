@@ -9,7 +9,7 @@
  * between two operations therefore runs exactly once, and so does every trace event it emits.
  */
 import type { Trace } from '../../core/trace';
-import { type CpuBus, type CpuRegs, GuestException, MmioAccess, type Reg64, VcpuExit } from '../bus';
+import { type CpuBus, type CpuRegs, GuestException, MmioAccess, type Reg64, VcpuExit } from '../../cpu/bus';
 
 /** One bus operation. `quiet` mutes the trace around this one access (the console's per-character writes). */
 export type BusOp = { quiet?: boolean } & (

@@ -20,7 +20,7 @@
  *                    next address with the requested alignment.
  */
 import { hex } from '../../core/units';
-import { TDG_MEM_PAGE_ACCEPT, TDVMCALL_MAP_GPA, TDVMCALL_STATUS_RETRY, TDX_PAGE_ALREADY_ACCEPTED } from '../../tdx/abi';
+import { TDG_MEM_PAGE_ACCEPT, TDVMCALL_MAP_GPA, TDVMCALL_STATUS_RETRY, TDX_PAGE_ALREADY_ACCEPTED } from '../../abi/tdx';
 import {
   ACPI_MADT_MP_WAKEUP_SIZE_V0, ACPI_MADT_TYPE_MULTIPROC_WAKEUP, SDT_HEADER_SIZE, checksum, le, parseHeader, parseRsdp, rootEntries,
 } from './boot-acpi';

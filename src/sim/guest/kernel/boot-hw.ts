@@ -11,11 +11,11 @@
  */
 import { hex } from '../../core/units';
 import type { ArgValue, Trace } from '../../core/trace';
-import { type CpuRegs, GuestException } from '../bus';
+import { type CpuRegs, GuestException } from '../../cpu/bus';
 import {
   EXIT_REASON_CPUID, EXIT_REASON_EPT_VIOLATION, EXIT_REASON_IO_INSTRUCTION, EXIT_REASON_MSR_READ, EXIT_REASON_MSR_WRITE,
   TDG_VP_VMCALL,
-} from '../../tdx/abi';
+} from '../../abi/tdx';
 import type { BootGen } from './boot-exec';
 
 export const COM1 = 0x3f8;

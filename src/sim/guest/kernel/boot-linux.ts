@@ -7,7 +7,7 @@
  * Sources are named at each step (arch/x86/kernel/..., drivers/...).
  */
 import { hex } from '../../core/units';
-import { TDVMCALL_MAP_GPA, TDVMCALL_STATUS_RETRY } from '../../tdx/abi';
+import { TDVMCALL_MAP_GPA, TDVMCALL_STATUS_RETRY } from '../../abi/tdx';
 import {
   ACPI_FADT_8042, ACPI_FADT_NO_CMOS_RTC, ACPI_MADT_PCAT_COMPAT, FADT2_REVISION_ID, type Fadt, type Madt, type McfgEntry, RSDP_SIG,
   SDT_HEADER_SIZE, checksum, dsdtDevices, facsLine, le, parseFadt, parseHeader, parseHpet, parseMadt, parseMcfg, parseRsdp, rootEntries,

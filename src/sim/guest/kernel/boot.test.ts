@@ -1,8 +1,8 @@
 import { describe, expect, test } from 'vitest';
 import { Trace } from '../../core/trace';
-import { type Access, type CpuBus, type CpuRegs, GuestException, MmioAccess, VcpuExit } from '../bus';
+import { type Access, type CpuBus, type CpuRegs, GuestException, MmioAccess, VcpuExit } from '../../cpu/bus';
 import { assemble } from '../asm/assembler';
-import { Cpu } from '../cpu/cpu';
+import { Cpu } from '../../cpu/cpu';
 import { OpRegs } from './boot-exec';
 import { checksum, dsdtDevices, eisaId, parseMadt } from './boot-acpi';
 import { LinuxGuestKernel } from './kernel';

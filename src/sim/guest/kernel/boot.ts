@@ -17,8 +17,8 @@
  */
 import { hex } from '../../core/units';
 import type { Trace } from '../../core/trace';
-import type { CpuBus, CpuRegs } from '../bus';
-import { TDG_VP_INFO } from '../../tdx/abi';
+import type { CpuBus, CpuRegs } from '../../cpu/bus';
+import { TDG_VP_INFO } from '../../abi/tdx';
 import { type BootGen, ResumableRunner } from './boot-exec';
 import { Firmware, type FirmwareInfo } from './boot-firmware';
 import { BootFault, BootHw } from './boot-hw';

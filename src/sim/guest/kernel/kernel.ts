@@ -1,11 +1,11 @@
 import { hex } from '../../core/units';
 import type { Trace } from '../../core/trace';
-import { GuestPanic, type CpuBus, type CpuRegs, type DecodedForKernel, type GuestException, type GuestKernel } from '../bus';
+import { GuestPanic, type CpuBus, type CpuRegs, type DecodedForKernel, type GuestException, type GuestKernel } from '../../cpu/bus';
 import {
   EXIT_REASON_CPUID, EXIT_REASON_EPT_VIOLATION, EXIT_REASON_HLT, EXIT_REASON_IO_INSTRUCTION, EXIT_REASON_MSR_READ,
   EXIT_REASON_MSR_WRITE, TDG_MEM_PAGE_ACCEPT, TDG_VP_INFO, TDG_VP_VMCALL, TDVMCALL_MAP_GPA, TDVMCALL_STATUS_RETRY,
   TDX_PAGE_ALREADY_ACCEPTED, isSharedGpa,
-} from '../../tdx/abi';
+} from '../../abi/tdx';
 import { BOOT_SERVICES, type BootInfo, type FirmwareInfo, GuestBoot } from './boot';
 import { OpRegs } from './boot-exec';
 

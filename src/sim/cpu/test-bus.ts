@@ -4,11 +4,11 @@
  * or a GuestException, once or every time) to check exit and exception semantics. Reusable by other
  * modules' tests (guest kernel, vCPU loop).
  */
-import { type Access, type CpuBus, type CpuRegs, GuestException, VcpuExit } from '../bus';
-import { type AssembleOptions, assemble } from '../asm/assembler';
-import type { Program } from '../asm/program';
+import { type Access, type CpuBus, type CpuRegs, GuestException, VcpuExit } from './bus';
+import { type AssembleOptions, assemble } from '../guest/asm/assembler';
+import type { Program } from '../guest/asm/program';
 import { Cpu } from './cpu';
-import type { GuestKernel } from '../bus';
+import type { GuestKernel } from './bus';
 
 export interface PortAccess {
   port: number;

@@ -22,9 +22,9 @@ import {
   type CpuBus, type CpuRegs, type DecodedForKernel, type ExceptionVector, type GuestKernel, type Reg64,
   GuestException, GuestPanic,
   MmioAccess, REG64, VcpuExit,
-} from '../bus';
-import * as P from '../asm/program';
-import type { Insn, Operand, Program } from '../asm/program';
+} from './bus';
+import * as P from '../guest/asm/program';
+import type { Insn, Operand, Program } from '../guest/asm/program';
 
 // Module-local copies of the opcode numbers: imported bindings can compile to getters (ESM interop),
 // which would cost a call per `case` on the hot path.

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { type CpuBus, type CpuRegs, type DecodedForKernel, type GuestKernel, GuestException, VcpuExit } from '../bus';
+import { type CpuBus, type CpuRegs, type DecodedForKernel, type GuestKernel, GuestException, VcpuExit } from './bus';
 import { GuestFault } from './cpu';
 import { runToHlt, testMachine } from './test-bus';
 

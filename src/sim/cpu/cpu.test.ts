@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, test } from 'vitest';
-import { MmioAccess } from '../bus';
+import { MmioAccess } from './bus';
 import { runToHlt, testMachine, type TestMachine } from './test-bus';
 
 /** Fast paths on (the default) or off: every test below runs in both modes. */
