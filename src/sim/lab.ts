@@ -11,7 +11,9 @@ import type { AttackSurfaceView } from './vmm/surface-view';
 import type { Vm } from './kvm/vm';
 import { KERNEL_SERVICES } from './guest/kernel/kernel';
 import { ScenarioRun, type StepResult } from './scenario/runner';
-import { ScenarioError, Step, jsonPath, type ScenarioT } from './scenario/schema';
+import { ScenarioError, Step, jsonPath, parseScenario, type ScenarioT, type StepT } from './scenario/schema';
+import { KEYFRAME_BUDGET, Keyframes, type Keyframe } from './keyframes';
+import { Marks, START, compareCursors, comparePositions, formatPosition, samePosition, type LoggedCommand, type Position } from './timeline';
 
 /** One VMA of the VMM process, with the guest pages it maps that are resident (as GPA runs). */
 export interface VmmMapping {
@@ -70,7 +72,32 @@ export interface LabFrame {
   vms: VmView[];
   hostFrames: number;
   hostName: string;
+  /** Where the machine is in its timeline, and the user's commands (what a link to this moment carries). */
+  timeline: TimelineView;
 }
+
+/** The lab's timeline as a frame shows it. */
+export interface TimelineView {
+  at: Position;
+  /** At the start of the run: nothing to step back to. */
+  atStart: boolean;
+  /** Every user command of the timeline, with where it applied (some may lie ahead after a seek back). */
+  commands: LoggedCommand[];
+  keyframes: number;
+  keyframeBytes: number;
+}
+
+/** How the Lab keeps keyframes. Without `snapshot`, the start is the only one (rebuilt from the scenario). */
+export interface LabOptions {
+  /** Save the run where it is; `restore` gives a fresh run at that point each call. */
+  snapshot?: (run: ScenarioRun) => { bytes: number; restore: () => ScenarioRun };
+  /** Work (instructions retired + events recorded) between keyframes taken while running. */
+  keyframeEvery?: number;
+  /** Bytes the keyframes may hold (default 256 MiB). */
+  keyframeBudget?: number;
+}
+
+export type BackKind = 'instruction' | 'exit' | 'event' | 'step';
 
 /**
  * At most this many events since the previous frame are carried, the newest (so a frame's cost stays
@@ -81,6 +108,10 @@ const MAX_NEW_EVENTS = 250;
 const MAX_EVENTS_QUERY = 5000;
 /** At most this many runs of guest pages per VMA in vmmMappings(). */
 const MAX_GUEST_RUNS = 64;
+/** Instructions per slice when a seek runs ahead into a part of the timeline not reached yet. */
+const EXPLORE_SLICE = 2000;
+/** Default work (instructions + events) between keyframes. */
+const KEYFRAME_EVERY = 250_000;
 
 /**
  * The facade the worker and the CLI use: a scenario loaded into a fresh machine, advanced a step or a
@@ -88,69 +119,414 @@ const MAX_GUEST_RUNS = 64;
  * through here, so the same scenario and the same commands give the same trace.
  */
 export class Lab {
-  readonly run: ScenarioRun;
-  /** User commands executed so far (steps given by the UI), for reproducibility. */
-  readonly commands: unknown[] = [];
+  private current: ScenarioRun;
+  private readonly parsed: ScenarioT;
+  /**
+   * The timeline's user commands (steps given by the UI), each with the cursor where it applied. A
+   * seek back keeps them: stepping forward again applies them at the same points. A new command
+   * given anywhere but at the end ends the timeline there (the commands after it are dropped).
+   */
+  private readonly log: LoggedCommand[] = [];
+  /** How many of `log` the machine has applied. */
+  private applied = 0;
+  private readonly marks = new Marks();
+  private readonly keyframes: Keyframes<ScenarioRun>;
+  private readonly snapshot: LabOptions['snapshot'];
+  private readonly keyframeEvery: number;
+  /**
+   * Events recorded before the last step of work that brought the machine here, when that step
+   * recorded events (the machine is then at the first point where its newest event exists); else null.
+   */
+  private unitStart: number | null = null;
   /** Per VM, the array pageStates() last filled and the versions it was filled at. */
   private readonly statesCache = new Map<string, { out: Uint8Array; vm: Vm; n: number; layout: number; ept: number; sept: number }>();
   /** The array hostFrameOwners() last filled, and the VM list it was filled for. */
   private ownersOut: Uint8Array | null = null;
   private ownersSig = '';
 
-  constructor(input: unknown) {
-    this.run = ScenarioRun.fromJson(input);
+  constructor(input: unknown, options: LabOptions = {}) {
+    const parsed = parseScenario(input);
+    this.parsed = parsed;
+    this.current = new ScenarioRun(parsed);
+    this.snapshot = options.snapshot;
+    this.keyframeEvery = options.keyframeEvery ?? KEYFRAME_EVERY;
+    // The start: a run rebuilt from the scenario is the same machine (the run is deterministic).
+    this.keyframes = new Keyframes<ScenarioRun>({ at: START, count: this.current.trace.count, work: this.work(), bytes: 0, restore: () => new ScenarioRun(parsed) },
+      options.keyframeBudget ?? KEYFRAME_BUDGET);
+    this.marks.push(START, this.current.trace.count);
+  }
+
+  /** The machine as it is now (a seek may replace it with another). */
+  get run(): ScenarioRun {
+    return this.current;
   }
 
   get scenario(): ScenarioT {
-    return this.run.scenario;
+    return this.current.scenario;
   }
 
   get done(): boolean {
-    return this.run.done;
+    return this.current.done;
   }
 
-  /** Run the next step whole. */
+  /** The timeline's user commands, with where each applied. */
+  get commands(): readonly LoggedCommand[] {
+    return this.log;
+  }
+
+  /** Where the machine is: the scenario step, instructions into it, and user commands applied. */
+  get position(): Position {
+    return { step: this.current.next, instr: this.current.instructionsIntoStep, cmds: this.applied };
+  }
+
+  /** The keyframes (for tests and the bench). */
+  get keyframeStore(): Keyframes<ScenarioRun> {
+    return this.keyframes;
+  }
+
+  /** Run the next step whole (stopping at user commands logged inside it, which apply there). */
   step(): StepResult | null {
-    return this.run.done ? null : this.run.step();
+    this.unitStart = null;
+    this.applyDue();
+    if (this.current.done) return this.record(null);
+    const s = this.current.next;
+    while (this.current.next === s) {
+      this.applyDue();
+      this.advanceRaw(1_000_000_000);
+    }
+    return this.record(this.current.results.find((r) => r.step === s) ?? null);
   }
 
   /** Advance by at most `instructions` guest instructions (a whole step if it is not a run). */
   advance(instructions: number): StepResult | null {
-    return this.run.advance(instructions);
+    this.unitStart = null;
+    this.applyDue();
+    if (this.current.done) return this.record(null);
+    return this.record(this.advanceRaw(instructions));
+  }
+
+  /**
+   * One unit of work forward: a user command logged here, else one guest instruction (or a whole
+   * step that runs none). Returns false at the end of the timeline.
+   */
+  stepInstruction(): boolean {
+    const before = this.current.trace.count;
+    const moved = this.unit();
+    this.unitStart = moved && this.current.trace.count > before ? before : null;
+    this.record(null);
+    return moved;
   }
 
   /** Advance until at least one new event is recorded (or the scenario ends). */
   stepEvent(): void {
-    const n = this.run.trace.count;
+    const n = this.current.trace.count;
     let guard = 0;
-    while (!this.run.done && this.run.trace.count === n && guard++ < 100_000) this.run.advance(1);
+    while (this.current.trace.count === n && guard++ < 100_000 && this.unit());
+    this.unitStart = this.current.trace.count > n ? n : null;
+    this.record(null);
   }
 
   /**
-   * Advance, an instruction at a time, until KVM exits to user space (a new KVM_EXIT_* event), the
+   * Advance, a unit at a time, until KVM exits to user space (a new KVM_EXIT_* event), the
    * current step ends, or the scenario does. A guest that runs long without exiting stops after
    * `limit` instructions. Returns whether an exit was seen.
    */
   stepExit(limit = 200_000): boolean {
-    const trace = this.run.trace;
+    const trace = this.current.trace;
     let seen = trace.count;
-    for (let n = 0; n < limit && !this.run.done; n++) {
-      const ended = this.run.advance(1);
-      for (; seen < trace.count; seen++) if (trace.nameAt(seen)?.startsWith('KVM_EXIT_')) return true;
-      if (ended) return false;
+    this.unitStart = null;
+    for (let n = 0; n < limit; n++) {
+      const before = this.current.trace.count;
+      const step = this.current.next;
+      if (!this.unit()) break;
+      const ended = this.current.next !== step;
+      for (; seen < this.current.trace.count; seen++) {
+        if (this.current.trace.nameAt(seen)?.startsWith('KVM_EXIT_')) {
+          this.unitStart = before;
+          this.record(null);
+          return true;
+        }
+      }
+      if (ended) {
+        this.unitStart = this.current.trace.count > before ? before : null;
+        break;
+      }
     }
+    this.record(null);
     return false;
   }
 
   /**
    * Execute a command given as a scenario step (a host read, a conversion, a KVM ioctl ...) right now,
-   * outside the scenario's list. Throws ScenarioError for a malformed command.
+   * outside the scenario's list, and log it where it applied. Given after a seek back, it ends the
+   * timeline here: the commands that came later are dropped. Throws ScenarioError for a malformed command.
    */
   command(input: unknown): StepResult {
     const parsed = Step.safeParse(input);
     if (!parsed.success) throw new ScenarioError(parsed.error.issues.map((i) => ({ path: jsonPath(['command', ...i.path]), message: i.message })));
-    this.commands.push(input);
-    return this.run.runOne(parsed.data);
+    const at = this.position;
+    this.log.length = this.applied;
+    this.marks.dropAfter(at);
+    this.keyframes.dropAfter(at);
+    this.log.push({ step: at.step, instr: at.instr, command: structuredClone(input) });
+    this.unitStart = null;
+    let r: StepResult;
+    try {
+      r = this.applyOne(parsed.data);
+    } catch (e) {
+      // Refused before it changed anything (an unknown VM, say): it is not part of the timeline.
+      if (e instanceof ScenarioError) {
+        this.log.pop();
+        this.applied--;
+      }
+      throw e;
+    }
+    return this.record(r);
+  }
+
+  /**
+   * Check and adopt the command log of a link: every entry `{step, instr, command}` with a valid
+   * command, in timeline order. Only at the start of a fresh Lab. Throws ScenarioError naming the entry.
+   */
+  setCommands(input: unknown): void {
+    if (this.applied > 0 || this.log.length > 0 || !samePosition(this.position, START)) throw new Error('setCommands: only on a fresh Lab');
+    this.log.push(...Lab.parseCommands(input));
+  }
+
+  static parseCommands(input: unknown): LoggedCommand[] {
+    if (!Array.isArray(input)) throw new ScenarioError([{ path: '$.commands', message: `expected a list of commands, got ${input === null ? 'null' : typeof input}` }]);
+    const out: LoggedCommand[] = [];
+    input.forEach((c: unknown, i) => {
+      const path = `$.commands[${i}]`;
+      const o = c as { step?: unknown; instr?: unknown; command?: unknown } | null;
+      if (typeof o !== 'object' || o === null) throw new ScenarioError([{ path, message: 'expected {step, instr, command}' }]);
+      for (const k of ['step', 'instr'] as const) {
+        const v = o[k];
+        if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new ScenarioError([{ path: `${path}.${k}`, message: `expected a whole number ≥ 0, got ${JSON.stringify(v)}` }]);
+      }
+      const parsed = Step.safeParse(o.command);
+      if (!parsed.success) throw new ScenarioError(parsed.error.issues.map((x) => ({ path: jsonPath(['commands', i, 'command', ...x.path]), message: x.message })));
+      const entry = { step: o.step as number, instr: o.instr as number, command: o.command };
+      const prev = out[out.length - 1];
+      if (prev && compareCursors(entry, prev) < 0) throw new ScenarioError([{ path, message: `comes before the command above it (step ${entry.step}, instruction ${entry.instr} < step ${prev.step}, instruction ${prev.instr})` }]);
+      out.push(entry);
+    });
+    return out;
+  }
+
+  /**
+   * Seek: put the machine at the first point where event `event` has been recorded — right after the
+   * unit of work that recorded it (one guest instruction, one whole step that runs none, or one user
+   * command; events that unit recorded after `event` are there too). Restores the nearest keyframe
+   * before it and replays; runs ahead if the timeline has not got there yet. An event past the end
+   * of the run lands at the end. Returns the newest event there (`event`, or the last one).
+   */
+  seek(event: number): number {
+    const target = Math.max(0, Math.floor(event));
+    const frontier = this.marks.length - 1;
+    if (this.marks.count(frontier) <= target) {
+      this.goTo(this.marks.position(frontier));
+      while (this.current.trace.count <= target) {
+        this.applyDue();
+        if (this.current.done) {
+          this.checkLogEnd();
+          break;
+        }
+        this.advanceRaw(EXPLORE_SLICE);
+        this.record(null);
+      }
+      if (this.current.trace.count <= target) {
+        this.unitStart = null;
+        return this.current.trace.count - 1;
+      }
+    }
+    const m = this.marks.lastAtMost(target);
+    this.goTo(m < 0 ? START : this.marks.position(m));
+    let before = this.current.trace.count;
+    while (this.current.trace.count <= target) {
+      before = this.current.trace.count;
+      if (!this.unit()) break;
+    }
+    this.unitStart = this.current.trace.count > before ? before : null;
+    this.record(null);
+    return target;
+  }
+
+  /**
+   * Step back: to the point one unit of work earlier (instruction), the moment of the previous event,
+   * the previous exit to user space (or the start), or the start of the scenario step (of the one
+   * before, when already at a step's start). Each is where the same step forward from there comes
+   * back to. Returns false when there is nothing before (the start).
+   */
+  stepBack(kind: BackKind): boolean {
+    const p = this.position;
+    if (samePosition(p, START)) return false;
+    if (kind === 'instruction') {
+      this.goTo(this.prevUnit(p));
+      this.unitStart = null;
+    } else if (kind === 'event') {
+      const c = this.current.trace.count;
+      if (this.unitStart === null) {
+        // Not at an event's moment (after a step back by instruction, or a pause): the newest event's is before.
+        this.seek(c - 1);
+        if (comparePositions(this.position, p) < 0) return true;
+      }
+      const e = this.unitStart;
+      if (e === null || e === 0) this.goTo(START);
+      else this.seek(e - 1);
+    } else if (kind === 'exit') {
+      // The later of the previous exit and the start of the step (a step to the next exit stops at both).
+      const limit = (this.unitStart ?? this.current.trace.count) - 1;
+      this.goTo(this.stepStartBefore(p));
+      const trace = this.current.trace;
+      const from = trace.count;
+      this.goTo(p);
+      let x = limit;
+      while (x >= from && !trace.nameAt(x)?.startsWith('KVM_EXIT_')) x--;
+      if (x >= from) this.seek(x);
+      else this.goTo(this.stepStartBefore(p));
+    } else {
+      this.goTo(this.stepStartBefore(p));
+    }
+    return true;
+  }
+
+  /** Go to a point of this timeline (one the machine has reached before, or that its log says it will). */
+  goTo(p: Position): void {
+    const kf = this.keyframes.atOrBefore(p);
+    const cur = this.position;
+    if (comparePositions(cur, p) > 0 || comparePositions(kf.at, cur) > 0) this.restore(kf);
+    this.replayTo(p);
+    this.unitStart = null;
+  }
+
+  /**
+   * Where a step back by scenario step goes from `p`: the start of the step `p` is in, or of the one
+   * before when `p` is that start (before the commands logged there, which a step forward applies first).
+   */
+  private stepStartBefore(p: Position): Position {
+    const before = (s: number) => {
+      let n = 0;
+      while (n < this.log.length && compareCursors(this.log[n], { step: s, instr: 0 }) < 0) n++;
+      return n;
+    };
+    const s = p.instr === 0 && p.cmds === before(p.step) ? p.step - 1 : p.step;
+    return { step: s, instr: 0, cmds: before(s) };
+  }
+
+  /** The point one unit of work before `p` (the machine's position, p > START). */
+  private prevUnit(p: Position): Position {
+    const last = this.log[p.cmds - 1];
+    if (last && compareCursors(last, p) === 0) return { ...p, cmds: p.cmds - 1 };
+    if (p.instr > 0) return { ...p, instr: p.instr - 1 };
+    const s = p.step - 1;
+    const r = this.current.results.find((x) => x.step === s);
+    const ran = r && r.do === 'run' ? (r.value as { instructions: number }).instructions : 0;
+    return { step: s, instr: Math.max(0, ran - 1), cmds: p.cmds };
+  }
+
+  private restore(kf: Keyframe<ScenarioRun>): void {
+    this.current = kf.restore();
+    this.applied = kf.at.cmds;
+    // Arrays filled from another machine must not be patched as if they were this one's.
+    this.statesCache.clear();
+    this.ownersOut = null;
+    this.ownersSig = '';
+  }
+
+  /** Run forward to `p`, stopping at the points where logged commands apply. */
+  private replayTo(p: Position): void {
+    for (;;) {
+      const cur = this.position;
+      const c = comparePositions(cur, p);
+      if (c === 0) return;
+      if (c > 0) throw new Error(`time travel: replay passed ${formatPosition(p)} (now at ${formatPosition(cur)}); the run is not deterministic`);
+      if (this.dueCommand()) {
+        this.applyOne();
+        continue;
+      }
+      if (this.current.done || (cur.step === p.step && cur.instr >= p.instr)) throw new Error(`time travel: ${formatPosition(p)} is not on this timeline (stopped at ${formatPosition(cur)})`);
+      this.advanceRaw(cur.step < p.step ? 1_000_000_000 : p.instr - cur.instr);
+    }
+  }
+
+  /** The logged command due at the machine's cursor, or null. Throws when the run went past one. */
+  private dueCommand(): LoggedCommand | null {
+    const c = this.log[this.applied];
+    if (!c) return null;
+    const cmp = compareCursors(c, { step: this.current.next, instr: this.current.instructionsIntoStep });
+    if (cmp < 0) {
+      throw new ScenarioError([{ path: `$.commands[${this.applied}]`, message: `the command was logged at step ${c.step}, instruction ${c.instr}, but the run never stops there (it went on to step ${this.current.next}, instruction ${this.current.instructionsIntoStep})` }]);
+    }
+    return cmp === 0 ? c : null;
+  }
+
+  /** At the end of the run, a command still ahead in the log can never apply. */
+  private checkLogEnd(): void {
+    const c = this.log[this.applied];
+    if (c) throw new ScenarioError([{ path: `$.commands[${this.applied}]`, message: `the command was logged at step ${c.step}, instruction ${c.instr}, after the end of the run (${this.current.scenario.steps.length} steps)` }]);
+  }
+
+  private applyOne(parsed?: StepT): StepResult {
+    const c = this.log[this.applied];
+    const st = parsed ?? Step.parse(c.command);
+    this.applied++;
+    return this.current.runOne(st);
+  }
+
+  private applyDue(): void {
+    while (this.dueCommand()) this.applyOne();
+  }
+
+  /** One unit of work: the command due here, else one instruction (or a whole step). False at the end. */
+  private unit(): boolean {
+    if (this.dueCommand()) {
+      this.applyOne();
+      return true;
+    }
+    if (this.current.done) {
+      this.checkLogEnd();
+      return false;
+    }
+    this.advanceRaw(1);
+    return true;
+  }
+
+  /** ScenarioRun.advance, stopping at the cursor of the next logged command in this step. */
+  private advanceRaw(n: number): StepResult | null {
+    const c = this.log[this.applied];
+    if (c && c.step === this.current.next) n = Math.min(n, c.instr - this.current.instructionsIntoStep);
+    return this.current.advance(Math.max(1, n));
+  }
+
+  /** Instructions retired and events recorded so far: how far keyframes are apart. */
+  private work(): number {
+    let n = this.current.trace.count;
+    for (const vm of this.current.kvm.vms) for (const v of vm.vcpus) n += v.cpu?.instructionsRetired ?? 0;
+    return n;
+  }
+
+  /** Mark a point reached for the first time, and take a keyframe there when one is due. */
+  private record<T>(r: T): T {
+    const p = this.position;
+    const last = this.marks.last();
+    if (last && comparePositions(p, last) <= 0) return r;
+    const count = this.current.trace.count;
+    this.marks.push(p, count);
+    if (this.snapshot) {
+      const work = this.work();
+      if (work - this.keyframes.newest.work >= this.keyframeEvery) {
+        const s = this.snapshot(this.current);
+        this.keyframes.add({ at: p, count, work, bytes: s.bytes, restore: s.restore });
+      }
+    }
+    return r;
+  }
+
+  /** What a frame says of the timeline. */
+  timeline(): TimelineView {
+    const at = this.position;
+    return { at, atStart: samePosition(at, START), commands: this.log.slice(), keyframes: this.keyframes.size, keyframeBytes: this.keyframes.bytes };
   }
 
   private vm(name: string): Vm {
@@ -344,6 +720,7 @@ export class Lab {
       vms: r.kvm.vms.map((vm) => this.vmView(vm)),
       hostFrames: r.host.memory.nframes,
       hostName: r.host.name,
+      timeline: this.timeline(),
     };
   }
 

@@ -164,6 +164,14 @@ export class ScenarioRun {
   private partial: { step: number; first: number; instructions: number; exits: number } | null = null;
 
   /**
+   * Guest instructions the current 'run' step has executed so far (0 between steps): with `next`,
+   * where the run is, which is how the lab's time travel names a point to come back to.
+   */
+  get instructionsIntoStep(): number {
+    return this.partial && this.partial.step === this.next ? this.partial.instructions : 0;
+  }
+
+  /**
    * Advance by at most `slice` guest instructions: a 'run' step runs in slices so a UI can draw
    * between them; any other step runs whole. Returns the step's result when it completed, else null.
    * Running a scenario by slices gives the same trace as running it whole.
