@@ -15,7 +15,7 @@ import { SurfaceView } from './panels/surface/SurfaceView';
 import { TracePanel } from './panels/trace/TracePanel';
 import { TranslationPanel } from './panels/translation/TranslationPanel';
 import { LabStoreContext, createLabStore, useLab } from './store';
-import { readUrl, writeUrl } from './url';
+import { DEFAULT_PRESET, readUrl, writeUrl } from './url';
 
 const PANELS: readonly PanelDef[] = [
   { id: 'translation', title: 'Address translation (GPA → HPA)', render: () => <TranslationPanel /> },
@@ -33,12 +33,29 @@ export function App() {
 
   useEffect(() => {
     client.start();
-    const { preset, problem } = readUrl(window.location.search);
-    void client.load(PRESETS[preset], preset).then(() => {
-      if (!problem) return;
-      // The address bar names the lesson shown, not the one that could not be.
-      writeUrl(preset);
-      store.setState({ loadIssues: [{ path: 'URL', message: problem }] });
+    const link = readUrl(window.location.search);
+    const moment = link.commands.length || link.event !== null ? { commands: link.commands, event: link.event } : undefined;
+    const scenario = link.preset !== null ? PRESETS[link.preset] : link.scenario;
+    void client.load(scenario, link.preset ?? 'imported: link', moment).then(async (ok) => {
+      if (!ok) {
+        // A scenario in the link that does not load: the first lesson, and what was wrong with it.
+        const issues = store.getState().loadIssues ?? [];
+        await client.load(PRESETS[DEFAULT_PRESET], DEFAULT_PRESET);
+        store.setState({ loadIssues: issues.map((i) => ({ path: 'URL', message: `the link's scenario ${i.path}: ${i.message}; showing the start of the first lesson instead` })) });
+      }
+      if (link.problem) store.setState({ loadIssues: [{ path: 'URL', message: link.problem }] });
+    });
+    // The address bar names the moment shown (when the guest is not running): a link to it.
+    const unfollow = store.subscribe((s, prev) => {
+      const same = s.packet === prev.packet && s.selectedEvent === prev.selectedEvent && s.scenario === prev.scenario && s.source === prev.source;
+      if (same || !s.packet || s.packet.playing || s.scenario === null) return;
+      const f = s.packet.frame;
+      const preset = s.source in PRESETS && PRESETS[s.source] === s.scenario ? s.source : null;
+      // The moment's event: the selected one when this moment is its (a seek to it comes here), else the newest.
+      const sel = s.selectedEvent?.seq ?? -1;
+      const first = f.timeline.firstEvent;
+      const event = f.timeline.atStart ? null : first !== null && sel >= first && sel < f.eventCount ? sel : f.eventCount - 1;
+      writeUrl({ preset, scenario: preset === null ? s.scenario : null, commands: f.timeline.commands, event });
     });
     // Test hooks, only with ?debug=1: crash the worker (recovery test), ask where the lab runs.
     if (new URLSearchParams(window.location.search).get('debug') === '1') {
@@ -66,6 +83,7 @@ export function App() {
     window.addEventListener('keydown', onKey);
     return () => {
       window.removeEventListener('keydown', onKey);
+      unfollow();
       client.stop();
     };
   }, [client, store]);

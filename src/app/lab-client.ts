@@ -3,7 +3,7 @@
  * per display frame), and restarts it with the same scenario if it dies.
  */
 import * as Comlink from 'comlink';
-import type { CommandResult, FramePacket, LabApi, LoadResult, StepKind, WirePacket } from '../worker/protocol';
+import type { CommandResult, FramePacket, LabApi, LoadResult, MomentInput, SeekResult, StepKind, WirePacket } from '../worker/protocol';
 import type { LabStore } from './store';
 
 /** While the guest runs, the text panels (trace, registers, console, lesson bar) refresh this often. */
@@ -95,24 +95,59 @@ export class LabClient {
     });
   }
 
-  /** Load a scenario; on success it becomes the store's scenario, on failure nothing changes. */
-  async load(scenario: unknown, source: string): Promise<boolean> {
-    const r = await this.call<LoadResult>((a) => a.load(scenario));
+  /**
+   * Load a scenario, at a moment if given (a link's commands and event); on success it becomes the
+   * store's scenario, on failure nothing changes. A moment that cannot be reached leaves the lesson
+   * at its start, with the reason in the store's loadIssues (as a link's problem).
+   */
+  async load(scenario: unknown, source: string, moment?: MomentInput): Promise<boolean> {
+    const r = await this.call<LoadResult>((a) => a.load(scenario, moment));
     if (!r) return false;
     if (!r.ok) {
       this.store.setState({ loadIssues: r.issues });
       return false;
     }
     const vms = (scenario as { vms?: { name: string }[] }).vms ?? [];
-    this.store.setState({ loadIssues: null, scenario, source, selection: null, hover: null, selectedEvent: null, focusVm: vms[0]?.name ?? null });
+    this.store.setState({
+      loadIssues: r.momentIssues ? r.momentIssues.map((i) => ({ path: 'URL', message: `the moment could not be reached (${i.path}: ${i.message}); showing the lesson's start instead` })) : null,
+      scenario, source, selection: null, hover: null, selectedEvent: null, focusVm: vms[0]?.name ?? null,
+    });
+    if (r.event !== undefined) await this.select(r.event);
     return true;
   }
 
-  /** Restart the worker (after a crash) and reload the current scenario. */
+  /** Restart the worker (after a crash) and reload the current scenario at the moment it showed. */
   async restart(): Promise<void> {
+    const t = this.store.getState().packet?.frame;
     this.start();
     const s = this.store.getState().scenario;
-    if (s) await this.load(s, this.store.getState().source);
+    const moment = t && !t.timeline.atStart ? { commands: t.timeline.commands, event: t.eventCount - 1 } : undefined;
+    if (s) await this.load(s, this.store.getState().source, moment);
+  }
+
+  /** Go to the moment right after event `event` (time travel), and select that event. */
+  async seek(event: number): Promise<void> {
+    const r = await this.call<SeekResult>((a) => a.seek(event));
+    if (!r) return;
+    if (!r.ok) {
+      this.store.setState({ loadIssues: r.issues });
+      return;
+    }
+    await this.select(r.event);
+  }
+
+  /** Step back one instruction, or to the previous event, exit or scenario step. */
+  async stepBack(kind: StepKind): Promise<void> {
+    const r = await this.call((a) => a.stepBack(kind));
+    // A selected event the machine has not reached any more is no longer selected.
+    const sel = this.store.getState().selectedEvent;
+    if (r && sel && sel.seq >= r.events) this.store.setState({ selectedEvent: null });
+  }
+
+  /** Select event `seq` in the trace (and its pages in the maps). */
+  private async select(seq: number): Promise<void> {
+    const [e] = (await this.events(seq, seq + 1)) ?? [];
+    if (e && e.seq === seq) this.store.setState({ selectedEvent: { seq, vm: e.vm, gfns: e.gfns ?? null } });
   }
 
   play(): Promise<void | undefined> {

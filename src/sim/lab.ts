@@ -81,6 +81,11 @@ export interface TimelineView {
   at: Position;
   /** At the start of the run: nothing to step back to. */
   atStart: boolean;
+  /**
+   * When the machine is at an event's moment (right after the unit of work that recorded events
+   * firstEvent..eventCount-1), the first of them: a seek to any of these events comes here. Else null.
+   */
+  firstEvent: number | null;
   /** Every user command of the timeline, with where it applied (some may lie ahead after a seek back). */
   commands: LoggedCommand[];
   keyframes: number;
@@ -526,7 +531,7 @@ export class Lab {
   /** What a frame says of the timeline. */
   timeline(): TimelineView {
     const at = this.position;
-    return { at, atStart: samePosition(at, START), commands: this.log.slice(), keyframes: this.keyframes.size, keyframeBytes: this.keyframes.bytes };
+    return { at, atStart: samePosition(at, START), firstEvent: this.unitStart, commands: this.log.slice(), keyframes: this.keyframes.size, keyframeBytes: this.keyframes.bytes };
   }
 
   private vm(name: string): Vm {

@@ -5,8 +5,8 @@
  */
 import * as Comlink from 'comlink';
 import { Lab } from '../sim/lab';
-import { ScenarioError } from '../sim/scenario/schema';
-import type { CommandResult, FramePacket, LabApi, LoadResult, StepKind, WirePacket } from './protocol';
+import { ScenarioError, type ScenarioIssue } from '../sim/scenario/schema';
+import type { CommandResult, FramePacket, LabApi, LoadResult, MomentInput, SeekResult, StepKind, WirePacket } from './protocol';
 
 const FRAME_MS = 16;
 /** Time the play loop spends simulating per tick, leaving the worker responsive to RPCs. */
@@ -57,7 +57,11 @@ const versions = new Map<string, string>();
 /** Without shared arrays: the version of each array last transferred (the page keeps that copy). */
 const sent = new Map<string, string>();
 
-/** A new Lab (a load, a restart): a new run, whose versions and events start again. */
+/**
+ * A new Lab (a load, a restart) or a seek: a new run as the page sees it, whose versions and events
+ * start again. After a seek every array is recomputed and sent whole: version strings count writes,
+ * and an earlier machine can show the same counts as a later one with other pages.
+ */
 function startRun(): void {
   run++;
   versions.clear();
@@ -182,19 +186,54 @@ function issuesOf(e: unknown): { path: string; message: string }[] {
 }
 
 const api: LabApi = {
-  async load(s: unknown): Promise<LoadResult> {
+  async load(s: unknown, moment?: MomentInput): Promise<LoadResult> {
     let next: Lab;
     try {
       next = new Lab(s);
     } catch (e) {
       return { ok: false, issues: issuesOf(e) };
     }
+    let momentIssues: ScenarioIssue[] | undefined;
+    let event: number | undefined;
+    if (moment) {
+      try {
+        next.setCommands(moment.commands);
+        if (moment.event !== null) event = next.seek(moment.event);
+      } catch (e) {
+        // The moment cannot be reached: the lesson's start instead, and the reason.
+        momentIssues = e instanceof ScenarioError ? e.issues : [{ path: 'link', message: e instanceof Error ? e.message : String(e) }];
+        next = new Lab(s);
+        event = undefined;
+      }
+    }
     playing = false;
     lab = next;
     scenario = s;
     startRun();
     publish();
-    return { ok: true };
+    return { ok: true, momentIssues, event };
+  },
+  async seek(event: number): Promise<SeekResult> {
+    if (!lab) return { ok: false, issues: [{ path: '$', message: 'no scenario is loaded' }] };
+    playing = false;
+    try {
+      const at = lab.seek(event);
+      startRun();
+      publish();
+      return { ok: true, event: at };
+    } catch (e) {
+      startRun();
+      publish();
+      return { ok: false, issues: issuesOf(e) };
+    }
+  },
+  async stepBack(kind: StepKind) {
+    if (!lab) return { moved: false, events: 0 };
+    playing = false;
+    const moved = lab.stepBack(kind);
+    startRun();
+    publish();
+    return { moved, events: lab.run.trace.count };
   },
   async play(sp: number) {
     speed = sp;
@@ -212,7 +251,7 @@ const api: LabApi = {
   async step(kind: StepKind) {
     if (!lab) return;
     playing = false;
-    if (kind === 'instruction') lab.advance(1);
+    if (kind === 'instruction') lab.stepInstruction();
     else if (kind === 'event') lab.stepEvent();
     else if (kind === 'step') lab.step();
     else lab.stepExit();

@@ -11,6 +11,12 @@ import type { AttackSurfaceView } from '../sim/vmm/surface-view';
 
 export type StepKind = 'instruction' | 'exit' | 'event' | 'step';
 
+/** A moment a link names: the user's commands (with where each applied) and an event number. */
+export interface MomentInput {
+  commands: unknown;
+  event: number | null;
+}
+
 /** One published frame: the JSON summary plus the page-state arrays. */
 export interface FramePacket {
   /** Monotonic frame number. */
@@ -45,12 +51,22 @@ export type WirePacket = Omit<FramePacket, 'pages' | 'hostOwners'> & {
   hostOwners?: Uint8Array;
 };
 
-export type LoadResult = { ok: true } | { ok: false; issues: ScenarioIssue[] };
+/**
+ * A load's answer. With a moment that could not be reached (a malformed command log, an event the
+ * run never records), the scenario still loads, at its start, and `momentIssues` says why.
+ */
+export type LoadResult = { ok: true; momentIssues?: ScenarioIssue[]; event?: number } | { ok: false; issues: ScenarioIssue[] };
+/** A seek's answer: the newest event at the moment reached (the one asked for, or the run's last). */
+export type SeekResult = { ok: true; event: number } | { ok: false; issues: ScenarioIssue[] };
 export type CommandResult = { ok: true; result: StepResult } | { ok: false; issues: ScenarioIssue[] };
 
 export interface LabApi {
-  /** Load (or reload) a scenario; an invalid one changes nothing and returns the problems. */
-  load(scenario: unknown): Promise<LoadResult>;
+  /** Load (or reload) a scenario, at a moment if given; an invalid scenario changes nothing and returns the problems. */
+  load(scenario: unknown, moment?: MomentInput): Promise<LoadResult>;
+  /** Go to the first point where event `event` has been recorded (time travel; see Lab.seek). */
+  seek(event: number): Promise<SeekResult>;
+  /** Step back one instruction, to the previous event, exit or scenario step (moved: false at the start); the events recorded there. */
+  stepBack(kind: StepKind): Promise<{ moved: boolean; events: number }>;
   /** Run continuously, `speed` guest instructions per display frame. */
   play(speed: number): Promise<void>;
   pause(): Promise<void>;
