@@ -77,6 +77,9 @@ export function App() {
           return { playing: p?.playing ?? false, instructions: p ? p.frame.vms.reduce((n, v) => n + v.instructions, 0) : 0, events: p?.frame.eventCount ?? 0 };
         },
         bench: () => import('./bench-hooks'),
+        /** Time travel for the bench: seek, and the keyframes the worker holds (the newest frame's). */
+        seek: (n: number) => client.seek(n),
+        timeline: () => store.getState().live?.frame.timeline ?? null,
       };
     }
     const onKey = (e: KeyboardEvent) => void handleKey(e, { client, store });
