@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync, existsSync, statSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
+import { dirname, join, posix, relative, resolve } from 'node:path';
+import { ESLint } from 'eslint';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 import { VIEW_MODEL_MODULES, checkEdge, findCycles, placeOf, type ImportEdge } from './layering';
@@ -145,6 +146,43 @@ describe('the layer checker', () => {
 
   it('names a src/sim folder that is in no layer', () => {
     expect(() => placeOf('src/sim/misc/x.ts')).toThrow(/src\/sim\/misc\/ is in no layer/);
+  });
+
+  // eslint.config.js mirrors the rule so the editor flags a wrong-way import; both must agree.
+  it('agrees with the ESLint rule on a sample of each kind of import', async () => {
+    const cases: [file: string, line: string, wrong: boolean][] = [
+      ['src/sim/kvm/probe.ts', "import { x } from '../vmm/vmm';", true],
+      ['src/sim/kvm/probe.ts', "import type { x } from '../scenario/runner';", true],
+      ['src/sim/kvm/probe.ts', "import { x } from '../tdx/module';", false],
+      ['src/sim/kvm/probe.ts', "import { x } from '../guest/kernel/kernel';", true],
+      ['src/sim/vmm/devices/probe.ts', "import { x } from '../../lab';", true],
+      ['src/sim/vmm/devices/probe.ts', "import { x } from '../../guest/kernel/kernel';", false],
+      ['src/sim/core/probe.ts', "import { x } from '../host/host';", true],
+      ['src/sim/guest/kernel/probe.ts', "import { x } from '../../cpu/cpu';", true],
+      ['src/sim/guest/kernel/probe.ts', "import { x } from '../../kvm/vcpu';", true],
+      ['src/sim/guest/kernel/probe.ts', "import { x } from '../../cpu/bus';", false],
+      ['src/sim/guest/kernel/probe.ts', "import { x } from '../../abi/tdx';", false],
+      ['src/sim/abi/probe.ts', "import { x } from '../core/units';", true],
+      ['src/sim/abi/probe.ts', "import { x } from './tdx';", false],
+      ['src/sim/lab-probe.ts', "import { x } from './view-model';", true],
+      ['src/sim/view-model.ts', "import { x } from './inspect';", true],
+      ['src/sim/view-model.ts', "import { x } from './kvm/mmu';", true],
+      ['src/sim/view-model.ts', "import { x } from './core/units';", false],
+      ['src/app/probe.ts', "import { x } from '../sim/inspect';", true],
+      ['src/app/probe.ts', "import type { x } from '../sim/inspect';", false],
+      ['src/app/probe.ts', "import { x } from '../sim/view-model';", false],
+      ['src/app/probe.ts', "import { x } from '../worker/protocol';", true],
+      ['src/app/probe.ts', "import type { x } from '../worker/protocol';", false],
+    ];
+    const eslint = new ESLint({ cwd: ROOT });
+    for (const [file, line, wrong] of cases) {
+      const spec = /'([^']+)'/.exec(line)![1];
+      const to = posix.join(posix.dirname(file), spec) + '.ts';
+      expect(checkEdge(edge(file, to, line.startsWith('import type'))) !== null, `layering.ts: ${file}: ${line}`).toBe(wrong);
+      const [result] = await eslint.lintText(`${line}\nexport const y = x;\n`, { filePath: join(ROOT, file) });
+      const flagged = result.messages.some((m) => /no-restricted-imports$/.test(m.ruleId ?? ''));
+      expect(flagged, `eslint.config.js: ${file}: ${line}`).toBe(wrong);
+    }
   });
 
   it('finds circles and only circles', () => {
