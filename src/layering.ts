@@ -178,3 +178,20 @@ export function findCycles(edges: readonly Pick<ImportEdge, 'from' | 'to'>[]): s
   }
   return out;
 }
+
+/**
+ * The simulator modules among a page chunk's modules that may not be there: any file under src/sim
+ * other than VIEW_MODEL_MODULES (the machine runs in the worker, never in the page). `moduleIds` are
+ * the bundler's ids (absolute paths, maybe with a query); `root` is the repository root.
+ */
+export function forbiddenSimModules(moduleIds: Iterable<string>, root: string): string[] {
+  const base = root.replace(/\\/g, '/').replace(/\/$/, '') + '/';
+  const out: string[] = [];
+  for (const id of moduleIds) {
+    const path = id.replace(/\\/g, '/').replace(/^\0/, '').replace(/\?.*$/, '');
+    if (!path.startsWith(base)) continue;
+    const rel = path.slice(base.length);
+    if (rel.startsWith('src/sim/') && !VIEW_MODEL_MODULES.includes(rel)) out.push(rel);
+  }
+  return out.sort();
+}
