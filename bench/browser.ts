@@ -142,7 +142,7 @@ async function main(): Promise<void> {
     console.log(`  ${pad('trace events per second', 58)}${pad(`${(fps.eventsPerSecond / 1e6).toFixed(2)} M`, 16)}`);
     console.log(`  ${pad('cross-origin isolated (SharedArrayBuffer frames)', 58)}${String(isolated)}`);
     for (const b of seeks) {
-      console.log(`  ${pad(`seek to ${b.seeks} random events of ${b.preset} (${b.events.toLocaleString('en')}), median`, 58)}${pad(`${b.medianMs.toFixed(1)} ms`, 16)}${b.medianMs <= 250 ? '<= 250 ms: within' : '<= 250 ms: OVER'}`);
+      console.log(`  ${pad(`seek ×${b.seeks}, ${b.preset} (${b.events.toLocaleString('en')} events), median`, 58)}${pad(`${b.medianMs.toFixed(1)} ms`, 16)}${b.medianMs <= 250 ? '<= 250 ms: within' : '<= 250 ms: OVER'}`);
       console.log(`  ${pad('  worst', 58)}${pad(`${b.worstMs.toFixed(1)} ms`, 16)}`);
       const mib = b.keyframeBytes / 2 ** 20;
       console.log(`  ${pad(`  keyframes held (${b.keyframes})`, 58)}${pad(`${mib.toFixed(1)} MiB`, 16)}${mib <= 256 ? '<= 256 MiB: within' : '<= 256 MiB: OVER'}`);
