@@ -519,8 +519,13 @@ export class Lab {
     const count = this.current.trace.count;
     this.marks.push(p, count);
     if (this.snapshot) {
+      // A keyframe at the end of each scenario step (a step such as a boot replays slowly however few
+      // instructions it runs), and every `keyframeEvery` of work, or more when snapshots are big: a
+      // snapshot costs about as much as its bytes, so the run's share spent taking them stays small.
       const work = this.work();
-      if (work - this.keyframes.newest.work >= this.keyframeEvery) {
+      const newest = this.keyframes.newest;
+      const stepEnd = p.instr === 0 && p.step > newest.at.step;
+      if (stepEnd || work - newest.work >= Math.max(this.keyframeEvery, newest.bytes / 4)) {
         const s = this.snapshot(this.current);
         this.keyframes.add({ at: p, count, work, bytes: s.bytes, restore: s.restore });
       }
