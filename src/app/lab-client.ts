@@ -116,13 +116,14 @@ export class LabClient {
     return true;
   }
 
-  /** Restart the worker (after a crash) and reload the current scenario at the moment it showed. */
+  /**
+   * Restart the worker (after a crash) and reload the current scenario, at its start: replaying to
+   * the moment shown could meet whatever stopped the worker again.
+   */
   async restart(): Promise<void> {
-    const t = this.store.getState().packet?.frame;
     this.start();
     const s = this.store.getState().scenario;
-    const moment = t && !t.timeline.atStart ? { commands: t.timeline.commands, event: t.eventCount - 1 } : undefined;
-    if (s) await this.load(s, this.store.getState().source, moment);
+    if (s) await this.load(s, this.store.getState().source);
   }
 
   /** Go to the moment right after event `event` (time travel), and select that event. */
