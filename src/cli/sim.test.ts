@@ -46,7 +46,7 @@ describe('exit 0: the scenario ran', () => {
     expect(r.err).toBe('');
     const report = JSON.parse(r.out);
     expect(report.format).toBe('guest-memory-lab/report');
-    expect(report.version).toBe(1);
+    expect(report.version).toBe(2);
     expect(report.title).toBe((PRESETS['selftest-by-hand'] as { title: string }).title);
     expect(report.results.length).toBe((PRESETS['selftest-by-hand'] as { steps: unknown[] }).steps.length);
     expect(Array.isArray(report.events)).toBe(true);
@@ -234,13 +234,13 @@ describe('exit 1: an invalid scenario, with the JSON path in the message', () =>
     expect(r.err).toContain('$.vms[1].name');
   });
 
-  test('version 2', () => {
+  test('version 3', () => {
     const s = base();
-    s.version = 2;
+    s.version = 3;
     const r = invalid(s);
     expect(r.code).toBe(1);
     expect(r.err).toContain('$.version');
-    expect(r.err).toContain('version 2');
+    expect(r.err).toContain('unknown scenario version 3; this lab reads versions 1 and 2');
   });
 
   test('a missing required field', () => {

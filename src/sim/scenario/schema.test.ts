@@ -24,7 +24,7 @@ describe('parseScenario messages', () => {
   test('an unknown step kind lists the kinds and suggests the nearest', () => {
     const [i] = issuesAfter((s) => { s.steps[0].do = 'host_raed'; });
     expect(i.path).toBe('$.steps[0].do');
-    expect(i.message).toMatch(/^unknown step "host_raed" \(did you mean "host_read"\?\): "do" must be one of run, host_read, /);
+    expect(i.message).toMatch(/^unknown step "host_raed" \(did you mean "host_read"\?\): "do" must be one of VMM level: run, convert, .*; Host level: host_read, /);
     expect(i.message).toContain(STEP_KINDS.at(-1));
     const [far] = issuesAfter((s) => { s.steps[0].do = 'teleport'; });
     expect(far.message).toMatch(/^unknown step "teleport": "do" must be one of/);
