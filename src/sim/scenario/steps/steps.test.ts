@@ -1,10 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import { Step } from '../schema';
 import { STEP_LEVELS } from './define';
-import { STEPS, STEP_BY_KIND, STEP_KINDS, stepTable, stepTablesMarkdown } from './index';
-
-const doc = readFileSync(new URL('../../../../docs/scenario-format.md', import.meta.url), 'utf8');
+import { STEPS, STEP_BY_KIND, STEP_KINDS, stepTable } from './index';
 
 describe('the step registry', () => {
   test('the scenario schema accepts exactly the registered kinds, one entry each', () => {
@@ -20,17 +17,6 @@ describe('the step registry', () => {
       expect(d.doc.summary.length, d.kind).toBeGreaterThan(10);
       expect(d.doc.summary).not.toContain('\n');
     }
-  });
-
-  test('docs/scenario-format.md carries exactly the generated step tables, one per level', () => {
-    const markers = [...doc.matchAll(/<!-- steps:(\w+) -->\n([\s\S]*?)\n<!-- \/steps:\1 -->/g)];
-    expect(markers.map((m) => m[1])).toEqual([...STEP_LEVELS]);
-    for (const m of markers) expect(m[2], `the ${m[1]} table (npm run sim -- --steps prints it)`).toBe(stepTable(m[1] as (typeof STEP_LEVELS)[number]));
-    expect(doc).toContain(stepTablesMarkdown());
-  });
-
-  test('the document describes every kind in detail under its heading', () => {
-    for (const k of STEP_KINDS) expect(doc).toContain('#### `' + k + '`');
   });
 
   test('a table row shows how each field is given', () => {
