@@ -247,8 +247,68 @@ export class HostMemory {
     return n;
   }
 
+  /**
+   * Saved state: the per-frame arrays up to the highest frame ever handed out (the frames above it
+   * have never been used: all zero, or the host kernel's), the stored page contents, poisoned lines,
+   * the allocator and the token counter. The owner-change log is a viewer's: after a load it says
+   * "look at everything again".
+   */
+  saveState(): HostMemoryState {
+    const n = this.nextFresh;
+    const data = new Map<number, Uint8Array>();
+    for (const [f, d] of this.data) data.set(f, d.slice());
+    return {
+      nframes: this.nframes, used: n, owner: this.owner.slice(0, n), ownerId: this.ownerId.slice(0, n), hkid: this.hkid.slice(0, n),
+      token: this.token.slice(0, n), tokenSeq: this.tokenSeq[0], data, poisoned: [...this.poisoned], freed: [...this.freed],
+      framesUsed: this.used, contentsGeneration: this.contentsGeneration,
+    };
+  }
+
+  loadState(s: HostMemoryState): void {
+    if (s.nframes !== this.nframes) throw new Error(`state: host memory of ${s.nframes} frames cannot load into one of ${this.nframes}`);
+    // Frames the fresh host handed out beyond the saved high-water mark go back to never used.
+    const k = Math.min(this.nframes, Math.max(this.nextFresh, s.used));
+    this.owner.fill(FrameOwner.Free, s.used, k);
+    this.ownerId.fill(0, s.used, k);
+    this.hkid.fill(0, s.used, k);
+    this.token.fill(0, s.used, k);
+    this.owner.set(s.owner);
+    this.ownerId.set(s.ownerId);
+    this.hkid.set(s.hkid);
+    this.token.set(s.token);
+    this.tokenSeq[0] = s.tokenSeq;
+    this.data.clear();
+    for (const [f, d] of s.data) this.data.set(f, d.slice());
+    this.poisoned.clear();
+    for (const l of s.poisoned) this.poisoned.add(l);
+    this.freed.length = 0;
+    this.freed.push(...s.freed);
+    this.nextFresh = s.used;
+    this.used = s.framesUsed;
+    this.contentsGeneration = s.contentsGeneration + 1;
+    this.ownerLogLength = 0;
+    this.ownerLogOverflow = true;
+  }
+
   /** Typed-array bytes held by this object (for the heap budget). */
   get metadataBytes(): number {
     return this.owner.byteLength + this.ownerId.byteLength + this.hkid.byteLength + this.token.byteLength;
   }
+}
+
+/** HostMemory's saved state. */
+export interface HostMemoryState {
+  nframes: number;
+  /** Frames [0, used) were ever handed out (or are the host kernel's); the arrays cover them. */
+  used: number;
+  owner: Uint8Array;
+  ownerId: Uint32Array;
+  hkid: Uint16Array;
+  token: Uint32Array;
+  tokenSeq: number;
+  data: Map<number, Uint8Array>;
+  poisoned: number[];
+  freed: number[];
+  framesUsed: number;
+  contentsGeneration: number;
 }
