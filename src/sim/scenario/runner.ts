@@ -3,6 +3,7 @@ import { Errno, SysError } from '../core/errno';
 import { Rng } from '../core/rng';
 import { Trace, type SimEvent } from '../core/trace';
 import { PAGE_SIZE, formatSize, hex } from '../core/units';
+import { parseU64, type U64 } from '../core/u64';
 import { AsmError, assemble, type Program } from '../guest/asm';
 import { Cpu } from '../cpu';
 import { KERNEL_SERVICES, LinuxGuestKernel } from '../guest/kernel/kernel';
@@ -81,6 +82,8 @@ const FLAG_NAMES: Record<string, number> = {
   KVM_MSR_EXIT_REASON_INVAL: uapi.KVM_MSR_EXIT_REASON_INVAL,
   KVM_MSR_EXIT_REASON_UNKNOWN: uapi.KVM_MSR_EXIT_REASON_UNKNOWN,
   KVM_MSR_EXIT_REASON_FILTER: uapi.KVM_MSR_EXIT_REASON_FILTER,
+  KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE: uapi.KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE,
+  KVM_DIRTY_LOG_INITIALLY_SET: uapi.KVM_DIRTY_LOG_INITIALLY_SET,
 };
 
 /** Assemble a program, turning assembler errors into a scenario error at `path`. */
@@ -273,14 +276,20 @@ export class ScenarioRun {
     return g;
   }
 
-  private flags(v: number | string[], i: number, field: string): number {
+  /** A flags field as given (number, hex string above 2^53, or flag names) as a u64 for the ioctl. */
+  private flags(v: number | string | string[], i: number, field: string): U64 {
     if (typeof v === 'number') return v;
-    let out = 0;
+    if (typeof v === 'string') {
+      const b = parseU64(v);
+      if (b === null) throw new ScenarioError([{ path: `$.steps[${i}].${field}`, message: `"${v}" is not a 64-bit unsigned value` }]);
+      return b;
+    }
+    let out = 0n;
     for (const n of v) {
       if (!(n in FLAG_NAMES)) throw new ScenarioError([{ path: `$.steps[${i}].${field}`, message: `unknown flag "${n}" (known: ${Object.keys(FLAG_NAMES).join(', ')})` }]);
-      out |= FLAG_NAMES[n];
+      out |= BigInt(FLAG_NAMES[n]);
     }
-    return out;
+    return out <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(out) : out;
   }
 
   private cap(v: string | number, i: number): number {
@@ -385,7 +394,7 @@ export class ScenarioRun {
       case 'set_msr_policy':
         return { ret: this.vmmOf(st.vm, i).setMsrPolicy(st.msr, { read: st.read, write: st.write, constraint: st.constraint, value: st.value }) };
       case 'KVM_CREATE_GUEST_MEMFD': {
-        const g = this.vmOf(st.vm, i).createGuestMemfd(st.size, st.flags);
+        const g = this.vmOf(st.vm, i).createGuestMemfd(st.size, this.flags(st.flags, i, 'flags'));
         this.named.set(st.as, { gmem: g });
         return { ret: g.fd };
       }
@@ -402,7 +411,7 @@ export class ScenarioRun {
         };
       }
       case 'KVM_SET_MEMORY_ATTRIBUTES':
-        return { ret: this.vmOf(st.vm, i).setMemoryAttributes({ address: st.address, size: st.size, attributes: this.flags(st.attributes, i, 'attributes'), flags: st.flags }) };
+        return { ret: this.vmOf(st.vm, i).setMemoryAttributes({ address: st.address, size: st.size, attributes: this.flags(st.attributes, i, 'attributes'), flags: this.flags(st.flags, i, 'flags') }) };
       case 'fallocate':
         this.gmemOf(st.fd, i, 'fd').fallocate(this.flags(st.mode, i, 'mode'), st.offset, st.len);
         return { ret: 0 };

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseU64 } from '../core/u64';
 import { parseSize } from '../core/units';
 
 /**
@@ -25,7 +26,31 @@ const numeric = z
 
 const vmName = z.string().min(1).describe('the name of a VM in this scenario');
 const msrIndex = numeric.refine((n) => n <= 0xffffffff, { message: 'an MSR index is 32 bits: 0 to 0xffffffff' }).describe('an MSR index (ECX of RDMSR/WRMSR), e.g. "0x1a0"');
-const flagsOrNames = z.union([numeric, z.array(z.string())]);
+/**
+ * A 64-bit flags or attributes field: a JSON integer (exact only below 2^53, so larger values are
+ * refused with a hint), a decimal or hex string up to 0xffffffffffffffff, or a list of flag names.
+ * A value above 2^53 stays a canonical hex string; the runner turns it into a bigint.
+ */
+const u64Flags = z
+  .union([z.number(), z.string(), z.array(z.string())])
+  .transform((v, ctx): number | string | string[] => {
+    if (Array.isArray(v)) return v;
+    if (typeof v === 'number') {
+      if (Number.isSafeInteger(v) && v >= 0) return v;
+      ctx.addIssue({ code: 'custom', message: v >= 0 && Number.isInteger(v)
+        ? `${v} is above 2^53, where a JSON number is not exact: write the 64-bit value as a hex string such as "0x8000000000000000"`
+        : `${v} is not a 64-bit unsigned integer` });
+      return z.NEVER;
+    }
+    const b = parseU64(v);
+    if (b === null) {
+      ctx.addIssue({ code: 'custom', message: `"${v}" is not a 64-bit unsigned value: write a number, a hex string of at most 16 digits ("0x1"), or a list of flag names` });
+      return z.NEVER;
+    }
+    return b <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(b) : '0x' + b.toString(16);
+  })
+  .describe('64-bit flags: an integer, a hex string such as "0x8" (up to 0xffffffffffffffff), or a list of flag names');
+const flagsOrNames = u64Flags;
 const program = z.union([z.string(), z.array(z.string())]).transform((v) => (Array.isArray(v) ? v.join('\n') : v))
   .describe('guest program: x86-64 assembly in Intel syntax, a string or an array of lines');
 
@@ -137,15 +162,15 @@ export const Step = z.discriminatedUnion('do', [
       bitmap: z.array(z.number().int().min(0).max(255)).optional().describe('the bitmap bytes themselves (a set bit allows)'),
     })).default([]),
   }, 'ioctl(vm, KVM_X86_SET_MSR_FILTER, {flags, ranges})'),
-  s('KVM_CREATE_GUEST_MEMFD', { vm: z.string(), size: numeric, flags: numeric.default(0), as: z.string() }, 'ioctl(vm, KVM_CREATE_GUEST_MEMFD, {size, flags})'),
+  s('KVM_CREATE_GUEST_MEMFD', { vm: z.string(), size: numeric, flags: u64Flags.default(0), as: z.string() }, 'ioctl(vm, KVM_CREATE_GUEST_MEMFD, {size, flags})'),
   s('KVM_SET_USER_MEMORY_REGION2', {
-    vm: z.string(), slot: z.number().int(), flags: z.union([numeric, z.array(z.string())]).default(0),
+    vm: z.string(), slot: z.number().int(), flags: u64Flags.default(0),
     guest_phys_addr: numeric, memory_size: numeric, userspace_addr: ref.default(0),
     guest_memfd: ref.optional(), guest_memfd_offset: numeric.default(0),
   }, 'ioctl(vm, KVM_SET_USER_MEMORY_REGION2, {...}); userspace_addr may name an mmap'),
-  s('KVM_SET_MEMORY_ATTRIBUTES', { vm: z.string(), address: numeric, size: numeric, attributes: z.union([numeric, z.array(z.string())]), flags: numeric.default(0) },
+  s('KVM_SET_MEMORY_ATTRIBUTES', { vm: z.string(), address: numeric, size: numeric, attributes: u64Flags, flags: u64Flags.default(0) },
     'ioctl(vm, KVM_SET_MEMORY_ATTRIBUTES, {address, size, attributes, flags})'),
-  s('fallocate', { fd: ref, mode: z.union([numeric, z.array(z.string())]), offset: numeric, len: numeric }, 'fallocate(fd, mode, offset, len) on a guest_memfd'),
+  s('fallocate', { fd: ref, mode: u64Flags, offset: numeric, len: numeric }, 'fallocate(fd, mode, offset, len) on a guest_memfd'),
   s('read', { fd: ref, op: z.enum(['read', 'write', 'pread', 'pwrite', 'mmap']).default('read') }, 'read()/write()/pread()/pwrite()/mmap() on a guest_memfd'),
   s('KVM_CREATE_VCPU', { vm: z.string(), id: z.number().int().default(0) }, 'ioctl(vm, KVM_CREATE_VCPU, id)'),
   s('load_program', { vm: z.string(), vcpu: z.number().int().default(0), program, gpa: numeric.default(0x1000) },
