@@ -9,7 +9,8 @@
  * the original would have (snapshot.test.ts proves it on every preset).
  */
 import { Cpu } from './cpu';
-import { LinuxGuestKernel, type Platform } from './guest/kernel/kernel';
+import { assemble } from './guest/asm';
+import { KERNEL_SERVICES, LinuxGuestKernel, type Platform } from './guest/kernel/kernel';
 import type { Host } from './host/host';
 import { Process } from './host/process';
 import { GuestMemfd } from './kvm/guest-memfd';
@@ -60,10 +61,10 @@ const FACTORIES: StateFactories = {
   Vcpu: (s, ctx) => (ctx.owner as Vm).createVcpu(Number(s.id)),
   Cpu: (s, ctx) => {
     const vcpu = ctx.owner as Vcpu;
-    const run = ctx.root as ScenarioRun;
     const k = s.kernel as PartState & { platform: Platform };
-    const kernel = new LinuxGuestKernel(k.platform, run.trace, { vm: vcpu.vm.name, vcpu: vcpu.id });
-    return new Cpu(run.programFor(vcpu.vm.name, vcpu.id), vcpu, kernel);
+    const src = s.source as { origin: number; lines: string[] };
+    const kernel = new LinuxGuestKernel(k.platform, vcpu.vm.kvm.host.trace, { vm: vcpu.vm.name, vcpu: vcpu.id });
+    return new Cpu(assemble(src.lines.join('\n'), { origin: src.origin, services: KERNEL_SERVICES }), vcpu, kernel);
   },
 };
 

@@ -154,8 +154,9 @@ function addrOf(lo: number, hi: number): number {
 
 export class Cpu implements CpuRegs {
   /**
-   * Not state (core/state.ts): the program and what is compiled from it (made again from the same
-   * program), the wiring, and the software TLB, which is dropped on load and refilled as on a flush.
+   * Not state (core/state.ts): the program and what is compiled from it (a restore assembles the
+   * program again from `source`), the wiring, and the software TLB, which is dropped on load and
+   * refilled as on a flush.
    */
   static readonly stateSkip: readonly string[] = [
     'program', 'bus', 'dense', 'code', 'single', 'codeBase', 'codeEnd', 'tlbTag', 'tlbPage', 'tlbView', 'tlbFilled',
@@ -178,6 +179,8 @@ export class Cpu implements CpuRegs {
   instructionsRetired = 0;
   /** The guest kernel's panic message, once it panicked (the CPU then spins in panic()). */
   panicked: string | null = null;
+  /** The program's source and origin: what a restored CPU is assembled from (its saved state keeps it). */
+  readonly source: { readonly origin: number; readonly lines: readonly string[] };
 
   private readonly dense: (Insn | undefined)[] | null;
   /**
@@ -241,6 +244,7 @@ export class Cpu implements CpuRegs {
     options: CpuOptions = {},
   ) {
     this.rip = program.entry;
+    this.source = { origin: program.origin, lines: program.sourceLines };
     const ct = bus.contentTokens ?? null;
     this.tokens = ct ? ct.token : new Uint32Array(1);
     this.tokenSeq = ct ? ct.seq : new Uint32Array(1);

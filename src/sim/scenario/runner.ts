@@ -104,12 +104,6 @@ export function assembleAt(source: string, origin: number, path: string, service
 export class ScenarioRun {
   /** The scenario is given again to restore a run (snapshot.ts): it is not part of the saved state. */
   static readonly stateSkip: readonly string[] = ['scenario'];
-  /**
-   * The programs load_program put on vCPUs of VMs made by hand, as source and address by
-   * "vm/vcpu": a restored run assembles them again (a program is code, not state; snapshot.ts).
-   * First of the fields, so that a restore has it before it makes those vCPUs' CPUs.
-   */
-  private readonly programSources = new Map<string, { source: string; gpa: number }>();
   readonly clock = new Clock();
   readonly trace: Trace;
   readonly rng: Rng;
@@ -156,13 +150,6 @@ export class ScenarioRun {
         throw e;
       }
     });
-  }
-
-  /** The program load_program put on a hand-made VM's vCPU (for a restored run's CPU; snapshot.ts). */
-  programFor(vm: string, vcpu: number): Program {
-    const p = this.programSources.get(`${vm}/${vcpu}`);
-    if (!p) throw new Error(`state: no program was loaded on vCPU ${vcpu} of VM "${vm}"`);
-    return assemble(p.source, { origin: p.gpa, services: KERNEL_SERVICES });
   }
 
   static fromJson(input: unknown): ScenarioRun {
@@ -428,7 +415,6 @@ export class ScenarioRun {
         const vcpu = vm.vcpus.find((v) => v.id === st.vcpu);
         if (!vcpu) throw new ScenarioError([{ path: `$.steps[${i}].vcpu`, message: `VM "${st.vm}" has no vCPU ${st.vcpu}` }]);
         const program = assembleAt(st.program, st.gpa, `$.steps[${i}].program`, KERNEL_SERVICES);
-        this.programSources.set(`${vm.name}/${vcpu.id}`, { source: st.program, gpa: st.gpa });
         const hva = vm.gpaToHva(st.gpa);
         if (hva === undefined) return { ret: -1, errno: 'EFAULT', why: `no memslot covers ${hex(st.gpa)}` };
         vm.vmm.write(hva, program.image);
