@@ -83,7 +83,7 @@ describe('snapshots', () => {
       const vm = run.vmms.values().next().value!;
       for (let i = 0; i < k; i++) vm.run(0, 'exit', 1_000_000);
       const snap = snapshotRun(run);
-      if (jobsIn(snap.state).length > 0) inProgress++;
+      if (jobsIn(snap.world).length > 0) inProgress++;
       const restored = restoreRun(scenarioOf(id), structuredClone(snap));
       same(finish(restored), finish(run), `${id} after ${k} exits`);
     }

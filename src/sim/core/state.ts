@@ -87,10 +87,13 @@ const isPlainObject = (v: object): boolean => {
 
 export class StateError extends Error {}
 
-/** Save a whole graph from its root. */
+/**
+ * Save a whole graph from its root: the root's fields (minus its stateSkip), and everything they
+ * reach. The root's own saveState() is not called (it is usually the one calling this).
+ */
 export function saveGraph(root: object): PartState {
-  const seen = new Map<object, (string | number)[]>();
-  return saveObject(root, [], seen);
+  const seen = new Map<object, (string | number)[]>([[root, []]]);
+  return saveFieldsInto(root, { $class: classNameOf(root) }, [], seen);
 }
 
 /** Save one value (a field's), as part of a graph walk. Returns undefined for what is not state. */
@@ -154,34 +157,21 @@ function saveFieldsInto(o: object, out: PartState, path: (string | number)[], se
   return out;
 }
 
-/**
- * The generic field walk, for a part whose saveState() adds to it: its fields (minus `stateSkip`),
- * deep-copied. Parts it reaches are saved inside (references between them are kept within this value).
- */
-export function saveFields(o: object): PartState {
-  const seen = new Map<object, (string | number)[]>([[o, []]]);
-  return saveFieldsInto(o, { $class: classNameOf(o) }, [], seen);
-}
-
 interface Pending {
   ref: (string | number)[];
   assign: (v: unknown) => void;
   at: (string | number)[];
 }
 
-/** Load a whole graph's state into `root` (built by the same constructors). */
+/**
+ * Load a whole graph's state into `root` (built by the same constructors), field by field (the
+ * root's own loadState() is not called: it is usually the one calling this).
+ */
 export function loadGraph(root: object, state: PartState, factories: StateFactories = {}): void {
   const pending: Pending[] = [];
   const ctx = { root, owner: root, path: [] as (string | number)[] };
-  loadObject(root, state, ctx, factories, pending);
+  loadObject(root, state, ctx, factories, pending, true);
   for (const p of pending) p.assign(resolve(root, p.ref, p.at));
-}
-
-/** The generic field load, for a part whose loadState() adds to it (see saveFields). */
-export function loadFields(o: object, state: PartState, factories: StateFactories = {}): void {
-  const pending: Pending[] = [];
-  loadObject(o, state, { root: o, owner: o, path: [] }, factories, pending, true);
-  for (const p of pending) p.assign(resolve(o, p.ref, p.at));
 }
 
 /** The object at `path` from `root` (a RefState's target), or undefined. */

@@ -1,0 +1,128 @@
+import { Clock } from '../core/clock';
+import { type PartState, loadGraph, saveGraph } from '../core/state';
+import { Rng } from '../core/rng';
+import { Trace } from '../core/trace';
+import { Host } from '../host/host';
+import type { Process } from '../host/process';
+import { Kvm } from '../kvm/kvm';
+import type { VmmVm } from '../vmm/vmm';
+import { WORLD_FACTORIES } from './state';
+
+/** A world's saved state (World.saveState): plain, structured-clonable data. */
+export interface WorldState {
+  /** The hosts' names, in order: a state loads only into a world of the same hosts. */
+  hosts: string[];
+  /** Every part of the world (core/state.ts). */
+  parts: PartState;
+}
+
+/** One physical machine of the world: its memory and processes, its KVM (with its TDX module) and its VMMs. */
+export interface HostNode {
+  readonly name: string;
+  readonly host: Host;
+  readonly kvm: Kvm;
+  /** The VMM processes' VMs on this host, by VM name (unique in the whole world). */
+  readonly vmms: Map<string, VmmVm>;
+  /** The process a selftest-like scenario makes its VMs from (KVM_CREATE_VM, mmap). */
+  readonly selftest: Process;
+}
+
+/**
+ * A link between two hosts, as plain data for now: the scenario names and checks it, the report
+ * shows it. Transfers over it, cutting and restoring it, and its trace events come with the world's
+ * scheduler (issue 10, the `world` part).
+ */
+export interface Link {
+  readonly name: string;
+  readonly from: string;
+  readonly to: string;
+  /** Bytes per virtual second. */
+  readonly bandwidth: number;
+  /** Virtual nanoseconds. */
+  readonly latency: number;
+  state: 'up' | 'down';
+}
+
+export interface WorldConfig {
+  seed: number;
+  hosts: readonly { name: string; memoryBytes: number }[];
+  links?: readonly Omit<Link, 'state'>[];
+  /** Events the trace keeps (at least). */
+  traceLimit?: number;
+}
+
+/**
+ * Everything a scenario runs in: one virtual clock, one trace, the seeded random numbers, and the
+ * hosts, each with its own physical memory, KVM, TDX module and VMM processes. Each host emits
+ * through its own port of the trace (Trace.port), so every event names its host. Nothing below the
+ * world knows how many hosts there are; code that does (the scenario, the lab) asks the world.
+ */
+export class World {
+  readonly clock = new Clock();
+  readonly trace: Trace;
+  readonly rng: Rng;
+  readonly hosts: readonly HostNode[];
+  readonly links: Link[];
+
+  constructor(config: WorldConfig) {
+    if (config.hosts.length === 0) throw new Error('a world needs at least one host');
+    this.trace = new Trace(() => this.clock.now, config.traceLimit);
+    this.rng = new Rng(config.seed);
+    this.hosts = config.hosts.map(({ name, memoryBytes }) => {
+      const host = new Host({ name, memoryBytes }, this.clock, this.trace.port(name));
+      const kvm = new Kvm(host);
+      return { name, host, kvm, vmms: new Map<string, VmmVm>(), selftest: host.spawn('kvm-selftest') };
+    });
+    this.links = (config.links ?? []).map((l) => ({ ...l, state: 'up' as const }));
+  }
+
+  /**
+   * The world's saved state: each of its fields is a part, saved in declaration order (core/state.ts)
+   * — the clock, the trace (its kept events and counters), the random numbers, every host (its
+   * memory frames and page contents with their tokens, processes with their VMAs and page tables,
+   * KVM's VMs and vCPUs with memslots, guest_memfds, attributes, EPT and mirror SEPT, dirty logs and
+   * MSR filters, the TDX module's TDs and Secure EPTs, the VMMs with their devices, the guest CPUs
+   * and kernels) and the links. A new part (the scheduler, say) is saved by being a field; a field
+   * that is wiring, not state, goes in a `static stateSkip` list.
+   */
+  saveState(): WorldState {
+    return { hosts: this.hosts.map((h) => h.name), parts: saveGraph(this) };
+  }
+
+  /**
+   * Load a saved state into this world, which must have been built from the same configuration
+   * (the constructors make the structure and its wiring; the parts made since are made again).
+   */
+  loadState(s: WorldState): void {
+    const names = this.hosts.map((h) => h.name);
+    if (s.hosts.join('\n') !== names.join('\n'))
+      throw new Error(`state: a world of hosts ${s.hosts.join(', ')} cannot load into one of hosts ${names.join(', ')}`);
+    // Twice: the first pass makes the missing parts (whose constructors allocate frames, emit events
+    // and move the clock), the second puts every value back over what those constructors did.
+    loadGraph(this, s.parts, WORLD_FACTORIES);
+    loadGraph(this, s.parts, WORLD_FACTORIES);
+  }
+
+  /** The host named `name`; throws naming the hosts there are. */
+  host(name: string): HostNode {
+    const h = this.hosts.find((x) => x.name === name);
+    if (!h) throw new Error(`no host named "${name}" (hosts: ${this.hosts.map((x) => x.name).join(', ')})`);
+    return h;
+  }
+
+  /** The VMM's VM named `name`, on whichever host runs it. */
+  vmm(name: string): VmmVm | undefined {
+    for (const h of this.hosts) {
+      const v = h.vmms.get(name);
+      if (v) return v;
+    }
+    return undefined;
+  }
+
+  /** Every VMM's VM in the world, host by host, by name. */
+  allVmms(): Map<string, VmmVm> {
+    const all = new Map<string, VmmVm>();
+    for (const h of this.hosts) for (const [n, v] of h.vmms) all.set(n, v);
+    return all;
+  }
+}
