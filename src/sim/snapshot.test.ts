@@ -115,3 +115,53 @@ describe('snapshots', () => {
     expect(() => restoreRun(scenarioOf('msr-filter'), {} as RunSnapshot)).toThrow(/not a snapshot/);
   });
 });
+
+describe('snapshots of a world of two hosts', () => {
+  /** A VM on each host, KVM-level objects made by hand on the second, a link between them. */
+  const twoHosts = (): unknown => ({
+    version: 2,
+    title: 'two hosts',
+    seed: 7,
+    hosts: [{ name: 'src', memory: '512M' }, { name: 'dst', memory: '1G' }],
+    links: [{ name: 'wire', from: 'src', to: 'dst', bandwidth: '10Gbit', latency: '50us' }],
+    vms: [
+      { name: 'a', host: 'src', type: 'default', memory: '16M', program: ['_start:', '    mov al, 0x41', '    mov dx, 0x3f8', '    out dx, al', '    hlt'] },
+      { name: 'b', host: 'dst', type: 'tdx', memory: '64M', tdx: { firmware_accept: '1M' }, program: ['_start:', '    mov byte [0x200000], 0x42', '    hlt'] },
+    ],
+    steps: [
+      { do: 'run', vm: 'a' },
+      { do: 'KVM_CREATE_VM', host: 'dst', type: 1, as: 'hand' },
+      { do: 'KVM_CREATE_GUEST_MEMFD', vm: 'hand', size: '2M', as: 'gm' },
+      { do: 'mmap', host: 'dst', length: '2M', as: 'mem' },
+      { do: 'KVM_SET_USER_MEMORY_REGION2', vm: 'hand', slot: 0, flags: ['KVM_MEM_GUEST_MEMFD'], guest_phys_addr: 0, memory_size: '2M', userspace_addr: 'mem', guest_memfd: 'gm' },
+      { do: 'KVM_CREATE_VCPU', vm: 'hand', id: 0 },
+      { do: 'load_program', vm: 'hand', vcpu: 0, gpa: '0x1000', program: ['_start:', '    mov byte [0x3000], 0x43', '    hlt'] },
+      { do: 'run', vm: 'b' },
+      { do: 'KVM_RUN', vm: 'hand', vcpu: 0 },
+      { do: 'host_read', vm: 'b', gpa: '0x200000', length: 1, via: 'physical' },
+      { do: 'host_read', vm: 'hand', gpa: '0x3000', length: 1, via: 'vmm_mapping' },
+    ],
+  });
+
+  it('continues exactly as the original from a snapshot after every step and inside the runs', () => {
+    const whole = ScenarioRun.fromJson(twoHosts()).runAll();
+    // Every step did what it says (so the snapshots below hold hand-made VMs, memfds, vCPUs and CPUs).
+    expect(whole.results.map((r) => r.errno ?? 'ok')).toEqual(Array(whole.results.length).fill('ok'));
+    expect((whole.results.at(-1)!.value as { hex: string }).hex).toBe('43');
+    const steps = whole.results.length;
+    for (let k = 0; k <= steps + 2; k++) {
+      const run = ScenarioRun.fromJson(twoHosts());
+      for (let i = 0; i < k && !run.done; i++) run.advance(3);
+      const snap = snapshotRun(run);
+      expect(snap.world.hosts).toEqual(['src', 'dst']);
+      const restored = restoreRun(twoHosts(), structuredClone(snap));
+      same(finish(restored), finish(run), `after ${k} slices`);
+    }
+  });
+
+  it('a world loads only a state of the same hosts', () => {
+    const run = ScenarioRun.fromJson(twoHosts());
+    const other = ScenarioRun.fromJson(scenarioOf('msr-filter'));
+    expect(() => other.world.loadState(run.world.saveState())).toThrow(/a world of hosts src, dst cannot load into one of hosts/);
+  });
+});
