@@ -90,6 +90,17 @@ describe('snapshots', () => {
     expect(inProgress).toBeGreaterThan(3);
   }, 600_000);
 
+  it.each(['platform-talk', 'selftest-by-hand'])('%s: taking snapshots does not change the run (a keyframe of a live run leaves it as it was)', (id) => {
+    const plain = ScenarioRun.fromJson(scenarioOf(id));
+    const watched = ScenarioRun.fromJson(scenarioOf(id));
+    while (!plain.done) {
+      plain.advance(2_000);
+      watched.advance(2_000);
+      snapshotRun(watched);
+    }
+    same(text(watched.report()), text(plain.report()), id);
+  }, 300_000);
+
   it('restores twice from one snapshot, and a snapshot of a restored run restores too', () => {
     const id = 'shared-buffer';
     const run = ScenarioRun.fromJson(scenarioOf(id));
