@@ -29,11 +29,6 @@ export const Cost = {
    * long enough that the scheduler's own work is small beside the interpreter's.
    */
   vcpuQuantum: 10_000,
-  /**
-   * One iteration of the guest kernel's dirty_memory loop: the store, the address arithmetic of the
-   * pattern, the loop counter and branch (about five instructions).
-   */
-  dirtyLoopIteration: 5,
   /** A timer interrupt delivered to a halted vCPU and the return from HLT (kvm_vcpu_block() woken). */
   timerWakeup: 2_000,
 } as const;

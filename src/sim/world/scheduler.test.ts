@@ -37,7 +37,15 @@ const actorArb = fc.record({
   times: fc.integer({ min: 1, max: 5 }),
 });
 
-function runAll(specs: fc.Infer<typeof actorArb>[], reverse = false): string[] {
+interface Spec {
+  kind: ActorKind;
+  order: number[];
+  start: number;
+  work: number;
+  times: number;
+}
+
+function runAll(specs: Spec[], reverse = false): string[] {
   const clock = new Clock();
   const s = new Scheduler(clock);
   const log: string[] = [];

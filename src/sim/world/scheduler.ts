@@ -17,6 +17,8 @@ export class Scheduler {
   private seq = 0;
   /** Actors run so far (for tests and the report). */
   steps = 0;
+  /** The time the current runUntil() stops at (Infinity outside one). */
+  private limit = Infinity;
 
   constructor(readonly clock: Clock) {}
 
@@ -58,6 +60,15 @@ export class Scheduler {
   }
 
   /**
+   * How far `actor` may run: `next`, when the next other actor is due (null: none ever is), and
+   * `limit`, the end of the current runUntil() (Infinity outside one). A vCPU runs until `next` in
+   * one go (so a lone vCPU is not cut into quanta for nothing), but not past `limit`.
+   */
+  horizon(actor: Actor): Horizon {
+    return { next: this.peek(actor)?.at ?? null, limit: this.limit };
+  }
+
+  /**
    * Run the next actor if it is ready at or before `limit` (default: whenever it is). Returns the
    * actor run, or null when nothing is ready in time.
    */
@@ -78,12 +89,18 @@ export class Scheduler {
    */
   runUntil(t: number, stop?: () => boolean): number {
     let n = 0;
-    while (!stop?.()) {
-      if (!this.step(t)) {
-        this.clock.advanceTo(t);
-        break;
+    const outer = this.limit;
+    this.limit = Math.min(t, outer);
+    try {
+      while (!stop?.()) {
+        if (!this.step(t)) {
+          this.clock.advanceTo(t);
+          break;
+        }
+        n++;
       }
-      n++;
+    } finally {
+      this.limit = outer;
     }
     return n;
   }
@@ -91,6 +108,11 @@ export class Scheduler {
   private prune(): void {
     for (let i = this.list.length - 1; i >= 0; i--) if (this.list[i].actor.done?.()) this.list.splice(i, 1);
   }
+}
+
+export interface Horizon {
+  next: number | null;
+  limit: number;
 }
 
 /** Whether entry `a` goes before `b` at the same virtual time (actor.ts's documented order). */
