@@ -11,8 +11,8 @@
  * numbers from which their args and sentence are made when somebody reads them. Other events keep
  * their object in the chunk. Reading gives plain SimEvent objects, made on demand.
  */
-export type Layer = 'guest' | 'tdx-module' | 'kvm' | 'vmm' | 'host' | 'link';
-export const LAYERS: readonly Layer[] = ['guest', 'tdx-module', 'kvm', 'vmm', 'host', 'link'];
+import type { Layer } from './trace-layers';
+export { LAYERS, type Layer } from './trace-layers';
 
 export type ArgValue = string | number | boolean | null | readonly (string | number)[];
 

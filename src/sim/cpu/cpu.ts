@@ -23,8 +23,8 @@ import {
   GuestException, GuestPanic,
   MmioAccess, REG64, VcpuExit,
 } from './bus';
-import * as P from '../guest/asm/program';
-import type { Insn, Operand, Program } from '../guest/asm/program';
+import * as P from '../abi/program';
+import type { Insn, Operand, Program } from '../abi/program';
 
 // Module-local copies of the opcode numbers: imported bindings can compile to getters (ESM interop),
 // which would cost a call per `case` on the hot path.

@@ -6,7 +6,7 @@
  */
 import { type Access, type CpuBus, type CpuRegs, GuestException, VcpuExit } from './bus';
 import { type AssembleOptions, assemble } from '../guest/asm/assembler';
-import type { Program } from '../guest/asm/program';
+import type { Program } from '../abi/program';
 import { Cpu } from './cpu';
 import type { GuestKernel } from './bus';
 

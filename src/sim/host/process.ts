@@ -1,9 +1,16 @@
 import { fail } from '../core/errno';
-import { Cost } from '../core/clock';
+import { Cost, type Clock } from '../core/clock';
 import { PagedU32 } from '../core/paged-array';
 import { PAGE_SIZE, formatSize, hex, isPageAligned, pageAlignUp } from '../core/units';
-import type { Host } from './host';
-import { FrameOwner } from './physmem';
+import type { Trace } from '../core/trace';
+import { FrameOwner, type HostMemory } from './physmem';
+
+/** What a process uses of its host (host.ts's Host has these), so process.ts need not import host.ts. */
+export interface ProcessHost {
+  readonly memory: HostMemory;
+  readonly clock: Clock;
+  readonly trace: Trace;
+}
 
 /** One mapping of a process's address space (a line of /proc/PID/maps). */
 export interface Vma {
@@ -37,7 +44,7 @@ export class Process {
   private readonly notifiers: MmuNotifier[] = [];
   residentPages = 0;
 
-  constructor(readonly host: Host, readonly pid: number, readonly name: string) {
+  constructor(readonly host: ProcessHost, readonly pid: number, readonly name: string) {
     this.pt = new PagedU32(Math.ceil((TASK_SIZE - MMAP_BASE) / PAGE_SIZE));
   }
 

@@ -8,21 +8,15 @@ import {
   KVM_CAP_SYNC_REGS, KVM_CAP_VM_TYPES, KVM_CAP_X86_SMM, KVM_CAP_X86_USER_SPACE_MSR, KVM_CAP_X86_MSR_FILTER, KVM_HC_MAP_GPA_RANGE,
   KVM_SYNC_X86_VALID_FIELDS,
   KVM_MEMORY_ATTRIBUTE_PRIVATE, KVM_USER_MEM_SLOTS, KVM_X86_DEFAULT_VM, KVM_X86_SW_PROTECTED_VM, KVM_X86_TDX_VM,
-  KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE, KVM_DIRTY_LOG_INITIALLY_SET,
+  KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE, KVM_DIRTY_LOG_INITIALLY_SET, VM_TYPE_NAMES,
 } from './uapi';
 import type { CapRow } from './surface-rows';
 import { Vm } from './vm';
 
 /** The VM types this host's KVM supports (the simulated CPU has TDX and no SEV). */
 export const SUPPORTED_VM_TYPES = [KVM_X86_DEFAULT_VM, KVM_X86_SW_PROTECTED_VM, KVM_X86_TDX_VM];
-export const VM_TYPE_NAMES: Record<number, string> = {
-  0: 'KVM_X86_DEFAULT_VM',
-  1: 'KVM_X86_SW_PROTECTED_VM',
-  2: 'KVM_X86_SEV_VM',
-  3: 'KVM_X86_SEV_ES_VM',
-  4: 'KVM_X86_SNP_VM',
-  5: 'KVM_X86_TDX_VM',
-};
+// The names live with the other uapi constants (vm.ts uses them too); re-exported for the callers here.
+export { VM_TYPE_NAMES };
 
 const KVM_MAX_VCPUS = 4096;
 
@@ -59,9 +53,12 @@ export class Kvm {
     return vm;
   }
 
-  /** KVM_CHECK_EXTENSION on /dev/kvm (no VM): the answers for a default VM, or the host's maximum. */
-  checkExtension(cap: number): number {
-    return checkExtensionFor(null, cap);
+  /**
+   * KVM_CHECK_EXTENSION on /dev/kvm (vm = null: the answers for a default VM, or the host's maximum),
+   * or on a VM's fd (Vm.checkExtension asks here, so vm.ts needs no value from this module).
+   */
+  checkExtension(cap: number, vm: Vm | null = null): number {
+    return checkExtensionFor(vm, cap);
   }
 }
 

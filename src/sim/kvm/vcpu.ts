@@ -9,7 +9,7 @@ import {
   TDVMCALL_STATUS_INVALID_OPERAND, TDVMCALL_STATUS_RETRY, TDVMCALL_STATUS_SUCCESS, TDX_MAP_GPA_MAX_LEN, TDX_OPERAND_INVALID,
   TDVMCALL_STATUS_SUBFUNC_UNSUPPORTED, isSharedGpa,
 } from '../abi/tdx';
-import type { Program } from '../guest/asm';
+import type { Program } from '../abi/program';
 import { GuestFault } from '../cpu/cpu';
 import { KvmExitSignal, VcpuBlocked, VmDeadSignal, type RunExit, type RunResult } from './run';
 import { MSRS, kvmCpuid, kvmMsrDecision, msrName, vmxPassthrough } from './msr-cpuid';

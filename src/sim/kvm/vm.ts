@@ -6,7 +6,7 @@ import { PAGE_SIZE, formatSize, hex, isPageAligned } from '../core/units';
 import type { Process } from '../host/process';
 import type { Td } from '../tdx/module';
 import { GuestMemfd } from './guest-memfd';
-import { checkExtensionFor, type Kvm, VM_TYPE_NAMES } from './kvm';
+import type { Kvm } from './kvm';
 import { gfnToHva, slotContains, type Memslot, type UserspaceMemoryRegion2 } from './memslot';
 import { Mmu } from './mmu';
 import { KVM_MSR_EXIT_REASON_VALID_MASK, VmMsrPolicy, parseMsrFilter, userSpaceMsrNames, type KvmMsrFilter } from './msr-filter';
@@ -14,7 +14,7 @@ import {
   KVM_CAP_EXIT_HYPERCALL, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, KVM_CAP_X86_USER_SPACE_MSR,
   KVM_DIRTY_LOG_INITIALLY_SET, KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE, KVM_HC_MAP_GPA_RANGE,
   KVM_MEMORY_ATTRIBUTE_PRIVATE, KVM_MEM_GUEST_MEMFD, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY,
-  KVM_USER_MEM_SLOTS, KVM_X86_DEFAULT_VM, KVM_X86_TDX_VM,
+  KVM_USER_MEM_SLOTS, KVM_X86_DEFAULT_VM, KVM_X86_TDX_VM, VM_TYPE_NAMES,
 } from './uapi';
 import { Vcpu } from './vcpu';
 
@@ -99,7 +99,7 @@ export class Vm {
 
   /** KVM_CHECK_EXTENSION on the VM fd. */
   checkExtension(cap: number): number {
-    return checkExtensionFor(this, cap);
+    return this.kvm.checkExtension(cap, this);
   }
 
   /** KVM_ENABLE_CAP on the VM fd. */

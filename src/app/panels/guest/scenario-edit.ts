@@ -2,7 +2,7 @@
  * Reading a VM's program out of the scenario JSON and writing edited programs back into a copy.
  * The scenario here is the raw JSON the user loaded (not yet validated), so every field is checked.
  */
-import { parseSize } from '../../../sim/core/units';
+import { parseSize } from '../../../sim/view-model';
 
 interface VmJson {
   name?: unknown;

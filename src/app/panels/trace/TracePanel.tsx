@@ -1,5 +1,6 @@
 import { useEffect, useId, useLayoutEffect, useMemo, useRef, useState, type KeyboardEvent } from 'react';
-import { LAYERS, type ArgValue, type Layer, type SimEvent } from '../../../sim/core/trace';
+import type { ArgValue, SimEvent } from '../../../sim/core/trace';
+import { LAYERS, type Layer } from '../../../sim/view-model';
 import { useLabClient } from '../../client-context';
 import { useLab, useLabStore } from '../../store';
 import type { FramePacket } from '../../../worker/protocol';

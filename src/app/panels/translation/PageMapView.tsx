@@ -1,5 +1,5 @@
 import { useEffect, useId, useLayoutEffect, useMemo, useRef, useState, type KeyboardEvent } from 'react';
-import { PAGE_STATE_INFO } from '../../../sim/inspect';
+import { PAGE_STATE_INFO } from '../../../sim/view-model';
 import { createPageMap, defaultColumns, type PageMap } from '../../render/page-map';
 import { MAP_COLORS, pagePalette } from '../../render/page-palette';
 import { useLab, useLabStore, type LabState } from '../../store';

@@ -1,4 +1,4 @@
-import { PAGE_STATE_INFO } from '../../../sim/inspect';
+import { PAGE_STATE_INFO } from '../../../sim/view-model';
 import { useMemo } from 'react';
 import { PAGE_STATE_COLORS } from '../../render/page-palette';
 import { useLab } from '../../store';

@@ -20,7 +20,7 @@ import {
   isDirective, isMnemonic,
 } from './mnemonics';
 import { type Rm, encodeModrm, encodePlain, pushLE } from './encode';
-import { type Insn, type Operand, type Program, OPND_IMM, OPND_MEM, OPND_REG, Op } from './program';
+import { type Insn, type Operand, type Program, OPND_IMM, OPND_MEM, OPND_REG, Op } from '../../abi/program';
 import { type RegInfo, lookupRegister } from './registers';
 
 export interface AssembleOptions {

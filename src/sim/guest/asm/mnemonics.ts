@@ -1,5 +1,5 @@
 /** Mnemonic tables: condition-code suffixes, ALU groups, string instructions, directives. */
-import { Cond } from './program';
+import { Cond } from '../../abi/program';
 
 /** Condition suffixes (jcc, setcc, cmovcc). The parity conditions are not modelled (no PF). */
 export const COND_SUFFIX: Record<string, number> = {

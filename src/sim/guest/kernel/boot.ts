@@ -25,7 +25,9 @@ import { BootFault, BootHw } from './boot-hw';
 import {
   type AcpiTableSeen, type BootDevice, LINUX_BOOT_VIRTIO_RINGS_PRIVATE, LinuxBoot, type PnpDevice, type VirtqueueSetup,
 } from './boot-linux';
-import type { Platform } from './kernel';
+
+/** What the guest kernel runs on, as it learns at boot (CPUID leaf 0x21 "IntelTDX    " for a TD). */
+export type Platform = 'tdx' | 'sw-protected' | 'none';
 
 export type { AcpiTableSeen, BootDevice, FirmwareInfo, PnpDevice, VirtqueueSetup };
 export { LINUX_BOOT_VIRTIO_RINGS_PRIVATE };

@@ -6,12 +6,11 @@ import {
   EXIT_REASON_MSR_WRITE, TDG_MEM_PAGE_ACCEPT, TDG_VP_INFO, TDG_VP_VMCALL, TDVMCALL_MAP_GPA, TDVMCALL_STATUS_RETRY,
   TDX_PAGE_ALREADY_ACCEPTED, isSharedGpa,
 } from '../../abi/tdx';
-import { BOOT_SERVICES, type BootInfo, type FirmwareInfo, GuestBoot } from './boot';
+import { BOOT_SERVICES, type BootInfo, type FirmwareInfo, GuestBoot, type Platform } from './boot';
 import { OpRegs } from './boot-exec';
 import { TIMED_SERVICES, TimedServices } from './timed';
 
-/** What the guest kernel runs on, as it learns at boot (CPUID leaf 0x21 "IntelTDX    " for a TD). */
-export type Platform = 'tdx' | 'sw-protected' | 'none';
+export type { Platform };
 
 const PAGE = 4096;
 

@@ -1,5 +1,6 @@
 /**
- * The assembled program: the shapes the assembler produces and the CPU interpreter executes. The CPU
+ * The assembled program: the shapes the assembler (guest software) produces and the CPU interpreter
+ * (hardware) executes — the instruction set both sides share, so it lives in abi/ below them. The CPU
  * runs from the decoded `Insn` table (keyed by address), never by decoding the image bytes, so the
  * operand fields below are pre-resolved for a fast interpreter: registers as numbers, displacements and
  * immediates as unsigned 32-bit halves (and as bigint for the slow paths and the UI).
