@@ -67,6 +67,22 @@ export class Link implements Actor {
     return this.spec.name;
   }
 
+  get from(): string {
+    return this.spec.from;
+  }
+
+  get to(): string {
+    return this.spec.to;
+  }
+
+  get bandwidth(): number {
+    return this.spec.bandwidth;
+  }
+
+  get latency(): number {
+    return this.spec.latency;
+  }
+
   get inFlight(): readonly Transfer[] {
     return this.flight.map((f) => f.t);
   }
