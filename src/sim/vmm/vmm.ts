@@ -104,8 +104,12 @@ export class VmmVm {
   readonly throttleTimer: ThrottleTimer;
   /** The auto-converge throttle percentage (0: off). */
   throttlePct = 0;
-  /** The vCPU threads have been started (QEMU creates them stopped with -S; the first run or cont starts them). */
-  started = false;
+  /**
+   * QEMU's run state: `prelaunch` (created with -S, the vCPU threads wait: a scenario's `run` step
+   * runs a vCPU for the step only, as a debugger's continue-then-interrupt does), `running` (after
+   * `cont`: the threads run with the world's scheduler), `paused` (after `stop`).
+   */
+  runState: 'prelaunch' | 'running' | 'paused' = 'prelaunch';
   /** The devices the guest sees, built at each boot from `running`. */
   platform!: Platform;
   /** The platform the guest booted with, and the one the next reboot applies (the user's switches). */
@@ -160,26 +164,37 @@ export class VmmVm {
     for (const t of this.threads) t.order = [hostIndex, vmIndex, t.index];
   }
 
-  /** Start the vCPU threads the first time (QEMU's -S, then the first cont); returns whether it did. */
-  start(): boolean {
-    if (this.started) return false;
-    this.started = true;
+  /** The vCPU threads run with the world from now on (what `cont` does, without its event: for tests). */
+  start(): void {
+    this.runState = 'running';
     for (const t of this.threads) t.resume();
-    return true;
+  }
+
+  /**
+   * A `run` step on a VM in prelaunch: its threads run for the step only (`hold` false lets them
+   * go, true stops them again), silently, as a debugger steps a VM it keeps stopped.
+   */
+  step(hold: boolean): void {
+    if (this.runState !== 'prelaunch') return;
+    for (const t of this.threads) {
+      if (hold) t.pause();
+      else t.resume();
+    }
   }
 
   /** QEMU's `stop` (vm_stop → pause_all_vcpus): every vCPU thread pauses. */
   stop(): void {
-    this.started = true;
+    this.runState = 'paused';
     for (const t of this.threads) t.pause();
-    this.trace('vm_stop', { state: 'paused' }, `QEMU stops the VM: its ${this.threads.length} vCPU thread(s) pause and the guest's time stands still for it.`);
+    this.trace('vm_stop', { state: 'paused' }, `QEMU stops the VM: its ${this.threads.length} vCPU thread(s) pause.`);
   }
 
   /** QEMU's `cont` (vm_start → resume_all_vcpus). */
   cont(): void {
-    this.started = true;
-    for (const t of this.threads) t.resume();
-    this.trace('vm_start', { state: 'running' }, 'QEMU lets the VM run again (cont): each vCPU goes back to what it was doing.');
+    const first = this.runState === 'prelaunch';
+    this.start();
+    this.trace('vm_start', { state: 'running' }, first ? `QEMU starts the VM (cont): its ${this.threads.length} vCPU thread(s) run with the world from now on.`
+      : 'QEMU lets the VM run again (cont): each vCPU goes back to what it was doing.');
   }
 
   /**

@@ -15,16 +15,17 @@ export interface VcpuRunResult {
  * A `run` step through the world's scheduler: QEMU's vCPU threads run as actors, and the step ends
  * when vCPU `vcpuIndex` halts, panics or stops, has run `budget` instructions, or (until = 'exit')
  * handled one exit — or when nothing in the world can run any more. Every other actor due meanwhile
- * runs too (the VM's other vCPUs, other VMs that were started, links, timers). The first run starts
- * the VM's threads (QEMU -S, then cont); with `kick`, a halted vCPU is woken first, as the lab's run
- * step always resumed a guest after its HLT.
+ * runs too (the VM's other vCPUs, VMs that were started with `cont`, links, timers). A VM still in
+ * prelaunch runs for the step only: its threads are let go and held again after (VmmVm.step), so
+ * VMs a scenario steps one at a time do not run in each other's steps. With `kick`, a halted vCPU is
+ * woken first, as the lab's run step always resumed a guest after its HLT.
  */
 export function runVcpu(scheduler: Scheduler, vmm: VmmVm, vcpuIndex: number, until: 'halt' | 'exit', budget: number, kick: boolean): VcpuRunResult {
   const t = vmm.threads[vcpuIndex];
   if (!t) throw new RangeError(`VM "${vmm.desc.name}" has no vCPU ${vcpuIndex} (it has ${vmm.threads.length})`);
-  vmm.start();
+  if (vmm.runState === 'paused') return { stop: 'paused', instructions: 0, exits: 0, message: `the VM is stopped: vCPU ${vcpuIndex} runs again after cont` };
+  vmm.step(false);
   if (kick) t.kick();
-  if (t.state === 'paused') return { stop: 'paused', instructions: 0, exits: 0, message: `vCPU ${vcpuIndex} is paused: the VM was stopped (cont lets it run)` };
   const r = (t.request = { until, left: budget, instructions: 0, exits: 0, last: null as RunOutcome | null });
   try {
     for (;;) {
@@ -37,6 +38,7 @@ export function runVcpu(scheduler: Scheduler, vmm: VmmVm, vcpuIndex: number, unt
     }
   } finally {
     t.request = null;
+    vmm.step(true);
   }
   const o = r.last;
   if (!o) return { stop: (t.state as string) === 'paused' ? 'paused' : 'halted', instructions: 0, exits: 0, message: t.why || `vCPU ${vcpuIndex} is ${t.state}` };
