@@ -46,7 +46,7 @@ describe('exit 0: the scenario ran', () => {
     expect(r.err).toBe('');
     const report = JSON.parse(r.out);
     expect(report.format).toBe('guest-memory-lab/report');
-    expect(report.version).toBe(1);
+    expect(report.version).toBe(2);
     expect(report.title).toBe((PRESETS['selftest-by-hand'] as { title: string }).title);
     expect(report.results.length).toBe((PRESETS['selftest-by-hand'] as { steps: unknown[] }).steps.length);
     expect(Array.isArray(report.events)).toBe(true);
@@ -234,13 +234,13 @@ describe('exit 1: an invalid scenario, with the JSON path in the message', () =>
     expect(r.err).toContain('$.vms[1].name');
   });
 
-  test('version 2', () => {
+  test('version 3', () => {
     const s = base();
-    s.version = 2;
+    s.version = 3;
     const r = invalid(s);
     expect(r.code).toBe(1);
     expect(r.err).toContain('$.version');
-    expect(r.err).toContain('version 2');
+    expect(r.err).toContain('unknown scenario version 3; this lab reads versions 1 and 2');
   });
 
   test('a missing required field', () => {
@@ -267,11 +267,114 @@ describe('docs/scenario-format.md', () => {
   });
 
   test('its first example is a scenario that runs', () => {
-    const first = blocks.find((b) => b.includes('"version": 1') && b.includes('"steps"'))!;
+    const first = blocks.find((b) => b.includes('"version": 2') && b.includes('"steps"'))!;
     const scenario: unknown = JSON.parse(first);
     expect(() => parseScenario(scenario)).not.toThrow();
     const r = cli(writeScenario(scenario));
     expect(r.code).toBe(0);
     expect(JSON.parse(r.out).results[1].value.hex).toBe('00');
+  });
+});
+
+describe('a world of two hosts', () => {
+  /** Two VMs, one on each host, each printing its letter; the host reads its own physical memory. */
+  const twoHosts = () => ({
+    version: 2,
+    title: 'two hosts',
+    hosts: [{ name: 'src', memory: '512M' }, { name: 'dst', memory: '1G' }],
+    links: [{ name: 'wire', from: 'src', to: 'dst', bandwidth: '10Gbit', latency: '50us' }],
+    vms: [
+      { name: 'a', host: 'src', type: 'default', memory: '16M', program: ['_start:', '    mov al, 0x41', '    mov dx, 0x3f8', '    out dx, al', '    hlt'] },
+      { name: 'b', host: 'dst', type: 'tdx', memory: '64M', vcpus: 2, tdx: { firmware_accept: '1M' }, program: ['_start:', '    mov byte [0x200000], 0x42', '    hlt'] },
+    ],
+    steps: [
+      { do: 'run', vm: 'a' },
+      { do: 'run', vm: 'b' },
+      { do: 'host_read', vm: 'b', gpa: '0x200000', length: 1, via: 'physical' },
+      { do: 'host_read_phys', host: 'src', hpa: '0x10000000', length: 4 },
+    ] as Record<string, unknown>[],
+  });
+
+  test('runs from the CLI; every event names its host, and each VM its own', () => {
+    const r = cli(writeScenario(twoHosts()));
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.out);
+    expect(report.results.map((x: { ret: number }) => x.ret)).toEqual([0, 0, 1, 4]);
+    expect(report.results[0].value.console).toBe('A');
+    // The TD's private byte, read from dst's physical memory with the host key: zero.
+    expect(report.results[2].value).toMatchObject({ hex: '00', td_owned_lines: 1 });
+    const events = report.events as { seq: number; host: string | null; vm: string | null; name: string }[];
+    expect(events.every((e) => e.host === 'src' || e.host === 'dst')).toBe(true);
+    for (const e of events.filter((x) => x.vm === 'a')) expect(e.host).toBe('src');
+    for (const e of events.filter((x) => x.vm === 'b')) expect(e.host).toBe('dst');
+    expect(events.some((e) => e.host === 'dst' && e.name === 'TDH.MEM.PAGE.AUG')).toBe(true);
+    const [from, to] = report.results[3].events;
+    expect(events.slice(from, to).map((e) => [e.host, e.name])).toEqual([['src', 'read']]);
+    expect(report.summary.hosts.map((h: { name: string; memory: string }) => [h.name, h.memory])).toEqual([['src', '512 MiB'], ['dst', '1 GiB']]);
+    expect(report.summary.hosts[1].frames_by_owner['guest_memfd']).toBeGreaterThan(0);
+    expect(report.summary.hosts[0].frames_by_owner['guest_memfd']).toBeUndefined();
+    expect(report.summary.links).toEqual([{ name: 'wire', from: 'src', to: 'dst', bandwidth: 1_250_000_000, latency: 50_000, state: 'up' }]);
+    expect(report.summary.vms.map((v: { name: string; host: string; vcpus: number }) => [v.name, v.host, v.vcpus])).toEqual([['a', 'src', 1], ['b', 'dst', 2]]);
+    expect(report.notes).toEqual(['VM "b" asks for 2 vCPUs: vCPU 0 runs its program; the others wait for the world\'s scheduler']);
+  });
+
+  test('the same scenario gives the same report, byte for byte', () => {
+    const file = writeScenario(twoHosts());
+    const a = cli(file);
+    const b = cli(file);
+    expect(a.code).toBe(0);
+    expect(b.out).toBe(a.out);
+  });
+
+  test('a host step without "host" in a two-host world names the hosts', () => {
+    const s = twoHosts();
+    s.steps = [{ do: 'host_read_phys', hpa: 0 }];
+    const r = cli(writeScenario(s));
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('$.steps[0].host: this step acts on a host and there are several: name it with "host" (hosts: "src", "dst")');
+    s.steps = [{ do: 'KVM_CREATE_VM', host: 'nowhere', as: 'v', type: 0 }];
+    expect(cli(writeScenario(s)).err).toContain('$.steps[0].host: no host named "nowhere" (hosts: "src", "dst")');
+  });
+
+  test('an mmap on one host cannot back a memslot of a VM on the other', () => {
+    const s = twoHosts();
+    s.steps = [
+      { do: 'mmap', host: 'src', length: '1M', as: 'mem' },
+      { do: 'KVM_CREATE_VM', host: 'dst', as: 'v', type: 0 },
+      { do: 'KVM_SET_USER_MEMORY_REGION2', vm: 'v', slot: 0, guest_phys_addr: 0, memory_size: '1M', userspace_addr: 'mem' },
+    ];
+    const r = cli(writeScenario(s));
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('$.steps[2].userspace_addr: mmap "mem" is on host "src", VM "v" on host "dst": a memslot maps memory of its own host');
+  });
+
+  test('an unknown step kind suggests the nearest', () => {
+    const s = twoHosts();
+    s.steps = [{ do: 'host_raed', vm: 'a', gpa: 0, via: 'physical' }];
+    const r = cli(writeScenario(s));
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('$.steps[0].do: unknown step "host_raed" (did you mean "host_read"?)');
+  });
+});
+
+describe('--steps and the version 1 upgrade', () => {
+  test('--steps prints the step tables of docs/scenario-format.md', () => {
+    const r = cli('--steps');
+    expect(r.code).toBe(0);
+    expect(readFileSync(new URL('../../docs/scenario-format.md', import.meta.url), 'utf8')).toContain(r.out);
+    expect(r.out).toContain('| `host_read_phys` | `host` (optional), `hpa`, `length` (default `64`) |');
+  });
+
+  test('a version-1 file runs with a note, and its report equals the version-2 file\'s but for the note', () => {
+    const v1 = cli(writeScenario(base()));
+    const v2 = cli(writeScenario({ ...base(), version: 2 }));
+    expect(v1.code).toBe(0);
+    const r1 = JSON.parse(v1.out);
+    const r2 = JSON.parse(v2.out);
+    expect(r1.notes).toEqual(['version 1 scenario upgraded to version 2: its host "host0" (16 GiB) is the world\'s only host, every VM runs on it, and there are no links']);
+    expect(r2.notes).toEqual([]);
+    expect({ ...r1, notes: [] }).toEqual(r2);
+    expect(r1.events.every((e: { host: string }) => e.host === 'host0')).toBe(true);
   });
 });

@@ -1,6 +1,7 @@
 /**
  * npm run sim -- <scenario.json | preset>
  * npm run sim -- --schema
+ * npm run sim -- --steps
  * npm run sim -- --list
  *
  * Prints the JSON report on stdout. Exit status: 0 when the scenario ran (whatever the guest did),
@@ -10,9 +11,11 @@ import { readFileSync } from 'node:fs';
 import { PRESETS } from '../scenarios';
 import { ScenarioRun } from '../sim/scenario/runner';
 import { ScenarioError, scenarioJsonSchema } from '../sim/scenario/schema';
+import { stepTablesMarkdown } from '../sim/scenario/steps';
 
 const USAGE = `usage: npm run sim -- <scenario.json | preset>   run a scenario, print the JSON report
-       npm run sim -- --schema                       print the scenario JSON Schema
+       npm run sim -- --schema                       print the scenario JSON Schema (version 2)
+       npm run sim -- --steps                        print the step tables (markdown, from the step registry)
        npm run sim -- --list                         list the presets
 presets: ${Object.keys(PRESETS).join(', ')}`;
 
@@ -29,6 +32,10 @@ export function main(argv: string[], out: (s: string) => void, err: (s: string) 
   }
   if (a === '--schema') {
     out(JSON.stringify(scenarioJsonSchema(), null, 2));
+    return 0;
+  }
+  if (a === '--steps') {
+    out(stepTablesMarkdown());
     return 0;
   }
   if (a === '--list') {

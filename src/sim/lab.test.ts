@@ -123,3 +123,24 @@ describe('Lab.stepExit', () => {
     expect(stops).toBeGreaterThan(14);
   });
 });
+
+describe('a Lab over two hosts', () => {
+  test("its frame lists every VM with its host, its events name theirs, and a walk ends in the VM's own host's frame", () => {
+    const prog = ['_start:', '    mov byte [0x200000], 0x42', '    hlt'];
+    const lab = new Lab({
+      version: 2, title: 'two hosts',
+      hosts: [{ name: 'src', memory: '512M' }, { name: 'dst', memory: '512M' }],
+      vms: [{ name: 'a', host: 'src', type: 'default', memory: '16M', program: prog }, { name: 'b', host: 'dst', type: 'default', memory: '16M', program: prog }],
+      steps: [{ do: 'run', vm: 'a' }, { do: 'run', vm: 'b' }],
+    });
+    while (!lab.done) lab.step();
+    const f = lab.frame(-1, 10_000);
+    expect(f.vms.map((v) => [v.name, v.host])).toEqual([['a', 'src'], ['b', 'dst']]);
+    expect(new Set(f.events.filter((e) => e.vm === 'b').map((e) => e.host))).toEqual(new Set(['dst']));
+    expect(new Set(f.events.filter((e) => e.vm === 'a').map((e) => e.host))).toEqual(new Set(['src']));
+    const hop = lab.walk('b', 0x200000).find((h) => h.hop === 'frame')!;
+    expect(hop.ok).toBe(true);
+    const hpa = Number(hop.fields.hpa);
+    expect(lab.run.world.host('dst').host.readPhys(hpa, 1).bytes[0]).toBe(0x42);
+  });
+});

@@ -30,6 +30,8 @@ export interface VmmMapping {
 /** What the UI shows of one VM in a frame. */
 export interface VmView {
   name: string;
+  /** The host the VM runs on. */
+  host: string;
   type: string;
   isTd: boolean;
   /** GFNs the page map covers (up to the end of the highest memslot). */
@@ -81,7 +83,9 @@ export interface LabFrame {
   narration: string;
   /** The newest event that touched guest pages (the lesson's latest page, outlined while paused), or null. */
   focus: { seq: number; vm: string; name: string; gfns: readonly [number, number] } | null;
+  /** Every VM of the world, host by host. */
   vms: VmView[];
+  /** The host panel's host: the first host (the only one in a one-host scenario). */
   hostFrames: number;
   hostName: string;
 }
@@ -167,14 +171,20 @@ export class Lab {
     return this.run.runOne(parsed.data);
   }
 
+  /** Every VM of the world, host by host. */
+  private allVms(): Vm[] {
+    return this.run.world.hosts.flatMap((h) => h.kvm.vms);
+  }
+
   private vm(name: string): Vm {
-    const v = this.run.kvm.vms.find((x) => x.name === name);
+    const v = this.allVms().find((x) => x.name === name);
     if (!v) throw new ScenarioError([{ path: '$.vm', message: `no VM named "${name}"` }]);
     return v;
   }
 
   walk(vmName: string, gpa: number): WalkHop[] {
-    return translationWalk(this.vm(vmName), this.run.host, gpa);
+    const vm = this.vm(vmName);
+    return translationWalk(vm, vm.kvm.host, gpa);
   }
 
   /**
@@ -355,7 +365,7 @@ export class Lab {
       eventCount: r.trace.count,
       narration: last ? last.text : r.scenario.explanation,
       focus: withFocus ? this.focus(last) : null,
-      vms: r.kvm.vms.map((vm) => this.vmView(vm)),
+      vms: this.allVms().map((vm) => this.vmView(vm)),
       hostFrames: r.host.memory.nframes,
       hostName: r.host.name,
     };
@@ -381,6 +391,7 @@ export class Lab {
     const prog = cpu?.program ?? null;
     return {
       name: vm.name,
+      host: vm.kvm.host.name,
       type: VM_TYPE_NAMES[vm.type],
       isTd: vm.isTd,
       gfnCount: gfnSpan(vm),

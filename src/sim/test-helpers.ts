@@ -20,10 +20,10 @@ export interface ScenarioOptions {
 /** A scenario document (not yet run). Host memory is small by default so that tests stay fast. */
 export function scenarioDoc(steps: StepIn[], opts: ScenarioOptions = {}): Record<string, unknown> {
   return {
-    version: 1,
+    version: 2,
     title: opts.title ?? 'unit test',
     seed: opts.seed ?? 1,
-    host: { name: 'host0', memory: opts.hostMemory ?? '512M' },
+    hosts: [{ name: 'host0', memory: opts.hostMemory ?? '512M' }],
     vms: opts.vms ?? [],
     steps,
   };

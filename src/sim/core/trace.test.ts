@@ -17,17 +17,32 @@ describe('Trace', () => {
     const { trace, tick } = clockTrace();
     trace.emitFor('vm0', 'kvm', 'KVM_RUN', { vcpu: 0 }, 'The VMM enters the guest.', { vcpu: 0 });
     tick();
-    trace.record(PAGE_IN, 'vm0', 0, 0x123, 1, 0x123, 0x4567, 1);
+    trace.port('src').record(PAGE_IN, 'vm0', 0, 0x123, 1, 0x123, 0x4567, 1);
     const [a, b] = trace.events;
-    expect(a).toEqual({ seq: 0, t: 0, vm: 'vm0', vcpu: 0, layer: 'kvm', name: 'KVM_RUN', args: { vcpu: 0 }, text: 'The VMM enters the guest.' });
+    expect(a).toEqual({ seq: 0, t: 0, host: null, vm: 'vm0', vcpu: 0, layer: 'kvm', name: 'KVM_RUN', args: { vcpu: 0 }, text: 'The VMM enters the guest.' });
     expect(b).toEqual({
-      seq: 1, t: 100, vm: 'vm0', vcpu: 0, layer: 'kvm', name: 'EPT entry installed',
+      seq: 1, t: 100, host: 'src', vm: 'vm0', vcpu: 0, layer: 'kvm', name: 'EPT entry installed',
       args: { gfn: '0x123', hpa: '0x4567000', writable: true }, text: 'KVM maps GFN 0x123 to host frame 0x4567000.', gfns: [0x123, 1],
     });
     // Plain objects: what the worker posts and the CLI prints.
     expect(structuredClone(b)).toEqual(b);
     expect(JSON.parse(JSON.stringify(trace.events))).toEqual(trace.events);
     expect(Object.getPrototypeOf(b)).toBe(Object.prototype);
+  });
+
+  it("stamps each host's events through its port, in one sequence with the world's", () => {
+    const { trace } = clockTrace();
+    const src = trace.port('src');
+    const dst = trace.port('dst');
+    expect(trace.port('src')).toBe(src);
+    src.emit('host', 'read', {}, 'one', { vm: 'g' });
+    dst.record(PAGE_IN, 'g', 0, 1, 1, 1, 2, 0);
+    trace.emit('link', 'cut', {}, 'two');
+    src.emitFor('g', 'kvm', 'KVM_RUN', {}, 'three');
+    expect(trace.events.map((e) => [e.seq, e.host, e.vm])).toEqual([[0, 'src', 'g'], [1, 'dst', 'g'], [2, null, null], [3, 'src', 'g']]);
+    expect(src.count).toBe(4);
+    src.quietly(() => dst.emit('host', 'read', {}, 'muted'));
+    expect(trace.count).toBe(4);
   });
 
   it('finds the newest event that touched pages, within a window, without reading the others', () => {

@@ -20,6 +20,8 @@ export interface SimEvent {
   seq: number;
   /** Virtual time in ns. */
   t: number;
+  /** The host's name (events of the machine), or null for world-wide events (a scenario step's error, a link). */
+  host: string | null;
   /** The VM's name, or null for host-wide events. */
   vm: string | null;
   vcpu: number | null;
@@ -81,6 +83,8 @@ class Chunk {
   readonly t = new Float64Array(CHUNK);
   /** EventKind id, or OBJECT. */
   readonly kind = new Int16Array(CHUNK);
+  /** Index into Trace.hostNames (0: world-wide). */
+  readonly host = new Int16Array(CHUNK);
   /** Index into Trace.names (0: host-wide). */
   readonly vm = new Int16Array(CHUNK);
   /** -1: none. */
@@ -94,7 +98,51 @@ class Chunk {
   readonly objs: (StoredEvent | undefined)[] = new Array<StoredEvent | undefined>(CHUNK).fill(undefined);
 }
 
-export class Trace {
+/**
+ * Where the machine's parts emit: a Trace, or one host's port of it (Trace.port), which stamps the
+ * host's name on every event. Everything below the scenario emits through its host's sink, so that no
+ * part of the machine needs to know how many hosts there are.
+ */
+export interface TraceSink {
+  emit(layer: Layer, name: string, args: Lazy<Record<string, ArgValue>>, text: Lazy<string>, ctx?: EventContext): void;
+  emitFor(vm: string | null, layer: Layer, name: string, args: Lazy<Record<string, ArgValue>>, text: Lazy<string>, ctx?: EventContext): void;
+  record(kind: EventKind, vm: string | null, vcpu: number, gfn: number, gfnCount: number, a: number, b?: number, c?: number): void;
+  setMuted(on: boolean): void;
+  quietly<T>(fn: () => T): T;
+  /** Events recorded so far in the whole trace (the next event's seq). */
+  readonly count: number;
+}
+
+/** One host's sink into the world's trace: the same API, every event stamped with the host (an index into the trace's host names). */
+export class TracePort implements TraceSink {
+  constructor(private readonly trace: Trace, readonly hostName: string, private readonly hostIndex: number) {}
+
+  emit(layer: Layer, name: string, args: Lazy<Record<string, ArgValue>>, text: Lazy<string>, ctx: EventContext = {}): void {
+    this.trace.emitAt(this.hostIndex, ctx.vm ?? null, layer, name, args, text, ctx);
+  }
+
+  emitFor(vm: string | null, layer: Layer, name: string, args: Lazy<Record<string, ArgValue>>, text: Lazy<string>, ctx: EventContext = {}): void {
+    this.trace.emitAt(this.hostIndex, vm, layer, name, args, text, ctx);
+  }
+
+  record(kind: EventKind, vm: string | null, vcpu: number, gfn: number, gfnCount: number, a: number, b = 0, c = 0): void {
+    this.trace.recordAt(this.hostIndex, kind, vm, vcpu, gfn, gfnCount, a, b, c);
+  }
+
+  setMuted(on: boolean): void {
+    this.trace.setMuted(on);
+  }
+
+  quietly<T>(fn: () => T): T {
+    return this.trace.quietly(fn);
+  }
+
+  get count(): number {
+    return this.trace.count;
+  }
+}
+
+export class Trace implements TraceSink {
   private seq = 0;
   /** The kept events, oldest chunk first; chunks[0] starts at seq firstChunk · CHUNK. */
   private chunks: Chunk[] = [];
@@ -111,31 +159,60 @@ export class Trace {
   private readonly nameIndex = new Map<string | null, number>([[null, 0]]);
   private lastName: string | null = null;
   private lastIndex = 0;
+  /** Host names by index (0: world-wide, null); one port per host. */
+  private readonly hostNames: (string | null)[] = [null];
+  private readonly ports = new Map<string, TracePort>();
 
   /** At least the newest `limit` events are kept, and fewer than 8,192 more (whole chunks of 4,096 are dropped). */
   constructor(private readonly now: () => number, limit = 1_000_000) {
     this.maxChunks = Math.max(2, Math.ceil(limit / CHUNK) + 1);
   }
 
+  /**
+   * The sink a host's parts emit through: every event it takes names the host. One port per host
+   * name (asking again gives the same port).
+   */
+  port(hostName: string): TracePort {
+    let p = this.ports.get(hostName);
+    if (!p) {
+      if (this.hostNames.length > 0x7fff) throw new RangeError('too many hosts in one trace');
+      p = new TracePort(this, hostName, this.hostNames.length);
+      this.hostNames.push(hostName);
+      this.ports.set(hostName, p);
+    }
+    return p;
+  }
+
+  /** A world-wide event (no host). */
   emit(layer: Layer, name: string, args: Lazy<Record<string, ArgValue>>, text: Lazy<string>, ctx: EventContext = {}): void {
-    this.emitFor(ctx.vm ?? null, layer, name, args, text, ctx);
+    this.emitAt(0, ctx.vm ?? null, layer, name, args, text, ctx);
   }
 
   /** emit() for one VM's event (its name apart from the context, which then needs no copy). */
   emitFor(vm: string | null, layer: Layer, name: string, args: Lazy<Record<string, ArgValue>>, text: Lazy<string>, ctx: EventContext = {}): void {
+    this.emitAt(0, vm, layer, name, args, text, ctx);
+  }
+
+  /** emitFor() on host `host` (an index from port(); 0: world-wide). */
+  emitAt(host: number, vm: string | null, layer: Layer, name: string, args: Lazy<Record<string, ArgValue>>, text: Lazy<string>, ctx: EventContext = {}): void {
     if (this.muted > 0 || this.replayMuted) return;
     const g = ctx.gfns;
-    const i = this.slot(vm, ctx.vcpu ?? -1, g ? g[0] : 0, g ? g[1] : 0);
+    const i = this.slot(host, vm, ctx.vcpu ?? -1, g ? g[0] : 0, g ? g[1] : 0);
     const chunk = this.cur!;
     chunk.kind[i] = OBJECT;
     chunk.objs[i] = { args, text, layer, name };
     this.notify();
   }
 
-  /** A hot event: its kind and numbers only (see EventKind). */
+  /** A hot event: its kind and numbers only (see EventKind). World-wide; a host records through its port. */
   record(kind: EventKind, vm: string | null, vcpu: number, gfn: number, gfnCount: number, a: number, b = 0, c = 0): void {
+    this.recordAt(0, kind, vm, vcpu, gfn, gfnCount, a, b, c);
+  }
+
+  /** record() on host `host` (an index from port()). */
+  recordAt(host: number, kind: EventKind, vm: string | null, vcpu: number, gfn: number, gfnCount: number, a: number, b = 0, c = 0): void {
     if (this.muted > 0 || this.replayMuted) return;
-    const i = this.slot(vm, vcpu, gfn, gfnCount);
+    const i = this.slot(host, vm, vcpu, gfn, gfnCount);
     const chunk = this.cur!;
     chunk.kind[i] = kind.id;
     chunk.a[i] = a;
@@ -145,7 +222,7 @@ export class Trace {
   }
 
   /** The next event's index in the current chunk (`cur`), with its common columns filled. */
-  private slot(vm: string | null, vcpu: number, g0: number, gn: number): number {
+  private slot(host: number, vm: string | null, vcpu: number, g0: number, gn: number): number {
     const seq = this.seq++;
     const i = seq & (CHUNK - 1);
     if (i === 0) this.addChunk();
@@ -157,6 +234,7 @@ export class Trace {
       this.lastIndex = v;
     }
     chunk.t[i] = this.now();
+    chunk.host[i] = host;
     chunk.vm[i] = v;
     chunk.vcpu[i] = vcpu;
     chunk.g0[i] = g0;
@@ -236,7 +314,7 @@ export class Trace {
     const chunk = this.chunks[(seq >>> CHUNK_BITS) - this.firstChunk];
     const i = seq & (CHUNK - 1);
     const v = chunk.vcpu[i];
-    const e: SimEvent = { seq, t: chunk.t[i], vm: this.names[chunk.vm[i]], vcpu: v < 0 ? null : v, layer: 'host', name: '', args: {}, text: '' };
+    const e: SimEvent = { seq, t: chunk.t[i], host: this.hostNames[chunk.host[i]], vm: this.names[chunk.vm[i]], vcpu: v < 0 ? null : v, layer: 'host', name: '', args: {}, text: '' };
     const k = chunk.kind[i];
     if (k === OBJECT) {
       const o = chunk.objs[i]!;

@@ -40,3 +40,37 @@ export function formatSize(bytes: number): string {
 
 /** 0x-prefixed lower-case hex, as the kernel prints addresses. */
 export const hex = (n: number | bigint): string => '0x' + n.toString(16);
+
+const DURATION_RE = /^\s*(\d+(?:\.\d+)?)\s*(ns|us|µs|ms|s)\s*$/i;
+const DURATION_NS: Record<string, number> = { ns: 1, us: 1_000, 'µs': 1_000, ms: 1_000_000, s: 1_000_000_000 };
+
+/**
+ * Parse a virtual duration into nanoseconds: a number (ns) or "500us", "2 ms", "1.5s".
+ * Returns undefined when the text is not a duration or is not a whole number of nanoseconds.
+ */
+export function parseDuration(v: number | string): number | undefined {
+  if (typeof v === 'number') return Number.isSafeInteger(v) && v >= 0 ? v : undefined;
+  const m = DURATION_RE.exec(v);
+  if (!m) return undefined;
+  const ns = Number(m[1]) * DURATION_NS[m[2].toLowerCase()];
+  return Number.isSafeInteger(ns) ? ns : undefined;
+}
+
+const BITRATE_RE = /^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)bit(?:\/s|ps)?\s*$/i;
+const DECIMAL: Record<string, number> = { '': 1, K: 1e3, M: 1e6, G: 1e9, T: 1e12 };
+
+/**
+ * Parse a bandwidth into bytes per (virtual) second: a number, a bit rate with decimal prefixes as
+ * network links are rated ("10Gbit", "100 Mbit/s", "25Gbps": 10 Gbit is 1,250,000,000 bytes a
+ * second), or a byte size per second with binary units ("1GiB", "512M/s"). Undefined when not one.
+ */
+export function parseBandwidth(v: number | string): number | undefined {
+  if (typeof v === 'number') return Number.isSafeInteger(v) && v > 0 ? v : undefined;
+  const bits = BITRATE_RE.exec(v);
+  if (bits) {
+    const bytes = (Number(bits[1]) * DECIMAL[bits[2].toUpperCase()]) / 8;
+    return Number.isSafeInteger(bytes) && bytes > 0 ? bytes : undefined;
+  }
+  const n = parseSize(v.replace(/\s*\/\s*s\s*$/i, ''));
+  return n !== undefined && n > 0 ? n : undefined;
+}

@@ -1,5 +1,5 @@
 import type { Clock } from '../core/clock';
-import type { Trace } from '../core/trace';
+import type { TraceSink } from '../core/trace';
 import { GiB, MiB, PAGE_SIZE, hex } from '../core/units';
 import { HostMemory } from './physmem';
 import { Process } from './process';
@@ -28,7 +28,7 @@ export class Host {
   readonly processes: Process[] = [];
   private nextPid = 1000;
 
-  constructor(readonly config: HostConfig, readonly clock: Clock, readonly trace: Trace) {
+  constructor(readonly config: HostConfig, readonly clock: Clock, readonly trace: TraceSink) {
     // The host kernel keeps ~1.5% of memory for itself (at least 64 MiB): text, slab, page tables.
     const reserved = Math.max(64 * MiB, Math.min(2 * GiB, Math.floor(config.memoryBytes / 64)));
     this.memory = new HostMemory(config.memoryBytes, reserved);

@@ -1,71 +1,29 @@
-import { Clock } from '../core/clock';
 import { Errno, SysError } from '../core/errno';
-import { Rng } from '../core/rng';
-import { Trace, type SimEvent } from '../core/trace';
+import type { Clock } from '../core/clock';
+import type { Rng } from '../core/rng';
+import type { Trace, TraceSink } from '../core/trace';
 import { PAGE_SIZE, formatSize, hex } from '../core/units';
-import { AsmError, assemble, type Program } from '../guest/asm';
-import { Cpu } from '../cpu';
-import { KERNEL_SERVICES, LinuxGuestKernel } from '../guest/kernel/kernel';
+import { KERNEL_SERVICES } from '../guest/kernel/kernel';
 import type { DeviceId } from '../vmm/devices/types';
-import type { SurfaceCount } from '../vmm/surface-view';
-import { Host } from '../host/host';
+import type { Host } from '../host/host';
 import { FRAME_OWNER_NAMES } from '../host/physmem';
-import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, type GuestMemfd } from '../kvm/guest-memfd';
-import { Kvm, VM_TYPE_NAMES } from '../kvm/kvm';
-import type { RunExit } from '../kvm/run';
+import type { GuestMemfd } from '../kvm/guest-memfd';
+import { VM_TYPE_NAMES, type Kvm } from '../kvm/kvm';
 import * as uapi from '../kvm/uapi';
-import type { Vcpu } from '../kvm/vcpu';
 import type { Vm } from '../kvm/vm';
-import type { Process } from '../host/process';
 import { hostFrameOf } from '../kvm/host-frame';
-import { allowBitmap } from '../kvm/msr-filter';
+import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE } from '../kvm/guest-memfd';
 import { SEPT_STATE_NAMES } from '../tdx/sept';
 import { VmmVm } from '../vmm/vmm';
+import { World, type HostNode } from '../world/world';
+import type { HostSummary, Report, StepResult, VmSummary } from './report';
 import { ScenarioError, parseScenario, type ScenarioT, type StepT } from './schema';
+import { STEP_BY_KIND } from './steps';
+import type { HostSide, Named, StepContext, StepOutcome } from './steps/define';
+import { assembleAt } from './steps/util';
 
-export type StepValue = number | string | boolean | null | Record<string, unknown> | unknown[];
-
-/** The result of one step: what the call returned, as Linux would return it. */
-export interface StepResult {
-  step: number;
-  do: string;
-  ret: number;
-  errno?: string;
-  /** One sentence: why it failed, or what happened. */
-  why?: string;
-  value?: StepValue;
-  exit?: RunExit;
-  events: [number, number];
-}
-
-export interface VmSummary {
-  name: string;
-  type: string;
-  memory: string;
-  console: string;
-  memslots: { slot: number; guest_phys_addr: string; memory_size: string; flags: number; userspace_addr: string; guest_memfd: number }[];
-  privateGfns: number;
-  mapped: { shared: number; private: number };
-  td?: { hkid: number; attributes: string; gpaw: number; mrtd: string; pending: number; mapped: number; lifecycle: string };
-  dead: string | null;
-  instructions: number;
-  /** For a VM the VMM built: its platform, the ACPI tables the guest found, the attack-surface figure. */
-  platform?: { mode: string; boots: number; devices: string[]; acpi_tables: string[]; attack_surface: SurfaceCount };
-}
-
-export interface Report {
-  format: 'guest-memory-lab/report';
-  version: 1;
-  title: string;
-  seed: number;
-  results: StepResult[];
-  events: SimEvent[];
-  summary: {
-    time_ns: number;
-    host: { name: string; memory: string; frames_used: number; frames_by_owner: Record<string, number> };
-    vms: VmSummary[];
-  };
-}
+export type { HostSummary, LinkSummary, Report, StepResult, StepValue, VmSummary } from './report';
+export { assembleAt, decodeData, printable, toHex } from './steps/util';
 
 const FLAG_NAMES: Record<string, number> = {
   KVM_MEM_LOG_DIRTY_PAGES: uapi.KVM_MEM_LOG_DIRTY_PAGES,
@@ -83,44 +41,39 @@ const FLAG_NAMES: Record<string, number> = {
   KVM_MSR_EXIT_REASON_FILTER: uapi.KVM_MSR_EXIT_REASON_FILTER,
 };
 
-/** Assemble a program, turning assembler errors into a scenario error at `path`. */
-export function assembleAt(source: string, origin: number, path: string, services: ReadonlySet<string>): Program {
-  try {
-    return assemble(source, { origin, services });
-  } catch (e) {
-    if (e instanceof AsmError) throw new ScenarioError([{ path, message: `assembler: ${e.toString()}` }]);
-    throw e;
-  }
-}
+/** The trace layer of a step's failure event, by the step's level. */
+const FAILURE_LAYER = { vmm: 'vmm', host: 'host', kvm: 'kvm', world: 'link' } as const;
 
 /**
- * A whole simulated world for one scenario: the virtual clock, the trace, a host with KVM and the
- * TDX module, the VMM's VMs, and the KVM-level objects a scenario creates by hand. Steps run one at a
- * time; each returns what the real call would.
+ * One scenario being run: the World it builds (the clock, the trace, the hosts with their KVM, TDX
+ * module and VMMs), the KVM-level objects its steps create by hand, and the results so far. Steps
+ * run one at a time through the step registry (steps/index.ts); each returns what the real call
+ * would. The run is the steps' StepContext.
  */
-export class ScenarioRun {
-  readonly clock = new Clock();
-  readonly trace: Trace;
-  readonly rng: Rng;
-  readonly host: Host;
-  readonly kvm: Kvm;
+export class ScenarioRun implements StepContext {
+  readonly world: World;
+  /** Every VMM's VM in the world, by name (names are unique across hosts). */
   readonly vmms = new Map<string, VmmVm>();
-  /** KVM-level objects named with "as": VMs, guest_memfds, mmaps. */
-  private readonly named = new Map<string, { vm?: Vm; gmem?: GuestMemfd; addr?: number }>();
-  private readonly testProcess;
+  /** KVM-level objects named with "as": VMs, guest_memfds, mmaps, each on its host. */
+  readonly named = new Map<string, Named>();
   readonly results: StepResult[] = [];
+  /** What the lab did to the scenario (a version-1 file upgraded, ...); copied into the report. */
+  readonly notes: string[];
   next = 0;
 
   constructor(readonly scenario: ScenarioT) {
-    this.trace = new Trace(() => this.clock.now, 200_000);
-    this.rng = new Rng(scenario.seed);
-    this.host = new Host({ name: scenario.host.name, memoryBytes: scenario.host.memory }, this.clock, this.trace);
-    this.kvm = new Kvm(this.host);
-    this.testProcess = this.host.spawn('kvm-selftest');
+    this.world = new World({
+      seed: scenario.seed,
+      hosts: scenario.hosts.map((h) => ({ name: h.name, memoryBytes: h.memory })),
+      links: scenario.links,
+      traceLimit: 200_000,
+    });
+    this.notes = [...scenario.notes];
     scenario.vms.forEach((spec, i) => {
+      const node = this.world.host(spec.host);
       const program = assembleAt(spec.program, spec.origin, `$.vms[${i}].program`, KERNEL_SERVICES);
       try {
-        const v = new VmmVm(this.host, this.kvm, {
+        const v = new VmmVm(node.host, node.kvm, {
           name: spec.name,
           kind: spec.type,
           memoryBytes: spec.memory,
@@ -139,16 +92,40 @@ export class ScenarioRun {
             gpaw: spec.tdx?.gpaw ?? 48, firmwareAcceptBytes: spec.tdx?.firmware_accept ?? 512 * 1024 * 1024,
           } : undefined,
         });
+        node.vmms.set(spec.name, v);
         this.vmms.set(spec.name, v);
       } catch (e) {
         if (e instanceof SysError) throw new ScenarioError([{ path: `$.vms[${i}]${spec.platform ? '.platform' : ''}`, message: `cannot build VM "${spec.name}": ${e.why}` }]);
         throw e;
       }
+      if (spec.vcpus > 1) this.notes.push(`VM "${spec.name}" asks for ${spec.vcpus} vCPUs: vCPU 0 runs its program; the others wait for the world's scheduler`);
     });
   }
 
   static fromJson(input: unknown): ScenarioRun {
     return new ScenarioRun(parseScenario(input));
+  }
+
+  get clock(): Clock {
+    return this.world.clock;
+  }
+
+  get trace(): Trace {
+    return this.world.trace;
+  }
+
+  get rng(): Rng {
+    return this.world.rng;
+  }
+
+  /** The first host's machine (the only one in a one-host scenario). Code that handles several hosts uses `world.hosts`. */
+  get host(): Host {
+    return this.world.hosts[0].host;
+  }
+
+  /** The first host's KVM (see `host`). */
+  get kvm(): Kvm {
+    return this.world.hosts[0].kvm;
   }
 
   get done(): boolean {
@@ -172,7 +149,7 @@ export class ScenarioRun {
     if (this.done) return null;
     const st = this.scenario.steps[this.next];
     if (st.do !== 'run') return this.step();
-    const v = this.vmmOf(st.vm, this.next);
+    const v = this.vmm(st.vm, this.next);
     if (!this.partial || this.partial.step !== this.next) this.partial = { step: this.next, first: this.trace.count, instructions: 0, exits: 0 };
     const p = this.partial;
     const left = st.max_instructions - p.instructions;
@@ -209,20 +186,60 @@ export class ScenarioRun {
   /** Run a step as the kernel would answer it: a value, or -1 with the errno (and a trace line saying why). */
   private execTraced(st: StepT, i: number): StepResult {
     const first = this.trace.count;
-    let r: Omit<StepResult, 'step' | 'do' | 'events'>;
+    const def = STEP_BY_KIND.get(st.do)!;
+    let r: StepOutcome;
     try {
-      r = this.exec(st, i);
+      r = def.exec(this, st, i);
     } catch (e) {
       if (e instanceof SysError) r = { ret: -1, errno: e.errno, why: e.why };
       else throw e;
     }
     if (r.ret === -1 && r.errno)
-      this.trace.emit(layerOf(st.do), st.do, { errno: r.errno, errno_value: Errno[r.errno as keyof typeof Errno] ?? 0 },
+      this.sinkOf(st, 'host' in def.schema.shape).emit(FAILURE_LAYER[def.level], st.do, { errno: r.errno, errno_value: Errno[r.errno as keyof typeof Errno] ?? 0 },
         `${st.do} fails with ${r.errno}: ${r.why}.`, { vm: 'vm' in st ? (st.vm ?? null) : null });
     return { step: i, do: st.do, ...r, events: [first, this.trace.count] };
   }
 
-  private vmmOf(name: string, i: number): VmmVm {
+  /** Where a step's failure is traced: the host of its VM or its `host` (or the only host), else the world. */
+  private sinkOf(st: StepT, actsOnHost: boolean): TraceSink {
+    try {
+      if ('vm' in st && st.vm) return this.hostOfVm(st.vm, -1).host.trace;
+      const host = 'host' in st ? st.host : undefined;
+      if (actsOnHost && (host !== undefined || this.world.hosts.length === 1)) return this.hostNode(host, -1).host.trace;
+    } catch (e) {
+      if (!(e instanceof ScenarioError)) throw e;
+    }
+    return this.trace;
+  }
+
+  private hostList(): string {
+    return this.world.hosts.map((h) => `"${h.name}"`).join(', ');
+  }
+
+  hostNode(name: string | undefined, i: number, field = 'host'): HostNode {
+    const hosts = this.world.hosts;
+    if (name === undefined) {
+      if (hosts.length === 1) return hosts[0];
+      throw new ScenarioError([{ path: `$.steps[${i}].${field}`, message: `this step acts on a host and there are several: name it with "${field}" (hosts: ${this.hostList()})` }]);
+    }
+    const h = hosts.find((x) => x.name === name);
+    if (!h) throw new ScenarioError([{ path: `$.steps[${i}].${field}`, message: `no host named "${name}" (hosts: ${this.hostList()})` }]);
+    return h;
+  }
+
+  /** Every VM name a step may use: the VMM's and those made by hand. */
+  private vmNames(): string[] {
+    return [...this.vmms.keys(), ...[...this.named.entries()].filter(([, n]) => n.vm).map(([k]) => k)];
+  }
+
+  hostOfVm(name: string, i: number): HostNode {
+    for (const h of this.world.hosts) if (h.vmms.has(name)) return h;
+    const n = this.named.get(name);
+    if (n?.vm) return n.node;
+    throw new ScenarioError([{ path: `$.steps[${i}].vm`, message: `no VM named "${name}" (VMs: ${this.vmNames().join(', ') || 'none'})` }]);
+  }
+
+  vmm(name: string, i: number): VmmVm {
     const v = this.vmms.get(name);
     if (!v) throw new ScenarioError([{ path: `$.steps[${i}].vm`, message: `no VM named "${name}" (VMs: ${[...this.vmms.keys()].join(', ') || 'none'})` }]);
     return v;
@@ -232,33 +249,34 @@ export class ScenarioRun {
    * The host's side of a VM, for the host's reads and writes: its VMM, or for a VM the scenario made
    * with its own ioctls (as a selftest does), the scenario's process and the VM's memslots.
    */
-  private hostSideOf(name: string, i: number): HostSide {
+  hostSide(name: string, i: number): HostSide {
+    const node = this.hostOfVm(name, i);
     const v = this.vmms.get(name);
-    if (v) return { name, vm: v.vm, process: v.process, gmem: v.gmem, vcpus: v.vcpus, gpaToHva: (gpa) => v.gpaToHva(gpa), hostFrameOf: (gpa) => v.hostFrameOf(gpa) };
-    const vm = this.named.get(name)?.vm;
-    if (!vm) {
-      const all = [...this.vmms.keys(), ...[...this.named.entries()].filter(([, n]) => n.vm).map(([k]) => k)];
-      throw new ScenarioError([{ path: `$.steps[${i}].vm`, message: `no VM named "${name}" (VMs: ${all.join(', ') || 'none'})` }]);
-    }
-    return byHandSide(vm);
+    if (v) return { name, node, vm: v.vm, process: v.process, gmem: v.gmem, vcpus: v.vcpus, gpaToHva: (gpa) => v.gpaToHva(gpa), hostFrameOf: (gpa) => v.hostFrameOf(gpa) };
+    return byHandSide(node, this.named.get(name)!.vm!);
   }
 
-  private vmOf(name: string, i: number): Vm {
+  vm(name: string, i: number): Vm {
     const n = this.named.get(name)?.vm ?? this.vmms.get(name)?.vm;
-    if (!n) throw new ScenarioError([{ path: `$.steps[${i}].vm`, message: `no VM named "${name}"` }]);
+    if (!n) throw new ScenarioError([{ path: `$.steps[${i}].vm`, message: `no VM named "${name}" (VMs: ${this.vmNames().join(', ') || 'none'})` }]);
     return n;
   }
 
-  private gmemOf(ref: string | number, i: number, field: string): GuestMemfd {
-    const g = typeof ref === 'string' ? this.named.get(ref)?.gmem : this.kvm.vms.flatMap((v) => [...v.gmems.values()]).find((x) => x.fd === ref);
-    if (!g) {
-      if (typeof ref === 'number') throw new SysError('EBADF', `fd ${ref} is not an open guest_memfd`);
-      throw new ScenarioError([{ path: `$.steps[${i}].${field}`, message: `no guest_memfd named "${ref}"` }]);
+  gmem(ref: string | number, i: number, field: string, host?: string): GuestMemfd {
+    if (typeof ref === 'string') {
+      const g = this.named.get(ref)?.gmem;
+      if (!g) throw new ScenarioError([{ path: `$.steps[${i}].${field}`, message: `no guest_memfd named "${ref}"` }]);
+      return g;
     }
-    return g;
+    const nodes = host === undefined ? this.world.hosts : [this.hostNode(host, i)];
+    const found = nodes.flatMap((h) => h.kvm.vms.flatMap((v) => [...v.gmems.values()]).filter((x) => x.fd === ref).map((g) => ({ g, h })));
+    if (found.length === 0) throw new SysError('EBADF', `fd ${ref} is not an open guest_memfd`);
+    if (found.length > 1)
+      throw new ScenarioError([{ path: `$.steps[${i}].${field}`, message: `fd ${ref} is a guest_memfd on several hosts (${found.map((x) => `"${x.h.name}"`).join(', ')}): name the host with "host"` }]);
+    return found[0].g;
   }
 
-  private flags(v: number | string[], i: number, field: string): number {
+  flags(v: number | string[], i: number, field: string): number {
     if (typeof v === 'number') return v;
     let out = 0;
     for (const n of v) {
@@ -268,273 +286,43 @@ export class ScenarioRun {
     return out;
   }
 
-  private cap(v: string | number, i: number): number {
+  cap(v: string | number, i: number): number {
     if (typeof v === 'number') return v;
     const n = (uapi as unknown as Record<string, unknown>)[v];
     if (typeof n !== 'number' || !v.startsWith('KVM_CAP_')) throw new ScenarioError([{ path: `$.steps[${i}].cap`, message: `unknown capability "${v}"` }]);
     return n;
   }
 
-  private exec(st: StepT, i: number): Omit<StepResult, 'step' | 'do' | 'events'> {
-    switch (st.do) {
-      case 'run': {
-        const v = this.vmmOf(st.vm, i);
-        const o = v.run(st.vcpu, st.until, st.max_instructions);
-        return { ret: 0, why: o.message, value: { stop: o.stop, instructions: o.instructions, exits: o.exits, console: v.console }, exit: o.lastExit && structuredClone(o.lastExit) };
-      }
-      case 'host_read':
-        return this.hostRead(this.hostSideOf(st.vm, i), st.gpa, st.length, st.via);
-      case 'host_write':
-        return this.hostWrite(this.hostSideOf(st.vm, i), st.gpa, decodeData(st.data), st.via);
-      case 'host_read_phys': {
-        if (st.hpa + st.length > this.host.memory.nframes * PAGE_SIZE) return { ret: -1, errno: 'EFAULT', why: `${hex(st.hpa)} is beyond the end of host memory` };
-        const r = this.host.readPhys(st.hpa, st.length);
-        const f = Math.floor(st.hpa / PAGE_SIZE);
-        this.trace.emit('host', 'read', { via: 'physical', hpa: hex(st.hpa), length: st.length, td_owned_lines: r.tdOwnedLines, data: toHex(r.bytes) },
-          r.tdOwnedLines > 0 ? `The host reads host-physical ${hex(st.hpa)}: the line belongs to a TD and the host uses its own key, so it reads zeros.`
-            : `The host reads host-physical ${hex(st.hpa)} (${FRAME_OWNER_NAMES[this.host.memory.owner[f]]}) and sees ${describe(r.bytes)}.`);
-        return { ret: st.length, value: { hex: toHex(r.bytes), text: printable(r.bytes), hpa: hex(st.hpa), td_owned_lines: r.tdOwnedLines, owner: FRAME_OWNER_NAMES[this.host.memory.owner[f]] } };
-      }
-      case 'host_write_phys': {
-        const data = decodeData(st.data);
-        if (st.hpa + data.length > this.host.memory.nframes * PAGE_SIZE) return { ret: -1, errno: 'EFAULT', why: `${hex(st.hpa)} is beyond the end of host memory` };
-        const r = this.host.writePhys(st.hpa, data);
-        for (const vm of this.kvm.vms) for (const vc of vm.vcpus) vc.flushTlb();
-        this.trace.emit('host', 'write', { via: 'physical', hpa: hex(st.hpa), length: data.length, poisoned_lines: r.poisonedLines },
-          r.poisonedLines > 0 ? `The host writes host-physical ${hex(st.hpa)} with its own key: ${r.poisonedLines} line(s) of TD-private memory are poisoned.`
-            : `The host writes ${data.length} byte(s) at host-physical ${hex(st.hpa)}.`);
-        return { ret: data.length, value: { poisoned_lines: r.poisonedLines } };
-      }
-      case 'convert': {
-        const v = this.vmmOf(st.vm, i);
-        const rc = v.convertMemory(st.gpa, st.size, st.to === 'private', 'requested by the scenario');
-        return rc === 0 ? { ret: 0 } : { ret: -1, errno: 'EINVAL', why: 'the VMM could not convert the range' };
-      }
-      case 'interrupt': {
-        const v = this.vmmOf(st.vm, i);
-        v.vcpus[st.vcpu].interruptPending = true;
-        this.trace.emit('vmm', 'interrupt', { vcpu: st.vcpu }, `An interrupt becomes pending on vCPU ${st.vcpu}.`, { vm: st.vm, vcpu: st.vcpu });
-        return { ret: 0 };
-      }
-      case 'mmap': {
-        const addr = this.testProcess.mmapAnon(st.length, st.as);
-        this.named.set(st.as, { addr });
-        return { ret: 0, value: hex(addr) };
-      }
-      case 'KVM_CREATE_VM': {
-        const vm = this.kvm.createVm(st.type, st.as, this.testProcess.pid);
-        this.named.set(st.as, { vm });
-        return { ret: vm.fd };
-      }
-      case 'KVM_CHECK_EXTENSION': {
-        const cap = this.cap(st.cap, i);
-        const v = st.vm ? this.vmOf(st.vm, i).checkExtension(cap) : this.kvm.checkExtension(cap);
-        this.trace.emit('kvm', 'KVM_CHECK_EXTENSION', { cap: st.cap, on: st.vm ?? '/dev/kvm', ret: v },
-          `KVM_CHECK_EXTENSION(${st.cap}) on ${st.vm ? `VM "${st.vm}"` : '/dev/kvm'} returns ${hex(v)}.`, { vm: st.vm ?? null });
-        return { ret: v };
-      }
-      case 'KVM_ENABLE_CAP':
-        return { ret: this.vmOf(st.vm, i).enableCap(this.cap(st.cap, i), st.args.map((a, k) => this.flags(a, i, `args[${k}]`))) };
-      case 'KVM_X86_SET_MSR_FILTER': {
-        const flags = typeof st.flags === 'number' ? st.flags : st.flags === 'KVM_MSR_FILTER_DEFAULT_DENY' ? uapi.KVM_MSR_FILTER_DEFAULT_DENY : uapi.KVM_MSR_FILTER_DEFAULT_ALLOW;
-        const ranges = st.ranges.map((r, k) => ({
-          flags: this.flags(r.flags, i, `ranges[${k}].flags`), base: r.base, nmsrs: r.nmsrs,
-          bitmap: r.bitmap ?? allowBitmap(r.nmsrs, r.deny),
-        }));
-        return { ret: this.vmOf(st.vm, i).setMsrFilter({ flags, ranges }) };
-      }
-      case 'vmm_msr_handler': {
-        const v = this.vmmOf(st.vm, i);
-        const read = st.read === undefined ? undefined : typeof st.read === 'number' ? BigInt(st.read) : st.read;
-        const write = st.write === undefined ? undefined : typeof st.write === 'object' ? { only: BigInt(st.write.only) } : st.write;
-        v.msrPolicy.set(st.msr, { read, write });
-        this.trace.emit('vmm', 'vmm_msr_handler', { msr: hex(st.msr), read: read === undefined ? 'none' : typeof read === 'bigint' ? hex(read) : read, write: write === undefined ? 'none' : typeof write === 'object' ? `only ${hex(write.only)}` : write },
-          `QEMU registers a handler for MSR ${hex(st.msr)}: it answers the exits KVM sends it for this MSR.`, { vm: st.vm });
-        return { ret: 0 };
-      }
-      case 'set_device':
-        this.vmmOf(st.vm, i).setDevice(st.device, st.enabled);
-        return { ret: 0, value: { needs_reboot: this.vmmOf(st.vm, i).pendingChanges() } };
-      case 'set_design_mode':
-        this.vmmOf(st.vm, i).setDesignMode(st.mode);
-        return { ret: 0, value: { needs_reboot: this.vmmOf(st.vm, i).pendingChanges() } };
-      case 'freeze_devices':
-        this.vmmOf(st.vm, i).freezeDevices();
-        return { ret: 0 };
-      case 'reboot': {
-        const v = this.vmmOf(st.vm, i);
-        v.reboot();
-        const o = v.run(0, 'halt', st.max_instructions);
-        return { ret: 0, why: o.message, value: { boot: v.boots, stop: o.stop, instructions: o.instructions, exits: o.exits, console: v.console } };
-      }
-      case 'set_msr_policy':
-        return { ret: this.vmmOf(st.vm, i).setMsrPolicy(st.msr, { read: st.read, write: st.write, constraint: st.constraint, value: st.value }) };
-      case 'KVM_CREATE_GUEST_MEMFD': {
-        const g = this.vmOf(st.vm, i).createGuestMemfd(st.size, st.flags);
-        this.named.set(st.as, { gmem: g });
-        return { ret: g.fd };
-      }
-      case 'KVM_SET_USER_MEMORY_REGION2': {
-        const vm = this.vmOf(st.vm, i);
-        const ua = typeof st.userspace_addr === 'string' ? this.named.get(st.userspace_addr)?.addr : st.userspace_addr;
-        if (ua === undefined) throw new ScenarioError([{ path: `$.steps[${i}].userspace_addr`, message: `no mmap named "${st.userspace_addr}"` }]);
-        const fd = st.guest_memfd === undefined ? undefined : typeof st.guest_memfd === 'number' ? st.guest_memfd : this.gmemOf(st.guest_memfd, i, 'guest_memfd').fd;
-        return {
-          ret: vm.setUserMemoryRegion2({
-            slot: st.slot, flags: this.flags(st.flags, i, 'flags'), guest_phys_addr: st.guest_phys_addr, memory_size: st.memory_size,
-            userspace_addr: ua, guest_memfd: fd, guest_memfd_offset: st.guest_memfd_offset,
-          }),
-        };
-      }
-      case 'KVM_SET_MEMORY_ATTRIBUTES':
-        return { ret: this.vmOf(st.vm, i).setMemoryAttributes({ address: st.address, size: st.size, attributes: this.flags(st.attributes, i, 'attributes'), flags: st.flags }) };
-      case 'fallocate':
-        this.gmemOf(st.fd, i, 'fd').fallocate(this.flags(st.mode, i, 'mode'), st.offset, st.len);
-        return { ret: 0 };
-      case 'read': {
-        const g = this.gmemOf(st.fd, i, 'fd');
-        if (st.op === 'mmap') g.mmap();
-        else g.readOrWrite(st.op);
-        return { ret: 0 };
-      }
-      case 'KVM_CREATE_VCPU':
-        return { ret: this.vmOf(st.vm, i).createVcpu(st.id).fd };
-      case 'load_program': {
-        const vm = this.vmOf(st.vm, i);
-        const vcpu = vm.vcpus.find((v) => v.id === st.vcpu);
-        if (!vcpu) throw new ScenarioError([{ path: `$.steps[${i}].vcpu`, message: `VM "${st.vm}" has no vCPU ${st.vcpu}` }]);
-        const program = assembleAt(st.program, st.gpa, `$.steps[${i}].program`, KERNEL_SERVICES);
-        const hva = vm.gpaToHva(st.gpa);
-        if (hva === undefined) return { ret: -1, errno: 'EFAULT', why: `no memslot covers ${hex(st.gpa)}` };
-        vm.vmm.write(hva, program.image);
-        const platform = vm.isTd ? 'tdx' : vm.hasPrivateMemory ? 'sw-protected' : 'none';
-        const cpu = new Cpu(program, vcpu, new LinuxGuestKernel(platform, this.trace, { vm: vm.name, vcpu: vcpu.id }));
-        cpu.set('rsp', BigInt(Math.ceil((st.gpa + program.image.length) / PAGE_SIZE) * PAGE_SIZE + PAGE_SIZE));
-        vcpu.cpu = cpu;
-        // A new program: whatever the last exit was, it is not completed by this code.
-        vcpu.lastExit = null;
-        this.trace.emit('vmm', 'load_program', { gpa: hex(st.gpa), bytes: program.image.length },
-          `The test copies a ${program.image.length}-byte guest program into guest memory at ${hex(st.gpa)} through its mapping.`, { vm: vm.name });
-        return { ret: 0 };
-      }
-      case 'KVM_RUN': {
-        const vm = this.vmOf(st.vm, i);
-        const vcpu = vm.vcpus.find((v) => v.id === st.vcpu);
-        if (!vcpu) throw new ScenarioError([{ path: `$.steps[${i}].vcpu`, message: `VM "${st.vm}" has no vCPU ${st.vcpu}` }]);
-        const last = vcpu.lastExit;
-        if (st.complete && last) {
-          if (last.reason === 'KVM_EXIT_IO' && st.complete.data !== undefined) last.io.data = st.complete.data;
-          if (last.reason === 'KVM_EXIT_MMIO' && st.complete.data !== undefined) last.mmio.data = st.complete.data;
-          if (last.reason === 'KVM_EXIT_HYPERCALL' && st.complete.ret !== undefined) last.hypercall.ret = st.complete.ret;
-        }
-        const r = vcpu.run(st.max_instructions);
-        // A copy: user space may later write its answer into kvm_run, which must not rewrite this result.
-        return { ret: r.ret, errno: r.errno, why: r.why, exit: r.exit && structuredClone(r.exit), value: { instructions: r.instructions, blocked: r.blocked ?? null } };
-      }
-      case 'KVM_GET_DIRTY_LOG': {
-        const bm = this.vmOf(st.vm, i).getDirtyLog(st.slot);
-        const pages: number[] = [];
-        bm.forEach((w, k) => {
-          for (let b = 0; b < 32; b++) if ((w >>> b) & 1) pages.push(k * 32 + b);
-        });
-        return { ret: 0, value: { dirty_pages: pages } };
-      }
-      case 'KVM_CLEAR_DIRTY_LOG':
-        return { ret: this.vmOf(st.vm, i).clearDirtyLog(st.slot, st.first_page, st.num_pages) };
-      case 'KVM_GET_REGS': {
-        const vm = this.vmOf(st.vm, i);
-        const vcpu = vm.vcpus.find((v) => v.id === st.vcpu);
-        if (!vcpu) throw new ScenarioError([{ path: `$.steps[${i}].vcpu`, message: `VM "${st.vm}" has no vCPU ${st.vcpu}` }]);
-        const regs = vcpu.getRegs();
-        this.trace.emit('kvm', 'KVM_GET_REGS', { rip: regs.rip }, `The VMM reads vCPU ${st.vcpu}'s registers: rip is ${regs.rip}.`, { vm: vm.name });
-        return { ret: 0, value: regs };
-      }
-    }
-  }
-
-  /** A privileged host reads guest memory, the three ways an attacker on the host could try. */
-  hostRead(v: HostSide, gpa: number, len: number, via: 'vmm_mapping' | 'physical' | 'guest_memfd'): Omit<StepResult, 'step' | 'do' | 'events'> {
-    const gfn = Math.floor(gpa / PAGE_SIZE);
-    const priv = v.vm.isPrivate(gfn);
-    const ctx = { vm: v.name, gfns: [gfn, 1] as const };
-    if (via === 'guest_memfd') {
-      if (!v.gmem) return { ret: -1, errno: 'EBADF', why: `VM "${v.name}" has no guest_memfd` };
-      v.gmem.readOrWrite('read');
-    }
-    if (via === 'vmm_mapping') {
-      const hva = v.gpaToHva(gpa);
-      if (hva === undefined) return { ret: -1, errno: 'EFAULT', why: `GPA ${hex(gpa)} is not in a memslot, so the VMM has no mapping of it` };
-      const bytes = v.process.read(hva, len);
-      const text = priv
-        ? `The VMM reads ${hex(gpa)} through its mapping (HVA ${hex(hva)}), but the page is private: its mapping only ever holds the shared view, so it sees ${describe(bytes)}, not what the guest wrote.`
-        : `The VMM reads ${hex(gpa)} through its mapping (HVA ${hex(hva)}) and sees ${describe(bytes)}.`;
-      this.trace.emit('host', 'read', { via, gpa: hex(gpa), hva: hex(hva), length: len, private: priv, data: toHex(bytes) }, text, ctx);
-      return { ret: len, value: { hex: toHex(bytes), text: printable(bytes), view: priv ? 'shared view of a private page' : 'shared' } };
-    }
-    const where = v.hostFrameOf(gpa);
-    if (!where) return { ret: -1, errno: 'ENOENT', why: `no host frame backs GPA ${hex(gpa)} yet (never touched, or discarded)` };
-    const hpa = where.frame * PAGE_SIZE + (gpa % PAGE_SIZE);
-    const r = this.host.readPhys(hpa, len);
-    const text = r.tdOwnedLines > 0
-      ? `The host reads host-physical ${hex(hpa)} directly: the line belongs to the TD and the host uses its own key, so the memory controller returns zeros.`
-      : `The host reads host-physical ${hex(hpa)} (the ${where.view} page of GPA ${hex(gpa)}) directly and sees ${describe(r.bytes)}.`;
-    this.trace.emit('host', 'read', { via, gpa: hex(gpa), hpa: hex(hpa), length: len, td_owned_lines: r.tdOwnedLines, data: toHex(r.bytes) }, text, ctx);
-    return { ret: len, value: { hex: toHex(r.bytes), text: printable(r.bytes), hpa: hex(hpa), td_owned_lines: r.tdOwnedLines, view: where.view } };
-  }
-
-  hostWrite(v: HostSide, gpa: number, data: Uint8Array, via: 'vmm_mapping' | 'physical'): Omit<StepResult, 'step' | 'do' | 'events'> {
-    const gfn = Math.floor(gpa / PAGE_SIZE);
-    const ctx = { vm: v.name, gfns: [gfn, 1] as const };
-    if (via === 'vmm_mapping') {
-      const hva = v.gpaToHva(gpa);
-      if (hva === undefined) return { ret: -1, errno: 'EFAULT', why: `GPA ${hex(gpa)} is not RAM` };
-      v.process.write(hva, data);
-      this.trace.emit('host', 'write', { via, gpa: hex(gpa), hva: hex(hva), length: data.length },
-        `The VMM writes ${data.length} byte(s) at ${hex(gpa)} through its mapping${v.vm.isPrivate(gfn) ? ' — into the shared view; the private page is untouched' : ''}.`, ctx);
-      return { ret: data.length };
-    }
-    const where = v.hostFrameOf(gpa);
-    if (!where) return { ret: -1, errno: 'ENOENT', why: `no host frame backs GPA ${hex(gpa)}` };
-    const hpa = where.frame * PAGE_SIZE + (gpa % PAGE_SIZE);
-    const r = this.host.writePhys(hpa, data);
-    for (const vc of v.vcpus) vc.flushTlb();
-    this.trace.emit('host', 'write', { via, gpa: hex(gpa), hpa: hex(hpa), length: data.length, poisoned_lines: r.poisonedLines },
-      r.poisonedLines > 0
-        ? `The host writes host-physical ${hex(hpa)} with its own key: ${r.poisonedLines} cache line(s) of the TD's page are now poisoned; the TD's next read there takes a machine check.`
-        : `The host writes ${data.length} byte(s) at host-physical ${hex(hpa)}.`, ctx);
-    return { ret: data.length, value: { hpa: hex(hpa), poisoned_lines: r.poisonedLines } };
-  }
-
   report(): Report {
-    const byOwner: Record<string, number> = {};
-    const mem = this.host.memory;
-    for (let f = 0; f < mem.nframes; f++) {
-      const o = mem.owner[f];
-      if (o !== 0) byOwner[FRAME_OWNER_NAMES[o]] = (byOwner[FRAME_OWNER_NAMES[o]] ?? 0) + 1;
-    }
+    const hosts = this.world.hosts.map((h) => hostSummary(h));
     return {
       format: 'guest-memory-lab/report',
-      version: 1,
+      version: 2,
       title: this.scenario.title,
       seed: this.scenario.seed,
+      notes: this.notes,
       results: this.results,
       events: this.trace.events,
       summary: {
         time_ns: this.clock.now,
-        host: { name: this.host.name, memory: formatSize(this.host.config.memoryBytes), frames_used: mem.framesUsed, frames_by_owner: byOwner },
-        vms: this.kvm.vms.map((vm) => this.vmSummary(vm)),
+        host: hosts[0],
+        hosts,
+        links: this.world.links.map(({ name, from, to, bandwidth, latency, state }) => ({ name, from, to, bandwidth, latency, state })),
+        vms: this.world.hosts.flatMap((h) => h.kvm.vms.map((vm) => this.vmSummary(h, vm))),
       },
     };
   }
 
-  private vmSummary(vm: Vm): VmSummary {
-    const vmm = this.vmms.get(vm.name);
+  private vmSummary(node: HostNode, vm: Vm): VmSummary {
+    const vmm = node.vmms.get(vm.name);
     const td = vm.td;
     const maxGfn = Math.max(0, ...[...vm.slots.values()].map((s) => s.baseGfn + s.npages));
     return {
       name: vm.name,
+      host: node.name,
       type: VM_TYPE_NAMES[vm.type],
       memory: formatSize([...vm.slots.values()].reduce((n, s) => n + s.npages * PAGE_SIZE, 0)),
+      vcpus: vmm ? this.scenario.vms.find((s) => s.name === vm.name)!.vcpus : vm.vcpus.length,
       console: vmm?.console ?? '',
       memslots: [...vm.slots.values()].map((s) => ({
         slot: s.id, guest_phys_addr: hex(s.baseGfn * PAGE_SIZE), memory_size: hex(s.npages * PAGE_SIZE), flags: s.flags,
@@ -557,56 +345,28 @@ export class ScenarioRun {
 
   /** The Secure-EPT state name of a TD's GFN (for tests and the UI). */
   septState(vmName: string, gfn: number): string {
-    const vm = this.vmOf(vmName, -1);
+    const vm = this.vm(vmName, -1);
     return vm.td ? SEPT_STATE_NAMES[vm.td.stateOf(gfn)] : 'n/a';
   }
 }
 
-function layerOf(op: string): 'kvm' | 'vmm' | 'host' {
-  if (op.startsWith('KVM_') || op === 'fallocate' || op === 'read') return 'kvm';
-  if (op.startsWith('host_') || op === 'mmap') return 'host';
-  return 'vmm';
-}
 
-export function decodeData(s: string): Uint8Array {
-  if (s.startsWith('hex:')) {
-    const h = s.slice(4).replace(/\s+/g, '');
-    if (!/^([0-9a-f]{2})*$/i.test(h)) throw new ScenarioError([{ path: 'data', message: `"${s}" is not hex bytes` }]);
-    return Uint8Array.from(h.match(/../g) ?? [], (x) => Number.parseInt(x, 16));
+/** One host's line of the report's summary: its memory and who uses its frames. */
+function hostSummary(node: HostNode): HostSummary {
+  const mem = node.host.memory;
+  const byOwner: Record<string, number> = {};
+  for (let f = 0; f < mem.nframes; f++) {
+    const o = mem.owner[f];
+    if (o !== 0) byOwner[FRAME_OWNER_NAMES[o]] = (byOwner[FRAME_OWNER_NAMES[o]] ?? 0) + 1;
   }
-  return new TextEncoder().encode(s);
-}
-
-export function toHex(b: Uint8Array): string {
-  return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(' ');
-}
-
-export function printable(b: Uint8Array): string {
-  return Array.from(b, (x) => (x >= 0x20 && x < 0x7f ? String.fromCharCode(x) : '.')).join('');
-}
-
-function describe(b: Uint8Array): string {
-  if (b.every((x) => x === 0)) return 'only zeros';
-  return `"${printable(b)}"`;
-}
-
-/** What the host's reads and writes of a VM's memory go through (see Runner.hostSideOf). */
-interface HostSide {
-  name: string;
-  vm: Vm;
-  /** The user-space process that maps the VM's memory (the VMM, or the selftest-like scenario). */
-  process: Process;
-  gmem: GuestMemfd | null;
-  vcpus: readonly Vcpu[];
-  gpaToHva(gpa: number): number | undefined;
-  hostFrameOf(gpa: number): { frame: number; view: 'private' | 'shared' } | null;
+  return { name: node.name, memory: formatSize(node.host.config.memoryBytes), frames_used: mem.framesUsed, frames_by_owner: byOwner };
 }
 
 /** A VM without a VMM: its memory is what its memslots say, mapped by the process that made it. */
-function byHandSide(vm: Vm): HostSide {
+function byHandSide(node: HostNode, vm: Vm): HostSide {
   const gpaToHva = (gpa: number) => vm.gpaToHva(gpa);
   return {
-    name: vm.name, vm, process: vm.vmm, vcpus: vm.vcpus, gpaToHva,
+    name: vm.name, node, vm, process: vm.vmm, vcpus: vm.vcpus, gpaToHva,
     gmem: vm.gmems.values().next().value ?? null,
     hostFrameOf: (gpa) => hostFrameOf(vm, vm.vmm, gpaToHva, gpa, vm.gmems.size > 0),
   };

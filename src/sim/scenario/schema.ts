@@ -1,47 +1,27 @@
 import { z } from 'zod';
-import { parseSize } from '../core/units';
+import { GiB, formatSize } from '../core/units';
+import { ScenarioError, bandwidth, deviceName, duration, hostName, nearest, numeric, program, vmName, type ScenarioIssue } from './fields';
+import { LEVEL_TITLES, STEPS, STEP_KINDS, Step, type StepT } from './steps';
+
+export { ScenarioError, Step, STEP_KINDS, type ScenarioIssue, type StepT };
 
 /**
- * The scenario format, version 1 (docs/scenario-format.md). Numbers that are addresses or sizes may
- * be written as JSON numbers, hex strings ("0x1000") or sizes ("2M", "4 GiB").
+ * The scenario format, version 2 (docs/scenario-format.md): a world of hosts, the links between
+ * them, the VMs (each on a host) and the steps. Version 1 (one `host`) still loads, upgraded to one
+ * host with a note. Numbers that are addresses or sizes may be written as JSON numbers, hex strings
+ * ("0x1000") or sizes ("2M", "4 GiB").
  */
-export const SCENARIO_VERSION = 1;
+export const SCENARIO_VERSION = 2;
+/** The versions this lab reads. */
+export const SCENARIO_VERSIONS: readonly number[] = [1, 2];
 
-const numeric = z
-  .union([z.number(), z.string()])
-  .transform((v, ctx) => {
-    if (typeof v === 'string' && /^\s*0x[0-9a-f]+\s*$/i.test(v)) {
-      const n = Number.parseInt(v, 16);
-      if (Number.isSafeInteger(n)) return n;
-    }
-    const n = parseSize(v);
-    if (n === undefined) {
-      ctx.addIssue({ code: 'custom', message: `"${v}" is not a number, a hex address (0x...) or a size (4K, 2M, 1G)` });
-      return z.NEVER;
-    }
-    return n;
-  })
-  .describe('a non-negative integer, a hex string such as "0x1000", or a size such as "2M"');
-
-const vmName = z.string().min(1).describe('the name of a VM in this scenario');
-const msrIndex = numeric.refine((n) => n <= 0xffffffff, { message: 'an MSR index is 32 bits: 0 to 0xffffffff' }).describe('an MSR index (ECX of RDMSR/WRMSR), e.g. "0x1a0"');
-const flagsOrNames = z.union([numeric, z.array(z.string())]);
-const program = z.union([z.string(), z.array(z.string())]).transform((v) => (Array.isArray(v) ? v.join('\n') : v))
-  .describe('guest program: x86-64 assembly in Intel syntax, a string or an array of lines');
+const DEFAULT_HOST_MEMORY = 16 * GiB;
 
 export const TdxConfig = z.strictObject({
   sept_ve_disable: z.boolean().default(true).describe('TD attribute SEPT_VE_DISABLE (QEMU default on)'),
   debug: z.boolean().default(false).describe('TD attribute DEBUG: lets the host read registers'),
   gpaw: z.union([z.literal(48), z.literal(52)]).default(48).describe('guest physical address width; the shared bit is bit gpaw-1'),
   firmware_accept: numeric.default(512 * 1024 * 1024).describe('bytes of memory the firmware (TDVF) accepts at boot'),
-});
-
-const DEVICE_NAMES = [
-  'pic', 'pit', 'i8042', 'rtc', 'com1', 'lpt1', 'floppy', 'isa-dma', 'apm', 'pci-host', 'reset', 'fw_cfg',
-  'acpi-pm', 'hpet', 'ioapic', 'lapic', 'tpm', 'ecam', 'pflash', 'virtio-net', 'virtio-blk',
-] as const;
-const deviceName = z.string().refine((d) => (DEVICE_NAMES as readonly string[]).includes(d), {
-  error: (i) => `unknown device ${JSON.stringify(i.input)} (known: ${DEVICE_NAMES.join(', ')})`,
 });
 
 export const PlatformSpec = z.strictObject({
@@ -58,10 +38,11 @@ export const PlatformSpec = z.strictObject({
 });
 
 export const VmSpec = z.strictObject({
-  name: vmName,
+  name: vmName.describe('the VM\'s name, unique in the whole world (steps name VMs by it)'),
+  host: hostName.optional().describe('the host the VM runs on (required when there are several hosts)'),
   type: z.enum(['default', 'sw-protected', 'tdx']).describe('KVM_X86_DEFAULT_VM, KVM_X86_SW_PROTECTED_VM or KVM_X86_TDX_VM'),
   memory: numeric.default(256 * 1024 * 1024),
-  vcpus: z.literal(1).default(1).describe('vCPUs (one for now)'),
+  vcpus: z.number().int().min(1).max(8).default(1).describe('vCPUs, 1 to 8 (vCPU 0 runs the program; several vCPUs run once the world has its scheduler)'),
   program,
   origin: numeric.default(0x100000).describe('guest-physical address the program is assembled for and loaded at'),
   tdx: TdxConfig.optional(),
@@ -69,131 +50,58 @@ export const VmSpec = z.strictObject({
   platform: PlatformSpec.optional().describe('the devices the guest sees and the design mode (default: upstream, the VM type\'s default devices)'),
 });
 
-const ref = z.union([z.string(), z.number()]).describe('a name given with "as" earlier, or a number');
+export const HostSpec = z.strictObject({
+  name: z.string().min(1).describe("the host's name, unique in the world"),
+  memory: numeric.default(DEFAULT_HOST_MEMORY).describe("the host's physical memory"),
+});
 
-const s = <O extends string, T extends z.ZodRawShape>(op: O, shape: T, doc: string) =>
-  z.strictObject({ do: z.literal(op), note: z.string().optional(), ...shape }).describe(doc);
-
-export const Step = z.discriminatedUnion('do', [
-  // ---- VMM level -------------------------------------------------------------------------
-  s('run', {
-    vm: vmName,
-    vcpu: z.number().int().nonnegative().default(0),
-    until: z.enum(['halt', 'exit']).default('halt'),
-    max_instructions: z.number().int().positive().default(1_000_000),
-  }, 'VMM: run the vCPU loop, answering exits, until the guest halts (or one exit with until "exit")'),
-  s('host_read', {
-    vm: vmName,
-    gpa: numeric,
-    length: numeric.default(16),
-    via: z.enum(['vmm_mapping', 'physical', 'guest_memfd']),
-  }, "host: read guest memory through the VMM's mapping, from host physical memory, or with read() on the guest_memfd"),
-  s('host_write', {
-    vm: vmName,
-    gpa: numeric,
-    data: z.string().describe('text, or hex bytes written as "hex:de ad be ef"'),
-    via: z.enum(['vmm_mapping', 'physical']),
-  }, "host: write guest memory through the VMM's mapping or to host physical memory"),
-  s('host_read_phys', { hpa: numeric, length: numeric.default(64) },
-    'host: read host physical memory at an address directly (the kernel direct map, /dev/mem, a DMA engine)'),
-  s('host_write_phys', { hpa: numeric, data: z.string() }, 'host: write host physical memory at an address directly'),
-  s('convert', { vm: vmName, gpa: numeric, size: numeric, to: z.enum(['private', 'shared']) },
-    "VMM: convert a range as QEMU's kvm_convert_memory() does"),
-  s('interrupt', { vm: vmName, vcpu: z.number().int().nonnegative().default(0) }, 'VMM: make an interrupt pending on a vCPU'),
-  s('set_device', { vm: vmName, device: deviceName, enabled: z.boolean() }, 'VMM: switch a device on or off for the next boot'),
-  s('set_design_mode', { vm: vmName, mode: z.enum(['upstream', 'talk']) }, "VMM: upstream or the talk's proposal, for the next boot"),
-  s('reboot', { vm: vmName, max_instructions: z.number().int().positive().default(1_000_000) },
-    'VMM: restart the VM with the pending platform and run the guest until it halts (its boot)'),
-  s('freeze_devices', { vm: vmName }, "VMM (the talk's proposal): the guest's init phase is over, freeze device state"),
-  s('vmm_msr_handler', {
-    vm: vmName,
-    msr: msrIndex,
-    read: z.union([numeric, z.enum(['stored', 'gp'])]).optional().describe('RDMSR: a value, the value last stored by a write, or "gp" (msr.error = 1)'),
-    write: z.union([z.enum(['accept', 'store', 'gp']), z.strictObject({ only: numeric })]).optional().describe('WRMSR: drop it, store it, "gp", or accept only one value'),
-  }, 'VMM: how QEMU answers KVM_EXIT_X86_RDMSR / KVM_EXIT_X86_WRMSR for one MSR (kvm_handle_rdmsr/wrmsr)'),
-  s('set_msr_policy', {
-    vm: vmName,
-    msr: msrIndex,
-    read: z.enum(['allow', 'deny']).optional(),
-    write: z.enum(['allow', 'deny']).optional(),
-    constraint: z.enum(['none', 'read-only', 'fixed']).optional().describe("the talk's proposal (not upstream): KVM pins the MSR or makes it read-only"),
-    value: numeric.optional().describe('for constraint "fixed": the value (default: the reset value)'),
-  }, "VMM: one MSR's policy: its bits in the VMM's KVM_X86_SET_MSR_FILTER (denied accesses exit to the VMM with KVM_MSR_EXIT_REASON_FILTER) and the talk's constraint"),
-  // ---- KVM level -------------------------------------------------------------------------
-  s('mmap', { length: numeric, as: z.string() }, 'the test process maps anonymous memory (the shared backing of a memslot)'),
-  s('KVM_CREATE_VM', { as: z.string(), type: z.number().int().nonnegative() }, 'ioctl(/dev/kvm, KVM_CREATE_VM, type)'),
-  s('KVM_CHECK_EXTENSION', { vm: z.string().optional(), cap: z.union([z.string(), z.number()]) },
-    'ioctl(KVM_CHECK_EXTENSION) on the VM fd, or on /dev/kvm without "vm"'),
-  s('KVM_ENABLE_CAP', { vm: z.string(), cap: z.union([z.string(), z.number()]), args: z.array(flagsOrNames).default([]) },
-    'ioctl(vm, KVM_ENABLE_CAP); an argument may be a list of flag names (e.g. ["KVM_MSR_EXIT_REASON_FILTER"])'),
-  s('KVM_X86_SET_MSR_FILTER', {
-    vm: z.string(),
-    flags: z.union([z.enum(['KVM_MSR_FILTER_DEFAULT_ALLOW', 'KVM_MSR_FILTER_DEFAULT_DENY']), z.number().int()]).default('KVM_MSR_FILTER_DEFAULT_ALLOW'),
-    ranges: z.array(z.strictObject({
-      flags: flagsOrNames.describe('KVM_MSR_FILTER_READ and/or KVM_MSR_FILTER_WRITE'),
-      base: msrIndex,
-      nmsrs: numeric,
-      deny: z.array(z.number().int().nonnegative()).optional().describe('offsets from base whose bit is clear (denied); all others allowed'),
-      bitmap: z.array(z.number().int().min(0).max(255)).optional().describe('the bitmap bytes themselves (a set bit allows)'),
-    })).default([]),
-  }, 'ioctl(vm, KVM_X86_SET_MSR_FILTER, {flags, ranges})'),
-  s('KVM_CREATE_GUEST_MEMFD', { vm: z.string(), size: numeric, flags: numeric.default(0), as: z.string() }, 'ioctl(vm, KVM_CREATE_GUEST_MEMFD, {size, flags})'),
-  s('KVM_SET_USER_MEMORY_REGION2', {
-    vm: z.string(), slot: z.number().int(), flags: z.union([numeric, z.array(z.string())]).default(0),
-    guest_phys_addr: numeric, memory_size: numeric, userspace_addr: ref.default(0),
-    guest_memfd: ref.optional(), guest_memfd_offset: numeric.default(0),
-  }, 'ioctl(vm, KVM_SET_USER_MEMORY_REGION2, {...}); userspace_addr may name an mmap'),
-  s('KVM_SET_MEMORY_ATTRIBUTES', { vm: z.string(), address: numeric, size: numeric, attributes: z.union([numeric, z.array(z.string())]), flags: numeric.default(0) },
-    'ioctl(vm, KVM_SET_MEMORY_ATTRIBUTES, {address, size, attributes, flags})'),
-  s('fallocate', { fd: ref, mode: z.union([numeric, z.array(z.string())]), offset: numeric, len: numeric }, 'fallocate(fd, mode, offset, len) on a guest_memfd'),
-  s('read', { fd: ref, op: z.enum(['read', 'write', 'pread', 'pwrite', 'mmap']).default('read') }, 'read()/write()/pread()/pwrite()/mmap() on a guest_memfd'),
-  s('KVM_CREATE_VCPU', { vm: z.string(), id: z.number().int().default(0) }, 'ioctl(vm, KVM_CREATE_VCPU, id)'),
-  s('load_program', { vm: z.string(), vcpu: z.number().int().default(0), program, gpa: numeric.default(0x1000) },
-    "assemble a program and copy it into guest memory through the memslot's userspace_addr, like kvm_vm_elf_load()"),
-  s('KVM_RUN', { vm: z.string(), vcpu: z.number().int().default(0), max_instructions: z.number().int().positive().default(1_000_000),
-    complete: z.strictObject({ data: numeric.optional(), ret: z.number().int().optional() }).optional().describe('what user space writes into kvm_run before re-entering') },
-  'ioctl(vcpu, KVM_RUN): one entry, returning at the first exit to user space'),
-  s('KVM_GET_DIRTY_LOG', { vm: z.string(), slot: z.number().int() }, 'ioctl(vm, KVM_GET_DIRTY_LOG, {slot})'),
-  s('KVM_CLEAR_DIRTY_LOG', { vm: z.string(), slot: z.number().int(), first_page: numeric, num_pages: numeric }, 'ioctl(vm, KVM_CLEAR_DIRTY_LOG, {...}) with all bits set'),
-  s('KVM_GET_REGS', { vm: z.string(), vcpu: z.number().int().default(0) }, 'ioctl(vcpu, KVM_GET_REGS)'),
-]);
+/**
+ * A link between two hosts. Parsed, checked and reported; transfers over it and cutting it come with
+ * the world's scheduler.
+ */
+export const LinkSpec = z.strictObject({
+  name: z.string().min(1).describe("the link's name, unique in the world"),
+  from: z.string().min(1).describe('a host'),
+  to: z.string().min(1).describe('another host'),
+  bandwidth,
+  latency: duration,
+});
 
 export const Scenario = z.strictObject({
-  version: z.literal(SCENARIO_VERSION).describe('format version; this reader knows version 1'),
+  version: z.literal(SCENARIO_VERSION).describe('format version; this reader knows versions 1 and 2 (version 1 is upgraded)'),
   title: z.string().min(1),
   explanation: z.string().default(''),
   seed: z.number().int().nonnegative().default(1),
-  host: z.strictObject({ name: z.string().default('host0'), memory: numeric.default(16 * 1024 * 1024 * 1024) }).default({ name: 'host0', memory: 16 * 1024 * 1024 * 1024 }),
+  hosts: z.array(HostSpec).min(1).default([{ name: 'host0', memory: DEFAULT_HOST_MEMORY }]).describe('the physical machines of the world'),
+  links: z.array(LinkSpec).default([]).describe('network links between hosts'),
   vms: z.array(VmSpec).default([]),
   steps: z.array(Step).default([]),
 });
 
+/** Version 1: one host, one vCPU per VM, no links. Read and upgraded (upgradeV1). */
+export const ScenarioV1 = z.strictObject({
+  version: z.literal(1),
+  title: z.string().min(1),
+  explanation: z.string().default(''),
+  seed: z.number().int().nonnegative().default(1),
+  host: z.strictObject({ name: z.string().default('host0'), memory: numeric.default(DEFAULT_HOST_MEMORY) }).default({ name: 'host0', memory: DEFAULT_HOST_MEMORY }),
+  vms: z.array(VmSpec.omit({ host: true }).extend({ vcpus: z.literal(1).default(1) })).default([]),
+  steps: z.array(Step).default([]),
+});
+
 export type ScenarioInput = z.input<typeof Scenario>;
-export type ScenarioT = z.output<typeof Scenario>;
-export type StepT = z.output<typeof Step>;
-export type VmSpecT = z.output<typeof VmSpec>;
-
-/** A problem in a scenario, with the JSON path where it is. */
-export interface ScenarioIssue {
-  path: string;
-  message: string;
-}
-
-export class ScenarioError extends Error {
-  constructor(readonly issues: ScenarioIssue[]) {
-    super(issues.map((i) => `${i.path}: ${i.message}`).join('\n'));
-    this.name = 'ScenarioError';
-  }
-}
+export type HostSpecT = z.output<typeof HostSpec>;
+export type LinkSpecT = z.output<typeof LinkSpec>;
+/** A VM spec once its host is resolved. */
+export type VmSpecT = z.output<typeof VmSpec> & { host: string };
+/** A parsed scenario (version 2; a version-1 file upgraded), with what the lab did to it in `notes`. */
+export type ScenarioT = Omit<z.output<typeof Scenario>, 'vms'> & { vms: VmSpecT[]; notes: string[] };
 
 export function jsonPath(path: readonly PropertyKey[]): string {
   let out = '$';
   for (const p of path) out += typeof p === 'number' ? `[${p}]` : /^[A-Za-z_][A-Za-z0-9_]*$/.test(String(p)) ? `.${String(p)}` : `[${JSON.stringify(String(p))}]`;
   return out;
 }
-
-/** The step kinds, as "do" names them. */
-export const STEP_KINDS: readonly string[] = Step.options.map((o) => o.shape.do.value);
 
 const valueAt = (input: unknown, path: readonly PropertyKey[]): unknown =>
   path.reduce<unknown>((v, k) => (v !== null && typeof v === 'object' ? (v as Record<PropertyKey, unknown>)[k] : undefined), input);
@@ -214,55 +122,95 @@ function describeValue(v: unknown): string {
   return `${aType(typeof v)} (${JSON.stringify(v)})`;
 }
 
-/** The candidate nearest to a typo (edit distance at most a third of its length), or null. */
-function nearest(word: string, candidates: readonly string[]): string | null {
-  const dist = (a: string, b: string) => {
-    let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-    for (let i = 1; i <= a.length; i++) {
-      const cur = [i];
-      for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1].toLowerCase() === b[j - 1].toLowerCase() ? 0 : 1));
-      prev = cur;
-    }
-    return prev[b.length];
-  };
-  let best: string | null = null;
-  let bestD = Math.max(1, Math.floor(word.length / 3)) + 1;
-  for (const c of candidates) {
-    const d = dist(word, c);
-    if (d < bestD) {
-      best = c;
-      bestD = d;
-    }
-  }
-  return best;
+/** "do" must be one of ..., grouped by level. */
+function kindsByLevel(): string {
+  const levels = [...new Set(STEPS.map((d) => d.level))];
+  return levels.map((l) => `${LEVEL_TITLES[l]}: ${STEPS.filter((d) => d.level === l).map((d) => d.kind).join(', ')}`).join('; ');
 }
 
-/** Validate untrusted input; throws ScenarioError naming every problem by JSON path. */
-export function parseScenario(input: unknown): ScenarioT {
-  if (input && typeof input === 'object' && 'version' in input && (input as { version: unknown }).version !== SCENARIO_VERSION)
-    throw new ScenarioError([{ path: '$.version', message: `unknown scenario version ${JSON.stringify((input as { version: unknown }).version)}; this lab reads version ${SCENARIO_VERSION}` }]);
-  const r = Scenario.safeParse(input);
-  if (!r.success) {
-    throw new ScenarioError(r.error.issues.map((i) => {
-      let message = i.message;
-      const value = valueAt(input, i.path);
-      if (i.code === 'invalid_union' && i.path.includes('steps') && i.path[i.path.length - 1] === 'do') {
-        const near = nearest(String(value), STEP_KINDS);
-        message = `unknown step ${JSON.stringify(value)}${near ? ` (did you mean "${near}"?)` : ''}: "do" must be one of ${STEP_KINDS.join(', ')} (docs/scenario-format.md describes each)`;
-      } else if (i.code === 'invalid_union') {
-        // "Invalid input" says nothing: name what each alternative expected, and what was there.
-        const expected = [...new Set(expectedTypes(i))];
-        if (expected.length) message = `expected ${expected.map(aType).join(' or ')}, not ${describeValue(value)}`;
-      }
-      return { path: jsonPath(i.path), message };
-    }));
-  }
-  const names = new Set<string>();
-  r.data.vms.forEach((v, i) => {
-    if (names.has(v.name)) throw new ScenarioError([{ path: `$.vms[${i}].name`, message: `duplicate VM name "${v.name}"` }]);
-    names.add(v.name);
+/** zod's issues as ScenarioIssues, with messages that say what was expected and what was there. */
+function issuesOf(error: z.ZodError, input: unknown): ScenarioIssue[] {
+  return error.issues.map((i) => {
+    let message = i.message;
+    const value = valueAt(input, i.path);
+    if (i.code === 'invalid_union' && i.path.includes('steps') && i.path[i.path.length - 1] === 'do') {
+      const near = nearest(String(value), STEP_KINDS);
+      message = `unknown step ${JSON.stringify(value)}${near ? ` (did you mean "${near}"?)` : ''}: "do" must be one of ${kindsByLevel()} (docs/scenario-format.md describes each)`;
+    } else if (i.code === 'invalid_union') {
+      // "Invalid input" says nothing: name what each alternative expected, and what was there.
+      const expected = [...new Set(expectedTypes(i))];
+      if (expected.length) message = `expected ${expected.map(aType).join(' or ')}, not ${describeValue(value)}`;
+    }
+    return { path: jsonPath(i.path), message };
   });
-  return r.data;
+}
+
+/** Version 1 as version 2: its one host becomes the world's only host, every VM on it. */
+function upgradeV1(v1: z.output<typeof ScenarioV1>): ScenarioT {
+  const host = { name: v1.host.name, memory: v1.host.memory };
+  return {
+    version: SCENARIO_VERSION,
+    title: v1.title,
+    explanation: v1.explanation,
+    seed: v1.seed,
+    hosts: [host],
+    links: [],
+    vms: v1.vms.map((v) => ({ ...v, host: host.name })),
+    steps: v1.steps,
+    notes: [`version 1 scenario upgraded to version 2: its host "${host.name}" (${formatSize(host.memory)}) is the world's only host, every VM runs on it, and there are no links`],
+  };
+}
+
+/** Names must be unique; hosts named by links and VMs must exist. */
+function checkWorld(s: z.output<typeof Scenario>): ScenarioT {
+  const issues: ScenarioIssue[] = [];
+  const hostNames = s.hosts.map((h) => h.name);
+  const list = hostNames.map((n) => `"${n}"`).join(', ');
+  const unique = (names: string[], what: string, path: (i: number) => string) => {
+    const seen = new Set<string>();
+    names.forEach((n, i) => {
+      if (seen.has(n)) issues.push({ path: path(i), message: `duplicate ${what} name "${n}"` });
+      seen.add(n);
+    });
+  };
+  unique(hostNames, 'host', (i) => `$.hosts[${i}].name`);
+  unique(s.links.map((l) => l.name), 'link', (i) => `$.links[${i}].name`);
+  unique(s.vms.map((v) => v.name), 'VM', (i) => `$.vms[${i}].name`);
+  s.links.forEach((l, i) => {
+    for (const end of ['from', 'to'] as const)
+      if (!hostNames.includes(l[end])) issues.push({ path: `$.links[${i}].${end}`, message: `no host named "${l[end]}" (hosts: ${list})` });
+    if (l.from === l.to) issues.push({ path: `$.links[${i}].to`, message: `link "${l.name}" goes from host "${l.from}" to itself: a link joins two different hosts` });
+  });
+  const vms = s.vms.map((v, i) => {
+    if (v.host === undefined) {
+      if (hostNames.length > 1) issues.push({ path: `$.vms[${i}].host`, message: `VM "${v.name}" must name its host: there are several (hosts: ${list})` });
+      return { ...v, host: hostNames[0] };
+    }
+    if (!hostNames.includes(v.host)) issues.push({ path: `$.vms[${i}].host`, message: `no host named "${v.host}" (hosts: ${list})` });
+    return { ...v, host: v.host };
+  });
+  if (issues.length) throw new ScenarioError(issues);
+  return { ...s, vms, notes: [] };
+}
+
+/** Validate untrusted input (version 2, or version 1 upgraded); throws ScenarioError naming every problem by JSON path. */
+export function parseScenario(input: unknown): ScenarioT {
+  const version = input && typeof input === 'object' && 'version' in input ? (input as { version: unknown }).version : undefined;
+  if (version !== undefined && !SCENARIO_VERSIONS.includes(version as number))
+    throw new ScenarioError([{ path: '$.version', message: `unknown scenario version ${JSON.stringify(version)}; this lab reads versions ${SCENARIO_VERSIONS.join(' and ')}` }]);
+  if (version === 1) {
+    const r = ScenarioV1.safeParse(input);
+    if (!r.success) throw new ScenarioError(issuesOf(r.error, input));
+    const seen = new Set<string>();
+    r.data.vms.forEach((v, i) => {
+      if (seen.has(v.name)) throw new ScenarioError([{ path: `$.vms[${i}].name`, message: `duplicate VM name "${v.name}"` }]);
+      seen.add(v.name);
+    });
+    return upgradeV1(r.data);
+  }
+  const r = Scenario.safeParse(input);
+  if (!r.success) throw new ScenarioError(issuesOf(r.error, input));
+  return checkWorld(r.data);
 }
 
 export function scenarioJsonSchema(): unknown {

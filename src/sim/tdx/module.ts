@@ -1,6 +1,6 @@
 import { PagedU32 } from '../core/paged-array';
 import { Cost } from '../core/clock';
-import { eventKind, type Trace } from '../core/trace';
+import { eventKind, type TraceSink } from '../core/trace';
 import { PAGE_SIZE, hex } from '../core/units';
 import type { Host } from '../host/host';
 import { FrameOwner } from '../host/physmem';
@@ -100,7 +100,7 @@ export class TdxModule {
 
   constructor(readonly host: Host) {}
 
-  private get trace(): Trace {
+  private get trace(): TraceSink {
     return this.host.trace;
   }
 

@@ -206,7 +206,7 @@ export function TracePanel() {
               const sel = i === selIndex;
               return (
                 <div key={i % ROW_SLOTS} id={rowId(e.seq)} role="option" aria-selected={sel} aria-posinset={i + 1} aria-setsize={rows.length}
-                  className={`trace-row layer-${e.layer}${sel ? ' selected' : ''}`} style={{ top: i * ROW }} title={e.text}
+                  className={`trace-row layer-${e.layer}${sel ? ' selected' : ''}`} style={{ top: i * ROW }} title={e.host ? `${e.host}: ${e.text}` : e.text}
                   data-testid="trace-row" data-seq={e.seq}
                   onClick={() => {
                     select(e);
@@ -318,6 +318,7 @@ function EventDetails({ event, seq }: { event: SimEvent | undefined; seq: number
       <dl className="trace-meta">
         <dt>seq</dt><dd>{event.seq}</dd>
         <dt>time</dt><dd>{formatTime(event.t)}</dd>
+        <dt>host</dt><dd>{event.host ?? '— (world-wide)'}</dd>
         <dt>VM</dt><dd>{event.vm ?? '— (host-wide)'}</dd>
         {event.vcpu !== null && <><dt>vCPU</dt><dd>{event.vcpu}</dd></>}
         {event.gfns && <><dt>pages</dt><dd>gfn 0x{event.gfns[0].toString(16)}{event.gfns[1] > 1 ? `–0x${(event.gfns[0] + event.gfns[1] - 1).toString(16)}` : ''} ({event.gfns[1]} page{event.gfns[1] === 1 ? '' : 's'}, highlighted in the page maps)</dd></>}

@@ -3,7 +3,7 @@ import type { Layer, SimEvent } from '../../../sim/core/trace';
 import { FilteredView, TraceHistory } from './trace-history';
 
 const ev = (seq: number, layer: Layer = 'kvm', name = 'KVM_RUN'): SimEvent =>
-  ({ seq, t: seq * 10, vm: 'td', vcpu: 0, layer, name, args: {}, text: `event ${seq}` });
+  ({ seq, t: seq * 10, host: 'host0', vm: 'td', vcpu: 0, layer, name, args: {}, text: `event ${seq}` });
 const range = (a: number, b: number, f = (i: number) => ev(i)) => Array.from({ length: b - a }, (_, i) => f(a + i));
 
 describe('TraceHistory', () => {

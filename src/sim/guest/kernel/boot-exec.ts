@@ -8,7 +8,7 @@
  * when the service is called again, and only then resumes the generator with its result. Code
  * between two operations therefore runs exactly once, and so does every trace event it emits.
  */
-import type { Trace } from '../../core/trace';
+import type { TraceSink } from '../../core/trace';
 import { type CpuBus, type CpuRegs, GuestException, MmioAccess, type Reg64, VcpuExit } from '../../cpu/bus';
 
 /** One bus operation. `quiet` mutes the trace around this one access (the console's per-character writes). */
@@ -118,7 +118,7 @@ function mmio(bus: CpuBus, gpa: number, size: number, isWrite: boolean, value: n
 export class ResumableRunner {
   private job: { name: string; gen: BootGen<unknown>; step: IteratorResult<BusOp, unknown> } | null = null;
 
-  constructor(private readonly trace: Trace) {}
+  constructor(private readonly trace: TraceSink) {}
 
   /**
    * Run (or continue) the service `name`. `start` makes its generator the first time; when the

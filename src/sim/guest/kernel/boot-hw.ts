@@ -10,7 +10,7 @@
  * and are forwarded by the #VE path only when the TDX module raises a #VE.
  */
 import { hex } from '../../core/units';
-import type { ArgValue, Trace } from '../../core/trace';
+import type { ArgValue, TraceSink } from '../../core/trace';
 import { type CpuRegs, GuestException } from '../../cpu/bus';
 import {
   EXIT_REASON_CPUID, EXIT_REASON_EPT_VIOLATION, EXIT_REASON_IO_INSTRUCTION, EXIT_REASON_MSR_READ, EXIT_REASON_MSR_WRITE,
@@ -37,7 +37,7 @@ export class BootHw {
   readonly failures: string[] = [];
 
   constructor(
-    private readonly trace: Trace,
+    private readonly trace: TraceSink,
     private readonly ctx: { vm: string; vcpu: number },
     /** The service running ('firmware_boot', 'linux_boot'): Linux's warnings name it where they name a function. */
     readonly service: string,

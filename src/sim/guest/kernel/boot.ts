@@ -16,7 +16,7 @@
  * Both run on the resumable executor of boot-exec.ts, so VM exits in the middle are fine.
  */
 import { hex } from '../../core/units';
-import type { Trace } from '../../core/trace';
+import type { TraceSink } from '../../core/trace';
 import type { CpuBus, CpuRegs } from '../../cpu/bus';
 import { TDG_VP_INFO } from '../../abi/tdx';
 import { type BootGen, ResumableRunner } from './boot-exec';
@@ -69,7 +69,7 @@ export class GuestBoot {
   private readonly runner: ResumableRunner;
 
   constructor(
-    private readonly trace: Trace,
+    private readonly trace: TraceSink,
     private readonly ctx: { vm: string; vcpu: number },
     private readonly platform: Platform,
   ) {

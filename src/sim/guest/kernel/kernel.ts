@@ -1,5 +1,5 @@
 import { hex } from '../../core/units';
-import type { Trace } from '../../core/trace';
+import type { TraceSink } from '../../core/trace';
 import { GuestPanic, type CpuBus, type CpuRegs, type DecodedForKernel, type GuestException, type GuestKernel } from '../../cpu/bus';
 import {
   EXIT_REASON_CPUID, EXIT_REASON_EPT_VIOLATION, EXIT_REASON_HLT, EXIT_REASON_IO_INSTRUCTION, EXIT_REASON_MSR_READ,
@@ -46,7 +46,7 @@ export class LinuxGuestKernel implements GuestKernel {
 
   constructor(
     readonly platform: Platform,
-    private readonly trace: Trace,
+    private readonly trace: TraceSink,
     private readonly ctx: { vm: string; vcpu: number },
   ) {
     this.boot = new GuestBoot(trace, ctx, platform);

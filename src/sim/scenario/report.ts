@@ -1,0 +1,76 @@
+import type { SimEvent } from '../core/trace';
+import type { RunExit } from '../kvm/run';
+import type { SurfaceCount } from '../vmm/surface-view';
+
+/** The report a scenario run produces (docs/scenario-format.md, "The report"). */
+
+export type StepValue = number | string | boolean | null | Record<string, unknown> | unknown[];
+
+/** The result of one step: what the call returned, as Linux would return it. */
+export interface StepResult {
+  step: number;
+  do: string;
+  ret: number;
+  errno?: string;
+  /** One sentence: why it failed, or what happened. */
+  why?: string;
+  value?: StepValue;
+  exit?: RunExit;
+  events: [number, number];
+}
+
+export interface VmSummary {
+  name: string;
+  /** The host the VM runs on. */
+  host: string;
+  type: string;
+  memory: string;
+  /** vCPUs the scenario asked for (a VM built by hand: the vCPUs it created). */
+  vcpus: number;
+  console: string;
+  memslots: { slot: number; guest_phys_addr: string; memory_size: string; flags: number; userspace_addr: string; guest_memfd: number }[];
+  privateGfns: number;
+  mapped: { shared: number; private: number };
+  td?: { hkid: number; attributes: string; gpaw: number; mrtd: string; pending: number; mapped: number; lifecycle: string };
+  dead: string | null;
+  instructions: number;
+  /** For a VM the VMM built: its platform, the ACPI tables the guest found, the attack-surface figure. */
+  platform?: { mode: string; boots: number; devices: string[]; acpi_tables: string[]; attack_surface: SurfaceCount };
+}
+
+export interface HostSummary {
+  name: string;
+  memory: string;
+  frames_used: number;
+  frames_by_owner: Record<string, number>;
+}
+
+export interface LinkSummary {
+  name: string;
+  from: string;
+  to: string;
+  /** Bytes per virtual second. */
+  bandwidth: number;
+  /** Virtual nanoseconds. */
+  latency: number;
+  state: 'up' | 'down';
+}
+
+export interface Report {
+  format: 'guest-memory-lab/report';
+  version: 2;
+  title: string;
+  seed: number;
+  /** What the lab did to the scenario before running it (a version-1 file upgraded, ...). */
+  notes: string[];
+  results: StepResult[];
+  events: SimEvent[];
+  summary: {
+    time_ns: number;
+    /** The first host (the only one in a one-host scenario): as version-1 reports had it. */
+    host: HostSummary;
+    hosts: HostSummary[];
+    links: LinkSummary[];
+    vms: VmSummary[];
+  };
+}

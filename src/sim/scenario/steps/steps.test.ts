@@ -1,0 +1,27 @@
+import { describe, expect, test } from 'vitest';
+import { Step } from '../schema';
+import { STEP_LEVELS } from './define';
+import { STEPS, STEP_BY_KIND, STEP_KINDS, stepTable } from './index';
+
+describe('the step registry', () => {
+  test('the scenario schema accepts exactly the registered kinds, one entry each', () => {
+    const unionKinds = Step.options.map((o) => o.shape.do.value);
+    expect(unionKinds).toEqual(STEP_KINDS);
+    expect(new Set(STEP_KINDS).size).toBe(STEP_KINDS.length);
+    for (const d of STEPS) expect(STEP_BY_KIND.get(d.kind)?.exec).toBe(d.exec);
+  });
+
+  test('every kind has a level, a one-line summary, and no field called "do" or "note" of its own', () => {
+    for (const d of STEPS) {
+      expect(STEP_LEVELS).toContain(d.level);
+      expect(d.doc.summary.length, d.kind).toBeGreaterThan(10);
+      expect(d.doc.summary).not.toContain('\n');
+    }
+  });
+
+  test('a table row shows how each field is given', () => {
+    const row = stepTable('vmm').split('\n').find((l) => l.startsWith('| `run` |'))!;
+    expect(row).toBe('| `run` | `vm`, `vcpu` (default `0`), `until` (default `"halt"`), `max_instructions` (default `1000000`) | run the vCPU loop, answering exits, until the guest halts (or one exit with until "exit") |');
+    expect(stepTable('world')).toBe('_No World level steps yet._');
+  });
+});

@@ -1,0 +1,91 @@
+import { Clock } from '../core/clock';
+import { Rng } from '../core/rng';
+import { Trace } from '../core/trace';
+import { Host } from '../host/host';
+import type { Process } from '../host/process';
+import { Kvm } from '../kvm/kvm';
+import type { VmmVm } from '../vmm/vmm';
+
+/** One physical machine of the world: its memory and processes, its KVM (with its TDX module) and its VMMs. */
+export interface HostNode {
+  readonly name: string;
+  readonly host: Host;
+  readonly kvm: Kvm;
+  /** The VMM processes' VMs on this host, by VM name (unique in the whole world). */
+  readonly vmms: Map<string, VmmVm>;
+  /** The process a selftest-like scenario makes its VMs from (KVM_CREATE_VM, mmap). */
+  readonly selftest: Process;
+}
+
+/**
+ * A link between two hosts, as plain data for now: the scenario names and checks it, the report
+ * shows it. Transfers over it, cutting and restoring it, and its trace events come with the world's
+ * scheduler (issue 10, the `world` part).
+ */
+export interface Link {
+  readonly name: string;
+  readonly from: string;
+  readonly to: string;
+  /** Bytes per virtual second. */
+  readonly bandwidth: number;
+  /** Virtual nanoseconds. */
+  readonly latency: number;
+  state: 'up' | 'down';
+}
+
+export interface WorldConfig {
+  seed: number;
+  hosts: readonly { name: string; memoryBytes: number }[];
+  links?: readonly Omit<Link, 'state'>[];
+  /** Events the trace keeps (at least). */
+  traceLimit?: number;
+}
+
+/**
+ * Everything a scenario runs in: one virtual clock, one trace, the seeded random numbers, and the
+ * hosts, each with its own physical memory, KVM, TDX module and VMM processes. Each host emits
+ * through its own port of the trace (Trace.port), so every event names its host. Nothing below the
+ * world knows how many hosts there are; code that does (the scenario, the lab) asks the world.
+ */
+export class World {
+  readonly clock = new Clock();
+  readonly trace: Trace;
+  readonly rng: Rng;
+  readonly hosts: readonly HostNode[];
+  readonly links: Link[];
+
+  constructor(config: WorldConfig) {
+    if (config.hosts.length === 0) throw new Error('a world needs at least one host');
+    this.trace = new Trace(() => this.clock.now, config.traceLimit);
+    this.rng = new Rng(config.seed);
+    this.hosts = config.hosts.map(({ name, memoryBytes }) => {
+      const host = new Host({ name, memoryBytes }, this.clock, this.trace.port(name));
+      const kvm = new Kvm(host);
+      return { name, host, kvm, vmms: new Map<string, VmmVm>(), selftest: host.spawn('kvm-selftest') };
+    });
+    this.links = (config.links ?? []).map((l) => ({ ...l, state: 'up' as const }));
+  }
+
+  /** The host named `name`; throws naming the hosts there are. */
+  host(name: string): HostNode {
+    const h = this.hosts.find((x) => x.name === name);
+    if (!h) throw new Error(`no host named "${name}" (hosts: ${this.hosts.map((x) => x.name).join(', ')})`);
+    return h;
+  }
+
+  /** The VMM's VM named `name`, on whichever host runs it. */
+  vmm(name: string): VmmVm | undefined {
+    for (const h of this.hosts) {
+      const v = h.vmms.get(name);
+      if (v) return v;
+    }
+    return undefined;
+  }
+
+  /** Every VMM's VM in the world, host by host, by name. */
+  allVmms(): Map<string, VmmVm> {
+    const all = new Map<string, VmmVm>();
+    for (const h of this.hosts) for (const [n, v] of h.vmms) all.set(n, v);
+    return all;
+  }
+}
