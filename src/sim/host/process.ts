@@ -2,14 +2,14 @@ import { fail } from '../core/errno';
 import { Cost, type Clock } from '../core/clock';
 import { PagedU32 } from '../core/paged-array';
 import { PAGE_SIZE, formatSize, hex, isPageAligned, pageAlignUp } from '../core/units';
-import type { Trace } from '../core/trace';
+import type { TraceSink } from '../core/trace';
 import { FrameOwner, type HostMemory } from './physmem';
 
 /** What a process uses of its host (host.ts's Host has these), so process.ts need not import host.ts. */
 export interface ProcessHost {
   readonly memory: HostMemory;
   readonly clock: Clock;
-  readonly trace: Trace;
+  readonly trace: TraceSink;
 }
 
 /** One mapping of a process's address space (a line of /proc/PID/maps). */
