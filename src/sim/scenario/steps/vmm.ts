@@ -1,7 +1,15 @@
 import { z } from 'zod';
 import { hex } from '../../core/units';
-import { deviceName, msrIndex, numeric, vmName } from '../fields';
-import { defineStep } from './define';
+import { ScenarioError, deviceName, msrIndex, numeric, vmName } from '../fields';
+import { defineStep, type StepOutcome } from './define';
+import type { VmmVm } from '../../vmm/vmm';
+import { runVcpu, type VcpuRunResult } from '../../world/run-vcpu';
+
+/** A run step's result from what the vCPU did (the budget's message names the step's whole budget). */
+export function runStepOutcome(v: VmmVm, budget: number, o: VcpuRunResult): StepOutcome {
+  const why = o.stop === 'budget' ? `the guest ran ${budget} instructions without halting; the run stopped at the step budget` : o.message;
+  return { ret: 0, why, value: { stop: o.stop, instructions: o.instructions, exits: o.exits, console: v.console }, exit: o.lastExit && structuredClone(o.lastExit) };
+}
 
 /** VMM-level steps: what QEMU (or its operator) does to a VM from the scenario's `vms`. */
 
@@ -14,8 +22,8 @@ export const VMM_STEPS = [
   }, { summary: 'run the vCPU loop, answering exits, until the guest halts (or one exit with until "exit")' },
   (ctx, st, i) => {
     const v = ctx.vmm(st.vm, i);
-    const o = v.run(st.vcpu, st.until, st.max_instructions);
-    return { ret: 0, why: o.message, value: { stop: o.stop, instructions: o.instructions, exits: o.exits, console: v.console }, exit: o.lastExit && structuredClone(o.lastExit) };
+    if (!v.threads[st.vcpu]) throw new ScenarioError([{ path: `$.steps[${i}].vcpu`, message: `VM "${st.vm}" has ${v.threads.length} vCPU(s): there is no vCPU ${st.vcpu}` }]);
+    return runStepOutcome(v, st.max_instructions, runVcpu(ctx.world.scheduler, v, st.vcpu, st.until, st.max_instructions, true));
   }),
 
   defineStep('convert', 'vmm', { vm: vmName, gpa: numeric, size: numeric, to: z.enum(['private', 'shared']) },
@@ -55,7 +63,7 @@ export const VMM_STEPS = [
     (ctx, st, i) => {
       const v = ctx.vmm(st.vm, i);
       v.reboot();
-      const o = v.run(0, 'halt', st.max_instructions);
+      const o = runVcpu(ctx.world.scheduler, v, 0, 'halt', st.max_instructions, true);
       return { ret: 0, why: o.message, value: { boot: v.boots, stop: o.stop, instructions: o.instructions, exits: o.exits, console: v.console } };
     }),
 
