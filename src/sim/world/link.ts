@@ -27,6 +27,8 @@ export interface Transfer {
   state: TransferState;
   /** When it was delivered or failed. */
   endedAt: number | null;
+  /** Why it failed: the link was down when it was sent, or was cut while it was in flight. */
+  failure?: 'link-down' | 'cut';
 }
 
 /** How a link reports its events (the trace's `link` layer). */
@@ -97,6 +99,7 @@ export class Link implements Actor {
     const t: Transfer = { id: this.nextId++, label, bytes, sentAt: now, deliverAt: start + wire + s.latency, state: 'in-flight', endedAt: null };
     if (this.state === 'down') {
       t.state = 'failed';
+      t.failure = 'link-down';
       t.endedAt = now;
       this.stats.failed++;
       this.emit('link_send', { link: s.name, id: t.id, label, bytes, result: 'failed' },
@@ -123,6 +126,7 @@ export class Link implements Actor {
       `Link ${this.name} between ${this.spec.from} and ${this.spec.to} goes down (${why})${lost.length ? `: ${lost.length} transfer(s) in flight fail and their senders learn it` : ''}.`);
     for (const f of lost) {
       f.t.state = 'failed';
+      f.t.failure = 'cut';
       f.t.endedAt = now;
       this.stats.failed++;
       this.emit('link_transfer_failed', { link: this.name, id: f.t.id, label: f.t.label, bytes: f.t.bytes },

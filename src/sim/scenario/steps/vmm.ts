@@ -67,6 +67,30 @@ export const VMM_STEPS = [
       return { ret: 0, why: o.message, value: { boot: v.boots, stop: o.stop, instructions: o.instructions, exits: o.exits, console: v.console } };
     }),
 
+  defineStep('stop', 'vmm', { vm: vmName },
+    { summary: "QEMU's stop: pause every vCPU thread of the VM (vm_stop)" },
+    (ctx, st, i) => {
+      ctx.vmm(st.vm, i).stop();
+      return { ret: 0 };
+    }),
+
+  defineStep('cont', 'vmm', { vm: vmName },
+    { summary: "QEMU's cont: start the VM (its vCPU threads run with the world from now on) or resume it after stop" },
+    (ctx, st, i) => {
+      ctx.vmm(st.vm, i).cont();
+      return { ret: 0 };
+    }),
+
+  defineStep('set_cpu_throttle', 'vmm', {
+    vm: vmName,
+    pct: z.number().min(0).max(100).describe('percent of the time the vCPUs sleep (1 to 99; 0 stops throttling)'),
+  }, { summary: "auto-converge's cpu_throttle_set: each vCPU sleeps pct / (1 - pct) of a 10 ms timeslice, every 10 ms / (1 - pct)" },
+  (ctx, st, i) => {
+    const v = ctx.vmm(st.vm, i);
+    v.setCpuThrottle(st.pct);
+    return { ret: 0, value: { pct: v.throttlePct } };
+  }),
+
   defineStep('freeze_devices', 'vmm', { vm: vmName },
     { summary: "(the talk's proposal) the guest's init phase is over, freeze device state" },
     (ctx, st, i) => {
