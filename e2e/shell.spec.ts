@@ -82,9 +82,9 @@ test('at 1 instruction per frame a lesson plays slowly enough to pause: the spee
   for (let i = 0; i < 4; i++) await page.keyboard.press('-');
   await expect(page.getByText('1 instr/frame')).toBeVisible();
   await page.getByRole('button', { name: 'Play', exact: true }).click();
-  // The two guests run about 110 instructions each: at 60 a second that is seconds, not one.
-  await page.waitForTimeout(1500);
-  await expect(page.getByTestId('progress')).not.toHaveText(/finished/);
+  // The two guests run about 110 instructions each: at one a frame that is seconds. Wait until the
+  // guest has run a few (it is playing), then pause: the lesson must not have finished meanwhile.
+  await expect(page.locator('[data-panel="guest"]').getByTestId('instruction-count')).toHaveText(/^([3-9]|\d{2,}) instructions/);
   await page.getByRole('button', { name: 'Pause', exact: true }).click();
   await expect(page.getByTestId('progress')).not.toHaveText(/finished/);
 });

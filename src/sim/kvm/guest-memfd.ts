@@ -1,8 +1,10 @@
 import { fail } from '../core/errno';
 import { Cost } from '../core/clock';
 import { PagedU32 } from '../core/paged-array';
+import { hexU64, narrow, unknownBits, type U64 } from '../core/u64';
 import { PAGE_SIZE, formatSize, hex, isPageAligned } from '../core/units';
 import { FrameOwner } from '../host/physmem';
+import { u32Arg } from './u64-arg';
 import type { Vm } from './vm';
 import { GUEST_MEMFD_FLAG_INIT_SHARED, GUEST_MEMFD_FLAG_MMAP } from './uapi';
 
@@ -68,7 +70,9 @@ export class GuestMemfd {
   }
 
   /** fallocate(fd, mode, offset, len). */
-  fallocate(mode: number, offset: number, len: number): void {
+  fallocate(modeArg: U64, offset: number, len: number): void {
+    // fallocate(2)'s mode is an int: more than 32 bits cannot be passed; within them `&` is exact.
+    const mode = u32Arg(modeArg, 'fallocate mode');
     const known = FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE;
     // kvm_gmem_fallocate(): the file can never change size, so KEEP_SIZE is required.
     if (!(mode & FALLOC_FL_KEEP_SIZE)) fail('EOPNOTSUPP', `guest_memfd cannot change size: fallocate needs FALLOC_FL_KEEP_SIZE (mode ${hex(mode)})`);
@@ -144,13 +148,23 @@ export class GuestMemfd {
     fail('EOPNOTSUPP', 'mapping guest_memfd into user space is not simulated');
   }
 
-  static validateFlags(flags: number, vmHasPrivateMemory: boolean): void {
-    const known = GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED;
-    if (flags & ~known) fail('EINVAL', `unknown guest_memfd flags ${hex(flags & ~known)}`);
-    if (flags & GUEST_MEMFD_FLAG_INIT_SHARED) {
-      if (!(flags & GUEST_MEMFD_FLAG_MMAP)) fail('EINVAL', 'GUEST_MEMFD_FLAG_INIT_SHARED requires GUEST_MEMFD_FLAG_MMAP');
-      if (vmHasPrivateMemory) fail('EINVAL', 'GUEST_MEMFD_FLAG_INIT_SHARED is refused for a VM type with private memory');
-    }
+  /**
+   * kvm_gmem_get_supported_flags() (include/linux/kvm_host.h): GUEST_MEMFD_FLAG_MMAP always, and
+   * GUEST_MEMFD_FLAG_INIT_SHARED when kvm_arch_supports_gmem_init_shared(), which x86 answers with
+   * !kvm_arch_has_private_mem(): a VM with private memory must convert pages to shared explicitly.
+   */
+  static supportedFlags(vmHasPrivateMemory: boolean): number {
+    return GUEST_MEMFD_FLAG_MMAP | (vmHasPrivateMemory ? 0 : GUEST_MEMFD_FLAG_INIT_SHARED);
+  }
+
+  /** kvm_gmem_create(): `flags & ~supported` is EINVAL, on all 64 bits of the __u64. Returns the flags. */
+  static validateFlags(flags: bigint, vmHasPrivateMemory: boolean): number {
+    const supported = GuestMemfd.supportedFlags(vmHasPrivateMemory);
+    const bad = unknownBits(flags, supported);
+    if (bad === 0n) return narrow(flags);
+    if (bad === BigInt(GUEST_MEMFD_FLAG_INIT_SHARED))
+      fail('EINVAL', 'GUEST_MEMFD_FLAG_INIT_SHARED is refused for a VM type with private memory (its pages start private)');
+    fail('EINVAL', `unknown guest_memfd flags ${hexU64(bad)} (supported: ${hex(supported)})`);
   }
 
   forEachPage(fn: (index: number, frame: number) => void): void {

@@ -61,9 +61,10 @@ describe('KVM_CHECK_EXTENSION on the VM fd', () => {
     expect(answers('KVM_CAP_MEMORY_ATTRIBUTES')).toEqual({ system: KVM_MEMORY_ATTRIBUTE_PRIVATE, plain: 0, sw: 8, td: 8 });
   });
 
-  it('KVM_CAP_GUEST_MEMFD: not for a default VM', () => {
+  it('KVM_CAP_GUEST_MEMFD: every VM type (kvm_gmem_create() does not look at the type); KVM_CAP_GUEST_MEMFD_FLAGS: INIT_SHARED only without private memory', () => {
     expect(KVM_CAP_GUEST_MEMFD).toBe(234);
-    expect(answers('KVM_CAP_GUEST_MEMFD')).toMatchObject({ plain: 0, sw: 1, td: 1 });
+    expect(answers('KVM_CAP_GUEST_MEMFD')).toEqual({ system: 1, plain: 1, sw: 1, td: 1 });
+    expect(answers('KVM_CAP_GUEST_MEMFD_FLAGS')).toEqual({ system: 3, plain: 3, sw: 1, td: 1 });
   });
 
   it('KVM_CAP_READONLY_MEM: a TD cannot have read-only memslots', () => {

@@ -2,7 +2,7 @@ import type { Host } from '../host/host';
 import { fail } from '../core/errno';
 import { TdxModule } from '../tdx/module';
 import {
-  KVM_CAP_EXIT_HYPERCALL, KVM_CAP_GUEST_MEMFD, KVM_CAP_IRQCHIP, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
+  KVM_CAP_EXIT_HYPERCALL, KVM_CAP_GUEST_MEMFD, KVM_CAP_GUEST_MEMFD_FLAGS, GUEST_MEMFD_FLAG_INIT_SHARED, GUEST_MEMFD_FLAG_MMAP, KVM_CAP_IRQCHIP, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
   KVM_CAP_MAX_VCPUS, KVM_CAP_MEMORY_ATTRIBUTES, KVM_CAP_MEMORY_FAULT_INFO, KVM_CAP_NR_MEMSLOTS,
   KVM_CAP_READONLY_MEM, KVM_CAP_SPLIT_IRQCHIP, KVM_CAP_SYNC_MMU, KVM_CAP_USER_MEMORY, KVM_CAP_USER_MEMORY2,
   KVM_CAP_SYNC_REGS, KVM_CAP_VM_TYPES, KVM_CAP_X86_SMM, KVM_CAP_X86_USER_SPACE_MSR, KVM_CAP_X86_MSR_FILTER, KVM_HC_MAP_GPA_RANGE,
@@ -10,6 +10,7 @@ import {
   KVM_MEMORY_ATTRIBUTE_PRIVATE, KVM_USER_MEM_SLOTS, KVM_X86_DEFAULT_VM, KVM_X86_SW_PROTECTED_VM, KVM_X86_TDX_VM,
   KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE, KVM_DIRTY_LOG_INITIALLY_SET, VM_TYPE_NAMES,
 } from './uapi';
+import { GuestMemfd } from './guest-memfd';
 import type { CapRow } from './surface-rows';
 import { Vm } from './vm';
 
@@ -89,8 +90,11 @@ const CAPS: readonly CapEntry[] = [
   { cap: KVM_CAP_MEMORY_FAULT_INFO, name: 'KVM_CAP_MEMORY_FAULT_INFO', answer: () => 1, note: 'KVM_EXIT_MEMORY_FAULT carries gpa/size/flags' },
   { cap: KVM_CAP_MEMORY_ATTRIBUTES, name: 'KVM_CAP_MEMORY_ATTRIBUTES', answer: (vm) => (privateMem(vm) ? KVM_MEMORY_ATTRIBUTE_PRIVATE : 0),
     note: 'kvm_supported_mem_attributes(): KVM_MEMORY_ATTRIBUTE_PRIVATE only for VMs with private memory' },
-  { cap: KVM_CAP_GUEST_MEMFD, name: 'KVM_CAP_GUEST_MEMFD', answer: (vm) => (privateMem(vm) ? 1 : 0),
-    note: 'guest_memfd for VMs with private memory' },
+  { cap: KVM_CAP_GUEST_MEMFD, name: 'KVM_CAP_GUEST_MEMFD', answer: () => 1,
+    note: 'kvm_vm_ioctl_check_extension_generic(): 1 on every VM type (a default VM may back memory with guest_memfd too)' },
+  { cap: KVM_CAP_GUEST_MEMFD_FLAGS, name: 'KVM_CAP_GUEST_MEMFD_FLAGS',
+    answer: (vm) => (vm === null ? GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED : GuestMemfd.supportedFlags(privateMem(vm))),
+    note: 'kvm_gmem_get_supported_flags(): GUEST_MEMFD_FLAG_MMAP, plus INIT_SHARED unless the VM has private memory' },
   { cap: KVM_CAP_READONLY_MEM, name: 'KVM_CAP_READONLY_MEM', answer: (vm) => (isTd(vm) ? 0 : 1),
     note: 'kvm_arch_has_readonly_mem(): not with protected state (a TD), hence no pflash for a TD' },
   { cap: KVM_CAP_X86_SMM, name: 'KVM_CAP_X86_SMM', answer: (vm) => (isTd(vm) ? 0 : 1),

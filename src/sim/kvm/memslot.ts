@@ -1,9 +1,11 @@
+import type { U64 } from '../core/u64';
 import type { GuestMemfd } from './guest-memfd';
 
 /** struct kvm_userspace_memory_region2, as user space passes it. */
 export interface UserspaceMemoryRegion2 {
   slot: number;
-  flags: number;
+  /** __u32 */
+  flags: U64;
   guest_phys_addr: number;
   memory_size: number;
   userspace_addr: number;

@@ -138,7 +138,8 @@ describe('rows for the attack-surface panel', () => {
     const t = caps(td);
     expect(p.KVM_CAP_MEMORY_ATTRIBUTES).toEqual([8, 0]);
     expect(t.KVM_CAP_MEMORY_ATTRIBUTES).toEqual([8, 8]);
-    expect(p.KVM_CAP_GUEST_MEMFD).toEqual([1, 0]);
+    expect(p.KVM_CAP_GUEST_MEMFD_FLAGS).toEqual([3, 3]);
+    expect(t.KVM_CAP_GUEST_MEMFD_FLAGS).toEqual([3, 1]);
     expect(t.KVM_CAP_READONLY_MEM).toEqual([1, 0]);
     expect(t.KVM_CAP_X86_SMM).toEqual([1, 0]);
     expect(p.KVM_CAP_X86_SMM).toEqual([1, 1]);

@@ -10,11 +10,14 @@ import {
   KVM_MSR_EXIT_REASON_FILTER, KVM_MSR_EXIT_REASON_INVAL, KVM_MSR_EXIT_REASON_UNKNOWN, KVM_MSR_FILTER_DEFAULT_DENY,
   KVM_MSR_FILTER_MAX_BITMAP_SIZE, KVM_MSR_FILTER_MAX_RANGES, KVM_MSR_FILTER_READ, KVM_MSR_FILTER_WRITE,
 } from './uapi';
+import { u32Arg } from './u64-arg';
 import type { Vm } from './vm';
+import type { U64 } from '../core/u64';
 
 /** struct kvm_msr_filter_range: a set bit in the bitmap allows the access, a clear bit denies it. */
 export interface KvmMsrFilterRange {
-  flags: number;
+  /** __u32 */
+  flags: U64;
   nmsrs: number;
   base: number;
   /** Bit i (byte i / 8, bit i % 8) is MSR base + i. */
@@ -23,7 +26,8 @@ export interface KvmMsrFilterRange {
 
 /** struct kvm_msr_filter { flags; ranges[KVM_MSR_FILTER_MAX_RANGES] }; unused ranges have nmsrs 0. */
 export interface KvmMsrFilter {
-  flags: number;
+  /** __u32 */
+  flags: U64;
   ranges: readonly KvmMsrFilterRange[];
 }
 
@@ -43,22 +47,25 @@ export const KVM_MSR_EXIT_REASON_VALID_MASK = KVM_MSR_EXIT_REASON_INVAL | KVM_MS
  * bitmap is shorter than nmsrs bits, where the kernel's memdup_user() would read past it).
  */
 export function parseMsrFilter(f: KvmMsrFilter): MsrFilterState {
-  if (f.flags & ~KVM_MSR_FILTER_DEFAULT_DENY) fail('EINVAL', `kvm_msr_filter.flags ${hex(f.flags)} has bits other than KVM_MSR_FILTER_DEFAULT_DENY`);
+  // Both flags fields are __u32: a value past 32 bits cannot be passed; within them, `& ~` is exact.
+  const flags = u32Arg(f.flags, 'kvm_msr_filter.flags');
+  if (flags & ~KVM_MSR_FILTER_DEFAULT_DENY) fail('EINVAL', `kvm_msr_filter.flags ${hex(flags)} has bits other than KVM_MSR_FILTER_DEFAULT_DENY`);
   if (f.ranges.length > KVM_MSR_FILTER_MAX_RANGES) fail('EINVAL', `struct kvm_msr_filter holds at most KVM_MSR_FILTER_MAX_RANGES (${KVM_MSR_FILTER_MAX_RANGES}) ranges`);
-  const defaultAllow = !(f.flags & KVM_MSR_FILTER_DEFAULT_DENY);
+  const defaultAllow = !(flags & KVM_MSR_FILTER_DEFAULT_DENY);
   const empty = f.ranges.every((r) => !r.nmsrs);
   if (empty && !defaultAllow) fail('EINVAL', 'KVM_MSR_FILTER_DEFAULT_DENY with no ranges would deny every MSR');
   const ranges: MsrFilterState['ranges'] = [];
   f.ranges.forEach((r, i) => {
     // kvm_add_msr_filter(): a range with nmsrs 0 is skipped, whatever its other fields say.
     if (!r.nmsrs) return;
-    if (r.flags & ~RANGE_VALID) fail('EINVAL', `range ${i}: flags ${hex(r.flags)} has bits other than KVM_MSR_FILTER_READ | KVM_MSR_FILTER_WRITE`);
-    if (!r.flags) fail('EINVAL', `range ${i}: flags is 0 (neither KVM_MSR_FILTER_READ nor KVM_MSR_FILTER_WRITE)`);
+    const rflags = u32Arg(r.flags, `range ${i}: flags`);
+    if (rflags & ~RANGE_VALID) fail('EINVAL', `range ${i}: flags ${hex(rflags)} has bits other than KVM_MSR_FILTER_READ | KVM_MSR_FILTER_WRITE`);
+    if (!rflags) fail('EINVAL', `range ${i}: flags is 0 (neither KVM_MSR_FILTER_READ nor KVM_MSR_FILTER_WRITE)`);
     const bitmapSize = Math.ceil(r.nmsrs / 64) * 8; // BITS_TO_LONGS(nmsrs) * sizeof(long)
     if (bitmapSize > KVM_MSR_FILTER_MAX_BITMAP_SIZE)
       fail('EINVAL', `range ${i}: ${r.nmsrs} MSRs need a ${bitmapSize}-byte bitmap; KVM_MSR_FILTER_MAX_BITMAP_SIZE is ${hex(KVM_MSR_FILTER_MAX_BITMAP_SIZE)}`);
     if (r.bitmap.length < Math.ceil(r.nmsrs / 8)) fail('EFAULT', `range ${i}: the bitmap is shorter than ${r.nmsrs} bits`);
-    ranges.push({ flags: r.flags, nmsrs: r.nmsrs >>> 0, base: r.base >>> 0, bitmap: Uint8Array.from(r.bitmap.slice(0, Math.ceil(r.nmsrs / 8))) });
+    ranges.push({ flags: rflags, nmsrs: r.nmsrs >>> 0, base: r.base >>> 0, bitmap: Uint8Array.from(r.bitmap.slice(0, Math.ceil(r.nmsrs / 8))) });
   });
   return { defaultAllow, ranges };
 }

@@ -1,4 +1,6 @@
 import { fail } from '../core/errno';
+import type { U64 } from '../core/u64';
+import { u32Arg } from './u64-arg';
 import { PAGE_SIZE, formatSize, hex, isPageAligned } from '../core/units';
 import { TdxStatus } from '../tdx/module';
 import { gfnToGmemIndex } from './memslot';
@@ -35,7 +37,9 @@ export function tdxInitVcpu(vm: Vm, vcpuId: number): void {
  * measuring them with TDH.MR.EXTEND. The GFNs must be private and backed by guest_memfd
  * (kvm_gmem_populate()).
  */
-export function tdxInitMemRegion(vm: Vm, sourceAddr: number, gpa: number, nrPages: number, flags: number): number {
+export function tdxInitMemRegion(vm: Vm, sourceAddr: number, gpa: number, nrPages: number, flagsArg: U64): number {
+  // struct kvm_tdx_cmd.flags is a __u32: more bits cannot be passed; within it `& ~` is exact.
+  const flags = u32Arg(flagsArg, 'kvm_tdx_cmd.flags');
   const td = vm.td;
   if (!td) fail('EINVAL', 'KVM_TDX_INIT_MEM_REGION on a VM that is not a TD');
   if (td.lifecycle !== 'initialized') fail('EINVAL', td.lifecycle === 'runnable' ? 'the TD is finalized: no page can be added any more' : 'KVM_TDX_INIT_VM has not run');

@@ -427,7 +427,8 @@ export const IOCTL_NAMES: Record<number, string> = Object.fromEntries(
 //                         which anon-inode files created by anon_inode_create_getfile() skip)
 //  - mmap(): without GUEST_MEMFD_FLAG_MMAP → ENODEV; MAP_PRIVATE (copy-on-write) → EINVAL;
 //    faulting a page of a mapping whose file lacks GUEST_MEMFD_FLAG_INIT_SHARED → SIGBUS.
-//  - KVM_CREATE_GUEST_MEMFD: unknown flags or size <= 0 or not page aligned → EINVAL.
+//  - KVM_CREATE_GUEST_MEMFD: any VM type; flags & ~kvm_gmem_get_supported_flags() (MMAP, plus INIT_SHARED
+//    unless the VM has private memory), or size <= 0 or not page aligned → EINVAL.
 //  - fallocate(): mode without KEEP_SIZE, or any bit other than KEEP_SIZE|PUNCH_HOLE → EOPNOTSUPP;
 //    offset/len not page aligned → EINVAL; allocating past i_size → EINVAL; punching past it is OK.
 //  - kvm_gmem_bind(): fd not a guest_memfd (EINVAL), other VM's file (EINVAL), offset unaligned or

@@ -2,6 +2,7 @@ import type { Clock } from '../core/clock';
 import { fail } from '../core/errno';
 import { RangeSet } from '../core/range-set';
 import type { ArgValue, EventContext, Layer, Lazy } from '../core/trace';
+import { hexU64, narrow, unknownBits, type U64 } from '../core/u64';
 import { PAGE_SIZE, formatSize, hex, isPageAligned } from '../core/units';
 import type { Process } from '../host/process';
 import type { Td } from '../tdx/module';
@@ -16,14 +17,17 @@ import {
   KVM_MEMORY_ATTRIBUTE_PRIVATE, KVM_MEM_GUEST_MEMFD, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY,
   KVM_USER_MEM_SLOTS, KVM_X86_DEFAULT_VM, KVM_X86_TDX_VM, VM_TYPE_NAMES,
 } from './uapi';
+import { u32Arg, u64Arg } from './u64-arg';
 import { Vcpu } from './vcpu';
 
 /** struct kvm_memory_attributes */
 export interface MemoryAttributes {
   address: number;
   size: number;
-  attributes: number;
-  flags?: number;
+  /** __u64 */
+  attributes: U64;
+  /** __u64 */
+  flags?: U64;
 }
 
 /** A simulated file descriptor in the VMM's table. */
@@ -102,25 +106,28 @@ export class Vm {
     return this.kvm.checkExtension(cap, this);
   }
 
-  /** KVM_ENABLE_CAP on the VM fd. */
-  enableCap(cap: number, args: number[]): number {
-    const a0 = args[0] ?? 0;
+  /** KVM_ENABLE_CAP on the VM fd. struct kvm_enable_cap's args[4] are __u64: checked on all 64 bits. */
+  enableCap(cap: number, args: U64[]): number {
+    const big = args.map((a, k) => u64Arg(a, `args[${k}]`));
+    const a0big = big[0] ?? 0n;
+    /** args[0] with no bit outside `allowed`, as a number; EINVAL names the unknown bits. */
+    const onlyKnown = (allowed: number, what: string): number => {
+      const bad = unknownBits(a0big, allowed);
+      if (bad) fail('EINVAL', `${what} ${hexU64(bad)}`);
+      return narrow(a0big);
+    };
     switch (cap) {
       case KVM_CAP_EXIT_HYPERCALL: {
-        const allowed = 1 << KVM_HC_MAP_GPA_RANGE;
-        if (a0 & ~allowed) fail('EINVAL', `KVM_CAP_EXIT_HYPERCALL: hypercalls ${hex(a0 & ~allowed)} cannot exit to user space`);
-        this.exitHypercalls = a0;
+        this.exitHypercalls = onlyKnown(1 << KVM_HC_MAP_GPA_RANGE, 'KVM_CAP_EXIT_HYPERCALL: these hypercalls cannot exit to user space:');
         return 0;
       }
       case KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2: {
-        const allowed = KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | KVM_DIRTY_LOG_INITIALLY_SET;
-        if (a0 & ~allowed) fail('EINVAL', `KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2: unknown flags ${hex(a0 & ~allowed)}`);
-        this.manualDirtyLogProtect = a0;
+        this.manualDirtyLogProtect = onlyKnown(KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | KVM_DIRTY_LOG_INITIALLY_SET, 'KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2: unknown flags');
         return 0;
       }
       case KVM_CAP_X86_USER_SPACE_MSR: {
         // kvm_vm_ioctl_enable_cap(): only KVM_MSR_EXIT_REASON_VALID_MASK bits.
-        if (a0 & ~KVM_MSR_EXIT_REASON_VALID_MASK) fail('EINVAL', `KVM_CAP_X86_USER_SPACE_MSR: unknown exit reasons ${hex(a0 & ~KVM_MSR_EXIT_REASON_VALID_MASK)}`);
+        const a0 = onlyKnown(KVM_MSR_EXIT_REASON_VALID_MASK, 'KVM_CAP_X86_USER_SPACE_MSR: unknown exit reasons');
         this.userSpaceMsr = a0;
         const names = userSpaceMsrNames(a0);
         this.trace('kvm', 'KVM_ENABLE_CAP', { cap: 'KVM_CAP_X86_USER_SPACE_MSR', args0: a0, reasons: names },
@@ -149,11 +156,12 @@ export class Vm {
     return 0;
   }
 
-  /** KVM_CREATE_GUEST_MEMFD {size, flags}: returns the new fd. */
-  createGuestMemfd(size: number, flags: number): GuestMemfd {
-    if (!this.hasPrivateMemory && !(flags & 1))
-      fail('EINVAL', `a ${VM_TYPE_NAMES[this.type]} has no private memory: KVM_CREATE_GUEST_MEMFD needs a protected VM type (or GUEST_MEMFD_FLAG_MMAP)`);
-    GuestMemfd.validateFlags(flags, this.hasPrivateMemory);
+  /**
+   * KVM_CREATE_GUEST_MEMFD {size, flags (__u64)}: returns the new fd. kvm_gmem_create() checks only
+   * `flags & ~kvm_gmem_get_supported_flags(kvm)` and the size, on every VM type (docs/abi-sources.md).
+   */
+  createGuestMemfd(size: number, flagsArg: U64): GuestMemfd {
+    const flags = GuestMemfd.validateFlags(u64Arg(flagsArg, 'guest_memfd flags'), this.hasPrivateMemory);
     if (size <= 0 || !isPageAligned(size)) fail('EINVAL', `size ${hex(size)} must be non-zero and page aligned`);
     const gmem = new GuestMemfd(this, this.kvm.allocFd(), this.kvm.allocIno(), size, flags);
     this.gmems.set(gmem.fd, gmem);
@@ -168,7 +176,9 @@ export class Vm {
   }
 
   /** KVM_SET_USER_MEMORY_REGION2 (and KVM_SET_USER_MEMORY_REGION when guest_memfd fields are absent). */
-  setUserMemoryRegion2(r: UserspaceMemoryRegion2): number {
+  setUserMemoryRegion2(region: UserspaceMemoryRegion2): number {
+    // kvm_userspace_memory_region2.flags is a __u32: more bits cannot be passed at all.
+    const r = { ...region, flags: u32Arg(region.flags, 'memslot flags') };
     // check_memory_region_flags()
     let valid = KVM_MEM_LOG_DIRTY_PAGES;
     if (this.hasPrivateMemory) valid |= KVM_MEM_GUEST_MEMFD;
@@ -270,14 +280,18 @@ export class Vm {
   /** KVM_SET_MEMORY_ATTRIBUTES. Zaps what changes; never copies data. */
   setMemoryAttributes(a: MemoryAttributes): number {
     const supported = this.checkExtension(233 /* KVM_CAP_MEMORY_ATTRIBUTES */);
-    if (a.flags) fail('EINVAL', `flags must be 0 (got ${a.flags})`);
-    if (a.attributes & ~supported)
-      fail('EINVAL', `attributes ${hex(a.attributes)} are not supported by a ${VM_TYPE_NAMES[this.type]} (supported: ${hex(supported)})`);
+    // kvm_vm_ioctl_set_mem_attributes(): flags and attributes are __u64, every unknown bit is EINVAL.
+    const flags = u64Arg(a.flags ?? 0, 'flags');
+    if (flags) fail('EINVAL', `flags must be 0 (got ${hexU64(flags)})`);
+    const attrs = u64Arg(a.attributes, 'attributes');
+    if (unknownBits(attrs, supported))
+      fail('EINVAL', `attributes ${hexU64(attrs)} are not supported by a ${VM_TYPE_NAMES[this.type]} (supported: ${hex(supported)})`);
+    const attributes = narrow(attrs);
     if (a.size === 0) fail('EINVAL', 'size must be non-zero');
     if (!isPageAligned(a.address) || !isPageAligned(a.size)) fail('EINVAL', `address ${hex(a.address)} and size ${hex(a.size)} must be page aligned`);
     const start = a.address / PAGE_SIZE;
     const end = start + a.size / PAGE_SIZE;
-    const toPrivate = (a.attributes & KVM_MEMORY_ATTRIBUTE_PRIVATE) !== 0;
+    const toPrivate = (attributes & KVM_MEMORY_ATTRIBUTE_PRIVATE) !== 0;
     // kvm_vm_set_mem_attributes(): only ranges whose attribute changes are zapped.
     const changing: [number, number][] = toPrivate ? this.complement(start, end) : this.attributes.intersect(start, end);
     let zapped = 0;
@@ -291,7 +305,7 @@ export class Vm {
     if (toPrivate) this.attributes.add(start, end);
     else this.attributes.remove(start, end);
     this.layoutVersion++;
-    this.trace('kvm', 'KVM_SET_MEMORY_ATTRIBUTES', { address: hex(a.address), size: hex(a.size), attributes: a.attributes, zapped },
+    this.trace('kvm', 'KVM_SET_MEMORY_ATTRIBUTES', { address: hex(a.address), size: hex(a.size), attributes, zapped },
       `[${hex(a.address)}, ${hex(a.address + a.size)}) becomes ${toPrivate ? 'private' : 'shared'}; KVM zaps ${zapped} mapping(s) of the old kind. No data is copied: the ${toPrivate ? 'private' : 'shared'} view is a different page.`,
       { gfns: [start, end - start] });
     return 0;
@@ -346,6 +360,10 @@ export class Vm {
       fail('EINVAL', 'KVM_CLEAR_DIRTY_LOG needs KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 enabled');
     if (!slot) fail('EINVAL', `slot ${slotId} does not exist`);
     if (!slot.dirtyBitmap) fail('ENOENT', `memslot ${slotId} does not have KVM_MEM_LOG_DIRTY_PAGES`);
+    // struct kvm_clear_dirty_log: first_page is a __u64, num_pages a __u32 (a negative or fractional
+    // value cannot be passed; checking it here keeps `% 64` from accepting -64).
+    u64Arg(firstPage, 'first_page');
+    u32Arg(numPages, 'num_pages');
     if (firstPage % 64 !== 0 || (numPages % 64 !== 0 && firstPage + numPages !== slot.npages))
       fail('EINVAL', 'first_page must be a multiple of 64, and num_pages too unless the range ends at the end of the slot');
     if (firstPage + numPages > slot.npages) fail('EINVAL', `[${firstPage}, ${firstPage + numPages}) goes beyond the slot's ${slot.npages} pages`);

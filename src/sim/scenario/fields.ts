@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseU64 } from '../core/u64';
 import { parseBandwidth, parseDuration, parseSize } from '../core/units';
 
 /** Field schemas shared by the scenario schema and the step registry. */
@@ -46,7 +47,31 @@ export const duration = z
 export const vmName = z.string().min(1).describe('the name of a VM in this scenario');
 export const hostName = z.string().min(1).describe('the name of a host in this scenario (default: the only host)');
 export const msrIndex = numeric.refine((n) => n <= 0xffffffff, { message: 'an MSR index is 32 bits: 0 to 0xffffffff' }).describe('an MSR index (ECX of RDMSR/WRMSR), e.g. "0x1a0"');
-export const flagsOrNames = z.union([numeric, z.array(z.string())]);
+/**
+ * A 64-bit flags or attributes field: a JSON integer (exact only below 2^53, so larger values are
+ * refused with a hint), a decimal or hex string up to 0xffffffffffffffff, or a list of flag names.
+ * A value above 2^53 stays a canonical hex string; the runner turns it into a bigint.
+ */
+export const u64Flags = z
+  .union([z.number(), z.string(), z.array(z.string())])
+  .transform((v, ctx): number | string | string[] => {
+    if (Array.isArray(v)) return v;
+    if (typeof v === 'number') {
+      if (Number.isSafeInteger(v) && v >= 0) return v;
+      ctx.addIssue({ code: 'custom', message: v >= 0 && Number.isInteger(v)
+        ? `${v} is above 2^53, where a JSON number is not exact: write the 64-bit value as a hex string such as "0x8000000000000000"`
+        : `${v} is not a 64-bit unsigned integer` });
+      return z.NEVER;
+    }
+    const b = parseU64(v);
+    if (b === null) {
+      ctx.addIssue({ code: 'custom', message: `"${v}" is not a 64-bit unsigned value: write a number, a hex string of at most 16 digits ("0x1"), or a list of flag names` });
+      return z.NEVER;
+    }
+    return b <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(b) : '0x' + b.toString(16);
+  })
+  .describe('64-bit flags: an integer, a hex string such as "0x8" (up to 0xffffffffffffffff), or a list of flag names');
+export const flagsOrNames = u64Flags;
 export const program = z.union([z.string(), z.array(z.string())]).transform((v) => (Array.isArray(v) ? v.join('\n') : v))
   .describe('guest program: x86-64 assembly in Intel syntax, a string or an array of lines');
 export const ref = z.union([z.string(), z.number()]).describe('a name given with "as" earlier, or a number');

@@ -3,6 +3,7 @@ import type { Clock } from '../core/clock';
 import type { Rng } from '../core/rng';
 import type { Trace, TraceSink } from '../core/trace';
 import { PAGE_SIZE, formatSize, hex } from '../core/units';
+import { parseU64, type U64 } from '../core/u64';
 import { KERNEL_SERVICES } from '../guest/kernel/kernel';
 import type { DeviceId } from '../vmm/devices/types';
 import type { Host } from '../host/host';
@@ -41,6 +42,8 @@ const FLAG_NAMES: Record<string, number> = {
   KVM_MSR_EXIT_REASON_INVAL: uapi.KVM_MSR_EXIT_REASON_INVAL,
   KVM_MSR_EXIT_REASON_UNKNOWN: uapi.KVM_MSR_EXIT_REASON_UNKNOWN,
   KVM_MSR_EXIT_REASON_FILTER: uapi.KVM_MSR_EXIT_REASON_FILTER,
+  KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE: uapi.KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE,
+  KVM_DIRTY_LOG_INITIALLY_SET: uapi.KVM_DIRTY_LOG_INITIALLY_SET,
 };
 
 /** The trace layer of a step's failure event, by the step's level. */
@@ -277,14 +280,19 @@ export class ScenarioRun implements StepContext {
     return found[0].g;
   }
 
-  flags(v: number | string[], i: number, field: string): number {
+  flags(v: number | string | string[], i: number, field: string): U64 {
     if (typeof v === 'number') return v;
-    let out = 0;
+    if (typeof v === 'string') {
+      const b = parseU64(v);
+      if (b === null) throw new ScenarioError([{ path: `$.steps[${i}].${field}`, message: `"${v}" is not a 64-bit unsigned value` }]);
+      return b;
+    }
+    let out = 0n;
     for (const n of v) {
       if (!(n in FLAG_NAMES)) throw new ScenarioError([{ path: `$.steps[${i}].${field}`, message: `unknown flag "${n}" (known: ${Object.keys(FLAG_NAMES).join(', ')})` }]);
-      out |= FLAG_NAMES[n];
+      out |= BigInt(FLAG_NAMES[n]);
     }
-    return out;
+    return out <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(out) : out;
   }
 
   cap(v: string | number, i: number): number {

@@ -125,6 +125,17 @@ export function createAsmEditor(parent: HTMLElement, options: AsmEditorOptions):
   let key = '';
   /** Set while the text is replaced from outside, so that is not reported as the user's edit. */
   let applying = false;
+  /**
+   * The `doc` prop last seen, and the texts this editor reported through onChange that the prop has
+   * not echoed back yet. React hands props over in an effect that can run after the user typed more
+   * (on a busy machine a frame's render commits, a key is typed, then the effect runs): a `doc` that
+   * differs from the editor's text is then only a late echo, never a reason to replace the text. Only
+   * a `doc` that is new (neither the last one nor an echo of the user's own edit) comes from outside
+   * (another scenario loaded, edits discarded). Replacing on every mismatch once lost keystrokes and
+   * put the cursor at the start of the program in the middle of a word.
+   */
+  let lastDoc = options.doc;
+  let reported: string[] = [];
   let nextLine: number | null = null;
   let diagnostics: readonly AsmDiagnostic[] = [];
   /** The editor state of each text not shown now (undo history, cursor). */
@@ -156,7 +167,12 @@ export function createAsmEditor(parent: HTMLElement, options: AsmEditorOptions):
       attrs.of(contentAttrs()),
       lock.of(EditorState.readOnly.of(readOnly)),
       EditorView.updateListener.of((u) => {
-        if (u.docChanged && !applying) options.onChange(u.state.doc.toString());
+        if (u.docChanged && !applying) {
+          const text = u.state.doc.toString();
+          reported.push(text);
+          if (reported.length > 256) reported = reported.slice(-128);
+          options.onChange(text);
+        }
         // The panel was resized or maximised: bring the next instruction back into sight.
         if (u.geometryChanged && !u.docChanged && nextLine) scrollToLine(nextLine);
       }),
@@ -206,12 +222,22 @@ export function createAsmEditor(parent: HTMLElement, options: AsmEditorOptions):
           const saved = parked.get(key);
           view.setState(saved && (p.doc === undefined || saved.doc.toString() === p.doc) ? saved : stateFor(p.doc ?? ''));
           view.dispatch({ effects: attrs.reconfigure(contentAttrs()) });
+          lastDoc = view.state.doc.toString();
+          reported = [];
           reset = true;
         }
-        if (p.doc !== undefined && p.doc !== view.state.doc.toString()) {
-          // Replaced from outside (another scenario loaded): a fresh state, so undo cannot bring back the old text.
-          view.setState(stateFor(p.doc));
-          reset = true;
+        if (p.doc !== undefined && p.doc !== lastDoc) {
+          lastDoc = p.doc;
+          const echo = reported.lastIndexOf(p.doc);
+          if (echo >= 0) {
+            // The user's own edit coming back: the editor already has it (or newer text).
+            reported = reported.slice(echo + 1);
+          } else if (p.doc !== view.state.doc.toString()) {
+            // Replaced from outside (another scenario loaded): a fresh state, so undo cannot bring back the old text.
+            reported = [];
+            view.setState(stateFor(p.doc));
+            reset = true;
+          }
         }
         if (p.readOnly !== undefined && p.readOnly !== readOnly) {
           readOnly = p.readOnly;

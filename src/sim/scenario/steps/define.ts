@@ -4,6 +4,7 @@ import type { Vm } from '../../kvm/vm';
 import type { Process } from '../../host/process';
 import type { Vcpu } from '../../kvm/vcpu';
 import type { Trace } from '../../core/trace';
+import type { U64 } from '../../core/u64';
 import type { VmmVm } from '../../vmm/vmm';
 import type { HostNode, World } from '../../world/world';
 import type { StepResult } from '../report';
@@ -59,8 +60,8 @@ export interface StepContext {
   hostSide(name: string, i: number): HostSide;
   /** A guest_memfd by "as" name or fd number (searched on `host`, else on every host). */
   gmem(ref: string | number, i: number, field: string, host?: string): GuestMemfd;
-  /** Flags as a number or a list of names (KVM_MEM_*, FALLOC_FL_*, KVM_MSR_*...). */
-  flags(v: number | string[], i: number, field: string): number;
+  /** A flags field as given (number, hex string above 2^53, or flag names: KVM_MEM_*, FALLOC_FL_*, KVM_MSR_*...) as a u64 for the ioctl. */
+  flags(v: number | string | string[], i: number, field: string): U64;
   /** A capability as a number or a KVM_CAP_* name. */
   cap(v: string | number, i: number): number;
 }

@@ -6,7 +6,7 @@ import { allowBitmap } from '../../kvm/msr-filter';
 import * as uapi from '../../kvm/uapi';
 import type { Vcpu } from '../../kvm/vcpu';
 import type { Vm } from '../../kvm/vm';
-import { ScenarioError, flagsOrNames, hostName, msrIndex, numeric, program, ref } from '../fields';
+import { ScenarioError, flagsOrNames, hostName, msrIndex, numeric, program, ref, u64Flags } from '../fields';
 import { defineStep } from './define';
 import { assembleAt } from './util';
 
@@ -66,16 +66,16 @@ export const KVM_STEPS = [
     return { ret: ctx.vm(st.vm, i).setMsrFilter({ flags, ranges }) };
   }),
 
-  defineStep('KVM_CREATE_GUEST_MEMFD', 'kvm', { vm: vmRef, size: numeric, flags: numeric.default(0), as: z.string() },
+  defineStep('KVM_CREATE_GUEST_MEMFD', 'kvm', { vm: vmRef, size: numeric, flags: u64Flags.default(0), as: z.string() },
     { summary: 'ioctl(vm, KVM_CREATE_GUEST_MEMFD, {size, flags})' },
     (ctx, st, i) => {
-      const g = ctx.vm(st.vm, i).createGuestMemfd(st.size, st.flags);
+      const g = ctx.vm(st.vm, i).createGuestMemfd(st.size, ctx.flags(st.flags, i, 'flags'));
       ctx.named.set(st.as, { node: ctx.hostOfVm(st.vm, i), gmem: g });
       return { ret: g.fd };
     }),
 
   defineStep('KVM_SET_USER_MEMORY_REGION2', 'kvm', {
-    vm: vmRef, slot: z.number().int(), flags: z.union([numeric, z.array(z.string())]).default(0),
+    vm: vmRef, slot: z.number().int(), flags: u64Flags.default(0),
     guest_phys_addr: numeric, memory_size: numeric, userspace_addr: ref.default(0),
     guest_memfd: ref.optional(), guest_memfd_offset: numeric.default(0),
   }, { summary: 'ioctl(vm, KVM_SET_USER_MEMORY_REGION2, {...}); userspace_addr may name an mmap' },
@@ -99,11 +99,11 @@ export const KVM_STEPS = [
     };
   }),
 
-  defineStep('KVM_SET_MEMORY_ATTRIBUTES', 'kvm', { vm: vmRef, address: numeric, size: numeric, attributes: z.union([numeric, z.array(z.string())]), flags: numeric.default(0) },
+  defineStep('KVM_SET_MEMORY_ATTRIBUTES', 'kvm', { vm: vmRef, address: numeric, size: numeric, attributes: u64Flags, flags: u64Flags.default(0) },
     { summary: 'ioctl(vm, KVM_SET_MEMORY_ATTRIBUTES, {address, size, attributes, flags})' },
-    (ctx, st, i) => ({ ret: ctx.vm(st.vm, i).setMemoryAttributes({ address: st.address, size: st.size, attributes: ctx.flags(st.attributes, i, 'attributes'), flags: st.flags }) })),
+    (ctx, st, i) => ({ ret: ctx.vm(st.vm, i).setMemoryAttributes({ address: st.address, size: st.size, attributes: ctx.flags(st.attributes, i, 'attributes'), flags: ctx.flags(st.flags, i, 'flags') }) })),
 
-  defineStep('fallocate', 'kvm', { host: hostName.optional(), fd: ref, mode: z.union([numeric, z.array(z.string())]), offset: numeric, len: numeric },
+  defineStep('fallocate', 'kvm', { host: hostName.optional(), fd: ref, mode: u64Flags, offset: numeric, len: numeric },
     { summary: 'fallocate(fd, mode, offset, len) on a guest_memfd' },
     (ctx, st, i) => {
       ctx.gmem(st.fd, i, 'fd', st.host).fallocate(ctx.flags(st.mode, i, 'mode'), st.offset, st.len);
