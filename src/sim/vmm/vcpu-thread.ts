@@ -1,7 +1,18 @@
 import type { Actor } from '../core/actor';
 import { Cost, throttleSleepNs } from '../core/clock';
 import type { Vcpu } from '../kvm/vcpu';
-import type { RunOutcome } from './vmm';
+import type { RunExit, RunResult } from '../kvm/run';
+
+/** What one call of the vCPU loop (VmmVm.run, kvm_cpu_exec()) did, and why it stopped. */
+export interface RunOutcome {
+  /** Why the loop stopped. */
+  stop: 'halted' | 'panicked' | 'shutdown' | 'internal-error' | 'vm-dead' | 'budget' | 'exit' | 'system-event' | 'error';
+  instructions: number;
+  exits: number;
+  message: string;
+  lastExit?: RunExit;
+  kvmRun?: RunResult;
+}
 
 /**
  * What a vCPU thread is doing:
@@ -89,10 +100,28 @@ export class VcpuThread implements Actor {
     return this.host.vcpus[this.index];
   }
 
+  /**
+   * Held between a prelaunch VM's run steps (VmmVm.step): it keeps its state (halted, running) for
+   * the reader but does not run, and the time counts as paused.
+   */
+  private held = false;
+
+  private flushTime(): void {
+    const now = this.host.now();
+    this.counts.time[this.held ? 'paused' : this.state] += now - this.since;
+    this.since = now;
+  }
+
+  hold(on: boolean): void {
+    if (on === this.held) return;
+    this.flushTime();
+    this.held = on;
+    if (!on && this.state === 'running') this.readyTime = Math.max(this.readyTime, this.host.now());
+  }
+
   private set(state: VcpuRunState, why = ''): void {
     const now = this.host.now();
-    this.counts.time[this.state] += now - this.since;
-    this.since = now;
+    this.flushTime();
     this.state = state;
     this.why = why;
     if (state === 'running') this.readyTime = now;
@@ -101,11 +130,12 @@ export class VcpuThread implements Actor {
   /** Counts with the time in the current state up to now. */
   snapshotCounts(): VcpuCounts {
     const time = { ...this.counts.time };
-    time[this.state] += this.host.now() - this.since;
+    time[this.held ? 'paused' : this.state] += this.host.now() - this.since;
     return { instructions: this.counts.instructions, exits: this.counts.exits, time };
   }
 
   readyAt(): number | null {
+    if (this.held) return null;
     switch (this.state) {
       case 'running':
         return this.readyTime;

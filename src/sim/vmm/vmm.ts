@@ -32,7 +32,9 @@ import type { Vm } from '../kvm/vm';
 import { TDX_TD_ATTR_DEBUG, TDX_TD_ATTR_SEPT_VE_DISABLE } from '../tdx/module';
 import type { Actor } from '../core/actor';
 import { throttleClamp, throttleSleepNs, throttleTickNs } from '../core/clock';
-import { VcpuThread } from './vcpu-thread';
+import { VcpuThread, type RunOutcome } from './vcpu-thread';
+
+export type { RunOutcome } from './vcpu-thread';
 
 export type VmKind = 'default' | 'sw-protected' | 'tdx';
 
@@ -74,15 +76,6 @@ export interface RamBlock {
   gmemOffset: number;
 }
 
-export interface RunOutcome {
-  /** Why the loop stopped. */
-  stop: 'halted' | 'panicked' | 'shutdown' | 'internal-error' | 'vm-dead' | 'budget' | 'exit' | 'system-event' | 'error';
-  instructions: number;
-  exits: number;
-  message: string;
-  lastExit?: RunExit;
-  kvmRun?: RunResult;
-}
 
 /** q35 puts at most this much RAM below 4 GiB when the guest has 2.75 GiB or more (hw/i386/pc_q35.c). */
 const Q35_LOWMEM_SPLIT = 0xb0000000;
@@ -110,6 +103,7 @@ export class VmmVm {
    * `cont`: the threads run with the world's scheduler), `paused` (after `stop`).
    */
   runState: 'prelaunch' | 'running' | 'paused' = 'prelaunch';
+
   /** The devices the guest sees, built at each boot from `running`. */
   platform!: Platform;
   /** The platform the guest booted with, and the one the next reboot applies (the user's switches). */
@@ -145,7 +139,11 @@ export class VmmVm {
       trace: (name: string, args: Record<string, string | number | boolean>, text: string, vcpu: number) =>
         this.host.trace.emit('vmm', name, args, text, { vm: this.desc.name, vcpu }),
     };
-    for (const v of this.vcpus) this.threads.push(new VcpuThread(vcpuHost, v.id, 'paused'));
+    for (const v of this.vcpus) {
+      const t = new VcpuThread(vcpuHost, v.id);
+      t.hold(true);
+      this.threads.push(t);
+    }
     this.throttleTimer = new ThrottleTimer(this);
   }
 
@@ -167,7 +165,10 @@ export class VmmVm {
   /** The vCPU threads run with the world from now on (what `cont` does, without its event: for tests). */
   start(): void {
     this.runState = 'running';
-    for (const t of this.threads) t.resume();
+    for (const t of this.threads) {
+      t.hold(false);
+      t.resume();
+    }
   }
 
   /**
@@ -176,16 +177,16 @@ export class VmmVm {
    */
   step(hold: boolean): void {
     if (this.runState !== 'prelaunch') return;
-    for (const t of this.threads) {
-      if (hold) t.pause();
-      else t.resume();
-    }
+    for (const t of this.threads) t.hold(hold);
   }
 
   /** QEMU's `stop` (vm_stop → pause_all_vcpus): every vCPU thread pauses. */
   stop(): void {
     this.runState = 'paused';
-    for (const t of this.threads) t.pause();
+    for (const t of this.threads) {
+      t.hold(false);
+      t.pause();
+    }
     this.trace('vm_stop', { state: 'paused' }, `QEMU stops the VM: its ${this.threads.length} vCPU thread(s) pause.`);
   }
 

@@ -37,9 +37,12 @@ describe('runVcpu (the run step through the scheduler)', () => {
     expect(r).toMatchObject({ stop: 'budget', instructions: 100_000 });
     expect(b.threads[0].counts.instructions).toBe(0);
     expect(c.threads[0].counts.instructions).toBeGreaterThan(0);
-    expect(a.threads[0].state).toBe('paused');
-    expect(b.threads[0].state).toBe('paused');
+    // Held between its run steps, a prelaunch VM keeps its state for the reader but is not ready.
+    expect(a.threads[0].state).toBe('running');
+    expect(a.threads[0].readyAt()).toBeNull();
+    expect(b.threads[0].readyAt()).toBeNull();
     expect(c.threads[0].state).toBe('running');
+    expect(a.threads[0].snapshotCounts().time.paused).toBeGreaterThan(0);
   });
 
   it('a halted vCPU is kicked by the next run step, as the lab always resumed a guest after HLT', () => {
@@ -61,7 +64,7 @@ describe('runVcpu (the run step through the scheduler)', () => {
     const { vmms, sched } = world([['_start: hlt', 'jmp _start']]);
     runVcpu(sched, vmms[0], 0, 'halt', 1000, true);
     const t = vmms[0].threads[0];
-    expect(t.state).toBe('paused');
+    expect(t.readyAt()).toBeNull();
     vmms[0].cont();
     expect(t.state).toBe('halted');
     expect(sched.step()).toBeNull();

@@ -30,7 +30,7 @@ import type { CpuBus, CpuRegs } from '../../cpu/bus';
 import { GuestException } from '../../cpu/bus';
 import { EXIT_REASON_HLT, EXIT_REASON_MSR_WRITE } from '../../abi/tdx';
 import { MSR_IA32_TSC, MSR_IA32_TSC_DEADLINE } from '../../abi/msr';
-import type { Platform } from './kernel';
+import type { Platform } from './boot';
 import type { OpRegs } from './boot-exec';
 
 export const TIMED_SERVICES = ['sleep_ns', 'dirty_memory'] as const;
