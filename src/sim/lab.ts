@@ -12,7 +12,8 @@ import type { Vm } from './kvm/vm';
 import { KERNEL_SERVICES } from './guest/kernel/kernel';
 import { ScenarioRun, type StepResult } from './scenario/runner';
 import { ScenarioError, Step, jsonPath, parseScenario, type ScenarioT, type StepT } from './scenario/schema';
-import { KEYFRAME_BUDGET, Keyframes, type Keyframe } from './keyframes';
+import { KEYFRAME_BUDGET, Keyframes, measureBytes, type Keyframe } from './keyframes';
+import { restoreRun, snapshotRun } from './snapshot';
 import { Marks, START, compareCursors, comparePositions, formatPosition, samePosition, type LoggedCommand, type Position } from './timeline';
 
 /** One VMA of the VMM process, with the guest pages it maps that are resident (as GPA runs). */
@@ -53,6 +54,20 @@ export interface VmView {
   /** Where the program is assembled and loaded. */
   origin: string | null;
   td: { hkid: number; attributes: string; gpaw: number; sharedBit: number; mrtd: string; pending: number; mapped: number; lifecycle: string } | null;
+  /**
+   * Each vCPU's run state (vmm/vcpu-thread.ts: running, halted, blocked, sleeping, paused, panicked,
+   * stopped), instructions and virtual ns per state; a VM made by hand with KVM_CREATE_VCPU has no
+   * VMM threads, so its vCPUs show as `idle`.
+   */
+  vcpus: VcpuView[];
+}
+
+export interface VcpuView {
+  index: number;
+  state: string;
+  instructions: number;
+  exits: number;
+  time: Record<string, number>;
 }
 
 /** A frame: the small JSON summary the worker publishes (page arrays travel separately). */
@@ -98,12 +113,28 @@ export interface TimelineView {
 
 /** How the Lab keeps keyframes. Without `snapshot`, the start is the only one (rebuilt from the scenario). */
 export interface LabOptions {
-  /** Save the run where it is; `restore` gives a fresh run at that point each call. */
-  snapshot?: (run: ScenarioRun) => { bytes: number; restore: () => ScenarioRun };
+  /**
+   * Save the run where it is; `restore` gives a fresh run at that point each call (snapshotKeyframes
+   * makes one from snapshot.ts). Absent or null: the start is the only keyframe.
+   */
+  snapshot?: ((run: ScenarioRun) => { bytes: number; restore: () => ScenarioRun }) | null;
   /** Work (instructions retired + events recorded) between keyframes taken while running. */
   keyframeEvery?: number;
   /** Bytes the keyframes may hold (default 256 MiB). */
   keyframeBudget?: number;
+}
+
+/**
+ * Keyframes from snapshots of the whole run (snapshot.ts) of scenario `input` (as given, before
+ * parsing): restoring builds a fresh run and loads the snapshot into it. Not the default yet: a
+ * restore costs about as much as replaying a 4 GiB lesson, and restoring the world's timers fails
+ * (snapshot.test.ts).
+ */
+export function snapshotKeyframes(input: unknown): (run: ScenarioRun) => { bytes: number; restore: () => ScenarioRun } {
+  return (run) => {
+    const snap = snapshotRun(run);
+    return { bytes: measureBytes(snap), restore: () => restoreRun(input, snap) };
+  };
 }
 
 export type BackKind = 'instruction' | 'exit' | 'event' | 'step';
@@ -140,7 +171,7 @@ export class Lab {
   private applied = 0;
   private readonly marks = new Marks();
   private readonly keyframes: Keyframes<ScenarioRun>;
-  private readonly snapshot: LabOptions['snapshot'];
+  private readonly snapshot: ((run: ScenarioRun) => { bytes: number; restore: () => ScenarioRun }) | null;
   private readonly keyframeEvery: number;
   /**
    * Events recorded before the last step of work that brought the machine here, when that step
@@ -157,7 +188,7 @@ export class Lab {
     const parsed = parseScenario(input);
     this.parsed = parsed;
     this.current = new ScenarioRun(parsed);
-    this.snapshot = options.snapshot;
+    this.snapshot = options.snapshot ?? null;
     this.keyframeEvery = options.keyframeEvery ?? KEYFRAME_EVERY;
     // The start: a run rebuilt from the scenario is the same machine (the run is deterministic).
     this.keyframes = new Keyframes<ScenarioRun>({ at: START, count: this.current.trace.count, work: this.work(), bytes: 0, restore: () => new ScenarioRun(parsed) },
@@ -783,6 +814,8 @@ export class Lab {
       program: prog ? prog.sourceLines.join('\n') : null,
       origin: prog ? hex(prog.origin) : null,
       td: td ? { hkid: td.hkid, attributes: hex(td.attributes), gpaw: td.gpaw, sharedBit: td.gpaw - 1, mrtd: td.mrtd.value, pending: td.pendingPages, mapped: td.mappedPages, lifecycle: td.lifecycle } : null,
+      vcpus: vmm ? vmm.threads.map((t) => ({ index: t.index, state: t.state, ...t.snapshotCounts() }))
+        : vm.vcpus.map((v) => ({ index: v.id, state: 'idle', instructions: v.cpu?.instructionsRetired ?? 0, exits: 0, time: {} })),
     };
   }
 }

@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { PRESETS } from '../scenarios';
 import { gfnSpan, pageStates } from './inspect';
-import { Lab, type LabOptions } from './lab';
+import { Lab, snapshotKeyframes, type LabOptions } from './lab';
 import { ScenarioRun } from './scenario/runner';
 import { ScenarioError, Step } from './scenario/schema';
 import type { Cpu } from './cpu/cpu';
@@ -154,17 +154,18 @@ function runTo(scenario: unknown, log: readonly LoggedCommand[], at: { next: num
 }
 
 describe('time travel', () => {
-  test.each([false, true])('seeking to any event gives the machine a fresh run has there (keyframes while running: %s)', (withKeyframes) => {
+  test.each(['start only', 'replayed', 'snapshots'] as const)('seeking to any event gives the machine a fresh run has there (keyframes: %s)', (keyframes) => {
     fc.assert(fc.property(fc.constantFrom(...IDS), fc.array(opArb, { minLength: 1, maxLength: 14 }), fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 1, maxLength: 3 }), (id, ops, seeks) => {
       const scenario = PRESETS[id];
-      const lab: Lab = new Lab(scenario, withKeyframes ? replayKeyframes(scenario, () => lab) : {});
+      const options: LabOptions = keyframes === 'start only' ? { snapshot: null } : keyframes === 'replayed' ? replayKeyframes(scenario, () => lab) : { keyframeEvery: 200, snapshot: snapshotKeyframes(scenario) };
+      const lab: Lab = new Lab(scenario, options);
       for (const o of ops) apply(lab, o);
       for (const f of seeks) {
         const n = Math.floor(f * lab.run.trace.count);
         lab.seek(n);
         expectSame(summary(lab.run), summary(reference(scenario, lab.commands, n)), `${id}: seek(${n}) after ${JSON.stringify(ops)}`);
       }
-    }), { numRuns: Math.max(1, Math.round(RUNS / 2)) });
+    }), { numRuns: Math.max(1, Math.ceil(RUNS / 3)) });
   }, 300_000);
 
   test('a step back, then the same step forward, comes back to the same machine', () => {

@@ -1,10 +1,26 @@
 import { Clock } from '../core/clock';
+import { type PartState, loadGraph, saveGraph } from '../core/state';
 import { Rng } from '../core/rng';
 import { Trace } from '../core/trace';
 import { Host } from '../host/host';
 import type { Process } from '../host/process';
 import { Kvm } from '../kvm/kvm';
+import type { Actor } from '../core/actor';
+import type { Timer } from '../core/actor';
 import type { VmmVm } from '../vmm/vmm';
+import { WORLD_FACTORIES } from './state';
+
+/** A world's saved state (World.saveState): plain, structured-clonable data. */
+export interface WorldState {
+  /** The hosts' names, in order: a state loads only into a world of the same hosts. */
+  hosts: string[];
+  /** Every part of the world (core/state.ts). */
+  parts: PartState;
+}
+import { Link, type LinkSpec } from './link';
+import { Scheduler } from './scheduler';
+
+export { Link, type LinkSpec, type Transfer } from './link';
 
 /** One physical machine of the world: its memory and processes, its KVM (with its TDX module) and its VMMs. */
 export interface HostNode {
@@ -17,26 +33,10 @@ export interface HostNode {
   readonly selftest: Process;
 }
 
-/**
- * A link between two hosts, as plain data for now: the scenario names and checks it, the report
- * shows it. Transfers over it, cutting and restoring it, and its trace events come with the world's
- * scheduler (issue 10, the `world` part).
- */
-export interface Link {
-  readonly name: string;
-  readonly from: string;
-  readonly to: string;
-  /** Bytes per virtual second. */
-  readonly bandwidth: number;
-  /** Virtual nanoseconds. */
-  readonly latency: number;
-  state: 'up' | 'down';
-}
-
 export interface WorldConfig {
   seed: number;
   hosts: readonly { name: string; memoryBytes: number }[];
-  links?: readonly Omit<Link, 'state'>[];
+  links?: readonly LinkSpec[];
   /** Events the trace keeps (at least). */
   traceLimit?: number;
 }
@@ -52,7 +52,13 @@ export class World {
   readonly trace: Trace;
   readonly rng: Rng;
   readonly hosts: readonly HostNode[];
+  /** The links between hosts (world/link.ts): actors of the scheduler, emitting in the `link` layer. */
   readonly links: Link[];
+  /**
+   * The discrete-event scheduler (world/scheduler.ts): the VMMs' vCPU threads and throttle timers,
+   * the links, timers, and VMM threads added later (a migration thread, a page-fault thread).
+   */
+  readonly scheduler: Scheduler;
 
   constructor(config: WorldConfig) {
     if (config.hosts.length === 0) throw new Error('a world needs at least one host');
@@ -63,7 +69,81 @@ export class World {
       const kvm = new Kvm(host);
       return { name, host, kvm, vmms: new Map<string, VmmVm>(), selftest: host.spawn('kvm-selftest') };
     });
-    this.links = (config.links ?? []).map((l) => ({ ...l, state: 'up' as const }));
+    this.scheduler = new Scheduler(this.clock);
+    // Link events go through the sending host's port: they name the host the link starts from.
+    this.links = (config.links ?? []).map((l, i) => {
+      const sink = this.host(l.from).host.trace;
+      const link = new Link(l, this.clock, (name, args, text) => sink.emit('link', name, args, text), [i]);
+      this.scheduler.add(link);
+      return link;
+    });
+  }
+
+  /** The link named `name`; throws naming the links there are. */
+  link(name: string): Link {
+    const l = this.links.find((x) => x.name === name);
+    if (!l) throw new Error(`no link named "${name}" (links: ${this.links.map((x) => x.name).join(', ') || 'none'})`);
+    return l;
+  }
+
+  /** Put an actor on the scheduler (a VMM thread: migration, page faults). */
+  addActor(actor: Actor): void {
+    this.scheduler.add(actor);
+  }
+
+  removeActor(actor: Actor): void {
+    this.scheduler.remove(actor);
+  }
+
+  /** Run `fire` at virtual time `at` (a one-shot timer actor). */
+  at(at: number, name: string, fire: (now: number) => void): Timer {
+    return this.scheduler.at(at, name, fire);
+  }
+
+  /**
+   * A VMM's VM joins the world on `node`: its vCPU threads and throttle timer become actors, ordered
+   * by host and VM (ties at one virtual time go host by host, VM by VM, vCPU by vCPU).
+   */
+  addVmm(node: HostNode, vmm: VmmVm): void {
+    node.vmms.set(vmm.desc.name, vmm);
+    const hostIndex = this.hosts.indexOf(node);
+    vmm.setOrder(hostIndex, node.vmms.size - 1);
+    for (const a of vmm.actors) this.scheduler.add(a);
+    for (const t of vmm.threads) t.horizon = () => this.scheduler.horizon(t);
+  }
+
+  /** run_until(t): every actor due up to virtual time `t` runs; the clock ends at `t`. */
+  runUntil(t: number, stop?: () => boolean): number {
+    return this.scheduler.runUntil(t, stop);
+  }
+
+  /**
+   * The world's saved state: each of its fields is a part, saved in declaration order (core/state.ts)
+   * — the clock, the trace (its kept events and counters), the random numbers, every host (its
+   * memory frames and page contents with their tokens, processes with their VMAs and page tables,
+   * KVM's VMs and vCPUs with memslots, guest_memfds, attributes, EPT and mirror SEPT, dirty logs and
+   * MSR filters, the TDX module's TDs and Secure EPTs, the VMMs with their devices, the guest CPUs
+   * and kernels) and the links. A new part (the scheduler, say) is saved by being a field; a field
+   * that is wiring, not state, goes in a `static stateSkip` list. Functions are never saved (the
+   * constructors make them again): progress kept in a closure (an actor's continuation, a generator)
+   * is lost, so keep it as data (see boot-exec.ts's answer log), and let snapshot.test.ts prove it.
+   */
+  saveState(): WorldState {
+    return { hosts: this.hosts.map((h) => h.name), parts: saveGraph(this) };
+  }
+
+  /**
+   * Load a saved state into this world, which must have been built from the same configuration
+   * (the constructors make the structure and its wiring; the parts made since are made again).
+   */
+  loadState(s: WorldState): void {
+    const names = this.hosts.map((h) => h.name);
+    if (s.hosts.join('\n') !== names.join('\n'))
+      throw new Error(`state: a world of hosts ${s.hosts.join(', ')} cannot load into one of hosts ${names.join(', ')}`);
+    // Twice: the first pass makes the missing parts (whose constructors allocate frames, emit events
+    // and move the clock), the second puts every value back over what those constructors did.
+    loadGraph(this, s.parts, WORLD_FACTORIES);
+    loadGraph(this, s.parts, WORLD_FACTORIES);
   }
 
   /** The host named `name`; throws naming the hosts there are. */
