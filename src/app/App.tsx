@@ -10,7 +10,7 @@ import { PanelGrid, type PanelDef } from './components/PanelGrid';
 import { VmTabs } from './components/VmTabs';
 import { LabClient } from './lab-client';
 import { GuestPanel } from './panels/guest/GuestPanel';
-import { HostPanel } from './panels/host/HostPanel';
+import { HostPanel, HostTitle } from './panels/host/HostPanel';
 import { SurfaceView } from './panels/surface/SurfaceView';
 import { TracePanel } from './panels/trace/TracePanel';
 import { TranslationPanel } from './panels/translation/TranslationPanel';
@@ -19,7 +19,7 @@ import { readUrl, writeUrl } from './url';
 
 const PANELS: readonly PanelDef[] = [
   { id: 'translation', title: 'Address translation (GPA → HPA)', render: () => <TranslationPanel /> },
-  { id: 'host', title: 'Host view', render: () => <HostPanel /> },
+  { id: 'host', title: 'Host view', subtitle: () => <HostTitle />, render: () => <HostPanel /> },
   { id: 'guest', title: 'Guest', render: () => <GuestPanel /> },
   { id: 'trace', title: 'Trace', render: () => <TracePanel /> },
 ];

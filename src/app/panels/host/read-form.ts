@@ -46,6 +46,8 @@ export interface FormLimits {
   vmBytes: number;
   /** For a TD: the shared bit's value (2^(GPAW-1)); a GPA with it set is the shared alias. */
   sharedBit: number | null;
+  /** The host whose memory an HPA names (left out of the step when absent: the only host). */
+  host?: string;
 }
 
 export type FormCheck =
@@ -71,9 +73,10 @@ export function checkForm(f: FormInput, lim: FormLimits): FormCheck {
     const end = lim.hostFrames * PAGE_SIZE;
     if (address + length > end)
       return { ok: false, field: 'address', message: `${hex(address)}${length > 1 ? ` + ${length}` : ''} is beyond the end of host memory (${hex(end)}).` };
+    const on = lim.host === undefined ? {} : { host: lim.host };
     return f.write
-      ? { ok: true, step: { do: 'host_write_phys', hpa: hex(address), data: f.data }, address, length }
-      : { ok: true, step: { do: 'host_read_phys', hpa: hex(address), length }, address, length };
+      ? { ok: true, step: { do: 'host_write_phys', ...on, hpa: hex(address), data: f.data }, address, length }
+      : { ok: true, step: { do: 'host_read_phys', ...on, hpa: hex(address), length }, address, length };
   }
   if (!f.vm) return { ok: false, field: 'vm', message: 'Choose a VM.' };
   const gpa = lim.sharedBit !== null && address >= lim.sharedBit && address < 2 * lim.sharedBit ? address - lim.sharedBit : address;
