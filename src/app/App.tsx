@@ -7,6 +7,7 @@ import { Header } from './components/Header';
 import { HelpOverlay } from './components/HelpOverlay';
 import { LessonBar } from './components/LessonBar';
 import { PanelGrid, type PanelDef } from './components/PanelGrid';
+import { LinksBar } from './components/LinksBar';
 import { VmTabs } from './components/VmTabs';
 import { LabClient } from './lab-client';
 import { GuestPanel } from './panels/guest/GuestPanel';
@@ -91,7 +92,10 @@ function Shell() {
       <Banners />
       <main>
         <LessonBar />
-        <VmTabs />
+        <div className="world-bar">
+          <VmTabs />
+          <LinksBar />
+        </div>
         {view === 'memory' ? <PanelGrid panels={PANELS} /> : <SurfaceView />}
       </main>
       <HelpOverlay />
