@@ -10,11 +10,13 @@
  *   2. private faults/s on a TD (EPT violation + TDH.MEM.PAGE.AUG + TDG.MEM.PAGE.ACCEPT), traced and
  *      muted, vs allocating a zero-filled 4 KiB page;
  *   3. heap bytes per guest page for 4 GiB and 64 GiB TDs (budget: at most 8 bytes per page for a
- *      4 GiB guest with no page contents stored), each in a child process.
+ *      4 GiB guest with no page contents stored), each in a child process;
+ *   4. snapshots of a booted 4 GiB TD and of two 4 GiB guests: size (structured clone bytes), save
+ *      and restore time, against copying that many bytes.
  *
  * Options:
  *   --quick            fewer repetitions and smaller samples (a smoke run, ~30 s)
- *   --only=LIST        run only some sections: stores, faults, heap (comma separated)
+ *   --only=LIST        run only some sections: stores, faults, heap, snapshot (comma separated)
  *   --reps=N           repetitions for sections 1 and 2 (default 11; section 2 takes as many as fit)
  *   --strict           exit with status 3 when a budget is exceeded (default: report only)
  *   --out=FILE         where to write the JSON results (default bench/results.json)
@@ -55,6 +57,7 @@ if (!hasGc()) {
 const { HEAP_CASES, CHILD_MARK, heapChild, runHeap } = await import('./heap');
 const { runStores } = await import('./stores');
 const { runFaults } = await import('./faults');
+const { runSnapshot } = await import('./snapshot');
 const { errorMessage } = await import('./util');
 
 // ---- a heap child: measure one case, print one JSON line --------------------------------------
@@ -76,8 +79,8 @@ if (childIdx >= 0) {
 }
 
 // ---- options ------------------------------------------------------------------------------------
-const USAGE = 'usage: npm run bench [-- --quick] [--only=stores,faults,heap] [--reps=N] [--strict] [--out=FILE]';
-const SECTIONS = ['stores', 'faults', 'heap'] as const;
+const USAGE = 'usage: npm run bench [-- --quick] [--only=stores,faults,heap,snapshot] [--reps=N] [--strict] [--out=FILE]';
+const SECTIONS = ['stores', 'faults', 'heap', 'snapshot'] as const;
 type Section = (typeof SECTIONS)[number];
 let quick = false;
 let strict = false;
@@ -178,6 +181,8 @@ section('heap', () => {
   }
   return r;
 });
+
+section('snapshot', () => runSnapshot({ reps: quick ? 1 : Math.min(R, 5) }, progress));
 
 const seconds = (Date.now() - t0) / 1000;
 if (budgets.length) {

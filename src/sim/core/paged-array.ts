@@ -9,6 +9,13 @@ const CHUNK = 1 << CHUNK_SHIFT;
 export const PAGED_CHUNK = CHUNK;
 const CHUNK_MASK = CHUNK - 1;
 
+export interface PagedU32State {
+  length: number;
+  version: number;
+  /** [chunk index, its entries, its stamp]. */
+  chunks: [number, Uint32Array, number][];
+}
+
 export class PagedU32 {
   // Grows on demand, so an index space as large as a 52-bit guest-physical space costs nothing
   // until high pages are touched.
@@ -83,6 +90,26 @@ export class PagedU32 {
     const last = Math.min(this.stamps.length, Math.ceil((from + count) / CHUNK));
     for (let ci = Math.floor(from / CHUNK); ci < last; ci++) if ((this.stamps[ci] ?? 0) > version) out.push(ci);
     return out;
+  }
+
+  /** Saved state: the allocated chunks only (a 52-bit index space has millions of empty chunk slots). */
+  saveState(): PagedU32State {
+    const chunks: [number, Uint32Array, number][] = [];
+    this.chunks.forEach((c, ci) => {
+      if (c) chunks.push([ci, c.slice(), this.stamps[ci] ?? 0]);
+    });
+    return { length: this.length, version: this.version, chunks };
+  }
+
+  loadState(s: PagedU32State): void {
+    if (s.length !== this.length) throw new Error(`state: a paged array of ${s.length} entries cannot load into one of ${this.length}`);
+    this.chunks = [];
+    this.stamps = [];
+    for (const [ci, c, stamp] of s.chunks) {
+      this.newChunk(ci).set(c);
+      this.stamps[ci] = stamp;
+    }
+    this.version = s.version;
   }
 
   /** Bytes of typed-array storage allocated so far. */

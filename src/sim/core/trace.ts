@@ -370,4 +370,82 @@ export class Trace implements TraceSink {
   get events(): SimEvent[] {
     return this.range(this.first, this.seq);
   }
+
+  /**
+   * Saved state: the kept events (their columns as copies; object events with their args and
+   * sentence made, since a closure is not data), the counters and the VM name table. Listeners are
+   * the reader's, not the trace's: they stay as they are.
+   */
+  saveState(): TraceState {
+    const chunks = this.chunks.map((c) => {
+      const n = c === this.cur ? ((this.seq - 1) & (CHUNK - 1)) + 1 : CHUNK;
+      const objs: (StoredEvent | null)[] = [];
+      for (let i = 0; i < n; i++) {
+        const o = c.objs[i];
+        if (o && typeof o.args === 'function') o.args = o.args();
+        if (o && typeof o.text === 'function') o.text = o.text();
+        objs.push(o ? { layer: o.layer, name: o.name, args: o.args, text: o.text } : null);
+      }
+      return {
+        t: c.t.slice(0, n), kind: c.kind.slice(0, n), host: c.host.slice(0, n), vm: c.vm.slice(0, n), vcpu: c.vcpu.slice(0, n), g0: c.g0.slice(0, n),
+        gn: c.gn.slice(0, n), a: c.a.slice(0, n), b: c.b.slice(0, n), c: c.c.slice(0, n), objs,
+      };
+    });
+    return {
+      seq: this.seq, firstChunk: this.firstChunk, maxChunks: this.maxChunks, muted: this.muted, replayMuted: this.replayMuted,
+      names: [...this.names], hostNames: [...this.hostNames], chunks,
+    };
+  }
+
+  loadState(s: TraceState): void {
+    if (s.maxChunks !== this.maxChunks) throw new Error(`state: a trace keeping ${s.maxChunks} chunks cannot load into one keeping ${this.maxChunks}`);
+    // The ports belong to the hosts' parts, which keep their host's index: the hosts must be the same.
+    if (s.hostNames.join('\n') !== this.hostNames.join('\n'))
+      throw new Error(`state: a trace of hosts ${s.hostNames.slice(1).join(', ')} cannot load into one of hosts ${this.hostNames.slice(1).join(', ')}`);
+    this.seq = s.seq;
+    this.firstChunk = s.firstChunk;
+    this.muted = s.muted;
+    this.replayMuted = s.replayMuted;
+    this.names.length = 0;
+    this.nameIndex.clear();
+    s.names.forEach((n, i) => {
+      this.names.push(n);
+      this.nameIndex.set(n, i);
+    });
+    this.lastName = null;
+    this.lastIndex = 0;
+    this.chunks = s.chunks.map((sc) => {
+      const c = new Chunk();
+      c.t.set(sc.t);
+      c.kind.set(sc.kind);
+      c.host.set(sc.host);
+      c.vm.set(sc.vm);
+      c.vcpu.set(sc.vcpu);
+      c.g0.set(sc.g0);
+      c.gn.set(sc.gn);
+      c.a.set(sc.a);
+      c.b.set(sc.b);
+      c.c.set(sc.c);
+      sc.objs.forEach((o, i) => {
+        c.objs[i] = o ? { ...o } : undefined;
+      });
+      return c;
+    });
+    this.cur = this.chunks.length ? this.chunks[this.chunks.length - 1] : null;
+  }
+}
+
+/** A trace's saved state (Trace.saveState). */
+export interface TraceState {
+  seq: number;
+  firstChunk: number;
+  maxChunks: number;
+  muted: number;
+  replayMuted: boolean;
+  names: (string | null)[];
+  hostNames: (string | null)[];
+  chunks: {
+    t: Float64Array; kind: Int16Array; host: Int16Array; vm: Int16Array; vcpu: Int16Array; g0: Float64Array; gn: Float64Array;
+    a: Float64Array; b: Float64Array; c: Float64Array; objs: (StoredEvent | null)[];
+  }[];
 }

@@ -85,6 +85,14 @@ export interface CpuBus {
   page(gpa: number, access: Access): Uint8Array;
   /** Bumped whenever any translation the CPU may have cached becomes stale (zap, write-protect). */
   readonly tlbGeneration: number;
+  /**
+   * Content tokens of the memory behind the bus (host/physmem.ts): per frame, a token that changes
+   * with every write, and the counter they come from. A CPU that caches a page for writing gives the
+   * frame a new token at each store it makes into it (`token[frame] = ++seq[0]`). Null: not tracked.
+   */
+  readonly contentTokens?: { readonly token: Uint32Array; readonly seq: Uint32Array } | null;
+  /** The frame behind the page the last page(…, 'write') returned (for contentTokens), or -1. */
+  readonly lastWriteFrame?: number;
 
   /** An MMIO access of size bytes (after page() threw MmioAccess). Returns the value read. */
   mmio(gpa: number, size: number, isWrite: boolean, value: number): number;

@@ -154,6 +154,16 @@ function addrOf(lo: number, hi: number): number {
 
 export class Cpu implements CpuRegs {
   /**
+   * Not state (core/state.ts): the program and what is compiled from it (a restore assembles the
+   * program again from `source`), the wiring, and the software TLB, which is dropped on load and
+   * refilled as on a flush.
+   */
+  static readonly stateSkip: readonly string[] = [
+    'program', 'bus', 'dense', 'code', 'single', 'codeBase', 'codeEnd', 'tlbTag', 'tlbPage', 'tlbView', 'tlbFilled',
+    'tlbFilledN', 'tlbGen', 'fetchLo', 'fetchHi', 'wp0', 'wp1', 'wf0', 'wf1', 'tlbFrame', 'tokens', 'tokenSeq', 'lastFrame',
+  ];
+
+  /**
    * Register halves: r[2*i] is the low 32 bits of register i, r[2*i+1] the high 32 bits. r[32] and
    * r[33] are always 0: the "no register" of a memory operand without base or index (so effective
    * address code needs no branches).
@@ -169,6 +179,8 @@ export class Cpu implements CpuRegs {
   instructionsRetired = 0;
   /** The guest kernel's panic message, once it panicked (the CPU then spins in panic()). */
   panicked: string | null = null;
+  /** The program's source and origin: what a restored CPU is assembled from (its saved state keeps it). */
+  readonly source: { readonly origin: number; readonly lines: readonly string[] };
 
   private readonly dense: (Insn | undefined)[] | null;
   /**
@@ -208,6 +220,19 @@ export class Cpu implements CpuRegs {
   /** Pages prepared by prepWrite() for the next commit(). */
   private wp0: Uint8Array = new Uint8Array(0);
   private wp1: Uint8Array | null = null;
+  /** Their frames, for the content tokens. */
+  private wf0 = 0;
+  private wf1 = 0;
+  /**
+   * Content tokens (CpuBus.contentTokens): per write-TLB slot the frame behind it, and the token
+   * array and counter. Every store gives its frame a new token. A bus without tokens gets a
+   * one-entry array that frame 0 of every slot writes into.
+   */
+  private readonly tlbFrame = new Int32Array(3 * TLB_WAYS);
+  private readonly tokens: Uint32Array;
+  private readonly tokenSeq: Uint32Array;
+  /** The frame behind the page the last page(…, WRITE) returned. */
+  private lastFrame = 0;
   /** The address of a pending MMIO store, or -1. */
   private wmmio = -1;
   private woff = 0;
@@ -219,6 +244,10 @@ export class Cpu implements CpuRegs {
     options: CpuOptions = {},
   ) {
     this.rip = program.entry;
+    this.source = { origin: program.origin, lines: program.sourceLines };
+    const ct = bus.contentTokens ?? null;
+    this.tokens = ct ? ct.token : new Uint32Array(1);
+    this.tokenSeq = ct ? ct.seq : new Uint32Array(1);
     this.codeBase = program.origin;
     this.codeEnd = program.origin + program.image.length;
     if (program.image.length <= DENSE_LIMIT) {
@@ -378,6 +407,15 @@ export class Cpu implements CpuRegs {
     return this.program.insnAt.get(addr);
   }
 
+  /** After a load (core/state.ts): the software TLB starts empty, as after a flush. */
+  afterLoadState(): void {
+    this.tlbTag.fill(-1);
+    this.tlbFilledN = 0;
+    this.tlbGen = -1;
+    this.fetchLo = this.fetchHi = -1;
+    this.wmmio = -1;
+  }
+
   /** Flushes the software TLB if the bus's translations changed since the last check. */
   private syncTlb(): void {
     const gen = this.bus.tlbGeneration;
@@ -532,12 +570,19 @@ export class Cpu implements CpuRegs {
   private page(addr: number, kind: number): Uint8Array {
     const pfn = Math.floor(addr / PAGE);
     const slot = kind * TLB_WAYS + (pfn & (TLB_WAYS - 1));
-    if (this.tlbTag[slot] === pfn) return this.tlbPage[slot]!;
+    if (this.tlbTag[slot] === pfn) {
+      if (kind === WRITE) this.lastFrame = this.tlbFrame[slot];
+      return this.tlbPage[slot]!;
+    }
     const p = this.bus.page(addr, ACCESS[kind]);
     // The look-up itself may have changed translations (a fault-in that zapped something).
     this.syncTlb();
     // Every slot whose tag is set is in tlbFilled (a replaced slot is there already).
     if (this.tlbTag[slot] === -1) this.tlbFilled[this.tlbFilledN++] = slot;
+    if (kind === WRITE) {
+      const f = this.bus.lastWriteFrame ?? -1;
+      this.lastFrame = this.tlbFrame[slot] = f >= 0 && f < this.tokens.length ? f : 0;
+    }
     this.tlbTag[slot] = pfn;
     this.tlbPage[slot] = p;
     this.tlbView[slot] = new DataView(p.buffer, p.byteOffset, p.byteLength);
@@ -593,6 +638,7 @@ export class Cpu implements CpuRegs {
     this.wmmio = -1;
     try {
       this.wp0 = this.page(addr, WRITE);
+      this.wf0 = this.lastFrame;
     } catch (e) {
       if (!(e instanceof MmioAccess)) throw e;
       this.wmmio = addr;
@@ -600,6 +646,7 @@ export class Cpu implements CpuRegs {
     }
     this.woff = off;
     this.wp1 = off + size > PAGE ? this.page(addr - off + PAGE, WRITE) : null;
+    this.wf1 = this.lastFrame;
   }
 
   private commit(lo: number, hi: number, size: number): void {
@@ -612,6 +659,7 @@ export class Cpu implements CpuRegs {
     }
     const p = this.wp0;
     const off = this.woff;
+    this.tokens[this.wf0] = ++this.tokenSeq[0];
     if (this.wp1 === null) {
       p[off] = lo;
       if (size === 1) return;
@@ -627,6 +675,7 @@ export class Cpu implements CpuRegs {
       return;
     }
     const p2 = this.wp1;
+    this.tokens[this.wf1] = ++this.tokenSeq[0];
     for (let i = 0; i < size; i++) {
       const b = i < 4 ? lo >>> (8 * i) : hi >>> (8 * (i - 4));
       if (off + i < PAGE) p[off + i] = b;
@@ -1227,6 +1276,9 @@ export class Cpu implements CpuRegs {
     const wide = size === 8;
     const fromReg = si >= 0;
     const sl = fromReg ? si : 2 * NO_REG;
+    const frames = this.tlbFrame;
+    const tokens = this.tokens;
+    const seq = this.tokenSeq;
     return () => {
       let lo = dLo + r[bl] + r[il] * sc;
       let hi = dHi + r[bl + 1] + r[il + 1] * sc;
@@ -1245,6 +1297,7 @@ export class Cpu implements CpuRegs {
         const v = view[slot]!;
         v.setUint32(off, vlo, true);
         if (wide) v.setUint32(off + 4, vhi, true);
+        tokens[frames[slot]] = ++seq[0];
       } else {
         this.prepWrite(h * TWO32 + lo, size);
         this.commit(vlo, vhi, size);
@@ -1711,6 +1764,7 @@ export class Cpu implements CpuRegs {
         const p = this.page(addr, WRITE);
         const n = this.rcxCapped(PAGE - off);
         p.fill(r[0] & 0xff, off, off + n);
+        this.tokens[this.lastFrame] = ++this.tokenSeq[0];
         this.addReg(RDI, n);
         this.addReg(RCX, -n);
       } else {
@@ -1745,6 +1799,7 @@ export class Cpu implements CpuRegs {
         const n = this.rcxCapped(Math.min(PAGE - soff, PAGE - doff));
         // Byte by byte, forwards: overlapping copies behave as on hardware.
         for (let i = 0; i < n; i++) dp[doff + i] = sp[soff + i];
+        this.tokens[this.lastFrame] = ++this.tokenSeq[0];
         this.addReg(RSI, n);
         this.addReg(RDI, n);
         this.addReg(RCX, -n);

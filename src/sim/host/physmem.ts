@@ -41,6 +41,17 @@ export class HostMemory {
   readonly ownerId: Uint32Array;
   /** 0 = host key (shared); otherwise the HKID of the TD whose private data the frame holds. */
   readonly hkid: Uint16Array;
+  /**
+   * Content tokens (DESIGN.md principle 4): per frame, a number that changes with every write to it,
+   * taken from one counter (`tokenSeq`), so it is deterministic and two frames with the same token
+   * had the same history. 0 = all zeros (never written, or cleared). Every store path sets it: the
+   * CPU's stores (per store, through CpuBus.contentTokens), bytes() for every other writer (host
+   * writes, the VMM's and DMA's copies, TDX page add), zero() and free() set 0, copyPage() carries it.
+   * Wraps after 2^32 writes (then a token may repeat; samePage() also compares the bytes stored).
+   */
+  readonly token: Uint32Array;
+  /** The token counter: [0] is the last token handed out. A typed array so the CPU's store path can share it. */
+  readonly tokenSeq = new Uint32Array(1);
   private readonly data = new Map<number, Uint8Array>();
   /** Poisoned cache lines, keyed frame * 64 + line index. */
   private readonly poisoned = new Set<number>();
@@ -61,6 +72,7 @@ export class HostMemory {
     this.owner = new Uint8Array(this.nframes);
     this.ownerId = new Uint32Array(this.nframes);
     this.hkid = new Uint16Array(this.nframes);
+    this.token = new Uint32Array(this.nframes);
     const k = Math.min(this.nframes, Math.ceil(reservedForKernel / PAGE_SIZE));
     this.owner.fill(FrameOwner.HostKernel, 0, k);
     this.nextFresh = k;
@@ -111,6 +123,7 @@ export class HostMemory {
     this.owner[f] = FrameOwner.Free;
     this.ownerId[f] = 0;
     this.hkid[f] = 0;
+    this.token[f] = 0;
     if (this.data.delete(f)) this.contentsGeneration++;
     this.clearPoison(f);
     this.freed.push(f);
@@ -129,8 +142,13 @@ export class HostMemory {
    */
   contentsGeneration = 0;
 
-  /** The frame's bytes, created (zeroed) on first use. Used by accesses with the right key. */
+  /**
+   * The frame's bytes for writing, created (zeroed) on first use; the frame gets a new content token.
+   * Used by accesses with the right key. A writer that keeps the array and writes again later (the
+   * CPU's TLB) must take a new token per write (writeToken()).
+   */
   bytes(f: number): Uint8Array {
+    this.token[f] = ++this.tokenSeq[0];
     let d = this.data.get(f);
     if (d === undefined) {
       d = new Uint8Array(PAGE_SIZE);
@@ -155,12 +173,50 @@ export class HostMemory {
 
   /** Clear a frame's contents (TDH.MEM.PAGE.REMOVE's clearing, TDG.MEM.PAGE.ACCEPT's zeroing). */
   zero(f: number): void {
+    this.token[f] = 0;
     if (this.data.delete(f)) this.contentsGeneration++;
     this.clearPoison(f);
   }
 
   copyInto(f: number, src: Uint8Array): void {
     this.bytes(f).set(src.subarray(0, PAGE_SIZE));
+  }
+
+  /** A new content token for frame f, for a writer that already holds its bytes (see bytes()). */
+  writeToken(f: number): void {
+    this.token[f] = ++this.tokenSeq[0];
+  }
+
+  /** Frame f's content token (0: all zeros). */
+  pageToken(f: number): number {
+    return this.token[f];
+  }
+
+  /**
+   * Whether frames a and b hold the same page: the same content token (the same write history) and
+   * the same stored bytes (a frame without stored bytes reads as zeros). Poisoned lines differ.
+   */
+  samePage(a: number, b: number): boolean {
+    if (this.token[a] !== this.token[b]) return false;
+    if (this.poisonedLines(a) !== 0 || this.poisonedLines(b) !== 0) return false;
+    const x = this.data.get(a) ?? ZERO_PAGE;
+    const y = this.data.get(b) ?? ZERO_PAGE;
+    if (x === y) return true;
+    for (let i = 0; i < PAGE_SIZE; i++) if (x[i] !== y[i]) return false;
+    return true;
+  }
+
+  /**
+   * Copy frame `from`'s page to frame `to`, carrying its content token (a copy is the same content;
+   * the migration code proves with it that every page arrived intact). The HKID is not copied: the
+   * destination frame keeps its own key.
+   */
+  copyPage(from: number, to: number): void {
+    if (from === to) return;
+    const src = this.data.get(from);
+    if (src) this.bytes(to).set(src);
+    else this.zero(to);
+    this.token[to] = this.token[from];
   }
 
   isPoisoned(f: number, offset: number, len: number): boolean {
@@ -191,8 +247,68 @@ export class HostMemory {
     return n;
   }
 
+  /**
+   * Saved state: the per-frame arrays up to the highest frame ever handed out (the frames above it
+   * have never been used: all zero, or the host kernel's), the stored page contents, poisoned lines,
+   * the allocator and the token counter. The owner-change log is a viewer's: after a load it says
+   * "look at everything again".
+   */
+  saveState(): HostMemoryState {
+    const n = this.nextFresh;
+    const data = new Map<number, Uint8Array>();
+    for (const [f, d] of this.data) data.set(f, d.slice());
+    return {
+      nframes: this.nframes, used: n, owner: this.owner.slice(0, n), ownerId: this.ownerId.slice(0, n), hkid: this.hkid.slice(0, n),
+      token: this.token.slice(0, n), tokenSeq: this.tokenSeq[0], data, poisoned: [...this.poisoned], freed: [...this.freed],
+      framesUsed: this.used, contentsGeneration: this.contentsGeneration,
+    };
+  }
+
+  loadState(s: HostMemoryState): void {
+    if (s.nframes !== this.nframes) throw new Error(`state: host memory of ${s.nframes} frames cannot load into one of ${this.nframes}`);
+    // Frames the fresh host handed out beyond the saved high-water mark go back to never used.
+    const k = Math.min(this.nframes, Math.max(this.nextFresh, s.used));
+    this.owner.fill(FrameOwner.Free, s.used, k);
+    this.ownerId.fill(0, s.used, k);
+    this.hkid.fill(0, s.used, k);
+    this.token.fill(0, s.used, k);
+    this.owner.set(s.owner);
+    this.ownerId.set(s.ownerId);
+    this.hkid.set(s.hkid);
+    this.token.set(s.token);
+    this.tokenSeq[0] = s.tokenSeq;
+    this.data.clear();
+    for (const [f, d] of s.data) this.data.set(f, d.slice());
+    this.poisoned.clear();
+    for (const l of s.poisoned) this.poisoned.add(l);
+    this.freed.length = 0;
+    this.freed.push(...s.freed);
+    this.nextFresh = s.used;
+    this.used = s.framesUsed;
+    this.contentsGeneration = s.contentsGeneration + 1;
+    this.ownerLogLength = 0;
+    this.ownerLogOverflow = true;
+  }
+
   /** Typed-array bytes held by this object (for the heap budget). */
   get metadataBytes(): number {
-    return this.owner.byteLength + this.ownerId.byteLength + this.hkid.byteLength;
+    return this.owner.byteLength + this.ownerId.byteLength + this.hkid.byteLength + this.token.byteLength;
   }
+}
+
+/** HostMemory's saved state. */
+export interface HostMemoryState {
+  nframes: number;
+  /** Frames [0, used) were ever handed out (or are the host kernel's); the arrays cover them. */
+  used: number;
+  owner: Uint8Array;
+  ownerId: Uint32Array;
+  hkid: Uint16Array;
+  token: Uint32Array;
+  tokenSeq: number;
+  data: Map<number, Uint8Array>;
+  poisoned: number[];
+  freed: number[];
+  framesUsed: number;
+  contentsGeneration: number;
 }

@@ -37,6 +37,9 @@ export type MmuNotifier = (start: number, end: number, why: string) => void;
  * range calls the MMU notifiers so KVM can zap what it mapped from it.
  */
 export class Process {
+  /** The MMU notifiers are wiring (KVM registers them when it makes a VM), not state. */
+  static readonly stateSkip: readonly string[] = ['notifiers'];
+
   readonly vmas: Vma[] = [];
   /** Page table: virtual page number (within [MMAP_BASE, TASK_SIZE)) → host frame + 1. */
   private readonly pt: PagedU32;

@@ -104,8 +104,19 @@ export class Vcpu implements CpuBus {
     const t = this.vm.mmu.translate(gpa, access, this.id);
     if (t === 'mmio') return this.mmioAccess(gpa, access);
     const mem = this.vm.kvm.host.memory;
-    return access === 'write' ? mem.bytes(t) : mem.bytesForRead(t);
+    if (access !== 'write') return mem.bytesForRead(t);
+    this.lastWriteFrame = t;
+    return mem.bytes(t);
   }
+
+  /** See CpuBus.contentTokens: the host memory's tokens, which the CPU's stores update. */
+  get contentTokens(): { token: Uint32Array; seq: Uint32Array } {
+    const mem = this.vm.kvm.host.memory;
+    return { token: mem.token, seq: mem.tokenSeq };
+  }
+
+  /** The host frame behind the last page(…, 'write'). */
+  lastWriteFrame = -1;
 
   /** No memslot behind the GPA. A TD's shared access becomes a #VE; others exit with KVM_EXIT_MMIO. */
   private mmioAccess(gpa: number, access: Access): never {

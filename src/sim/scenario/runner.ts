@@ -144,6 +144,37 @@ export class ScenarioRun implements StepContext {
   private partial: { step: number; first: number; instructions: number; exits: number } | null = null;
 
   /**
+   * The runner's position, for a snapshot (snapshot.ts): the next step, the run step in progress,
+   * the results so far, the notes, and the objects steps named with "as" (by host and fd: the
+   * objects themselves are the world's, saved with it).
+   */
+  savePosition(): RunPosition {
+    return {
+      next: this.next, partial: this.partial && { ...this.partial }, results: structuredClone(this.results), notes: [...this.notes],
+      named: [...this.named].map(([name, n]) => [name, { host: n.node.name, vm: n.vm?.fd, gmem: n.gmem?.fd, addr: n.addr }]),
+    };
+  }
+
+  /** Put the runner back at a saved position (its world loaded first: the named objects are looked up in it). */
+  loadPosition(p: RunPosition): void {
+    this.next = p.next;
+    this.partial = p.partial && { ...p.partial };
+    this.results.length = 0;
+    this.results.push(...structuredClone(p.results));
+    this.notes.length = 0;
+    this.notes.push(...p.notes);
+    this.named.clear();
+    for (const [name, n] of p.named) {
+      const node = this.world.host(n.host);
+      const vm = n.vm === undefined ? undefined : node.kvm.vms.find((v) => v.fd === n.vm);
+      const gmem = n.gmem === undefined ? undefined : node.kvm.vms.flatMap((v) => [...v.gmems.values()]).find((g) => g.fd === n.gmem);
+      if ((n.vm !== undefined && !vm) || (n.gmem !== undefined && !gmem))
+        throw new Error(`state: "${name}" names fd ${n.vm ?? n.gmem} on host "${n.host}", which the restored world does not have`);
+      this.named.set(name, { node, vm, gmem, addr: n.addr });
+    }
+  }
+
+  /**
    * Advance by at most `slice` guest instructions: a 'run' step runs in slices so a UI can draw
    * between them; any other step runs whole. Returns the step's result when it completed, else null.
    * Running a scenario by slices gives the same trace as running it whole.
@@ -378,4 +409,13 @@ function byHandSide(node: HostNode, vm: Vm): HostSide {
     gmem: vm.gmems.values().next().value ?? null,
     hostFrameOf: (gpa) => hostFrameOf(vm, vm.vmm, gpaToHva, gpa, vm.gmems.size > 0),
   };
+}
+
+/** ScenarioRun's position (savePosition): plain data. */
+export interface RunPosition {
+  next: number;
+  partial: { step: number; first: number; instructions: number; exits: number } | null;
+  results: StepResult[];
+  notes: string[];
+  named: [string, { host: string; vm?: number; gmem?: number; addr?: number }][];
 }

@@ -106,6 +106,19 @@ export class VmmVm {
   /** MSRs the VMM's own filter denies, per direction (see setMsrPolicy). */
   readonly msrDeny = { read: new Set<number>(), write: new Set<number>() };
 
+  /** The machine description is the scenario's (the restored VMM is built from the same one). */
+  static readonly stateSkip: readonly string[] = ['desc'];
+
+  /**
+   * Before its fields load (core/state.ts): the devices are built again for the platform the saved
+   * VMM was running (a reboot may have changed it since the VMM was made), then loaded in place.
+   */
+  beforeLoadState(s: { running?: unknown }): void {
+    if (!s.running) return;
+    this.running = clonePlatform(s.running as PlatformDesc);
+    this.platform = this.host.trace.quietly(() => this.makePlatform());
+  }
+
   constructor(readonly host: Host, readonly kvm: Kvm, readonly desc: MachineDesc) {
     this.process = host.spawn(`qemu-system-x86_64 (${desc.name})`);
     const type = desc.kind === 'tdx' ? KVM_X86_TDX_VM : desc.kind === 'sw-protected' ? KVM_X86_SW_PROTECTED_VM : KVM_X86_DEFAULT_VM;
@@ -329,7 +342,8 @@ export class VmmVm {
     return new Platform({
       devices, irqchip: this.vm.irqchip, mode: p.mode, td,
       memory: { below4g, above4g: this.desc.memoryBytes - below4g },
-      allowList: p.allow, fwCfgFiles: acpi.files,
+      // Copies: the platform keeps its own ranges (and a saved VMM state holds running's, see beforeLoadState).
+      allowList: { ports: p.allow.ports.map((r) => ({ ...r })), mmio: p.allow.mmio.map((r) => ({ ...r })) }, fwCfgFiles: acpi.files,
     }, {
       trace: (layer, name, args, text) => this.host.trace.emit(layer, name, args, text, { vm: this.desc.name, vcpu: 0 }),
       now: () => this.vm.clock.now,

@@ -1,10 +1,20 @@
 import { Clock } from '../core/clock';
+import { type PartState, loadGraph, saveGraph } from '../core/state';
 import { Rng } from '../core/rng';
 import { Trace } from '../core/trace';
 import { Host } from '../host/host';
 import type { Process } from '../host/process';
 import { Kvm } from '../kvm/kvm';
 import type { VmmVm } from '../vmm/vmm';
+import { WORLD_FACTORIES } from './state';
+
+/** A world's saved state (World.saveState): plain, structured-clonable data. */
+export interface WorldState {
+  /** The hosts' names, in order: a state loads only into a world of the same hosts. */
+  hosts: string[];
+  /** Every part of the world (core/state.ts). */
+  parts: PartState;
+}
 
 /** One physical machine of the world: its memory and processes, its KVM (with its TDX module) and its VMMs. */
 export interface HostNode {
@@ -64,6 +74,35 @@ export class World {
       return { name, host, kvm, vmms: new Map<string, VmmVm>(), selftest: host.spawn('kvm-selftest') };
     });
     this.links = (config.links ?? []).map((l) => ({ ...l, state: 'up' as const }));
+  }
+
+  /**
+   * The world's saved state: each of its fields is a part, saved in declaration order (core/state.ts)
+   * — the clock, the trace (its kept events and counters), the random numbers, every host (its
+   * memory frames and page contents with their tokens, processes with their VMAs and page tables,
+   * KVM's VMs and vCPUs with memslots, guest_memfds, attributes, EPT and mirror SEPT, dirty logs and
+   * MSR filters, the TDX module's TDs and Secure EPTs, the VMMs with their devices, the guest CPUs
+   * and kernels) and the links. A new part (the scheduler, say) is saved by being a field; a field
+   * that is wiring, not state, goes in a `static stateSkip` list. Functions are never saved (the
+   * constructors make them again): progress kept in a closure (an actor's continuation, a generator)
+   * is lost, so keep it as data (see boot-exec.ts's answer log), and let snapshot.test.ts prove it.
+   */
+  saveState(): WorldState {
+    return { hosts: this.hosts.map((h) => h.name), parts: saveGraph(this) };
+  }
+
+  /**
+   * Load a saved state into this world, which must have been built from the same configuration
+   * (the constructors make the structure and its wiring; the parts made since are made again).
+   */
+  loadState(s: WorldState): void {
+    const names = this.hosts.map((h) => h.name);
+    if (s.hosts.join('\n') !== names.join('\n'))
+      throw new Error(`state: a world of hosts ${s.hosts.join(', ')} cannot load into one of hosts ${names.join(', ')}`);
+    // Twice: the first pass makes the missing parts (whose constructors allocate frames, emit events
+    // and move the clock), the second puts every value back over what those constructors did.
+    loadGraph(this, s.parts, WORLD_FACTORIES);
+    loadGraph(this, s.parts, WORLD_FACTORIES);
   }
 
   /** The host named `name`; throws naming the hosts there are. */

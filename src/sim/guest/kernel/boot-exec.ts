@@ -42,6 +42,10 @@ export class OpRegs implements CpuRegs {
   get(reg: Reg64): bigint {
     return this.r.get(reg) ?? 0n;
   }
+  /** The registers set, as [name, value] pairs (for saved state). */
+  entries(): [Reg64, bigint][] {
+    return [...this.r.entries()];
+  }
   set(reg: Reg64, v: bigint): void {
     this.r.set(reg, BigInt.asUintN(64, v));
   }
@@ -114,21 +118,65 @@ function mmio(bus: CpuBus, gpa: number, size: number, isWrite: boolean, value: n
   return isWrite ? 0 : v;
 }
 
-/** Runs resumable services, one at a time, keeping the one in progress across VM exits. */
+/**
+ * An answer as saved state: what the generator was given, in plain data (OpRegs as its registers,
+ * a GuestException as its fields).
+ */
+export type SavedAnswer =
+  | { v: number | bigint | Uint8Array | [number, number, number, number] | undefined }
+  | { regs: [Reg64, bigint][]; rip: number }
+  | { exc: { vector: GuestException['vector']; message: string; ve?: GuestException['ve'] } };
+
+/**
+ * A service in progress, as saved state: which service, the arguments it was started with, and the
+ * answers its generator has been given so far. A generator's suspended frame cannot be saved, but
+ * it is deterministic: a fresh generator started with the same arguments and given the same answers
+ * is at the same point, with the same locals (ResumableRunner.loadState re-drives it).
+ */
+export interface ResumableState {
+  job: { name: string; args: number[]; answers: SavedAnswer[] } | null;
+}
+
+function saveAnswer(r: OpResult): SavedAnswer {
+  if (r instanceof OpRegs) return { regs: r.entries(), rip: r.rip };
+  if (r instanceof GuestException) return { exc: { vector: r.vector, message: r.message, ve: r.ve && structuredClone(r.ve) } };
+  if (r instanceof Uint8Array) return { v: r.slice() };
+  if (Array.isArray(r)) return { v: [r[0], r[1], r[2], r[3]] };
+  if (r === undefined || typeof r === 'number' || typeof r === 'bigint') return { v: r };
+  throw new Error('state: a boot service was answered with registers that are not OpRegs');
+}
+
+function loadAnswer(a: SavedAnswer): OpResult {
+  if ('regs' in a) {
+    const r = new OpRegs();
+    for (const [k, v] of a.regs) r.set(k, v);
+    r.rip = a.rip;
+    return r;
+  }
+  if ('exc' in a) return new GuestException(a.exc.vector, a.exc.message, a.exc.ve && structuredClone(a.exc.ve));
+  return a.v instanceof Uint8Array ? a.v.slice() : Array.isArray(a.v) ? [a.v[0], a.v[1], a.v[2], a.v[3]] : a.v;
+}
+
+/**
+ * Runs resumable services, one at a time, keeping the one in progress across VM exits. It logs the
+ * answers it gives the service's generator, so that the service in progress can be saved
+ * (saveState) and re-driven in a fresh runner (loadState).
+ */
 export class ResumableRunner {
-  private job: { name: string; gen: BootGen<unknown>; step: IteratorResult<BusOp, unknown> } | null = null;
+  private job: { name: string; args: number[]; gen: BootGen<unknown>; step: IteratorResult<BusOp, unknown>; answers: OpResult[] } | null = null;
 
   constructor(private readonly trace: TraceSink) {}
 
   /**
-   * Run (or continue) the service `name`. `start` makes its generator the first time; when the
-   * service is called again after a VcpuExit, the pending operation is performed again instead.
+   * Run (or continue) the service `name`. `start(args)` makes its generator the first time; when
+   * the service is called again after a VcpuExit, the pending operation is performed again instead.
+   * `args` must be all the generator depends on besides its answers (for loadState).
    */
-  run<T>(name: string, start: () => BootGen<T>, bus: CpuBus): T {
+  run<T>(name: string, args: number[], start: (args: number[]) => BootGen<T>, bus: CpuBus): T {
     if (!this.job || this.job.name !== name) {
       this.job = null;
-      const gen = start();
-      this.job = { name, gen, step: gen.next(undefined) };
+      const gen = start(args);
+      this.job = { name, args, gen, step: gen.next(undefined), answers: [] };
     }
     const job = this.job;
     try {
@@ -136,6 +184,7 @@ export class ResumableRunner {
         const op = job.step.value;
         // The mute covers this one access only: a VcpuExit leaves the quietly() block with it.
         const result = op.quiet ? this.trace.quietly(() => perform(op, bus)) : perform(op, bus);
+        job.answers.push(result);
         job.step = job.gen.next(result);
       }
     } catch (e) {
@@ -144,5 +193,32 @@ export class ResumableRunner {
     }
     this.job = null;
     return job.step.value as T;
+  }
+
+  saveState(): ResumableState {
+    const j = this.job;
+    return { job: j && { name: j.name, args: [...j.args], answers: j.answers.map(saveAnswer) } };
+  }
+
+  /**
+   * Put back the service in progress: start a fresh generator with the saved arguments and give it
+   * the saved answers again, with the trace muted (its events are in the saved trace already).
+   * `start` must be the one run() was given for that service.
+   */
+  loadState(s: ResumableState, start: (name: string, args: number[]) => BootGen<unknown>): void {
+    this.job = null;
+    const saved = s.job;
+    if (!saved) return;
+    this.trace.quietly(() => {
+      const gen = start(saved.name, saved.args);
+      const answers = saved.answers.map(loadAnswer);
+      let step = gen.next(undefined);
+      for (const a of answers) {
+        if (step.done) throw new Error(`state: the saved ${saved.name} ended before its ${answers.length} saved answers were given`);
+        step = gen.next(a);
+      }
+      if (step.done) throw new Error(`state: the saved ${saved.name} was in progress, but re-driving it ends it`);
+      this.job = { name: saved.name, args: [...saved.args], gen, step, answers };
+    });
   }
 }

@@ -19,7 +19,7 @@ import { hex } from '../../core/units';
 import type { TraceSink } from '../../core/trace';
 import type { CpuBus, CpuRegs } from '../../cpu/bus';
 import { TDG_VP_INFO } from '../../abi/tdx';
-import { type BootGen, ResumableRunner } from './boot-exec';
+import { type BootGen, ResumableRunner, type ResumableState } from './boot-exec';
 import { Firmware, type FirmwareInfo } from './boot-firmware';
 import { BootFault, BootHw } from './boot-hw';
 import {
@@ -80,7 +80,33 @@ export class GuestBoot {
   call(name: BootService, regs: CpuRegs, bus: CpuBus): bigint {
     const rip = regs.rip;
     const options = Number(regs.get('rdi') & 0xffffffffn);
-    return this.runner.run(name, () => (name === 'firmware_boot' ? this.firmwareBoot(rip) : this.linuxBoot(rip, options)), bus);
+    return this.runner.run(name, [rip, options], ([r, o]) => this.start(name, r, o), bus);
+  }
+
+  private start(name: string, rip: number, options: number): BootGen<bigint> {
+    return name === 'firmware_boot' ? this.firmwareBoot(rip) : this.linuxBoot(rip, options);
+  }
+
+  /**
+   * Saved state: what the services left behind (boot_params, what the firmware did, what Linux
+   * found) and the service in progress, as the log of its answers (ResumableRunner).
+   */
+  saveState(): GuestBootState {
+    return {
+      bootParams: { ...this.bootParams },
+      firmware: this.firmware && structuredClone(this.firmware),
+      info: this.info && structuredClone(this.info),
+      runner: this.runner.saveState(),
+    };
+  }
+
+  loadState(s: GuestBootState): void {
+    this.bootParams.acpi_rsdp_addr = s.bootParams.acpi_rsdp_addr;
+    this.firmware = s.firmware && structuredClone(s.firmware);
+    this.info = s.info && structuredClone(s.info);
+    // Re-driving the service in progress makes its objects again (firmware, info and the arrays the
+    // generator keeps filling), as the original run had them at the snapshot.
+    this.runner.loadState(s.runner, (name, [rip, options]) => this.start(name as BootService, rip, options));
   }
 
   /**
@@ -164,4 +190,12 @@ export class GuestBoot {
     for (const f of [...hw.failures]) yield* hw.printk(`linux_boot: FAILED ${f}`);
     return BigInt(hw.failures.length);
   }
+}
+
+/** GuestBoot's saved state. */
+export interface GuestBootState {
+  bootParams: { acpi_rsdp_addr: number };
+  firmware: FirmwareInfo | null;
+  info: BootInfo | null;
+  runner: ResumableState;
 }

@@ -37,6 +37,8 @@ interface Op {
  * mm/mm_init.c accept_memory) so the trace shows the same calls in the same order.
  */
 export class LinuxGuestKernel implements GuestKernel {
+  /** The service table is the kernel's code, not its state. */
+  static readonly stateSkip: readonly string[] = ['services'];
   readonly services: ReadonlySet<string> = KERNEL_SERVICES;
   private op: Op | null = null;
   private sharedMask = 0;

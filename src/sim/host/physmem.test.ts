@@ -1,0 +1,93 @@
+/**
+ * Content tokens (DESIGN.md principle 4): every write gives a frame a new token from one counter, a
+ * copy carries it, and two frames compare equal only with the same history and the same bytes.
+ */
+import { describe, expect, it } from 'vitest';
+import { PAGE_SIZE } from '../core/units';
+import { scenario } from '../test-helpers';
+import { FrameOwner, HostMemory } from './physmem';
+
+const MiB = 1024 * 1024;
+
+function memWithFrames(n: number): [HostMemory, number[]] {
+  const m = new HostMemory(64 * MiB, 4 * MiB);
+  return [m, Array.from({ length: n }, () => m.alloc(FrameOwner.ProcessAnon, 1))];
+}
+
+describe('content tokens', () => {
+  it('a fresh frame has token 0 and every write gives it a new one', () => {
+    const [m, [f]] = memWithFrames(1);
+    expect(m.pageToken(f)).toBe(0);
+    m.bytes(f)[0] = 1;
+    const t1 = m.pageToken(f);
+    expect(t1).not.toBe(0);
+    m.bytes(f)[1] = 2;
+    expect(m.pageToken(f)).not.toBe(t1);
+    m.copyInto(f, new Uint8Array(PAGE_SIZE).fill(7));
+    const t3 = m.pageToken(f);
+    m.writeToken(f);
+    expect(m.pageToken(f)).not.toBe(t3);
+    // Zeroing and freeing: back to the zero page's token.
+    m.zero(f);
+    expect(m.pageToken(f)).toBe(0);
+  });
+
+  it('a copy keeps the token and compares equal; a write to either then differs', () => {
+    const [m, [a, b]] = memWithFrames(2);
+    m.bytes(a).set([1, 2, 3], 100);
+    m.copyPage(a, b);
+    expect(m.pageToken(b)).toBe(m.pageToken(a));
+    expect(m.samePage(a, b)).toBe(true);
+    expect(Array.from(m.bytesForRead(b).subarray(100, 103))).toEqual([1, 2, 3]);
+    m.bytes(b)[100] = 1; // the same byte again: still a write, so a new token
+    expect(m.samePage(a, b)).toBe(false);
+    // Copying a never-written frame over a written one makes it a zero page again.
+    const [m2, [c, d]] = memWithFrames(2);
+    m2.bytes(d)[0] = 9;
+    m2.copyPage(c, d);
+    expect(m2.pageToken(d)).toBe(0);
+    expect(m2.samePage(c, d)).toBe(true);
+  });
+
+  it('two frames with equal histories compare equal by token and bytes; different bytes with a forged token do not', () => {
+    const [m1, [x]] = memWithFrames(1);
+    const [m2, [y]] = memWithFrames(1);
+    for (const m of [m1, m2]) {
+      const f = m === m1 ? x : y;
+      m.bytes(f).set([5, 6], 0);
+      m.bytes(f).set([7], 4095);
+    }
+    expect(m1.pageToken(x)).toBe(m2.pageToken(y));
+    // Within one memory: a copy is the way two frames share a history.
+    const [m, [a, b]] = memWithFrames(2);
+    m.bytes(a)[0] = 5;
+    m.copyPage(a, b);
+    m.bytes(b)[0] = 6;
+    m.token[b] = m.token[a]; // a token alone does not make the page the same
+    expect(m.samePage(a, b)).toBe(false);
+  });
+
+  it("the guest CPU's stores give the frame a new token per store, through the TLB as well", () => {
+    const run = scenario([{ do: 'run', vm: 'vm', until: 'halt', max_instructions: 10_000 }], {
+      vms: [{
+        name: 'vm', type: 'default', memory: '16M', program: [
+          '_start:', '    mov rdi, 0x200000', '    mov rax, 0x1122334455667788', '    xor ecx, ecx',
+          '.loop:', '    mov [rdi+rcx*8], rax', '    inc rcx', '    cmp rcx, 100', '    jne .loop', '    hlt',
+        ],
+      }],
+    });
+    const v = run.vmms.get('vm')!;
+    const mem = run.host.memory;
+    run.step();
+    const f = v.hostFrameOf(0x200000)!.frame;
+    const t = mem.pageToken(f);
+    expect(t).not.toBe(0);
+    // Run the loop again: 100 more stores to the same page, each one a new token from the counter.
+    const seq0 = mem.tokenSeq[0];
+    v.vcpus[0].cpu!.rip = v.desc.program.entry;
+    v.run(0, 'halt', 10_000);
+    expect(mem.pageToken(f)).not.toBe(t);
+    expect(mem.tokenSeq[0] - seq0).toBeGreaterThanOrEqual(100);
+    expect(mem.pageToken(f)).toBe(mem.tokenSeq[0]);
+  });
+});

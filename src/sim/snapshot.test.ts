@@ -1,0 +1,178 @@
+/**
+ * Snapshots (snapshot.ts): a run saved at any point and restored into a fresh run continues exactly
+ * as the original: the same trace and the same report, byte for byte. A property test snapshots
+ * every preset at random points (a random number of advance() slices of random sizes) and restores
+ * from a structuredClone of the snapshot, proving it is plain data. FUZZ_RUNS=n runs it n times
+ * (default 100; `npm run fuzz` runs it at volume).
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { HEAVY_PRESETS, PRESETS, withInstructionCap } from '../scenarios';
+import { ScenarioRun } from './scenario/runner';
+import { type RunSnapshot, restoreRun, snapshotRun } from './snapshot';
+
+const RUNS = Number(process.env.FUZZ_RUNS) || 100;
+const IDS = Object.keys(PRESETS);
+
+/** The preset as the tests run it: heavy ones with a capped instruction budget (as presets.test.ts does). */
+const scenarioOf = (id: string): unknown => (HEAVY_PRESETS.has(id) ? withInstructionCap(PRESETS[id], 20_000) : PRESETS[id]);
+
+const text = (v: unknown): string => JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? `${x}n` : x));
+
+/** The report of a run continued to its end. */
+const finish = (run: ScenarioRun): string => text(run.runAll());
+
+/** Equal reports, or a failure that shows where they part (a whole report is too long to read). */
+function same(got: string, want: string, what: string): void {
+  if (got === want) return;
+  let i = 0;
+  while (i < got.length && got[i] === want[i]) i++;
+  expect.fail(`${what}: the reports differ at character ${i}:\n  got  …${got.slice(Math.max(0, i - 300), i + 200)}\n  want …${want.slice(Math.max(0, i - 300), i + 200)}`);
+}
+
+/** Every service in progress the snapshot holds (GuestBoot's runner jobs), to know what a case covered. */
+function jobsIn(v: unknown, out: string[] = [], seen = new Set<unknown>()): string[] {
+  if (v === null || typeof v !== 'object' || seen.has(v) || ArrayBuffer.isView(v)) return out;
+  seen.add(v);
+  const o = v as Record<string, unknown>;
+  const runner = o.runner as { job?: { name: string } | null } | undefined;
+  if (runner && typeof runner === 'object' && runner.job) out.push(runner.job.name);
+  const values = v instanceof Map ? [...v.values()] : Object.values(o);
+  for (const x of values) jobsIn(x, out, seen);
+  return out;
+}
+
+describe('snapshots', () => {
+  it('every preset, snapshotted at random points and restored from a structured clone, continues exactly as the original', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...IDS),
+        fc.array(fc.integer({ min: 1, max: 40_000 }), { maxLength: 30 }),
+        (id, slices) => {
+          const run = ScenarioRun.fromJson(scenarioOf(id));
+          for (const n of slices) {
+            if (run.done) break;
+            run.advance(n);
+          }
+          const snap = snapshotRun(run);
+          const restored = restoreRun(scenarioOf(id), structuredClone(snap));
+          expect(restored.next).toBe(run.next);
+          expect(restored.trace.count).toBe(run.trace.count);
+          expect(restored.clock.now).toBe(run.clock.now);
+          // Both go on to the end. (Not compared with the run whole: a slice that ends inside a
+          // KVM_RUN charges its instructions' time then, so slicing itself can move later events' times.)
+          same(finish(restored), finish(run), `${id} after ${slices.length} slices [${slices.join(', ')}]`);
+        },
+      ),
+      { numRuns: RUNS, seed: RUNS === 100 ? 0x5a5e : undefined },
+    );
+  }, 1_800_000);
+
+  it.each(['platform-upstream', 'platform-talk'])('%s: restores the boot services in progress (their answer logs) at every exit of the boot', (id) => {
+    // The VMM's loop stops after each exit it handled: firmware_boot and linux_boot are then in the
+    // middle of their work (one guest instruction that exits hundreds of times).
+    const probe = ScenarioRun.fromJson(scenarioOf(id));
+    const v = probe.vmms.values().next().value!;
+    let exits = 0;
+    while (v.run(0, 'exit', 1_000_000).stop === 'exit') exits++;
+    expect(exits).toBeGreaterThan(50);
+    let inProgress = 0;
+    // A spread of exit counts (all of them would take minutes): snapshot there, and both go on.
+    for (let k = 1; k < exits; k += Math.max(1, Math.floor(exits / 8))) {
+      const run = ScenarioRun.fromJson(scenarioOf(id));
+      const vm = run.vmms.values().next().value!;
+      for (let i = 0; i < k; i++) vm.run(0, 'exit', 1_000_000);
+      const snap = snapshotRun(run);
+      if (jobsIn(snap.world).length > 0) inProgress++;
+      const restored = restoreRun(scenarioOf(id), structuredClone(snap));
+      same(finish(restored), finish(run), `${id} after ${k} exits`);
+    }
+    expect(inProgress).toBeGreaterThan(3);
+  }, 600_000);
+
+  it.each(['platform-talk', 'selftest-by-hand'])('%s: taking snapshots does not change the run (a keyframe of a live run leaves it as it was)', (id) => {
+    const plain = ScenarioRun.fromJson(scenarioOf(id));
+    const watched = ScenarioRun.fromJson(scenarioOf(id));
+    while (!plain.done) {
+      plain.advance(2_000);
+      watched.advance(2_000);
+      snapshotRun(watched);
+    }
+    same(text(watched.report()), text(plain.report()), id);
+  }, 300_000);
+
+  it('restores twice from one snapshot, and a snapshot of a restored run restores too', () => {
+    const id = 'shared-buffer';
+    const run = ScenarioRun.fromJson(scenarioOf(id));
+    for (let i = 0; i < 6; i++) run.advance(500);
+    const snap = snapshotRun(run);
+    const a = restoreRun(scenarioOf(id), structuredClone(snap));
+    a.advance(500);
+    const again = restoreRun(scenarioOf(id), structuredClone(snapshotRun(a)));
+    const b = restoreRun(scenarioOf(id), snap);
+    b.advance(500);
+    run.advance(500);
+    const want = finish(run);
+    same(finish(a), want, 'restored once');
+    same(finish(b), want, 'restored again from the same snapshot');
+    same(finish(again), want, 'restored from a snapshot of a restored run');
+  });
+
+  it('refuses what is not a snapshot of this scenario, saying why', () => {
+    const run = ScenarioRun.fromJson(scenarioOf('msr-filter'));
+    const snap = snapshotRun(run);
+    expect(() => restoreRun(scenarioOf('lazy-accept'), snap)).toThrow(/snapshot is of scenario .* not of/);
+    expect(() => restoreRun(scenarioOf('msr-filter'), { ...snap, version: 99 } as unknown as RunSnapshot)).toThrow(/version 99 is not supported/);
+    expect(() => restoreRun(scenarioOf('msr-filter'), {} as RunSnapshot)).toThrow(/not a snapshot/);
+  });
+});
+
+describe('snapshots of a world of two hosts', () => {
+  /** A VM on each host, KVM-level objects made by hand on the second, a link between them. */
+  const twoHosts = (): unknown => ({
+    version: 2,
+    title: 'two hosts',
+    seed: 7,
+    hosts: [{ name: 'src', memory: '512M' }, { name: 'dst', memory: '1G' }],
+    links: [{ name: 'wire', from: 'src', to: 'dst', bandwidth: '10Gbit', latency: '50us' }],
+    vms: [
+      { name: 'a', host: 'src', type: 'default', memory: '16M', program: ['_start:', '    mov al, 0x41', '    mov dx, 0x3f8', '    out dx, al', '    hlt'] },
+      { name: 'b', host: 'dst', type: 'tdx', memory: '64M', tdx: { firmware_accept: '1M' }, program: ['_start:', '    mov byte [0x200000], 0x42', '    hlt'] },
+    ],
+    steps: [
+      { do: 'run', vm: 'a' },
+      { do: 'KVM_CREATE_VM', host: 'dst', type: 1, as: 'hand' },
+      { do: 'KVM_CREATE_GUEST_MEMFD', vm: 'hand', size: '2M', as: 'gm' },
+      { do: 'mmap', host: 'dst', length: '2M', as: 'mem' },
+      { do: 'KVM_SET_USER_MEMORY_REGION2', vm: 'hand', slot: 0, flags: ['KVM_MEM_GUEST_MEMFD'], guest_phys_addr: 0, memory_size: '2M', userspace_addr: 'mem', guest_memfd: 'gm' },
+      { do: 'KVM_CREATE_VCPU', vm: 'hand', id: 0 },
+      { do: 'load_program', vm: 'hand', vcpu: 0, gpa: '0x1000', program: ['_start:', '    mov byte [0x3000], 0x43', '    hlt'] },
+      { do: 'run', vm: 'b' },
+      { do: 'KVM_RUN', vm: 'hand', vcpu: 0 },
+      { do: 'host_read', vm: 'b', gpa: '0x200000', length: 1, via: 'physical' },
+      { do: 'host_read', vm: 'hand', gpa: '0x3000', length: 1, via: 'vmm_mapping' },
+    ],
+  });
+
+  it('continues exactly as the original from a snapshot after every step and inside the runs', () => {
+    const whole = ScenarioRun.fromJson(twoHosts()).runAll();
+    // Every step did what it says (so the snapshots below hold hand-made VMs, memfds, vCPUs and CPUs).
+    expect(whole.results.map((r) => r.errno ?? 'ok')).toEqual(Array(whole.results.length).fill('ok'));
+    expect((whole.results.at(-1)!.value as { hex: string }).hex).toBe('43');
+    const steps = whole.results.length;
+    for (let k = 0; k <= steps + 2; k++) {
+      const run = ScenarioRun.fromJson(twoHosts());
+      for (let i = 0; i < k && !run.done; i++) run.advance(3);
+      const snap = snapshotRun(run);
+      expect(snap.world.hosts).toEqual(['src', 'dst']);
+      const restored = restoreRun(twoHosts(), structuredClone(snap));
+      same(finish(restored), finish(run), `after ${k} slices`);
+    }
+  });
+
+  it('a world loads only a state of the same hosts', () => {
+    const run = ScenarioRun.fromJson(twoHosts());
+    const other = ScenarioRun.fromJson(scenarioOf('msr-filter'));
+    expect(() => other.world.loadState(run.world.saveState())).toThrow(/a world of hosts src, dst cannot load into one of hosts/);
+  });
+});

@@ -1,0 +1,46 @@
+/**
+ * How a restore makes the parts of a world that its constructor does not: the VMs, guest_memfds,
+ * vCPUs, processes and CPUs the scenario's steps made since (KVM_CREATE_VM, KVM_CREATE_GUEST_MEMFD,
+ * KVM_CREATE_VCPU, load_program). Each is made by the same call that made it the first time, on its
+ * owner (the KVM, VM, host or vCPU the state is loaded into), then loaded like every other part
+ * (core/state.ts). The classes are registered by name here so the names survive minification.
+ */
+import { type PartState, type RefState, type StateFactories, resolvePath, stateClass } from '../core/state';
+import { Cpu } from '../cpu';
+import { assemble } from '../guest/asm';
+import { KERNEL_SERVICES, LinuxGuestKernel, type Platform } from '../guest/kernel/kernel';
+import type { Host } from '../host/host';
+import { Process } from '../host/process';
+import { GuestMemfd } from '../kvm/guest-memfd';
+import type { Kvm } from '../kvm/kvm';
+import { Vcpu } from '../kvm/vcpu';
+import { Vm } from '../kvm/vm';
+
+stateClass('Process', Process);
+stateClass('Vm', Vm);
+stateClass('GuestMemfd', GuestMemfd);
+stateClass('Vcpu', Vcpu);
+stateClass('Cpu', Cpu);
+stateClass('LinuxGuestKernel', LinuxGuestKernel);
+
+const isRef = (v: unknown): v is RefState => typeof v === 'object' && v !== null && '$ref' in v;
+
+export const WORLD_FACTORIES: StateFactories = {
+  Process: (s, ctx) => (ctx.owner as Host).spawn(String(s.name)),
+  Vm: (s, ctx) => {
+    const kvm = ctx.owner as Kvm;
+    const proc = isRef(s.vmm) ? resolvePath(ctx.root, s.vmm.$ref) : undefined;
+    if (!(proc instanceof Process)) throw new Error(`state: VM "${String(s.name)}" names no process that made it`);
+    return kvm.createVm(Number(s.type), String(s.name), proc.pid);
+  },
+  GuestMemfd: (s, ctx) => (ctx.owner as Vm).createGuestMemfd(Number(s.size), Number(s.flags)),
+  Vcpu: (s, ctx) => (ctx.owner as Vm).createVcpu(Number(s.id)),
+  // A CPU the VMM did not make: a program load_program put on a hand-made VM's vCPU, assembled again.
+  Cpu: (s, ctx) => {
+    const vcpu = ctx.owner as Vcpu;
+    const k = s.kernel as PartState & { platform: Platform };
+    const src = s.source as { origin: number; lines: string[] };
+    const kernel = new LinuxGuestKernel(k.platform, vcpu.vm.kvm.host.trace, { vm: vcpu.vm.name, vcpu: vcpu.id });
+    return new Cpu(assemble(src.lines.join('\n'), { origin: src.origin, services: KERNEL_SERVICES }), vcpu, kernel);
+  },
+};
