@@ -97,6 +97,13 @@ test('the host view picks a host and shows two hosts side by side, each its own 
   await host.getByRole('checkbox', { name: 'Side by side' }).uncheck();
   await expect(maps).toHaveCount(1);
   await expect(host.getByTestId('host-title')).toHaveText(': host-b');
+
+  // The read tool is host-b's: its VMs are host-b's, and host_read, which names a VM by name alone,
+  // is not sent for "guest" (host-a has one too) rather than read the wrong one.
+  await expect(host.getByRole('combobox', { name: 'VM' }).locator('option')).toHaveText(['db', 'guest']);
+  await host.getByRole('combobox', { name: 'VM' }).selectOption('guest');
+  await host.getByRole('button', { name: 'Read as the host' }).click();
+  await expect(host.getByRole('alert')).toContainText('a VM named "guest" also runs on host-a');
 });
 
 test('the links bar cuts and restores the link through the lab\'s commands', async ({ page }) => {

@@ -41,6 +41,16 @@ export function HostPanel() {
   const hostFrames = useLab((s) => s.packet?.frame.hosts.find((h) => h.name === host)?.frames ?? 0);
   const vmKey = useLab(vmsOf(host));
   const vms = useMemo(() => parseVms(vmKey), [vmKey]);
+  // VM names of this host that other hosts use too (a string: compared by value).
+  const namesakeKey = useLab((s) => {
+    const all = s.packet?.frame.vms ?? [];
+    return all.filter((v) => v.host === host && all.some((w) => w.host !== host && w.name === v.name))
+      .map((v) => [v.name, ...all.filter((w) => w.host !== host && w.name === v.name).map((w) => w.host)].join('\t')).join('\n');
+  });
+  const namesakes = useMemo(() => Object.fromEntries((namesakeKey ? namesakeKey.split('\n') : []).map((l) => {
+    const [name, ...hosts] = l.split('\t');
+    return [name, hosts];
+  })), [namesakeKey]);
 
   const [form, setForm] = useState<FormInput>(INITIAL_FORM);
   useEffect(() => {
@@ -77,7 +87,7 @@ export function HostPanel() {
         {!second && <HostMap host={host} onPick={pickFrame} onUseGpa={useGpa} />}
         <section className="host-read" aria-labelledby="host-read-title">
           <h3 id="host-read-title">{form.write ? `Write as ${host} (attack)` : `Read as ${host}`}</h3>
-          <ReadTool host={host} vms={vms} hostFrames={hostFrames} form={shownForm} onShowFrame={(f) => selectFrame(host, f)}
+          <ReadTool host={host} vms={vms} namesakes={namesakes} hostFrames={hostFrames} form={shownForm} onShowFrame={(f) => selectFrame(host, f)}
             setForm={(f) => setForm((prev) => f(prev.vm === vm ? prev : { ...prev, vm }))} />
         </section>
       </div>

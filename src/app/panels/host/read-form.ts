@@ -48,6 +48,8 @@ export interface FormLimits {
   sharedBit: number | null;
   /** The host whose memory an HPA names (left out of the step when absent: the only host). */
   host?: string;
+  /** Other hosts with a VM of the chosen VM's name: host_read and host_write name a VM by its name alone. */
+  namesakesOn?: readonly string[];
 }
 
 export type FormCheck =
@@ -79,6 +81,8 @@ export function checkForm(f: FormInput, lim: FormLimits): FormCheck {
       : { ok: true, step: { do: 'host_read_phys', ...on, hpa: hex(address), length }, address, length };
   }
   if (!f.vm) return { ok: false, field: 'vm', message: 'Choose a VM.' };
+  if (lim.namesakesOn?.length)
+    return { ok: false, field: 'vm', message: `${f.write ? 'host_write' : 'host_read'} names a VM by its name alone, and a VM named "${f.vm}" also runs on ${lim.namesakesOn.join(', ')}: the step cannot tell them apart. Read by HPA instead.` };
   const gpa = lim.sharedBit !== null && address >= lim.sharedBit && address < 2 * lim.sharedBit ? address - lim.sharedBit : address;
   if (gpa + length > lim.vmBytes)
     return { ok: false, field: 'address', message: `${hex(address)} is beyond the end of ${f.vm}'s memory (its RAM ends at ${hex(lim.vmBytes)}).` };
