@@ -1,3 +1,4 @@
+import AxeBuilder from '@axe-core/playwright';
 import { expect, test, type Page } from '@playwright/test';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -93,6 +94,11 @@ test('the host view picks a host and shows two hosts side by side, each its own 
   await mapA.press('Home');
   await expect(host.locator('[data-testid="frame-info"][data-host="host-a"]')).toContainText('owner');
   await expect(host.locator('[data-testid="frame-info"][data-host="host-b"]')).toContainText('No frame selected.');
+
+  // Two hosts side by side, and the links bar, have no serious accessibility problems (ids stay unique).
+  const r = await new AxeBuilder({ page }).include('[data-panel="host"]').include('[data-testid="links-bar"]').analyze();
+  const bad = r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  expect(bad.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)).toEqual([]);
 
   await host.getByRole('checkbox', { name: 'Side by side' }).uncheck();
   await expect(maps).toHaveCount(1);
