@@ -24,6 +24,9 @@ test('the ordinary VM prints on its console; the TD\'s registers are hidden from
   await expect(guest(page).getByTestId('console')).toHaveText(/secret stored/);
   await expect(guest(page).getByTestId('regs')).toContainText('rip');
   await expect(guest(page).getByTestId('instruction-count')).toHaveText(/[1-9][\d,]* instructions/);
+  // The guest halted at the end of its program: its one vCPU says so.
+  await expect(guest(page).getByTestId('vcpu-list').locator('li')).toHaveCount(1);
+  await expect(guest(page).getByTestId('vcpu-list')).toContainText('vCPU 0 halted');
 
   await page.getByRole('tab', { name: /^td/ }).click();
   await expect(guest(page).getByTestId('guest-view')).toHaveAttribute('data-vm', 'td');

@@ -112,15 +112,26 @@ test('the host view picks a host and shows two hosts side by side, each its own 
   await expect(host.getByRole('alert')).toContainText('a VM named "guest" also runs on host-a');
 });
 
-test('the links bar cuts and restores the link through the lab\'s commands', async ({ page }) => {
+test('the two-hosts lesson: both hosts listed, and the links bar cuts and restores its link through the lab\'s commands', async ({ page }) => {
   test.skip(!LINK_STEPS, 'link_down / link_up are not step kinds yet (the world part of issue 10 adds them)');
-  await twoHostsFinished(page);
-  const link = page.getByTestId('link-wire');
-  await link.getByRole('button', { name: 'Cut link wire' }).click();
+  await page.goto('/?v=1&preset=two-hosts');
+  await expect(page.getByTestId('progress')).toHaveText(/Step 1 of/);
+  const host = page.locator('[data-panel="host"]');
+  await expect(host.getByRole('combobox', { name: 'Host' }).locator('option')).toHaveText(['src', 'dst']);
+  await host.getByRole('checkbox', { name: 'Side by side' }).check();
+  await expect(host.getByTestId('frame-map')).toHaveCount(2);
+  await expect(host.getByTestId('host-title')).toHaveText(': src and dst');
+
+  const link = page.getByTestId('link-wan');
+  await expect(link).toContainText('src ↔ dst');
+  await expect(link).toHaveAttribute('data-state', 'up');
+  await link.getByRole('button', { name: 'Cut link wan' }).click();
   await expect(link).toHaveAttribute('data-state', 'down');
   await expect(link).toContainText('✕ down');
-  await expect(page.locator('[data-panel="trace"]')).toContainText('wire');
-  await link.getByRole('button', { name: 'Restore link wire' }).click();
+  // The cut is an event of the trace's link layer, as a scenario's link_down is.
+  const trace = page.locator('[data-panel="trace"]');
+  await expect(trace.getByText('link_down').first()).toBeVisible();
+  await link.getByRole('button', { name: 'Restore link wan' }).click();
   await expect(link).toHaveAttribute('data-state', 'up');
-  await expect(page.getByRole('alert')).toHaveCount(0);
+  await expect(page.getByTestId('links-bar').getByRole('alert')).toHaveCount(0);
 });

@@ -6,6 +6,7 @@ import fourGigabytes from './four-gigabytes.json';
 import msrFilter from './msr-filter.json';
 import platformUpstream from './platform-upstream.json';
 import platformTalk from './platform-talk.json';
+import twoHosts from './two-hosts.json';
 
 /** The preset lessons, by id. The app and the CLI load the same files. */
 export const PRESETS: Record<string, unknown> = {
@@ -17,6 +18,7 @@ export const PRESETS: Record<string, unknown> = {
   'platform-upstream': platformUpstream,
   'platform-talk': platformTalk,
   'msr-filter': msrFilter,
+  'two-hosts': twoHosts,
 };
 
 /**

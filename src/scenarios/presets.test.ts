@@ -46,7 +46,7 @@ function consoleOf(r: Report, vm: string): string {
 const ZEROS16 = Array(16).fill('00').join(' ');
 
 test('the preset registry lists the lessons', () => {
-  expect(Object.keys(PRESETS).sort()).toEqual(['four-gigabytes', 'host-reads-secret', 'lazy-accept', 'msr-filter', 'platform-talk', 'platform-upstream', 'selftest-by-hand', 'shared-buffer']);
+  expect(Object.keys(PRESETS).sort()).toEqual(['four-gigabytes', 'host-reads-secret', 'lazy-accept', 'msr-filter', 'platform-talk', 'platform-upstream', 'selftest-by-hand', 'shared-buffer', 'two-hosts']);
 });
 
 describe.each(Object.keys(PRESETS))('preset %s', (id) => {

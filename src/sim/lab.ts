@@ -84,6 +84,20 @@ export interface VmView {
   /** Where the program is assembled and loaded. */
   origin: string | null;
   td: { hkid: number; attributes: string; gpaw: number; sharedBit: number; mrtd: string; pending: number; mapped: number; lifecycle: string } | null;
+  /**
+   * Each vCPU's run state (vmm/vcpu-thread.ts: running, halted, blocked, sleeping, paused, panicked,
+   * stopped), instructions and virtual ns per state; a VM made by hand with KVM_CREATE_VCPU has no
+   * VMM threads, so its vCPUs show as `idle`.
+   */
+  vcpus: VcpuView[];
+}
+
+export interface VcpuView {
+  index: number;
+  state: string;
+  instructions: number;
+  exits: number;
+  time: Record<string, number>;
 }
 
 /** A frame: the small JSON summary the worker publishes (page arrays travel separately). */
@@ -451,6 +465,8 @@ export class Lab {
       program: prog ? prog.sourceLines.join('\n') : null,
       origin: prog ? hex(prog.origin) : null,
       td: td ? { hkid: td.hkid, attributes: hex(td.attributes), gpaw: td.gpaw, sharedBit: td.gpaw - 1, mrtd: td.mrtd.value, pending: td.pendingPages, mapped: td.mappedPages, lifecycle: td.lifecycle } : null,
+      vcpus: vmm ? vmm.threads.map((t) => ({ index: t.index, state: t.state, ...t.snapshotCounts() }))
+        : vm.vcpus.map((v) => ({ index: v.id, state: 'idle', instructions: v.cpu?.instructionsRetired ?? 0, exits: 0, time: {} })),
     };
   }
 }

@@ -23,7 +23,65 @@ export const Cost = {
   syscall: 200,
   /** A host page fault that allocates a page (get_user_pages or a first touch). */
   hostFault: 1_000,
+  /**
+   * Guest instructions a vCPU thread runs before it yields to the scheduler (its quantum). Short
+   * enough that several vCPUs and hosts interleave finely (10 µs at one instruction a nanosecond),
+   * long enough that the scheduler's own work is small beside the interpreter's.
+   */
+  vcpuQuantum: 10_000,
+  /** A timer interrupt delivered to a halted vCPU and the return from HLT (kvm_vcpu_block() woken). */
+  timerWakeup: 2_000,
 } as const;
+
+/**
+ * The guest's TSC frequency: 1 GHz, so one TSC tick is one virtual nanosecond (a round figure for
+ * teaching; a real TD's TSC runs at the frequency TDH.MNG.INIT fixed, KVM_SET_TSC_KHZ for a VM).
+ */
+export const TSC_HZ = 1_000_000_000;
+
+/** The TSC a guest reads at virtual time `ns` (the TSC starts at 0 when the world does). */
+export function tscAt(ns: number): bigint {
+  return BigInt(Math.floor((ns * TSC_HZ) / 1e9));
+}
+
+/** The first virtual nanosecond at which the TSC has reached `tsc`. */
+export function nsAtTsc(tsc: bigint): number {
+  return Math.ceil((Number(tsc) * 1e9) / TSC_HZ);
+}
+
+/**
+ * How long `bytes` take on a link: the time to put them on the wire at `bandwidth` bytes per
+ * virtual second, plus the link's one-way `latency` in ns. A transfer that must wait for the
+ * transfers ahead of it on the link starts when the link is free (see world/link.ts).
+ */
+export function wireTimeNs(bytes: number, bandwidth: number): number {
+  return Math.ceil((bytes * 1e9) / bandwidth);
+}
+
+/**
+ * QEMU's auto-converge throttle (system/cpu-throttle.c): every CPU_THROTTLE_TIMESLICE_NS / (1 - pct)
+ * of virtual time a throttle tick makes each vCPU sleep for pct / (1 - pct) of the timeslice (plus
+ * the 1 ns QEMU adds against rounding), so it runs (1 - pct) of the time. pct is clamped to 1..99.
+ */
+export const CPU_THROTTLE_TIMESLICE_NS = 10_000_000;
+export const CPU_THROTTLE_PCT_MIN = 1;
+export const CPU_THROTTLE_PCT_MAX = 99;
+
+export function throttleClamp(pct: number): number {
+  return Math.min(CPU_THROTTLE_PCT_MAX, Math.max(CPU_THROTTLE_PCT_MIN, Math.trunc(pct)));
+}
+
+/** cpu_throttle_thread(): how long one throttled vCPU sleeps per tick. */
+export function throttleSleepNs(pct: number): number {
+  const p = throttleClamp(pct) / 100;
+  return Math.trunc((p / (1 - p)) * CPU_THROTTLE_TIMESLICE_NS + 1);
+}
+
+/** cpu_throttle_timer_tick(): the virtual time between two throttle ticks. */
+export function throttleTickNs(pct: number): number {
+  const p = throttleClamp(pct) / 100;
+  return Math.trunc(CPU_THROTTLE_TIMESLICE_NS / (1 - p));
+}
 
 export class Clock {
   /** Virtual nanoseconds since the machine was created. */
@@ -31,5 +89,10 @@ export class Clock {
 
   advance(ns: number): void {
     this.now += ns;
+  }
+
+  /** Move to virtual time `t` (the scheduler, when everything waits until then); never backwards. */
+  advanceTo(t: number): void {
+    if (t > this.now) this.now = t;
   }
 }

@@ -21,6 +21,8 @@ export const Errno = {
   ERANGE: 34,
   ENOSYS: 38,
   EOPNOTSUPP: 95,
+  ENETDOWN: 100,
+  ECONNRESET: 104,
   EHWPOISON: 133,
 } as const;
 export type ErrnoName = keyof typeof Errno;

@@ -1,5 +1,6 @@
 import { fail } from '../core/errno';
-import { Cost } from '../core/clock';
+import { Cost, nsAtTsc, tscAt } from '../core/clock';
+import { MSR_IA32_TSC, MSR_IA32_TSC_DEADLINE } from '../abi/msr';
 import { PAGE_SIZE, hex } from '../core/units';
 import { GuestException, GuestPanic, MmioAccess, VcpuExit, type Access, type CpuBus, type CpuRegs, type Reg64 } from '../cpu/bus';
 import {
@@ -198,13 +199,13 @@ export class Vcpu implements CpuBus {
     if (this.vm.td) {
       const cls = tdMsrPolicy(index, 'write');
       if (cls === 'native') {
-        this.msrs.set(index, value);
+        this.storeMsr(index, value);
         return;
       }
       this.tdMsrException(cls, index, 'write');
     }
     if (vmxPassthrough(this.vm, index, 'write')) {
-      this.msrs.set(index, value);
+      this.storeMsr(index, value);
       return;
     }
     const c = this.takeCompletion('msr');
@@ -216,7 +217,53 @@ export class Vcpu implements CpuBus {
   }
 
   private msrValue(index: number): bigint {
+    if (index === MSR_IA32_TSC) return this.tsc();
     return this.msrs.get(index) ?? 0n;
+  }
+
+  /**
+   * The TSC this vCPU reads now: the virtual clock at TSC_HZ (core/clock.ts) plus the offset a
+   * write to IA32_TIME_STAMP_COUNTER set (KVM keeps the offset, kvm_synchronize_tsc()).
+   */
+  tsc(): bigint {
+    return BigInt.asUintN(64, tscAt(this.vm.clock.now) + this.tscOffset);
+  }
+
+  /** TSC offset from the virtual clock (a guest's write to the TSC sets it). */
+  private tscOffset = 0n;
+
+  /** A guest (or KVM on its behalf) writes an MSR: the TSC and the TSC-deadline timer have effects. */
+  private storeMsr(index: number, value: bigint): void {
+    if (index === MSR_IA32_TSC) {
+      this.tscOffset = value - tscAt(this.vm.clock.now);
+      return;
+    }
+    this.msrs.set(index, value);
+    if (index === MSR_IA32_TSC_DEADLINE) {
+      this.trace('kvm', 'kvm_lapic_tscdeadline', { tscdeadline: hex(value), armed: value !== 0n },
+        value === 0n ? 'The guest disarms its local APIC timer (IA32_TSC_DEADLINE = 0).'
+          : `The guest arms its local APIC timer: it fires when the TSC reaches ${hex(value)}, ${Math.max(0, this.timerDeadlineNs()! - this.vm.clock.now)} ns from now.`);
+    }
+  }
+
+  /** When the armed TSC-deadline timer fires (virtual ns), or null when none is armed. */
+  timerDeadlineNs(): number | null {
+    const d = this.msrs.get(MSR_IA32_TSC_DEADLINE) ?? 0n;
+    if (d === 0n) return null;
+    return nsAtTsc(d - this.tscOffset);
+  }
+
+  /**
+   * The TSC-deadline timer expires (apic_timer_expired()): the MSR reads 0 again and the timer
+   * interrupt wakes a halted vCPU (kvm_vcpu_kick). The lab does not model interrupt vectors: the
+   * woken vCPU goes on after its HLT, as a Linux guest does once its timer handler has run.
+   */
+  fireTimer(): void {
+    const d = this.msrs.get(MSR_IA32_TSC_DEADLINE) ?? 0n;
+    this.msrs.set(MSR_IA32_TSC_DEADLINE, 0n);
+    this.vm.clock.advance(Cost.timerWakeup);
+    this.trace('kvm', 'apic_timer_expired', { tscdeadline: hex(d) },
+      `vCPU ${this.id}'s TSC-deadline timer fires: KVM injects the local APIC timer interrupt and wakes the vCPU from HLT.`);
   }
 
   /** The guest's side of the path: one event per RDMSR/WRMSR instruction, and the VM's counter. */
@@ -267,7 +314,7 @@ export class Vcpu implements CpuBus {
       return read ? this.msrValue(index) : null;
     }
     if (d.kind === 'emulate') {
-      if (!read) this.msrs.set(index, value);
+      if (!read) this.storeMsr(index, value);
       const v = read ? this.msrValue(index) : value;
       this.trace('kvm', 'kvm_msr', { rw: read ? 'read' : 'write', msr: hex(index), data: hex(v) },
         read ? `KVM emulates the read of ${msrName(index)}: ${hex(v)}.` : `KVM emulates the write of ${hex(v)} to ${msrName(index)}.`);

@@ -25,8 +25,12 @@ export interface VmSummary {
   host: string;
   type: string;
   memory: string;
-  /** vCPUs the scenario asked for (a VM built by hand: the vCPUs it created). */
-  vcpus: number;
+  /**
+   * Each vCPU: its run state (vmm/vcpu-thread.ts: running, halted, blocked, sleeping, paused,
+   * panicked, stopped; `idle` for a VM built by hand, which has no VMM threads), instructions,
+   * exits, and virtual ns spent in each state.
+   */
+  vcpus: VcpuSummary[];
   console: string;
   memslots: { slot: number; guest_phys_addr: string; memory_size: string; flags: number; userspace_addr: string; guest_memfd: number }[];
   privateGfns: number;
@@ -45,6 +49,14 @@ export interface HostSummary {
   frames_by_owner: Record<string, number>;
 }
 
+export interface VcpuSummary {
+  index: number;
+  state: string;
+  instructions: number;
+  exits: number;
+  time: Record<string, number>;
+}
+
 export interface LinkSummary {
   name: string;
   from: string;
@@ -54,6 +66,8 @@ export interface LinkSummary {
   /** Virtual nanoseconds. */
   latency: number;
   state: 'up' | 'down';
+  /** Transfers delivered and failed, bytes delivered, times cut. */
+  stats: { delivered: number; failed: number; bytesDelivered: number; cuts: number };
 }
 
 export interface Report {

@@ -22,6 +22,8 @@ import { ScenarioError, parseScenario, type ScenarioT, type StepT } from './sche
 import { STEP_BY_KIND } from './steps';
 import type { HostSide, Named, StepContext, StepOutcome } from './steps/define';
 import { assembleAt } from './steps/util';
+import { runStepOutcome } from './steps/vmm';
+import { runVcpu } from '../world/run-vcpu';
 
 export type { HostSummary, LinkSummary, Report, StepResult, StepValue, VmSummary } from './report';
 export { assembleAt, decodeData, printable, toHex } from './steps/util';
@@ -82,6 +84,7 @@ export class ScenarioRun implements StepContext {
           memoryBytes: spec.memory,
           program,
           discardOnConvert: spec.discard_on_convert,
+          vcpus: spec.vcpus,
           platform: spec.platform && {
             mode: spec.platform.mode,
             devices: spec.platform.devices as Partial<Record<DeviceId, boolean>>,
@@ -95,13 +98,12 @@ export class ScenarioRun implements StepContext {
             gpaw: spec.tdx?.gpaw ?? 48, firmwareAcceptBytes: spec.tdx?.firmware_accept ?? 512 * 1024 * 1024,
           } : undefined,
         });
-        node.vmms.set(spec.name, v);
+        this.world.addVmm(node, v);
         this.vmms.set(spec.name, v);
       } catch (e) {
         if (e instanceof SysError) throw new ScenarioError([{ path: `$.vms[${i}]${spec.platform ? '.platform' : ''}`, message: `cannot build VM "${spec.name}": ${e.why}` }]);
         throw e;
       }
-      if (spec.vcpus > 1) this.notes.push(`VM "${spec.name}" asks for ${spec.vcpus} vCPUs: vCPU 0 runs its program; the others wait for the world's scheduler`);
     });
   }
 
@@ -187,14 +189,13 @@ export class ScenarioRun implements StepContext {
     if (!this.partial || this.partial.step !== this.next) this.partial = { step: this.next, first: this.trace.count, instructions: 0, exits: 0 };
     const p = this.partial;
     const left = st.max_instructions - p.instructions;
-    const o = v.run(st.vcpu, st.until, Math.min(slice, left));
+    const o = runVcpu(this.world.scheduler, v, st.vcpu, st.until, Math.min(slice, left), p.instructions === 0);
     p.instructions += o.instructions;
     p.exits += o.exits;
     if (o.stop === 'budget' && p.instructions < st.max_instructions) return null;
     this.partial = null;
     const i = this.next++;
-    const message = o.stop === 'budget' ? `the guest ran ${st.max_instructions} instructions without halting; the run stopped at the step budget` : o.message;
-    const res: StepResult = { step: i, do: 'run', ret: 0, why: message, value: { stop: o.stop, instructions: p.instructions, exits: p.exits, console: v.console }, exit: o.lastExit && structuredClone(o.lastExit), events: [p.first, this.trace.count] };
+    const res: StepResult = { step: i, do: 'run', ...runStepOutcome(v, st.max_instructions, { ...o, instructions: p.instructions, exits: p.exits }), events: [p.first, this.trace.count] };
     this.results.push(res);
     return res;
   }
@@ -346,7 +347,7 @@ export class ScenarioRun implements StepContext {
         time_ns: this.clock.now,
         host: hosts[0],
         hosts,
-        links: this.world.links.map(({ name, from, to, bandwidth, latency, state }) => ({ name, from, to, bandwidth, latency, state })),
+        links: this.world.links.map(({ name, from, to, bandwidth, latency, state, stats }) => ({ name, from, to, bandwidth, latency, state, stats: { ...stats } })),
         vms: this.world.hosts.flatMap((h) => h.kvm.vms.map((vm) => this.vmSummary(h, vm))),
       },
     };
@@ -361,7 +362,8 @@ export class ScenarioRun implements StepContext {
       host: node.name,
       type: VM_TYPE_NAMES[vm.type],
       memory: formatSize([...vm.slots.values()].reduce((n, s) => n + s.npages * PAGE_SIZE, 0)),
-      vcpus: vmm ? this.scenario.vms.find((s) => s.name === vm.name)!.vcpus : vm.vcpus.length,
+      vcpus: vmm ? vmm.threads.map((t) => ({ index: t.index, state: t.state, ...t.snapshotCounts() }))
+        : vm.vcpus.map((v) => ({ index: v.id, state: 'idle', instructions: v.cpu?.instructionsRetired ?? 0, exits: 0, time: {} })),
       console: vmm?.console ?? '',
       memslots: [...vm.slots.values()].map((s) => ({
         slot: s.id, guest_phys_addr: hex(s.baseGfn * PAGE_SIZE), memory_size: hex(s.npages * PAGE_SIZE), flags: s.flags,

@@ -42,7 +42,7 @@ export const VmSpec = z.strictObject({
   host: hostName.optional().describe('the host the VM runs on (required when there are several hosts)'),
   type: z.enum(['default', 'sw-protected', 'tdx']).describe('KVM_X86_DEFAULT_VM, KVM_X86_SW_PROTECTED_VM or KVM_X86_TDX_VM'),
   memory: numeric.default(256 * 1024 * 1024),
-  vcpus: z.number().int().min(1).max(8).default(1).describe('vCPUs, 1 to 8 (vCPU 0 runs the program; several vCPUs run once the world has its scheduler)'),
+  vcpus: z.number().int().min(1).max(8).default(1).describe("vCPUs, 1 to 8: each starts at the program's entry with its index in rdi and its own stack page"),
   program,
   origin: numeric.default(0x100000).describe('guest-physical address the program is assembled for and loaded at'),
   tdx: TdxConfig.optional(),

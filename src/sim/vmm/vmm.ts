@@ -30,6 +30,11 @@ import { DEVICE_IDS, type DesignMode, type DeviceId, type IoRange } from './devi
 import type { AcpiTableView, MsrRow, SurfaceCount } from './surface-view';
 import type { Vm } from '../kvm/vm';
 import { TDX_TD_ATTR_DEBUG, TDX_TD_ATTR_SEPT_VE_DISABLE } from '../tdx/module';
+import type { Actor } from '../core/actor';
+import { throttleClamp, throttleSleepNs, throttleTickNs } from '../core/clock';
+import { VcpuThread, type RunOutcome } from './vcpu-thread';
+
+export type { RunOutcome } from './vcpu-thread';
 
 export type VmKind = 'default' | 'sw-protected' | 'tdx';
 
@@ -52,7 +57,16 @@ export interface MachineDesc {
   tdx?: { septVeDisable: boolean; debug: boolean; gpaw: 48 | 52; firmwareAcceptBytes: number };
   /** QEMU discards the backing a conversion leaves unused (kvm_convert_memory()); selftests do not. */
   discardOnConvert: boolean;
+  /**
+   * vCPUs (1 to MAX_VCPUS; default 1). Every vCPU starts at the program's entry with its own stack
+   * (one page each above the image) and its index in rdi, so a program tells the boot vCPU (0) from
+   * the others with `test rdi, rdi`.
+   */
+  vcpus?: number;
 }
+
+/** The most vCPUs a VM of the lab has. */
+export const MAX_VCPUS = 8;
 
 export interface RamBlock {
   gpa: number;
@@ -62,15 +76,6 @@ export interface RamBlock {
   gmemOffset: number;
 }
 
-export interface RunOutcome {
-  /** Why the loop stopped. */
-  stop: 'halted' | 'panicked' | 'shutdown' | 'internal-error' | 'vm-dead' | 'budget' | 'exit' | 'system-event' | 'error';
-  instructions: number;
-  exits: number;
-  message: string;
-  lastExit?: RunExit;
-  kvmRun?: RunResult;
-}
 
 /** q35 puts at most this much RAM below 4 GiB when the guest has 2.75 GiB or more (hw/i386/pc_q35.c). */
 const Q35_LOWMEM_SPLIT = 0xb0000000;
@@ -86,6 +91,19 @@ export class VmmVm {
   readonly ram: RamBlock[] = [];
   gmem: GuestMemfd | null = null;
   readonly vcpus: Vcpu[] = [];
+  /** One vCPU thread per vCPU: the scheduler's actors (QEMU's kvm_vcpu_thread_fn). */
+  readonly threads: VcpuThread[] = [];
+  /** QEMU's throttle timer (cpu_throttle_timer_tick), an actor while the throttle is on. */
+  readonly throttleTimer: ThrottleTimer;
+  /** The auto-converge throttle percentage (0: off). */
+  throttlePct = 0;
+  /**
+   * QEMU's run state: `prelaunch` (created with -S, the vCPU threads wait: a scenario's `run` step
+   * runs a vCPU for the step only, as a debugger's continue-then-interrupt does), `running` (after
+   * `cont`: the threads run with the world's scheduler), `paused` (after `stop`).
+   */
+  runState: 'prelaunch' | 'running' | 'paused' = 'prelaunch';
+
   /** The devices the guest sees, built at each boot from `running`. */
   platform!: Platform;
   /** The platform the guest booted with, and the one the next reboot applies (the user's switches). */
@@ -123,7 +141,94 @@ export class VmmVm {
     this.process = host.spawn(`qemu-system-x86_64 (${desc.name})`);
     const type = desc.kind === 'tdx' ? KVM_X86_TDX_VM : desc.kind === 'sw-protected' ? KVM_X86_SW_PROTECTED_VM : KVM_X86_DEFAULT_VM;
     this.vm = kvm.createVm(type, desc.name, this.process.pid);
+    const n = desc.vcpus ?? 1;
+    if (!Number.isInteger(n) || n < 1 || n > MAX_VCPUS) fail('EINVAL', `a VM has 1 to ${MAX_VCPUS} vCPUs, not ${n}`);
     this.build();
+    const vcpuHost = {
+      vmName: desc.name,
+      vcpus: this.vcpus,
+      run: (id: number, until: 'halt' | 'exit', budget: number) => this.run(id, until, budget),
+      now: () => this.vm.clock.now,
+      trace: (name: string, args: Record<string, string | number | boolean>, text: string, vcpu: number) =>
+        this.host.trace.emit('vmm', name, args, text, { vm: this.desc.name, vcpu }),
+    };
+    for (const v of this.vcpus) {
+      const t = new VcpuThread(vcpuHost, v.id);
+      t.hold(true);
+      this.threads.push(t);
+    }
+    this.throttleTimer = new ThrottleTimer(this);
+  }
+
+  get nvcpus(): number {
+    return this.desc.vcpus ?? 1;
+  }
+
+  /** The actors this VMM adds to the world's scheduler: its throttle timer and its vCPU threads. */
+  get actors(): Actor[] {
+    return [this.throttleTimer, ...this.threads];
+  }
+
+  /** Set the tie-break keys of this VMM's actors: host index and VM index (the world's order). */
+  setOrder(hostIndex: number, vmIndex: number): void {
+    this.throttleTimer.order = [hostIndex, vmIndex];
+    for (const t of this.threads) t.order = [hostIndex, vmIndex, t.index];
+  }
+
+  /** The vCPU threads run with the world from now on (what `cont` does, without its event: for tests). */
+  start(): void {
+    this.runState = 'running';
+    for (const t of this.threads) {
+      t.hold(false);
+      t.resume();
+    }
+  }
+
+  /**
+   * A `run` step on a VM in prelaunch: its threads run for the step only (`hold` false lets them
+   * go, true stops them again), silently, as a debugger steps a VM it keeps stopped.
+   */
+  step(hold: boolean): void {
+    if (this.runState !== 'prelaunch') return;
+    for (const t of this.threads) t.hold(hold);
+  }
+
+  /** QEMU's `stop` (vm_stop → pause_all_vcpus): every vCPU thread pauses. */
+  stop(): void {
+    this.runState = 'paused';
+    for (const t of this.threads) {
+      t.hold(false);
+      t.pause();
+    }
+    this.trace('vm_stop', { state: 'paused' }, `QEMU stops the VM: its ${this.threads.length} vCPU thread(s) pause.`);
+  }
+
+  /** QEMU's `cont` (vm_start → resume_all_vcpus). */
+  cont(): void {
+    const first = this.runState === 'prelaunch';
+    this.start();
+    this.trace('vm_start', { state: 'running' }, first ? `QEMU starts the VM (cont): its ${this.threads.length} vCPU thread(s) run with the world from now on.`
+      : 'QEMU lets the VM run again (cont): each vCPU goes back to what it was doing.');
+  }
+
+  /**
+   * cpu_throttle_set(pct) as auto-converge calls it (pct clamped to 1..99), or cpu_throttle_stop()
+   * for 0. Turning it on ticks at once: every vCPU sleeps pct / (1 - pct) of a 10 ms timeslice, and
+   * again every 10 ms / (1 - pct).
+   */
+  setCpuThrottle(pct: number): void {
+    if (!Number.isFinite(pct) || pct < 0 || pct > 100) fail('EINVAL', `the throttle percentage must be 0 to 100, not ${pct}`);
+    const was = this.throttlePct;
+    if (pct === 0) {
+      this.throttlePct = 0;
+      this.trace('cpu_throttle_stop', { pct: 0 }, 'QEMU stops throttling the vCPUs (cpu_throttle_stop).');
+      return;
+    }
+    this.throttlePct = throttleClamp(pct);
+    const p = this.throttlePct;
+    this.trace('cpu_throttle_set', { pct: p, sleep_ns: throttleSleepNs(p), tick_ns: throttleTickNs(p) },
+      `QEMU throttles the vCPUs to ${100 - p}% (cpu_throttle_set ${p}): every ${(throttleTickNs(p) / 1e6).toFixed(2)} ms each vCPU sleeps ${(throttleSleepNs(p) / 1e6).toFixed(2)} ms.`);
+    if (was === 0) this.throttleTimer.tick(this.vm.clock.now);
   }
 
   private trace(name: string, args: Record<string, string | number | boolean>, text: string, gfns?: readonly [number, number]): void {
@@ -184,32 +289,37 @@ export class VmmVm {
       const attrs = (t.septVeDisable ? TDX_TD_ATTR_SEPT_VE_DISABLE : 0n) | (t.debug ? TDX_TD_ATTR_DEBUG : 0n);
       tdxInitVm(vm, attrs, t.gpaw);
     }
-    const vcpu = vm.createVcpu(0);
-    this.vcpus.push(vcpu);
-    if (d.kind === 'tdx') tdxInitVcpu(vm, 0);
+    for (let i = 0; i < (d.vcpus ?? 1); i++) {
+      this.vcpus.push(vm.createVcpu(i));
+      if (d.kind === 'tdx') tdxInitVcpu(vm, i);
+    }
     this.loadProgram();
-    this.startCpu(vcpu, platform);
+    for (const vcpu of this.vcpus) this.startCpu(vcpu, platform);
     if (d.kind === 'tdx') {
       tdxFinalizeVm(vm);
       this.firmwareAccept();
     }
   }
 
-  /** A fresh guest kernel and CPU on the vCPU, at the program's start with the boot stack (at build and at reboot). */
+  /**
+   * A fresh guest kernel and CPU on the vCPU, at the program's start with its own stack and its
+   * index in rdi (at build and at reboot).
+   */
   private startCpu(vcpu: Vcpu, platform: GuestPlatform): void {
     const kernel = new LinuxGuestKernel(platform, this.host.trace, { vm: this.desc.name, vcpu: vcpu.id });
     const cpu = new Cpu(this.desc.program, vcpu, kernel);
-    cpu.set('rsp', BigInt(this.stackTop()));
+    cpu.set('rsp', BigInt(this.stackTop() - vcpu.id * PAGE_SIZE));
+    if (vcpu.id > 0) cpu.set('rdi', BigInt(vcpu.id));
     vcpu.cpu = cpu;
     this.kernels[vcpu.id] = kernel;
     this.cpus[vcpu.id] = cpu;
   }
 
-  /** The program image occupies [origin, end); one more page above it is the boot stack. */
+  /** The program image occupies [origin, end); one more page per vCPU above it holds the stacks (vCPU 0's on top). */
   private imageRange(): [number, number] {
     const p = this.desc.program;
     const start = Math.floor(p.origin / PAGE_SIZE) * PAGE_SIZE;
-    const end = pageAlignUp(p.origin + Math.max(p.image.length, 1)) + PAGE_SIZE;
+    const end = pageAlignUp(p.origin + Math.max(p.image.length, 1)) + PAGE_SIZE * (this.desc.vcpus ?? 1);
     if (end > this.desc.memoryBytes && this.ram.length === 1) fail('EINVAL', `the program [${hex(start)}, ${hex(end)}) does not fit in ${formatSize(this.desc.memoryBytes)} of RAM`);
     return [start, end];
   }
@@ -435,14 +545,17 @@ export class VmmVm {
     this.platform = this.makePlatform();
     this.boots++;
     this.stopRequest = null;
-    const vcpu = this.vcpus[0];
-    vcpu.resetRunState();
-    // The MSRs start again from their reset values, as KVM_PUT_RESET_STATE writes them; the filter and
-    // the talk's constraints are VM-level and stay, like the VMM's handlers (its own configuration).
-    vcpu.resetMsrs();
+    const platform = this.kernels[0].platform;
+    for (const vcpu of this.vcpus) {
+      vcpu.resetRunState();
+      // The MSRs start again from their reset values, as KVM_PUT_RESET_STATE writes them; the filter and
+      // the talk's constraints are VM-level and stay, like the VMM's handlers (its own configuration).
+      vcpu.resetMsrs();
+      this.startCpu(vcpu, platform);
+    }
+    for (const t of this.threads) t.restart();
     this.vm.msrPolicy.accesses.clear();
     this.msrPolicy.stored.clear();
-    this.startCpu(vcpu, this.kernels[0].platform);
     this.trace('qemu_system_reset', { boot: this.boots, changes: changes.join('; ') || 'none' },
       `QEMU restarts the VM (boot ${this.boots})${changes.length ? ` with ${changes.join(', ')}` : ''}; the guest starts again from its reset state.`);
   }
@@ -464,6 +577,11 @@ export class VmmVm {
   /** The MSR table as this VM's guest experiences it, with what this VMM does with the exits it gets. */
   msrRows(): MsrRow[] {
     return msrRows(this.vm, (index, access) => this.msrPolicy.describe(index, access));
+  }
+
+  /** The guest kernel of one vCPU. */
+  kernelOf(vcpu: number): LinuxGuestKernel {
+    return this.kernels[vcpu];
   }
 
   /** The guest kernel of vCPU 0 (what it found at boot, for the attack-surface view). */
@@ -635,4 +753,37 @@ function filterRanges(denied: number[], flags: number): KvmMsrFilterRange[] {
     k = j + 1;
   }
   return out;
+}
+
+/**
+ * QEMU's throttle timer (cpu_throttle_timer_tick() on QEMU_CLOCK_VIRTUAL_RT): while the throttle is
+ * on, every CPU_THROTTLE_TIMESLICE_NS / (1 - pct) it asks each vCPU to sleep (cpu_throttle_thread).
+ */
+export class ThrottleTimer implements Actor {
+  readonly kind = 'timer';
+  readonly name: string;
+  order: readonly number[] = [];
+  private next: number | null = null;
+
+  constructor(private readonly vmm: VmmVm) {
+    this.name = `${vmm.desc.name}/cpu-throttle`;
+  }
+
+  readyAt(): number | null {
+    return this.vmm.throttlePct > 0 ? this.next : null;
+  }
+
+  tick(now: number): void {
+    const pct = this.vmm.throttlePct;
+    if (pct === 0) {
+      this.next = null;
+      return;
+    }
+    for (const t of this.vmm.threads) t.throttle(pct);
+    this.next = now + throttleTickNs(pct);
+  }
+
+  act(now: number): void {
+    this.tick(now);
+  }
 }

@@ -29,8 +29,17 @@ describe('World', () => {
     expect(() => world().host('dts')).toThrow('no host named "dts" (hosts: src, dst)');
   });
 
-  test('links are kept as data, up', () => {
-    expect(world().links).toEqual([{ name: 'wire', from: 'src', to: 'dst', bandwidth: 1_250_000_000, latency: 50_000, state: 'up' }]);
+  test('links start up, as actors of the scheduler, and their events name the host they start from', () => {
+    const w = world();
+    expect(w.links.map(({ name, from, to, bandwidth, latency, state }) => ({ name, from, to, bandwidth, latency, state })))
+      .toEqual([{ name: 'wire', from: 'src', to: 'dst', bandwidth: 1_250_000_000, latency: 50_000, state: 'up' }]);
+    expect(w.scheduler.actors).toContain(w.link('wire'));
+    const t = w.link('wire').send(1_250_000, 'page');
+    w.runUntil(10_000_000);
+    expect(t.state).toBe('delivered');
+    expect(w.clock.now).toBe(10_000_000);
+    expect(w.trace.events.map((e) => [e.host, e.name])).toEqual([['src', 'link_send'], ['src', 'link_delivered']]);
+    expect(() => w.link('lan')).toThrow(/no link named "lan" \(links: wire\)/);
   });
 
   test('the same seed gives the same random numbers', () => {

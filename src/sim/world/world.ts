@@ -5,6 +5,8 @@ import { Trace } from '../core/trace';
 import { Host } from '../host/host';
 import type { Process } from '../host/process';
 import { Kvm } from '../kvm/kvm';
+import type { Actor } from '../core/actor';
+import type { Timer } from '../core/actor';
 import type { VmmVm } from '../vmm/vmm';
 import { WORLD_FACTORIES } from './state';
 
@@ -15,6 +17,10 @@ export interface WorldState {
   /** Every part of the world (core/state.ts). */
   parts: PartState;
 }
+import { Link, type LinkSpec } from './link';
+import { Scheduler } from './scheduler';
+
+export { Link, type LinkSpec, type Transfer } from './link';
 
 /** One physical machine of the world: its memory and processes, its KVM (with its TDX module) and its VMMs. */
 export interface HostNode {
@@ -27,26 +33,10 @@ export interface HostNode {
   readonly selftest: Process;
 }
 
-/**
- * A link between two hosts, as plain data for now: the scenario names and checks it, the report
- * shows it. Transfers over it, cutting and restoring it, and its trace events come with the world's
- * scheduler (issue 10, the `world` part).
- */
-export interface Link {
-  readonly name: string;
-  readonly from: string;
-  readonly to: string;
-  /** Bytes per virtual second. */
-  readonly bandwidth: number;
-  /** Virtual nanoseconds. */
-  readonly latency: number;
-  state: 'up' | 'down';
-}
-
 export interface WorldConfig {
   seed: number;
   hosts: readonly { name: string; memoryBytes: number }[];
-  links?: readonly Omit<Link, 'state'>[];
+  links?: readonly LinkSpec[];
   /** Events the trace keeps (at least). */
   traceLimit?: number;
 }
@@ -62,7 +52,13 @@ export class World {
   readonly trace: Trace;
   readonly rng: Rng;
   readonly hosts: readonly HostNode[];
+  /** The links between hosts (world/link.ts): actors of the scheduler, emitting in the `link` layer. */
   readonly links: Link[];
+  /**
+   * The discrete-event scheduler (world/scheduler.ts): the VMMs' vCPU threads and throttle timers,
+   * the links, timers, and VMM threads added later (a migration thread, a page-fault thread).
+   */
+  readonly scheduler: Scheduler;
 
   constructor(config: WorldConfig) {
     if (config.hosts.length === 0) throw new Error('a world needs at least one host');
@@ -73,7 +69,52 @@ export class World {
       const kvm = new Kvm(host);
       return { name, host, kvm, vmms: new Map<string, VmmVm>(), selftest: host.spawn('kvm-selftest') };
     });
-    this.links = (config.links ?? []).map((l) => ({ ...l, state: 'up' as const }));
+    this.scheduler = new Scheduler(this.clock);
+    // Link events go through the sending host's port: they name the host the link starts from.
+    this.links = (config.links ?? []).map((l, i) => {
+      const sink = this.host(l.from).host.trace;
+      const link = new Link(l, this.clock, (name, args, text) => sink.emit('link', name, args, text), [i]);
+      this.scheduler.add(link);
+      return link;
+    });
+  }
+
+  /** The link named `name`; throws naming the links there are. */
+  link(name: string): Link {
+    const l = this.links.find((x) => x.name === name);
+    if (!l) throw new Error(`no link named "${name}" (links: ${this.links.map((x) => x.name).join(', ') || 'none'})`);
+    return l;
+  }
+
+  /** Put an actor on the scheduler (a VMM thread: migration, page faults). */
+  addActor(actor: Actor): void {
+    this.scheduler.add(actor);
+  }
+
+  removeActor(actor: Actor): void {
+    this.scheduler.remove(actor);
+  }
+
+  /** Run `fire` at virtual time `at` (a one-shot timer actor). */
+  at(at: number, name: string, fire: (now: number) => void): Timer {
+    return this.scheduler.at(at, name, fire);
+  }
+
+  /**
+   * A VMM's VM joins the world on `node`: its vCPU threads and throttle timer become actors, ordered
+   * by host and VM (ties at one virtual time go host by host, VM by VM, vCPU by vCPU).
+   */
+  addVmm(node: HostNode, vmm: VmmVm): void {
+    node.vmms.set(vmm.desc.name, vmm);
+    const hostIndex = this.hosts.indexOf(node);
+    vmm.setOrder(hostIndex, node.vmms.size - 1);
+    for (const a of vmm.actors) this.scheduler.add(a);
+    for (const t of vmm.threads) t.horizon = () => this.scheduler.horizon(t);
+  }
+
+  /** run_until(t): every actor due up to virtual time `t` runs; the clock ends at `t`. */
+  runUntil(t: number, stop?: () => boolean): number {
+    return this.scheduler.runUntil(t, stop);
   }
 
   /**

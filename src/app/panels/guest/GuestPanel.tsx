@@ -128,8 +128,14 @@ function GuestView({ vm }: { vm: VmView }) {
         </section>
 
         <div className="guest-side">
+          {vm.vcpus.length > 0 && (
+            <section aria-label={`${vm.name} vCPUs`}>
+              <h3>vCPUs</h3>
+              <VcpuList vcpus={vm.vcpus} />
+            </section>
+          )}
           <section aria-label={`${vm.name} registers`}>
-            <h3>Registers</h3>
+            <h3>Registers{vm.vcpus.length > 1 ? ' (vCPU 0)' : ''}</h3>
             <Registers key={`${vm.host}\n${vm.name}`} vm={vm.name} regs={vm.regs} note={vm.regsNote} />
           </section>
           <section aria-label={`${vm.name} serial console`}>
@@ -139,6 +145,21 @@ function GuestView({ vm }: { vm: VmView }) {
         </div>
       </div>
     </div>
+  );
+}
+
+/** Each vCPU's run state (running, halted, sleeping when throttled, ...) and how much it ran. */
+function VcpuList({ vcpus }: { vcpus: VmView['vcpus'] }) {
+  return (
+    <ul className="guest-vcpus" data-testid="vcpu-list">
+      {vcpus.map((c) => (
+        <li key={c.index} data-state={c.state}>
+          <span className="guest-vcpu-index">vCPU {c.index}</span>{' '}
+          <span className="guest-vcpu-state">{c.state}</span>{' '}
+          <span className="muted">{c.instructions.toLocaleString('en')} instr.</span>
+        </li>
+      ))}
+    </ul>
   );
 }
 

@@ -8,6 +8,7 @@ import {
 } from '../../abi/tdx';
 import { BOOT_SERVICES, type BootInfo, type FirmwareInfo, GuestBoot, type Platform } from './boot';
 import { OpRegs } from './boot-exec';
+import { TIMED_SERVICES, TimedServices } from './timed';
 
 export type { Platform };
 
@@ -15,7 +16,7 @@ const PAGE = 4096;
 
 /** The services a guest program can call by name (the assembler checks `call` targets against them). */
 export const KERNEL_SERVICES: ReadonlySet<string> = new Set([
-  'set_memory_decrypted', 'set_memory_encrypted', 'accept_memory', 'tdx_get_info', ...BOOT_SERVICES,
+  'set_memory_decrypted', 'set_memory_encrypted', 'accept_memory', 'tdx_get_info', ...BOOT_SERVICES, ...TIMED_SERVICES,
 ]);
 
 const KVM_HC_MAP_GPA_RANGE = 12;
@@ -51,7 +52,14 @@ export class LinuxGuestKernel implements GuestKernel {
     private readonly ctx: { vm: string; vcpu: number },
   ) {
     this.boot = new GuestBoot(trace, ctx, platform);
+    this.timed = new TimedServices(platform, (name, args, text, gfns) => this.log(name, args, text, gfns), {
+      accept: (start, size, bus) => this.acceptMemory(start, size, bus),
+      tdvmcall: (bus, sub, r12, r13) => this.tdvmcall(bus, sub, r12, r13),
+    });
   }
+
+  /** sleep_ns and dirty_memory (timed.ts): what the workload has done, for the report and tests. */
+  readonly timed: TimedServices;
 
   /** boot_params as the firmware left them for Linux (acpi_rsdp_addr: where the ACPI tables are). */
   get bootParams(): { readonly acpi_rsdp_addr: number } {
@@ -92,6 +100,10 @@ export class LinuxGuestKernel implements GuestKernel {
       case 'firmware_boot':
       case 'linux_boot':
         ret = this.boot.call(name, regs, bus);
+        break;
+      case 'sleep_ns':
+      case 'dirty_memory':
+        ret = this.timed.call(name, regs, bus);
         break;
       default:
         throw new Error(`unknown guest kernel service ${name}`);

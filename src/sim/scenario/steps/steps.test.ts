@@ -22,6 +22,7 @@ describe('the step registry', () => {
   test('a table row shows how each field is given', () => {
     const row = stepTable('vmm').split('\n').find((l) => l.startsWith('| `run` |'))!;
     expect(row).toBe('| `run` | `vm`, `vcpu` (default `0`), `until` (default `"halt"`), `max_instructions` (default `1000000`) | run the vCPU loop, answering exits, until the guest halts (or one exit with until "exit") |');
-    expect(stepTable('world')).toBe('_No World level steps yet._');
+    expect(stepTable('world').split('\n').find((l) => l.startsWith('| `link_send` |'))).toBe(
+      '| `link_send` | `link`, `bytes`, `label` (default `"data"`), `wait` (default `false`) | send bytes over a link (arrives after bytes / bandwidth + latency); with wait, run until it arrives or fails |');
   });
 });

@@ -1,7 +1,15 @@
 import { z } from 'zod';
 import { hex } from '../../core/units';
-import { deviceName, msrIndex, numeric, vmName } from '../fields';
-import { defineStep } from './define';
+import { ScenarioError, deviceName, msrIndex, numeric, vmName } from '../fields';
+import { defineStep, type StepOutcome } from './define';
+import type { VmmVm } from '../../vmm/vmm';
+import { runVcpu, type VcpuRunResult } from '../../world/run-vcpu';
+
+/** A run step's result from what the vCPU did (the budget's message names the step's whole budget). */
+export function runStepOutcome(v: VmmVm, budget: number, o: VcpuRunResult): StepOutcome {
+  const why = o.stop === 'budget' ? `the guest ran ${budget} instructions without halting; the run stopped at the step budget` : o.message;
+  return { ret: 0, why, value: { stop: o.stop, instructions: o.instructions, exits: o.exits, console: v.console }, exit: o.lastExit && structuredClone(o.lastExit) };
+}
 
 /** VMM-level steps: what QEMU (or its operator) does to a VM from the scenario's `vms`. */
 
@@ -14,8 +22,8 @@ export const VMM_STEPS = [
   }, { summary: 'run the vCPU loop, answering exits, until the guest halts (or one exit with until "exit")' },
   (ctx, st, i) => {
     const v = ctx.vmm(st.vm, i);
-    const o = v.run(st.vcpu, st.until, st.max_instructions);
-    return { ret: 0, why: o.message, value: { stop: o.stop, instructions: o.instructions, exits: o.exits, console: v.console }, exit: o.lastExit && structuredClone(o.lastExit) };
+    if (!v.threads[st.vcpu]) throw new ScenarioError([{ path: `$.steps[${i}].vcpu`, message: `VM "${st.vm}" has ${v.threads.length} vCPU(s): there is no vCPU ${st.vcpu}` }]);
+    return runStepOutcome(v, st.max_instructions, runVcpu(ctx.world.scheduler, v, st.vcpu, st.until, st.max_instructions, true));
   }),
 
   defineStep('convert', 'vmm', { vm: vmName, gpa: numeric, size: numeric, to: z.enum(['private', 'shared']) },
@@ -55,9 +63,33 @@ export const VMM_STEPS = [
     (ctx, st, i) => {
       const v = ctx.vmm(st.vm, i);
       v.reboot();
-      const o = v.run(0, 'halt', st.max_instructions);
+      const o = runVcpu(ctx.world.scheduler, v, 0, 'halt', st.max_instructions, true);
       return { ret: 0, why: o.message, value: { boot: v.boots, stop: o.stop, instructions: o.instructions, exits: o.exits, console: v.console } };
     }),
+
+  defineStep('stop', 'vmm', { vm: vmName },
+    { summary: "QEMU's stop: pause every vCPU thread of the VM (vm_stop)" },
+    (ctx, st, i) => {
+      ctx.vmm(st.vm, i).stop();
+      return { ret: 0 };
+    }),
+
+  defineStep('cont', 'vmm', { vm: vmName },
+    { summary: "QEMU's cont: start the VM (its vCPU threads run with the world from now on) or resume it after stop" },
+    (ctx, st, i) => {
+      ctx.vmm(st.vm, i).cont();
+      return { ret: 0 };
+    }),
+
+  defineStep('set_cpu_throttle', 'vmm', {
+    vm: vmName,
+    pct: z.number().min(0).max(100).describe('percent of the time the vCPUs sleep (1 to 99; 0 stops throttling)'),
+  }, { summary: "auto-converge's cpu_throttle_set: each vCPU sleeps pct / (1 - pct) of a 10 ms timeslice, every 10 ms / (1 - pct)" },
+  (ctx, st, i) => {
+    const v = ctx.vmm(st.vm, i);
+    v.setCpuThrottle(st.pct);
+    return { ret: 0, value: { pct: v.throttlePct } };
+  }),
 
   defineStep('freeze_devices', 'vmm', { vm: vmName },
     { summary: "(the talk's proposal) the guest's init phase is over, freeze device state" },

@@ -1,7 +1,74 @@
+import { z } from 'zod';
+import { duration, numeric, ScenarioError } from '../fields';
+import type { Link } from '../../world/link';
+import { defineStep, type StepContext } from './define';
+
 /**
- * World-level steps: what happens between hosts and to time itself (a link cut or restored, a
- * transfer, waiting for a virtual time). None yet: the links a scenario declares are plain data in
- * the World until the world's scheduler gives them behaviour (issue 10, the `world` part); its steps
- * go here, declared with defineStep(kind, 'world', ...).
+ * World-level steps: what happens between hosts and to time itself — waiting for a virtual time
+ * while every actor due runs, a link cut or restored (now or at a virtual time), a transfer.
  */
-export const WORLD_STEPS = [] as const;
+
+function linkOf(ctx: StepContext, name: string, i: number): Link {
+  const l = ctx.world.links.find((x) => x.name === name);
+  if (!l) throw new ScenarioError([{ path: `$.steps[${i}].link`, message: `no link named "${name}" (links: ${ctx.world.links.map((x) => x.name).join(', ') || 'none'})` }]);
+  return l;
+}
+
+/** When a scheduled step acts: `at` a virtual time, or `after` a delay from now; neither: now. */
+function whenOf(ctx: StepContext, st: { at?: number; after?: number }, i: number): number | null {
+  if (st.at !== undefined && st.after !== undefined) throw new ScenarioError([{ path: `$.steps[${i}]`, message: 'give "at" or "after", not both' }]);
+  if (st.at !== undefined) return st.at;
+  if (st.after !== undefined) return ctx.world.clock.now + st.after;
+  return null;
+}
+
+const linkChange = (kind: 'link_down' | 'link_up') => defineStep(kind, 'world', {
+  link: z.string().min(1).describe('the name of a link in `links`'),
+  at: duration.optional().describe('the virtual time it happens (default: now)'),
+  after: duration.optional().describe('or: this long after the step'),
+}, { summary: kind === 'link_down' ? 'cut a link (now, at a virtual time, or after a delay): transfers in flight fail' : 'restore a cut link (now, at a virtual time, or after a delay)' },
+(ctx, st, i) => {
+  const link = linkOf(ctx, st.link, i);
+  const act = () => (kind === 'link_down' ? link.cut('the scenario cuts it') : link.restore());
+  const when = whenOf(ctx, st, i);
+  if (when === null || when <= ctx.world.clock.now) {
+    act();
+    return { ret: 0, value: { state: link.state } };
+  }
+  ctx.world.at(when, `${kind} ${link.name}`, act);
+  return { ret: 0, value: { at: when } };
+});
+
+export const WORLD_STEPS = [
+  defineStep('run_until', 'world', {
+    time: duration.describe('the virtual time to run to'),
+  }, { summary: "run the world until a virtual time: every vCPU, link and timer due meanwhile runs; waiting guests cost nothing" },
+  (ctx, st) => {
+    const now = ctx.world.clock.now;
+    if (st.time < now) return { ret: -1, errno: 'EINVAL', why: `the world is already at ${now} ns, past ${st.time} ns` };
+    const n = ctx.world.runUntil(st.time);
+    return { ret: 0, value: { time_ns: ctx.world.clock.now, actors_run: n } };
+  }),
+
+  linkChange('link_down'),
+  linkChange('link_up'),
+
+  defineStep('link_send', 'world', {
+    link: z.string().min(1).describe('the name of a link in `links`'),
+    bytes: numeric.describe('how much to send'),
+    label: z.string().default('data').describe('what the bytes are, for the trace'),
+    wait: z.boolean().default(false).describe('run the world until the transfer is delivered or fails'),
+  }, { summary: 'send bytes over a link (arrives after bytes / bandwidth + latency); with wait, run until it arrives or fails' },
+  (ctx, st, i) => {
+    const link = linkOf(ctx, st.link, i);
+    const t = link.send(st.bytes, st.label);
+    if (st.wait) while (t.state === 'in-flight' && ctx.world.scheduler.step()) { /* until delivered or failed */ }
+    const value = { id: t.id, state: t.state, sent_at: t.sentAt, deliver_at: t.deliverAt, ended_at: t.endedAt };
+    if (t.state === 'failed') {
+      return t.failure === 'link-down'
+        ? { ret: -1, errno: 'ENETDOWN', why: `link ${link.name} is down`, value }
+        : { ret: -1, errno: 'ECONNRESET', why: `link ${link.name} went down while the transfer was in flight`, value };
+    }
+    return { ret: t.state === 'delivered' ? st.bytes : 0, value };
+  }),
+] as const;

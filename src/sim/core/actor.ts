@@ -1,0 +1,68 @@
+/**
+ * The scheduler's actors: everything in the world that runs at a virtual time — vCPU threads, VMM
+ * threads (a migration thread, a page-fault thread), link transfers and timers.
+ *
+ * An actor says when it is next ready (`readyAt()`, a virtual time in ns, or null while it waits for
+ * something another actor will do) and does one piece of work when the scheduler runs it (`act`).
+ * The scheduler always runs the actor with the earliest readyAt; ties go by `ACTOR_KIND_ORDER`, then
+ * by `order` (host index, VM index, vCPU index — compared element by element), then by the order
+ * the actors were added. So the same scenario runs its actors in the same order, and gives the same
+ * trace byte for byte.
+ *
+ * (In core/ so that every layer that owns an actor — a VMM's vCPU threads, a link — implements it
+ * without importing upward; the scheduler that runs them is world/scheduler.ts.)
+ */
+export type ActorKind = 'timer' | 'link' | 'vmm-thread' | 'vcpu';
+
+/**
+ * Ties at one virtual time: timers first (a timer due now fires before anything that might look at
+ * it), then link deliveries (data that has arrived is there for whoever runs next), then VMM threads
+ * (they serve the vCPUs), then vCPU threads.
+ */
+export const ACTOR_KIND_ORDER: readonly ActorKind[] = ['timer', 'link', 'vmm-thread', 'vcpu'];
+
+export interface Actor {
+  readonly name: string;
+  readonly kind: ActorKind;
+  /** Tie-break keys after the kind: [host index, VM index, vCPU index], as many as apply. */
+  readonly order: readonly number[];
+  /** When the actor can next run, or null while it waits (halted, blocked, paused, done). */
+  readyAt(): number | null;
+  /** Run one piece of work at virtual time `now` (≥ readyAt()). */
+  act(now: number): void;
+  /** True once the actor will never run again: the scheduler then forgets it. */
+  done?(): boolean;
+}
+
+/** A one-shot timer: runs `fire` at virtual time `at` (a cut link restored, a step that waits). */
+export class Timer implements Actor {
+  readonly kind = 'timer';
+  private fired = false;
+  private cancelled = false;
+
+  constructor(
+    readonly name: string,
+    readonly at: number,
+    private readonly fire: (now: number) => void,
+    readonly order: readonly number[] = [],
+  ) {
+    if (!Number.isFinite(at) || at < 0) throw new RangeError(`timer "${name}": the time ${at} is not a virtual time (ns ≥ 0)`);
+  }
+
+  readyAt(): number | null {
+    return this.fired || this.cancelled ? null : this.at;
+  }
+
+  act(now: number): void {
+    this.fired = true;
+    this.fire(now);
+  }
+
+  cancel(): void {
+    this.cancelled = true;
+  }
+
+  done(): boolean {
+    return this.fired || this.cancelled;
+  }
+}
