@@ -38,7 +38,7 @@ test('both hosts are listed, each VM with its host, and two VMs of one name are 
   const link = page.getByTestId('link-wire');
   await expect(link).toContainText('host-a ↔ host-b');
   await expect(link).toHaveAttribute('data-state', 'up');
-  await expect(link).toContainText('1 GiB/s · 50 µs');
+  await expect(link).toContainText('8.59 Gbit/s · 50 µs');
 });
 
 test('selecting a page of the VM on the second host shows its pages, its walk and its host', async ({ page }) => {
@@ -124,6 +124,7 @@ test('the two-hosts lesson: both hosts listed, and the links bar cuts and restor
 
   const link = page.getByTestId('link-wan');
   await expect(link).toContainText('src ↔ dst');
+  await expect(link).toContainText('10 Gbit/s · 50 µs');
   await expect(link).toHaveAttribute('data-state', 'up');
   await link.getByRole('button', { name: 'Cut link wan' }).click();
   await expect(link).toHaveAttribute('data-state', 'down');

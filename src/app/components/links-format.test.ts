@@ -2,12 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { formatBandwidth, formatLatency } from './links-format';
 
 describe('link figures', () => {
-  it('bandwidth in binary units per second', () => {
-    expect(formatBandwidth(2 ** 30)).toBe('1 GiB/s');
-    expect(formatBandwidth(1.25 * 2 ** 30)).toBe('1.25 GiB/s');
-    expect(formatBandwidth(10e9 / 8)).toBe('1.16 GiB/s');
-    expect(formatBandwidth(3 * 2 ** 20)).toBe('3 MiB/s');
-    expect(formatBandwidth(512)).toBe('512 B/s');
+  it('bandwidth in bits per second, as links are quoted', () => {
+    expect(formatBandwidth(10e9 / 8)).toBe('10 Gbit/s');
+    expect(formatBandwidth(2 ** 30)).toBe('8.59 Gbit/s');
+    expect(formatBandwidth(100e6 / 8)).toBe('100 Mbit/s');
+    expect(formatBandwidth(1.5e12 / 8)).toBe('1.5 Tbit/s');
+    expect(formatBandwidth(64)).toBe('512 bit/s');
   });
   it('latency in the unit that reads best', () => {
     expect(formatLatency(800)).toBe('800 ns');

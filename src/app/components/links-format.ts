@@ -1,13 +1,14 @@
 /** Link figures as the links bar shows them. Pure, tested in links-format.test.ts. */
 
-const BINARY = [['GiB', 2 ** 30], ['MiB', 2 ** 20], ['KiB', 2 ** 10]] as const;
+const BITS = [['Tbit/s', 1e12], ['Gbit/s', 1e9], ['Mbit/s', 1e6], ['kbit/s', 1e3]] as const;
 
-/** Bytes per (virtual) second: "1 GiB/s", "1.25 GiB/s", "512 B/s". */
+/** Bytes per (virtual) second as a network link is quoted, in bits (decimal units): "10 Gbit/s", "8.59 Gbit/s". */
 export function formatBandwidth(bytesPerSecond: number): string {
-  for (const [unit, size] of BINARY) {
-    if (bytesPerSecond >= size) return `${(bytesPerSecond / size).toLocaleString('en', { maximumFractionDigits: 2 })} ${unit}/s`;
+  const bits = bytesPerSecond * 8;
+  for (const [unit, size] of BITS) {
+    if (bits >= size) return `${(bits / size).toLocaleString('en', { maximumSignificantDigits: 3 })} ${unit}`;
   }
-  return `${bytesPerSecond.toLocaleString('en')} B/s`;
+  return `${bits.toLocaleString('en')} bit/s`;
 }
 
 /** Virtual nanoseconds: "50 µs", "1.5 ms", "800 ns", "2 s". */
