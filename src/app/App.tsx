@@ -7,10 +7,11 @@ import { Header } from './components/Header';
 import { HelpOverlay } from './components/HelpOverlay';
 import { LessonBar } from './components/LessonBar';
 import { PanelGrid, type PanelDef } from './components/PanelGrid';
+import { LinksBar } from './components/LinksBar';
 import { VmTabs } from './components/VmTabs';
 import { LabClient } from './lab-client';
 import { GuestPanel } from './panels/guest/GuestPanel';
-import { HostPanel } from './panels/host/HostPanel';
+import { HostPanel, HostTitle } from './panels/host/HostPanel';
 import { SurfaceView } from './panels/surface/SurfaceView';
 import { TracePanel } from './panels/trace/TracePanel';
 import { TranslationPanel } from './panels/translation/TranslationPanel';
@@ -19,7 +20,7 @@ import { DEFAULT_PRESET, readUrl, writeUrl } from './url';
 
 const PANELS: readonly PanelDef[] = [
   { id: 'translation', title: 'Address translation (GPA → HPA)', render: () => <TranslationPanel /> },
-  { id: 'host', title: 'Host view', render: () => <HostPanel /> },
+  { id: 'host', title: 'Host view', subtitle: () => <HostTitle />, render: () => <HostPanel /> },
   { id: 'guest', title: 'Guest', render: () => <GuestPanel /> },
   { id: 'trace', title: 'Trace', render: () => <TracePanel /> },
 ];
@@ -112,7 +113,10 @@ function Shell() {
       <Banners />
       <main>
         <LessonBar />
-        <VmTabs />
+        <div className="world-bar">
+          <VmTabs />
+          <LinksBar />
+        </div>
         {view === 'memory' ? <PanelGrid panels={PANELS} /> : <SurfaceView />}
       </main>
       <HelpOverlay />

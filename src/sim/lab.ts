@@ -11,10 +11,43 @@ import type { AttackSurfaceView } from './vmm/surface-view';
 import type { Vm } from './kvm/vm';
 import { KERNEL_SERVICES } from './guest/kernel/kernel';
 import { ScenarioRun, type StepResult } from './scenario/runner';
+import type { HostNode } from './world/world';
 import { ScenarioError, Step, jsonPath, parseScenario, type ScenarioT, type StepT } from './scenario/schema';
 import { KEYFRAME_BUDGET, Keyframes, measureBytes, type Keyframe } from './keyframes';
 import { restoreRun, snapshotRun } from './snapshot';
 import { Marks, START, compareCursors, comparePositions, formatPosition, samePosition, type LoggedCommand, type Position } from './timeline';
+
+/**
+ * Which VM: its host and its name on that host. VM names need not be unique across the world (a
+ * selftest-like scenario can KVM_CREATE_VM "guest" on two hosts), so every per-VM query, frame key
+ * and selection names both.
+ */
+export interface VmRef {
+  host: string;
+  vm: string;
+}
+
+/** What the UI shows of one host in a frame. */
+export interface HostView {
+  name: string;
+  /** Physical memory in bytes. */
+  memory: number;
+  /** Host frames (4 KiB pages of physical memory). */
+  frames: number;
+  framesUsed: number;
+}
+
+/** A link between two hosts, as the UI shows it. */
+export interface LinkView {
+  name: string;
+  from: string;
+  to: string;
+  /** Bytes per virtual second. */
+  bandwidth: number;
+  /** Virtual nanoseconds. */
+  latency: number;
+  state: 'up' | 'down';
+}
 
 /** One VMA of the VMM process, with the guest pages it maps that are resident (as GPA runs). */
 export interface VmmMapping {
@@ -85,12 +118,13 @@ export interface LabFrame {
   eventCount: number;
   narration: string;
   /** The newest event that touched guest pages (the lesson's latest page, outlined while paused), or null. */
-  focus: { seq: number; vm: string; name: string; gfns: readonly [number, number] } | null;
+  focus: { seq: number; host: string; vm: string; name: string; gfns: readonly [number, number] } | null;
   /** Every VM of the world, host by host. */
   vms: VmView[];
-  /** The host panel's host: the first host (the only one in a one-host scenario). */
-  hostFrames: number;
-  hostName: string;
+  /** Every host of the world, in the scenario's order. */
+  hosts: HostView[];
+  /** The links between hosts (none in a one-host scenario). */
+  links: LinkView[];
   /** Where the machine is in its timeline, and the user's commands (what a link to this moment carries). */
   timeline: TimelineView;
 }
@@ -178,11 +212,10 @@ export class Lab {
    * recorded events (the machine is then at the first point where its newest event exists); else null.
    */
   private unitStart: number | null = null;
-  /** Per VM, the array pageStates() last filled and the versions it was filled at. */
+  /** Per VM (keyed by host and name), the array pageStates() last filled and the versions it was filled at. */
   private readonly statesCache = new Map<string, { out: Uint8Array; vm: Vm; n: number; layout: number; ept: number; sept: number }>();
-  /** The array hostFrameOwners() last filled, and the VM list it was filled for. */
-  private ownersOut: Uint8Array | null = null;
-  private ownersSig = '';
+  /** Per host, the array hostFrameOwners() last filled, and the VM list it was filled for. */
+  private readonly ownersCache = new Map<string, { out: Uint8Array; sig: string }>();
 
   constructor(input: unknown, options: LabOptions = {}) {
     const parsed = parseScenario(input);
@@ -470,8 +503,7 @@ export class Lab {
     this.applied = kf.at.cmds;
     // Arrays filled from another machine must not be patched as if they were this one's.
     this.statesCache.clear();
-    this.ownersOut = null;
-    this.ownersSig = '';
+    this.ownersCache.clear();
   }
 
   /** Run forward to `p`, stopping at the points where logged commands apply. */
@@ -574,19 +606,33 @@ export class Lab {
     return { at, atStart: samePosition(at, START), firstEvent: this.unitStart, commands: this.log.slice(), keyframes: this.keyframes.size, keyframeBytes: this.keyframes.bytes };
   }
 
-  /** Every VM of the world, host by host. */
-  private allVms(): Vm[] {
-    return this.run.world.hosts.flatMap((h) => h.kvm.vms);
+  private node(host: string): HostNode {
+    const h = this.run.world.hosts.find((x) => x.name === host);
+    if (!h) throw new ScenarioError([{ path: '$.host', message: `no host named "${host}" (hosts: ${this.run.world.hosts.map((x) => x.name).join(', ')})` }]);
+    return h;
   }
 
-  private vm(name: string): Vm {
-    const v = this.allVms().find((x) => x.name === name);
-    if (!v) throw new ScenarioError([{ path: '$.vm', message: `no VM named "${name}"` }]);
+  /** The VM `ref` names; the newest of that name on its host (a reused "as" name names the newest, as the steps do). */
+  private vm(ref: VmRef): Vm {
+    const node = this.node(ref.host);
+    const v = node.kvm.vms.findLast((x) => x.name === ref.vm);
+    if (!v) throw new ScenarioError([{ path: '$.vm', message: `no VM named "${ref.vm}" on host "${ref.host}"` }]);
     return v;
   }
 
-  walk(vmName: string, gpa: number): WalkHop[] {
-    const vm = this.vm(vmName);
+  /**
+   * The VmRef of the VM named `name`, for callers that know a name only (tests, the CLI); throws
+   * when no host or several hosts run a VM of that name.
+   */
+  refOf(name: string): VmRef {
+    const hosts = this.run.world.hosts.filter((h) => h.kvm.vms.some((v) => v.name === name)).map((h) => h.name);
+    if (hosts.length === 0) throw new ScenarioError([{ path: '$.vm', message: `no VM named "${name}"` }]);
+    if (hosts.length > 1) throw new ScenarioError([{ path: '$.vm', message: `VM name "${name}" is used on several hosts (${hosts.join(', ')}): name the host too` }]);
+    return { host: hosts[0], vm: name };
+  }
+
+  walk(ref: VmRef, gpa: number): WalkHop[] {
+    const vm = this.vm(ref);
     return translationWalk(vm, vm.kvm.host, gpa);
   }
 
@@ -595,14 +641,14 @@ export class Lab {
    * and attributes (layoutVersion), the EPT entries and the Secure-EPT entries, and each write to
    * an entry bumps its array's version. The VM's fd tells a VM apart from a new one of the same name.
    */
-  stateVersion(vmName: string): string {
-    const vm = this.vm(vmName);
+  stateVersion(ref: VmRef): string {
+    const vm = this.vm(ref);
     return `${vm.fd}:${vm.layoutVersion}:${vm.mmu.ept.version}:${vm.td?.sept.version ?? 0}`;
   }
 
-  /** Changes whenever host frame ownership may have changed. */
-  hostVersion(): string {
-    return `${this.run.trace.count}:${this.run.host.memory.framesUsed}`;
+  /** Changes whenever the host's frame ownership may have changed. */
+  hostVersion(host: string): string {
+    return `${this.run.trace.count}:${this.node(host).host.memory.framesUsed}`;
   }
 
   /**
@@ -612,13 +658,14 @@ export class Lab {
    * this call may have changed in `out` (all of them after a rebuild; from = to when nothing
    * changed): a viewer repaints only those.
    */
-  updatePageStates(vmName: string, out?: Uint8Array): { states: Uint8Array; from: number; to: number } {
-    const vm = this.vm(vmName);
+  updatePageStates(ref: VmRef, out?: Uint8Array): { states: Uint8Array; from: number; to: number } {
+    const vm = this.vm(ref);
+    const key = `${ref.host}\0${ref.vm}`;
     const n = gfnSpan(vm);
     const target = out && out.length >= n ? out : new Uint8Array(n);
     const ept = vm.mmu.ept;
     const sept = vm.td?.sept ?? null;
-    const c = this.statesCache.get(vmName);
+    const c = this.statesCache.get(key);
     let from = 0;
     let to = target.length;
     if (c && c.out === target && c.vm === vm && c.n === n && c.layout === vm.layoutVersion) {
@@ -638,30 +685,36 @@ export class Lab {
       // A longer array than the VM's span now (a memslot went away): nothing is there any more.
       target.fill(PageState.NO_MEMSLOT, n);
     }
-    this.statesCache.set(vmName, { out: target, vm, n, layout: vm.layoutVersion, ept: ept.version, sept: sept?.version ?? 0 });
+    this.statesCache.set(key, { out: target, vm, n, layout: vm.layoutVersion, ept: ept.version, sept: sept?.version ?? 0 });
     return { states: target, from, to };
   }
 
   /**
-   * Host frame owner codes. With `out` a viewer's copy filled by an earlier call, only the frames
-   * whose owner changed since are recomputed (all of them after a bulk change or a new VM).
+   * A host's frame owner codes (VM i is the host's own i-th VM, FrameView's order). With `out` a
+   * viewer's copy filled by an earlier call, only the frames whose owner changed since are
+   * recomputed (all of them after a bulk change or a new VM).
    */
-  hostFrameOwners(out?: Uint8Array): Uint8Array {
-    const m = this.run.host.memory;
-    const vms = this.run.kvm.vms;
+  hostFrameOwners(host: string, out?: Uint8Array): Uint8Array {
+    const node = this.node(host);
+    const m = node.host.memory;
+    const vms = node.kvm.vms;
     const n = m.nframes;
     const changed = m.takeOwnerChanges();
     const sig = vms.map((v) => `${v.name}:${[...v.gmems.values()].map((g) => g.ino).join(',')}:${v.td?.hkid ?? ''}`).join(';');
-    const reuse = out !== undefined && out === this.ownersOut && out.length >= n && changed !== null && sig === this.ownersSig;
+    const c = this.ownersCache.get(host);
+    const reuse = out !== undefined && out === c?.out && out.length >= n && changed !== null && sig === c.sig;
     const target = out && out.length >= n ? out : new Uint8Array(n);
-    frameOwners(this.run.host, vms, target, reuse ? changed : undefined);
-    this.ownersOut = target;
-    this.ownersSig = sig;
+    frameOwners(node.host, vms, target, reuse ? changed : undefined);
+    this.ownersCache.set(host, { out: target, sig });
     return target;
   }
 
-  frameInfo(frame: number): FrameInfo {
-    return frameInfo(this.run.host, this.run.kvm.vms, frame);
+  /** What frame `frame` of `host` is; throws for a frame past the host's memory. */
+  frameInfo(host: string, frame: number): FrameInfo {
+    const node = this.node(host);
+    if (!Number.isInteger(frame) || frame < 0 || frame >= node.host.memory.nframes)
+      throw new ScenarioError([{ path: '$.frame', message: `frame ${frame} is not in host "${host}"'s memory (${node.host.memory.nframes} frames)` }]);
+    return frameInfo(node.host, node.kvm.vms, frame);
   }
 
   /**
@@ -669,10 +722,10 @@ export class Lab {
    * steps, which has no VMM and no devices): devices, port and MMIO maps, ACPI tables, reset state,
    * MSRs, CPUID, capabilities, the boot log and the single figure.
    */
-  attackSurface(vmName: string): AttackSurfaceView | null {
-    const vmm = this.run.vmms.get(vmName);
+  attackSurface(ref: VmRef): AttackSurfaceView | null {
+    const vmm = this.node(ref.host).vmms.get(ref.vm);
     if (!vmm) {
-      this.vm(vmName);
+      this.vm(ref);
       return null;
     }
     const vm = vmm.vm;
@@ -681,7 +734,8 @@ export class Lab {
     const msrs = vmm.msrRows();
     const pendingDevices = vmm.devicesOf(vmm.pending);
     return {
-      vm: vmName,
+      vm: ref.vm,
+      host: ref.host,
       type: VM_TYPE_NAMES[vm.type] ?? String(vm.type),
       isTd: vmm.isTd,
       mode: vmm.running.mode,
@@ -722,8 +776,8 @@ export class Lab {
   }
 
   /** The VMM process's mappings and how many guest pages each maps now. */
-  vmmMappings(vmName: string): VmmMapping[] {
-    const vm = this.vm(vmName);
+  vmmMappings(ref: VmRef): VmmMapping[] {
+    const vm = this.vm(ref);
     const slots = [...vm.slots.values()];
     return vm.vmm.vmas.map((v) => {
       let resident = 0;
@@ -768,9 +822,9 @@ export class Lab {
       eventCount: r.trace.count,
       narration: last ? last.text : r.scenario.explanation,
       focus: withFocus ? this.focus(last) : null,
-      vms: this.allVms().map((vm) => this.vmView(vm)),
-      hostFrames: r.host.memory.nframes,
-      hostName: r.host.name,
+      vms: r.world.hosts.flatMap((h) => h.kvm.vms.map((vm) => this.vmView(h, vm))),
+      hosts: r.world.hosts.map((h) => ({ name: h.name, memory: h.host.memory.nframes * PAGE_SIZE, frames: h.host.memory.nframes, framesUsed: h.host.memory.framesUsed })),
+      links: r.world.links.map(({ name, from, to, bandwidth, latency, state }) => ({ name, from, to, bandwidth, latency, state })),
       timeline: this.timeline(),
     };
   }
@@ -778,11 +832,11 @@ export class Lab {
   /** The newest event on pages (`last`, when it is one, else found in the trace's columns). */
   private focus(last: SimEvent | undefined): LabFrame['focus'] {
     const e = last?.gfns ? last : this.run.trace.lastTouching();
-    return e && e.vm && e.gfns ? { seq: e.seq, vm: e.vm, name: e.name, gfns: e.gfns } : null;
+    return e && e.host && e.vm && e.gfns ? { seq: e.seq, host: e.host, vm: e.vm, name: e.name, gfns: e.gfns } : null;
   }
 
-  private vmView(vm: Vm): VmView {
-    const vmm = this.run.vmms.get(vm.name);
+  private vmView(node: HostNode, vm: Vm): VmView {
+    const vmm = node.vmms.get(vm.name);
     const vcpu = vm.vcpus[0];
     const cpu = vcpu?.cpu ?? null;
     const td = vm.td;
@@ -795,7 +849,7 @@ export class Lab {
     const prog = cpu?.program ?? null;
     return {
       name: vm.name,
-      host: vm.kvm.host.name,
+      host: node.name,
       type: VM_TYPE_NAMES[vm.type],
       isTd: vm.isTd,
       gfnCount: gfnSpan(vm),

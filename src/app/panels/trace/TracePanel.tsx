@@ -76,7 +76,7 @@ export function TracePanel() {
     if (el && follow) el.scrollTop = rows.length * ROW;
   }, [follow, rows, height]);
 
-  const select = (e: SimEvent) => store.setState({ selectedEvent: { seq: e.seq, vm: e.vm, gfns: e.gfns ?? null } });
+  const select = (e: SimEvent) => store.setState({ selectedEvent: { seq: e.seq, host: e.host, vm: e.vm, gfns: e.gfns ?? null } });
 
   const selIndex = selected ? indexBySeq(rows, selected.seq) : -1;
   // Following, the list is drawn where the scroll below will put it (at the end), so new events
