@@ -88,6 +88,15 @@ export class Scheduler {
    * happens in between). `stop` ends the run early, checked after each actor. Returns how many actors ran.
    */
   runUntil(t: number, stop?: () => boolean): number {
+    return this.runUntilOr(t, stop).ran;
+  }
+
+  /**
+   * runUntil(), telling also whether it got to `t` (`reached`) or `stop` ended it first. Stopped
+   * between two actors, it can be called again for the same `t` and goes on exactly as one call
+   * would have (the limit each actor sees is `t` either way): run_until advanced in slices.
+   */
+  runUntilOr(t: number, stop?: () => boolean): { ran: number; reached: boolean } {
     let n = 0;
     const outer = this.limit;
     this.limit = Math.min(t, outer);
@@ -95,14 +104,14 @@ export class Scheduler {
       while (!stop?.()) {
         if (!this.step(t)) {
           this.clock.advanceTo(t);
-          break;
+          return { ran: n, reached: true };
         }
         n++;
       }
     } finally {
       this.limit = outer;
     }
-    return n;
+    return { ran: n, reached: false };
   }
 
   private prune(): void {
