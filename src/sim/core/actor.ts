@@ -30,6 +30,11 @@ export interface Actor {
   readyAt(): number | null;
   /** Run one piece of work at virtual time `now` (≥ readyAt()). */
   act(now: number): void;
+  /**
+   * True while the actor is in the middle of one piece of work it split to let the world be looked
+   * at (a vCPU loop that yielded after an exit): the scheduler runs it next, before anything else.
+   */
+  continuing?(): boolean;
   /** True once the actor will never run again: the scheduler then forgets it. */
   done?(): boolean;
 }

@@ -147,7 +147,7 @@ export class VmmVm {
     const vcpuHost = {
       vmName: desc.name,
       vcpus: this.vcpus,
-      run: (id: number, until: 'halt' | 'exit', budget: number) => this.run(id, until, budget),
+      run: (id: number, until: 'halt' | 'exit', budget: number, total?: number) => this.run(id, until, budget, total),
       now: () => this.vm.clock.now,
       trace: (name: string, args: Record<string, string | number | boolean>, text: string, vcpu: number) =>
         this.host.trace.emit('vmm', name, args, text, { vm: this.desc.name, vcpu }),
@@ -618,9 +618,10 @@ export class VmmVm {
 
   /**
    * The vCPU loop (kvm_cpu_exec()): KVM_RUN, answer the exit, again — until the guest halts or stops,
-   * the instruction budget is used up, or (until = 'exit') one exit has been handled.
+   * the instruction budget is used up, or (until = 'exit') one exit has been handled. `total` is
+   * the budget the messages name (a vCPU thread continuing a quantum after an exit passes what is left).
    */
-  run(vcpuId: number, until: 'halt' | 'exit', budget: number): RunOutcome {
+  run(vcpuId: number, until: 'halt' | 'exit', budget: number, total = budget): RunOutcome {
     const vcpu = this.vcpus[vcpuId];
     if (!vcpu) fail('EINVAL', `VM "${this.desc.name}" has no vCPU ${vcpuId}`);
     let instructions = 0;
@@ -628,7 +629,7 @@ export class VmmVm {
     const done = (stop: RunOutcome['stop'], message: string, r?: RunResult): RunOutcome => ({ stop, instructions, exits, message, lastExit: r?.exit, kvmRun: r });
     while (true) {
       const left = budget - instructions;
-      if (left <= 0) return done('budget', `the guest ran ${budget} instructions without halting; the run stopped at the step budget`);
+      if (left <= 0) return done('budget', `the guest ran ${total} instructions without halting; the run stopped at the step budget`);
       let r: RunResult;
       try {
         r = vcpu.run(left);
@@ -640,7 +641,7 @@ export class VmmVm {
       if (r.blocked === 'panicked') return done('panicked', r.why, r);
       if (r.blocked) return done('halted', 'the guest halted', r);
       if (r.ret === -1 && r.errno === 'EIO') return done('vm-dead', `KVM_RUN returned -EIO: ${r.why}`, r);
-      if (r.ret === -1 && r.errno === 'EINTR') return done('budget', `the guest ran ${budget} instructions without halting; the run stopped at the step budget`, r);
+      if (r.ret === -1 && r.errno === 'EINTR') return done('budget', `the guest ran ${total} instructions without halting; the run stopped at the step budget`, r);
       exits++;
       const e = r.exit!;
       switch (e.reason) {

@@ -74,7 +74,7 @@ export class Scheduler {
    */
   step(limit = Infinity): Actor | null {
     this.prune();
-    const next = this.peek();
+    const next = this.continuing() ?? this.peek();
     if (!next || next.at > limit) return null;
     this.clock.advanceTo(next.at);
     this.steps++;
@@ -112,6 +112,12 @@ export class Scheduler {
       this.limit = outer;
     }
     return { ran: n, reached: false };
+  }
+
+  /** An actor in the middle of its work (Actor.continuing) runs next, now. */
+  private continuing(): { actor: Actor; at: number } | null {
+    for (const e of this.list) if (e.actor.continuing?.()) return { actor: e.actor, at: this.clock.now };
+    return null;
   }
 
   private prune(): void {
