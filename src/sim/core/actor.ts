@@ -39,8 +39,25 @@ export interface Actor {
   done?(): boolean;
 }
 
-/** A one-shot timer: runs `fire` at virtual time `at` (a cut link restored, a step that waits). */
+/**
+ * What a timer does when it fires, as data (a kind and its arguments) so that a snapshot keeps it:
+ * the owner's table (TimerActions) says what each kind means.
+ */
+export interface TimerAction {
+  kind: string;
+  args: Record<string, string | number | boolean>;
+}
+
+/** What each timer action kind does (wiring: the world builds it, never saved). */
+export type TimerActions = ReadonlyMap<string, (args: TimerAction['args'], now: number) => void>;
+
+/**
+ * A one-shot timer: does `action` at virtual time `at` (a cut link restored, a step that waits).
+ * The action is data resolved through `actions` when it fires; a closure works too, for tests and
+ * throwaway schedulers, but a world holding one cannot be saved (core/state.ts throws naming it).
+ */
 export class Timer implements Actor {
+  static readonly stateSkip: readonly string[] = ['actions'];
   readonly kind = 'timer';
   private fired = false;
   private cancelled = false;
@@ -48,8 +65,9 @@ export class Timer implements Actor {
   constructor(
     readonly name: string,
     readonly at: number,
-    private readonly fire: (now: number) => void,
+    readonly action: TimerAction | ((now: number) => void),
     readonly order: readonly number[] = [],
+    private readonly actions: TimerActions = new Map(),
   ) {
     if (!Number.isFinite(at) || at < 0) throw new RangeError(`timer "${name}": the time ${at} is not a virtual time (ns ≥ 0)`);
   }
@@ -60,7 +78,11 @@ export class Timer implements Actor {
 
   act(now: number): void {
     this.fired = true;
-    this.fire(now);
+    const a = this.action;
+    if (typeof a === 'function') return a(now);
+    const f = this.actions.get(a.kind);
+    if (!f) throw new Error(`timer "${this.name}": no action "${a.kind}" (actions: ${[...this.actions.keys()].join(', ') || 'none'})`);
+    f(a.args, now);
   }
 
   cancel(): void {

@@ -62,6 +62,8 @@ export interface VcpuHost {
  * throttle sleep ends; blocked and paused ones when somebody wakes them.
  */
 export class VcpuThread implements Actor {
+  /** Wiring: the VMM's callbacks, and the scheduler's horizon (World.addVmm sets it again on a fresh world). */
+  static readonly stateSkip: readonly string[] = ['host', 'horizon'];
   readonly kind = 'vcpu';
   readonly name: string;
   state: VcpuRunState;

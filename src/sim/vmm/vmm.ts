@@ -1,3 +1,4 @@
+import { wiring } from '../core/state';
 import { SysError, fail } from '../core/errno';
 import { hostFrameOf } from '../kvm/host-frame';
 import { isSharedGpa } from '../abi/tdx';
@@ -144,14 +145,14 @@ export class VmmVm {
     const n = desc.vcpus ?? 1;
     if (!Number.isInteger(n) || n < 1 || n > MAX_VCPUS) fail('EINVAL', `a VM has 1 to ${MAX_VCPUS} vCPUs, not ${n}`);
     this.build();
-    const vcpuHost = {
+    const vcpuHost = wiring({
       vmName: desc.name,
       vcpus: this.vcpus,
       run: (id: number, until: 'halt' | 'exit', budget: number, total?: number) => this.run(id, until, budget, total),
       now: () => this.vm.clock.now,
       trace: (name: string, args: Record<string, string | number | boolean>, text: string, vcpu: number) =>
         this.host.trace.emit('vmm', name, args, text, { vm: this.desc.name, vcpu }),
-    };
+    });
     for (const v of this.vcpus) {
       const t = new VcpuThread(vcpuHost, v.id);
       t.hold(true);
@@ -454,7 +455,7 @@ export class VmmVm {
       memory: { below4g, above4g: this.desc.memoryBytes - below4g },
       // Copies: the platform keeps its own ranges (and a saved VMM state holds running's, see beforeLoadState).
       allowList: { ports: p.allow.ports.map((r) => ({ ...r })), mmio: p.allow.mmio.map((r) => ({ ...r })) }, fwCfgFiles: acpi.files,
-    }, {
+    }, wiring({
       trace: (layer, name, args, text) => this.host.trace.emit(layer, name, args, text, { vm: this.desc.name, vcpu: 0 }),
       now: () => this.vm.clock.now,
       readGuest: (gpa, len) => this.dmaRange(gpa, len) ? this.process.read(this.gpaToHva(this.dmaGpa(gpa))!, len) : null,
@@ -469,7 +470,7 @@ export class VmmVm {
       requestPowerOff: (reason) => {
         this.stopRequest = `the guest powered off (${reason})`;
       },
-    });
+    }));
   }
 
   /** A DMA address as the device sees it: a TD's shared alias without the shared bit. */

@@ -6,7 +6,7 @@ import { Host } from '../host/host';
 import type { Process } from '../host/process';
 import { Kvm } from '../kvm/kvm';
 import type { Actor } from '../core/actor';
-import type { Timer } from '../core/actor';
+import type { Timer, TimerAction } from '../core/actor';
 import type { VmmVm } from '../vmm/vmm';
 import { WORLD_FACTORIES } from './state';
 
@@ -70,6 +70,9 @@ export class World {
       return { name, host, kvm, vmms: new Map<string, VmmVm>(), selftest: host.spawn('kvm-selftest') };
     });
     this.scheduler = new Scheduler(this.clock);
+    // What the world's timers can do (World.at): data, so a snapshot keeps a pending link cut.
+    this.scheduler.actions.set('link_down', (a) => this.link(String(a.link)).cut(String(a.why ?? 'cut')));
+    this.scheduler.actions.set('link_up', (a) => this.link(String(a.link)).restore());
     // Link events go through the sending host's port: they name the host the link starts from.
     this.links = (config.links ?? []).map((l, i) => {
       const sink = this.host(l.from).host.trace;
@@ -95,9 +98,13 @@ export class World {
     this.scheduler.remove(actor);
   }
 
-  /** Run `fire` at virtual time `at` (a one-shot timer actor). */
-  at(at: number, name: string, fire: (now: number) => void): Timer {
-    return this.scheduler.at(at, name, fire);
+  /**
+   * Do `action` at virtual time `at` (a one-shot timer actor). The action is data — a kind from the
+   * scheduler's table (`link_down` {link, why}, `link_up` {link}) and its arguments — never a
+   * closure, so a timer pending in a snapshot fires after the restore too.
+   */
+  at(at: number, name: string, action: TimerAction): Timer {
+    return this.scheduler.at(at, name, action);
   }
 
   /**
