@@ -131,9 +131,10 @@ export class World {
    * KVM's VMs and vCPUs with memslots, guest_memfds, attributes, EPT and mirror SEPT, dirty logs and
    * MSR filters, the TDX module's TDs and Secure EPTs, the VMMs with their devices, the guest CPUs
    * and kernels) and the links. A new part (the scheduler, say) is saved by being a field; a field
-   * that is wiring, not state, goes in a `static stateSkip` list. Functions are never saved (the
-   * constructors make them again): progress kept in a closure (an actor's continuation, a generator)
-   * is lost, so keep it as data (see boot-exec.ts's answer log), and let snapshot.test.ts prove it.
+   * that is wiring, not state, goes in a `static stateSkip` list (or is made with `wiring()`).
+   * Functions are never saved: a function anywhere else makes saving throw, naming its path, so
+   * progress kept in a closure (an actor's continuation, a callback) cannot be lost silently — keep
+   * it as data (a timer's action, a transfer's `done`, boot-exec.ts's answer log).
    */
   saveState(): WorldState {
     return { hosts: this.hosts.map((h) => h.name), parts: saveGraph(this) };
