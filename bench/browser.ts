@@ -4,7 +4,11 @@
  *  1. a full repaint of a 4 GiB guest's page map (1,048,576 pages) against a bare putImageData of the
  *     same size, measured in the same page in the same run (budget: at most 2x);
  *  2. display frames per second and lab frames applied per second while two 4 GiB guests run
- *     (budget: 60 fps), with the guests' instructions and trace events per second in that window.
+ *     (budget: 60 fps), with the guests' instructions and trace events per second in that window;
+ *  3. seeking (time travel) to 30 random events of the longest light lesson (platform-upstream, whose
+ *     boot makes it the slowest to replay) and of the two 4 GiB guests (four-gigabytes) after running
+ *     each to the end: median and worst ms per seek, as the page waits for it, and the keyframes' bytes
+ *     (budget: median at most 250 ms, keyframes at most 256 MiB).
  * Chromium: /usr/bin/chromium, or CHROMIUM_PATH.
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -20,7 +24,49 @@ type Gml = {
   framesApplied(): number;
   progress(): import('../src/app/bench-hooks').Progress;
   pageStates(): Uint8Array | null;
+  seek(n: number): Promise<void>;
+  timeline(): { keyframes: number; keyframeBytes: number } | null;
 };
+
+interface SeekBench {
+  preset: string;
+  events: number;
+  seeks: number;
+  medianMs: number;
+  worstMs: number;
+  keyframes: number;
+  keyframeBytes: number;
+}
+
+/** Run `preset` to its end, then seek to `n` events spread at random (a fixed seed) over its trace. */
+async function benchSeek(page: import('@playwright/test').Page, preset: string, n: number): Promise<SeekBench> {
+  await page.goto(`${URL}/?v=2&preset=${preset}&debug=1`);
+  await page.getByTestId('progress').waitFor();
+  await page.waitForFunction(() => '__gml' in window);
+  await page.evaluate(async () => {
+    const g = (window as unknown as { __gml: Gml }).__gml;
+    await g.setSpeed(500_000);
+    await g.play();
+  });
+  await page.getByTestId('progress').filter({ hasText: 'finished' }).waitFor({ timeout: 600_000 });
+  return page.evaluate(async ({ preset, n }) => {
+    const g = (window as unknown as { __gml: Gml }).__gml;
+    const events = g.progress().events;
+    // No named functions in here: tsx would wrap them in a helper the page does not have.
+    let seed = 0x2545f491;
+    const times: number[] = [];
+    for (let i = 0; i < n; i++) {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      const target = Math.floor((seed / 2 ** 32) * events);
+      const t0 = performance.now();
+      await g.seek(target);
+      times.push(performance.now() - t0);
+    }
+    times.sort((a, b) => a - b);
+    const t = g.timeline();
+    return { preset, events, seeks: n, medianMs: times[Math.floor(n / 2)], worstMs: times[n - 1], keyframes: t?.keyframes ?? 0, keyframeBytes: t?.keyframeBytes ?? 0 };
+  }, { preset, n });
+}
 
 async function waitForServer(): Promise<void> {
   for (let i = 0; i < 100; i++) {
@@ -74,6 +120,7 @@ async function main(): Promise<void> {
       return states ? b.benchRepaint(1_048_576, 31, states) : null;
     });
     const isolated = await page.evaluate(() => crossOriginIsolated);
+    const seeks = [await benchSeek(page, 'platform-upstream', 31), await benchSeek(page, 'four-gigabytes', 31)];
     await browser.close();
 
     const pad = (s: string, n: number) => s.padEnd(n);
@@ -94,6 +141,12 @@ async function main(): Promise<void> {
     console.log(`  ${pad('guest instructions per second (both guests)', 58)}${pad(`${(fps.instructionsPerSecond / 1e6).toFixed(2)} M`, 16)}`);
     console.log(`  ${pad('trace events per second', 58)}${pad(`${(fps.eventsPerSecond / 1e6).toFixed(2)} M`, 16)}`);
     console.log(`  ${pad('cross-origin isolated (SharedArrayBuffer frames)', 58)}${String(isolated)}`);
+    for (const b of seeks) {
+      console.log(`  ${pad(`seek ×${b.seeks}, ${b.preset} (${b.events.toLocaleString('en')} events), median`, 58)}${pad(`${b.medianMs.toFixed(1)} ms`, 16)}${b.medianMs <= 250 ? '<= 250 ms: within' : '<= 250 ms: OVER'}`);
+      console.log(`  ${pad('  worst', 58)}${pad(`${b.worstMs.toFixed(1)} ms`, 16)}`);
+      const mib = b.keyframeBytes / 2 ** 20;
+      console.log(`  ${pad(`  keyframes held (${b.keyframes})`, 58)}${pad(`${mib.toFixed(1)} MiB`, 16)}${mib <= 256 ? '<= 256 MiB: within' : '<= 256 MiB: OVER'}`);
+    }
   } finally {
     try {
       process.kill(-server.pid!, 'SIGTERM');

@@ -12,11 +12,13 @@
  *   3. heap bytes per guest page for 4 GiB and 64 GiB TDs (budget: at most 8 bytes per page for a
  *      4 GiB guest with no page contents stored), each in a child process;
  *   4. snapshots of a booted 4 GiB TD and of two 4 GiB guests: size (structured clone bytes), save
- *      and restore time, against copying that many bytes.
+ *      and restore time, against copying that many bytes;
+ *   5. seeks to random events of platform-upstream and four-gigabytes after running each to its end
+ *      (the browser half holds the budget: median at most 250 ms, keyframes at most 256 MiB).
  *
  * Options:
  *   --quick            fewer repetitions and smaller samples (a smoke run, ~30 s)
- *   --only=LIST        run only some sections: stores, faults, heap, snapshot (comma separated)
+ *   --only=LIST        run only some sections: stores, faults, heap, snapshot, seek (comma separated)
  *   --reps=N           repetitions for sections 1 and 2 (default 11; section 2 takes as many as fit)
  *   --strict           exit with status 3 when a budget is exceeded (default: report only)
  *   --out=FILE         where to write the JSON results (default bench/results.json)
@@ -57,6 +59,7 @@ if (!hasGc()) {
 const { HEAP_CASES, CHILD_MARK, heapChild, runHeap } = await import('./heap');
 const { runStores } = await import('./stores');
 const { runFaults } = await import('./faults');
+const { runSeek } = await import('./seek');
 const { runSnapshot } = await import('./snapshot');
 const { errorMessage } = await import('./util');
 
@@ -79,8 +82,8 @@ if (childIdx >= 0) {
 }
 
 // ---- options ------------------------------------------------------------------------------------
-const USAGE = 'usage: npm run bench [-- --quick] [--only=stores,faults,heap,snapshot] [--reps=N] [--strict] [--out=FILE]';
-const SECTIONS = ['stores', 'faults', 'heap', 'snapshot'] as const;
+const USAGE = 'usage: npm run bench [-- --quick] [--only=stores,faults,heap,snapshot,seek] [--reps=N] [--strict] [--out=FILE]';
+const SECTIONS = ['stores', 'faults', 'heap', 'snapshot', 'seek'] as const;
 type Section = (typeof SECTIONS)[number];
 let quick = false;
 let strict = false;
@@ -183,6 +186,15 @@ section('heap', () => {
 });
 
 section('snapshot', () => runSnapshot({ reps: quick ? 1 : Math.min(R, 5) }, progress));
+
+section('seek', () => {
+  const r = runSeek({ seeks: quick ? 11 : 31, heavySeeks: quick ? 3 : 31 }, progress);
+  for (const c of r.result.cases) {
+    budgets.push({ name: `seek, ${c.preset}, median (headless)`, budget: '<= 250 ms', measured: `${c.medianMs.toFixed(1)} ms`, within: c.medianMs <= 250 });
+    budgets.push({ name: `keyframes, ${c.preset}`, budget: '<= 256 MiB', measured: `${(c.keyframeBytes / 2 ** 20).toFixed(1)} MiB`, within: c.keyframeBytes <= 256 * 2 ** 20 });
+  }
+  return r;
+});
 
 const seconds = (Date.now() - t0) / 1000;
 if (budgets.length) {

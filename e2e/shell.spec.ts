@@ -30,7 +30,7 @@ test('an odd URL gets a message and the first lesson', async ({ page }) => {
   await page.goto('/?v=1&preset=no-such-lesson');
   await expect(page.getByRole('alert')).toContainText('There is no lesson "no-such-lesson"');
   await expect(page.getByTestId('progress')).toHaveText(/Step 1 of 7/);
-  await expect(page).toHaveURL(/\?v=1&preset=host-reads-secret$/);
+  await expect(page).toHaveURL(/\?v=2&preset=host-reads-secret$/);
   await page.goto('/?v=9&preset=lazy-accept');
   await expect(page.getByRole('alert')).toContainText('URL version 9');
 });

@@ -7,19 +7,20 @@ import { Header } from './components/Header';
 import { HelpOverlay } from './components/HelpOverlay';
 import { LessonBar } from './components/LessonBar';
 import { PanelGrid, type PanelDef } from './components/PanelGrid';
+import { LinksBar } from './components/LinksBar';
 import { VmTabs } from './components/VmTabs';
 import { LabClient } from './lab-client';
 import { GuestPanel } from './panels/guest/GuestPanel';
-import { HostPanel } from './panels/host/HostPanel';
+import { HostPanel, HostTitle } from './panels/host/HostPanel';
 import { SurfaceView } from './panels/surface/SurfaceView';
 import { TracePanel } from './panels/trace/TracePanel';
 import { TranslationPanel } from './panels/translation/TranslationPanel';
 import { LabStoreContext, createLabStore, useLab } from './store';
-import { readUrl, writeUrl } from './url';
+import { DEFAULT_PRESET, readUrl, writeUrl } from './url';
 
 const PANELS: readonly PanelDef[] = [
   { id: 'translation', title: 'Address translation (GPA → HPA)', render: () => <TranslationPanel /> },
-  { id: 'host', title: 'Host view', render: () => <HostPanel /> },
+  { id: 'host', title: 'Host view', subtitle: () => <HostTitle />, render: () => <HostPanel /> },
   { id: 'guest', title: 'Guest', render: () => <GuestPanel /> },
   { id: 'trace', title: 'Trace', render: () => <TracePanel /> },
 ];
@@ -33,12 +34,29 @@ export function App() {
 
   useEffect(() => {
     client.start();
-    const { preset, problem } = readUrl(window.location.search);
-    void client.load(PRESETS[preset], preset).then(() => {
-      if (!problem) return;
-      // The address bar names the lesson shown, not the one that could not be.
-      writeUrl(preset);
-      store.setState({ loadIssues: [{ path: 'URL', message: problem }] });
+    const link = readUrl(window.location.search);
+    const moment = link.commands.length || link.event !== null ? { commands: link.commands, event: link.event } : undefined;
+    const scenario = link.preset !== null ? PRESETS[link.preset] : link.scenario;
+    void client.load(scenario, link.preset ?? 'imported: link', moment).then(async (ok) => {
+      if (!ok) {
+        // A scenario in the link that does not load: the first lesson, and what was wrong with it.
+        const issues = store.getState().loadIssues ?? [];
+        await client.load(PRESETS[DEFAULT_PRESET], DEFAULT_PRESET);
+        store.setState({ loadIssues: issues.map((i) => ({ path: 'URL', message: `the link's scenario ${i.path}: ${i.message}; showing the start of the first lesson instead` })) });
+      }
+      if (link.problem) store.setState({ loadIssues: [{ path: 'URL', message: link.problem }] });
+    });
+    // The address bar names the moment shown (when the guest is not running): a link to it.
+    const unfollow = store.subscribe((s, prev) => {
+      const same = s.packet === prev.packet && s.selectedEvent === prev.selectedEvent && s.scenario === prev.scenario && s.source === prev.source;
+      if (same || !s.packet || s.packet.playing || s.scenario === null) return;
+      const f = s.packet.frame;
+      const preset = s.source in PRESETS && PRESETS[s.source] === s.scenario ? s.source : null;
+      // The moment's event: the selected one when this moment is its (a seek to it comes here), else the newest.
+      const sel = s.selectedEvent?.seq ?? -1;
+      const first = f.timeline.firstEvent;
+      const event = f.timeline.atStart ? null : first !== null && sel >= first && sel < f.eventCount ? sel : f.eventCount - 1;
+      writeUrl({ preset, scenario: preset === null ? s.scenario : null, commands: f.timeline.commands, event });
     });
     // Test hooks, only with ?debug=1: crash the worker (recovery test), ask where the lab runs.
     if (new URLSearchParams(window.location.search).get('debug') === '1') {
@@ -60,12 +78,16 @@ export function App() {
           return { playing: p?.playing ?? false, instructions: p ? p.frame.vms.reduce((n, v) => n + v.instructions, 0) : 0, events: p?.frame.eventCount ?? 0 };
         },
         bench: () => import('./bench-hooks'),
+        /** Time travel for the bench: seek, and the keyframes the worker holds (the newest frame's). */
+        seek: (n: number) => client.seek(n),
+        timeline: () => store.getState().live?.frame.timeline ?? null,
       };
     }
     const onKey = (e: KeyboardEvent) => void handleKey(e, { client, store });
     window.addEventListener('keydown', onKey);
     return () => {
       window.removeEventListener('keydown', onKey);
+      unfollow();
       client.stop();
     };
   }, [client, store]);
@@ -91,7 +113,10 @@ function Shell() {
       <Banners />
       <main>
         <LessonBar />
-        <VmTabs />
+        <div className="world-bar">
+          <VmTabs />
+          <LinksBar />
+        </div>
         {view === 'memory' ? <PanelGrid panels={PANELS} /> : <SurfaceView />}
       </main>
       <HelpOverlay />

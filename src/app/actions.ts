@@ -2,6 +2,7 @@
  * Every user command is one entry here, with its label and keyboard shortcut. The toolbar, the
  * keyboard handler and the help overlay are all drawn from this table (as excalidraw's actions are).
  */
+import type { StepKind } from '../worker/protocol';
 import type { LabClient } from './lab-client';
 import type { LabState, LabStore } from './store';
 
@@ -23,12 +24,34 @@ export interface Action {
   enabled?: (s: LabState) => boolean;
   /** Shown in the toolbar (others only through shortcuts and the help overlay). */
   toolbar?: boolean;
+  /** A step back: drawn joined to the forward step after it. */
+  back?: boolean;
   group: 'run' | 'view' | 'help';
 }
 
 const plain = (e: KeyboardEvent) => !e.ctrlKey && !e.metaKey && !e.altKey;
 const ready = (s: LabState) => s.status === 'ready' && s.packet !== null;
 const notDone = (s: LabState) => ready(s) && !s.packet!.frame.done;
+const notAtStart = (s: LabState) => ready(s) && !s.packet!.frame.timeline.atStart;
+
+/**
+ * A forward step and its step back: the same key, with Shift going back. The back button comes first
+ * in the toolbar, a narrow "◀" next to the step it undoes (its name is the full label).
+ */
+function stepPair(kind: StepKind, key: string, label: string, short: string, backLabel: string): Action[] {
+  const k = key.toLowerCase();
+  return [
+    {
+      id: `back-${kind}`, label: backLabel, short: '◀', shortcut: `Shift+${key}`, group: 'run', toolbar: true, back: true,
+      keyTest: (e) => plain(e) && e.shiftKey && e.key.toLowerCase() === k,
+      perform: ({ client }) => void client.stepBack(kind), enabled: notAtStart,
+    },
+    {
+      id: `step-${kind}`, label, short, shortcut: key, group: 'run', toolbar: true,
+      keyTest: (e) => plain(e) && !e.shiftKey && e.key.toLowerCase() === k, perform: ({ client }) => void client.step(kind), enabled: notDone,
+    },
+  ];
+}
 
 export const SPEEDS = [1, 10, 100, 1000, 5000, 20000, 100000, 500000];
 
@@ -39,25 +62,22 @@ export const ACTIONS: readonly Action[] = [
     perform: ({ client, store }) => void (store.getState().packet?.playing ? client.pause() : client.play()),
     enabled: notDone,
   },
+  ...stepPair('instruction', 'I', 'Step one instruction', 'Instruction', 'Step back one instruction'),
+  ...stepPair('exit', 'E', 'Step to the next exit', 'Exit', 'Step back to the previous exit'),
+  ...stepPair('event', 'N', 'Step one event', 'Event', 'Step back one event'),
+  ...stepPair('step', 'S', 'Run the next scenario step', 'Step', 'Step back one scenario step'),
   {
-    id: 'step-instruction', label: 'Step one instruction', short: 'Instruction', shortcut: 'I', group: 'run', toolbar: true,
-    keyTest: (e) => plain(e) && e.key.toLowerCase() === 'i', perform: ({ client }) => void client.step('instruction'), enabled: notDone,
-  },
-  {
-    id: 'step-exit', label: 'Step to the next exit', short: 'Exit', shortcut: 'E', group: 'run', toolbar: true,
-    keyTest: (e) => plain(e) && e.key.toLowerCase() === 'e', perform: ({ client }) => void client.step('exit'), enabled: notDone,
-  },
-  {
-    id: 'step-event', label: 'Step one event', short: 'Event', shortcut: 'N', group: 'run', toolbar: true,
-    keyTest: (e) => plain(e) && e.key.toLowerCase() === 'n', perform: ({ client }) => void client.step('event'), enabled: notDone,
-  },
-  {
-    id: 'step-step', label: 'Run the next scenario step', short: 'Step', shortcut: 'S', group: 'run', toolbar: true,
-    keyTest: (e) => plain(e) && e.key.toLowerCase() === 's', perform: ({ client }) => void client.step('step'), enabled: notDone,
+    id: 'seek-selected', label: 'Go to the selected event\'s moment', shortcut: 'G', group: 'run',
+    keyTest: (e) => plain(e) && !e.shiftKey && e.key.toLowerCase() === 'g',
+    perform: ({ client, store }) => {
+      const sel = store.getState().selectedEvent;
+      if (sel) void client.seek(sel.seq);
+    },
+    enabled: (s) => ready(s) && s.selectedEvent !== null,
   },
   {
     id: 'restart', label: 'Restart the scenario', short: 'Restart', shortcut: 'R', group: 'run', toolbar: true,
-    keyTest: (e) => plain(e) && e.key.toLowerCase() === 'r', perform: ({ client }) => void client.reset(), enabled: ready,
+    keyTest: (e) => plain(e) && !e.shiftKey && e.key.toLowerCase() === 'r', perform: ({ client }) => void client.reset(), enabled: ready,
   },
   {
     id: 'faster', label: 'Faster', shortcut: '+', group: 'run',

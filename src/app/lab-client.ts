@@ -3,8 +3,9 @@
  * per display frame), and restarts it with the same scenario if it dies.
  */
 import * as Comlink from 'comlink';
-import type { CommandResult, FramePacket, LabApi, LoadResult, StepKind, WirePacket } from '../worker/protocol';
-import type { LabStore } from './store';
+import type { CommandResult, FramePacket, LabApi, LoadResult, MomentInput, SeekResult, StepKind, VmRef, WirePacket } from '../worker/protocol';
+import type { LabState, LabStore } from './store';
+import { findVm, refOf, sameVm, vmKey } from './vm-ref';
 
 /** While the guest runs, the text panels (trace, registers, console, lesson bar) refresh this often. */
 const PANEL_MS = 250;
@@ -16,7 +17,7 @@ export class LabClient {
   private raf = 0;
   private lastPanels = 0;
   private trailing = 0;
-  /** The arrays last received, keyed as the worker keys them ("vm:<name>", "host"): a packet that leaves one out still has it. */
+  /** The arrays last received, by VM (host and name) and by host: a packet that leaves one out still has it. */
   private readonly arrays = new Map<string, Uint8Array>();
   /** Workers started: a new worker numbers its runs from 0 again, so runs are told apart by this too. */
   private workers = 0;
@@ -67,7 +68,7 @@ export class LabClient {
         // This is the panels' update: a trailing one still pending would follow it within a frame or two.
         clearTimeout(this.trailing);
         this.trailing = 0;
-        this.store.setState({ packet: next, live: next });
+        this.store.setState((s) => ({ packet: next, live: next, ...focusFor(s, next) }));
       } else {
         this.store.setState({ live: next });
         if (!this.trailing) this.trailing = window.setTimeout(() => this.flushPanels(), PANEL_MS);
@@ -95,24 +96,60 @@ export class LabClient {
     });
   }
 
-  /** Load a scenario; on success it becomes the store's scenario, on failure nothing changes. */
-  async load(scenario: unknown, source: string): Promise<boolean> {
-    const r = await this.call<LoadResult>((a) => a.load(scenario));
+  /**
+   * Load a scenario, at a moment if given (a link's commands and event); on success it becomes the
+   * store's scenario, on failure nothing changes. A moment that cannot be reached leaves the lesson
+   * at its start, with the reason in the store's loadIssues (as a link's problem).
+   */
+  async load(scenario: unknown, source: string, moment?: MomentInput): Promise<boolean> {
+    const r = await this.call<LoadResult>((a) => a.load(scenario, moment));
     if (!r) return false;
     if (!r.ok) {
       this.store.setState({ loadIssues: r.issues });
       return false;
     }
-    const vms = (scenario as { vms?: { name: string }[] }).vms ?? [];
-    this.store.setState({ loadIssues: null, scenario, source, selection: null, hover: null, selectedEvent: null, focusVm: vms[0]?.name ?? null });
+    // The focus follows the first frame of the new scenario (focusFor).
+    this.store.setState({
+      loadIssues: r.momentIssues ? r.momentIssues.map((i) => ({ path: 'URL', message: `the moment could not be reached (${i.path}: ${i.message}); showing the lesson's start instead` })) : null,
+      scenario, source, selection: null, hover: null, selectedEvent: null, selectedFrame: null, focusVm: null, focusHost: null, compareHost: null,
+    });
+    if (r.event !== undefined) await this.select(r.event);
     return true;
   }
 
-  /** Restart the worker (after a crash) and reload the current scenario. */
+  /**
+   * Restart the worker (after a crash) and reload the current scenario, at its start: replaying to
+   * the moment shown could meet whatever stopped the worker again.
+   */
   async restart(): Promise<void> {
     this.start();
     const s = this.store.getState().scenario;
     if (s) await this.load(s, this.store.getState().source);
+  }
+
+  /** Go to the moment right after event `event` (time travel), and select that event. */
+  async seek(event: number): Promise<void> {
+    const r = await this.call<SeekResult>((a) => a.seek(event));
+    if (!r) return;
+    if (!r.ok) {
+      this.store.setState({ loadIssues: r.issues });
+      return;
+    }
+    await this.select(r.event);
+  }
+
+  /** Step back one instruction, or to the previous event, exit or scenario step. */
+  async stepBack(kind: StepKind): Promise<void> {
+    const r = await this.call((a) => a.stepBack(kind));
+    // A selected event the machine has not reached any more is no longer selected.
+    const sel = this.store.getState().selectedEvent;
+    if (r && sel && sel.seq >= r.events) this.store.setState({ selectedEvent: null });
+  }
+
+  /** Select event `seq` in the trace (and its pages in the maps). */
+  private async select(seq: number): Promise<void> {
+    const [e] = (await this.events(seq, seq + 1)) ?? [];
+    if (e && e.seq === seq) this.store.setState({ selectedEvent: { seq, host: e.host, vm: e.vm, gfns: e.gfns ?? null } });
   }
 
   play(): Promise<void | undefined> {
@@ -134,10 +171,10 @@ export class LabClient {
   command(step: unknown) {
     return this.call<CommandResult>((a) => a.command(step));
   }
-  walk(vm: string, gpa: number) {
+  walk(vm: VmRef, gpa: number) {
     return this.call((a) => a.walk(vm, gpa));
   }
-  vmmMappings(vm: string) {
+  vmmMappings(vm: VmRef) {
     return this.call((a) => a.vmmMappings(vm));
   }
   /** Recorded events numbered [from, to) (the trace panel fills what frames did not carry). */
@@ -145,11 +182,11 @@ export class LabClient {
     return this.call((a) => a.events(from, to));
   }
   /** The attack-surface view of one VM (null for an unknown VM). */
-  attackSurface(vm: string) {
+  attackSurface(vm: VmRef) {
     return this.call((a) => a.attackSurface(vm));
   }
-  frameInfo(frame: number) {
-    return this.call((a) => a.frameInfo(frame));
+  frameInfo(host: string, frame: number) {
+    return this.call((a) => a.frameInfo(host, frame));
   }
   diagnose(source: string, origin: number) {
     return this.call((a) => a.diagnose(source, origin));
@@ -163,9 +200,19 @@ export class LabClient {
 }
 
 /**
+ * The focused VM once a frame arrives: kept while the frame still has it, else the frame's first VM
+ * (a new scenario starts with none). Returns only what changes.
+ */
+export function focusFor(s: Pick<LabState, 'focusVm'>, p: FramePacket): Partial<LabState> {
+  if (s.focusVm && findVm(p.frame, s.focusVm)) return {};
+  const first = p.frame.vms[0];
+  return first ? { focusVm: refOf(first) } : s.focusVm ? { focusVm: null } : {};
+}
+
+/**
  * The packet with every array: one the worker left out (unchanged since it sent it) is the one
- * received last, kept in `arrays` (keyed "vm:<name>" and "host", as the worker does), so unchanged
- * arrays stay the same objects. `run` is the run told apart from other workers' (FramePacket.run).
+ * received last, kept in `arrays` (by VM, its host and name, and by host), so unchanged arrays stay
+ * the same objects. `run` is the run told apart from other workers' (FramePacket.run).
  */
 export function completePacket(w: WirePacket, arrays: Map<string, Uint8Array>, run = w.run): FramePacket {
   const keep = (key: string, a: Uint8Array | undefined): Uint8Array => {
@@ -175,15 +222,15 @@ export function completePacket(w: WirePacket, arrays: Map<string, Uint8Array>, r
   return {
     ...w,
     run,
-    pages: w.pages.map((p) => ({ ...p, states: keep(`vm:${p.vm}`, p.states) })),
-    hostOwners: keep('host', w.hostOwners),
+    pages: w.pages.map((p) => ({ ...p, states: keep(`vm:${vmKey(p)}`, p.states) })),
+    hosts: w.hosts.map((h) => ({ ...h, owners: keep(`host:${h.host}`, h.owners) })),
   };
 }
 
 /** Widen `newer`'s changed-GFN ranges to cover `older`'s (which will not be applied). */
 export function mergeDirty(older: FramePacket, newer: FramePacket): void {
   for (const page of newer.pages) {
-    const o = older.pages.find((x) => x.vm === page.vm);
+    const o = older.pages.find((x) => sameVm(x, page));
     if (!o || !o.dirty || !page.dirty) {
       page.dirty = undefined;
       continue;

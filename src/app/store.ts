@@ -6,7 +6,7 @@
 import { createContext, useContext } from 'react';
 import { createStore, type StoreApi } from 'zustand/vanilla';
 import { useStore } from 'zustand';
-import type { FramePacket } from '../worker/protocol';
+import type { FramePacket, VmRef } from '../worker/protocol';
 import type { ScenarioIssue } from '../sim/scenario/schema';
 
 export type Theme = 'light' | 'dark';
@@ -14,8 +14,8 @@ export type PanelId = 'translation' | 'host' | 'guest' | 'trace';
 /** The top-level view: the 2×2 memory panels, or the attack-surface view (full width). */
 export type ViewId = 'memory' | 'surface';
 
-export interface Selection {
-  vm: string;
+/** A page of one VM: the VM by host and name (names may repeat across hosts), and its GFN. */
+export interface Selection extends VmRef {
   gfn: number;
 }
 
@@ -38,13 +38,17 @@ export interface LabState {
   scenario: unknown;
   speed: number;
   /** The VM whose panels are shown; all VMs are shown side by side where a panel supports it. */
-  focusVm: string | null;
+  focusVm: VmRef | null;
+  /** The host the host view is about (null: the focused VM's host, else the first). */
+  focusHost: string | null;
+  /** The host shown beside it in the host view's side-by-side mode (null: one host). */
+  compareHost: string | null;
   selection: Selection | null;
   hover: Selection | null;
   /** The selected trace event; the pages it touched (gfns [first, count] in its VM) are highlighted in the page maps. */
-  selectedEvent: { seq: number; vm: string | null; gfns: readonly [number, number] | null } | null;
-  /** A host frame selected in the host view. */
-  selectedFrame: number | null;
+  selectedEvent: { seq: number; host: string | null; vm: string | null; gfns: readonly [number, number] | null } | null;
+  /** A host frame selected in the host view, on its host. */
+  selectedFrame: { host: string; frame: number } | null;
   theme: Theme;
   helpOpen: boolean;
   /** Panel sizes (fractions) for the 2×2 grid: [column split, row split]. */
@@ -66,6 +70,8 @@ export function createLabStore(initial: Partial<LabState> = {}): LabStore {
     scenario: null,
     speed: 5000,
     focusVm: null,
+    focusHost: null,
+    compareHost: null,
     selection: null,
     hover: null,
     selectedEvent: null,
@@ -77,6 +83,43 @@ export function createLabStore(initial: Partial<LabState> = {}): LabStore {
     view: 'memory',
     ...initial,
   }));
+}
+
+/**
+ * The host the host view is about: the chosen one if the frame has it, else the focused VM's host,
+ * else the first host ('' before a frame).
+ */
+export function primaryHost(s: LabState): string {
+  const hosts = s.packet?.frame.hosts ?? [];
+  if (s.focusHost && hosts.some((h) => h.name === s.focusHost)) return s.focusHost;
+  if (s.focusVm && hosts.some((h) => h.name === s.focusVm!.host)) return s.focusVm.host;
+  return hosts[0]?.name ?? '';
+}
+
+/** The host shown beside the primary one, or '' in single mode (or when the frame has no such other host). */
+export function secondHost(s: LabState): string {
+  const c = s.compareHost;
+  return c && c !== primaryHost(s) && s.packet?.frame.hosts.some((h) => h.name === c) ? c : '';
+}
+
+/** Select a page of a VM (the translation walk follows it); its host becomes the host view's host. */
+export function selectPage(store: LabStore, sel: Selection): void {
+  store.setState((s) => ({ selection: sel, focusHost: secondHost(s) === sel.host ? s.focusHost : sel.host }));
+}
+
+/** Focus a VM: the single-VM panels show it and the host view shows its host (unless it is already shown beside). */
+export function focusVm(store: LabStore, ref: VmRef): void {
+  store.setState((s) => ({ focusVm: ref, focusHost: secondHost(s) === ref.host ? s.focusHost : ref.host }));
+}
+
+/** Side by side on: the chosen other host, else the first host that is not the primary one. Off: one host. */
+export function setSideBySide(store: LabStore, on: boolean, other?: string): void {
+  store.setState((s) => {
+    if (!on) return { compareHost: null };
+    const primary = primaryHost(s);
+    const pick = other ?? s.packet?.frame.hosts.find((h) => h.name !== primary)?.name ?? null;
+    return { focusHost: primary || null, compareHost: pick && pick !== primary ? pick : null };
+  });
 }
 
 export const LabStoreContext = createContext<LabStore | null>(null);

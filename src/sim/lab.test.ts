@@ -2,17 +2,18 @@ import { describe, expect, test } from 'vitest';
 import { PRESETS } from '../scenarios';
 import { frameOwners, pageStates } from './inspect';
 import { Lab } from './lab';
+import TWO_HOSTS from '../../e2e/fixtures/two-hosts.json';
 
 describe('Lab.hostFrameOwners', () => {
   test('patching only the changed frames keeps the map equal to a full rebuild, slice after slice', () => {
     const lab = new Lab(PRESETS['lazy-accept']);
-    const kept = lab.hostFrameOwners();
+    const kept = lab.hostFrameOwners('host0');
     let slices = 0;
     let patched = 0;
     while (!lab.done && slices++ < 400) {
       lab.advance(500);
       const before = kept.slice();
-      lab.hostFrameOwners(kept);
+      lab.hostFrameOwners('host0', kept);
       if (Buffer.compare(Buffer.from(before), Buffer.from(kept)) !== 0) patched++;
       const full = frameOwners(lab.run.host, lab.run.kvm.vms, new Uint8Array(kept.length));
       expect(Buffer.compare(Buffer.from(kept), Buffer.from(full))).toBe(0);
@@ -32,7 +33,7 @@ describe('Lab.pageStates', () => {
       lab.advance(300);
       for (const vm of lab.run.kvm.vms) {
         const before = kept.get(vm.name)?.slice();
-        const { states: a, from, to } = lab.updatePageStates(vm.name, kept.get(vm.name));
+        const { states: a, from, to } = lab.updatePageStates({ host: 'host0', vm: vm.name }, kept.get(vm.name));
         kept.set(vm.name, a);
         if (before && before.length === a.length && Buffer.compare(Buffer.from(before), Buffer.from(a)) !== 0) patched++;
         // Outside the range it reports, nothing changed (a viewer repaints only that range).
@@ -57,8 +58,8 @@ describe('Lab.stateVersion', () => {
     while (!lab.done && slices++ < 400) {
       lab.advance(300);
       for (const vm of lab.run.kvm.vms) {
-        const version = lab.stateVersion(vm.name);
-        const states = pageStates(vm, new Uint8Array(lab.updatePageStates(vm.name).states.length));
+        const version = lab.stateVersion({ host: 'host0', vm: vm.name });
+        const states = pageStates(vm, new Uint8Array(lab.updatePageStates({ host: 'host0', vm: vm.name }).states.length));
         const events = lab.run.trace.count;
         const before = last.get(vm.name);
         if (before && before.version === version) {
@@ -138,9 +139,79 @@ describe('a Lab over two hosts', () => {
     expect(f.vms.map((v) => [v.name, v.host])).toEqual([['a', 'src'], ['b', 'dst']]);
     expect(new Set(f.events.filter((e) => e.vm === 'b').map((e) => e.host))).toEqual(new Set(['dst']));
     expect(new Set(f.events.filter((e) => e.vm === 'a').map((e) => e.host))).toEqual(new Set(['src']));
-    const hop = lab.walk('b', 0x200000).find((h) => h.hop === 'frame')!;
+    const hop = lab.walk(lab.refOf('b'), 0x200000).find((h) => h.hop === 'frame')!;
     expect(hop.ok).toBe(true);
     const hpa = Number(hop.fields.hpa);
     expect(lab.run.world.host('dst').host.readPhys(hpa, 1).bytes[0]).toBe(0x42);
+  });
+});
+
+describe('two hosts: {host, vm} is the identity', () => {
+  // Two hosts, one VM each, a link, and a VM named "guest" made by hand on each host (names repeat).
+  const done = () => {
+    const lab = new Lab(TWO_HOSTS);
+    while (!lab.done) lab.step();
+    return lab;
+  };
+
+  test('the frame lists both hosts, the link, and each VM with its host', () => {
+    const f = done().frame();
+    expect(f.hosts.map((h) => [h.name, h.memory, h.frames])).toEqual([['host-a', 2 ** 30, 2 ** 18], ['host-b', 2 ** 31, 2 ** 19]]);
+    expect(f.hosts.every((h) => h.framesUsed > 0 && h.framesUsed < h.frames)).toBe(true);
+    expect(f.links).toEqual([{ name: 'wire', from: 'host-a', to: 'host-b', bandwidth: 2 ** 30, latency: 50000, state: 'up' }]);
+    expect(f.vms.map((v) => [v.host, v.name, v.gfnCount])).toEqual([['host-a', 'web', 1024], ['host-a', 'guest', 256], ['host-b', 'db', 2048], ['host-b', 'guest', 512]]);
+  });
+
+  test('two VMs of one name on two hosts answer each for itself', () => {
+    const lab = done();
+    const a = { host: 'host-a', vm: 'guest' };
+    const b = { host: 'host-b', vm: 'guest' };
+    expect(lab.updatePageStates(a).states.length).toBe(256);
+    expect(lab.updatePageStates(b).states.length).toBe(512);
+    // Each host's KVM numbers its own fds: the two versions may be equal strings, which is why the
+    // worker keys its arrays and versions by host and name.
+    expect(lab.stateVersion(a)).toMatch(/^12:/);
+    // The cache is per {host, vm}: asking about one never returns the other's array.
+    const keptA = lab.updatePageStates(a).states;
+    expect(lab.updatePageStates(b).states).not.toBe(keptA);
+    expect(lab.walk(b, 0x1ff000).find((h) => h.hop === 'memslot')?.ok).toBe(true);
+    expect(lab.walk(a, 0x1ff000).find((h) => h.hop === 'memslot')?.ok).toBe(false);
+    expect(() => lab.refOf('guest')).toThrow(/several hosts \(host-a, host-b\)/);
+    expect(lab.refOf('db')).toEqual({ host: 'host-b', vm: 'db' });
+    expect(() => lab.walk({ host: 'host-a', vm: 'db' }, 0)).toThrow(/no VM named "db" on host "host-a"/);
+    expect(() => lab.walk({ host: 'host-c', vm: 'db' }, 0)).toThrow(/no host named "host-c" \(hosts: host-a, host-b\)/);
+  });
+
+  test('each host has its own frame owners, version and frame info', () => {
+    const lab = done();
+    const [na, nb] = lab.run.world.hosts;
+    const oa = lab.hostFrameOwners('host-a');
+    const ob = lab.hostFrameOwners('host-b');
+    expect(oa.length).toBe(2 ** 18);
+    expect(ob.length).toBe(2 ** 19);
+    expect(Buffer.compare(Buffer.from(oa), Buffer.from(frameOwners(na.host, na.kvm.vms, new Uint8Array(oa.length))))).toBe(0);
+    expect(Buffer.compare(Buffer.from(ob), Buffer.from(frameOwners(nb.host, nb.kvm.vms, new Uint8Array(ob.length))))).toBe(0);
+    // db's page at GPA 0x300000 is a frame of host-b, and only host-b says it backs db.
+    const hpa = lab.walk({ host: 'host-b', vm: 'db' }, 0x300000).find((h) => h.hop === 'frame')!.fields.hpa as string;
+    const frame = Number.parseInt(hpa.slice(2), 16) / 4096;
+    expect(lab.frameInfo('host-b', frame)).toMatchObject({ vm: 'db', gpa: '0x300000' });
+    expect(lab.frameInfo('host-a', frame).vm).not.toBe('db');
+    expect(() => lab.frameInfo('host-a', 2 ** 18)).toThrow(/not in host "host-a"'s memory/);
+    // Frames host-b allocates change host-b's version, and the array patched in place equals a rebuild.
+    const vb = lab.hostVersion('host-b');
+    lab.command({ do: 'mmap', host: 'host-b', length: '1M', as: 'more' });
+    lab.command({ do: 'host_write', vm: 'db', gpa: '0x500000', data: 'x', via: 'vmm_mapping' });
+    expect(lab.hostVersion('host-b')).not.toBe(vb);
+    expect(lab.hostFrameOwners('host-b', ob)).toBe(ob);
+    expect(Buffer.compare(Buffer.from(ob), Buffer.from(frameOwners(nb.host, nb.kvm.vms, new Uint8Array(ob.length))))).toBe(0);
+  });
+
+  test('per-VM queries of a VMM\'s VM name its host', () => {
+    const lab = done();
+    expect(lab.attackSurface({ host: 'host-b', vm: 'db' })).toMatchObject({ vm: 'db', host: 'host-b' });
+    expect(lab.attackSurface({ host: 'host-b', vm: 'guest' })).toBeNull();
+    expect(() => lab.attackSurface({ host: 'host-a', vm: 'db' })).toThrow(/no VM named "db" on host "host-a"/);
+    const maps = lab.vmmMappings({ host: 'host-b', vm: 'db' });
+    expect(maps.flatMap((m) => m.guest.map((g) => g.gpa))).toEqual(expect.arrayContaining(['0x300000']));
   });
 });

@@ -11,7 +11,43 @@ import type { AttackSurfaceView } from './vmm/surface-view';
 import type { Vm } from './kvm/vm';
 import { KERNEL_SERVICES } from './guest/kernel/kernel';
 import { ScenarioRun, type StepResult } from './scenario/runner';
-import { ScenarioError, Step, jsonPath, type ScenarioT } from './scenario/schema';
+import type { HostNode } from './world/world';
+import { ScenarioError, Step, jsonPath, parseScenario, type ScenarioT, type StepT } from './scenario/schema';
+import { KEYFRAME_BUDGET, Keyframes, measureBytes, type Keyframe } from './keyframes';
+import { restoreRun, snapshotRun } from './snapshot';
+import { Marks, START, compareCursors, comparePositions, formatPosition, samePosition, type LoggedCommand, type Position } from './timeline';
+
+/**
+ * Which VM: its host and its name on that host. VM names need not be unique across the world (a
+ * selftest-like scenario can KVM_CREATE_VM "guest" on two hosts), so every per-VM query, frame key
+ * and selection names both.
+ */
+export interface VmRef {
+  host: string;
+  vm: string;
+}
+
+/** What the UI shows of one host in a frame. */
+export interface HostView {
+  name: string;
+  /** Physical memory in bytes. */
+  memory: number;
+  /** Host frames (4 KiB pages of physical memory). */
+  frames: number;
+  framesUsed: number;
+}
+
+/** A link between two hosts, as the UI shows it. */
+export interface LinkView {
+  name: string;
+  from: string;
+  to: string;
+  /** Bytes per virtual second. */
+  bandwidth: number;
+  /** Virtual nanoseconds. */
+  latency: number;
+  state: 'up' | 'down';
+}
 
 /** One VMA of the VMM process, with the guest pages it maps that are resident (as GPA runs). */
 export interface VmmMapping {
@@ -82,13 +118,60 @@ export interface LabFrame {
   eventCount: number;
   narration: string;
   /** The newest event that touched guest pages (the lesson's latest page, outlined while paused), or null. */
-  focus: { seq: number; vm: string; name: string; gfns: readonly [number, number] } | null;
+  focus: { seq: number; host: string; vm: string; name: string; gfns: readonly [number, number] } | null;
   /** Every VM of the world, host by host. */
   vms: VmView[];
-  /** The host panel's host: the first host (the only one in a one-host scenario). */
-  hostFrames: number;
-  hostName: string;
+  /** Every host of the world, in the scenario's order. */
+  hosts: HostView[];
+  /** The links between hosts (none in a one-host scenario). */
+  links: LinkView[];
+  /** Where the machine is in its timeline, and the user's commands (what a link to this moment carries). */
+  timeline: TimelineView;
 }
+
+/** The lab's timeline as a frame shows it. */
+export interface TimelineView {
+  at: Position;
+  /** At the start of the run: nothing to step back to. */
+  atStart: boolean;
+  /**
+   * When the machine is at an event's moment (right after the unit of work that recorded events
+   * firstEvent..eventCount-1), the first of them: a seek to any of these events comes here. Else null.
+   */
+  firstEvent: number | null;
+  /** Every user command of the timeline, with where it applied (some may lie ahead after a seek back). */
+  commands: LoggedCommand[];
+  keyframes: number;
+  keyframeBytes: number;
+}
+
+/** How the Lab keeps keyframes. Without `snapshot`, the start is the only one (rebuilt from the scenario). */
+export interface LabOptions {
+  /**
+   * Save the run where it is; `restore` gives a fresh run at that point each call (snapshotKeyframes
+   * makes one from snapshot.ts). Absent or null: the start is the only keyframe.
+   */
+  snapshot?: ((run: ScenarioRun) => { bytes: number; restore: () => ScenarioRun }) | null;
+  /** Work (instructions retired + events recorded) between keyframes taken while running. */
+  keyframeEvery?: number;
+  /** Bytes the keyframes may hold (default 256 MiB). */
+  keyframeBudget?: number;
+}
+
+/**
+ * Keyframes from snapshots of the whole run (snapshot.ts) of scenario `input` (as given, before
+ * parsing): restoring builds a fresh run and loads the snapshot into it. Not the default yet: a
+ * restore costs about as much as replaying a 4 GiB lesson, and restoring the world's timers fails
+ * (snapshot.test.ts).
+ */
+export function snapshotKeyframes(input: unknown): (run: ScenarioRun) => { bytes: number; restore: () => ScenarioRun } {
+  return (run) => {
+    const snap = snapshotRun(run);
+    return { bytes: measureBytes(snap), restore: () => restoreRun(input, snap) };
+  };
+}
+
+export type BackKind = 'instruction' | 'exit' | 'event' | 'step';
 
 /**
  * At most this many events since the previous frame are carried, the newest (so a frame's cost stays
@@ -99,6 +182,10 @@ const MAX_NEW_EVENTS = 250;
 const MAX_EVENTS_QUERY = 5000;
 /** At most this many runs of guest pages per VMA in vmmMappings(). */
 const MAX_GUEST_RUNS = 64;
+/** Instructions per slice when a seek runs ahead into a part of the timeline not reached yet. */
+const EXPLORE_SLICE = 2000;
+/** Default work (instructions + events) between keyframes. */
+const KEYFRAME_EVERY = 250_000;
 
 /**
  * The facade the worker and the CLI use: a scenario loaded into a fresh machine, advanced a step or a
@@ -106,84 +193,446 @@ const MAX_GUEST_RUNS = 64;
  * through here, so the same scenario and the same commands give the same trace.
  */
 export class Lab {
-  readonly run: ScenarioRun;
-  /** User commands executed so far (steps given by the UI), for reproducibility. */
-  readonly commands: unknown[] = [];
-  /** Per VM, the array pageStates() last filled and the versions it was filled at. */
+  private current: ScenarioRun;
+  private readonly parsed: ScenarioT;
+  /**
+   * The timeline's user commands (steps given by the UI), each with the cursor where it applied. A
+   * seek back keeps them: stepping forward again applies them at the same points. A new command
+   * given anywhere but at the end ends the timeline there (the commands after it are dropped).
+   */
+  private readonly log: LoggedCommand[] = [];
+  /** How many of `log` the machine has applied. */
+  private applied = 0;
+  private readonly marks = new Marks();
+  private readonly keyframes: Keyframes<ScenarioRun>;
+  private readonly snapshot: ((run: ScenarioRun) => { bytes: number; restore: () => ScenarioRun }) | null;
+  private readonly keyframeEvery: number;
+  /**
+   * Events recorded before the last step of work that brought the machine here, when that step
+   * recorded events (the machine is then at the first point where its newest event exists); else null.
+   */
+  private unitStart: number | null = null;
+  /** Per VM (keyed by host and name), the array pageStates() last filled and the versions it was filled at. */
   private readonly statesCache = new Map<string, { out: Uint8Array; vm: Vm; n: number; layout: number; ept: number; sept: number }>();
-  /** The array hostFrameOwners() last filled, and the VM list it was filled for. */
-  private ownersOut: Uint8Array | null = null;
-  private ownersSig = '';
+  /** Per host, the array hostFrameOwners() last filled, and the VM list it was filled for. */
+  private readonly ownersCache = new Map<string, { out: Uint8Array; sig: string }>();
 
-  constructor(input: unknown) {
-    this.run = ScenarioRun.fromJson(input);
+  constructor(input: unknown, options: LabOptions = {}) {
+    const parsed = parseScenario(input);
+    this.parsed = parsed;
+    this.current = new ScenarioRun(parsed);
+    this.snapshot = options.snapshot ?? null;
+    this.keyframeEvery = options.keyframeEvery ?? KEYFRAME_EVERY;
+    // The start: a run rebuilt from the scenario is the same machine (the run is deterministic).
+    this.keyframes = new Keyframes<ScenarioRun>({ at: START, count: this.current.trace.count, work: this.work(), bytes: 0, restore: () => new ScenarioRun(parsed) },
+      options.keyframeBudget ?? KEYFRAME_BUDGET);
+    this.marks.push(START, this.current.trace.count);
+  }
+
+  /** The machine as it is now (a seek may replace it with another). */
+  get run(): ScenarioRun {
+    return this.current;
   }
 
   get scenario(): ScenarioT {
-    return this.run.scenario;
+    return this.current.scenario;
   }
 
   get done(): boolean {
-    return this.run.done;
+    return this.current.done;
   }
 
-  /** Run the next step whole. */
+  /** The timeline's user commands, with where each applied. */
+  get commands(): readonly LoggedCommand[] {
+    return this.log;
+  }
+
+  /** Where the machine is: the scenario step, instructions into it, and user commands applied. */
+  get position(): Position {
+    return { step: this.current.next, instr: this.current.instructionsIntoStep, cmds: this.applied };
+  }
+
+  /** The keyframes (for tests and the bench). */
+  get keyframeStore(): Keyframes<ScenarioRun> {
+    return this.keyframes;
+  }
+
+  /** Run the next step whole (stopping at user commands logged inside it, which apply there). */
   step(): StepResult | null {
-    return this.run.done ? null : this.run.step();
+    this.unitStart = null;
+    this.applyDue();
+    if (this.current.done) return this.record(null);
+    const s = this.current.next;
+    while (this.current.next === s) {
+      this.applyDue();
+      this.advanceRaw(1_000_000_000);
+    }
+    return this.record(this.current.results.find((r) => r.step === s) ?? null);
   }
 
   /** Advance by at most `instructions` guest instructions (a whole step if it is not a run). */
   advance(instructions: number): StepResult | null {
-    return this.run.advance(instructions);
+    this.unitStart = null;
+    this.applyDue();
+    if (this.current.done) return this.record(null);
+    return this.record(this.advanceRaw(instructions));
+  }
+
+  /**
+   * One unit of work forward: a user command logged here, else one guest instruction (or a whole
+   * step that runs none). Returns false at the end of the timeline.
+   */
+  stepInstruction(): boolean {
+    const before = this.current.trace.count;
+    const moved = this.unit();
+    this.unitStart = moved && this.current.trace.count > before ? before : null;
+    this.record(null);
+    return moved;
   }
 
   /** Advance until at least one new event is recorded (or the scenario ends). */
   stepEvent(): void {
-    const n = this.run.trace.count;
+    const n = this.current.trace.count;
     let guard = 0;
-    while (!this.run.done && this.run.trace.count === n && guard++ < 100_000) this.run.advance(1);
+    while (this.current.trace.count === n && guard++ < 100_000 && this.unit());
+    this.unitStart = this.current.trace.count > n ? n : null;
+    this.record(null);
   }
 
   /**
-   * Advance, an instruction at a time, until KVM exits to user space (a new KVM_EXIT_* event), the
+   * Advance, a unit at a time, until KVM exits to user space (a new KVM_EXIT_* event), the
    * current step ends, or the scenario does. A guest that runs long without exiting stops after
    * `limit` instructions. Returns whether an exit was seen.
    */
   stepExit(limit = 200_000): boolean {
-    const trace = this.run.trace;
+    const trace = this.current.trace;
     let seen = trace.count;
-    for (let n = 0; n < limit && !this.run.done; n++) {
-      const ended = this.run.advance(1);
-      for (; seen < trace.count; seen++) if (trace.nameAt(seen)?.startsWith('KVM_EXIT_')) return true;
-      if (ended) return false;
+    this.unitStart = null;
+    for (let n = 0; n < limit; n++) {
+      const before = this.current.trace.count;
+      const step = this.current.next;
+      if (!this.unit()) break;
+      const ended = this.current.next !== step;
+      for (; seen < this.current.trace.count; seen++) {
+        if (this.current.trace.nameAt(seen)?.startsWith('KVM_EXIT_')) {
+          this.unitStart = before;
+          this.record(null);
+          return true;
+        }
+      }
+      if (ended) {
+        this.unitStart = this.current.trace.count > before ? before : null;
+        break;
+      }
     }
+    this.record(null);
     return false;
   }
 
   /**
    * Execute a command given as a scenario step (a host read, a conversion, a KVM ioctl ...) right now,
-   * outside the scenario's list. Throws ScenarioError for a malformed command.
+   * outside the scenario's list, and log it where it applied. Given after a seek back, it ends the
+   * timeline here: the commands that came later are dropped. Throws ScenarioError for a malformed command.
    */
   command(input: unknown): StepResult {
     const parsed = Step.safeParse(input);
     if (!parsed.success) throw new ScenarioError(parsed.error.issues.map((i) => ({ path: jsonPath(['command', ...i.path]), message: i.message })));
-    this.commands.push(input);
-    return this.run.runOne(parsed.data);
+    const at = this.position;
+    this.log.length = this.applied;
+    this.marks.dropAfter(at);
+    this.keyframes.dropAfter(at);
+    this.log.push({ step: at.step, instr: at.instr, command: structuredClone(input) });
+    this.unitStart = null;
+    let r: StepResult;
+    try {
+      r = this.applyOne(parsed.data);
+    } catch (e) {
+      // Refused before it changed anything (an unknown VM, say): it is not part of the timeline.
+      if (e instanceof ScenarioError) {
+        this.log.pop();
+        this.applied--;
+      }
+      throw e;
+    }
+    return this.record(r);
   }
 
-  /** Every VM of the world, host by host. */
-  private allVms(): Vm[] {
-    return this.run.world.hosts.flatMap((h) => h.kvm.vms);
+  /**
+   * Check and adopt the command log of a link: every entry `{step, instr, command}` with a valid
+   * command, in timeline order. Only at the start of a fresh Lab. Throws ScenarioError naming the entry.
+   */
+  setCommands(input: unknown): void {
+    if (this.applied > 0 || this.log.length > 0 || !samePosition(this.position, START)) throw new Error('setCommands: only on a fresh Lab');
+    this.log.push(...Lab.parseCommands(input));
   }
 
-  private vm(name: string): Vm {
-    const v = this.allVms().find((x) => x.name === name);
-    if (!v) throw new ScenarioError([{ path: '$.vm', message: `no VM named "${name}"` }]);
+  static parseCommands(input: unknown): LoggedCommand[] {
+    if (!Array.isArray(input)) throw new ScenarioError([{ path: '$.commands', message: `expected a list of commands, got ${input === null ? 'null' : typeof input}` }]);
+    const out: LoggedCommand[] = [];
+    input.forEach((c: unknown, i) => {
+      const path = `$.commands[${i}]`;
+      const o = c as { step?: unknown; instr?: unknown; command?: unknown } | null;
+      if (typeof o !== 'object' || o === null) throw new ScenarioError([{ path, message: 'expected {step, instr, command}' }]);
+      for (const k of ['step', 'instr'] as const) {
+        const v = o[k];
+        if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new ScenarioError([{ path: `${path}.${k}`, message: `expected a whole number ≥ 0, got ${JSON.stringify(v)}` }]);
+      }
+      const parsed = Step.safeParse(o.command);
+      if (!parsed.success) throw new ScenarioError(parsed.error.issues.map((x) => ({ path: jsonPath(['commands', i, 'command', ...x.path]), message: x.message })));
+      const entry = { step: o.step as number, instr: o.instr as number, command: o.command };
+      const prev = out[out.length - 1];
+      if (prev && compareCursors(entry, prev) < 0) throw new ScenarioError([{ path, message: `comes before the command above it (step ${entry.step}, instruction ${entry.instr} < step ${prev.step}, instruction ${prev.instr})` }]);
+      out.push(entry);
+    });
+    return out;
+  }
+
+  /**
+   * Seek: put the machine at the first point where event `event` has been recorded — right after the
+   * unit of work that recorded it (one guest instruction, one whole step that runs none, or one user
+   * command; events that unit recorded after `event` are there too). Restores the nearest keyframe
+   * before it and replays; runs ahead if the timeline has not got there yet. An event past the end
+   * of the run lands at the end. Returns the newest event there (`event`, or the last one).
+   */
+  seek(event: number): number {
+    const target = Math.max(0, Math.floor(event));
+    const frontier = this.marks.length - 1;
+    if (this.marks.count(frontier) <= target) {
+      this.goTo(this.marks.position(frontier));
+      while (this.current.trace.count <= target) {
+        this.applyDue();
+        if (this.current.done) {
+          this.checkLogEnd();
+          break;
+        }
+        this.advanceRaw(EXPLORE_SLICE);
+        this.record(null);
+      }
+      if (this.current.trace.count <= target) {
+        this.unitStart = null;
+        return this.current.trace.count - 1;
+      }
+    }
+    const m = this.marks.lastAtMost(target);
+    this.goTo(m < 0 ? START : this.marks.position(m));
+    let before = this.current.trace.count;
+    while (this.current.trace.count <= target) {
+      before = this.current.trace.count;
+      if (!this.unit()) break;
+    }
+    this.unitStart = this.current.trace.count > before ? before : null;
+    this.record(null);
+    return target;
+  }
+
+  /**
+   * Step back: to the point one unit of work earlier (instruction), the moment of the previous event,
+   * the previous exit to user space (or the start), or the start of the scenario step (of the one
+   * before, when already at a step's start). Each is where the same step forward from there comes
+   * back to. Returns false when there is nothing before (the start).
+   */
+  stepBack(kind: BackKind): boolean {
+    const p = this.position;
+    if (samePosition(p, START)) return false;
+    if (kind === 'instruction') {
+      this.goTo(this.prevUnit(p));
+      this.unitStart = null;
+    } else if (kind === 'event') {
+      const c = this.current.trace.count;
+      if (this.unitStart === null) {
+        // Not at an event's moment (after a step back by instruction, or a pause): the newest event's is before.
+        this.seek(c - 1);
+        if (comparePositions(this.position, p) < 0) return true;
+      }
+      const e = this.unitStart;
+      if (e === null || e === 0) this.goTo(START);
+      else this.seek(e - 1);
+    } else if (kind === 'exit') {
+      // The later of the previous exit and the start of the step (a step to the next exit stops at both).
+      const limit = (this.unitStart ?? this.current.trace.count) - 1;
+      this.goTo(this.stepStartBefore(p));
+      const trace = this.current.trace;
+      const from = trace.count;
+      this.goTo(p);
+      let x = limit;
+      while (x >= from && !trace.nameAt(x)?.startsWith('KVM_EXIT_')) x--;
+      if (x >= from) this.seek(x);
+      else this.goTo(this.stepStartBefore(p));
+    } else {
+      this.goTo(this.stepStartBefore(p));
+    }
+    return true;
+  }
+
+  /** Go to a point of this timeline (one the machine has reached before, or that its log says it will). */
+  goTo(p: Position): void {
+    const kf = this.keyframes.atOrBefore(p);
+    const cur = this.position;
+    if (comparePositions(cur, p) > 0 || comparePositions(kf.at, cur) > 0) this.restore(kf);
+    this.replayTo(p);
+    this.unitStart = null;
+  }
+
+  /**
+   * Where a step back by scenario step goes from `p`: the start of the step `p` is in, or of the one
+   * before when `p` is that start (before the commands logged there, which a step forward applies first).
+   */
+  private stepStartBefore(p: Position): Position {
+    const before = (s: number) => {
+      let n = 0;
+      while (n < this.log.length && compareCursors(this.log[n], { step: s, instr: 0 }) < 0) n++;
+      return n;
+    };
+    const s = p.instr === 0 && p.cmds === before(p.step) ? p.step - 1 : p.step;
+    return { step: s, instr: 0, cmds: before(s) };
+  }
+
+  /** The point one unit of work before `p` (the machine's position, p > START). */
+  private prevUnit(p: Position): Position {
+    const last = this.log[p.cmds - 1];
+    if (last && compareCursors(last, p) === 0) return { ...p, cmds: p.cmds - 1 };
+    if (p.instr > 0) return { ...p, instr: p.instr - 1 };
+    const s = p.step - 1;
+    const r = this.current.results.find((x) => x.step === s);
+    const ran = r && r.do === 'run' ? (r.value as { instructions: number }).instructions : 0;
+    return { step: s, instr: Math.max(0, ran - 1), cmds: p.cmds };
+  }
+
+  private restore(kf: Keyframe<ScenarioRun>): void {
+    this.current = kf.restore();
+    this.applied = kf.at.cmds;
+    // Arrays filled from another machine must not be patched as if they were this one's.
+    this.statesCache.clear();
+    this.ownersCache.clear();
+  }
+
+  /** Run forward to `p`, stopping at the points where logged commands apply. */
+  private replayTo(p: Position): void {
+    for (;;) {
+      const cur = this.position;
+      const c = comparePositions(cur, p);
+      if (c === 0) return;
+      if (c > 0) throw new Error(`time travel: replay passed ${formatPosition(p)} (now at ${formatPosition(cur)}); the run is not deterministic`);
+      if (this.dueCommand()) {
+        this.applyOne();
+        continue;
+      }
+      if (this.current.done || (cur.step === p.step && cur.instr >= p.instr)) throw new Error(`time travel: ${formatPosition(p)} is not on this timeline (stopped at ${formatPosition(cur)})`);
+      this.advanceRaw(cur.step < p.step ? 1_000_000_000 : p.instr - cur.instr);
+    }
+  }
+
+  /** The logged command due at the machine's cursor, or null. Throws when the run went past one. */
+  private dueCommand(): LoggedCommand | null {
+    const c = this.log[this.applied];
+    if (!c) return null;
+    const cmp = compareCursors(c, { step: this.current.next, instr: this.current.instructionsIntoStep });
+    if (cmp < 0) {
+      throw new ScenarioError([{ path: `$.commands[${this.applied}]`, message: `the command was logged at step ${c.step}, instruction ${c.instr}, but the run never stops there (it went on to step ${this.current.next}, instruction ${this.current.instructionsIntoStep})` }]);
+    }
+    return cmp === 0 ? c : null;
+  }
+
+  /** At the end of the run, a command still ahead in the log can never apply. */
+  private checkLogEnd(): void {
+    const c = this.log[this.applied];
+    if (c) throw new ScenarioError([{ path: `$.commands[${this.applied}]`, message: `the command was logged at step ${c.step}, instruction ${c.instr}, after the end of the run (${this.current.scenario.steps.length} steps)` }]);
+  }
+
+  private applyOne(parsed?: StepT): StepResult {
+    const c = this.log[this.applied];
+    const st = parsed ?? Step.parse(c.command);
+    this.applied++;
+    return this.current.runOne(st);
+  }
+
+  private applyDue(): void {
+    while (this.dueCommand()) this.applyOne();
+  }
+
+  /** One unit of work: the command due here, else one instruction (or a whole step). False at the end. */
+  private unit(): boolean {
+    if (this.dueCommand()) {
+      this.applyOne();
+      return true;
+    }
+    if (this.current.done) {
+      this.checkLogEnd();
+      return false;
+    }
+    this.advanceRaw(1);
+    return true;
+  }
+
+  /** ScenarioRun.advance, stopping at the cursor of the next logged command in this step. */
+  private advanceRaw(n: number): StepResult | null {
+    const c = this.log[this.applied];
+    if (c && c.step === this.current.next) n = Math.min(n, c.instr - this.current.instructionsIntoStep);
+    return this.current.advance(Math.max(1, n));
+  }
+
+  /** Instructions retired and events recorded so far: how far keyframes are apart. */
+  private work(): number {
+    let n = this.current.trace.count;
+    for (const vm of this.current.kvm.vms) for (const v of vm.vcpus) n += v.cpu?.instructionsRetired ?? 0;
+    return n;
+  }
+
+  /** Mark a point reached for the first time, and take a keyframe there when one is due. */
+  private record<T>(r: T): T {
+    const p = this.position;
+    const last = this.marks.last();
+    if (last && comparePositions(p, last) <= 0) return r;
+    const count = this.current.trace.count;
+    this.marks.push(p, count);
+    if (this.snapshot) {
+      // A keyframe at the end of each scenario step (a step such as a boot replays slowly however few
+      // instructions it runs), and every `keyframeEvery` of work, or more when snapshots are big: a
+      // snapshot costs about as much as its bytes, so the run's share spent taking them stays small.
+      const work = this.work();
+      const newest = this.keyframes.newest;
+      const stepEnd = p.instr === 0 && p.step > newest.at.step;
+      if (stepEnd || work - newest.work >= Math.max(this.keyframeEvery, newest.bytes / 4)) {
+        const s = this.snapshot(this.current);
+        this.keyframes.add({ at: p, count, work, bytes: s.bytes, restore: s.restore });
+      }
+    }
+    return r;
+  }
+
+  /** What a frame says of the timeline. */
+  timeline(): TimelineView {
+    const at = this.position;
+    return { at, atStart: samePosition(at, START), firstEvent: this.unitStart, commands: this.log.slice(), keyframes: this.keyframes.size, keyframeBytes: this.keyframes.bytes };
+  }
+
+  private node(host: string): HostNode {
+    const h = this.run.world.hosts.find((x) => x.name === host);
+    if (!h) throw new ScenarioError([{ path: '$.host', message: `no host named "${host}" (hosts: ${this.run.world.hosts.map((x) => x.name).join(', ')})` }]);
+    return h;
+  }
+
+  /** The VM `ref` names; the newest of that name on its host (a reused "as" name names the newest, as the steps do). */
+  private vm(ref: VmRef): Vm {
+    const node = this.node(ref.host);
+    const v = node.kvm.vms.findLast((x) => x.name === ref.vm);
+    if (!v) throw new ScenarioError([{ path: '$.vm', message: `no VM named "${ref.vm}" on host "${ref.host}"` }]);
     return v;
   }
 
-  walk(vmName: string, gpa: number): WalkHop[] {
-    const vm = this.vm(vmName);
+  /**
+   * The VmRef of the VM named `name`, for callers that know a name only (tests, the CLI); throws
+   * when no host or several hosts run a VM of that name.
+   */
+  refOf(name: string): VmRef {
+    const hosts = this.run.world.hosts.filter((h) => h.kvm.vms.some((v) => v.name === name)).map((h) => h.name);
+    if (hosts.length === 0) throw new ScenarioError([{ path: '$.vm', message: `no VM named "${name}"` }]);
+    if (hosts.length > 1) throw new ScenarioError([{ path: '$.vm', message: `VM name "${name}" is used on several hosts (${hosts.join(', ')}): name the host too` }]);
+    return { host: hosts[0], vm: name };
+  }
+
+  walk(ref: VmRef, gpa: number): WalkHop[] {
+    const vm = this.vm(ref);
     return translationWalk(vm, vm.kvm.host, gpa);
   }
 
@@ -192,14 +641,14 @@ export class Lab {
    * and attributes (layoutVersion), the EPT entries and the Secure-EPT entries, and each write to
    * an entry bumps its array's version. The VM's fd tells a VM apart from a new one of the same name.
    */
-  stateVersion(vmName: string): string {
-    const vm = this.vm(vmName);
+  stateVersion(ref: VmRef): string {
+    const vm = this.vm(ref);
     return `${vm.fd}:${vm.layoutVersion}:${vm.mmu.ept.version}:${vm.td?.sept.version ?? 0}`;
   }
 
-  /** Changes whenever host frame ownership may have changed. */
-  hostVersion(): string {
-    return `${this.run.trace.count}:${this.run.host.memory.framesUsed}`;
+  /** Changes whenever the host's frame ownership may have changed. */
+  hostVersion(host: string): string {
+    return `${this.run.trace.count}:${this.node(host).host.memory.framesUsed}`;
   }
 
   /**
@@ -209,13 +658,14 @@ export class Lab {
    * this call may have changed in `out` (all of them after a rebuild; from = to when nothing
    * changed): a viewer repaints only those.
    */
-  updatePageStates(vmName: string, out?: Uint8Array): { states: Uint8Array; from: number; to: number } {
-    const vm = this.vm(vmName);
+  updatePageStates(ref: VmRef, out?: Uint8Array): { states: Uint8Array; from: number; to: number } {
+    const vm = this.vm(ref);
+    const key = `${ref.host}\0${ref.vm}`;
     const n = gfnSpan(vm);
     const target = out && out.length >= n ? out : new Uint8Array(n);
     const ept = vm.mmu.ept;
     const sept = vm.td?.sept ?? null;
-    const c = this.statesCache.get(vmName);
+    const c = this.statesCache.get(key);
     let from = 0;
     let to = target.length;
     if (c && c.out === target && c.vm === vm && c.n === n && c.layout === vm.layoutVersion) {
@@ -235,30 +685,36 @@ export class Lab {
       // A longer array than the VM's span now (a memslot went away): nothing is there any more.
       target.fill(PageState.NO_MEMSLOT, n);
     }
-    this.statesCache.set(vmName, { out: target, vm, n, layout: vm.layoutVersion, ept: ept.version, sept: sept?.version ?? 0 });
+    this.statesCache.set(key, { out: target, vm, n, layout: vm.layoutVersion, ept: ept.version, sept: sept?.version ?? 0 });
     return { states: target, from, to };
   }
 
   /**
-   * Host frame owner codes. With `out` a viewer's copy filled by an earlier call, only the frames
-   * whose owner changed since are recomputed (all of them after a bulk change or a new VM).
+   * A host's frame owner codes (VM i is the host's own i-th VM, FrameView's order). With `out` a
+   * viewer's copy filled by an earlier call, only the frames whose owner changed since are
+   * recomputed (all of them after a bulk change or a new VM).
    */
-  hostFrameOwners(out?: Uint8Array): Uint8Array {
-    const m = this.run.host.memory;
-    const vms = this.run.kvm.vms;
+  hostFrameOwners(host: string, out?: Uint8Array): Uint8Array {
+    const node = this.node(host);
+    const m = node.host.memory;
+    const vms = node.kvm.vms;
     const n = m.nframes;
     const changed = m.takeOwnerChanges();
     const sig = vms.map((v) => `${v.name}:${[...v.gmems.values()].map((g) => g.ino).join(',')}:${v.td?.hkid ?? ''}`).join(';');
-    const reuse = out !== undefined && out === this.ownersOut && out.length >= n && changed !== null && sig === this.ownersSig;
+    const c = this.ownersCache.get(host);
+    const reuse = out !== undefined && out === c?.out && out.length >= n && changed !== null && sig === c.sig;
     const target = out && out.length >= n ? out : new Uint8Array(n);
-    frameOwners(this.run.host, vms, target, reuse ? changed : undefined);
-    this.ownersOut = target;
-    this.ownersSig = sig;
+    frameOwners(node.host, vms, target, reuse ? changed : undefined);
+    this.ownersCache.set(host, { out: target, sig });
     return target;
   }
 
-  frameInfo(frame: number): FrameInfo {
-    return frameInfo(this.run.host, this.run.kvm.vms, frame);
+  /** What frame `frame` of `host` is; throws for a frame past the host's memory. */
+  frameInfo(host: string, frame: number): FrameInfo {
+    const node = this.node(host);
+    if (!Number.isInteger(frame) || frame < 0 || frame >= node.host.memory.nframes)
+      throw new ScenarioError([{ path: '$.frame', message: `frame ${frame} is not in host "${host}"'s memory (${node.host.memory.nframes} frames)` }]);
+    return frameInfo(node.host, node.kvm.vms, frame);
   }
 
   /**
@@ -266,10 +722,10 @@ export class Lab {
    * steps, which has no VMM and no devices): devices, port and MMIO maps, ACPI tables, reset state,
    * MSRs, CPUID, capabilities, the boot log and the single figure.
    */
-  attackSurface(vmName: string): AttackSurfaceView | null {
-    const vmm = this.run.vmms.get(vmName);
+  attackSurface(ref: VmRef): AttackSurfaceView | null {
+    const vmm = this.node(ref.host).vmms.get(ref.vm);
     if (!vmm) {
-      this.vm(vmName);
+      this.vm(ref);
       return null;
     }
     const vm = vmm.vm;
@@ -278,7 +734,8 @@ export class Lab {
     const msrs = vmm.msrRows();
     const pendingDevices = vmm.devicesOf(vmm.pending);
     return {
-      vm: vmName,
+      vm: ref.vm,
+      host: ref.host,
       type: VM_TYPE_NAMES[vm.type] ?? String(vm.type),
       isTd: vmm.isTd,
       mode: vmm.running.mode,
@@ -319,8 +776,8 @@ export class Lab {
   }
 
   /** The VMM process's mappings and how many guest pages each maps now. */
-  vmmMappings(vmName: string): VmmMapping[] {
-    const vm = this.vm(vmName);
+  vmmMappings(ref: VmRef): VmmMapping[] {
+    const vm = this.vm(ref);
     const slots = [...vm.slots.values()];
     return vm.vmm.vmas.map((v) => {
       let resident = 0;
@@ -365,20 +822,21 @@ export class Lab {
       eventCount: r.trace.count,
       narration: last ? last.text : r.scenario.explanation,
       focus: withFocus ? this.focus(last) : null,
-      vms: this.allVms().map((vm) => this.vmView(vm)),
-      hostFrames: r.host.memory.nframes,
-      hostName: r.host.name,
+      vms: r.world.hosts.flatMap((h) => h.kvm.vms.map((vm) => this.vmView(h, vm))),
+      hosts: r.world.hosts.map((h) => ({ name: h.name, memory: h.host.memory.nframes * PAGE_SIZE, frames: h.host.memory.nframes, framesUsed: h.host.memory.framesUsed })),
+      links: r.world.links.map(({ name, from, to, bandwidth, latency, state }) => ({ name, from, to, bandwidth, latency, state })),
+      timeline: this.timeline(),
     };
   }
 
   /** The newest event on pages (`last`, when it is one, else found in the trace's columns). */
   private focus(last: SimEvent | undefined): LabFrame['focus'] {
     const e = last?.gfns ? last : this.run.trace.lastTouching();
-    return e && e.vm && e.gfns ? { seq: e.seq, vm: e.vm, name: e.name, gfns: e.gfns } : null;
+    return e && e.host && e.vm && e.gfns ? { seq: e.seq, host: e.host, vm: e.vm, name: e.name, gfns: e.gfns } : null;
   }
 
-  private vmView(vm: Vm): VmView {
-    const vmm = this.run.vmms.get(vm.name);
+  private vmView(node: HostNode, vm: Vm): VmView {
+    const vmm = node.vmms.get(vm.name);
     const vcpu = vm.vcpus[0];
     const cpu = vcpu?.cpu ?? null;
     const td = vm.td;
@@ -391,7 +849,7 @@ export class Lab {
     const prog = cpu?.program ?? null;
     return {
       name: vm.name,
-      host: vm.kvm.host.name,
+      host: node.name,
       type: VM_TYPE_NAMES[vm.type],
       isTd: vm.isTd,
       gfnCount: gfnSpan(vm),

@@ -5,8 +5,8 @@
  */
 import * as Comlink from 'comlink';
 import { Lab } from '../sim/lab';
-import { ScenarioError } from '../sim/scenario/schema';
-import type { CommandResult, FramePacket, LabApi, LoadResult, StepKind, WirePacket } from './protocol';
+import { ScenarioError, type ScenarioIssue } from '../sim/scenario/schema';
+import type { CommandResult, FramePacket, LabApi, LoadResult, MomentInput, SeekResult, StepKind, VmRef, WirePacket } from './protocol';
 
 const FRAME_MS = 16;
 /** Time the play loop spends simulating per tick, leaving the worker responsive to RPCs. */
@@ -50,20 +50,28 @@ let applied = -1;
 let owed = false;
 const isolated = typeof crossOriginIsolated !== 'undefined' && crossOriginIsolated;
 
-/** Reused arrays (SharedArrayBuffer-backed when isolated), keyed by VM name and "host". */
+/** Reused arrays (SharedArrayBuffer-backed when isolated), keyed by vmKey() and hostKey(). */
 const arrays = new Map<string, Uint8Array>();
 /** What each array was last computed from: recomputing a 1M-page map is skipped when nothing changed. */
 const versions = new Map<string, string>();
 /** Without shared arrays: the version of each array last transferred (the page keeps that copy). */
 const sent = new Map<string, string>();
 
-/** A new Lab (a load, a restart): a new run, whose versions and events start again. */
+/**
+ * A new Lab (a load, a restart) or a seek: a new run as the page sees it, whose versions and events
+ * start again. After a seek every array is recomputed and sent whole: version strings count writes,
+ * and an earlier machine can show the same counts as a later one with other pages.
+ */
 function startRun(): void {
   run++;
   versions.clear();
   sent.clear();
   lastSeq = -1;
 }
+
+/** An array's key: a VM by its host and name (names may repeat across hosts), a host by its name. */
+const vmKey = (r: VmRef) => `vm:${JSON.stringify([r.host, r.vm])}`;
+const hostKey = (host: string) => `host:${host}`;
 
 function arrayFor(key: string, n: number): Uint8Array {
   let a = arrays.get(key);
@@ -82,24 +90,29 @@ function publish(): void {
   const evs = frame.events;
   if (evs.length) lastSeq = evs[evs.length - 1].seq;
   const pages = frame.vms.map((v) => {
-    const key = `vm:${v.name}`;
+    const ref = { host: v.host, vm: v.name };
+    const key = vmKey(ref);
     const a = arrayFor(key, v.gfnCount);
-    const version = `${lab!.stateVersion(v.name)}:${a.length}`;
+    const version = `${lab!.stateVersion(ref)}:${a.length}`;
     let dirty: [number, number] = [0, 0];
     if (versions.get(key) !== version) {
-      const r = lab!.updatePageStates(v.name, a);
+      const r = lab!.updatePageStates(ref, a);
       dirty = [r.from, r.to];
       versions.set(key, version);
     }
-    return { vm: v.name, states: a, version, dirty };
+    return { ...ref, states: a, version, dirty };
   });
-  const host = arrayFor('host', frame.hostFrames);
-  const hostVersion = `${lab.hostVersion()}`;
-  if (versions.get('host') !== hostVersion) {
-    lab.hostFrameOwners(host);
-    versions.set('host', hostVersion);
-  }
-  const packet: FramePacket = { n: frameNo++, run, frame, playing, pages, hostOwners: host, hostVersion, shared: isolated, buildMs: 0 };
+  const hosts = frame.hosts.map((h) => {
+    const key = hostKey(h.name);
+    const owners = arrayFor(key, h.frames);
+    const version = lab!.hostVersion(h.name);
+    if (versions.get(key) !== version) {
+      lab!.hostFrameOwners(h.name, owners);
+      versions.set(key, version);
+    }
+    return { host: h.name, owners, version };
+  });
+  const packet: FramePacket = { n: frameNo++, run, frame, playing, pages, hosts, shared: isolated, buildMs: 0 };
   packet.buildMs = performance.now() - t0;
   lastPublish = performance.now();
   if (isolated) listener(packet);
@@ -114,9 +127,9 @@ function publish(): void {
       transfer.push(c.buffer);
       return c;
     };
-    const wirePages = pages.map((p) => ({ vm: p.vm, states: copy(`vm:${p.vm}`, p.states, p.version), version: p.version, dirty: p.dirty }));
-    const hostOwners = copy('host', host, hostVersion);
-    listener(Comlink.transfer({ ...packet, pages: wirePages, hostOwners }, transfer));
+    const wirePages = pages.map((p) => ({ host: p.host, vm: p.vm, states: copy(vmKey(p), p.states, p.version), version: p.version, dirty: p.dirty }));
+    const wireHosts = hosts.map((h) => ({ host: h.host, owners: copy(hostKey(h.host), h.owners, h.version), version: h.version }));
+    listener(Comlink.transfer({ ...packet, pages: wirePages, hosts: wireHosts }, transfer));
   }
 }
 
@@ -182,19 +195,54 @@ function issuesOf(e: unknown): { path: string; message: string }[] {
 }
 
 const api: LabApi = {
-  async load(s: unknown): Promise<LoadResult> {
+  async load(s: unknown, moment?: MomentInput): Promise<LoadResult> {
     let next: Lab;
     try {
       next = new Lab(s);
     } catch (e) {
       return { ok: false, issues: issuesOf(e) };
     }
+    let momentIssues: ScenarioIssue[] | undefined;
+    let event: number | undefined;
+    if (moment) {
+      try {
+        next.setCommands(moment.commands);
+        if (moment.event !== null) event = next.seek(moment.event);
+      } catch (e) {
+        // The moment cannot be reached: the lesson's start instead, and the reason.
+        momentIssues = e instanceof ScenarioError ? e.issues : [{ path: 'link', message: e instanceof Error ? e.message : String(e) }];
+        next = new Lab(s);
+        event = undefined;
+      }
+    }
     playing = false;
     lab = next;
     scenario = s;
     startRun();
     publish();
-    return { ok: true };
+    return { ok: true, momentIssues, event };
+  },
+  async seek(event: number): Promise<SeekResult> {
+    if (!lab) return { ok: false, issues: [{ path: '$', message: 'no scenario is loaded' }] };
+    playing = false;
+    try {
+      const at = lab.seek(event);
+      startRun();
+      publish();
+      return { ok: true, event: at };
+    } catch (e) {
+      startRun();
+      publish();
+      return { ok: false, issues: issuesOf(e) };
+    }
+  },
+  async stepBack(kind: StepKind) {
+    if (!lab) return { moved: false, events: 0 };
+    playing = false;
+    const moved = lab.stepBack(kind);
+    startRun();
+    publish();
+    return { moved, events: lab.run.trace.count };
   },
   async play(sp: number) {
     speed = sp;
@@ -212,7 +260,7 @@ const api: LabApi = {
   async step(kind: StepKind) {
     if (!lab) return;
     playing = false;
-    if (kind === 'instruction') lab.advance(1);
+    if (kind === 'instruction') lab.stepInstruction();
     else if (kind === 'event') lab.stepEvent();
     else if (kind === 'step') lab.step();
     else lab.stepExit();
@@ -237,20 +285,20 @@ const api: LabApi = {
   },
   // Queries can race a scenario switch (a panel asks about a VM of the previous lesson): an unknown
   // VM or frame answers empty instead of failing.
-  async walk(vm: string, gpa: number) {
+  async walk(vm: VmRef, gpa: number) {
     return query(() => lab!.walk(vm, gpa), []);
   },
-  async vmmMappings(vm: string) {
+  async vmmMappings(vm: VmRef) {
     return query(() => lab!.vmmMappings(vm), []);
   },
   async events(from: number, to: number) {
     return query(() => lab!.events(from, to), []);
   },
-  async attackSurface(vm: string) {
+  async attackSurface(vm: VmRef) {
     return query(() => lab!.attackSurface(vm), null);
   },
-  async frameInfo(frame: number) {
-    return query(() => (frame >= 0 && frame < lab!.run.host.memory.nframes ? lab!.frameInfo(frame) : null), null);
+  async frameInfo(host: string, frame: number) {
+    return query(() => lab!.frameInfo(host, frame), null);
   },
   async diagnose(source: string, origin: number) {
     return Lab.diagnose(source, origin);

@@ -3,13 +3,21 @@
  * (Comlink RPC) and never mutates machine state itself. Types only: no code runs from here.
  */
 import type { SimEvent } from '../sim/core/trace';
-import type { LabFrame, VmmMapping } from '../sim/lab';
+import type { LabFrame, VmRef, VmmMapping } from '../sim/lab';
+
+export type { HostView, LinkView, LabFrame, VmRef, VmView, VmmMapping } from '../sim/lab';
 import type { FrameInfo, WalkHop } from '../sim/inspect';
 import type { StepResult } from '../sim/scenario/runner';
 import type { ScenarioIssue } from '../sim/scenario/schema';
 import type { AttackSurfaceView } from '../sim/vmm/surface-view';
 
 export type StepKind = 'instruction' | 'exit' | 'event' | 'step';
+
+/** A moment a link names: the user's commands (with where each applied) and an event number. */
+export interface MomentInput {
+  commands: unknown;
+  event: number | null;
+}
 
 /** One published frame: the JSON summary plus the page-state arrays. */
 export interface FramePacket {
@@ -20,15 +28,17 @@ export interface FramePacket {
   frame: LabFrame;
   playing: boolean;
   /**
-   * Per VM: page-state codes by GFN (see src/sim/inspect.ts PageState), what they were computed from
-   * (equal version: unchanged), and the GFNs [from, to) that may have changed since the previous
-   * packet (absent: any of them).
+   * Per VM (its host and name: names may repeat across hosts): page-state codes by GFN (see
+   * src/sim/inspect.ts PageState), what they were computed from (equal version: unchanged), and the
+   * GFNs [from, to) that may have changed since the previous packet (absent: any of them).
    */
-  pages: { vm: string; states: Uint8Array; version: string; dirty?: readonly [number, number] }[];
-  /** Host frame owner codes (0 free, 1 host kernel, 2 process, 3+2i guest_memfd of VM i, 4+2i TDX metadata of VM i). */
-  hostOwners: Uint8Array;
-  /** What hostOwners was computed from: equal to the previous packet's means unchanged. */
-  hostVersion: string;
+  pages: (VmRef & { states: Uint8Array; version: string; dirty?: readonly [number, number] })[];
+  /**
+   * Per host, in the frame's host order: frame owner codes (0 free, 1 host kernel, 2 process,
+   * 3+2i guest_memfd of the host's VM i, 4+2i TDX metadata of the host's VM i) and what they were
+   * computed from (equal to the previous packet's: unchanged).
+   */
+  hosts: { host: string; owners: Uint8Array; version: string }[];
   /** True when the arrays live in SharedArrayBuffers (cross-origin isolated page): they are updated in place. */
   shared: boolean;
   /** Worker-side cost of building this frame, in ms. */
@@ -40,17 +50,27 @@ export interface FramePacket {
  * one the worker sent last is left out (copying and transferring an unchanged 1M-page map at every
  * frame cost both threads), and lab-client puts back the array it kept.
  */
-export type WirePacket = Omit<FramePacket, 'pages' | 'hostOwners'> & {
+export type WirePacket = Omit<FramePacket, 'pages' | 'hosts'> & {
   pages: (Omit<FramePacket['pages'][number], 'states'> & { states?: Uint8Array })[];
-  hostOwners?: Uint8Array;
+  hosts: (Omit<FramePacket['hosts'][number], 'owners'> & { owners?: Uint8Array })[];
 };
 
-export type LoadResult = { ok: true } | { ok: false; issues: ScenarioIssue[] };
+/**
+ * A load's answer. With a moment that could not be reached (a malformed command log, an event the
+ * run never records), the scenario still loads, at its start, and `momentIssues` says why.
+ */
+export type LoadResult = { ok: true; momentIssues?: ScenarioIssue[]; event?: number } | { ok: false; issues: ScenarioIssue[] };
+/** A seek's answer: the newest event at the moment reached (the one asked for, or the run's last). */
+export type SeekResult = { ok: true; event: number } | { ok: false; issues: ScenarioIssue[] };
 export type CommandResult = { ok: true; result: StepResult } | { ok: false; issues: ScenarioIssue[] };
 
 export interface LabApi {
-  /** Load (or reload) a scenario; an invalid one changes nothing and returns the problems. */
-  load(scenario: unknown): Promise<LoadResult>;
+  /** Load (or reload) a scenario, at a moment if given; an invalid scenario changes nothing and returns the problems. */
+  load(scenario: unknown, moment?: MomentInput): Promise<LoadResult>;
+  /** Go to the first point where event `event` has been recorded (time travel; see Lab.seek). */
+  seek(event: number): Promise<SeekResult>;
+  /** Step back one instruction, to the previous event, exit or scenario step (moved: false at the start); the events recorded there. */
+  stepBack(kind: StepKind): Promise<{ moved: boolean; events: number }>;
   /** Run continuously, `speed` guest instructions per display frame. */
   play(speed: number): Promise<void>;
   pause(): Promise<void>;
@@ -60,15 +80,15 @@ export interface LabApi {
   restart(): Promise<void>;
   /** Run a command given as a scenario step (host_read, convert, KVM_... ioctls). */
   command(step: unknown): Promise<CommandResult>;
-  walk(vm: string, gpa: number): Promise<WalkHop[]>;
+  walk(vm: VmRef, gpa: number): Promise<WalkHop[]>;
   /** The VMM process's mappings, with the resident guest pages each maps (as GPA runs). */
-  vmmMappings(vm: string): Promise<VmmMapping[]>;
-  /** What a host frame is (owner, VM, where it appears). */
-  frameInfo(frame: number): Promise<FrameInfo | null>;
+  vmmMappings(vm: VmRef): Promise<VmmMapping[]>;
+  /** What frame `frame` of `host` is (owner, VM, where it appears); null for an unknown host or frame. */
+  frameInfo(host: string, frame: number): Promise<FrameInfo | null>;
   /** Recorded events numbered [from, to), oldest first (at most 5,000; those the trace dropped are absent). */
   events(from: number, to: number): Promise<SimEvent[]>;
   /** The attack-surface view of one VM (devices, port and MMIO maps, ACPI, reset state, MSRs, CPUID, capabilities, boot log); null for an unknown VM. */
-  attackSurface(vm: string): Promise<AttackSurfaceView | null>;
+  attackSurface(vm: VmRef): Promise<AttackSurfaceView | null>;
   /** Assemble a program without running it; the errors with line and column (for the editor). */
   diagnose(source: string, origin: number): Promise<{ line: number; column: number; message: string }[]>;
   /** The page applied frame `n` (flow control: while playing, the next frame waits for this). */

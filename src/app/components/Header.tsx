@@ -3,7 +3,6 @@ import { PRESETS } from '../../scenarios';
 import { ACTIONS } from '../actions';
 import { useLabClient } from '../client-context';
 import { useLab, useLabStore, type ViewId } from '../store';
-import { writeUrl } from '../url';
 
 const title = (id: string) => (PRESETS[id] as { title: string }).title;
 
@@ -27,7 +26,7 @@ export function Header() {
 
   const pick = async (id: string) => {
     if (!(id in PRESETS)) return;
-    if (await client.load(PRESETS[id], id)) writeUrl(id);
+    await client.load(PRESETS[id], id);
   };
 
   const importFile = async (f: File) => {
@@ -39,8 +38,7 @@ export function Header() {
       store.setState({ loadIssues: [{ path: f.name, message: `not valid JSON: ${(e as Error).message}` }] });
       return;
     }
-    if (await client.load(json, `imported: ${f.name}`)) writeUrl(null);
-    else {
+    if (!(await client.load(json, `imported: ${f.name}`))) {
       const issues = store.getState().loadIssues ?? [];
       store.setState({ loadIssues: issues.map((i) => ({ path: `${f.name}: ${i.path}`, message: i.message })) });
     }
@@ -86,7 +84,7 @@ export function Header() {
             <button key={a.id} type="button" title={`${label} (${a.shortcut})`} aria-keyshortcuts={a.shortcut === 'Space' ? 'Space' : a.shortcut}
               aria-label={a.short ? label : undefined}
               disabled={enabledKey[i] === '0'} onClick={() => a.perform({ client, store })}
-              className={a.id === 'play-pause' ? 'primary' : undefined}>
+              className={a.id === 'play-pause' ? 'primary' : a.back ? 'step-back' : undefined}>
               {a.short ?? label}
             </button>
           );

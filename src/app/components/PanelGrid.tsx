@@ -4,6 +4,8 @@ import { useLab, useLabStore, type PanelId } from '../store';
 export interface PanelDef {
   id: PanelId;
   title: string;
+  /** What follows the title (the host view names its host), drawn from the store. */
+  subtitle?: () => ReactNode;
   render: () => ReactNode;
 }
 
@@ -55,7 +57,7 @@ export function PanelGrid({ panels }: { panels: readonly PanelDef[] }) {
         <section key={p.id} className="panel" data-panel={p.id} aria-label={p.title} tabIndex={-1}
           style={maximized ? undefined : { gridArea: area[i] }}>
           <div className="panel-head">
-            <h2>{p.title}</h2>
+            <h2>{p.title}{p.subtitle?.()}</h2>
             <button type="button" className="link" onClick={() => store.setState({ maximized: maximized ? null : p.id })}
               aria-label={maximized ? `Restore ${p.title}` : `Maximise ${p.title}`}>{maximized ? 'Restore' : 'Maximise'}</button>
           </div>

@@ -147,6 +147,14 @@ export class ScenarioRun implements StepContext {
   private partial: PartialStep | null = null;
 
   /**
+   * Guest instructions the current 'run' step has executed so far (0 between steps): with `next`,
+   * where the run is, which is how the lab's time travel names a point to come back to.
+   */
+  get instructionsIntoStep(): number {
+    return this.partial && this.partial.step === this.next ? this.partial.instructions : 0;
+  }
+
+  /**
    * The runner's position, for a snapshot (snapshot.ts): the next step, the run step in progress,
    * the results so far, the notes, and the objects steps named with "as" (by host and fd: the
    * objects themselves are the world's, saved with it).

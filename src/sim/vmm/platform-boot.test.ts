@@ -27,7 +27,7 @@ describe('an ordinary VM boots against the q35 platform', () => {
   let view: AttackSurfaceView;
   beforeAll(() => {
     lab = bootLab([{ name: 'vm', type: 'default', memory: '64M', program: boot }]);
-    view = lab.attackSurface('vm')!;
+    view = lab.attackSurface(lab.refOf('vm'))!;
   });
 
   test('the boot log shows the ACPI tables and the devices Linux finds, and no failure', () => {
@@ -48,10 +48,10 @@ describe('an ordinary VM boots against the q35 platform', () => {
   test('switching the HPET off needs a reboot; after it the HPET is gone from the tables, the log and the figure', () => {
     const before = view.surface.total;
     lab.command({ do: 'set_device', vm: 'vm', device: 'hpet', enabled: false });
-    expect(lab.attackSurface('vm')!.needsReboot).toEqual([expect.stringMatching(/^HPET.* off$/)]);
+    expect(lab.attackSurface(lab.refOf('vm'))!.needsReboot).toEqual([expect.stringMatching(/^HPET.* off$/)]);
     const r = lab.command({ do: 'reboot', vm: 'vm' });
     expect(r.ret).toBe(0);
-    const after = lab.attackSurface('vm')!;
+    const after = lab.attackSurface(lab.refOf('vm'))!;
     expect(after.boots).toBe(2);
     expect(after.needsReboot).toEqual([]);
     expect(table(after, 'HPET')?.change).toBe('removed');
@@ -65,7 +65,7 @@ describe('an ordinary VM boots against the q35 platform', () => {
 
   test('without the i8042 and the RTC the log says so, and the devices are not probed by PNP', () => {
     const l = bootLab([{ name: 'vm', type: 'default', memory: '64M', program: boot, platform: { devices: { i8042: false, rtc: false } } }]);
-    const v = l.attackSurface('vm')!;
+    const v = l.attackSurface(l.refOf('vm'))!;
     expect(v.bootLog).not.toContain('PNP0303');
     expect(v.bootLog).not.toContain('rtc_cmos 00:');
     expect(dsdtHids(v)).not.toContain('PNP0B00');
@@ -77,7 +77,7 @@ describe('a TD boots under upstream QEMU', () => {
   let view: AttackSurfaceView;
   beforeAll(() => {
     const lab = bootLab([{ name: 'td', type: 'tdx', memory: '64M', tdx: { firmware_accept: '64M' }, program: boot }]);
-    view = lab.attackSurface('td')!;
+    view = lab.attackSurface(lab.refOf('td'))!;
   });
 
   test("TDVF adds the MP-wakeup entry; QEMU's MADT still says PCAT_COMPAT, so Linux programs a PIC that is not there", () => {
@@ -96,7 +96,7 @@ describe('a TD boots under upstream QEMU', () => {
 
   test("with the talk's twisted tables the TD's MADT drops PCAT_COMPAT and Linux uses the NULL legacy PIC", () => {
     const lab = bootLab([{ name: 'td', type: 'tdx', memory: '64M', tdx: { firmware_accept: '64M' }, program: boot, platform: { mode: 'talk' } }]);
-    const v = lab.attackSurface('td')!;
+    const v = lab.attackSurface(lab.refOf('td'))!;
     expect(table(v, 'APIC')!.tree.find((n) => n.label === 'Flags')!.children?.[0].value).toBe('no');
     expect(v.bootLog).toContain('Using NULL legacy PIC');
   });
@@ -128,8 +128,8 @@ describe("the talk's allow-list and freeze (preset platform-talk)", () => {
     expect(attack.filter((e) => e.name === 'frozen write').map((e) => e.args.register)).toEqual(['PCI 00:00.0 PCIEXBAR', 'IMR (OCW1)']);
     expect((lab.run.results[5].value as Record<string, string>).r9).toBe('0xe0000001');
     expect((lab.run.results[6].value as Record<string, string>).r9).toBe('0xb0000001');
-    const up = lab.attackSurface('upstream')!;
-    const talk = lab.attackSurface('talk')!;
+    const up = lab.attackSurface(lab.refOf('upstream'))!;
+    const talk = lab.attackSurface(lab.refOf('talk'))!;
     expect(talk.allowList && talk.frozen).toBe(true);
     expect(talk.surface.ports).toBeLessThan(up.surface.ports);
     expect(talk.ports.find((r) => r.device === 'apm')?.state).toBe('denied');
@@ -145,7 +145,7 @@ describe('bad platform input gets a clear message and changes nothing', () => {
     expect(() => l.command({ do: 'set_device', vm: 'vm', device: 'floppy2', enabled: false })).toThrow(/unknown device "floppy2"/);
     expect(() => new Lab({ version: 1, title: 't', vms: [{ name: 'vm', type: 'default', program: boot, platform: { devices: { gpu: true } } }] }))
       .toThrow(ScenarioError);
-    expect(l.attackSurface('vm')!.needsReboot).toEqual([]);
+    expect(l.attackSurface(l.refOf('vm'))!.needsReboot).toEqual([]);
   });
 
   test('a device a TD cannot have', () => {
@@ -153,7 +153,7 @@ describe('bad platform input gets a clear message and changes nothing', () => {
     const r = l.command({ do: 'set_device', vm: 'td', device: 'pic', enabled: true });
     expect(r).toMatchObject({ ret: -1, errno: 'EINVAL' });
     expect(r.why).toMatch(/PIC/);
-    expect(l.attackSurface('td')!.needsReboot).toEqual([]);
+    expect(l.attackSurface(l.refOf('td'))!.needsReboot).toEqual([]);
   });
 
   test('an overlapping allow-list range, named by its place in the scenario', () => {
@@ -198,13 +198,13 @@ describe("the MSR table says what this VMM does with the exits it gets", () => {
   test('a denied read without a VMM handler ends in #GP; with a handler the VMM answers', () => {
     const lab = bootLab([{ name: 'vm', type: 'default', memory: '64M', program: boot }]);
     lab.command({ do: 'set_msr_policy', vm: 'vm', msr: '0x1a0', read: 'deny' });
-    const row = () => lab.attackSurface('vm')!.msrs.find((r) => r.index === '0x1a0')!;
+    const row = () => lab.attackSurface(lab.refOf('vm'))!.msrs.find((r) => r.index === '0x1a0')!;
     expect(row().readPath).toBe('VM exit → kvm_msr_allowed: denied → KVM_EXIT_X86_RDMSR (KVM_MSR_EXIT_REASON_FILTER) → the VMM has no handler: msr.error = 1, the guest gets #GP');
     lab.command({ do: 'vmm_msr_handler', vm: 'vm', msr: '0x1a0', read: 1 });
     expect(row().readPath).toMatch(/→ the VMM answers 0x1$/);
-    expect(lab.attackSurface('vm')!.nextMode).toBe('upstream');
+    expect(lab.attackSurface(lab.refOf('vm'))!.nextMode).toBe('upstream');
     lab.command({ do: 'set_design_mode', vm: 'vm', mode: 'talk' });
-    expect(lab.attackSurface('vm')).toMatchObject({ mode: 'upstream', nextMode: 'talk' });
+    expect(lab.attackSurface(lab.refOf('vm'))).toMatchObject({ mode: 'upstream', nextMode: 'talk' });
   });
 });
 
@@ -213,15 +213,15 @@ describe('review mends', () => {
     const lab = bootLab([{ name: 'vm', type: 'default', memory: '64M', program: boot }]);
     const pat = () => lab.run.vmms.get('vm')!.vcpus[0].msrs.get(0x277);
     expect(pat()).not.toBe(0x0007040600070406n); // Linux wrote its PAT
-    expect(lab.attackSurface('vm')!.msrs.find((r) => r.index === '0x277')!.accesses).toBe(1);
+    expect(lab.attackSurface(lab.refOf('vm'))!.msrs.find((r) => r.index === '0x277')!.accesses).toBe(1);
     lab.command({ do: 'reboot', vm: 'vm', max_instructions: 1 });
     expect(pat()).toBe(0x0007040600070406n);
-    expect(lab.attackSurface('vm')!.msrs.find((r) => r.index === '0x277')!.accesses).toBe(0);
+    expect(lab.attackSurface(lab.refOf('vm'))!.msrs.find((r) => r.index === '0x277')!.accesses).toBe(0);
   });
 
   test("an ordinary VM's FS_BASE needs no VM exit; a filter that denies it makes KVM intercept it", () => {
     const lab = bootLab([{ name: 'vm', type: 'default', memory: '64M', program: boot }]);
-    const row = () => lab.attackSurface('vm')!.msrs.find((r) => r.index === '0xc0000100')!;
+    const row = () => lab.attackSurface(lab.refOf('vm'))!.msrs.find((r) => r.index === '0xc0000100')!;
     expect(row()).toMatchObject({ reachesHost: false, readPath: expect.stringMatching(/without a VM exit/) });
     lab.command({ do: 'set_msr_policy', vm: 'vm', msr: '0xc0000100', read: 'deny' });
     expect(row()).toMatchObject({ reachesHost: true, readPath: expect.stringMatching(/kvm_msr_allowed: denied/) });
@@ -239,9 +239,9 @@ describe('review mends', () => {
   test('the figure counts the table and the rest of the MSR space, not the MSRs a guest tried', () => {
     const lab = new Lab({ version: 1, title: 't', vms: [{ name: 'vm', type: 'default', memory: '16M', program: ['_start:', '    mov ecx, 0x474f4f00', '    rdmsr', '    hlt'] }],
       steps: [{ do: 'run', vm: 'vm' }] });
-    const before = lab.attackSurface('vm')!.surface.msrs;
+    const before = lab.attackSurface(lab.refOf('vm'))!.surface.msrs;
     while (!lab.done) lab.step();
-    const after = lab.attackSurface('vm')!;
+    const after = lab.attackSurface(lab.refOf('vm'))!;
     expect(after.msrs.find((r) => r.index === '0x474f4f00')).toMatchObject({ accesses: 1, reachesHost: true });
     expect(after.surface.msrs).toBe(before);
   });

@@ -77,6 +77,8 @@ export interface SurfaceCount {
 
 export interface AttackSurfaceView {
   vm: string;
+  /** The host the VM runs on. */
+  host: string;
   type: string;
   isTd: boolean;
   /** The design mode the VM runs with. */

@@ -3,6 +3,7 @@ import { ACTIONS, type Action } from '../../actions';
 import { useLabClient } from '../../client-context';
 import { NO_VMS } from '../../empty';
 import { useLab, useLabStore } from '../../store';
+import { sameVm, refOf } from '../../vm-ref';
 import type { VmView } from '../../../sim/lab';
 import type { AsmDiagnostic, AsmEditor } from './asm-editor';
 import { draftsFor, setDraft, useDraft, useDraftStore } from './drafts';
@@ -17,7 +18,7 @@ const NO_DIAGNOSTICS: readonly AsmDiagnostic[] = [];
 export function GuestPanel() {
   const vms = useLab((s) => s.packet?.frame.vms ?? NO_VMS);
   const focus = useLab((s) => s.focusVm);
-  const vm = vms.find((v) => v.name === focus) ?? vms[0];
+  const vm = vms.find((v) => sameVm(refOf(v), focus)) ?? vms[0];
   if (!vm) return <p className="note">Loading the guest…</p>;
   return <GuestView vm={vm} />;
 }
@@ -27,6 +28,7 @@ function GuestView({ vm }: { vm: VmView }) {
   const scenario = useLab((s) => s.scenario);
   const source = useLab((s) => s.source);
   const loadIssues = useLab((s) => s.loadIssues);
+  const hostCount = useLab((s) => s.packet?.frame.hosts.length ?? 0);
   const drafts = useDraftStore();
   const draft = useDraft(drafts, scenario, vm.name);
   // A VM built by the scenario's steps (KVM_CREATE_VM ...) has no program in `vms`: shown, not editable.
@@ -68,7 +70,7 @@ function GuestView({ vm }: { vm: VmView }) {
     !(current?.length && i.message.startsWith('assembler:')));
 
   const editor = useAsmEditor({
-    key: vm.name,
+    key: `${vm.host}\n${vm.name}`,
     doc: text,
     label: `Program of ${vm.name}`,
     describedBy: errorsId,
@@ -79,10 +81,10 @@ function GuestView({ vm }: { vm: VmView }) {
   });
 
   return (
-    <div className="guest" data-testid="guest-view" data-vm={vm.name}>
+    <div className="guest" data-testid="guest-view" data-vm={vm.name} data-host={vm.host}>
       <div className="guest-bar">
         <span className="guest-vm">
-          <strong>{vm.name}</strong> <span className="guest-type">{vm.isTd ? 'TD' : vm.type}</span>
+          <strong>{vm.name}</strong> <span className="guest-type">{vm.isTd ? 'TD' : vm.type}</span>{hostCount > 1 && <span className="guest-type"> on {vm.host}</span>}
         </span>
         <RunControls />
         <span className="guest-next" data-testid="next-instruction">
@@ -134,7 +136,7 @@ function GuestView({ vm }: { vm: VmView }) {
           )}
           <section aria-label={`${vm.name} registers`}>
             <h3>Registers{vm.vcpus.length > 1 ? ' (vCPU 0)' : ''}</h3>
-            <Registers key={vm.name} vm={vm.name} regs={vm.regs} note={vm.regsNote} />
+            <Registers key={`${vm.host}\n${vm.name}`} vm={vm.name} regs={vm.regs} note={vm.regsNote} />
           </section>
           <section aria-label={`${vm.name} serial console`}>
             <h3>Serial console (COM1)</h3>

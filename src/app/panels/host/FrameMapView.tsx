@@ -3,6 +3,7 @@ import type { FrameInfo } from '../../../sim/inspect';
 import { useLabClient } from '../../client-context';
 import { createFrameMap, type FrameMap } from '../../render/frame-map';
 import { useLab, useLabStore } from '../../store';
+import { findHostOwners } from '../../vm-ref';
 import { PAGE_SIZE, formatBytes, hex, ownerKinds, ownerLabel, ownerStats, paletteOf, mapRange, type MapRange, type OwnerStats, type OwnerVm } from './owners';
 import { plural } from '../../format';
 
@@ -14,19 +15,22 @@ import { plural } from '../../format';
 const REFRESH_MS = 400;
 
 export interface FrameMapViewProps {
+  /** The host whose frames this map shows (each map is its own renderer). */
+  host: string;
+  /** The host's VMs, in its KVM's order (the owner codes' order). */
   vms: readonly OwnerVm[];
-  /** A frame was chosen (click, keyboard, legend): fill the read form's HPA. */
-  onPick: (frame: number) => void;
-  /** "Use this GPA" from the frame's info. */
-  onUseGpa: (vm: string, gpa: string) => void;
+  /** A frame of this host was chosen (click, keyboard, legend): select it, fill the read form's HPA. */
+  onPick: (host: string, frame: number) => void;
+  /** "Use this GPA" from the frame's info: a VM of this host. */
+  onUseGpa: (host: string, vm: string, gpa: string) => void;
 }
 
-/** The host's physical frames, one pixel each, coloured by owner; hover and click to inspect one. */
-export function FrameMapView({ vms, onPick, onUseGpa }: FrameMapViewProps) {
+/** A host's physical frames, one pixel each, coloured by owner; hover and click to inspect one. */
+export function FrameMapView({ host, vms, onPick, onUseGpa }: FrameMapViewProps) {
   const store = useLabStore();
   const client = useLabClient();
   const theme = useLab((s) => s.theme);
-  const selected = useLab((s) => s.selectedFrame);
+  const selected = useLab((s) => (s.selectedFrame?.host === host ? s.selectedFrame.frame : null));
   const eventCount = useLab((s) => s.packet?.frame.eventCount ?? 0);
   const canvasRef = useRef<HTMLCanvasElement>(null);
   const mapRef = useRef<FrameMap | null>(null);
@@ -41,10 +45,10 @@ export function FrameMapView({ vms, onPick, onUseGpa }: FrameMapViewProps) {
   const total = stats?.total ?? 0;
   const { first, count } = stats ? mapRange(stats, range) : { first: 0, count: 0 };
 
-  const pickRef = useRef(onPick);
+  const pickRef = useRef((f: number) => onPick(host, f));
   useEffect(() => {
-    pickRef.current = onPick;
-  }, [onPick]);
+    pickRef.current = (f: number) => onPick(host, f);
+  }, [onPick, host]);
 
   // The renderer: created once, fed from the store's packets (throttled), destroyed on unmount.
   useEffect(() => {
@@ -62,11 +66,12 @@ export function FrameMapView({ vms, onPick, onUseGpa }: FrameMapViewProps) {
       timer = 0;
       last = performance.now();
       const p = store.getState().live ?? store.getState().packet;
-      const owners = p?.hostOwners;
-      if (!owners) return;
+      const h = findHostOwners(p, host);
+      if (!h) return;
+      const owners = h.owners;
       // Same owners as last time (and the same array): nothing to count or repaint.
-      if (p.hostVersion === version && owners === ownersRef.current) return;
-      version = p.hostVersion;
+      if (h.version === version && owners === ownersRef.current) return;
+      version = h.version;
       ownersRef.current = owners;
       const s = ownerStats(owners);
       const key = `${owners.length}:${s.lastUsed}:${Array.from(s.counts).join(',')}`;
@@ -93,7 +98,7 @@ export function FrameMapView({ vms, onPick, onUseGpa }: FrameMapViewProps) {
       map.destroy();
       mapRef.current = null;
     };
-  }, [store]);
+  }, [store, host]);
 
   useEffect(() => {
     mapRef.current?.update({ palette, markOuter: theme === 'dark' ? '#000' : '#fff', markInner: theme === 'dark' ? '#fff' : '#000' });
@@ -116,7 +121,7 @@ export function FrameMapView({ vms, onPick, onUseGpa }: FrameMapViewProps) {
       const frame = q.frame;
       const seq = ++q.seq;
       if (frame === null) return;
-      void client.frameInfo(frame).then((i) => {
+      void client.frameInfo(host, frame).then((i) => {
         if (seq === q.seq) setInfo(i ?? null);
       });
     };
@@ -129,7 +134,7 @@ export function FrameMapView({ vms, onPick, onUseGpa }: FrameMapViewProps) {
     } else if (selected !== null && !q.timer) {
       q.timer = window.setTimeout(fetchInfo, Math.max(0, 500 - (performance.now() - q.last)));
     }
-  }, [client, selected, eventCount]);
+  }, [client, host, selected, eventCount]);
   useEffect(() => () => clearTimeout(infoReq.current.timer), []);
 
   const choose = (f: number) => {
@@ -171,17 +176,18 @@ export function FrameMapView({ vms, onPick, onUseGpa }: FrameMapViewProps) {
             <option value="all">all of memory</option>
           </select>
         </label>
-        <button type="button" onClick={() => mapRef.current?.zoomBy(2)} aria-label="Zoom in on the frame map">Zoom in</button>
-        <button type="button" onClick={() => mapRef.current?.zoomBy(0.5)} aria-label="Zoom out of the frame map">Zoom out</button>
-        <button type="button" onClick={() => mapRef.current?.resetZoom()} aria-label="Fit the frame map">Fit</button>
+        <button type="button" onClick={() => mapRef.current?.zoomBy(2)} aria-label={`Zoom in on ${host}'s frame map`}>Zoom in</button>
+        <button type="button" onClick={() => mapRef.current?.zoomBy(0.5)} aria-label={`Zoom out of ${host}'s frame map`}>Zoom out</button>
+        <button type="button" onClick={() => mapRef.current?.resetZoom()} aria-label={`Fit ${host}'s frame map`}>Fit</button>
       </div>
       <canvas
         ref={canvasRef}
         className="frame-canvas"
         data-testid="frame-map"
+        data-host={host}
         tabIndex={0}
         role="slider"
-        aria-label="Host frame map: arrow keys choose a frame, + and − zoom"
+        aria-label={`Frame map of ${host}: arrow keys choose a frame, + and − zoom`}
         aria-valuemin={first}
         aria-valuemax={first + Math.max(0, count - 1)}
         aria-valuenow={selected ?? first}
@@ -199,7 +205,7 @@ export function FrameMapView({ vms, onPick, onUseGpa }: FrameMapViewProps) {
               : `Frames ${hex(first)}–${hex(first + count - 1)} (${formatBytes(count * PAGE_SIZE)} of ${formatBytes(total * PAGE_SIZE)}): every used frame is here, because the allocator hands out the lowest free frames${first > 0 ? `; the host kernel's first ${formatBytes(first * PAGE_SIZE)} are left out` : ''}. The rest is free.`}
             {rowBytes > 0 && ` One pixel per frame; a row is ${formatBytes(rowBytes)}.`}
           </p>
-          <ul aria-label="Frame owners (select the first frame of one)">
+          <ul aria-label={`Frame owners on ${host} (select the first frame of one)`}>
             {kinds.map((k) => {
               const n = stats.counts[k.code];
               return (
@@ -217,7 +223,7 @@ export function FrameMapView({ vms, onPick, onUseGpa }: FrameMapViewProps) {
           </ul>
         </div>
       )}
-      <section className="frame-info" aria-label="Selected frame" aria-live="polite" data-testid="frame-info">
+      <section className="frame-info" aria-label={`Selected frame of ${host}`} aria-live="polite" data-testid="frame-info" data-host={host}>
         {selected === null ? (
           <p className="note">No frame selected.</p>
         ) : info ? (
@@ -231,7 +237,7 @@ export function FrameMapView({ vms, onPick, onUseGpa }: FrameMapViewProps) {
               <dt>poisoned lines</dt><dd className={info.poisonedLines > 0 ? 'danger-text' : undefined}>{info.poisonedLines}{info.poisonedLines > 0 ? ' — the TD takes a machine check when it reads them' : ''}</dd>
             </dl>
             {info.gpa && info.vm && (
-              <button type="button" onClick={() => onUseGpa(info.vm!, info.gpa!)}>Read GPA {info.gpa} of {info.vm} instead</button>
+              <button type="button" onClick={() => onUseGpa(host, info.vm!, info.gpa!)}>Read GPA {info.gpa} of {info.vm} instead</button>
             )}
           </>
         ) : (

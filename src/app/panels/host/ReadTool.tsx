@@ -27,7 +27,11 @@ interface Outcome {
 }
 
 /** "Read as the host": a GPA of a VM (three ways) or an HPA, as a hex dump or a failure with its reason. */
-export function ReadTool({ vms, hostFrames, form, setForm, onShowFrame }: {
+export function ReadTool({ host, vms, namesakes, hostFrames, form, setForm, onShowFrame }: {
+  /** The host that reads: an HPA is one of its frames, a VM one of its VMs. */
+  host: string;
+  /** Per VM name of this host, the other hosts that run a VM of that name. */
+  namesakes: Readonly<Record<string, readonly string[]>>;
   vms: readonly ReadToolVm[];
   hostFrames: number;
   form: FormInput;
@@ -50,7 +54,7 @@ export function ReadTool({ vms, hostFrames, form, setForm, onShowFrame }: {
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     const check = checkForm(form, {
-      hostFrames, vmBytes: (vm?.gfnCount ?? 0) * PAGE_SIZE, sharedBit: vm?.sharedBit ?? null,
+      hostFrames, vmBytes: (vm?.gfnCount ?? 0) * PAGE_SIZE, sharedBit: vm?.sharedBit ?? null, host, namesakesOn: namesakes[form.vm],
     });
     if (!check.ok) {
       setProblem({ field: check.field, message: check.message });
@@ -70,7 +74,7 @@ export function ReadTool({ vms, hostFrames, form, setForm, onShowFrame }: {
       const v = (r.result.value ?? {}) as { hpa?: string };
       let poisoned = 0;
       if (r.result.ret !== -1 && v.hpa) {
-        const info = await client.frameInfo(Math.floor(Number.parseInt(v.hpa.slice(2), 16) / PAGE_SIZE));
+        const info = await client.frameInfo(host, Math.floor(Number.parseInt(v.hpa.slice(2), 16) / PAGE_SIZE));
         if (info && info.hkid !== 0) poisoned = info.poisonedLines;
       }
       // The trace's own sentence for this call: the last event it recorded.

@@ -17,19 +17,19 @@ const RUNS_LISTED = 4;
 
 const num = (h: string) => Number.parseInt(h.slice(2), 16);
 
-/** The VMM process's address space per VM: its VMAs, and how much of the guest RAM it maps is resident. */
-export function VmmSpaces() {
+/** The VMM process's address space per VM of one host: its VMAs, and how much of the guest RAM it maps is resident. */
+export function VmmSpaces({ host }: { host: string }) {
   const client = useLabClient();
-  const focus = useLab((s) => s.focusVm);
+  const focus = useLab((s) => (s.focusVm?.host === host ? s.focusVm.vm : null));
   // A string (compared by value), so that a new frame with the same VMs does not re-render.
-  const vmsJson = useLab((s) => JSON.stringify(s.packet?.frame.vms.map((v) => ({ name: v.name, isTd: v.isTd, memslots: v.memslots })) ?? []));
+  const vmsJson = useLab((s) => JSON.stringify(s.packet?.frame.vms.filter((v) => v.host === host).map((v) => ({ name: v.name, isTd: v.isTd, memslots: v.memslots })) ?? []));
   const vms = useMemo(() => JSON.parse(vmsJson) as VmSlots[], [vmsJson]);
   const names = vms.map((v) => v.name).join('\n');
   const [maps, setMaps] = useState<Record<string, Vma[]>>({});
 
-  useWorkerQuery(names, async (live) => {
+  useWorkerQuery(`${host}\n${names}`, async (live) => {
     const list = names ? names.split('\n') : [];
-    const entries = await Promise.all(list.map(async (n) => [n, (await client.vmmMappings(n)) ?? []] as const));
+    const entries = await Promise.all(list.map(async (n) => [n, (await client.vmmMappings({ host, vm: n })) ?? []] as const));
     if (!live()) return;
     setMaps((prev) => {
       const next = Object.fromEntries(entries);
@@ -42,7 +42,7 @@ export function VmmSpaces() {
   return (
     <div className="vmm-spaces vm-columns" tabIndex={0} aria-label="VMM address spaces">
       {ordered.map((vm) => (
-        <section key={vm.name} aria-label={`VMM address space of ${vm.name}`} data-testid={`vmm-space-${vm.name}`}>
+        <section key={vm.name} aria-label={`VMM address space of ${vm.name} on ${host}`} data-testid={`vmm-space-${vm.name}`} data-host={host}>
           <h4>VMM of {vm.name}{vm.isTd ? ' (TD)' : ''}</h4>
           {vm.isTd && (
             <p className="note td-shared-note">

@@ -20,6 +20,8 @@ describe('the read-as-the-host form', () => {
   });
 
   it('turns an HPA read into host_read_phys and an HPA write into host_write_phys', () => {
+    expect(checkForm({ ...base, mode: 'hpa', address: '0x5000' }, { ...lim, host: 'host-b' })).toMatchObject({ ok: true, step: { do: 'host_read_phys', host: 'host-b', hpa: '0x5000' } });
+    expect(checkForm(base, { ...lim, namesakesOn: ['host-b'] })).toMatchObject({ ok: false, field: 'vm', message: expect.stringContaining('a VM named "td" also runs on host-b') });
     expect(checkForm({ ...base, mode: 'hpa', address: '0x5000' }, lim)).toMatchObject({ ok: true, step: { do: 'host_read_phys', hpa: '0x5000', length: 32 } });
     expect(checkForm({ ...base, mode: 'hpa', address: '0x5000', write: true, data: 'hex:ff' }, lim)).toMatchObject({ ok: true, step: { do: 'host_write_phys', hpa: '0x5000', data: 'hex:ff' } });
   });

@@ -46,6 +46,10 @@ export interface FormLimits {
   vmBytes: number;
   /** For a TD: the shared bit's value (2^(GPAW-1)); a GPA with it set is the shared alias. */
   sharedBit: number | null;
+  /** The host whose memory an HPA names (left out of the step when absent: the only host). */
+  host?: string;
+  /** Other hosts with a VM of the chosen VM's name: host_read and host_write name a VM by its name alone. */
+  namesakesOn?: readonly string[];
 }
 
 export type FormCheck =
@@ -71,11 +75,14 @@ export function checkForm(f: FormInput, lim: FormLimits): FormCheck {
     const end = lim.hostFrames * PAGE_SIZE;
     if (address + length > end)
       return { ok: false, field: 'address', message: `${hex(address)}${length > 1 ? ` + ${length}` : ''} is beyond the end of host memory (${hex(end)}).` };
+    const on = lim.host === undefined ? {} : { host: lim.host };
     return f.write
-      ? { ok: true, step: { do: 'host_write_phys', hpa: hex(address), data: f.data }, address, length }
-      : { ok: true, step: { do: 'host_read_phys', hpa: hex(address), length }, address, length };
+      ? { ok: true, step: { do: 'host_write_phys', ...on, hpa: hex(address), data: f.data }, address, length }
+      : { ok: true, step: { do: 'host_read_phys', ...on, hpa: hex(address), length }, address, length };
   }
   if (!f.vm) return { ok: false, field: 'vm', message: 'Choose a VM.' };
+  if (lim.namesakesOn?.length)
+    return { ok: false, field: 'vm', message: `${f.write ? 'host_write' : 'host_read'} names a VM by its name alone, and a VM named "${f.vm}" also runs on ${lim.namesakesOn.join(', ')}: the step cannot tell them apart. Read by HPA instead.` };
   const gpa = lim.sharedBit !== null && address >= lim.sharedBit && address < 2 * lim.sharedBit ? address - lim.sharedBit : address;
   if (gpa + length > lim.vmBytes)
     return { ok: false, field: 'address', message: `${hex(address)} is beyond the end of ${f.vm}'s memory (its RAM ends at ${hex(lim.vmBytes)}).` };

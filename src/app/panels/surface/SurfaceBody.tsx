@@ -34,8 +34,10 @@ const CELLS: Record<Exclude<SectionId, 'reset'>, Cell> = {
 };
 
 export interface SurfaceBodyProps {
-  /** The VMs shown, in column order. */
+  /** The VMs shown, in column order, by key (the keys of views, was and errors). */
   vms: readonly string[];
+  /** A VM's name as shown, from its key (default: the key itself). */
+  nameOf?: (key: string) => string;
   /** Each VM's view: undefined while it is being asked for, null when the lab has none. */
   views: Readonly<Record<string, AttackSurfaceView | null | undefined>>;
   /** Each VM's figure before it last changed. */
@@ -49,7 +51,7 @@ export interface SurfaceBodyProps {
  * The attack-surface view: a card per VM with the single figure, then one collapsible section per
  * topic with the VMs side by side inside it, so the same table of each VM lines up.
  */
-export function SurfaceBody({ vms, views, was, errors, send }: SurfaceBodyProps) {
+export function SurfaceBody({ vms, nameOf = (k) => k, views, was, errors, send }: SurfaceBodyProps) {
   const [open, setOpen] = useState<ReadonlySet<SectionId>>(() => new Set(['devices']));
   const ready = vms.map((n) => views[n]).filter((v): v is AttackSurfaceView => !!v);
   const scale = Math.max(0, ...ready.map((v) => v.surface.total));
@@ -68,7 +70,7 @@ export function SurfaceBody({ vms, views, was, errors, send }: SurfaceBodyProps)
           const v = views[n];
           return v
             ? <SurfaceCard key={n} v={v} was={was[n]} scale={scale} error={errors[n]} send={send} />
-            : <section key={n} className="surface-card" aria-label={`Attack surface of ${n}`}><h3>{n}</h3><p className="note">{v === null ? `No VMM runs ${n}: the scenario makes its KVM calls itself, as a kernel selftest does, so no device, port, MSR handler or ACPI table is emulated for it and there is no attack surface to show.` : 'Asking the lab…'}</p></section>;
+            : <section key={n} className="surface-card" aria-label={`Attack surface of ${nameOf(n)}`}><h3>{nameOf(n)}</h3><p className="note">{v === null ? `No VMM runs ${nameOf(n)}: the scenario makes its KVM calls itself, as a kernel selftest does, so no device, port, MSR handler or ACPI table is emulated for it and there is no attack surface to show.` : 'Asking the lab…'}</p></section>;
         })}
       </div>
       {ready.length > 0 && SECTIONS.map((s) => (

@@ -1,6 +1,7 @@
 import { useCallback, useMemo, useState } from 'react';
 import { useLabClient } from '../../client-context';
 import { useLab } from '../../store';
+import { parseVmKey, vmKey as keyOf, vmLabel } from '../../vm-ref';
 import type { SurfaceStep } from './format';
 import { SurfaceBody } from './SurfaceBody';
 import { useSurfaceViews } from './use-surface-views';
@@ -13,28 +14,34 @@ import './surface.css';
  */
 export function SurfaceView() {
   const client = useLabClient();
-  const focus = useLab((s) => s.focusVm);
-  // A string (compared by value): a new frame with the same VMs does not re-render the view.
-  const vmKey = useLab((s) => s.packet?.frame.vms.map((v) => v.name).join('\n') ?? '');
+  const focusRef = useLab((s) => s.focusVm);
+  const focus = focusRef ? keyOf(focusRef) : null;
+  const hostCount = useLab((s) => s.packet?.frame.hosts.length ?? 0);
+  // Keys (host and name) as one string (compared by value): a new frame with the same VMs does not re-render the view.
+  const vmKey = useLab((s) => s.packet?.frame.vms.map((v) => keyOf({ host: v.host, vm: v.name })).join('\n') ?? '');
   const all = useMemo(() => (vmKey ? vmKey.split('\n') : []), [vmKey]);
   const { views, was, refresh } = useSurfaceViews(all);
   const [single, setSingle] = useState(false);
   const [errors, setErrors] = useState<Record<string, string>>({});
   const shown = single && focus && all.includes(focus) ? [focus] : all;
+  const nameOf = useCallback((k: string) => vmLabel(parseVmKey(k), hostCount), [hostCount]);
 
   const send = useCallback(async (step: SurfaceStep) => {
     const r = await client.command(step);
     if (!r) return;
+    // The card the command came from: a step names its VM as the scenario does (by name, VMM VMs'
+    // names being unique in a scenario); the views carry their host.
+    const key = Object.entries(views).find(([, v]) => v?.vm === step.vm)?.[0] ?? step.vm;
     setErrors((prev) => {
       const next = { ...prev };
       // A malformed step is refused by the worker; a well-formed one can still fail like a syscall (ret -1).
-      if (!r.ok) next[step.vm] = `${step.do} refused: ${r.issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`;
-      else if (r.result.ret < 0) next[step.vm] = `${step.do} failed${r.result.errno ? ` (${r.result.errno})` : ''}${r.result.why ? `: ${r.result.why}` : ''}`;
-      else delete next[step.vm];
+      if (!r.ok) next[key] = `${step.do} refused: ${r.issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`;
+      else if (r.result.ret < 0) next[key] = `${step.do} failed${r.result.errno ? ` (${r.result.errno})` : ''}${r.result.why ? `: ${r.result.why}` : ''}`;
+      else delete next[key];
       return next;
     });
     await refresh();
-  }, [client, refresh]);
+  }, [client, refresh, views]);
 
   return (
     <section className="surface-view" aria-labelledby="surface-title" data-testid="surface-view">
@@ -47,13 +54,13 @@ export function SurfaceView() {
         {all.length > 1 && (
           <span className="single">
             <button type="button" aria-pressed={single} onClick={() => setSingle(!single)}>One VM only</button>
-            {single && focus && <span className="note"> showing {focus} (choose with the tabs above)</span>}
+            {single && focus && <span className="note"> showing {nameOf(focus)} (choose with the tabs above)</span>}
           </span>
         )}
       </div>
       {all.length === 0
         ? <p className="note">Waiting for the lab…</p>
-        : <SurfaceBody vms={shown} views={views} was={was} errors={errors} send={(s) => void send(s)} />}
+        : <SurfaceBody vms={shown} nameOf={nameOf} views={views} was={was} errors={errors} send={(s) => void send(s)} />}
     </section>
   );
 }

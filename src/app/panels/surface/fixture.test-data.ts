@@ -65,7 +65,7 @@ export function ordinaryView(opts: { hpet?: boolean; pending?: string[] } = {}):
   const ports = map(devs, 'ports', false);
   const mmio = map(devs, 'mmio', false);
   return counted({
-    vm: 'ordinary', type: 'KVM_X86_DEFAULT_VM', isTd: false, mode: 'upstream', nextMode: opts.pending?.some((c) => c.startsWith('design mode')) ? 'talk' : 'upstream', needsReboot: opts.pending ?? [],
+    vm: 'ordinary', host: 'host0', type: 'KVM_X86_DEFAULT_VM', isTd: false, mode: 'upstream', nextMode: opts.pending?.some((c) => c.startsWith('design mode')) ? 'talk' : 'upstream', needsReboot: opts.pending ?? [],
     allowList: false, frozen: false, devices: devs, ports, mmio,
     acpi: [
       { signature: 'RSDP', address: '0xf52a0', length: 20, checksumOk: true, change: 'same', tree: [{ label: 'OEMID', value: 'BOCHS' }] },
@@ -116,7 +116,7 @@ export function tdView(): AttackSurfaceView {
   const mmio = map(devs, 'mmio', true);
   return counted({
     ...ordinaryView(),
-    vm: 'td', type: 'KVM_X86_TDX_VM', isTd: true, mode: 'talk', nextMode: 'talk', allowList: true, frozen: false, needsReboot: [],
+    vm: 'td', host: 'host0', type: 'KVM_X86_TDX_VM', isTd: true, mode: 'talk', nextMode: 'talk', allowList: true, frozen: false, needsReboot: [],
     devices: devs, ports, mmio,
     reset: [
       { name: 'RIP', value: '0xfffffff0', setBy: 'the TDX module' },

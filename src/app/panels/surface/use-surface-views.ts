@@ -3,6 +3,7 @@ import type { AttackSurfaceView } from '../../../sim/vmm/surface-view';
 import { useLabClient } from '../../client-context';
 import type { LabState } from '../../store';
 import { useWorkerQuery } from '../../use-worker-query';
+import { parseVmKey } from '../../vm-ref';
 
 /** While the guest runs, the views are asked of the worker at most this often. */
 const REFRESH_MS = 400;
@@ -19,7 +20,7 @@ const EMPTY: SurfaceViews = { views: {}, was: {} };
 const progress = (s: LabState) => (s.packet ? `${s.packet.frame.eventCount}/${s.packet.frame.stepIndex}` : '');
 
 /**
- * The attack-surface views of the named VMs, asked of the worker now, whenever a frame shows the
+ * The attack-surface views of the VMs with these keys (vm-ref.ts vmKey: host and name), asked of the worker now, whenever a frame shows the
  * machine moved on (throttled), and on `refresh()` (after a command).
  */
 export function useSurfaceViews(names: readonly string[]): SurfaceViews & { refresh: () => Promise<void> } {
@@ -34,7 +35,7 @@ export function useSurfaceViews(names: readonly string[]): SurfaceViews & { refr
   }
   const refresh = useWorkerQuery(key, async (live) => {
     const list = key ? key.split('\n') : [];
-    const answers = await Promise.all(list.map(async (n) => [n, await client.attackSurface(n)] as const));
+    const answers = await Promise.all(list.map(async (n) => [n, await client.attackSurface(parseVmKey(n))] as const));
     if (!live()) return;
     setState((prev) => {
       // undefined: the call failed (the crash banner says so); keep what was shown.

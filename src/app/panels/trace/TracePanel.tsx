@@ -31,6 +31,7 @@ const LAYER_LABEL: Record<Layer, string> = {
  */
 export function TracePanel() {
   const store = useLabStore();
+  const client = useLabClient();
   const history = useHistory();
   const selected = useLab((s) => s.selectedEvent);
 
@@ -75,7 +76,7 @@ export function TracePanel() {
     if (el && follow) el.scrollTop = rows.length * ROW;
   }, [follow, rows, height]);
 
-  const select = (e: SimEvent) => store.setState({ selectedEvent: { seq: e.seq, vm: e.vm, gfns: e.gfns ?? null } });
+  const select = (e: SimEvent) => store.setState({ selectedEvent: { seq: e.seq, host: e.host, vm: e.vm, gfns: e.gfns ?? null } });
 
   const selIndex = selected ? indexBySeq(rows, selected.seq) : -1;
   // Following, the list is drawn where the scroll below will put it (at the end), so new events
@@ -227,7 +228,7 @@ export function TracePanel() {
           </div>
           {rows.length === 0 && <p className="trace-empty">{history.h.events.length ? 'No event matches the filter.' : 'No events yet.'}</p>}
         </div>
-        <EventDetails event={selectedEvent} seq={selected?.seq ?? null} />
+        <EventDetails event={selectedEvent} seq={selected?.seq ?? null} onSeek={(seq) => void client.seek(seq)} />
       </div>
     </div>
   );
@@ -303,7 +304,7 @@ function formatArg(v: ArgValue): string {
   return String(v);
 }
 
-function EventDetails({ event, seq }: { event: SimEvent | undefined; seq: number | null }) {
+function EventDetails({ event, seq, onSeek }: { event: SimEvent | undefined; seq: number | null; onSeek: (seq: number) => void }) {
   if (seq === null) {
     return <section className="trace-details muted" aria-label="Selected event" tabIndex={0}>Select an event (click, or the arrow keys in the list) to see its arguments and the pages it touched.</section>;
   }
@@ -315,6 +316,12 @@ function EventDetails({ event, seq }: { event: SimEvent | undefined; seq: number
         <span className="trace-badge">{LAYER_LABEL[event.layer]}</span> <code className="trace-name">{event.name}</code>
       </p>
       <p className="trace-details-text">{event.text}</p>
+      <p>
+        <button type="button" onClick={() => onSeek(event.seq)} aria-keyshortcuts="G"
+          title="Put the machine back (or forward) to right after this event: every panel shows it as it was then (G)">
+          Go to this moment
+        </button>
+      </p>
       <dl className="trace-meta">
         <dt>seq</dt><dd>{event.seq}</dd>
         <dt>time</dt><dd>{formatTime(event.t)}</dd>

@@ -2,7 +2,8 @@ import { useEffect, useId, useLayoutEffect, useMemo, useRef, useState, type Keyb
 import { PAGE_STATE_INFO } from '../../../sim/view-model';
 import { createPageMap, defaultColumns, type PageMap } from '../../render/page-map';
 import { MAP_COLORS, pagePalette } from '../../render/page-palette';
-import { useLab, useLabStore, type LabState } from '../../store';
+import { selectPage, useLab, useLabStore, type LabState } from '../../store';
+import { findPages, findVm, sameVm, vmLabel, type VmRef } from '../../vm-ref';
 import { PAGE_SIZE, hex, memslotRanges, parseAddress, slotOf, type VmFacts } from './format';
 
 interface Tip {
@@ -18,6 +19,7 @@ interface Tip {
  */
 export function PageMapView({ vm }: { vm: VmFacts }) {
   const name = vm.name;
+  const host = vm.host;
   const store = useLabStore();
   const canvasRef = useRef<HTMLCanvasElement>(null);
   const overlayRef = useRef<HTMLCanvasElement>(null);
@@ -29,19 +31,22 @@ export function PageMapView({ vm }: { vm: VmFacts }) {
   const helpId = useId();
   const sharedBit = vm.sharedBit;
   const ranges = useMemo(() => memslotRanges(vm), [vm]);
+  const hostCount = useLab((s) => s.packet?.frame.hosts.length ?? 0);
+  const label = vmLabel({ host, vm: name }, hostCount);
 
   useEffect(() => {
     const canvas = canvasRef.current, overlay = overlayRef.current;
     if (!canvas || !overlay) return;
     let hoverGfn: number | null = null;
+    const ref: VmRef = { host, vm: name };
     const map = createPageMap(canvas, overlay, {
       onHover: (gfn, x, y) => {
         setTip(gfn === null ? null : { gfn, x, y });
         if (gfn === hoverGfn) return;
         hoverGfn = gfn;
-        store.setState({ hover: gfn === null ? null : { vm: name, gfn } });
+        store.setState({ hover: gfn === null ? null : { host, vm: name, gfn } });
       },
-      onSelect: (gfn) => store.setState({ selection: { vm: name, gfn } }),
+      onSelect: (gfn) => selectPage(store, { host, vm: name, gfn }),
     });
     mapRef.current = map;
 
@@ -55,8 +60,8 @@ export function PageMapView({ vm }: { vm: VmFacts }) {
       if (latest !== packet || s.theme !== theme) {
         packet = latest;
         theme = s.theme;
-        const page = packet?.pages.find((p) => p.vm === name);
-        const view = packet?.frame.vms.find((v) => v.name === name);
+        const page = findPages(packet, ref);
+        const view = findVm(packet?.frame, ref);
         if (page && view) {
           const key = view.memslots.map((m) => `${m.slot}:${m.guest_phys_addr}:${m.memory_size}`).join(',');
           if (key !== slotsKey) {
@@ -66,9 +71,9 @@ export function PageMapView({ vm }: { vm: VmFacts }) {
           map.update(page.states, { palette: pagePalette(s.theme), colors: MAP_COLORS[s.theme], memslots: slots, version: page.version, dirty: page.dirty });
         }
       }
-      map.setSelection(s.selection?.vm === name ? s.selection.gfn : null);
-      map.setHover(s.hover?.vm === name ? s.hover.gfn : null);
-      const outline = outlineOf(s, name);
+      map.setSelection(sameVm(s.selection, ref) ? s.selection!.gfn : null);
+      map.setHover(sameVm(s.hover, ref) ? s.hover!.gfn : null);
+      const outline = outlineOf(s, ref);
       map.setHighlight(outline ? [outline.first, outline.count] : null);
       // A newly selected event's pages are brought into view (the latest event's are outlined where they are).
       const selected = outline && !outline.latest ? outline : null;
@@ -85,23 +90,23 @@ export function PageMapView({ vm }: { vm: VmFacts }) {
       map.destroy();
       mapRef.current = null;
     };
-  }, [store, name]);
+  }, [store, name, host]);
 
-  const count = useLab((s) => s.packet?.pages.find((p) => p.vm === name)?.states.length ?? 0);
-  const selectedGfn = useLab((s) => (s.selection?.vm === name ? s.selection.gfn : -1));
+  const count = useLab((s) => findPages(s.packet, { host, vm: name })?.states.length ?? 0);
+  const selectedGfn = useLab((s) => selectedGfnOf(s, host, name));
   const selectedState = useLab((s) => {
-    const g = s.selection?.vm === name ? s.selection.gfn : -1;
-    const p = g >= 0 ? s.packet?.pages.find((x) => x.vm === name) : undefined;
+    const g = selectedGfnOf(s, host, name);
+    const p = g >= 0 ? findPages(s.packet, { host, vm: name }) : undefined;
     return p && g < p.states.length ? p.states[g] : -1;
   });
   const outlineKey = useLab((s) => {
-    const o = outlineOf(s, name);
+    const o = outlineOf(s, { host, vm: name });
     return o ? JSON.stringify(o) : '';
   });
   const outline = outlineKey ? (JSON.parse(outlineKey) as Outline) : null;
   const tipState = useLab((s) => {
     if (!tip) return -1;
-    const p = s.packet?.pages.find((x) => x.vm === name);
+    const p = findPages(s.packet, { host, vm: name });
     return p && tip.gfn < p.states.length ? p.states[tip.gfn] : -1;
   });
 
@@ -119,7 +124,7 @@ export function PageMapView({ vm }: { vm: VmFacts }) {
   const select = (gfn: number, minCellPx = 0) => {
     if (count === 0) return;
     const g = Math.max(0, Math.min(count - 1, gfn));
-    store.setState({ selection: { vm: name, gfn: g } });
+    selectPage(store, { host, vm: name, gfn: g });
     mapRef.current?.reveal(g, minCellPx);
   };
 
@@ -173,9 +178,9 @@ export function PageMapView({ vm }: { vm: VmFacts }) {
   return (
     <div className="pm">
       <div className="pm-tools">
-        <button type="button" onClick={() => mapRef.current?.zoomBy(2)} aria-label={`Zoom in on ${name}'s page map`} title="Zoom in (+)">+</button>
-        <button type="button" onClick={() => mapRef.current?.zoomBy(0.5)} aria-label={`Zoom out of ${name}'s page map`} title="Zoom out (−)">−</button>
-        <button type="button" onClick={() => mapRef.current?.resetZoom()} aria-label={`Fit ${name}'s whole page map`} title="Fit (0)">Fit</button>
+        <button type="button" onClick={() => mapRef.current?.zoomBy(2)} aria-label={`Zoom in on ${label}'s page map`} title="Zoom in (+)">+</button>
+        <button type="button" onClick={() => mapRef.current?.zoomBy(0.5)} aria-label={`Zoom out of ${label}'s page map`} title="Zoom out (−)">−</button>
+        <button type="button" onClick={() => mapRef.current?.resetZoom()} aria-label={`Fit ${label}'s whole page map`} title="Fit (0)">Fit</button>
         <form className="pm-goto" onSubmit={onGoto}>
           <label>
             <span>Go to GPA</span>
@@ -187,8 +192,8 @@ export function PageMapView({ vm }: { vm: VmFacts }) {
       </div>
       {gotoError && <p className="pm-error" id={`${helpId}-goto`} role="alert">{gotoError}</p>}
       <div className="pm-stage" tabIndex={0} role="application" aria-roledescription="page map"
-        aria-label={`Page map of ${name}: ${count.toLocaleString('en')} guest pages`} aria-describedby={`${helpId}-help`}
-        onKeyDown={onKeyDown} data-testid={`page-map-${name}`}>
+        aria-label={`Page map of ${label}: ${count.toLocaleString('en')} guest pages`} aria-describedby={`${helpId}-help`}
+        onKeyDown={onKeyDown} data-testid={`page-map-${name}`} data-host={host}>
         <canvas ref={canvasRef} className="pm-static" aria-hidden="true" />
         <canvas ref={overlayRef} className="pm-overlay" aria-hidden="true" data-testid={`page-map-overlay-${name}`} />
         {tip && (
@@ -264,10 +269,15 @@ interface Outline {
  * running, the latest event that touched pages (the lesson's page, which at the overview is a few
  * pixels: the outline is at least 8 px).
  */
-function outlineOf(s: LabState, vm: string): Outline | null {
+function outlineOf(s: LabState, vm: VmRef): Outline | null {
   const ev = s.selectedEvent;
-  if (ev) return ev.vm === vm && ev.gfns ? { seq: ev.seq, first: ev.gfns[0], count: ev.gfns[1], latest: false, name: '' } : null;
+  if (ev) return ev.vm === vm.vm && ev.host === vm.host && ev.gfns ? { seq: ev.seq, first: ev.gfns[0], count: ev.gfns[1], latest: false, name: '' } : null;
   const p = s.live ?? s.packet;
   const f = p && !p.playing ? p.frame.focus : null;
-  return f && f.vm === vm ? { seq: f.seq, first: f.gfns[0], count: f.gfns[1], latest: true, name: f.name } : null;
+  return f && sameVm(f, vm) ? { seq: f.seq, first: f.gfns[0], count: f.gfns[1], latest: true, name: f.name } : null;
+}
+
+/** The selected GFN if the selection is in this VM, else −1. */
+function selectedGfnOf(s: LabState, host: string, vm: string): number {
+  return s.selection && s.selection.host === host && s.selection.vm === vm ? s.selection.gfn : -1;
 }

@@ -2,6 +2,7 @@ import { useEffect, useId, useState } from 'react';
 import type { WalkHop } from '../../../sim/inspect';
 import { useLabClient } from '../../client-context';
 import { useLab } from '../../store';
+import { findPages, findVm } from '../../vm-ref';
 import { PAGE_SIZE, hex } from './format';
 
 /** Page states whose GFN is shared by attribute (src/sim/inspect.ts PageState 1, 3, 4). */
@@ -17,15 +18,17 @@ type Access = 'auto' | 'private' | 'shared';
 export function WalkView() {
   const client = useLabClient();
   const vm = useLab((s) => s.selection?.vm ?? null);
+  const host = useLab((s) => s.selection?.host ?? null);
+  const hostCount = useLab((s) => s.packet?.frame.hosts.length ?? 0);
   const gfn = useLab((s) => s.selection?.gfn ?? -1);
   const eventCount = useLab((s) => s.packet?.frame.eventCount ?? 0);
   const pausedFrame = useLab((s) => (s.packet && !s.packet.playing ? s.packet.n : -1));
   const state = useLab((s) => {
     const sel = s.selection;
-    const p = sel ? s.packet?.pages.find((x) => x.vm === sel.vm) : undefined;
+    const p = findPages(s.packet, sel);
     return p && sel && sel.gfn < p.states.length ? p.states[sel.gfn] : -1;
   });
-  const sharedBit = useLab((s) => s.packet?.frame.vms.find((v) => v.name === vm)?.td?.sharedBit ?? -1);
+  const sharedBit = useLab((s) => findVm(s.packet?.frame, s.selection)?.td?.sharedBit ?? -1);
   const [access, setAccess] = useState<Access>('auto');
   const [walk, setWalk] = useState<{ key: string; hops: WalkHop[] } | null>(null);
   const headingId = useId();
@@ -33,23 +36,23 @@ export function WalkView() {
   const isTd = sharedBit >= 0;
   const viaShared = isTd && (access === 'shared' || (access === 'auto' && SHARED_STATES.has(state)));
   const gpa = gfn < 0 ? -1 : gfn * PAGE_SIZE + (viaShared ? 2 ** sharedBit : 0);
-  const key = `${vm}:${gpa}`;
+  const key = JSON.stringify([host, vm, gpa]);
   // While the guest runs, refresh on events and on this page's state; when paused, on every frame
   // (a command, a step, a restart: all publish one).
   const version = `${eventCount}:${state}:${pausedFrame}`;
 
   useEffect(() => {
-    if (vm === null || gpa < 0) return;
+    if (vm === null || host === null || gpa < 0) return;
     let live = true;
-    void client.walk(vm, gpa).then((hops) => {
+    void client.walk({ host, vm }, gpa).then((hops) => {
       if (live && hops) setWalk({ key, hops });
     });
     return () => {
       live = false;
     };
-  }, [client, vm, gpa, key, version]);
+  }, [client, host, vm, gpa, key, version]);
 
-  if (vm === null || gfn < 0) {
+  if (vm === null || host === null || gfn < 0) {
     return (
       <section className="tx-walk" aria-labelledby={headingId}>
         <h3 id={headingId}>Translation walk</h3>
@@ -60,9 +63,9 @@ export function WalkView() {
   const hops = walk?.key === key ? walk.hops : null;
   const failed = hops?.findIndex((h) => !h.ok) ?? -1;
   return (
-    <section className="tx-walk" aria-labelledby={headingId} data-testid="walk">
+    <section className="tx-walk" aria-labelledby={headingId} data-testid="walk" data-host={host} data-vm={vm}>
       <h3 id={headingId}>
-        Walk of GPA <span className="mono">{hex(gpa)}</span> in {vm}
+        Walk of GPA <span className="mono">{hex(gpa)}</span> in {vm}{hostCount > 1 && <> on {host}</>}
       </h3>
       {isTd && (
         <fieldset className="tx-access">

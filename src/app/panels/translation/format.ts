@@ -6,6 +6,8 @@ export const PAGE_SIZE = 4096;
 /** What the panel shows of a VM besides its pages: changes rarely (unlike VmView, new every frame). */
 export interface VmFacts {
   name: string;
+  /** The host the VM runs on (with the name, the VM's identity). */
+  host: string;
   type: string;
   /** A TD's shared bit (GPAW − 1), or −1 for a VM that is not a TD. */
   sharedBit: number;

@@ -1,0 +1,239 @@
+/**
+ * Time travel is exact: after any mix of play slices, steps, user commands, seeks and steps back,
+ * seeking to an event gives the machine a fresh run has when it is driven, one unit of work at a
+ * time (applying the logged commands where they applied), to the first point where that event exists.
+ * The reference below is deliberately naive (no keyframes, no marks, no slices), so it checks the
+ * Lab's bookkeeping rather than sharing it.
+ */
+import fc from 'fast-check';
+import { describe, expect, test } from 'vitest';
+import { PRESETS } from '../scenarios';
+import { gfnSpan, pageStates } from './inspect';
+import { Lab, snapshotKeyframes, type LabOptions } from './lab';
+import { ScenarioRun } from './scenario/runner';
+import { ScenarioError, Step } from './scenario/schema';
+import type { Cpu } from './cpu/cpu';
+import type { LoggedCommand } from './timeline';
+
+const RUNS = Number(process.env.FUZZ_RUNS ?? 100);
+/** Light presets whose whole run single-steps in well under a second. */
+const IDS = ['host-reads-secret', 'lazy-accept', 'shared-buffer', 'msr-filter', 'selftest-by-hand'];
+
+/** What the panels show, and the whole trace: equal summaries mean the same machine as far as anyone can see. */
+function summary(run: ScenarioRun): Record<string, string> {
+  const vms = run.kvm.vms.map((vm) => {
+    const n = Math.min(1 << 16, gfnSpan(vm));
+    return {
+      name: vm.name,
+      regs: vm.vcpus.map((v) => { const c = v.cpu as Cpu | null; return c && `${[...c.r].join(',')}:${c.rip}:${c.cf}${c.zf}${c.sf}${c.of}`; }),
+      instructions: vm.vcpus[0]?.cpu?.instructionsRetired ?? 0,
+      dead: vm.dead,
+      console: run.vmms.get(vm.name)?.console ?? '',
+      states: Buffer.from(pageStates(vm, new Uint8Array(n), 0, n)).toString('base64'),
+    };
+  });
+  const parts: Record<string, unknown> = {
+    t: run.clock.now, next: run.next, into: run.instructionsIntoStep, results: run.results, framesUsed: run.host.memory.framesUsed,
+    // Event times are left out: they depend on how the run was sliced (see the known bug below);
+    // the clock itself (t, above) is exact at every point the lab stops at.
+    events: run.trace.range(run.trace.first, run.trace.count).map(({ t, ...e }) => (void t, e)), vms,
+  };
+  return Object.fromEntries(Object.entries(parts).map(([k, v]) => [k, JSON.stringify(v)]));
+}
+
+/** Equal summaries; on a difference, the first field and where in it the two part (not both whole). */
+function expectSame(a: Record<string, string>, b: Record<string, string>, what: string): void {
+  for (const k of Object.keys(a)) {
+    if (a[k] === b[k]) continue;
+    let i = 0;
+    while (a[k][i] === b[k][i]) i++;
+    expect.fail(`${what}: ${k} differs at ${i}: ${a[k].slice(Math.max(0, i - 200), i + 200)}\n  vs ${b[k].slice(Math.max(0, i - 200), i + 200)}`);
+  }
+}
+
+/** A fresh run driven a unit at a time until event `n` exists (or the run ends). */
+function reference(scenario: unknown, log: readonly LoggedCommand[], n: number): ScenarioRun {
+  const run = ScenarioRun.fromJson(scenario);
+  let k = 0;
+  for (;;) {
+    if (run.trace.count > n) return run;
+    const c = log[k];
+    if (c && c.step === run.next && c.instr === run.instructionsIntoStep) {
+      run.runOne(Step.parse(c.command));
+      k++;
+      continue;
+    }
+    if (run.done) return run;
+    run.advance(1);
+  }
+}
+
+type Op =
+  | { op: 'advance'; n: number }
+  | { op: 'instruction' | 'event' | 'exit' | 'step' }
+  | { op: 'back'; kind: 'instruction' | 'event' | 'exit' | 'step' }
+  | { op: 'command'; which: number }
+  | { op: 'seek'; at: number };
+
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  { weight: 4, arbitrary: fc.record({ op: fc.constant('advance' as const), n: fc.integer({ min: 1, max: 3000 }) }) },
+  { weight: 3, arbitrary: fc.record({ op: fc.constantFrom('instruction' as const, 'event' as const, 'exit' as const, 'step' as const) }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('back' as const), kind: fc.constantFrom('instruction' as const, 'event' as const, 'exit' as const, 'step' as const) }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('command' as const), which: fc.nat(5) }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('seek' as const), at: fc.double({ min: 0, max: 1, noNaN: true }) }) },
+);
+
+/** Commands a user could give in the lesson's VMs (some fail as Linux would: that is part of the timeline too). */
+function commandFor(lab: Lab, which: number): unknown {
+  const vm = lab.run.kvm.vms[0]?.name;
+  if (!vm) return { do: 'host_read_phys', hpa: 0x1000 * (which + 1), length: 16 };
+  return [
+    { do: 'host_read', vm, gpa: 0x1000, length: 16, via: 'vmm_mapping' },
+    { do: 'host_write', vm, gpa: 0x2000 + which, data: 'hex:de ad be ef', via: 'vmm_mapping' },
+    { do: 'convert', vm, gpa: 0x200000, size: 0x1000, to: 'shared' },
+    { do: 'convert', vm, gpa: 0x200000, size: 0x1000, to: 'private' },
+    { do: 'interrupt', vm },
+    { do: 'host_read', vm, gpa: 0x3000, length: 8, via: 'physical' },
+  ][which];
+}
+
+function apply(lab: Lab, o: Op): void {
+  switch (o.op) {
+    case 'advance': lab.advance(o.n); break;
+    case 'instruction': lab.stepInstruction(); break;
+    case 'event': lab.stepEvent(); break;
+    case 'exit': lab.stepExit(); break;
+    case 'step': lab.step(); break;
+    case 'back': lab.stepBack(o.kind); break;
+    case 'command':
+      try {
+        lab.command(commandFor(lab, o.which));
+      } catch (e) {
+        // Refused (no such VM yet in a lesson that makes its VMs by hand): nothing changed, nothing logged.
+        if (!(e instanceof ScenarioError)) throw e;
+      }
+      break;
+    case 'seek': lab.seek(Math.floor(o.at * lab.run.trace.count)); break;
+  }
+}
+
+/**
+ * Keyframes taken often, each restored by rebuilding the run and replaying to its point (what a
+ * snapshot gives, made the slow way): seeks then start from many places, not only the start.
+ */
+function replayKeyframes(scenario: unknown, lab: () => Lab): LabOptions {
+  return {
+    keyframeEvery: 50,
+    snapshot: (run) => {
+      const at = { next: run.next, into: run.instructionsIntoStep };
+      const log = lab().commands.slice(0, lab().position.cmds);
+      return { bytes: 1000, restore: () => runTo(scenario, log, at) };
+    },
+  };
+}
+
+/** A fresh run at cursor `at` with all of `log` applied. */
+function runTo(scenario: unknown, log: readonly LoggedCommand[], at: { next: number; into: number }): ScenarioRun {
+  const run = ScenarioRun.fromJson(scenario);
+  let k = 0;
+  for (;;) {
+    const c = log[k];
+    if (c && c.step === run.next && c.instr === run.instructionsIntoStep) {
+      run.runOne(Step.parse(c.command));
+      k++;
+      continue;
+    }
+    if (run.next === at.next && run.instructionsIntoStep === at.into) {
+      expect(k).toBe(log.length);
+      return run;
+    }
+    let n = run.next === at.next ? at.into - run.instructionsIntoStep : 1_000_000_000;
+    if (c && c.step === run.next) n = Math.min(n, c.instr - run.instructionsIntoStep);
+    run.advance(n);
+  }
+}
+
+describe('time travel', () => {
+  test.each(['start only', 'replayed', 'snapshots'] as const)('seeking to any event gives the machine a fresh run has there (keyframes: %s)', (keyframes) => {
+    fc.assert(fc.property(fc.constantFrom(...IDS), fc.array(opArb, { minLength: 1, maxLength: 14 }), fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 1, maxLength: 3 }), (id, ops, seeks) => {
+      const scenario = PRESETS[id];
+      const options: LabOptions = keyframes === 'start only' ? { snapshot: null } : keyframes === 'replayed' ? replayKeyframes(scenario, () => lab) : { keyframeEvery: 200, snapshot: snapshotKeyframes(scenario) };
+      const lab: Lab = new Lab(scenario, options);
+      for (const o of ops) apply(lab, o);
+      for (const f of seeks) {
+        const n = Math.floor(f * lab.run.trace.count);
+        lab.seek(n);
+        expectSame(summary(lab.run), summary(reference(scenario, lab.commands, n)), `${id}: seek(${n}) after ${JSON.stringify(ops)}`);
+      }
+    }), { numRuns: Math.max(1, Math.ceil(RUNS / 3)) });
+  }, 300_000);
+
+  test('a step back, then the same step forward, comes back to the same machine', () => {
+    fc.assert(fc.property(fc.constantFrom(...IDS), fc.array(opArb, { maxLength: 10 }), fc.constantFrom('instruction' as const, 'event' as const, 'exit' as const, 'step' as const), (id, ops, kind) => {
+      const l = new Lab(PRESETS[id]);
+      for (const o of ops) apply(l, o);
+      // Arrive by the forward step of this kind, so that its step back is its inverse.
+      const forward = () => {
+        if (kind === 'instruction') return l.stepInstruction();
+        if (kind === 'event') return l.stepEvent();
+        if (kind === 'exit') return l.stepExit();
+        return l.step();
+      };
+      // A step to the next exit that ends at a step's end (or gives up) has no exit to come back to.
+      if (forward() === false && kind === 'exit') return;
+      const here = summary(l.run);
+      const at = l.position;
+      if (!l.stepBack(kind)) return;
+      expect(l.position).not.toEqual(at);
+      forward();
+      expect(l.position, `${id} ${kind} after ${JSON.stringify(ops)}`).toEqual(at);
+      expectSame(summary(l.run), here, `${id} ${kind} after ${JSON.stringify(ops)}`);
+    }), { numRuns: RUNS });
+  }, 300_000);
+
+  // Known bug, reported: the clock charges a KVM_RUN call's instructions when the call returns
+  // (Vcpu.finish), so an event recorded inside a call is stamped without the instructions that call
+  // has already retired, and one-instruction slices stamp later than one big slice. The trace then
+  // depends on how the run was sliced, and a seek's replay can stamp events differently from the
+  // original run. This test fails once event times count every retired instruction; then drop .fails
+  // and put the times back in summary().
+  test.fails('event times do not depend on how the run is sliced', () => {
+    const whole = ScenarioRun.fromJson(PRESETS['host-reads-secret']);
+    const single = ScenarioRun.fromJson(PRESETS['host-reads-secret']);
+    while (!whole.done) whole.advance(1000);
+    while (!single.done) single.advance(1);
+    expect(single.trace.range(0, single.trace.count).map((e) => e.t)).toEqual(whole.trace.range(0, whole.trace.count).map((e) => e.t));
+  });
+
+  test('a malformed command log names the entry at fault', () => {
+    expect(() => Lab.parseCommands('x')).toThrow(/expected a list of commands/);
+    expect(() => Lab.parseCommands([{ step: -1, instr: 0, command: { do: 'interrupt', vm: 'vm' } }])).toThrow(/commands\[0\]\.step/);
+    expect(() => Lab.parseCommands([{ step: 0, instr: 0, command: { do: 'nope' } }])).toThrow(/commands\[0\]/);
+    expect(() => Lab.parseCommands([
+      { step: 2, instr: 0, command: { do: 'interrupt', vm: 'vm' } },
+      { step: 1, instr: 0, command: { do: 'interrupt', vm: 'vm' } },
+    ])).toThrow(/commands\[1\].*comes before/);
+    // A command at a point the run never stops at is found when the run gets there.
+    const l = new Lab(PRESETS['host-reads-secret']);
+    const vm = l.run.kvm.vms[0].name;
+    l.setCommands([{ step: 0, instr: 100_000, command: { do: 'interrupt', vm } }]);
+    expect(() => l.seek(1_000_000)).toThrow(/commands\[0\].*never stops there|after the end/);
+  });
+
+  test('seek past the end lands at the end; a seek back and forward again keeps the commands ahead', () => {
+    const l = new Lab(PRESETS['host-reads-secret']);
+    const vm = l.run.kvm.vms[0].name;
+    l.step();
+    l.command({ do: 'host_read', vm, gpa: 0x1000, length: 16, via: 'vmm_mapping' });
+    while (!l.done) l.advance(1000);
+    const end = summary(l.run);
+    const total = l.run.trace.count;
+    expect(l.seek(total + 100)).toBe(total - 1);
+    expectSame(summary(l.run), end, 'seek past the end');
+    l.seek(0);
+    expect(l.position.cmds).toBe(0);
+    while (!l.done) l.advance(7);
+    expect(l.commands).toHaveLength(1);
+    expectSame(summary(l.run), end, 'forward again');
+  });
+});
