@@ -147,11 +147,16 @@ export class ScenarioRun implements StepContext {
   private partial: PartialStep | null = null;
 
   /**
-   * Guest instructions the current 'run' step has executed so far (0 between steps): with `next`,
-   * where the run is, which is how the lab's time travel names a point to come back to.
+   * How far into the current step the run is (0 between steps): a 'run' step's guest instructions
+   * so far, a 'run_until's slice units so far (guest instructions plus actors run). With `next`,
+   * where the run is, which is how the lab's time travel names a point to come back to: a slice
+   * stops only between actors, at points that do not depend on the slices, so advancing by the
+   * difference from an earlier point of the same step stops exactly there again.
    */
   get instructionsIntoStep(): number {
-    return this.partial && this.partial.step === this.next ? this.partial.instructions : 0;
+    const p = this.partial;
+    if (!p || p.step !== this.next) return 0;
+    return p.request ? p.request.instructions : p.units;
   }
 
   /**
@@ -207,7 +212,7 @@ export class ScenarioRun implements StepContext {
   private advanceRun(st: Extract<StepT, { do: 'run' }>, slice: number): StepResult | null {
     const v = this.vmm(st.vm, this.next);
     const fresh = !this.partial || this.partial.step !== this.next;
-    if (fresh) this.partial = { step: this.next, first: this.trace.count, request: null, actors: 0 };
+    if (fresh) this.partial = { step: this.next, first: this.trace.count, request: null, actors: 0, units: 0 };
     const p = this.partial!;
     const o = runVcpu(this.world.scheduler, v, st.vcpu, st.until, st.max_instructions, fresh, slice, p.request ?? undefined);
     if (o.stop === 'slice') {
@@ -224,7 +229,7 @@ export class ScenarioRun implements StepContext {
 
   /** A run_until step by slices: the world runs to `time`, pausing between actors once about `slice` instructions ran. */
   private advanceRunUntil(time: number, slice: number): StepResult | null {
-    if (!this.partial || this.partial.step !== this.next) this.partial = { step: this.next, first: this.trace.count, request: null, actors: 0 };
+    if (!this.partial || this.partial.step !== this.next) this.partial = { step: this.next, first: this.trace.count, request: null, actors: 0, units: 0 };
     const p = this.partial;
     // A slice's worth: guest instructions, and one for each actor run (a timer, a waking vCPU that
     // only halts again): a world of waiting guests runs few instructions but many actors.
@@ -232,6 +237,7 @@ export class ScenarioRun implements StepContext {
     const start = this.guestInstructions() + sched.steps;
     const r = sched.runUntilOr(time, () => this.guestInstructions() + sched.steps - start >= slice);
     p.actors += r.ran;
+    p.units += this.guestInstructions() + sched.steps - start;
     if (!r.reached) return null;
     this.partial = null;
     const i = this.next++;
@@ -469,6 +475,8 @@ export interface PartialStep {
   first: number;
   request: RunRequest | null;
   actors: number;
+  /** run_until: slice units so far (guest instructions plus actors run). */
+  units: number;
 }
 
 /** ScenarioRun's position (savePosition): plain data. */
