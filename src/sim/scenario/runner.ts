@@ -153,6 +153,12 @@ export class ScenarioRun implements StepContext {
    * stops only between actors, at points that do not depend on the slices, so advancing by the
    * difference from an earlier point of the same step stops exactly there again.
    */
+  /** The pause point of the current run step before this one (undefined: none known). */
+  get previousPointInStep(): number | undefined {
+    const p = this.partial;
+    return p && p.step === this.next && p.request ? p.request.prev : undefined;
+  }
+
   get instructionsIntoStep(): number {
     const p = this.partial;
     if (!p || p.step !== this.next) return 0;

@@ -43,6 +43,8 @@ export interface RunRequest {
   instructions: number;
   exits: number;
   last: RunOutcome | null;
+  /** The step's instruction count at the pause point before the current one (where a step back goes). */
+  prev?: number;
 }
 
 /** What the thread needs from its VMM (vmm.ts implements it). */

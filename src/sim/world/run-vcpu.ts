@@ -44,9 +44,11 @@ export function runVcpu(scheduler: Scheduler, vmm: VmmVm, vcpuIndex: number, unt
       if (r.left <= 0) break;
       if (until === 'exit' && r.last?.stop === 'exit') break;
       if (r.instructions - from >= slice) return { stop: 'slice', instructions: r.instructions, exits: r.exits, message: `paused after ${r.instructions} instructions (a slice)`, lastExit: r.last?.lastExit, request: r };
+      const had = r.instructions;
       if (!scheduler.step()) {
         return { stop: 'idle', instructions: r.instructions, exits: r.exits, message: `nothing in the world can run: vCPU ${vcpuIndex} is ${t.state} and no event is due`, lastExit: r.last?.lastExit };
       }
+      if (r.instructions !== had) r.prev = had;
     }
   } finally {
     t.request = null;
