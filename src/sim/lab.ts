@@ -278,13 +278,18 @@ export class Lab {
     return this.record(this.advanceRaw(instructions));
   }
 
+  /** The last unit forward (stepInstruction): where it started and ended, for a step back. */
+  private lastUnit: { from: Position; to: Position } | null = null;
+
   /**
    * One unit of work forward: a user command logged here, else one guest instruction (or a whole
    * step that runs none). Returns false at the end of the timeline.
    */
   stepInstruction(): boolean {
     const before = this.current.trace.count;
+    const from = this.position;
     const moved = this.unit();
+    this.lastUnit = moved ? { from, to: this.position } : null;
     this.unitStart = moved && this.current.trace.count > before ? before : null;
     this.record(null);
     return moved;
@@ -491,7 +496,24 @@ export class Lab {
   private prevUnit(p: Position): Position {
     const last = this.log[p.cmds - 1];
     if (last && compareCursors(last, p) === 0) return { ...p, cmds: p.cmds - 1 };
-    if (p.instr > 0) return { ...p, instr: p.instr - 1 };
+    // A run pauses only between the scheduler's actors (ScenarioRun.advance): the point one unit
+    // earlier is where the last unit forward started, or else the last point the lab stopped at
+    // before this one, with the commands applied there.
+    const f = this.lastUnit;
+    if (f && samePosition(f.to, p) && comparePositions(f.from, p) < 0) return f.from;
+    const prevInstr = samePosition(this.position, p) ? this.current.previousPointInStep : undefined;
+    if (prevInstr !== undefined && prevInstr < p.instr) {
+      let n = 0;
+      while (n < this.log.length && compareCursors(this.log[n], { step: p.step, instr: prevInstr }) <= 0) n++;
+      return { step: p.step, instr: prevInstr, cmds: Math.min(n, p.cmds) };
+    }
+    let m = this.marks.lastAtOrBefore(p);
+    while (m >= 0 && comparePositions(this.marks.position(m), p) >= 0) m--;
+    if (m >= 0) {
+      const q = this.marks.position(m);
+      if (q.step === p.step || p.instr === 0) return { ...q, cmds: Math.min(q.cmds, p.cmds) };
+    }
+    if (p.instr > 0) return { ...p, instr: 0 };
     const s = p.step - 1;
     const r = this.current.results.find((x) => x.step === s);
     const ran = r && r.do === 'run' ? (r.value as { instructions: number }).instructions : 0;

@@ -30,12 +30,34 @@ export interface Actor {
   readyAt(): number | null;
   /** Run one piece of work at virtual time `now` (≥ readyAt()). */
   act(now: number): void;
+  /**
+   * True while the actor is in the middle of one piece of work it split to let the world be looked
+   * at (a vCPU loop that yielded after an exit): the scheduler runs it next, before anything else.
+   */
+  continuing?(): boolean;
   /** True once the actor will never run again: the scheduler then forgets it. */
   done?(): boolean;
 }
 
-/** A one-shot timer: runs `fire` at virtual time `at` (a cut link restored, a step that waits). */
+/**
+ * What a timer does when it fires, as data (a kind and its arguments) so that a snapshot keeps it:
+ * the owner's table (TimerActions) says what each kind means.
+ */
+export interface TimerAction {
+  kind: string;
+  args: Record<string, string | number | boolean>;
+}
+
+/** What each timer action kind does (wiring: the world builds it, never saved). */
+export type TimerActions = ReadonlyMap<string, (args: TimerAction['args'], now: number) => void>;
+
+/**
+ * A one-shot timer: does `action` at virtual time `at` (a cut link restored, a step that waits).
+ * The action is data resolved through `actions` when it fires; a closure works too, for tests and
+ * throwaway schedulers, but a world holding one cannot be saved (core/state.ts throws naming it).
+ */
 export class Timer implements Actor {
+  static readonly stateSkip: readonly string[] = ['actions'];
   readonly kind = 'timer';
   private fired = false;
   private cancelled = false;
@@ -43,8 +65,9 @@ export class Timer implements Actor {
   constructor(
     readonly name: string,
     readonly at: number,
-    private readonly fire: (now: number) => void,
+    readonly action: TimerAction | ((now: number) => void),
     readonly order: readonly number[] = [],
+    private readonly actions: TimerActions = new Map(),
   ) {
     if (!Number.isFinite(at) || at < 0) throw new RangeError(`timer "${name}": the time ${at} is not a virtual time (ns ≥ 0)`);
   }
@@ -55,7 +78,11 @@ export class Timer implements Actor {
 
   act(now: number): void {
     this.fired = true;
-    this.fire(now);
+    const a = this.action;
+    if (typeof a === 'function') return a(now);
+    const f = this.actions.get(a.kind);
+    if (!f) throw new Error(`timer "${this.name}": no action "${a.kind}" (actions: ${[...this.actions.keys()].join(', ') || 'none'})`);
+    f(a.args, now);
   }
 
   cancel(): void {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type PartState, StateError, loadGraph, saveGraph, stateClass } from './state';
+import { type PartState, StateError, loadGraph, saveGraph, stateClass, wiring } from './state';
 import { PagedU32 } from './paged-array';
 
 class Leaf {
@@ -7,7 +7,7 @@ class Leaf {
   readonly bytes = new Uint8Array(4);
 }
 class Part {
-  static readonly stateSkip = ['cache'];
+  static readonly stateSkip = ['cache', 'onChange'];
   readonly leaves: Leaf[] = [];
   shared: Leaf | null = null;
   readonly byKey = new Map<number, Leaf>();
@@ -81,6 +81,23 @@ describe('saved state (core/state.ts)', () => {
     })();
     expect(() => saveGraph(p)).toThrow(StateError);
     expect(() => saveGraph(p)).toThrow(/\.gen is a suspended generator/);
+    // A function the class does not list as wiring: saving fails naming where it is (never dropped).
+    const f = sample();
+    (f.leaves[1] as unknown as { then: unknown }).then = () => 'progress in a closure';
+    expect(() => saveGraph(f)).toThrow(/state: \.leaves\[1\]\.then is a function/);
+    const g = sample();
+    (g as unknown as { plain: unknown }).plain = { n: 1, done: () => 0 };
+    expect(() => saveGraph(g)).toThrow(/state: \.plain\.done is a function/);
+    // …unless the object holding it is marked as wiring: then it is not saved, and a load keeps the fresh one's.
+    const h = sample();
+    const env = wiring({ emit: () => 0 });
+    (h as unknown as { env: unknown }).env = env;
+    const hs = saveGraph(h);
+    expect('env' in hs).toBe(false);
+    const k = new Part();
+    (k as unknown as { env: unknown }).env = env;
+    loadGraph(k, hs, { Leaf: () => new Leaf() });
+    expect((k as unknown as { env: unknown }).env).toBe(env);
     const s = saveGraph(sample());
     expect(() => loadGraph(new Part(), s)).toThrow(/has no Leaf at \.leaves\[0\], and nothing is registered to make one/);
     const broken = structuredClone(s) as PartState & { shared: unknown };

@@ -4,8 +4,9 @@
  *
  * A part's state is its own data fields, deep-copied: numbers, strings, bigints, typed arrays (as
  * copies), arrays, Maps, Sets, plain objects, and the parts it owns (as nested states tagged with
- * their class). Functions are not state (closures are made again by the constructors that restore
- * the structure). A part a state reaches a second time (a vCPU reached from its VM and from its VMM)
+ * their class). A function is never state: a field holding one must be wiring the constructors
+ * make again (listed in the class's `static stateSkip`), or saving throws naming its path — so a
+ * new part that keeps progress in a closure cannot silently break snapshots. A part a state reaches a second time (a vCPU reached from its VM and from its VMM)
  * is saved once, as a reference to the path where it was first met, so shared objects stay shared.
  *
  * Loading writes a state *into* an object graph built by the same constructors (a fresh world from
@@ -15,7 +16,7 @@
  *
  * A class can describe its state more precisely:
  * - `static stateSkip: readonly string[]` — fields that are caches or wiring, never saved (a TLB,
- *   compiled code, listeners);
+ *   compiled code, listeners); an object made with `wiring()` is never saved wherever it is met;
  * - `saveState()` / `loadState(s)` methods — its own contract (a sparse page table, a generator's log).
  */
 
@@ -87,6 +88,18 @@ const isPlainObject = (v: object): boolean => {
 
 export class StateError extends Error {}
 
+const WIRING = new WeakSet<object>();
+
+/**
+ * Mark an object as wiring (the bundle of callbacks a constructor hands a part: a VMM's vCPU host,
+ * a device's env): a field holding it is not saved, and a load leaves the fresh graph's own in place.
+ * Returns the object.
+ */
+export function wiring<T extends object>(o: T): T {
+  WIRING.add(o);
+  return o;
+}
+
 /**
  * Save a whole graph from its root: the root's fields (minus its stateSkip), and everything they
  * reach. The root's own saveState() is not called (it is usually the one calling this).
@@ -99,9 +112,12 @@ export function saveGraph(root: object): PartState {
 /** Save one value (a field's), as part of a graph walk. Returns undefined for what is not state. */
 function saveValue(v: unknown, path: (string | number)[], seen: Map<object, (string | number)[]>): unknown {
   if (v === null || typeof v !== 'object') {
-    if (typeof v === 'function' || typeof v === 'symbol') return undefined;
+    if (typeof v === 'function')
+      throw new StateError(`state: ${pathText(path)} is a function, which a state cannot hold: if the constructor makes it (wiring), list the field in its class's static stateSkip; if it is progress (a callback, a timer's action), keep it as data (a kind and its arguments, resolved when it runs)`);
+    if (typeof v === 'symbol') return undefined;
     return v;
   }
+  if (WIRING.has(v)) return undefined;
   if (ArrayBuffer.isView(v)) {
     if (v instanceof DataView) return undefined;
     return (v as unknown as { slice(): unknown }).slice();

@@ -41,6 +41,8 @@ const KVM_MEM_MAX_NR_PAGES = 2 ** 31 - 1;
  * Methods are the VM ioctls; each either returns a value or throws SysError (the -1/errno).
  */
 export class Vm {
+  /** Wiring: the VMM's in-kernel device hook, registered again when the VMM is built. */
+  static readonly stateSkip: readonly string[] = ['kernelIo'];
   readonly slots = new Map<number, Memslot>();
   /** Memory attributes: the GFNs marked KVM_MEMORY_ATTRIBUTE_PRIVATE. All memory starts shared. */
   readonly attributes = new RangeSet();

@@ -24,6 +24,7 @@ import type { HostSide, Named, StepContext, StepOutcome } from './steps/define';
 import { assembleAt } from './steps/util';
 import { runStepOutcome } from './steps/vmm';
 import { runVcpu } from '../world/run-vcpu';
+import type { RunRequest } from '../vmm/vcpu-thread';
 
 export type { HostSummary, LinkSummary, Report, StepResult, StepValue, VmSummary } from './report';
 export { assembleAt, decodeData, printable, toHex } from './steps/util';
@@ -142,15 +143,26 @@ export class ScenarioRun implements StepContext {
     return this.report();
   }
 
-  /** A 'run' step in progress (advanced a slice at a time by advance()). */
-  private partial: { step: number; first: number; instructions: number; exits: number } | null = null;
+  /** A 'run' or 'run_until' step in progress (advanced a slice at a time by advance()). */
+  private partial: PartialStep | null = null;
 
   /**
-   * Guest instructions the current 'run' step has executed so far (0 between steps): with `next`,
-   * where the run is, which is how the lab's time travel names a point to come back to.
+   * How far into the current step the run is (0 between steps): a 'run' step's guest instructions
+   * so far, a 'run_until's slice units so far (guest instructions plus actors run). With `next`,
+   * where the run is, which is how the lab's time travel names a point to come back to: a slice
+   * stops only between actors, at points that do not depend on the slices, so advancing by the
+   * difference from an earlier point of the same step stops exactly there again.
    */
+  /** The pause point of the current run step before this one (undefined: none known). */
+  get previousPointInStep(): number | undefined {
+    const p = this.partial;
+    return p && p.step === this.next && p.request ? p.request.prev : undefined;
+  }
+
   get instructionsIntoStep(): number {
-    return this.partial && this.partial.step === this.next ? this.partial.instructions : 0;
+    const p = this.partial;
+    if (!p || p.step !== this.next) return 0;
+    return p.request ? p.request.instructions : p.units;
   }
 
   /**
@@ -160,7 +172,7 @@ export class ScenarioRun implements StepContext {
    */
   savePosition(): RunPosition {
     return {
-      next: this.next, partial: this.partial && { ...this.partial }, results: structuredClone(this.results), notes: [...this.notes],
+      next: this.next, partial: this.partial && structuredClone(this.partial), results: structuredClone(this.results), notes: [...this.notes],
       named: [...this.named].map(([name, n]) => [name, { host: n.node.name, vm: n.vm?.fd, gmem: n.gmem?.fd, addr: n.addr }]),
     };
   }
@@ -168,7 +180,7 @@ export class ScenarioRun implements StepContext {
   /** Put the runner back at a saved position (its world loaded first: the named objects are looked up in it). */
   loadPosition(p: RunPosition): void {
     this.next = p.next;
-    this.partial = p.partial && { ...p.partial };
+    this.partial = p.partial && structuredClone(p.partial);
     this.results.length = 0;
     this.results.push(...structuredClone(p.results));
     this.notes.length = 0;
@@ -185,27 +197,66 @@ export class ScenarioRun implements StepContext {
   }
 
   /**
-   * Advance by at most `slice` guest instructions: a 'run' step runs in slices so a UI can draw
-   * between them; any other step runs whole. Returns the step's result when it completed, else null.
-   * Running a scenario by slices gives the same trace as running it whole.
+   * Advance by about `slice` guest instructions: a 'run' step (and a 'run_until') runs in slices so
+   * a UI can draw between them and time travel can stop inside; any other step runs whole. Returns
+   * the step's result when it completed, else null.
+   *
+   * A slice ends only between two of the scheduler's actors, never inside one (a vCPU's KVM_RUN
+   * runs exactly as long as it would in a whole run: the instructions' time is charged when KVM_RUN
+   * returns, so cutting one short would move every later event). So a slice may run more than
+   * `slice` instructions, and running a scenario by slices of any size gives the same trace, byte
+   * for byte, as running it whole (slicing.test.ts).
    */
   advance(slice: number): StepResult | null {
     if (this.done) return null;
     const st = this.scenario.steps[this.next];
-    if (st.do !== 'run') return this.step();
+    if (st.do === 'run') return this.advanceRun(st, slice);
+    if (st.do === 'run_until' && st.time >= this.clock.now) return this.advanceRunUntil(st.time, slice);
+    return this.step();
+  }
+
+  private advanceRun(st: Extract<StepT, { do: 'run' }>, slice: number): StepResult | null {
     const v = this.vmm(st.vm, this.next);
-    if (!this.partial || this.partial.step !== this.next) this.partial = { step: this.next, first: this.trace.count, instructions: 0, exits: 0 };
-    const p = this.partial;
-    const left = st.max_instructions - p.instructions;
-    const o = runVcpu(this.world.scheduler, v, st.vcpu, st.until, Math.min(slice, left), p.instructions === 0);
-    p.instructions += o.instructions;
-    p.exits += o.exits;
-    if (o.stop === 'budget' && p.instructions < st.max_instructions) return null;
+    const fresh = !this.partial || this.partial.step !== this.next;
+    if (fresh) this.partial = { step: this.next, first: this.trace.count, request: null, actors: 0, units: 0 };
+    const p = this.partial!;
+    const o = runVcpu(this.world.scheduler, v, st.vcpu, st.until, st.max_instructions, fresh, slice, p.request ?? undefined);
+    if (o.stop === 'slice') {
+      // The request (plain data) goes on in the next slice; the thread forgets it meanwhile.
+      p.request = o.request!;
+      return null;
+    }
     this.partial = null;
     const i = this.next++;
-    const res: StepResult = { step: i, do: 'run', ...runStepOutcome(v, st.max_instructions, { ...o, instructions: p.instructions, exits: p.exits }), events: [p.first, this.trace.count] };
+    const res: StepResult = { step: i, do: 'run', ...runStepOutcome(v, st.max_instructions, o), events: [p.first, this.trace.count] };
     this.results.push(res);
     return res;
+  }
+
+  /** A run_until step by slices: the world runs to `time`, pausing between actors once about `slice` instructions ran. */
+  private advanceRunUntil(time: number, slice: number): StepResult | null {
+    if (!this.partial || this.partial.step !== this.next) this.partial = { step: this.next, first: this.trace.count, request: null, actors: 0, units: 0 };
+    const p = this.partial;
+    // A slice's worth: guest instructions, and one for each actor run (a timer, a waking vCPU that
+    // only halts again): a world of waiting guests runs few instructions but many actors.
+    const sched = this.world.scheduler;
+    const start = this.guestInstructions() + sched.steps;
+    const r = sched.runUntilOr(time, () => this.guestInstructions() + sched.steps - start >= slice);
+    p.actors += r.ran;
+    p.units += this.guestInstructions() + sched.steps - start;
+    if (!r.reached) return null;
+    this.partial = null;
+    const i = this.next++;
+    const res: StepResult = { step: i, do: 'run_until', ret: 0, value: { time_ns: this.clock.now, actors_run: p.actors }, events: [p.first, this.trace.count] };
+    this.results.push(res);
+    return res;
+  }
+
+  /** Instructions every vCPU thread of the world has run so far (what a slice counts). */
+  private guestInstructions(): number {
+    let n = 0;
+    for (const h of this.world.hosts) for (const v of h.vmms.values()) for (const t of v.threads) n += t.counts.instructions;
+    return n;
   }
 
   /** Run the next step. */
@@ -421,10 +472,23 @@ function byHandSide(node: HostNode, vm: Vm): HostSide {
   };
 }
 
+/**
+ * A step advanced in slices, between two of them: where its events start, the run step's request
+ * (what it asked of the vCPU and its counts so far) or the actors a run_until ran so far.
+ */
+export interface PartialStep {
+  step: number;
+  first: number;
+  request: RunRequest | null;
+  actors: number;
+  /** run_until: slice units so far (guest instructions plus actors run). */
+  units: number;
+}
+
 /** ScenarioRun's position (savePosition): plain data. */
 export interface RunPosition {
   next: number;
-  partial: { step: number; first: number; instructions: number; exits: number } | null;
+  partial: PartialStep | null;
   results: StepResult[];
   notes: string[];
   named: [string, { host: string; vm?: number; gmem?: number; addr?: number }][];

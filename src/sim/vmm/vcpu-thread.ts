@@ -43,6 +43,8 @@ export interface RunRequest {
   instructions: number;
   exits: number;
   last: RunOutcome | null;
+  /** The step's instruction count at the pause point before the current one (where a step back goes). */
+  prev?: number;
 }
 
 /** What the thread needs from its VMM (vmm.ts implements it). */
@@ -50,7 +52,7 @@ export interface VcpuHost {
   readonly vmName: string;
   readonly vcpus: readonly Vcpu[];
   /** kvm_cpu_exec(): KVM_RUN and answer exits until a halt, an exit (until = 'exit') or the budget. */
-  run(vcpuId: number, until: 'halt' | 'exit', budget: number): RunOutcome;
+  run(vcpuId: number, until: 'halt' | 'exit', budget: number, total?: number): RunOutcome;
   now(): number;
   trace(name: string, args: Record<string, string | number | boolean>, text: string, vcpu: number): void;
 }
@@ -62,6 +64,8 @@ export interface VcpuHost {
  * throttle sleep ends; blocked and paused ones when somebody wakes them.
  */
 export class VcpuThread implements Actor {
+  /** Wiring: the VMM's callbacks, and the scheduler's horizon (World.addVmm sets it again on a fresh world). */
+  static readonly stateSkip: readonly string[] = ['host', 'horizon'];
   readonly kind = 'vcpu';
   readonly name: string;
   state: VcpuRunState;
@@ -87,6 +91,14 @@ export class VcpuThread implements Actor {
   private resumeTo: VcpuRunState = 'running';
   /** A throttle tick asked this vCPU to sleep (cpu->throttle_thread_scheduled). */
   throttlePending = 0;
+  /**
+   * A run of the vCPU loop that yielded after an exit to user space and goes on in the next act, as
+   * the same run: the instructions left of its budget, and that budget (for the messages). The
+   * thread yields after every exit so a slice (a UI frame, a time-travel stop) can end there; the
+   * scheduler runs a continuing actor next, before anything else (Actor.continuing), so the world
+   * goes on exactly as if the loop had not yielded.
+   */
+  chunk: { left: number; total: number } | null = null;
 
   constructor(private readonly host: VcpuHost, readonly index: number, initial: VcpuRunState = 'running') {
     this.name = `${host.vmName}/vcpu${index}`;
@@ -153,7 +165,18 @@ export class VcpuThread implements Actor {
     return this.state === 'panicked' || this.state === 'stopped';
   }
 
+  /** Mid-run: it yielded after an exit and must run again at once (the scheduler runs it next). */
+  continuing(): boolean {
+    return this.chunk !== null && !this.held;
+  }
+
   act(now: number): void {
+    if (this.chunk) {
+      const c = this.chunk;
+      this.chunk = null;
+      this.runChunk(c.left, c.total);
+      return;
+    }
     if (this.state === 'sleeping') {
       this.set(this.resumeTo);
       if ((this.state as VcpuRunState) !== 'running') return;
@@ -174,8 +197,25 @@ export class VcpuThread implements Actor {
     let budget = h.next === null ? Number.MAX_SAFE_INTEGER : Math.max(Cost.vcpuQuantum, Math.ceil((h.next - now) / Cost.instruction));
     if (h.limit !== Infinity) budget = Math.min(budget, Math.max(1, Math.ceil((h.limit - now) / Cost.instruction)));
     if (this.request) budget = Math.min(budget, this.request.left);
+    // The host's scheduler tick: KVM_RUN returns at every Cost.vcpuQuantum-th instruction of the
+    // thread at the latest. Fixed boundaries of the thread's own count, so where they fall does not
+    // depend on how a run is driven, and a UI slice or a time-travel stop has an actor boundary at
+    // least that often.
+    budget = Math.min(budget, Cost.vcpuQuantum - (this.counts.instructions % Cost.vcpuQuantum));
     if (budget <= 0) return;
-    const o = this.host.run(this.index, this.request?.until ?? 'halt', budget);
+    this.runChunk(budget, budget);
+  }
+
+  /** The vCPU loop for `budget` instructions (of a run of `total`): it yields after each exit it handled. */
+  private runChunk(budget: number, total: number): void {
+    const until = this.request?.until ?? 'halt';
+    let o = this.host.run(this.index, 'exit', budget, total);
+    if (o.stop === 'exit' && until !== 'exit') {
+      const left = budget - o.instructions;
+      // The loop would go on (KVM_RUN again) — or stop at its budget, with nothing more to report.
+      if (left > 0) this.chunk = { left, total };
+      else o = { ...o, stop: 'budget', message: `the guest ran ${total} instructions without halting; the run stopped at the step budget`, lastExit: undefined, kvmRun: undefined };
+    }
     this.last = o;
     this.counts.instructions += o.instructions;
     this.counts.exits += o.exits;

@@ -1,3 +1,4 @@
+import { wiring } from '../core/state';
 import { SysError, fail } from '../core/errno';
 import { hostFrameOf } from '../kvm/host-frame';
 import { isSharedGpa } from '../abi/tdx';
@@ -144,14 +145,14 @@ export class VmmVm {
     const n = desc.vcpus ?? 1;
     if (!Number.isInteger(n) || n < 1 || n > MAX_VCPUS) fail('EINVAL', `a VM has 1 to ${MAX_VCPUS} vCPUs, not ${n}`);
     this.build();
-    const vcpuHost = {
+    const vcpuHost = wiring({
       vmName: desc.name,
       vcpus: this.vcpus,
-      run: (id: number, until: 'halt' | 'exit', budget: number) => this.run(id, until, budget),
+      run: (id: number, until: 'halt' | 'exit', budget: number, total?: number) => this.run(id, until, budget, total),
       now: () => this.vm.clock.now,
       trace: (name: string, args: Record<string, string | number | boolean>, text: string, vcpu: number) =>
         this.host.trace.emit('vmm', name, args, text, { vm: this.desc.name, vcpu }),
-    };
+    });
     for (const v of this.vcpus) {
       const t = new VcpuThread(vcpuHost, v.id);
       t.hold(true);
@@ -454,7 +455,7 @@ export class VmmVm {
       memory: { below4g, above4g: this.desc.memoryBytes - below4g },
       // Copies: the platform keeps its own ranges (and a saved VMM state holds running's, see beforeLoadState).
       allowList: { ports: p.allow.ports.map((r) => ({ ...r })), mmio: p.allow.mmio.map((r) => ({ ...r })) }, fwCfgFiles: acpi.files,
-    }, {
+    }, wiring({
       trace: (layer, name, args, text) => this.host.trace.emit(layer, name, args, text, { vm: this.desc.name, vcpu: 0 }),
       now: () => this.vm.clock.now,
       readGuest: (gpa, len) => this.dmaRange(gpa, len) ? this.process.read(this.gpaToHva(this.dmaGpa(gpa))!, len) : null,
@@ -469,7 +470,7 @@ export class VmmVm {
       requestPowerOff: (reason) => {
         this.stopRequest = `the guest powered off (${reason})`;
       },
-    });
+    }));
   }
 
   /** A DMA address as the device sees it: a TD's shared alias without the shared bit. */
@@ -618,9 +619,10 @@ export class VmmVm {
 
   /**
    * The vCPU loop (kvm_cpu_exec()): KVM_RUN, answer the exit, again — until the guest halts or stops,
-   * the instruction budget is used up, or (until = 'exit') one exit has been handled.
+   * the instruction budget is used up, or (until = 'exit') one exit has been handled. `total` is
+   * the budget the messages name (a vCPU thread continuing a quantum after an exit passes what is left).
    */
-  run(vcpuId: number, until: 'halt' | 'exit', budget: number): RunOutcome {
+  run(vcpuId: number, until: 'halt' | 'exit', budget: number, total = budget): RunOutcome {
     const vcpu = this.vcpus[vcpuId];
     if (!vcpu) fail('EINVAL', `VM "${this.desc.name}" has no vCPU ${vcpuId}`);
     let instructions = 0;
@@ -628,7 +630,7 @@ export class VmmVm {
     const done = (stop: RunOutcome['stop'], message: string, r?: RunResult): RunOutcome => ({ stop, instructions, exits, message, lastExit: r?.exit, kvmRun: r });
     while (true) {
       const left = budget - instructions;
-      if (left <= 0) return done('budget', `the guest ran ${budget} instructions without halting; the run stopped at the step budget`);
+      if (left <= 0) return done('budget', `the guest ran ${total} instructions without halting; the run stopped at the step budget`);
       let r: RunResult;
       try {
         r = vcpu.run(left);
@@ -640,7 +642,7 @@ export class VmmVm {
       if (r.blocked === 'panicked') return done('panicked', r.why, r);
       if (r.blocked) return done('halted', 'the guest halted', r);
       if (r.ret === -1 && r.errno === 'EIO') return done('vm-dead', `KVM_RUN returned -EIO: ${r.why}`, r);
-      if (r.ret === -1 && r.errno === 'EINTR') return done('budget', `the guest ran ${budget} instructions without halting; the run stopped at the step budget`, r);
+      if (r.ret === -1 && r.errno === 'EINTR') return done('budget', `the guest ran ${total} instructions without halting; the run stopped at the step budget`, r);
       exits++;
       const e = r.exit!;
       switch (e.reason) {

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { Clock } from '../core/clock';
 import { Link, type Transfer } from './link';
 import { Scheduler } from './scheduler';
+import { loadGraph, saveGraph } from '../core/state';
 
 const RUNS = Math.max(100, Number(process.env.FUZZ_RUNS ?? 0));
 
@@ -23,6 +24,7 @@ describe('Link', () => {
       (bandwidth, latency, sends) => {
         const { clock, s, link } = setup(bandwidth, latency);
         const got: Transfer[] = [];
+        link.handlers.set('got', (t) => got.push(t));
         let free = 0;
         const expected: number[] = [];
         for (const [gap, bytes] of sends) {
@@ -31,7 +33,7 @@ describe('Link', () => {
           const wire = Math.ceil((bytes * 1e9) / bandwidth);
           free = start + wire;
           expected.push(start + wire + latency);
-          link.send(bytes, 'page', (t) => got.push(t));
+          link.send(bytes, 'page', { kind: 'got', args: {} });
         }
         while (s.step()) { /* deliver everything */ }
         expect(got.map((t) => t.state)).toEqual(sends.map(() => 'delivered'));
@@ -44,7 +46,8 @@ describe('Link', () => {
     fc.assert(fc.property(fc.array(fc.integer({ min: 1, max: 10_000_000 }), { minLength: 1, maxLength: 8 }), fc.nat(200_000_000), (sizes, cutAt) => {
       const { clock, s, link } = setup();
       const ends: Transfer[] = [];
-      const ts = sizes.map((b) => link.send(b, 'page', (t) => ends.push(t)));
+      link.handlers.set('end', (t) => ends.push(t));
+      const ts = sizes.map((b) => link.send(b, 'page', { kind: 'end', args: {} }));
       s.at(cutAt, 'cut', () => link.cut('test'));
       while (s.step()) { /* to the end */ }
       for (const t of ts) {
@@ -71,6 +74,30 @@ describe('Link', () => {
     expect(u.endedAt).toBe(4096 + 1000);
     expect(events.map((e) => e.name)).toEqual(['link_down', 'link_send', 'link_up', 'link_send', 'link_delivered']);
     expect(events[0].text).toContain('goes down (cable pulled)');
+  });
+
+  it('saves transfers in flight with who learns their end (data), and a loaded link ends them as the original would', () => {
+    const build = () => {
+      const w = setup(1_000_000_000, 1000);
+      const ends: string[] = [];
+      w.link.handlers.set('batch', (t, a) => ends.push(`${t.id}:${t.state}:${a.batch}`));
+      return { ...w, ends };
+    };
+    const a = build();
+    a.link.send(10_000, 'pages', { kind: 'batch', args: { batch: 7 } });
+    a.link.send(20_000, 'pages', { kind: 'batch', args: { batch: 8 } });
+    a.s.runUntil(12_000);
+    expect(a.ends).toEqual(['1:delivered:7']);
+    const state = structuredClone(saveGraph(a.link));
+    const b = build();
+    loadGraph(b.link, state);
+    for (const w of [a, b]) {
+      w.link.cut('test');
+      while (w.s.step()) { /* nothing left */ }
+    }
+    expect(b.ends).toEqual(['2:failed:8']);
+    expect(b.link.stats).toEqual(a.link.stats);
+    expect(() => a.link.send(1, 'x', { kind: 'nobody', args: {} })).toThrow(/link "wan": no handler "nobody"/);
   });
 
   it('refuses a link without bandwidth, naming it', () => {

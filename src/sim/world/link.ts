@@ -31,6 +31,18 @@ export interface Transfer {
   failure?: 'link-down' | 'cut';
 }
 
+/**
+ * Who learns how a transfer went, as data (a snapshot keeps a transfer in flight with it): a kind
+ * from the link's `handlers` table, which the sender's owner fills, and its arguments (an id the
+ * owner resolves: a migration's page batch, a step's request).
+ */
+export interface TransferDone {
+  kind: string;
+  args: Record<string, string | number | boolean>;
+}
+
+export type TransferHandler = (t: Transfer, args: TransferDone['args']) => void;
+
 /** How a link reports its events (the trace's `link` layer). */
 export type LinkEmit = (name: string, args: Record<string, ArgValue>, text: string) => void;
 
@@ -46,10 +58,14 @@ export type LinkEmit = (name: string, args: Record<string, ArgValue>, text: stri
  * a send on a cut link fails at once. Every change emits one event in the `link` layer.
  */
 export class Link implements Actor {
+  /** Wiring the world makes again: how it emits, and what each TransferDone kind means. */
+  static readonly stateSkip: readonly string[] = ['emit', 'handlers'];
   readonly kind = 'link';
   state: 'up' | 'down' = 'up';
+  /** What a transfer's `done` kinds mean (the owners of senders register theirs). */
+  readonly handlers = new Map<string, TransferHandler>();
   /** Transfers in flight, in delivery order. */
-  private readonly flight: { t: Transfer; done?: (t: Transfer) => void }[] = [];
+  private readonly flight: { t: Transfer; done?: TransferDone }[] = [];
   /** When the wire is free for the next transfer's first byte. */
   private busyUntil = 0;
   private nextId = 1;
@@ -89,9 +105,11 @@ export class Link implements Actor {
     return this.flight.map((f) => f.t);
   }
 
-  /** Start sending `bytes`; `done` is called when it is delivered or fails. */
-  send(bytes: number, label = 'data', done?: (t: Transfer) => void): Transfer {
+  /** Start sending `bytes`; the handler `done` names is called when it is delivered or fails. */
+  send(bytes: number, label = 'data', done?: TransferDone): Transfer {
     if (!Number.isSafeInteger(bytes) || bytes < 0) throw new RangeError(`link "${this.name}": cannot send ${bytes} bytes`);
+    if (done && !this.handlers.has(done.kind))
+      throw new Error(`link "${this.name}": no handler "${done.kind}" for a transfer's end (handlers: ${[...this.handlers.keys()].join(', ') || 'none'})`);
     const now = this.clock.now;
     const s = this.spec;
     const start = Math.max(now, this.busyUntil);
@@ -104,7 +122,7 @@ export class Link implements Actor {
       this.stats.failed++;
       this.emit('link_send', { link: s.name, id: t.id, label, bytes, result: 'failed' },
         `${s.from} cannot send ${formatSize(bytes)} (${label}) to ${s.to}: link ${s.name} is down, so the send fails at once.`);
-      done?.(t);
+      this.notify(t, done);
       return t;
     }
     this.busyUntil = start + wire;
@@ -131,8 +149,12 @@ export class Link implements Actor {
       this.stats.failed++;
       this.emit('link_transfer_failed', { link: this.name, id: f.t.id, label: f.t.label, bytes: f.t.bytes },
         `Transfer ${f.t.id} (${f.t.label}, ${formatSize(f.t.bytes)}) on link ${this.name} fails: the link went down before it arrived.`);
-      f.done?.(f.t);
+      this.notify(f.t, f.done);
     }
+  }
+
+  private notify(t: Transfer, done: TransferDone | undefined): void {
+    if (done) this.handlers.get(done.kind)!(t, done.args);
   }
 
   /** The link comes back up; new sends go through (nothing lost is resent by the link). */
@@ -157,7 +179,7 @@ export class Link implements Actor {
       this.stats.bytesDelivered += f.t.bytes;
       this.emit('link_delivered', { link: this.name, id: f.t.id, label: f.t.label, bytes: f.t.bytes },
         `${this.spec.to} receives transfer ${f.t.id} (${f.t.label}, ${formatSize(f.t.bytes)}) over link ${this.name}, ${now - f.t.sentAt} ns after it was sent.`);
-      f.done?.(f.t);
+      this.notify(f.t, f.done);
     }
   }
 }

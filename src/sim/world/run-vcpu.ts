@@ -1,14 +1,17 @@
 import type { RunExit } from '../kvm/run';
 import type { RunOutcome, VmmVm } from '../vmm/vmm';
+import type { RunRequest } from '../vmm/vcpu-thread';
 import type { Scheduler } from './scheduler';
 
 /** What a `run` step reports: why it stopped, and what the vCPU did meanwhile. */
 export interface VcpuRunResult {
-  stop: RunOutcome['stop'] | 'paused' | 'idle';
+  stop: RunOutcome['stop'] | 'paused' | 'idle' | 'slice';
   instructions: number;
   exits: number;
   message: string;
   lastExit?: RunExit;
+  /** Stop 'slice': the step's request, to continue it with (`cont`). */
+  request?: RunRequest;
 }
 
 /**
@@ -19,22 +22,33 @@ export interface VcpuRunResult {
  * prelaunch runs for the step only: its threads are let go and held again after (VmmVm.step), so
  * VMs a scenario steps one at a time do not run in each other's steps. With `kick`, a halted vCPU is
  * woken first, as the lab's run step always resumed a guest after its HLT.
+ *
+ * `slice` pauses the step (stop 'slice') once vCPU `vcpuIndex` has run that many instructions, but
+ * only between two actors: it never cuts a KVM_RUN short (the budget does), so a step run in
+ * slices runs exactly the KVM_RUNs, at exactly the times, a step run whole does.
+ *
+ * `cont` continues a step paused by a slice: its request (plain data, the runner keeps it between
+ * slices and in a snapshot), whose counts then run over the whole step.
  */
-export function runVcpu(scheduler: Scheduler, vmm: VmmVm, vcpuIndex: number, until: 'halt' | 'exit', budget: number, kick: boolean): VcpuRunResult {
+export function runVcpu(scheduler: Scheduler, vmm: VmmVm, vcpuIndex: number, until: 'halt' | 'exit', budget: number, kick: boolean, slice = Infinity, cont?: RunRequest): VcpuRunResult {
   const t = vmm.threads[vcpuIndex];
   if (!t) throw new RangeError(`VM "${vmm.desc.name}" has no vCPU ${vcpuIndex} (it has ${vmm.threads.length})`);
   if (vmm.runState === 'paused') return { stop: 'paused', instructions: 0, exits: 0, message: `the VM is stopped: vCPU ${vcpuIndex} runs again after cont` };
   vmm.step(false);
   if (kick) t.kick();
-  const r = (t.request = { until, left: budget, instructions: 0, exits: 0, last: null as RunOutcome | null });
+  const r = (t.request = cont ?? { until, left: budget, instructions: 0, exits: 0, last: null as RunOutcome | null });
+  const from = r.instructions;
   try {
     for (;;) {
       if (t.state !== 'running' && t.state !== 'sleeping' && t.state !== 'blocked') break;
       if (r.left <= 0) break;
       if (until === 'exit' && r.last?.stop === 'exit') break;
+      if (r.instructions - from >= slice) return { stop: 'slice', instructions: r.instructions, exits: r.exits, message: `paused after ${r.instructions} instructions (a slice)`, lastExit: r.last?.lastExit, request: r };
+      const had = r.instructions;
       if (!scheduler.step()) {
         return { stop: 'idle', instructions: r.instructions, exits: r.exits, message: `nothing in the world can run: vCPU ${vcpuIndex} is ${t.state} and no event is due`, lastExit: r.last?.lastExit };
       }
+      if (r.instructions !== had) r.prev = had;
     }
   } finally {
     t.request = null;

@@ -1,5 +1,5 @@
 import type { Clock } from '../core/clock';
-import { ACTOR_KIND_ORDER, Timer, type Actor } from '../core/actor';
+import { ACTOR_KIND_ORDER, Timer, type Actor, type TimerAction, type TimerActions } from '../core/actor';
 
 const KIND_RANK = new Map(ACTOR_KIND_ORDER.map((k, i) => [k, i]));
 
@@ -13,6 +13,9 @@ const KIND_RANK = new Map(ACTOR_KIND_ORDER.map((k, i) => [k, i]));
  * current time: the clock never goes backwards.
  */
 export class Scheduler {
+  /** What timer actions mean (wiring: the world fills it in its constructor). */
+  static readonly stateSkip: readonly string[] = ['actions'];
+  readonly actions: TimerActions & Map<string, (args: TimerAction['args'], now: number) => void> = new Map();
   private readonly list: { actor: Actor; seq: number }[] = [];
   private seq = 0;
   /** Actors run so far (for tests and the report). */
@@ -36,9 +39,11 @@ export class Scheduler {
     if (i >= 0) this.list.splice(i, 1);
   }
 
-  /** Run `fire` at virtual time `at` (a one-shot timer actor). */
-  at(at: number, name: string, fire: (now: number) => void, order: readonly number[] = []): Timer {
-    const t = new Timer(name, Math.max(at, this.clock.now), fire, order);
+  /** Do `action` at virtual time `at` (a one-shot timer actor); data actions are resolved in `actions`. */
+  at(at: number, name: string, action: TimerAction | ((now: number) => void), order: readonly number[] = []): Timer {
+    if (typeof action !== 'function' && !this.actions.has(action.kind))
+      throw new Error(`timer "${name}": no action "${action.kind}" (actions: ${[...this.actions.keys()].join(', ') || 'none'})`);
+    const t = new Timer(name, Math.max(at, this.clock.now), action, order, this.actions);
     this.add(t);
     return t;
   }
@@ -74,7 +79,7 @@ export class Scheduler {
    */
   step(limit = Infinity): Actor | null {
     this.prune();
-    const next = this.peek();
+    const next = this.continuing() ?? this.peek();
     if (!next || next.at > limit) return null;
     this.clock.advanceTo(next.at);
     this.steps++;
@@ -88,6 +93,15 @@ export class Scheduler {
    * happens in between). `stop` ends the run early, checked after each actor. Returns how many actors ran.
    */
   runUntil(t: number, stop?: () => boolean): number {
+    return this.runUntilOr(t, stop).ran;
+  }
+
+  /**
+   * runUntil(), telling also whether it got to `t` (`reached`) or `stop` ended it first. Stopped
+   * between two actors, it can be called again for the same `t` and goes on exactly as one call
+   * would have (the limit each actor sees is `t` either way): run_until advanced in slices.
+   */
+  runUntilOr(t: number, stop?: () => boolean): { ran: number; reached: boolean } {
     let n = 0;
     const outer = this.limit;
     this.limit = Math.min(t, outer);
@@ -95,14 +109,20 @@ export class Scheduler {
       while (!stop?.()) {
         if (!this.step(t)) {
           this.clock.advanceTo(t);
-          break;
+          return { ran: n, reached: true };
         }
         n++;
       }
     } finally {
       this.limit = outer;
     }
-    return n;
+    return { ran: n, reached: false };
+  }
+
+  /** An actor in the middle of its work (Actor.continuing) runs next, now. */
+  private continuing(): { actor: Actor; at: number } | null {
+    for (const e of this.list) if (e.actor.continuing?.()) return { actor: e.actor, at: this.clock.now };
+    return null;
   }
 
   private prune(): void {

@@ -6,6 +6,7 @@
  * (core/state.ts). The classes are registered by name here so the names survive minification.
  */
 import { type PartState, type RefState, type StateFactories, resolvePath, stateClass } from '../core/state';
+import { Timer, type TimerAction } from '../core/actor';
 import { Cpu } from '../cpu';
 import { assemble } from '../guest/asm';
 import { KERNEL_SERVICES, LinuxGuestKernel, type Platform } from '../guest/kernel/kernel';
@@ -15,6 +16,7 @@ import { GuestMemfd } from '../kvm/guest-memfd';
 import type { Kvm } from '../kvm/kvm';
 import { Vcpu } from '../kvm/vcpu';
 import { Vm } from '../kvm/vm';
+import type { Scheduler } from './scheduler';
 
 stateClass('Process', Process);
 stateClass('Vm', Vm);
@@ -22,10 +24,13 @@ stateClass('GuestMemfd', GuestMemfd);
 stateClass('Vcpu', Vcpu);
 stateClass('Cpu', Cpu);
 stateClass('LinuxGuestKernel', LinuxGuestKernel);
+stateClass('Timer', Timer);
 
 const isRef = (v: unknown): v is RefState => typeof v === 'object' && v !== null && '$ref' in v;
 
 export const WORLD_FACTORIES: StateFactories = {
+  // A timer a step set (World.at): its action is data, resolved in the fresh world's own table.
+  Timer: (s, ctx) => new Timer(String(s.name), Number(s.at), s.action as TimerAction, (s.order as number[]) ?? [], (ctx.root as { scheduler: Scheduler }).scheduler.actions),
   Process: (s, ctx) => (ctx.owner as Host).spawn(String(s.name)),
   Vm: (s, ctx) => {
     const kvm = ctx.owner as Kvm;

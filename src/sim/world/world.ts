@@ -6,7 +6,7 @@ import { Host } from '../host/host';
 import type { Process } from '../host/process';
 import { Kvm } from '../kvm/kvm';
 import type { Actor } from '../core/actor';
-import type { Timer } from '../core/actor';
+import type { Timer, TimerAction } from '../core/actor';
 import type { VmmVm } from '../vmm/vmm';
 import { WORLD_FACTORIES } from './state';
 
@@ -70,6 +70,9 @@ export class World {
       return { name, host, kvm, vmms: new Map<string, VmmVm>(), selftest: host.spawn('kvm-selftest') };
     });
     this.scheduler = new Scheduler(this.clock);
+    // What the world's timers can do (World.at): data, so a snapshot keeps a pending link cut.
+    this.scheduler.actions.set('link_down', (a) => this.link(String(a.link)).cut(String(a.why ?? 'cut')));
+    this.scheduler.actions.set('link_up', (a) => this.link(String(a.link)).restore());
     // Link events go through the sending host's port: they name the host the link starts from.
     this.links = (config.links ?? []).map((l, i) => {
       const sink = this.host(l.from).host.trace;
@@ -95,9 +98,13 @@ export class World {
     this.scheduler.remove(actor);
   }
 
-  /** Run `fire` at virtual time `at` (a one-shot timer actor). */
-  at(at: number, name: string, fire: (now: number) => void): Timer {
-    return this.scheduler.at(at, name, fire);
+  /**
+   * Do `action` at virtual time `at` (a one-shot timer actor). The action is data — a kind from the
+   * scheduler's table (`link_down` {link, why}, `link_up` {link}) and its arguments — never a
+   * closure, so a timer pending in a snapshot fires after the restore too.
+   */
+  at(at: number, name: string, action: TimerAction): Timer {
+    return this.scheduler.at(at, name, action);
   }
 
   /**
@@ -124,9 +131,10 @@ export class World {
    * KVM's VMs and vCPUs with memslots, guest_memfds, attributes, EPT and mirror SEPT, dirty logs and
    * MSR filters, the TDX module's TDs and Secure EPTs, the VMMs with their devices, the guest CPUs
    * and kernels) and the links. A new part (the scheduler, say) is saved by being a field; a field
-   * that is wiring, not state, goes in a `static stateSkip` list. Functions are never saved (the
-   * constructors make them again): progress kept in a closure (an actor's continuation, a generator)
-   * is lost, so keep it as data (see boot-exec.ts's answer log), and let snapshot.test.ts prove it.
+   * that is wiring, not state, goes in a `static stateSkip` list (or is made with `wiring()`).
+   * Functions are never saved: a function anywhere else makes saving throw, naming its path, so
+   * progress kept in a closure (an actor's continuation, a callback) cannot be lost silently — keep
+   * it as data (a timer's action, a transfer's `done`, boot-exec.ts's answer log).
    */
   saveState(): WorldState {
     return { hosts: this.hosts.map((h) => h.name), parts: saveGraph(this) };

@@ -35,7 +35,7 @@ const linkChange = (kind: 'link_down' | 'link_up') => defineStep(kind, 'world', 
     act();
     return { ret: 0, value: { state: link.state } };
   }
-  ctx.world.at(when, `${kind} ${link.name}`, act);
+  ctx.world.at(when, `${kind} ${link.name}`, kind === 'link_down' ? { kind, args: { link: link.name, why: 'the scenario cuts it' } } : { kind, args: { link: link.name } });
   return { ret: 0, value: { at: when } };
 });
 

@@ -3,6 +3,7 @@
  * A model answers reads and writes at its ports or MMIO addresses and says, for the talk's freeze,
  * which of its writes change configuration.
  */
+import { wiring } from '../../core/state';
 import type { ArgValue, Layer } from '../../core/trace';
 
 /** What the VMM lends the devices: tracing, virtual time, guest memory for DMA, reset and power. */
@@ -36,7 +37,7 @@ export interface DeviceEnv {
 }
 
 export function deviceEnv(host: PlatformHost, layer: 'kvm' | 'vmm'): DeviceEnv {
-  return { host, layer, emit: (name, args, text) => host.trace(layer, name, args, text) };
+  return wiring({ host, layer, emit: (name, args, text) => host.trace(layer, name, args, text) });
 }
 
 /** What a read of nothing returns: every data line pulled high (8 bytes: 2^64 - 1 as near as a double gets). */

@@ -39,6 +39,8 @@ export interface PciIds {
 
 /** One PCI function's 4 KiB configuration space. */
 export class PciFunction {
+  /** The owner's reaction to writes: wiring its constructor sets again. */
+  static readonly stateSkip: readonly string[] = ['onWrite'];
   readonly config = new Uint8Array(4096);
   readonly wmask = new Uint8Array(4096);
   /** Called after every write with the offset and size, so the owner can react (BAR moves, PCIEXBAR). */
