@@ -16,9 +16,11 @@ async function clickPage(page: Page, vm: string, gfn: number) {
     const c = await cell();
     if (c.k >= 12) break;
     const box = (await overlay.boundingBox())!;
+    const before = (await overlay.getAttribute('data-k')) ?? '';
     await page.mouse.move(box.x + c.x, box.y + c.y);
     await page.mouse.wheel(0, -300);
-    await page.waitForTimeout(150);
+    // The map has zoomed when its scale changes (the loop then reads the new cell position).
+    await expect(overlay).not.toHaveAttribute('data-k', before);
   }
   const c = await cell();
   await overlay.click({ position: { x: c.x, y: c.y } });
