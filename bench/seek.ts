@@ -2,14 +2,18 @@
  * Headless seek (time travel) section of `npm run bench`: run a lesson to its end in play-sized
  * slices, then seek to random events (a fixed seed) with Lab.seek, as the worker does; the median and
  * worst ms, and the bytes the keyframes hold. The browser half (bench/browser.ts) measures the same as
- * the page waits for it.
+ * the page waits for it. Each lesson is measured twice: with the keyframes the worker uses (the start
+ * only, so a seek replays from the start) and with snapshot keyframes (snapshotKeyframes), which the
+ * worker will use once snapshots restore every preset (snapshot.test.ts).
  */
 import { PRESETS } from '../src/scenarios';
-import { Lab } from '../src/sim/lab';
+import { Lab, snapshotKeyframes } from '../src/sim/lab';
 import { median } from './util';
 
 export interface SeekCase {
   preset: string;
+  /** The Lab's keyframes: 'start' (the worker's today) or 'snapshots' (snapshotKeyframes). */
+  keyframeMode: 'start' | 'snapshots';
   events: number;
   runMs: number;
   seeks: number;
@@ -21,10 +25,10 @@ export interface SeekCase {
 
 export function runSeek(o: { seeks: number; heavySeeks: number }, progress: (s: string) => void): { result: { cases: SeekCase[] }; text: string } {
   const cases: SeekCase[] = [];
-  for (const [preset, n] of [['platform-upstream', o.seeks], ['four-gigabytes', o.heavySeeks]] as const) {
-    progress(`seek: running ${preset} to its end`);
+  for (const keyframeMode of ['start', 'snapshots'] as const) for (const [preset, n] of [['platform-upstream', o.seeks], ['four-gigabytes', o.heavySeeks]] as const) {
+    progress(`seek: running ${preset} to its end (keyframes: ${keyframeMode})`);
     const t0 = performance.now();
-    const lab = new Lab(PRESETS[preset]);
+    const lab = new Lab(PRESETS[preset], keyframeMode === 'snapshots' ? { snapshot: snapshotKeyframes(PRESETS[preset]) } : {});
     while (!lab.done) lab.advance(2000);
     const runMs = performance.now() - t0;
     const events = lab.run.trace.count;
@@ -39,9 +43,9 @@ export function runSeek(o: { seeks: number; heavySeeks: number }, progress: (s: 
     }
     progress(`seek: ${preset}, ${n} seeks`);
     const k = lab.keyframeStore;
-    cases.push({ preset, events, runMs, seeks: n, medianMs: median(times), worstMs: Math.max(...times), keyframes: k.size, keyframeBytes: k.bytes });
+    cases.push({ preset, keyframeMode, events, runMs, seeks: n, medianMs: median(times), worstMs: Math.max(...times), keyframes: k.size, keyframeBytes: k.bytes });
   }
-  const lines = cases.map((c) => `  ${`${c.preset} (${c.events.toLocaleString('en')} events, run ${(c.runMs / 1000).toFixed(1)} s)`.padEnd(52)} ${`${c.medianMs.toFixed(1)} ms`.padStart(10)} ${`${c.worstMs.toFixed(1)} ms`.padStart(10)} ${`${c.keyframes}, ${(c.keyframeBytes / 2 ** 20).toFixed(1)} MiB`.padStart(16)}`);
-  const text = `Seek (time travel, headless): seeks to random events after running to the end\n  ${'lesson'.padEnd(52)} ${'median'.padStart(10)} ${'worst'.padStart(10)} ${'keyframes'.padStart(16)}\n${lines.join('\n')}`;
+  const lines = cases.map((c) => `  ${`${c.preset}, ${c.keyframeMode} (${c.events.toLocaleString('en')} events, run ${(c.runMs / 1000).toFixed(1)} s)`.padEnd(64)} ${`${c.medianMs.toFixed(1)} ms`.padStart(10)} ${`${c.worstMs.toFixed(1)} ms`.padStart(10)} ${`${c.keyframes}, ${(c.keyframeBytes / 2 ** 20).toFixed(1)} MiB`.padStart(16)}`);
+  const text = `Seek (time travel, headless): seeks to random events after running to the end\n  ${'lesson, keyframes'.padEnd(64)} ${'median'.padStart(10)} ${'worst'.padStart(10)} ${'keyframes'.padStart(16)}\n${lines.join('\n')}`;
   return { result: { cases }, text };
 }

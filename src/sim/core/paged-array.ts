@@ -24,6 +24,11 @@ export class PagedU32 {
   private stamps: number[] = [];
   /** Bumped by every write. */
   version = 0;
+  /**
+   * Per chunk, true while a saved state shares it (saveState and loadState hand chunks over without
+   * copying): the first write copies it (copy on write), so a state stays as it was saved.
+   */
+  private shared: boolean[] = [];
 
   constructor(readonly length: number) {}
 
@@ -31,6 +36,14 @@ export class PagedU32 {
     while (this.chunks.length < ci) this.chunks.push(undefined);
     const c = new Uint32Array(CHUNK);
     this.chunks[ci] = c;
+    return c;
+  }
+
+  /** A chunk a saved state shares, copied to be written. */
+  private own(ci: number): Uint32Array {
+    const c = this.chunks[ci]!.slice();
+    this.chunks[ci] = c;
+    this.shared[ci] = false;
     return c;
   }
 
@@ -45,7 +58,7 @@ export class PagedU32 {
     if (c === undefined) {
       if (v === 0) return;
       c = this.newChunk(ci);
-    }
+    } else if (this.shared[ci]) c = this.own(ci);
     c[i & CHUNK_MASK] = v;
     this.stamps[ci] = ++this.version;
   }
@@ -58,6 +71,7 @@ export class PagedU32 {
       const n = Math.min(CHUNK - start, from + count - i);
       let c = this.chunks[ci];
       if (c === undefined && v !== 0) c = this.newChunk(ci);
+      else if (c !== undefined && this.shared[ci]) c = this.own(ci);
       if (c !== undefined) {
         c.fill(v, start, start + n);
         this.stamps[ci] = ++this.version;
@@ -96,7 +110,11 @@ export class PagedU32 {
   saveState(): PagedU32State {
     const chunks: [number, Uint32Array, number][] = [];
     this.chunks.forEach((c, ci) => {
-      if (c) chunks.push([ci, c.slice(), this.stamps[ci] ?? 0]);
+      if (c) {
+        // Shared, not copied: the next write to it here copies it first.
+        chunks.push([ci, c, this.stamps[ci] ?? 0]);
+        this.shared[ci] = true;
+      }
     });
     return { length: this.length, version: this.version, chunks };
   }
@@ -105,8 +123,14 @@ export class PagedU32 {
     if (s.length !== this.length) throw new Error(`state: a paged array of ${s.length} entries cannot load into one of ${this.length}`);
     this.chunks = [];
     this.stamps = [];
+    this.shared = [];
     for (const [ci, c, stamp] of s.chunks) {
-      this.newChunk(ci).set(c);
+      while (this.chunks.length < ci) this.chunks.push(undefined);
+      if (c.length === CHUNK) {
+        // Shared with the state, not copied: the first write copies it (see `shared`).
+        this.chunks[ci] = c;
+        this.shared[ci] = true;
+      } else this.newChunk(ci).set(c);
       this.stamps[ci] = stamp;
     }
     this.version = s.version;

@@ -80,22 +80,52 @@ const CHUNK = 1 << CHUNK_BITS;
 const OBJECT = -1;
 
 class Chunk {
-  readonly t = new Float64Array(CHUNK);
+  readonly t: Float64Array;
   /** EventKind id, or OBJECT. */
-  readonly kind = new Int16Array(CHUNK);
+  readonly kind: Int16Array;
   /** Index into Trace.hostNames (0: world-wide). */
-  readonly host = new Int16Array(CHUNK);
+  readonly host: Int16Array;
   /** Index into Trace.names (0: host-wide). */
-  readonly vm = new Int16Array(CHUNK);
+  readonly vm: Int16Array;
   /** -1: none. */
-  readonly vcpu = new Int16Array(CHUNK);
+  readonly vcpu: Int16Array;
   /** First GFN touched and the count (count 0: none). GFNs of a TD's shared alias pass 2^32. */
-  readonly g0 = new Float64Array(CHUNK);
-  readonly gn = new Float64Array(CHUNK);
-  readonly a = new Float64Array(CHUNK);
-  readonly b = new Float64Array(CHUNK);
-  readonly c = new Float64Array(CHUNK);
-  readonly objs: (StoredEvent | undefined)[] = new Array<StoredEvent | undefined>(CHUNK).fill(undefined);
+  readonly g0: Float64Array;
+  readonly gn: Float64Array;
+  readonly a: Float64Array;
+  readonly b: Float64Array;
+  readonly c: Float64Array;
+  readonly objs: (StoredEvent | null | undefined)[];
+  /**
+   * A full chunk whose columns a saved state shares (saveState hands them out without copying, and
+   * loadState adopts a saved full chunk as it is): never written again, so never recycled by addChunk.
+   */
+  frozen = false;
+  /** The object events as saved (made once, when the chunk is first saved full). */
+  savedObjs: (StoredEvent | null)[] | null = null;
+
+  constructor(from?: ChunkState) {
+    if (from) {
+      // A saved full chunk, shared as it is (it is never written: see `frozen`).
+      this.t = from.t; this.kind = from.kind; this.host = from.host; this.vm = from.vm; this.vcpu = from.vcpu;
+      this.g0 = from.g0; this.gn = from.gn; this.a = from.a; this.b = from.b; this.c = from.c;
+      this.objs = from.objs;
+      this.savedObjs = from.objs;
+      this.frozen = true;
+      return;
+    }
+    this.t = new Float64Array(CHUNK);
+    this.kind = new Int16Array(CHUNK);
+    this.host = new Int16Array(CHUNK);
+    this.vm = new Int16Array(CHUNK);
+    this.vcpu = new Int16Array(CHUNK);
+    this.g0 = new Float64Array(CHUNK);
+    this.gn = new Float64Array(CHUNK);
+    this.a = new Float64Array(CHUNK);
+    this.b = new Float64Array(CHUNK);
+    this.c = new Float64Array(CHUNK);
+    this.objs = new Array<StoredEvent | undefined>(CHUNK).fill(undefined);
+  }
 }
 
 /**
@@ -254,9 +284,14 @@ export class Trace implements TraceSink {
     let c: Chunk;
     if (this.chunks.length < this.maxChunks) c = new Chunk();
     else {
-      c = this.chunks.shift()!;
-      c.objs.fill(undefined);
+      const old = this.chunks.shift()!;
       this.firstChunk++;
+      // A frozen chunk is shared with saved states: it is dropped, not reused.
+      if (old.frozen) c = new Chunk();
+      else {
+        c = old;
+        c.objs.fill(undefined);
+      }
     }
     this.chunks.push(c);
     this.cur = c;
@@ -377,14 +412,22 @@ export class Trace implements TraceSink {
    * the reader's, not the trace's: they stay as they are.
    */
   saveState(): TraceState {
-    const chunks = this.chunks.map((c) => {
+    const chunks = this.chunks.map((c): ChunkState => {
       const n = c === this.cur ? ((this.seq - 1) & (CHUNK - 1)) + 1 : CHUNK;
+      const full = n === CHUNK && c !== this.cur;
+      if (full && c.savedObjs) return { t: c.t, kind: c.kind, host: c.host, vm: c.vm, vcpu: c.vcpu, g0: c.g0, gn: c.gn, a: c.a, b: c.b, c: c.c, objs: c.savedObjs };
       const objs: (StoredEvent | null)[] = [];
       for (let i = 0; i < n; i++) {
         const o = c.objs[i];
         if (o && typeof o.args === 'function') o.args = o.args();
         if (o && typeof o.text === 'function') o.text = o.text();
         objs.push(o ? { layer: o.layer, name: o.name, args: o.args, text: o.text } : null);
+      }
+      if (full) {
+        // A full chunk is never written again: the state shares its columns (see Chunk.frozen).
+        c.frozen = true;
+        c.savedObjs = objs;
+        return { t: c.t, kind: c.kind, host: c.host, vm: c.vm, vcpu: c.vcpu, g0: c.g0, gn: c.gn, a: c.a, b: c.b, c: c.c, objs };
       }
       return {
         t: c.t.slice(0, n), kind: c.kind.slice(0, n), host: c.host.slice(0, n), vm: c.vm.slice(0, n), vcpu: c.vcpu.slice(0, n), g0: c.g0.slice(0, n),
@@ -414,7 +457,9 @@ export class Trace implements TraceSink {
     });
     this.lastName = null;
     this.lastIndex = 0;
-    this.chunks = s.chunks.map((sc) => {
+    this.chunks = s.chunks.map((sc, k) => {
+      // A saved full chunk (not the last, which is written on) is adopted as it is: never written again.
+      if (sc.t.length === CHUNK && k < s.chunks.length - 1) return new Chunk(sc);
       const c = new Chunk();
       c.t.set(sc.t);
       c.kind.set(sc.kind);
@@ -444,8 +489,11 @@ export interface TraceState {
   replayMuted: boolean;
   names: (string | null)[];
   hostNames: (string | null)[];
-  chunks: {
-    t: Float64Array; kind: Int16Array; host: Int16Array; vm: Int16Array; vcpu: Int16Array; g0: Float64Array; gn: Float64Array;
-    a: Float64Array; b: Float64Array; c: Float64Array; objs: (StoredEvent | null)[];
-  }[];
+  chunks: ChunkState[];
+}
+
+/** One chunk of a saved trace: a full one (but the last) shares the trace's columns, which are never written again. */
+interface ChunkState {
+  t: Float64Array; kind: Int16Array; host: Int16Array; vm: Int16Array; vcpu: Int16Array; g0: Float64Array; gn: Float64Array;
+  a: Float64Array; b: Float64Array; c: Float64Array; objs: (StoredEvent | null)[];
 }
