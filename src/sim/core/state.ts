@@ -201,14 +201,10 @@ export function resolvePath(root: object, path: readonly (string | number)[]): u
   return v;
 }
 
+/** resolvePath, throwing (naming where the reference was met) when the target is missing. */
 function resolve(root: object, ref: (string | number)[], at: (string | number)[]): unknown {
-  let v: unknown = root;
-  for (const k of ref) {
-    if (v instanceof Map) v = v.get(k);
-    else if (v !== null && typeof v === 'object') v = (v as Record<string | number, unknown>)[k];
-    else v = undefined;
-    if (v === undefined) throw new StateError(`state: ${pathText(at)} refers to ${pathText(ref)}, which the restored machine does not have`);
-  }
+  const v = resolvePath(root, ref);
+  if (v === undefined) throw new StateError(`state: ${pathText(at)} refers to ${pathText(ref)}, which the restored machine does not have`);
   return v;
 }
 

@@ -5,10 +5,11 @@ import { Trace } from '../core/trace';
 import { Host } from '../host/host';
 import type { Process } from '../host/process';
 import { Kvm } from '../kvm/kvm';
-import type { Actor } from '../core/actor';
-import type { Timer, TimerAction } from '../core/actor';
+import type { Actor, Timer, TimerAction } from '../core/actor';
 import type { VmmVm } from '../vmm/vmm';
 import { WORLD_FACTORIES } from './state';
+import { Link, type LinkSpec } from './link';
+import { Scheduler } from './scheduler';
 
 /** A world's saved state (World.saveState): plain, structured-clonable data. */
 export interface WorldState {
@@ -17,8 +18,6 @@ export interface WorldState {
   /** Every part of the world (core/state.ts). */
   parts: PartState;
 }
-import { Link, type LinkSpec } from './link';
-import { Scheduler } from './scheduler';
 
 export { Link, type LinkSpec, type Transfer } from './link';
 
