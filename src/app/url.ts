@@ -115,6 +115,3 @@ export function writeUrl(s: LinkState | null): void {
   if (debug !== null) url.searchParams.set('debug', debug);
   if (url.href !== window.location.href) window.history.replaceState(null, '', url);
 }
-
-/** A link to the lesson `preset`'s start. */
-export const lessonLink = (preset: string): LinkState => ({ preset, scenario: null, commands: [], event: null });

@@ -34,8 +34,8 @@ function summary(run: ScenarioRun): Record<string, string> {
   });
   const parts: Record<string, unknown> = {
     t: run.clock.now, next: run.next, into: run.instructionsIntoStep, results: run.results, framesUsed: run.host.memory.framesUsed,
-    // Event times are left out: they depend on how the run was sliced (see the known bug below);
-    // the clock itself (t, above) is exact at every point the lab stops at.
+    // Event times are left out (they once depended on how the run was sliced; the test below now
+    // holds them equal, so they could come back); the clock itself (t, above) is checked.
     events: run.trace.range(run.trace.first, run.trace.count).map(({ t, ...e }) => (void t, e)), vms,
   };
   return Object.fromEntries(Object.entries(parts).map(([k, v]) => [k, JSON.stringify(v)]));
@@ -191,12 +191,9 @@ describe('time travel', () => {
     }), { numRuns: RUNS });
   }, 300_000);
 
-  // Known bug, reported: the clock charges a KVM_RUN call's instructions when the call returns
-  // (Vcpu.finish), so an event recorded inside a call is stamped without the instructions that call
-  // has already retired, and one-instruction slices stamp later than one big slice. The trace then
-  // depends on how the run was sliced, and a seek's replay can stamp events differently from the
-  // original run. This test fails once event times count every retired instruction; then drop .fails
-  // and put the times back in summary().
+  // Once a known bug (a .fails test): the clock charged a KVM_RUN call's instructions when the call
+  // returned, so one-instruction slices stamped events later than one big slice. Slices now pause
+  // only between scheduler actors, so a seek's replay stamps events as the original run did.
   test('event times do not depend on how the run is sliced', () => {
     const whole = ScenarioRun.fromJson(PRESETS['host-reads-secret']);
     const single = ScenarioRun.fromJson(PRESETS['host-reads-secret']);

@@ -78,7 +78,7 @@ export class Marks {
 
   /** Mark a position after the newest (callers check that it is); `count` events recorded there. */
   push(p: Position, count: number): void {
-    if (this.n > 0 && this.count(this.n - 1) === count && this.n > 1) this.n--;
+    if (this.n > 1 && this.count(this.n - 1) === count) this.n--;
     if (this.n >= this.cap) this.thin();
     if ((this.n + 1) * F > this.data.length) {
       const bigger = new Float64Array(this.data.length * 2);
