@@ -63,6 +63,9 @@ export function hostWrite(v: HostSide, gpa: number, data: Uint8Array, via: 'vmm_
   return { ret: data.length, value: { hpa: hex(hpa), poisoned_lines: r.poisonedLines } };
 }
 
+/** The bytes a write step writes (decodeData reads them). */
+const bytesData = z.string().describe('text, or hex bytes written as "hex:de ad be ef"');
+
 export const HOST_STEPS = [
   defineStep('host_read', 'host', {
     vm: vmName,
@@ -75,7 +78,7 @@ export const HOST_STEPS = [
   defineStep('host_write', 'host', {
     vm: vmName,
     gpa: numeric,
-    data: z.string().describe('text, or hex bytes written as "hex:de ad be ef"'),
+    data: bytesData,
     via: z.enum(['vmm_mapping', 'physical']),
   }, { summary: "the host writes guest memory through the VMM's mapping or to host physical memory" },
   (ctx, st, i) => hostWrite(ctx.hostSide(st.vm, i), st.gpa, decodeData(st.data), st.via)),
@@ -93,7 +96,7 @@ export const HOST_STEPS = [
       return { ret: st.length, value: { hex: toHex(r.bytes), text: printable(r.bytes), hpa: hex(st.hpa), td_owned_lines: r.tdOwnedLines, owner } };
     }),
 
-  defineStep('host_write_phys', 'host', { host: hostName.optional(), hpa: numeric, data: z.string().describe('text, or hex bytes written as "hex:de ad be ef"') },
+  defineStep('host_write_phys', 'host', { host: hostName.optional(), hpa: numeric, data: bytesData },
     { summary: 'the host writes host physical memory at an address directly' },
     (ctx, st, i) => {
       const node = ctx.hostNode(st.host, i);
