@@ -2,7 +2,7 @@ import { PAGE_STATE_INFO } from '../../../sim/view-model';
 import { useMemo } from 'react';
 import { PAGE_STATE_COLORS } from '../../render/page-palette';
 import { useLab } from '../../store';
-import { parseVmKey, vmKey, vmLabel } from '../../vm-ref';
+import { findVm, parseVmKey, vmKey, vmLabel } from '../../vm-ref';
 import type { VmFacts } from './format';
 import { MemslotTable } from './MemslotTable';
 import { PageMapView } from './PageMapView';
@@ -39,7 +39,7 @@ function VmColumn({ vmKey: key }: { vmKey: string }) {
   // The VM's view is new every frame; its memslots and TD facts rarely change. Select them as one
   // string (a primitive: stable for the store) and parse it only when it changes.
   const json = useLab((s) => {
-    const v = s.packet?.frame.vms.find((x) => x.host === ref.host && x.name === ref.vm);
+    const v = findVm(s.packet?.frame, ref);
     return v ? JSON.stringify({ name: v.name, host: v.host, type: v.type, sharedBit: v.td ? v.td.sharedBit : -1, memslots: v.memslots } satisfies VmFacts) : '';
   });
   const vm = useMemo(() => (json ? (JSON.parse(json) as VmFacts) : null), [json]);
