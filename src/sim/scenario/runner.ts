@@ -153,12 +153,6 @@ export class ScenarioRun implements StepContext {
    * stops only between actors, at points that do not depend on the slices, so advancing by the
    * difference from an earlier point of the same step stops exactly there again.
    */
-  /** The pause point of the current run step before this one (undefined: none known). */
-  get previousPointInStep(): number | undefined {
-    const p = this.partial;
-    return p && p.step === this.next && p.request ? p.request.prev : undefined;
-  }
-
   get instructionsIntoStep(): number {
     const p = this.partial;
     if (!p || p.step !== this.next) return 0;
@@ -201,11 +195,11 @@ export class ScenarioRun implements StepContext {
    * a UI can draw between them and time travel can stop inside; any other step runs whole. Returns
    * the step's result when it completed, else null.
    *
-   * A slice ends only between two of the scheduler's actors, never inside one (a vCPU's KVM_RUN
-   * runs exactly as long as it would in a whole run: the instructions' time is charged when KVM_RUN
-   * returns, so cutting one short would move every later event). So a slice may run more than
-   * `slice` instructions, and running a scenario by slices of any size gives the same trace, byte
-   * for byte, as running it whole (slicing.test.ts).
+   * A 'run' step's slice runs exactly `slice` instructions of its vCPU (or fewer, when the step
+   * ends): it cuts a KVM_RUN short if need be (runVcpu), which moves no event, since virtual time
+   * inside a KVM_RUN is exact (Clock.now). A 'run_until's slice ends between two of the scheduler's
+   * actors. Running a scenario by slices of any size gives the same trace, byte for byte, as
+   * running it whole (slicing.test.ts).
    */
   advance(slice: number): StepResult | null {
     if (this.done) return null;
