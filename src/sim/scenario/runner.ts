@@ -149,9 +149,10 @@ export class ScenarioRun implements StepContext {
   /**
    * How far into the current step the run is (0 between steps): a 'run' step's guest instructions
    * so far, a 'run_until's slice units so far (guest instructions plus actors run). With `next`,
-   * where the run is, which is how the lab's time travel names a point to come back to: a slice
-   * stops only between actors, at points that do not depend on the slices, so advancing by the
-   * difference from an earlier point of the same step stops exactly there again.
+   * where the run is, which is how the lab's time travel names a point to come back to: a 'run'
+   * step's slice stops at exactly its count of instructions, a 'run_until's between actors, at
+   * points that do not depend on the slices, so advancing by the difference from an earlier point of
+   * the same step stops exactly there again.
    */
   get instructionsIntoStep(): number {
     const p = this.partial;
