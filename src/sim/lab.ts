@@ -496,17 +496,18 @@ export class Lab {
   private prevUnit(p: Position): Position {
     const last = this.log[p.cmds - 1];
     if (last && compareCursors(last, p) === 0) return { ...p, cmds: p.cmds - 1 };
-    // A run pauses only between the scheduler's actors (ScenarioRun.advance): the point one unit
-    // earlier is where the last unit forward started, or else the last point the lab stopped at
-    // before this one, with the commands applied there.
+    // A run step pauses at any instruction (its slice caps a KVM_RUN, ScenarioRun.advance): one unit
+    // earlier is one instruction earlier, with the commands logged up to there applied.
+    if (p.instr > 0 && this.current.scenario.steps[p.step]?.do === 'run') {
+      const instr = p.instr - 1;
+      let n = 0;
+      while (n < this.log.length && compareCursors(this.log[n], { step: p.step, instr }) <= 0) n++;
+      return { step: p.step, instr, cmds: Math.min(n, p.cmds) };
+    }
+    // A run_until pauses only between the scheduler's actors: the point one unit earlier is where the
+    // last unit forward started, or else the last point the lab stopped at before this one.
     const f = this.lastUnit;
     if (f && samePosition(f.to, p) && comparePositions(f.from, p) < 0) return f.from;
-    const prevInstr = samePosition(this.position, p) ? this.current.previousPointInStep : undefined;
-    if (prevInstr !== undefined && prevInstr < p.instr) {
-      let n = 0;
-      while (n < this.log.length && compareCursors(this.log[n], { step: p.step, instr: prevInstr }) <= 0) n++;
-      return { step: p.step, instr: prevInstr, cmds: Math.min(n, p.cmds) };
-    }
     let m = this.marks.lastAtOrBefore(p);
     while (m >= 0 && comparePositions(this.marks.position(m), p) >= 0) m--;
     if (m >= 0) {

@@ -234,3 +234,48 @@ describe('time travel', () => {
     expectSame(summary(l.run), end, 'forward again');
   });
 });
+
+describe('step by instruction', () => {
+  const retired = (l: Lab) => l.frame().vms.map((v) => v.vcpus[0]?.instructions ?? 0);
+  const total = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+
+  test("moves the first lesson's vCPU by exactly one instruction each time until its run step ends, and back by one", () => {
+    const l = new Lab(PRESETS['host-reads-secret']);
+    const steps = (PRESETS['host-reads-secret'] as { steps: { do: string }[] }).steps;
+    let units = 0;
+    for (let s = 0; steps[s]?.do === 'run'; s++) {
+      expect(l.position.step).toBe(s);
+      let stepUnits = 0;
+      while (l.position.step === s) {
+        const before = retired(l);
+        expect(l.stepInstruction()).toBe(true);
+        const after = retired(l);
+        stepUnits++;
+        if (l.position.step !== s) {
+          // The unit that ends the step: its last instruction, or none (KVM_RUN again finds the
+          // vCPU halted after the VMM handled its HLT exit).
+          expect(total(after) - total(before)).toBeLessThanOrEqual(1);
+          break;
+        }
+        // One vCPU moved, by exactly one instruction, and the step's count with it.
+        expect(total(after) - total(before)).toBe(1);
+        expect(after.filter((x, i) => x !== before[i])).toHaveLength(1);
+        expect(l.position.instr).toBe(stepUnits);
+        if (stepUnits % 5 === 0) {
+          // One instruction back is where one instruction forward started.
+          const at = l.position;
+          expect(l.stepBack('instruction')).toBe(true);
+          expect(l.position).toEqual({ ...at, instr: at.instr - 1 });
+          expect(retired(l)).toEqual(before);
+          expect(l.stepInstruction()).toBe(true);
+          expect(l.position).toEqual(at);
+          expect(retired(l)).toEqual(after);
+        }
+      }
+      // The run step ran more than a pause point's worth (it used to pause only at exits and quanta).
+      expect(stepUnits).toBeGreaterThan(7);
+      units += stepUnits;
+    }
+    expect(units).toBeGreaterThan(0);
+  });
+});

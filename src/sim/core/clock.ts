@@ -83,16 +83,48 @@ export function throttleTickNs(pct: number): number {
   return Math.trunc(CPU_THROTTLE_TIMESLICE_NS / (1 - p));
 }
 
+/** What the clock asks, during a KVM_RUN, for how many instructions the guest CPU has retired so far. */
+export interface RetiredCounter {
+  retiredNow(): number;
+}
+
 export class Clock {
-  /** Virtual nanoseconds since the machine was created. */
-  now = 0;
+  /** The counter of the KVM_RUN in progress: wiring, not state (nothing is saved mid-call). */
+  static readonly stateSkip: readonly string[] = ['live'];
+  /** Virtual nanoseconds charged so far (the instructions of a KVM_RUN in progress are not yet in it). */
+  private t = 0;
+  private live: RetiredCounter | null = null;
+  private liveStart = 0;
+
+  /**
+   * Virtual nanoseconds since the machine was created. Inside a KVM_RUN it is exact: the time charged
+   * so far plus the call's instructions retired so far × Cost.instruction (Vcpu.run charges those at
+   * its return), so an event inside the call is stamped the same whether the call runs whole or is
+   * cut into pieces at instruction boundaries.
+   */
+  get now(): number {
+    const l = this.live;
+    return l === null ? this.t : this.t + (l.retiredNow() - this.liveStart) * Cost.instruction;
+  }
 
   advance(ns: number): void {
-    this.now += ns;
+    this.t += ns;
   }
 
   /** Move to virtual time `t` (the scheduler, when everything waits until then); never backwards. */
   advanceTo(t: number): void {
-    if (t > this.now) this.now = t;
+    const now = this.now;
+    if (t > now) this.t += t - now;
+  }
+
+  /** KVM_RUN enters the guest: until `endRun`, `now` counts the instructions `c` retires from here. */
+  beginRun(c: RetiredCounter): void {
+    this.live = c;
+    this.liveStart = c.retiredNow();
+  }
+
+  /** KVM_RUN returns: its instructions are charged by the caller (Clock.advance). */
+  endRun(): void {
+    this.live = null;
   }
 }

@@ -177,6 +177,13 @@ export class Cpu implements CpuRegs {
   of = 0;
   /** Instructions retired. While run() executes, the count lives in a local and is stored on exit. */
   instructionsRetired = 0;
+  /**
+   * While run() executes: the count at the start of the instruction or block being run (-1 outside
+   * run()'s loops), and where that block starts (-1 for a single instruction or a fetch), so that
+   * retiredNow() is exact whenever the CPU calls the bus.
+   */
+  private liveN = -1;
+  private liveAt = -1;
   /** The guest kernel's panic message, once it panicked (the CPU then spins in panic()). */
   panicked: string | null = null;
   /** The program's source and origin: what a restored CPU is assembled from (its saved state keeps it). */
@@ -338,7 +345,9 @@ export class Cpu implements CpuRegs {
       try {
         const code = this.code;
         if (code === null) {
+          this.liveAt = -1;
           while (n < end) {
+            this.liveN = n;
             fetching = true;
             const insn = this.fetch();
             fetching = false;
@@ -351,18 +360,21 @@ export class Cpu implements CpuRegs {
           const blockEnd = end - MAX_BLOCK;
           while (n <= blockEnd) {
             const rip = this.rip;
+            this.liveN = n;
             if (rip < this.fetchLo || rip >= this.fetchHi) {
+              this.liveAt = -1;
               fetching = true;
               this.fetchPage(rip);
               fetching = false;
             }
-            blockAt = rip;
+            this.liveAt = blockAt = rip;
             n += code[rip - base]();
           }
-          blockAt = -1;
+          this.liveAt = blockAt = -1;
           const single = this.single!;
           while (n < end) {
             const rip = this.rip;
+            this.liveN = n;
             if (rip < this.fetchLo || rip >= this.fetchHi) {
               fetching = true;
               this.fetchPage(rip);
@@ -372,6 +384,7 @@ export class Cpu implements CpuRegs {
           }
         }
       } catch (e) {
+        this.liveN = -1;
         n += this.extraRetired;
         this.extraRetired = 0;
         // A block stopped at one of its members: the members before it have retired.
@@ -383,8 +396,21 @@ export class Cpu implements CpuRegs {
         this.syncTlb();
       }
     }
+    this.liveN = -1;
     this.instructionsRetired = n;
     return n - start;
+  }
+
+  /**
+   * Instructions retired up to now, exact also while run() executes (a bus call asks, through the
+   * clock, for the virtual time inside a KVM_RUN): the count at the current instruction or block,
+   * plus the block's members before the one at rip (a member keeps rip at itself until it completes),
+   * plus a hlt that retires before bus.hlt().
+   */
+  retiredNow(): number {
+    const n = this.liveN;
+    if (n < 0) return this.instructionsRetired + this.extraRetired;
+    return n + this.extraRetired + (this.liveAt >= 0 ? this.retiredBefore(this.liveAt, this.rip) : 0);
   }
 
   /** How many instructions lie in [from, to) (the members of a block before the one at `to`). */

@@ -28,6 +28,8 @@ export interface GuestCpu extends CpuRegs {
   readonly flags?: { cf: boolean; zf: boolean; sf: boolean; of: boolean };
   run(maxInstructions: number): number;
   readonly instructionsRetired: number;
+  /** Instructions retired up to now, exact also inside run() (what the clock reads during KVM_RUN). */
+  retiredNow(): number;
 }
 
 /** What user space left in kvm_run for the instruction that exited, used when it runs again. */
@@ -618,6 +620,9 @@ export class Vcpu implements CpuBus {
     const trace = vm.kvm.host.trace;
     if (this.completion) trace.setMuted(true);
     const start = cpu.instructionsRetired;
+    // Virtual time inside the call is exact (Clock.now counts the instructions retired so far), so
+    // an event is stamped the same whether the call runs whole or is cut at an instruction boundary.
+    vm.clock.beginRun(cpu);
     try {
       cpu.run(budget);
       // Budget used up with no exit: KVM_RUN would go on; a signal makes it return -EINTR.
@@ -643,12 +648,14 @@ export class Vcpu implements CpuBus {
       if (e instanceof VcpuExit) throw new Error(`unexpected vCPU exit: ${e.why}`);
       throw e;
     } finally {
+      vm.clock.endRun();
       trace.setMuted(false);
       this.completion = null;
     }
   }
 
   private finish(r: RunResult, start: number): RunResult {
+    this.vm.clock.endRun();
     r.instructions = this.cpu!.instructionsRetired - start;
     this.vm.clock.advance(r.instructions * Cost.instruction);
     return r;

@@ -149,16 +149,11 @@ export class ScenarioRun implements StepContext {
   /**
    * How far into the current step the run is (0 between steps): a 'run' step's guest instructions
    * so far, a 'run_until's slice units so far (guest instructions plus actors run). With `next`,
-   * where the run is, which is how the lab's time travel names a point to come back to: a slice
-   * stops only between actors, at points that do not depend on the slices, so advancing by the
-   * difference from an earlier point of the same step stops exactly there again.
+   * where the run is, which is how the lab's time travel names a point to come back to: a 'run'
+   * step's slice stops at exactly its count of instructions, a 'run_until's between actors, at
+   * points that do not depend on the slices, so advancing by the difference from an earlier point of
+   * the same step stops exactly there again.
    */
-  /** The pause point of the current run step before this one (undefined: none known). */
-  get previousPointInStep(): number | undefined {
-    const p = this.partial;
-    return p && p.step === this.next && p.request ? p.request.prev : undefined;
-  }
-
   get instructionsIntoStep(): number {
     const p = this.partial;
     if (!p || p.step !== this.next) return 0;
@@ -201,11 +196,11 @@ export class ScenarioRun implements StepContext {
    * a UI can draw between them and time travel can stop inside; any other step runs whole. Returns
    * the step's result when it completed, else null.
    *
-   * A slice ends only between two of the scheduler's actors, never inside one (a vCPU's KVM_RUN
-   * runs exactly as long as it would in a whole run: the instructions' time is charged when KVM_RUN
-   * returns, so cutting one short would move every later event). So a slice may run more than
-   * `slice` instructions, and running a scenario by slices of any size gives the same trace, byte
-   * for byte, as running it whole (slicing.test.ts).
+   * A 'run' step's slice runs exactly `slice` instructions of its vCPU (or fewer, when the step
+   * ends): it cuts a KVM_RUN short if need be (runVcpu), which moves no event, since virtual time
+   * inside a KVM_RUN is exact (Clock.now). A 'run_until's slice ends between two of the scheduler's
+   * actors. Running a scenario by slices of any size gives the same trace, byte for byte, as
+   * running it whole (slicing.test.ts).
    */
   advance(slice: number): StepResult | null {
     if (this.done) return null;

@@ -43,8 +43,6 @@ export interface RunRequest {
   instructions: number;
   exits: number;
   last: RunOutcome | null;
-  /** The step's instruction count at the pause point before the current one (where a step back goes). */
-  prev?: number;
 }
 
 /** What the thread needs from its VMM (vmm.ts implements it). */
@@ -65,7 +63,7 @@ export interface VcpuHost {
  */
 export class VcpuThread implements Actor {
   /** Wiring: the VMM's callbacks, and the scheduler's horizon (World.addVmm sets it again on a fresh world). */
-  static readonly stateSkip: readonly string[] = ['host', 'horizon'];
+  static readonly stateSkip: readonly string[] = ['host', 'horizon', 'cap'];
   readonly kind = 'vcpu';
   readonly name: string;
   state: VcpuRunState;
@@ -99,6 +97,13 @@ export class VcpuThread implements Actor {
    * goes on exactly as if the loop had not yielded.
    */
   chunk: { left: number; total: number } | null = null;
+  /**
+   * At most this many instructions in the next act (a run step's slice, runVcpu sets it around each
+   * scheduler step): a KVM_RUN cut short by it returns early and the rest of the run goes on in the
+   * next act, before any other actor, as after an exit. Virtual time inside a KVM_RUN is exact
+   * (Clock.now), so the cut moves no event.
+   */
+  cap = Infinity;
 
   constructor(private readonly host: VcpuHost, readonly index: number, initial: VcpuRunState = 'running') {
     this.name = `${host.vmName}/vcpu${index}`;
@@ -206,11 +211,18 @@ export class VcpuThread implements Actor {
     this.runChunk(budget, budget);
   }
 
-  /** The vCPU loop for `budget` instructions (of a run of `total`): it yields after each exit it handled. */
+  /**
+   * The vCPU loop for `budget` instructions (of a run of `total`): it yields after each exit it
+   * handled, and after `cap` instructions (the rest goes on in the next act).
+   */
   private runChunk(budget: number, total: number): void {
     const until = this.request?.until ?? 'halt';
-    let o = this.host.run(this.index, 'exit', budget, total);
-    if (o.stop === 'exit' && until !== 'exit') {
+    const n = Math.min(budget, Math.max(1, this.cap));
+    let o = this.host.run(this.index, 'exit', n, total);
+    if (o.stop === 'budget' && n < budget) {
+      // Cut by the cap: KVM_RUN returned early; the run goes on from here in the next act.
+      this.chunk = { left: budget - o.instructions, total };
+    } else if (o.stop === 'exit' && until !== 'exit') {
       const left = budget - o.instructions;
       // The loop would go on (KVM_RUN again) — or stop at its budget, with nothing more to report.
       if (left > 0) this.chunk = { left, total };

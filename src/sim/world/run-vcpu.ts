@@ -23,9 +23,10 @@ export interface VcpuRunResult {
  * VMs a scenario steps one at a time do not run in each other's steps. With `kick`, a halted vCPU is
  * woken first, as the lab's run step always resumed a guest after its HLT.
  *
- * `slice` pauses the step (stop 'slice') once vCPU `vcpuIndex` has run that many instructions, but
- * only between two actors: it never cuts a KVM_RUN short (the budget does), so a step run in
- * slices runs exactly the KVM_RUNs, at exactly the times, a step run whole does.
+ * `slice` pauses the step (stop 'slice') once vCPU `vcpuIndex` has run that many instructions: it
+ * caps the thread's act (VcpuThread.cap), cutting a KVM_RUN short if need be; the rest of the run
+ * goes on first thing in the next slice. Virtual time inside a KVM_RUN is exact (Clock.now), so a
+ * step run in slices gives exactly the events, at exactly the times, of the step run whole.
  *
  * `cont` continues a step paused by a slice: its request (plain data, the runner keeps it between
  * slices and in a snapshot), whose counts then run over the whole step.
@@ -44,13 +45,13 @@ export function runVcpu(scheduler: Scheduler, vmm: VmmVm, vcpuIndex: number, unt
       if (r.left <= 0) break;
       if (until === 'exit' && r.last?.stop === 'exit') break;
       if (r.instructions - from >= slice) return { stop: 'slice', instructions: r.instructions, exits: r.exits, message: `paused after ${r.instructions} instructions (a slice)`, lastExit: r.last?.lastExit, request: r };
-      const had = r.instructions;
+      t.cap = slice - (r.instructions - from);
       if (!scheduler.step()) {
         return { stop: 'idle', instructions: r.instructions, exits: r.exits, message: `nothing in the world can run: vCPU ${vcpuIndex} is ${t.state} and no event is due`, lastExit: r.last?.lastExit };
       }
-      if (r.instructions !== had) r.prev = had;
     }
   } finally {
+    t.cap = Infinity;
     t.request = null;
     vmm.step(true);
   }
