@@ -57,8 +57,8 @@ export interface VcpuHost {
 
 /**
  * One vCPU thread of the VMM (QEMU's kvm_vcpu_thread_fn), as an actor of the world's scheduler.
- * A running thread runs its guest until the next other actor is due — at least `Cost.vcpuQuantum`
- * instructions — then yields; a halted one wakes at its timer's deadline; a sleeping one when its
+ * A running thread runs its guest to the next `Cost.vcpuQuantum` boundary of its own instruction
+ * count (or its next exit), then yields; a halted one wakes at its timer's deadline; a sleeping one when its
  * throttle sleep ends; blocked and paused ones when somebody wakes them.
  */
 export class VcpuThread implements Actor {
@@ -197,7 +197,7 @@ export class VcpuThread implements Actor {
       this.set('running');
     }
     if (this.state !== 'running') return;
-    // Until the next other actor is due, at least a quantum; never past the end of the time asked for.
+    // To the next quantum boundary below (whatever other actor is due sooner); never past the time asked for.
     const h = this.horizon();
     let budget = h.next === null ? Number.MAX_SAFE_INTEGER : Math.max(Cost.vcpuQuantum, Math.ceil((h.next - now) / Cost.instruction));
     if (h.limit !== Infinity) budget = Math.min(budget, Math.max(1, Math.ceil((h.limit - now) / Cost.instruction)));
