@@ -1,5 +1,7 @@
 import { describe, expect, test } from 'vitest';
-import { Step } from '../schema';
+import { ScenarioError, Step } from '../schema';
+import { ScenarioRun } from '../runner';
+import { PRESETS } from '../../../scenarios';
 import { STEP_LEVELS } from './define';
 import { STEPS, STEP_BY_KIND, STEP_KINDS, stepTable } from './index';
 
@@ -24,5 +26,17 @@ describe('the step registry', () => {
     expect(row).toBe('| `run` | `vm`, `vcpu` (default `0`), `until` (default `"halt"`), `max_instructions` (default `1000000`) | run the vCPU loop, answering exits, until the guest halts (or one exit with until "exit") |');
     expect(stepTable('world').split('\n').find((l) => l.startsWith('| `link_send` |'))).toBe(
       '| `link_send` | `link`, `bytes`, `label` (default `"data"`), `wait` (default `false`) | send bytes over a link (arrives after bytes / bandwidth + latency); with wait, run until it arrives or fails |');
+  });
+
+  test('a step naming a vCPU the VM does not have is refused at its field, for run and interrupt alike', () => {
+    const base = structuredClone(PRESETS['host-reads-secret']) as { steps: unknown[] };
+    for (const kind of ['run', 'interrupt']) {
+      const run = ScenarioRun.fromJson({ ...(base as object), steps: [{ do: kind, vm: 'ordinary', vcpu: 5 }] });
+      let err: unknown;
+      try { run.step(); } catch (e) { err = e; }
+      expect(err, kind).toBeInstanceOf(ScenarioError);
+      expect((err as ScenarioError).message, kind).toContain('$.steps[0].vcpu');
+      expect((err as ScenarioError).message, kind).toContain('there is no vCPU 5');
+    }
   });
 });

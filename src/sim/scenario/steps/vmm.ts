@@ -37,6 +37,7 @@ export const VMM_STEPS = [
     { summary: 'make an interrupt pending on a vCPU' },
     (ctx, st, i) => {
       const v = ctx.vmm(st.vm, i);
+      if (!v.vcpus[st.vcpu]) throw new ScenarioError([{ path: `$.steps[${i}].vcpu`, message: `VM "${st.vm}" has ${v.vcpus.length} vCPU(s): there is no vCPU ${st.vcpu}` }]);
       v.vcpus[st.vcpu].interruptPending = true;
       ctx.hostOfVm(st.vm, i).host.trace.emit('vmm', 'interrupt', { vcpu: st.vcpu }, `An interrupt becomes pending on vCPU ${st.vcpu}.`, { vm: st.vm, vcpu: st.vcpu });
       return { ret: 0 };
