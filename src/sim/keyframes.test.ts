@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Keyframes, measureBytes, type Keyframe } from './keyframes';
 import { Marks } from './timeline';
 
-const kf = (step: number, work: number, bytes: number): Keyframe<string> => ({ at: { step, instr: 0, cmds: 0 }, count: step, work, bytes, restore: () => `at ${step}` });
+const kf = (step: number, work: number, bytes: number): Keyframe<string> => ({ at: { step, instr: 0, cmds: 0 }, work, bytes, restore: () => `at ${step}` });
 
 describe('Keyframes', () => {
   it('stay within the budget by dropping the one whose neighbours are closest, keeping the start and the newest', () => {

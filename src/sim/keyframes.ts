@@ -17,8 +17,6 @@ export const KEYFRAME_BUDGET = 256 * 1024 * 1024;
 
 export interface Keyframe<R> {
   at: Position;
-  /** Events recorded at this point. */
-  count: number;
   /** Instructions retired plus events recorded from the start to here: the distance measure. */
   work: number;
   /** Bytes this entry keeps alive (measured with measureBytes). */

@@ -224,7 +224,7 @@ export class Lab {
     this.snapshot = options.snapshot ?? null;
     this.keyframeEvery = options.keyframeEvery ?? KEYFRAME_EVERY;
     // The start: a run rebuilt from the scenario is the same machine (the run is deterministic).
-    this.keyframes = new Keyframes<ScenarioRun>({ at: START, count: this.current.trace.count, work: this.work(), bytes: 0, restore: () => new ScenarioRun(parsed) },
+    this.keyframes = new Keyframes<ScenarioRun>({ at: START, work: this.work(), bytes: 0, restore: () => new ScenarioRun(parsed) },
       options.keyframeBudget ?? KEYFRAME_BUDGET);
     this.marks.push(START, this.current.trace.count);
   }
@@ -617,7 +617,7 @@ export class Lab {
       const stepEnd = p.instr === 0 && p.step > newest.at.step;
       if (stepEnd || work - newest.work >= Math.max(this.keyframeEvery, newest.bytes / 4)) {
         const s = this.snapshot(this.current);
-        this.keyframes.add({ at: p, count, work, bytes: s.bytes, restore: s.restore });
+        this.keyframes.add({ at: p, work, bytes: s.bytes, restore: s.restore });
       }
     }
     return r;

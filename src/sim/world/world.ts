@@ -168,11 +168,4 @@ export class World {
     }
     return undefined;
   }
-
-  /** Every VMM's VM in the world, host by host, by name. */
-  allVmms(): Map<string, VmmVm> {
-    const all = new Map<string, VmmVm>();
-    for (const h of this.hosts) for (const [n, v] of h.vmms) all.set(n, v);
-    return all;
-  }
 }
