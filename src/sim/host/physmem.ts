@@ -219,6 +219,29 @@ export class HostMemory {
     this.token[to] = this.token[from];
   }
 
+  /**
+   * Copy frame `from` of another host's memory (`src`) to this host's frame `to`, as a migration
+   * stream carries a page: the stored bytes (none for a page that reads as zeros) and the content
+   * token with them, so that samePageAcross() can prove the copy is the same page.
+   */
+  copyPageFrom(src: HostMemory, from: number, to: number): void {
+    const d = src.data.get(from);
+    if (d) this.bytes(to).set(d);
+    else this.zero(to);
+    this.token[to] = src.token[from];
+  }
+
+  /** Whether this host's frame `a` holds the same page as frame `b` of `other` (token and stored bytes). */
+  samePageAcross(a: number, other: HostMemory, b: number): boolean {
+    if (this.token[a] !== other.token[b]) return false;
+    if (this.poisonedLines(a) !== 0 || other.poisonedLines(b) !== 0) return false;
+    const x = this.data.get(a) ?? ZERO_PAGE;
+    const y = other.data.get(b) ?? ZERO_PAGE;
+    if (x === y) return true;
+    for (let i = 0; i < PAGE_SIZE; i++) if (x[i] !== y[i]) return false;
+    return true;
+  }
+
   isPoisoned(f: number, offset: number, len: number): boolean {
     if (this.poisoned.size === 0) return false;
     const first = Math.floor(offset / CACHE_LINE);

@@ -83,9 +83,11 @@ export class Process {
 
   /**
    * Make hva's page present (a page fault in the process, or get_user_pages() from KVM).
-   * Throws EFAULT when no VMA covers it, ENOMEM when the host is out of memory.
+   * Throws EFAULT when no VMA covers it, ENOMEM when the host is out of memory. `cost` is what the
+   * fault charges to the one world clock: an incoming migration's thread on another host passes 0,
+   * since its work does not hold up the source's thread or the vCPUs.
    */
-  fault(hva: number, _by: 'process' | 'get_user_pages'): number {
+  fault(hva: number, _by: 'process' | 'get_user_pages' | 'migration', cost: number = Cost.hostFault): number {
     const page = Math.floor(hva / PAGE_SIZE) * PAGE_SIZE;
     const existing = this.lookup(page);
     if (existing >= 0) return existing;
@@ -95,7 +97,7 @@ export class Process {
     if (f < 0) fail('ENOMEM', 'host memory is exhausted');
     this.pt.set(this.vpn(page), f + 1);
     this.residentPages++;
-    this.host.clock.advance(Cost.hostFault);
+    this.host.clock.advance(cost);
     return f;
   }
 

@@ -1,6 +1,19 @@
 import type { SimEvent } from '../core/trace';
 import type { RunExit } from '../kvm/run';
 import type { SurfaceCount } from '../vmm/surface-view';
+import type { MigrationInfo, MigrationRound } from '../vmm/migration/migration';
+import type { MigrationParameters } from '../vmm/migration/params';
+
+/** One migration in the report's summary: its setup, query-migrate at the end, and each round. */
+export interface MigrationSummary {
+  vm: string;
+  to: string;
+  link: string;
+  parameters: MigrationParameters;
+  capabilities: string[];
+  info: MigrationInfo;
+  rounds: MigrationRound[];
+}
 
 /** The report a scenario run produces (docs/scenario-format.md, "The report"). */
 
@@ -86,5 +99,7 @@ export interface Report {
     hosts: HostSummary[];
     links: LinkSummary[];
     vms: VmSummary[];
+    /** Every migration the scenario started (absent when none), in the order they started. */
+    migrations?: MigrationSummary[];
   };
 }

@@ -23,10 +23,14 @@ import { STEP_BY_KIND } from './steps';
 import type { HostSide, Named, StepContext, StepOutcome } from './steps/define';
 import { assembleAt } from './steps/util';
 import { runStepOutcome } from './steps/vmm';
+import { runUntilOutcome, runUntilTarget, type RunUntilTarget } from './steps/world';
 import { runVcpu } from '../world/run-vcpu';
+import { prepareMigrations } from './migrations';
+import { workloadProgram, workloadRange } from './workload';
+import type { VmSpecT } from './schema';
 import type { RunRequest } from '../vmm/vcpu-thread';
 
-export type { HostSummary, LinkSummary, Report, StepResult, StepValue, VmSummary } from './report';
+export type { HostSummary, LinkSummary, MigrationSummary, Report, StepResult, StepValue, VmSummary } from './report';
 export { assembleAt, decodeData, printable, toHex } from './steps/util';
 
 const FLAG_NAMES: Record<string, number> = {
@@ -77,7 +81,7 @@ export class ScenarioRun implements StepContext {
     this.notes = [...scenario.notes];
     scenario.vms.forEach((spec, i) => {
       const node = this.world.host(spec.host);
-      const program = assembleAt(spec.program, spec.origin, `$.vms[${i}].program`, KERNEL_SERVICES);
+      const program = assembleAt(programOf(spec, i), spec.origin, `$.vms[${i}].${spec.program === undefined ? 'workload' : 'program'}`, KERNEL_SERVICES);
       try {
         const v = new VmmVm(node.host, node.kvm, {
           name: spec.name,
@@ -106,6 +110,7 @@ export class ScenarioRun implements StepContext {
         throw e;
       }
     });
+    prepareMigrations(this);
   }
 
   static fromJson(input: unknown): ScenarioRun {
@@ -206,7 +211,10 @@ export class ScenarioRun implements StepContext {
     if (this.done) return null;
     const st = this.scenario.steps[this.next];
     if (st.do === 'run') return this.advanceRun(st, slice);
-    if (st.do === 'run_until' && st.time >= this.clock.now) return this.advanceRunUntil(st.time, slice);
+    if (st.do === 'run_until') {
+      const u = runUntilTarget(this, st, this.next);
+      if (u.time >= this.clock.now) return this.advanceRunUntil(u, slice);
+    }
     return this.step();
   }
 
@@ -229,20 +237,21 @@ export class ScenarioRun implements StepContext {
   }
 
   /** A run_until step by slices: the world runs to `time`, pausing between actors once about `slice` instructions ran. */
-  private advanceRunUntil(time: number, slice: number): StepResult | null {
+  private advanceRunUntil(u: RunUntilTarget, slice: number): StepResult | null {
     if (!this.partial || this.partial.step !== this.next) this.partial = { step: this.next, first: this.trace.count, request: null, actors: 0, units: 0 };
     const p = this.partial;
     // A slice's worth: guest instructions, and one for each actor run (a timer, a waking vCPU that
     // only halts again): a world of waiting guests runs few instructions but many actors.
     const sched = this.world.scheduler;
     const start = this.guestInstructions() + sched.steps;
-    const r = sched.runUntilOr(time, () => this.guestInstructions() + sched.steps - start >= slice);
+    const cond = u.reached;
+    const r = sched.runUntilOr(u.time, () => cond?.() === true || this.guestInstructions() + sched.steps - start >= slice);
     p.actors += r.ran;
     p.units += this.guestInstructions() + sched.steps - start;
-    if (!r.reached) return null;
+    if (!r.reached && cond?.() !== true) return null;
     this.partial = null;
     const i = this.next++;
-    const res: StepResult = { step: i, do: 'run_until', ret: 0, value: { time_ns: this.clock.now, actors_run: p.actors }, events: [p.first, this.trace.count] };
+    const res: StepResult = { step: i, do: 'run_until', ...runUntilOutcome(this, u, p.actors), events: [p.first, this.trace.count] };
     this.results.push(res);
     return res;
   }
@@ -403,6 +412,7 @@ export class ScenarioRun implements StepContext {
         hosts,
         links: this.world.links.map(({ name, from, to, bandwidth, latency, state, stats }) => ({ name, from, to, bandwidth, latency, state, stats: { ...stats } })),
         vms: this.world.hosts.flatMap((h) => h.kvm.vms.map((vm) => this.vmSummary(h, vm))),
+        ...(this.world.migrations.length ? { migrations: this.world.migrations.map((m) => m.summary(this.clock.now)) } : {}),
       },
     };
   }
@@ -487,4 +497,12 @@ export interface RunPosition {
   results: StepResult[];
   notes: string[];
   named: [string, { host: string; vm?: number; gmem?: number; addr?: number }][];
+}
+
+/** A VM spec's program: its own, or the one its workload makes (ScenarioError at the workload's path). */
+function programOf(spec: VmSpecT, i: number): string {
+  if (spec.program !== undefined) return spec.program;
+  const r = workloadRange(spec.workload!, spec.memory, `$.vms[${i}].workload`);
+  if (Array.isArray(r)) throw new ScenarioError(r);
+  return workloadProgram(spec.workload!, r.base, r.bytes);
 }

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { GiB, formatSize } from '../core/units';
 import { ScenarioError, bandwidth, deviceName, duration, hostName, nearest, numeric, program, vmName, type ScenarioIssue } from './fields';
 import { LEVEL_TITLES, STEPS, STEP_KINDS, Step, type StepT } from './steps';
+import { WorkloadSpec } from './workload';
 
 export { ScenarioError, Step, STEP_KINDS, type ScenarioIssue, type StepT };
 
@@ -43,7 +44,8 @@ export const VmSpec = z.strictObject({
   type: z.enum(['default', 'sw-protected', 'tdx']).describe('KVM_X86_DEFAULT_VM, KVM_X86_SW_PROTECTED_VM or KVM_X86_TDX_VM'),
   memory: numeric.default(256 * 1024 * 1024),
   vcpus: z.number().int().min(1).max(8).default(1).describe("vCPUs, 1 to 8: each starts at the program's entry with its index in rdi and its own stack page"),
-  program,
+  program: program.optional().describe('guest program: x86-64 assembly in Intel syntax, a string or an array of lines (or give a workload)'),
+  workload: WorkloadSpec.optional().describe('instead of a program: a guest that dirties memory at a rate (the dirty_memory service)'),
   origin: numeric.default(0x100000).describe('guest-physical address the program is assembled for and loaded at'),
   tdx: TdxConfig.optional(),
   discard_on_convert: z.boolean().default(true).describe("QEMU's kvm_convert_memory() discards the unused backing; false behaves like the kernel selftests"),
@@ -182,6 +184,8 @@ function checkWorld(s: z.output<typeof Scenario>): ScenarioT {
     if (l.from === l.to) issues.push({ path: `$.links[${i}].to`, message: `link "${l.name}" goes from host "${l.from}" to itself: a link joins two different hosts` });
   });
   const vms = s.vms.map((v, i) => {
+    if (v.program === undefined && v.workload === undefined) issues.push({ path: `$.vms[${i}].program`, message: `VM "${v.name}" needs a program (assembly) or a workload` });
+    if (v.program !== undefined && v.workload !== undefined) issues.push({ path: `$.vms[${i}].workload`, message: `VM "${v.name}" has a program and a workload: give one (a workload makes its own program)` });
     if (v.host === undefined) {
       if (hostNames.length > 1) issues.push({ path: `$.vms[${i}].host`, message: `VM "${v.name}" must name its host: there are several (hosts: ${list})` });
       return { ...v, host: hostNames[0] };

@@ -295,6 +295,25 @@ export class VcpuThread implements Actor {
     this.set(this.resumeTo);
   }
 
+  /**
+   * Incoming migration: this (paused) thread takes over what a paused source thread was doing before
+   * vm_stop, so that `resume` goes back to it (running, halted until its timer, ...).
+   */
+  adopt(from: VcpuThread): void {
+    this.flushTime();
+    this.why = from.why;
+    if (from.finished) {
+      this.state = from.state;
+      return;
+    }
+    const was = from.state === 'paused' ? from.resumeTo : from.state;
+    this.state = 'paused';
+    // A throttle sleep is the source's own (the destination starts unthrottled).
+    this.resumeTo = was === 'sleeping' ? 'running' : was;
+    this.throttlePending = 0;
+    this.chunk = null;
+  }
+
   /** A reboot: the vCPU starts its program again (a stopped or panicked thread runs again). */
   restart(): void {
     this.throttlePending = 0;

@@ -34,10 +34,18 @@ import { TDX_TD_ATTR_DEBUG, TDX_TD_ATTR_SEPT_VE_DISABLE } from '../tdx/module';
 import type { Actor } from '../core/actor';
 import { throttleClamp, throttleSleepNs, throttleTickNs } from '../core/clock';
 import { VcpuThread, type RunOutcome } from './vcpu-thread';
+import { DEFAULT_CAPABILITIES, DEFAULT_PARAMETERS, type MigrationCapabilities, type MigrationParameters } from './migration/params';
 
 export type { RunOutcome } from './vcpu-thread';
 
 export type VmKind = 'default' | 'sw-protected' | 'tdx';
+
+/**
+ * QEMU's run states that the lab models: `prelaunch` (-S), `running`, `paused` (stop, or a migration's
+ * stop-and-copy), `inmigrate` (started with -incoming, waiting for the stream) and `postmigrate`
+ * (the guest has migrated away).
+ */
+export type VmmRunState = 'prelaunch' | 'running' | 'paused' | 'inmigrate' | 'postmigrate';
 
 /** A machine description, as a QEMU command line would give it. */
 /** The platform a VM boots with: the design mode, device switches, the talk's extra allowed ranges. */
@@ -103,7 +111,15 @@ export class VmmVm {
    * runs a vCPU for the step only, as a debugger's continue-then-interrupt does), `running` (after
    * `cont`: the threads run with the world's scheduler), `paused` (after `stop`).
    */
-  runState: 'prelaunch' | 'running' | 'paused' = 'prelaunch';
+  runState: VmmRunState = 'prelaunch';
+  /**
+   * An incoming VM (QEMU started with -incoming): the source VM it waits for, by name, or null. Its
+   * vCPU threads do not run until the migration completes and loads the guest's state into it.
+   */
+  incoming: string | null = null;
+  /** migrate-set-parameters / migrate-set-capabilities: what the next `migrate` starts with (QEMU's globals). */
+  migrationParameters: MigrationParameters = { ...DEFAULT_PARAMETERS };
+  migrationCapabilities: MigrationCapabilities = { ...DEFAULT_CAPABILITIES };
 
   /** The devices the guest sees, built at each boot from `running`. */
   platform!: Platform;
@@ -114,8 +130,8 @@ export class VmmVm {
   boots = 1;
   /** The ACPI tables of the previous boot, to show what changed. */
   private acpiBefore: AcpiTableView[] | null = null;
-  /** Console output of earlier boots (a serial console keeps scrolling across a reboot). */
-  private consoleBefore = '';
+  /** Console output of earlier boots (a serial console keeps scrolling across a reboot; a migration carries it). */
+  consoleBefore = '';
   /** Set when the guest asked for a reset or power-off; the vCPU loop stops there. */
   private stopRequest: string | null = null;
   readonly cpus: Cpu[] = [];
@@ -194,6 +210,24 @@ export class VmmVm {
     for (const t of this.threads) t.hold(hold);
   }
 
+  /**
+   * The incoming side of a migration starts the guest it has loaded (process_incoming_migration_bh →
+   * vm_start): its vCPU threads take over what the source's were doing and run with the world.
+   */
+  startIncoming(from: string): void {
+    this.incoming = null;
+    this.start();
+    this.trace('vm_start', { state: 'running', from },
+      `The destination QEMU has loaded the guest's RAM, vCPU and device state from "${from}" and starts it: the guest goes on here from where it stopped.`);
+  }
+
+  /** The source after a completed migration (QEMU's RUN_STATE_POSTMIGRATE): stopped for good. */
+  postmigrate(to: string): void {
+    this.runState = 'postmigrate';
+    this.trace('runstate_set', { state: 'postmigrate', to },
+      `The guest now runs on "${to}": the source VM stays paused (postmigrate) and its vCPUs never run again.`);
+  }
+
   /** QEMU's `stop` (vm_stop → pause_all_vcpus): every vCPU thread pauses. */
   stop(): void {
     this.runState = 'paused';
@@ -206,6 +240,14 @@ export class VmmVm {
 
   /** QEMU's `cont` (vm_start → resume_all_vcpus). */
   cont(): void {
+    if (this.runState === 'inmigrate') {
+      this.trace('cont', { state: 'inmigrate' }, 'QEMU waits for an incoming migration: it starts the VM by itself when the migration has loaded the guest (autostart).');
+      return;
+    }
+    if (this.runState === 'postmigrate') {
+      this.trace('cont', { state: 'postmigrate' }, 'The guest has migrated away: this VM stays stopped (postmigrate), since its memory is no longer the guest\'s.');
+      return;
+    }
     const first = this.runState === 'prelaunch';
     this.start();
     this.trace('vm_start', { state: 'running' }, first ? `QEMU starts the VM (cont): its ${this.threads.length} vCPU thread(s) run with the world from now on.`

@@ -35,6 +35,8 @@ export function runVcpu(scheduler: Scheduler, vmm: VmmVm, vcpuIndex: number, unt
   const t = vmm.threads[vcpuIndex];
   if (!t) throw new RangeError(`VM "${vmm.desc.name}" has no vCPU ${vcpuIndex} (it has ${vmm.threads.length})`);
   if (vmm.runState === 'paused') return { stop: 'paused', instructions: 0, exits: 0, message: `the VM is stopped: vCPU ${vcpuIndex} runs again after cont` };
+  if (vmm.runState === 'inmigrate') return { stop: 'paused', instructions: 0, exits: 0, message: `the VM waits for an incoming migration: vCPU ${vcpuIndex} runs once the migration completes` };
+  if (vmm.runState === 'postmigrate') return { stop: 'paused', instructions: 0, exits: 0, message: `the guest has migrated away: vCPU ${vcpuIndex} of this VM never runs again` };
   vmm.step(false);
   if (kick) t.kick();
   const r = (t.request = cont ?? { until, left: budget, instructions: 0, exits: 0, last: null as RunOutcome | null });

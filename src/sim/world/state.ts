@@ -17,6 +17,15 @@ import type { Kvm } from '../kvm/kvm';
 import { Vcpu } from '../kvm/vcpu';
 import { Vm } from '../kvm/vm';
 import type { Scheduler } from './scheduler';
+import { MigrationThread, type MigrationSetup } from '../vmm/migration/migration';
+import type { VmmVm } from '../vmm/vmm';
+import type { Link } from './link';
+
+/** What a migration thread is wired from (the World has it). */
+export interface MigrationWorld {
+  vmm(name: string): VmmVm | undefined;
+  link(name: string): Link;
+}
 
 stateClass('Process', Process);
 stateClass('Vm', Vm);
@@ -25,6 +34,7 @@ stateClass('Vcpu', Vcpu);
 stateClass('Cpu', Cpu);
 stateClass('LinuxGuestKernel', LinuxGuestKernel);
 stateClass('Timer', Timer);
+stateClass('MigrationThread', MigrationThread);
 
 const isRef = (v: unknown): v is RefState => typeof v === 'object' && v !== null && '$ref' in v;
 
@@ -40,6 +50,8 @@ export const WORLD_FACTORIES: StateFactories = {
   },
   GuestMemfd: (s, ctx) => (ctx.owner as Vm).createGuestMemfd(Number(s.size), Number(s.flags)),
   Vcpu: (s, ctx) => (ctx.owner as Vm).createVcpu(Number(s.id)),
+  // A migration a step started: wired again to the VMMs and the link its fields name (its progress loads after).
+  MigrationThread: (s, ctx) => migrationThread(ctx.root as MigrationWorld, s as unknown as MigrationSetup & { startNs: number }),
   // A CPU the VMM did not make: a program load_program put on a hand-made VM's vCPU, assembled again.
   Cpu: (s, ctx) => {
     const vcpu = ctx.owner as Vcpu;
@@ -49,3 +61,11 @@ export const WORLD_FACTORIES: StateFactories = {
     return new Cpu(assemble(src.lines.join('\n'), { origin: src.origin, services: KERNEL_SERVICES }), vcpu, kernel);
   },
 };
+
+/** A migration thread wired into `world` (world/migrate.ts starts one; a restore makes one again). */
+export function migrationThread(world: MigrationWorld, setup: MigrationSetup & { startNs: number }): MigrationThread {
+  const src = world.vmm(setup.src);
+  const dst = world.vmm(setup.dst);
+  if (!src || !dst) throw new Error(`state: a migration from "${setup.src}" to "${setup.dst}" names a VM the world does not have`);
+  return new MigrationThread({ src, dst, link: world.link(setup.link) }, setup, setup.startNs);
+}

@@ -7,6 +7,7 @@ import type { Process } from '../host/process';
 import { Kvm } from '../kvm/kvm';
 import type { Actor, Timer, TimerAction } from '../core/actor';
 import type { VmmVm } from '../vmm/vmm';
+import { MIGRATION_TRANSFER, type MigrationThread } from '../vmm/migration/migration';
 import { WORLD_FACTORIES } from './state';
 import { Link, type LinkSpec } from './link';
 import { Scheduler } from './scheduler';
@@ -58,6 +59,11 @@ export class World {
    * the links, timers, and VMM threads added later (a migration thread, a page-fault thread).
    */
   readonly scheduler: Scheduler;
+  /**
+   * Every migration started in this world, oldest first (vmm/migration/migration.ts): each is a
+   * scheduler actor while it runs, and stays here for query-migrate and the report.
+   */
+  readonly migrations: MigrationThread[] = [];
 
   constructor(config: WorldConfig) {
     if (config.hosts.length === 0) throw new Error('a world needs at least one host');
@@ -76,6 +82,8 @@ export class World {
     this.links = (config.links ?? []).map((l, i) => {
       const sink = this.host(l.from).host.trace;
       const link = new Link(l, this.clock, (name, args, text) => sink.emit('link', name, args, text), [i]);
+      // A migration's transfers end at its thread (the VM's n-th migration): data, so a snapshot keeps them.
+      link.handlers.set(MIGRATION_TRANSFER, (t, a) => this.migrations[Number(a.id)]?.transferEnded(t, a.final === true));
       this.scheduler.add(link);
       return link;
     });
@@ -158,6 +166,12 @@ export class World {
     const h = this.hosts.find((x) => x.name === name);
     if (!h) throw new Error(`no host named "${name}" (hosts: ${this.hosts.map((x) => x.name).join(', ')})`);
     return h;
+  }
+
+  /** The latest migration of the VM named `vm` (the one query-migrate reports), if any. */
+  migrationOf(vm: string): MigrationThread | undefined {
+    for (let i = this.migrations.length - 1; i >= 0; i--) if (this.migrations[i].src === vm) return this.migrations[i];
+    return undefined;
   }
 
   /** The VMM's VM named `name`, on whichever host runs it. */

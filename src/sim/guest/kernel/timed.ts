@@ -3,7 +3,7 @@
  *
  *     sleep_ns(rdi = nanoseconds)                                          → rax = 0
  *     dirty_memory(rdi = base GPA, rsi = bytes, rdx = rate in bytes per virtual second,
- *                  rcx = pattern (0 uniform, 1 sequential, 2 hot set), r8 = duration in ns,
+ *                  rcx = pattern (0 uniform, 1 sequential, 2 hot set; | 0x100 CPU-bound), r8 = duration in ns,
  *                  r9 = seed)                                              → rax = writes done
  *
  * Both wait the way Linux does: read the TSC (RDMSR IA32_TIME_STAMP_COUNTER), arm the local APIC
@@ -16,7 +16,11 @@
  * start + i × 4096 / rate seconds (the rate counts a page per write, as a migration's dirty rate
  * does) and stores 8 bytes (the write's number) in its page through the CPU bus, so each write takes
  * the EPT fault, dirty logging and everything else a program's store takes. It wakes at most once a
- * jiffy (HZ = 250, Linux's default: every 4 ms) and does the writes due by then. Which page write i
+ * jiffy (HZ = 250, Linux's default: every 4 ms) and does the writes due by then. A CPU-bound workload
+ * (pattern | DIRTY_CPU_BOUND) does at most a jiffy's writes per wake-up: when its vCPU was kept off
+ * the CPU (auto-converge's throttle) it does not make up the writes it missed, its schedule moves
+ * later instead — so throttling the vCPU lowers its dirty rate, as it does for a guest that writes
+ * memory as fast as it runs. A timed one catches up, as a task driven by the clock does. Which page write i
  * hits depends only on (seed, i): uniform over the working set, sequential (wrapping), or a hot set
  * (nine writes in ten go to the first tenth of the pages, the rest uniformly to the others). A TD's
  * working set is accepted first, as Linux accepts memory before it hands it out.
@@ -37,6 +41,8 @@ export const TIMED_SERVICES = ['sleep_ns', 'dirty_memory'] as const;
 export type TimedService = (typeof TIMED_SERVICES)[number];
 
 export const DIRTY_PATTERNS = ['uniform', 'sequential', 'hot-set'] as const;
+/** The pattern register's flag for a CPU-bound workload (no catching up after the vCPU was kept off the CPU). */
+export const DIRTY_CPU_BOUND = 0x100;
 export type DirtyPattern = (typeof DIRTY_PATTERNS)[number];
 
 /** Linux's default tick (CONFIG_HZ_250): the workload wakes at most this often. */
@@ -68,6 +74,8 @@ interface TimedOp {
   bytes: number;
   rate: number;
   pattern: DirtyPattern;
+  /** CPU-bound: at most a jiffy's writes per wake-up (DIRTY_CPU_BOUND). */
+  cpuBound: boolean;
   seed: number;
   total: number;
   done: number;
@@ -118,12 +126,14 @@ export class TimedServices {
   private startSleep(key: string, ns: number, bus: CpuBus): bigint | null {
     const now = this.readTsc(bus);
     const ticks = Math.ceil((ns * TSC_HZ) / 1e9);
-    this.op = { service: 'sleep_ns', key, phase: 'run', start: now, wake: now + ticks, until: now + ticks, base: 0, bytes: 0, rate: 0, pattern: 'uniform', seed: 0, total: 0, done: 0 };
+    this.op = { service: 'sleep_ns', key, phase: 'run', start: now, wake: now + ticks, until: now + ticks, base: 0, bytes: 0, rate: 0, pattern: 'uniform', cpuBound: false, seed: 0, total: 0, done: 0 };
     this.log('sleep_ns', { ns }, `The guest kernel puts the task to sleep for ${ns} ns: it arms the TSC-deadline timer and halts the vCPU.`);
     return null;
   }
 
-  private startDirty(key: string, base: number, bytes: number, rate: number, pattern: number, duration: number, seed: number, bus: CpuBus): bigint | null {
+  private startDirty(key: string, base: number, bytes: number, rate: number, patternArg: number, duration: number, seed: number, bus: CpuBus): bigint | null {
+    const cpuBound = (patternArg & DIRTY_CPU_BOUND) !== 0;
+    const pattern = patternArg & ~DIRTY_CPU_BOUND;
     const problem = base % PAGE ? `the base ${hex(base)} is not page aligned` : bytes < PAGE ? `the working set of ${bytes} bytes is smaller than a page`
       : rate <= 0 ? 'the rate is 0 bytes per second' : pattern >= DIRTY_PATTERNS.length ? `pattern ${pattern} is not 0 (uniform), 1 (sequential) or 2 (hot set)` : null;
     if (problem) {
@@ -134,10 +144,10 @@ export class TimedServices {
     const p = DIRTY_PATTERNS[pattern];
     const total = Math.floor((rate * duration) / 1e9 / PAGE);
     const pages = Math.floor(bytes / PAGE);
-    this.op = { service: 'dirty_memory', key, phase: this.platform === 'tdx' ? 'accept' : 'run', start: now, wake: now, until: 0, base, bytes: pages * PAGE, rate, pattern: p, seed, total, done: 0 };
+    this.op = { service: 'dirty_memory', key, phase: this.platform === 'tdx' ? 'accept' : 'run', start: now, wake: now, until: 0, base, bytes: pages * PAGE, rate, pattern: p, cpuBound, seed, total, done: 0 };
     this.stats.running = true;
-    this.log('dirty_memory', { base: hex(base), bytes: pages * PAGE, rate, pattern: p, duration, seed, writes: total },
-      `The guest starts dirtying ${formatSize(pages * PAGE)} at ${hex(base)}: ${formatSize(rate)} per second (${p}), for ${duration} ns — ${total} page writes, waking at most every ${JIFFY_NS / 1e6} ms.`,
+    this.log('dirty_memory', { base: hex(base), bytes: pages * PAGE, rate, pattern: p, duration, seed, writes: total, ...(cpuBound ? { cpu_bound: true } : {}) },
+      `The guest starts dirtying ${formatSize(pages * PAGE)} at ${hex(base)}: ${formatSize(rate)} per second (${p}${cpuBound ? ', CPU-bound: a throttled vCPU falls behind' : ''}), for ${duration} ns — ${total} page writes, waking at most every ${JIFFY_NS / 1e6} ms.`,
       [base / PAGE, pages]);
     return null;
   }
@@ -182,7 +192,16 @@ export class TimedServices {
 
   /** Do every write due by TSC `now`; `done` moves only after a write completed (an exit repeats it). */
   private writeDue(op: TimedOp, now: number, bus: CpuBus): void {
-    const due = Math.min(op.total, Math.floor(((now - op.start) * op.rate) / TSC_HZ / PAGE) + 1);
+    let due = Math.min(op.total, Math.floor(((now - op.start) * op.rate) / TSC_HZ / PAGE) + 1);
+    if (op.cpuBound) {
+      // At most a jiffy's writes (and one) per wake-up; the missed ones move the schedule later.
+      const most = Math.ceil((op.rate * JIFFY_NS) / 1e9 / PAGE) + 1;
+      const behind = due - op.done - most;
+      if (behind > 0) {
+        op.start += Math.ceil((behind * PAGE * TSC_HZ) / op.rate);
+        due = op.done + most;
+      }
+    }
     const pages = op.bytes / PAGE;
     while (op.done < due) {
       const i = op.done;

@@ -1,7 +1,52 @@
 import { z } from 'zod';
-import { duration, numeric, ScenarioError } from '../fields';
+import { duration, numeric, ScenarioError, vmName } from '../fields';
 import type { Link } from '../../world/link';
-import { defineStep, type StepContext } from './define';
+import type { MigrationStatus } from '../../vmm/migration/migration';
+import { defineStep, type StepContext, type StepOutcome } from './define';
+import { RUN_UNTIL_STATUSES } from './migration';
+
+/** How far a run_until goes when it waits for a migration status and names no time: 10 virtual minutes. */
+export const RUN_UNTIL_STATUS_LIMIT_NS = 600_000_000_000;
+
+/** What a run_until waits for: a virtual time, and maybe a migration status before it. */
+export interface RunUntilTarget {
+  time: number;
+  vm?: string;
+  statuses?: MigrationStatus[];
+  /** The status condition, checked between actors (null: only the time). */
+  reached: (() => boolean) | null;
+}
+
+/** A run_until step's target (ScenarioError at its path when it names neither a time nor a status, or a VM that does not exist). */
+export function runUntilTarget(ctx: StepContext, st: { time?: number; vm?: string; status?: MigrationStatus | MigrationStatus[] }, i: number): RunUntilTarget {
+  if (st.status === undefined) {
+    if (st.time === undefined) throw new ScenarioError([{ path: `$.steps[${i}]`, message: 'run_until needs "time", or "vm" and "status" (a migration status)' }]);
+    if (st.vm !== undefined) throw new ScenarioError([{ path: `$.steps[${i}].vm`, message: '"vm" goes with "status": the migration status to wait for' }]);
+    return { time: st.time, reached: null };
+  }
+  if (st.vm === undefined) throw new ScenarioError([{ path: `$.steps[${i}].vm`, message: 'run_until with a "status" names the VM whose migration it waits for' }]);
+  ctx.vmm(st.vm, i);
+  const vm = st.vm;
+  const statuses = Array.isArray(st.status) ? st.status : [st.status];
+  const reached = () => {
+    const m = ctx.world.migrationOf(vm);
+    return m !== undefined && statuses.includes(m.status);
+  };
+  return { time: st.time ?? ctx.world.clock.now + RUN_UNTIL_STATUS_LIMIT_NS, vm: st.vm, statuses, reached };
+}
+
+/** A run_until's result: where the world is, and for a status, whether it was reached (a timeout is not an error). */
+export function runUntilOutcome(ctx: StepContext, u: RunUntilTarget, actors: number): StepOutcome {
+  const value: Record<string, unknown> = { time_ns: ctx.world.clock.now, actors_run: actors };
+  if (u.reached) {
+    const m = ctx.world.migrationOf(u.vm!);
+    value.status = m?.status ?? 'none';
+    value.reached = u.reached();
+  }
+  const out: StepOutcome = { ret: 0, value };
+  if (u.reached && !u.reached()) out.why = `the migration of "${u.vm}" did not reach ${u.statuses!.join(' or ')} by ${u.time} ns`;
+  return out;
+}
 
 /**
  * World-level steps: what happens between hosts and to time itself — waiting for a virtual time
@@ -41,13 +86,16 @@ const linkChange = (kind: 'link_down' | 'link_up') => defineStep(kind, 'world', 
 
 export const WORLD_STEPS = [
   defineStep('run_until', 'world', {
-    time: duration.describe('the virtual time to run to'),
-  }, { summary: "run the world until a virtual time: every vCPU, link and timer due meanwhile runs; waiting guests cost nothing" },
-  (ctx, st) => {
+    time: duration.optional().describe('the virtual time to run to (with a status: the latest it runs to; default 10 virtual minutes from now)'),
+    vm: vmName.optional().describe('with status: the VM whose migration is watched'),
+    status: RUN_UNTIL_STATUSES.optional().describe("a migration status (or several): run until the VM's migration has it"),
+  }, { summary: "run the world until a virtual time, or until a VM's migration reaches a status: every vCPU, link and timer due meanwhile runs; waiting guests cost nothing" },
+  (ctx, st, i) => {
     const now = ctx.world.clock.now;
-    if (st.time < now) return { ret: -1, errno: 'EINVAL', why: `the world is already at ${now} ns, past ${st.time} ns` };
-    const n = ctx.world.runUntil(st.time);
-    return { ret: 0, value: { time_ns: ctx.world.clock.now, actors_run: n } };
+    const u = runUntilTarget(ctx, st, i);
+    if (u.time < now) return { ret: -1, errno: 'EINVAL', why: `the world is already at ${now} ns, past ${u.time} ns` };
+    const n = ctx.world.runUntil(u.time, u.reached ?? undefined);
+    return runUntilOutcome(ctx, u, n);
   }),
 
   linkChange('link_down'),

@@ -1,0 +1,72 @@
+import { formatSize } from '../core/units';
+import { checkCapabilities, checkParameters } from '../vmm/migration/params';
+import type { VmmVm } from '../vmm/vmm';
+import { startIncoming } from '../world/migrate';
+import { ScenarioError, type ScenarioIssue } from './fields';
+import type { World } from '../world/world';
+import type { ScenarioT } from './schema';
+import { capabilitiesOf, givenParameters, incomingName } from './steps/migration';
+
+/**
+ * Before anything runs: every `migrate` and `migrate_set_parameters` step is checked against the
+ * world (the VM, the destination host and its room, the link between the hosts, QEMU's parameter
+ * ranges and capability rules), each problem with its JSON path; then each migration's destination
+ * QEMU is started, as with -incoming, so that the world a scenario builds always has it (a snapshot
+ * restores into a world of the same VMs).
+ */
+export function prepareMigrations(run: { readonly scenario: ScenarioT; readonly world: World; readonly vmms: Map<string, VmmVm> }): void {
+  const issues: ScenarioIssue[] = [];
+  const world = run.world;
+  /** Each VM's capabilities as the steps turn them on (QEMU keeps them between migrations). */
+  const caps = new Map<string, ReturnType<typeof capabilitiesOf>>();
+  run.scenario.steps.forEach((st, i) => {
+    const at = (f: string) => `$.steps[${i}]${f}`;
+    if (st.do === 'migrate_set_parameters') {
+      const bad = checkParameters(givenParameters(st.parameters));
+      if (bad) issues.push({ path: at(`.parameters["${bad.param}"]`), message: bad.message });
+      return;
+    }
+    if (st.do !== 'migrate') return;
+    const src = run.vmms.get(st.vm);
+    if (!src) {
+      issues.push({ path: at('.vm'), message: `no VM named "${st.vm}" (VMs: ${[...run.vmms.keys()].join(', ') || 'none'})` });
+      return;
+    }
+    if (src.desc.kind !== 'default')
+      issues.push({ path: at('.vm'), message: `VM "${st.vm}" is a ${src.desc.kind === 'tdx' ? 'TD' : 'software-protected VM'}: its private memory is in guest_memfd, where KVM refuses dirty logging, so pre-copy cannot track it; only an ordinary VM (type "default") migrates this way` });
+    const from = world.hosts.find((h) => h.vmms.get(st.vm) === src)!;
+    const node = world.hosts.find((h) => h.name === st.to);
+    if (!node) {
+      issues.push({ path: at('.to'), message: `no host named "${st.to}" (hosts: ${world.hosts.map((h) => `"${h.name}"`).join(', ')})` });
+      return;
+    }
+    if (node === from) issues.push({ path: at('.to'), message: `VM "${st.vm}" already runs on host "${st.to}": migrate it to another host` });
+    const link = world.links.find((l) => l.name === st.link);
+    if (!link) issues.push({ path: at('.link'), message: `no link named "${st.link}" (links: ${world.links.map((l) => l.name).join(', ') || 'none'})` });
+    else if (link.from !== from.name || link.to !== node.name)
+      issues.push({ path: at('.link'), message: `link "${st.link}" goes from "${link.from}" to "${link.to}", not from "${from.name}" to "${node.name}"` });
+    const bad = checkParameters(givenParameters(st.parameters));
+    if (bad) issues.push({ path: at(`.parameters["${bad.param}"]`), message: bad.message });
+    const c = caps.get(st.vm) ?? capabilitiesOf([]);
+    for (const x of st.capabilities ?? []) c[x] = true;
+    caps.set(st.vm, c);
+    const badCap = checkCapabilities(c, false);
+    if (badCap) issues.push({ path: at('.capabilities'), message: badCap.message });
+    const name = incomingName(st.vm, st.to, st.as);
+    const existing = run.vmms.get(name);
+    if (existing) {
+      if (existing.incoming !== st.vm || world.hosts.find((h) => h.vmms.get(name) === existing) !== node)
+        issues.push({ path: at(st.as === undefined ? '.to' : '.as'), message: `a VM named "${name}" already exists: name the destination VM with "as"` });
+      return;
+    }
+    const used = [...node.vmms.values()].reduce((n: number, v: VmmVm) => n + v.desc.memoryBytes, 0);
+    const room = node.host.config.memoryBytes;
+    if (used + src.desc.memoryBytes > room) {
+      issues.push({ path: at('.to'), message: `host "${st.to}" is too small: it has ${formatSize(room)}, its VMs take ${formatSize(used)}, and "${st.vm}" needs ${formatSize(src.desc.memoryBytes)} more` });
+      return;
+    }
+    if (issues.length) return;
+    run.vmms.set(name, startIncoming(world, node, src, name));
+  });
+  if (issues.length) throw new ScenarioError(issues);
+}

@@ -1,0 +1,136 @@
+import { z } from 'zod';
+import { parseBandwidth } from '../../core/units';
+import { MIGRATION_STATUSES, type MigrationThread } from '../../vmm/migration/migration';
+import {
+  CAPABILITY_NAMES, DEFAULT_CAPABILITIES, checkParameters, type MigrationCapabilities, type MigrationParameters,
+} from '../../vmm/migration/params';
+import { startMigration } from '../../world/migrate';
+import { ScenarioError, hostName, vmName } from '../fields';
+import { defineStep, type StepContext } from './define';
+
+/**
+ * Migration steps (VMM level): what an operator asks QEMU's monitor — migrate, migrate-set-parameters,
+ * migrate_cancel, query-migrate — with QEMU's parameter and capability names. The scenario is checked
+ * before anything runs (runner.ts checkMigrations): hosts, links, the destination's room, parameter
+ * ranges and capability rules, each with its JSON path.
+ */
+
+/** Bytes per second ≥ 0: a number, a bit rate ("1Gbit") or a size per second ("128MiB"). */
+const rate = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  if (typeof v === 'number') {
+    if (Number.isSafeInteger(v) && v >= 0) return v;
+    ctx.addIssue({ code: 'custom', message: `${v} is not a rate: bytes per second must be an integer ≥ 0` });
+    return z.NEVER;
+  }
+  if (/^\s*0+\s*$/.test(v)) return 0;
+  const n = parseBandwidth(v);
+  if (n === undefined) {
+    ctx.addIssue({ code: 'custom', message: `"${v}" is not a rate ≥ 0 (bytes per second, "1Gbit", "128MiB")` });
+    return z.NEVER;
+  }
+  return n;
+}).describe('bytes per second: a number, a bit rate ("1Gbit") or a size per second ("128MiB")');
+
+const int = (what: string) => z.number().int().describe(what);
+
+/** migrate-set-parameters' arguments, by QEMU's names (unknown names are refused). */
+export const MigrationParametersSpec = z.strictObject({
+  'max-bandwidth': rate.optional().describe('the rate limit (default 128 MiB/s; 0: no limit)'),
+  'downtime-limit': int('ms the guest may be stopped at switchover (default 300)').optional(),
+  'avail-switchover-bandwidth': rate.optional().describe('the bandwidth to expect at switchover (default 0: the measured one)'),
+  'throttle-trigger-threshold': int('auto-converge: dirtied/sent percentage that triggers throttling (default 50)').optional(),
+  'cpu-throttle-initial': int('auto-converge: the first throttle, % (default 20)').optional(),
+  'cpu-throttle-increment': int('auto-converge: added each time after, % (default 10)').optional(),
+  'max-cpu-throttle': int('auto-converge: the most, % (default 99)').optional(),
+  'vcpu-dirty-limit': int('dirty-limit: MB/s per vCPU (default 1)').optional(),
+  'x-vcpu-dirty-limit-period': int('dirty-limit: ms (default 1000)').optional(),
+}).describe("migration parameters with QEMU's names");
+
+export const CapabilitiesSpec = z.array(z.enum(CAPABILITY_NAMES)).describe(`capabilities to turn on: ${CAPABILITY_NAMES.join(', ')}`);
+
+export type MigrationParametersIn = z.output<typeof MigrationParametersSpec>;
+
+/** The parameters as given, minus the absent ones. */
+export function givenParameters(p: MigrationParametersIn | undefined): Partial<MigrationParameters> {
+  const out: Partial<MigrationParameters> = {};
+  for (const [k, v] of Object.entries(p ?? {})) if (v !== undefined) (out as Record<string, number>)[k] = v;
+  return out;
+}
+
+export function capabilitiesOf(list: readonly string[] | undefined): MigrationCapabilities {
+  const c = { ...DEFAULT_CAPABILITIES };
+  for (const x of list ?? []) c[x as keyof MigrationCapabilities] = true;
+  return c;
+}
+
+/** The default name of the VM a migrate step starts on the destination. */
+export function incomingName(vm: string, to: string, as?: string): string {
+  return as ?? `${vm}@${to}`;
+}
+
+/** The VM's current (latest) migration, or a ScenarioError at `$.steps[i].vm`. */
+function migrationOf(ctx: StepContext, vm: string, i: number): MigrationThread {
+  ctx.vmm(vm, i);
+  const m = ctx.world.migrationOf(vm);
+  if (!m) throw new ScenarioError([{ path: `$.steps[${i}].vm`, message: `VM "${vm}" has not been migrated: no migration to act on (start one with "migrate")` }]);
+  return m;
+}
+
+export const MIGRATION_STEPS = [
+  defineStep('migrate', 'vmm', {
+    vm: vmName.describe('the VM to migrate (the source)'),
+    to: hostName.describe('the destination host: a QEMU started there with -incoming waits for the stream'),
+    link: z.string().min(1).describe('the link the stream goes over (it must join the two hosts)'),
+    as: z.string().min(1).optional().describe('the name of the VM on the destination (default "<vm>@<to>")'),
+    parameters: MigrationParametersSpec.optional(),
+    capabilities: CapabilitiesSpec.optional(),
+  }, { summary: "QEMU's migrate: pre-copy the VM's RAM over a link to a VM started with -incoming on another host, then stop, send the rest and the device state, and run the guest there" },
+  (ctx, st, i) => {
+    const src = ctx.vmm(st.vm, i);
+    const dst = ctx.vmm(incomingName(st.vm, st.to, st.as), i);
+    const last = ctx.world.migrationOf(st.vm);
+    if (last && !last.finished) return { ret: -1, errno: 'EBUSY', why: `There's a migration process in progress (status ${last.status})` };
+    if (src.runState === 'postmigrate' || src.runState === 'inmigrate') return { ret: -1, errno: 'EINVAL', why: `VM "${st.vm}" is ${src.runState}: its guest does not run here` };
+    if (dst.runState !== 'inmigrate') return { ret: -1, errno: 'EINVAL', why: `the destination VM "${dst.desc.name}" already runs a guest` };
+    const params = { ...src.migrationParameters, ...givenParameters(st.parameters) };
+    src.migrationParameters = params;
+    for (const c of st.capabilities ?? []) src.migrationCapabilities[c] = true;
+    const t = startMigration(ctx.world, src, dst, st.link, params, { ...src.migrationCapabilities });
+    return { ret: 0, value: { status: t.status, to: dst.desc.name, host: st.to, link: st.link } };
+  }),
+
+  defineStep('migrate_set_parameters', 'vmm', {
+    vm: vmName,
+    parameters: MigrationParametersSpec,
+  }, { summary: 'migrate-set-parameters: change the parameters, also while a migration runs (the next 100 ms window uses them)' },
+  (ctx, st, i) => {
+    const v = ctx.vmm(st.vm, i);
+    const p = givenParameters(st.parameters);
+    const bad = checkParameters(p);
+    if (bad) throw new ScenarioError([{ path: `$.steps[${i}].parameters["${bad.param}"]`, message: bad.message }]);
+    Object.assign(v.migrationParameters, p);
+    const m = ctx.world.migrationOf(st.vm);
+    if (m && !m.finished) m.setParameters(p);
+    ctx.hostOfVm(st.vm, i).host.trace.emit('vmm', 'migrate-set-parameters', p as Record<string, number>,
+      `QEMU sets ${Object.entries(p).map(([k, x]) => `${k} = ${x}`).join(', ') || 'nothing'}${m && !m.finished ? ': the running migration uses them from its next window' : ''}.`, { vm: st.vm });
+    return { ret: 0, value: { ...v.migrationParameters } };
+  }),
+
+  defineStep('migrate_cancel', 'vmm', { vm: vmName },
+    { summary: 'migrate_cancel: stop the VM\'s migration (cancelling, then cancelled); the source guest keeps running' },
+    (ctx, st, i) => {
+      const m = migrationOf(ctx, st.vm, i);
+      if (!m.cancel(ctx.world.clock.now)) return { ret: -1, errno: 'EINVAL', why: `the migration is ${m.status}: there is nothing to cancel` };
+      return { ret: 0, value: { status: m.status } };
+    }),
+
+  defineStep('query_migrate', 'vmm', { vm: vmName },
+    { summary: "query-migrate: the migration's status and counters, with QEMU's names (ram.transferred, remaining, dirty-sync-count, ...)" },
+    (ctx, st, i) => {
+      const m = migrationOf(ctx, st.vm, i);
+      return { ret: 0, value: { ...m.info(ctx.world.clock.now), rounds: m.rounds.length } };
+    }),
+] as const;
+
+/** A run_until's migration condition: the VM's latest migration has one of these statuses. */
+export const RUN_UNTIL_STATUSES = z.union([z.enum(MIGRATION_STATUSES), z.array(z.enum(MIGRATION_STATUSES)).min(1)]);

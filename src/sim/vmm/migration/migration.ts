@@ -1,0 +1,611 @@
+/**
+ * QEMU's live migration, pre-copy, for an ordinary VM: the source's migration thread as a scheduler
+ * actor (migration/migration.c migration_thread(), migration/ram.c). docs/abi-sources.md lists what
+ * follows which function.
+ *
+ * - setup (ram_save_setup): dirty logging starts, every page is dirty in the migration's bitmap, the
+ *   first bitmap sync (`dirty-sync-count` 1), the stream's header;
+ * - each pass of the loop (migration_iteration_run): the pending estimate without a sync
+ *   (ram_state_pending_estimate: the pages still dirty in the bitmap); only when it is at or below
+ *   `threshold_size` the exact pending (a bitmap sync); completion when that is below the threshold
+ *   (or zero); otherwise pages are sent (ram_save_iterate) while the rate limiter allows
+ *   (`max-bandwidth` / 10 per 100 ms window, migration_rate_exceeded); there is no iteration cap;
+ * - the counters every 100 ms (migration_update_counters): the bandwidth measured over the window,
+ *   `threshold_size = bandwidth × downtime-limit` (or `avail-switchover-bandwidth`), `mbps`,
+ *   `pages-per-second`, `expected-downtime` from the bytes dirty at the last sync;
+ * - a sync at least a second after the last rate update (migration_bitmap_sync) recomputes
+ *   `dirty-pages-rate` and runs auto-converge's check (migration_trigger_throttle);
+ * - completion (migration_completion): the VM stops, a last sync, the remaining dirty pages and the
+ *   device and vCPU state go out unthrottled; when they have arrived the destination starts the
+ *   guest, and the source stays paused (postmigrate).
+ *
+ * A page is sent as QEMU's stream carries it: an 8-byte header (offset | flags) and 4,096 bytes, or
+ * for a page of zeros the header and one byte (RAM_SAVE_FLAG_ZERO, counted `duplicate`). Sending a
+ * page clears its bit first, so a write after the send marks it dirty again and the next pass sends
+ * it again. The page's bytes and content token are written into the destination's memory when the
+ * batch is put on the link; the link decides when the batch arrives.
+ *
+ * Everything here is plain data (counters, typed arrays, the rounds), so a snapshot taken in the
+ * middle of a migration restores and goes on exactly as the original (world/state.ts makes the
+ * thread again, wired to the VMMs and the link named in its fields).
+ */
+import type { Actor } from '../../core/actor';
+import { wiring } from '../../core/state';
+import { PAGE_SIZE, formatSize } from '../../core/units';
+import type { VmmVm } from '../vmm';
+import { KvmDirtyBitmap, type DirtyPageSource } from './dirty-source';
+import { CAPABILITY_NAMES, DEFAULT_CAPABILITIES, DEFAULT_PARAMETERS, type MigrationCapabilities, type MigrationParameters } from './params';
+import { loadVmState, saveVmState, streamSize } from './vmstate';
+
+/** MigrationStatus, the values a pre-copy goes through (qapi/migration.json). */
+export type MigrationStatus = 'setup' | 'active' | 'device' | 'completed' | 'failed' | 'cancelling' | 'cancelled';
+export const MIGRATION_STATUSES: readonly MigrationStatus[] = ['setup', 'active', 'device', 'completed', 'failed', 'cancelling', 'cancelled'];
+
+/** BUFFER_DELAY: the rate limiter's and the counters' window, 100 ms. */
+export const BUFFER_DELAY_NS = 100_000_000;
+/** XFER_LIMIT_RATIO: the limiter allows max-bandwidth / 10 per window. */
+export const XFER_LIMIT_RATIO = 10;
+/** save_page_header(): be64 offset | flags. */
+export const PAGE_HEADER_BYTES = 8;
+/** RAM_SAVE_FLAG_EOS that ends each ram_save_iterate() section. */
+const EOS_BYTES = 8;
+/** Pages the thread sends in one go before it lets the rest of the world run (one link transfer). */
+export const BATCH_PAGES = 256;
+/** QEMU's "pc.ram" RAMBlock id, sent (length-prefixed) with the first page of the block. */
+const RAM_BLOCK_ID = 'pc.ram';
+/** CPU_THROTTLE_DIRTY_SYNC_TIMESLICE_MS: while auto-converge throttles, a sync at least every 5 s. */
+const THROTTLE_SYNC_NS = 5_000_000_000;
+
+/** The ends of a migration's link, as the thread uses it (world/link.ts implements it). */
+export interface MigrationChannel {
+  readonly name: string;
+  readonly latency: number;
+  send(bytes: number, label: string, done: { kind: string; args: Record<string, string | number | boolean> }): { state: 'in-flight' | 'delivered' | 'failed'; deliverAt: number };
+}
+
+/** What the thread is wired to: the two VMMs and the link (made again on a restore from the names it keeps). */
+export interface MigrationWiring {
+  src: VmmVm;
+  dst: VmmVm;
+  link: MigrationChannel;
+}
+
+/** The link handler kind the world registers (World): a migration's transfers end there. */
+export const MIGRATION_TRANSFER = 'migration';
+
+/** One round: the pages sent between two bitmap syncs, and what the sync that ended it found. */
+export interface MigrationRound {
+  round: number;
+  /** Virtual ns when it started (the sync before it) and how long it took. */
+  start_ns: number;
+  duration_ns: number;
+  /** Bytes put on the link in the round (pages with their headers). */
+  bytes: number;
+  pages: number;
+  /** Pages the sync that ended the round found newly dirty. */
+  dirty_pages: number;
+  /** Bytes still dirty after that sync (what the next round starts with). */
+  remaining: number;
+  threshold: number;
+  throttle_pct: number;
+  /** The last round: the stop-and-copy, with the guest stopped. */
+  final: boolean;
+}
+
+/** query-migrate's answer (MigrationInfo), with QEMU's names. */
+export interface MigrationInfo {
+  status: MigrationStatus;
+  'total-time': number;
+  'setup-time': number;
+  'expected-downtime'?: number;
+  downtime?: number;
+  'cpu-throttle-percentage'?: number;
+  ram: {
+    transferred: number;
+    remaining: number;
+    total: number;
+    duplicate: number;
+    normal: number;
+    'normal-bytes': number;
+    'dirty-pages-rate': number;
+    mbps: number;
+    'dirty-sync-count': number;
+    'precopy-bytes': number;
+    'downtime-bytes': number;
+    'pages-per-second': number;
+    'page-size': number;
+  };
+  'error-desc'?: string;
+}
+
+export interface MigrationSetup {
+  /** Its index in the world's migrations (World.migrations). */
+  id: number;
+  src: string;
+  dst: string;
+  link: string;
+  parameters: MigrationParameters;
+  capabilities: MigrationCapabilities;
+}
+
+/** The source's migration thread (QEMU's "live_migration" thread) as a scheduler actor. */
+export class MigrationThread implements Actor {
+  static readonly stateSkip: readonly string[] = ['w'];
+  readonly kind = 'vmm-thread';
+  readonly name: string;
+  order: readonly number[];
+  readonly id: number;
+  readonly src: string;
+  readonly dst: string;
+  readonly link: string;
+  status: MigrationStatus = 'setup';
+  parameters: MigrationParameters;
+  capabilities: MigrationCapabilities;
+  /** Why it failed (QEMU's error-desc). */
+  error = '';
+  /** When the thread next runs (null: waiting for the link to deliver the end of the stream). */
+  private nextAt: number | null;
+  readonly startNs: number;
+  setupNs = 0;
+  endNs = 0;
+  downtimeStartNs = 0;
+  /** The bitmap of pages still to send (RAMBlock bmap), one bit per page of the guest's RAM. */
+  bmap: Uint32Array;
+  readonly npages: number;
+  /** migration_dirty_pages: bits set in bmap. */
+  dirtyPages = 0;
+  /** Where the scan goes on (PageSearchStatus.page). */
+  scan = 0;
+  /** The block id has gone out with a page (save_page_header's first page of a block). */
+  blockIdSent = false;
+  /** The dirty-page source (KVM's bitmap today; the dirty ring plugs in here). */
+  readonly dirty: DirtyPageSource;
+  readonly stats = {
+    transferred: 0, precopyBytes: 0, downtimeBytes: 0, normal: 0, duplicate: 0, dirtySyncCount: 0,
+    dirtyPagesRate: 0, dirtyBytesLastSync: 0, mbps: 0, pagesPerSecond: 0, thresholdSize: 0,
+    /** In ms, as QEMU reports it; starts at the downtime limit (migrate_fd_connect). */
+    expectedDowntime: 0,
+  };
+  /** The 100 ms window (update_iteration_initial_status): its start, bytes and pages then, bytes sent in it. */
+  private readonly win = { start: 0, bytes: 0, pages: 0, used: 0 };
+  /** The period of auto-converge's check and the dirty rate (RAMState). */
+  private readonly period = { lastSync: 0, dirtyPages: 0, bytesXferPrev: 0, highCount: 0, lastAnySync: 0 };
+  readonly rounds: MigrationRound[] = [];
+  private readonly round = { start: 0, bytes: 0, pages: 0, finalDirty: 0 };
+  /** Wiring (made again on restore): the VMMs and the link. */
+  private readonly w: MigrationWiring;
+
+  constructor(w: MigrationWiring, setup: MigrationSetup, now: number) {
+    this.w = wiring(w);
+    this.id = setup.id;
+    this.src = setup.src;
+    this.dst = setup.dst;
+    this.link = setup.link;
+    this.parameters = { ...DEFAULT_PARAMETERS, ...setup.parameters };
+    this.capabilities = { ...DEFAULT_CAPABILITIES, ...setup.capabilities };
+    this.name = `${setup.src}/live_migration`;
+    this.order = w.src.threads[0]?.order.slice(0, 2) ?? [];
+    this.startNs = now;
+    this.nextAt = now;
+    const blocks = w.src.ram;
+    this.npages = blocks.reduce((n, b) => Math.max(n, (b.gmemOffset + b.size) / PAGE_SIZE), 0);
+    this.bmap = new Uint32Array(Math.ceil(this.npages / 32));
+    this.dirty = new KvmDirtyBitmap(w.src.vm, blocks);
+    this.stats.expectedDowntime = this.parameters['downtime-limit'];
+  }
+
+  /** The source and destination VMMs (for tests and the report). */
+  get vmms(): { src: VmmVm; dst: VmmVm } {
+    return { src: this.w.src, dst: this.w.dst };
+  }
+
+  private emit(name: string, args: Record<string, string | number | boolean>, text: string, side: 'src' | 'dst' = 'src'): void {
+    const v = side === 'src' ? this.w.src : this.w.dst;
+    v.host.trace.emit('vmm', name, args, text, { vm: v.desc.name });
+  }
+
+  private setStatus(s: MigrationStatus, text: string): void {
+    const from = this.status;
+    this.status = s;
+    this.emit('migrate_set_state', { from, to: s }, text);
+  }
+
+  get finished(): boolean {
+    return this.status === 'completed' || this.status === 'failed' || this.status === 'cancelled';
+  }
+
+  readyAt(): number | null {
+    return this.finished ? null : this.nextAt;
+  }
+
+  done(): boolean {
+    return this.finished;
+  }
+
+  act(now: number): void {
+    switch (this.status) {
+      case 'setup':
+        return this.setup(now);
+      case 'cancelling':
+        return this.end(now, 'cancelled', 'migrate_cancel: the migration thread stops; dirty logging ends and the source guest keeps running.');
+      case 'active':
+        return this.iterate(now);
+      default:
+        this.nextAt = null;
+    }
+  }
+
+  // ---- setup ----------------------------------------------------------------------------------
+
+  /** ram_save_setup() and the first sync. */
+  private setup(now: number): void {
+    this.dirty.start();
+    // ram_list_init_bitmaps(): every page starts dirty, so the first pass sends all of RAM.
+    this.bmap.fill(0xffffffff);
+    const tail = this.npages % 32;
+    if (tail) this.bmap[this.bmap.length - 1] = (2 ** tail - 1) >>> 0;
+    this.dirtyPages = this.npages;
+    this.period.lastSync = 0;
+    this.bitmapSync(now, false);
+    this.round.start = now;
+    // The stream's header (QEMU_VM_FILE_MAGIC, version), the RAM section's start with the RAM size
+    // (RAM_SAVE_FLAG_MEM_SIZE) and each block's id and length, then RAM_SAVE_FLAG_EOS.
+    const header = 8 + (1 + 4 + 1 + 'ram'.length + 4 + 4) + 8 + (1 + RAM_BLOCK_ID.length + 8) + EOS_BYTES;
+    this.put(header, 'migration stream header and RAM setup', false);
+    if (this.finished) return;
+    this.setupNs = now - this.startNs;
+    this.win.start = now;
+    this.win.bytes = this.stats.transferred;
+    this.win.pages = 0;
+    this.win.used = header;
+    this.setStatus('active', `The migration of "${this.src}" is active: every one of its ${this.npages} pages is dirty in the migration's bitmap, so the first pass sends all of its RAM to "${this.dst}" over link ${this.link}.`);
+  }
+
+  // ---- the loop -------------------------------------------------------------------------------
+
+  /** One turn of migration_thread()'s loop. */
+  private iterate(now: number): void {
+    this.updateCounters(now);
+    // While auto-converge throttles, a sync at least every 5 s even if the estimate stays high.
+    if (this.w.src.throttlePct > 0 && this.stats.dirtySyncCount > 1 && now - this.period.lastAnySync >= THROTTLE_SYNC_NS) this.bitmapSync(now, false);
+    if (this.rateExceeded()) {
+      this.nextAt = this.win.start + BUFFER_DELAY_NS;
+      return;
+    }
+    const threshold = this.stats.thresholdSize;
+    let pending = this.dirtyPages * PAGE_SIZE;
+    if (pending <= threshold) {
+      this.bitmapSync(now, false);
+      pending = this.dirtyPages * PAGE_SIZE;
+    }
+    if (pending === 0 || pending < threshold) return this.complete(now, pending);
+    this.sendBatch();
+  }
+
+  /** migration_rate_exceeded(): the window's quota is used (max-bandwidth 0: no limit). */
+  private rateExceeded(): boolean {
+    const bw = this.parameters['max-bandwidth'];
+    return bw > 0 && this.win.used >= bw / XFER_LIMIT_RATIO;
+  }
+
+  /** migration_update_counters(): at most every 100 ms. */
+  private updateCounters(now: number): void {
+    const w = this.win;
+    if (now < w.start + BUFFER_DELAY_NS) return;
+    const st = this.stats;
+    const transferred = st.transferred - w.bytes;
+    const ms = (now - w.start) / 1e6;
+    const bandwidth = transferred / ms;
+    const switchover = this.parameters['avail-switchover-bandwidth'];
+    const expected = switchover ? switchover / 1000 : bandwidth;
+    st.thresholdSize = Math.floor(expected * this.parameters['downtime-limit']);
+    st.mbps = (transferred * 8) / (ms / 1000) / 1e6;
+    st.pagesPerSecond = (st.normal + st.duplicate - w.pages) / (ms / 1000);
+    if (st.dirtyPagesRate && transferred > 10000) st.expectedDowntime = Math.floor(st.dirtyBytesLastSync / expected);
+    w.start = now;
+    w.bytes = st.transferred;
+    w.pages = st.normal + st.duplicate;
+    w.used = 0;
+  }
+
+  /** Count bytes put on the link, and send them; returns false when the link refused them. */
+  private put(bytes: number, label: string, final: boolean): boolean {
+    const st = this.stats;
+    st.transferred += bytes;
+    if (this.status === 'device') st.downtimeBytes += bytes;
+    else st.precopyBytes += bytes;
+    this.win.used += bytes;
+    this.round.bytes += bytes;
+    const t = this.w.link.send(bytes, label, { kind: MIGRATION_TRANSFER, args: { id: this.id, final } });
+    if (t.state === 'failed') return false;
+    // A blocking socket: the thread goes on once the bytes are on the wire.
+    this.nextAt = Math.max(this.w.src.vm.clock.now, t.deliverAt - this.w.link.latency);
+    return true;
+  }
+
+  /** ram_save_iterate(), one batch: pages while the limiter allows, then RAM_SAVE_FLAG_EOS. */
+  private sendBatch(): void {
+    let bytes = 0;
+    let pages = 0;
+    const bw = this.parameters['max-bandwidth'];
+    const quota = bw > 0 ? bw / XFER_LIMIT_RATIO : Infinity;
+    while (pages < BATCH_PAGES && this.dirtyPages > 0 && this.win.used + bytes < quota) {
+      const p = this.nextDirty();
+      if (p < 0) break;
+      bytes += this.savePage(p);
+      pages++;
+    }
+    this.round.pages += pages;
+    this.put(bytes + EOS_BYTES, `RAM: ${pages} page(s)`, false);
+  }
+
+  /** The next dirty page from the scan position, wrapping (find_dirty_block); -1 when none. */
+  private nextDirty(): number {
+    const n = this.npages;
+    const bm = this.bmap;
+    let p = this.scan >= n ? 0 : this.scan;
+    for (let seen = 0; seen <= n + 32; ) {
+      const w = p >>> 5;
+      const bits = bm[w] >>> (p & 31);
+      if (bits !== 0) {
+        const q = p + (31 - Math.clz32(bits & -bits));
+        if (q < n) {
+          this.scan = q + 1;
+          return q;
+        }
+      }
+      const step = 32 - (p & 31);
+      seen += step;
+      p += step;
+      if (p >= n) p = 0;
+    }
+    return -1;
+  }
+
+  /** migration_bitmap_clear_dirty() and ram_save_target_page(): the page goes out; returns its bytes in the stream. */
+  private savePage(p: number): number {
+    this.dirty.beforeSend(p);
+    this.bmap[p >>> 5] &= ~(1 << (p & 31));
+    this.dirtyPages--;
+    const src = this.w.src;
+    const dst = this.w.dst;
+    const sm = src.host.memory;
+    const dm = dst.host.memory;
+    const off = p * PAGE_SIZE;
+    const sf = src.process.lookup(src.ram[0].hva - src.ram[0].gmemOffset + off);
+    const dHva = dst.ram[0].hva - dst.ram[0].gmemOffset + off;
+    let header = PAGE_HEADER_BYTES;
+    if (!this.blockIdSent) {
+      header += 1 + RAM_BLOCK_ID.length;
+      this.blockIdSent = true;
+    }
+    const data = sf < 0 ? undefined : sm.peek(sf);
+    if (data === undefined || isZero(data)) {
+      // save_zero_page(): a header and one byte. The destination clears the page only if it is not
+      // zero already (ram_handle_zero); a page the source wrote zeros into keeps its token.
+      this.stats.duplicate++;
+      const df = dst.process.lookup(dHva);
+      if (sf >= 0 && sm.pageToken(sf) !== 0) dm.copyPageFrom(sm, sf, df >= 0 ? df : dst.process.fault(dHva, 'migration', 0));
+      else if (df >= 0 && (dm.pageToken(df) !== 0 || dm.hasData(df))) dm.zero(df);
+      return header + 1;
+    }
+    this.stats.normal++;
+    dm.copyPageFrom(sm, sf, dst.process.fault(dHva, 'migration', 0));
+    return header + PAGE_SIZE;
+  }
+
+  /** migration_bitmap_sync(): harvest the dirty log into the migration's bitmap. */
+  private bitmapSync(now: number, lastStage: boolean): void {
+    const st = this.stats;
+    st.dirtySyncCount++;
+    if (!this.period.lastSync) this.period.lastSync = now || 1;
+    this.period.lastAnySync = now;
+    let fresh = 0;
+    const bm = this.bmap;
+    this.dirty.sync((p) => {
+      const bit = 1 << (p & 31);
+      if (bm[p >>> 5] & bit) return;
+      bm[p >>> 5] |= bit;
+      fresh++;
+    });
+    this.dirtyPages += fresh;
+    this.period.dirtyPages += fresh;
+    st.dirtyBytesLastSync = this.dirtyPages * PAGE_SIZE;
+    let rates = '';
+    if (now > this.period.lastSync + 1e9) {
+      this.triggerThrottle();
+      st.dirtyPagesRate = Math.floor((this.period.dirtyPages * 1000) / ((now - this.period.lastSync) / 1e6));
+      this.period.lastSync = now;
+      this.period.dirtyPages = 0;
+      this.period.bytesXferPrev = st.transferred;
+      rates = ` The dirty rate over the last period: ${st.dirtyPagesRate} pages/s.`;
+    }
+    // The last sync's pages belong to the stop-and-copy round (switchover() records it).
+    if (lastStage) this.round.finalDirty = fresh;
+    else if (st.dirtySyncCount > 1) this.closeRound(now, fresh);
+    this.emit('migration_bitmap_sync', { 'dirty-sync-count': st.dirtySyncCount, new_dirty_pages: fresh, remaining: st.dirtyBytesLastSync, last_stage: lastStage },
+      st.dirtySyncCount === 1
+        ? `The first bitmap sync (dirty-sync-count 1): dirty logging is on and every page is still to be sent.`
+        : `Bitmap sync ${st.dirtySyncCount}${lastStage ? ' (the last, with the guest stopped)' : ''}: ${fresh} page(s) were written since the last sync and not yet sent again, so ${formatSize(st.dirtyBytesLastSync)} is still dirty${lastStage ? '' : ` against a threshold of ${formatSize(st.thresholdSize)}`}.${rates}`);
+  }
+
+  /** The round that a sync ends. */
+  private closeRound(now: number, dirty: number): void {
+    const r = this.round;
+    this.rounds.push({
+      round: this.rounds.length, start_ns: r.start, duration_ns: now - r.start, bytes: r.bytes, pages: r.pages, dirty_pages: dirty,
+      remaining: this.dirtyPages * PAGE_SIZE, threshold: this.stats.thresholdSize, throttle_pct: this.w.src.throttlePct, final: false,
+    });
+    r.start = now;
+    r.bytes = 0;
+    r.pages = 0;
+  }
+
+  /** migration_trigger_throttle(): auto-converge's check, at most once a second. */
+  private triggerThrottle(): void {
+    const st = this.stats;
+    const pct = this.parameters['throttle-trigger-threshold'];
+    const xfer = st.transferred - this.period.bytesXferPrev;
+    const dirtied = this.period.dirtyPages * PAGE_SIZE;
+    const limit = (xfer * pct) / 100;
+    if (!(dirtied > limit && ++this.period.highCount >= 2)) return;
+    this.period.highCount = 0;
+    if (!this.capabilities['auto-converge']) return;
+    // mig_throttle_guest_down()
+    const src = this.w.src;
+    const next = src.throttlePct === 0 ? this.parameters['cpu-throttle-initial']
+      : Math.min(src.throttlePct + this.parameters['cpu-throttle-increment'], this.parameters['max-cpu-throttle']);
+    this.emit('migration_throttle', { dirtied, transferred: xfer, threshold_pct: pct, pct: next },
+      `Auto-converge: the guest dirtied ${formatSize(dirtied)} while ${formatSize(xfer)} went out (more than ${pct}%), twice in a row, so QEMU throttles its vCPUs to ${next}%.`);
+    src.setCpuThrottle(next);
+  }
+
+  // ---- completion -----------------------------------------------------------------------------
+
+  /** migration_completion(): stop, last sync, the rest of RAM and the device state, unthrottled. */
+  private complete(now: number, pending: number): void {
+    this.emit('migration_thread_low_pending', { pending, threshold: this.stats.thresholdSize },
+      `Only ${formatSize(pending)} is still dirty, below the threshold of ${formatSize(this.stats.thresholdSize)} (what the link carries in downtime-limit ${this.parameters['downtime-limit']} ms): the migration completes.`);
+    this.setStatus('device', `The source stops the guest and sends what is left: the last dirty pages and the device and vCPU state.`);
+    this.downtimeStartNs = now;
+    this.w.src.stop();
+    this.bitmapSync(now, true);
+    let bytes = 0;
+    let pages = 0;
+    for (let p = this.nextDirty(); p >= 0; p = this.dirtyPages > 0 ? this.nextDirty() : -1) {
+      bytes += this.savePage(p);
+      pages++;
+    }
+    this.round.pages += pages;
+    if (!this.put(bytes + EOS_BYTES, `RAM, stop-and-copy: ${pages} page(s)`, false)) return;
+    const state = streamSize(saveVmState(this.w.src));
+    this.put(state, `device and vCPU state (${formatSize(state)})`, true);
+    if (this.status === 'device') this.nextAt = null;
+  }
+
+  /** A transfer of this migration ended (the link's handler, registered by the world). */
+  transferEnded(t: { state: string; endedAt: number | null }, final: boolean): void {
+    if (this.finished || this.status === 'cancelling') return;
+    const now = t.endedAt ?? this.w.src.vm.clock.now;
+    if (t.state === 'failed') {
+      this.error = `link ${this.link} went down: the migration stream broke`;
+      this.end(now, 'failed', `The link ${this.link} is down, so the stream breaks and the migration fails; the source guest keeps running, as a failed pre-copy leaves it.`);
+      return;
+    }
+    if (final && this.status === 'device') this.switchover(now);
+  }
+
+  /** The end of the stream has arrived: the destination loads the state and runs the guest. */
+  private switchover(now: number): void {
+    const { src, dst } = this.w;
+    const st = this.stats;
+    loadVmState(dst, saveVmState(src));
+    src.threads.forEach((t, i) => dst.threads[i].adopt(t));
+    dst.startIncoming(this.src);
+    this.rounds.push({
+      round: this.rounds.length, start_ns: this.round.start, duration_ns: now - this.round.start, bytes: this.round.bytes, pages: this.round.pages,
+      dirty_pages: this.round.finalDirty, remaining: 0, threshold: st.thresholdSize, throttle_pct: src.throttlePct, final: true,
+    });
+    this.end(now, 'completed', `The migration of "${this.src}" to "${this.dst}" completes: ${formatSize(st.transferred)} sent in ${this.rounds.length} round(s) and ${st.dirtySyncCount} bitmap syncs; the guest was stopped for ${((now - this.downtimeStartNs) / 1e6).toFixed(1)} ms (downtime-limit ${this.parameters['downtime-limit']} ms).`);
+    src.postmigrate(this.dst);
+  }
+
+  /** migration_iteration_finish() and cleanup: dirty logging stops, the throttle ends, the status is final. */
+  private end(now: number, status: 'completed' | 'failed' | 'cancelled', text: string): void {
+    const src = this.w.src;
+    this.endNs = now;
+    this.nextAt = null;
+    this.dirty.stop();
+    if (src.throttlePct > 0) src.setCpuThrottle(0);
+    const stopped = this.downtimeStartNs > 0 && src.runState === 'paused';
+    this.setStatus(status, text);
+    if (status !== 'completed') {
+      if (stopped) src.cont();
+      this.emit('incoming_migration_failed', { from: this.src, status },
+        `The destination's incoming migration from "${this.src}" ends (${status}): what arrived is discarded and this VM does not start.`, 'dst');
+    }
+  }
+
+  // ---- commands -------------------------------------------------------------------------------
+
+  /** migrate_cancel (migrate_fd_cancel): cancelling now, cancelled when the thread notices. */
+  cancel(now: number): boolean {
+    if (this.finished || this.status === 'cancelling') return false;
+    this.setStatus('cancelling', 'migrate_cancel: QEMU asks the migration thread to stop.');
+    this.nextAt = now;
+    return true;
+  }
+
+  /** migrate-set-parameters while the migration runs: the next window and check use them. */
+  setParameters(p: Partial<MigrationParameters>): void {
+    Object.assign(this.parameters, p);
+  }
+
+  // ---- query-migrate --------------------------------------------------------------------------
+
+  /** query-migrate (fill_source_migration_info, populate_ram_info), at virtual time `now`. */
+  info(now: number): MigrationInfo {
+    const st = this.stats;
+    const ms = (ns: number) => Math.floor(ns / 1e6);
+    const running = !this.finished;
+    const out: MigrationInfo = {
+      status: this.status,
+      'total-time': ms((running ? now : this.endNs) - this.startNs),
+      'setup-time': ms(this.setupNs),
+      ram: {
+        transferred: st.transferred,
+        remaining: this.dirtyPages * PAGE_SIZE,
+        total: this.npages * PAGE_SIZE,
+        duplicate: st.duplicate,
+        normal: st.normal,
+        'normal-bytes': st.normal * PAGE_SIZE,
+        'dirty-pages-rate': st.dirtyPagesRate,
+        mbps: Math.round(st.mbps * 1000) / 1000,
+        'dirty-sync-count': st.dirtySyncCount,
+        'precopy-bytes': st.precopyBytes,
+        'downtime-bytes': st.downtimeBytes,
+        'pages-per-second': Math.round(st.pagesPerSecond),
+        'page-size': PAGE_SIZE,
+      },
+    };
+    if (this.status === 'active' || this.status === 'setup' || this.status === 'device') out['expected-downtime'] = st.expectedDowntime;
+    if (this.status === 'completed') out.downtime = ms(this.endNs - this.downtimeStartNs);
+    if (this.capabilities['auto-converge']) out['cpu-throttle-percentage'] = this.w.src.throttlePct;
+    if (this.status === 'failed') out['error-desc'] = this.error;
+    return out;
+  }
+
+  /** For the report: query-migrate at the end, the rounds, and the setup. */
+  summary(now: number): { vm: string; to: string; link: string; parameters: MigrationParameters; capabilities: string[]; info: MigrationInfo; rounds: MigrationRound[] } {
+    return {
+      vm: this.src, to: this.dst, link: this.link, parameters: { ...this.parameters },
+      capabilities: CAPABILITY_NAMES.filter((c) => this.capabilities[c]), info: this.info(now), rounds: this.rounds.map((r) => ({ ...r })),
+    };
+  }
+
+  /** Whether every page of the destination equals the source's (content token and stored bytes): what a completed migration proves. */
+  mismatchedPages(): number[] {
+    const { src, dst } = this.w;
+    const out: number[] = [];
+    for (let p = 0; p < this.npages; p++) if (!samePageOf(src, dst, p)) out.push(p);
+    return out;
+  }
+}
+
+/** buffer_is_zero() */
+function isZero(d: Uint8Array): boolean {
+  for (let i = 0; i < d.length; i++) if (d[i] !== 0) return false;
+  return true;
+}
+
+/** Page p of the RAM block of two VMMs (on different hosts) holds the same content: token and bytes. */
+export function samePageOf(a: VmmVm, b: VmmVm, p: number): boolean {
+  const off = p * PAGE_SIZE;
+  const fa = a.process.lookup(a.ram[0].hva - a.ram[0].gmemOffset + off);
+  const fb = b.process.lookup(b.ram[0].hva - b.ram[0].gmemOffset + off);
+  const ma = a.host.memory;
+  const mb = b.host.memory;
+  const blank = (m: typeof ma, f: number) => f < 0 || (m.pageToken(f) === 0 && (m.peek(f) === undefined || isZero(m.peek(f)!)));
+  if (fa < 0 || fb < 0) return blank(ma, fa) && blank(mb, fb);
+  return ma.samePageAcross(fa, mb, fb);
+}
