@@ -14,11 +14,13 @@
  *   4. snapshots of a booted 4 GiB TD and of two 4 GiB guests: size (structured clone bytes), save
  *      and restore time, against copying that many bytes;
  *   5. seeks to random events of platform-upstream and four-gigabytes after running each to its end
- *      (the browser half holds the budget: median at most 250 ms, keyframes at most 256 MiB).
+ *      (the browser half holds the budget: median at most 250 ms, keyframes at most 256 MiB);
+ *   6. a pre-copy migration of a 16 GiB guest in use with a hot-set workload: simulated seconds per
+ *      wall second (budget: at least 100) and the migration's per-page state (within 8 B/page).
  *
  * Options:
  *   --quick            fewer repetitions and smaller samples (a smoke run, ~30 s)
- *   --only=LIST        run only some sections: stores, faults, heap, snapshot, seek (comma separated)
+ *   --only=LIST        run only some sections: stores, faults, heap, snapshot, seek, migration (comma separated)
  *   --reps=N           repetitions for sections 1 and 2 (default 11; section 2 takes as many as fit)
  *   --strict           exit with status 3 when a budget is exceeded (default: report only)
  *   --out=FILE         where to write the JSON results (default bench/results.json)
@@ -61,6 +63,7 @@ const { runStores } = await import('./stores');
 const { runFaults } = await import('./faults');
 const { runSeek } = await import('./seek');
 const { runSnapshot } = await import('./snapshot');
+const { runMigrationBench } = await import('./migration');
 const { errorMessage } = await import('./util');
 
 // ---- a heap child: measure one case, print one JSON line --------------------------------------
@@ -82,8 +85,8 @@ if (childIdx >= 0) {
 }
 
 // ---- options ------------------------------------------------------------------------------------
-const USAGE = 'usage: npm run bench [-- --quick] [--only=stores,faults,heap,snapshot,seek] [--reps=N] [--strict] [--out=FILE]';
-const SECTIONS = ['stores', 'faults', 'heap', 'snapshot', 'seek'] as const;
+const USAGE = 'usage: npm run bench [-- --quick] [--only=stores,faults,heap,snapshot,seek,migration] [--reps=N] [--strict] [--out=FILE]';
+const SECTIONS = ['stores', 'faults', 'heap', 'snapshot', 'seek', 'migration'] as const;
 type Section = (typeof SECTIONS)[number];
 let quick = false;
 let strict = false;
@@ -194,6 +197,13 @@ section('seek', () => {
     budgets.push({ name: `seek, ${c.preset}, median (headless)`, budget: '<= 250 ms', measured: `${c.medianMs.toFixed(1)} ms`, within: c.medianMs <= 250 });
     budgets.push({ name: `keyframes, ${c.preset}`, budget: '<= 256 MiB', measured: `${(c.keyframeBytes / 2 ** 20).toFixed(1)} MiB`, within: c.keyframeBytes <= 256 * 2 ** 20 });
   }
+  return r;
+});
+
+section('migration', () => {
+  const r = runMigrationBench({ guestBytes: (quick ? 4 : 16) * 2 ** 30 }, progress);
+  budgets.push({ name: `migration of a ${quick ? 4 : 16} GiB guest, simulated s per wall s`, budget: '>= 100', measured: r.result.simSecondsPerWallSecond.toFixed(1), within: r.result.simSecondsPerWallSecond >= 100 });
+  budgets.push({ name: "migration's per-page state", budget: '<= 8 B/page (with the rest of the heap)', measured: `${r.result.perPageStateBytesPerPage.toFixed(3)} B/page`, within: r.result.perPageStateBytesPerPage <= 8 });
   return r;
 });
 

@@ -7,6 +7,8 @@ import msrFilter from './msr-filter.json';
 import platformUpstream from './platform-upstream.json';
 import platformTalk from './platform-talk.json';
 import twoHosts from './two-hosts.json';
+import precopyConverges from './precopy-converges.json';
+import precopyHotSet from './precopy-hot-set.json';
 
 /** The preset lessons, by id. The app and the CLI load the same files. */
 export const PRESETS: Record<string, unknown> = {
@@ -19,6 +21,8 @@ export const PRESETS: Record<string, unknown> = {
   'platform-talk': platformTalk,
   'msr-filter': msrFilter,
   'two-hosts': twoHosts,
+  'precopy-converges': precopyConverges,
+  'precopy-hot-set': precopyHotSet,
 };
 
 /**

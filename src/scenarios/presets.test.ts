@@ -46,7 +46,7 @@ function consoleOf(r: Report, vm: string): string {
 const ZEROS16 = Array(16).fill('00').join(' ');
 
 test('the preset registry lists the lessons', () => {
-  expect(Object.keys(PRESETS).sort()).toEqual(['four-gigabytes', 'host-reads-secret', 'lazy-accept', 'msr-filter', 'platform-talk', 'platform-upstream', 'selftest-by-hand', 'shared-buffer', 'two-hosts']);
+  expect(Object.keys(PRESETS).sort()).toEqual(['four-gigabytes', 'host-reads-secret', 'lazy-accept', 'msr-filter', 'platform-talk', 'platform-upstream', 'precopy-converges', 'precopy-hot-set', 'selftest-by-hand', 'shared-buffer', 'two-hosts']);
 });
 
 describe.each(Object.keys(PRESETS))('preset %s', (id) => {
@@ -350,5 +350,60 @@ describe('msr-filter (modelled on userspace_msr_exit_test)', () => {
       expect(names(eventsOf(report, step(report, run, 'run')))).toContain('KVM_EXIT_X86_RDMSR');
       expect(value(step(report, regs, 'KVM_GET_REGS'))).toMatchObject({ r11: '0x0', r12: '0x1' });
     }
+  });
+});
+
+describe('preset precopy-converges', () => {
+  let report: Report;
+  beforeAll(() => {
+    report = runPreset('precopy-converges').report;
+  });
+
+  test('while round 0 runs, query-migrate is active with one sync; then the migration completes', () => {
+    expect(value(step(report, 4, 'query_migrate'))).toMatchObject({ status: 'active', ram: { 'dirty-sync-count': 1 } });
+    expect(value(step(report, 5, 'run_until'))).toMatchObject({ status: 'completed', reached: true });
+    expect(value(step(report, 6, 'query_migrate'))).toMatchObject({ status: 'completed' });
+  });
+
+  test('the rounds shrink by about λ = 1/4, and the stop-and-copy fits in the downtime limit', () => {
+    const m = report.summary.migrations![0];
+    const [r0, r1, r2] = m.rounds;
+    expect(r0.bytes / (24 * 1024 * 1024)).toBeCloseTo(1, 1);
+    expect((r1.bytes + r2.bytes) / r0.bytes).toBeCloseTo(0.25, 1);
+    expect(m.info.downtime).toBeLessThan(100);
+    expect(m.rounds[m.rounds.length - 1].final).toBe(true);
+  });
+
+  test('the guest runs on at the destination; the source is postmigrate', () => {
+    const dst = report.summary.vms.find((v) => v.name === 'guest@dst')!;
+    expect(dst.host).toBe('dst');
+    expect(dst.vcpus[0].state).not.toBe('paused');
+    const src = report.summary.vms.find((v) => v.name === 'guest')!;
+    expect(src.vcpus[0].state).toBe('paused');
+  });
+});
+
+describe('preset precopy-hot-set', () => {
+  let report: Report;
+  beforeAll(() => {
+    report = runPreset('precopy-hot-set').report;
+  });
+
+  test('without auto-converge it does not converge: still active after 5 s, syncing round after round', () => {
+    expect(value(step(report, 3, 'run_until'))).toMatchObject({ status: 'active', reached: false });
+    const q = value(step(report, 4, 'query_migrate')) as { ram: { 'dirty-sync-count': number } };
+    expect(q.ram['dirty-sync-count']).toBeGreaterThan(15);
+    expect(value(step(report, 6, 'run_until'))).toMatchObject({ status: 'cancelled' });
+  });
+
+  test('with auto-converge the throttle climbs from 20 % by 10 % and the migration completes', () => {
+    const [first, second] = report.summary.migrations!;
+    expect(first.info.status).toBe('cancelled');
+    expect(second.info.status).toBe('completed');
+    expect(second.capabilities).toEqual(['auto-converge']);
+    const pcts = [...new Set(second.rounds.map((r) => r.throttle_pct))];
+    expect(pcts.slice(0, 3)).toEqual([0, 20, 30]);
+    expect(names(report.events)).toContain('cpu_throttle_set');
+    expect(value(step(report, 9, 'query_migrate'))).toMatchObject({ status: 'completed', 'cpu-throttle-percentage': 0 });
   });
 });

@@ -380,7 +380,9 @@ export class MigrationThread implements Actor {
       this.blockIdSent = true;
     }
     const data = sf < 0 ? undefined : sm.peek(sf);
-    if (data === undefined || isZero(data)) {
+    // A page that reads as zeros: none behind it, or stored zeros. A page with a token and no stored
+    // bytes is in use with contents the lab does not keep (DESIGN.md principle 4): it is not zero.
+    if (sf < 0 || (data === undefined ? sm.pageToken(sf) === 0 : isZero(data))) {
       // save_zero_page(): a header and one byte. The destination clears the page only if it is not
       // zero already (ram_handle_zero); a page the source wrote zeros into keeps its token.
       this.stats.duplicate++;
