@@ -36,7 +36,7 @@ export function runMigrationBench(o: MigrationBenchOptions, progress: (s: string
     hosts: [{ name: 'src', memory: hostBytes }, { name: 'dst', memory: hostBytes }],
     links: [{ name: 'wan', from: 'src', to: 'dst', bandwidth: '10Gbit', latency: '50us' }],
     vms: [{ name: 'guest', host: 'src', type: 'default', memory: o.guestBytes,
-      workload: { rate: '32M', pattern: 'hot-set', base: '4M', working_set: '64M', prefill: false, cpu_bound: true } }],
+      workload: { rate: '256K', pattern: 'hot-set', base: '4M', working_set: '64M', prefill: false, cpu_bound: true } }],
     steps: [
       { do: 'cont', vm: 'guest' },
       { do: 'run_until', time: '10ms' },

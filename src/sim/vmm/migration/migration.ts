@@ -49,8 +49,12 @@ export const XFER_LIMIT_RATIO = 10;
 export const PAGE_HEADER_BYTES = 8;
 /** RAM_SAVE_FLAG_EOS that ends each ram_save_iterate() section. */
 const EOS_BYTES = 8;
-/** Pages the thread sends in one go before it lets the rest of the world run (one link transfer). */
-export const BATCH_PAGES = 256;
+/**
+ * ram_save_iterate() stops after MAX_WAIT (50 ms) even when the limiter would allow more: the thread
+ * sends at most what the link carries in that time in one go (one link transfer), then lets the rest
+ * of the world run.
+ */
+export const MAX_WAIT_NS = 50_000_000;
 /** QEMU's "pc.ram" RAMBlock id, sent (length-prefixed) with the first page of the block. */
 const RAM_BLOCK_ID = 'pc.ram';
 /** CPU_THROTTLE_DIRTY_SYNC_TIMESLICE_MS: while auto-converge throttles, a sync at least every 5 s. */
@@ -60,6 +64,8 @@ const THROTTLE_SYNC_NS = 5_000_000_000;
 export interface MigrationChannel {
   readonly name: string;
   readonly latency: number;
+  /** Bytes per virtual second. */
+  readonly bandwidth: number;
   send(bytes: number, label: string, done: { kind: string; args: Record<string, string | number | boolean> }): { state: 'in-flight' | 'delivered' | 'failed'; deliverAt: number };
 }
 
@@ -130,7 +136,7 @@ export interface MigrationSetup {
 
 /** The source's migration thread (QEMU's "live_migration" thread) as a scheduler actor. */
 export class MigrationThread implements Actor {
-  static readonly stateSkip: readonly string[] = ['w'];
+  static readonly stateSkip: readonly string[] = ['w', 'srcBase', 'dstBase'];
   readonly kind = 'vmm-thread';
   readonly name: string;
   order: readonly number[];
@@ -174,9 +180,14 @@ export class MigrationThread implements Actor {
   private readonly round = { start: 0, bytes: 0, pages: 0, finalDirty: 0 };
   /** Wiring (made again on restore): the VMMs and the link. */
   private readonly w: MigrationWiring;
+  /** Where the RAM block starts in each VMM's address space (page p is at base + p × 4 KiB). */
+  private readonly srcBase: number;
+  private readonly dstBase: number;
 
   constructor(w: MigrationWiring, setup: MigrationSetup, now: number) {
     this.w = wiring(w);
+    this.srcBase = w.src.ram[0].hva - w.src.ram[0].gmemOffset;
+    this.dstBase = w.dst.ram[0].hva - w.dst.ram[0].gmemOffset;
     this.id = setup.id;
     this.src = setup.src;
     this.dst = setup.dst;
@@ -329,7 +340,8 @@ export class MigrationThread implements Actor {
     let pages = 0;
     const bw = this.parameters['max-bandwidth'];
     const quota = bw > 0 ? bw / XFER_LIMIT_RATIO : Infinity;
-    while (pages < BATCH_PAGES && this.dirtyPages > 0 && this.win.used + bytes < quota) {
+    const most = Math.max(1, Math.floor((this.w.link.bandwidth * MAX_WAIT_NS) / 1e9 / (PAGE_SIZE + PAGE_HEADER_BYTES)));
+    while (pages < most && this.dirtyPages > 0 && this.win.used + bytes < quota) {
       const p = this.nextDirty();
       if (p < 0) break;
       bytes += this.savePage(p);
@@ -372,8 +384,8 @@ export class MigrationThread implements Actor {
     const sm = src.host.memory;
     const dm = dst.host.memory;
     const off = p * PAGE_SIZE;
-    const sf = src.process.lookup(src.ram[0].hva - src.ram[0].gmemOffset + off);
-    const dHva = dst.ram[0].hva - dst.ram[0].gmemOffset + off;
+    const sf = src.process.lookup(this.srcBase + off);
+    const dHva = this.dstBase + off;
     let header = PAGE_HEADER_BYTES;
     if (!this.blockIdSent) {
       header += 1 + RAM_BLOCK_ID.length;
