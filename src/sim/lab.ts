@@ -9,6 +9,7 @@ import { cpuidRows } from './kvm/msr-cpuid';
 import { resetState } from './vmm/reset-state';
 import type { AttackSurfaceView } from './vmm/surface-view';
 import type { Vm } from './kvm/vm';
+import type { Memslot } from './kvm/memslot';
 import { KERNEL_SERVICES } from './guest/kernel/kernel';
 import { ScenarioRun, type StepResult } from './scenario/runner';
 import type { HostNode } from './world/world';
@@ -854,19 +855,33 @@ export class Lab {
   /** The VMM process's mappings and how many guest pages each maps now. */
   vmmMappings(ref: VmRef): VmmMapping[] {
     const vm = this.vm(ref);
-    const slots = [...vm.slots.values()];
+    // Which slot backs each host address: the first slot (in the VM's order) whose userspace range
+    // holds it, as disjoint segments [from, to) in address order.
+    const segments: { from: number; to: number; slot: Memslot }[] = [];
+    for (const slot of vm.slots.values()) {
+      let pieces = [[slot.userspaceAddr, slot.userspaceAddr + slot.npages * PAGE_SIZE]];
+      for (const g of segments) pieces = pieces.flatMap(([a, b]) => (g.to <= a || g.from >= b ? [[a, b]] : [[a, g.from], [g.to, b]].filter(([x, y]) => x < y)));
+      for (const [from, to] of pieces) segments.push({ from, to, slot });
+    }
+    segments.sort((x, y) => x.from - y.from);
     return vm.vmm.vmas.map((v) => {
       let resident = 0;
       const runs: [number, number][] = [];
-      vm.vmm.forEachPresent(v.start, v.end - v.start, (hva) => {
-        resident++;
-        const slot = slots.find((s) => hva >= s.userspaceAddr && hva < s.userspaceAddr + s.npages * PAGE_SIZE);
-        if (!slot) return;
-        const gfn = slot.baseGfn + (hva - slot.userspaceAddr) / PAGE_SIZE;
-        const last = runs[runs.length - 1];
-        if (last && last[0] + last[1] === gfn) last[1]++;
-        else runs.push([gfn, 1]);
-      });
+      // Runs of present pages, each cut where slots begin and end: the guest pages they back.
+      for (const [hva, n] of vm.vmm.presentRuns(v.start, v.end - v.start)) {
+        resident += n;
+        const end = hva + n * PAGE_SIZE;
+        for (const { from: a, to: b, slot } of segments) {
+          const from = Math.max(hva, a);
+          const to = Math.min(end, b);
+          if (from >= to) continue;
+          const gfn = slot.baseGfn + (from - slot.userspaceAddr) / PAGE_SIZE;
+          const pages = (to - from) / PAGE_SIZE;
+          const last = runs[runs.length - 1];
+          if (last && last[0] + last[1] === gfn) last[1] += pages;
+          else runs.push([gfn, pages]);
+        }
+      }
       const shown = runs.length > MAX_GUEST_RUNS ? runs.slice(0, MAX_GUEST_RUNS) : runs;
       return {
         start: hex(v.start), end: hex(v.end), prot: v.prot, name: v.name, resident,
