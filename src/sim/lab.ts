@@ -146,6 +146,31 @@ export interface TimelineView {
   keyframeBytes: number;
 }
 
+/** What Lab.updatePageStates last filled a viewer's array from. */
+interface StatesCacheEntry {
+  out: Uint8Array;
+  vm: Vm;
+  n: number;
+  layout: number;
+  /** The memslots and memory attributes, as text (layoutKey): versions go back with a restore, this does not lie. */
+  layoutKey: string;
+  ept: number;
+  sept: number;
+  /** A keyframe was restored since: the versions above say nothing about the machine now. */
+  restored: boolean;
+  /** Per chunk of GFNs, the EPT's and Secure EPT's storage and stamps (PagedU32.chunkIdentity). */
+  eptChunks: (Uint32Array | undefined)[];
+  eptStamps: Float64Array;
+  septChunks: (Uint32Array | undefined)[];
+  septStamps: Float64Array;
+}
+
+/** What every page's state is computed against besides the EPT and Secure EPT: the memslots and the attributes. */
+function layoutKey(vm: Vm): string {
+  const slots = [...vm.slots.values()].map((s) => `${s.id}:${s.baseGfn}:${s.npages}:${s.flags}:${s.userspaceAddr}:${s.gmem?.fd ?? -1}:${s.gmemPgoff}`);
+  return `${slots.join(',')}|${vm.attributes.ranges.map(([a, b]) => `${a}-${b}`).join(',')}`;
+}
+
 /** How the Lab keeps keyframes. Without `snapshot`, the start is the only one (rebuilt from the scenario). */
 export interface LabOptions {
   /**
@@ -231,7 +256,7 @@ export class Lab {
    */
   private unitStart: number | null = null;
   /** Per VM (keyed by host and name), the array pageStates() last filled and the versions it was filled at. */
-  private readonly statesCache = new Map<string, { out: Uint8Array; vm: Vm; n: number; layout: number; ept: number; sept: number }>();
+  private readonly statesCache = new Map<string, StatesCacheEntry>();
   /** Per host, the array hostFrameOwners() last filled, and the VM list it was filled for. */
   private readonly ownersCache = new Map<string, { out: Uint8Array; sig: string }>();
 
@@ -567,8 +592,9 @@ export class Lab {
   private restore(kf: Keyframe<ScenarioRun>): void {
     this.current = kf.restore(this.current);
     this.applied = kf.at.cmds;
-    // Arrays filled from another machine must not be patched as if they were this one's.
-    this.statesCache.clear();
+    // Versions went back with the machine: what each array was filled from is compared chunk by
+    // chunk instead (updatePageStates).
+    for (const c of this.statesCache.values()) c.restored = true;
     this.ownersCache.clear();
   }
 
@@ -745,11 +771,26 @@ export class Lab {
     const c = this.statesCache.get(key);
     let from = 0;
     let to = target.length;
-    if (c && c.out === target && c.vm === vm && c.n === n && c.layout === vm.layoutVersion) {
-      const chunks = new Set([...ept.changedChunksSince(c.ept, 0, n), ...(sept ? sept.changedChunksSince(c.sept, 0, n) : [])]);
+    const same = c && c.out === target && c.vm === vm && c.n === n;
+    const chunks = Math.ceil(n / PAGED_CHUNK);
+    let redo: Iterable<number> | null = null;
+    if (same && !c.restored && c.layout === vm.layoutVersion) {
+      redo = new Set([...ept.changedChunksSince(c.ept, 0, n), ...(sept ? sept.changedChunksSince(c.sept, 0, n) : [])]);
+    } else if (same && c.layoutKey === layoutKey(vm)) {
+      // After a restore (versions went back): the chunks whose storage or stamp differ from what
+      // the array was filled from (PagedU32.chunkIdentity), usually few between nearby moments.
+      const changed: number[] = [];
+      for (let ci = 0; ci < chunks; ci++) {
+        const [e, es] = ept.chunkIdentity(ci);
+        const [p, ps] = sept ? sept.chunkIdentity(ci) : [undefined, 0];
+        if (e !== c.eptChunks[ci] || es !== c.eptStamps[ci] || p !== c.septChunks[ci] || ps !== c.septStamps[ci]) changed.push(ci);
+      }
+      redo = changed;
+    }
+    if (redo) {
       from = n;
       to = 0;
-      for (const ci of chunks) {
+      for (const ci of redo) {
         const a = ci * PAGED_CHUNK;
         const b = Math.min(n, a + PAGED_CHUNK);
         pageStates(vm, target.subarray(a, b), a, b - a);
@@ -762,7 +803,19 @@ export class Lab {
       // A longer array than the VM's span now (a memslot went away): nothing is there any more.
       target.fill(PageState.NO_MEMSLOT, n);
     }
-    this.statesCache.set(key, { out: target, vm, n, layout: vm.layoutVersion, ept: ept.version, sept: sept?.version ?? 0 });
+    const entry: StatesCacheEntry = {
+      out: target, vm, n, layout: vm.layoutVersion, layoutKey: layoutKey(vm), ept: ept.version, sept: sept?.version ?? 0, restored: false,
+      eptChunks: [], eptStamps: new Float64Array(chunks), septChunks: [], septStamps: new Float64Array(chunks),
+    };
+    for (let ci = 0; ci < chunks; ci++) {
+      const [e, es] = ept.chunkIdentity(ci);
+      entry.eptChunks.push(e);
+      entry.eptStamps[ci] = es;
+      const [p, ps] = sept ? sept.chunkIdentity(ci) : [undefined, 0];
+      entry.septChunks.push(p);
+      entry.septStamps[ci] = ps;
+    }
+    this.statesCache.set(key, entry);
     return { states: target, from, to };
   }
 

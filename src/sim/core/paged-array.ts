@@ -129,6 +129,16 @@ export class PagedU32 {
     return runs;
   }
 
+  /**
+   * Chunk `ci`'s storage (or undefined) and its stamp: together they name its contents. A chunk a
+   * saved state shares is never written again (a write copies it first), and a chunk written in
+   * place gets a newer stamp each time, so a viewer that saw the same storage with the same stamp
+   * (before a state was loaded, say) saw the same entries.
+   */
+  chunkIdentity(ci: number): [Uint32Array | undefined, number] {
+    return [this.chunks[ci], this.stamps[ci] ?? 0];
+  }
+
   /** Chunks (indices into the array divided by PAGED_CHUNK) written after `version`, within [from, from+count). */
   changedChunksSince(version: number, from: number, count: number): number[] {
     const out: number[] = [];
