@@ -23,6 +23,30 @@ describe('Lab.hostFrameOwners', () => {
   });
 });
 
+describe('Lab.hostFrameOwners after seeks', () => {
+  test.each(['lazy-accept', 'two-hosts', 'platform-talk'])('%s: a seek (a keyframe loaded in place) logs the frames whose owner it changed, and the patched map equals a full rebuild', (id) => {
+    const lab = new Lab(PRESETS[id], { snapshot: snapshotKeyframes(PRESETS[id]), keyframeEvery: 500 });
+    while (!lab.done) lab.advance(300);
+    const kept = new Map(lab.run.world.hosts.map((h) => [h.name, lab.hostFrameOwners(h.name)]));
+    const end = lab.run.trace.count;
+    let seed = 99;
+    let logged = 0;
+    for (let i = 0; i < 30; i++) {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      lab.seek(Math.floor((seed / 2 ** 32) * end));
+      for (const h of lab.run.world.hosts) {
+        // What the seek logged (null: too many, a full rebuild), looked at before the lab takes it.
+        const m = h.host.memory as unknown as { ownerLogOverflow: boolean };
+        if (!m.ownerLogOverflow) logged++;
+        const a = lab.hostFrameOwners(h.name, kept.get(h.name));
+        const full = frameOwners(h.host, h.kvm.vms, new Uint8Array(a.length));
+        expect(Buffer.compare(Buffer.from(a), Buffer.from(full)), `${h.name} after seek ${i}`).toBe(0);
+      }
+    }
+    expect(logged).toBeGreaterThan(10);
+  });
+});
+
 describe('Lab.pageStates', () => {
   test.each(['lazy-accept', 'shared-buffer', 'selftest-by-hand'])('%s: recomputing only the written chunks keeps every map equal to a full rebuild', (id) => {
     const lab = new Lab(PRESETS[id]);

@@ -275,11 +275,20 @@ export class HostMemory {
     if (s.nframes !== this.nframes) throw new Error(`state: host memory of ${s.nframes} frames cannot load into one of ${this.nframes}`);
     // Frames the fresh host handed out beyond the saved high-water mark go back to never used.
     const k = Math.min(this.nframes, Math.max(this.nextFresh, s.used));
+    if (s.chunk !== STATE_CHUNK) throw new Error(`state: host memory saved in chunks of ${s.chunk} frames cannot load into this build (chunks of ${STATE_CHUNK})`);
+    // The frames whose owner the load changes go to the owner log, as live changes do (a viewer's
+    // copy of the owner map is then patched, not rebuilt, after a seek between nearby moments).
+    for (let f = s.used; f < k; f++) if (this.owner[f] !== FrameOwner.Free || this.ownerId[f] !== 0) this.logOwnerChange(f);
+    s.owner.forEach((c, i) => {
+      const from = i * STATE_CHUNK;
+      if (sameChunk(this.owner, from, c) && sameChunk(this.ownerId, from, s.ownerId[i])) return;
+      const ids = s.ownerId[i];
+      for (let j = 0; j < c.length; j++) if (this.owner[from + j] !== c[j] || this.ownerId[from + j] !== ids[j]) this.logOwnerChange(from + j);
+    });
     this.owner.fill(FrameOwner.Free, s.used, k);
     this.ownerId.fill(0, s.used, k);
     this.hkid.fill(0, s.used, k);
     this.token.fill(0, s.used, k);
-    if (s.chunk !== STATE_CHUNK) throw new Error(`state: host memory saved in chunks of ${s.chunk} frames cannot load into this build (chunks of ${STATE_CHUNK})`);
     loadChunks(this.owner, s.owner);
     loadChunks(this.ownerId, s.ownerId);
     loadChunks(this.hkid, s.hkid);
@@ -296,8 +305,6 @@ export class HostMemory {
     this.nextFresh = s.used;
     this.used = s.framesUsed;
     this.contentsGeneration = s.contentsGeneration + 1;
-    this.ownerLogLength = 0;
-    this.ownerLogOverflow = true;
   }
 
   /** Typed-array bytes held by this object (for the heap budget). */
