@@ -98,15 +98,19 @@ export interface MigrationRound {
   final: boolean;
 }
 
-/** query-migrate's answer (MigrationInfo), with QEMU's names. */
+/**
+ * query-migrate's answer (MigrationInfo), with QEMU's names and QEMU's choice of fields per status
+ * (fill_source_migration_info): `setup`, `failed` and `cancelled` give the status only (and
+ * `error-desc` after an error); the others the times and `ram`.
+ */
 export interface MigrationInfo {
   status: MigrationStatus;
-  'total-time': number;
-  'setup-time': number;
+  'total-time'?: number;
+  'setup-time'?: number;
   'expected-downtime'?: number;
   downtime?: number;
   'cpu-throttle-percentage'?: number;
-  ram: {
+  ram?: {
     transferred: number;
     remaining: number;
     total: number;
@@ -557,35 +561,36 @@ export class MigrationThread implements Actor {
 
   // ---- query-migrate --------------------------------------------------------------------------
 
-  /** query-migrate (fill_source_migration_info, populate_ram_info), at virtual time `now`. */
+  /** query-migrate (fill_source_migration_info, populate_time_info, populate_ram_info), at virtual time `now`. */
   info(now: number): MigrationInfo {
+    const out: MigrationInfo = { status: this.status };
+    if (this.error) out['error-desc'] = this.error;
+    if (this.status === 'setup' || this.status === 'failed' || this.status === 'cancelled') return out;
     const st = this.stats;
     const ms = (ns: number) => Math.floor(ns / 1e6);
-    const running = !this.finished;
-    const out: MigrationInfo = {
-      status: this.status,
-      'total-time': ms((running ? now : this.endNs) - this.startNs),
-      'setup-time': ms(this.setupNs),
-      ram: {
-        transferred: st.transferred,
-        remaining: this.dirtyPages * PAGE_SIZE,
-        total: this.npages * PAGE_SIZE,
-        duplicate: st.duplicate,
-        normal: st.normal,
-        'normal-bytes': st.normal * PAGE_SIZE,
-        'dirty-pages-rate': st.dirtyPagesRate,
-        mbps: Math.round(st.mbps * 1000) / 1000,
-        'dirty-sync-count': st.dirtySyncCount,
-        'precopy-bytes': st.precopyBytes,
-        'downtime-bytes': st.downtimeBytes,
-        'pages-per-second': Math.round(st.pagesPerSecond),
-        'page-size': PAGE_SIZE,
-      },
+    const completed = this.status === 'completed';
+    out['setup-time'] = ms(this.setupNs);
+    out['total-time'] = ms((completed ? this.endNs : now) - this.startNs);
+    if (completed) out.downtime = ms(this.endNs - this.downtimeStartNs);
+    else out['expected-downtime'] = st.expectedDowntime;
+    out.ram = {
+      transferred: st.transferred,
+      // Zero once completed (QEMU fills them only while not completed).
+      remaining: completed ? 0 : this.dirtyPages * PAGE_SIZE,
+      total: this.npages * PAGE_SIZE,
+      duplicate: st.duplicate,
+      normal: st.normal,
+      'normal-bytes': st.normal * PAGE_SIZE,
+      'dirty-pages-rate': completed ? 0 : st.dirtyPagesRate,
+      mbps: Math.round(st.mbps * 1000) / 1000,
+      'dirty-sync-count': st.dirtySyncCount,
+      'precopy-bytes': st.precopyBytes,
+      'downtime-bytes': st.downtimeBytes,
+      'pages-per-second': Math.round(st.pagesPerSecond),
+      'page-size': PAGE_SIZE,
     };
-    if (this.status === 'active' || this.status === 'setup' || this.status === 'device') out['expected-downtime'] = st.expectedDowntime;
-    if (this.status === 'completed') out.downtime = ms(this.endNs - this.downtimeStartNs);
-    if (this.capabilities['auto-converge']) out['cpu-throttle-percentage'] = this.w.src.throttlePct;
-    if (this.status === 'failed') out['error-desc'] = this.error;
+    // cpu_throttle_active(): only while the throttle is on.
+    if (this.w.src.throttlePct > 0) out['cpu-throttle-percentage'] = this.w.src.throttlePct;
     return out;
   }
 
