@@ -15,6 +15,8 @@ import { check, fmtBytes, table, timed } from './util';
 
 export interface MigrationBenchOptions {
   guestBytes: number;
+  /** Without the workload (an idle guest): what the migration itself costs. */
+  idle?: boolean;
 }
 
 export interface MigrationBenchResult {
@@ -29,6 +31,19 @@ export interface MigrationBenchResult {
   setupWallSeconds: number;
 }
 
+/** The migration with the workload (the budget's case) and with an idle guest (the migration's own cost). */
+export function runMigrationBenches(guestBytes: number, progress: (s: string) => void): { result: { workload: MigrationBenchResult; idle: MigrationBenchResult }; text: string } {
+  const w = runMigrationBench({ guestBytes }, progress);
+  const i = runMigrationBench({ guestBytes, idle: true }, progress);
+  const text = [w.text, table([
+    ['same guest, idle (the migration alone)', 'value'],
+    ['wall time', `${i.result.wallSeconds.toFixed(2)} s for ${i.result.virtualSeconds.toFixed(1)} virtual s`],
+    ['simulated s per wall s', i.result.simSecondsPerWallSecond.toFixed(1)],
+    ['wall time per page sent', `${((i.result.wallSeconds * 1e6) / (i.result.transferred / 4104)).toFixed(2)} us`],
+  ])].join('\n');
+  return { result: { workload: w.result, idle: i.result }, text };
+}
+
 export function runMigrationBench(o: MigrationBenchOptions, progress: (s: string) => void): { result: MigrationBenchResult; text: string } {
   const hostBytes = o.guestBytes + 4 * GiB;
   const run = ScenarioRun.fromJson({
@@ -36,7 +51,8 @@ export function runMigrationBench(o: MigrationBenchOptions, progress: (s: string
     hosts: [{ name: 'src', memory: hostBytes }, { name: 'dst', memory: hostBytes }],
     links: [{ name: 'wan', from: 'src', to: 'dst', bandwidth: '10Gbit', latency: '50us' }],
     vms: [{ name: 'guest', host: 'src', type: 'default', memory: o.guestBytes,
-      workload: { rate: '256K', pattern: 'hot-set', base: '4M', working_set: '64M', prefill: false, cpu_bound: true } }],
+      ...(o.idle ? { program: ['_start:', '    hlt', '    jmp _start'] }
+        : { workload: { rate: '256K', pattern: 'hot-set', base: '4M', working_set: '64M', prefill: false, cpu_bound: true } }) }],
     steps: [
       { do: 'cont', vm: 'guest' },
       { do: 'run_until', time: '10ms' },
@@ -44,7 +60,7 @@ export function runMigrationBench(o: MigrationBenchOptions, progress: (s: string
       { do: 'run_until', vm: 'guest', status: ['completed', 'failed'], time: '600s' },
     ],
   });
-  progress(`migration: filling ${fmtBytes(o.guestBytes)} of guest memory with tokens`);
+  progress(`migration${o.idle ? ' (idle guest)' : ''}: filling ${fmtBytes(o.guestBytes)} of guest memory with tokens`);
   const [, setupMs] = timed(() => {
     run.step();
     run.step();

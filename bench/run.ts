@@ -63,7 +63,7 @@ const { runStores } = await import('./stores');
 const { runFaults } = await import('./faults');
 const { runSeek } = await import('./seek');
 const { runSnapshot } = await import('./snapshot');
-const { runMigrationBench } = await import('./migration');
+const { runMigrationBenches } = await import('./migration');
 const { errorMessage } = await import('./util');
 
 // ---- a heap child: measure one case, print one JSON line --------------------------------------
@@ -201,9 +201,10 @@ section('seek', () => {
 });
 
 section('migration', () => {
-  const r = runMigrationBench({ guestBytes: (quick ? 4 : 16) * 2 ** 30 }, progress);
-  budgets.push({ name: `migration of a ${quick ? 4 : 16} GiB guest, simulated s per wall s`, budget: '>= 100', measured: r.result.simSecondsPerWallSecond.toFixed(1), within: r.result.simSecondsPerWallSecond >= 100 });
-  budgets.push({ name: "migration's per-page state", budget: '<= 8 B/page (with the rest of the heap)', measured: `${r.result.perPageStateBytesPerPage.toFixed(3)} B/page`, within: r.result.perPageStateBytesPerPage <= 8 });
+  const r = runMigrationBenches((quick ? 4 : 16) * 2 ** 30, progress);
+  const w = r.result.workload;
+  budgets.push({ name: `migration of a ${quick ? 4 : 16} GiB guest, hot set, simulated s per wall s`, budget: '>= 100', measured: w.simSecondsPerWallSecond.toFixed(1), within: w.simSecondsPerWallSecond >= 100 });
+  budgets.push({ name: "migration's per-page state", budget: '<= 8 B/page (with the rest of the heap)', measured: `${w.perPageStateBytesPerPage.toFixed(3)} B/page`, within: w.perPageStateBytesPerPage <= 8 });
   return r;
 });
 
