@@ -94,6 +94,15 @@ describe('KVM_ENABLE_CAP(KVM_CAP_DIRTY_LOG_RING)', () => {
     expect(r[11].why).toMatch(/after KVM_CREATE_VCPU/);
   });
 
+  it('takes args[0] as the u32 kvm_vm_ioctl_enable_dirty_log_ring() receives: the upper 32 bits are dropped', () => {
+    const { r, run } = runSteps([
+      { do: 'KVM_CREATE_VM', as: 'vm', type: KVM_X86_DEFAULT_VM },
+      { do: 'KVM_ENABLE_CAP', vm: 'vm', cap: 'KVM_CAP_DIRTY_LOG_RING', args: [2 ** 32 + 16384] },
+    ]);
+    expect(r[1]).toMatchObject({ ret: 0 });
+    expect(run.kvm.vms[0].dirtyRingSize).toBe(16384);
+  });
+
   it('gives each vCPU made afterwards a ring of size/16 entries, soft limit size/16 - 576', () => {
     const { vm } = ringVm({ vcpus: 2, ringBytes: 65536 });
     for (const v of vm.vcpus) {
