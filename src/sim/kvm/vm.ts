@@ -16,7 +16,7 @@ import {
   KVM_CAP_DIRTY_LOG_RING, KVM_CAP_DIRTY_LOG_RING_ACQ_REL, KVM_CAP_EXIT_HYPERCALL, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, KVM_CAP_X86_USER_SPACE_MSR,
   KVM_DIRTY_LOG_INITIALLY_SET, KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE, KVM_HC_MAP_GPA_RANGE,
   KVM_MEMORY_ATTRIBUTE_PRIVATE, KVM_MEM_GUEST_MEMFD, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY,
-  KVM_USER_MEM_SLOTS, KVM_X86_DEFAULT_VM, KVM_X86_TDX_VM, VM_TYPE_NAMES,
+  KVM_MAX_NR_ADDRESS_SPACES, KVM_USER_MEM_SLOTS, KVM_X86_DEFAULT_VM, KVM_X86_TDX_VM, VM_TYPE_NAMES,
 } from './uapi';
 import { u32Arg, u64Arg } from './u64-arg';
 import { Vcpu } from './vcpu';
@@ -402,9 +402,14 @@ export class Vm {
 
   /** KVM_GET_DIRTY_LOG: the slot's bitmap; without manual protect it is cleared and the pages re-protected. */
   getDirtyLog(slotId: number): Uint32Array {
+    // kvm_get_dirty_log_protect(): ENXIO with a ring; EINVAL for an as_id/id out of range; ENOENT
+    // for a slot that does not exist or does not log.
     this.checkBitmapInUse('KVM_GET_DIRTY_LOG');
-    const slot = this.slots.get(slotId);
-    if (!slot) fail('EINVAL', `slot ${slotId} does not exist`);
+    const id = u32Arg(slotId, 'slot') & 0xffff;
+    if (slotId >>> 16 >= KVM_MAX_NR_ADDRESS_SPACES || id >= KVM_USER_MEM_SLOTS)
+      fail('EINVAL', `slot ${hex(slotId)}: as_id ${slotId >>> 16} and id ${id} must be below ${KVM_MAX_NR_ADDRESS_SPACES} and KVM_USER_MEM_SLOTS (${KVM_USER_MEM_SLOTS})`);
+    const slot = slotId >>> 16 === 0 ? this.slots.get(id) : undefined;
+    if (!slot) fail('ENOENT', `memslot ${slotId} does not exist`);
     if (!slot.dirtyBitmap) fail('ENOENT', `memslot ${slotId} does not have KVM_MEM_LOG_DIRTY_PAGES`);
     const copy = slot.dirtyBitmap.slice();
     let dirty = 0;
