@@ -5,6 +5,9 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { PRESETS } from '../../scenarios';
+import { ScenarioRun } from '../scenario/runner';
+import { restoreRun, snapshotRun } from '../snapshot';
 import { runSteps, scenario, touch, type StepIn } from '../test-helpers';
 import { collectDirtyRing, dirtyRingRsvdEntries } from './dirty-ring';
 import {
@@ -275,6 +278,20 @@ describe('one ring per vCPU', () => {
     expect(write(a, 600)).toBe('KVM_EXIT_DIRTY_RING_FULL');
     expect(write(b, 601)).toBe('ok');
     expect(b.dirtyRing.softFull()).toBe(false);
+  });
+});
+
+describe('snapshots of a hand-made VM with a ring', () => {
+  it('restored after each step of the dirty-ring preset (a full ring, collected entries, a reset), it ends as the run whole', () => {
+    const text = (v: unknown): string => JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? `${x}n` : x));
+    const want = text(ScenarioRun.fromJson(PRESETS['dirty-ring']).runAll());
+    const steps = (PRESETS['dirty-ring'] as { steps: unknown[] }).steps.length;
+    for (let k = 8; k < steps; k++) {
+      const run = ScenarioRun.fromJson(PRESETS['dirty-ring']);
+      for (let j = 0; j < k; j++) run.step();
+      const snap = structuredClone(snapshotRun(run));
+      expect(text(restoreRun(PRESETS['dirty-ring'], snap).runAll()), `restored after step ${k}`).toBe(want);
+    }
   });
 });
 
