@@ -215,3 +215,41 @@ describe('two hosts: {host, vm} is the identity', () => {
     expect(maps.flatMap((m) => m.guest.map((g) => g.gpa))).toEqual(expect.arrayContaining(['0x300000']));
   });
 });
+
+describe('vmmMappings', () => {
+  /** The mappings counted page by page (the first slot, in the VM's order, whose userspace range holds a page backs it). */
+  function pageByPage(lab: Lab, ref: { host: string; vm: string }) {
+    const h = lab.run.world.hosts.find((x) => x.name === ref.host)!;
+    const vm = h.kvm.vms.findLast((x) => x.name === ref.vm)!;
+    const slots = [...vm.slots.values()];
+    return vm.vmm.vmas.map((v) => {
+      let resident = 0;
+      const runs: [number, number][] = [];
+      vm.vmm.forEachPresent(v.start, v.end - v.start, (hva) => {
+        resident++;
+        const slot = slots.find((s) => hva >= s.userspaceAddr && hva < s.userspaceAddr + s.npages * 4096);
+        if (!slot) return;
+        const gfn = slot.baseGfn + (hva - slot.userspaceAddr) / 4096;
+        const last = runs[runs.length - 1];
+        if (last && last[0] + last[1] === gfn) last[1]++;
+        else runs.push([gfn, 1]);
+      });
+      return { resident, runs: runs.length, first: runs.slice(0, 64).map(([g, n]) => `0x${(g * 4096).toString(16)}+${n}`) };
+    });
+  }
+
+  test.each(Object.keys(PRESETS).filter((id) => id !== 'four-gigabytes'))('%s: counted by runs, the same as page by page, all along the lesson', (id) => {
+    const lab = new Lab(PRESETS[id]);
+    let checked = 0;
+    for (;;) {
+      for (const vm of lab.run.world.hosts.flatMap((h) => h.kvm.vms.map((v) => ({ host: h.name, vm: v.name })))) {
+        const got = lab.vmmMappings(vm).map((m) => ({ resident: m.resident, runs: m.guest.length + m.guestMore, first: m.guest.map((g) => `${g.gpa}+${g.pages}`) }));
+        expect(got, `${id} ${vm.vm} at event ${lab.run.trace.count}`).toEqual(pageByPage(lab, vm));
+        checked++;
+      }
+      if (lab.done) break;
+      lab.advance(3000);
+    }
+    expect(checked).toBeGreaterThan(0);
+  });
+});
