@@ -183,6 +183,11 @@ describe('entry flags and KVM_RESET_DIRTY_RINGS', () => {
     expect(v.dirtyRing.used).toBe(2);
   });
 
+  it('dirty_ring_collect on a VM without a ring is an error naming the step', () => {
+    const run = scenario([{ do: 'KVM_CREATE_VM', as: 'plain', type: KVM_X86_DEFAULT_VM }, { do: 'KVM_CREATE_VCPU', vm: 'plain' }, { do: 'dirty_ring_collect', vm: 'plain' }]);
+    expect(() => run.runAll()).toThrow(/\$\.steps\[2\]\.vm: VM "plain" has no dirty ring to collect/);
+  });
+
   it('without a ring, KVM_RESET_DIRTY_RINGS is EINVAL; as steps it returns the count', () => {
     const { r } = runSteps([
       { do: 'KVM_CREATE_VM', as: 'plain', type: KVM_X86_DEFAULT_VM },

@@ -184,7 +184,9 @@ export const KVM_STEPS = [
       const vm = ctx.vm(st.vm, i);
       const vcpu = vcpuOf(vm, st.vcpu, i);
       const ring = vcpu.dirtyRing;
-      if (!ring.enabled) return { ret: -1, errno: 'EINVAL', why: `VM "${vm.name}" has no dirty ring: KVM_ENABLE_CAP(KVM_CAP_DIRTY_LOG_RING) was not called before KVM_CREATE_VCPU, so there is nothing mapped at KVM_DIRTY_LOG_PAGE_OFFSET` };
+      // Without a ring the vCPU fd has no pages at KVM_DIRTY_LOG_PAGE_OFFSET: a test reading there gets SIGBUS.
+      if (!ring.enabled)
+        throw new ScenarioError([{ path: `$.steps[${i}].vm`, message: `VM "${vm.name}" has no dirty ring to collect: KVM_ENABLE_CAP(KVM_CAP_DIRTY_LOG_RING) must come before KVM_CREATE_VCPU (reading the unmapped ring would be a SIGBUS)` }]);
       // The test keeps no fetch index across steps: it finds the first dirtied entry in the mapping.
       const gfns: { slot: number; offset: number }[] = [];
       const start = firstDirtied(ring);
