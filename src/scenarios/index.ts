@@ -7,6 +7,7 @@ import msrFilter from './msr-filter.json';
 import platformUpstream from './platform-upstream.json';
 import platformTalk from './platform-talk.json';
 import twoHosts from './two-hosts.json';
+import dirtyRing from './dirty-ring.json';
 
 /** The preset lessons, by id. The app and the CLI load the same files. */
 export const PRESETS: Record<string, unknown> = {
@@ -19,6 +20,7 @@ export const PRESETS: Record<string, unknown> = {
   'platform-talk': platformTalk,
   'msr-filter': msrFilter,
   'two-hosts': twoHosts,
+  'dirty-ring': dirtyRing,
 };
 
 /**
