@@ -9,6 +9,7 @@ import platformTalk from './platform-talk.json';
 import twoHosts from './two-hosts.json';
 import precopyConverges from './precopy-converges.json';
 import precopyHotSet from './precopy-hot-set.json';
+import dirtyRing from './dirty-ring.json';
 
 /** The preset lessons, by id. The app and the CLI load the same files. */
 export const PRESETS: Record<string, unknown> = {
@@ -23,6 +24,7 @@ export const PRESETS: Record<string, unknown> = {
   'two-hosts': twoHosts,
   'precopy-converges': precopyConverges,
   'precopy-hot-set': precopyHotSet,
+  'dirty-ring': dirtyRing,
 };
 
 /**

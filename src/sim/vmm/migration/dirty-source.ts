@@ -10,6 +10,7 @@ import { PAGE_SIZE } from '../../core/units';
 import type { Vm } from '../../kvm/vm';
 import { KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, KVM_DIRTY_LOG_INITIALLY_SET, KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE, KVM_MEM_LOG_DIRTY_PAGES } from '../../kvm/uapi';
 import type { RamBlock } from '../vmm';
+import type { DirtyRingReaper } from '../dirty-ring-reaper';
 
 export interface DirtyPageSource {
   /** What it is, for the trace: "bitmap" (KVM_GET_DIRTY_LOG) or "ring" (KVM_CAP_DIRTY_LOG_RING). */
@@ -124,5 +125,55 @@ export class KvmDirtyBitmap implements DirtyPageSource {
   stop(): void {
     for (const b of this.blocks) this.setLogging(b, false);
     this.clearBmap.fill(0);
+  }
+}
+
+/**
+ * The KVM dirty ring (-accel kvm,dirty-ring-size=N), as QEMU uses it for a migration: dirty logging is
+ * turned on per memslot (KVM write-protects the pages), each bitmap sync reaps every vCPU's ring into
+ * QEMU's per-slot bitmap (kvm_dirty_ring_flush → kvm_dirty_ring_reap, KVM_RESET_DIRTY_RINGS, which
+ * write-protects the reaped pages again) and takes and clears that bitmap (kvm_slot_sync_dirty_pages).
+ * Nothing is cleared before a page is sent: the reset already re-armed it.
+ */
+export class KvmDirtyRing implements DirtyPageSource {
+  /** Wiring: the VM, its RAM blocks and its VMM's reaper. */
+  static readonly stateSkip: readonly string[] = ['vm', 'blocks', 'reaper'];
+  readonly kind = 'ring';
+
+  constructor(private readonly vm: Vm, private readonly blocks: readonly RamBlock[], private readonly reaper: DirtyRingReaper) {}
+
+  start(): void {
+    for (const b of this.blocks) this.setLogging(b, true);
+  }
+
+  private setLogging(b: RamBlock, on: boolean): void {
+    const slot = this.vm.slots.get(b.slot);
+    if (!slot) return;
+    const flags = on ? slot.flags | KVM_MEM_LOG_DIRTY_PAGES : slot.flags & ~KVM_MEM_LOG_DIRTY_PAGES;
+    this.vm.setUserMemoryRegion2({ slot: b.slot, flags, guest_phys_addr: b.gpa, memory_size: b.size, userspace_addr: b.hva });
+  }
+
+  sync(mark: (page: number) => void): void {
+    this.reaper.reap("the migration thread's bitmap sync");
+    for (const b of this.blocks) {
+      const log = this.reaper.syncSlot(b.slot);
+      const first = b.gmemOffset / PAGE_SIZE;
+      for (let w = 0; w < log.length; w++) {
+        let bits = log[w];
+        while (bits) {
+          const low = bits & -bits;
+          mark(first + w * 32 + (31 - Math.clz32(low)));
+          bits ^= low;
+        }
+      }
+    }
+  }
+
+  beforeSend(): void {
+    // KVM_RESET_DIRTY_RINGS write-protected the reaped pages again at the sync.
+  }
+
+  stop(): void {
+    for (const b of this.blocks) this.setLogging(b, false);
   }
 }

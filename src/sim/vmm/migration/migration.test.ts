@@ -16,17 +16,18 @@ const RUNS = Number(process.env.FUZZ_RUNS) || 100;
 
 interface Setup {
   memory?: string;
+  ring?: number;
   workload: Record<string, unknown>;
   link?: { bandwidth: string | number; latency?: string | number };
   steps: unknown[];
 }
 
-function scenario({ memory = '32M', workload, link = { bandwidth: '16MiB' }, steps }: Setup) {
+function scenario({ memory = '32M', ring = 0, workload, link = { bandwidth: '16MiB' }, steps }: Setup) {
   return {
     version: 2, title: 'migration', seed: 1,
     hosts: [{ name: 'src', memory: '1G' }, { name: 'dst', memory: '1G' }],
     links: [{ name: 'wan', from: 'src', to: 'dst', bandwidth: link.bandwidth, latency: link.latency ?? '50us' }],
-    vms: [{ name: 'guest', host: 'src', type: 'default', memory, workload }],
+    vms: [{ name: 'guest', host: 'src', type: 'default', memory, workload, ...(ring ? { dirty_ring_size: ring } : {}) }],
     steps,
   };
 }
@@ -200,10 +201,12 @@ describe('switchover', () => {
           start: fc.integer({ min: 1, max: 100 }),
           raiseAt: fc.integer({ min: 100, max: 3000 }),
           seed: fc.integer({ min: 1, max: 1000 }),
+          ring: fc.constantFrom(0, 0, 4096),
         }),
         (p) => {
           const r = ScenarioRun.fromJson(scenario({
             memory: '4M',
+            ring: p.ring,
             workload: { rate: p.rate, pattern: p.pattern, working_set: p.ws, base: '1M', seed: p.seed },
             link: { bandwidth: p.bw },
             steps: [
@@ -226,6 +229,29 @@ describe('switchover', () => {
       { numRuns: RUNS, seed: RUNS === 100 ? 0x11ce : undefined },
     );
   }, 600_000);
+});
+
+describe('with the KVM dirty ring (dirty_ring_size)', () => {
+  it('each sync reaps the rings (kvm_dirty_ring_reap, KVM_RESET_DIRTY_RINGS) instead of KVM_GET_DIRTY_LOG and KVM_CLEAR_DIRTY_LOG, and the pages arrive', () => {
+    const { r, m } = run({
+      memory: '16M', ring: 4096,
+      workload: { rate: '2M', pattern: 'uniform', working_set: '8M' },
+      steps: [
+        { do: 'cont', vm: 'guest' },
+        { do: 'run_until', time: '50ms' },
+        { do: 'migrate', vm: 'guest', to: 'dst', link: 'wan', parameters: { 'downtime-limit': 50 } },
+        { do: 'run_until', vm: 'guest', status: 'completed', time: '30s' },
+      ],
+    });
+    expect(m.status).toBe('completed');
+    expect(m.dirty.kind).toBe('ring');
+    expect(m.mismatchedPages()).toEqual([]);
+    const names = r.trace.events.filter((e) => e.host === 'src').map((e) => e.name);
+    expect(names).toContain('kvm_dirty_ring_reap');
+    expect(names).toContain('KVM_RESET_DIRTY_RINGS');
+    expect(names).not.toContain('KVM_GET_DIRTY_LOG');
+    expect(names).not.toContain('KVM_CLEAR_DIRTY_LOG');
+  });
 });
 
 describe('failure and cancel', () => {
@@ -313,8 +339,9 @@ describe('bad input is refused with its JSON path, before anything runs', () => 
     expect(refuse({ link: 'lan' })).toMatch(/^\$\.steps\[0\]\.link: no link named "lan"/);
   });
 
-  it("dirty-limit without a dirty ring, and with auto-converge, with QEMU's error text", () => {
+  it("dirty-limit without a dirty ring, and with auto-converge, with QEMU's error text; with a ring, said to be not simulated yet", () => {
     expect(refuse({ capabilities: ['dirty-limit'] })).toBe(`$.steps[0].capabilities: dirty-limit requires KVM with accelerator property 'dirty-ring-size' set`);
     expect(refuse({ capabilities: ['dirty-limit', 'auto-converge'] })).toBe('$.steps[0].capabilities: dirty-limit conflicts with auto-converge either of then available currently');
+    expect(refuse({ capabilities: ['dirty-limit'] }, { ring: 4096 })).toMatch(/^\$\.steps\[0\]\.capabilities: dirty-limit's per-vCPU throttle .* is not simulated yet/);
   });
 });

@@ -33,7 +33,7 @@ import type { Actor } from '../../core/actor';
 import { wiring } from '../../core/state';
 import { PAGE_SIZE, formatSize } from '../../core/units';
 import type { VmmVm } from '../vmm';
-import { KvmDirtyBitmap, type DirtyPageSource } from './dirty-source';
+import { KvmDirtyBitmap, KvmDirtyRing, type DirtyPageSource } from './dirty-source';
 import { CAPABILITY_NAMES, DEFAULT_CAPABILITIES, DEFAULT_PARAMETERS, type MigrationCapabilities, type MigrationParameters } from './params';
 import { loadVmState, saveVmState, streamSize } from './vmstate';
 
@@ -205,7 +205,8 @@ export class MigrationThread implements Actor {
     const blocks = w.src.ram;
     this.npages = blocks.reduce((n, b) => Math.max(n, (b.gmemOffset + b.size) / PAGE_SIZE), 0);
     this.bmap = new Uint32Array(Math.ceil(this.npages / 32));
-    this.dirty = new KvmDirtyBitmap(w.src.vm, blocks);
+    // QEMU logs dirty pages with the ring when the VM has one (-accel kvm,dirty-ring-size=N), else with the bitmap.
+    this.dirty = w.src.dirtyRing.enabled ? new KvmDirtyRing(w.src.vm, blocks, w.src.dirtyRing) : new KvmDirtyBitmap(w.src.vm, blocks);
     this.stats.expectedDowntime = this.parameters['downtime-limit'];
   }
 
