@@ -55,15 +55,17 @@ export class World {
   /** The links between hosts (world/link.ts): actors of the scheduler, emitting in the `link` layer. */
   readonly links: Link[];
   /**
+   * Every migration started in this world, oldest first (vmm/migration/migration.ts): each is a
+   * scheduler actor while it runs, and stays here for query-migrate and the report. Declared before
+   * the scheduler so that a saved state holds each thread here and the scheduler's list refers to
+   * it: a state loaded in place into a run whose list holds other threads then keeps them apart.
+   */
+  readonly migrations: MigrationThread[] = [];
+  /**
    * The discrete-event scheduler (world/scheduler.ts): the VMMs' vCPU threads and throttle timers,
    * the links, timers, and VMM threads added later (a migration thread, a page-fault thread).
    */
   readonly scheduler: Scheduler;
-  /**
-   * Every migration started in this world, oldest first (vmm/migration/migration.ts): each is a
-   * scheduler actor while it runs, and stays here for query-migrate and the report.
-   */
-  readonly migrations: MigrationThread[] = [];
 
   constructor(config: WorldConfig) {
     if (config.hosts.length === 0) throw new Error('a world needs at least one host');

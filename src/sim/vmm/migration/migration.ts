@@ -168,7 +168,7 @@ export class MigrationThread implements Actor {
   scan = 0;
   /** The block id has gone out with a page (save_page_header's first page of a block). */
   blockIdSent = false;
-  /** The dirty-page source (KVM's bitmap today; the dirty ring plugs in here). */
+  /** Where dirty pages come from: KVM's bitmap with manual protect, or the VM's dirty rings. */
   readonly dirty: DirtyPageSource;
   readonly stats = {
     transferred: 0, precopyBytes: 0, downtimeBytes: 0, normal: 0, duplicate: 0, dirtySyncCount: 0,
