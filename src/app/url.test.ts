@@ -44,6 +44,11 @@ describe('lab URL', () => {
     ['?v=2&preset=lazy-accept&c=e30', /command list is not a list/],
     ['?v=2&preset=lazy-accept&e=-4', /event number "-4" is not a whole number/],
     ['?v=2&preset=lazy-accept&e=12x', /event number "12x"/],
+    // Names Object.prototype answers to are not lessons (the worker died on "could not be cloned").
+    ['?v=2&preset=toString', /There is no lesson "toString"/],
+    ['?v=2&preset=constructor', /There is no lesson "constructor"/],
+    ['?v=2&preset=__proto__', /There is no lesson "__proto__"/],
+    ['?v=1&preset=hasOwnProperty', /There is no lesson "hasOwnProperty"/],
   ])('%s gets a message and the first lesson\'s start', (search, message) => {
     const r = readUrl(search);
     expect(r.problem).toMatch(message);

@@ -11,7 +11,7 @@
  * start, as they always did. Anything else that cannot be read gets a message and the first lesson's start,
  * never a broken lab.
  */
-import { PRESETS } from '../scenarios';
+import { PRESETS, isPresetId } from '../scenarios';
 
 export const URL_VERSION = '2';
 export const DEFAULT_PRESET = 'host-reads-secret';
@@ -67,14 +67,14 @@ export function readUrl(search: string): UrlState {
   if (v === '1' && [...q.keys()].every((k) => k === 'v' || k === 'preset' || k === 'debug')) {
     const p = q.get('preset');
     if (p === null) return { ...START, problem: null };
-    if (!(p in PRESETS)) return fallback(`There is no lesson "${p}" (lessons: ${Object.keys(PRESETS).join(', ')})`);
+    if (!isPresetId(p)) return fallback(`There is no lesson "${p}" (lessons: ${Object.keys(PRESETS).join(', ')})`);
     return { ...START, preset: p, problem: null };
   }
   if (v !== URL_VERSION) return fallback(`This link is for lab URL version ${v ?? '(none)'}; this lab reads version ${URL_VERSION}`);
   const preset = q.get('preset');
   const scenarioText = q.get('scenario');
   if ((preset === null) === (scenarioText === null)) return fallback('The link must name either a lesson (preset=) or a scenario (scenario=), and not both');
-  if (preset !== null && !(preset in PRESETS)) return fallback(`There is no lesson "${preset}" (lessons: ${Object.keys(PRESETS).join(', ')})`);
+  if (preset !== null && !isPresetId(preset)) return fallback(`There is no lesson "${preset}" (lessons: ${Object.keys(PRESETS).join(', ')})`);
   let scenario: unknown = null;
   let commands: unknown[] = [];
   try {

@@ -120,6 +120,13 @@ describe('exit 2: bad usage', () => {
     expect(r.err).toContain('no such file and no such preset');
     expect(r.out).toBe('');
   });
+
+  test.each(['toString', 'constructor', 'hasOwnProperty', '__proto__'])('%s is no preset (Object.prototype is not the preset table)', (name) => {
+    const r = cli(name);
+    expect(r.code).toBe(2);
+    expect(r.err).toBe(`${name}: no such file and no such preset (presets: ${Object.keys(PRESETS).join(', ')})`);
+    expect(r.out).toBe('');
+  });
 });
 
 describe('exit 1: an invalid scenario, with the JSON path in the message', () => {

@@ -8,7 +8,7 @@
  * 1 for an invalid scenario (the message names the JSON path), 2 for bad usage.
  */
 import { readFileSync } from 'node:fs';
-import { PRESETS } from '../scenarios';
+import { PRESETS, isPresetId } from '../scenarios';
 import { ScenarioRun } from '../sim/scenario/runner';
 import { ScenarioError, scenarioJsonSchema } from '../sim/scenario/schema';
 import { stepTablesMarkdown } from '../sim/scenario/steps';
@@ -48,7 +48,7 @@ export function main(argv: string[], out: (s: string) => void, err: (s: string) 
   }
   let input: unknown;
   let source = a;
-  if (a in PRESETS) input = PRESETS[a];
+  if (isPresetId(a)) input = PRESETS[a];
   else {
     let text: string;
     try {

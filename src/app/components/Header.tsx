@@ -1,5 +1,5 @@
 import { useRef } from 'react';
-import { PRESETS } from '../../scenarios';
+import { PRESETS, isPresetId } from '../../scenarios';
 import { ACTIONS } from '../actions';
 import { useLabClient } from '../client-context';
 import { useLab, useLabStore, type ViewId } from '../store';
@@ -25,7 +25,7 @@ export function Header() {
   const fileInput = useRef<HTMLInputElement>(null);
 
   const pick = async (id: string) => {
-    if (!(id in PRESETS)) return;
+    if (!isPresetId(id)) return;
     await client.load(PRESETS[id], id);
   };
 
@@ -59,8 +59,8 @@ export function Header() {
       <h1>Guest Memory Lab</h1>
       <label className="picker">
         <span>Lesson</span>
-        <select aria-label="Lesson" value={source in PRESETS ? source : ''} onChange={(e) => void pick(e.target.value)}>
-          {!(source in PRESETS) && <option value="">{source || 'choose a lesson'}</option>}
+        <select aria-label="Lesson" value={isPresetId(source) ? source : ''} onChange={(e) => void pick(e.target.value)}>
+          {!isPresetId(source) && <option value="">{source || 'choose a lesson'}</option>}
           {Object.keys(PRESETS).map((id) => <option key={id} value={id}>{title(id)}</option>)}
         </select>
       </label>
