@@ -66,6 +66,7 @@ export function App() {
       });
       (window as unknown as { __gml: unknown }).__gml = {
         crashWorker: () => client.crashForTest(),
+        closeWorker: () => client.closeForTest(),
         info: () => client.info(),
         play: () => client.play(),
         setSpeed: (n: number) => client.setSpeed(n),

@@ -3,6 +3,7 @@ import { PRESETS, isPresetId } from '../../scenarios';
 import { ACTIONS } from '../actions';
 import { useLabClient } from '../client-context';
 import { useLab, useLabStore, type ViewId } from '../store';
+import { MAX_SCENARIO_BYTES } from '../url';
 
 const title = (id: string) => (PRESETS[id] as { title: string }).title;
 
@@ -30,6 +31,10 @@ export function Header() {
   };
 
   const importFile = async (f: File) => {
+    if (f.size > MAX_SCENARIO_BYTES) {
+      store.setState({ loadIssues: [{ path: f.name, message: `the file is ${f.size.toLocaleString('en')} bytes; a scenario is at most ${MAX_SCENARIO_BYTES.toLocaleString('en')} bytes (1 MiB)` }] });
+      return;
+    }
     const text = await f.text();
     let json: unknown;
     try {

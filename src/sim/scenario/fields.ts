@@ -25,8 +25,10 @@ export const LIMITS = {
   /** One VM's memory (from `vms`). */
   guestMemory: 64 * GiB,
   steps: 10_000,
-  /** A `run`, `reboot` or `KVM_RUN` step's `max_instructions`. */
+  /** A `run` step's `max_instructions` (it runs in slices: the lab answers between them, Ctrl-C stops the CLI). */
   runInstructions: 100_000_000,
+  /** A `reboot` or `KVM_RUN` step's `max_instructions` (each runs whole, as one call: a browser's worker answers nothing meanwhile). */
+  wholeStepInstructions: 10_000_000,
   /** A guest program's source, its assembled image and its expressions' nesting (the assembler's ASM_LIMITS). */
   programChars: ASM_LIMITS.sourceChars,
   programImageBytes: ASM_LIMITS.imageBytes,
@@ -39,10 +41,12 @@ export function sizeAtMost(max: number, what: string): z.ZodType<number, number 
     .describe(`${numeric.description}; at most ${formatSize(max)}`);
 }
 
-/** A step's instruction budget: how many guest instructions it may run before it stops. */
-export const instructionBudget = z.number().int().positive().max(LIMITS.runInstructions, {
-  error: (i) => `max_instructions ${String(i.input)} is above the limit of ${LIMITS.runInstructions.toLocaleString('en')} instructions a step (docs/scenario-format.md, "Limits")`,
-}).default(1_000_000).describe(`guest instructions the step may run before it stops (at most ${LIMITS.runInstructions.toLocaleString('en')})`);
+/** A step's instruction budget: how many guest instructions it may run before it stops, at most `max`. */
+export function instructionBudget(max: number, what = 'this step'): z.ZodDefault<z.ZodNumber> {
+  return z.number().int().positive().max(max, {
+    error: (i) => `max_instructions ${String(i.input)} is above the limit of ${max.toLocaleString('en')} instructions for ${what} (docs/scenario-format.md, "Limits")`,
+  }).default(1_000_000).describe(`guest instructions the step may run before it stops (at most ${max.toLocaleString('en')})`);
+}
 
 /** Flag names a flags field may list (`["KVM_MEM_GUEST_MEMFD"]`), each with its value. */
 export const FLAG_NAMES: ReadonlyMap<string, number> = new Map(Object.entries({

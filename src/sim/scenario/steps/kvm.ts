@@ -6,7 +6,7 @@ import { allowBitmap } from '../../kvm/msr-filter';
 import * as uapi from '../../kvm/uapi';
 import type { Vcpu } from '../../kvm/vcpu';
 import type { Vm } from '../../kvm/vm';
-import { ScenarioError, capability, flagsOrNames, instructionBudget, hostName, msrIndex, numeric, program, ref, u64Flags } from '../fields';
+import { LIMITS, ScenarioError, capability, flagsOrNames, instructionBudget, hostName, msrIndex, numeric, program, ref, u64Flags } from '../fields';
 import { defineStep } from './define';
 import { assembleAt } from './util';
 
@@ -145,7 +145,7 @@ export const KVM_STEPS = [
     }),
 
   defineStep('KVM_RUN', 'kvm', {
-    vm: vmRef, vcpu: z.number().int().default(0), max_instructions: instructionBudget,
+    vm: vmRef, vcpu: z.number().int().default(0), max_instructions: instructionBudget(LIMITS.wholeStepInstructions, 'a KVM_RUN (it runs whole)'),
     complete: z.strictObject({ data: numeric.optional(), ret: z.number().int().optional() }).optional().describe('what user space writes into kvm_run before re-entering'),
   }, { summary: 'ioctl(vcpu, KVM_RUN): one entry, returning at the first exit to user space' },
   (ctx, st, i) => {
