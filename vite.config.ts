@@ -38,12 +38,12 @@ export function noSimulatorInPage(): Plugin {
  * CodeMirror puts its theme in a <style> element and React and d3 set style attributes. `extra`
  * adds sources for the dev server (its nonce'd inline scripts, its HMR socket).
  */
-export function contentSecurityPolicy(extra: { script?: string; style?: string; connect?: string } = {}): string {
+export function contentSecurityPolicy(extra: { script?: string; connect?: string } = {}): string {
   return [
     "default-src 'self'",
     `script-src 'self' 'wasm-unsafe-eval'${extra.script ? ` ${extra.script}` : ''}`,
     "worker-src 'self'",
-    `style-src 'self' 'unsafe-inline'${extra.style ? ` ${extra.style}` : ''}`,
+    "style-src 'self' 'unsafe-inline'",
     "img-src 'self' data: blob:",
     "font-src 'self'",
     `connect-src 'self'${extra.connect ? ` ${extra.connect}` : ''}`,
@@ -78,7 +78,8 @@ export default defineConfig(({ command }) => {
   // The dev server injects inline scripts (React refresh) and <style> tags (CSS updates): Vite puts
   // this nonce on them, fresh at each start. The built page has none of either.
   const nonce = command === 'serve' ? randomBytes(16).toString('base64') : undefined;
-  const dev = nonce ? contentSecurityPolicy({ script: `'nonce-${nonce}'`, style: `'nonce-${nonce}'`, connect: 'ws: wss:' }) : contentSecurityPolicy();
+  // (Not in style-src: a nonce there would switch off 'unsafe-inline', which CodeMirror needs.)
+  const dev = nonce ? contentSecurityPolicy({ script: `'nonce-${nonce}'`, connect: 'ws: wss:' }) : contentSecurityPolicy();
   const headers = (policy: string) => ({
     ...isolation,
     'Content-Security-Policy': `${policy}; ${HEADER_ONLY}`,
