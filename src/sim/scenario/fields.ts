@@ -18,6 +18,8 @@ export const LIMITS = {
   hosts: 8,
   /** One host's physical memory (its frame tables cost 11 bytes a 4 KiB frame, allocated at load). */
   hostMemory: 64 * GiB,
+  /** ...and at least this much: its kernel keeps 64 MiB (Host), and a host needs some for its guests. */
+  hostMemoryMin: 128 * MiB,
   /** All hosts' memory together. */
   worldMemory: 128 * GiB,
   links: 32,
@@ -35,10 +37,12 @@ export const LIMITS = {
   expressionDepth: ASM_LIMITS.exprDepth,
 } as const;
 
-/** A size (numeric) of at most `max` bytes. */
-export function sizeAtMost(max: number, what: string): z.ZodType<number, number | string> {
-  return numeric.refine((n) => n <= max, { error: (i) => `${what} ${formatSize(i.input as number)} is above the limit of ${formatSize(max)} (docs/scenario-format.md, "Limits")` })
-    .describe(`${numeric.description}; at most ${formatSize(max)}`);
+/** A size (numeric) of at most `max` bytes (and at least `min`). */
+export function sizeAtMost(max: number, what: string, min = 0): z.ZodType<number, number | string> {
+  return numeric
+    .refine((n) => n >= min, { error: (i) => `${what} ${formatSize(i.input as number)} is below the minimum of ${formatSize(min)} (docs/scenario-format.md, "Limits")` })
+    .refine((n) => n <= max, { error: (i) => `${what} ${formatSize(i.input as number)} is above the limit of ${formatSize(max)} (docs/scenario-format.md, "Limits")` })
+    .describe(`${numeric.description}; at most ${formatSize(max)}${min ? `, at least ${formatSize(min)}` : ''}`);
 }
 
 /** A step's instruction budget: how many guest instructions it may run before it stops, at most `max`. */

@@ -58,7 +58,7 @@ export const VmSpec = z.strictObject({
 
 export const HostSpec = z.strictObject({
   name: z.string().min(1).describe("the host's name, unique in the world"),
-  memory: sizeAtMost(LIMITS.hostMemory, 'host memory').default(DEFAULT_HOST_MEMORY).describe(`the host's physical memory (at most ${formatSize(LIMITS.hostMemory)}; all hosts together at most ${formatSize(LIMITS.worldMemory)})`),
+  memory: sizeAtMost(LIMITS.hostMemory, 'host memory', LIMITS.hostMemoryMin).default(DEFAULT_HOST_MEMORY).describe(`the host's physical memory (${formatSize(LIMITS.hostMemoryMin)} to ${formatSize(LIMITS.hostMemory)}; all hosts together at most ${formatSize(LIMITS.worldMemory)})`),
 });
 
 /**
@@ -90,7 +90,7 @@ export const ScenarioV1 = z.strictObject({
   title: z.string().min(1),
   explanation: z.string().default(''),
   seed: z.number().int().nonnegative().default(1),
-  host: z.strictObject({ name: z.string().default('host0'), memory: sizeAtMost(LIMITS.hostMemory, 'host memory').default(DEFAULT_HOST_MEMORY) }).default({ name: 'host0', memory: DEFAULT_HOST_MEMORY }),
+  host: z.strictObject({ name: z.string().default('host0'), memory: sizeAtMost(LIMITS.hostMemory, 'host memory', LIMITS.hostMemoryMin).default(DEFAULT_HOST_MEMORY) }).default({ name: 'host0', memory: DEFAULT_HOST_MEMORY }),
   vms: atMost(z.array(VmSpec.omit({ host: true }).extend({ vcpus: z.literal(1).default(1) })), LIMITS.vms, 'VMs').default([]),
   steps: atMost(z.array(Step), LIMITS.steps, 'steps').default([]),
 });

@@ -222,7 +222,9 @@ describe('hostile programs are refused with a line and column, never a crash', (
 
   test('images past 1 MiB are refused before they are built (resb, times, org, align)', () => {
     expect(err('resb 0x1000000000')).toMatch(/^line 1, column 1: the reservation of \d+ makes the program image larger than 1,048,576 bytes, the limit$/);
-    expect(err('times 1000000 dq 1')).toMatch(/^line 1, column 1: this line makes the program image larger than 1,048,576 bytes/);
+    expect(err('times 60000 dq 1, 2, 3')).toMatch(/^line 1, column 1: this line makes the program image larger than 1,048,576 bytes/);
+    expect(err('times 1000000 dq 1')).toMatch(/^line 1, column 7: times count 1000000 is too large \(at most 65,536; use resb for large zeroed areas\)$/);
+    expect(err('org 0x100000\ntimes $ resb 1')).toMatch(/^line 2, column 7: times count 1048576 is too large/);
     expect(err('times 100000000 nop')).toMatch(/times count 100000000 is too large/);
     expect(err('nop\norg 0x3fffffff')).toMatch(/^line 2, column 5: org 0x3fffffff makes the program image larger/);
     expect(err('nop\nalign 0x1000000000')).toMatch(/^line 2, column 1: align 68719476736 makes the program image larger/);

@@ -450,7 +450,7 @@ class Assembler {
       case 'times': {
         const n = this.constant(b.count, b.column, 'the times count');
         if (n < 0n) this.err(b.column, `times count ${n} is negative`);
-        if (n > BigInt(ASM_LIMITS.imageBytes)) this.err(b.column, `times count ${n} is too large (the program image is limited to ${ASM_LIMITS.imageBytes} bytes)`);
+        if (n > BigInt(ASM_LIMITS.timesCount)) this.err(b.column, `times count ${n} is too large (at most ${ASM_LIMITS.timesCount.toLocaleString('en')}; use resb for large zeroed areas)`);
         let first: unknown;
         for (let k = 0; k < Number(n); k++) {
           try {

@@ -12,4 +12,6 @@ export const ASM_LIMITS = {
   exprDepth: 64,
   /** Numbers, symbols and operators in one expression. */
   exprNodes: 1024,
+  /** Repetitions of one `times` line (each is assembled apart: a million took seconds). */
+  timesCount: 65_536,
 } as const;
