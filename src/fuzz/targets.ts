@@ -516,15 +516,18 @@ export interface FuzzReport {
   ms: number;
 }
 
-/** Shrink a failing input while it fails the same way (at most `budget` tries). */
+/** Shrink a failing input while it fails the same way (at most `budget` tries, and 20 s: a hang costs hangMs a try). */
 function shrink<T>(t: Target<T>, input: T, outcome: Outcome, limits: Limits, budget = 300): { input: T; detail: string } {
   let best = input;
   let detail = t.run(input, limits).detail ?? '';
   let tries = 0;
+  // eslint-disable-next-line no-restricted-globals -- wall time of the fuzzer
+  const end = performance.now() + 20_000;
   for (let improved = true; improved && tries < budget;) {
     improved = false;
     for (const c of t.smaller(best)) {
-      if (++tries > budget) break;
+      // eslint-disable-next-line no-restricted-globals -- as above
+      if (++tries > budget || performance.now() > end) break;
       const r = t.run(c, limits);
       if (r.outcome === outcome) {
         best = c;

@@ -1,6 +1,6 @@
 import { AsmError, assemble } from '../guest/asm';
 import { KERNEL_SERVICES } from '../guest/kernel/kernel';
-import { ScenarioError, type ScenarioIssue } from './fields';
+import { LIMITS, ScenarioError, type ScenarioIssue } from './fields';
 import { STEP_BY_KIND, type StepT } from './steps';
 import { decodeData } from './steps/util';
 
@@ -21,6 +21,7 @@ interface World {
  * - `vcpu` of a VMM-level step on a VM of `vms`: below its `vcpus`;
  * - `host`, `link`: a host or link of the world (they are fixed at load);
  * - `at` and `after`: not both;
+ * - a host read's `length`: at most LIMITS.hostReadBytes;
  * - `program`: assembles (at the step's `gpa`);
  * - `data`: "hex:" bytes that are hex.
  *
@@ -51,6 +52,8 @@ export function checkReferences(s: World): void {
       issues.push({ path: at('host'), message: `no host named ${JSON.stringify(f.host)} (hosts: ${list(hosts)})` });
     if (typeof f.link === 'string' && !links.has(f.link))
       issues.push({ path: at('link'), message: `no link named ${JSON.stringify(f.link)} (links: ${list(links)})` });
+    if (def.level === 'host' && st.do.includes('read') && typeof f.length === 'number' && f.length > LIMITS.hostReadBytes)
+      issues.push({ path: at('length'), message: `a host read shows what it read: at most ${LIMITS.hostReadBytes.toLocaleString('en')} bytes (docs/scenario-format.md, "Limits"), not ${f.length.toLocaleString('en')}` });
     if (f.at !== undefined && f.after !== undefined) issues.push({ path: `$.steps[${i}]`, message: 'give "at" or "after", not both' });
     if (typeof f.program === 'string') {
       try {

@@ -31,6 +31,10 @@ export const LIMITS = {
   runInstructions: 100_000_000,
   /** A `reboot` or `KVM_RUN` step's `max_instructions` (each runs whole, as one call: a browser's worker answers nothing meanwhile). */
   wholeStepInstructions: 10_000_000,
+  /** ...and a reboot stops after this many exits to user space (a boot makes about 3,000; each costs the simulator tens of microseconds). */
+  wholeStepExits: 20_000,
+  /** Bytes one host read step (`host_read`, `host_read_phys`) reads: it shows them, in hex, in the trace and the report. */
+  hostReadBytes: 64 * KiB,
   /** A guest program's source, its assembled image and its expressions' nesting (the assembler's ASM_LIMITS). */
   programChars: ASM_LIMITS.sourceChars,
   programImageBytes: ASM_LIMITS.imageBytes,

@@ -106,6 +106,7 @@ describe('what a later step refers to is checked at load, before anything runs',
     expect(later({ do: 'link_down', link: 'wan' })).toEqual(['$.steps[2].link: no link named "wan" (links: none)']);
     expect(later({ do: 'load_program', vm: 'g', program: 'mov rax,' })).toEqual(['$.steps[2].program: assembler: line 1, column 9: operand expected']);
     expect(later({ do: 'host_write', vm: 'g', gpa: 0, data: 'hex:zz', via: 'physical' })).toEqual(['$.steps[2].data: "hex:zz" is not hex bytes']);
+    expect(later({ do: 'host_read_phys', hpa: 0, length: '1M' })).toEqual(['$.steps[2].length: a host read shows what it read: at most 65,536 bytes (docs/scenario-format.md, "Limits"), not 1,048,576']);
     expect(later({ do: 'link_send', link: 'x', bytes: 1 })[0]).toMatch(/^\$\.steps\[2\]\.link: no link named "x"/);
   });
 
@@ -119,5 +120,23 @@ describe('what a later step refers to is checked at load, before anything runs',
     });
     const r = ScenarioRun.fromJson(s);
     expect(() => r.step()).toThrow(/no VM named "byhand"/);
+  });
+});
+
+describe('reproducers the fuzzers found (src/fuzz/targets.ts)', () => {
+  it('a 6-byte host with a TD: refused at load (it crashed building the TD: no frame for its metadata)', () => {
+    expect(refusal({ version: 2, title: 'f', hosts: [{ name: 'h', memory: '6' }], vms: [{ name: 'g', type: 'tdx', program: 'hlt' }] })).toEqual([
+      '$.hosts[0].memory: host memory 6 B is below the minimum of 128 MiB (docs/scenario-format.md, "Limits")',
+    ]);
+    // Just big enough for the host's kernel, not for the TD: a clean refusal naming the VM, not an Error.
+    expect(refusal({ version: 2, title: 'f', hosts: [{ name: 'h', memory: '128M' }], vms: [{ name: 'g', type: 'tdx', memory: '64M', program: 'hlt' }] }))
+      .toEqual(['$.vms[0]: cannot build VM "g": host memory is exhausted']);
+  });
+
+  it('a reboot of a guest that exits at every few instructions stops at the exit budget (it ran 24 s at 1 M instructions)', () => {
+    const s = { version: 2, title: 'd', hosts: [{ name: 'h', memory: '256M' }], vms: [{ name: 'g', type: 'sw-protected', memory: '16M', program: '.l:\n  mov [0x200000 + rcx*8], rcx\n  loop .l' }], steps: [{ do: 'reboot', vm: 'g' }] };
+    const r = ScenarioRun.fromJson(s).runAll();
+    expect(r.results[0].value).toMatchObject({ stop: 'budget', exits: LIMITS.wholeStepExits });
+    expect(r.results[0].why).toBe("the guest made 20000 exits to user space without halting; the run stopped at the step's exit budget");
   });
 });

@@ -64,7 +64,7 @@ export const VMM_STEPS = [
     (ctx, st, i) => {
       const v = ctx.vmm(st.vm, i);
       v.reboot();
-      const o = runVcpu(ctx.world.scheduler, v, 0, 'halt', st.max_instructions, true);
+      const o = runVcpu(ctx.world.scheduler, v, 0, 'halt', st.max_instructions, true, Infinity, undefined, LIMITS.wholeStepExits);
       return { ret: 0, why: o.message, value: { boot: v.boots, stop: o.stop, instructions: o.instructions, exits: o.exits, console: v.console } };
     }),
 
