@@ -14,7 +14,6 @@
  * every target at volume and writes the reproducers to files; src/fuzz/fuzz.test.ts runs a seeded
  * 2,000 per target in CI. Every reproducer found so far is a unit test (src/fuzz/repro.test.ts).
  */
-import type { z } from 'zod';
 import { readUrl } from '../app/url';
 import { assembleWithDiagnostics } from '../sim/guest/asm';
 import { KERNEL_SERVICES } from '../sim/guest/kernel/kernel';
@@ -334,13 +333,13 @@ function failure(e: unknown): Result {
 /** Load a scenario as the lab does and run it to its end by slices, watching the clock and memory. */
 export function runScenario(input: unknown, limits: Limits): Result {
   const m0 = memory();
-  // eslint-disable-next-line no-restricted-globals -- the fuzzer measures wall time (not in src/sim)
+   
   const t0 = performance.now();
   try {
     const run = ScenarioRun.fromJson(input);
     while (!run.done) {
       run.advance(100_000);
-      // eslint-disable-next-line no-restricted-globals -- as above
+       
       if (performance.now() - t0 > limits.hangMs) return { outcome: 'hung', detail: `still running step ${run.next} ("${run.scenario.steps[run.next]?.do}") after ${limits.hangMs} ms` };
     }
     run.report();
@@ -521,12 +520,12 @@ function shrink<T>(t: Target<T>, input: T, outcome: Outcome, limits: Limits, bud
   let best = input;
   let detail = t.run(input, limits).detail ?? '';
   let tries = 0;
-  // eslint-disable-next-line no-restricted-globals -- wall time of the fuzzer
+   
   const end = performance.now() + 20_000;
   for (let improved = true; improved && tries < budget;) {
     improved = false;
     for (const c of t.smaller(best)) {
-      // eslint-disable-next-line no-restricted-globals -- as above
+       
       if (++tries > budget || performance.now() > end) break;
       const r = t.run(c, limits);
       if (r.outcome === outcome) {
@@ -545,7 +544,7 @@ export function fuzz<T>(t: Target<T>, n: number, seed: number, limits: Limits): 
   const r = new Rand(seed);
   const counts = Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number>;
   const found = new Map<string, { outcome: Outcome; input: T }>();
-  // eslint-disable-next-line no-restricted-globals -- wall time of the fuzzer
+   
   const t0 = performance.now();
   for (let i = 0; i < n; i++) {
     const input = t.gen(r);
@@ -561,7 +560,7 @@ export function fuzz<T>(t: Target<T>, n: number, seed: number, limits: Limits): 
     const s = shrink(t, f.input, f.outcome, limits);
     return { outcome: f.outcome, detail: s.detail, input: t.show(s.input) };
   });
-  // eslint-disable-next-line no-restricted-globals -- as above
+   
   return { target: t.name, tried: n, counts, failures, ms: performance.now() - t0 };
 }
 
@@ -571,6 +570,3 @@ export function row(f: FuzzReport): string {
   return `${f.target.padEnd(9)} ${String(f.tried).padStart(8)} ${String(c.refused).padStart(8)} ${String(c.ran).padStart(8)} ${String(c.crashed).padStart(8)} ${String(c.hung).padStart(5)} ${String(c['blew-up']).padStart(8)} ${(f.ms / 1000).toFixed(1).padStart(8)} s`;
 }
 export const HEADER = `${'target'.padEnd(9)} ${'tried'.padStart(8)} ${'refused'.padStart(8)} ${'ran'.padStart(8)} ${'crashed'.padStart(8)} ${'hung'.padStart(5)} ${'blew up'.padStart(8)} ${'time'.padStart(10)}`;
-
-/** z is used for types only (the schema's definitions are read through their `_zod.def`). */
-export type { z };
