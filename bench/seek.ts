@@ -2,9 +2,9 @@
  * Headless seek (time travel) section of `npm run bench`: run a lesson to its end in play-sized
  * slices, then seek to random events (a fixed seed) with Lab.seek, as the worker does; the median and
  * worst ms, and the bytes the keyframes hold. The browser half (bench/browser.ts) measures the same as
- * the page waits for it. Each lesson is measured twice: with the keyframes the worker uses (the start
- * only, so a seek replays from the start) and with snapshot keyframes (snapshotKeyframes), which the
- * worker will use once snapshots restore every preset (snapshot.test.ts).
+ * the page waits for it. Each lesson is measured twice: with the start as the only keyframe (a seek
+ * replays from the start: the baseline) and with the snapshot keyframes the worker keeps
+ * (snapshotKeyframes, restored in place). `runMs` shows what taking the keyframes costs the run.
  */
 import { PRESETS } from '../src/scenarios';
 import { Lab, snapshotKeyframes } from '../src/sim/lab';
@@ -12,7 +12,7 @@ import { median } from './util';
 
 export interface SeekCase {
   preset: string;
-  /** The Lab's keyframes: 'start' (the worker's today) or 'snapshots' (snapshotKeyframes). */
+  /** The Lab's keyframes: 'start' (the baseline) or 'snapshots' (snapshotKeyframes, as the worker keeps). */
   keyframeMode: 'start' | 'snapshots';
   events: number;
   runMs: number;

@@ -24,7 +24,11 @@ describe('Keyframes', () => {
     k.dropAfter({ step: 2, instr: 5, cmds: 0 });
     expect(k.entries().map((e) => e.at.step)).toEqual([0, 2]);
     expect(k.bytes).toBe(10);
-    expect(() => k.add(kf(1, 40, 1))).toThrow(/timeline order/);
+    // A keyframe behind the newest goes in its place (a seek back took it); one where a keyframe is, or at the start, is refused.
+    k.add(kf(1, 15, 1));
+    expect(k.entries().map((e) => e.at.step)).toEqual([0, 1, 2]);
+    expect(() => k.add(kf(2, 40, 1))).toThrow(/after the start, at a point that has none/);
+    expect(() => k.add(kf(0, 0, 1))).toThrow(/after the start, at a point that has none/);
   });
 
   it('measures typed arrays by their buffers, each buffer once', () => {
@@ -46,5 +50,33 @@ describe('Marks', () => {
     expect(m.last()).toEqual({ step: 0, instr: 19, cmds: 0 });
     m.dropAfter({ step: 0, instr: 10, cmds: 0 });
     expect(m.last()!.instr).toBeLessThanOrEqual(10);
+  });
+});
+
+describe('keyframes that share buffers', () => {
+  const shared = (step: number, work: number, buffers: ArrayBuffer[]): Keyframe<string> => ({ at: { step, instr: 0, cmds: 0 }, work, bytes: 10, buffers, restore: () => `at ${step}` });
+
+  it('count a buffer once however many keyframes hold it, and free it with the last', () => {
+    const a = new ArrayBuffer(1000);
+    const b = new ArrayBuffer(500);
+    const c = new ArrayBuffer(200);
+    const k = new Keyframes(shared(0, 0, [a]), 1_000_000);
+    k.add(shared(1, 100, [a, b]));
+    k.add(shared(2, 200, [b, c]));
+    expect(k.bytes).toBe(30 + 1000 + 500 + 200);
+    k.dropAfter({ step: 1, instr: 0, cmds: 0 });
+    expect(k.bytes).toBe(20 + 1000 + 500);
+    k.dropAfter({ step: 0, instr: 0, cmds: 0 });
+    expect(k.bytes).toBe(10 + 1000);
+  });
+
+  it('evict by what a keyframe alone holds: dropping one whose buffers its neighbours share frees only its own', () => {
+    const big = new ArrayBuffer(10_000);
+    const k = new Keyframes(shared(0, 0, [big]), 10_000 + 3 * 10 + 150);
+    k.add(shared(1, 100, [big, new ArrayBuffer(100)]));
+    k.add(shared(2, 200, [big, new ArrayBuffer(100)]));
+    // 10,000 + 200 + 30 > budget: the middle one goes (the smallest gap), freeing its 100 and 10.
+    expect(k.size).toBe(2);
+    expect(k.bytes).toBe(10_000 + 100 + 20);
   });
 });

@@ -19,19 +19,50 @@ export interface Keyframe<R> {
   at: Position;
   /** Instructions retired plus events recorded from the start to here: the distance measure. */
   work: number;
-  /** Bytes this entry keeps alive (measured with measureBytes). */
+  /** Bytes this entry keeps alive besides `buffers` (measure()'s `bytes`). */
   bytes: number;
-  /** A machine at `at`, fresh each call (the caller may run it on). */
-  restore(): R;
+  /**
+   * The buffers (typed arrays' memory) it keeps alive. Snapshots share what did not change between
+   * them (the trace's full chunks, copy-on-write page tables, host frame chunks), so a buffer is
+   * counted once however many keyframes hold it.
+   */
+  buffers?: readonly ArrayBufferLike[];
+  /**
+   * A machine at `at`: `into` (a machine of the same scenario, anywhere, which the keyframe may
+   * load itself into in place) or a new one; the caller may run it on.
+   */
+  restore(into?: R): R;
 }
 
 export class Keyframes<R> {
-  private readonly list: Keyframe<R>[];
-  private total: number;
+  private readonly list: Keyframe<R>[] = [];
+  private total = 0;
+  /** How many keyframes hold each buffer. */
+  private readonly holders = new Map<ArrayBufferLike, number>();
 
   constructor(start: Keyframe<R>, readonly budget = KEYFRAME_BUDGET) {
-    this.list = [start];
-    this.total = start.bytes;
+    this.list.push(start);
+    this.hold(start);
+  }
+
+  private hold(k: Keyframe<R>): void {
+    this.total += k.bytes;
+    for (const b of k.buffers ?? []) {
+      const n = this.holders.get(b) ?? 0;
+      if (n === 0) this.total += b.byteLength;
+      this.holders.set(b, n + 1);
+    }
+  }
+
+  private release(k: Keyframe<R>): void {
+    this.total -= k.bytes;
+    for (const b of k.buffers ?? []) {
+      const n = this.holders.get(b)!;
+      if (n === 1) {
+        this.holders.delete(b);
+        this.total -= b.byteLength;
+      } else this.holders.set(b, n - 1);
+    }
   }
 
   get size(): number {
@@ -52,11 +83,16 @@ export class Keyframes<R> {
     return this.list;
   }
 
-  /** Add a keyframe after the newest; evicts (perhaps this one) to stay within the budget. */
+  /**
+   * Add a keyframe at its place in the timeline (after the start; a seek back adds some behind the
+   * newest); evicts (perhaps this one) to stay within the budget.
+   */
   add(k: Keyframe<R>): void {
-    if (comparePositions(k.at, this.newest.at) <= 0) throw new Error('keyframes are added in timeline order');
-    this.list.push(k);
-    this.total += k.bytes;
+    let i = this.list.length;
+    while (i > 0 && comparePositions(this.list[i - 1].at, k.at) > 0) i--;
+    if (i === 0 || comparePositions(this.list[i - 1].at, k.at) === 0) throw new Error('a keyframe is added after the start, at a point that has none');
+    this.list.splice(i, 0, k);
+    this.hold(k);
     while (this.total > this.budget && this.list.length > 1) {
       // With only the start and the newest left, the newest goes: alone it is over the budget.
       let victim = this.list.length - 1;
@@ -70,7 +106,7 @@ export class Keyframes<R> {
           }
         }
       }
-      this.total -= this.list[victim].bytes;
+      this.release(this.list[victim]);
       this.list.splice(victim, 1);
     }
   }
@@ -89,7 +125,7 @@ export class Keyframes<R> {
 
   /** Forget the keyframes after `p` (the timeline changes there). */
   dropAfter(p: Position): void {
-    while (this.list.length > 1 && comparePositions(this.newest.at, p) > 0) this.total -= this.list.pop()!.bytes;
+    while (this.list.length > 1 && comparePositions(this.newest.at, p) > 0) this.release(this.list.pop()!);
   }
 }
 
@@ -99,7 +135,19 @@ export class Keyframes<R> {
  * a small fixed cost per number, object, array entry and key (V8's sizes, rounded).
  */
 export function measureBytes(value: unknown): number {
+  const m = measure(value);
+  let total = m.bytes;
+  for (const b of m.buffers) total += b.byteLength;
+  return total;
+}
+
+/**
+ * measureBytes in two parts: `bytes`, what the value holds besides buffers, and the `buffers` it
+ * reaches (each once), whose memory other values may share.
+ */
+export function measure(value: unknown): { bytes: number; buffers: ArrayBufferLike[] } {
   const seen = new Set<object>();
+  const buffers: ArrayBufferLike[] = [];
   let total = 0;
   const walk = (v: unknown): void => {
     switch (typeof v) {
@@ -112,7 +160,7 @@ export function measureBytes(value: unknown): number {
     if (v === null || seen.has(v)) return;
     seen.add(v);
     if (v instanceof ArrayBuffer || (typeof SharedArrayBuffer !== 'undefined' && v instanceof SharedArrayBuffer)) {
-      total += v.byteLength;
+      buffers.push(v);
       return;
     }
     if (ArrayBuffer.isView(v)) {
@@ -149,5 +197,5 @@ export function measureBytes(value: unknown): number {
     }
   };
   walk(value);
-  return total;
+  return { bytes: total, buffers };
 }

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { PRESETS } from '../scenarios';
 import { frameOwners, pageStates } from './inspect';
-import { Lab } from './lab';
+import { Lab, snapshotKeyframes } from './lab';
 import TWO_HOSTS from '../../e2e/fixtures/two-hosts.json';
 
 describe('Lab.hostFrameOwners', () => {
@@ -20,6 +20,30 @@ describe('Lab.hostFrameOwners', () => {
     }
     expect(lab.done).toBe(true);
     expect(patched).toBeGreaterThan(0);
+  });
+});
+
+describe('Lab.hostFrameOwners after seeks', () => {
+  test.each(['lazy-accept', 'two-hosts', 'platform-talk'])('%s: a seek (a keyframe loaded in place) logs the frames whose owner it changed, and the patched map equals a full rebuild', (id) => {
+    const lab = new Lab(PRESETS[id], { snapshot: snapshotKeyframes(PRESETS[id]), keyframeEvery: 500 });
+    while (!lab.done) lab.advance(300);
+    const kept = new Map(lab.run.world.hosts.map((h) => [h.name, lab.hostFrameOwners(h.name)]));
+    const end = lab.run.trace.count;
+    let seed = 99;
+    let logged = 0;
+    for (let i = 0; i < 30; i++) {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      lab.seek(Math.floor((seed / 2 ** 32) * end));
+      for (const h of lab.run.world.hosts) {
+        // What the seek logged (null: too many, a full rebuild), looked at before the lab takes it.
+        const m = h.host.memory as unknown as { ownerLogOverflow: boolean };
+        if (!m.ownerLogOverflow) logged++;
+        const a = lab.hostFrameOwners(h.name, kept.get(h.name));
+        const full = frameOwners(h.host, h.kvm.vms, new Uint8Array(a.length));
+        expect(Buffer.compare(Buffer.from(a), Buffer.from(full)), `${h.name} after seek ${i}`).toBe(0);
+      }
+    }
+    expect(logged).toBeGreaterThan(10);
   });
 });
 
@@ -46,6 +70,35 @@ describe('Lab.pageStates', () => {
     }
     expect(lab.done).toBe(true);
     expect(patched).toBeGreaterThan(0);
+  });
+});
+
+describe('Lab.pageStates after seeks', () => {
+  test.each(['lazy-accept', 'shared-buffer', 'selftest-by-hand', 'two-hosts'])('%s: after each seek (a keyframe restored in place) the patched map equals a full rebuild, and nothing outside the range it reports changed', (id) => {
+    const lab = new Lab(PRESETS[id], { snapshot: snapshotKeyframes(PRESETS[id]), keyframeEvery: 500 });
+    while (!lab.done) lab.advance(300);
+    const kept = new Map<string, Uint8Array>();
+    const end = lab.run.trace.count;
+    let seed = 12345;
+    let partial = 0;
+    for (let i = 0; i < 40; i++) {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      lab.seek(Math.floor((seed / 2 ** 32) * end));
+      for (const h of lab.run.world.hosts) for (const vm of h.kvm.vms) {
+        const key = `${h.name}/${vm.name}`;
+        const before = kept.get(key)?.slice();
+        const { states: a, from, to } = lab.updatePageStates({ host: h.name, vm: vm.name }, kept.get(key));
+        kept.set(key, a);
+        if (before && before.length === a.length) {
+          for (let g = 0; g < a.length; g++) if (g < from || g >= to) expect(a[g], `${key} GFN ${g} outside [${from}, ${to})`).toBe(before[g]);
+          if (to - from < a.length) partial++;
+        }
+        const full = pageStates(vm, new Uint8Array(a.length), 0, a.length);
+        expect(Buffer.compare(Buffer.from(a), Buffer.from(full)), `${key} after seek ${i}`).toBe(0);
+      }
+    }
+    // With maps of several chunks, most seeks patched part of the map, not all of it.
+    if (id === 'lazy-accept' || id === 'two-hosts') expect(partial).toBeGreaterThan(10);
   });
 });
 
@@ -213,5 +266,43 @@ describe('two hosts: {host, vm} is the identity', () => {
     expect(() => lab.attackSurface({ host: 'host-a', vm: 'db' })).toThrow(/no VM named "db" on host "host-a"/);
     const maps = lab.vmmMappings({ host: 'host-b', vm: 'db' });
     expect(maps.flatMap((m) => m.guest.map((g) => g.gpa))).toEqual(expect.arrayContaining(['0x300000']));
+  });
+});
+
+describe('vmmMappings', () => {
+  /** The mappings counted page by page (the first slot, in the VM's order, whose userspace range holds a page backs it). */
+  function pageByPage(lab: Lab, ref: { host: string; vm: string }) {
+    const h = lab.run.world.hosts.find((x) => x.name === ref.host)!;
+    const vm = h.kvm.vms.findLast((x) => x.name === ref.vm)!;
+    const slots = [...vm.slots.values()];
+    return vm.vmm.vmas.map((v) => {
+      let resident = 0;
+      const runs: [number, number][] = [];
+      vm.vmm.forEachPresent(v.start, v.end - v.start, (hva) => {
+        resident++;
+        const slot = slots.find((s) => hva >= s.userspaceAddr && hva < s.userspaceAddr + s.npages * 4096);
+        if (!slot) return;
+        const gfn = slot.baseGfn + (hva - slot.userspaceAddr) / 4096;
+        const last = runs[runs.length - 1];
+        if (last && last[0] + last[1] === gfn) last[1]++;
+        else runs.push([gfn, 1]);
+      });
+      return { resident, runs: runs.length, first: runs.slice(0, 64).map(([g, n]) => `0x${(g * 4096).toString(16)}+${n}`) };
+    });
+  }
+
+  test.each(Object.keys(PRESETS).filter((id) => id !== 'four-gigabytes'))('%s: counted by runs, the same as page by page, all along the lesson', (id) => {
+    const lab = new Lab(PRESETS[id]);
+    let checked = 0;
+    for (;;) {
+      for (const vm of lab.run.world.hosts.flatMap((h) => h.kvm.vms.map((v) => ({ host: h.name, vm: v.name })))) {
+        const got = lab.vmmMappings(vm).map((m) => ({ resident: m.resident, runs: m.guest.length + m.guestMore, first: m.guest.map((g) => `${g.gpa}+${g.pages}`) }));
+        expect(got, `${id} ${vm.vm} at event ${lab.run.trace.count}`).toEqual(pageByPage(lab, vm));
+        checked++;
+      }
+      if (lab.done) break;
+      lab.advance(3000);
+    }
+    expect(checked).toBeGreaterThan(0);
   });
 });

@@ -9,12 +9,13 @@ import { cpuidRows } from './kvm/msr-cpuid';
 import { resetState } from './vmm/reset-state';
 import type { AttackSurfaceView } from './vmm/surface-view';
 import type { Vm } from './kvm/vm';
+import type { Memslot } from './kvm/memslot';
 import { KERNEL_SERVICES } from './guest/kernel/kernel';
 import { ScenarioRun, type StepResult } from './scenario/runner';
 import type { HostNode } from './world/world';
 import { ScenarioError, Step, jsonPath, parseScenario, type ScenarioT, type StepT } from './scenario/schema';
-import { KEYFRAME_BUDGET, Keyframes, measureBytes, type Keyframe } from './keyframes';
-import { restoreRun, snapshotRun } from './snapshot';
+import { KEYFRAME_BUDGET, Keyframes, measure, type Keyframe } from './keyframes';
+import { restoreRun, restoreRunInto, snapshotRun } from './snapshot';
 import { Marks, START, compareCursors, comparePositions, formatPosition, samePosition, type LoggedCommand, type Position } from './timeline';
 
 /**
@@ -145,29 +146,64 @@ export interface TimelineView {
   keyframeBytes: number;
 }
 
+/** What Lab.updatePageStates last filled a viewer's array from. */
+interface StatesCacheEntry {
+  out: Uint8Array;
+  vm: Vm;
+  n: number;
+  layout: number;
+  /** The memslots and memory attributes, as text (layoutKey): versions go back with a restore, this does not lie. */
+  layoutKey: string;
+  ept: number;
+  sept: number;
+  /** A keyframe was restored since: the versions above say nothing about the machine now. */
+  restored: boolean;
+  /** Per chunk of GFNs, the EPT's and Secure EPT's storage and stamps (PagedU32.chunkIdentity). */
+  eptChunks: (Uint32Array | undefined)[];
+  eptStamps: Float64Array;
+  septChunks: (Uint32Array | undefined)[];
+  septStamps: Float64Array;
+}
+
+/** What every page's state is computed against besides the EPT and Secure EPT: the memslots and the attributes. */
+function layoutKey(vm: Vm): string {
+  const slots = [...vm.slots.values()].map((s) => `${s.id}:${s.baseGfn}:${s.npages}:${s.flags}:${s.userspaceAddr}:${s.gmem?.fd ?? -1}:${s.gmemPgoff}`);
+  return `${slots.join(',')}|${vm.attributes.ranges.map(([a, b]) => `${a}-${b}`).join(',')}`;
+}
+
 /** How the Lab keeps keyframes. Without `snapshot`, the start is the only one (rebuilt from the scenario). */
 export interface LabOptions {
   /**
-   * Save the run where it is; `restore` gives a fresh run at that point each call (snapshotKeyframes
-   * makes one from snapshot.ts). Absent or null: the start is the only keyframe.
+   * Save the run where it is; `restore` puts a run at that point each call: `into` (the lab's run,
+   * loaded in place) or a new one (snapshotKeyframes makes one from snapshot.ts). `bytes` and
+   * `buffers` are what it holds (keyframes.ts measure()). Absent or null: the start is the only
+   * keyframe.
    */
-  snapshot?: ((run: ScenarioRun) => { bytes: number; restore: () => ScenarioRun }) | null;
+  snapshot?: ((run: ScenarioRun) => KeyframeSave) | null;
   /** Work (instructions retired + events recorded) between keyframes taken while running. */
   keyframeEvery?: number;
   /** Bytes the keyframes may hold (default 256 MiB). */
   keyframeBudget?: number;
 }
 
+/** A keyframe's save: what it holds (keyframes.ts measure()) and how to get back to it. */
+export interface KeyframeSave {
+  bytes: number;
+  buffers: readonly ArrayBufferLike[];
+  restore(into?: ScenarioRun): ScenarioRun;
+}
+
 /**
  * Keyframes from snapshots of the whole run (snapshot.ts) of scenario `input` (as given, before
- * parsing): restoring builds a fresh run and loads the snapshot into it. Not the default yet: a
- * restore costs about as much as replaying a 4 GiB lesson, and restoring the world's timers fails
- * (snapshot.test.ts).
+ * parsing): restoring loads the snapshot into the lab's run in place (restoreRunInto: the hosts'
+ * frame arrays and the VMs the scenario declares are not built again), or into a fresh run.
+ * Consecutive snapshots share what did not change between them, which Keyframes counts once.
  */
-export function snapshotKeyframes(input: unknown): (run: ScenarioRun) => { bytes: number; restore: () => ScenarioRun } {
+export function snapshotKeyframes(input: unknown): (run: ScenarioRun) => KeyframeSave {
   return (run) => {
     const snap = snapshotRun(run);
-    return { bytes: measureBytes(snap), restore: () => restoreRun(input, snap) };
+    const m = measure(snap);
+    return { bytes: m.bytes, buffers: m.buffers, restore: (into) => (into ? restoreRunInto(into, snap) : restoreRun(input, snap)) };
   };
 }
 
@@ -184,8 +220,15 @@ const MAX_EVENTS_QUERY = 5000;
 const MAX_GUEST_RUNS = 64;
 /** Instructions per slice when a seek runs ahead into a part of the timeline not reached yet. */
 const EXPLORE_SLICE = 2000;
-/** Default work (instructions + events) between keyframes. */
-const KEYFRAME_EVERY = 250_000;
+/** Default work (instructions + events + RUN_WORK per KVM_RUN) between keyframes. */
+const KEYFRAME_EVERY = 1_000_000;
+/**
+ * A KVM_RUN's round trip (the exit, the VMM's handling, the entry) costs the simulator about as much
+ * wall time as this many guest instructions (measured: a boot instruction that exits thousands of
+ * times to probe the platform replays as slowly as about that many instructions per exit). Counting
+ * it makes keyframes follow what a replay costs, not only what the guest executes.
+ */
+const RUN_WORK = 500;
 
 /**
  * The facade the worker and the CLI use: a scenario loaded into a fresh machine, advanced a step or a
@@ -205,7 +248,7 @@ export class Lab {
   private applied = 0;
   private readonly marks = new Marks();
   private readonly keyframes: Keyframes<ScenarioRun>;
-  private readonly snapshot: ((run: ScenarioRun) => { bytes: number; restore: () => ScenarioRun }) | null;
+  private readonly snapshot: ((run: ScenarioRun) => KeyframeSave) | null;
   private readonly keyframeEvery: number;
   /**
    * Events recorded before the last step of work that brought the machine here, when that step
@@ -213,7 +256,7 @@ export class Lab {
    */
   private unitStart: number | null = null;
   /** Per VM (keyed by host and name), the array pageStates() last filled and the versions it was filled at. */
-  private readonly statesCache = new Map<string, { out: Uint8Array; vm: Vm; n: number; layout: number; ept: number; sept: number }>();
+  private readonly statesCache = new Map<string, StatesCacheEntry>();
   /** Per host, the array hostFrameOwners() last filled, and the VM list it was filled for. */
   private readonly ownersCache = new Map<string, { out: Uint8Array; sig: string }>();
 
@@ -223,9 +266,10 @@ export class Lab {
     this.current = new ScenarioRun(parsed);
     this.snapshot = options.snapshot ?? null;
     this.keyframeEvery = options.keyframeEvery ?? KEYFRAME_EVERY;
-    // The start: a run rebuilt from the scenario is the same machine (the run is deterministic).
-    this.keyframes = new Keyframes<ScenarioRun>({ at: START, work: this.work(), bytes: 0, restore: () => new ScenarioRun(parsed) },
-      options.keyframeBudget ?? KEYFRAME_BUDGET);
+    // The start: a snapshot of it (restored in place, which is faster than building the run again),
+    // or without snapshots a run rebuilt from the scenario, the same machine (the run is deterministic).
+    const start = this.snapshot?.(this.current) ?? { bytes: 0, buffers: [], restore: () => new ScenarioRun(parsed) };
+    this.keyframes = new Keyframes<ScenarioRun>({ at: START, work: this.work(), ...start }, options.keyframeBudget ?? KEYFRAME_BUDGET);
     this.marks.push(START, this.current.trace.count);
   }
 
@@ -419,15 +463,39 @@ export class Lab {
       }
     }
     const m = this.marks.lastAtMost(target);
+    if (m >= 0 && m + 1 < this.marks.length && this.marks.count(m + 1) > target && this.oneUnitApart(this.marks.position(m), this.marks.position(m + 1))) {
+      // The unit that recorded the event is known: the one from mark m to the next. Go straight
+      // to its end (a keyframe may be there), without replaying the unit from its start.
+      this.goTo(this.marks.position(m + 1));
+      this.unitStart = this.marks.count(m);
+      return target;
+    }
     this.goTo(m < 0 ? START : this.marks.position(m));
     let before = this.current.trace.count;
+    let workBefore = 0;
     while (this.current.trace.count <= target) {
       before = this.current.trace.count;
+      workBefore = this.work();
       if (!this.unit()) break;
+      // Each point passed is marked, so that the next seek here knows which unit recorded its event
+      // (and goes straight to that unit's end: a keyframe is taken there, below, when one is due).
+      if (this.current.trace.count <= target) this.mark();
     }
     this.unitStart = this.current.trace.count > before ? before : null;
-    this.record(null);
+    this.record(null, this.work() - workBefore);
     return target;
+  }
+
+  /**
+   * Whether `b` is one unit of work after `a` (what unit() does from `a`): the command logged at
+   * `a`'s cursor, or, with none there, one instruction of a run step.
+   */
+  private oneUnitApart(a: Position, b: Position): boolean {
+    if (a.step !== b.step) return false;
+    if (a.instr === b.instr) return b.cmds === a.cmds + 1;
+    const due = this.log[a.cmds];
+    const commandDue = due !== undefined && compareCursors(due, a) === 0;
+    return !commandDue && b.instr === a.instr + 1 && b.cmds === a.cmds && this.current.scenario.steps[a.step]?.do === 'run';
   }
 
   /**
@@ -522,10 +590,11 @@ export class Lab {
   }
 
   private restore(kf: Keyframe<ScenarioRun>): void {
-    this.current = kf.restore();
+    this.current = kf.restore(this.current);
     this.applied = kf.at.cmds;
-    // Arrays filled from another machine must not be patched as if they were this one's.
-    this.statesCache.clear();
+    // Versions went back with the machine: what each array was filled from is compared chunk by
+    // chunk instead (updatePageStates).
+    for (const c of this.statesCache.values()) c.restored = true;
     this.ownersCache.clear();
   }
 
@@ -594,30 +663,41 @@ export class Lab {
     return this.current.advance(Math.max(1, n));
   }
 
-  /** Instructions retired and events recorded so far: how far keyframes are apart. */
+  /** Instructions retired, events recorded and KVM_RUNs so far (see RUN_WORK): how far keyframes are apart. */
   private work(): number {
     let n = this.current.trace.count;
-    for (const vm of this.current.kvm.vms) for (const v of vm.vcpus) n += v.cpu?.instructionsRetired ?? 0;
+    for (const h of this.current.world.hosts) for (const vm of h.kvm.vms) for (const v of vm.vcpus) n += (v.cpu?.instructionsRetired ?? 0) + RUN_WORK * v.runs;
     return n;
   }
 
-  /** Mark a point reached for the first time, and take a keyframe there when one is due. */
-  private record<T>(r: T): T {
+  /** Mark the machine's point (at the frontier, or behind it where a seek passed), returning it. */
+  private mark(): Position {
     const p = this.position;
     const last = this.marks.last();
-    if (last && comparePositions(p, last) <= 0) return r;
-    const count = this.current.trace.count;
-    this.marks.push(p, count);
+    if (!last || comparePositions(p, last) > 0) this.marks.push(p, this.current.trace.count);
+    else this.marks.insert(p, this.current.trace.count);
+    return p;
+  }
+
+  /**
+   * Mark the machine's point, and take a keyframe there when one is due: at the frontier, at the end
+   * of each scenario step and wherever `keyframeEvery` of work (replay cost, see work()) lies since
+   * the keyframe before, so a seek replays at most about that much; behind the frontier (where a
+   * seek landed), when the unit that brought the machine here cost a quarter of that or more (a boot
+   * instruction exiting thousands of times): the next seek to its events goes straight to its end.
+   * Consecutive snapshots share what did not change, so one costs about what changed.
+   */
+  private record<T>(r: T, lastUnitWork = 0): T {
+    const last = this.marks.last();
+    const frontier = !last || comparePositions(this.position, last) > 0;
+    const p = this.mark();
     if (this.snapshot) {
-      // A keyframe at the end of each scenario step (a step such as a boot replays slowly however few
-      // instructions it runs), and every `keyframeEvery` of work, or more when snapshots are big: a
-      // snapshot costs about as much as its bytes, so the run's share spent taking them stays small.
-      const work = this.work();
-      const newest = this.keyframes.newest;
-      const stepEnd = p.instr === 0 && p.step > newest.at.step;
-      if (stepEnd || work - newest.work >= Math.max(this.keyframeEvery, newest.bytes / 4)) {
-        const s = this.snapshot(this.current);
-        this.keyframes.add({ at: p, work, bytes: s.bytes, restore: s.restore });
+      const before = this.keyframes.atOrBefore(p);
+      if (!samePosition(before.at, p)) {
+        const work = this.work();
+        const stepEnd = p.instr === 0 && p.step > before.at.step;
+        const due = frontier ? stepEnd || work - before.work >= this.keyframeEvery : lastUnitWork >= this.keyframeEvery / 4;
+        if (due) this.keyframes.add({ at: p, work, ...this.snapshot(this.current) });
       }
     }
     return r;
@@ -691,11 +771,26 @@ export class Lab {
     const c = this.statesCache.get(key);
     let from = 0;
     let to = target.length;
-    if (c && c.out === target && c.vm === vm && c.n === n && c.layout === vm.layoutVersion) {
-      const chunks = new Set([...ept.changedChunksSince(c.ept, 0, n), ...(sept ? sept.changedChunksSince(c.sept, 0, n) : [])]);
+    const same = c && c.out === target && c.vm === vm && c.n === n;
+    const chunks = Math.ceil(n / PAGED_CHUNK);
+    let redo: Iterable<number> | null = null;
+    if (same && !c.restored && c.layout === vm.layoutVersion) {
+      redo = new Set([...ept.changedChunksSince(c.ept, 0, n), ...(sept ? sept.changedChunksSince(c.sept, 0, n) : [])]);
+    } else if (same && c.layoutKey === layoutKey(vm)) {
+      // After a restore (versions went back): the chunks whose storage or stamp differ from what
+      // the array was filled from (PagedU32.chunkIdentity), usually few between nearby moments.
+      const changed: number[] = [];
+      for (let ci = 0; ci < chunks; ci++) {
+        const [e, es] = ept.chunkIdentity(ci);
+        const [p, ps] = sept ? sept.chunkIdentity(ci) : [undefined, 0];
+        if (e !== c.eptChunks[ci] || es !== c.eptStamps[ci] || p !== c.septChunks[ci] || ps !== c.septStamps[ci]) changed.push(ci);
+      }
+      redo = changed;
+    }
+    if (redo) {
       from = n;
       to = 0;
-      for (const ci of chunks) {
+      for (const ci of redo) {
         const a = ci * PAGED_CHUNK;
         const b = Math.min(n, a + PAGED_CHUNK);
         pageStates(vm, target.subarray(a, b), a, b - a);
@@ -708,7 +803,19 @@ export class Lab {
       // A longer array than the VM's span now (a memslot went away): nothing is there any more.
       target.fill(PageState.NO_MEMSLOT, n);
     }
-    this.statesCache.set(key, { out: target, vm, n, layout: vm.layoutVersion, ept: ept.version, sept: sept?.version ?? 0 });
+    const entry: StatesCacheEntry = {
+      out: target, vm, n, layout: vm.layoutVersion, layoutKey: layoutKey(vm), ept: ept.version, sept: sept?.version ?? 0, restored: false,
+      eptChunks: [], eptStamps: new Float64Array(chunks), septChunks: [], septStamps: new Float64Array(chunks),
+    };
+    for (let ci = 0; ci < chunks; ci++) {
+      const [e, es] = ept.chunkIdentity(ci);
+      entry.eptChunks.push(e);
+      entry.eptStamps[ci] = es;
+      const [p, ps] = sept ? sept.chunkIdentity(ci) : [undefined, 0];
+      entry.septChunks.push(p);
+      entry.septStamps[ci] = ps;
+    }
+    this.statesCache.set(key, entry);
     return { states: target, from, to };
   }
 
@@ -801,19 +908,33 @@ export class Lab {
   /** The VMM process's mappings and how many guest pages each maps now. */
   vmmMappings(ref: VmRef): VmmMapping[] {
     const vm = this.vm(ref);
-    const slots = [...vm.slots.values()];
+    // Which slot backs each host address: the first slot (in the VM's order) whose userspace range
+    // holds it, as disjoint segments [from, to) in address order.
+    const segments: { from: number; to: number; slot: Memslot }[] = [];
+    for (const slot of vm.slots.values()) {
+      let pieces = [[slot.userspaceAddr, slot.userspaceAddr + slot.npages * PAGE_SIZE]];
+      for (const g of segments) pieces = pieces.flatMap(([a, b]) => (g.to <= a || g.from >= b ? [[a, b]] : [[a, g.from], [g.to, b]].filter(([x, y]) => x < y)));
+      for (const [from, to] of pieces) segments.push({ from, to, slot });
+    }
+    segments.sort((x, y) => x.from - y.from);
     return vm.vmm.vmas.map((v) => {
       let resident = 0;
       const runs: [number, number][] = [];
-      vm.vmm.forEachPresent(v.start, v.end - v.start, (hva) => {
-        resident++;
-        const slot = slots.find((s) => hva >= s.userspaceAddr && hva < s.userspaceAddr + s.npages * PAGE_SIZE);
-        if (!slot) return;
-        const gfn = slot.baseGfn + (hva - slot.userspaceAddr) / PAGE_SIZE;
-        const last = runs[runs.length - 1];
-        if (last && last[0] + last[1] === gfn) last[1]++;
-        else runs.push([gfn, 1]);
-      });
+      // Runs of present pages, each cut where slots begin and end: the guest pages they back.
+      for (const [hva, n] of vm.vmm.presentRuns(v.start, v.end - v.start)) {
+        resident += n;
+        const end = hva + n * PAGE_SIZE;
+        for (const { from: a, to: b, slot } of segments) {
+          const from = Math.max(hva, a);
+          const to = Math.min(end, b);
+          if (from >= to) continue;
+          const gfn = slot.baseGfn + (from - slot.userspaceAddr) / PAGE_SIZE;
+          const pages = (to - from) / PAGE_SIZE;
+          const last = runs[runs.length - 1];
+          if (last && last[0] + last[1] === gfn) last[1] += pages;
+          else runs.push([gfn, pages]);
+        }
+      }
       const shown = runs.length > MAX_GUEST_RUNS ? runs.slice(0, MAX_GUEST_RUNS) : runs;
       return {
         start: hex(v.start), end: hex(v.end), prot: v.prot, name: v.name, resident,

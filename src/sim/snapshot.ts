@@ -49,7 +49,20 @@ export function restoreRun(scenario: ScenarioT | unknown, snap: RunSnapshot): Sc
   const sc = parseScenario(scenario);
   if (sc.title !== snap.title || sc.seed !== snap.seed)
     throw new Error(`the snapshot is of scenario "${snap.title}" (seed ${snap.seed}), not of "${sc.title}" (seed ${sc.seed})`);
-  const run = new ScenarioRun(sc);
+  return restoreRunInto(new ScenarioRun(sc), snap);
+}
+
+/**
+ * Put an existing run of the same scenario (at any point of any timeline) in the state `snap`
+ * saved, in place: what the fresh run's constructors would build (hosts' frame arrays, the VMs the
+ * scenario declares, booted firmware) is reused instead of built again, which is most of a
+ * restore's cost. Parts the run made after the snapshot are dropped, parts it lacks are made; the
+ * run then continues exactly as the saved one would have (snapshot.test.ts). Returns `run`.
+ */
+export function restoreRunInto(run: ScenarioRun, snap: RunSnapshot): ScenarioRun {
+  if (snap?.format !== SNAPSHOT_FORMAT) throw new Error(`not a snapshot (format is ${JSON.stringify(snap?.format)}, expected "${SNAPSHOT_FORMAT}")`);
+  if (run.scenario.title !== snap.title || run.scenario.seed !== snap.seed)
+    throw new Error(`the snapshot is of scenario "${snap.title}" (seed ${snap.seed}), not of "${run.scenario.title}" (seed ${run.scenario.seed})`);
   run.world.loadState(snap.world);
   run.loadPosition(snap.run);
   return run;

@@ -117,6 +117,33 @@ export class Marks {
     return lo - 1;
   }
 
+  /**
+   * Mark a position behind the newest (one a seek passed): inserted in order, unless marked already.
+   * Returns whether it was inserted.
+   */
+  insert(p: Position, count: number): boolean {
+    const i = this.lastAtOrBefore(p);
+    if (i >= 0 && comparePositions(this.position(i), p) === 0) return false;
+    if (i === this.n - 1) {
+      this.push(p, count);
+      return true;
+    }
+    if (this.n >= this.cap) return false;
+    if ((this.n + 1) * F > this.data.length) {
+      const bigger = new Float64Array(this.data.length * 2);
+      bigger.set(this.data);
+      this.data = bigger;
+    }
+    const o = (i + 1) * F;
+    this.data.copyWithin(o + F, o, this.n * F);
+    this.data[o] = p.step;
+    this.data[o + 1] = p.instr;
+    this.data[o + 2] = p.cmds;
+    this.data[o + 3] = count;
+    this.n++;
+    return true;
+  }
+
   /** Forget the marks after `p` (the timeline changes there). */
   dropAfter(p: Position): void {
     this.n = this.lastAtOrBefore(p) + 1;

@@ -4,7 +4,7 @@
  * frame. The main thread never runs the simulation.
  */
 import * as Comlink from 'comlink';
-import { Lab } from '../sim/lab';
+import { Lab, snapshotKeyframes } from '../sim/lab';
 import { ScenarioError, type ScenarioIssue } from '../sim/scenario/schema';
 import type { CommandResult, FramePacket, LabApi, LoadResult, MomentInput, SeekResult, StepKind, VmRef, WirePacket } from './protocol';
 
@@ -189,6 +189,14 @@ function query<T>(f: () => T, empty: T): T {
   }
 }
 
+/**
+ * A Lab that keeps snapshot keyframes (a seek restores the nearest one in place and replays at most
+ * about a keyframe's spacing of work; keyframes.ts bounds their memory at 256 MiB).
+ */
+function newLab(s: unknown): Lab {
+  return new Lab(s, { snapshot: snapshotKeyframes(s) });
+}
+
 function issuesOf(e: unknown): { path: string; message: string }[] {
   if (e instanceof ScenarioError) return e.issues;
   throw e;
@@ -198,7 +206,7 @@ const api: LabApi = {
   async load(s: unknown, moment?: MomentInput): Promise<LoadResult> {
     let next: Lab;
     try {
-      next = new Lab(s);
+      next = newLab(s);
     } catch (e) {
       return { ok: false, issues: issuesOf(e) };
     }
@@ -211,7 +219,7 @@ const api: LabApi = {
       } catch (e) {
         // The moment cannot be reached: the lesson's start instead, and the reason.
         momentIssues = e instanceof ScenarioError ? e.issues : [{ path: 'link', message: e instanceof Error ? e.message : String(e) }];
-        next = new Lab(s);
+        next = newLab(s);
         event = undefined;
       }
     }
@@ -269,7 +277,7 @@ const api: LabApi = {
   async restart() {
     if (scenario === null) return;
     playing = false;
-    lab = new Lab(scenario);
+    lab = newLab(scenario);
     startRun();
     publish();
   },

@@ -98,6 +98,47 @@ export class PagedU32 {
     }
   }
 
+  /**
+   * The runs of consecutive non-zero entries within [from, from+count), as [start, length] pairs in
+   * order, without a call per entry (a 4 GiB guest's RAM is a million entries, usually a few runs).
+   */
+  runsOfSet(from: number, count: number): [number, number][] {
+    const runs: [number, number][] = [];
+    const end = Math.min(from + count, this.length, this.chunks.length * CHUNK);
+    let open = -1;
+    for (let i = from; i < end; ) {
+      const ci = Math.floor(i / CHUNK);
+      const c = this.chunks[ci];
+      const chunkEnd = Math.min((ci + 1) * CHUNK, end);
+      if (c === undefined) {
+        if (open >= 0) runs.push([open, i - open]);
+        open = -1;
+        i = chunkEnd;
+        continue;
+      }
+      for (; i < chunkEnd; i++) {
+        if (c[i & CHUNK_MASK] !== 0) {
+          if (open < 0) open = i;
+        } else if (open >= 0) {
+          runs.push([open, i - open]);
+          open = -1;
+        }
+      }
+    }
+    if (open >= 0) runs.push([open, end - open]);
+    return runs;
+  }
+
+  /**
+   * Chunk `ci`'s storage (or undefined) and its stamp: together they name its contents. A chunk a
+   * saved state shares is never written again (a write copies it first), and a chunk written in
+   * place gets a newer stamp each time, so a viewer that saw the same storage with the same stamp
+   * (before a state was loaded, say) saw the same entries.
+   */
+  chunkIdentity(ci: number): [Uint32Array | undefined, number] {
+    return [this.chunks[ci], this.stamps[ci] ?? 0];
+  }
+
   /** Chunks (indices into the array divided by PAGED_CHUNK) written after `version`, within [from, from+count). */
   changedChunksSince(version: number, from: number, count: number): number[] {
     const out: number[] = [];

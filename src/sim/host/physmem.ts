@@ -58,6 +58,8 @@ export class HostMemory {
   private nextFresh: number;
   private readonly freed: number[] = [];
   private used = 0;
+  /** The state the last saveState() made or loadState() loaded: its frame chunks are shared by the next save where unchanged. */
+  private lastSaved: HostMemoryState | null = null;
   /**
    * Frames whose owner changed since the last takeOwnerChanges(), for a viewer that keeps a copy of
    * the owner map (the worker's host frame map). Bounded: past OWNER_LOG frames it only remembers
@@ -257,25 +259,42 @@ export class HostMemory {
     const n = this.nextFresh;
     const data = new Map<number, Uint8Array>();
     for (const [f, d] of this.data) data.set(f, d.slice());
-    return {
-      nframes: this.nframes, used: n, owner: this.owner.slice(0, n), ownerId: this.ownerId.slice(0, n), hkid: this.hkid.slice(0, n),
-      token: this.token.slice(0, n), tokenSeq: this.tokenSeq[0], data, poisoned: [...this.poisoned], freed: [...this.freed],
+    const prev = this.lastSaved;
+    const state: HostMemoryState = {
+      nframes: this.nframes, used: n, chunk: STATE_CHUNK,
+      owner: saveChunks(this.owner, n, prev?.owner), ownerId: saveChunks(this.ownerId, n, prev?.ownerId),
+      hkid: saveChunks(this.hkid, n, prev?.hkid), token: saveChunks(this.token, n, prev?.token),
+      tokenSeq: this.tokenSeq[0], data, poisoned: [...this.poisoned], freed: [...this.freed],
       framesUsed: this.used, contentsGeneration: this.contentsGeneration,
     };
+    this.lastSaved = state;
+    return state;
   }
 
   loadState(s: HostMemoryState): void {
     if (s.nframes !== this.nframes) throw new Error(`state: host memory of ${s.nframes} frames cannot load into one of ${this.nframes}`);
     // Frames the fresh host handed out beyond the saved high-water mark go back to never used.
     const k = Math.min(this.nframes, Math.max(this.nextFresh, s.used));
+    if (s.chunk !== STATE_CHUNK) throw new Error(`state: host memory saved in chunks of ${s.chunk} frames cannot load into this build (chunks of ${STATE_CHUNK})`);
+    // The frames whose owner the load changes go to the owner log, as live changes do (a viewer's
+    // copy of the owner map is then patched, not rebuilt, after a seek between nearby moments).
+    for (let f = s.used; f < k; f++) if (this.owner[f] !== FrameOwner.Free || this.ownerId[f] !== 0) this.logOwnerChange(f);
+    s.owner.forEach((c, i) => {
+      const from = i * STATE_CHUNK;
+      if (sameChunk(this.owner, from, c) && sameChunk(this.ownerId, from, s.ownerId[i])) return;
+      const ids = s.ownerId[i];
+      for (let j = 0; j < c.length; j++) if (this.owner[from + j] !== c[j] || this.ownerId[from + j] !== ids[j]) this.logOwnerChange(from + j);
+    });
     this.owner.fill(FrameOwner.Free, s.used, k);
     this.ownerId.fill(0, s.used, k);
     this.hkid.fill(0, s.used, k);
     this.token.fill(0, s.used, k);
-    this.owner.set(s.owner);
-    this.ownerId.set(s.ownerId);
-    this.hkid.set(s.hkid);
-    this.token.set(s.token);
+    loadChunks(this.owner, s.owner);
+    loadChunks(this.ownerId, s.ownerId);
+    loadChunks(this.hkid, s.hkid);
+    loadChunks(this.token, s.token);
+    // The live arrays now equal that state: the next save shares its chunks wherever they stay so.
+    this.lastSaved = s;
     this.tokenSeq[0] = s.tokenSeq;
     this.data.clear();
     for (const [f, d] of s.data) this.data.set(f, d.slice());
@@ -286,8 +305,6 @@ export class HostMemory {
     this.nextFresh = s.used;
     this.used = s.framesUsed;
     this.contentsGeneration = s.contentsGeneration + 1;
-    this.ownerLogLength = 0;
-    this.ownerLogOverflow = true;
   }
 
   /** Typed-array bytes held by this object (for the heap budget). */
@@ -296,15 +313,57 @@ export class HostMemory {
   }
 }
 
+/**
+ * Frames per chunk of a saved state's frame arrays. A chunk equal to the one the previous save (or
+ * load) of the same memory made is that chunk, shared, not a copy: keyframes taken one after the
+ * other hold one copy of the frames that did not change between them. Saved chunks are never written.
+ */
+const STATE_CHUNK = 1 << 16;
+
+type FrameArray = Uint8Array | Uint16Array | Uint32Array;
+
+/** Whether live[from, from + saved.length) equals `saved`, compared a 32-bit word at a time where aligned. */
+function sameChunk(live: FrameArray, from: number, saved: FrameArray): boolean {
+  const bytes = saved.byteLength;
+  const a = live.byteOffset + from * live.BYTES_PER_ELEMENT;
+  const b = saved.byteOffset;
+  const words = (a & 3) === 0 && (b & 3) === 0 ? bytes >>> 2 : 0;
+  if (words > 0) {
+    const x = new Int32Array(live.buffer, a, words);
+    const y = new Int32Array(saved.buffer, b, words);
+    for (let i = 0; i < words; i++) if (x[i] !== y[i]) return false;
+  }
+  const per = 4 / saved.BYTES_PER_ELEMENT;
+  for (let i = Math.floor(words * per); i < saved.length; i++) if (live[from + i] !== saved[i]) return false;
+  return true;
+}
+
+/** Entries [0, n) of `live` in chunks of STATE_CHUNK, sharing each chunk of `prev` that is unchanged. */
+function saveChunks<T extends FrameArray>(live: T, n: number, prev: readonly T[] | undefined): T[] {
+  const out: T[] = [];
+  for (let i = 0, c = 0; i < n; i += STATE_CHUNK, c++) {
+    const end = Math.min(n, i + STATE_CHUNK);
+    const p = prev?.[c];
+    out.push(p && p.length === end - i && sameChunk(live, i, p) ? p : (live.slice(i, end) as T));
+  }
+  return out;
+}
+
+function loadChunks(live: FrameArray, chunks: readonly FrameArray[]): void {
+  chunks.forEach((c, i) => live.set(c, i * STATE_CHUNK));
+}
+
 /** HostMemory's saved state. */
 export interface HostMemoryState {
   nframes: number;
   /** Frames [0, used) were ever handed out (or are the host kernel's); the arrays cover them. */
   used: number;
-  owner: Uint8Array;
-  ownerId: Uint32Array;
-  hkid: Uint16Array;
-  token: Uint32Array;
+  /** Frames per chunk of the arrays below. */
+  chunk: number;
+  owner: Uint8Array[];
+  ownerId: Uint32Array[];
+  hkid: Uint16Array[];
+  token: Uint32Array[];
   tokenSeq: number;
   data: Map<number, Uint8Array>;
   poisoned: number[];

@@ -164,6 +164,11 @@ export class Process {
     });
   }
 
+  /** The runs of consecutive present pages in [start, start+len), as [hva, pages] pairs in address order. */
+  presentRuns(start: number, len: number): [number, number][] {
+    return this.pt.runsOfSet(this.vpn(start), Math.ceil(len / PAGE_SIZE)).map(([vpn, n]) => [MMAP_BASE + vpn * PAGE_SIZE, n]);
+  }
+
   get pageTableBytes(): number {
     return this.pt.allocatedBytes;
   }

@@ -62,6 +62,8 @@ export class Vcpu implements CpuBus {
   cpu: GuestCpu | null = null;
   /** kvm_run as user space sees it after the last KVM_RUN. */
   lastExit: RunExit | null = null;
+  /** KVM_RUN calls so far (each returns to user space once): how much exit handling this vCPU has cost. */
+  runs = 0;
   private completion: Completion | null = null;
   private mapGpa: MapGpaState | null = null;
   /** A TD vCPU halted inside TDG.VP.VMCALL<Instruction.HLT>; the next KVM_RUN wakes it there. */
@@ -604,6 +606,7 @@ export class Vcpu implements CpuBus {
    */
   run(budget: number): RunResult {
     const vm = this.vm;
+    this.runs++;
     if (vm.dead) return { ret: -1, errno: 'EIO', instructions: 0, why: `the VM is dead: ${vm.dead}` };
     if (vm.td && vm.td.lifecycle !== 'runnable') fail('EINVAL', 'the TD is not finalized (KVM_TDX_FINALIZE_VM has not run)');
     if (vm.td && !this.tdInitialized) fail('EINVAL', 'KVM_TDX_INIT_VCPU has not run for this vCPU');
