@@ -249,7 +249,8 @@ export function genScenario(r: Rand): Record<string, unknown> {
       return vm;
     });
   }
-  names.vms = Array.isArray(s.vms) ? s.vms.map((v) => (v as { name?: string }).name ?? 'g') : ['g'];
+  const nameOf = (v: unknown) => (v !== null && typeof v === 'object' && typeof (v as { name?: unknown }).name === 'string' ? (v as { name: string }).name : 'g');
+  names.vms = Array.isArray(s.vms) ? s.vms.map(nameOf) : ['g'];
   if (r.chance(0.3)) names.made.push('byhand');
   const stepSchema = defOf(defOf((defOf(Scenario).shape as Record<string, unknown>).steps).innerType).element;
   const steps: unknown[] = [];
