@@ -140,3 +140,21 @@ describe('reproducers the fuzzers found (src/fuzz/targets.ts)', () => {
     expect(r.results[0].why).toBe("the guest made 20000 exits to user space without halting; the run stopped at the step's exit budget");
   });
 });
+
+describe("names from Object.prototype are nobody's names", () => {
+  it.each(['constructor', '__proto__', 'toString', 'hasOwnProperty'])('"%s" is no step kind, VM, mmap or guest_memfd, and no capability or flag', (word) => {
+    const s = (steps: unknown[]) => scenario({ steps });
+    expect(refusal(s([{ do: word, vm: 'g' }]))[0]).toMatch(new RegExp(`^\\$\\.steps\\[0\\]\\.do: unknown step ${JSON.stringify(word)}`));
+    expect(refusal(s([{ do: 'run', vm: word }]))).toEqual([`$.steps[0].vm: no VM named ${JSON.stringify(word)} (VMs: "g")`]);
+    expect(refusal(s([{ do: 'KVM_CHECK_EXTENSION', cap: word }]))[0]).toMatch(/^\$\.steps\[0\]\.cap: unknown capability/);
+    expect(refusal(s([{ do: 'KVM_CREATE_GUEST_MEMFD', vm: 'g', size: 4096, flags: [word], as: 'gm' }]))[0]).toMatch(/^\$\.steps\[0\]\.flags\[0\]: unknown flag/);
+    // Made by the scenario itself, so known only when the step runs: a scenario error then.
+    const run = ScenarioRun.fromJson(s([{ do: 'fallocate', fd: word, mode: 0, offset: 0, len: 4096 }]));
+    expect(() => run.step()).toThrow(`$.steps[0].fd: no guest_memfd named "${word}"`);
+  });
+
+  it('a "__proto__" key in the JSON is an unknown field, and pollutes nothing', () => {
+    expect(refusal(JSON.parse('{"version":2,"title":"t","__proto__":{"polluted":1}}'))).toEqual(['$: Unrecognized key: "__proto__"']);
+    expect(({} as { polluted?: number }).polluted).toBeUndefined();
+  });
+});
