@@ -7,6 +7,7 @@ import msrFilter from './msr-filter.json';
 import platformUpstream from './platform-upstream.json';
 import platformTalk from './platform-talk.json';
 import twoHosts from './two-hosts.json';
+import dirtyRing from './dirty-ring.json';
 
 /**
  * The preset lessons, by id. The app and the CLI load the same files. Ids come from users (the CLI's
@@ -23,6 +24,7 @@ export const PRESETS: Readonly<Record<string, unknown>> = Object.freeze(Object.a
   'platform-talk': platformTalk,
   'msr-filter': msrFilter,
   'two-hosts': twoHosts,
+  'dirty-ring': dirtyRing,
 }));
 
 /** Is `id` a preset's id (its own entry, never a name from Object.prototype)? */

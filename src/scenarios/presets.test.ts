@@ -46,7 +46,7 @@ function consoleOf(r: Report, vm: string): string {
 const ZEROS16 = Array(16).fill('00').join(' ');
 
 test('the preset registry lists the lessons', () => {
-  expect(Object.keys(PRESETS).sort()).toEqual(['four-gigabytes', 'host-reads-secret', 'lazy-accept', 'msr-filter', 'platform-talk', 'platform-upstream', 'selftest-by-hand', 'shared-buffer', 'two-hosts']);
+  expect(Object.keys(PRESETS).sort()).toEqual(['dirty-ring', 'four-gigabytes', 'host-reads-secret', 'lazy-accept', 'msr-filter', 'platform-talk', 'platform-upstream', 'selftest-by-hand', 'shared-buffer', 'two-hosts']);
 });
 
 describe.each(Object.keys(PRESETS))('preset %s', (id) => {
@@ -350,5 +350,36 @@ describe('msr-filter (modelled on userspace_msr_exit_test)', () => {
       expect(names(eventsOf(report, step(report, run, 'run')))).toContain('KVM_EXIT_X86_RDMSR');
       expect(value(step(report, regs, 'KVM_GET_REGS'))).toMatchObject({ r11: '0x0', r12: '0x1' });
     }
+  });
+});
+
+describe('dirty-ring', () => {
+  let r: Report;
+  beforeAll(() => {
+    r = runPreset('dirty-ring').report;
+  });
+
+  test('the ring is sized as KVM checks it, only before the vCPU, and replaces the bitmap', () => {
+    expect(step(r, 0, 'KVM_CHECK_EXTENSION').ret).toBe(65536 * 16);
+    expect(step(r, 2, 'KVM_ENABLE_CAP')).toMatchObject({ ret: -1, errno: 'EINVAL' });
+    expect(step(r, 3, 'KVM_ENABLE_CAP')).toMatchObject({ ret: 0 });
+    expect(step(r, 9, 'KVM_ENABLE_CAP')).toMatchObject({ ret: -1, errno: 'EINVAL' });
+    expect(step(r, 11, 'KVM_GET_DIRTY_LOG')).toMatchObject({ ret: -1, errno: 'ENXIO' });
+  });
+
+  test('the ring fills at 448 entries, stays full until the reset, and the faulting page is logged twice', () => {
+    const full = step(r, 12, 'KVM_RUN');
+    expect(full.exit).toEqual({ reason: 'KVM_EXIT_DIRTY_RING_FULL' });
+    expect(names(eventsOf(r, full))).toContain('KVM_EXIT_DIRTY_RING_FULL');
+    expect(step(r, 13, 'KVM_RUN')).toMatchObject({ exit: { reason: 'KVM_EXIT_DIRTY_RING_FULL' }, value: { instructions: 0 } });
+    const first = value(step(r, 14, 'dirty_ring_collect')) as { collected: number; gfns: { slot: number; offset: number }[] };
+    expect(first.collected).toBe(448);
+    expect(first.gfns.map((g) => g.offset)).toEqual(Array.from({ length: 448 }, (_, k) => k));
+    expect(first.gfns.every((g) => g.slot === 1)).toBe(true);
+    expect(step(r, 15, 'KVM_RESET_DIRTY_RINGS').ret).toBe(448);
+    expect(step(r, 16, 'KVM_RUN').exit).toEqual({ reason: 'KVM_EXIT_HLT' });
+    const rest = value(step(r, 17, 'dirty_ring_collect')) as { gfns: { offset: number }[] };
+    expect(rest.gfns.map((g) => g.offset)).toEqual(Array.from({ length: 53 }, (_, k) => 447 + k));
+    expect(step(r, 18, 'KVM_RESET_DIRTY_RINGS').ret).toBe(53);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Keyframes, measureBytes, type Keyframe } from './keyframes';
+import { Keyframes, measure, measureBytes, type Keyframe } from './keyframes';
 import { Marks } from './timeline';
 
 const kf = (step: number, work: number, bytes: number): Keyframe<string> => ({ at: { step, instr: 0, cmds: 0 }, work, bytes, restore: () => `at ${step}` });
@@ -78,5 +78,21 @@ describe('keyframes that share buffers', () => {
     // 10,000 + 200 + 30 > budget: the middle one goes (the smallest gap), freeing its 100 and 10.
     expect(k.size).toBe(2);
     expect(k.bytes).toBe(10_000 + 100 + 20);
+  });
+});
+
+describe('measure with a cache', () => {
+  it('walks a large array once, and counts it as shared, once across keyframes', () => {
+    const events = Array.from({ length: 2000 }, (_, i) => (i % 3 ? null : { name: `e${i}`, args: { n: i } }));
+    const cache = new WeakMap();
+    const a = measure({ events, own: 'x' }, cache);
+    const b = measure({ events, own: 'y' }, cache);
+    expect(a.shared).toHaveLength(1);
+    expect(b.shared[0][0]).toBe(events);
+    expect(b.shared[0][1]).toBe(a.shared[0][1]);
+    expect(a.shared[0][1]).toBe(measureBytes(events));
+    const k = new Keyframes({ at: { step: 0, instr: 0, cmds: 0 }, work: 0, bytes: a.bytes, shared: a.shared, restore: () => 'a' }, 1e9);
+    k.add({ at: { step: 1, instr: 0, cmds: 0 }, work: 1, bytes: b.bytes, shared: b.shared, restore: () => 'b' });
+    expect(k.bytes).toBe(a.bytes + b.bytes + a.shared[0][1]);
   });
 });

@@ -27,6 +27,8 @@ export interface Keyframe<R> {
    * counted once however many keyframes hold it.
    */
   buffers?: readonly ArrayBufferLike[];
+  /** Large arrays it keeps alive with their bytes (measure()'s `shared`), counted once like buffers. */
+  shared?: readonly (readonly [object, number])[];
   /**
    * A machine at `at`: `into` (a machine of the same scenario, anywhere, which the keyframe may
    * load itself into in place) or a new one; the caller may run it on.
@@ -37,32 +39,50 @@ export interface Keyframe<R> {
 export class Keyframes<R> {
   private readonly list: Keyframe<R>[] = [];
   private total = 0;
-  /** How many keyframes hold each buffer. */
-  private readonly holders = new Map<ArrayBufferLike, number>();
+  /** How many keyframes hold each buffer or shared array. */
+  private readonly holders = new Map<object, number>();
+
+  /** Told each buffer no keyframe holds any more (its memory may be reused: Trace.release). */
+  onFree: ((b: ArrayBufferLike) => void) | null = null;
 
   constructor(start: Keyframe<R>, readonly budget = KEYFRAME_BUDGET) {
     this.list.push(start);
     this.hold(start);
   }
 
+  /** Whether a keyframe holds buffer `b`. */
+  holds(b: ArrayBufferLike): boolean {
+    return this.holders.has(b);
+  }
+
   private hold(k: Keyframe<R>): void {
     this.total += k.bytes;
-    for (const b of k.buffers ?? []) {
-      const n = this.holders.get(b) ?? 0;
-      if (n === 0) this.total += b.byteLength;
-      this.holders.set(b, n + 1);
-    }
+    for (const b of k.buffers ?? []) this.holdOne(b, b.byteLength);
+    for (const [a, bytes] of k.shared ?? []) this.holdOne(a, bytes);
+  }
+
+  private holdOne(o: object, bytes: number): void {
+    const n = this.holders.get(o) ?? 0;
+    if (n === 0) this.total += bytes;
+    this.holders.set(o, n + 1);
   }
 
   private release(k: Keyframe<R>): void {
     this.total -= k.bytes;
-    for (const b of k.buffers ?? []) {
-      const n = this.holders.get(b)!;
-      if (n === 1) {
-        this.holders.delete(b);
-        this.total -= b.byteLength;
-      } else this.holders.set(b, n - 1);
+    for (const b of k.buffers ?? []) if (this.releaseOne(b, b.byteLength)) this.onFree?.(b);
+    for (const [a, bytes] of k.shared ?? []) this.releaseOne(a, bytes);
+  }
+
+  /** Returns whether that was the last keyframe holding `o`. */
+  private releaseOne(o: object, bytes: number): boolean {
+    const n = this.holders.get(o)!;
+    if (n > 1) {
+      this.holders.set(o, n - 1);
+      return false;
     }
+    this.holders.delete(o);
+    this.total -= bytes;
+    return true;
   }
 
   get size(): number {
@@ -138,6 +158,7 @@ export function measureBytes(value: unknown): number {
   const m = measure(value);
   let total = m.bytes;
   for (const b of m.buffers) total += b.byteLength;
+  for (const [, n] of m.shared) total += n;
   return total;
 }
 
@@ -145,9 +166,10 @@ export function measureBytes(value: unknown): number {
  * measureBytes in two parts: `bytes`, what the value holds besides buffers, and the `buffers` it
  * reaches (each once), whose memory other values may share.
  */
-export function measure(value: unknown): { bytes: number; buffers: ArrayBufferLike[] } {
+export function measure(value: unknown, cache?: MeasureCache): Measured {
   const seen = new Set<object>();
   const buffers: ArrayBufferLike[] = [];
+  const shared: [object, number][] = [];
   let total = 0;
   const walk = (v: unknown): void => {
     switch (typeof v) {
@@ -186,6 +208,14 @@ export function measure(value: unknown): { bytes: number; buffers: ArrayBufferLi
       return;
     }
     if (Array.isArray(v)) {
+      if (cache && v.length >= SHARED_ARRAY) {
+        let m = cache.get(v);
+        // Measured without the cache: walked entry by entry, once.
+        if (!m) cache.set(v, (m = measure(v)));
+        shared.push([v, m.bytes]);
+        buffers.push(...m.buffers);
+        return;
+      }
       total += 16 + 8 * v.length;
       for (const x of v) if (typeof x === 'object' || typeof x === 'string') walk(x);
       return;
@@ -197,5 +227,22 @@ export function measure(value: unknown): { bytes: number; buffers: ArrayBufferLi
     }
   };
   walk(value);
-  return { bytes: total, buffers };
+  return { bytes: total, buffers, shared };
 }
+
+/** What measure() found: bytes of its own, the buffers it reaches, and the large arrays it may share with other values. */
+export interface Measured {
+  bytes: number;
+  buffers: ArrayBufferLike[];
+  /** Large arrays, each with the bytes it holds (its entries and what they reach, minus buffers). */
+  shared: [object, number][];
+}
+
+/**
+ * Sizes of large arrays measure() already walked. Only for values never written after they are
+ * measured (snapshots): consecutive snapshots share arrays such as a trace chunk's saved events, and
+ * walking them again for every keyframe cost more than the rest of the measuring.
+ */
+export type MeasureCache = WeakMap<object, Measured>;
+/** Arrays at least this long are measured once, cached and counted as shared. */
+const SHARED_ARRAY = 1024;

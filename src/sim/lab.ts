@@ -14,7 +14,7 @@ import { KERNEL_SERVICES } from './guest/kernel/kernel';
 import { ScenarioRun, type StepResult } from './scenario/runner';
 import type { HostNode } from './world/world';
 import { ScenarioError, Step, jsonPath, parseScenario, type ScenarioT, type StepT } from './scenario/schema';
-import { KEYFRAME_BUDGET, Keyframes, measure, type Keyframe } from './keyframes';
+import { KEYFRAME_BUDGET, Keyframes, measure, type Keyframe, type MeasureCache } from './keyframes';
 import { restoreRun, restoreRunInto, snapshotRun } from './snapshot';
 import { Marks, START, compareCursors, comparePositions, formatPosition, samePosition, type LoggedCommand, type Position } from './timeline';
 
@@ -190,6 +190,7 @@ export interface LabOptions {
 export interface KeyframeSave {
   bytes: number;
   buffers: readonly ArrayBufferLike[];
+  shared?: readonly (readonly [object, number])[];
   restore(into?: ScenarioRun): ScenarioRun;
 }
 
@@ -200,10 +201,11 @@ export interface KeyframeSave {
  * Consecutive snapshots share what did not change between them, which Keyframes counts once.
  */
 export function snapshotKeyframes(input: unknown): (run: ScenarioRun) => KeyframeSave {
+  const cache: MeasureCache = new WeakMap();
   return (run) => {
     const snap = snapshotRun(run);
-    const m = measure(snap);
-    return { bytes: m.bytes, buffers: m.buffers, restore: (into) => (into ? restoreRunInto(into, snap) : restoreRun(input, snap)) };
+    const m = measure(snap, cache);
+    return { bytes: m.bytes, buffers: m.buffers, shared: m.shared, restore: (into) => (into ? restoreRunInto(into, snap) : restoreRun(input, snap)) };
   };
 }
 
@@ -270,6 +272,11 @@ export class Lab {
     // or without snapshots a run rebuilt from the scenario, the same machine (the run is deterministic).
     const start = this.snapshot?.(this.current) ?? { bytes: 0, buffers: [], restore: () => new ScenarioRun(parsed) };
     this.keyframes = new Keyframes<ScenarioRun>({ at: START, work: this.work(), ...start }, options.keyframeBudget ?? KEYFRAME_BUDGET);
+    if (this.snapshot) {
+      // The trace's full chunks that keyframes share are reused once no keyframe holds them.
+      this.keyframes.onFree = (b) => this.current.trace.release(b);
+      this.wireTrace();
+    }
     this.marks.push(START, this.current.trace.count);
   }
 
@@ -589,8 +596,14 @@ export class Lab {
     return { step: s, instr: Math.max(0, ran - 1), cmds: p.cmds };
   }
 
+  /** The run's trace asks the keyframes before it writes a shared chunk again (Trace.reusable). */
+  private wireTrace(): void {
+    this.current.trace.reusable = (b) => !this.keyframes.holds(b);
+  }
+
   private restore(kf: Keyframe<ScenarioRun>): void {
     this.current = kf.restore(this.current);
+    if (this.snapshot) this.wireTrace();
     this.applied = kf.at.cmds;
     // Versions went back with the machine: what each array was filled from is compared chunk by
     // chunk instead (updatePageStates).

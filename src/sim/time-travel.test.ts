@@ -7,7 +7,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import { PRESETS } from '../scenarios';
+import { PRESETS, withInstructionCap } from '../scenarios';
 import { gfnSpan, pageStates } from './inspect';
 import { Lab, snapshotKeyframes, type LabOptions } from './lab';
 import { ScenarioRun } from './scenario/runner';
@@ -307,4 +307,30 @@ describe('seeking into a unit that costs much to replay', () => {
       expect(lab.timeline().firstEvent!).toBeLessThanOrEqual(n);
     }
   }, 300_000);
+});
+
+describe('keyframes evicted while the trace rolls', () => {
+  test('four-gigabytes (capped): a small keyframe budget evicts often, the trace reuses the chunks no keyframe holds, and every seek still lands on the machine a fresh run has there', () => {
+    // About 400,000 events: the trace's 200,000-event ring rolls, so full chunks keyframes shared
+    // leave it, are retired, and are reused once the keyframes holding them are evicted.
+    const scenario = withInstructionCap(PRESETS['four-gigabytes'], 800_000);
+    const lab = new Lab(scenario, { snapshot: snapshotKeyframes(scenario), keyframeEvery: 150_000, keyframeBudget: 48 * 2 ** 20 });
+    while (!lab.done) lab.advance(2000);
+    const end = lab.run.trace.count;
+    expect(end).toBeGreaterThan(250_000);
+    let seed = 7;
+    for (let i = 0; i < 2; i++) {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      const n = Math.floor((0.5 + (seed / 2 ** 32) / 2) * end);
+      lab.seek(n);
+      const ref = reference(scenario, lab.commands, n);
+      expectSame(summary(lab.run), summary(ref), `four-gigabytes (capped): seek(${n})`);
+      // The kept events at the moment are those of a fresh run there (a reused chunk overwritten
+      // under a keyframe would show here).
+      const from = Math.max(ref.trace.first, lab.run.trace.first, n - 200_000);
+      expect(JSON.stringify(lab.run.trace.range(from, n + 1))).toBe(JSON.stringify(ref.trace.range(from, n + 1)));
+    }
+    expect(lab.keyframeStore.bytes).toBeLessThanOrEqual(48 * 2 ** 20);
+    expect(lab.run.trace.reusedChunks).toBeGreaterThan(10);
+  }, 600_000);
 });

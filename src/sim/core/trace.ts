@@ -104,6 +104,25 @@ class Chunk {
   /** The object events as saved (made once, when the chunk is first saved full). */
   savedObjs: (StoredEvent | null)[] | null = null;
 
+  /** The buffer the columns live in. */
+  get buffer(): ArrayBufferLike {
+    return this.t.buffer;
+  }
+
+  /** Whether every column lives in `buffer` (so that whoever holds that buffer holds the whole chunk). */
+  get single(): boolean {
+    const b = this.t.buffer;
+    return [this.kind, this.host, this.vm, this.vcpu, this.g0, this.gn, this.a, this.b, this.c].every((x) => x.buffer === b);
+  }
+
+  /** Make a dropped chunk the newest again: written on, no longer shared. */
+  reset(): void {
+    this.frozen = false;
+    this.savedObjs = null;
+    // A new array: the old one may be a saved state's (an adopted chunk's objs are the state's).
+    (this as { objs: (StoredEvent | null | undefined)[] }).objs = new Array<StoredEvent | undefined>(CHUNK).fill(undefined);
+  }
+
   constructor(from?: ChunkState) {
     if (from) {
       // A saved full chunk, shared as it is (it is never written: see `frozen`).
@@ -197,6 +216,16 @@ export class Trace implements TraceSink {
   /** Host names by index (0: world-wide, null); one port per host. */
   private readonly hostNames: (string | null)[] = [null];
   private readonly ports = new Map<string, TracePort>();
+  /**
+   * Set by whoever keeps saved states of this trace (the lab's keyframes): whether no saved state
+   * holds a buffer. A full chunk dropped from the ring while a saved state shares it is kept aside
+   * (`retired`) instead of being written again, until `release` says the last state holding it went
+   * (or this says none holds it); then it is reused, which spares a run that takes keyframes the
+   * cost of fresh memory for every chunk. Null: frozen chunks are never reused.
+   */
+  reusable: ((b: ArrayBufferLike) => boolean) | null = null;
+  private readonly retired = new Map<ArrayBufferLike, Chunk>();
+  private readonly spare: Chunk[] = [];
 
   /** At least the newest `limit` events are kept, and fewer than 8,192 more (whole chunks of 4,096 are dropped). */
   constructor(private readonly now: () => number, limit = 1_000_000) {
@@ -287,19 +316,48 @@ export class Trace implements TraceSink {
   /** A new chunk at the end; past the limit, the oldest is dropped and reused. */
   private addChunk(): void {
     let c: Chunk;
-    if (this.chunks.length < this.maxChunks) c = new Chunk();
+    if (this.chunks.length < this.maxChunks) c = this.freshChunk();
     else {
       const old = this.chunks.shift()!;
       this.firstChunk++;
-      // A frozen chunk is shared with saved states: it is dropped, not reused.
-      if (old.frozen) c = new Chunk();
-      else {
+      if (!old.frozen) {
         c = old;
         c.objs.fill(undefined);
+      } else {
+        // Shared with saved states: written again only once none holds it.
+        this.drop(old);
+        c = this.freshChunk();
       }
     }
     this.chunks.push(c);
     this.cur = c;
+  }
+
+  /** Frozen chunks written again after no saved state held them any more (for tests and the bench). */
+  reusedChunks = 0;
+
+  /** A chunk to write on: a spare one, or a new one. */
+  private freshChunk(): Chunk {
+    const c = this.spare.pop();
+    if (!c) return new Chunk();
+    if (c.frozen) this.reusedChunks++;
+    c.reset();
+    return c;
+  }
+
+  /** A chunk leaves the ring: spare if no saved state holds it, else retired until one is released. */
+  private drop(c: Chunk): void {
+    if (!c.frozen) this.spare.push(c);
+    else if (c.single && this.reusable?.(c.buffer)) this.spare.push(c);
+    else if (c.single && this.reusable) this.retired.set(c.buffer, c);
+  }
+
+  /** The saved states' owner says no state holds `b` any more: a retired chunk on it may be reused. */
+  release(b: ArrayBufferLike): void {
+    const c = this.retired.get(b);
+    if (!c || this.chunks.some((x) => x.buffer === b)) return;
+    this.retired.delete(b);
+    this.spare.push(c);
   }
 
   private notify(): void {
@@ -462,10 +520,16 @@ export class Trace implements TraceSink {
     });
     this.lastName = null;
     this.lastIndex = 0;
+    // The saved full chunks come back into the ring (no longer retired or spare); the ring's chunks
+    // that do not leave it (see drop).
+    const adopted = new Set(s.chunks.map((sc) => sc.t.buffer));
+    for (const b of adopted) this.retired.delete(b);
+    for (let i = this.spare.length - 1; i >= 0; i--) if (adopted.has(this.spare[i].buffer)) this.spare.splice(i, 1);
+    for (const c of this.chunks) if (!adopted.has(c.buffer)) this.drop(c);
     this.chunks = s.chunks.map((sc, k) => {
       // A saved full chunk (not the last, which is written on) is adopted as it is: never written again.
       if (sc.t.length === CHUNK && k < s.chunks.length - 1) return new Chunk(sc);
-      const c = new Chunk();
+      const c = this.freshChunk();
       c.t.set(sc.t);
       c.kind.set(sc.kind);
       c.host.set(sc.host);

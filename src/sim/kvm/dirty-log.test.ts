@@ -72,14 +72,19 @@ describe('KVM_GET_DIRTY_LOG', () => {
     expect(r[7].value).toEqual({ dirty_pages: [0x20, 0x22] });
   });
 
-  it('a slot without KVM_MEM_LOG_DIRTY_PAGES: ENOENT; a slot that does not exist: EINVAL', () => {
+  it('a slot without KVM_MEM_LOG_DIRTY_PAGES or that does not exist: ENOENT; an id beyond KVM_USER_MEM_SLOTS or as_id: EINVAL', () => {
     const { r } = runSteps([
       ...kvmSetup({ type: KVM_X86_DEFAULT_VM, gmem: false }),
       { do: 'KVM_GET_DIRTY_LOG', vm: 'vm', slot: 0 },
       { do: 'KVM_GET_DIRTY_LOG', vm: 'vm', slot: 7 },
+      { do: 'KVM_GET_DIRTY_LOG', vm: 'vm', slot: 32764 },
+      { do: 'KVM_GET_DIRTY_LOG', vm: 'vm', slot: 2 << 16 },
     ]);
+    // kvm_get_dirty_log_protect(): "if (!memslot || !memslot->dirty_bitmap) return -ENOENT".
     expect(r[4]).toMatchObject({ ret: -1, errno: 'ENOENT' });
-    expect(r[5]).toMatchObject({ ret: -1, errno: 'EINVAL' });
+    expect(r[5]).toMatchObject({ ret: -1, errno: 'ENOENT' });
+    expect(r[6]).toMatchObject({ ret: -1, errno: 'EINVAL' });
+    expect(r[7]).toMatchObject({ ret: -1, errno: 'EINVAL' });
   });
 
   it('is not available for guest_memfd slots: LOG_DIRTY_PAGES | GUEST_MEMFD is EINVAL', () => {

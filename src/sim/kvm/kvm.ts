@@ -9,7 +9,9 @@ import {
   KVM_SYNC_X86_VALID_FIELDS,
   KVM_MEMORY_ATTRIBUTE_PRIVATE, KVM_USER_MEM_SLOTS, KVM_X86_DEFAULT_VM, KVM_X86_SW_PROTECTED_VM, KVM_X86_TDX_VM,
   KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE, KVM_DIRTY_LOG_INITIALLY_SET, VM_TYPE_NAMES,
+  KVM_CAP_DIRTY_LOG_RING, KVM_CAP_DIRTY_LOG_RING_ACQ_REL, KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP,
 } from './uapi';
+import { KVM_DIRTY_GFN_BYTES, KVM_DIRTY_RING_MAX_ENTRIES } from './dirty-ring';
 import { GuestMemfd } from './guest-memfd';
 import type { CapRow } from './surface-rows';
 import { Vm } from './vm';
@@ -111,6 +113,12 @@ const CAPS: readonly CapEntry[] = [
     note: 'KVM_EXIT_HYPERCALL_VALID_MASK: only KVM_HC_MAP_GPA_RANGE can go to user space' },
   { cap: KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, name: 'KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2', answer: () => KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | KVM_DIRTY_LOG_INITIALLY_SET,
     note: 'KVM_CLEAR_DIRTY_LOG; not usable on guest_memfd slots' },
+  { cap: KVM_CAP_DIRTY_LOG_RING, name: 'KVM_CAP_DIRTY_LOG_RING', answer: () => KVM_DIRTY_RING_MAX_ENTRIES * KVM_DIRTY_GFN_BYTES,
+    note: 'the largest dirty ring in bytes (KVM_DIRTY_RING_MAX_ENTRIES entries of 16 bytes); x86 has the TSO ring' },
+  { cap: KVM_CAP_DIRTY_LOG_RING_ACQ_REL, name: 'KVM_CAP_DIRTY_LOG_RING_ACQ_REL', answer: () => KVM_DIRTY_RING_MAX_ENTRIES * KVM_DIRTY_GFN_BYTES,
+    note: 'the same ring with acquire/release ordering of the flags; either capability enables it' },
+  { cap: KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP, name: 'KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP', answer: () => 0,
+    note: 'a backup bitmap for writes with no running vCPU: only arm64 needs it (CONFIG_NEED_KVM_DIRTY_RING_WITH_BITMAP), so the ring excludes the bitmap on x86' },
   { cap: KVM_CAP_X86_USER_SPACE_MSR, name: 'KVM_CAP_X86_USER_SPACE_MSR', answer: () => 1,
     note: 'MSR accesses KVM cannot complete can exit to user space; for a TD only the MSRs the TDX module forwards (#VE → TDVMCALL) reach KVM' },
   { cap: KVM_CAP_X86_MSR_FILTER, name: 'KVM_CAP_X86_MSR_FILTER', answer: () => 1,

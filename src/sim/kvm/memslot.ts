@@ -1,5 +1,6 @@
 import type { U64 } from '../core/u64';
 import type { GuestMemfd } from './guest-memfd';
+import { KVM_MEM_LOG_DIRTY_PAGES } from './uapi';
 
 /** struct kvm_userspace_memory_region2, as user space passes it. */
 export interface UserspaceMemoryRegion2 {
@@ -23,9 +24,12 @@ export interface Memslot {
   gmem?: GuestMemfd;
   /** guest_memfd page offset of baseGfn (slot->gmem.pgoff). */
   gmemPgoff: number;
-  /** Dirty bitmap, one bit per page, while KVM_MEM_LOG_DIRTY_PAGES is set. */
+  /** Dirty bitmap, one bit per page, while KVM_MEM_LOG_DIRTY_PAGES is set and the VM has no dirty ring. */
   dirtyBitmap?: Uint32Array;
 }
+
+/** kvm_slot_dirty_track_enabled(): writes to the slot are logged (in its bitmap or on a dirty ring). */
+export const dirtyTrackEnabled = (s: Memslot): boolean => (s.flags & KVM_MEM_LOG_DIRTY_PAGES) !== 0;
 
 export const slotContains = (s: Memslot, gfn: number): boolean => gfn >= s.baseGfn && gfn < s.baseGfn + s.npages;
 

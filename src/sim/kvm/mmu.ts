@@ -7,7 +7,7 @@ import { SysError } from '../core/errno';
 import { GuestException, type Access } from '../cpu/bus';
 import { Sept, septFrame, septState } from '../tdx/sept';
 import { TdxStatus } from '../tdx/module';
-import { gfnToGmemIndex, gfnToHva, type Memslot } from './memslot';
+import { dirtyTrackEnabled, gfnToGmemIndex, gfnToHva, type Memslot } from './memslot';
 import { KvmExitSignal, VmDeadSignal } from './run';
 import { KVM_MEMORY_EXIT_FLAG_PRIVATE, KVM_MEM_READONLY } from './uapi';
 import type { Vm } from './vm';
@@ -139,7 +139,7 @@ export class Mmu {
     const e = this.ept.get(gfn);
     if (e !== 0) {
       if (access !== 'write' || e & EPT_W) return (e & EPT_FRAME) - 1;
-      return this.writeProtectFault(gfn, e);
+      return this.writeProtectFault(gfn, e, vcpu);
     }
     const slot = this.vm.findSlot(gfn);
     if (this.vm.isTd && this.vm.attributes.has(gfn)) {
@@ -160,22 +160,36 @@ export class Mmu {
         this.memoryFault(gpa, false, `get_user_pages() failed for HVA ${hex(hva)} (${err.errno}): KVM_RUN returns -EFAULT with the fault's GPA`);
       throw err;
     }
-    const writable = !slot.dirtyBitmap || access === 'write';
-    if (access === 'write' && slot.dirtyBitmap) this.vm.markDirty(slot, gfn);
+    const logging = dirtyTrackEnabled(slot);
+    const writable = !logging || access === 'write';
+    const ringFull = access === 'write' && logging && this.vm.markDirty(slot, gfn, vcpu);
     this.ept.set(gfn, (frame + 1) | (writable && !(slot.flags & KVM_MEM_READONLY) ? EPT_W : 0));
     this.traceInstalled(gfn, frame, writable, vcpu);
+    if (ringFull) this.dirtyRingFull(vcpu);
     return frame;
   }
 
   /** A write to a write-protected page under dirty logging: mark_page_dirty(), then make it writable. */
-  private writeProtectFault(gfn: number, e: number): number {
+  private writeProtectFault(gfn: number, e: number, vcpu: number): number {
     const slot = this.vm.findSlot(gfn);
     this.stats.writeProtectFaults++;
     this.vm.clock.advance(Cost.vmExit);
     if (slot?.flags && slot.flags & KVM_MEM_READONLY) return (e & EPT_FRAME) - 1;
-    if (slot) this.vm.markDirty(slot, gfn);
+    const ringFull = slot !== undefined && dirtyTrackEnabled(slot) && this.vm.markDirty(slot, gfn, vcpu);
     this.ept.set(gfn, (e | EPT_W) >>> 0);
+    if (ringFull) this.dirtyRingFull(vcpu);
     return (e & EPT_FRAME) - 1;
+  }
+
+  /**
+   * The push filled the vCPU's dirty ring to its soft limit: the page is already writable, but the
+   * vCPU exits before entering the guest again (kvm_dirty_ring_check_request() in
+   * vcpu_enter_guest()), so the write's instruction runs again after user space has reset the ring.
+   */
+  private dirtyRingFull(vcpuId: number): never {
+    const vcpu = this.vm.vcpus.find((v) => v.id === vcpuId);
+    if (!vcpu) throw new Error(`unreachable: vCPU ${vcpuId} pushed a dirty-ring entry but does not exist`);
+    return vcpu.dirtyRingFullExit();
   }
 
   /** A private access in a software-protected VM: the page comes from guest_memfd. */

@@ -15,6 +15,8 @@ export type RunExit =
   | { reason: 'KVM_EXIT_INTR' }
   | { reason: 'KVM_EXIT_INTERNAL_ERROR'; internal: { suberror: number; ndata: number; data: number[] } }
   | { reason: 'KVM_EXIT_SYSTEM_EVENT'; system_event: { type: number; ndata: number; data: number[] } }
+  /** The vCPU's dirty ring reached its soft limit: user space harvests and calls KVM_RESET_DIRTY_RINGS. */
+  | { reason: 'KVM_EXIT_DIRTY_RING_FULL' }
   /**
    * KVM_CAP_X86_USER_SPACE_MSR exits. reason is a KVM_MSR_EXIT_REASON_* bit; data is the u64 as a
    * hex string (the value written, or what user space returns for a read); user space sets error = 1

@@ -61,6 +61,8 @@ export const KVM_CAP_X86_USER_SPACE_MSR = 188; // include/uapi/linux/kvm.h
 export const KVM_CAP_X86_MSR_FILTER = 189; // include/uapi/linux/kvm.h
 export const KVM_CAP_DIRTY_LOG_RING = 192; // include/uapi/linux/kvm.h
 export const KVM_CAP_EXIT_HYPERCALL = 201; // include/uapi/linux/kvm.h
+export const KVM_CAP_DIRTY_LOG_RING_ACQ_REL = 223; // include/uapi/linux/kvm.h
+export const KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP = 225; // include/uapi/linux/kvm.h
 export const KVM_CAP_USER_MEMORY2 = 231; // include/uapi/linux/kvm.h
 export const KVM_CAP_MEMORY_FAULT_INFO = 232; // include/uapi/linux/kvm.h
 export const KVM_CAP_MEMORY_ATTRIBUTES = 233; // include/uapi/linux/kvm.h
@@ -93,6 +95,8 @@ export const CAP_NAMES: Record<string, number> = {
   KVM_CAP_X86_MSR_FILTER,
   KVM_CAP_DIRTY_LOG_RING,
   KVM_CAP_EXIT_HYPERCALL,
+  KVM_CAP_DIRTY_LOG_RING_ACQ_REL,
+  KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP,
   KVM_CAP_USER_MEMORY2,
   KVM_CAP_MEMORY_FAULT_INFO,
   KVM_CAP_MEMORY_ATTRIBUTES,

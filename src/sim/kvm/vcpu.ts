@@ -20,6 +20,7 @@ import {
   KVM_ENOSYS, KVM_EXIT_HYPERCALL_LONG_MODE, KVM_HC_MAP_GPA_RANGE, KVM_INTERNAL_ERROR_EMULATION, KVM_MAP_GPA_RANGE_DECRYPTED,
   KVM_MAP_GPA_RANGE_ENCRYPTED, KVM_MAP_GPA_RANGE_PAGE_SZ_4K, KVM_SYSTEM_EVENT_TDX_FATAL,
 } from './uapi';
+import { DirtyRing, dirtyRingRsvdEntries } from './dirty-ring';
 import type { Vm } from './vm';
 
 /** The guest CPU as KVM drives it (implemented in guest/cpu). */
@@ -74,6 +75,8 @@ export class Vcpu implements CpuBus {
   /** TD: KVM_TDX_INIT_VCPU has run. */
   tdInitialized = false;
   private hostTlbGen = 0;
+  /** vcpu->dirty_ring: allocated at KVM_CREATE_VCPU when the VM has KVM_CAP_DIRTY_LOG_RING. */
+  readonly dirtyRing = new DirtyRing();
 
   constructor(readonly vm: Vm, readonly id: number, readonly fd: number) {
     this.resetMsrs();
@@ -597,6 +600,38 @@ export class Vcpu implements CpuBus {
     return c as Extract<Completion, { kind: K }>;
   }
 
+  // ---- Dirty ring -------------------------------------------------------------------------------
+
+  /**
+   * kvm_dirty_ring_push() on this (running) vCPU: page `offset` of memslot `slot` (at `gfn`) was
+   * written. Returns true when the ring has reached its soft limit (KVM_REQ_DIRTY_RING_SOFT_FULL).
+   * Entries are too many to trace one by one: the first after the ring was empty is traced, and
+   * the count goes with KVM_EXIT_DIRTY_RING_FULL, the harvest and KVM_RESET_DIRTY_RINGS.
+   */
+  pushDirtyGfn(slot: number, offset: number, gfn: number): boolean {
+    const ring = this.dirtyRing;
+    const first = ring.used === 0;
+    const full = ring.push(slot, offset);
+    if (first)
+      this.trace('kvm', 'kvm_dirty_ring_push', { slot, offset: hex(offset), used: ring.used, soft_limit: ring.softLimit },
+        `vCPU ${this.id}'s write to GFN ${hex(gfn)} is logged as the first entry on its empty dirty ring (memslot ${slot}, offset ${hex(offset)}); the next ones are counted, not traced one by one.`,
+        [gfn, 1]);
+    return full;
+  }
+
+  /** kvm_dirty_ring_check_request(): the ring is soft full, so KVM_RUN returns KVM_EXIT_DIRTY_RING_FULL. */
+  private dirtyRingExit(): RunExit {
+    const ring = this.dirtyRing;
+    this.trace('kvm', 'KVM_EXIT_DIRTY_RING_FULL', { used: ring.used, soft_limit: ring.softLimit, size: ring.size },
+      `vCPU ${this.id}'s dirty ring holds ${ring.used} entries, its soft limit (${ring.size} − ${dirtyRingRsvdEntries()} reserved): KVM_RUN returns KVM_EXIT_DIRTY_RING_FULL, and the vCPU cannot run until user space harvests the ring and calls KVM_RESET_DIRTY_RINGS.`);
+    return { reason: 'KVM_EXIT_DIRTY_RING_FULL' };
+  }
+
+  /** From the write fault whose push filled the ring: end KVM_RUN before the guest is entered again. */
+  dirtyRingFullExit(): never {
+    this.exit(this.dirtyRingExit(), 'the dirty ring reached its soft limit');
+  }
+
   // ---- KVM_RUN --------------------------------------------------------------------------------
 
   /**
@@ -619,6 +654,18 @@ export class Vcpu implements CpuBus {
     }
     const cpu = this.cpu;
     if (!cpu) fail('EINVAL', 'no guest program is loaded on this vCPU (the simulator runs assembled programs only)');
+    // vcpu_enter_guest(): KVM_REQ_DIRTY_RING_SOFT_FULL stays set while the ring is soft full, so the
+    // vCPU exits again at once, without entering the guest, until KVM_RESET_DIRTY_RINGS makes room.
+    const ring = this.dirtyRing;
+    if (ring.softFullRequest) {
+      if (ring.softFull()) {
+        const exit = this.dirtyRingExit();
+        this.lastExit = exit;
+        vm.clock.advance(Cost.userspaceExit);
+        return { ret: 0, exit, instructions: 0, why: 'the dirty ring is still full: it must be harvested and reset first' };
+      }
+      ring.softFullRequest = false;
+    }
     this.prepareCompletion();
     const trace = vm.kvm.host.trace;
     if (this.completion) trace.setMuted(true);

@@ -11,11 +11,12 @@ import type { Kvm } from './kvm';
 import { gfnToHva, slotContains, type Memslot, type UserspaceMemoryRegion2 } from './memslot';
 import { Mmu } from './mmu';
 import { KVM_MSR_EXIT_REASON_VALID_MASK, VmMsrPolicy, parseMsrFilter, userSpaceMsrNames, type KvmMsrFilter } from './msr-filter';
+import { KVM_DIRTY_GFN_BYTES, KVM_DIRTY_RING_MAX_ENTRIES, dirtyRingRsvdEntries } from './dirty-ring';
 import {
-  KVM_CAP_EXIT_HYPERCALL, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, KVM_CAP_X86_USER_SPACE_MSR,
+  KVM_CAP_DIRTY_LOG_RING, KVM_CAP_DIRTY_LOG_RING_ACQ_REL, KVM_CAP_EXIT_HYPERCALL, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, KVM_CAP_X86_USER_SPACE_MSR,
   KVM_DIRTY_LOG_INITIALLY_SET, KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE, KVM_HC_MAP_GPA_RANGE,
   KVM_MEMORY_ATTRIBUTE_PRIVATE, KVM_MEM_GUEST_MEMFD, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY,
-  KVM_USER_MEM_SLOTS, KVM_X86_DEFAULT_VM, KVM_X86_TDX_VM, VM_TYPE_NAMES,
+  KVM_MAX_NR_ADDRESS_SPACES, KVM_USER_MEM_SLOTS, KVM_X86_DEFAULT_VM, KVM_X86_TDX_VM, VM_TYPE_NAMES,
 } from './uapi';
 import { u32Arg, u64Arg } from './u64-arg';
 import { Vcpu } from './vcpu';
@@ -57,6 +58,11 @@ export class Vm {
   exitHypercalls = 0;
   /** KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 flags enabled on this VM. */
   manualDirtyLogProtect = 0;
+  /**
+   * kvm->dirty_ring_size: the bytes of each vCPU's dirty ring (KVM_CAP_DIRTY_LOG_RING), 0 without one.
+   * With a ring, x86 keeps no dirty bitmap (kvm_use_dirty_bitmap() is false): the ring replaces it.
+   */
+  dirtyRingSize = 0;
   /** KVM_CAP_X86_USER_SPACE_MSR: the KVM_MSR_EXIT_REASON_* that exit to user space (kvm->arch.user_space_msr_mask). */
   userSpaceMsr = 0;
   /**
@@ -137,10 +143,56 @@ export class Vm {
             : 'MSR accesses KVM cannot complete inject #GP again; none exit to the VMM.');
         return 0;
       }
+      case KVM_CAP_DIRTY_LOG_RING:
+      case KVM_CAP_DIRTY_LOG_RING_ACQ_REL:
+        // kvm_vm_ioctl_enable_dirty_log_ring(kvm, cap->args[0]) takes a u32: the upper bits are dropped.
+        return this.enableDirtyLogRing(cap, Number(a0big & 0xffffffffn));
       default:
         if (this.checkExtension(cap) === 0) fail('EINVAL', `capability ${cap} cannot be enabled on this VM`);
         return 0;
     }
+  }
+
+  /** kvm_vm_ioctl_enable_dirty_log_ring(): the checks in the kernel's order, then kvm->dirty_ring_size. */
+  private enableDirtyLogRing(cap: number, size: number): number {
+    const name = cap === KVM_CAP_DIRTY_LOG_RING ? 'KVM_CAP_DIRTY_LOG_RING' : 'KVM_CAP_DIRTY_LOG_RING_ACQ_REL';
+    const rsvd = dirtyRingRsvdEntries();
+    const max = KVM_DIRTY_RING_MAX_ENTRIES * KVM_DIRTY_GFN_BYTES;
+    if (size === 0 || (size & (size - 1)) !== 0) fail('EINVAL', `${name}: the ring size ${size} (bytes) is not a power of two`);
+    if (size < rsvd * KVM_DIRTY_GFN_BYTES || size < PAGE_SIZE)
+      fail('EINVAL', `${name}: ${size} bytes is too small: the ring must hold the ${rsvd} reserved entries (${rsvd * KVM_DIRTY_GFN_BYTES} bytes) and at least a page`);
+    if (size > max) fail('E2BIG', `${name}: ${size} bytes is more than KVM_DIRTY_RING_MAX_ENTRIES (${KVM_DIRTY_RING_MAX_ENTRIES} entries, ${max} bytes)`);
+    if (this.dirtyRingSize) fail('EINVAL', `${name}: the dirty ring is already enabled (${this.dirtyRingSize} bytes); it can be set only once`);
+    if (this.vcpus.length) fail('EINVAL', `${name}: "${this.name}" already has ${this.vcpus.length} vCPU(s); the ring size cannot be set after KVM_CREATE_VCPU`);
+    this.dirtyRingSize = size;
+    const entries = size / KVM_DIRTY_GFN_BYTES;
+    this.trace('kvm', 'KVM_ENABLE_CAP', { cap: name, size, entries, soft_limit: entries - rsvd },
+      `"${this.name}" gets a dirty ring of ${entries} entries per vCPU instead of a dirty bitmap: a vCPU exits with KVM_EXIT_DIRTY_RING_FULL once ${entries - rsvd} entries wait (${rsvd} are kept in reserve).`);
+    return 0;
+  }
+
+  /**
+   * KVM_RESET_DIRTY_RINGS (kvm_vm_ioctl_reset_dirty_pages()): every vCPU's harvested entries go back
+   * to invalid and their pages are write-protected again (kvm_reset_dirty_gfn()). Returns the count.
+   */
+  resetDirtyRings(): number {
+    if (!this.dirtyRingSize) fail('EINVAL', `"${this.name}" has no dirty ring (KVM_CAP_DIRTY_LOG_RING is not enabled)`);
+    let cleared = 0;
+    const perVcpu: number[] = [];
+    for (const v of this.vcpus) {
+      const n = v.dirtyRing.reset((slotArg, offset) => {
+        // kvm_reset_dirty_gfn(): as_id in the upper 16 bits; a slot gone (or too small) since is skipped.
+        const slot = slotArg >>> 16 === 0 ? this.slots.get(slotArg & 0xffff) : undefined;
+        if (!slot || offset >= slot.npages) return;
+        this.mmu.writeProtect(slot.baseGfn + offset, 1);
+      });
+      perVcpu.push(n);
+      cleared += n;
+    }
+    this.trace('kvm', 'KVM_RESET_DIRTY_RINGS', { cleared, per_vcpu: perVcpu.join(',') },
+      cleared ? `KVM resets ${cleared} harvested dirty-ring entr${cleared === 1 ? 'y' : 'ies'} (${perVcpu.map((n, k) => `vCPU ${this.vcpus[k].id}: ${n}`).join(', ')}) and write-protects those pages again, so the next write to each is caught.`
+        : 'KVM_RESET_DIRTY_RINGS finds no harvested entry to reset.');
+    return cleared;
   }
 
   /**
@@ -259,10 +311,11 @@ export class Vm {
   }
 
   private startDirtyLog(slot: Memslot): void {
-    slot.dirtyBitmap = new Uint32Array(Math.ceil(slot.npages / 32));
+    // kvm_prepare_memory_region(): the bitmap only if kvm_use_dirty_bitmap() (no ring on x86).
+    if (!this.dirtyRingSize) slot.dirtyBitmap = new Uint32Array(Math.ceil(slot.npages / 32));
     if (this.manualDirtyLogProtect & KVM_DIRTY_LOG_INITIALLY_SET) {
       // KVM_DIRTY_LOG_INITIALLY_SET: every page starts dirty and stays writable until cleared.
-      slot.dirtyBitmap.fill(0xffffffff);
+      slot.dirtyBitmap?.fill(0xffffffff);
       return;
     }
     this.mmu.writeProtect(slot.baseGfn, slot.npages);
@@ -329,17 +382,34 @@ export class Vm {
     return this.attributes.has(gfn);
   }
 
-  markDirty(slot: Memslot, gfn: number): void {
-    const bm = slot.dirtyBitmap;
-    if (!bm) return;
+  /**
+   * mark_page_dirty_in_slot() for a write by vCPU `vcpuId` to a page of a slot that logs dirty pages:
+   * with a dirty ring, an entry on that vCPU's ring (kvm_dirty_ring_push()); else the slot's bit.
+   * Returns true when the push brought the ring to its soft limit (KVM_REQ_DIRTY_RING_SOFT_FULL):
+   * the vCPU must exit to user space before it enters the guest again.
+   */
+  markDirty(slot: Memslot, gfn: number, vcpuId: number): boolean {
     const i = gfn - slot.baseGfn;
-    bm[i >>> 5] |= 1 << (i & 31);
+    if (this.dirtyRingSize) {
+      // Every write the MMU sees comes from a running vCPU; without one x86 would drop it (WARN_ON_ONCE).
+      const vcpu = this.vcpus.find((v) => v.id === vcpuId);
+      return vcpu ? vcpu.pushDirtyGfn(slot.id, i, gfn) : false;
+    }
+    const bm = slot.dirtyBitmap;
+    if (bm) bm[i >>> 5] |= 1 << (i & 31);
+    return false;
   }
 
   /** KVM_GET_DIRTY_LOG: the slot's bitmap; without manual protect it is cleared and the pages re-protected. */
   getDirtyLog(slotId: number): Uint32Array {
-    const slot = this.slots.get(slotId);
-    if (!slot) fail('EINVAL', `slot ${slotId} does not exist`);
+    // kvm_get_dirty_log_protect(): ENXIO with a ring; EINVAL for an as_id/id out of range; ENOENT
+    // for a slot that does not exist or does not log.
+    this.checkBitmapInUse('KVM_GET_DIRTY_LOG');
+    const id = u32Arg(slotId, 'slot') & 0xffff;
+    if (slotId >>> 16 >= KVM_MAX_NR_ADDRESS_SPACES || id >= KVM_USER_MEM_SLOTS)
+      fail('EINVAL', `slot ${hex(slotId)}: as_id ${slotId >>> 16} and id ${id} must be below ${KVM_MAX_NR_ADDRESS_SPACES} and KVM_USER_MEM_SLOTS (${KVM_USER_MEM_SLOTS})`);
+    const slot = slotId >>> 16 === 0 ? this.slots.get(id) : undefined;
+    if (!slot) fail('ENOENT', `memslot ${slotId} does not exist`);
     if (!slot.dirtyBitmap) fail('ENOENT', `memslot ${slotId} does not have KVM_MEM_LOG_DIRTY_PAGES`);
     const copy = slot.dirtyBitmap.slice();
     let dirty = 0;
@@ -357,6 +427,7 @@ export class Vm {
 
   /** KVM_CLEAR_DIRTY_LOG {slot, first_page, num_pages, dirty_bitmap}. */
   clearDirtyLog(slotId: number, firstPage: number, numPages: number, bitmap?: Uint32Array): number {
+    this.checkBitmapInUse('KVM_CLEAR_DIRTY_LOG');
     const slot = this.slots.get(slotId);
     if (!(this.manualDirtyLogProtect & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE))
       fail('EINVAL', 'KVM_CLEAR_DIRTY_LOG needs KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 enabled');
@@ -384,6 +455,12 @@ export class Vm {
     return 0;
   }
 
+  /** kvm_get_dirty_log_protect() / kvm_clear_dirty_log_protect(): "Dirty ring tracking may be exclusive to dirty log tracking". */
+  private checkBitmapInUse(ioctl: string): void {
+    if (this.dirtyRingSize)
+      fail('ENXIO', `${ioctl}: "${this.name}" tracks dirty pages with its dirty ring, so there is no dirty bitmap (harvest the ring and use KVM_RESET_DIRTY_RINGS)`);
+  }
+
   private reprotect(slot: Memslot, bitmap: Uint32Array, from: number): void {
     for (let w = 0; w < bitmap.length; w++) {
       let bits = bitmap[w];
@@ -400,6 +477,8 @@ export class Vm {
     if (this.vcpus.some((v) => v.id === id)) fail('EEXIST', `vCPU ${id} already exists`);
     if (id < 0 || id >= 4096) fail('EINVAL', `vCPU id ${id} is out of range`);
     const v = new Vcpu(this, id, this.kvm.allocFd());
+    // kvm_vm_ioctl_create_vcpu(): kvm_dirty_ring_alloc() when the VM has a ring.
+    if (this.dirtyRingSize) v.dirtyRing.alloc(this.dirtyRingSize);
     this.vcpus.push(v);
     this.trace('kvm', 'KVM_CREATE_VCPU', { id, fd: v.fd }, `KVM creates vCPU ${id} of "${this.name}" (fd ${v.fd}).`, { vcpu: id });
     return v;

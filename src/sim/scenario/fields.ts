@@ -128,6 +128,28 @@ export const duration = z
   })
   .describe('virtual time: nanoseconds, or a duration such as "50us", "2ms", "1s"');
 
+/** QEMU's largest ring: what KVM_CHECK_EXTENSION(KVM_CAP_DIRTY_LOG_RING) allows (KVM_DIRTY_RING_MAX_ENTRIES). */
+const DIRTY_RING_MAX = 65536;
+/** The smallest ring KVM accepts on x86: 576 reserved entries round up to 1024 (QEMU's suggested minimum). */
+const DIRTY_RING_MIN = 1024;
+
+/**
+ * `-accel kvm,dirty-ring-size=N`: entries per vCPU ring, 0 for the dirty bitmap. QEMU's property
+ * setter wants a power of two (kvm_set_dirty_ring_size()); kvm_dirty_ring_init() refuses more than
+ * KVM allows and reports KVM's EINVAL below the minimum, with QEMU's messages.
+ */
+export const dirtyRingSize = z
+  .number()
+  .int()
+  .nonnegative()
+  .superRefine((v, ctx) => {
+    if (v & (v - 1)) ctx.addIssue({ code: 'custom', message: `dirty-ring-size must be a power of two (got ${v})` });
+    else if (v > DIRTY_RING_MAX) ctx.addIssue({ code: 'custom', message: `KVM dirty ring size ${v} too big (maximum is ${DIRTY_RING_MAX}).  Please use a smaller value.` });
+    else if (v !== 0 && v < DIRTY_RING_MIN)
+      ctx.addIssue({ code: 'custom', message: `Enabling of KVM dirty ring failed: Invalid argument. Suggested minimum value is ${DIRTY_RING_MIN}. (KVM needs room for its 576 reserved entries)` });
+  })
+  .describe('-accel kvm,dirty-ring-size: entries in each vCPU\'s dirty ring (a power of two, 1024 to 65536), or 0 (default) for the dirty bitmap');
+
 export const vmName = z.string().min(1).describe('the name of a VM in this scenario');
 export const hostName = z.string().min(1).describe('the name of a host in this scenario (default: the only host)');
 export const msrIndex = numeric.refine((n) => n <= 0xffffffff, { message: 'an MSR index is 32 bits: 0 to 0xffffffff' }).describe('an MSR index (ECX of RDMSR/WRMSR), e.g. "0x1a0"');

@@ -68,6 +68,7 @@ export class ScenarioRun implements StepContext {
           program,
           discardOnConvert: spec.discard_on_convert,
           vcpus: spec.vcpus,
+          dirtyRingSize: spec.dirty_ring_size,
           platform: spec.platform && {
             mode: spec.platform.mode,
             devices: spec.platform.devices as Partial<Record<DeviceId, boolean>>,

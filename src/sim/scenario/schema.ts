@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { GiB, formatSize } from '../core/units';
-import { LIMITS, ScenarioError, bandwidth, deviceName, duration, hostName, nearest, numeric, program, sizeAtMost, vmName, type ScenarioIssue } from './fields';
+import { LIMITS, ScenarioError, bandwidth, deviceName, dirtyRingSize, duration, hostName, nearest, numeric, program, sizeAtMost, vmName, type ScenarioIssue } from './fields';
 import { checkReferences } from './check';
 import { LEVEL_TITLES, STEPS, STEP_KINDS, Step, type StepT } from './steps';
 
@@ -54,6 +54,7 @@ export const VmSpec = z.strictObject({
   tdx: TdxConfig.optional(),
   discard_on_convert: z.boolean().default(true).describe("QEMU's kvm_convert_memory() discards the unused backing; false behaves like the kernel selftests"),
   platform: PlatformSpec.optional().describe('the devices the guest sees and the design mode (default: upstream, the VM type\'s default devices)'),
+  dirty_ring_size: dirtyRingSize.default(0),
 });
 
 export const HostSpec = z.strictObject({

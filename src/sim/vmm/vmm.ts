@@ -34,6 +34,7 @@ import { TDX_TD_ATTR_DEBUG, TDX_TD_ATTR_SEPT_VE_DISABLE } from '../tdx/module';
 import type { Actor } from '../core/actor';
 import { throttleClamp, throttleSleepNs, throttleTickNs } from '../core/clock';
 import { VcpuThread, type RunOutcome } from './vcpu-thread';
+import { DirtyRingReaper } from './dirty-ring-reaper';
 
 export type { RunOutcome } from './vcpu-thread';
 
@@ -64,6 +65,11 @@ export interface MachineDesc {
    * the others with `test rdi, rdi`.
    */
   vcpus?: number;
+  /**
+   * `-accel kvm,dirty-ring-size=N`: entries in each vCPU's dirty ring (KVM_CAP_DIRTY_LOG_RING, enabled
+   * before the vCPUs are made); 0 or absent: KVM's dirty bitmap.
+   */
+  dirtyRingSize?: number;
 }
 
 /** The most vCPUs a VM of the lab has. */
@@ -96,6 +102,8 @@ export class VmmVm {
   readonly threads: VcpuThread[] = [];
   /** QEMU's throttle timer (cpu_throttle_timer_tick), an actor while the throttle is on. */
   readonly throttleTimer: ThrottleTimer;
+  /** QEMU's dirty-ring side: the ring size, each vCPU's fetch index, its dirty bitmap, the kvm-reaper thread. */
+  readonly dirtyRing: DirtyRingReaper;
   /** The auto-converge throttle percentage (0: off). */
   throttlePct = 0;
   /**
@@ -144,6 +152,7 @@ export class VmmVm {
     this.vm = kvm.createVm(type, desc.name, this.process.pid);
     const n = desc.vcpus ?? 1;
     if (!Number.isInteger(n) || n < 1 || n > MAX_VCPUS) fail('EINVAL', `a VM has 1 to ${MAX_VCPUS} vCPUs, not ${n}`);
+    this.dirtyRing = new DirtyRingReaper(this.vm);
     this.build();
     const vcpuHost = wiring({
       vmName: desc.name,
@@ -165,14 +174,15 @@ export class VmmVm {
     return this.desc.vcpus ?? 1;
   }
 
-  /** The actors this VMM adds to the world's scheduler: its throttle timer and its vCPU threads. */
+  /** The actors this VMM adds to the world's scheduler: its throttle timer, its kvm-reaper thread and its vCPU threads. */
   get actors(): Actor[] {
-    return [this.throttleTimer, ...this.threads];
+    return [this.throttleTimer, this.dirtyRing, ...this.threads];
   }
 
   /** Set the tie-break keys of this VMM's actors: host index and VM index (the world's order). */
   setOrder(hostIndex: number, vmIndex: number): void {
     this.throttleTimer.order = [hostIndex, vmIndex];
+    this.dirtyRing.order = [hostIndex, vmIndex];
     for (const t of this.threads) t.order = [hostIndex, vmIndex, t.index];
   }
 
@@ -244,6 +254,8 @@ export class VmmVm {
     const d = this.desc;
     const vm = this.vm;
     const protectedVm = d.kind !== 'default';
+    // kvm_init() → kvm_dirty_ring_init(), right after KVM_CREATE_VM: the ring must exist before any vCPU.
+    this.dirtyRing.init(d.dirtyRingSize ?? 0);
     if (d.kind === 'tdx') {
       this.trace('tdx-guest', { 'sept-ve-disable': d.tdx!.septVeDisable, debug: d.tdx!.debug },
         'QEMU sets up a TD (-object tdx-guest): SMM off, PIC off, split irqchip, no pflash; the firmware is loaded with KVM_TDX_INIT_MEM_REGION.');
@@ -674,6 +686,14 @@ export class VmmVm {
         case 'KVM_EXIT_X86_WRMSR': {
           const ev = answerMsrExit(e, this.msrPolicy);
           this.trace(ev.name, ev.args as Record<string, string | number | boolean>, ev.text);
+          break;
+        }
+        case 'KVM_EXIT_DIRTY_RING_FULL': {
+          // kvm_cpu_exec(): trace_kvm_dirty_ring_full, then kvm_dirty_ring_reap(s, NULL) under the BQL.
+          this.host.trace.emit('vmm', 'kvm_dirty_ring_full', { cpu: vcpuId },
+            `vCPU ${vcpuId}'s thread finds its dirty ring full: QEMU reaps every vCPU's ring before it runs the vCPU again.`, { vm: this.desc.name, vcpu: vcpuId });
+          if (this.dirtyRing.reap(`vCPU ${vcpuId}'s ring was full`) === 0 && vcpu.dirtyRing.softFull())
+            return done('error', `vCPU ${vcpuId}'s dirty ring is full and QEMU finds nothing to reap (entries collected but never reset by another hand): the vCPU cannot run`, r);
           break;
         }
         case 'KVM_EXIT_HLT':

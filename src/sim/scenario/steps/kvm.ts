@@ -6,6 +6,7 @@ import { allowBitmap } from '../../kvm/msr-filter';
 import * as uapi from '../../kvm/uapi';
 import type { Vcpu } from '../../kvm/vcpu';
 import type { Vm } from '../../kvm/vm';
+import { collectDirtyRing, firstDirtied } from '../../kvm/dirty-ring';
 import { LIMITS, ScenarioError, capability, flagsOrNames, instructionBudget, hostName, msrIndex, numeric, program, ref, u64Flags } from '../fields';
 import { defineStep } from './define';
 import { assembleAt } from './util';
@@ -176,6 +177,29 @@ export const KVM_STEPS = [
   defineStep('KVM_CLEAR_DIRTY_LOG', 'kvm', { vm: vmRef, slot: z.number().int(), first_page: numeric, num_pages: numeric },
     { summary: 'ioctl(vm, KVM_CLEAR_DIRTY_LOG, {...}) with all bits set' },
     (ctx, st, i) => ({ ret: ctx.vm(st.vm, i).clearDirtyLog(st.slot, st.first_page, st.num_pages) })),
+
+  defineStep('dirty_ring_collect', 'kvm', { vm: vmRef, vcpu: z.number().int().default(0) },
+    { summary: "read a vCPU's dirty ring through its mmap (KVM_DIRTY_LOG_PAGE_OFFSET) and mark each dirtied entry collected (flags 01 → 1X), as dirty_log_test.c's dirty_ring_collect_one()" },
+    (ctx, st, i) => {
+      const vm = ctx.vm(st.vm, i);
+      const vcpu = vcpuOf(vm, st.vcpu, i);
+      const ring = vcpu.dirtyRing;
+      // Without a ring the vCPU fd has no pages at KVM_DIRTY_LOG_PAGE_OFFSET: a test reading there gets SIGBUS.
+      if (!ring.enabled)
+        throw new ScenarioError([{ path: `$.steps[${i}].vm`, message: `VM "${vm.name}" has no dirty ring to collect: KVM_ENABLE_CAP(KVM_CAP_DIRTY_LOG_RING) must come before KVM_CREATE_VCPU (reading the unmapped ring would be a SIGBUS)` }]);
+      // The test keeps no fetch index across steps: it finds the first dirtied entry in the mapping.
+      const gfns: { slot: number; offset: number }[] = [];
+      const start = firstDirtied(ring);
+      const r = collectDirtyRing(ring, start, (slot, offset) => gfns.push({ slot, offset }));
+      vm.kvm.host.trace.emit('vmm', 'dirty_ring_collect_one', { vcpu: vcpu.id, collected: r.count, from: start },
+        r.count ? `The test reads vCPU ${vcpu.id}'s dirty ring through its mapping and collects ${r.count} dirtied entr${r.count === 1 ? 'y' : 'ies'}, setting KVM_DIRTY_GFN_F_RESET on each; KVM_RESET_DIRTY_RINGS will recycle them.`
+          : `The test reads vCPU ${vcpu.id}'s dirty ring through its mapping: no entry is dirtied.`, { vm: vm.name, vcpu: vcpu.id });
+      return { ret: 0, value: { collected: r.count, gfns } };
+    }),
+
+  defineStep('KVM_RESET_DIRTY_RINGS', 'kvm', { vm: vmRef },
+    { summary: 'ioctl(vm, KVM_RESET_DIRTY_RINGS): recycle every collected ring entry and write-protect its page again; returns the count' },
+    (ctx, st, i) => ({ ret: ctx.vm(st.vm, i).resetDirtyRings() })),
 
   defineStep('KVM_GET_REGS', 'kvm', { vm: vmRef, vcpu: z.number().int().default(0) },
     { summary: 'ioctl(vcpu, KVM_GET_REGS)' },

@@ -124,4 +124,20 @@ export const VMM_STEPS = [
     value: numeric.optional().describe('for constraint "fixed": the value (default: the reset value)'),
   }, { summary: "one MSR's policy: its bits in the VMM's KVM_X86_SET_MSR_FILTER (denied accesses exit to the VMM with KVM_MSR_EXIT_REASON_FILTER) and the talk's constraint" },
   (ctx, st, i) => ({ ret: ctx.vmm(st.vm, i).setMsrPolicy(st.msr, { read: st.read, write: st.write, constraint: st.constraint, value: st.value }) })),
+
+  defineStep('kvm_dirty_ring_reap', 'vmm', { vm: vmName, vcpu: z.number().int().nonnegative().optional().describe('only this vCPU\'s ring (default: every vCPU\'s)') },
+    { summary: "QEMU's kvm_dirty_ring_reap(): collect the vCPUs' dirty rings into the VMM's dirty bitmap, then KVM_RESET_DIRTY_RINGS (needs dirty_ring_size)" },
+    (ctx, st, i) => {
+      const v = ctx.vmm(st.vm, i);
+      if (!v.dirtyRing.enabled) throw new ScenarioError([{ path: `$.steps[${i}].vm`, message: `VM "${st.vm}" has no dirty ring: give it "dirty_ring_size" (-accel kvm,dirty-ring-size=N) in $.vms` }]);
+      if (st.vcpu !== undefined && !v.vcpus[st.vcpu]) throw new ScenarioError([{ path: `$.steps[${i}].vcpu`, message: `VM "${st.vm}" has ${v.vcpus.length} vCPU(s): there is no vCPU ${st.vcpu}` }]);
+      const total = v.dirtyRing.reap('asked by the scenario', st.vcpu);
+      const dirty: Record<string, number> = {};
+      for (const [slot, bm] of v.dirtyRing.dirtyBmap) {
+        let n = 0;
+        for (const w of bm) for (let x = w; x; x &= x - 1) n++;
+        dirty[String(slot)] = n;
+      }
+      return { ret: total, value: { reaped: total, dirty_pages_per_slot: dirty } };
+    }),
 ] as const;
