@@ -1,23 +1,35 @@
 /**
- * npm run fuzz [-- RUNS]
+ * npm run fuzz [-- RUNS [INPUTS [SEED]]]
  *
- * The property tests at volume: every test file under src/ that reads FUZZ_RUNS (fast-check's
- * numRuns; at least 100 in CI) runs with FUZZ_RUNS=RUNS (default 1000), then a short report: each
- * property, pass or fail, its time. A failure prints fast-check's counterexample and seed, which
- * replays it (FUZZ_RUNS and the seed in the message).
+ * 1. The property tests at volume: every test file under src/ that reads FUZZ_RUNS (fast-check's
+ *    numRuns; at least 100 in CI) runs with FUZZ_RUNS=RUNS (default 1000), then a short report: each
+ *    property, pass or fail, its time. A failure prints fast-check's counterexample and seed, which
+ *    replays it (FUZZ_RUNS and the seed in the message).
+ * 2. The structure-aware fuzzers (src/fuzz/targets.ts: scenarios from the zod schema, guest
+ *    programs from the assembler's grammar, lab URLs, imported files; all mutated), in this
+ *    process, INPUTS inputs each (default 100,000) from SEED (default: the time): per target the
+ *    inputs tried, refused cleanly, ran, crashed, hung and blew up, and the smallest reproducer of
+ *    each failure written to fuzz-out/<target>-<n>.txt. CI runs a seeded 2,000 each
+ *    (src/fuzz/fuzz.test.ts).
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync, statSync, mkdtempSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, statSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { FAILURES, HEADER, TARGETS, fuzz, row } from '../src/fuzz/targets';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const arg = process.argv.slice(2).filter((a) => a !== '--')[0];
+const [arg, inputsArg, seedArg] = process.argv.slice(2).filter((a) => a !== '--');
 const runs = arg === undefined ? 1000 : Number(arg);
-if (!Number.isInteger(runs) || runs < 1) {
-  process.stderr.write(`fuzz: RUNS must be a positive integer (got "${arg}")\nusage: npm run fuzz [-- RUNS]\n`);
-  process.exit(2);
+const inputs = inputsArg === undefined ? 100_000 : Number(inputsArg);
+ 
+const seed = seedArg === undefined ? Date.now() % 2 ** 31 : Number(seedArg);
+for (const [name, v, a] of [['RUNS', runs, arg], ['INPUTS', inputs, inputsArg], ['SEED', seed, seedArg]] as const) {
+  if (!Number.isInteger(v) || v < (name === 'SEED' ? 0 : 1)) {
+    process.stderr.write(`fuzz: ${name} must be a ${name === 'SEED' ? 'non-negative' : 'positive'} integer (got "${a}")\nusage: npm run fuzz [-- RUNS [INPUTS [SEED]]]\n`);
+    process.exit(2);
+  }
 }
 
 function testFiles(dir: string): string[] {
@@ -55,4 +67,21 @@ try {
   rows = ['  (vitest wrote no report)'];
 }
 process.stdout.write(`\nfuzz report: FUZZ_RUNS=${runs}, ${seconds.toFixed(0)} s in all\n${rows.join('\n')}\n`);
-process.exit(r.status ?? 1);
+
+// The structure-aware fuzzers, in this process.
+process.stdout.write(`\nstructure-aware fuzzers: ${inputs} inputs per target, seed ${seed} (npm run fuzz -- ${runs} ${inputs} ${seed} replays it)\n${HEADER}\n`);
+const out = join(ROOT, 'fuzz-out');
+let failed = 0;
+for (const t of TARGETS) {
+  const f = fuzz(t, inputs, seed, { hangMs: 10_000, heapBytes: 1 << 30 });
+  process.stdout.write(`${row(f)}\n`);
+  f.failures.forEach((x, k) => {
+    mkdirSync(out, { recursive: true });
+    const file = join(out, `${t.name}-${k}.txt`);
+    writeFileSync(file, x.input);
+    process.stdout.write(`  ${x.outcome}: ${x.detail}\n    smallest reproducer: ${relative(ROOT, file)}\n`);
+  });
+  failed += FAILURES.reduce((n, o) => n + f.counts[o], 0);
+}
+process.stdout.write(failed ? `\n${failed} input(s) crashed, hung or blew up: each reproducer above becomes a unit test\n` : '\nno crash, hang or blow-up\n');
+process.exit(r.status || (failed ? 1 : 0));

@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'react';
-import { PRESETS } from '../scenarios';
+import { PRESETS, isPresetId } from '../scenarios';
 import { handleKey } from './actions';
 import { LabClientContext } from './client-context';
 import { Banners } from './components/Banners';
@@ -51,7 +51,7 @@ export function App() {
       const same = s.packet === prev.packet && s.selectedEvent === prev.selectedEvent && s.scenario === prev.scenario && s.source === prev.source;
       if (same || !s.packet || s.packet.playing || s.scenario === null) return;
       const f = s.packet.frame;
-      const preset = s.source in PRESETS && PRESETS[s.source] === s.scenario ? s.source : null;
+      const preset = isPresetId(s.source) && PRESETS[s.source] === s.scenario ? s.source : null;
       // The moment's event: the selected one when this moment is its (a seek to it comes here), else the newest.
       const sel = s.selectedEvent?.seq ?? -1;
       const first = f.timeline.firstEvent;
@@ -66,6 +66,7 @@ export function App() {
       });
       (window as unknown as { __gml: unknown }).__gml = {
         crashWorker: () => client.crashForTest(),
+        closeWorker: () => client.closeForTest(),
         info: () => client.info(),
         play: () => client.play(),
         setSpeed: (n: number) => client.setSpeed(n),

@@ -9,6 +9,15 @@ import { findVm, refOf, sameVm, vmKey } from './vm-ref';
 
 /** While the guest runs, the text panels (trace, registers, console, lesson bar) refresh this often. */
 const PANEL_MS = 250;
+/** How often the watchdog asks the worker whether it is there. */
+const PING_MS = 1000;
+/**
+ * A worker that has not answered for this long is taken for gone (it closed itself, ran out of
+ * memory, or is stuck): the page says so and offers the restart. The play loop answers within a
+ * display frame; only a long single operation (a seek far back, a whole step of millions of
+ * instructions) takes seconds, and then the message goes away when the answer comes.
+ */
+export const STALL_MS = 5000;
 
 export class LabClient {
   private worker: Worker | null = null;
@@ -21,6 +30,11 @@ export class LabClient {
   private readonly arrays = new Map<string, Uint8Array>();
   /** Workers started: a new worker numbers its runs from 0 again, so runs are told apart by this too. */
   private workers = 0;
+  private watchdog = 0;
+  /** When the unanswered ping was sent (0: none out). */
+  private pingSent = 0;
+  /** The page says the worker stopped answering (cleared if it answers after all). */
+  private stalled = false;
 
   constructor(private readonly store: LabStore) {}
 
@@ -35,9 +49,41 @@ export class LabClient {
     this.api = Comlink.wrap<LabApi>(w);
     void this.api.subscribe(Comlink.proxy((p: WirePacket) => this.onFrame(completePacket(p, this.arrays, worker * 2 ** 32 + p.run))));
     this.store.setState({ status: 'ready', crashMessage: null });
+    this.pingSent = 0;
+    this.stalled = false;
+    this.watchdog = window.setInterval(() => this.watch(), PING_MS);
+  }
+
+  /**
+   * The watchdog: a worker that closed itself fires no error event and answers nothing, so every
+   * button would do nothing, silently. One ping at a time; one unanswered for STALL_MS says so.
+   */
+  private watch(): void {
+    const api = this.api;
+    if (!api) return;
+    const now = performance.now();
+    if (this.pingSent) {
+      if (!this.stalled && now - this.pingSent > STALL_MS && this.store.getState().status !== 'crashed') {
+        this.stalled = true;
+        this.crashed(`the lab worker has not answered for ${Math.round((now - this.pingSent) / 1000)} seconds (it closed, ran out of memory or is stuck)`);
+      }
+      return;
+    }
+    this.pingSent = now;
+    api.ping().then(() => {
+      if (this.api !== api) return;
+      this.pingSent = 0;
+      if (this.stalled) {
+        // It was only busy: the message goes, the lab goes on.
+        this.stalled = false;
+        this.store.setState({ status: 'ready', crashMessage: null });
+      }
+    }, () => undefined);
   }
 
   stop(): void {
+    clearInterval(this.watchdog);
+    this.watchdog = 0;
     cancelAnimationFrame(this.raf);
     clearTimeout(this.trailing);
     this.raf = 0;
@@ -193,6 +239,9 @@ export class LabClient {
   }
   crashForTest() {
     return this.call((a) => a.crashForTest());
+  }
+  closeForTest() {
+    return this.call((a) => a.closeForTest());
   }
   info() {
     return this.call((a) => a.info());

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { PRESETS } from '../scenarios';
-import { DEFAULT_PRESET, printUrl, readUrl, type LinkState } from './url';
+import { DEFAULT_PRESET, MAX_SCENARIO_BYTES, printUrl, readUrl, type LinkState } from './url';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 100);
 
@@ -44,10 +44,27 @@ describe('lab URL', () => {
     ['?v=2&preset=lazy-accept&c=e30', /command list is not a list/],
     ['?v=2&preset=lazy-accept&e=-4', /event number "-4" is not a whole number/],
     ['?v=2&preset=lazy-accept&e=12x', /event number "12x"/],
+    // Names Object.prototype answers to are not lessons (the worker died on "could not be cloned").
+    ['?v=2&preset=toString', /There is no lesson "toString"/],
+    ['?v=2&preset=constructor', /There is no lesson "constructor"/],
+    ['?v=2&preset=__proto__', /There is no lesson "__proto__"/],
+    ['?v=1&preset=hasOwnProperty', /There is no lesson "hasOwnProperty"/],
+    // Too long to be a scenario: refused before it is decoded or parsed.
+    [`?v=2&scenario=${'A'.repeat(1_398_108)}`, /The link's scenario is 1,398,108 characters long, more than a 1 MiB scenario can be/],
+    [`?v=2&preset=lazy-accept&c=${'A'.repeat(2_000_000)}`, /The link's command list is 2,000,000 characters long/],
   ])('%s gets a message and the first lesson\'s start', (search, message) => {
     const r = readUrl(search);
     expect(r.problem).toMatch(message);
     expect(r.problem).toMatch(/Showing the start of the first lesson instead\.$/);
     expect(r).toMatchObject({ preset: DEFAULT_PRESET, scenario: null, commands: [], event: null });
+  });
+});
+
+describe('the size of a scenario from a link or a file', () => {
+  it('a scenario of exactly 1 MiB still reads', () => {
+    const big = { title: 'x'.repeat(MAX_SCENARIO_BYTES - 20) };
+    const r = readUrl(printUrl({ preset: null, scenario: big, commands: [], event: null }));
+    expect(r.problem).toBeNull();
+    expect(r.scenario).toEqual(big);
   });
 });

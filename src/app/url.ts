@@ -11,9 +11,13 @@
  * start, as they always did. Anything else that cannot be read gets a message and the first lesson's start,
  * never a broken lab.
  */
-import { PRESETS } from '../scenarios';
+import { PRESETS, isPresetId } from '../scenarios';
 
 export const URL_VERSION = '2';
+/** The most scenario JSON the lab takes from a link or a file: LIMITS.scenarioBytes (url.test.ts checks they agree), refused before it is parsed. */
+export const MAX_SCENARIO_BYTES = 1024 * 1024;
+/** A base64url text of at most MAX_SCENARIO_BYTES bytes is at most this long. */
+const MAX_PARAM_CHARS = Math.ceil(MAX_SCENARIO_BYTES / 3) * 4;
 export const DEFAULT_PRESET = 'host-reads-secret';
 
 /** What a link asks for. */
@@ -67,14 +71,18 @@ export function readUrl(search: string): UrlState {
   if (v === '1' && [...q.keys()].every((k) => k === 'v' || k === 'preset' || k === 'debug')) {
     const p = q.get('preset');
     if (p === null) return { ...START, problem: null };
-    if (!(p in PRESETS)) return fallback(`There is no lesson "${p}" (lessons: ${Object.keys(PRESETS).join(', ')})`);
+    if (!isPresetId(p)) return fallback(`There is no lesson "${p}" (lessons: ${Object.keys(PRESETS).join(', ')})`);
     return { ...START, preset: p, problem: null };
   }
   if (v !== URL_VERSION) return fallback(`This link is for lab URL version ${v ?? '(none)'}; this lab reads version ${URL_VERSION}`);
   const preset = q.get('preset');
   const scenarioText = q.get('scenario');
   if ((preset === null) === (scenarioText === null)) return fallback('The link must name either a lesson (preset=) or a scenario (scenario=), and not both');
-  if (preset !== null && !(preset in PRESETS)) return fallback(`There is no lesson "${preset}" (lessons: ${Object.keys(PRESETS).join(', ')})`);
+  if (preset !== null && !isPresetId(preset)) return fallback(`There is no lesson "${preset}" (lessons: ${Object.keys(PRESETS).join(', ')})`);
+  for (const [name, what] of [['scenario', 'scenario'], ['c', 'command list']] as const) {
+    const text = q.get(name);
+    if (text !== null && text.length > MAX_PARAM_CHARS) return fallback(`The link's ${what} is ${text.length.toLocaleString('en')} characters long, more than a ${MAX_SCENARIO_BYTES / 1024 / 1024} MiB scenario can be`);
+  }
   let scenario: unknown = null;
   let commands: unknown[] = [];
   try {

@@ -120,6 +120,13 @@ describe('exit 2: bad usage', () => {
     expect(r.err).toContain('no such file and no such preset');
     expect(r.out).toBe('');
   });
+
+  test.each(['toString', 'constructor', 'hasOwnProperty', '__proto__'])('%s is no preset (Object.prototype is not the preset table)', (name) => {
+    const r = cli(name);
+    expect(r.code).toBe(2);
+    expect(r.err).toBe(`${name}: no such file and no such preset (presets: ${Object.keys(PRESETS).join(', ')})`);
+    expect(r.out).toBe('');
+  });
 });
 
 describe('exit 1: an invalid scenario, with the JSON path in the message', () => {
@@ -377,4 +384,69 @@ describe('--steps and the version 1 upgrade', () => {
     expect({ ...r1, notes: [] }).toEqual(r2);
     expect(r1.events.every((e: { host: string }) => e.host === 'host0')).toBe(true);
   });
+});
+
+describe('a Unix tool', () => {
+  const loop = (steps: number, budget: number) => ({
+    version: 2,
+    title: 'a guest that never halts',
+    vms: [{ name: 'g', type: 'default', memory: '16M', program: ['_start:', '  add rax, 1', '  jmp _start'] }],
+    steps: Array.from({ length: steps }, () => ({ do: 'run', vm: 'g', max_instructions: budget })),
+  });
+
+  test('file names and quoted strings are printed with control characters escaped', () => {
+    const evil = join(dir, 'evil-\u001b]0;pwned\u0007-\u001b[2J-\u202e.json');
+    const r = cli(evil);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('evil-\\e]0;pwned\\x07-\\e[2J-\\u202e.json: no such file');
+    // eslint-disable-next-line no-control-regex -- no raw control character may reach the terminal
+    expect(r.err).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f\u202e]/);
+    const s = base();
+    s.steps = [{ do: 'run', vm: 'vm\u001b[31mred' }];
+    const bad = cli(writeScenario(s));
+    expect(bad.code).toBe(1);
+    expect(bad.err).toContain('no VM named "vm\\u001b[31mred"');
+    expect(bad.err).not.toContain('\u001b');
+  });
+
+  test('a scenario above 1 MiB is refused by its size before it is parsed (a regular file, and /dev/zero)', () => {
+    const big = writeScenario(' '.repeat(1024 * 1024) + '{}');
+    const r = cli(big);
+    expect(r.code).toBe(1);
+    expect(r.err).toBe(`${big}: too big: 1,048,578 bytes; a scenario is at most 1,048,576 bytes (docs/scenario-format.md, "Limits")`);
+    expect(cli('/dev/zero').err).toBe('/dev/zero: too big: more than 1,048,576 bytes; a scenario is at most 1,048,576 bytes (docs/scenario-format.md, "Limits")');
+    expect(cli(dir).err).toBe(`${dir}: cannot read it (EISDIR)`);
+  });
+
+  test("a run that reaches its budget stops there: exit 0, the stop in the report", () => {
+    const r = cli(writeScenario(loop(2, 50_000)));
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.out);
+    expect(report.results.map((x: { value: { stop: string; instructions: number } }) => [x.value.stop, x.value.instructions])).toEqual([['budget', 50_000], ['budget', 50_000]]);
+  });
+
+  test('interrupted (Ctrl-C) between slices: exit 130, the report of the steps that ran, and a line saying where it stopped', () => {
+    let asked = 0;
+    const out: string[] = [];
+    const err: string[] = [];
+    // Interrupted at the fourth look: after three slices of 500,000 instructions, inside the second step.
+    const code = main([writeScenario(loop(5, 1_000_000))], (s) => out.push(s), (s) => err.push(s), () => ++asked > 3);
+    expect(code).toBe(130);
+    const report = JSON.parse(out.join('\n'));
+    expect(report.results).toHaveLength(1);
+    expect(report.notes).toEqual(['interrupted (SIGINT) during step 1 ("run"): 1 of 5 steps ran; their results are below']);
+    expect(err.join('\n')).toMatch(/: interrupted during step 1 \("run"\): 1 of 5 steps ran \(the report of those is on stdout\)$/);
+  });
+
+  test('a closed stdout (| head -c 100) ends it quietly, exit 0, nothing on stderr', async () => {
+    const { spawn } = await import('node:child_process');
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/sim.ts', 'host-reads-secret'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // The reader goes away before the report is written: the write meets a closed pipe.
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+  }, 60_000);
 });

@@ -4,13 +4,16 @@
  * npm run sim -- --steps
  * npm run sim -- --list
  *
- * Prints the JSON report on stdout. Exit status: 0 when the scenario ran (whatever the guest did),
- * 1 for an invalid scenario (the message names the JSON path), 2 for bad usage.
+ * Prints the JSON report on stdout. Exit status: 0 when the scenario ran (whatever the guest did; a
+ * run step that reached its instruction budget stopped there, `"stop": "budget"` in its result),
+ * 1 for an invalid scenario (the message names the JSON path), 2 for bad usage, 130 when
+ * interrupted (Ctrl-C: the report of the steps that ran is printed). A closed stdout (`| head`) ends
+ * it quietly with status 0. Names and messages are printed with control characters escaped.
  */
-import { readFileSync } from 'node:fs';
-import { PRESETS } from '../scenarios';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { PRESETS, isPresetId } from '../scenarios';
 import { ScenarioRun } from '../sim/scenario/runner';
-import { ScenarioError, scenarioJsonSchema } from '../sim/scenario/schema';
+import { LIMITS, ScenarioError, scenarioJsonSchema } from '../sim/scenario/schema';
 import { stepTablesMarkdown } from '../sim/scenario/steps';
 
 const USAGE = `usage: npm run sim -- <scenario.json | preset>   run a scenario, print the JSON report
@@ -19,7 +22,58 @@ const USAGE = `usage: npm run sim -- <scenario.json | preset>   run a scenario, 
        npm run sim -- --list                         list the presets
 presets: ${Object.keys(PRESETS).join(', ')}`;
 
-export function main(argv: string[], out: (s: string) => void, err: (s: string) => void): number {
+/** Guest instructions run between two looks at Ctrl-C (a few tens of milliseconds). */
+const SLICE = 500_000;
+
+/**
+ * Text from a user (a file name, a preset name, a message quoting a scenario) made safe to print on
+ * a terminal: C0 and C1 control characters, DEL and the bidirectional overrides become escapes, so
+ * no name can move the cursor, recolour the terminal or reorder what is shown.
+ */
+export function escapeControl(s: string): string {
+  // eslint-disable-next-line no-control-regex -- finding control characters is the point
+  return s.replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => {
+    const named: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '\u001b': '\\e' };
+    if (Object.hasOwn(named, c)) return named[c];
+    const n = c.charCodeAt(0);
+    return n <= 0xff ? `\\x${n.toString(16).padStart(2, '0')}` : `\\u${n.toString(16).padStart(4, '0')}`;
+  });
+}
+
+/** A file's text, refused when it is longer than `limit` bytes before any of it is parsed (a FIFO or /dev/zero included). */
+function readBounded(path: string, limit: number): { text: string } | { error: string } {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    return { error: (e as NodeJS.ErrnoException).code ?? 'open failed' };
+  }
+  try {
+    const st = fstatSync(fd);
+    if (st.isDirectory()) return { error: 'EISDIR' };
+    if (st.isFile() && st.size > limit) return { error: `too big: ${st.size.toLocaleString('en')} bytes` };
+    const buf = Buffer.alloc(limit + 1);
+    let n = 0;
+    for (;;) {
+      const r = readSync(fd, buf, n, buf.length - n, null);
+      if (r === 0) break;
+      n += r;
+      if (n > limit) return { error: `too big: more than ${limit.toLocaleString('en')} bytes` };
+    }
+    return { text: buf.toString('utf8', 0, n) };
+  } catch (e) {
+    return { error: (e as NodeJS.ErrnoException).code ?? 'read failed' };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * The CLI as steps: it yields between slices of a long run so its driver can look at Ctrl-C (and
+ * stops, printing what ran, when `interrupted()` says so). `main` drives it to the end at once.
+ */
+function* session(argv: string[], out: (s: string) => void, err: (s: string) => void, interrupted: () => boolean): Generator<void, number> {
+  const say = (line: string) => err(escapeControl(line));
   const args = argv.filter((a) => a !== '--');
   if (args.length !== 1) {
     err(USAGE);
@@ -43,43 +97,104 @@ export function main(argv: string[], out: (s: string) => void, err: (s: string) 
     return 0;
   }
   if (a.startsWith('-')) {
-    err(`unknown option ${a}\n${USAGE}`);
+    say(`unknown option ${a}`);
+    err(USAGE);
     return 2;
   }
   let input: unknown;
-  let source = a;
-  if (a in PRESETS) input = PRESETS[a];
+  if (isPresetId(a)) input = PRESETS[a];
   else {
-    let text: string;
-    try {
-      text = readFileSync(a, 'utf8');
-    } catch {
-      err(`${a}: no such file and no such preset (presets: ${Object.keys(PRESETS).join(', ')})`);
-      return 2;
+    const r = readBounded(a, LIMITS.scenarioBytes);
+    if ('error' in r) {
+      if (r.error === 'ENOENT') say(`${a}: no such file and no such preset (presets: ${Object.keys(PRESETS).join(', ')})`);
+      else if (r.error.startsWith('too big')) say(`${a}: ${r.error}; a scenario is at most ${LIMITS.scenarioBytes.toLocaleString('en')} bytes (docs/scenario-format.md, "Limits")`);
+      else say(`${a}: cannot read it (${r.error})`);
+      return r.error.startsWith('too big') ? 1 : 2;
     }
     try {
-      input = JSON.parse(text);
+      input = JSON.parse(r.text);
     } catch (e) {
-      err(`${a}: not valid JSON: ${(e as Error).message}`);
+      say(`${a}: not valid JSON: ${(e as Error).message}`);
       return 1;
     }
-    source = a;
   }
+  let run: ScenarioRun;
   try {
-    const report = ScenarioRun.fromJson(input).runAll();
-    out(JSON.stringify(report, null, 2));
-    return 0;
+    run = ScenarioRun.fromJson(input);
   } catch (e) {
     if (e instanceof ScenarioError) {
-      for (const i of e.issues) err(`${source}: ${i.path}: ${i.message}`);
+      for (const i of e.issues) say(`${a}: ${i.path}: ${i.message}`);
       return 1;
     }
     throw e;
+  }
+  while (!run.done) {
+    if (interrupted()) {
+      const total = run.scenario.steps.length;
+      const step = run.scenario.steps[run.next];
+      run.notes.push(`interrupted (SIGINT) during step ${run.next} ("${step.do}"): ${run.next} of ${total} steps ran; their results are below`);
+      out(JSON.stringify(run.report(), null, 2));
+      say(`${a}: interrupted during step ${run.next} ("${step.do}"): ${run.next} of ${total} steps ran (the report of those is on stdout)`);
+      return 130;
+    }
+    try {
+      run.advance(SLICE);
+    } catch (e) {
+      // A step that names what the scenario itself made, wrongly: found only when it runs.
+      if (!(e instanceof ScenarioError)) throw e;
+      for (const i of e.issues) say(`${a}: ${i.path}: ${i.message}`);
+      return 1;
+    }
+    yield;
+  }
+  out(JSON.stringify(run.report(), null, 2));
+  return 0;
+}
+
+/** Run the CLI to the end, looking at `interrupted` between slices of a run (what tests call). */
+export function main(argv: string[], out: (s: string) => void, err: (s: string) => void, interrupted: () => boolean = () => false): number {
+  const s = session(argv, out, err, interrupted);
+  for (;;) {
+    const r = s.next();
+    if (r.done) return r.value;
+  }
+}
+
+/** Run the CLI on the process: Ctrl-C stops it between two slices and prints what ran; a closed stdout ends it quietly. */
+export async function processMain(argv: string[]): Promise<number> {
+  const closed = (e: NodeJS.ErrnoException) => {
+    // `| head` closed the pipe: nobody reads what is left, so stop, quietly.
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
+  };
+  process.stdout.on('error', closed);
+  process.stderr.on('error', closed);
+  let interrupted = false;
+  const onSigint = () => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    const s = session(argv, (t) => process.stdout.write(t + '\n'), (t) => process.stderr.write(t + '\n'), () => interrupted);
+    let last = Date.now();
+    for (;;) {
+      const r = s.next();
+      if (r.done) return r.value;
+      // Let the signal handler run now and then (a slice is a few milliseconds of work).
+      if (Date.now() - last > 50) {
+        await new Promise((resolve) => setImmediate(resolve));
+        last = Date.now();
+      }
+    }
+  } finally {
+    process.off('SIGINT', onSigint);
   }
 }
 
 const isMain = process.argv[1] && /sim\.(ts|js)$/.test(process.argv[1]);
 if (isMain) {
-  const code = main(process.argv.slice(2), (s) => process.stdout.write(s + '\n'), (s) => process.stderr.write(s + '\n'));
-  process.exitCode = code;
+  void processMain(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
 }

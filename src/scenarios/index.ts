@@ -11,8 +11,12 @@ import precopyConverges from './precopy-converges.json';
 import precopyHotSet from './precopy-hot-set.json';
 import dirtyRing from './dirty-ring.json';
 
-/** The preset lessons, by id. The app and the CLI load the same files. */
-export const PRESETS: Record<string, unknown> = {
+/**
+ * The preset lessons, by id. The app and the CLI load the same files. Ids come from users (the CLI's
+ * argument, `?preset=`), so the table has no prototype (`toString` is not a lesson) and is looked up
+ * with `presetById` / `isPresetId`.
+ */
+export const PRESETS: Readonly<Record<string, unknown>> = Object.freeze(Object.assign(Object.create(null) as Record<string, unknown>, {
   'host-reads-secret': hostReadsSecret,
   'shared-buffer': sharedBuffer,
   'lazy-accept': lazyAccept,
@@ -25,7 +29,17 @@ export const PRESETS: Record<string, unknown> = {
   'precopy-converges': precopyConverges,
   'precopy-hot-set': precopyHotSet,
   'dirty-ring': dirtyRing,
-};
+}));
+
+/** Is `id` a preset's id (its own entry, never a name from Object.prototype)? */
+export function isPresetId(id: string): boolean {
+  return Object.hasOwn(PRESETS, id);
+}
+
+/** The preset `id`, or undefined. */
+export function presetById(id: string): unknown {
+  return isPresetId(id) ? PRESETS[id] : undefined;
+}
 
 /**
  * Presets too big to run to the end in a unit test (they touch gigabytes page by page). Tests run

@@ -8,21 +8,12 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { HEAVY_PRESETS, PRESETS, withInstructionCap } from '../scenarios';
+import { PRESETS } from '../scenarios';
 import { ScenarioRun } from './scenario/runner';
+import { same, scenarioOf, text, whole } from './test-reports';
 
 const RUNS = Number(process.env.FUZZ_RUNS) || 100;
 const IDS = Object.keys(PRESETS);
-
-const scenarioOf = (id: string): unknown => (HEAVY_PRESETS.has(id) ? withInstructionCap(PRESETS[id], 20_000) : PRESETS[id]);
-const text = (v: unknown): string => JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? `${x}n` : x));
-
-const wholeCache = new Map<string, string>();
-const whole = (id: string): string => {
-  let w = wholeCache.get(id);
-  if (w === undefined) wholeCache.set(id, (w = text(ScenarioRun.fromJson(scenarioOf(id)).runAll())));
-  return w;
-};
 
 /** Run `id` to its end by slices (the sizes used in turn); how many advance() calls paused inside a step. */
 function sliced(id: string, sizes: readonly number[]): { report: string; paused: Map<string, number> } {
@@ -33,13 +24,6 @@ function sliced(id: string, sizes: readonly number[]): { report: string; paused:
     if (run.advance(sizes[k % sizes.length]) === null && !run.done) paused.set(kind, (paused.get(kind) ?? 0) + 1);
   }
   return { report: text(run.report()), paused };
-}
-
-function same(got: string, want: string, what: string): void {
-  if (got === want) return;
-  let i = 0;
-  while (i < got.length && got[i] === want[i]) i++;
-  expect.fail(`${what}: sliced and whole differ at character ${i}:\n  sliced …${got.slice(Math.max(0, i - 300), i + 200)}\n  whole  …${want.slice(Math.max(0, i - 300), i + 200)}`);
 }
 
 describe('slicing', () => {

@@ -7,28 +7,13 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { HEAVY_PRESETS, PRESETS, withInstructionCap } from '../scenarios';
+import { PRESETS } from '../scenarios';
 import { ScenarioRun } from './scenario/runner';
 import { restoreRunInto, snapshotRun } from './snapshot';
+import { same, scenarioOf, text, whole } from './test-reports';
 
 const RUNS = Number(process.env.FUZZ_RUNS) || 100;
 const IDS = Object.keys(PRESETS);
-const scenarioOf = (id: string): unknown => (HEAVY_PRESETS.has(id) ? withInstructionCap(PRESETS[id], 20_000) : PRESETS[id]);
-const text = (v: unknown): string => JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? `${x}n` : x));
-
-const wholeCache = new Map<string, string>();
-const whole = (id: string): string => {
-  let w = wholeCache.get(id);
-  if (w === undefined) wholeCache.set(id, (w = text(ScenarioRun.fromJson(scenarioOf(id)).runAll())));
-  return w;
-};
-
-function same(got: string, want: string, what: string): void {
-  if (got === want) return;
-  let i = 0;
-  while (i < got.length && got[i] === want[i]) i++;
-  expect.fail(`${what}: the reports differ at character ${i}:\n  got  …${got.slice(Math.max(0, i - 300), i + 200)}\n  want …${want.slice(Math.max(0, i - 300), i + 200)}`);
-}
 
 const advance = (run: ScenarioRun, slices: number[]): void => {
   for (const n of slices) {

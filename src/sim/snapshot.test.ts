@@ -7,36 +7,16 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { HEAVY_PRESETS, PRESETS, withInstructionCap } from '../scenarios';
+import { PRESETS } from '../scenarios';
 import { ScenarioRun } from './scenario/runner';
 import { type RunSnapshot, restoreRun, snapshotRun } from './snapshot';
+import { same, scenarioOf, text, whole } from './test-reports';
 
 const RUNS = Number(process.env.FUZZ_RUNS) || 100;
 const IDS = Object.keys(PRESETS);
 
-/** The preset as the tests run it: heavy ones with a capped instruction budget (as presets.test.ts does). */
-const scenarioOf = (id: string): unknown => (HEAVY_PRESETS.has(id) ? withInstructionCap(PRESETS[id], 20_000) : PRESETS[id]);
-
-const text = (v: unknown): string => JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? `${x}n` : x));
-
-const wholeCache = new Map<string, string>();
-/** The report of the preset run whole, without slices or snapshots. */
-const whole = (id: string): string => {
-  let w = wholeCache.get(id);
-  if (w === undefined) wholeCache.set(id, (w = text(ScenarioRun.fromJson(scenarioOf(id)).runAll())));
-  return w;
-};
-
 /** The report of a run continued to its end. */
 const finish = (run: ScenarioRun): string => text(run.runAll());
-
-/** Equal reports, or a failure that shows where they part (a whole report is too long to read). */
-function same(got: string, want: string, what: string): void {
-  if (got === want) return;
-  let i = 0;
-  while (i < got.length && got[i] === want[i]) i++;
-  expect.fail(`${what}: the reports differ at character ${i}:\n  got  …${got.slice(Math.max(0, i - 300), i + 200)}\n  want …${want.slice(Math.max(0, i - 300), i + 200)}`);
-}
 
 /** Every service in progress the snapshot holds (GuestBoot's runner jobs), to know what a case covered. */
 function jobsIn(v: unknown, out: string[] = [], seen = new Set<unknown>()): string[] {

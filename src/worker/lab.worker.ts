@@ -327,6 +327,12 @@ const api: LabApi = {
       throw new Error('the worker was asked to crash (crash-recovery test)');
     }, 0);
   },
+  async closeForTest() {
+    setTimeout(() => self.close(), 0);
+  },
+  async ping() {
+    return frameNo;
+  },
   async info() {
     return { crossOriginIsolated: isolated, inWorker: typeof (self as { document?: unknown }).document === 'undefined' };
   },

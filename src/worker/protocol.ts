@@ -97,6 +97,10 @@ export interface LabApi {
   subscribe(cb: (p: WirePacket) => void): Promise<void>;
   /** Make the worker throw from its event loop, as a bug would (only used by the crash-recovery test). */
   crashForTest(): Promise<void>;
+  /** Test hook (?debug=1): the worker closes itself (self.close()), as a worker that goes away without an error would. */
+  closeForTest(): Promise<void>;
+  /** The watchdog's question: answered at once between two slices of the play loop. */
+  ping(): Promise<number>;
   /** Whether the worker can share arrays (crossOriginIsolated). */
   info(): Promise<{ crossOriginIsolated: boolean; inWorker: boolean }>;
 }

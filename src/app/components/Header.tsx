@@ -1,8 +1,9 @@
 import { useRef } from 'react';
-import { PRESETS } from '../../scenarios';
+import { PRESETS, isPresetId } from '../../scenarios';
 import { ACTIONS } from '../actions';
 import { useLabClient } from '../client-context';
 import { useLab, useLabStore, type ViewId } from '../store';
+import { MAX_SCENARIO_BYTES } from '../url';
 
 const title = (id: string) => (PRESETS[id] as { title: string }).title;
 
@@ -25,11 +26,15 @@ export function Header() {
   const fileInput = useRef<HTMLInputElement>(null);
 
   const pick = async (id: string) => {
-    if (!(id in PRESETS)) return;
+    if (!isPresetId(id)) return;
     await client.load(PRESETS[id], id);
   };
 
   const importFile = async (f: File) => {
+    if (f.size > MAX_SCENARIO_BYTES) {
+      store.setState({ loadIssues: [{ path: f.name, message: `the file is ${f.size.toLocaleString('en')} bytes; a scenario is at most ${MAX_SCENARIO_BYTES.toLocaleString('en')} bytes (1 MiB)` }] });
+      return;
+    }
     const text = await f.text();
     let json: unknown;
     try {
@@ -59,8 +64,8 @@ export function Header() {
       <h1>Guest Memory Lab</h1>
       <label className="picker">
         <span>Lesson</span>
-        <select aria-label="Lesson" value={source in PRESETS ? source : ''} onChange={(e) => void pick(e.target.value)}>
-          {!(source in PRESETS) && <option value="">{source || 'choose a lesson'}</option>}
+        <select aria-label="Lesson" value={isPresetId(source) ? source : ''} onChange={(e) => void pick(e.target.value)}>
+          {!isPresetId(source) && <option value="">{source || 'choose a lesson'}</option>}
           {Object.keys(PRESETS).map((id) => <option key={id} value={id}>{title(id)}</option>)}
         </select>
       </label>

@@ -1,8 +1,92 @@
 import { z } from 'zod';
 import { parseU64 } from '../core/u64';
-import { parseBandwidth, parseDuration, parseSize } from '../core/units';
+import { GiB, KiB, MiB, formatSize, parseBandwidth, parseDuration, parseSize } from '../core/units';
+import { ASM_LIMITS } from '../guest/asm';
+import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE } from '../kvm/guest-memfd';
+import * as uapi from '../kvm/uapi';
 
 /** Field schemas shared by the scenario schema and the step registry. */
+
+/**
+ * What a scenario may ask for (docs/scenario-format.md, "Limits"; `npm run sim -- --schema` reports
+ * them as `x-limits`). Past them a scenario is refused when it is loaded, naming the JSON path,
+ * before anything runs: each bounds the memory or the time one scenario can take in a browser tab.
+ */
+export const LIMITS = {
+  /** Bytes of scenario JSON (a file, an import, a link), checked before it is parsed. */
+  scenarioBytes: 1 * MiB,
+  hosts: 8,
+  /** One host's physical memory (its frame tables cost 11 bytes a 4 KiB frame, allocated at load). */
+  hostMemory: 64 * GiB,
+  /** ...and at least this much: its kernel keeps 64 MiB (Host), and a host needs some for its guests. */
+  hostMemoryMin: 128 * MiB,
+  /** All hosts' memory together. */
+  worldMemory: 128 * GiB,
+  links: 32,
+  vms: 16,
+  /** One VM's memory (from `vms`). */
+  guestMemory: 64 * GiB,
+  steps: 10_000,
+  /** A `run` step's `max_instructions` (it runs in slices: the lab answers between them, Ctrl-C stops the CLI). */
+  runInstructions: 100_000_000,
+  /** A `reboot` or `KVM_RUN` step's `max_instructions` (each runs whole, as one call: a browser's worker answers nothing meanwhile). */
+  wholeStepInstructions: 10_000_000,
+  /** ...and a reboot stops after this many exits to user space (a boot makes about 3,000; each costs the simulator tens of microseconds). */
+  wholeStepExits: 20_000,
+  /** Bytes one host read step (`host_read`, `host_read_phys`) reads: it shows them, in hex, in the trace and the report. */
+  hostReadBytes: 64 * KiB,
+  /** A guest program's source, its assembled image and its expressions' nesting (the assembler's ASM_LIMITS). */
+  programChars: ASM_LIMITS.sourceChars,
+  programImageBytes: ASM_LIMITS.imageBytes,
+  expressionDepth: ASM_LIMITS.exprDepth,
+} as const;
+
+/** A size (numeric) of at most `max` bytes (and at least `min`). */
+export function sizeAtMost(max: number, what: string, min = 0): z.ZodType<number, number | string> {
+  return numeric
+    .refine((n) => n >= min, { error: (i) => `${what} ${formatSize(i.input as number)} is below the minimum of ${formatSize(min)} (docs/scenario-format.md, "Limits")` })
+    .refine((n) => n <= max, { error: (i) => `${what} ${formatSize(i.input as number)} is above the limit of ${formatSize(max)} (docs/scenario-format.md, "Limits")` })
+    .describe(`${numeric.description}; at most ${formatSize(max)}${min ? `, at least ${formatSize(min)}` : ''}`);
+}
+
+/** A step's instruction budget: how many guest instructions it may run before it stops, at most `max`. */
+export function instructionBudget(max: number, what = 'this step'): z.ZodDefault<z.ZodNumber> {
+  return z.number().int().positive().max(max, {
+    error: (i) => `max_instructions ${String(i.input)} is above the limit of ${max.toLocaleString('en')} instructions for ${what} (docs/scenario-format.md, "Limits")`,
+  }).default(1_000_000).describe(`guest instructions the step may run before it stops (at most ${max.toLocaleString('en')})`);
+}
+
+/** Flag names a flags field may list (`["KVM_MEM_GUEST_MEMFD"]`), each with its value. */
+export const FLAG_NAMES: ReadonlyMap<string, number> = new Map(Object.entries({
+  KVM_MEM_LOG_DIRTY_PAGES: uapi.KVM_MEM_LOG_DIRTY_PAGES,
+  KVM_MEM_READONLY: uapi.KVM_MEM_READONLY,
+  KVM_MEM_GUEST_MEMFD: uapi.KVM_MEM_GUEST_MEMFD,
+  KVM_MEMORY_ATTRIBUTE_PRIVATE: uapi.KVM_MEMORY_ATTRIBUTE_PRIVATE,
+  FALLOC_FL_KEEP_SIZE,
+  FALLOC_FL_PUNCH_HOLE,
+  GUEST_MEMFD_FLAG_MMAP: uapi.GUEST_MEMFD_FLAG_MMAP,
+  GUEST_MEMFD_FLAG_INIT_SHARED: uapi.GUEST_MEMFD_FLAG_INIT_SHARED,
+  KVM_MSR_FILTER_READ: uapi.KVM_MSR_FILTER_READ,
+  KVM_MSR_FILTER_WRITE: uapi.KVM_MSR_FILTER_WRITE,
+  KVM_MSR_EXIT_REASON_INVAL: uapi.KVM_MSR_EXIT_REASON_INVAL,
+  KVM_MSR_EXIT_REASON_UNKNOWN: uapi.KVM_MSR_EXIT_REASON_UNKNOWN,
+  KVM_MSR_EXIT_REASON_FILTER: uapi.KVM_MSR_EXIT_REASON_FILTER,
+  KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE: uapi.KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE,
+  KVM_DIRTY_LOG_INITIALLY_SET: uapi.KVM_DIRTY_LOG_INITIALLY_SET,
+}));
+
+/** The number of a KVM_CAP_* name from include/uapi/linux/kvm.h, or undefined (an own export of uapi.ts only). */
+export function capabilityNumber(name: string): number | undefined {
+  if (!name.startsWith('KVM_CAP_') || !Object.hasOwn(uapi, name)) return undefined;
+  const n = (uapi as unknown as Record<string, unknown>)[name];
+  return typeof n === 'number' ? n : undefined;
+}
+
+/** A capability: its number, or its KVM_CAP_* name (checked when the scenario is loaded). */
+export const capability = z.union([
+  z.string().refine((v) => capabilityNumber(v) !== undefined, { error: (i) => `unknown capability ${JSON.stringify(i.input)}: give a KVM_CAP_* name from include/uapi/linux/kvm.h or a number` }),
+  z.number().int(),
+]).describe('a KVM_CAP_* name or its number');
 
 export const numeric = z
   .union([z.number(), z.string()])
@@ -77,7 +161,12 @@ export const msrIndex = numeric.refine((n) => n <= 0xffffffff, { message: 'an MS
 export const u64Flags = z
   .union([z.number(), z.string(), z.array(z.string())])
   .transform((v, ctx): number | string | string[] => {
-    if (Array.isArray(v)) return v;
+    if (Array.isArray(v)) {
+      v.forEach((n, k) => {
+        if (!FLAG_NAMES.has(n)) ctx.addIssue({ code: 'custom', path: [k], input: n, message: `unknown flag ${JSON.stringify(n)} (known: ${[...FLAG_NAMES.keys()].join(', ')})` });
+      });
+      return v;
+    }
     if (typeof v === 'number') {
       if (Number.isSafeInteger(v) && v >= 0) return v;
       ctx.addIssue({ code: 'custom', message: v >= 0 && Number.isInteger(v)
@@ -95,7 +184,8 @@ export const u64Flags = z
   .describe('64-bit flags: an integer, a hex string such as "0x8" (up to 0xffffffffffffffff), or a list of flag names');
 export const flagsOrNames = u64Flags;
 export const program = z.union([z.string(), z.array(z.string())]).transform((v) => (Array.isArray(v) ? v.join('\n') : v))
-  .describe('guest program: x86-64 assembly in Intel syntax, a string or an array of lines');
+  .refine((v) => v.length <= LIMITS.programChars, { error: (i) => `the program is ${(i.input as string).length.toLocaleString('en')} characters long; the limit is ${LIMITS.programChars.toLocaleString('en')} (${LIMITS.programChars / KiB} KiB)` })
+  .describe(`guest program: x86-64 assembly in Intel syntax, a string or an array of lines (at most ${LIMITS.programChars / KiB} KiB of source)`);
 export const ref = z.union([z.string(), z.number()]).describe('a name given with "as" earlier, or a number');
 
 export const DEVICE_NAMES = [

@@ -10,14 +10,13 @@ import type { Host } from '../host/host';
 import { FRAME_OWNER_NAMES } from '../host/physmem';
 import type { GuestMemfd } from '../kvm/guest-memfd';
 import { VM_TYPE_NAMES, type Kvm } from '../kvm/kvm';
-import * as uapi from '../kvm/uapi';
 import type { Vm } from '../kvm/vm';
 import { hostFrameOf } from '../kvm/host-frame';
-import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE } from '../kvm/guest-memfd';
 import { SEPT_STATE_NAMES } from '../tdx/sept';
 import { VmmVm } from '../vmm/vmm';
 import { World, type HostNode } from '../world/world';
 import type { HostSummary, Report, StepResult, VmSummary } from './report';
+import { FLAG_NAMES, capabilityNumber } from './fields';
 import { ScenarioError, parseScenario, type ScenarioT, type StepT } from './schema';
 import { STEP_BY_KIND } from './steps';
 import type { HostSide, Named, StepContext, StepOutcome } from './steps/define';
@@ -33,23 +32,6 @@ import type { RunRequest } from '../vmm/vcpu-thread';
 export type { HostSummary, LinkSummary, MigrationSummary, Report, StepResult, StepValue, VmSummary } from './report';
 export { assembleAt, decodeData, printable, toHex } from './steps/util';
 
-const FLAG_NAMES: Record<string, number> = {
-  KVM_MEM_LOG_DIRTY_PAGES: uapi.KVM_MEM_LOG_DIRTY_PAGES,
-  KVM_MEM_READONLY: uapi.KVM_MEM_READONLY,
-  KVM_MEM_GUEST_MEMFD: uapi.KVM_MEM_GUEST_MEMFD,
-  KVM_MEMORY_ATTRIBUTE_PRIVATE: uapi.KVM_MEMORY_ATTRIBUTE_PRIVATE,
-  FALLOC_FL_KEEP_SIZE,
-  FALLOC_FL_PUNCH_HOLE,
-  GUEST_MEMFD_FLAG_MMAP: uapi.GUEST_MEMFD_FLAG_MMAP,
-  GUEST_MEMFD_FLAG_INIT_SHARED: uapi.GUEST_MEMFD_FLAG_INIT_SHARED,
-  KVM_MSR_FILTER_READ: uapi.KVM_MSR_FILTER_READ,
-  KVM_MSR_FILTER_WRITE: uapi.KVM_MSR_FILTER_WRITE,
-  KVM_MSR_EXIT_REASON_INVAL: uapi.KVM_MSR_EXIT_REASON_INVAL,
-  KVM_MSR_EXIT_REASON_UNKNOWN: uapi.KVM_MSR_EXIT_REASON_UNKNOWN,
-  KVM_MSR_EXIT_REASON_FILTER: uapi.KVM_MSR_EXIT_REASON_FILTER,
-  KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE: uapi.KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE,
-  KVM_DIRTY_LOG_INITIALLY_SET: uapi.KVM_DIRTY_LOG_INITIALLY_SET,
-};
 
 /** The trace layer of a step's failure event, by the step's level. */
 const FAILURE_LAYER = { vmm: 'vmm', host: 'host', kvm: 'kvm', world: 'link' } as const;
@@ -384,16 +366,17 @@ export class ScenarioRun implements StepContext {
     }
     let out = 0n;
     for (const n of v) {
-      if (!(n in FLAG_NAMES)) throw new ScenarioError([{ path: `$.steps[${i}].${field}`, message: `unknown flag "${n}" (known: ${Object.keys(FLAG_NAMES).join(', ')})` }]);
-      out |= BigInt(FLAG_NAMES[n]);
+      const bit = FLAG_NAMES.get(n);
+      if (bit === undefined) throw new ScenarioError([{ path: `$.steps[${i}].${field}`, message: `unknown flag "${n}" (known: ${[...FLAG_NAMES.keys()].join(', ')})` }]);
+      out |= BigInt(bit);
     }
     return out <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(out) : out;
   }
 
   cap(v: string | number, i: number): number {
     if (typeof v === 'number') return v;
-    const n = (uapi as unknown as Record<string, unknown>)[v];
-    if (typeof n !== 'number' || !v.startsWith('KVM_CAP_')) throw new ScenarioError([{ path: `$.steps[${i}].cap`, message: `unknown capability "${v}"` }]);
+    const n = capabilityNumber(v);
+    if (n === undefined) throw new ScenarioError([{ path: `$.steps[${i}].cap`, message: `unknown capability "${v}"` }]);
     return n;
   }
 

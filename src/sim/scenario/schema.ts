@@ -1,10 +1,11 @@
 import { z } from 'zod';
 import { GiB, formatSize } from '../core/units';
-import { ScenarioError, bandwidth, deviceName, dirtyRingSize, duration, hostName, nearest, numeric, program, vmName, type ScenarioIssue } from './fields';
+import { LIMITS, ScenarioError, bandwidth, deviceName, dirtyRingSize, duration, hostName, nearest, numeric, program, sizeAtMost, vmName, type ScenarioIssue } from './fields';
+import { checkReferences } from './check';
 import { LEVEL_TITLES, STEPS, STEP_KINDS, Step, type StepT } from './steps';
 import { WorkloadSpec } from './workload';
 
-export { ScenarioError, Step, STEP_KINDS, type ScenarioIssue, type StepT };
+export { LIMITS, ScenarioError, Step, STEP_KINDS, type ScenarioIssue, type StepT };
 
 /**
  * The scenario format, version 2 (docs/scenario-format.md): a world of hosts, the links between
@@ -17,6 +18,11 @@ export const SCENARIO_VERSION = 2;
 export const SCENARIO_VERSIONS: readonly number[] = [1, 2];
 
 const DEFAULT_HOST_MEMORY = 16 * GiB;
+
+/** An array of at most `max` items, refused with the count and the limit. */
+function atMost<T extends z.ZodType>(a: z.ZodArray<T>, max: number, what: string): z.ZodArray<T> {
+  return a.max(max, { error: (i) => `${(i.input as unknown[]).length.toLocaleString('en')} ${what}: the limit is ${max.toLocaleString('en')} (docs/scenario-format.md, "Limits")` });
+}
 
 export const TdxConfig = z.strictObject({
   sept_ve_disable: z.boolean().default(true).describe('TD attribute SEPT_VE_DISABLE (QEMU default on)'),
@@ -42,7 +48,7 @@ export const VmSpec = z.strictObject({
   name: vmName.describe('the VM\'s name, unique in the whole world (steps name VMs by it)'),
   host: hostName.optional().describe('the host the VM runs on (required when there are several hosts)'),
   type: z.enum(['default', 'sw-protected', 'tdx']).describe('KVM_X86_DEFAULT_VM, KVM_X86_SW_PROTECTED_VM or KVM_X86_TDX_VM'),
-  memory: numeric.default(256 * 1024 * 1024),
+  memory: sizeAtMost(LIMITS.guestMemory, 'guest memory').default(256 * 1024 * 1024).describe(`the guest's RAM (at most ${formatSize(LIMITS.guestMemory)})`),
   vcpus: z.number().int().min(1).max(8).default(1).describe("vCPUs, 1 to 8: each starts at the program's entry with its index in rdi and its own stack page"),
   program: program.optional().describe('guest program: x86-64 assembly in Intel syntax, a string or an array of lines (or give a workload)'),
   workload: WorkloadSpec.optional().describe('instead of a program: a guest that dirties memory at a rate (the dirty_memory service)'),
@@ -55,7 +61,7 @@ export const VmSpec = z.strictObject({
 
 export const HostSpec = z.strictObject({
   name: z.string().min(1).describe("the host's name, unique in the world"),
-  memory: numeric.default(DEFAULT_HOST_MEMORY).describe("the host's physical memory"),
+  memory: sizeAtMost(LIMITS.hostMemory, 'host memory', LIMITS.hostMemoryMin).default(DEFAULT_HOST_MEMORY).describe(`the host's physical memory (${formatSize(LIMITS.hostMemoryMin)} to ${formatSize(LIMITS.hostMemory)}; all hosts together at most ${formatSize(LIMITS.worldMemory)})`),
 });
 
 /**
@@ -75,10 +81,10 @@ export const Scenario = z.strictObject({
   title: z.string().min(1),
   explanation: z.string().default(''),
   seed: z.number().int().nonnegative().default(1),
-  hosts: z.array(HostSpec).min(1).default([{ name: 'host0', memory: DEFAULT_HOST_MEMORY }]).describe('the physical machines of the world'),
-  links: z.array(LinkSpec).default([]).describe('network links between hosts'),
-  vms: z.array(VmSpec).default([]),
-  steps: z.array(Step).default([]),
+  hosts: atMost(z.array(HostSpec).min(1), LIMITS.hosts, 'hosts').default([{ name: 'host0', memory: DEFAULT_HOST_MEMORY }]).describe('the physical machines of the world'),
+  links: atMost(z.array(LinkSpec), LIMITS.links, 'links').default([]).describe('network links between hosts'),
+  vms: atMost(z.array(VmSpec), LIMITS.vms, 'VMs').default([]),
+  steps: atMost(z.array(Step), LIMITS.steps, 'steps').default([]),
 });
 
 /** Version 1: one host, one vCPU per VM, no links. Read and upgraded (upgradeV1). */
@@ -87,9 +93,9 @@ export const ScenarioV1 = z.strictObject({
   title: z.string().min(1),
   explanation: z.string().default(''),
   seed: z.number().int().nonnegative().default(1),
-  host: z.strictObject({ name: z.string().default('host0'), memory: numeric.default(DEFAULT_HOST_MEMORY) }).default({ name: 'host0', memory: DEFAULT_HOST_MEMORY }),
-  vms: z.array(VmSpec.omit({ host: true }).extend({ vcpus: z.literal(1).default(1) })).default([]),
-  steps: z.array(Step).default([]),
+  host: z.strictObject({ name: z.string().default('host0'), memory: sizeAtMost(LIMITS.hostMemory, 'host memory', LIMITS.hostMemoryMin).default(DEFAULT_HOST_MEMORY) }).default({ name: 'host0', memory: DEFAULT_HOST_MEMORY }),
+  vms: atMost(z.array(VmSpec.omit({ host: true }).extend({ vcpus: z.literal(1).default(1) })), LIMITS.vms, 'VMs').default([]),
+  steps: atMost(z.array(Step), LIMITS.steps, 'steps').default([]),
 });
 
 export type ScenarioInput = z.input<typeof Scenario>;
@@ -177,6 +183,9 @@ function checkWorld(s: z.output<typeof Scenario>): ScenarioT {
     });
   };
   unique(hostNames, 'host', (i) => `$.hosts[${i}].name`);
+  const total = s.hosts.reduce((n, h) => n + h.memory, 0);
+  if (total > LIMITS.worldMemory)
+    issues.push({ path: '$.hosts', message: `the hosts have ${formatSize(total)} of memory together, above the limit of ${formatSize(LIMITS.worldMemory)} (docs/scenario-format.md, "Limits")` });
   unique(s.links.map((l) => l.name), 'link', (i) => `$.links[${i}].name`);
   unique(s.vms.map((v) => v.name), 'VM', (i) => `$.vms[${i}].name`);
   s.links.forEach((l, i) => {
@@ -195,7 +204,9 @@ function checkWorld(s: z.output<typeof Scenario>): ScenarioT {
     return { ...v, host: v.host };
   });
   if (issues.length) throw new ScenarioError(issues);
-  return { ...s, vms, notes: [] };
+  const out = { ...s, vms, notes: [] };
+  checkReferences(out);
+  return out;
 }
 
 /** Validate untrusted input (version 2, or version 1 upgraded); throws ScenarioError naming every problem by JSON path. */
@@ -211,13 +222,16 @@ export function parseScenario(input: unknown): ScenarioT {
       if (seen.has(v.name)) throw new ScenarioError([{ path: `$.vms[${i}].name`, message: `duplicate VM name "${v.name}"` }]);
       seen.add(v.name);
     });
-    return upgradeV1(r.data);
+    const up = upgradeV1(r.data);
+    checkReferences(up);
+    return up;
   }
   const r = Scenario.safeParse(input);
   if (!r.success) throw new ScenarioError(issuesOf(r.error, input));
   return checkWorld(r.data);
 }
 
+/** The scenario JSON Schema (version 2), with the limits (LIMITS) as `x-limits`. */
 export function scenarioJsonSchema(): unknown {
-  return z.toJSONSchema(Scenario, { io: 'input', unrepresentable: 'any' });
+  return { ...z.toJSONSchema(Scenario, { io: 'input', unrepresentable: 'any' }), 'x-limits': { ...LIMITS } };
 }

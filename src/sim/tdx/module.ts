@@ -1,4 +1,5 @@
 import { PagedU32 } from '../core/paged-array';
+import { fail } from '../core/errno';
 import { Cost } from '../core/clock';
 import { eventKind, type TraceSink } from '../core/trace';
 import { PAGE_SIZE, hex } from '../core/units';
@@ -111,7 +112,7 @@ export class TdxModule {
 
   private metadataFrame(td: Td): number {
     const f = this.host.memory.alloc(FrameOwner.TdxMetadata, td.hkid);
-    if (f < 0) throw new Error('host memory exhausted while adding TDX metadata');
+    if (f < 0) fail('ENOMEM', 'host memory is exhausted: no frame for the TD\'s metadata (TDR, TDCS, TDVPS)');
     // Metadata pages are encrypted with the TD's key too: the host reads zeros from them.
     this.host.memory.hkid[f] = td.hkid;
     return f;

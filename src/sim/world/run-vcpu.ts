@@ -31,7 +31,7 @@ export interface VcpuRunResult {
  * `cont` continues a step paused by a slice: its request (plain data, the runner keeps it between
  * slices and in a snapshot), whose counts then run over the whole step.
  */
-export function runVcpu(scheduler: Scheduler, vmm: VmmVm, vcpuIndex: number, until: 'halt' | 'exit', budget: number, kick: boolean, slice = Infinity, cont?: RunRequest): VcpuRunResult {
+export function runVcpu(scheduler: Scheduler, vmm: VmmVm, vcpuIndex: number, until: 'halt' | 'exit', budget: number, kick: boolean, slice = Infinity, cont?: RunRequest, maxExits = Infinity): VcpuRunResult {
   const t = vmm.threads[vcpuIndex];
   if (!t) throw new RangeError(`VM "${vmm.desc.name}" has no vCPU ${vcpuIndex} (it has ${vmm.threads.length})`);
   if (vmm.runState === 'paused') return { stop: 'paused', instructions: 0, exits: 0, message: `the VM is stopped: vCPU ${vcpuIndex} runs again after cont` };
@@ -45,6 +45,11 @@ export function runVcpu(scheduler: Scheduler, vmm: VmmVm, vcpuIndex: number, unt
     for (;;) {
       if (t.state !== 'running' && t.state !== 'sleeping' && t.state !== 'blocked') break;
       if (r.left <= 0) break;
+      // An exit costs the simulator far more than an instruction: a run that must end in bounded
+      // time (a reboot runs whole) also stops after `maxExits` exits to user space.
+      if (r.exits >= maxExits) {
+        return { stop: 'budget', instructions: r.instructions, exits: r.exits, message: `the guest made ${r.exits} exits to user space without halting; the run stopped at the step's exit budget`, lastExit: r.last?.lastExit };
+      }
       if (until === 'exit' && r.last?.stop === 'exit') break;
       if (r.instructions - from >= slice) return { stop: 'slice', instructions: r.instructions, exits: r.exits, message: `paused after ${r.instructions} instructions (a slice)`, lastExit: r.last?.lastExit, request: r };
       t.cap = slice - (r.instructions - from);

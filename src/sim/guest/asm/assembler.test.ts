@@ -197,3 +197,42 @@ describe('errors carry line and column', () => {
     expect(assembleWithDiagnostics('nop').errors).toEqual([]);
   });
 });
+
+describe('hostile programs are refused with a line and column, never a crash', () => {
+  test.each(['constructor', 'toString', 'hasOwnProperty', '__proto__', 'valueOf', 'isPrototypeOf'])(
+    "a mnemonic named like Object.prototype's %s is an unknown instruction",
+    (word) => {
+      expect(err(`_start: ${word} 1`)).toBe(`line 1, column 9: unknown instruction '${word}'`);
+      expect(err(`rep ${word}`)).toBe(`line 1, column 5: unknown instruction '${word}'`);
+      expect(err(`j${word} x`)).toBe(`line 1, column 1: unknown instruction 'j${word}'`);
+      expect(err(`mov ${word} [rax], 1`)).toMatch(/^line 1, column \d+: unexpected '\['$/);
+    },
+  );
+
+  test('5,000 nested parentheses: too deep, not a stack overflow', () => {
+    const src = `_start: mov rax, ${'('.repeat(5000)}1${')'.repeat(5000)}\nhlt`;
+    expect(err(src)).toMatch(/^line 1, column \d+: expression nested more than 64 levels deep$/);
+    expect(err(`dq ${'-'.repeat(5000)}1`)).toMatch(/nested more than 64 levels deep/);
+  });
+
+  test('a 64-level expression still assembles; 100,000 terms in one expression are refused', () => {
+    expect(bytes(`db ${'('.repeat(60)}7${')'.repeat(60)}`)).toBe('07');
+    expect(err(`dq ${Array(100_000).fill('1').join('+')}`)).toMatch(/expression longer than 1024 terms and operators/);
+  });
+
+  test('images past 1 MiB are refused before they are built (resb, times, org, align)', () => {
+    expect(err('resb 0x1000000000')).toMatch(/^line 1, column 1: the reservation of \d+ makes the program image larger than 1,048,576 bytes, the limit$/);
+    expect(err('times 60000 dq 1, 2, 3')).toMatch(/^line 1, column 1: this line makes the program image larger than 1,048,576 bytes/);
+    expect(err('times 1000000 dq 1')).toMatch(/^line 1, column 7: times count 1000000 is too large \(at most 65,536; use resb for large zeroed areas\)$/);
+    expect(err('org 0x100000\ntimes $ resb 1')).toMatch(/^line 2, column 7: times count 1048576 is too large/);
+    expect(err('times 100000000 nop')).toMatch(/times count 100000000 is too large/);
+    expect(err('nop\norg 0x3fffffff')).toMatch(/^line 2, column 5: org 0x3fffffff makes the program image larger/);
+    expect(err('nop\nalign 0x1000000000')).toMatch(/^line 2, column 1: align 68719476736 makes the program image larger/);
+    expect(assemble('resb 0x100000').image.length).toBe(0x100000);
+  });
+
+  test('a source longer than 256 KiB is refused whole', () => {
+    expect(err('nop\n'.repeat(70_000))).toBe('line 1, column 1: the program is 280,000 characters long; the limit is 262,144');
+    expect(assembleWithDiagnostics('nop\n'.repeat(70_000)).errors).toHaveLength(1);
+  });
+});

@@ -13,6 +13,9 @@
  * directives (db/dw/dd/dq/times/resb...) produce their exact bytes.
  */
 import { AsmError } from './errors';
+import { ASM_LIMITS } from './limits';
+
+export { ASM_LIMITS };
 import { type Expr, ExprParser, type EvalContext, evaluate, linearize } from './expr';
 import { type Token, stripComment, tokenize } from './lexer';
 import {
@@ -22,6 +25,7 @@ import {
 import { type Rm, encodeModrm, encodePlain, pushLE } from './encode';
 import { type Insn, type Operand, type Program, OPND_IMM, OPND_MEM, OPND_REG, Op } from '../../abi/program';
 import { type RegInfo, lookupRegister } from './registers';
+
 
 export interface AssembleOptions {
   /** Address of the first byte (default 0, or the first `org` before any code). */
@@ -44,6 +48,9 @@ export function assemble(source: string, options: AssembleOptions = {}): Program
 
 /** Assembles `source`, collecting at most one error per line, in line order. */
 export function assembleWithDiagnostics(source: string, options: AssembleOptions = {}): Diagnostics {
+  if (source.length > ASM_LIMITS.sourceChars) {
+    return { errors: [new AsmError(1, 1, `the program is ${source.length.toLocaleString('en')} characters long; the limit is ${ASM_LIMITS.sourceChars.toLocaleString('en')}`)] };
+  }
   const a = new Assembler(source, options);
   return a.run();
 }
@@ -112,6 +119,8 @@ class Assembler {
   /** Pass-1 length and "had a forward reference" of each instruction, keyed by line#repetition. */
   private readonly pass1 = new Map<string, { len: number; long: boolean }>();
   private unknownSeen = false;
+  /** The image reached ASM_LIMITS.imageBytes. */
+  private full = false;
   private scope = '';
   private line = 0;
   private readonly chunks: { addr: number; bytes: number[] }[] = [];
@@ -239,15 +248,15 @@ class Assembler {
     if (m === 'org' || m === '.org') return { k: 'org', expr: this.exprAll(toks, i + 1, head), column: toks[i + 1].column };
     if (m === 'align') return { k: 'align', expr: this.exprAll(toks, i + 1, head), column: head.column };
     if (IGNORED_DIRECTIVES.has(m)) return { k: 'data', unit: 1, items: [], column: head.column };
-    if (m in DATA_UNITS) {
+    if (DATA_UNITS.has(m)) {
       const groups = this.splitOperands(toks, i + 1, head);
       const items: DataItem[] = groups.map((g) => {
         if (g.length === 1 && g[0].kind === 'str') return { k: 'str', text: g[0].text, column: g[0].column };
         return { k: 'expr', expr: this.exprAll(g, 0, head), column: g[0].column };
       });
-      return { k: 'data', unit: DATA_UNITS[m], items, column: head.column };
+      return { k: 'data', unit: DATA_UNITS.get(m)!, items, column: head.column };
     }
-    if (m in RES_UNITS) return { k: 'res', unit: RES_UNITS[m], expr: this.exprAll(toks, i + 1, head), column: head.column };
+    if (RES_UNITS.has(m)) return { k: 'res', unit: RES_UNITS.get(m)!, expr: this.exprAll(toks, i + 1, head), column: head.column };
     if (m === 'equ') this.err(head.column, "'equ' needs a name before it: NAME equ VALUE");
 
     let rep = false;
@@ -260,7 +269,7 @@ class Assembler {
     const mt = toks[j];
     const mn = mt.text.toLowerCase();
     if (!isMnemonic(mn)) this.err(mt.column, `unknown instruction '${mt.text}'`);
-    if (rep && !(mn in STRING_OPS)) this.err(head.column, `'${m}' can only be used with string instructions (stosb, movsb, ...)`);
+    if (rep && !STRING_OPS.has(mn)) this.err(head.column, `'${m}' can only be used with string instructions (stosb, movsb, ...)`);
     const ops = this.splitOperands(toks, j + 1, mt).map((g) => this.parseOperand(g, code));
     return { k: 'insn', mnemonic: mn, column: mt.column, rep, ops, text: code.slice(head.column - 1).trim() };
   }
@@ -300,8 +309,8 @@ class Assembler {
     let short = false;
     while (i < toks.length && toks[i].kind === 'ident') {
       const w = toks[i].text.toLowerCase();
-      if (w in SIZE_KEYWORDS && i + 1 < toks.length) {
-        sizeKw = SIZE_KEYWORDS[w];
+      if (SIZE_KEYWORDS.has(w) && i + 1 < toks.length) {
+        sizeKw = SIZE_KEYWORDS.get(w)!;
         i++;
         if (toks[i]?.kind === 'ident' && toks[i].text.toLowerCase() === 'ptr') i++;
       } else if ((w === 'short' || w === 'near') && i + 1 < toks.length) {
@@ -425,7 +434,7 @@ class Assembler {
         if (v < BigInt(this.here)) {
           this.err(b.column, `org ${hex(v)} would move the location counter backwards (it is ${hex(BigInt(this.here))})`);
         }
-        if (v - BigInt(this.here) > 1n << 26n) this.err(b.column, `org ${hex(v)} would leave a gap of more than 64 MiB`);
+        this.room(v - BigInt(this.here), b.column, `org ${hex(v)}`);
         this.emit(new Array<number>(Number(v) - this.here).fill(0), line, null);
         return;
       }
@@ -434,19 +443,22 @@ class Assembler {
         if (a <= 0n || (a & (a - 1n)) !== 0n) this.err(b.column, `alignment ${a} is not a power of two`);
         const n = Number(a);
         const pad = (n - (this.here % n)) % n;
+        this.room(BigInt(pad), b.column, `align ${a}`);
         if (pad) this.emit(new Array<number>(pad).fill(0), line, null);
         return;
       }
       case 'times': {
         const n = this.constant(b.count, b.column, 'the times count');
         if (n < 0n) this.err(b.column, `times count ${n} is negative`);
-        if (n > 1n << 24n) this.err(b.column, `times count ${n} is too large`);
+        if (n > BigInt(ASM_LIMITS.timesCount)) this.err(b.column, `times count ${n} is too large (at most ${ASM_LIMITS.timesCount.toLocaleString('en')}; use resb for large zeroed areas)`);
         let first: unknown;
         for (let k = 0; k < Number(n); k++) {
           try {
             this.body(b.inner, line);
           } catch (e) {
             first ??= e;
+            // Past the image's limit every repetition fails the same way: say it once.
+            if (this.full) break;
           }
         }
         if (first) throw first;
@@ -455,6 +467,7 @@ class Assembler {
       case 'res': {
         const n = this.constant(b.expr, b.column, 'the reserve count');
         if (n < 0n) this.err(b.column, `reserve count ${n} is negative`);
+        this.room(n * BigInt(b.unit), b.column, `the reservation of ${n}`);
         this.emit(new Array<number>(Number(n) * b.unit).fill(0), line, null);
         return;
       }
@@ -504,8 +517,17 @@ class Assembler {
     }
   }
 
+  /** Refuse `n` more bytes past the image's limit, before anything that big is made. */
+  private room(n: bigint, column: number, what: string): void {
+    if (BigInt(this.here - this.origin) + n > BigInt(ASM_LIMITS.imageBytes)) {
+      this.full = true;
+      this.err(column, `${what} makes the program image larger than ${ASM_LIMITS.imageBytes.toLocaleString('en')} bytes, the limit`);
+    }
+  }
+
   private emit(bytes: number[], line: number, insn: Insn | null): void {
     if (this.here + bytes.length > 2 ** 52) this.err(1, 'the program does not fit below 2^52');
+    this.room(BigInt(bytes.length), 1, 'this line');
     if (this.pass === 2) {
       this.chunks.push({ addr: this.here, bytes });
       this.items.push({ addr: this.here, len: bytes.length, line });
@@ -642,14 +664,14 @@ class Assembler {
     };
     let bytes: number[] = [];
 
-    const cc = (p: string): number | undefined => (m.startsWith(p) ? COND_SUFFIX[m.slice(p.length)] : undefined);
+    const cc = (p: string): number | undefined => (m.startsWith(p) ? COND_SUFFIX.get(m.slice(p.length)) : undefined);
 
-    if (m in ALU_INDEX || m === 'test') {
+    if (ALU_INDEX.has(m) || m === 'test') {
       need(2);
       const [d, s] = ops;
       if (d.k === 'imm') e(d.column, `the destination of '${m}' cannot be an immediate`);
       if (d.k === 'mem' && s.k === 'mem') e(s.column, `invalid combination of operands: '${m}' cannot take two memory operands`);
-      const n = m === 'test' ? -1 : ALU_INDEX[m];
+      const n = m === 'test' ? -1 : ALU_INDEX.get(m)!;
       insn.op = m === 'test' ? Op.TEST : [Op.ADD, Op.OR, Op.ADC, Op.SBB, Op.AND, Op.SUB, Op.XOR, Op.CMP][n];
       const size = size2(d, s);
       checkHigh8(size);
@@ -898,9 +920,9 @@ class Assembler {
         e(port.column, `the port of '${m}' is an immediate byte or dx, not memory`);
       }
       insn.dst = operand(acc, size);
-    } else if (m in STRING_OPS) {
+    } else if (STRING_OPS.has(m)) {
       need(0);
-      const so = STRING_OPS[m];
+      const so = STRING_OPS.get(m)!;
       insn.op = so.op === 'stos' ? Op.STOS : Op.MOVS;
       insn.size = so.size;
       const opc = (so.op === 'stos' ? 0xaa : 0xa4) + (so.size === 1 ? 0 : 1);
@@ -913,8 +935,8 @@ class Assembler {
         tdcall: [Op.TDCALL, [0x66, 0x0f, 0x01, 0xcc]], vmcall: [Op.VMCALL, [0x0f, 0x01, 0xc1]],
         ud2: [Op.UD2, [0x0f, 0x0b]], int3: [Op.INT3, [0xcc]],
       };
-      const s = simple[m];
-      if (!s) e(b.column, `unknown instruction '${m}'`);
+      const s = Object.hasOwn(simple, m) ? simple[m] : undefined;
+      if (!s) return e(b.column, `unknown instruction '${m}'`);
       insn.op = s[0];
       bytes = [...s[1]];
     }

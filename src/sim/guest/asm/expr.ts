@@ -4,6 +4,7 @@
  * Inside a memory operand registers may appear as linear terms: `[rbx + rcx*8 + table - 8]`.
  */
 import { AsmError } from './errors';
+import { ASM_LIMITS } from './limits';
 import type { Token } from './lexer';
 import { lookupRegister, type RegInfo } from './registers';
 
@@ -23,6 +24,9 @@ const PREC: Record<string, number> = {
 /** Parses an expression from tokens[pos...]; returns the tree and the index after it. */
 export class ExprParser {
   pos: number;
+  /** Nesting so far (parentheses, unary operators) and nodes made: both limited, so no program exhausts the stack. */
+  private depth = 0;
+  private nodes = 0;
   constructor(
     private readonly toks: Token[],
     start: number,
@@ -33,11 +37,26 @@ export class ExprParser {
   }
 
   parse(minPrec = 1): Expr {
+    this.enter();
+    try {
+      return this.binary(minPrec);
+    } finally {
+      this.depth--;
+    }
+  }
+
+  private enter(): void {
+    const t = this.toks[Math.min(this.pos, this.end - 1)];
+    if (++this.depth > ASM_LIMITS.exprDepth) throw new AsmError(this.line, t?.column ?? 1, `expression nested more than ${ASM_LIMITS.exprDepth} levels deep`);
+    if (++this.nodes > ASM_LIMITS.exprNodes) throw new AsmError(this.line, t?.column ?? 1, `expression longer than ${ASM_LIMITS.exprNodes} terms and operators`);
+  }
+
+  private binary(minPrec: number): Expr {
     let a = this.unary();
     for (;;) {
       const t = this.pos < this.end ? this.toks[this.pos] : undefined;
       if (!t || t.kind !== 'punct') break;
-      const p = PREC[t.text];
+      const p = Object.hasOwn(PREC, t.text) ? PREC[t.text] : undefined;
       if (p === undefined || p < minPrec) break;
       this.pos++;
       const b = this.parse(p + 1);
@@ -76,7 +95,12 @@ export class ExprParser {
       return e;
     }
     if (t.text === '-' || t.text === '+' || t.text === '~') {
-      return { k: 'un', op: t.text, a: this.unary(), column: t.column };
+      this.enter();
+      try {
+        return { k: 'un', op: t.text, a: this.unary(), column: t.column };
+      } finally {
+        this.depth--;
+      }
     }
     throw new AsmError(this.line, t.column, `unexpected '${t.raw}' in expression`);
   }

@@ -7,7 +7,7 @@ import * as uapi from '../../kvm/uapi';
 import type { Vcpu } from '../../kvm/vcpu';
 import type { Vm } from '../../kvm/vm';
 import { collectDirtyRing, firstDirtied } from '../../kvm/dirty-ring';
-import { ScenarioError, flagsOrNames, hostName, msrIndex, numeric, program, ref, u64Flags } from '../fields';
+import { LIMITS, ScenarioError, capability, flagsOrNames, instructionBudget, hostName, msrIndex, numeric, program, ref, u64Flags } from '../fields';
 import { defineStep } from './define';
 import { assembleAt } from './util';
 
@@ -32,7 +32,7 @@ export const KVM_STEPS = [
       return { ret: vm.fd };
     }),
 
-  defineStep('KVM_CHECK_EXTENSION', 'kvm', { host: hostName.optional(), vm: z.string().optional(), cap: z.union([z.string(), z.number()]) },
+  defineStep('KVM_CHECK_EXTENSION', 'kvm', { host: hostName.optional(), vm: z.string().optional(), cap: capability },
     { summary: 'ioctl(KVM_CHECK_EXTENSION) on the VM fd, or on a host\'s /dev/kvm without "vm"' },
     (ctx, st, i) => {
       const cap = ctx.cap(st.cap, i);
@@ -43,7 +43,7 @@ export const KVM_STEPS = [
       return { ret: v };
     }),
 
-  defineStep('KVM_ENABLE_CAP', 'kvm', { vm: vmRef, cap: z.union([z.string(), z.number()]), args: z.array(flagsOrNames).default([]) },
+  defineStep('KVM_ENABLE_CAP', 'kvm', { vm: vmRef, cap: capability, args: z.array(flagsOrNames).default([]) },
     { summary: 'ioctl(vm, KVM_ENABLE_CAP); an argument may be a list of flag names (e.g. ["KVM_MSR_EXIT_REASON_FILTER"])' },
     (ctx, st, i) => ({ ret: ctx.vm(st.vm, i).enableCap(ctx.cap(st.cap, i), st.args.map((a, k) => ctx.flags(a, i, `args[${k}]`))) })),
 
@@ -146,7 +146,7 @@ export const KVM_STEPS = [
     }),
 
   defineStep('KVM_RUN', 'kvm', {
-    vm: vmRef, vcpu: z.number().int().default(0), max_instructions: z.number().int().positive().default(1_000_000),
+    vm: vmRef, vcpu: z.number().int().default(0), max_instructions: instructionBudget(LIMITS.wholeStepInstructions, 'a KVM_RUN (it runs whole)'),
     complete: z.strictObject({ data: numeric.optional(), ret: z.number().int().optional() }).optional().describe('what user space writes into kvm_run before re-entering'),
   }, { summary: 'ioctl(vcpu, KVM_RUN): one entry, returning at the first exit to user space' },
   (ctx, st, i) => {

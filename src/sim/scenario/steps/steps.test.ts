@@ -28,14 +28,15 @@ describe('the step registry', () => {
       '| `link_send` | `link`, `bytes`, `label` (default `"data"`), `wait` (default `false`) | send bytes over a link (arrives after bytes / bandwidth + latency); with wait, run until it arrives or fails |');
   });
 
-  test('a step naming a vCPU the VM does not have is refused at its field, for run and interrupt alike', () => {
+  test('a step naming a vCPU the VM does not have is refused at its field, for run and interrupt alike: at load, and as a command', () => {
     const base = structuredClone(PRESETS['host-reads-secret']) as { steps: unknown[] };
     for (const kind of ['run', 'interrupt']) {
-      const run = ScenarioRun.fromJson({ ...(base as object), steps: [{ do: kind, vm: 'ordinary', vcpu: 5 }] });
+      expect(() => ScenarioRun.fromJson({ ...(base as object), steps: [{ do: 'run', vm: 'ordinary' }, { do: kind, vm: 'ordinary', vcpu: 5 }] }), kind)
+        .toThrow(/^\$\.steps\[1\]\.vcpu: VM "ordinary" has 1 vCPU\(s\): there is no vCPU 5$/);
+      const run = ScenarioRun.fromJson({ ...(base as object), steps: [] });
       let err: unknown;
-      try { run.step(); } catch (e) { err = e; }
+      try { run.runOne(Step.parse({ do: kind, vm: 'ordinary', vcpu: 5 })); } catch (e) { err = e; }
       expect(err, kind).toBeInstanceOf(ScenarioError);
-      expect((err as ScenarioError).message, kind).toContain('$.steps[0].vcpu');
       expect((err as ScenarioError).message, kind).toContain('there is no vCPU 5');
     }
   });

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { hex } from '../../core/units';
-import { ScenarioError, deviceName, msrIndex, numeric, vmName } from '../fields';
+import { LIMITS, ScenarioError, deviceName, instructionBudget, msrIndex, numeric, vmName } from '../fields';
 import { defineStep, type StepOutcome } from './define';
 import type { VmmVm } from '../../vmm/vmm';
 import { runVcpu, type VcpuRunResult } from '../../world/run-vcpu';
@@ -18,7 +18,7 @@ export const VMM_STEPS = [
     vm: vmName,
     vcpu: z.number().int().nonnegative().default(0),
     until: z.enum(['halt', 'exit']).default('halt'),
-    max_instructions: z.number().int().positive().default(1_000_000),
+    max_instructions: instructionBudget(LIMITS.runInstructions, 'a run step'),
   }, { summary: 'run the vCPU loop, answering exits, until the guest halts (or one exit with until "exit")' },
   (ctx, st, i) => {
     const v = ctx.vmm(st.vm, i);
@@ -59,12 +59,12 @@ export const VMM_STEPS = [
       return { ret: 0, value: { needs_reboot: v.pendingChanges() } };
     }),
 
-  defineStep('reboot', 'vmm', { vm: vmName, max_instructions: z.number().int().positive().default(1_000_000) },
+  defineStep('reboot', 'vmm', { vm: vmName, max_instructions: instructionBudget(LIMITS.wholeStepInstructions, 'a reboot (it runs whole)') },
     { summary: 'restart the VM with the pending platform and run the guest until it halts (its boot)' },
     (ctx, st, i) => {
       const v = ctx.vmm(st.vm, i);
       v.reboot();
-      const o = runVcpu(ctx.world.scheduler, v, 0, 'halt', st.max_instructions, true);
+      const o = runVcpu(ctx.world.scheduler, v, 0, 'halt', st.max_instructions, true, Infinity, undefined, LIMITS.wholeStepExits);
       return { ret: 0, why: o.message, value: { boot: v.boots, stop: o.stop, instructions: o.instructions, exits: o.exits, console: v.console } };
     }),
 

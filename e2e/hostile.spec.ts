@@ -1,0 +1,117 @@
+import { expect, test, type Page } from '@playwright/test';
+
+/**
+ * Hostile input and faults in the browser: the Content-Security-Policy is in force (and nothing the
+ * lab does violates it), a worker that goes away is noticed, a looping guest does not hold the page.
+ */
+
+type Gml = { __gml: { closeWorker(): Promise<void>; progress(): { playing: boolean; instructions: number } }; __csp: string[] };
+
+/** Every CSP violation and every console error the page sees, from before its first script runs. */
+async function watchCsp(page: Page): Promise<string[]> {
+  const seen: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error' || /Content Security Policy/i.test(m.text())) seen.push(`console ${m.type()}: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => seen.push(`page error: ${e.message}`));
+  await page.addInitScript(() => {
+    (window as unknown as Gml).__csp = [];
+    document.addEventListener('securitypolicyviolation', (e) => {
+      (window as unknown as Gml).__csp.push(`${e.violatedDirective} blocked ${e.blockedURI || '(inline)'} at ${e.sourceFile}:${e.lineNumber}`);
+    });
+  });
+  return seen;
+}
+
+async function violations(page: Page, seen: string[]): Promise<string[]> {
+  return [...seen, ...(await page.evaluate(() => (window as unknown as Gml).__csp))];
+}
+
+/** base64url of a scenario's JSON, for ?scenario=. */
+const link = (scenario: unknown) => `/?v=2&scenario=${Buffer.from(JSON.stringify(scenario)).toString('base64url')}`;
+
+test('the page is served with a strict Content-Security-Policy, as a header and in the built page', async ({ page }) => {
+  const res = await page.goto('/');
+  const headers = res!.headers();
+  const csp = headers['content-security-policy'];
+  expect(headers['x-content-type-options']).toBe('nosniff');
+  const directives = new Map(csp.split(';').map((d) => d.trim().split(/\s+/)).map(([k, ...v]) => [k, v]));
+  expect(directives.get('script-src')).toEqual(["'self'", "'wasm-unsafe-eval'"]);
+  expect(directives.get('worker-src')).toEqual(["'self'"]);
+  expect(directives.get('object-src')).toEqual(["'none'"]);
+  expect(directives.get('frame-ancestors')).toEqual(["'none'"]);
+  for (const [name, sources] of directives) {
+    expect(sources, name).not.toContain("'unsafe-eval'");
+    if (name !== 'style-src') expect(sources, name).not.toContain("'unsafe-inline'");
+  }
+  const meta = await page.locator('meta[http-equiv="Content-Security-Policy"]').getAttribute('content');
+  expect(meta).toBe(csp.replace("; frame-ancestors 'none'", ''));
+  // No inline script in the built page: every script has a src.
+  expect(await page.locator('script:not([src])').count()).toBe(0);
+});
+
+test('a lesson played to its end, the guest editor and the attack-surface view cause no CSP violation', async ({ page }) => {
+  const seen = await watchCsp(page);
+  await page.goto('/');
+  await expect(page.getByTestId('progress')).toHaveText(/Step 1 of 7/);
+  await page.getByRole('button', { name: 'Play', exact: true }).click();
+  await expect(page.getByTestId('progress')).toHaveText(/finished/);
+  // The guest panel's editor (CodeMirror puts its theme in a <style>), the page maps (the WebAssembly painter).
+  await expect(page.locator('[data-panel="guest"] .cm-editor')).toBeVisible();
+  await page.getByRole('combobox', { name: 'Lesson' }).selectOption('platform-talk');
+  await expect(page.getByTestId('progress')).toHaveText(/Step 1 of/);
+  await page.getByRole('button', { name: 'Attack surface' }).click();
+  await expect(page.getByRole('button', { name: 'Attack surface' })).toHaveAttribute('aria-pressed', 'true');
+  expect(await violations(page, seen)).toEqual([]);
+  // The policy is in force: an inline script is refused, and the page hears of it (once for the
+  // header's policy, once for the meta's).
+  await page.evaluate(() => {
+    const s = document.createElement('script');
+    s.textContent = 'window.__inlineRan = true';
+    document.head.appendChild(s);
+  });
+  await expect.poll(() => page.evaluate(() => (window as unknown as Gml).__csp.length)).toBeGreaterThanOrEqual(1);
+  expect(await page.evaluate(() => (window as unknown as { __inlineRan?: boolean }).__inlineRan)).toBeUndefined();
+});
+
+test('a worker that closes itself is noticed: the page says so and the restart brings the lesson back', async ({ page }) => {
+  await page.goto('/?v=2&preset=lazy-accept&debug=1');
+  await expect(page.getByTestId('progress')).toHaveText(/Step 1 of/);
+  await page.getByRole('button', { name: 'Run the next scenario step' }).click();
+  await expect(page.getByTestId('progress')).toHaveText(/Step 2 of/);
+  await page.evaluate(() => (window as unknown as Gml).__gml.closeWorker());
+  // No error event comes from a worker that closes: the watchdog's unanswered ping (5 s) tells.
+  await expect(page.getByRole('alert')).toContainText('has not answered', { timeout: 20_000 });
+  await page.getByRole('button', { name: 'Restart the lab' }).click();
+  await expect(page.getByRole('alert')).toHaveCount(0);
+  await expect(page.getByTestId('progress')).toHaveText(/Step 1 of/);
+  await page.getByRole('button', { name: 'Run the next scenario step' }).click();
+  await expect(page.getByTestId('progress')).toHaveText(/Step 2 of/);
+});
+
+test('switching lessons takes effect promptly while a guest loops at full speed', async ({ page }) => {
+  const loop = {
+    version: 2,
+    title: 'A guest that never halts',
+    vms: [{ name: 'g', type: 'default', memory: '16M', program: ['_start:', '  add rax, 1', '  jmp _start'] }],
+    steps: [{ do: 'run', vm: 'g', max_instructions: 100_000_000 }, { do: 'run', vm: 'g', max_instructions: 100_000_000 }],
+  };
+  await page.goto(`${link(loop)}&debug=1`);
+  await expect(page.getByRole('heading', { level: 2, name: 'A guest that never halts' })).toBeVisible();
+  // Fastest speed, then play: wait until it has run a good many instructions (it is looping).
+  for (let i = 0; i < 8; i++) await page.keyboard.press('+');
+  await page.getByRole('button', { name: 'Play', exact: true }).click();
+  await expect.poll(() => page.evaluate(() => (window as unknown as Gml).__gml.progress().instructions), { timeout: 20_000 }).toBeGreaterThan(200_000);
+  await page.getByRole('combobox', { name: 'Lesson' }).selectOption('lazy-accept');
+  await expect(page.getByTestId('progress')).toHaveText(/Step 1 of/, { timeout: 5_000 });
+  await expect(page.getByRole('combobox', { name: 'Lesson' })).toHaveValue('lazy-accept');
+});
+
+test('a file above 1 MiB is refused by its size, before it is read', async ({ page }) => {
+  await page.goto('/');
+  await expect(page.getByTestId('progress')).toHaveText(/Step 1 of 7/);
+  await page.getByTestId('import-file').setInputFiles({ name: 'huge.json', mimeType: 'application/json', buffer: Buffer.alloc(1024 * 1024 + 1, 0x20) });
+  await expect(page.getByRole('alert')).toContainText('huge.json');
+  await expect(page.getByRole('alert')).toContainText('the file is 1,048,577 bytes; a scenario is at most 1,048,576 bytes (1 MiB)');
+  await expect(page.getByRole('heading', { level: 2, name: "Who can read the guest's secret?" })).toBeVisible();
+});

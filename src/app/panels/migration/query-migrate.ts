@@ -1,0 +1,72 @@
+/**
+ * The rows of the migration panel's query-migrate table: QEMU's field names (qapi/migration.json,
+ * MigrationInfo and MigrationStats), the unit each is reported in, and a line a student can read on
+ * hover. Values come from the simulator's query-migrate answer as QEMU computes them
+ * (src/sim/vmm/migration/); a field QEMU leaves out for the status (fill_source_migration_info) is
+ * shown as absent, not as 0.
+ */
+
+export type FieldUnit = 'status' | 'ms' | 'bytes' | 'pages' | 'pages/s' | 'Mbit/s' | 'count' | '%';
+
+export interface FieldRow {
+  /** The field as query-migrate names it: top-level, or under `ram` as `ram.<name>`. */
+  key: string;
+  unit: FieldUnit;
+  /** One line: what the number is and how QEMU gets it. */
+  explain: string;
+}
+
+export const QUERY_MIGRATE_FIELDS: readonly FieldRow[] = [
+  { key: 'status', unit: 'status', explain: 'Where the migration is: setup, active (pre-copy rounds), device (stop-and-copy of the last pages and the device state), completed, failed, cancelling or cancelled.' },
+  { key: 'total-time', unit: 'ms', explain: 'Milliseconds since the migration started; once it has ended, how long it took.' },
+  { key: 'setup-time', unit: 'ms', explain: 'Milliseconds from the migrate command to the start of the first round (the setup, with its first dirty-bitmap sync).' },
+  { key: 'expected-downtime', unit: 'ms', explain: 'While active: the bytes found dirty at the last sync divided by the measured bandwidth, the pause the guest would see if it stopped now.' },
+  { key: 'downtime', unit: 'ms', explain: 'Once completed: how long the guest was really paused (the last pages and the device state, sent without the rate limit).' },
+  { key: 'cpu-throttle-percentage', unit: '%', explain: 'Only while auto-converge throttles the guest: the share of time each vCPU is made to sleep.' },
+  { key: 'ram.transferred', unit: 'bytes', explain: 'Bytes put on the link so far: page data, page headers and zero-page markers.' },
+  { key: 'ram.remaining', unit: 'bytes', explain: 'Bytes of dirty pages still to send (dirty pages × page size); 0 once completed.' },
+  { key: 'ram.total', unit: 'bytes', explain: 'Bytes of guest RAM being migrated.' },
+  { key: 'ram.duplicate', unit: 'pages', explain: 'Zero pages: sent as a header and one byte instead of 4 KiB.' },
+  { key: 'ram.normal', unit: 'pages', explain: 'Pages sent whole (4 KiB of data each).' },
+  { key: 'ram.normal-bytes', unit: 'bytes', explain: 'normal × page size: the page data sent, without headers.' },
+  { key: 'ram.dirty-pages-rate', unit: 'pages/s', explain: 'Pages the guest dirtied per second, measured over at least a second between syncs.' },
+  { key: 'ram.mbps', unit: 'Mbit/s', explain: 'Throughput of the last 100 ms bandwidth window, in megabits per second.' },
+  { key: 'ram.dirty-sync-count', unit: 'count', explain: 'How many times the dirty bitmap was synced from KVM: the setup sync plus one per round.' },
+  { key: 'ram.precopy-bytes', unit: 'bytes', explain: 'Bytes sent while the guest was running (the pre-copy rounds).' },
+  { key: 'ram.downtime-bytes', unit: 'bytes', explain: 'Bytes sent while the guest was paused: the last pages and the device and vCPU state.' },
+  { key: 'ram.pages-per-second', unit: 'pages/s', explain: 'Pages sent per second in the last bandwidth window.' },
+];
+
+/** The value of `key` in a query-migrate answer, or undefined when the answer leaves it out. */
+export function fieldValue(info: Record<string, unknown> | null | undefined, key: string): unknown {
+  if (!info) return undefined;
+  if (!key.startsWith('ram.')) return info[key];
+  const ram = info.ram as Record<string, unknown> | undefined;
+  return ram?.[key.slice(4)];
+}
+
+const MiB = 1024 * 1024;
+
+/** A value in its unit, the way a lecturer would read it out: "1,536 ms", "12.0 MiB (12,582,912 bytes)". */
+export function formatField(value: unknown, unit: FieldUnit): string {
+  if (value === undefined || value === null) return '—';
+  if (unit === 'status' || typeof value !== 'number') return String(value);
+  const n = value;
+  switch (unit) {
+    case 'ms': return `${Math.round(n).toLocaleString('en')} ms`;
+    case 'bytes': return n >= MiB ? `${(n / MiB).toFixed(1)} MiB (${Math.round(n).toLocaleString('en')} bytes)` : `${Math.round(n).toLocaleString('en')} bytes`;
+    case 'pages': return `${Math.round(n).toLocaleString('en')} pages`;
+    case 'pages/s': return `${Math.round(n).toLocaleString('en')} pages/s`;
+    case 'Mbit/s': return `${n.toFixed(1)} Mbit/s`;
+    case '%': return `${Math.round(n)} %`;
+    default: return Math.round(n).toLocaleString('en');
+  }
+}
+
+/** The share of RAM still to send, 0..1, for the progress bar (null when query-migrate has no `ram`). */
+export function remainingShare(info: Record<string, unknown> | null | undefined): number | null {
+  const total = fieldValue(info, 'ram.total');
+  const remaining = fieldValue(info, 'ram.remaining');
+  if (typeof total !== 'number' || typeof remaining !== 'number' || total <= 0) return null;
+  return Math.min(1, Math.max(0, remaining / total));
+}

@@ -1,0 +1,59 @@
+/**
+ * The geometry of the migration panel's chart of rounds (drawn with d3 scales): one bar per round,
+ * the bytes it sent; the threshold (bandwidth × downtime-limit) a round must fall below for QEMU to
+ * stop the guest and switch over; and the bytes left dirty after each round's sync, as a line. A
+ * student counts the rounds and sees them shrink (or not) against the threshold.
+ */
+import { scaleBand, scaleLinear } from 'd3-scale';
+
+/** One round as the simulator reports it (MigrationRound). */
+export interface RoundView {
+  round: number;
+  bytes: number;
+  pages: number;
+  dirty_pages: number;
+  /** Bytes still dirty after the sync that ended the round. */
+  remaining: number;
+  /** bandwidth × downtime-limit at the round's end, in bytes. */
+  threshold: number;
+  throttle_pct: number;
+  /** The stop-and-copy, with the guest paused. */
+  final: boolean;
+  duration_ns: number;
+}
+
+export interface ChartLayout {
+  bars: { round: number; x: number; y: number; width: number; height: number; final: boolean; label: string }[];
+  /** The remaining-dirty line's points, one per round (at the bar's centre). */
+  remaining: [number, number][];
+  /** The threshold as steps (it changes when the bandwidth measured or the limit changes). */
+  threshold: [number, number][];
+  yTicks: { y: number; label: string }[];
+  /** The top of the scale, in bytes. */
+  max: number;
+}
+
+const MiB = 1024 * 1024;
+
+/** Lay out `rounds` in a box of `width` × `height` px (margins included: `left` for the axis labels). */
+export function layoutRounds(rounds: readonly RoundView[], width: number, height: number, margin = { left: 64, right: 8, top: 8, bottom: 24 }): ChartLayout {
+  const inner = { w: Math.max(1, width - margin.left - margin.right), h: Math.max(1, height - margin.top - margin.bottom) };
+  const max = Math.max(1, ...rounds.map((r) => Math.max(r.bytes, r.remaining, r.threshold)));
+  const x = scaleBand<number>().domain(rounds.map((r) => r.round)).range([margin.left, margin.left + inner.w]).paddingInner(0.2).paddingOuter(0.1);
+  const y = scaleLinear().domain([0, max]).nice(4).range([margin.top + inner.h, margin.top]);
+  const bw = x.bandwidth();
+  const centre = (r: RoundView) => (x(r.round) ?? margin.left) + bw / 2;
+  return {
+    bars: rounds.map((r) => ({
+      round: r.round, x: x(r.round) ?? margin.left, y: y(r.bytes), width: bw, height: y(0) - y(r.bytes), final: r.final,
+      label: `Round ${r.round}${r.final ? ' (stop-and-copy)' : ''}: ${(r.bytes / MiB).toFixed(1)} MiB sent, ${r.dirty_pages.toLocaleString('en')} pages dirtied, ${(r.remaining / MiB).toFixed(1)} MiB left dirty`,
+    })),
+    remaining: rounds.map((r) => [centre(r), y(r.remaining)]),
+    threshold: rounds.flatMap((r) => {
+      const left = x(r.round) ?? margin.left;
+      return [[left, y(r.threshold)], [left + bw, y(r.threshold)]] as [number, number][];
+    }),
+    yTicks: y.ticks(4).map((t) => ({ y: y(t), label: t === 0 ? '0' : `${(t / MiB).toFixed(t < 10 * MiB ? 1 : 0)} MiB` })),
+    max: y.domain()[1],
+  };
+}

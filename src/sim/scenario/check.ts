@@ -1,0 +1,76 @@
+import { AsmError, assemble } from '../guest/asm';
+import { KERNEL_SERVICES } from '../guest/kernel/kernel';
+import { LIMITS, ScenarioError, type ScenarioIssue } from './fields';
+import { STEP_BY_KIND, type StepT } from './steps';
+import { decodeData } from './steps/util';
+
+/** The parts of a parsed scenario (schema.ts's ScenarioT) that steps refer to. */
+interface World {
+  hosts: readonly { name: string }[];
+  links: readonly { name: string }[];
+  vms: readonly { name: string; vcpus: number }[];
+  steps: readonly StepT[];
+}
+
+/**
+ * What a scenario's steps refer to, checked when it is loaded, before anything runs, so that a
+ * mistake in its last step is not found an hour of guest time later (and in the browser, not by a
+ * worker dying mid-run). By field, for every step kind, so new kinds are checked too:
+ *
+ * - `vm`: a VM of `vms` or a name some step gives with "as" (KVM_CREATE_VM);
+ * - `vcpu` of a VMM-level step on a VM of `vms`: below its `vcpus`;
+ * - `host`, `link`: a host or link of the world (they are fixed at load);
+ * - `at` and `after`: not both;
+ * - a host read's `length`: at most LIMITS.hostReadBytes;
+ * - `program`: assembles (at the step's `gpa`);
+ * - `data`: "hex:" bytes that are hex.
+ *
+ * Capability and flag names are checked by their field schemas (fields.ts). What a scenario itself
+ * creates with its steps (slots, fds, vCPUs made with KVM_CREATE_VCPU) is not known before it runs:
+ * those fail when used as Linux fails them, with an errno.
+ */
+export function checkReferences(s: World): void {
+  const issues: ScenarioIssue[] = [];
+  const vms = new Map(s.vms.map((v) => [v.name, v]));
+  const hosts = new Set(s.hosts.map((h) => h.name));
+  const links = new Set(s.links.map((l) => l.name));
+  const made = new Set<string>();
+  for (const st of s.steps) if ('as' in st && typeof st.as === 'string') made.add(st.as);
+  const list = (names: Iterable<string>) => [...names].map((n) => JSON.stringify(n)).join(', ') || 'none';
+
+  s.steps.forEach((st, i) => {
+    const def = STEP_BY_KIND.get(st.do);
+    if (!def) return;
+    const f = st as unknown as Record<string, unknown>;
+    const at = (field: string) => `$.steps[${i}].${field}`;
+    if (typeof f.vm === 'string' && !vms.has(f.vm) && !made.has(f.vm))
+      issues.push({ path: at('vm'), message: `no VM named ${JSON.stringify(f.vm)} (VMs: ${list([...vms.keys(), ...made])})` });
+    const spec = typeof f.vm === 'string' ? vms.get(f.vm) : undefined;
+    if (def.level === 'vmm' && spec && typeof f.vcpu === 'number' && f.vcpu >= spec.vcpus)
+      issues.push({ path: at('vcpu'), message: `VM ${JSON.stringify(spec.name)} has ${spec.vcpus} vCPU(s): there is no vCPU ${f.vcpu}` });
+    if (typeof f.host === 'string' && !hosts.has(f.host))
+      issues.push({ path: at('host'), message: `no host named ${JSON.stringify(f.host)} (hosts: ${list(hosts)})` });
+    if (typeof f.link === 'string' && !links.has(f.link))
+      issues.push({ path: at('link'), message: `no link named ${JSON.stringify(f.link)} (links: ${list(links)})` });
+    if (def.level === 'host' && st.do.includes('read') && typeof f.length === 'number' && f.length > LIMITS.hostReadBytes)
+      issues.push({ path: at('length'), message: `a host read shows what it read: at most ${LIMITS.hostReadBytes.toLocaleString('en')} bytes (docs/scenario-format.md, "Limits"), not ${f.length.toLocaleString('en')}` });
+    if (f.at !== undefined && f.after !== undefined) issues.push({ path: `$.steps[${i}]`, message: 'give "at" or "after", not both' });
+    if (typeof f.program === 'string') {
+      try {
+        assemble(f.program, { origin: typeof f.gpa === 'number' ? f.gpa : 0, services: KERNEL_SERVICES });
+      } catch (e) {
+        if (!(e instanceof AsmError)) throw e;
+        issues.push({ path: at('program'), message: `assembler: ${e.toString()}` });
+      }
+    }
+    if (typeof f.data === 'string') {
+      try {
+        decodeData(f.data);
+      } catch (e) {
+        if (!(e instanceof ScenarioError)) throw e;
+        issues.push({ path: at('data'), message: e.issues[0].message });
+      }
+    }
+  });
+  if (issues.length) throw new ScenarioError(issues);
+}

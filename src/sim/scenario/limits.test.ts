@@ -1,0 +1,160 @@
+import { describe, expect, it } from 'vitest';
+import { LIMITS, ScenarioError, parseScenario, scenarioJsonSchema } from './schema';
+import { ScenarioRun } from './runner';
+
+/** A small valid scenario with `patch` on top. */
+function scenario(patch: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    version: 2,
+    title: 'limits',
+    vms: [{ name: 'g', type: 'default', memory: '16M', vcpus: 2, program: ['_start:', '  hlt'] }],
+    steps: [{ do: 'run', vm: 'g' }],
+    ...patch,
+  };
+}
+
+/** The issues a scenario is refused with, as "path: message" lines. */
+function refusal(input: unknown): string[] {
+  try {
+    ScenarioRun.fromJson(input);
+  } catch (e) {
+    if (e instanceof ScenarioError) return e.issues.map((i) => `${i.path}: ${i.message}`);
+    throw e;
+  }
+  throw new Error('the scenario loaded');
+}
+
+describe('sizes above the documented limits are refused at load, by JSON path', () => {
+  it('host memory: "64T" is refused, not a RangeError allocating the frame tables', () => {
+    expect(refusal(scenario({ hosts: [{ name: 'h', memory: '64T' }] }))).toEqual([
+      '$.hosts[0].memory: host memory 64 TiB is above the limit of 64 GiB (docs/scenario-format.md, "Limits")',
+    ]);
+    expect(refusal({ version: 1, title: 'v1', host: { memory: '1T' } })).toEqual([
+      '$.host.memory: host memory 1 TiB is above the limit of 64 GiB (docs/scenario-format.md, "Limits")',
+    ]);
+  });
+
+  it('all hosts together, guest memory, and the counts of hosts, VMs, links and steps', () => {
+    const hosts = Array.from({ length: 3 }, (_, k) => ({ name: `h${k}`, memory: '64G' }));
+    expect(refusal(scenario({ hosts, vms: [] }))).toEqual(['$.hosts: the hosts have 192 GiB of memory together, above the limit of 128 GiB (docs/scenario-format.md, "Limits")']);
+    expect(refusal(scenario({ vms: [{ name: 'g', type: 'tdx', memory: '1T', program: 'hlt' }] }))).toEqual([
+      '$.vms[0].memory: guest memory 1 TiB is above the limit of 64 GiB (docs/scenario-format.md, "Limits")',
+    ]);
+    expect(refusal(scenario({ hosts: Array.from({ length: 9 }, (_, k) => ({ name: `h${k}`, memory: '1G' })), vms: [] })))
+      .toEqual(['$.hosts: 9 hosts: the limit is 8 (docs/scenario-format.md, "Limits")']);
+    const steps = Array.from({ length: LIMITS.steps + 1 }, () => ({ do: 'run', vm: 'g' }));
+    expect(refusal(scenario({ steps }))).toEqual(['$.steps: 10,001 steps: the limit is 10,000 (docs/scenario-format.md, "Limits")']);
+    expect(() => parseScenario(scenario({ steps: steps.slice(1) }))).not.toThrow();
+  });
+
+  it("a run step's budget of 2^53 - 1 instructions is refused; the limit itself runs and stops at it", () => {
+    expect(refusal(scenario({ steps: [{ do: 'run', vm: 'g', max_instructions: 2 ** 53 - 1 }] }))).toEqual([
+      '$.steps[0].max_instructions: max_instructions 9007199254740991 is above the limit of 100,000,000 instructions for a run step (docs/scenario-format.md, "Limits")',
+    ]);
+    // A reboot or a KVM_RUN runs whole (a browser's worker answers nothing meanwhile): a tenth of that.
+    for (const kind of ['reboot', 'KVM_RUN'])
+      expect(refusal(scenario({ steps: [{ do: kind, vm: 'g', max_instructions: 10_000_001 }] }))[0]).toMatch(/^\$\.steps\[0\]\.max_instructions: max_instructions 10000001 is above the limit of 10,000,000 instructions for a (reboot|KVM_RUN) \(it runs whole\)/);
+    const loop = scenario({ vms: [{ name: 'g', type: 'default', memory: '16M', program: '_start: jmp _start' }], steps: [{ do: 'run', vm: 'g', max_instructions: 100_000 }] });
+    const r = ScenarioRun.fromJson(loop).runAll();
+    expect(r.results[0].value).toMatchObject({ stop: 'budget', instructions: 100_000 });
+  });
+
+  it('a program: its length, and 5,000 nested parentheses, with the line and column', () => {
+    const deep = `_start: mov rax, ${'('.repeat(5000)}1${')'.repeat(5000)}`;
+    expect(refusal(scenario({ vms: [{ name: 'g', type: 'default', program: deep }] }))).toEqual([
+      '$.vms[0].program: assembler: line 1, column 82: expression nested more than 64 levels deep',
+    ]);
+    expect(refusal(scenario({ vms: [{ name: 'g', type: 'default', program: 'nop\n'.repeat(70_000) }] }))).toEqual([
+      '$.vms[0].program: the program is 280,000 characters long; the limit is 262,144 (256 KiB)',
+    ]);
+    expect(refusal(scenario({ vms: [{ name: 'g', type: 'default', program: '_start: constructor 1' }] }))).toEqual([
+      "$.vms[0].program: assembler: line 1, column 9: unknown instruction 'constructor'",
+    ]);
+  });
+
+  it('the JSON Schema reports the limits', () => {
+    const schema = scenarioJsonSchema() as { 'x-limits': Record<string, number>; properties: { steps: { maxItems: number }; hosts: { maxItems: number } } };
+    expect(schema['x-limits']).toMatchObject({ scenarioBytes: 1024 * 1024, hostMemory: 64 * 2 ** 30, steps: 10_000, runInstructions: 100_000_000, wholeStepInstructions: 10_000_000, programChars: 262_144, expressionDepth: 64 });
+    expect(schema.properties.steps.maxItems).toBe(10_000);
+    expect(schema.properties.hosts.maxItems).toBe(8);
+    expect(JSON.stringify(schema)).toContain('at most 64 GiB');
+  });
+});
+
+describe('what a later step refers to is checked at load, before anything runs', () => {
+  const later = (step: Record<string, unknown>) => refusal(scenario({ steps: [{ do: 'run', vm: 'g' }, { do: 'run', vm: 'g' }, step] }));
+
+  it('an unknown capability (the worker died when the step ran)', () => {
+    expect(later({ do: 'KVM_CHECK_EXTENSION', cap: 'KVM_CAP_NOPE' })).toEqual([
+      '$.steps[2].cap: unknown capability "KVM_CAP_NOPE": give a KVM_CAP_* name from include/uapi/linux/kvm.h or a number',
+    ]);
+    expect(later({ do: 'KVM_ENABLE_CAP', vm: 'g', cap: 'constructor' })[0]).toMatch(/^\$\.steps\[2\]\.cap: unknown capability "constructor"/);
+    expect(() => ScenarioRun.fromJson(scenario({ steps: [{ do: 'KVM_CHECK_EXTENSION', cap: 'KVM_CAP_GUEST_MEMFD' }] }))).not.toThrow();
+  });
+
+  it('flag names, including the ones Object.prototype has', () => {
+    expect(later({ do: 'fallocate', fd: 3, mode: ['FALLOC_FL_PUNCH_HOLE', 'constructor'], offset: 0, len: 4096 })[0])
+      .toMatch(/^\$\.steps\[2\]\.mode\[1\]: unknown flag "constructor" \(known: KVM_MEM_LOG_DIRTY_PAGES, /);
+    expect(later({ do: 'KVM_X86_SET_MSR_FILTER', vm: 'g', ranges: [{ flags: ['toString'], base: 0, nmsrs: 1 }] })[0])
+      .toMatch(/^\$\.steps\[2\]\.ranges\[0\]\.flags\[0\]: unknown flag "toString"/);
+  });
+
+  it('VM, vCPU, host and link names, a program, hex data, at with after', () => {
+    expect(later({ do: 'run', vm: 'nope' })).toEqual(['$.steps[2].vm: no VM named "nope" (VMs: "g")']);
+    expect(later({ do: 'run', vm: 'g', vcpu: 2 })).toEqual(['$.steps[2].vcpu: VM "g" has 2 vCPU(s): there is no vCPU 2']);
+    expect(later({ do: 'mmap', host: 'nope', length: 4096, as: 'm' })).toEqual(['$.steps[2].host: no host named "nope" (hosts: "host0")']);
+    expect(later({ do: 'link_down', link: 'wan' })).toEqual(['$.steps[2].link: no link named "wan" (links: none)']);
+    expect(later({ do: 'load_program', vm: 'g', program: 'mov rax,' })).toEqual(['$.steps[2].program: assembler: line 1, column 9: operand expected']);
+    expect(later({ do: 'host_write', vm: 'g', gpa: 0, data: 'hex:zz', via: 'physical' })).toEqual(['$.steps[2].data: "hex:zz" is not hex bytes']);
+    expect(later({ do: 'host_read_phys', hpa: 0, length: '1M' })).toEqual(['$.steps[2].length: a host read shows what it read: at most 65,536 bytes (docs/scenario-format.md, "Limits"), not 1,048,576']);
+    expect(later({ do: 'link_send', link: 'x', bytes: 1 })[0]).toMatch(/^\$\.steps\[2\]\.link: no link named "x"/);
+  });
+
+  it('names the scenario itself gives with "as" may be used before or after they are made (they fail at run time, as Linux would)', () => {
+    const s = scenario({
+      vms: [],
+      steps: [
+        { do: 'KVM_CREATE_VCPU', vm: 'byhand', id: 0 },
+        { do: 'KVM_CREATE_VM', as: 'byhand', type: 0 },
+      ],
+    });
+    const r = ScenarioRun.fromJson(s);
+    expect(() => r.step()).toThrow(/no VM named "byhand"/);
+  });
+});
+
+describe('reproducers the fuzzers found (src/fuzz/targets.ts)', () => {
+  it('a 6-byte host with a TD: refused at load (it crashed building the TD: no frame for its metadata)', () => {
+    expect(refusal({ version: 2, title: 'f', hosts: [{ name: 'h', memory: '6' }], vms: [{ name: 'g', type: 'tdx', program: 'hlt' }] })).toEqual([
+      '$.hosts[0].memory: host memory 6 B is below the minimum of 128 MiB (docs/scenario-format.md, "Limits")',
+    ]);
+    // Just big enough for the host's kernel, not for the TD: a clean refusal naming the VM, not an Error.
+    expect(refusal({ version: 2, title: 'f', hosts: [{ name: 'h', memory: '128M' }], vms: [{ name: 'g', type: 'tdx', memory: '64M', program: 'hlt' }] }))
+      .toEqual(['$.vms[0]: cannot build VM "g": host memory is exhausted']);
+  });
+
+  it('a reboot of a guest that exits at every few instructions stops at the exit budget (it ran 24 s at 1 M instructions)', () => {
+    const s = { version: 2, title: 'd', hosts: [{ name: 'h', memory: '256M' }], vms: [{ name: 'g', type: 'sw-protected', memory: '16M', program: '.l:\n  mov [0x200000 + rcx*8], rcx\n  loop .l' }], steps: [{ do: 'reboot', vm: 'g' }] };
+    const r = ScenarioRun.fromJson(s).runAll();
+    expect(r.results[0].value).toMatchObject({ stop: 'budget', exits: LIMITS.wholeStepExits });
+    expect(r.results[0].why).toBe("the guest made 20000 exits to user space without halting; the run stopped at the step's exit budget");
+  });
+});
+
+describe("names from Object.prototype are nobody's names", () => {
+  it.each(['constructor', '__proto__', 'toString', 'hasOwnProperty'])('"%s" is no step kind, VM, mmap or guest_memfd, and no capability or flag', (word) => {
+    const s = (steps: unknown[]) => scenario({ steps });
+    expect(refusal(s([{ do: word, vm: 'g' }]))[0]).toMatch(new RegExp(`^\\$\\.steps\\[0\\]\\.do: unknown step ${JSON.stringify(word)}`));
+    expect(refusal(s([{ do: 'run', vm: word }]))).toEqual([`$.steps[0].vm: no VM named ${JSON.stringify(word)} (VMs: "g")`]);
+    expect(refusal(s([{ do: 'KVM_CHECK_EXTENSION', cap: word }]))[0]).toMatch(/^\$\.steps\[0\]\.cap: unknown capability/);
+    expect(refusal(s([{ do: 'KVM_CREATE_GUEST_MEMFD', vm: 'g', size: 4096, flags: [word], as: 'gm' }]))[0]).toMatch(/^\$\.steps\[0\]\.flags\[0\]: unknown flag/);
+    // Made by the scenario itself, so known only when the step runs: a scenario error then.
+    const run = ScenarioRun.fromJson(s([{ do: 'fallocate', fd: word, mode: 0, offset: 0, len: 4096 }]));
+    expect(() => run.step()).toThrow(`$.steps[0].fd: no guest_memfd named "${word}"`);
+  });
+
+  it('a "__proto__" key in the JSON is an unknown field, and pollutes nothing', () => {
+    expect(refusal(JSON.parse('{"version":2,"title":"t","__proto__":{"polluted":1}}'))).toEqual(['$: Unrecognized key: "__proto__"']);
+    expect(({} as { polluted?: number }).polluted).toBeUndefined();
+  });
+});
