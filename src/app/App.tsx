@@ -11,6 +11,7 @@ import { LinksBar } from './components/LinksBar';
 import { VmTabs } from './components/VmTabs';
 import { LabClient } from './lab-client';
 import { GuestPanel } from './panels/guest/GuestPanel';
+import { MigrationPanel } from './panels/migration/MigrationPanel';
 import { HostPanel, HostTitle } from './panels/host/HostPanel';
 import { SurfaceView } from './panels/surface/SurfaceView';
 import { TracePanel } from './panels/trace/TracePanel';
@@ -24,6 +25,10 @@ const PANELS: readonly PanelDef[] = [
   { id: 'guest', title: 'Guest', render: () => <GuestPanel /> },
   { id: 'trace', title: 'Trace', render: () => <TracePanel /> },
 ];
+
+/** A lesson that migrates a guest shows the migration where the guest's program is otherwise. */
+const MIGRATION_PANELS: readonly PanelDef[] = PANELS.map((p) =>
+  p.id === 'guest' ? { id: 'migration', title: 'Migration (query-migrate)', render: () => <MigrationPanel /> } : p);
 
 export function App() {
   const [{ store, client }] = useState(() => {
@@ -105,6 +110,7 @@ export function App() {
 function Shell() {
   const theme = useLab((s) => s.theme);
   const view = useLab((s) => s.view);
+  const migrates = useLab((s) => (s.packet?.frame.steps ?? []).some((st) => st.do === 'migrate'));
   useEffect(() => {
     document.documentElement.dataset.theme = theme;
   }, [theme]);
@@ -118,7 +124,7 @@ function Shell() {
           <VmTabs />
           <LinksBar />
         </div>
-        {view === 'memory' ? <PanelGrid panels={PANELS} /> : <SurfaceView />}
+        {view === 'memory' ? <PanelGrid panels={migrates ? MIGRATION_PANELS : PANELS} /> : <SurfaceView />}
       </main>
       <HelpOverlay />
     </div>

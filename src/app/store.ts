@@ -10,7 +10,7 @@ import type { FramePacket, VmRef } from '../worker/protocol';
 import type { ScenarioIssue } from '../sim/scenario/schema';
 
 export type Theme = 'light' | 'dark';
-export type PanelId = 'translation' | 'host' | 'guest' | 'trace';
+export type PanelId = 'translation' | 'host' | 'guest' | 'trace' | 'migration';
 /** The top-level view: the 2×2 memory panels, or the attack-surface view (full width). */
 export type ViewId = 'memory' | 'surface';
 

@@ -10,6 +10,7 @@ import { resetState } from './vmm/reset-state';
 import type { AttackSurfaceView } from './vmm/surface-view';
 import type { Vm } from './kvm/vm';
 import type { Memslot } from './kvm/memslot';
+import type { MigrationThread } from './vmm/migration/migration';
 import { KERNEL_SERVICES } from './guest/kernel/kernel';
 import { ScenarioRun, type StepResult } from './scenario/runner';
 import type { HostNode } from './world/world';
@@ -128,7 +129,12 @@ export interface LabFrame {
   links: LinkView[];
   /** Where the machine is in its timeline, and the user's commands (what a link to this moment carries). */
   timeline: TimelineView;
+  /** Every migration the scenario started, oldest first: query-migrate now and the rounds so far. */
+  migrations: MigrationView[];
 }
+
+/** A migration as the migration panel shows it (MigrationThread.summary, with its index in the world). */
+export type MigrationView = { id: number } & ReturnType<MigrationThread['summary']>;
 
 /** The lab's timeline as a frame shows it. */
 export interface TimelineView {
@@ -989,6 +995,7 @@ export class Lab {
       hosts: r.world.hosts.map((h) => ({ name: h.name, memory: h.host.memory.nframes * PAGE_SIZE, frames: h.host.memory.nframes, framesUsed: h.host.memory.framesUsed })),
       links: r.world.links.map(({ name, from, to, bandwidth, latency, state }) => ({ name, from, to, bandwidth, latency, state })),
       timeline: this.timeline(),
+      migrations: r.world.migrations.map((m, id) => ({ id, ...m.summary(r.clock.now) })),
     };
   }
 

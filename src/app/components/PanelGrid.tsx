@@ -15,7 +15,9 @@ export interface PanelDef {
  */
 export function PanelGrid({ panels }: { panels: readonly PanelDef[] }) {
   const [col, row] = useLab((s) => s.split);
-  const maximized = useLab((s) => s.maximized);
+  // A panel maximised in another lesson (the migration panel, say) that this one does not show: none is.
+  const wanted = useLab((s) => s.maximized);
+  const maximized = wanted && panels.some((p) => p.id === wanted) ? wanted : null;
   const store = useLabStore();
   const grid = useRef<HTMLDivElement>(null);
 
