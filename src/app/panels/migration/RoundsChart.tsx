@@ -11,8 +11,8 @@ export function RoundsChart({ rounds, width = 520, height = 220 }: { rounds: rea
   return (
     <figure className="mig-chart">
       <svg viewBox={`0 0 ${width} ${height}`} role="img" aria-label={rounds.length ? `${rounds.length} rounds: ${l.bars.map((b) => b.label).join('; ')}` : 'No rounds yet'}>
-        {l.yTicks.map((t) => (
-          <g key={t.label}>
+        {l.yTicks.map((t, i) => (
+          <g key={i}>
             <line x1={64} x2={width - 8} y1={t.y} y2={t.y} className="mig-grid" />
             <text x={60} y={t.y} className="mig-tick" textAnchor="end" dominantBaseline="middle">{t.label}</text>
           </g>
@@ -29,7 +29,7 @@ export function RoundsChart({ rounds, width = 520, height = 220 }: { rounds: rea
         {rounds.length > 1 && <path d={path(l.remaining)} className="mig-remaining" />}
       </svg>
       <figcaption className="mig-legend">
-        <span><i className="mig-key bar" /> bytes sent in the round</span>
+        <span><i className="mig-key sent" /> bytes sent in the round</span>
         <span><i className="mig-key final" /> stop-and-copy (guest paused)</span>
         <span><i className="mig-key threshold" /> threshold: bandwidth × downtime-limit</span>
         <span><i className="mig-key remaining" /> left dirty after the round's sync</span>

@@ -43,4 +43,12 @@ describe('the chart of rounds', () => {
     expect(empty.bars).toEqual([]);
     expect(empty.yTicks.length).toBeGreaterThan(1);
   });
+
+  it('puts its ticks on round, distinct amounts (KiB for a tiny migration)', () => {
+    const big = layoutRounds([round(0, 29 * MiB, 3 * MiB)], 400, 200).yTicks.map((t) => t.label);
+    expect(big).toEqual(['0', '10 MiB', '20 MiB', '30 MiB', '40 MiB']);
+    const tiny = layoutRounds([{ ...round(0, 40 * 1024, 0), threshold: 20 * 1024 }], 400, 200).yTicks.map((t) => t.label);
+    expect(new Set(tiny).size).toBe(tiny.length);
+    expect(tiny.at(-1)).toMatch(/KiB$/);
+  });
 });

@@ -38,9 +38,11 @@ const MiB = 1024 * 1024;
 /** Lay out `rounds` in a box of `width` × `height` px (margins included: `left` for the axis labels). */
 export function layoutRounds(rounds: readonly RoundView[], width: number, height: number, margin = { left: 64, right: 8, top: 8, bottom: 24 }): ChartLayout {
   const inner = { w: Math.max(1, width - margin.left - margin.right), h: Math.max(1, height - margin.top - margin.bottom) };
-  const max = Math.max(1, ...rounds.map((r) => Math.max(r.bytes, r.remaining, r.threshold)));
+  // The scale is in MiB, so that its ticks fall on round numbers of MiB (1, 2, 5, 10, ...).
+  const maxMiB = Math.max(1 / 1024, ...rounds.map((r) => Math.max(r.bytes, r.remaining, r.threshold) / MiB));
   const x = scaleBand<number>().domain(rounds.map((r) => r.round)).range([margin.left, margin.left + inner.w]).paddingInner(0.2).paddingOuter(0.1);
-  const y = scaleLinear().domain([0, max]).nice(4).range([margin.top + inner.h, margin.top]);
+  const yMiB = scaleLinear().domain([0, maxMiB]).nice(4).range([margin.top + inner.h, margin.top]);
+  const y = (bytes: number) => yMiB(bytes / MiB);
   const bw = x.bandwidth();
   const centre = (r: RoundView) => (x(r.round) ?? margin.left) + bw / 2;
   return {
@@ -53,7 +55,7 @@ export function layoutRounds(rounds: readonly RoundView[], width: number, height
       const left = x(r.round) ?? margin.left;
       return [[left, y(r.threshold)], [left + bw, y(r.threshold)]] as [number, number][];
     }),
-    yTicks: y.ticks(4).map((t) => ({ y: y(t), label: t === 0 ? '0' : `${(t / MiB).toFixed(t < 10 * MiB ? 1 : 0)} MiB` })),
-    max: y.domain()[1],
+    yTicks: yMiB.ticks(4).map((t) => ({ y: yMiB(t), label: t === 0 ? '0' : t >= 1 ? `${t} MiB` : `${Math.round(t * 1024)} KiB` })),
+    max: yMiB.domain()[1] * MiB,
   };
 }
