@@ -5,22 +5,10 @@
  * student counts the rounds and sees them shrink (or not) against the threshold.
  */
 import { scaleBand, scaleLinear } from 'd3-scale';
+import type { MigrationRound } from '../../../sim/vmm/migration/migration';
 
-/** One round as the simulator reports it (MigrationRound). */
-export interface RoundView {
-  round: number;
-  bytes: number;
-  pages: number;
-  dirty_pages: number;
-  /** Bytes still dirty after the sync that ended the round. */
-  remaining: number;
-  /** bandwidth × downtime-limit at the round's end, in bytes. */
-  threshold: number;
-  throttle_pct: number;
-  /** The stop-and-copy, with the guest paused. */
-  final: boolean;
-  duration_ns: number;
-}
+/** One round as the simulator reports it (what the chart reads of MigrationRound). */
+export type RoundView = Pick<MigrationRound, 'round' | 'bytes' | 'pages' | 'dirty_pages' | 'remaining' | 'threshold' | 'throttle_pct' | 'final' | 'duration_ns'>;
 
 export interface ChartLayout {
   bars: { round: number; x: number; y: number; width: number; height: number; final: boolean; label: string }[];

@@ -36,6 +36,14 @@ export const CLEAR_BITMAP_SHIFT = 18;
  * a sync (migration_clear_memory_region_dirty_bitmap → kvm_log_clear_one_slot), with the bits the last
  * KVM_GET_DIRTY_LOG returned: those pages are write-protected again just before they are sent.
  */
+/** KVM_SET_USER_MEMORY_REGION2 with KVM_MEM_LOG_DIRTY_PAGES set or cleared on a RAM block's memslot (as memory_global_dirty_log_start/stop do). */
+function setDirtyLogging(vm: Vm, b: RamBlock, on: boolean): void {
+  const slot = vm.slots.get(b.slot);
+  if (!slot) return;
+  const flags = on ? slot.flags | KVM_MEM_LOG_DIRTY_PAGES : slot.flags & ~KVM_MEM_LOG_DIRTY_PAGES;
+  vm.setUserMemoryRegion2({ slot: b.slot, flags, guest_phys_addr: b.gpa, memory_size: b.size, userspace_addr: b.hva });
+}
+
 export class KvmDirtyBitmap implements DirtyPageSource {
   /** Wiring: the VM and its RAM blocks (its VMM's). */
   static readonly stateSkip: readonly string[] = ['vm', 'blocks'];
@@ -63,10 +71,7 @@ export class KvmDirtyBitmap implements DirtyPageSource {
   }
 
   private setLogging(b: RamBlock, on: boolean): void {
-    const slot = this.vm.slots.get(b.slot);
-    if (!slot) return;
-    const flags = on ? slot.flags | KVM_MEM_LOG_DIRTY_PAGES : slot.flags & ~KVM_MEM_LOG_DIRTY_PAGES;
-    this.vm.setUserMemoryRegion2({ slot: b.slot, flags, guest_phys_addr: b.gpa, memory_size: b.size, userspace_addr: b.hva });
+    setDirtyLogging(this.vm, b, on);
   }
 
   sync(mark: (page: number) => void): void {
@@ -147,10 +152,7 @@ export class KvmDirtyRing implements DirtyPageSource {
   }
 
   private setLogging(b: RamBlock, on: boolean): void {
-    const slot = this.vm.slots.get(b.slot);
-    if (!slot) return;
-    const flags = on ? slot.flags | KVM_MEM_LOG_DIRTY_PAGES : slot.flags & ~KVM_MEM_LOG_DIRTY_PAGES;
-    this.vm.setUserMemoryRegion2({ slot: b.slot, flags, guest_phys_addr: b.gpa, memory_size: b.size, userspace_addr: b.hva });
+    setDirtyLogging(this.vm, b, on);
   }
 
   sync(mark: (page: number) => void): void {
