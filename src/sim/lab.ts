@@ -799,9 +799,11 @@ export class Lab {
     const same = c && c.out === target && c.vm === vm && c.n === n;
     const chunks = Math.ceil(n / PAGED_CHUNK);
     let redo: Iterable<number> | null = null;
+    // The layout as text only when the versions cannot vouch for it (after a restore, or a change).
+    const layout = same && !c.restored && c.layout === vm.layoutVersion ? c.layoutKey : layoutKey(vm);
     if (same && !c.restored && c.layout === vm.layoutVersion) {
       redo = new Set([...ept.changedChunksSince(c.ept, 0, n), ...(sept ? sept.changedChunksSince(c.sept, 0, n) : [])]);
-    } else if (same && c.layoutKey === layoutKey(vm)) {
+    } else if (same && c.layoutKey === layout) {
       // After a restore (versions went back): the chunks whose storage or stamp differ from what
       // the array was filled from (PagedU32.chunkIdentity), usually few between nearby moments.
       const changed: number[] = [];
@@ -828,17 +830,16 @@ export class Lab {
       // A longer array than the VM's span now (a memslot went away): nothing is there any more.
       target.fill(PageState.NO_MEMSLOT, n);
     }
-    const entry: StatesCacheEntry = {
-      out: target, vm, n, layout: vm.layoutVersion, layoutKey: layoutKey(vm), ept: ept.version, sept: sept?.version ?? 0, restored: false,
-      eptChunks: [], eptStamps: new Float64Array(chunks), septChunks: [], septStamps: new Float64Array(chunks),
-    };
-    for (let ci = 0; ci < chunks; ci++) {
-      const [e, es] = ept.chunkIdentity(ci);
-      entry.eptChunks.push(e);
-      entry.eptStamps[ci] = es;
-      const [p, ps] = sept ? sept.chunkIdentity(ci) : [undefined, 0];
-      entry.septChunks.push(p);
-      entry.septStamps[ci] = ps;
+    // What each chunk was filled from: only the recomputed chunks' change when the array was patched.
+    const entry: StatesCacheEntry = redo && c
+      ? { ...c, layout: vm.layoutVersion, layoutKey: layout, ept: ept.version, sept: sept?.version ?? 0, restored: false }
+      : {
+        out: target, vm, n, layout: vm.layoutVersion, layoutKey: layout, ept: ept.version, sept: sept?.version ?? 0, restored: false,
+        eptChunks: new Array<Uint32Array | undefined>(chunks), eptStamps: new Float64Array(chunks), septChunks: new Array<Uint32Array | undefined>(chunks), septStamps: new Float64Array(chunks),
+      };
+    for (const ci of redo ?? Array.from({ length: chunks }, (_, i) => i)) {
+      [entry.eptChunks[ci], entry.eptStamps[ci]] = ept.chunkIdentity(ci);
+      [entry.septChunks[ci], entry.septStamps[ci]] = sept ? sept.chunkIdentity(ci) : [undefined, 0];
     }
     this.statesCache.set(key, entry);
     return { states: target, from, to };
