@@ -10,7 +10,10 @@ import { resetState } from './vmm/reset-state';
 import type { AttackSurfaceView } from './vmm/surface-view';
 import type { Vm } from './kvm/vm';
 import type { Memslot } from './kvm/memslot';
-import type { MigrationThread } from './vmm/migration/migration';
+import type { MigrationInfo, MigrationRound, MigrationThread } from './vmm/migration/migration';
+import type { MigrationParameters } from './vmm/migration/params';
+import { CAPABILITY_NAMES } from './vmm/migration/params';
+import { newMigrationPageView, updateMigrationPageView, type MigrationPageView } from './vmm/migration/page-states';
 import { KERNEL_SERVICES } from './guest/kernel/kernel';
 import { ScenarioRun, type StepResult } from './scenario/runner';
 import type { HostNode } from './world/world';
@@ -129,12 +132,56 @@ export interface LabFrame {
   links: LinkView[];
   /** Where the machine is in its timeline, and the user's commands (what a link to this moment carries). */
   timeline: TimelineView;
-  /** Every migration the scenario started, oldest first: query-migrate now and the rounds so far. */
+  /** Every migration the scenario started, oldest first: query-migrate now and its newest rounds. */
   migrations: MigrationView[];
+  /**
+   * The migrations the scenario's `migrate` steps name (source VM, destination host, link), with the
+   * source VMM's parameters and capabilities now: what the panel's controls start and change.
+   */
+  migrationRoutes: MigrationRoute[];
 }
 
-/** A migration as the migration panel shows it (MigrationThread.summary, with its index in the world). */
-export type MigrationView = { id: number } & ReturnType<MigrationThread['summary']>;
+/**
+ * A migration as the migration panel shows it, with its index in the world. A frame carries at most
+ * MAX_FRAME_ROUNDS of its rounds, the newest (`roundsFrom` is the first one's number, `roundCount`
+ * how many there are): a migration that never converges keeps adding rounds, and a frame's cost must
+ * not grow with them.
+ */
+export interface MigrationView {
+  id: number;
+  vm: string;
+  /** The source's host. */
+  host: string;
+  to: string;
+  link: string;
+  parameters: MigrationParameters;
+  capabilities: string[];
+  info: MigrationInfo;
+  rounds: MigrationRound[];
+  roundsFrom: number;
+  roundCount: number;
+  /** Pages of the migrated RAM block (the length of its page maps). */
+  npages: number;
+  /** How dirty pages are tracked: "bitmap" (KVM_GET_DIRTY_LOG) or "ring" (KVM_CAP_DIRTY_LOG_RING). */
+  dirtyLog: string;
+}
+
+/** A migration a lesson can start: its `migrate` step's source, destination and link, and the source VMM's settings now. */
+export interface MigrationRoute {
+  vm: string;
+  host: string;
+  to: string;
+  link: string;
+  /** The source VMM's run state (QEMU's: prelaunch, running, paused, postmigrate, inmigrate). */
+  runState: string;
+  parameters: MigrationParameters;
+  capabilities: Record<string, boolean>;
+  /** The source VM has a dirty ring (-accel kvm,dirty-ring-size=N): dirty-limit needs one. */
+  dirtyRing: boolean;
+}
+
+/** The most rounds a frame carries per migration (the newest). */
+export const MAX_FRAME_ROUNDS = 40;
 
 /** The lab's timeline as a frame shows it. */
 export interface TimelineView {
@@ -273,6 +320,8 @@ export class Lab {
   private readonly statesCache = new Map<string, StatesCacheEntry>();
   /** Per host, the array hostFrameOwners() last filled, and the VM list it was filled for. */
   private readonly ownersCache = new Map<string, { out: Uint8Array; sig: string }>();
+  /** Per migration (its index in the world), the page view migrationPageStates() last filled. */
+  private readonly migrationViews = new Map<number, MigrationPageView>();
 
   constructor(input: unknown, options: LabOptions = {}) {
     const parsed = parseScenario(input);
@@ -621,6 +670,8 @@ export class Lab {
     // chunk instead (updatePageStates).
     for (const c of this.statesCache.values()) c.restored = true;
     this.ownersCache.clear();
+    // The migration's bitmap went back with the machine: every chunk is computed again.
+    for (const v of this.migrationViews.values()) v.sigs.fill(NaN);
   }
 
   /** Run forward to `p`, stopping at the points where logged commands apply. */
@@ -996,8 +1047,77 @@ export class Lab {
       hosts: r.world.hosts.map((h) => ({ name: h.name, memory: h.host.memory.nframes * PAGE_SIZE, frames: h.host.memory.nframes, framesUsed: h.host.memory.framesUsed })),
       links: r.world.links.map(({ name, from, to, bandwidth, latency, state }) => ({ name, from, to, bandwidth, latency, state })),
       timeline: this.timeline(),
-      migrations: r.world.migrations.map((m, id) => ({ id, ...m.summary(r.clock.now) })),
+      migrations: r.world.migrations.map((m, id) => this.migrationView(m, id)),
+      migrationRoutes: this.migrationRoutes(),
     };
+  }
+
+  private migrationView(m: MigrationThread, id: number): MigrationView {
+    const from = Math.max(0, m.rounds.length - MAX_FRAME_ROUNDS);
+    const host = this.run.world.hosts.find((h) => h.vmms.get(m.src) === m.vmms.src)?.name ?? '';
+    return {
+      id, vm: m.src, host, to: m.dst, link: m.link, parameters: { ...m.parameters },
+      capabilities: CAPABILITY_NAMES.filter((c) => m.capabilities[c]), info: m.info(this.run.clock.now),
+      rounds: m.rounds.slice(from).map((x) => ({ ...x })), roundsFrom: from, roundCount: m.rounds.length,
+      npages: m.npages, dirtyLog: m.dirty.kind,
+    };
+  }
+
+  /** The scenario's migrate steps, once each (source VM, destination, link), with the source VMM's settings now. */
+  private migrationRoutes(): MigrationRoute[] {
+    const out: MigrationRoute[] = [];
+    for (const st of this.run.scenario.steps) {
+      if (st.do !== 'migrate' || out.some((r) => r.vm === st.vm && r.to === st.to && r.link === st.link)) continue;
+      const node = this.run.world.hosts.find((h) => h.vmms.has(st.vm));
+      const vmm = node?.vmms.get(st.vm);
+      if (!node || !vmm) continue;
+      out.push({
+        vm: st.vm, host: node.name, to: st.to, link: st.link, runState: vmm.runState,
+        parameters: { ...vmm.migrationParameters }, capabilities: { ...vmm.migrationCapabilities }, dirtyRing: vmm.dirtyRing.enabled,
+      });
+    }
+    return out;
+  }
+
+  /** Pages of migration `id`'s RAM batches on its link now (the batch being sent). */
+  private inFlightPages(m: MigrationThread): number {
+    const link = this.run.world.links.find((l) => l.name === m.link);
+    let n = 0;
+    for (const t of link?.inFlight ?? []) {
+      if (!t.label.startsWith('RAM')) continue;
+      const pages = /(\d+) page/.exec(t.label);
+      n += pages ? Number(pages[1]) : Math.ceil(t.bytes / (PAGE_SIZE + 8));
+    }
+    return n;
+  }
+
+  /**
+   * What migration `id` (its index in the world's migrations) changes changed since the last call:
+   * whether its page states may differ. The worker recomputes the maps only when it changes.
+   */
+  migrationVersion(id: number): string {
+    const m = this.run.world.migrations[id];
+    if (!m) throw new ScenarioError([{ path: '$.migration', message: `no migration ${id} (there are ${this.run.world.migrations.length})` }]);
+    const st = m.stats;
+    return `${m.status}:${st.transferred}:${st.dirtySyncCount}:${m.scan}:${this.run.trace.count}`;
+  }
+
+  /**
+   * The page states of migration `id`'s source and destination maps (core/migration-page-state.ts),
+   * one code per page of its RAM block, and the count of pages per state. The arrays are the Lab's
+   * own, patched where the migration's bitmap or the dirty log changed (vmm/migration/page-states.ts);
+   * `from`/`to` are the pages that may have changed since the previous call.
+   */
+  migrationPageStates(id: number): { src: Uint8Array; dst: Uint8Array; counts: Uint32Array; from: number; to: number } {
+    const m = this.run.world.migrations[id];
+    if (!m) throw new ScenarioError([{ path: '$.migration', message: `no migration ${id} (there are ${this.run.world.migrations.length})` }]);
+    let v = this.migrationViews.get(id);
+    if (!v || v.src.length !== m.npages) {
+      v = newMigrationPageView(m.npages);
+      this.migrationViews.set(id, v);
+    }
+    const r = updateMigrationPageView(m, v, this.inFlightPages(m));
+    return { src: v.src, dst: v.dst, counts: v.counts, from: r.from, to: r.to };
   }
 
   /** The newest event on pages (`last`, when it is one, else found in the trace's columns). */

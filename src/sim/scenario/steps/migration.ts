@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { parseBandwidth } from '../../core/units';
 import { MIGRATION_STATUSES, type MigrationThread } from '../../vmm/migration/migration';
 import {
-  CAPABILITY_NAMES, DEFAULT_CAPABILITIES, checkParameters, type MigrationCapabilities, type MigrationParameters,
+  CAPABILITY_NAMES, DEFAULT_CAPABILITIES, checkCapabilities, checkParameters, type MigrationCapabilities, type MigrationParameters,
 } from '../../vmm/migration/params';
 import { startMigration } from '../../world/migrate';
 import { ScenarioError, hostName, vmName } from '../fields';
@@ -114,6 +114,39 @@ export const MIGRATION_STEPS = [
     ctx.hostOfVm(st.vm, i).host.trace.emit('vmm', 'migrate-set-parameters', p as Record<string, number>,
       `QEMU sets ${Object.entries(p).map(([k, x]) => `${k} = ${x}`).join(', ') || 'nothing'}${m && !m.finished ? ': the running migration uses them from its next window' : ''}.`, { vm: st.vm });
     return { ret: 0, value: { ...v.migrationParameters } };
+  }),
+
+  defineStep('migrate_set_capabilities', 'vmm', {
+    vm: vmName,
+    capabilities: z.array(z.strictObject({ capability: z.enum(CAPABILITY_NAMES), state: z.boolean() })).min(1)
+      .describe('QEMU\'s MigrationCapabilityStatus list: [{"capability": "auto-converge", "state": true}]'),
+  }, { summary: 'migrate-set-capabilities: turn capabilities on or off for the next migrate (QEMU refuses while a migration runs)' },
+  (ctx, st, i) => {
+    const v = ctx.vmm(st.vm, i);
+    const m = ctx.world.migrationOf(st.vm);
+    const emit = (text: string, args: Record<string, string | number | boolean>) => ctx.hostOfVm(st.vm, i).host.trace.emit('vmm', 'migrate-set-capabilities', args, text, { vm: st.vm });
+    const asked = Object.fromEntries(st.capabilities.map((c) => [c.capability, c.state]));
+    // qmp_migrate_set_capabilities(): migration_is_running() → QERR_MIGRATION_ACTIVE.
+    if (m && !m.finished) {
+      const why = "There's a migration process in progress";
+      emit(`QEMU refuses migrate-set-capabilities: ${why} (status ${m.status}). Capabilities are fixed for the whole migration; cancel it, change them, and migrate again.`, { ...asked, error: why });
+      return { ret: -1, errno: 'EBUSY', why };
+    }
+    const next = { ...v.migrationCapabilities, ...asked };
+    // migrate_caps_check(), QEMU's text.
+    const bad = checkCapabilities(next, v.dirtyRing.enabled);
+    if (bad) {
+      emit(`QEMU refuses migrate-set-capabilities: ${bad.message}.`, { ...asked, error: bad.message });
+      return { ret: -1, errno: 'EINVAL', why: bad.message };
+    }
+    if (next['dirty-limit'] && !v.migrationCapabilities['dirty-limit']) {
+      const why = "dirty-limit's per-vCPU throttle is not simulated yet: use auto-converge";
+      emit(`The lab refuses dirty-limit: ${why}.`, { ...asked, error: why });
+      return { ret: -1, errno: 'EINVAL', why };
+    }
+    v.migrationCapabilities = next;
+    emit(`QEMU sets ${st.capabilities.map((c) => `${c.capability} ${c.state ? 'on' : 'off'}`).join(', ')}: the next migrate of "${st.vm}" uses them.`, asked);
+    return { ret: 0, value: { ...next } };
   }),
 
   defineStep('migrate_cancel', 'vmm', { vm: vmName },
