@@ -22,11 +22,15 @@ export interface Action {
   perform: (ctx: ActionContext) => void;
   /** When false the control is disabled. */
   enabled?: (s: LabState) => boolean;
+  /** Why the control is disabled now (shown as its tooltip), or null. */
+  why?: (s: LabState) => string | null;
+  /** The label as the control shows it now (a toggle says what it will do). */
+  now?: (s: LabState) => string;
   /** Shown in the toolbar (others only through shortcuts and the help overlay). */
   toolbar?: boolean;
   /** A step back: drawn joined to the forward step after it. */
   back?: boolean;
-  group: 'run' | 'view' | 'help';
+  group: 'run' | 'view' | 'help' | 'migration';
 }
 
 const plain = (e: KeyboardEvent) => !e.ctrlKey && !e.metaKey && !e.altKey;
@@ -52,6 +56,8 @@ function stepPair(kind: StepKind, key: string, label: string, short: string, bac
     },
   ];
 }
+
+import { MIGRATION_ACTIONS } from './migration-actions';
 
 export const SPEEDS = [1, 10, 100, 1000, 5000, 20000, 100000, 500000];
 
@@ -107,12 +113,13 @@ export const ACTIONS: readonly Action[] = [
   },
   {
     id: 'maximize', label: 'Maximise the focused panel / restore', shortcut: 'M', group: 'view',
-    keyTest: (e) => plain(e) && e.key.toLowerCase() === 'm', enabled: (s) => s.view === 'memory',
+    keyTest: (e) => plain(e) && !e.shiftKey && e.key.toLowerCase() === 'm', enabled: (s) => s.view === 'memory',
     perform: ({ store }) => {
       const focused = (document.activeElement as HTMLElement | null)?.closest('[data-panel]')?.getAttribute('data-panel') as LabState['maximized'];
       store.setState((s) => ({ maximized: s.maximized ? null : focused ?? 'translation' }));
     },
   },
+  ...MIGRATION_ACTIONS,
   {
     id: 'help', label: 'Keyboard shortcuts', short: 'Shortcuts', shortcut: '?', group: 'help', toolbar: true,
     keyTest: (e) => e.key === '?' || (plain(e) && e.key === 'F1'),

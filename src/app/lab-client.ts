@@ -273,6 +273,7 @@ export function completePacket(w: WirePacket, arrays: Map<string, Uint8Array>, r
     run,
     pages: w.pages.map((p) => ({ ...p, states: keep(`vm:${vmKey(p)}`, p.states) })),
     hosts: w.hosts.map((h) => ({ ...h, owners: keep(`host:${h.host}`, h.owners) })),
+    migrationPages: (w.migrationPages ?? []).map((m) => ({ ...m, src: keep(`mig:${m.id}:src`, m.src), dst: keep(`mig:${m.id}:dst`, m.dst) })),
   };
 }
 
@@ -287,5 +288,15 @@ export function mergeDirty(older: FramePacket, newer: FramePacket): void {
     const [a, b] = o.dirty;
     const [c, d] = page.dirty;
     page.dirty = a === b ? [c, d] : c === d ? [a, b] : [Math.min(a, c), Math.max(b, d)];
+  }
+  for (const m of newer.migrationPages ?? []) {
+    const o = older.migrationPages?.find((x) => x.id === m.id);
+    if (!o || !o.dirty || !m.dirty) {
+      m.dirty = undefined;
+      continue;
+    }
+    const [a, b] = o.dirty;
+    const [c, d] = m.dirty;
+    m.dirty = a === b ? [c, d] : c === d ? [a, b] : [Math.min(a, c), Math.max(b, d)];
   }
 }

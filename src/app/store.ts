@@ -55,6 +55,8 @@ export interface LabState {
   split: [number, number];
   maximized: PanelId | null;
   view: ViewId;
+  /** What the last migration control did: the command and QEMU's answer (an error when it was refused). */
+  migrationNotice: { text: string; error: boolean } | null;
 }
 
 export type LabStore = StoreApi<LabState>;
@@ -81,6 +83,7 @@ export function createLabStore(initial: Partial<LabState> = {}): LabStore {
     split: [0.5, 0.55],
     maximized: null,
     view: 'memory',
+    migrationNotice: null,
     ...initial,
   }));
 }

@@ -72,6 +72,10 @@ function startRun(): void {
 /** An array's key: a VM by its host and name (names may repeat across hosts), a host by its name. */
 const vmKey = (r: VmRef) => `vm:${JSON.stringify([r.host, r.vm])}`;
 const hostKey = (host: string) => `host:${host}`;
+/** A migration's page map (its index in the world's migrations, and the side). */
+const migKey = (id: number, side: 'src' | 'dst') => `mig:${id}:${side}`;
+/** Per migration (by its source map's key), the page counts last computed. */
+const migrationCounts = new Map<string, number[]>();
 
 function arrayFor(key: string, n: number): Uint8Array {
   let a = arrays.get(key);
@@ -112,7 +116,28 @@ function publish(): void {
     }
     return { host: h.name, owners, version };
   });
-  const packet: FramePacket = { n: frameNo++, run, frame, playing, pages, hosts, shared: isolated, buildMs: 0 };
+  const migrationPages = frame.migrations.map((m) => {
+    const keys = [migKey(m.id, 'src'), migKey(m.id, 'dst')] as const;
+    const src = arrayFor(keys[0], m.npages);
+    const dst = arrayFor(keys[1], m.npages);
+    const version = lab!.migrationVersion(m.id);
+    let dirty: [number, number] = [0, 0];
+    let counts = migrationCounts.get(keys[0]) ?? [];
+    if (versions.get(keys[0]) !== version) {
+      const r = lab!.migrationPageStates(m.id);
+      // After a new run every array is sent whole (the page may hold another machine's).
+      const whole = !versions.has(keys[0]);
+      const [from, to] = whole ? [0, m.npages] : [r.from, r.to];
+      src.set(r.src.subarray(from, to), from);
+      dst.set(r.dst.subarray(from, to), from);
+      dirty = [from, to];
+      counts = Array.from(r.counts);
+      migrationCounts.set(keys[0], counts);
+      versions.set(keys[0], version);
+    }
+    return { id: m.id, src, dst, counts, version, dirty };
+  });
+  const packet: FramePacket = { n: frameNo++, run, frame, playing, pages, hosts, migrationPages, shared: isolated, buildMs: 0 };
   packet.buildMs = performance.now() - t0;
   lastPublish = performance.now();
   if (isolated) listener(packet);
@@ -129,7 +154,11 @@ function publish(): void {
     };
     const wirePages = pages.map((p) => ({ host: p.host, vm: p.vm, states: copy(vmKey(p), p.states, p.version), version: p.version, dirty: p.dirty }));
     const wireHosts = hosts.map((h) => ({ host: h.host, owners: copy(hostKey(h.host), h.owners, h.version), version: h.version }));
-    listener(Comlink.transfer({ ...packet, pages: wirePages, hosts: wireHosts }, transfer));
+    const wireMigrations = migrationPages.map((m) => {
+      const version = m.version;
+      return { ...m, src: copy(migKey(m.id, 'src'), m.src, version), dst: copy(migKey(m.id, 'dst'), m.dst, version) };
+    });
+    listener(Comlink.transfer({ ...packet, pages: wirePages, hosts: wireHosts, migrationPages: wireMigrations }, transfer));
   }
 }
 

@@ -39,6 +39,13 @@ export interface FramePacket {
    * computed from (equal to the previous packet's: unchanged).
    */
   hosts: { host: string; owners: Uint8Array; version: string }[];
+  /**
+   * Per migration (`id`: its index in frame.migrations), the migration panel's two page maps: one
+   * code per page of the RAM block (src/sim/core/migration-page-state.ts) on the source and the
+   * destination, the pages per state code (`counts`, both sides), what they were computed from, and
+   * the pages [from, to) that may have changed since the previous packet (absent: any of them).
+   */
+  migrationPages: { id: number; src: Uint8Array; dst: Uint8Array; counts: number[]; version: string; dirty?: readonly [number, number] }[];
   /** True when the arrays live in SharedArrayBuffers (cross-origin isolated page): they are updated in place. */
   shared: boolean;
   /** Worker-side cost of building this frame, in ms. */
@@ -50,9 +57,10 @@ export interface FramePacket {
  * one the worker sent last is left out (copying and transferring an unchanged 1M-page map at every
  * frame cost both threads), and lab-client puts back the array it kept.
  */
-export type WirePacket = Omit<FramePacket, 'pages' | 'hosts'> & {
+export type WirePacket = Omit<FramePacket, 'pages' | 'hosts' | 'migrationPages'> & {
   pages: (Omit<FramePacket['pages'][number], 'states'> & { states?: Uint8Array })[];
   hosts: (Omit<FramePacket['hosts'][number], 'owners'> & { owners?: Uint8Array })[];
+  migrationPages: (Omit<FramePacket['migrationPages'][number], 'src' | 'dst'> & { src?: Uint8Array; dst?: Uint8Array })[];
 };
 
 /**

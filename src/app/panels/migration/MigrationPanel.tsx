@@ -1,76 +1,97 @@
-import { useState } from 'react';
 import type { MigrationView } from '../../../sim/lab';
+import { MIGRATION_ACTIONS, migrationTarget } from '../../migration-actions';
 import { useLabClient } from '../../client-context';
-import { useLab } from '../../store';
+import { useLab, useLabStore } from '../../store';
+import { MigrationMaps } from './MigrationMaps';
 import { QueryMigrateTable } from './QueryMigrateTable';
 import { RoundsChart } from './RoundsChart';
 import './migration.css';
 
 /**
- * The scenario's migrations (the newest first): query-migrate as QEMU answers it now, the rounds so
- * far as a chart, and the controls QEMU's monitor has while one runs — cancel (migrate_cancel) and
- * new downtime-limit / max-bandwidth (migrate-set-parameters) — sent through the lab's command path,
- * so they are in the trace and in a link to the moment.
+ * The migration panel: the controls (the action registry's migration entries, with their
+ * shortcuts), then the newest migration: the two hosts' page maps side by side, the chart of its
+ * rounds and query-migrate as QEMU answers it now. Older migrations of the lesson are listed under it.
  */
 export function MigrationPanel() {
   // A string (compared by value): a frame with the same migrations renders nothing new.
   const json = useLab((s) => JSON.stringify(s.packet?.frame.migrations ?? []));
-  const migrations = (JSON.parse(json) as MigrationView[]).slice().reverse();
-  // Focusable, so a keyboard can scroll the panel (nothing in it is focusable once a migration ended).
-  if (migrations.length === 0) return <p className="mig-none" role="region" aria-label="Migrations" tabIndex={0}>No migration yet: the lesson starts one with its <code>migrate</code> step.</p>;
+  const migrations = JSON.parse(json) as MigrationView[];
+  const newest = migrations.at(-1);
+  const older = migrations.slice(0, -1).reverse();
   return (
     <div className="mig" data-testid="migration-panel" role="region" aria-label="Migrations" tabIndex={0}>
-      {migrations.map((m) => <MigrationCard key={m.id} m={m} />)}
+      <MigrationControls />
+      {newest ? <MigrationCard key={newest.id} m={newest} /> : <p className="mig-none">No migration yet: the lesson starts one with its <code>migrate</code> step (or press Shift+M).</p>}
+      {older.length > 0 && (
+        <details className="mig-older">
+          <summary>Earlier migrations of this lesson ({older.length})</summary>
+          {older.map((m) => <MigrationSummary key={m.id} m={m} />)}
+        </details>
+      )}
     </div>
   );
 }
 
-const ACTIVE = new Set(['setup', 'active', 'device']);
+/** The registry's migration controls as buttons; a disabled one says why in its tooltip. */
+function MigrationControls() {
+  const client = useLabClient();
+  const store = useLabStore();
+  // One string: re-render only when an enabled state, a reason or a label changes.
+  const key = useLab((s) => MIGRATION_ACTIONS.map((a) => `${a.why?.(s) ?? ''}|${a.now?.(s) ?? ''}`).join('\n'));
+  const notice = useLab((s) => s.migrationNotice);
+  const target = useLab((s) => {
+    const { route } = migrationTarget(s);
+    return route ? `${route.parameters['downtime-limit']} ms|${(route.parameters['max-bandwidth'] / 1024 / 1024).toFixed(route.parameters['max-bandwidth'] < 1024 * 1024 ? 2 : 0)} MiB/s` : '';
+  });
+  const [limit, bandwidth] = target.split('|');
+  const lines = key.split('\n');
+  return (
+    <div className="mig-controls" role="toolbar" aria-label="Migration controls">
+      {MIGRATION_ACTIONS.map((a, i) => {
+        const [why, now] = lines[i].split('|');
+        const text = now || a.short || a.label;
+        return (
+          <button key={a.id} type="button" className={a.id === 'migrate-cancel' ? 'danger' : undefined} disabled={why !== ''}
+            title={why || `${a.label} (${a.shortcut})`} aria-label={now ? `${a.label}, ${now}` : a.label} aria-keyshortcuts={a.shortcut.replace('Shift+', 'Shift+')}
+            onClick={() => a.perform({ client, store })}>
+            {text} <kbd>{a.shortcut}</kbd>
+          </button>
+        );
+      })}
+      {target && <span className="mig-now">downtime-limit <b>{limit}</b> · max-bandwidth <b>{bandwidth}</b></span>}
+      {notice && <p className={notice.error ? 'mig-problem' : 'mig-done'} role={notice.error ? 'alert' : 'status'} data-testid="migration-notice">{notice.text}</p>}
+    </div>
+  );
+}
 
 function MigrationCard({ m }: { m: MigrationView }) {
-  const client = useLabClient();
-  const [problem, setProblem] = useState<string | null>(null);
-  const [limit, setLimit] = useState('');
-  const [bandwidth, setBandwidth] = useState('');
-  const running = ACTIVE.has(m.info.status);
-  const send = async (step: Record<string, unknown>) => {
-    const r = await client.command(step);
-    if (!r) return;
-    if (!r.ok) setProblem(`${String(step.do)} refused: ${r.issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`);
-    else if (r.result.ret < 0) setProblem(`${String(step.do)} failed${r.result.why ? `: ${r.result.why}` : ''}`);
-    else setProblem(null);
-  };
-  const setParameters = (e: React.FormEvent) => {
-    e.preventDefault();
-    const parameters: Record<string, number> = {};
-    if (limit.trim()) parameters['downtime-limit'] = Number(limit);
-    if (bandwidth.trim()) parameters['max-bandwidth'] = Math.round(Number(bandwidth) * 1024 * 1024);
-    void send({ do: 'migrate_set_parameters', vm: m.vm, parameters });
-  };
   const p = m.parameters as unknown as Record<string, number>;
   return (
     <section className="mig-card" aria-label={`Migration of ${m.vm} to ${m.to}`}>
       <h3>
         <span className="mono">{m.vm}</span> → <span className="mono">{m.to}</span> over <span className="mono">{m.link}</span>:{' '}
         <span className={`mig-status ${m.info.status}`} data-testid="migration-status">{m.info.status}</span>
+        {m.info['error-desc'] && <span className="mig-error"> — {m.info['error-desc']}</span>}
       </h3>
       <p className="mig-params">
-        downtime-limit {p['downtime-limit']} ms · max-bandwidth {(p['max-bandwidth'] / 1024 / 1024).toFixed(0)} MiB/s
+        downtime-limit {p['downtime-limit']} ms · max-bandwidth {(p['max-bandwidth'] / 1024 / 1024).toFixed(p['max-bandwidth'] < 1024 * 1024 ? 2 : 0)} MiB/s · dirty pages from KVM&apos;s {m.dirtyLog === 'ring' ? 'dirty ring' : 'dirty bitmap'}
         {m.capabilities.length > 0 && <> · {m.capabilities.join(', ')}</>}
       </p>
-      {running && (
-        <form className="mig-controls" onSubmit={setParameters}>
-          <button type="button" className="danger" onClick={() => void send({ do: 'migrate_cancel', vm: m.vm })}>Cancel migration</button>
-          <label>downtime-limit (ms) <input inputMode="numeric" value={limit} onChange={(e) => setLimit(e.target.value)} placeholder={String(p['downtime-limit'])} size={6} /></label>
-          <label>max-bandwidth (MiB/s) <input inputMode="numeric" value={bandwidth} onChange={(e) => setBandwidth(e.target.value)} placeholder={(p['max-bandwidth'] / 1024 / 1024).toFixed(0)} size={6} /></label>
-          <button type="submit">Set parameters</button>
-        </form>
-      )}
-      {problem && <p className="mig-problem" role="alert">{problem}</p>}
+      <MigrationMaps m={m} />
       <div className="mig-body">
-        <RoundsChart rounds={m.rounds} />
+        <RoundsChart rounds={m.rounds} roundCount={m.roundCount} limitMs={p['downtime-limit']} live={m.info} />
         <QueryMigrateTable info={m.info as unknown as Record<string, unknown>} />
       </div>
     </section>
+  );
+}
+
+function MigrationSummary({ m }: { m: MigrationView }) {
+  const ram = m.info.ram;
+  return (
+    <p className="mig-summary">
+      <span className="mono">{m.vm}</span> → <span className="mono">{m.to}</span>: <span className={`mig-status ${m.info.status}`}>{m.info.status}</span>
+      {' '}after {m.roundCount} round(s){ram ? `, ${(ram.transferred / 1024 / 1024).toFixed(1)} MiB sent` : ''}{m.capabilities.length ? ` (${m.capabilities.join(', ')})` : ''}
+    </p>
   );
 }

@@ -1,4 +1,4 @@
-import { QUERY_MIGRATE_FIELDS, fieldValue, formatField, remainingShare } from './query-migrate';
+import { QUERY_MIGRATE_FIELDS, fieldValue, formatField, remainingEstimate, remainingShare } from './query-migrate';
 
 /**
  * query-migrate as QEMU answers it, field by field with QEMU's names, each explained on hover (and
@@ -6,14 +6,16 @@ import { QUERY_MIGRATE_FIELDS, fieldValue, formatField, remainingShare } from '.
  */
 export function QueryMigrateTable({ info }: { info: Record<string, unknown> | null }) {
   const share = remainingShare(info);
+  const estimate = remainingEstimate(info);
   return (
     <div className="mig-query">
       {share !== null && (
         <div className="mig-progress" role="progressbar" aria-label="RAM still to send" aria-valuemin={0} aria-valuemax={100} aria-valuenow={Math.round(share * 100)}>
           <div className="mig-progress-fill" style={{ width: `${(1 - share) * 100}%` }} />
-          <span>{formatField(fieldValue(info, 'ram.remaining'), 'bytes')} still to send</span>
+          <span>{formatField(fieldValue(info, 'ram.remaining'), 'bytes')} of {formatField(fieldValue(info, 'ram.total'), 'bytes').replace(/ \(.*\)$/, '')} still to send</span>
         </div>
       )}
+      {share !== null && estimate && <p className="mig-estimate" data-testid="migration-estimate">{estimate}</p>}
       <table className="mig-table">
         <caption className="tx-sr-only">query-migrate</caption>
         <tbody>

@@ -13,7 +13,7 @@ describe('the migration panel parts', () => {
     expect(t).toContain('status');
     expect(t).toMatch(/ram\.dirty-sync-count[^0-9]*3/);
     expect(t).toContain('900 ms');
-    expect(t).toContain('16.0 MiB (16,777,216 bytes) still to send');
+    expect(t).toContain('16.0 MiB (16,777,216 bytes) of 64.0 MiB still to send');
     expect(html).toContain('aria-valuenow="25"');
     expect(t).toMatch(/downtime : Once completed[^—]*—/);
     expect(renderToString(<QueryMigrateTable info={{ status: 'setup' }} />)).not.toContain('progressbar');
@@ -28,5 +28,19 @@ describe('the migration panel parts', () => {
     expect(html).toContain('mig-remaining');
     expect(html).toContain('aria-label="3 rounds: Round 0: 256.0 MiB sent');
     expect(renderToString(<RoundsChart rounds={[]} />)).toContain('No rounds yet');
+    // The rate and downtime panels: two lines and a rule, each named; the round count.
+    expect(html).toContain('mig-series dirty');
+    expect(html).toContain('mig-series send');
+    expect(html).toContain('mig-series expected');
+    expect(html).toContain('mig-rule');
+    expect(text(html)).toContain('3 rounds');
+  });
+
+  it('a capped tail of rounds says which rounds of how many it shows, and the throttle over its bars', () => {
+    const r = (round: number) => ({ round, bytes: MiB, pages: 256, dirty_pages: 200, remaining: MiB, threshold: 40 * MiB, throttle_pct: round > 45 ? 30 : 0, final: false, duration_ns: 1e8 });
+    const html = renderToString(<RoundsChart rounds={Array.from({ length: 40 }, (_, i) => r(i + 10))} roundCount={50} width={800} />);
+    expect(text(html)).toContain('rounds 10–49 of 50');
+    expect(html.match(/class="mig-throttle"/g)).toHaveLength(4);
+    expect(text(html)).toContain('auto-converge throttle');
   });
 });

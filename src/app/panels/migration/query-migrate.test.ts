@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { QUERY_MIGRATE_FIELDS, fieldValue, formatField, remainingShare } from './query-migrate';
+import { QUERY_MIGRATE_FIELDS, fieldValue, formatField, remainingEstimate, remainingShare } from './query-migrate';
 
 // query-migrate as QEMU answers it while active (qapi/migration.json's example, with the fields QEMU 7+ adds).
 const active = {
@@ -38,5 +38,14 @@ describe('the query-migrate table', () => {
     expect(remainingShare(active)).toBeCloseTo(3 / 16);
     expect(remainingShare({ status: 'setup' })).toBeNull();
     expect(remainingShare({ ram: { total: 0, remaining: 0 } })).toBeNull();
+  });
+});
+
+describe('the estimate beside the progress bar', () => {
+  it('is the remaining bytes at the last window\'s rate, only while active', () => {
+    // 3 MiB at 1073.7 Mbit/s (128 MiB/s): about 23 ms.
+    expect(remainingEstimate(active)).toMatch(/At 128\.0 MiB\/s .* about 23 ms to send/);
+    expect(remainingEstimate({ ...active, status: 'completed' })).toBeNull();
+    expect(remainingEstimate({ ...active, ram: { ...active.ram, mbps: 0 } })).toMatch(/no estimate/);
   });
 });

@@ -70,3 +70,19 @@ export function remainingShare(info: Record<string, unknown> | null | undefined)
   if (typeof total !== 'number' || typeof remaining !== 'number' || total <= 0) return null;
   return Math.min(1, Math.max(0, remaining / total));
 }
+
+/**
+ * How long the dirty pages left would take to send at the rate of the last bandwidth window
+ * (ram.mbps), as a sentence; null when there is nothing to estimate. Not a promise: the guest keeps
+ * dirtying pages, so a migration that does not converge never gets there.
+ */
+export function remainingEstimate(info: Record<string, unknown> | null | undefined): string | null {
+  const remaining = fieldValue(info, 'ram.remaining');
+  const mbps = fieldValue(info, 'ram.mbps');
+  const status = fieldValue(info, 'status');
+  if (typeof remaining !== 'number' || typeof mbps !== 'number' || remaining <= 0 || (status !== 'active' && status !== 'device')) return null;
+  if (mbps <= 0) return 'Nothing went out in the last 100 ms window: no estimate.';
+  const s = (remaining * 8) / (mbps * 1e6);
+  const rate = (mbps * 1e6) / 8 / MiB;
+  return `At ${rate.toFixed(1)} MiB/s (the last window), the dirty pages left take about ${s < 1 ? `${Math.round(s * 1000)} ms` : `${s.toFixed(1)} s`} to send — if the guest dirtied no more.`;
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { layoutRounds, type RoundView } from './rounds-chart';
+import { layoutDowntime, layoutRates, layoutRounds, roundExpectedDowntime, roundRates, type RoundView } from './rounds-chart';
 
 const MiB = 1024 * 1024;
 const round = (i: number, bytes: number, remaining: number, final = false): RoundView =>
@@ -50,5 +50,34 @@ describe('the chart of rounds', () => {
     const tiny = layoutRounds([{ ...round(0, 40 * 1024, 0), threshold: 20 * 1024 }], 400, 200).yTicks.map((t) => t.label);
     expect(new Set(tiny).size).toBe(tiny.length);
     expect(tiny.at(-1)).toMatch(/KiB$/);
+  });
+});
+
+describe('the rate and downtime panels', () => {
+  // 0.1 s rounds: 1.6 MiB sent and 100 pages dirtied each.
+  const r = (i: number, remaining: number, final = false): RoundView => ({ round: i, bytes: 1.6 * MiB, pages: 400, dirty_pages: 100, remaining, threshold: 1.6 * MiB, throttle_pct: 0, final, duration_ns: 1e8 });
+
+  it('gives each round its send rate and dirty rate, bytes per second', () => {
+    expect(roundRates(r(0, 0))).toEqual({ send: 16 * MiB, dirty: 100 * 4096 * 10 });
+    expect(roundRates({ ...r(0, 0), duration_ns: 0 })).toBeNull();
+  });
+
+  it('expects the downtime the bytes left dirty take at the round\'s rate, none for the stop-and-copy', () => {
+    expect(roundExpectedDowntime(r(0, 3.2 * MiB))).toBeCloseTo(200, 6);
+    expect(roundExpectedDowntime(r(1, MiB, true))).toBeNull();
+  });
+
+  it('draws the lines over the rounds and the downtime-limit rule where its value is', () => {
+    const rounds = [r(0, 3.2 * MiB), r(1, 0.8 * MiB), r(2, 0, true)];
+    const rates = layoutRates(rounds, 400, 120);
+    expect(rates.series.send.points).toHaveLength(3);
+    expect(rates.series.dirty.values[0]).toBeCloseTo((100 * 4096 * 10) / MiB, 6);
+    // The send line is above the dirty line (smaller y) where the bandwidth is higher.
+    expect(rates.series.send.points[0][1]).toBeLessThan(rates.series.dirty.points[0][1]);
+    const down = layoutDowntime(rounds, 100, 400, 120);
+    expect(down.series.expected.points).toHaveLength(2);
+    // 200 ms after round 0 is above the 100 ms rule, 50 ms after round 1 below it.
+    expect(down.series.expected.points[0][1]).toBeLessThan(down.rule!);
+    expect(down.series.expected.points[1][1]).toBeGreaterThan(down.rule!);
   });
 });

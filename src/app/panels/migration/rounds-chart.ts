@@ -47,3 +47,72 @@ export function layoutRounds(rounds: readonly RoundView[], width: number, height
     max: yMiB.domain()[1] * MiB,
   };
 }
+
+/** A line of the rate and downtime panels: one point per round (at the bar's centre). */
+export interface SeriesLayout {
+  points: [number, number][];
+  /** Values, in the panel's unit, one per round (null where a round has none). */
+  values: (number | null)[];
+}
+
+export interface PanelLayout {
+  series: Record<string, SeriesLayout>;
+  /** A horizontal reference line (downtime-limit), or null. */
+  rule: number | null;
+  yTicks: { y: number; label: string }[];
+  /** Centres of the rounds (for their numbers). */
+  centres: { round: number; x: number }[];
+}
+
+/** The round's send rate and dirty rate, bytes per second (null for a round of no duration). */
+export function roundRates(r: RoundView): { send: number; dirty: number } | null {
+  const s = r.duration_ns / 1e9;
+  if (!(s > 0)) return null;
+  return { send: r.bytes / s, dirty: (r.dirty_pages * 4096) / s };
+}
+
+/**
+ * The expected downtime after a round's sync, ms: the bytes left dirty over the rate the round sent
+ * at (QEMU's expected-downtime is dirty_bytes_last_sync over the bandwidth of its last 100 ms window;
+ * a round's average rate is that window's under a steady rate limiter). Null for the stop-and-copy.
+ */
+export function roundExpectedDowntime(r: RoundView): number | null {
+  const rates = roundRates(r);
+  if (r.final || !rates || rates.send <= 0) return null;
+  return (r.remaining / rates.send) * 1000;
+}
+
+function bandScale(rounds: readonly RoundView[], width: number, margin: { left: number; right: number }) {
+  return scaleBand<number>().domain(rounds.map((r) => r.round)).range([margin.left, Math.max(margin.left + 1, width - margin.right)]).paddingInner(0.2).paddingOuter(0.1);
+}
+
+function panel(rounds: readonly RoundView[], width: number, height: number, series: Record<string, (r: RoundView) => number | null>, rule: number | null, unit: (v: number) => string, margin = { left: 64, right: 8, top: 8, bottom: 22 }): PanelLayout {
+  const x = bandScale(rounds, width, margin);
+  const centre = (r: RoundView) => (x(r.round) ?? margin.left) + x.bandwidth() / 2;
+  const all: number[] = [rule ?? 0];
+  const values: Record<string, (number | null)[]> = {};
+  for (const [k, f] of Object.entries(series)) {
+    values[k] = rounds.map(f);
+    for (const v of values[k]) if (v !== null && Number.isFinite(v)) all.push(v);
+  }
+  const y = scaleLinear().domain([0, Math.max(1e-9, ...all)]).nice(3).range([height - margin.bottom, margin.top]);
+  const out: Record<string, SeriesLayout> = {};
+  for (const k of Object.keys(series)) {
+    out[k] = { values: values[k], points: rounds.flatMap((r, i) => (values[k][i] === null || !Number.isFinite(values[k][i]!) ? [] : [[centre(r), y(values[k][i]!)] as [number, number]])) };
+  }
+  return { series: out, rule: rule === null ? null : y(rule), yTicks: y.ticks(3).map((t) => ({ y: y(t), label: t === 0 ? '0' : unit(t) })), centres: rounds.map((r) => ({ round: r.round, x: centre(r) })) };
+}
+
+/** The dirty rate against the rate pages went out at, MiB/s per round. */
+export function layoutRates(rounds: readonly RoundView[], width: number, height: number): PanelLayout {
+  const mib = (f: (x: { send: number; dirty: number }) => number) => (r: RoundView) => {
+    const x = roundRates(r);
+    return x ? f(x) / MiB : null;
+  };
+  return panel(rounds, width, height, { dirty: mib((x) => x.dirty), send: mib((x) => x.send) }, null, (v) => `${+v.toPrecision(3)} MiB/s`);
+}
+
+/** Expected downtime after each round against downtime-limit, ms. */
+export function layoutDowntime(rounds: readonly RoundView[], limitMs: number, width: number, height: number): PanelLayout {
+  return panel(rounds, width, height, { expected: roundExpectedDowntime }, limitMs, (v) => `${+v.toPrecision(3)} ms`);
+}

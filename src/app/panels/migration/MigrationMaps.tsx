@@ -1,0 +1,103 @@
+import { useEffect, useRef, useState } from 'react';
+import type { MigrationView } from '../../../sim/lab';
+import { MIGRATION_PAGE_STATE_INFO } from '../../../sim/view-model';
+import { createPageMap, type PageMap } from '../../render/page-map';
+import { MIGRATION_STATE_COLORS, migrationPalette } from '../../render/migration-palette';
+import { MAP_COLORS } from '../../render/page-palette';
+import { useLab, useLabStore, type LabState } from '../../store';
+
+type Side = 'src' | 'dst';
+
+/** The packet's page maps of migration `id`, or undefined. */
+function pagesOf(s: LabState, id: number) {
+  return (s.live ?? s.packet)?.migrationPages?.find((m) => m.id === id);
+}
+
+/**
+ * The two hosts side by side: the source's RAM coloured by where each page is in the migration, and
+ * the destination's filling as pages arrive. Both are the page-map renderer the translation panel
+ * uses (canvas, d3-zoom), fed with the migration page states the simulator derives
+ * (src/sim/vmm/migration/page-states.ts); the legends count the pages in each state.
+ */
+export function MigrationMaps({ m }: { m: MigrationView }) {
+  return (
+    <div className="mig-maps">
+      <MigrationPageMap m={m} side="src" title={`Source: ${m.vm} on ${m.host}`} />
+      <MigrationPageMap m={m} side="dst" title={`Destination: ${m.to}`} />
+    </div>
+  );
+}
+
+function MigrationPageMap({ m, side, title }: { m: MigrationView; side: Side; title: string }) {
+  const store = useLabStore();
+  const canvasRef = useRef<HTMLCanvasElement>(null);
+  const overlayRef = useRef<HTMLCanvasElement>(null);
+  const mapRef = useRef<PageMap | null>(null);
+  const [hover, setHover] = useState<number | null>(null);
+  const id = m.id;
+
+  useEffect(() => {
+    const canvas = canvasRef.current, overlay = overlayRef.current;
+    if (!canvas || !overlay) return;
+    const map = createPageMap(canvas, overlay, { onHover: (p) => setHover(p) });
+    mapRef.current = map;
+    let states: Uint8Array | null = null;
+    let version = '';
+    let theme: LabState['theme'] | null = null;
+    const push = (s: LabState) => {
+      const mp = pagesOf(s, id);
+      if (!mp) return;
+      const a = side === 'src' ? mp.src : mp.dst;
+      if (a === states && mp.version === version && s.theme === theme) return;
+      states = a;
+      version = mp.version;
+      theme = s.theme;
+      map.update(a, { palette: migrationPalette(s.theme), colors: MAP_COLORS[s.theme], memslots: [], version: mp.version, dirty: mp.dirty });
+    };
+    push(store.getState());
+    const unsubscribe = store.subscribe(push);
+    return () => {
+      unsubscribe();
+      map.destroy();
+      mapRef.current = null;
+    };
+  }, [store, id, side]);
+
+  const counts = useLab((s) => (pagesOf(s, id)?.counts ?? []).join(','));
+  const hoverState = useLab((s) => {
+    const mp = pagesOf(s, id);
+    const a = mp ? (side === 'src' ? mp.src : mp.dst) : undefined;
+    return hover !== null && a && hover < a.length ? a[hover] : -1;
+  });
+  const theme = useLab((s) => s.theme);
+  const n = counts ? counts.split(',').map(Number) : [];
+  const rows = MIGRATION_PAGE_STATE_INFO.filter((x) => x.side === side);
+  const hoverInfo = MIGRATION_PAGE_STATE_INFO.find((x) => x.code === hoverState);
+  const label = `${side === 'src' ? 'Source' : 'Destination'} page map of the migration of ${m.vm}`;
+
+  return (
+    <section className="mig-map" aria-label={title} data-testid={`mig-map-${side}`}>
+      <h4>{title}</h4>
+      <div className="pm-tools">
+        <button type="button" onClick={() => mapRef.current?.zoomBy(2)} aria-label={`Zoom in on the ${label}`} title="Zoom in">+</button>
+        <button type="button" onClick={() => mapRef.current?.zoomBy(0.5)} aria-label={`Zoom out of the ${label}`} title="Zoom out">−</button>
+        <button type="button" onClick={() => mapRef.current?.resetZoom()} aria-label={`Fit the whole ${label}`} title="Fit">Fit</button>
+        <span className="mig-hover" aria-live="off">
+          {hoverInfo && hover !== null ? <>page <span className="mono">{hover.toString(16)}</span>: {hoverInfo.label}</> : `${m.npages.toLocaleString('en')} pages of pc.ram`}
+        </span>
+      </div>
+      <div className="pm-stage mig-stage" role="img" aria-label={`${label}: ${rows.map((r) => `${n[r.code] ?? 0} ${r.label}`).join(', ')}`}>
+        <canvas ref={canvasRef} className="pm-static" aria-hidden="true" />
+        <canvas ref={overlayRef} className="pm-overlay" aria-hidden="true" />
+      </div>
+      <ul className="mig-map-legend" aria-label={`${side === 'src' ? 'Source' : 'Destination'} legend`}>
+        {rows.map((r) => (
+          <li key={r.code} title={r.description} data-state={r.code}>
+            <i className="mig-swatch" style={{ background: MIGRATION_STATE_COLORS[theme][r.code] }} aria-hidden="true" />
+            <span>{r.label}</span> <b className="mono" data-testid={`mig-count-${side}-${r.code}`}>{(n[r.code] ?? 0).toLocaleString('en')}</b>
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}
