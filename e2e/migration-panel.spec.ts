@@ -1,5 +1,21 @@
 import AxeBuilder from '@axe-core/playwright';
-import { expect, test } from '@playwright/test';
+import { expect, test, type Page } from '@playwright/test';
+
+/** Run the lesson's next `n` scenario steps, each awaited by the progress line it changes (no timing). */
+async function runSteps(page: Page, n: number): Promise<void> {
+  const progress = page.getByTestId('progress');
+  for (let i = 0; i < n; i++) {
+    const before = (await progress.textContent()) ?? '';
+    await page.getByRole('button', { name: 'Run the next scenario step' }).click();
+    await expect(progress).not.toHaveText(before);
+  }
+}
+
+/** The number a legend entry prints for migration page state `code` on `side`. */
+async function legendCount(page: Page, side: 'src' | 'dst', code: number): Promise<number> {
+  const t = (await page.getByTestId(`mig-count-${side}-${code}`).textContent()) ?? '';
+  return Number(t.replace(/,/g, ''));
+}
 
 /**
  * A lesson that migrates a guest shows the migration panel in the guest's place: query-migrate with
@@ -25,7 +41,11 @@ test('precopy-converges: the migration panel shows the rounds and query-migrate,
   await expect(dirtySync.getByRole('cell')).toHaveText(/^\d+$/);
   await expect(panel.getByRole('row', { name: /^downtime/ }).getByRole('cell')).toHaveText(/\d+ ms/);
   // A finished migration has nothing to cancel.
-  await expect(panel.getByRole('button', { name: 'Cancel migration' })).toHaveCount(0);
+  await expect(panel.getByRole('button', { name: 'Cancel the migration' })).toBeDisabled();
+  await expect(panel.getByRole('button', { name: 'Cancel the migration' })).toHaveAttribute('title', 'No migration is running.');
+  // Completed: every page arrived on the destination's map.
+  expect(await legendCount(page, 'dst', 7)).toBe(0);
+  expect(await legendCount(page, 'dst', 8) + await legendCount(page, 'dst', 9)).toBe(8192);
   const axe = await new AxeBuilder({ page }).include('[data-panel="migration"]').analyze();
   expect(axe.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')).toEqual([]);
 });
@@ -36,8 +56,59 @@ test('precopy-hot-set: while it cannot converge, the panel cancels it through th
   const panel = page.locator('[data-panel="migration"]');
   // Step through the lesson until a migration is running (a step at a time: no timing).
   const next = page.getByRole('button', { name: 'Run the next scenario step' });
-  for (let i = 0; i < 12 && !(await panel.getByRole('button', { name: 'Cancel migration' }).isVisible()); i++) await next.click();
-  await expect(panel.getByRole('button', { name: 'Cancel migration' })).toBeVisible();
-  await panel.getByRole('button', { name: 'Cancel migration' }).click();
+  const cancel = panel.getByRole('button', { name: 'Cancel the migration' });
+  for (let i = 0; i < 12 && !(await cancel.isEnabled()); i++) await next.click();
+  await expect(cancel).toBeEnabled();
+  // Capabilities are fixed for a running migration: QEMU's refusal, shown as it says it.
+  await panel.getByRole('button', { name: /^Turn auto-converge on \/ off/ }).click();
+  await expect(panel.getByTestId('migration-notice')).toHaveText("migrate_set_capabilities failed: There's a migration process in progress");
+  await cancel.click();
   await expect(panel.getByTestId('migration-status').first()).toHaveText(/cancel/);
+});
+
+test('precopy-converges mid-migration: both page maps show the migration state, and the controls act on the running migration', async ({ page }) => {
+  await page.goto('/?v=2&preset=precopy-converges');
+  await expect(page.getByTestId('progress')).toHaveText(/Step 1 of/);
+  const panel = page.locator('[data-panel="migration"]');
+  // cont, run_until 100ms, migrate, run_until 600ms: half a second into round 0.
+  await runSteps(page, 4);
+  await expect(panel.getByTestId('migration-status')).toHaveText('active');
+  const src = (code: number) => legendCount(page, 'src', code);
+  const dst = (code: number) => legendCount(page, 'dst', code);
+  // Source: sent pages (clean, zero, dirtied again) and pages the first pass has not reached.
+  expect(await src(1)).toBeGreaterThan(1000);
+  expect(await src(4)).toBeGreaterThan(500);
+  expect(await src(6)).toBeGreaterThan(500);
+  expect(await src(5)).toBeGreaterThan(0);
+  // Destination: what has not arrived is what the source has not sent; what the source dirtied again is stale there.
+  expect(await dst(7)).toBe(await src(1));
+  expect(await dst(10)).toBe(await src(2) + await src(5));
+  expect(await dst(8)).toBeGreaterThan(500);
+  let total = 0;
+  for (const code of [1, 2, 3, 4, 5, 6]) total += await src(code);
+  expect(total).toBe(8192);
+  // The maps are the canvas page-map renderer, one per host.
+  await expect(panel.getByTestId('mig-map-src').locator('canvas')).toHaveCount(2);
+  await expect(panel.getByTestId('mig-map-dst').locator('canvas')).toHaveCount(2);
+
+  // B doubles max-bandwidth through migrate-set-parameters; the running migration reports it.
+  await expect(panel.getByTestId('migration-params')).toContainText('max-bandwidth 16 MiB/s');
+  await page.locator('body').press('b');
+  await expect(panel.getByTestId('migration-notice')).toHaveText('migrate-set-parameters max-bandwidth = 32 MiB/s');
+  await expect(panel.getByTestId('migration-params')).toContainText('max-bandwidth 32 MiB/s');
+  await panel.getByRole('button', { name: 'Double downtime-limit' }).click();
+  await expect(panel.getByTestId('migration-params')).toContainText('downtime-limit 200 ms');
+
+  // Cutting the link fails the pre-copy, and the source keeps running.
+  await panel.getByRole('button', { name: /^Cut \/ restore the migration link/ }).click();
+  await expect(panel.getByTestId('migration-status')).toHaveText('failed');
+  await expect(panel.getByText(/link wan went down/)).toBeVisible();
+  await expect(panel.getByRole('button', { name: /Restore link wan/ })).toBeVisible();
+  await expect(panel.getByRole('button', { name: 'Start the migration' })).toBeEnabled();
+  // The trace has the commands with their real names.
+  const trace = page.locator('[data-panel="trace"]');
+  await trace.getByRole('searchbox').fill('migrate-set-parameters');
+  await expect(trace.getByText('migrate-set-parameters', { exact: true })).toHaveCount(2);
+  await trace.getByRole('searchbox').fill('link_down');
+  await expect(trace.getByText('link_down', { exact: true })).toHaveCount(1);
 });

@@ -1,5 +1,5 @@
 import type { MigrationView } from '../../../sim/lab';
-import { MIGRATION_ACTIONS, migrationTarget } from '../../migration-actions';
+import { MIGRATION_ACTIONS } from '../../migration-actions';
 import { useLabClient } from '../../client-context';
 import { useLab, useLabStore } from '../../store';
 import { MigrationMaps } from './MigrationMaps';
@@ -20,8 +20,12 @@ export function MigrationPanel() {
   const older = migrations.slice(0, -1).reverse();
   return (
     <div className="mig" data-testid="migration-panel" role="region" aria-label="Migrations" tabIndex={0}>
-      <MigrationControls />
-      {newest ? <MigrationCard key={newest.id} m={newest} /> : <p className="mig-none">No migration yet: the lesson starts one with its <code>migrate</code> step (or press Shift+M).</p>}
+      {newest ? <MigrationCard key={newest.id} m={newest} /> : (
+        <>
+          <p className="mig-none">No migration yet: the lesson starts one with its <code>migrate</code> step (or press Shift+M).</p>
+          <MigrationControls />
+        </>
+      )}
       {older.length > 0 && (
         <details className="mig-older">
           <summary>Earlier migrations of this lesson ({older.length})</summary>
@@ -39,11 +43,6 @@ function MigrationControls() {
   // One string: re-render only when an enabled state, a reason or a label changes.
   const key = useLab((s) => MIGRATION_ACTIONS.map((a) => `${a.why?.(s) ?? ''}|${a.now?.(s) ?? ''}`).join('\n'));
   const notice = useLab((s) => s.migrationNotice);
-  const target = useLab((s) => {
-    const { route } = migrationTarget(s);
-    return route ? `${route.parameters['downtime-limit']} ms|${(route.parameters['max-bandwidth'] / 1024 / 1024).toFixed(route.parameters['max-bandwidth'] < 1024 * 1024 ? 2 : 0)} MiB/s` : '';
-  });
-  const [limit, bandwidth] = target.split('|');
   const lines = key.split('\n');
   return (
     <div className="mig-controls" role="toolbar" aria-label="Migration controls">
@@ -54,11 +53,10 @@ function MigrationControls() {
           <button key={a.id} type="button" className={a.id === 'migrate-cancel' ? 'danger' : undefined} disabled={why !== ''}
             title={why || `${a.label} (${a.shortcut})`} aria-label={now ? `${a.label}, ${now}` : a.label} aria-keyshortcuts={a.shortcut.replace('Shift+', 'Shift+')}
             onClick={() => a.perform({ client, store })}>
-            {text} <kbd>{a.shortcut}</kbd>
+            {text}
           </button>
         );
       })}
-      {target && <span className="mig-now">downtime-limit <b>{limit}</b> · max-bandwidth <b>{bandwidth}</b></span>}
       {notice && <p className={notice.error ? 'mig-problem' : 'mig-done'} role={notice.error ? 'alert' : 'status'} data-testid="migration-notice">{notice.text}</p>}
     </div>
   );
@@ -73,11 +71,12 @@ function MigrationCard({ m }: { m: MigrationView }) {
         <span className={`mig-status ${m.info.status}`} data-testid="migration-status">{m.info.status}</span>
         {m.info['error-desc'] && <span className="mig-error"> — {m.info['error-desc']}</span>}
       </h3>
-      <p className="mig-params">
-        downtime-limit {p['downtime-limit']} ms · max-bandwidth {(p['max-bandwidth'] / 1024 / 1024).toFixed(p['max-bandwidth'] < 1024 * 1024 ? 2 : 0)} MiB/s · dirty pages from KVM&apos;s {m.dirtyLog === 'ring' ? 'dirty ring' : 'dirty bitmap'}
+      <p className="mig-params" data-testid="migration-params">
+        <span title="QEMU's query-migrate-parameters: the parameters the running migration uses now">query-migrate-parameters:</span> downtime-limit <b>{p['downtime-limit']} ms</b> · max-bandwidth <b>{(p['max-bandwidth'] / 1024 / 1024).toFixed(p['max-bandwidth'] < 1024 * 1024 ? 2 : 0)} MiB/s</b> · dirty pages from KVM&apos;s {m.dirtyLog === 'ring' ? 'dirty ring' : 'dirty bitmap'}
         {m.capabilities.length > 0 && <> · {m.capabilities.join(', ')}</>}
       </p>
       <MigrationMaps m={m} />
+      <MigrationControls />
       <div className="mig-body">
         <RoundsChart rounds={m.rounds} roundCount={m.roundCount} limitMs={p['downtime-limit']} live={m.info} />
         <QueryMigrateTable info={m.info as unknown as Record<string, unknown>} />
