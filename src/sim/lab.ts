@@ -160,6 +160,11 @@ export interface MigrationView {
   rounds: MigrationRound[];
   roundsFrom: number;
   roundCount: number;
+  /**
+   * The round in progress (bytes sent since the last sync, and since when), while the migration
+   * runs; null once it has ended. Every byte put on the link counts in exactly one round.
+   */
+  current: { round: number; bytes: number; start_ns: number } | null;
   /** Pages of the migrated RAM block (the length of its page maps). */
   npages: number;
   /** How dirty pages are tracked: "bitmap" (KVM_GET_DIRTY_LOG) or "ring" (KVM_CAP_DIRTY_LOG_RING). */
@@ -1059,6 +1064,11 @@ export class Lab {
       id, vm: m.src, host, to: m.dst, link: m.link, parameters: { ...m.parameters },
       capabilities: CAPABILITY_NAMES.filter((c) => m.capabilities[c]), info: m.info(this.run.clock.now),
       rounds: m.rounds.slice(from).map((x) => ({ ...x })), roundsFrom: from, roundCount: m.rounds.length,
+      current: m.finished || m.status === 'setup' ? null : {
+        round: m.rounds.length,
+        bytes: m.stats.transferred - m.rounds.reduce((n, x) => n + x.bytes, 0),
+        start_ns: m.rounds.length ? m.rounds[m.rounds.length - 1].start_ns + m.rounds[m.rounds.length - 1].duration_ns : m.startNs,
+      },
       npages: m.npages, dirtyLog: m.dirty.kind,
     };
   }

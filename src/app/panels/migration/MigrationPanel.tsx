@@ -5,6 +5,7 @@ import { useLab, useLabStore } from '../../store';
 import { MigrationMaps } from './MigrationMaps';
 import { QueryMigrateTable } from './QueryMigrateTable';
 import { RoundsChart } from './RoundsChart';
+import type { RoundView } from './rounds-chart';
 import './migration.css';
 
 /**
@@ -78,11 +79,28 @@ function MigrationCard({ m }: { m: MigrationView }) {
       <MigrationMaps m={m} />
       <MigrationControls />
       <div className="mig-body">
-        <RoundsChart rounds={m.rounds} roundCount={m.roundCount} limitMs={p['downtime-limit']} live={m.info} />
+        <RoundsChart rounds={withCurrent(m)} roundCount={m.roundCount} limitMs={p['downtime-limit']} live={m.info} />
         <QueryMigrateTable info={m.info as unknown as Record<string, unknown>} />
       </div>
     </section>
   );
+}
+
+/**
+ * The finished rounds and, while it runs, the round in progress: its bytes so far, the dirty bytes
+ * left (ram.remaining) and the threshold QEMU would compute from the last window's rate
+ * (bandwidth × downtime-limit).
+ */
+function withCurrent(m: MigrationView): RoundView[] {
+  const c = m.current;
+  const ram = m.info.ram;
+  if (!c || !ram) return m.rounds;
+  const bandwidth = (ram.mbps * 1e6) / 8;
+  const threshold = m.rounds.at(-1)?.threshold ?? Math.floor(bandwidth * (m.parameters['downtime-limit'] / 1000));
+  return [...m.rounds, {
+    round: c.round, bytes: c.bytes, pages: 0, dirty_pages: 0, remaining: ram.remaining, threshold,
+    throttle_pct: m.info['cpu-throttle-percentage'] ?? 0, final: false, duration_ns: 0, current: true,
+  }];
 }
 
 function MigrationSummary({ m }: { m: MigrationView }) {

@@ -37,7 +37,8 @@ export function RoundsChart({ rounds, roundCount = rounds.length, limitMs = 300,
   const down = layoutDowntime(rounds, limitMs, width, 120);
   const throttled = rounds.some((r) => r.throttle_pct > 0);
   const first = rounds[0]?.round ?? 0;
-  const counted = roundCount > rounds.length ? `rounds ${first}–${first + rounds.length - 1} of ${roundCount}` : `${roundCount} round${roundCount === 1 ? '' : 's'}`;
+  const done = rounds.filter((r) => !r.current).length;
+  const counted = (roundCount > done ? `rounds ${first}–${first + done - 1} of ${roundCount}` : `${roundCount} round${roundCount === 1 ? '' : 's'}`) + (done < rounds.length ? ` done, round ${rounds.at(-1)!.round} in progress` : '');
   return (
     <figure className="mig-chart" ref={ref as React.RefObject<HTMLElement>}>
       <figcaption className="mig-chart-title">
@@ -53,7 +54,7 @@ export function RoundsChart({ rounds, roundCount = rounds.length, limitMs = 300,
           </g>
         ))}
         {l.bars.map((b) => (
-          <rect key={b.round} x={b.x} y={b.y} width={b.width} height={Math.max(0, b.height)} className={b.final ? 'mig-bar final' : 'mig-bar'}>
+          <rect key={b.round} x={b.x} y={b.y} width={b.width} height={Math.max(0, b.height)} className={b.final ? 'mig-bar final' : b.current ? 'mig-bar current' : 'mig-bar'}>
             <title>{b.label}</title>
           </rect>
         ))}
@@ -66,13 +67,18 @@ export function RoundsChart({ rounds, roundCount = rounds.length, limitMs = 300,
       </svg>
       <ul className="mig-legend">
         <li><i className="mig-key sent" /> bytes sent in the round</li>
+        {rounds.some((r) => r.current) && <li><i className="mig-key current" /> the round in progress</li>}
         <li><i className="mig-key final" /> stop-and-copy (guest paused)</li>
         <li><i className="mig-key threshold" /> threshold: bandwidth × downtime-limit</li>
         <li><i className="mig-key remaining" /> left dirty after the sync</li>
         {throttled && <li><b className="mig-throttle-key">20%</b> auto-converge throttle</li>}
       </ul>
-      <LinePanel title="Dirty rate against the bandwidth (MiB/s)" l={rates} width={width} keys={[['dirty', 'dirty rate: pages dirtied per second × 4 KiB'], ['send', 'bandwidth: bytes sent per second']]} />
-      <LinePanel title="expected-downtime against downtime-limit (ms)" l={down} width={width} keys={[['expected', 'expected-downtime after the round\'s sync']]} rule={`downtime-limit ${limitMs} ms`} />
+      {done > 0 ? (
+        <>
+          <LinePanel title="Dirty rate against the bandwidth (MiB/s)" l={rates} width={width} keys={[['dirty', 'dirty rate: pages dirtied per second × 4 KiB'], ['send', 'bandwidth: bytes sent per second']]} />
+          <LinePanel title="expected-downtime against downtime-limit (ms)" l={down} width={width} keys={[['expected', 'expected-downtime after the round\'s sync']]} rule={`downtime-limit ${limitMs} ms`} />
+        </>
+      ) : <p className="mig-estimate">The dirty rate, the bandwidth and the expected downtime of each round appear once a bitmap sync has ended the first round.</p>}
     </figure>
   );
 }

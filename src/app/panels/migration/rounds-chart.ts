@@ -8,10 +8,13 @@ import { scaleBand, scaleLinear } from 'd3-scale';
 import type { MigrationRound } from '../../../sim/vmm/migration/migration';
 
 /** One round as the simulator reports it (what the chart reads of MigrationRound). */
-export type RoundView = Pick<MigrationRound, 'round' | 'bytes' | 'pages' | 'dirty_pages' | 'remaining' | 'threshold' | 'throttle_pct' | 'final' | 'duration_ns'>;
+export type RoundView = Pick<MigrationRound, 'round' | 'bytes' | 'pages' | 'dirty_pages' | 'remaining' | 'threshold' | 'throttle_pct' | 'final' | 'duration_ns'> & {
+  /** The round in progress: its bytes so far; no sync has ended it, so it has no dirty count or rates yet. */
+  current?: boolean;
+};
 
 export interface ChartLayout {
-  bars: { round: number; x: number; y: number; width: number; height: number; final: boolean; label: string }[];
+  bars: { round: number; x: number; y: number; width: number; height: number; final: boolean; current: boolean; label: string }[];
   /** The remaining-dirty line's points, one per round (at the bar's centre). */
   remaining: [number, number][];
   /** The threshold as steps (it changes when the bandwidth measured or the limit changes). */
@@ -35,10 +38,12 @@ export function layoutRounds(rounds: readonly RoundView[], width: number, height
   const centre = (r: RoundView) => (x(r.round) ?? margin.left) + bw / 2;
   return {
     bars: rounds.map((r) => ({
-      round: r.round, x: x(r.round) ?? margin.left, y: y(r.bytes), width: bw, height: y(0) - y(r.bytes), final: r.final,
-      label: `Round ${r.round}${r.final ? ' (stop-and-copy)' : ''}: ${(r.bytes / MiB).toFixed(1)} MiB sent, ${r.dirty_pages.toLocaleString('en')} pages dirtied, ${(r.remaining / MiB).toFixed(1)} MiB left dirty`,
+      round: r.round, x: x(r.round) ?? margin.left, y: y(r.bytes), width: bw, height: y(0) - y(r.bytes), final: r.final, current: r.current === true,
+      label: r.current
+        ? `Round ${r.round} (in progress): ${(r.bytes / MiB).toFixed(1)} MiB sent so far, ${(r.remaining / MiB).toFixed(1)} MiB still dirty`
+        : `Round ${r.round}${r.final ? ' (stop-and-copy)' : ''}: ${(r.bytes / MiB).toFixed(1)} MiB sent, ${r.dirty_pages.toLocaleString('en')} pages dirtied, ${(r.remaining / MiB).toFixed(1)} MiB left dirty`,
     })),
-    remaining: rounds.map((r) => [centre(r), y(r.remaining)]),
+    remaining: rounds.filter((r) => !r.current).map((r) => [centre(r), y(r.remaining)]),
     threshold: rounds.flatMap((r) => {
       const left = x(r.round) ?? margin.left;
       return [[left, y(r.threshold)], [left + bw, y(r.threshold)]] as [number, number][];
@@ -67,7 +72,7 @@ export interface PanelLayout {
 /** The round's send rate and dirty rate, bytes per second (null for a round of no duration). */
 export function roundRates(r: RoundView): { send: number; dirty: number } | null {
   const s = r.duration_ns / 1e9;
-  if (!(s > 0)) return null;
+  if (!(s > 0) || r.current) return null;
   return { send: r.bytes / s, dirty: (r.dirty_pages * 4096) / s };
 }
 
@@ -95,7 +100,8 @@ function panel(rounds: readonly RoundView[], width: number, height: number, seri
     values[k] = rounds.map(f);
     for (const v of values[k]) if (v !== null && Number.isFinite(v)) all.push(v);
   }
-  const y = scaleLinear().domain([0, Math.max(1e-9, ...all)]).nice(3).range([height - margin.bottom, margin.top]);
+  const top = Math.max(...all);
+  const y = scaleLinear().domain([0, top > 0 ? top : 1]).nice(3).range([height - margin.bottom, margin.top]);
   const out: Record<string, SeriesLayout> = {};
   for (const k of Object.keys(series)) {
     out[k] = { values: values[k], points: rounds.flatMap((r, i) => (values[k][i] === null || !Number.isFinite(values[k][i]!) ? [] : [[centre(r), y(values[k][i]!)] as [number, number]])) };
@@ -103,16 +109,19 @@ function panel(rounds: readonly RoundView[], width: number, height: number, seri
   return { series: out, rule: rule === null ? null : y(rule), yTicks: y.ticks(3).map((t) => ({ y: y(t), label: t === 0 ? '0' : unit(t) })), centres: rounds.map((r) => ({ round: r.round, x: centre(r) })) };
 }
 
-/** The dirty rate against the rate pages went out at, MiB/s per round. */
+/**
+ * The dirty rate against the rate pages went out at, MiB/s per pre-copy round (the stop-and-copy is
+ * left out: it is not rate limited and the guest is stopped, so neither line means the same there).
+ */
 export function layoutRates(rounds: readonly RoundView[], width: number, height: number): PanelLayout {
   const mib = (f: (x: { send: number; dirty: number }) => number) => (r: RoundView) => {
-    const x = roundRates(r);
+    const x = r.final ? null : roundRates(r);
     return x ? f(x) / MiB : null;
   };
-  return panel(rounds, width, height, { dirty: mib((x) => x.dirty), send: mib((x) => x.send) }, null, (v) => `${+v.toPrecision(3)} MiB/s`);
+  return panel(rounds, width, height, { dirty: mib((x) => x.dirty), send: mib((x) => x.send) }, null, (v) => `${+v.toPrecision(3)}`);
 }
 
 /** Expected downtime after each round against downtime-limit, ms. */
 export function layoutDowntime(rounds: readonly RoundView[], limitMs: number, width: number, height: number): PanelLayout {
-  return panel(rounds, width, height, { expected: roundExpectedDowntime }, limitMs, (v) => `${+v.toPrecision(3)} ms`);
+  return panel(rounds, width, height, { expected: roundExpectedDowntime }, limitMs, (v) => `${+v.toPrecision(3)}`);
 }

@@ -160,6 +160,9 @@ describe('what a frame carries of migrations', () => {
     expect(v.roundsFrom + v.rounds.length).toBe(v.roundCount);
     expect(v.rounds[0].round).toBe(v.roundsFrom);
     expect(v.npages).toBe(m.npages);
+    // The round in progress holds every byte the finished rounds do not.
+    expect(v.current!.round).toBe(m.rounds.length);
+    expect(v.current!.bytes + m.rounds.reduce((n, r) => n + r.bytes, 0)).toBe(m.stats.transferred);
     expect(f.migrationRoutes).toEqual([expect.objectContaining({ vm: 'guest', host: 'src', to: 'dst', link: 'wan', runState: 'running', dirtyRing: false })]);
   });
 });
