@@ -11,6 +11,7 @@
  */
 import { GiB, PAGE_SIZE } from '../src/sim/core/units';
 import { ScenarioRun } from '../src/sim/scenario/runner';
+import { newMigrationPageView, updateMigrationPageView } from '../src/sim/vmm/migration/page-states';
 import { check, fmtBytes, table, timed } from './util';
 
 export interface MigrationBenchOptions {
@@ -29,6 +30,11 @@ export interface MigrationBenchResult {
   perPageStateBytes: number;
   perPageStateBytesPerPage: number;
   setupWallSeconds: number;
+  /** The migration panel's page maps (vmm/migration/page-states.ts): bytes per page the viewer's arrays take. */
+  pageViewBytesPerPage: number;
+  /** Computing both maps of every page, and again with nothing changed (only the chunk hashes), ms. */
+  pageViewFullMs: number;
+  pageViewUnchangedMs: number;
 }
 
 /** The migration with the workload (the budget's case) and with an idle guest (the migration's own cost). */
@@ -84,10 +90,15 @@ export function runMigrationBench(o: MigrationBenchOptions, progress: (s: string
   const virtualSeconds = (run.clock.now - t0) / 1e9;
   const dirty = m.dirty as unknown as { lastLog: Uint32Array[]; clearBmap: Uint8Array };
   const perPage = m.bmap.byteLength + dirty.lastLog.reduce((n, a) => n + a.byteLength, 0) + dirty.clearBmap.byteLength;
+  const view = newMigrationPageView(m.npages);
+  const [, pageViewFullMs] = timed(() => updateMigrationPageView(m, view, 0));
+  const [, pageViewUnchangedMs] = timed(() => updateMigrationPageView(m, view, 0));
+  const viewBytes = view.src.byteLength + view.dst.byteLength + view.logged.byteLength + view.sigs.byteLength + view.counts.byteLength;
   const result: MigrationBenchResult = {
     guestBytes: o.guestBytes, virtualSeconds, wallSeconds: wallMs / 1000, simSecondsPerWallSecond: virtualSeconds / (wallMs / 1000),
     rounds: m.rounds.length, transferred: m.stats.transferred, perPageStateBytes: perPage, perPageStateBytesPerPage: perPage / m.npages,
     setupWallSeconds: setupMs / 1000,
+    pageViewBytesPerPage: viewBytes / m.npages, pageViewFullMs, pageViewUnchangedMs,
   };
   const text = [
     `6. Pre-copy migration of a ${fmtBytes(o.guestBytes)} guest in use, hot-set workload, default max-bandwidth`,
@@ -98,6 +109,8 @@ export function runMigrationBench(o: MigrationBenchOptions, progress: (s: string
       ['wall time', `${(wallMs / 1000).toFixed(2)} s`],
       ['simulated s per wall s', result.simSecondsPerWallSecond.toFixed(1)],
       ["migration's per-page state", `${result.perPageStateBytesPerPage.toFixed(3)} B/page`],
+      ["the panel's two page maps (the viewer's arrays)", `${result.pageViewBytesPerPage.toFixed(3)} B/page`],
+      ['both maps computed whole / again unchanged', `${pageViewFullMs.toFixed(1)} ms / ${pageViewUnchangedMs.toFixed(2)} ms for ${m.npages.toLocaleString('en')} pages`],
     ]),
   ].join('\n');
   return { result, text };
