@@ -114,16 +114,10 @@ export class KvmDirtyBitmap implements DirtyPageSource {
       const rel = from - first;
       const n = to - from;
       const log = this.lastLog[k];
-      const bits = new Uint32Array(Math.ceil(n / 32));
-      let any = false;
-      for (let i = 0; i < n; i++) {
-        const p = rel + i;
-        if ((log[p >>> 5] >>> (p & 31)) & 1) {
-          bits[i >>> 5] |= 1 << (i & 31);
-          any = true;
-        }
-      }
-      if (any) this.vm.clearDirtyLog(b.slot, rel, n, bits);
+      const bits = log.slice(rel >>> 5, (rel >>> 5) + Math.ceil(n / 32));
+      const tail = n % 32;
+      if (tail) bits[bits.length - 1] &= 2 ** tail - 1;
+      if (bits.some((w) => w !== 0)) this.vm.clearDirtyLog(b.slot, rel, n, bits);
     });
   }
 
