@@ -145,7 +145,7 @@ export interface MigrationSetup {
 
 /** The source's migration thread (QEMU's "live_migration" thread) as a scheduler actor. */
 export class MigrationThread implements Actor {
-  static readonly stateSkip: readonly string[] = ['w', 'srcBase', 'dstBase'];
+  static readonly stateSkip: readonly string[] = ['w', 'srcBase', 'dstBase', 'srcIndex', 'dstIndex'];
   readonly kind = 'vmm-thread';
   readonly name: string;
   order: readonly number[];
@@ -192,11 +192,16 @@ export class MigrationThread implements Actor {
   /** Where the RAM block starts in each VMM's address space (page p is at base + p × 4 KiB). */
   private readonly srcBase: number;
   private readonly dstBase: number;
+  /** The same, as page indexes in each VMM's address space (Process.pageIndex()): small integers for the per-page loop. */
+  private readonly srcIndex: number;
+  private readonly dstIndex: number;
 
   constructor(w: MigrationWiring, setup: MigrationSetup, now: number) {
     this.w = wiring(w);
     this.srcBase = w.src.ram[0].hva - w.src.ram[0].gmemOffset;
     this.dstBase = w.dst.ram[0].hva - w.dst.ram[0].gmemOffset;
+    this.srcIndex = w.src.process.pageIndex(this.srcBase);
+    this.dstIndex = w.dst.process.pageIndex(this.dstBase);
     this.id = setup.id;
     this.src = setup.src;
     this.dst = setup.dst;
@@ -393,9 +398,9 @@ export class MigrationThread implements Actor {
     const dst = this.w.dst;
     const sm = src.host.memory;
     const dm = dst.host.memory;
-    const off = p * PAGE_SIZE;
-    const sf = src.process.lookup(this.srcBase + off);
-    const dHva = this.dstBase + off;
+    // Page indexes, not addresses (see Process.pageIndex()).
+    const sf = src.process.lookupIndex(this.srcIndex + p);
+    const dPage = this.dstIndex + p;
     let header = PAGE_HEADER_BYTES;
     if (!this.blockIdSent) {
       header += 1 + RAM_BLOCK_ID.length;
@@ -408,13 +413,13 @@ export class MigrationThread implements Actor {
       // save_zero_page(): a header and one byte. The destination clears the page only if it is not
       // zero already (ram_handle_zero); a page the source wrote zeros into keeps its token.
       this.stats.duplicate++;
-      const df = dst.process.lookup(dHva);
-      if (sf >= 0 && sm.pageToken(sf) !== 0) dm.copyPageFrom(sm, sf, df >= 0 ? df : dst.process.fault(dHva, 'migration', 0));
+      const df = dst.process.lookupIndex(dPage);
+      if (sf >= 0 && sm.pageToken(sf) !== 0) dm.copyPageFrom(sm, sf, df >= 0 ? df : dst.process.faultIndex(dPage, 'migration', 0));
       else if (df >= 0 && (dm.pageToken(df) !== 0 || dm.hasData(df))) dm.zero(df);
       return header + 1;
     }
     this.stats.normal++;
-    dm.copyPageFrom(sm, sf, dst.process.fault(dHva, 'migration', 0));
+    dm.copyPageFrom(sm, sf, dst.process.faultIndex(dPage, 'migration', 0));
     return header + PAGE_SIZE;
   }
 
