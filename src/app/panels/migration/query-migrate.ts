@@ -6,7 +6,7 @@
  * shown as absent, not as 0.
  */
 
-export type FieldUnit = 'status' | 'ms' | 'bytes' | 'pages' | 'pages/s' | 'Mbit/s' | 'count' | '%';
+export type FieldUnit = 'status' | 'ms' | 'µs' | 'bytes' | 'pages' | 'pages/s' | 'Mbit/s' | 'count' | '%';
 
 export interface FieldRow {
   /** The field as query-migrate names it: top-level, or under `ram` as `ram.<name>`. */
@@ -23,6 +23,8 @@ export const QUERY_MIGRATE_FIELDS: readonly FieldRow[] = [
   { key: 'expected-downtime', unit: 'ms', explain: 'While active: the bytes found dirty at the last sync divided by the measured bandwidth, the pause the guest would see if it stopped now.' },
   { key: 'downtime', unit: 'ms', explain: 'Once completed: how long the guest was really paused (the last pages and the device state, sent without the rate limit).' },
   { key: 'cpu-throttle-percentage', unit: '%', explain: 'Only while auto-converge throttles the guest: the share of time each vCPU is made to sleep.' },
+  { key: 'dirty-limit-throttle-time-per-round', unit: 'µs', explain: 'Only with dirty-limit at work: the longest a vCPU is made to sleep each time its dirty ring fills, in microseconds.' },
+  { key: 'dirty-limit-ring-full-time', unit: 'µs', explain: 'Only with dirty-limit at work: how long a running vCPU takes to fill its dirty ring at their average dirty rate, in microseconds.' },
   { key: 'ram.transferred', unit: 'bytes', explain: 'Bytes put on the link so far: page data, page headers and zero-page markers.' },
   { key: 'ram.remaining', unit: 'bytes', explain: 'Bytes of dirty pages still to send (dirty pages × page size); 0 once completed.' },
   { key: 'ram.total', unit: 'bytes', explain: 'Bytes of guest RAM being migrated.' },
@@ -54,6 +56,7 @@ export function formatField(value: unknown, unit: FieldUnit): string {
   const n = value;
   switch (unit) {
     case 'ms': return `${Math.round(n).toLocaleString('en')} ms`;
+    case 'µs': return `${Math.round(n).toLocaleString('en')} µs`;
     case 'bytes': return n >= MiB ? `${(n / MiB).toFixed(1)} MiB (${Math.round(n).toLocaleString('en')} bytes)` : `${Math.round(n).toLocaleString('en')} bytes`;
     case 'pages': return `${Math.round(n).toLocaleString('en')} pages`;
     case 'pages/s': return `${Math.round(n).toLocaleString('en')} pages/s`;

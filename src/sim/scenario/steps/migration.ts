@@ -139,11 +139,6 @@ export const MIGRATION_STEPS = [
       emit(`QEMU refuses migrate-set-capabilities: ${bad.message}.`, { ...asked, error: bad.message });
       return { ret: -1, errno: 'EINVAL', why: bad.message };
     }
-    if (next['dirty-limit'] && !v.migrationCapabilities['dirty-limit']) {
-      const why = "dirty-limit's per-vCPU throttle is not simulated yet: use auto-converge";
-      emit(`The lab refuses dirty-limit: ${why}.`, { ...asked, error: why });
-      return { ret: -1, errno: 'EINVAL', why };
-    }
     v.migrationCapabilities = next;
     emit(`QEMU sets ${st.capabilities.map((c) => `${c.capability} ${c.state ? 'on' : 'off'}`).join(', ')}: the next migrate of "${st.vm}" uses them.`, asked);
     return { ret: 0, value: { ...next } };

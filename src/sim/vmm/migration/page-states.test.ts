@@ -186,4 +186,12 @@ describe('migrate_set_capabilities', () => {
     lab.command({ do: 'migrate', vm: 'guest', to: 'dst', link: 'wan' });
     expect(lab.run.world.migrations[1].capabilities['auto-converge']).toBe(true);
   });
+
+  it('turns dirty-limit on for a VM with a dirty ring, and refuses it beside auto-converge with QEMU\'s text', () => {
+    const lab = new Lab(presetById('precopy-dirty-limit'));
+    const set = (capability: string, state: boolean) => lab.command({ do: 'migrate_set_capabilities', vm: 'guest', capabilities: [{ capability, state }] });
+    expect(set('dirty-limit', true)).toMatchObject({ ret: 0, value: { 'dirty-limit': true } });
+    expect(set('auto-converge', true)).toMatchObject({ ret: -1, errno: 'EINVAL', why: 'dirty-limit conflicts with auto-converge either of then available currently' });
+    expect(lab.frame().migrationRoutes[0]).toMatchObject({ dirtyRing: true, capabilities: { 'dirty-limit': true, 'auto-converge': false } });
+  });
 });
