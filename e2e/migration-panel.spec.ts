@@ -91,6 +91,13 @@ test('precopy-converges mid-migration: both page maps show the migration state, 
   await expect(panel.getByTestId('mig-map-src').locator('canvas')).toHaveCount(2);
   await expect(panel.getByTestId('mig-map-dst').locator('canvas')).toHaveCount(2);
 
+  // The controls are the action registry's: the help overlay lists them with their shortcuts.
+  await page.locator('body').press('?');
+  const help = page.getByRole('dialog', { name: 'Keyboard shortcuts' });
+  await expect(help.getByRole('row', { name: /Shift\+M Start the migration/ })).toBeVisible();
+  await expect(help.getByRole('row', { name: /^X Cut \/ restore the migration link/ })).toBeVisible();
+  await help.getByRole('button', { name: 'Close' }).click();
+
   // B doubles max-bandwidth through migrate-set-parameters; the running migration reports it.
   await expect(panel.getByTestId('migration-params')).toContainText('max-bandwidth 16 MiB/s');
   await page.locator('body').press('b');

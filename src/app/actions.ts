@@ -3,35 +3,10 @@
  * keyboard handler and the help overlay are all drawn from this table (as excalidraw's actions are).
  */
 import type { StepKind } from '../worker/protocol';
-import type { LabClient } from './lab-client';
-import type { LabState, LabStore } from './store';
+import type { LabState } from './store';
 
-export interface ActionContext {
-  client: LabClient;
-  store: LabStore;
-}
-
-export interface Action {
-  id: string;
-  label: string;
-  /** What the toolbar button shows, a word of the label (the button's accessible name stays the label). */
-  short?: string;
-  /** The shortcut as shown to the user. */
-  shortcut: string;
-  keyTest: (e: KeyboardEvent) => boolean;
-  perform: (ctx: ActionContext) => void;
-  /** When false the control is disabled. */
-  enabled?: (s: LabState) => boolean;
-  /** Why the control is disabled now (shown as its tooltip), or null. */
-  why?: (s: LabState) => string | null;
-  /** The label as the control shows it now (a toggle says what it will do). */
-  now?: (s: LabState) => string;
-  /** Shown in the toolbar (others only through shortcuts and the help overlay). */
-  toolbar?: boolean;
-  /** A step back: drawn joined to the forward step after it. */
-  back?: boolean;
-  group: 'run' | 'view' | 'help' | 'migration';
-}
+export type { Action, ActionContext } from './action-types';
+import type { Action, ActionContext } from './action-types';
 
 const plain = (e: KeyboardEvent) => !e.ctrlKey && !e.metaKey && !e.altKey;
 const ready = (s: LabState) => s.status === 'ready' && s.packet !== null;

@@ -7,7 +7,7 @@
  * disabled, with the reason as its tooltip, when the lesson gives it nothing to act on.
  */
 import type { LinkView, MigrationRoute, MigrationView } from '../sim/lab';
-import type { Action, ActionContext } from './actions';
+import type { Action, ActionContext } from './action-types';
 import type { LabState } from './store';
 
 const plain = (e: KeyboardEvent) => !e.ctrlKey && !e.metaKey && !e.altKey;

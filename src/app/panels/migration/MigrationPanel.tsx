@@ -17,11 +17,13 @@ export function MigrationPanel() {
   // A string (compared by value): a frame with the same migrations renders nothing new.
   const json = useLab((s) => JSON.stringify(s.packet?.frame.migrations ?? []));
   const migrations = JSON.parse(json) as MigrationView[];
-  const newest = migrations.at(-1);
-  const older = migrations.slice(0, -1).reverse();
+  // The newest migration and every other one still running (two VMs may migrate at once), newest first.
+  const shown = migrations.filter((m, i) => i === migrations.length - 1 || ACTIVE.has(m.info.status)).reverse();
+  const newest = shown[0];
+  const older = migrations.filter((m) => !shown.includes(m)).reverse();
   return (
     <div className="mig" data-testid="migration-panel" role="region" aria-label="Migrations" tabIndex={0}>
-      {newest ? <MigrationCard key={newest.id} m={newest} /> : (
+      {newest ? shown.map((m, i) => <MigrationCard key={m.id} m={m} controls={i === 0} />) : (
         <>
           <p className="mig-none">No migration yet: the lesson starts one with its <code>migrate</code> step (or press Shift+M).</p>
           <MigrationControls />
@@ -36,6 +38,8 @@ export function MigrationPanel() {
     </div>
   );
 }
+
+const ACTIVE = new Set(['setup', 'active', 'device', 'cancelling']);
 
 /** The registry's migration controls as buttons; a disabled one says why in its tooltip. */
 function MigrationControls() {
@@ -63,7 +67,8 @@ function MigrationControls() {
   );
 }
 
-function MigrationCard({ m }: { m: MigrationView }) {
+/** One migration; `controls`: the registry's controls go under its maps (the first card only). */
+function MigrationCard({ m, controls }: { m: MigrationView; controls: boolean }) {
   const p = m.parameters as unknown as Record<string, number>;
   return (
     <section className="mig-card" aria-label={`Migration of ${m.vm} to ${m.to}`}>
@@ -77,7 +82,7 @@ function MigrationCard({ m }: { m: MigrationView }) {
         {m.capabilities.length > 0 && <> · {m.capabilities.join(', ')}</>}
       </p>
       <MigrationMaps m={m} />
-      <MigrationControls />
+      {controls && <MigrationControls />}
       <div className="mig-body">
         <RoundsChart rounds={withCurrent(m)} roundCount={m.roundCount} limitMs={p['downtime-limit']} live={m.info} />
         <QueryMigrateTable info={m.info as unknown as Record<string, unknown>} />
