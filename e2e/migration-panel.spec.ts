@@ -112,6 +112,13 @@ test('precopy-converges mid-migration: both page maps show the migration state, 
   await expect(panel.getByText(/link wan went down/)).toBeVisible();
   await expect(panel.getByRole('button', { name: /Restore link wan/ })).toBeVisible();
   await expect(panel.getByRole('button', { name: 'Start the migration' })).toBeEnabled();
+  // X restores the link and Shift+M migrates again: a new migration starts over it.
+  await page.locator('body').press('x');
+  await expect(panel.getByRole('button', { name: /Cut link wan/ })).toBeVisible();
+  await page.locator('body').press('Shift+M');
+  await expect(panel.getByTestId('migration-notice')).toHaveText('migrate guest to dst over wan');
+  await expect(panel.getByTestId('migration-status')).toHaveText(/setup|active/);
+  await expect(panel.getByText(/Earlier migrations of this lesson \(1\)/)).toBeVisible();
   // The trace has the commands with their real names.
   const trace = page.locator('[data-panel="trace"]');
   await trace.getByRole('searchbox').fill('migrate-set-parameters');
