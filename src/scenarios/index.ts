@@ -10,6 +10,7 @@ import twoHosts from './two-hosts.json';
 import precopyConverges from './precopy-converges.json';
 import precopyHotSet from './precopy-hot-set.json';
 import dirtyRing from './dirty-ring.json';
+import tdMigration from './td-migration.json';
 
 /**
  * The preset lessons, by id. The app and the CLI load the same files. Ids come from users (the CLI's
@@ -29,6 +30,7 @@ export const PRESETS: Readonly<Record<string, unknown>> = Object.freeze(Object.a
   'precopy-converges': precopyConverges,
   'precopy-hot-set': precopyHotSet,
   'dirty-ring': dirtyRing,
+  'td-migration': tdMigration,
 }));
 
 /** Is `id` a preset's id (its own entry, never a name from Object.prototype)? */

@@ -119,7 +119,8 @@ const present = (td: Td, gfn: number): boolean => {
  */
 export function exportStart(m: TdxModule, td: Td, key: number, peer: string): bigint {
   if (td.lifecycle !== 'runnable') return abi.TDX_OP_STATE_INCORRECT;
-  if (td.mig.phase !== 'none') return abi.TDX_OP_STATE_INCORRECT;
+  // A TD that came by migration may leave again once its import is committed.
+  if (td.mig.phase !== 'none' && td.mig.phase !== 'imported') return abi.TDX_OP_STATE_INCORRECT;
   td.mig = { ...noMigration(), phase: 'export-in-order', epoch: 1, key };
   seam(m, td, 'TDH.SERVTD.BIND', { servtd: 'MigTD', key: hex(key) },
     `The source's Migration TD is bound to the TD; it attests the destination's Migration TD ("${peer}") and they agree a migration key (abstracted: the host never sees it).`);

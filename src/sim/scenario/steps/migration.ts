@@ -144,7 +144,10 @@ export const MIGRATION_STEPS = [
       const m = migrationOf(ctx, st.vm, i);
       return { ret: 0, value: { ...m.info(ctx.world.clock.now), rounds: m.rounds.length } };
     }),
+] as const;
 
+/** Host-level migration steps (listed after the other host steps). */
+export const MIGRATION_HOST_STEPS = [
   defineStep('read_migration_stream', 'host', { vm: vmName, gpa: numeric, length: numeric.default(16) },
     { summary: "the host reads what the VM's latest migration put on the link for a GPA: an ordinary page's bytes, or a TD's private page as the TDX module sealed it (ciphertext and a MAC)" },
     (ctx, st, i) => {
