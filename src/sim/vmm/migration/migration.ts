@@ -654,10 +654,12 @@ export class MigrationThread implements Actor {
   }
 
   /** For the report: query-migrate at the end, the rounds, and the setup. */
-  summary(now: number): { vm: string; to: string; link: string; parameters: MigrationParameters; capabilities: string[]; info: MigrationInfo; rounds: MigrationRound[] } {
+  summary(now: number): { vm: string; to: string; link: string; parameters: MigrationParameters; capabilities: string[]; info: MigrationInfo; rounds: MigrationRound[]; td_design?: TdDesign } {
     return {
       vm: this.src, to: this.dst, link: this.link, parameters: { ...this.parameters },
       capabilities: CAPABILITY_NAMES.filter((c) => this.capabilities[c]), info: this.info(now), rounds: this.rounds.map((r) => ({ ...r })),
+      // A VM with private memory: the design it followed ('talk' and 'tdx-module' are not upstream).
+      ...(this.tdDesign ? { td_design: this.tdDesign } : {}),
     };
   }
 
