@@ -154,9 +154,9 @@ describe('a TD migration cancelled or cut in the middle', () => {
   });
 });
 
-describe('a snapshot in the middle of a TD migration', () => {
+describe.each(['tdx-module', 'talk'])('a snapshot in the middle of a TD migration (%s)', (design) => {
   it('restores and goes on with the same report as the run whole', () => {
-    const sc = tdScenario({ design: 'tdx-module', after: [{ do: 'run_until', time: '1500ms' }] });
+    const sc = tdScenario({ design, after: [{ do: 'run_until', time: '1500ms' }] });
     const text = (v: unknown) => JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? `${x}n` : x));
     const whole = text(ScenarioRun.fromJson(sc).runAll());
     const r = ScenarioRun.fromJson(sc);
