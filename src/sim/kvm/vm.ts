@@ -497,8 +497,8 @@ export class Vm {
       fail('EINVAL', 'first_page must be a multiple of 64, and num_pages too unless the range ends at the end of the slot');
     if (firstPage + numPages > slot.npages) fail('EINVAL', `[${firstPage}, ${firstPage + numPages}) goes beyond the slot's ${slot.npages} pages`);
     // Word by word (first_page is a multiple of 64, so the caller's bits line up with the log's words):
-    // only the pages set in both are cleared and write-protected again.
-    // Runs of consecutive cleared pages are write-protected in one go.
+    // only the pages set in both are cleared and write-protected again, runs of consecutive pages in
+    // one go.
     let n = 0;
     const log = slot.dirtyBitmap;
     // Private pages of a TD whose private memory is logged (not upstream) go to the TDX module instead.
@@ -524,8 +524,6 @@ export class Vm {
         if (runLength > 0 && p === runStart + runLength) runLength++;
         else {
           if (runLength > 0) this.mmu.writeProtect(slot.baseGfn + runStart, runLength);
-    // Write-protected by the TDX module, in lists (TDH.EXPORT.BLOCKW).
-    if (priv?.length) this.mmu.writeBlockPrivate(priv);
           runStart = p;
           runLength = 1;
         }
