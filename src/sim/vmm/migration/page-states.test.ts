@@ -195,3 +195,30 @@ describe('migrate_set_capabilities', () => {
     expect(lab.frame().migrationRoutes[0]).toMatchObject({ dirtyRing: true, capabilities: { 'dirty-limit': true, 'auto-converge': false } });
   });
 });
+
+describe('a TD (the td-migration lesson)', () => {
+  it('a migration refused in its setup sent nothing; the TDX module\'s sends private pages as ciphertext, never as zero pages', () => {
+    const lab = new Lab(presetById('td-migration'));
+    while (!lab.done) lab.step();
+    const ms = lab.run.world.migrations as MigrationThread[];
+    const failed = ms.findIndex((m) => m.status === 'failed' && m.stats.dirtySyncCount === 0);
+    expect(failed).toBeGreaterThanOrEqual(0);
+    const f = lab.migrationPageStates(failed).counts;
+    expect(f[S.SRC_UNSENT]).toBe(ms[failed].npages);
+    expect(f[S.DST_AWAITING]).toBe(ms[failed].npages);
+    const td = ms.findIndex((m) => m.td !== null && m.status === 'completed');
+    expect(td).toBeGreaterThanOrEqual(0);
+    const { src, counts } = lab.migrationPageStates(td);
+    const m = ms[td];
+    let privateZero = 0;
+    let privatePages = 0;
+    for (let p = 0; p < m.npages; p++) {
+      if (!m.td!.owns(p)) continue;
+      privatePages++;
+      if (src[p] === S.SRC_ZERO) privateZero++;
+    }
+    expect(privatePages).toBeGreaterThan(0);
+    expect(privateZero).toBe(0);
+    expect(counts[S.DST_AWAITING] + counts[S.DST_STALE]).toBe(0);
+  });
+});

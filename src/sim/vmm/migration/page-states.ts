@@ -15,6 +15,9 @@
  * The destination: present → "arrived" (or "stale" when the source is dirty again); absent →
  * "arrived as zero" once sent (a zero page allocates nothing there), else "awaiting".
  *
+ * A TD's private pages (a migration with a `td` path) are never zero pages and arrive in the
+ * destination's guest_memfd: sent means out of bmap; in bmap after the first round means dirty again.
+ *
  * Two limits of deriving rather than recording, both rare: a page sent as zero and written later
  * looks "not sent yet" until it is sent again, and "being sent" is the pages just behind the scan
  * position, as many as the link has in flight (a batch's pages are dirty pages in scan order).
@@ -130,7 +133,8 @@ export function updateMigrationPageView(m: MigrationThread, view: MigrationPageV
     view.thread = m;
     view.sigs.fill(NaN);
   }
-  const started = m.status !== 'setup';
+  // The setup's first sync filled bmap (a migration that failed in its setup, as upstream's TD one does, never did).
+  const started = m.stats.dirtySyncCount > 0;
   collectLogged(src, view.logged);
   // The batch on the link: the last `inFlightPages` sent pages behind the scan position.
   let sendFrom = m.scan;
@@ -187,9 +191,24 @@ function computeChunk(m: MigrationThread, view: MigrationPageView, a: number, b:
     framesOf(dst, a, b, dstFrames);
     const bm = m.bmap;
     const log = view.logged;
+    const td = m.td;
     for (let p = a; p < b; p++) {
       const inBmap = (bm[p >>> 5] >>> (p & 31)) & 1;
       const logged = (log[p >>> 5] >>> (p & 31)) & 1;
+      if (td?.owns(p)) {
+        // A TD's private page goes through the TDX module as ciphertext (td-export.ts): never a zero
+        // page, and the destination's copy is in its guest_memfd, not in the VMM's page tables. Before
+        // the first sync closed a round, a page still in bmap has not been sent; after, it is dirty again.
+        if (inBmap) {
+          const again = m.rounds.length > 0;
+          so[p] = again ? S.SRC_DIRTY : S.SRC_UNSENT;
+          dO[p] = again ? S.DST_STALE : S.DST_AWAITING;
+        } else {
+          so[p] = p >= sendFrom && p < sendTo ? S.SRC_SENDING : logged ? S.SRC_REDIRTIED : S.SRC_CLEAN;
+          dO[p] = logged ? S.DST_STALE : S.DST_ARRIVED;
+        }
+        continue;
+      }
       const there = dstFrames[p - a] >= 0;
       if (inBmap) {
         so[p] = there ? S.SRC_DIRTY : S.SRC_UNSENT;
