@@ -11,30 +11,31 @@ import './migration.css';
 /**
  * The migration panel: the controls (the action registry's migration entries, with their
  * shortcuts), then the newest migration: the two hosts' page maps side by side, the chart of its
- * rounds and query-migrate as QEMU answers it now. Older migrations of the lesson are listed under it.
+ * rounds and query-migrate as QEMU answers it now. The lesson's earlier migrations follow, a line each.
  */
 export function MigrationPanel() {
   // A string (compared by value): a frame with the same migrations renders nothing new.
   const json = useLab((s) => JSON.stringify(s.packet?.frame.migrations ?? []));
   const migrations = JSON.parse(json) as MigrationView[];
-  // The newest migration and every other one still running (two VMs may migrate at once), newest first.
-  const shown = migrations.filter((m, i) => i === migrations.length - 1 || ACTIVE.has(m.info.status)).reverse();
-  const newest = shown[0];
-  const older = migrations.filter((m) => !shown.includes(m)).reverse();
+  // Every migration has its card, newest first; the newest and every other one still running (two
+  // VMs may migrate at once) in full — maps, chart, query-migrate — the others as one line.
+  const full = new Set(migrations.filter((m, i) => i === migrations.length - 1 || ACTIVE.has(m.info.status)).map((m) => m.id));
+  const ordered = migrations.slice().reverse();
+  let first = true;
   return (
     <div className="mig" data-testid="migration-panel" role="region" aria-label="Migrations" tabIndex={0}>
-      {newest ? shown.map((m, i) => <MigrationCard key={m.id} m={m} controls={i === 0} />) : (
+      {ordered.length === 0 && (
         <>
           <p className="mig-none">No migration yet: the lesson starts one with its <code>migrate</code> step (or press Shift+M).</p>
           <MigrationControls />
         </>
       )}
-      {older.length > 0 && (
-        <details className="mig-older">
-          <summary>Earlier migrations of this lesson ({older.length})</summary>
-          {older.map((m) => <MigrationSummary key={m.id} m={m} />)}
-        </details>
-      )}
+      {ordered.map((m) => {
+        if (!full.has(m.id)) return <MigrationSummary key={m.id} m={m} />;
+        const controls = first;
+        first = false;
+        return <MigrationCard key={m.id} m={m} controls={controls} />;
+      })}
     </div>
   );
 }
@@ -108,12 +109,19 @@ function withCurrent(m: MigrationView): RoundView[] {
   }];
 }
 
+/** An earlier migration, in one line: its card's heading and what it sent. */
 function MigrationSummary({ m }: { m: MigrationView }) {
   const ram = m.info.ram;
   return (
-    <p className="mig-summary">
-      <span className="mono">{m.vm}</span> → <span className="mono">{m.to}</span>: <span className={`mig-status ${m.info.status}`}>{m.info.status}</span>
-      {' '}after {m.roundCount} round(s){ram ? `, ${(ram.transferred / 1024 / 1024).toFixed(1)} MiB sent` : ''}{m.capabilities.length ? ` (${m.capabilities.join(', ')})` : ''}
-    </p>
+    <section className="mig-card mig-summary" aria-label={`Migration of ${m.vm} to ${m.to}`}>
+      <h3>
+        <span className="mono">{m.vm}</span> → <span className="mono">{m.to}</span> over <span className="mono">{m.link}</span>:{' '}
+        <span className={`mig-status ${m.info.status}`} data-testid="migration-status">{m.info.status}</span>
+        <span className="mig-summary-facts">
+          {' '}after {m.roundCount} round(s){ram ? `, ${(ram.transferred / 1024 / 1024).toFixed(1)} MiB sent` : ''}{m.capabilities.length ? ` (${m.capabilities.join(', ')})` : ''}
+          {m.info['error-desc'] && <span className="mig-error"> — {m.info['error-desc']}</span>}
+        </span>
+      </h3>
+    </section>
   );
 }
