@@ -133,6 +133,11 @@ export class HostMemory {
     this.logOwnerChange(f);
   }
 
+  /** The frames that have stored contents, in no particular order (every other frame reads as zeros): what a scan of all memory must look at. */
+  storedFrames(): IterableIterator<number> {
+    return this.data.keys();
+  }
+
   /** Whether the frame has stored contents (was ever written with non-zero intent). */
   hasData(f: number): boolean {
     return this.data.has(f);

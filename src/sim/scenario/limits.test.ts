@@ -123,6 +123,31 @@ describe('what a later step refers to is checked at load, before anything runs',
   });
 });
 
+describe("a migration's destination VM may be named by later steps", () => {
+  // Found by the migration-stream invariant (src/sim/test-invariants.ts): "guest@dst" was refused at
+  // load as "no VM named", though -incoming makes it before the first step.
+  const twoHosts = (steps: unknown[]) => ({
+    version: 2, title: 'dst', hosts: [{ name: 'src', memory: '256M' }, { name: 'dst', memory: '256M' }],
+    links: [{ name: 'wan', from: 'src', to: 'dst', bandwidth: '10Gbit', latency: '50us' }],
+    vms: [{ name: 'g', host: 'src', type: 'default', memory: '16M', program: ['_start:', '  mov byte [0x200000], 0x5a', '  hlt'] }],
+    steps: [{ do: 'run', vm: 'g' }, ...steps],
+  });
+  const wait = { do: 'run_until', vm: 'g', status: 'completed', time: '10s' };
+
+  it('by its default name "<vm>@<to>" and by "as"; it reads what the guest wrote on the source', () => {
+    for (const [migrate, dst] of [[{}, 'g@dst'], [{ as: 'there' }, 'there']] as const) {
+      const r = ScenarioRun.fromJson(twoHosts([{ do: 'migrate', vm: 'g', to: 'dst', link: 'wan', ...migrate }, wait,
+        { do: 'host_read', vm: dst, gpa: '0x200000', length: 1, via: 'vmm_mapping' }])).runAll();
+      expect(r.results[3].value).toMatchObject({ hex: '5a' });
+    }
+  });
+
+  it('a name no migrate makes is still refused', () => {
+    expect(refusal(twoHosts([{ do: 'migrate', vm: 'g', to: 'dst', link: 'wan', as: 'there' }, { do: 'host_read', vm: 'g@dst', gpa: 0, length: 1, via: 'vmm_mapping' }])))
+      .toEqual(['$.steps[2].vm: no VM named "g@dst" (VMs: "g", "there")']);
+  });
+});
+
 describe('reproducers the fuzzers found (src/fuzz/targets.ts)', () => {
   it('a 6-byte host with a TD: refused at load (it crashed building the TD: no frame for its metadata)', () => {
     expect(refusal({ version: 2, title: 'f', hosts: [{ name: 'h', memory: '6' }], vms: [{ name: 'g', type: 'tdx', program: 'hlt' }] })).toEqual([
