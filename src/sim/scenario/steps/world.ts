@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { duration, numeric, ScenarioError, vmName } from '../fields';
-import type { Link } from '../../world/link';
+import type { Link, Transfer } from '../../world/link';
 import type { MigrationStatus } from '../../vmm/migration/migration';
 import { defineStep, type StepContext, type StepOutcome } from './define';
 import { RUN_UNTIL_STATUSES } from './migration';
@@ -46,6 +46,23 @@ export function runUntilOutcome(ctx: StepContext, u: RunUntilTarget, actors: num
   const out: StepOutcome = { ret: 0, value };
   if (u.reached && !u.reached()) out.why = `the migration of "${u.vm}" did not reach ${u.statuses!.join(' or ')} by ${u.time} ns`;
   return out;
+}
+
+/** link_send's first part: the bytes go on the link. */
+export function linkSend(ctx: StepContext, st: { link: string; bytes: number; label: string }, i: number): { link: Link; t: Transfer } {
+  const link = linkOf(ctx, st.link, i);
+  return { link, t: link.send(st.bytes, st.label) };
+}
+
+/** link_send's result once the transfer ended (or, without wait, as it is): the bytes delivered, or the errno of a failure. */
+export function linkSendOutcome(link: Link, t: Transfer, bytes: number): StepOutcome {
+  const value = { id: t.id, state: t.state, sent_at: t.sentAt, deliver_at: t.deliverAt, ended_at: t.endedAt };
+  if (t.state === 'failed') {
+    return t.failure === 'link-down'
+      ? { ret: -1, errno: 'ENETDOWN', why: `link ${link.name} is down`, value }
+      : { ret: -1, errno: 'ECONNRESET', why: `link ${link.name} went down while the transfer was in flight`, value };
+  }
+  return { ret: t.state === 'delivered' ? bytes : 0, value };
 }
 
 /**
@@ -108,15 +125,9 @@ export const WORLD_STEPS = [
     wait: z.boolean().default(false).describe('run the world until the transfer is delivered or fails'),
   }, { summary: 'send bytes over a link (arrives after bytes / bandwidth + latency); with wait, run until it arrives or fails' },
   (ctx, st, i) => {
-    const link = linkOf(ctx, st.link, i);
-    const t = link.send(st.bytes, st.label);
+    const { link, t } = linkSend(ctx, st, i);
+    // Whole, as a test or the CLI's step() runs it; ScenarioRun.advance() runs the same loop in slices.
     if (st.wait) while (t.state === 'in-flight' && ctx.world.scheduler.step()) { /* until delivered or failed */ }
-    const value = { id: t.id, state: t.state, sent_at: t.sentAt, deliver_at: t.deliverAt, ended_at: t.endedAt };
-    if (t.state === 'failed') {
-      return t.failure === 'link-down'
-        ? { ret: -1, errno: 'ENETDOWN', why: `link ${link.name} is down`, value }
-        : { ret: -1, errno: 'ECONNRESET', why: `link ${link.name} went down while the transfer was in flight`, value };
-    }
-    return { ret: t.state === 'delivered' ? st.bytes : 0, value };
+    return linkSendOutcome(link, t, st.bytes);
   }),
 ] as const;
