@@ -8,11 +8,11 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { propertyRuns } from '../test-properties';
 import { PRESETS } from '../scenarios';
 import { ScenarioRun } from './scenario/runner';
 import { same, scenarioOf, text, whole } from './test-reports';
 
-const RUNS = Number(process.env.FUZZ_RUNS) || 100;
 const IDS = Object.keys(PRESETS);
 
 /** Run `id` (a preset, or a scenario) to its end by slices (the sizes used in turn); how many advance() calls paused inside a step. */
@@ -34,7 +34,7 @@ describe('slicing', () => {
       fc.property(fc.constantFrom(...IDS), fc.array(fc.integer({ min: 1, max: 50_000 }), { minLength: 1, maxLength: 20 }), (id, sizes) => {
         same(sliced(id, sizes).report, whole(id), `${id} in slices [${sizes.join(', ')}]`);
       }),
-      { numRuns: RUNS, seed: RUNS === 100 ? 0x511ce : undefined },
+      propertyRuns(0x511ce),
     );
   }, 1_800_000);
 

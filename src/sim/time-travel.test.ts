@@ -7,6 +7,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
+import { propertyRuns } from '../test-properties';
 import { PRESETS, withInstructionCap } from '../scenarios';
 import { gfnSpan, pageStates } from './inspect';
 import { Lab, snapshotKeyframes, type LabOptions } from './lab';
@@ -15,7 +16,6 @@ import { ScenarioError, Step } from './scenario/schema';
 import type { Cpu } from './cpu/cpu';
 import type { LoggedCommand } from './timeline';
 
-const RUNS = Number(process.env.FUZZ_RUNS ?? 100);
 /** Light presets whose whole run single-steps in well under a second. */
 const IDS = ['host-reads-secret', 'lazy-accept', 'shared-buffer', 'msr-filter', 'selftest-by-hand'];
 
@@ -168,7 +168,7 @@ describe('time travel', () => {
         lab.seek(n);
         expectSame(summary(lab.run), summary(reference(scenario, lab.commands, n)), `${id}: seek(${n}) after ${JSON.stringify(ops)}`);
       }
-    }), { numRuns: Math.max(1, Math.ceil(RUNS / 3)) });
+    }), propertyRuns(0x7e1e, { runs: 34, share: 1 / 3 }));
   }, 300_000);
 
   test('a step back, then the same step forward, comes back to the same machine', () => {
@@ -191,7 +191,7 @@ describe('time travel', () => {
       forward();
       expect(l.position, `${id} ${kind} after ${JSON.stringify(ops)}`).toEqual(at);
       expectSame(summary(l.run), here, `${id} ${kind} after ${JSON.stringify(ops)}`);
-    }), { numRuns: RUNS });
+    }), propertyRuns(0xbac));
   }, 300_000);
 
   // Once a known bug (a .fails test): the clock charged a KVM_RUN call's instructions when the call
