@@ -201,13 +201,20 @@ function includesBytes(hay: Uint8Array, needle: Uint8Array): boolean {
 /**
  * Every page a privileged host can read, as it reads it: each VMM's mapping of guest RAM (the pages
  * it has), host physical memory with the host's key (every frame with contents; the rest read as
- * zeros), and guest_memfd read(), which must fail. `fn` gets where and the bytes.
+ * zeros), and guest_memfd read(), which must fail. `fn` gets where and the bytes. Checks on the way
+ * that no VMM maps a guest_memfd frame.
  */
-export function forEachHostView(hosts: readonly { name: string; host: { memory: { storedFrames(): IterableIterator<number> }; readPhys(hpa: number, len: number): { bytes: Uint8Array } }; vmms: ReadonlyMap<string, VmmVm> }[],
+export function forEachHostView(hosts: readonly { name: string; host: { memory: { storedFrames(): IterableIterator<number>; readonly owner: Uint8Array }; readPhys(hpa: number, len: number): { bytes: Uint8Array } }; vmms: ReadonlyMap<string, VmmVm> }[],
   fn: (where: string, bytes: Uint8Array) => void): void {
   for (const node of hosts) {
     for (const [name, v] of node.vmms) {
-      for (const b of v.ram) v.process.forEachPresent(b.hva, b.size, (hva) => fn(`${node.name}: the VMM's mapping of "${name}" at HVA 0x${hva.toString(16)}`, v.process.read(hva, PAGE)));
+      for (const b of v.ram) {
+        v.process.forEachPresent(b.hva, b.size, (hva, frame) => {
+          // No VMM page table points at a guest_memfd frame (on any host, migrated or not).
+          check(node.host.memory.owner[frame] !== FrameOwner.GuestMemfd, () => `${node.name}: the VMM of "${name}" maps guest_memfd frame 0x${frame.toString(16)} at HVA 0x${hva.toString(16)}`);
+          fn(`${node.name}: the VMM's mapping of "${name}" at HVA 0x${hva.toString(16)}`, v.process.read(hva, PAGE));
+        });
+      }
       if (v.gmem) {
         try {
           v.gmem.readOrWrite('read');
