@@ -166,6 +166,40 @@ describe('reproducers the fuzzers found (src/fuzz/targets.ts)', () => {
   });
 });
 
+describe('steps that run the world while they wait stop at the budget of a run step', () => {
+  // npm run fuzz (seed 20261206), scenario target: two vCPUs spinning, then a run_until waiting for
+  // a migration status with no migration: ten virtual minutes of two spinning vCPUs, hours of work.
+  it('a run_until (status, no time) and a link_send with wait, while two vCPUs spin: each stops after 100,000,000 guest instructions', () => {
+    const doc = {
+      version: 2, title: 'spin', hosts: [{ name: 'a', memory: '128M' }, { name: 'b', memory: '128M' }],
+      links: [{ name: 'wan', from: 'a', to: 'b', bandwidth: '1Mbit', latency: 0 }],
+      vms: [{ name: 'g', host: 'a', type: 'default', memory: '16M', vcpus: 2, program: '_start:\n  add rax, 1\n  jmp _start' }],
+      steps: [
+        { do: 'cont', vm: 'g' },
+        { do: 'run_until', vm: 'g', status: 'device' },
+        { do: 'link_send', link: 'wan', bytes: '1G', wait: true },
+        { do: 'run_until', time: '1ms' },
+      ],
+    };
+    const r = ScenarioRun.fromJson(doc);
+    let slices = 0;
+    while (!r.done) {
+      r.advance(1_000_000);
+      slices++;
+    }
+    const [, until, send, after] = r.report().results;
+    expect(until.value).toMatchObject({ stop: 'budget', status: 'none', reached: false });
+    expect(until.why).toBe('the guests ran 100,000,000 instructions before 600000003000 ns (the migration of "g" is none); the step stopped at its budget (docs/scenario-format.md, "Limits")');
+    expect(send).toMatchObject({ ret: 0, value: { state: 'in-flight', stop: 'budget' } });
+    expect(send.why).toMatch(/^the guests ran 100,000,000 instructions while the transfer was on the wire \(it goes on\)/);
+    // The world went on: a later step runs (here: the time is already past, EINVAL).
+    expect(after.errno).toBe('EINVAL');
+    expect(slices).toBeGreaterThan(150);
+    // In slices or whole, the same stops at the same instructions.
+    expect(JSON.stringify(ScenarioRun.fromJson(doc).runAll())).toBe(JSON.stringify(r.report()));
+  }, 60_000);
+});
+
 describe("names from Object.prototype are nobody's names", () => {
   it.each(['constructor', '__proto__', 'toString', 'hasOwnProperty'])('"%s" is no step kind, VM, mmap or guest_memfd, and no capability or flag', (word) => {
     const s = (steps: unknown[]) => scenario({ steps });

@@ -22,7 +22,7 @@ import { STEP_BY_KIND } from './steps';
 import type { HostSide, Named, StepContext, StepOutcome } from './steps/define';
 import { assembleAt } from './steps/util';
 import { runStepOutcome } from './steps/vmm';
-import { linkSend, linkSendOutcome, runUntilOutcome, runUntilTarget, type RunUntilTarget } from './steps/world';
+import { guestInstructions, linkSend, linkSendOutcome, runUntilOutcome, runUntilTarget, waitBudgetSpent, type RunUntilTarget } from './steps/world';
 import { runVcpu } from '../world/run-vcpu';
 import { prepareMigrations } from './migrations';
 import { workloadProgram, workloadRange } from './workload';
@@ -216,7 +216,7 @@ export class ScenarioRun implements StepContext {
     if (!this.partial || this.partial.step !== i) {
       const first = this.trace.count;
       const { t } = linkSend(this, st, i);
-      this.partial = { step: i, first, request: null, actors: 0, units: 0, transfer: t.id };
+      this.partial = { step: i, first, request: null, actors: 0, units: 0, transfer: t.id, from: guestInstructions(this.world) };
     }
     const p = this.partial;
     const link = this.world.links.find((l) => l.name === st.link)!;
@@ -226,7 +226,9 @@ export class ScenarioRun implements StepContext {
     const sched = this.world.scheduler;
     const start = this.guestInstructions() + sched.steps;
     let paused = false;
+    let budget = false;
     while (t.state === 'in-flight') {
+      if ((budget = waitBudgetSpent(this.world, p.from!))) break;
       if (this.guestInstructions() + sched.steps - start >= slice) {
         paused = true;
         break;
@@ -238,7 +240,7 @@ export class ScenarioRun implements StepContext {
     if (paused) return null;
     this.partial = null;
     this.next++;
-    const res = this.finishStep(st, i, linkSendOutcome(link, t, st.bytes), p.first);
+    const res = this.finishStep(st, i, linkSendOutcome(link, t, st.bytes, budget), p.first);
     this.results.push(res);
     return res;
   }
@@ -263,29 +265,28 @@ export class ScenarioRun implements StepContext {
 
   /** A run_until step by slices: the world runs to `time`, pausing between actors once about `slice` instructions ran. */
   private advanceRunUntil(u: RunUntilTarget, slice: number): StepResult | null {
-    if (!this.partial || this.partial.step !== this.next) this.partial = { step: this.next, first: this.trace.count, request: null, actors: 0, units: 0, until: u.time };
+    if (!this.partial || this.partial.step !== this.next) this.partial = { step: this.next, first: this.trace.count, request: null, actors: 0, units: 0, until: u.time, from: guestInstructions(this.world) };
     const p = this.partial;
+    const spent = () => waitBudgetSpent(this.world, p.from!);
     // A slice's worth: guest instructions, and one for each actor run (a timer, a waking vCPU that
     // only halts again): a world of waiting guests runs few instructions but many actors.
     const sched = this.world.scheduler;
     const start = this.guestInstructions() + sched.steps;
     const cond = u.reached;
-    const r = sched.runUntilOr(u.time, () => cond?.() === true || this.guestInstructions() + sched.steps - start >= slice);
+    const r = sched.runUntilOr(u.time, () => cond?.() === true || spent() || this.guestInstructions() + sched.steps - start >= slice);
     p.actors += r.ran;
     p.units += this.guestInstructions() + sched.steps - start;
-    if (!r.reached && cond?.() !== true) return null;
+    if (!r.reached && cond?.() !== true && !spent()) return null;
     this.partial = null;
     const i = this.next++;
-    const res: StepResult = { step: i, do: 'run_until', ...runUntilOutcome(this, u, p.actors), events: [p.first, this.trace.count] };
+    const res: StepResult = { step: i, do: 'run_until', ...runUntilOutcome(this, u, p.actors, !r.reached && cond?.() !== true), events: [p.first, this.trace.count] };
     this.results.push(res);
     return res;
   }
 
   /** Instructions every vCPU thread of the world has run so far (what a slice counts). */
   private guestInstructions(): number {
-    let n = 0;
-    for (const h of this.world.hosts) for (const v of h.vmms.values()) for (const t of v.threads) n += t.counts.instructions;
-    return n;
+    return guestInstructions(this.world);
   }
 
   /** Run the next step. */
@@ -524,6 +525,8 @@ export interface PartialStep {
   until?: number;
   /** link_send with wait: the id of the transfer it waits for (in flight on the step's link). */
   transfer?: number;
+  /** run_until and link_send with wait: the world's guest instructions when the step began (its budget counts from there). */
+  from?: number;
 }
 
 /** ScenarioRun's position (savePosition): plain data. */
