@@ -87,6 +87,20 @@ describe('slicing', () => {
     expect((JSON.parse(report) as { results: { errno?: string }[] }).results[2].errno).toBe('ECONNRESET');
   });
 
+  it('a reboot runs in slices like a run: it pauses at any instruction of its boot and gives the report of the step run whole', () => {
+    const doc = {
+      version: 2, title: 'reboot', hosts: [{ name: 'h', memory: '256M' }],
+      vms: [{ name: 'g', type: 'sw-protected', memory: '16M', program: ['_start:', '  mov rcx, 300', '.l:', '  mov [0x200000 + rcx*8], rcx', '  loop .l', '  hlt'] }],
+      steps: [{ do: 'run', vm: 'g' }, { do: 'reboot', vm: 'g' }, { do: 'host_read', vm: 'g', gpa: '0x200008', length: 8, via: 'vmm_mapping' }],
+    };
+    const want = text(ScenarioRun.fromJson(doc).runAll());
+    for (const sizes of [[1], [7, 100], [1000]]) {
+      const { report, paused } = sliced(doc, sizes);
+      same(report, want, `a reboot in slices [${sizes.join(', ')}]`);
+      if (sizes[0] < 100) expect(paused.get('reboot') ?? 0).toBeGreaterThan(5);
+    }
+  });
+
   it("a run_until waiting for a migration status with no time stops 10 virtual minutes after the step began, however it is sliced (the limit moved with every slice)", () => {
     // Three timers give the slices somewhere to pause; no migration ever reaches "completed".
     const doc = busyWorld([

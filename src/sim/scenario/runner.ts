@@ -16,12 +16,12 @@ import { SEPT_STATE_NAMES } from '../tdx/sept';
 import { VmmVm } from '../vmm/vmm';
 import { World, type HostNode } from '../world/world';
 import type { HostSummary, Report, StepResult, VmSummary } from './report';
-import { FLAG_NAMES, capabilityNumber } from './fields';
+import { FLAG_NAMES, LIMITS, capabilityNumber } from './fields';
 import { ScenarioError, parseScenario, type ScenarioT, type StepT } from './schema';
 import { STEP_BY_KIND } from './steps';
 import type { HostSide, Named, StepContext, StepOutcome } from './steps/define';
 import { assembleAt } from './steps/util';
-import { runStepOutcome } from './steps/vmm';
+import { rebootOutcome, runStepOutcome } from './steps/vmm';
 import { guestInstructions, linkSend, linkSendOutcome, runUntilOutcome, runUntilTarget, waitBudgetSpent, type RunUntilTarget } from './steps/world';
 import { runVcpu } from '../world/run-vcpu';
 import { prepareMigrations } from './migrations';
@@ -181,9 +181,9 @@ export class ScenarioRun implements StepContext {
 
   /**
    * Advance by about `slice` guest instructions: a 'run' step (and a 'run_until', and a 'link_send'
-   * that waits for its transfer: every step whose length the guests decide) runs in slices so a UI
-   * can draw between them and time travel can stop inside; any other step runs whole (a KVM_RUN and
-   * a reboot within LIMITS.wholeStepInstructions and LIMITS.wholeStepExits). Returns
+   * that waits for its transfer, and a reboot: every step whose length the guests decide) runs in
+   * slices so a UI can draw between them and time travel can stop inside; any other step runs whole
+   * (a KVM_RUN, one ioctl, within LIMITS.wholeStepInstructions). Returns
    * the step's result when it completed, else null.
    *
    * A 'run' step's slice runs exactly `slice` instructions of its vCPU (or fewer, when the step
@@ -196,6 +196,7 @@ export class ScenarioRun implements StepContext {
     if (this.done) return null;
     const st = this.scenario.steps[this.next];
     if (st.do === 'run') return this.advanceRun(st, slice);
+    if (st.do === 'reboot') return this.advanceReboot(st, slice);
     if (st.do === 'run_until') {
       const u = runUntilTarget(this, st, this.next);
       // A status without a time waits up to a limit from when the step began, not from each slice.
@@ -259,6 +260,27 @@ export class ScenarioRun implements StepContext {
     this.partial = null;
     const i = this.next++;
     const res: StepResult = { step: i, do: 'run', ...runStepOutcome(v, st.max_instructions, o), events: [p.first, this.trace.count] };
+    this.results.push(res);
+    return res;
+  }
+
+  /** A reboot by slices, like a run of vCPU 0 to its halt: the VM restarts in the first slice, its boot runs on in the next ones. */
+  private advanceReboot(st: Extract<StepT, { do: 'reboot' }>, slice: number): StepResult | null {
+    const v = this.vmm(st.vm, this.next);
+    const fresh = !this.partial || this.partial.step !== this.next;
+    if (fresh) {
+      this.partial = { step: this.next, first: this.trace.count, request: null, actors: 0, units: 0 };
+      v.reboot();
+    }
+    const p = this.partial!;
+    const o = runVcpu(this.world.scheduler, v, 0, 'halt', st.max_instructions, fresh, slice, p.request ?? undefined, LIMITS.wholeStepExits);
+    if (o.stop === 'slice') {
+      p.request = o.request!;
+      return null;
+    }
+    this.partial = null;
+    const i = this.next++;
+    const res = this.finishStep(st, i, rebootOutcome(v, o), p.first);
     this.results.push(res);
     return res;
   }
