@@ -83,6 +83,8 @@ export function App() {
           const p = store.getState().live;
           return { playing: p?.playing ?? false, instructions: p ? p.frame.vms.reduce((n, v) => n + v.instructions, 0) : 0, events: p?.frame.eventCount ?? 0 };
         },
+        /** Each migration's query-migrate status (the newest frame's). */
+        migrationStatus: () => store.getState().live?.frame.migrations.map((m) => m.info.status) ?? [],
         bench: () => import('./bench-hooks'),
         /** Time travel for the bench: seek, and the keyframes the worker holds (the newest frame's). */
         seek: (n: number) => client.seek(n),

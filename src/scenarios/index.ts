@@ -9,6 +9,7 @@ import platformTalk from './platform-talk.json';
 import twoHosts from './two-hosts.json';
 import precopyConverges from './precopy-converges.json';
 import precopyHotSet from './precopy-hot-set.json';
+import precopyDirtyLimit from './precopy-dirty-limit.json';
 import dirtyRing from './dirty-ring.json';
 
 /**
@@ -28,6 +29,7 @@ export const PRESETS: Readonly<Record<string, unknown>> = Object.freeze(Object.a
   'two-hosts': twoHosts,
   'precopy-converges': precopyConverges,
   'precopy-hot-set': precopyHotSet,
+  'precopy-dirty-limit': precopyDirtyLimit,
   'dirty-ring': dirtyRing,
 }));
 

@@ -46,7 +46,7 @@ function consoleOf(r: Report, vm: string): string {
 const ZEROS16 = Array(16).fill('00').join(' ');
 
 test('the preset registry lists the lessons', () => {
-  expect(Object.keys(PRESETS).sort()).toEqual(['dirty-ring', 'four-gigabytes', 'host-reads-secret', 'lazy-accept', 'msr-filter', 'platform-talk', 'platform-upstream', 'precopy-converges', 'precopy-hot-set', 'selftest-by-hand', 'shared-buffer', 'two-hosts']);
+  expect(Object.keys(PRESETS).sort()).toEqual(['dirty-ring', 'four-gigabytes', 'host-reads-secret', 'lazy-accept', 'msr-filter', 'platform-talk', 'platform-upstream', 'precopy-converges', 'precopy-dirty-limit', 'precopy-hot-set', 'selftest-by-hand', 'shared-buffer', 'two-hosts']);
 });
 
 describe.each(Object.keys(PRESETS))('preset %s', (id) => {
@@ -440,5 +440,47 @@ describe('preset precopy-hot-set', () => {
     expect(done).toMatchObject({ status: 'completed' });
     // The throttle stopped with the migration: query-migrate shows the percentage only while it is on.
     expect(done).not.toHaveProperty('cpu-throttle-percentage');
+  });
+});
+
+describe('preset precopy-dirty-limit', () => {
+  let report: Report;
+  beforeAll(() => {
+    report = runPreset('precopy-dirty-limit').report;
+  });
+
+  test('without a throttle the hot set does not converge; the dirty ring is what each sync reaps', () => {
+    expect(value(step(report, 3, 'run_until'))).toMatchObject({ status: 'active', reached: false });
+    expect(value(step(report, 4, 'query_migrate'))).toMatchObject({ status: 'active' });
+    const first = eventsOf(report, step(report, 3, 'run_until'));
+    expect(names(first)).toContain('kvm_dirty_ring_reap');
+    expect(names(first)).not.toContain('KVM_GET_DIRTY_LOG');
+    expect(value(step(report, 6, 'run_until'))).toMatchObject({ status: 'cancelled' });
+  });
+
+  test('with dirty-limit, vCPU 0 is limited and sleeps on its full ring while vCPU 1 is left alone; query-migrate shows the two fields', () => {
+    const limited = eventsOf(report, step(report, 8, 'run_until'));
+    const n = names(limited);
+    for (const x of ['migration_dirty_limit_guest', 'dirtylimit_set_vcpu', 'dirtyrate_do_calculate_vcpu', 'dirtylimit_throttle_pct', 'dirtylimit_vcpu_execute']) expect(n).toContain(x);
+    expect(limited.filter((e) => e.name === 'dirtylimit_vcpu_execute').every((e) => e.vcpu === 0)).toBe(true);
+    const q = value(step(report, 9, 'query_migrate'));
+    expect(q.status).toBe('active');
+    expect(q['dirty-limit-throttle-time-per-round']).toBeGreaterThan(0);
+    expect(q['dirty-limit-ring-full-time']).toBeGreaterThan(0);
+    expect(q).not.toHaveProperty('cpu-throttle-percentage');
+  });
+
+  test("the migration completes, vCPU 0's last measured rate within 25 MB/s of its 4 MB/s quota, and the limit ends with it", () => {
+    const [first, second] = report.summary.migrations!;
+    expect(first.info.status).toBe('cancelled');
+    expect(second.info.status).toBe('completed');
+    expect(second.capabilities).toEqual(['dirty-limit']);
+    const rates = report.events.filter((e) => e.name === 'dirtyrate_do_calculate_vcpu' && e.vcpu === 0).map((e) => Number(e.args.dirtyrate));
+    expect(rates[0]).toBeGreaterThan(4 + 25);
+    expect(Math.abs(rates[rates.length - 1] - 4)).toBeLessThanOrEqual(25);
+    expect(names(report.events)).toContain('dirtylimit_state_finalize');
+    const done = value(step(report, 11, 'query_migrate'));
+    expect(done).toMatchObject({ status: 'completed' });
+    expect(done).not.toHaveProperty('dirty-limit-throttle-time-per-round');
   });
 });

@@ -91,3 +91,39 @@ describe('content tokens', () => {
     expect(mem.pageToken(f)).toBe(mem.tokenSeq[0]);
   });
 });
+
+describe('page storage', () => {
+  it('storage freed by zero() or free() is reused zeroed, never shared between two frames', () => {
+    const [m, frames] = memWithFrames(200);
+    // More pages than one slab, each with its own bytes.
+    frames.forEach((f, i) => m.bytes(f).fill(i + 1));
+    const kept = frames.filter((_, i) => i % 3 !== 0);
+    frames.forEach((f, i) => {
+      if (i % 3 !== 0) return;
+      if (i % 2) m.zero(f);
+      else m.free(f);
+    });
+    // New writers get the cleared storage back: it starts as zeros, and the kept pages are untouched.
+    const fresh = Array.from({ length: 100 }, () => m.alloc(FrameOwner.ProcessAnon, 2));
+    fresh.forEach((f) => expect(m.bytes(f).every((b) => b === 0)).toBe(true));
+    fresh.forEach((f) => m.bytes(f).fill(0xee));
+    kept.forEach((f) => expect(m.bytesForRead(f)[PAGE_SIZE - 1]).toBe(frames.indexOf(f) + 1));
+    const views = new Set([...kept, ...fresh].map((f) => m.peek(f)));
+    expect(views.size).toBe(kept.length + fresh.length);
+    expect(frames.filter((_, i) => i % 3 === 0 && i % 2 === 1).every((f) => !m.hasData(f))).toBe(true);
+  });
+
+  it('a loaded state gets its own copies: writing after the load does not change the saved state', () => {
+    const [m, [a, b]] = memWithFrames(2);
+    m.bytes(a).fill(1);
+    const s = m.saveState();
+    m.bytes(b).fill(2);
+    m.zero(a);
+    m.loadState(s);
+    expect(m.bytesForRead(a)[0]).toBe(1);
+    expect(m.hasData(b)).toBe(false);
+    m.bytes(a).fill(9);
+    m.loadState(s);
+    expect(m.bytesForRead(a)[0]).toBe(1);
+  });
+});

@@ -34,6 +34,9 @@ export const ZERO_PAGE = new Uint8Array(PAGE_SIZE);
  * next read of it takes a machine check (Intel TDX module base spec, "Memory integrity";
  * Documentation/arch/x86/tdx.rst).
  */
+/** Pages of storage allocated at once (see HostMemory.newPage()). */
+const SLAB_PAGES = 64;
+
 export class HostMemory {
   readonly nframes: number;
   readonly owner: Uint8Array;
@@ -53,6 +56,13 @@ export class HostMemory {
   /** The token counter: [0] is the last token handed out. A typed array so the CPU's store path can share it. */
   readonly tokenSeq = new Uint32Array(1);
   private readonly data = new Map<number, Uint8Array>();
+  /**
+   * One bit per frame: the frame has an entry in `data`. Most frames have none, and testing a bit is
+   * several times cheaper than a Map lookup that misses (a migration asks for every page of a guest).
+   */
+  private readonly stored: Uint32Array;
+  /** Cleared page storage, for reuse (see newPage()). */
+  private readonly spare: Uint8Array[] = [];
   /** Poisoned cache lines, keyed frame * 64 + line index. */
   private readonly poisoned = new Set<number>();
   private nextFresh: number;
@@ -73,6 +83,7 @@ export class HostMemory {
     this.nframes = Math.floor(bytes / PAGE_SIZE);
     this.owner = new Uint8Array(this.nframes);
     this.ownerId = new Uint32Array(this.nframes);
+    this.stored = new Uint32Array(Math.ceil(this.nframes / 32));
     this.hkid = new Uint16Array(this.nframes);
     this.token = new Uint32Array(this.nframes);
     const k = Math.min(this.nframes, Math.ceil(reservedForKernel / PAGE_SIZE));
@@ -126,7 +137,7 @@ export class HostMemory {
     this.ownerId[f] = 0;
     this.hkid[f] = 0;
     this.token[f] = 0;
-    if (this.data.delete(f)) this.contentsGeneration++;
+    if (this.deleteData(f)) this.contentsGeneration++;
     this.clearPoison(f);
     this.freed.push(f);
     this.used--;
@@ -138,9 +149,44 @@ export class HostMemory {
     return this.data.keys();
   }
 
+  private dataOf(f: number): Uint8Array | undefined {
+    return (this.stored[f >>> 5] >>> (f & 31)) & 1 ? this.data.get(f) : undefined;
+  }
+
+  /**
+   * A zeroed page of storage. Pages come from 256 KiB slabs, and a frame's storage goes back to
+   * `spare` when it is cleared: allocating each 4 KiB page as its own ArrayBuffer costs several
+   * microseconds (a migration's destination stores every page it receives). A view handed out by
+   * bytes() or peek() is not kept by anyone past the next change of `contentsGeneration` (the CPU's
+   * TLB is flushed by it), so reusing cleared storage is safe.
+   */
+  private newPage(): Uint8Array {
+    const v = this.spare.pop();
+    if (v !== undefined) return v.fill(0);
+    const slab = new ArrayBuffer(SLAB_PAGES * PAGE_SIZE);
+    for (let i = SLAB_PAGES - 1; i > 0; i--) this.spare.push(new Uint8Array(slab, i * PAGE_SIZE, PAGE_SIZE));
+    return new Uint8Array(slab, 0, PAGE_SIZE);
+  }
+
+  private setData(f: number, d: Uint8Array): void {
+    this.data.set(f, d);
+    this.stored[f >>> 5] |= 1 << (f & 31);
+  }
+
+  /** Drop frame f's stored bytes; whether it had any. */
+  private deleteData(f: number): boolean {
+    if (!((this.stored[f >>> 5] >>> (f & 31)) & 1)) return false;
+    this.stored[f >>> 5] &= ~(1 << (f & 31));
+    const d = this.data.get(f);
+    if (d === undefined) return false;
+    this.data.delete(f);
+    this.spare.push(d);
+    return true;
+  }
+
   /** Whether the frame has stored contents (was ever written with non-zero intent). */
   hasData(f: number): boolean {
-    return this.data.has(f);
+    return ((this.stored[f >>> 5] >>> (f & 31)) & 1) === 1;
   }
 
   /**
@@ -156,10 +202,10 @@ export class HostMemory {
    */
   bytes(f: number): Uint8Array {
     this.token[f] = ++this.tokenSeq[0];
-    let d = this.data.get(f);
+    let d = this.dataOf(f);
     if (d === undefined) {
-      d = new Uint8Array(PAGE_SIZE);
-      this.data.set(f, d);
+      d = this.newPage();
+      this.setData(f, d);
       this.contentsGeneration++;
     }
     return d;
@@ -170,18 +216,18 @@ export class HostMemory {
    * a 4 GiB guest by reading does not store 4 GiB of zeros. Never write to the result.
    */
   bytesForRead(f: number): Uint8Array {
-    return this.data.get(f) ?? ZERO_PAGE;
+    return this.dataOf(f) ?? ZERO_PAGE;
   }
 
   /** The frame's bytes without creating them (undefined = all zeros). */
   peek(f: number): Uint8Array | undefined {
-    return this.data.get(f);
+    return this.dataOf(f);
   }
 
   /** Clear a frame's contents (TDH.MEM.PAGE.REMOVE's clearing, TDG.MEM.PAGE.ACCEPT's zeroing). */
   zero(f: number): void {
     this.token[f] = 0;
-    if (this.data.delete(f)) this.contentsGeneration++;
+    if (this.deleteData(f)) this.contentsGeneration++;
     this.clearPoison(f);
   }
 
@@ -206,8 +252,8 @@ export class HostMemory {
   samePage(a: number, b: number): boolean {
     if (this.token[a] !== this.token[b]) return false;
     if (this.poisonedLines(a) !== 0 || this.poisonedLines(b) !== 0) return false;
-    const x = this.data.get(a) ?? ZERO_PAGE;
-    const y = this.data.get(b) ?? ZERO_PAGE;
+    const x = this.dataOf(a) ?? ZERO_PAGE;
+    const y = this.dataOf(b) ?? ZERO_PAGE;
     if (x === y) return true;
     for (let i = 0; i < PAGE_SIZE; i++) if (x[i] !== y[i]) return false;
     return true;
@@ -220,7 +266,7 @@ export class HostMemory {
    */
   copyPage(from: number, to: number): void {
     if (from === to) return;
-    const src = this.data.get(from);
+    const src = this.dataOf(from);
     if (src) this.bytes(to).set(src);
     else this.zero(to);
     this.token[to] = this.token[from];
@@ -232,7 +278,7 @@ export class HostMemory {
    * token with them, so that samePageAcross() can prove the copy is the same page.
    */
   copyPageFrom(src: HostMemory, from: number, to: number): void {
-    const d = src.data.get(from);
+    const d = src.dataOf(from);
     if (d) this.bytes(to).set(d);
     else this.zero(to);
     this.token[to] = src.token[from];
@@ -242,8 +288,8 @@ export class HostMemory {
   samePageAcross(a: number, other: HostMemory, b: number): boolean {
     if (this.token[a] !== other.token[b]) return false;
     if (this.poisonedLines(a) !== 0 || other.poisonedLines(b) !== 0) return false;
-    const x = this.data.get(a) ?? ZERO_PAGE;
-    const y = other.data.get(b) ?? ZERO_PAGE;
+    const x = this.dataOf(a) ?? ZERO_PAGE;
+    const y = other.dataOf(b) ?? ZERO_PAGE;
     if (x === y) return true;
     for (let i = 0; i < PAGE_SIZE; i++) if (x[i] !== y[i]) return false;
     return true;
@@ -324,8 +370,14 @@ export class HostMemory {
     // The live arrays now equal that state: the next save shares its chunks wherever they stay so.
     this.lastSaved = s;
     this.tokenSeq[0] = s.tokenSeq;
+    for (const d of this.data.values()) this.spare.push(d);
     this.data.clear();
-    for (const [f, d] of s.data) this.data.set(f, d.slice());
+    this.stored.fill(0);
+    for (const [f, d] of s.data) {
+      const page = this.newPage();
+      page.set(d);
+      this.setData(f, page);
+    }
     this.poisoned.clear();
     for (const l of s.poisoned) this.poisoned.add(l);
     this.freed.length = 0;

@@ -77,7 +77,21 @@ export class Process {
   /** The frame behind hva, or -1 when the page is not present in the page tables. */
   lookup(hva: number): number {
     if (hva < MMAP_BASE || hva >= TASK_SIZE) return -1;
-    const e = this.pt.get(this.vpn(Math.floor(hva / PAGE_SIZE) * PAGE_SIZE)) & PTE_FRAME_MASK;
+    return this.lookupIndex(this.vpn(Math.floor(hva / PAGE_SIZE) * PAGE_SIZE));
+  }
+
+  /**
+   * The index of hva's page in the process's mmap area: a small integer, so that a loop over many
+   * pages (a migration's) computes with it instead of 47-bit addresses, which V8 boxes on the heap.
+   * Meaningful only for an hva in [MMAP_BASE, TASK_SIZE).
+   */
+  pageIndex(hva: number): number {
+    return this.vpn(Math.floor(hva / PAGE_SIZE) * PAGE_SIZE);
+  }
+
+  /** lookup() by page index (pageIndex()). */
+  lookupIndex(i: number): number {
+    const e = this.pt.get(i) & PTE_FRAME_MASK;
     return e === 0 ? -1 : e - 1;
   }
 
@@ -87,15 +101,26 @@ export class Process {
    * fault charges to the one world clock: an incoming migration's thread on another host passes 0,
    * since its work does not hold up the source's thread or the vCPUs.
    */
-  fault(hva: number, _by: 'process' | 'get_user_pages' | 'migration', cost: number = Cost.hostFault): number {
-    const page = Math.floor(hva / PAGE_SIZE) * PAGE_SIZE;
-    const existing = this.lookup(page);
+  fault(hva: number, by: 'process' | 'get_user_pages' | 'migration', cost: number = Cost.hostFault): number {
+    if (hva < MMAP_BASE || hva >= TASK_SIZE) fail('EFAULT', `no mapping at ${hex(hva)} in ${this.name}`);
+    return this.faultIndex(this.pageIndex(hva), by, cost);
+  }
+
+  /** fault() by page index (pageIndex()). */
+  faultIndex(i: number, _by: 'process' | 'get_user_pages' | 'migration', cost: number = Cost.hostFault): number {
+    const existing = this.lookupIndex(i);
     if (existing >= 0) return existing;
-    const vma = this.findVma(page);
-    if (!vma) fail('EFAULT', `no mapping at ${hex(hva)} in ${this.name}`);
+    const at = MMAP_BASE + i * PAGE_SIZE;
+    let mapped = false;
+    for (const v of this.vmas)
+      if (at >= v.start && at < v.end) {
+        mapped = true;
+        break;
+      }
+    if (!mapped) fail('EFAULT', `no mapping at ${hex(at)} in ${this.name}`);
     const f = this.host.memory.alloc(FrameOwner.ProcessAnon, this.pid);
     if (f < 0) fail('ENOMEM', 'host memory is exhausted');
-    this.pt.set(this.vpn(page), f + 1);
+    this.pt.set(i, f + 1);
     this.residentPages++;
     this.host.clock.advance(cost);
     return f;

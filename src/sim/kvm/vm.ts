@@ -440,15 +440,34 @@ export class Vm {
     if (firstPage % 64 !== 0 || (numPages % 64 !== 0 && firstPage + numPages !== slot.npages))
       fail('EINVAL', 'first_page must be a multiple of 64, and num_pages too unless the range ends at the end of the slot');
     if (firstPage + numPages > slot.npages) fail('EINVAL', `[${firstPage}, ${firstPage + numPages}) goes beyond the slot's ${slot.npages} pages`);
+    // Word by word (first_page is a multiple of 64, so the caller's bits line up with the log's words):
+    // only the pages set in both are cleared and write-protected again.
+    // Runs of consecutive cleared pages are write-protected in one go.
     let n = 0;
-    for (let i = 0; i < numPages; i++) {
-      const bit = bitmap ? (bitmap[i >>> 5] >>> (i & 31)) & 1 : 1;
-      const p = firstPage + i;
-      if (!bit || !((slot.dirtyBitmap[p >>> 5] >>> (p & 31)) & 1)) continue;
-      slot.dirtyBitmap[p >>> 5] &= ~(1 << (p & 31));
-      this.mmu.writeProtect(slot.baseGfn + p, 1);
-      n++;
+    const log = slot.dirtyBitmap;
+    const base = firstPage >>> 5;
+    let runStart = 0;
+    let runLength = 0;
+    for (let k = 0; k < Math.ceil(numPages / 32); k++) {
+      const tail = numPages - k * 32;
+      const mask = tail >= 32 ? 0xffffffff : 2 ** tail - 1;
+      let w = (bitmap ? bitmap[k] & mask : mask) & log[base + k];
+      if (w === 0) continue;
+      log[base + k] &= ~w;
+      while (w !== 0) {
+        const b = 31 - Math.clz32(w & -w);
+        w &= w - 1;
+        const p = firstPage + k * 32 + b;
+        if (runLength > 0 && p === runStart + runLength) runLength++;
+        else {
+          if (runLength > 0) this.mmu.writeProtect(slot.baseGfn + runStart, runLength);
+          runStart = p;
+          runLength = 1;
+        }
+        n++;
+      }
     }
+    if (runLength > 0) this.mmu.writeProtect(slot.baseGfn + runStart, runLength);
     this.trace('kvm', 'KVM_CLEAR_DIRTY_LOG', { slot: slotId, first_page: firstPage, num_pages: numPages, cleared: n },
       `${n} page(s) of memslot ${slotId} are cleared in the dirty log and write-protected again, just before they are sent.`,
       { gfns: [slot.baseGfn + firstPage, numPages] });

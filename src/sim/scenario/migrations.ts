@@ -52,8 +52,6 @@ export function prepareMigrations(run: { readonly scenario: ScenarioT; readonly 
     caps.set(st.vm, c);
     const badCap = checkCapabilities(c, src.dirtyRing.enabled);
     if (badCap) issues.push({ path: at('.capabilities'), message: badCap.message });
-    else if (c['dirty-limit'])
-      issues.push({ path: at('.capabilities'), message: "dirty-limit's per-vCPU throttle (vcpu-dirty-limit, slept off in the KVM_EXIT_DIRTY_RING_FULL path) is not simulated yet: use auto-converge" });
     const name = incomingName(st.vm, st.to, st.as);
     const existing = run.vmms.get(name);
     if (existing) {

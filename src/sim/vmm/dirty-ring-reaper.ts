@@ -40,6 +40,11 @@ export class DirtyRingReaper implements Actor {
   reaps = 0;
   /** When the reaper thread wakes next. */
   nextWake = 0;
+  /**
+   * dirtylimit_in_service(): while QEMU's dirty limit runs (vmm/dirtylimit.ts) the reaper thread wakes
+   * and goes back to sleep without reaping, so that each vCPU meets its own full ring and sleeps there.
+   */
+  heldByDirtyLimit = false;
 
   constructor(private readonly vm: Vm) {
     this.name = `${vm.name}/kvm-reaper`;
@@ -76,10 +81,14 @@ export class DirtyRingReaper implements Actor {
     return this.enabled ? this.nextWake : null;
   }
 
-  /** The reaper thread: sleep(1), then kvm_dirty_ring_reap(s, NULL). (dirty-limit, which pauses it, is not simulated yet.) */
+  /**
+   * The reaper thread: sleep(1), then kvm_dirty_ring_reap(s, NULL) — unless dirty limit is in
+   * service: "keep sleeping so that dirtylimit not be interfered by reaper".
+   */
   act(now: number): void {
-    this.iterations++;
     this.nextWake = now + REAPER_PERIOD_NS;
+    if (this.heldByDirtyLimit) return;
+    this.iterations++;
     this.reap('the kvm-reaper thread wakes up, once a second');
   }
 

@@ -12,6 +12,8 @@ export interface RunOutcome {
   message: string;
   lastExit?: RunExit;
   kvmRun?: RunResult;
+  /** The thread must sleep this long before it runs the vCPU again (dirtylimit_vcpu_execute() on a full dirty ring). */
+  sleepNs?: number;
 }
 
 /**
@@ -21,7 +23,8 @@ export interface RunOutcome {
  *                TSC-deadline timer; ready again at the timer's deadline, if one is armed;
  * - `blocked`  — waiting for a page (a post-copy fault the page-fault thread resolves); ready again
  *                when `unblock()` is called;
- * - `sleeping` — throttled: QEMU's cpu_throttle_thread() keeps it off the CPU until a virtual time;
+ * - `sleeping` — throttled: QEMU's cpu_throttle_thread() (auto-converge) or dirtylimit_vcpu_execute()
+ *                (dirty limit, on a full dirty ring) keeps it off the CPU until a virtual time;
  * - `paused`   — stopped by its VMM (`stop`), until `cont`;
  * - `panicked` — the guest kernel panicked and spins in panic(); never runs again;
  * - `stopped`  — the guest shut down, KVM_RUN failed or the VM died; never runs again.
@@ -251,6 +254,13 @@ export class VcpuThread implements Actor {
         break;
       default:
         this.set('stopped', o.message);
+    }
+    // dirtylimit_vcpu_execute(): g_usleep() in the thread, so the rest of the run waits for the sleep.
+    if (o.sleepNs && this.state === 'running') {
+      this.chunk = null;
+      this.resumeTo = 'running';
+      this.sleepUntil = this.host.now() + o.sleepNs;
+      this.set('sleeping', 'dirty limit: sleeping on a full dirty ring');
     }
   }
 

@@ -36,6 +36,7 @@ import { throttleClamp, throttleSleepNs, throttleTickNs } from '../core/clock';
 import { VcpuThread, type RunOutcome } from './vcpu-thread';
 import { DEFAULT_CAPABILITIES, DEFAULT_PARAMETERS, type MigrationCapabilities, type MigrationParameters } from './migration/params';
 import { DirtyRingReaper } from './dirty-ring-reaper';
+import { DirtyLimit } from './dirtylimit';
 
 export type { RunOutcome } from './vcpu-thread';
 
@@ -112,6 +113,8 @@ export class VmmVm {
   readonly throttleTimer: ThrottleTimer;
   /** QEMU's dirty-ring side: the ring size, each vCPU's fetch index, its dirty bitmap, the kvm-reaper thread. */
   readonly dirtyRing: DirtyRingReaper;
+  /** QEMU's dirty page rate limit (system/dirtylimit.c): per-vCPU quotas, the dirtyrate-stat thread, each vCPU's sleep per full ring. */
+  readonly dirtyLimit: DirtyLimit;
   /** The auto-converge throttle percentage (0: off). */
   throttlePct = 0;
   /**
@@ -184,21 +187,29 @@ export class VmmVm {
       this.threads.push(t);
     }
     this.throttleTimer = new ThrottleTimer(this);
+    // CPUState.running: the vCPU thread is not stopped (paused, panicked or gone).
+    this.dirtyLimit = new DirtyLimit(this.vm, this.dirtyRing, wiring({
+      running: (cpu: number) => {
+        const st = this.threads[cpu]?.state;
+        return st !== undefined && st !== 'paused' && st !== 'stopped' && st !== 'panicked';
+      },
+    }));
   }
 
   get nvcpus(): number {
     return this.desc.vcpus ?? 1;
   }
 
-  /** The actors this VMM adds to the world's scheduler: its throttle timer, its kvm-reaper thread and its vCPU threads. */
+  /** The actors this VMM adds to the world's scheduler: its throttle timer, its kvm-reaper and dirtyrate-stat threads and its vCPU threads. */
   get actors(): Actor[] {
-    return [this.throttleTimer, this.dirtyRing, ...this.threads];
+    return [this.throttleTimer, this.dirtyRing, this.dirtyLimit, ...this.threads];
   }
 
   /** Set the tie-break keys of this VMM's actors: host index and VM index (the world's order). */
   setOrder(hostIndex: number, vmIndex: number): void {
     this.throttleTimer.order = [hostIndex, vmIndex];
     this.dirtyRing.order = [hostIndex, vmIndex];
+    this.dirtyLimit.order = [hostIndex, vmIndex];
     for (const t of this.threads) t.order = [hostIndex, vmIndex, t.index];
   }
 
@@ -731,11 +742,18 @@ export class VmmVm {
           break;
         }
         case 'KVM_EXIT_DIRTY_RING_FULL': {
-          // kvm_cpu_exec(): trace_kvm_dirty_ring_full, then kvm_dirty_ring_reap(s, NULL) under the BQL.
+          // kvm_cpu_exec(): trace_kvm_dirty_ring_full, then kvm_dirty_ring_reap() under the BQL — of
+          // every ring, or with dirty limit in service of this vCPU's only (so that each vCPU meets
+          // its own full ring) — then dirtylimit_vcpu_execute(): a limited vCPU sleeps there.
+          const limited = this.dirtyLimit.inService;
           this.host.trace.emit('vmm', 'kvm_dirty_ring_full', { cpu: vcpuId },
-            `vCPU ${vcpuId}'s thread finds its dirty ring full: QEMU reaps every vCPU's ring before it runs the vCPU again.`, { vm: this.desc.name, vcpu: vcpuId });
-          if (this.dirtyRing.reap(`vCPU ${vcpuId}'s ring was full`) === 0 && vcpu.dirtyRing.softFull())
+            limited ? `vCPU ${vcpuId}'s thread finds its dirty ring full: with dirty limit in service QEMU reaps this vCPU's ring only.`
+              : `vCPU ${vcpuId}'s thread finds its dirty ring full: QEMU reaps every vCPU's ring before it runs the vCPU again.`, { vm: this.desc.name, vcpu: vcpuId });
+          if (this.dirtyRing.reap(`vCPU ${vcpuId}'s ring was full`, limited ? vcpuId : undefined) === 0 && vcpu.dirtyRing.softFull())
             return done('error', `vCPU ${vcpuId}'s dirty ring is full and QEMU finds nothing to reap (entries collected but never reset by another hand): the vCPU cannot run`, r);
+          const sleepNs = this.dirtyLimit.vcpuExecute(vcpuId);
+          // The thread sleeps (VcpuThread): the scheduler sees it waiting until then.
+          if (sleepNs > 0) return { ...done('exit', `vCPU ${vcpuId} sleeps ${sleepNs} ns on its full dirty ring (dirty limit)`, r), sleepNs };
           break;
         }
         case 'KVM_EXIT_HLT':

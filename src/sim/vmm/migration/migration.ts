@@ -36,6 +36,7 @@ import type { VmmVm } from '../vmm';
 import { KvmDirtyBitmap, KvmDirtyRing, type DirtyPageSource } from './dirty-source';
 import { CAPABILITY_NAMES, DEFAULT_CAPABILITIES, DEFAULT_PARAMETERS, type MigrationCapabilities, type MigrationParameters } from './params';
 import { loadVmState, saveVmState, streamSize } from './vmstate';
+import { migrationDirtyLimitGuest } from '../dirtylimit';
 
 /** MigrationStatus, the values a pre-copy goes through (qapi/migration.json). */
 export type MigrationStatus = 'setup' | 'active' | 'device' | 'completed' | 'failed' | 'cancelling' | 'cancelled';
@@ -110,6 +111,10 @@ export interface MigrationInfo {
   'expected-downtime'?: number;
   downtime?: number;
   'cpu-throttle-percentage'?: number;
+  /** dirty-limit in service: the longest sleep of a vCPU per full dirty ring, µs (dirtylimit_throttle_time_per_round). */
+  'dirty-limit-throttle-time-per-round'?: number;
+  /** dirty-limit in service: µs a running vCPU takes to fill its ring at the average rate (dirtylimit_ring_full_time). */
+  'dirty-limit-ring-full-time'?: number;
   ram?: {
     transferred: number;
     remaining: number;
@@ -140,7 +145,7 @@ export interface MigrationSetup {
 
 /** The source's migration thread (QEMU's "live_migration" thread) as a scheduler actor. */
 export class MigrationThread implements Actor {
-  static readonly stateSkip: readonly string[] = ['w', 'srcBase', 'dstBase'];
+  static readonly stateSkip: readonly string[] = ['w', 'srcBase', 'dstBase', 'srcIndex', 'dstIndex'];
   readonly kind = 'vmm-thread';
   readonly name: string;
   order: readonly number[];
@@ -187,11 +192,16 @@ export class MigrationThread implements Actor {
   /** Where the RAM block starts in each VMM's address space (page p is at base + p × 4 KiB). */
   private readonly srcBase: number;
   private readonly dstBase: number;
+  /** The same, as page indexes in each VMM's address space (Process.pageIndex()): small integers for the per-page loop. */
+  private readonly srcIndex: number;
+  private readonly dstIndex: number;
 
   constructor(w: MigrationWiring, setup: MigrationSetup, now: number) {
     this.w = wiring(w);
     this.srcBase = w.src.ram[0].hva - w.src.ram[0].gmemOffset;
     this.dstBase = w.dst.ram[0].hva - w.dst.ram[0].gmemOffset;
+    this.srcIndex = w.src.process.pageIndex(this.srcBase);
+    this.dstIndex = w.dst.process.pageIndex(this.dstBase);
     this.id = setup.id;
     this.src = setup.src;
     this.dst = setup.dst;
@@ -388,9 +398,9 @@ export class MigrationThread implements Actor {
     const dst = this.w.dst;
     const sm = src.host.memory;
     const dm = dst.host.memory;
-    const off = p * PAGE_SIZE;
-    const sf = src.process.lookup(this.srcBase + off);
-    const dHva = this.dstBase + off;
+    // Page indexes, not addresses (see Process.pageIndex()).
+    const sf = src.process.lookupIndex(this.srcIndex + p);
+    const dPage = this.dstIndex + p;
     let header = PAGE_HEADER_BYTES;
     if (!this.blockIdSent) {
       header += 1 + RAM_BLOCK_ID.length;
@@ -403,13 +413,13 @@ export class MigrationThread implements Actor {
       // save_zero_page(): a header and one byte. The destination clears the page only if it is not
       // zero already (ram_handle_zero); a page the source wrote zeros into keeps its token.
       this.stats.duplicate++;
-      const df = dst.process.lookup(dHva);
-      if (sf >= 0 && sm.pageToken(sf) !== 0) dm.copyPageFrom(sm, sf, df >= 0 ? df : dst.process.fault(dHva, 'migration', 0));
+      const df = dst.process.lookupIndex(dPage);
+      if (sf >= 0 && sm.pageToken(sf) !== 0) dm.copyPageFrom(sm, sf, df >= 0 ? df : dst.process.faultIndex(dPage, 'migration', 0));
       else if (df >= 0 && (dm.pageToken(df) !== 0 || dm.hasData(df))) dm.zero(df);
       return header + 1;
     }
     this.stats.normal++;
-    dm.copyPageFrom(sm, sf, dst.process.fault(dHva, 'migration', 0));
+    dm.copyPageFrom(sm, sf, dst.process.faultIndex(dPage, 'migration', 0));
     return header + PAGE_SIZE;
   }
 
@@ -469,6 +479,13 @@ export class MigrationThread implements Actor {
     const limit = (xfer * pct) / 100;
     if (!(dirtied > limit && ++this.period.highCount >= 2)) return;
     this.period.highCount = 0;
+    if (this.capabilities['dirty-limit'] && !this.capabilities['auto-converge']) {
+      const q = this.parameters['vcpu-dirty-limit'];
+      if (migrationDirtyLimitGuest(this.w.src.dirtyLimit, q, this.parameters['x-vcpu-dirty-limit-period'], this.w.src.vm.clock.now))
+        this.emit('migration_dirty_limit_guest', { dirtyrate: q, dirtied, transferred: xfer, threshold_pct: pct },
+          `The guest dirtied ${formatSize(dirtied)} while ${formatSize(xfer)} went out (more than ${pct}%), twice in a row: with dirty-limit, QEMU limits each vCPU to ${q} MB/s instead of throttling them all.`);
+      return;
+    }
     if (!this.capabilities['auto-converge']) return;
     // mig_throttle_guest_down()
     const src = this.w.src;
@@ -534,6 +551,9 @@ export class MigrationThread implements Actor {
     const src = this.w.src;
     this.endNs = now;
     this.nextAt = null;
+    // QEMU cancels dirty-limit in migration_cancel(); the lab ends it with every migration (a completed
+    // one leaves the source stopped for good, a failed one its guest running unlimited).
+    if (this.capabilities['dirty-limit']) src.dirtyLimit.cancel(`the migration is ${status}`);
     this.dirty.stop();
     if (src.throttlePct > 0) src.setCpuThrottle(0);
     const stopped = this.downtimeStartNs > 0 && src.runState === 'paused';
@@ -558,6 +578,8 @@ export class MigrationThread implements Actor {
   /** migrate-set-parameters while the migration runs: the next window and check use them. */
   setParameters(p: Partial<MigrationParameters>): void {
     Object.assign(this.parameters, p);
+    // vcpu_dirty_rate_stat_collect() reads the period at each one; the quota applies at the next trigger.
+    if (this.capabilities['dirty-limit']) this.w.src.dirtyLimit.periodMs = this.parameters['x-vcpu-dirty-limit-period'];
   }
 
   // ---- query-migrate --------------------------------------------------------------------------
@@ -592,6 +614,11 @@ export class MigrationThread implements Actor {
     };
     // cpu_throttle_active(): only while the throttle is on.
     if (this.w.src.throttlePct > 0) out['cpu-throttle-percentage'] = this.w.src.throttlePct;
+    const dl = this.w.src.dirtyLimit;
+    if (this.capabilities['dirty-limit'] && dl.inService) {
+      out['dirty-limit-throttle-time-per-round'] = dl.throttleTimePerRound();
+      out['dirty-limit-ring-full-time'] = dl.ringFullTime();
+    }
     return out;
   }
 
