@@ -3,7 +3,7 @@
  *
  * 1. The property tests at volume: every test file under src/ whose properties take their runs from
  *    FUZZ_RUNS (propertyRuns() in src/test-properties.ts; at least 100 in CI, seeded) runs with
- *    FUZZ_RUNS=RUNS (default 1000) and a seed of fast-check's choosing, then a short report: each
+ *    FUZZ_RUNS=RUNS (default 1000; 0 skips this part) and a seed of fast-check's choosing, then a short report: each
  *    property, pass or fail, its time. A failure prints fast-check's counterexample and seed, which
  *    replays it (FUZZ_RUNS=RUNS FUZZ_SEED=seed npx vitest run <file>).
  * 2. The isolation invariants (src/sim/test-invariants.ts), in this process, INVARIANT_RUNS runs each
@@ -32,8 +32,10 @@ const invariantRuns = invArg === undefined ? 10_000 : Number(invArg);
  
 const seed = seedArg === undefined ? Date.now() % 2 ** 31 : Number(seedArg);
 for (const [name, v, a] of [['RUNS', runs, arg], ['INPUTS', inputs, inputsArg], ['SEED', seed, seedArg], ['INVARIANT_RUNS', invariantRuns, invArg]] as const) {
-  if (!Number.isInteger(v) || v < (name === 'SEED' ? 0 : 1)) {
-    process.stderr.write(`fuzz: ${name} must be a ${name === 'SEED' ? 'non-negative' : 'positive'} integer (got "${a}")\nusage: npm run fuzz [-- RUNS [INPUTS [SEED [INVARIANT_RUNS]]]]\n`);
+  // RUNS 0 skips the property tests (to run only the invariants and the fuzzers again).
+  const min = name === 'SEED' || name === 'RUNS' ? 0 : 1;
+  if (!Number.isInteger(v) || v < min) {
+    process.stderr.write(`fuzz: ${name} must be a ${min === 0 ? 'non-negative' : 'positive'} integer (got "${a}")\nusage: npm run fuzz [-- RUNS [INPUTS [SEED [INVARIANT_RUNS]]]]\n`);
     process.exit(2);
   }
 }
@@ -56,26 +58,30 @@ if (files.length === 0) {
   process.stderr.write('fuzz: no test file reads FUZZ_RUNS\n');
   process.exit(2);
 }
-const report = join(mkdtempSync(join(tmpdir(), 'gml-fuzz-')), 'report.json');
-process.stdout.write(`fuzz: ${runs} runs per property, ${files.join(', ')}\n`);
-const t0 = performance.now();
-const r = spawnSync('npx', ['vitest', 'run', ...files, '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, '--testTimeout=0'], {
-  cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, FUZZ_RUNS: String(runs) },
-});
-const seconds = (performance.now() - t0) / 1000;
+let status = 0;
+if (runs > 0) {
+  const report = join(mkdtempSync(join(tmpdir(), 'gml-fuzz-')), 'report.json');
+  process.stdout.write(`fuzz: ${runs} runs per property, ${files.join(', ')}\n`);
+  const t0 = performance.now();
+  const r = spawnSync('npx', ['vitest', 'run', ...files, '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, '--testTimeout=0'], {
+    cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, FUZZ_RUNS: String(runs) },
+  });
+  status = r.status ?? 1;
+  const seconds = (performance.now() - t0) / 1000;
+  let rows: string[] = [];
+  try {
+    const j = JSON.parse(readFileSync(report, 'utf8')) as JsonReport;
+    rows = j.testResults.flatMap((f) => f.assertionResults.map((x) =>
+      `  ${x.status === 'passed' ? 'ok  ' : x.status.padEnd(4)}  ${((x.duration ?? 0) / 1000).toFixed(1).padStart(7)} s  ${relative(ROOT, f.name)}: ${x.fullName}`));
+  } catch {
+    rows = ['  (vitest wrote no report)'];
+  }
+  process.stdout.write(`\nfuzz report: FUZZ_RUNS=${runs}, ${seconds.toFixed(0)} s in all\n${rows.join('\n')}\n`);
+}
 
 interface JsonReport {
   testResults: { name: string; assertionResults: { fullName: string; status: string; duration?: number }[] }[];
 }
-let rows: string[] = [];
-try {
-  const j = JSON.parse(readFileSync(report, 'utf8')) as JsonReport;
-  rows = j.testResults.flatMap((f) => f.assertionResults.map((a) =>
-    `  ${a.status === 'passed' ? 'ok  ' : a.status.padEnd(4)}  ${((a.duration ?? 0) / 1000).toFixed(1).padStart(7)} s  ${relative(ROOT, f.name)}: ${a.fullName}`));
-} catch {
-  rows = ['  (vitest wrote no report)'];
-}
-process.stdout.write(`\nfuzz report: FUZZ_RUNS=${runs}, ${seconds.toFixed(0)} s in all\n${rows.join('\n')}\n`);
 
 // The isolation invariants, in this process.
 const out = join(ROOT, 'fuzz-out');
@@ -97,7 +103,7 @@ for (const inv of INVARIANTS) {
 }
 
 // The structure-aware fuzzers, in this process.
-process.stdout.write(`\nstructure-aware fuzzers: ${inputs} inputs per target, seed ${seed} (npm run fuzz -- ${runs} ${inputs} ${seed} replays it)\n${HEADER}\n`);
+process.stdout.write(`\nstructure-aware fuzzers: ${inputs} inputs per target, seed ${seed} (npm run fuzz -- ${runs} ${inputs} ${seed} ${invariantRuns} replays it)\n${HEADER}\n`);
 let failed = 0;
 for (const t of TARGETS) {
   const f = fuzz(t, inputs, seed, { hangMs: 10_000, heapBytes: 1 << 30 });
@@ -112,4 +118,4 @@ for (const t of TARGETS) {
 }
 process.stdout.write(failed ? `\n${failed} input(s) crashed, hung or blew up: each reproducer above becomes a unit test\n` : '\nno crash, hang or blow-up\n');
 if (invariantsFailed) process.stdout.write(`${invariantsFailed} invariant(s) failed: see fuzz-out/invariant-*.txt\n`);
-process.exit(r.status || (failed || invariantsFailed ? 1 : 0));
+process.exit(status || (failed || invariantsFailed ? 1 : 0));
