@@ -407,7 +407,8 @@ const migrationStream: Invariant = {
       fc.tuple(...designs.map(([, values]) => fc.constantFrom(...values))),
       (type, secret, key, pages, before, after, bandwidth, designValues) => {
         const migrate: StepIn = { do: 'migrate', vm: 'g', to: 'dst', link: 'wan', parameters: { 'max-bandwidth': bandwidth } };
-        designs.forEach(([field], k) => { migrate[field] = designValues[k]; });
+        // A design field is for a VM with private memory: an ordinary VM has no design to choose.
+        if (type === 'tdx') designs.forEach(([field], k) => { migrate[field] = designValues[k]; });
         const wait: StepIn = { do: 'run_until', vm: 'g', status: ['completed', 'failed', 'cancelled'], time: '20s' };
         const onDst = after.map((s) => ({ ...s, vm: 'g@dst' }));
         const doc = (withMigration: boolean): Record<string, unknown> => ({

@@ -18,7 +18,7 @@ interface World {
  * mistake in its last step is not found an hour of guest time later (and in the browser, not by a
  * worker dying mid-run). By field, for every step kind, so new kinds are checked too:
  *
- * - `vm`: a VM of `vms` or a name some step gives with "as" (KVM_CREATE_VM);
+ * - `vm`: a VM of `vms`, a name some step gives with "as" (KVM_CREATE_VM, migrate), or a migrated VM's "<vm>@<to>";
  * - `vcpu` of a VMM-level step on a VM of `vms`: below its `vcpus`;
  * - `host`, `link`: a host or link of the world (they are fixed at load);
  * - `at` and `after`: not both;

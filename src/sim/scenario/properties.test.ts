@@ -24,8 +24,8 @@ const MUST_COVER: Record<string, (t: Tally) => void> = {
   },
   'migration-stream': (t) => {
     expect(t.get('default: migration completed')).toBeGreaterThan(0);
-    // A TD either migrates (a TD design exists) or is refused; the runs saw TDs either way.
-    expect([...t.keys()].some((k) => k.startsWith('tdx: migrat'))).toBe(true);
+    // TDs migrate (the TDX module's and the talk's designs) with their secret nowhere the host can read.
+    expect(t.get('tdx: migration completed')).toBeGreaterThan(0);
   },
   determinism: (t) => expect(t.get('ran')).toBeGreaterThan(0),
 };
