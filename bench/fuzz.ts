@@ -1,11 +1,15 @@
 /**
- * npm run fuzz [-- RUNS [INPUTS [SEED]]]
+ * npm run fuzz [-- RUNS [INPUTS [SEED [INVARIANT_RUNS]]]]
  *
- * 1. The property tests at volume: every test file under src/ that reads FUZZ_RUNS (fast-check's
- *    numRuns; at least 100 in CI) runs with FUZZ_RUNS=RUNS (default 1000), then a short report: each
+ * 1. The property tests at volume: every test file under src/ whose properties take their runs from
+ *    FUZZ_RUNS (propertyRuns() in src/test-properties.ts; at least 100 in CI, seeded) runs with
+ *    FUZZ_RUNS=RUNS (default 1000; 0 skips this part) and a seed of fast-check's choosing, then a short report: each
  *    property, pass or fail, its time. A failure prints fast-check's counterexample and seed, which
- *    replays it (FUZZ_RUNS and the seed in the message).
- * 2. The structure-aware fuzzers (src/fuzz/targets.ts: scenarios from the zod schema, guest
+ *    replays it (FUZZ_RUNS=RUNS FUZZ_SEED=seed npx vitest run <file>).
+ * 2. The isolation invariants (src/sim/test-invariants.ts), in this process, INVARIANT_RUNS runs each
+ *    (default 10,000) from SEED: per invariant the runs, passed and failed, what the runs covered, and
+ *    a failure's counterexample written to fuzz-out/invariant-<name>.txt.
+ * 3. The structure-aware fuzzers (src/fuzz/targets.ts: scenarios from the zod schema, guest
  *    programs from the assembler's grammar, lab URLs, imported files; all mutated), in this
  *    process, INPUTS inputs each (default 100,000) from SEED (default: the time): per target the
  *    inputs tried, refused cleanly, ran, crashed, hung and blew up, and the smallest reproducer of
@@ -15,29 +19,36 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, statSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { FAILURES, HEADER, TARGETS, fuzz, row } from '../src/fuzz/targets';
+import { INVARIANTS, checkInvariant } from '../src/sim/test-invariants';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const [arg, inputsArg, seedArg] = process.argv.slice(2).filter((a) => a !== '--');
+const [arg, inputsArg, seedArg, invArg] = process.argv.slice(2).filter((a) => a !== '--');
 const runs = arg === undefined ? 1000 : Number(arg);
 const inputs = inputsArg === undefined ? 100_000 : Number(inputsArg);
+const invariantRuns = invArg === undefined ? 10_000 : Number(invArg);
  
 const seed = seedArg === undefined ? Date.now() % 2 ** 31 : Number(seedArg);
-for (const [name, v, a] of [['RUNS', runs, arg], ['INPUTS', inputs, inputsArg], ['SEED', seed, seedArg]] as const) {
-  if (!Number.isInteger(v) || v < (name === 'SEED' ? 0 : 1)) {
-    process.stderr.write(`fuzz: ${name} must be a ${name === 'SEED' ? 'non-negative' : 'positive'} integer (got "${a}")\nusage: npm run fuzz [-- RUNS [INPUTS [SEED]]]\n`);
+for (const [name, v, a] of [['RUNS', runs, arg], ['INPUTS', inputs, inputsArg], ['SEED', seed, seedArg], ['INVARIANT_RUNS', invariantRuns, invArg]] as const) {
+  // RUNS 0 skips the property tests (to run only the invariants and the fuzzers again).
+  const min = name === 'SEED' || name === 'RUNS' ? 0 : 1;
+  if (!Number.isInteger(v) || v < min) {
+    process.stderr.write(`fuzz: ${name} must be a ${min === 0 ? 'non-negative' : 'positive'} integer (got "${a}")\nusage: npm run fuzz [-- RUNS [INPUTS [SEED [INVARIANT_RUNS]]]]\n`);
     process.exit(2);
   }
 }
+
+/** The invariants' own test file: they run below, in this process, at INVARIANT_RUNS. */
+const INVARIANT_TESTS = /scenario[\\/]properties\.test\.ts$/;
 
 function testFiles(dir: string): string[] {
   const out: string[] = [];
   for (const e of readdirSync(dir)) {
     const p = join(dir, e);
     if (statSync(p).isDirectory()) out.push(...testFiles(p));
-    else if (/\.test\.tsx?$/.test(e) && readFileSync(p, 'utf8').includes('FUZZ_RUNS')) out.push(relative(ROOT, p));
+    else if (/\.test\.tsx?$/.test(e) && !INVARIANT_TESTS.test(p) && /FUZZ_RUNS|propertyRuns\(/.test(readFileSync(p, 'utf8'))) out.push(relative(ROOT, p));
   }
   return out;
 }
@@ -47,30 +58,52 @@ if (files.length === 0) {
   process.stderr.write('fuzz: no test file reads FUZZ_RUNS\n');
   process.exit(2);
 }
-const report = join(mkdtempSync(join(tmpdir(), 'gml-fuzz-')), 'report.json');
-process.stdout.write(`fuzz: ${runs} runs per property, ${files.join(', ')}\n`);
-const t0 = performance.now();
-const r = spawnSync('npx', ['vitest', 'run', ...files, '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, '--testTimeout=0'], {
-  cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, FUZZ_RUNS: String(runs) },
-});
-const seconds = (performance.now() - t0) / 1000;
+let status = 0;
+if (runs > 0) {
+  const report = join(mkdtempSync(join(tmpdir(), 'gml-fuzz-')), 'report.json');
+  process.stdout.write(`fuzz: ${runs} runs per property, ${files.join(', ')}\n`);
+  const t0 = performance.now();
+  const r = spawnSync('npx', ['vitest', 'run', ...files, '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, '--testTimeout=0'], {
+    cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, FUZZ_RUNS: String(runs) },
+  });
+  status = r.status ?? 1;
+  const seconds = (performance.now() - t0) / 1000;
+  let rows: string[] = [];
+  try {
+    const j = JSON.parse(readFileSync(report, 'utf8')) as JsonReport;
+    rows = j.testResults.flatMap((f) => f.assertionResults.map((x) =>
+      `  ${x.status === 'passed' ? 'ok  ' : x.status.padEnd(4)}  ${((x.duration ?? 0) / 1000).toFixed(1).padStart(7)} s  ${relative(ROOT, f.name)}: ${x.fullName}`));
+  } catch {
+    rows = ['  (vitest wrote no report)'];
+  }
+  process.stdout.write(`\nfuzz report: FUZZ_RUNS=${runs}, ${seconds.toFixed(0)} s in all\n${rows.join('\n')}\n`);
+}
 
 interface JsonReport {
   testResults: { name: string; assertionResults: { fullName: string; status: string; duration?: number }[] }[];
 }
-let rows: string[] = [];
-try {
-  const j = JSON.parse(readFileSync(report, 'utf8')) as JsonReport;
-  rows = j.testResults.flatMap((f) => f.assertionResults.map((a) =>
-    `  ${a.status === 'passed' ? 'ok  ' : a.status.padEnd(4)}  ${((a.duration ?? 0) / 1000).toFixed(1).padStart(7)} s  ${relative(ROOT, f.name)}: ${a.fullName}`));
-} catch {
-  rows = ['  (vitest wrote no report)'];
+
+// The isolation invariants, in this process.
+const out = join(ROOT, 'fuzz-out');
+process.stdout.write(`\nisolation invariants: ${invariantRuns} runs each, seed ${seed}\n${'invariant'.padEnd(24)} ${'runs'.padStart(7)} ${'passed'.padStart(7)} ${'failed'.padStart(7)} ${'time'.padStart(9)}\n`);
+let invariantsFailed = 0;
+for (const inv of INVARIANTS) {
+  const t1 = performance.now();
+  const r = checkInvariant(inv, { numRuns: invariantRuns, seed });
+  const s = ((performance.now() - t1) / 1000).toFixed(1);
+  process.stdout.write(`${inv.name.padEnd(24)} ${String(r.runs).padStart(7)} ${String(r.runs - (r.failed ? 1 : 0)).padStart(7)} ${String(r.failed ? 1 : 0).padStart(7)} ${s.padStart(7)} s\n`);
+  for (const [what, n] of [...r.tally].sort()) process.stdout.write(`    ${String(n).padStart(7)}  ${what}\n`);
+  if (r.failure) {
+    invariantsFailed++;
+    mkdirSync(out, { recursive: true });
+    const file = join(out, `invariant-${inv.name}.txt`);
+    writeFileSync(file, `${inv.claim}\n\n${r.failure}\n`);
+    process.stdout.write(`  failed: ${r.failure.split('\n')[0]}\n    counterexample and seed: ${relative(ROOT, file)}\n`);
+  }
 }
-process.stdout.write(`\nfuzz report: FUZZ_RUNS=${runs}, ${seconds.toFixed(0)} s in all\n${rows.join('\n')}\n`);
 
 // The structure-aware fuzzers, in this process.
-process.stdout.write(`\nstructure-aware fuzzers: ${inputs} inputs per target, seed ${seed} (npm run fuzz -- ${runs} ${inputs} ${seed} replays it)\n${HEADER}\n`);
-const out = join(ROOT, 'fuzz-out');
+process.stdout.write(`\nstructure-aware fuzzers: ${inputs} inputs per target, seed ${seed} (npm run fuzz -- ${runs} ${inputs} ${seed} ${invariantRuns} replays it)\n${HEADER}\n`);
 let failed = 0;
 for (const t of TARGETS) {
   const f = fuzz(t, inputs, seed, { hangMs: 10_000, heapBytes: 1 << 30 });
@@ -84,4 +117,5 @@ for (const t of TARGETS) {
   failed += FAILURES.reduce((n, o) => n + f.counts[o], 0);
 }
 process.stdout.write(failed ? `\n${failed} input(s) crashed, hung or blew up: each reproducer above becomes a unit test\n` : '\nno crash, hang or blow-up\n');
-process.exit(r.status || (failed ? 1 : 0));
+if (invariantsFailed) process.stdout.write(`${invariantsFailed} invariant(s) failed: see fuzz-out/invariant-*.txt\n`);
+process.exit(status || (failed || invariantsFailed ? 1 : 0));

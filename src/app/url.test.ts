@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { propertyRuns } from '../test-properties';
 import { PRESETS } from '../scenarios';
 import { DEFAULT_PRESET, MAX_SCENARIO_BYTES, printUrl, readUrl, type LinkState } from './url';
 
-const RUNS = Number(process.env.FUZZ_RUNS ?? 100);
 
 const linkArb: fc.Arbitrary<LinkState> = fc.record({
   preset: fc.option(fc.constantFrom(...Object.keys(PRESETS)), { nil: null }),
@@ -18,7 +18,7 @@ describe('lab URL', () => {
       // JSON is what travels: -0 comes back as 0.
       const expected = JSON.parse(JSON.stringify(s)) as LinkState;
       expect(readUrl(printUrl(s))).toEqual({ ...expected, problem: null });
-    }), { numRuns: RUNS });
+    }), propertyRuns(0x0a11));
   });
 
   it('prints a lesson at its start as the lesson alone', () => {

@@ -22,6 +22,9 @@ import { KEYFRAME_BUDGET, Keyframes, measure, type Keyframe, type MeasureCache }
 import { restoreRun, restoreRunInto, snapshotRun } from './snapshot';
 import { Marks, START, compareCursors, comparePositions, formatPosition, samePosition, type LoggedCommand, type Position } from './timeline';
 
+/** Steps that pause at any instruction of their vCPU (ScenarioRun.advance slices them exactly): a unit of work is one instruction. */
+const BY_INSTRUCTION: ReadonlySet<string | undefined> = new Set(['run', 'reboot']);
+
 /**
  * Which VM: its host and its name on that host. VM names need not be unique across the world (a
  * selftest-like scenario can KVM_CREATE_VM "guest" on two hosts), so every per-VM query, frame key
@@ -568,7 +571,7 @@ export class Lab {
     if (a.instr === b.instr) return b.cmds === a.cmds + 1;
     const due = this.log[a.cmds];
     const commandDue = due !== undefined && compareCursors(due, a) === 0;
-    return !commandDue && b.instr === a.instr + 1 && b.cmds === a.cmds && this.current.scenario.steps[a.step]?.do === 'run';
+    return !commandDue && b.instr === a.instr + 1 && b.cmds === a.cmds && BY_INSTRUCTION.has(this.current.scenario.steps[a.step]?.do);
   }
 
   /**
@@ -637,18 +640,33 @@ export class Lab {
   private prevUnit(p: Position): Position {
     const last = this.log[p.cmds - 1];
     if (last && compareCursors(last, p) === 0) return { ...p, cmds: p.cmds - 1 };
-    // A run step pauses at any instruction (its slice caps a KVM_RUN, ScenarioRun.advance): one unit
-    // earlier is one instruction earlier, with the commands logged up to there applied.
-    if (p.instr > 0 && this.current.scenario.steps[p.step]?.do === 'run') {
-      const instr = p.instr - 1;
+    // A run step (or a reboot) pauses at any instruction (its slice caps a KVM_RUN, ScenarioRun.advance):
+    // one unit earlier is one instruction earlier, with the commands logged up to there applied.
+    const instructionBefore = (step: number, instr: number): Position => {
       let n = 0;
-      while (n < this.log.length && compareCursors(this.log[n], { step: p.step, instr }) <= 0) n++;
-      return { step: p.step, instr, cmds: Math.min(n, p.cmds) };
-    }
+      while (n < this.log.length && compareCursors(this.log[n], { step, instr }) <= 0) n++;
+      return { step, instr, cmds: Math.min(n, p.cmds) };
+    };
+    if (p.instr > 0 && BY_INSTRUCTION.has(this.current.scenario.steps[p.step]?.do)) return instructionBefore(p.step, p.instr - 1);
     // A run_until pauses only between the scheduler's actors: the point one unit earlier is where the
     // last unit forward started, or else the last point the lab stopped at before this one.
     const f = this.lastUnit;
     if (f && samePosition(f.to, p) && comparePositions(f.from, p) < 0) return f.from;
+    // At the start of a step after a run (or a reboot) that ran instructions, one unit earlier is in
+    // that run, not the last point the lab stopped at (anywhere in it: stepping forward from there
+    // did not come back). Either its last instruction ended it, or (a guest that panics there) one
+    // more unit that runs none did: go just before the last instruction and look.
+    if (p.instr === 0 && p.step > 0) {
+      const r = this.current.results.find((x) => x.step === p.step - 1);
+      const ran = r && BY_INSTRUCTION.has(r.do) ? (r.value as { instructions: number }).instructions : 0;
+      if (ran > 0) {
+        const q = instructionBefore(p.step - 1, ran - 1);
+        this.goTo(q);
+        this.unit();
+        const at = this.position;
+        return samePosition(at, p) ? q : at;
+      }
+    }
     let m = this.marks.lastAtOrBefore(p);
     while (m >= 0 && comparePositions(this.marks.position(m), p) >= 0) m--;
     if (m >= 0) {
@@ -658,7 +676,7 @@ export class Lab {
     if (p.instr > 0) return { ...p, instr: 0 };
     const s = p.step - 1;
     const r = this.current.results.find((x) => x.step === s);
-    const ran = r && r.do === 'run' ? (r.value as { instructions: number }).instructions : 0;
+    const ran = r && BY_INSTRUCTION.has(r.do) ? (r.value as { instructions: number }).instructions : 0;
     return { step: s, instr: Math.max(0, ran - 1), cmds: p.cmds };
   }
 

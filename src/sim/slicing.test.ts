@@ -8,22 +8,24 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { propertyRuns } from '../test-properties';
 import { PRESETS } from '../scenarios';
 import { ScenarioRun } from './scenario/runner';
 import { same, scenarioOf, text, whole } from './test-reports';
 
-const RUNS = Number(process.env.FUZZ_RUNS) || 100;
 const IDS = Object.keys(PRESETS);
 
-/** Run `id` to its end by slices (the sizes used in turn); how many advance() calls paused inside a step. */
-function sliced(id: string, sizes: readonly number[]): { report: string; paused: Map<string, number> } {
-  const run = ScenarioRun.fromJson(scenarioOf(id));
+/** Run `id` (a preset, or a scenario) to its end by slices (the sizes used in turn); how many advance() calls paused inside a step. */
+function sliced(id: string | object, sizes: readonly number[]): { report: string; paused: Map<string, number>; calls: number } {
+  const run = ScenarioRun.fromJson(typeof id === 'string' ? scenarioOf(id) : id);
   const paused = new Map<string, number>();
+  let calls = 0;
   for (let k = 0; !run.done; k++) {
     const kind = run.scenario.steps[run.next].do;
     if (run.advance(sizes[k % sizes.length]) === null && !run.done) paused.set(kind, (paused.get(kind) ?? 0) + 1);
+    calls = k + 1;
   }
-  return { report: text(run.report()), paused };
+  return { report: text(run.report()), paused, calls };
 }
 
 describe('slicing', () => {
@@ -32,15 +34,87 @@ describe('slicing', () => {
       fc.property(fc.constantFrom(...IDS), fc.array(fc.integer({ min: 1, max: 50_000 }), { minLength: 1, maxLength: 20 }), (id, sizes) => {
         same(sliced(id, sizes).report, whole(id), `${id} in slices [${sizes.join(', ')}]`);
       }),
-      { numRuns: RUNS, seed: RUNS === 100 ? 0x511ce : undefined },
+      propertyRuns(0x511ce),
     );
   }, 1_800_000);
 
   it('run_until advances in slices: two-hosts pauses inside its run_until steps and inside its run-to-halt guests', () => {
     const { report, paused } = sliced('two-hosts', [20]);
     same(report, whole('two-hosts'), 'two-hosts in slices of 20');
-    // Stopped inside run_until many times (the guests run thousands of writes meanwhile).
+    // Stopped inside run_until many times (the guests run thousands of writes meanwhile), and inside
+    // the link_send steps that wait for their transfer.
     expect(paused.get('run_until') ?? 0).toBeGreaterThan(10);
+    expect(paused.get('link_send') ?? 0).toBeGreaterThan(0);
+  });
+
+  /** Two hosts joined by a slow link; a guest on src dirties memory at a rate (a timer wake-up per page), so the world has work while bytes are on the wire. */
+  const busyWorld = (steps: unknown[], busy = true) => ({
+    version: 2, title: 'a long wait', seed: 3,
+    hosts: [{ name: 'src', memory: '256M' }, { name: 'dst', memory: '256M' }],
+    links: [{ name: 'wan', from: 'src', to: 'dst', bandwidth: '1Mbit', latency: '1ms' }],
+    vms: [{ name: 'g', host: 'src', type: 'default', memory: '16M', ...(busy ? { workload: { rate: '1M', pattern: 'sequential', base: '4M', working_set: '8M' } } : { program: '_start: hlt' }) }],
+    steps: [{ do: 'cont', vm: 'g' }, ...steps],
+  });
+
+  it('a long link_send with wait yields: each advance() returns within its slice while the transfer is on the wire, and the result is the step run whole', () => {
+    // 1 MiB at 1 Mbit/s: about 8.4 virtual seconds, during which the guest writes about 2,000 pages.
+    const doc = busyWorld([{ do: 'link_send', link: 'wan', bytes: '1M', label: 'long', wait: true }, { do: 'link_send', link: 'wan', bytes: '4K', wait: true }]);
+    const want = text(ScenarioRun.fromJson(doc).runAll());
+    const { report, paused } = sliced(doc, [50]);
+    same(report, want, 'a long link_send in slices of 50');
+    expect(paused.get('link_send') ?? 0).toBeGreaterThan(20);
+    const r = JSON.parse(report) as { results: { do: string; ret: number; value: { state: string; ended_at: number } }[] };
+    expect(r.results[1]).toMatchObject({ do: 'link_send', ret: 1024 * 1024, value: { state: 'delivered' } });
+    expect(r.results[1].value.ended_at).toBeGreaterThan(8e9);
+
+    // One slice's work is bounded: a slice of 50 units never runs more than one actor past it.
+    const run = ScenarioRun.fromJson(doc);
+    run.advance(50);
+    const threads = () => run.vmms.get('g')!.threads.reduce((n, t) => n + t.counts.instructions, 0);
+    while (run.next === 1) {
+      const before = threads() + run.world.scheduler.steps;
+      run.advance(50);
+      if (run.next === 1) expect(threads() + run.world.scheduler.steps - before).toBeLessThan(50 + 20_000);
+    }
+  });
+
+  it('a link_send that fails while waited for (the link cut mid-transfer) gives the same ECONNRESET sliced as whole', () => {
+    const doc = busyWorld([{ do: 'link_down', link: 'wan', at: '2s' }, { do: 'link_send', link: 'wan', bytes: '1M', wait: true }]);
+    const want = text(ScenarioRun.fromJson(doc).runAll());
+    const { report, paused } = sliced(doc, [7, 300]);
+    same(report, want, 'a failing link_send in slices');
+    expect(paused.get('link_send') ?? 0).toBeGreaterThan(2);
+    expect((JSON.parse(report) as { results: { errno?: string }[] }).results[2].errno).toBe('ECONNRESET');
+  });
+
+  it('a reboot runs in slices like a run: it pauses at any instruction of its boot and gives the report of the step run whole', () => {
+    const doc = {
+      version: 2, title: 'reboot', hosts: [{ name: 'h', memory: '256M' }],
+      vms: [{ name: 'g', type: 'sw-protected', memory: '16M', program: ['_start:', '  mov rcx, 300', '.l:', '  mov [0x200000 + rcx*8], rcx', '  loop .l', '  hlt'] }],
+      steps: [{ do: 'run', vm: 'g' }, { do: 'reboot', vm: 'g' }, { do: 'host_read', vm: 'g', gpa: '0x200008', length: 8, via: 'vmm_mapping' }],
+    };
+    const want = text(ScenarioRun.fromJson(doc).runAll());
+    for (const sizes of [[1], [7, 100], [1000]]) {
+      const { report, paused } = sliced(doc, sizes);
+      same(report, want, `a reboot in slices [${sizes.join(', ')}]`);
+      if (sizes[0] < 100) expect(paused.get('reboot') ?? 0).toBeGreaterThan(5);
+    }
+  });
+
+  it("a run_until waiting for a migration status with no time stops 10 virtual minutes after the step began, however it is sliced (the limit moved with every slice)", () => {
+    // Three timers give the slices somewhere to pause; no migration ever reaches "completed".
+    const doc = busyWorld([
+      { do: 'link_down', link: 'wan', at: '1s' }, { do: 'link_up', link: 'wan', at: '2s' }, { do: 'link_down', link: 'wan', at: '3s' },
+      { do: 'run_until', vm: 'g', status: 'completed' },
+    ], false);
+    const whole = ScenarioRun.fromJson(doc).runAll();
+    expect(whole.results[4].value).toMatchObject({ reached: false });
+    const end = (whole.results[4].value as { time_ns: number }).time_ns;
+    expect(end).toBeGreaterThanOrEqual(600e9);
+    expect(end).toBeLessThan(601e9);
+    const { report, paused } = sliced(doc, [1]);
+    same(report, text(whole), 'run_until with a status in slices of 1');
+    expect(paused.get('run_until')).toBeGreaterThanOrEqual(3);
   });
 
   it('a slice of one instruction pauses a run step at every instruction and still gives the whole trace', () => {

@@ -7,12 +7,12 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { propertyRuns } from '../test-properties';
 import { PRESETS } from '../scenarios';
 import { ScenarioRun } from './scenario/runner';
 import { restoreRunInto, snapshotRun } from './snapshot';
 import { same, scenarioOf, text, whole } from './test-reports';
 
-const RUNS = Number(process.env.FUZZ_RUNS) || 100;
 const IDS = Object.keys(PRESETS);
 
 const advance = (run: ScenarioRun, slices: number[]): void => {
@@ -46,7 +46,7 @@ describe('restoring a snapshot in place', () => {
           same(text(other.runAll()), whole(id), `${id}: saved after [${before.join(', ')}], loaded into a run ${toEnd ? 'at its end' : `after [${after.join(', ')}]`}`);
         },
       ),
-      { numRuns: RUNS, seed: RUNS === 100 ? 0x1a7e : undefined },
+      propertyRuns(0x1a7e),
     );
   }, 1_800_000);
 

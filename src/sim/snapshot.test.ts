@@ -7,12 +7,12 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { propertyRuns } from '../test-properties';
 import { PRESETS } from '../scenarios';
 import { ScenarioRun } from './scenario/runner';
 import { type RunSnapshot, restoreRun, snapshotRun } from './snapshot';
 import { same, scenarioOf, text, whole } from './test-reports';
 
-const RUNS = Number(process.env.FUZZ_RUNS) || 100;
 const IDS = Object.keys(PRESETS);
 
 /** The report of a run continued to its end. */
@@ -54,7 +54,7 @@ describe('snapshots', () => {
           same(got, whole(id), `${id} restored after ${slices.length} slices, against the run whole`);
         },
       ),
-      { numRuns: RUNS, seed: RUNS === 100 ? 0x5a5e : undefined },
+      propertyRuns(0x5a5e),
     );
   }, 1_800_000);
 
@@ -234,7 +234,7 @@ describe('snapshots of a world of two hosts', () => {
         same(finish(restored), want, `throttled pair restored after slices [${slices.join(', ')}]`);
         same(finish(run), want, `throttled pair, the original after slices [${slices.join(', ')}]`);
       }),
-      { numRuns: RUNS, seed: RUNS === 100 ? 0x7e57 : undefined },
+      propertyRuns(0x7e57),
     );
   }, 600_000);
 

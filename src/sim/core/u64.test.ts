@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { propertyRuns } from '../../test-properties';
 import fc from 'fast-check';
 import { U64_MAX, hexU64, narrow, parseU64, toU64, unknownBits } from './u64';
 
-const runs = Number(process.env.FUZZ_RUNS ?? 100);
 
 describe('u64 helpers', () => {
   it('sees every bit 0..63 of a number, where `&` would drop bits 32..63', () => {
@@ -37,7 +37,7 @@ describe('u64 helpers', () => {
         expect(u & known).toBe(0n);
         expect(u | (v & known)).toBe(v);
       }),
-      { numRuns: runs },
+      propertyRuns(0x64),
     );
   });
 

@@ -144,6 +144,11 @@ export class HostMemory {
     this.logOwnerChange(f);
   }
 
+  /** The frames that have stored contents, in no particular order (every other frame reads as zeros): what a scan of all memory must look at. */
+  storedFrames(): IterableIterator<number> {
+    return this.data.keys();
+  }
+
   private dataOf(f: number): Uint8Array | undefined {
     return (this.stored[f >>> 5] >>> (f & 31)) & 1 ? this.data.get(f) : undefined;
   }

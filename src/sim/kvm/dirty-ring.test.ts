@@ -5,6 +5,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { propertyRuns } from '../../test-properties';
 import { PRESETS } from '../../scenarios';
 import { ScenarioRun } from '../scenario/runner';
 import { restoreRun, snapshotRun } from '../snapshot';
@@ -16,7 +17,6 @@ import {
 } from './uapi';
 import type { Vcpu } from './vcpu';
 
-const RUNS = Math.max(100, Number(process.env.FUZZ_RUNS ?? 0));
 const GPA = 0x100000;
 const BASE_GFN = GPA / 0x1000;
 /** The smallest ring x86 KVM takes: 1024 entries, soft limit 1024 - 576 = 448. */
@@ -359,8 +359,7 @@ describe('no dirty page is lost (property)', () => {
         check();
       }),
       {
-        numRuns: RUNS,
-        seed: RUNS === 100 ? 0xd1a7 : undefined,
+        ...propertyRuns(0xd1a7),
         // Besides the drawn runs, one that surely fills vCPU 0's ring: 600 distinct pages, no reap.
         examples: [[Array.from({ length: 600 }, (_, page): Op => ({ k: 'write', vcpu: 0, page })), true]],
       },

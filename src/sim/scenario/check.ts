@@ -2,6 +2,7 @@ import { AsmError, assemble } from '../guest/asm';
 import { KERNEL_SERVICES } from '../guest/kernel/kernel';
 import { LIMITS, ScenarioError, type ScenarioIssue } from './fields';
 import { STEP_BY_KIND, type StepT } from './steps';
+import { incomingName } from './steps/migration';
 import { decodeData } from './steps/util';
 
 /** The parts of a parsed scenario (schema.ts's ScenarioT) that steps refer to. */
@@ -36,9 +37,9 @@ export function checkReferences(s: World): void {
   const links = new Set(s.links.map((l) => l.name));
   const made = new Set<string>();
   for (const st of s.steps) {
-    if ('as' in st && typeof st.as === 'string') made.add(st.as);
-    // A migration's destination VM without "as" is "<vm>@<to>" (steps/migration.ts incomingName).
-    else if (st.do === 'migrate') made.add(`${st.vm}@${st.to}`);
+    // A migration's destination VM ("<vm>@<to>" unless named with "as") exists from the load on (-incoming).
+    if (st.do === 'migrate') made.add(incomingName(st.vm, st.to, st.as));
+    else if ('as' in st && typeof st.as === 'string') made.add(st.as);
   }
   const list = (names: Iterable<string>) => [...names].map((n) => JSON.stringify(n)).join(', ') || 'none';
 

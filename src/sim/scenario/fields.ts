@@ -27,9 +27,9 @@ export const LIMITS = {
   /** One VM's memory (from `vms`). */
   guestMemory: 64 * GiB,
   steps: 10_000,
-  /** A `run` step's `max_instructions` (it runs in slices: the lab answers between them, Ctrl-C stops the CLI). */
+  /** A `run` step's `max_instructions` (it runs in slices: the lab answers between them, Ctrl-C stops the CLI), and the guest instructions one `run_until` or waiting `link_send` lets run (all vCPUs together). */
   runInstructions: 100_000_000,
-  /** A `reboot` or `KVM_RUN` step's `max_instructions` (each runs whole, as one call: a browser's worker answers nothing meanwhile). */
+  /** A `KVM_RUN` step's `max_instructions` (one call, run whole: a browser's worker answers nothing meanwhile), and a `reboot`'s (in slices, and bounded by its exits too). */
   wholeStepInstructions: 10_000_000,
   /** ...and a reboot stops after this many exits to user space (a boot makes about 3,000; each costs the simulator tens of microseconds). */
   wholeStepExits: 20_000,

@@ -16,13 +16,13 @@ import { SEPT_STATE_NAMES } from '../tdx/sept';
 import { VmmVm } from '../vmm/vmm';
 import { World, type HostNode } from '../world/world';
 import type { HostSummary, Report, StepResult, VmSummary } from './report';
-import { FLAG_NAMES, capabilityNumber } from './fields';
+import { FLAG_NAMES, LIMITS, capabilityNumber } from './fields';
 import { ScenarioError, parseScenario, type ScenarioT, type StepT } from './schema';
 import { STEP_BY_KIND } from './steps';
 import type { HostSide, Named, StepContext, StepOutcome } from './steps/define';
 import { assembleAt } from './steps/util';
-import { runStepOutcome } from './steps/vmm';
-import { runUntilOutcome, runUntilTarget, type RunUntilTarget } from './steps/world';
+import { rebootOutcome, runStepOutcome } from './steps/vmm';
+import { guestInstructions, linkSend, linkSendOutcome, runUntilOutcome, runUntilTarget, waitBudgetSpent, type RunUntilTarget } from './steps/world';
 import { runVcpu } from '../world/run-vcpu';
 import { prepareMigrations } from './migrations';
 import { workloadProgram, workloadRange } from './workload';
@@ -131,12 +131,12 @@ export class ScenarioRun implements StepContext {
     return this.report();
   }
 
-  /** A 'run' or 'run_until' step in progress (advanced a slice at a time by advance()). */
+  /** A 'run', 'run_until' or waiting 'link_send' step in progress (advanced a slice at a time by advance()). */
   private partial: PartialStep | null = null;
 
   /**
    * How far into the current step the run is (0 between steps): a 'run' step's guest instructions
-   * so far, a 'run_until's slice units so far (guest instructions plus actors run). With `next`,
+   * so far, a 'run_until's or waiting 'link_send's slice units so far (guest instructions plus actors run). With `next`,
    * where the run is, which is how the lab's time travel names a point to come back to: a 'run'
    * step's slice stops at exactly its count of instructions, a 'run_until's between actors, at
    * points that do not depend on the slices, so advancing by the difference from an earlier point of
@@ -180,8 +180,10 @@ export class ScenarioRun implements StepContext {
   }
 
   /**
-   * Advance by about `slice` guest instructions: a 'run' step (and a 'run_until') runs in slices so
-   * a UI can draw between them and time travel can stop inside; any other step runs whole. Returns
+   * Advance by about `slice` guest instructions: a 'run' step (and a 'run_until', and a 'link_send'
+   * that waits for its transfer, and a reboot: every step whose length the guests decide) runs in
+   * slices so a UI can draw between them and time travel can stop inside; any other step runs whole
+   * (a KVM_RUN, one ioctl, within LIMITS.wholeStepInstructions). Returns
    * the step's result when it completed, else null.
    *
    * A 'run' step's slice runs exactly `slice` instructions of its vCPU (or fewer, when the step
@@ -194,11 +196,54 @@ export class ScenarioRun implements StepContext {
     if (this.done) return null;
     const st = this.scenario.steps[this.next];
     if (st.do === 'run') return this.advanceRun(st, slice);
+    if (st.do === 'reboot') return this.advanceReboot(st, slice);
     if (st.do === 'run_until') {
       const u = runUntilTarget(this, st, this.next);
+      // A status without a time waits up to a limit from when the step began, not from each slice.
+      if (this.partial?.step === this.next && this.partial.until !== undefined) u.time = this.partial.until;
       if (u.time >= this.clock.now) return this.advanceRunUntil(u, slice);
     }
+    if (st.do === 'link_send' && st.wait) return this.advanceLinkSend(st, slice);
     return this.step();
+  }
+
+  /**
+   * A link_send with wait by slices: the bytes go on the link in the first slice; then the world runs
+   * (the same scheduler steps as the step whole) until the transfer ends, pausing between actors once
+   * about `slice` units (guest instructions and actors) ran.
+   */
+  private advanceLinkSend(st: Extract<StepT, { do: 'link_send' }>, slice: number): StepResult | null {
+    const i = this.next;
+    if (!this.partial || this.partial.step !== i) {
+      const first = this.trace.count;
+      const { t } = linkSend(this, st, i);
+      this.partial = { step: i, first, request: null, actors: 0, units: 0, transfer: t.id, from: guestInstructions(this.world) };
+    }
+    const p = this.partial;
+    const link = this.world.links.find((l) => l.name === st.link)!;
+    // A paused link_send's transfer is in flight (the slice that ends it ends the step).
+    const t = link.inFlight.find((x) => x.id === p.transfer);
+    if (!t) throw new Error(`link_send: transfer ${p.transfer} is not in flight on link "${link.name}"`);
+    const sched = this.world.scheduler;
+    const start = this.guestInstructions() + sched.steps;
+    let paused = false;
+    let budget = false;
+    while (t.state === 'in-flight') {
+      if ((budget = waitBudgetSpent(this.world, p.from!))) break;
+      if (this.guestInstructions() + sched.steps - start >= slice) {
+        paused = true;
+        break;
+      }
+      if (!sched.step()) break;
+      p.actors++;
+    }
+    p.units += this.guestInstructions() + sched.steps - start;
+    if (paused) return null;
+    this.partial = null;
+    this.next++;
+    const res = this.finishStep(st, i, linkSendOutcome(link, t, st.bytes, budget), p.first);
+    this.results.push(res);
+    return res;
   }
 
   private advanceRun(st: Extract<StepT, { do: 'run' }>, slice: number): StepResult | null {
@@ -219,31 +264,51 @@ export class ScenarioRun implements StepContext {
     return res;
   }
 
+  /** A reboot by slices, like a run of vCPU 0 to its halt: the VM restarts in the first slice, its boot runs on in the next ones. */
+  private advanceReboot(st: Extract<StepT, { do: 'reboot' }>, slice: number): StepResult | null {
+    const v = this.vmm(st.vm, this.next);
+    const fresh = !this.partial || this.partial.step !== this.next;
+    if (fresh) {
+      this.partial = { step: this.next, first: this.trace.count, request: null, actors: 0, units: 0 };
+      v.reboot();
+    }
+    const p = this.partial!;
+    const o = runVcpu(this.world.scheduler, v, 0, 'halt', st.max_instructions, fresh, slice, p.request ?? undefined, LIMITS.wholeStepExits);
+    if (o.stop === 'slice') {
+      p.request = o.request!;
+      return null;
+    }
+    this.partial = null;
+    const i = this.next++;
+    const res = this.finishStep(st, i, rebootOutcome(v, o), p.first);
+    this.results.push(res);
+    return res;
+  }
+
   /** A run_until step by slices: the world runs to `time`, pausing between actors once about `slice` instructions ran. */
   private advanceRunUntil(u: RunUntilTarget, slice: number): StepResult | null {
-    if (!this.partial || this.partial.step !== this.next) this.partial = { step: this.next, first: this.trace.count, request: null, actors: 0, units: 0 };
+    if (!this.partial || this.partial.step !== this.next) this.partial = { step: this.next, first: this.trace.count, request: null, actors: 0, units: 0, until: u.time, from: guestInstructions(this.world) };
     const p = this.partial;
+    const spent = () => waitBudgetSpent(this.world, p.from!);
     // A slice's worth: guest instructions, and one for each actor run (a timer, a waking vCPU that
     // only halts again): a world of waiting guests runs few instructions but many actors.
     const sched = this.world.scheduler;
     const start = this.guestInstructions() + sched.steps;
     const cond = u.reached;
-    const r = sched.runUntilOr(u.time, () => cond?.() === true || this.guestInstructions() + sched.steps - start >= slice);
+    const r = sched.runUntilOr(u.time, () => cond?.() === true || spent() || this.guestInstructions() + sched.steps - start >= slice);
     p.actors += r.ran;
     p.units += this.guestInstructions() + sched.steps - start;
-    if (!r.reached && cond?.() !== true) return null;
+    if (!r.reached && cond?.() !== true && !spent()) return null;
     this.partial = null;
     const i = this.next++;
-    const res: StepResult = { step: i, do: 'run_until', ...runUntilOutcome(this, u, p.actors), events: [p.first, this.trace.count] };
+    const res: StepResult = { step: i, do: 'run_until', ...runUntilOutcome(this, u, p.actors, !r.reached && cond?.() !== true), events: [p.first, this.trace.count] };
     this.results.push(res);
     return res;
   }
 
   /** Instructions every vCPU thread of the world has run so far (what a slice counts). */
   private guestInstructions(): number {
-    let n = 0;
-    for (const h of this.world.hosts) for (const v of h.vmms.values()) for (const t of v.threads) n += t.counts.instructions;
-    return n;
+    return guestInstructions(this.world);
   }
 
   /** Run the next step. */
@@ -275,6 +340,12 @@ export class ScenarioRun implements StepContext {
       if (e instanceof SysError) r = { ret: -1, errno: e.errno, why: e.why };
       else throw e;
     }
+    return this.finishStep(st, i, r, first);
+  }
+
+  /** A step's result: a failure is traced with its errno and why, as the kernel would answer it. */
+  private finishStep(st: StepT, i: number, r: StepOutcome, first: number): StepResult {
+    const def = STEP_BY_KIND.get(st.do)!;
     if (r.ret === -1 && r.errno)
       this.sinkOf(st, 'host' in def.schema.shape).emit(FAILURE_LAYER[def.level], st.do, { errno: r.errno, errno_value: Errno[r.errno as keyof typeof Errno] ?? 0 },
         `${st.do} fails with ${r.errno}: ${r.why}.`, { vm: 'vm' in st ? (st.vm ?? null) : null });
@@ -470,8 +541,14 @@ export interface PartialStep {
   first: number;
   request: RunRequest | null;
   actors: number;
-  /** run_until: slice units so far (guest instructions plus actors run). */
+  /** run_until and link_send: slice units so far (guest instructions plus actors run). */
   units: number;
+  /** run_until: the virtual time it runs to, fixed when the step began. */
+  until?: number;
+  /** link_send with wait: the id of the transfer it waits for (in flight on the step's link). */
+  transfer?: number;
+  /** run_until and link_send with wait: the world's guest instructions when the step began (its budget counts from there). */
+  from?: number;
 }
 
 /** ScenarioRun's position (savePosition): plain data. */

@@ -5,12 +5,12 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { propertyRuns } from '../../test-properties';
 import { ScenarioError } from '../scenario/fields';
 import { ScenarioRun } from '../scenario/runner';
 import { restoreRun, snapshotRun } from '../snapshot';
 import { KVM_DIRTY_GFN_F_DIRTY } from '../kvm/uapi';
 
-const RUNS = Math.max(100, Number(process.env.FUZZ_RUNS ?? 0));
 const PAGES = 600;
 const DATA = 0x400000;
 
@@ -160,7 +160,7 @@ describe('snapshots of a VM with a dirty ring', () => {
         const restored = restoreRun(scenario(), structuredClone(snapshotRun(run)));
         expect(text(restored.runAll())).toBe(want);
       }),
-      { numRuns: RUNS },
+      propertyRuns(0x5ea9),
     );
   }, 120_000);
 });

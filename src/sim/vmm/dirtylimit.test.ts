@@ -8,6 +8,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { propertyRuns } from '../../test-properties';
 import { ScenarioRun } from '../scenario/runner';
 import { restoreRun, snapshotRun } from '../snapshot';
 import {
@@ -15,7 +16,6 @@ import {
 } from './dirtylimit';
 import type { MigrationThread } from './migration/migration';
 
-const RUNS = Number(process.env.FUZZ_RUNS) || 100;
 
 describe("the dirty rate and the throttle, with QEMU's arithmetic", () => {
   it('do_calculate_dirtyrate(): whole MiB of the pages collected, × 1000 / ms', () => {
@@ -67,7 +67,7 @@ describe("the dirty rate and the throttle, with QEMU's arithmetic", () => {
         expect(t).toBeLessThanOrEqual(ring * 99);
         if (quota < current) expect(t).toBeGreaterThanOrEqual(start);
         if (quota > current) expect(t).toBeLessThanOrEqual(start);
-      }), { numRuns: RUNS });
+      }), propertyRuns(0xd17));
   });
 });
 

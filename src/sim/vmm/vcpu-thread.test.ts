@@ -5,6 +5,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { propertyRuns } from '../../test-properties';
 import { Clock, CPU_THROTTLE_TIMESLICE_NS, throttleSleepNs, throttleTickNs } from '../core/clock';
 import { Trace } from '../core/trace';
 import { MiB } from '../core/units';
@@ -15,7 +16,6 @@ import { Kvm } from '../kvm/kvm';
 import { Scheduler } from '../world/scheduler';
 import { VmmVm, type VmKind } from './vmm';
 
-const RUNS = Math.max(100, Number(process.env.FUZZ_RUNS ?? 0));
 const SEC = 1_000_000_000;
 
 function machine(program: string[], o: { kind?: VmKind; vcpus?: number; memory?: number } = {}) {
@@ -160,7 +160,7 @@ describe('throttling (QEMU cpu_throttle_set)', () => {
       expect(throttleTickNs(pct)).toBe(Math.trunc(CPU_THROTTLE_TIMESLICE_NS / (1 - p)));
       // Asleep for the sleep, running for the rest of the tick: the vCPU runs (1 - pct) of the time.
       expect((throttleTickNs(pct) - throttleSleepNs(pct)) / throttleTickNs(pct)).toBeCloseTo(1 - p, 5);
-    }), { numRuns: RUNS });
+    }), propertyRuns(0x7407));
   });
 
   it.each([50, 90])('a busy guest throttled at %s percent sleeps that share of the time', (pct) => {

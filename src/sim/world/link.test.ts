@@ -1,11 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { propertyRuns } from '../../test-properties';
 import { Clock } from '../core/clock';
 import { Link, type Transfer } from './link';
 import { Scheduler } from './scheduler';
 import { loadGraph, saveGraph } from '../core/state';
 
-const RUNS = Math.max(100, Number(process.env.FUZZ_RUNS ?? 0));
 
 function setup(bandwidth = 125_000_000, latency = 50_000) {
   const clock = new Clock();
@@ -39,7 +39,7 @@ describe('Link', () => {
         expect(got.map((t) => t.state)).toEqual(sends.map(() => 'delivered'));
         expect(got.map((t) => t.endedAt)).toEqual(expected);
         expect(link.stats.bytesDelivered).toBe(sends.reduce((n, [, b]) => n + b, 0));
-      }), { numRuns: RUNS });
+      }), propertyRuns(0x11c0));
   });
 
   it('a cut fails every transfer in flight, and the sender learns it at the cut', () => {
@@ -59,7 +59,7 @@ describe('Link', () => {
       }
       expect(ends).toHaveLength(ts.length);
       expect(clock.now).toBe(Math.max(cutAt, ...ts.filter((t) => t.state === 'delivered').map((t) => t.deliverAt)));
-    }), { numRuns: RUNS });
+    }), propertyRuns(0x11c1));
   });
 
   it('a send on a cut link fails at once; after a restore sends go through again', () => {

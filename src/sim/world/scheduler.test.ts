@@ -1,10 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { propertyRuns } from '../../test-properties';
 import { Clock } from '../core/clock';
 import type { Actor, ActorKind } from '../core/actor';
 import { Scheduler } from './scheduler';
 
-const RUNS = Math.max(100, Number(process.env.FUZZ_RUNS ?? 0));
 
 /** An actor that works `work` ns each time it runs, `times` times, starting at `start`. */
 class Worker implements Actor {
@@ -60,7 +60,7 @@ describe('Scheduler', () => {
   it('is deterministic: the same actors give the same run, step for step', () => {
     fc.assert(fc.property(fc.array(actorArb, { maxLength: 8 }), (specs) => {
       expect(runAll(specs)).toEqual(runAll(specs));
-    }), { numRuns: RUNS });
+    }), propertyRuns(0x5c0));
   });
 
   it('always runs the earliest ready actor, and the clock never goes back', () => {
@@ -69,7 +69,7 @@ describe('Scheduler', () => {
       const times = log.map((l) => Number(l.split(' ')[0]));
       for (let i = 1; i < times.length; i++) expect(times[i]).toBeGreaterThanOrEqual(times[i - 1]);
       expect(log.length).toBe(specs.reduce((n, a) => n + a.times, 0));
-    }), { numRuns: RUNS });
+    }), propertyRuns(0x5c1));
   });
 
   it('breaks ties by kind (timer, link, VMM thread, vCPU), then host, VM and vCPU order, whatever the order of adding', () => {
@@ -84,7 +84,7 @@ describe('Scheduler', () => {
         const k = x.findIndex((v, j) => v !== y[j]);
         expect(x[k]).toBeLessThan(y[k]);
       }
-    }), { numRuns: RUNS });
+    }), propertyRuns(0x5c2));
   });
 
   it('a timer at a virtual time jumps the clock there when nothing else is ready', () => {

@@ -11,6 +11,11 @@ export function runStepOutcome(v: VmmVm, budget: number, o: VcpuRunResult): Step
   return { ret: 0, why, value: { stop: o.stop, instructions: o.instructions, exits: o.exits, console: v.console }, exit: o.lastExit && structuredClone(o.lastExit) };
 }
 
+/** A reboot's result: its boot count and how its run ended. */
+export function rebootOutcome(v: VmmVm, o: VcpuRunResult): StepOutcome {
+  return { ret: 0, why: o.message, value: { boot: v.boots, stop: o.stop, instructions: o.instructions, exits: o.exits, console: v.console } };
+}
+
 /** VMM-level steps: what QEMU (or its operator) does to a VM from the scenario's `vms`. */
 
 export const VMM_STEPS = [
@@ -59,13 +64,13 @@ export const VMM_STEPS = [
       return { ret: 0, value: { needs_reboot: v.pendingChanges() } };
     }),
 
-  defineStep('reboot', 'vmm', { vm: vmName, max_instructions: instructionBudget(LIMITS.wholeStepInstructions, 'a reboot (it runs whole)') },
+  defineStep('reboot', 'vmm', { vm: vmName, max_instructions: instructionBudget(LIMITS.wholeStepInstructions, 'a reboot') },
     { summary: 'restart the VM with the pending platform and run the guest until it halts (its boot)' },
     (ctx, st, i) => {
       const v = ctx.vmm(st.vm, i);
       v.reboot();
-      const o = runVcpu(ctx.world.scheduler, v, 0, 'halt', st.max_instructions, true, Infinity, undefined, LIMITS.wholeStepExits);
-      return { ret: 0, why: o.message, value: { boot: v.boots, stop: o.stop, instructions: o.instructions, exits: o.exits, console: v.console } };
+      // Whole here (a test's or the CLI's step()); ScenarioRun.advance() runs it in slices like a run.
+      return rebootOutcome(v, runVcpu(ctx.world.scheduler, v, 0, 'halt', st.max_instructions, true, Infinity, undefined, LIMITS.wholeStepExits));
     }),
 
   defineStep('stop', 'vmm', { vm: vmName },

@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import { duration, numeric, ScenarioError, vmName } from '../fields';
-import type { Link } from '../../world/link';
+import { LIMITS, duration, numeric, ScenarioError, vmName } from '../fields';
+import type { World } from '../../world/world';
+import type { Link, Transfer } from '../../world/link';
 import type { MigrationStatus } from '../../vmm/migration/migration';
 import { defineStep, type StepContext, type StepOutcome } from './define';
 import { RUN_UNTIL_STATUSES } from './migration';
@@ -35,8 +36,23 @@ export function runUntilTarget(ctx: StepContext, st: { time?: number; vm?: strin
   return { time: st.time ?? ctx.world.clock.now + RUN_UNTIL_STATUS_LIMIT_NS, vm: st.vm, statuses, reached };
 }
 
-/** A run_until's result: where the world is, and for a status, whether it was reached (a timeout is not an error). */
-export function runUntilOutcome(ctx: StepContext, u: RunUntilTarget, actors: number): StepOutcome {
+/** Guest instructions every vCPU thread of the world has run so far (what a waiting step's budget and a slice count). */
+export function guestInstructions(world: World): number {
+  let n = 0;
+  for (const h of world.hosts) for (const v of h.vmms.values()) for (const t of v.threads) n += t.counts.instructions;
+  return n;
+}
+
+/**
+ * A step that runs the world while it waits (run_until, a link_send with wait) stops when its guests
+ * have run LIMITS.runInstructions instructions, all vCPUs together, as a run step stops at its
+ * budget: ten virtual minutes of a guest that spins would otherwise take hours.
+ */
+export const waitBudgetSpent = (world: World, from: number): boolean => guestInstructions(world) - from >= LIMITS.runInstructions;
+const budgetWhy = (what: string) => `the guests ran ${LIMITS.runInstructions.toLocaleString('en')} instructions ${what}; the step stopped at its budget (docs/scenario-format.md, "Limits")`;
+
+/** A run_until's result: where the world is, and for a status, whether it was reached (a timeout is not an error); `budget`: stopped at its instruction budget. */
+export function runUntilOutcome(ctx: StepContext, u: RunUntilTarget, actors: number, budget = false): StepOutcome {
   const value: Record<string, unknown> = { time_ns: ctx.world.clock.now, actors_run: actors };
   if (u.reached) {
     const m = ctx.world.migrationOf(u.vm!);
@@ -44,8 +60,29 @@ export function runUntilOutcome(ctx: StepContext, u: RunUntilTarget, actors: num
     value.reached = u.reached();
   }
   const out: StepOutcome = { ret: 0, value };
-  if (u.reached && !u.reached()) out.why = `the migration of "${u.vm}" did not reach ${u.statuses!.join(' or ')} by ${u.time} ns`;
+  if (budget) {
+    value.stop = 'budget';
+    out.why = budgetWhy(`before ${u.time} ns${u.reached ? ` (the migration of "${u.vm}" is ${value.status})` : ''}`);
+  } else if (u.reached && !u.reached()) out.why = `the migration of "${u.vm}" did not reach ${u.statuses!.join(' or ')} by ${u.time} ns`;
   return out;
+}
+
+/** link_send's first part: the bytes go on the link. */
+export function linkSend(ctx: StepContext, st: { link: string; bytes: number; label: string }, i: number): { link: Link; t: Transfer } {
+  const link = linkOf(ctx, st.link, i);
+  return { link, t: link.send(st.bytes, st.label) };
+}
+
+/** link_send's result once the transfer ended (or, without wait or past the wait's budget, as it is): the bytes delivered, or the errno of a failure. */
+export function linkSendOutcome(link: Link, t: Transfer, bytes: number, budget = false): StepOutcome {
+  const value = { id: t.id, state: t.state, sent_at: t.sentAt, deliver_at: t.deliverAt, ended_at: t.endedAt };
+  if (budget) return { ret: 0, why: budgetWhy('while the transfer was on the wire (it goes on)'), value: { ...value, stop: 'budget' } };
+  if (t.state === 'failed') {
+    return t.failure === 'link-down'
+      ? { ret: -1, errno: 'ENETDOWN', why: `link ${link.name} is down`, value }
+      : { ret: -1, errno: 'ECONNRESET', why: `link ${link.name} went down while the transfer was in flight`, value };
+  }
+  return { ret: t.state === 'delivered' ? bytes : 0, value };
 }
 
 /**
@@ -94,8 +131,9 @@ export const WORLD_STEPS = [
     const now = ctx.world.clock.now;
     const u = runUntilTarget(ctx, st, i);
     if (u.time < now) return { ret: -1, errno: 'EINVAL', why: `the world is already at ${now} ns, past ${u.time} ns` };
-    const n = ctx.world.runUntil(u.time, u.reached ?? undefined);
-    return runUntilOutcome(ctx, u, n);
+    const from = guestInstructions(ctx.world);
+    const r = ctx.world.scheduler.runUntilOr(u.time, () => u.reached?.() === true || waitBudgetSpent(ctx.world, from));
+    return runUntilOutcome(ctx, u, r.ran, !r.reached && u.reached?.() !== true);
   }),
 
   linkChange('link_down'),
@@ -105,18 +143,14 @@ export const WORLD_STEPS = [
     link: z.string().min(1).describe('the name of a link in `links`'),
     bytes: numeric.describe('how much to send'),
     label: z.string().default('data').describe('what the bytes are, for the trace'),
-    wait: z.boolean().default(false).describe('run the world until the transfer is delivered or fails'),
+    wait: z.boolean().default(false).describe('run the world until the transfer is delivered or fails (or the guests have run the budget of a run step meanwhile)'),
   }, { summary: 'send bytes over a link (arrives after bytes / bandwidth + latency); with wait, run until it arrives or fails' },
   (ctx, st, i) => {
-    const link = linkOf(ctx, st.link, i);
-    const t = link.send(st.bytes, st.label);
-    if (st.wait) while (t.state === 'in-flight' && ctx.world.scheduler.step()) { /* until delivered or failed */ }
-    const value = { id: t.id, state: t.state, sent_at: t.sentAt, deliver_at: t.deliverAt, ended_at: t.endedAt };
-    if (t.state === 'failed') {
-      return t.failure === 'link-down'
-        ? { ret: -1, errno: 'ENETDOWN', why: `link ${link.name} is down`, value }
-        : { ret: -1, errno: 'ECONNRESET', why: `link ${link.name} went down while the transfer was in flight`, value };
-    }
-    return { ret: t.state === 'delivered' ? st.bytes : 0, value };
+    const { link, t } = linkSend(ctx, st, i);
+    // Whole, as a test or the CLI's step() runs it; ScenarioRun.advance() runs the same loop in slices.
+    const from = guestInstructions(ctx.world);
+    let budget = false;
+    if (st.wait) while (t.state === 'in-flight' && !(budget = waitBudgetSpent(ctx.world, from)) && ctx.world.scheduler.step()) { /* until delivered or failed */ }
+    return linkSendOutcome(link, t, st.bytes, budget);
   }),
 ] as const;
