@@ -6,7 +6,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { PAGE_SIZE } from '../core/units';
-import { kvmSetup, named, runSteps, scenario, type StepIn } from '../test-helpers';
+import { kvmSetup, named, runSteps, scenario, scenarioDoc, type StepIn } from '../test-helpers';
+import { ScenarioError } from '../scenario/fields';
+import { ScenarioRun } from '../scenario/runner';
+import { restoreRun, snapshotRun } from '../snapshot';
 import {
   KVM_EXIT_MEMORY_FAULT, KVM_MEMORY_EXIT_FLAG_PRIVATE, KVM_MEMORY_EXIT_FLAG_USERFAULT, KVM_MEM_USERFAULT, KVM_X86_DEFAULT_VM, KVM_X86_SW_PROTECTED_VM,
 } from './uapi';
@@ -172,5 +175,50 @@ describe("KVM's get_user_pages() of a page registered with a userfaultfd", () =>
     ]);
     expect(r.at(-1)).toMatchObject({ ret: -1, errno: 'ENODEV' });
     expect(r.at(-1)!.why).toContain('GUEST_MEMFD_FLAG_MMAP');
+  });
+});
+
+describe('a post-copy wait saved and restored', () => {
+  it('a snapshot taken while a vCPU waits on the userfaultfd restores the registration, the message and the waiter; the rest runs the same', () => {
+    const steps: StepIn[] = [
+      ...kvmSetup({ type: KVM_X86_DEFAULT_VM, gmem: false }),
+      reader,
+      { do: 'userfaultfd', as: 'uffd' },
+      { do: 'UFFDIO_API', uffd: 'uffd', features: ['UFFD_FEATURE_THREAD_ID'] },
+      { do: 'UFFDIO_REGISTER', uffd: 'uffd', start: 'vm_mem', offset: GPA, len: PAGE_SIZE },
+      run,
+      { do: 'uffd_read', uffd: 'uffd' },
+      { do: 'UFFDIO_COPY', uffd: 'uffd', start: 'vm_mem', offset: GPA, len: PAGE_SIZE, data: 'hex:00 00 00 00 00 31' },
+      run,
+    ];
+    const whole = scenario(steps);
+    whole.runAll();
+    const part = scenario(steps);
+    go(part, 9);
+    const snap = structuredClone(snapshotRun(part));
+    const restored = restoreRun(scenarioDoc(steps), snap);
+    const u = restored.host.processes.find((p) => p.name === 'kvm-selftest')!.uffds[0];
+    expect(u.waiting).toBe(1);
+    expect(u.pending).toBe(1);
+    restored.runAll();
+    expect(restored.results.slice(-3)).toEqual(whole.results.slice(-3));
+    expect(restored.results.at(-1)).toMatchObject({ exit: { io: { data: 0x31 } } });
+  });
+});
+
+describe('scenario checks', () => {
+  it('a step naming a userfaultfd no step made is refused at load, at its JSON path', () => {
+    const doc = scenarioDoc([{ do: 'userfaultfd', as: 'uffd' }, { do: 'UFFDIO_API', uffd: 'ufd' }]);
+    expect(() => ScenarioRun.fromJson(doc)).toThrow(ScenarioError);
+    try {
+      ScenarioRun.fromJson(doc);
+    } catch (e) {
+      expect((e as ScenarioError).issues[0]).toMatchObject({ path: '$.steps[1].uffd' });
+      expect((e as ScenarioError).issues[0].message).toContain('no userfaultfd named "ufd"');
+    }
+  });
+
+  it('an unknown flag name in a userfaultfd field is refused at load', () => {
+    expect(() => ScenarioRun.fromJson(scenarioDoc([{ do: 'userfaultfd', flags: ['O_NONBLOKC'], as: 'u' }]))).toThrow(/unknown flag "O_NONBLOKC"/);
   });
 });
