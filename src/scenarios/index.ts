@@ -11,6 +11,7 @@ import precopyConverges from './precopy-converges.json';
 import precopyHotSet from './precopy-hot-set.json';
 import precopyDirtyLimit from './precopy-dirty-limit.json';
 import dirtyRing from './dirty-ring.json';
+import tdMigration from './td-migration.json';
 
 /**
  * The preset lessons, by id. The app and the CLI load the same files. Ids come from users (the CLI's
@@ -31,6 +32,7 @@ export const PRESETS: Readonly<Record<string, unknown>> = Object.freeze(Object.a
   'precopy-hot-set': precopyHotSet,
   'precopy-dirty-limit': precopyDirtyLimit,
   'dirty-ring': dirtyRing,
+  'td-migration': tdMigration,
 }));
 
 /** Is `id` a preset's id (its own entry, never a name from Object.prototype)? */

@@ -46,7 +46,7 @@ function consoleOf(r: Report, vm: string): string {
 const ZEROS16 = Array(16).fill('00').join(' ');
 
 test('the preset registry lists the lessons', () => {
-  expect(Object.keys(PRESETS).sort()).toEqual(['dirty-ring', 'four-gigabytes', 'host-reads-secret', 'lazy-accept', 'msr-filter', 'platform-talk', 'platform-upstream', 'precopy-converges', 'precopy-dirty-limit', 'precopy-hot-set', 'selftest-by-hand', 'shared-buffer', 'two-hosts']);
+  expect(Object.keys(PRESETS).sort()).toEqual(['dirty-ring', 'four-gigabytes', 'host-reads-secret', 'lazy-accept', 'msr-filter', 'platform-talk', 'platform-upstream', 'precopy-converges', 'precopy-dirty-limit', 'precopy-hot-set', 'selftest-by-hand', 'shared-buffer', 'td-migration', 'two-hosts']);
 });
 
 describe.each(Object.keys(PRESETS))('preset %s', (id) => {
@@ -440,6 +440,35 @@ describe('preset precopy-hot-set', () => {
     expect(done).toMatchObject({ status: 'completed' });
     // The throttle stopped with the migration: query-migrate shows the percentage only while it is on.
     expect(done).not.toHaveProperty('cpu-throttle-percentage');
+  });
+});
+
+describe('preset td-migration', () => {
+  let report: Report;
+  beforeAll(() => {
+    report = runPreset('td-migration').report;
+  });
+
+  test('the ordinary VM migrates in the clear; the TD upstream fails in setup, where KVM refuses dirty logging on guest_memfd', () => {
+    expect(value(step(report, 4, 'run_until'))).toMatchObject({ status: 'completed', reached: true });
+    expect(value(step(report, 5, 'read_migration_stream'))).toMatchObject({ view: 'plaintext' });
+    expect(value(step(report, 7, 'run_until'))).toMatchObject({ status: 'failed', reached: true });
+    expect(value(step(report, 8, 'query_migrate'))).toMatchObject({ status: 'failed', 'error-desc': expect.stringMatching(/KVM_SET_USER_MEMORY_REGION2 failed.*Invalid argument$/) });
+    expect(eventsOf(report, step(report, 7, 'run_until')).some((e) => e.name === 'KVM_SET_USER_MEMORY_REGION2' && e.args.errno === 'EINVAL')).toBe(true);
+  });
+
+  test("the talk's backend-kept log tells the host GPAs, the bytes go as ciphertext; the module's export brings the TD back with epochs, BLOCKW and the in-order TRACK", () => {
+    expect(value(step(report, 10, 'run_until'))).toMatchObject({ status: 'completed', reached: true });
+    expect(names(eventsOf(report, step(report, 10, 'run_until')))).toContain('kvm_gmem_get_dirty_log');
+    expect(value(step(report, 11, 'read_migration_stream'))).toMatchObject({ view: 'ciphertext', mac: expect.stringMatching(/^[0-9a-f]{32}$/) });
+    expect(value(step(report, 12, 'query_migrate'))).toMatchObject({ status: 'completed', ram: { duplicate: 0 } });
+    expect(value(step(report, 14, 'run_until'))).toMatchObject({ status: 'completed', reached: true });
+    const back = names(eventsOf(report, step(report, 14, 'run_until')));
+    for (const n of ['TDH.EXPORT.BLOCKW', 'TDH.EXPORT.MEM', 'TDH.EXPORT.UNBLOCKW', 'TDH.EXPORT.TRACK', 'TDH.EXPORT.PAUSE', 'TDH.IMPORT.MEM', 'TDH.IMPORT.COMMIT']) expect(back).toContain(n);
+    expect(back).not.toContain('kvm_gmem_get_dirty_log');
+    const home = report.summary.vms.find((v) => v.name === 'td-home')!;
+    expect(home.host).toBe('src');
+    expect(home.vcpus[0].state).not.toBe('paused');
   });
 });
 

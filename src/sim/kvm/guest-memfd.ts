@@ -31,6 +31,12 @@ export class GuestMemfd {
   private readonly pages: PagedU32;
   readonly bindings: GmemBinding[] = [];
   allocatedPages = 0;
+  /**
+   * The talk's proposal (not upstream): dirty logging kept inside the memory backend. One bit per
+   * file page, set by mark_page_dirty() for a private GFN instead of a memslot bitmap; KVM hands it
+   * to KVM_GET_DIRTY_LOG. Allocated when dirty logging starts on a slot bound to this file.
+   */
+  dirtyLog: Uint32Array | null = null;
 
   constructor(
     readonly vm: Vm,

@@ -7,6 +7,7 @@ import { SysError } from '../core/errno';
 import { GuestException, type Access } from '../cpu/bus';
 import { Sept, septFrame, septState } from '../tdx/sept';
 import { TdxStatus } from '../tdx/module';
+import { MIG_LIST_MAX, exportBlockw, exportUnblockw, isWriteBlocked } from '../tdx/export';
 import { dirtyTrackEnabled, gfnToGmemIndex, gfnToHva, type Memslot } from './memslot';
 import { KvmExitSignal, UserfaultWait, VmDeadSignal } from './run';
 import { UserfaultBlocked } from '../host/userfaultfd';
@@ -248,6 +249,7 @@ export class Mmu {
       const state = septState(e);
       if (state === Sept.MAPPED) {
         const f = septFrame(e);
+        if (access === 'write' && td.mig.phase !== 'none' && isWriteBlocked(td, gfn)) this.unblockForWrite(gfn, gpa, vcpu);
         const mem = this.vm.kvm.host.memory;
         if (access !== 'write' && mem.isPoisoned(f, gpa % PAGE_SIZE, 1)) {
           this.vm.trace('host', 'machine check', { gpa: hex(gpa), hpa: hex(f * PAGE_SIZE + (gpa % PAGE_SIZE)) },
@@ -289,6 +291,59 @@ export class Mmu {
     if (status !== TdxStatus.TDX_SUCCESS) throw new Error(`TDH.MEM.PAGE.AUG failed with ${hex(status)}`);
     // AUG only adds a mapping: nothing a vCPU cached is stale, so no TLB generation bump.
     this.mirror!.set(gfn, frame + 1);
+    // While private pages are dirty-logged (a TD migration: not upstream), a page added now is new
+    // to the destination: it is logged dirty so that it is exported too.
+    if (vm.privateDirtyLog !== 'none' && dirtyTrackEnabled(slot)) vm.markDirty(slot, gfn, _vcpu);
+  }
+
+  /**
+   * A guest write to a private page the TDX module write-blocked for export (Intel's KVM tree for
+   * TD migration, not upstream): the EPT violation exits to KVM, which calls TDH.EXPORT.UNBLOCKW and
+   * logs the page dirty (mark_page_dirty()), then the write goes on.
+   */
+  private unblockForWrite(gfn: number, gpa: number, vcpu: number): void {
+    const vm = this.vm;
+    this.traceViolation(gfn, gpa, 'write', true, vcpu);
+    const st = exportUnblockw(vm.kvm.tdx, vm.td!, gfn, vcpu);
+    if (st !== TdxStatus.TDX_SUCCESS) throw new Error(`TDH.EXPORT.UNBLOCKW failed with ${hex(st)}`);
+    const slot = vm.findSlot(gfn);
+    const ringFull = slot !== undefined && dirtyTrackEnabled(slot) && vm.markDirty(slot, gfn, vcpu);
+    if (ringFull) this.dirtyRingFull(vcpu);
+  }
+
+  /**
+   * Write-protect private pages of a TD for dirty logging (a TD migration: Intel's KVM tree, not
+   * upstream): TDH.EXPORT.BLOCKW in lists of at most 512 GPAs, then TDH.MEM.TRACK and a kick of every
+   * vCPU so that no TLB entry still allows a write. Pages not in the Secure EPT, or already blocked,
+   * are left out.
+   */
+  writeBlockPrivate(gfns: readonly number[]): number {
+    const vm = this.vm;
+    const td = vm.td;
+    if (!td || td.mig.phase === 'none') return 0;
+    const list = gfns.filter((g) => {
+      const s = td.stateOf(g);
+      return (s === Sept.MAPPED || s === Sept.PENDING) && !isWriteBlocked(td, g);
+    });
+    if (list.length === 0) return 0;
+    const tdx = vm.kvm.tdx;
+    const calls = Math.ceil(list.length / MIG_LIST_MAX);
+    const body = (): void => {
+      for (let k = 0; k < list.length; k += MIG_LIST_MAX) {
+        const st = exportBlockw(tdx, td, list.slice(k, k + MIG_LIST_MAX));
+        if (st !== TdxStatus.TDX_SUCCESS) throw new Error(`TDH.EXPORT.BLOCKW failed with ${hex(st)}`);
+      }
+      tdx.memTrack(td);
+    };
+    if (calls <= 4) body();
+    else {
+      vm.kvm.host.trace.quietly(body);
+      vm.trace('tdx-module', 'TDH.EXPORT.BLOCKW', { gpas: list.length, calls },
+        `The TDX module write-blocks ${list.length} private pages in ${calls} calls of at most ${MIG_LIST_MAX} GPAs, then TDH.MEM.TRACK flushes the TLBs (the TDX module's TD migration: Intel's trees, not upstream).`,
+        { gfns: [list[0], list[list.length - 1] - list[0] + 1] });
+    }
+    this.generation++;
+    return list.length;
   }
 
   /** Zap the (shared) EPT entries of [gfn, gfn+count). */
@@ -362,6 +417,11 @@ export class Mmu {
 
   /** Pre-fault a private GFN for TDG.MEM.PAGE.ACCEPT, which exits to KVM when no Secure-EPT entry exists. */
   faultForAccept(gfn: number, vcpu: number): void {
+    const td = this.vm.td;
+    if (td && td.mig.phase !== 'none' && isWriteBlocked(td, gfn)) {
+      this.unblockForWrite(gfn, gfn * PAGE_SIZE, vcpu);
+      return;
+    }
     this.traceViolation(gfn, gfn * PAGE_SIZE, 'write', true, vcpu);
     this.tdPrivateFault(gfn, gfn * PAGE_SIZE, vcpu);
   }

@@ -63,6 +63,13 @@ export class Vm {
    * With a ring, x86 keeps no dirty bitmap (kvm_use_dirty_bitmap() is false): the ring replaces it.
    */
   dirtyRingSize = 0;
+  /**
+   * Dirty logging of private (guest_memfd) memory, which upstream KVM refuses
+   * (check_memory_region_flags()): 'talk' is the talk's proposal (the log kept in guest_memfd,
+   * mark_page_dirty() records there), 'tdx-module' Intel's downstream KVM for TD migration (the
+   * slot's bitmap, private pages write-blocked through TDH.EXPORT.BLOCKW). Neither is upstream.
+   */
+  privateDirtyLog: 'none' | 'talk' | 'tdx-module' = 'none';
   /** KVM_CAP_X86_USER_SPACE_MSR: the KVM_MSR_EXIT_REASON_* that exit to user space (kvm->arch.user_space_msr_mask). */
   userSpaceMsr = 0;
   /**
@@ -238,8 +245,9 @@ export class Vm {
     if (this.hasPrivateMemory) valid |= KVM_MEM_GUEST_MEMFD;
     // x86: read-only memslots except for VMs with protected state (TDX), and never with guest_memfd.
     if (!this.isTd && !(r.flags & KVM_MEM_GUEST_MEMFD)) valid |= KVM_MEM_READONLY;
-    // Dirty logging of private memory is not supported.
-    if (r.flags & KVM_MEM_GUEST_MEMFD) valid &= ~KVM_MEM_LOG_DIRTY_PAGES;
+    // Dirty logging of private memory is not supported (upstream; the designs that keep a log of
+    // private pages accept it: privateDirtyLog).
+    if (r.flags & KVM_MEM_GUEST_MEMFD && this.privateDirtyLog === 'none') valid &= ~KVM_MEM_LOG_DIRTY_PAGES;
     // KVM Userfault (posted series, not merged): check_memory_region_flags() adds KVM_MEM_USERFAULT
     // where the architecture selects HAVE_KVM_USERFAULT (x86 and arm64), for every VM type.
     if (this.kvm.userfaultSeries) valid |= KVM_MEM_USERFAULT;
@@ -272,17 +280,18 @@ export class Vm {
     const baseGfn = r.guest_phys_addr / PAGE_SIZE;
     const npages = r.memory_size / PAGE_SIZE;
     if (old) {
-      // Upstream a guest_memfd slot can only be created or deleted; the KVM Userfault series relaxes
-      // that to "not moved", so that KVM_MEM_USERFAULT can be toggled on it (its other flags are
-      // refused with guest_memfd anyway).
-      if ((old.gmem || r.flags & KVM_MEM_GUEST_MEMFD) && (old.flags ^ r.flags) & ~KVM_MEM_USERFAULT)
-        fail('EINVAL', `memslot ${r.slot} has guest_memfd: such slots can only be created or deleted (or, with the KVM Userfault series, have KVM_MEM_USERFAULT toggled)`);
+      // Private memslots are immutable (kvm_set_memory_region()); the designs that log private
+      // pages (not upstream) let dirty logging be switched on and off on them, and the KVM Userfault
+      // series (not merged) relaxes the rule to "not moved", so that KVM_MEM_USERFAULT can be toggled.
+      const mayChange = (this.privateDirtyLog !== 'none' ? KVM_MEM_LOG_DIRTY_PAGES : 0) | KVM_MEM_USERFAULT;
+      if ((old.gmem || r.flags & KVM_MEM_GUEST_MEMFD) && (old.gmem === undefined || ((old.flags ^ r.flags) & ~mayChange) !== 0))
+        fail('EINVAL', `memslot ${r.slot} has guest_memfd: such slots can only be created or deleted${this.kvm.userfaultSeries ? ' (or, with the KVM Userfault series, have KVM_MEM_USERFAULT toggled)' : ''}`);
       if (old.npages !== npages) fail('EINVAL', `memslot ${r.slot} cannot change size`);
       if (old.baseGfn !== baseGfn) fail('EINVAL', 'moving a memslot is not simulated');
       if (old.userspaceAddr !== r.userspace_addr) fail('EINVAL', `memslot ${r.slot} cannot change userspace_addr`);
       if ((old.flags ^ r.flags) & KVM_MEM_READONLY) fail('EINVAL', 'KVM_MEM_READONLY cannot change on an existing memslot');
       // kvm_set_memory_region(): the same flags are "nothing to change" (the bitmap address is not taken either).
-      if (old.flags === r.flags && (old.gmem || r.flags & KVM_MEM_USERFAULT)) return 0;
+      if (old.flags === r.flags && r.flags & KVM_MEM_USERFAULT) return 0;
       this.changeSlotFlags(old, r.flags, r.userfault_bitmap ?? 0);
       return 0;
     }
@@ -329,19 +338,35 @@ export class Vm {
           : `Memslot ${slot.id} leaves KVM_MEM_USERFAULT: its bitmap is no longer read.`, { gfns: [slot.baseGfn, slot.npages] });
       return;
     }
+    const priv = slot.gmem && this.privateDirtyLog !== 'none'
+      ? this.privateDirtyLog === 'talk'
+        ? " Its private pages are logged too, in guest_memfd's own log (the talk's proposal, not upstream: upstream KVM refuses this flag on a guest_memfd slot)."
+        : " Its private pages are logged too, write-blocked through the TDX module (Intel's KVM tree for TD migration, not upstream: upstream KVM refuses this flag on a guest_memfd slot)."
+      : '';
     this.trace('kvm', 'KVM_SET_USER_MEMORY_REGION2', { slot: slot.id, flags },
-      `Memslot ${slot.id} ${flags & KVM_MEM_LOG_DIRTY_PAGES ? 'starts' : 'stops'} dirty logging.`, { gfns: [slot.baseGfn, slot.npages] });
+      `Memslot ${slot.id} ${flags & KVM_MEM_LOG_DIRTY_PAGES ? 'starts' : 'stops'} dirty logging.${flags & KVM_MEM_LOG_DIRTY_PAGES ? priv : ''}`, { gfns: [slot.baseGfn, slot.npages] });
   }
 
   private startDirtyLog(slot: Memslot): void {
     // kvm_prepare_memory_region(): the bitmap only if kvm_use_dirty_bitmap() (no ring on x86).
     if (!this.dirtyRingSize) slot.dirtyBitmap = new Uint32Array(Math.ceil(slot.npages / 32));
+    if (slot.gmem && this.privateDirtyLog === 'talk' && !slot.gmem.dirtyLog) slot.gmem.dirtyLog = new Uint32Array(Math.ceil(slot.gmem.npages / 32));
     if (this.manualDirtyLogProtect & KVM_DIRTY_LOG_INITIALLY_SET) {
       // KVM_DIRTY_LOG_INITIALLY_SET: every page starts dirty and stays writable until cleared.
       slot.dirtyBitmap?.fill(0xffffffff);
       return;
     }
     this.mmu.writeProtect(slot.baseGfn, slot.npages);
+    if (this.logsPrivate(slot)) {
+      const gfns: number[] = [];
+      this.td!.sept.forEachSet(slot.baseGfn, slot.npages, (g) => gfns.push(g));
+      this.mmu.writeBlockPrivate(gfns);
+    }
+  }
+
+  /** A TD slot whose private pages are dirty-logged (a design that is not upstream): write-protecting them goes through the TDX module. */
+  private logsPrivate(slot: Memslot): boolean {
+    return this.td !== null && slot.gmem !== undefined && this.privateDirtyLog !== 'none';
   }
 
   private deleteSlot(slot: Memslot): void {
@@ -413,6 +438,12 @@ export class Vm {
    */
   markDirty(slot: Memslot, gfn: number, vcpuId: number): boolean {
     const i = gfn - slot.baseGfn;
+    if (this.privateDirtyLog === 'talk' && slot.gmem?.dirtyLog && this.attributes.has(gfn)) {
+      // The talk's mark_page_dirty(): a private GFN is recorded in the backend's own log.
+      const k = i + slot.gmemPgoff;
+      slot.gmem.dirtyLog[k >>> 5] |= 1 << (k & 31);
+      return false;
+    }
     if (this.dirtyRingSize) {
       // Every write the MMU sees comes from a running vCPU; without one x86 would drop it (WARN_ON_ONCE).
       const vcpu = this.vcpus.find((v) => v.id === vcpuId);
@@ -434,6 +465,7 @@ export class Vm {
     const slot = slotId >>> 16 === 0 ? this.slots.get(id) : undefined;
     if (!slot) fail('ENOENT', `memslot ${slotId} does not exist`);
     if (!slot.dirtyBitmap) fail('ENOENT', `memslot ${slotId} does not have KVM_MEM_LOG_DIRTY_PAGES`);
+    if (slot.gmem?.dirtyLog && this.privateDirtyLog === 'talk') this.collectBackendLog(slot, slot.dirtyBitmap, slot.gmem.dirtyLog);
     const copy = slot.dirtyBitmap.slice();
     let dirty = 0;
     for (const w of copy) dirty += popcount(w);
@@ -446,6 +478,28 @@ export class Vm {
         (this.manualDirtyLogProtect & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE ? '; with manual protect they stay writable until KVM_CLEAR_DIRTY_LOG.' : '; they are write-protected again.'),
       { gfns: [slot.baseGfn, slot.npages] });
     return copy;
+  }
+
+  /**
+   * The talk's proposal: KVM_GET_DIRTY_LOG takes the private pages guest_memfd logged for this
+   * slot's range into the slot's bitmap, so the VMM's loop is the same as for an ordinary VM. What
+   * the host learns is which GPAs the guest wrote, never what it wrote.
+   */
+  private collectBackendLog(slot: Memslot, bitmap: Uint32Array, log: Uint32Array): void {
+    const gpas: number[] = [];
+    let n = 0;
+    for (let i = 0; i < slot.npages; i++) {
+      const k = i + slot.gmemPgoff;
+      if (!((log[k >>> 5] >>> (k & 31)) & 1)) continue;
+      log[k >>> 5] &= ~(1 << (k & 31));
+      bitmap[i >>> 5] |= 1 << (i & 31);
+      if (gpas.length < 4) gpas.push((slot.baseGfn + i) * PAGE_SIZE);
+      n++;
+    }
+    if (n)
+      this.trace('kvm', 'kvm_gmem_get_dirty_log', { slot: slot.id, private_dirty: n, first: gpas.map((g) => hex(g)).join(',') },
+        `guest_memfd's own log (the talk's proposal, not upstream) hands KVM ${n} private page(s) the guest wrote (${gpas.map((g) => hex(g)).join(', ')}${n > gpas.length ? ', …' : ''}): the host now knows which GPAs changed, but not a byte of what the guest wrote there.`,
+        { gfns: [slot.baseGfn, slot.npages] });
   }
 
   /** KVM_CLEAR_DIRTY_LOG {slot, first_page, num_pages, dirty_bitmap}. */
@@ -464,10 +518,12 @@ export class Vm {
       fail('EINVAL', 'first_page must be a multiple of 64, and num_pages too unless the range ends at the end of the slot');
     if (firstPage + numPages > slot.npages) fail('EINVAL', `[${firstPage}, ${firstPage + numPages}) goes beyond the slot's ${slot.npages} pages`);
     // Word by word (first_page is a multiple of 64, so the caller's bits line up with the log's words):
-    // only the pages set in both are cleared and write-protected again.
-    // Runs of consecutive cleared pages are write-protected in one go.
+    // only the pages set in both are cleared and write-protected again, runs of consecutive pages in
+    // one go.
     let n = 0;
     const log = slot.dirtyBitmap;
+    // Private pages of a TD whose private memory is logged (not upstream) go to the TDX module instead.
+    const priv = this.logsPrivate(slot) ? [] as number[] : null;
     const base = firstPage >>> 5;
     let runStart = 0;
     let runLength = 0;
@@ -481,16 +537,22 @@ export class Vm {
         const b = 31 - Math.clz32(w & -w);
         w &= w - 1;
         const p = firstPage + k * 32 + b;
+        n++;
+        if (priv && this.attributes.has(slot.baseGfn + p)) {
+          priv.push(slot.baseGfn + p);
+          continue;
+        }
         if (runLength > 0 && p === runStart + runLength) runLength++;
         else {
           if (runLength > 0) this.mmu.writeProtect(slot.baseGfn + runStart, runLength);
           runStart = p;
           runLength = 1;
         }
-        n++;
       }
     }
     if (runLength > 0) this.mmu.writeProtect(slot.baseGfn + runStart, runLength);
+    // Write-protected by the TDX module, in lists (TDH.EXPORT.BLOCKW).
+    if (priv?.length) this.mmu.writeBlockPrivate(priv);
     this.trace('kvm', 'KVM_CLEAR_DIRTY_LOG', { slot: slotId, first_page: firstPage, num_pages: numPages, cleared: n },
       `${n} page(s) of memslot ${slotId} are cleared in the dirty log and write-protected again, just before they are sent.`,
       { gfns: [slot.baseGfn + firstPage, numPages] });
@@ -504,14 +566,18 @@ export class Vm {
   }
 
   private reprotect(slot: Memslot, bitmap: Uint32Array, from: number): void {
+    const priv = this.logsPrivate(slot) ? [] as number[] : null;
     for (let w = 0; w < bitmap.length; w++) {
       let bits = bitmap[w];
       while (bits) {
         const b = 31 - Math.clz32(bits & -bits);
         bits &= bits - 1;
-        this.mmu.writeProtect(slot.baseGfn + from + w * 32 + b, 1);
+        const gfn = slot.baseGfn + from + w * 32 + b;
+        if (priv && this.attributes.has(gfn)) priv.push(gfn);
+        else this.mmu.writeProtect(gfn, 1);
       }
     }
+    if (priv?.length) this.mmu.writeBlockPrivate(priv);
   }
 
   /** KVM_CREATE_VCPU */

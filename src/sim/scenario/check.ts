@@ -17,7 +17,7 @@ interface World {
  * mistake in its last step is not found an hour of guest time later (and in the browser, not by a
  * worker dying mid-run). By field, for every step kind, so new kinds are checked too:
  *
- * - `vm`: a VM of `vms` or a name some step gives with "as" (KVM_CREATE_VM);
+ * - `vm`: a VM of `vms`, a name some step gives with "as" (KVM_CREATE_VM, migrate), or a migrated VM's "<vm>@<to>";
  * - `uffd`: a name some step gives with "as" (a `userfaultfd` step);
  * - `vcpu` of a VMM-level step on a VM of `vms`: below its `vcpus`;
  * - `host`, `link`: a host or link of the world (they are fixed at load);
@@ -36,7 +36,11 @@ export function checkReferences(s: World): void {
   const hosts = new Set(s.hosts.map((h) => h.name));
   const links = new Set(s.links.map((l) => l.name));
   const made = new Set<string>();
-  for (const st of s.steps) if ('as' in st && typeof st.as === 'string') made.add(st.as);
+  for (const st of s.steps) {
+    if ('as' in st && typeof st.as === 'string') made.add(st.as);
+    // A migration's destination VM without "as" is "<vm>@<to>" (steps/migration.ts incomingName).
+    else if (st.do === 'migrate') made.add(`${st.vm}@${st.to}`);
+  }
   const list = (names: Iterable<string>) => [...names].map((n) => JSON.stringify(n)).join(', ') || 'none';
 
   s.steps.forEach((st, i) => {

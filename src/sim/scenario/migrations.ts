@@ -5,7 +5,7 @@ import { startIncoming } from '../world/migrate';
 import { ScenarioError, type ScenarioIssue } from './fields';
 import type { World } from '../world/world';
 import type { ScenarioT } from './schema';
-import { capabilitiesOf, givenParameters, incomingName } from './steps/migration';
+import { capabilitiesOf, givenParameters, incomingName, tdDesignOf } from './steps/migration';
 
 /**
  * Before anything runs: every `migrate` and `migrate_set_parameters` step is checked against the
@@ -32,8 +32,13 @@ export function prepareMigrations(run: { readonly scenario: ScenarioT; readonly 
       issues.push({ path: at('.vm'), message: `no VM named "${st.vm}" (VMs: ${[...run.vmms.keys()].join(', ') || 'none'})` });
       return;
     }
-    if (src.desc.kind !== 'default')
-      issues.push({ path: at('.vm'), message: `VM "${st.vm}" is a ${src.desc.kind === 'tdx' ? 'TD' : 'software-protected VM'}: its private memory is in guest_memfd, where KVM refuses dirty logging, so pre-copy cannot track it; only an ordinary VM (type "default") migrates this way` });
+    if (src.desc.kind === 'default' && st.td_design !== undefined)
+      issues.push({ path: at('.td_design'), message: `VM "${st.vm}" is an ordinary VM (type "default"): it has no private memory, so there is no TD design to choose` });
+    const design = tdDesignOf(src, st.td_design);
+    if (design && design !== 'upstream' && src.desc.kind !== 'tdx')
+      issues.push({ path: at('.td_design'), message: `"${design}" migrates a TD through the TDX module, but VM "${st.vm}" is a software-protected VM: use "upstream" (or make it type "tdx")` });
+    if (design && design !== 'upstream' && src.dirtyRing.enabled)
+      issues.push({ path: at('.td_design'), message: `a TD's private pages are logged in a dirty bitmap in this design; with the dirty ring (dirty_ring_size) it is not simulated: remove dirty_ring_size from VM "${st.vm}"` });
     const from = world.hosts.find((h) => h.vmms.get(st.vm) === src)!;
     const node = world.hosts.find((h) => h.name === st.to);
     if (!node) {

@@ -8,6 +8,7 @@ import { FrameOwner } from '../host/physmem';
 import * as abi from '../abi/tdx';
 import { Measurement } from './measure';
 import { Sept, septEntry, septFrame, septState } from './sept';
+import { isWriteBlocked, noMigration, type TdMigState } from './mig-state';
 
 /** The TDX module status codes this module returns in RAX (values in abi.ts, with sources). */
 export const TdxStatus = {
@@ -59,9 +60,14 @@ export class Td {
   nrVcpus = 0;
   pendingPages = 0;
   mappedPages = 0;
+  /** TD migration (tdx/export.ts; Intel's trees, not upstream): the session's phase, epoch, DIRTY_COUNT. */
+  mig: TdMigState = noMigration();
+  /** Per GFN, the page's export state (tdx/export.ts `Mig`); 0 when not migrating. */
+  readonly migPages: PagedU32;
 
   constructor(readonly hkid: number, readonly vmName: string, readonly maxGfn: number) {
     this.sept = new PagedU32(maxGfn);
+    this.migPages = new PagedU32(maxGfn);
   }
 
   /** The GPA bit that marks a shared access: bit 47 with GPAW 48, bit 51 with GPAW 52. */
@@ -227,6 +233,7 @@ export class TdxModule {
   /** TDH.MEM.TRACK: open a new TLB epoch; KVM then kicks every vCPU out so stale TLB entries go. */
   memTrack(td: Td): bigint {
     td.tlbEpoch++;
+    td.mig.needTrack = false;
     this.seam('TDH.MEM.TRACK', td, { epoch: td.tlbEpoch },
       `A new TLB epoch (${td.tlbEpoch}) starts; KVM kicks every vCPU so no stale translation of the blocked pages survives.`);
     return TdxStatus.TDX_SUCCESS;
@@ -259,6 +266,9 @@ export class TdxModule {
       return { status: TdxStatus.TDX_PAGE_ALREADY_ACCEPTED };
     }
     if (s !== Sept.PENDING) return { status: TdxStatus.TDX_OPERAND_BUSY };
+    // A page write-blocked for export: the accept (a write) exits to KVM like any write, which
+    // calls TDH.EXPORT.UNBLOCKW (Mmu.faultForAccept) before the TDCALL runs again.
+    if (isWriteBlocked(td, gfn)) return { status: 'ept-violation' };
     const f = septFrame(e);
     this.host.memory.zero(f);
     this.host.clock.advance(Cost.zeroPage);

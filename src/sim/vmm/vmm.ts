@@ -79,6 +79,12 @@ export interface MachineDesc {
    * before the vCPUs are made); 0 or absent: KVM's dirty bitmap.
    */
   dirtyRingSize?: number;
+  /**
+   * Started with -incoming (the destination of a migration). A TD is then created and initialised
+   * but not populated or finalized: its private memory and state can only come from the source's
+   * TDX module (TDH.IMPORT.*), which makes it runnable at TDH.IMPORT.COMMIT.
+   */
+  incoming?: boolean;
 }
 
 /** The most vCPUs a VM of the lab has. */
@@ -359,9 +365,13 @@ export class VmmVm {
       this.vcpus.push(vm.createVcpu(i));
       if (d.kind === 'tdx') tdxInitVcpu(vm, i);
     }
-    this.loadProgram();
+    const importsTd = d.kind === 'tdx' && d.incoming === true;
+    if (!importsTd) this.loadProgram();
     for (const vcpu of this.vcpus) this.startCpu(vcpu, platform);
-    if (d.kind === 'tdx') {
+    if (importsTd) {
+      this.trace('tdx-guest', { incoming: true },
+        "QEMU started with -incoming creates the TD but neither loads firmware into it nor finalizes it: a TD's private memory and state can only arrive through the TDX module's import (Intel's TD migration, not upstream).");
+    } else if (d.kind === 'tdx') {
       tdxFinalizeVm(vm);
       this.firmwareAccept();
     }

@@ -3,6 +3,7 @@ import type { MigrationCapabilities, MigrationParameters } from '../vmm/migratio
 import { CAPABILITY_NAMES } from '../vmm/migration/params';
 import type { MigrationThread } from '../vmm/migration/migration';
 import { VmmVm } from '../vmm/vmm';
+import type { TdDesign } from '../vmm/migration/td-export';
 import type { HostNode, World } from './world';
 import { migrationThread } from './state';
 
@@ -12,7 +13,7 @@ import { migrationThread } from './state';
  * empty but for the firmware image the VMM loads at start; its vCPU threads wait (inmigrate).
  */
 export function startIncoming(world: World, node: HostNode, src: VmmVm, name: string): VmmVm {
-  const v = new VmmVm(node.host, node.kvm, { ...src.desc, name });
+  const v = new VmmVm(node.host, node.kvm, { ...src.desc, name, incoming: true });
   world.addVmm(node, v);
   v.runState = 'inmigrate';
   v.incoming = src.desc.name;
@@ -22,15 +23,21 @@ export function startIncoming(world: World, node: HostNode, src: VmmVm, name: st
   return v;
 }
 
+const TD_DESIGN_WORDS: Record<TdDesign, string> = {
+  upstream: 'upstream KVM and QEMU',
+  talk: "the talk's proposal (a dirty log kept in guest_memfd; not upstream)",
+  'tdx-module': "the TDX module's TD migration (Intel's trees; not upstream)",
+};
+
 /** `migrate`: the source's migration thread starts (status setup) and joins the world's scheduler. */
-export function startMigration(world: World, src: VmmVm, dst: VmmVm, link: string, parameters: MigrationParameters, capabilities: MigrationCapabilities): MigrationThread {
+export function startMigration(world: World, src: VmmVm, dst: VmmVm, link: string, parameters: MigrationParameters, capabilities: MigrationCapabilities, tdDesign?: TdDesign): MigrationThread {
   const now = world.clock.now;
-  const t = migrationThread(world, { id: world.migrations.length, src: src.desc.name, dst: dst.desc.name, link, parameters, capabilities, startNs: now });
+  const t = migrationThread(world, { id: world.migrations.length, src: src.desc.name, dst: dst.desc.name, link, parameters, capabilities, startNs: now, ...(tdDesign ? { tdDesign } : {}) });
   world.migrations.push(t);
   world.addActor(t);
   const caps = CAPABILITY_NAMES.filter((c) => capabilities[c]);
-  src.host.trace.emit('vmm', 'migrate', { to: dst.desc.name, link, 'max-bandwidth': parameters['max-bandwidth'], 'downtime-limit': parameters['downtime-limit'], capabilities: caps.join(',') || 'none' },
-    `QEMU starts migrating "${src.desc.name}" to "${dst.desc.name}" over link ${link} (max-bandwidth ${formatSize(parameters['max-bandwidth'])}/s, downtime-limit ${parameters['downtime-limit']} ms${caps.length ? `, ${caps.join(', ')}` : ''}): status setup.`,
+  src.host.trace.emit('vmm', 'migrate', { to: dst.desc.name, link, 'max-bandwidth': parameters['max-bandwidth'], 'downtime-limit': parameters['downtime-limit'], capabilities: caps.join(',') || 'none', ...(tdDesign ? { td_design: tdDesign } : {}) },
+    `QEMU starts migrating "${src.desc.name}" to "${dst.desc.name}" over link ${link} (max-bandwidth ${formatSize(parameters['max-bandwidth'])}/s, downtime-limit ${parameters['downtime-limit']} ms${caps.length ? `, ${caps.join(', ')}` : ''}): status setup.${tdDesign ? ` Its private memory follows ${TD_DESIGN_WORDS[tdDesign]}.` : ''}`,
     { vm: src.desc.name });
   return t;
 }

@@ -3,7 +3,7 @@ import { STEP_LEVELS, type StepDef, type StepLevel } from './define';
 import { HOST_STEPS } from './host';
 import { KVM_STEPS } from './kvm';
 import { VMM_STEPS } from './vmm';
-import { MIGRATION_STEPS } from './migration';
+import { MIGRATION_HOST_STEPS, MIGRATION_STEPS } from './migration';
 import { WORLD_STEPS } from './world';
 import { UFFD_STEPS } from './uffd';
 
@@ -13,7 +13,7 @@ import { UFFD_STEPS } from './uffd';
  * union, the runner, `npm run sim -- --steps` and docs/scenario-format.md's step tables are all made
  * from it. A new step is one entry in the file of its level.
  */
-export const STEPS = [...VMM_STEPS, ...MIGRATION_STEPS, ...HOST_STEPS, ...UFFD_STEPS, ...KVM_STEPS, ...WORLD_STEPS] as const;
+export const STEPS = [...VMM_STEPS, ...MIGRATION_STEPS, ...HOST_STEPS, ...MIGRATION_HOST_STEPS, ...UFFD_STEPS, ...KVM_STEPS, ...WORLD_STEPS] as const;
 
 export type AnyStepDef = (typeof STEPS)[number];
 

@@ -5,7 +5,11 @@ import {
   CAPABILITY_NAMES, DEFAULT_CAPABILITIES, checkParameters, type MigrationCapabilities, type MigrationParameters,
 } from '../../vmm/migration/params';
 import { startMigration } from '../../world/migrate';
-import { ScenarioError, hostName, vmName } from '../fields';
+import { TD_DESIGNS, type TdDesign } from '../../vmm/migration/td-export';
+import type { VmmVm } from '../../vmm/vmm';
+import { ScenarioError, hostName, numeric, vmName } from '../fields';
+import { PAGE_SIZE, hex } from '../../core/units';
+import { describeBytes, printable, toHex } from './util';
 import { defineStep, type StepContext } from './define';
 
 /**
@@ -63,6 +67,15 @@ export function capabilitiesOf(list: readonly string[] | undefined): MigrationCa
   return c;
 }
 
+/**
+ * The design a migration of a VM with private memory follows: the step's `td_design`, else the
+ * VM's platform mode ('upstream' → upstream, 'talk' → the talk's proposal). An ordinary VM has none.
+ */
+export function tdDesignOf(vm: VmmVm, given: TdDesign | undefined): TdDesign | undefined {
+  if (vm.desc.kind === 'default') return undefined;
+  return given ?? (vm.running.mode === 'talk' ? 'talk' : 'upstream');
+}
+
 /** The default name of the VM a migrate step starts on the destination. */
 export function incomingName(vm: string, to: string, as?: string): string {
   return as ?? `${vm}@${to}`;
@@ -84,6 +97,7 @@ export const MIGRATION_STEPS = [
     as: z.string().min(1).optional().describe('the name of the VM on the destination (default "<vm>@<to>")'),
     parameters: MigrationParametersSpec.optional(),
     capabilities: CapabilitiesSpec.optional(),
+    td_design: z.enum(TD_DESIGNS).optional().describe("a VM with private memory (a TD): upstream (KVM refuses dirty logging on guest_memfd, the migration fails), talk (the talk's proposal: the dirty log kept in guest_memfd), or tdx-module (the TDX module's TD migration, Intel's trees); default: the VM's platform mode"),
   }, { summary: "QEMU's migrate: pre-copy the VM's RAM over a link to a VM started with -incoming on another host, then stop, send the rest and the device state, and run the guest there" },
   (ctx, st, i) => {
     const src = ctx.vmm(st.vm, i);
@@ -95,7 +109,7 @@ export const MIGRATION_STEPS = [
     const params = { ...src.migrationParameters, ...givenParameters(st.parameters) };
     src.migrationParameters = params;
     for (const c of st.capabilities ?? []) src.migrationCapabilities[c] = true;
-    const t = startMigration(ctx.world, src, dst, st.link, params, { ...src.migrationCapabilities });
+    const t = startMigration(ctx.world, src, dst, st.link, params, { ...src.migrationCapabilities }, tdDesignOf(src, st.td_design));
     return { ret: 0, value: { status: t.status, to: dst.desc.name, host: st.to, link: st.link } };
   }),
 
@@ -129,6 +143,38 @@ export const MIGRATION_STEPS = [
     (ctx, st, i) => {
       const m = migrationOf(ctx, st.vm, i);
       return { ret: 0, value: { ...m.info(ctx.world.clock.now), rounds: m.rounds.length } };
+    }),
+] as const;
+
+/** Host-level migration steps (listed after the other host steps). */
+export const MIGRATION_HOST_STEPS = [
+  defineStep('read_migration_stream', 'host', { vm: vmName, gpa: numeric, length: numeric.default(16) },
+    { summary: "the host reads what the VM's latest migration put on the link for a GPA: an ordinary page's bytes, or a TD's private page as the TDX module sealed it (ciphertext and a MAC)" },
+    (ctx, st, i) => {
+      const m = migrationOf(ctx, st.vm, i);
+      const src = m.vmms.src;
+      const gfn = Math.floor(st.gpa / PAGE_SIZE);
+      const len = Math.min(st.length, PAGE_SIZE - (st.gpa % PAGE_SIZE));
+      const trace = src.host.trace;
+      const ctxv = { vm: st.vm, gfns: [gfn, 1] as const };
+      if (m.td && src.vm.isPrivate(gfn)) {
+        const w = m.td.wireView(st.gpa, len);
+        if (!w) return { ret: -1, errno: 'ENOENT', why: `private GPA ${hex(st.gpa)} has not gone on the link (yet)` };
+        if (w.stateOnly) {
+          trace.emit('host', 'read', { via: 'migration_stream', gpa: hex(st.gpa), state_only: true },
+            `The host looks for ${hex(st.gpa)} in the migration stream and finds only its GPA entry: the page was never accepted (PENDING), so it travels as state, without contents.`, ctxv);
+          return { ret: 0, value: { view: 'state only', hex: '', mac: '' } };
+        }
+        trace.emit('host', 'read', { via: 'migration_stream', gpa: hex(st.gpa), length: len, data: toHex(w.bytes), mac: w.mac },
+          `The host reads ${hex(st.gpa)} in the migration stream: ${describeBytes(w.bytes)} — ciphertext under the migration key, with MAC ${w.mac}. It cannot read the guest's bytes, nor tell a page of zeros from any other (${m.tdDesign === 'talk' ? "the talk's proposal" : "the TDX module's TD migration, Intel's trees"}; not upstream).`, ctxv);
+        return { ret: len, value: { view: 'ciphertext', hex: toHex(w.bytes), mac: w.mac } };
+      }
+      const hva = src.gpaToHva(st.gpa);
+      if (hva === undefined) return { ret: -1, errno: 'EFAULT', why: `GPA ${hex(st.gpa)} is not RAM of "${st.vm}"` };
+      const bytes = src.process.read(hva, len);
+      trace.emit('host', 'read', { via: 'migration_stream', gpa: hex(st.gpa), length: len, data: toHex(bytes) },
+        `The host reads ${hex(st.gpa)} in the migration stream: a ${src.vm.hasPrivateMemory ? 'shared' : 'ordinary'} page goes in the clear, so it sees ${describeBytes(bytes)}, the guest's own bytes.`, ctxv);
+      return { ret: len, value: { view: 'plaintext', hex: toHex(bytes), text: printable(bytes) } };
     }),
 ] as const;
 

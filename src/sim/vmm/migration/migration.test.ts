@@ -17,17 +17,19 @@ const RUNS = Number(process.env.FUZZ_RUNS) || 100;
 interface Setup {
   memory?: string;
   ring?: number;
+  /** A TD instead of an ordinary VM (its firmware accepts the first MiB). */
+  td?: boolean;
   workload: Record<string, unknown>;
   link?: { bandwidth: string | number; latency?: string | number };
   steps: unknown[];
 }
 
-function scenario({ memory = '32M', ring = 0, workload, link = { bandwidth: '16MiB' }, steps }: Setup) {
+function scenario({ memory = '32M', ring = 0, td = false, workload, link = { bandwidth: '16MiB' }, steps }: Setup) {
   return {
     version: 2, title: 'migration', seed: 1,
     hosts: [{ name: 'src', memory: '1G' }, { name: 'dst', memory: '1G' }],
     links: [{ name: 'wan', from: 'src', to: 'dst', bandwidth: link.bandwidth, latency: link.latency ?? '50us' }],
-    vms: [{ name: 'guest', host: 'src', type: 'default', memory, workload, ...(ring ? { dirty_ring_size: ring } : {}) }],
+    vms: [{ name: 'guest', host: 'src', type: td ? 'tdx' : 'default', memory, workload, ...(td ? { tdx: { firmware_accept: '1M' } } : {}), ...(ring ? { dirty_ring_size: ring } : {}) }],
     steps,
   };
 }
@@ -189,10 +191,12 @@ describe('switchover', () => {
     expect(names).toContain('dst:vm_start');
   });
 
-  it('destination equals source page by page at completion, for any workload, parameters and switchover point', () => {
+  it('destination equals source page by page at completion, for any workload, parameters and switchover point, for an ordinary VM and a TD in each design that completes', () => {
     fc.assert(
       fc.property(
         fc.record({
+          // An ordinary VM (bitmap or ring), or a TD through the talk's backend-kept log or the TDX module's export (td-export.ts).
+          vm: fc.constantFrom('default', 'default', 'talk', 'tdx-module'),
           rate: fc.integer({ min: 64, max: 2048 }).map((k) => k * 1024),
           pattern: fc.constantFrom('uniform', 'sequential', 'hot-set'),
           ws: fc.integer({ min: 64, max: 640 }).map((p) => p * 4096),
@@ -204,15 +208,18 @@ describe('switchover', () => {
           ring: fc.constantFrom(0, 0, 4096),
         }),
         (p) => {
+          const td = p.vm !== 'default';
           const r = ScenarioRun.fromJson(scenario({
-            memory: '4M',
-            ring: p.ring,
-            workload: { rate: p.rate, pattern: p.pattern, working_set: p.ws, base: '1M', seed: p.seed },
+            memory: td ? '8M' : '4M',
+            ring: td ? 0 : p.ring,
+            td,
+            // A TD's working set lies above its image and the MiB its firmware accepted.
+            workload: { rate: p.rate, pattern: p.pattern, working_set: p.ws, base: td ? '2M' : '1M', seed: p.seed },
             link: { bandwidth: p.bw },
             steps: [
               { do: 'cont', vm: 'guest' },
               { do: 'run_until', time: `${p.start}ms` },
-              { do: 'migrate', vm: 'guest', to: 'dst', link: 'wan', parameters: { 'downtime-limit': p.downtime } },
+              { do: 'migrate', vm: 'guest', to: 'dst', link: 'wan', parameters: { 'downtime-limit': p.downtime }, ...(td ? { td_design: p.vm } : {}) },
               { do: 'run_until', vm: 'guest', status: 'completed', time: `${p.start + p.raiseAt}ms` },
               // The operator raises the limit (a switchover the guest cannot prevent) if it has not converged.
               { do: 'migrate_set_parameters', vm: 'guest', parameters: { 'downtime-limit': 2_000_000 } },
@@ -224,6 +231,12 @@ describe('switchover', () => {
           expect(m.status).toBe('completed');
           // Checked at completion: run_until stops there, before the guest runs on the destination.
           expect(m.mismatchedPages()).toEqual([]);
+          if (td) {
+            // No page lost, none stale: every private page the source has mapped or pending is in the destination's Secure EPT.
+            expect(m.vmms.dst.vm.td!.mappedPages).toBe(m.vmms.src.vm.td!.mappedPages);
+            expect(m.vmms.dst.vm.td!.pendingPages).toBe(m.vmms.src.vm.td!.pendingPages);
+            expect(m.stats.duplicate).toBe(0);
+          }
         },
       ),
       { numRuns: RUNS, seed: RUNS === 100 ? 0x11ce : undefined },

@@ -30,12 +30,15 @@
  * thread again, wired to the VMMs and the link named in its fields).
  */
 import type { Actor } from '../../core/actor';
+import { SysError } from '../../core/errno';
 import { wiring } from '../../core/state';
-import { PAGE_SIZE, formatSize } from '../../core/units';
+import { PAGE_SIZE, formatSize, hex } from '../../core/units';
+import { KVM_MEM_LOG_DIRTY_PAGES } from '../../kvm/uapi';
 import type { VmmVm } from '../vmm';
 import { KvmDirtyBitmap, KvmDirtyRing, type DirtyPageSource } from './dirty-source';
 import { CAPABILITY_NAMES, DEFAULT_CAPABILITIES, DEFAULT_PARAMETERS, type MigrationCapabilities, type MigrationParameters } from './params';
 import { loadVmState, saveVmState, streamSize } from './vmstate';
+import { TdMigrationPath, type TdDesign } from './td-export';
 import { migrationDirtyLimitGuest } from '../dirtylimit';
 
 /** MigrationStatus, the values a pre-copy goes through (qapi/migration.json). */
@@ -141,6 +144,8 @@ export interface MigrationSetup {
   link: string;
   parameters: MigrationParameters;
   capabilities: MigrationCapabilities;
+  /** A VM with private memory: how its migration goes (td-export.ts; absent for an ordinary VM). */
+  tdDesign?: TdDesign;
 }
 
 /** The source's migration thread (QEMU's "live_migration" thread) as a scheduler actor. */
@@ -175,6 +180,11 @@ export class MigrationThread implements Actor {
   blockIdSent = false;
   /** Where dirty pages come from: KVM's bitmap with manual protect, or the VM's dirty rings. */
   readonly dirty: DirtyPageSource;
+  /** Dirty logging was switched on (setup got past memory_global_dirty_log_start). */
+  dirtyStarted = false;
+  /** A VM with private memory: the design its migration follows (td-export.ts), and the TD path of the talk's and the TDX module's. */
+  readonly tdDesign: TdDesign | undefined;
+  readonly td: TdMigrationPath | null;
   readonly stats = {
     transferred: 0, precopyBytes: 0, downtimeBytes: 0, normal: 0, duplicate: 0, dirtySyncCount: 0,
     dirtyPagesRate: 0, dirtyBytesLastSync: 0, mbps: 0, pagesPerSecond: 0, thresholdSize: 0,
@@ -217,6 +227,8 @@ export class MigrationThread implements Actor {
     this.bmap = new Uint32Array(Math.ceil(this.npages / 32));
     // QEMU logs dirty pages with the ring when the VM has one (-accel kvm,dirty-ring-size=N), else with the bitmap.
     this.dirty = w.src.dirtyRing.enabled ? new KvmDirtyRing(w.src.vm, blocks, w.src.dirtyRing) : new KvmDirtyBitmap(w.src.vm, blocks);
+    this.tdDesign = setup.tdDesign;
+    this.td = setup.tdDesign === 'talk' || setup.tdDesign === 'tdx-module' ? new TdMigrationPath(w, setup.tdDesign) : null;
     this.stats.expectedDowntime = this.parameters['downtime-limit'];
   }
 
@@ -265,7 +277,14 @@ export class MigrationThread implements Actor {
 
   /** ram_save_setup() and the first sync. */
   private setup(now: number): void {
-    this.dirty.start();
+    try {
+      this.td?.start();
+      this.dirty.start();
+    } catch (e) {
+      if (e instanceof SysError) return this.dirtyLogRefused(now, e);
+      throw e;
+    }
+    this.dirtyStarted = true;
     // ram_list_init_bitmaps(): every page starts dirty, so the first pass sends all of RAM.
     this.bmap.fill(0xffffffff);
     const tail = this.npages % 32;
@@ -306,6 +325,24 @@ export class MigrationThread implements Actor {
     }
     if (pending === 0 || pending < threshold) return this.complete(now, pending);
     this.sendBatch();
+  }
+
+  /**
+   * Upstream KVM refuses KVM_MEM_LOG_DIRTY_PAGES on a guest_memfd memslot
+   * (check_memory_region_flags()), so QEMU cannot start dirty logging for a VM with private memory
+   * (kvm_log_start → kvm_set_user_memory_region fails with EINVAL) and the migration fails in setup;
+   * the source keeps running. QEMU has no migration blocker for TDX (docs/abi-sources.md).
+   */
+  private dirtyLogRefused(now: number, e: SysError): void {
+    const src = this.w.src;
+    const b = src.ram.find((r) => src.vm.slots.get(r.slot)?.gmem) ?? src.ram[0];
+    const slot = src.vm.slots.get(b.slot);
+    const flags = (slot?.flags ?? 0) | KVM_MEM_LOG_DIRTY_PAGES;
+    src.host.trace.emit('kvm', 'KVM_SET_USER_MEMORY_REGION2', { slot: b.slot, flags: hex(flags), ret: -1, errno: e.errno, why: e.why },
+      `KVM refuses to log dirty pages on memslot ${b.slot}: it is backed by guest_memfd, and check_memory_region_flags() rejects KVM_MEM_LOG_DIRTY_PAGES with KVM_MEM_GUEST_MEMFD ("Dirty logging private memory is not currently supported"): -1, ${e.errno}.`,
+      { vm: src.desc.name, gfns: [b.gpa / PAGE_SIZE, b.size / PAGE_SIZE] });
+    this.error = `kvm_set_user_memory_region: KVM_SET_USER_MEMORY_REGION2 failed, slot=${b.slot}, start=${hex(b.gpa)}, size=${hex(b.size)}, flags=${hex(flags)}, guest_memfd=${slot?.gmem?.fd ?? -1}, guest_memfd_offset=${hex(b.gmemOffset)}: Invalid argument`;
+    this.end(now, 'failed', `QEMU cannot start dirty logging for "${this.src}" (${this.error}): pre-copy has no way to know which private pages the guest writes, so the migration fails in setup and the source guest keeps running. Upstream has nothing else to offer: the TDX module's TD migration and the talk's backend-kept log are not upstream.`);
   }
 
   /** migration_rate_exceeded(): the window's quota is used (max-bandwidth 0: no limit). */
@@ -362,6 +399,10 @@ export class MigrationThread implements Actor {
       bytes += this.savePage(p);
       pages++;
     }
+    if (this.td) {
+      this.td.flush();
+      bytes += this.td.takeBytes();
+    }
     this.round.pages += pages;
     this.put(bytes + EOS_BYTES, `RAM: ${pages} page(s)`, false);
   }
@@ -394,6 +435,12 @@ export class MigrationThread implements Actor {
     this.dirty.beforeSend(p);
     this.bmap[p >>> 5] &= ~(1 << (p & 31));
     this.dirtyPages--;
+    if (this.td?.owns(p)) {
+      // A private page: through the TDX module, as ciphertext; never a zero page (td-export.ts).
+      const n = this.td.save(p);
+      if (n > 0) this.stats.normal++;
+      return n;
+    }
     const src = this.w.src;
     const dst = this.w.dst;
     const sm = src.host.memory;
@@ -439,6 +486,8 @@ export class MigrationThread implements Actor {
     });
     this.dirtyPages += fresh;
     this.period.dirtyPages += fresh;
+    // The TD path: each sync after the first closes an epoch (TDH.EXPORT.TRACK).
+    if (this.td && st.dirtySyncCount > 1 && !lastStage) this.td.epoch();
     st.dirtyBytesLastSync = this.dirtyPages * PAGE_SIZE;
     let rates = '';
     if (now > this.period.lastSync + 1e9) {
@@ -505,6 +554,7 @@ export class MigrationThread implements Actor {
     this.setStatus('device', `The source stops the guest and sends what is left: the last dirty pages and the device and vCPU state.`);
     this.downtimeStartNs = now;
     this.w.src.stop();
+    this.td?.pause();
     this.bitmapSync(now, true);
     let bytes = 0;
     let pages = 0;
@@ -513,6 +563,11 @@ export class MigrationThread implements Actor {
       pages++;
     }
     this.round.pages += pages;
+    if (this.td && !this.td.finish()) {
+      this.error = this.td.error;
+      return this.end(now, 'failed', `The TDX module refuses to end the in-order phase (${this.error}): the migration fails and the source TD goes on.`);
+    }
+    bytes += this.td?.takeBytes() ?? 0;
     if (!this.put(bytes + EOS_BYTES, `RAM, stop-and-copy: ${pages} page(s)`, false)) return;
     const state = streamSize(saveVmState(this.w.src));
     this.put(state, `device and vCPU state (${formatSize(state)})`, true);
@@ -535,6 +590,7 @@ export class MigrationThread implements Actor {
   private switchover(now: number): void {
     const { src, dst } = this.w;
     const st = this.stats;
+    this.td?.commit();
     loadVmState(dst, saveVmState(src));
     src.threads.forEach((t, i) => dst.threads[i].adopt(t));
     dst.startIncoming(this.src);
@@ -554,7 +610,9 @@ export class MigrationThread implements Actor {
     // QEMU cancels dirty-limit in migration_cancel(); the lab ends it with every migration (a completed
     // one leaves the source stopped for good, a failed one its guest running unlimited).
     if (this.capabilities['dirty-limit']) src.dirtyLimit.cancel(`the migration is ${status}`);
-    this.dirty.stop();
+    if (this.dirtyStarted) this.dirty.stop();
+    if (status !== 'completed') this.td?.abort();
+    this.td?.release();
     if (src.throttlePct > 0) src.setCpuThrottle(0);
     const stopped = this.downtimeStartNs > 0 && src.runState === 'paused';
     this.setStatus(status, text);
@@ -623,10 +681,12 @@ export class MigrationThread implements Actor {
   }
 
   /** For the report: query-migrate at the end, the rounds, and the setup. */
-  summary(now: number): { vm: string; to: string; link: string; parameters: MigrationParameters; capabilities: string[]; info: MigrationInfo; rounds: MigrationRound[] } {
+  summary(now: number): { vm: string; to: string; link: string; parameters: MigrationParameters; capabilities: string[]; info: MigrationInfo; rounds: MigrationRound[]; td_design?: TdDesign } {
     return {
       vm: this.src, to: this.dst, link: this.link, parameters: { ...this.parameters },
       capabilities: CAPABILITY_NAMES.filter((c) => this.capabilities[c]), info: this.info(now), rounds: this.rounds.map((r) => ({ ...r })),
+      // A VM with private memory: the design it followed ('talk' and 'tdx-module' are not upstream).
+      ...(this.tdDesign ? { td_design: this.tdDesign } : {}),
     };
   }
 
@@ -634,7 +694,7 @@ export class MigrationThread implements Actor {
   mismatchedPages(): number[] {
     const { src, dst } = this.w;
     const out: number[] = [];
-    for (let p = 0; p < this.npages; p++) if (!samePageOf(src, dst, p)) out.push(p);
+    for (let p = 0; p < this.npages; p++) if (!(this.td?.owns(p) ? this.td.samePage(p) : samePageOf(src, dst, p))) out.push(p);
     return out;
   }
 }
