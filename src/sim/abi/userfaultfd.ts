@@ -50,8 +50,8 @@ export const UFFD_FEATURE_MOVE = 1 << 16;
 
 /** UFFD_API_FEATURES: every feature an x86-64 kernel of 6.8 or later reports (bits 0..16). */
 export const UFFD_API_FEATURES = (1 << 17) - 1;
-/** UFFD_API_IOCTLS: what UFFDIO_API reports in uffdio_api.ioctls. */
-export const UFFD_API_IOCTLS = (1 << _UFFDIO_REGISTER) | (1 << _UFFDIO_UNREGISTER) | 2 ** _UFFDIO_API;
+/** UFFD_API_IOCTLS: what UFFDIO_API reports in uffdio_api.ioctls (a __u64: bit 63 is _UFFDIO_API). */
+export const UFFD_API_IOCTLS = (1n << BigInt(_UFFDIO_REGISTER)) | (1n << BigInt(_UFFDIO_UNREGISTER)) | (1n << BigInt(_UFFDIO_API));
 /** UFFD_API_RANGE_IOCTLS: what UFFDIO_REGISTER reports for a range (before the WP and MINOR masks). */
 export const UFFD_API_RANGE_IOCTLS = (1 << _UFFDIO_WAKE) | (1 << _UFFDIO_COPY) | (1 << _UFFDIO_ZEROPAGE) | (1 << _UFFDIO_MOVE)
   | (1 << _UFFDIO_WRITEPROTECT) | (1 << _UFFDIO_CONTINUE) | (1 << _UFFDIO_POISON);

@@ -109,7 +109,7 @@ export class Userfaultfd {
   }
 
   /** UFFDIO_API {api, features}: returns what the kernel writes back (every feature and ioctl it has). */
-  api(api: number, features: number): { api: number; features: number; ioctls: number } {
+  api(api: number, features: number): { api: number; features: number; ioctls: bigint } {
     if (this.state !== 'wait_api') fail('EINVAL', `UFFDIO_API on userfaultfd ${this.fd} again: the API is negotiated once`);
     if (api !== UFFD_API) fail('EINVAL', `uffdio_api.api ${hex(api)} is not UFFD_API (0xaa)`);
     if (!Number.isInteger(features) || features < 0 || features & ~UFFD_API_FEATURES)

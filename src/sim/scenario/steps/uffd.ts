@@ -80,7 +80,7 @@ export const UFFD_STEPS = [
     { summary: 'ioctl(uffd, UFFDIO_API, {api, features}): the handshake; returns the features and ioctls the kernel has' },
     (ctx, st, i) => sys(() => {
       const r = uffdOf(ctx, st.uffd, i).api(st.api, Number(ctx.flags(st.features, i, 'features')));
-      return { ret: 0, value: { api: hex(r.api), features: hex(r.features), ioctls: hex(r.ioctls) } };
+      return { ret: 0, value: { api: hex(r.api), features: hex(r.features), ioctls: `0x${r.ioctls.toString(16)}` } };
     })),
 
   defineStep('UFFDIO_REGISTER', 'host', { ...rangeFields, len: numeric.optional(), mode: u64Flags.default(['UFFDIO_REGISTER_MODE_MISSING']), guest_memfd: ref.optional().describe('try to register a guest_memfd\'s memory instead of an address range') },
