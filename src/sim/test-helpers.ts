@@ -15,6 +15,8 @@ export interface ScenarioOptions {
   hostMemory?: string;
   seed?: number;
   title?: string;
+  /** Posted kernel series the host has (schema: hosts[].kernel_series). */
+  kernelSeries?: string[];
 }
 
 /** A scenario document (not yet run). Host memory is small by default so that tests stay fast. */
@@ -23,7 +25,7 @@ export function scenarioDoc(steps: StepIn[], opts: ScenarioOptions = {}): Record
     version: 2,
     title: opts.title ?? 'unit test',
     seed: opts.seed ?? 1,
-    hosts: [{ name: 'host0', memory: opts.hostMemory ?? '512M' }],
+    hosts: [{ name: 'host0', memory: opts.hostMemory ?? '512M', ...(opts.kernelSeries ? { kernel_series: opts.kernelSeries } : {}) }],
     vms: opts.vms ?? [],
     steps,
   };

@@ -32,6 +32,11 @@ export class Kvm {
   readonly tdx: TdxModule;
   private nextFd = 10;
   private nextIno = 1;
+  /**
+   * The host's kernel has the KVM Userfault series applied (posted, v3 June 2025; not merged):
+   * KVM_MEM_USERFAULT is a valid memslot flag. An upstream kernel refuses it with EINVAL.
+   */
+  userfaultSeries = false;
 
   constructor(readonly host: Host) {
     this.tdx = new TdxModule(host);

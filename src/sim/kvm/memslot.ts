@@ -12,6 +12,11 @@ export interface UserspaceMemoryRegion2 {
   userspace_addr: number;
   guest_memfd_offset?: number;
   guest_memfd?: number;
+  /**
+   * NOT UPSTREAM — KVM Userfault (posted series, v3 June 2025): the user address of a bitmap with one
+   * bit per page from guest_phys_addr (an array of unsigned long); read with KVM_MEM_USERFAULT.
+   */
+  userfault_bitmap?: number;
 }
 
 /** struct kvm_memory_slot, as KVM keeps it. */
@@ -26,6 +31,8 @@ export interface Memslot {
   gmemPgoff: number;
   /** Dirty bitmap, one bit per page, while KVM_MEM_LOG_DIRTY_PAGES is set and the VM has no dirty ring. */
   dirtyBitmap?: Uint32Array;
+  /** KVM Userfault (not upstream): slot->userfault_bitmap, a user address in the VMM, while KVM_MEM_USERFAULT is set. */
+  userfaultBitmap?: number;
 }
 
 /** kvm_slot_dirty_track_enabled(): writes to the slot are logged (in its bitmap or on a dirty ring). */

@@ -9,8 +9,9 @@ import { Sept, septFrame, septState } from '../tdx/sept';
 import { TdxStatus } from '../tdx/module';
 import { MIG_LIST_MAX, exportBlockw, exportUnblockw, isWriteBlocked } from '../tdx/export';
 import { dirtyTrackEnabled, gfnToGmemIndex, gfnToHva, type Memslot } from './memslot';
-import { KvmExitSignal, VmDeadSignal } from './run';
-import { KVM_MEMORY_EXIT_FLAG_PRIVATE, KVM_MEM_READONLY } from './uapi';
+import { KvmExitSignal, UserfaultWait, VmDeadSignal } from './run';
+import { UserfaultBlocked } from '../host/userfaultfd';
+import { KVM_MEMORY_EXIT_FLAG_PRIVATE, KVM_MEMORY_EXIT_FLAG_USERFAULT, KVM_MEM_READONLY, KVM_MEM_USERFAULT } from './uapi';
 import type { Vm } from './vm';
 
 /** EPT entry as stored: host frame + 1 in bits 30..0, writable in bit 31. */
@@ -23,6 +24,12 @@ export const eptEntryWritable = (e: number): boolean => (e & EPT_W) !== 0;
 
 /** VMX exit reason for an EPT violation, reported in the #VE information. */
 const EXIT_REASON_EPT_VIOLATION = 48;
+
+/**
+ * The thread id of a VMM's vCPU thread, as userfaultfd reports it (uffd_msg.feat.ptid). The lab
+ * numbers a process's threads pid × 100 + 1 + vCPU index, so they are unique on the host.
+ */
+export const vcpuTid = (pid: number, vcpu: number): number => pid * 100 + 1 + vcpu;
 
 /** Zaps larger than this are traced as one summary event instead of one per page. */
 const TRACE_PER_PAGE_LIMIT = 16;
@@ -105,13 +112,38 @@ export class Mmu {
     return this.shared(gfn, gpa, access, vcpu);
   }
 
-  private memoryFault(gpa: number, priv: boolean, why: string): never {
+  private memoryFault(gpa: number, priv: boolean, why: string, userfault = false): never {
     const page = Math.floor(gpa / PAGE_SIZE) * PAGE_SIZE;
-    this.vm.trace('kvm', 'KVM_EXIT_MEMORY_FAULT', { flags: priv ? 'KVM_MEMORY_EXIT_FLAG_PRIVATE' : 0, gpa: hex(page), size: PAGE_SIZE },
+    const flags = (priv ? KVM_MEMORY_EXIT_FLAG_PRIVATE : 0) | (userfault ? KVM_MEMORY_EXIT_FLAG_USERFAULT : 0);
+    const names = [priv && 'KVM_MEMORY_EXIT_FLAG_PRIVATE', userfault && 'KVM_MEMORY_EXIT_FLAG_USERFAULT'].filter(Boolean).join('|') || 0;
+    this.vm.trace('kvm', 'KVM_EXIT_MEMORY_FAULT', { flags: names, gpa: hex(page), size: PAGE_SIZE },
       `KVM_RUN returns -1 (EFAULT) with KVM_EXIT_MEMORY_FAULT: ${why}.`, { gfns: [page / PAGE_SIZE, 1] });
-    throw new KvmExitSignal(
-      { reason: 'KVM_EXIT_MEMORY_FAULT', memory_fault: { flags: priv ? KVM_MEMORY_EXIT_FLAG_PRIVATE : 0, gpa: page, size: PAGE_SIZE } },
-      'EFAULT', why);
+    throw new KvmExitSignal({ reason: 'KVM_EXIT_MEMORY_FAULT', memory_fault: { flags, gpa: page, size: PAGE_SIZE } }, 'EFAULT', why);
+  }
+
+  /**
+   * KVM Userfault (posted series v3, June 2025; not merged): kvm_do_userfault(). On a fault in a
+   * KVM_MEM_USERFAULT slot KVM reads the page's bit in the VMM's bitmap (__get_user()); a set bit
+   * exits with KVM_EXIT_MEMORY_FAULT and KVM_MEMORY_EXIT_FLAG_USERFAULT, for shared and private
+   * (guest_memfd) pages alike. Pages already mapped never get here: a bit set later takes effect
+   * once the mapping is gone (the flag toggled, a zap).
+   */
+  private checkUserfault(slot: Memslot, gfn: number, gpa: number, priv: boolean): void {
+    if (!(slot.flags & KVM_MEM_USERFAULT)) return;
+    const offset = gfn - slot.baseGfn;
+    const addr = (slot.userfaultBitmap ?? 0) + Math.floor(offset / 8);
+    const vmm = this.vm.vmm;
+    const f = vmm.lookup(addr);
+    let byte = 0;
+    if (f >= 0) byte = this.vm.kvm.host.memory.peek(f)?.[addr % PAGE_SIZE] ?? 0;
+    else if (!vmm.findVma(addr)) {
+      // __get_user() fails: kvm_do_userfault() returns true without filling memory_fault; KVM_RUN is -EFAULT.
+      this.memoryFault(gpa, priv, `KVM cannot read the userfault bitmap at ${hex(addr)} (no mapping in the VMM): KVM_RUN returns -EFAULT`, false);
+    }
+    // An unsigned long bitmap on a little-endian machine: bit `offset` is bit offset % 8 of byte offset / 8.
+    if (((byte >>> (offset % 8)) & 1) === 0) return;
+    this.memoryFault(gpa, priv,
+      `GFN ${hex(gfn)} is marked in memslot ${slot.id}'s userfault bitmap (KVM Userfault, a posted series, not merged): KVM exits so that the VMM fetches the page, clears the bit and re-enters`, true);
   }
 
   private traceViolation(gfn: number, gpa: number, access: Access, priv: boolean, vcpu: number): void {
@@ -150,13 +182,16 @@ export class Mmu {
     if (!slot) return 'mmio';
     if (access === 'write' && slot.flags & KVM_MEM_READONLY) return 'mmio';
     this.traceViolation(gfn, gpa, access, false, vcpu);
+    this.checkUserfault(slot, gfn, gpa, false);
     const hva = gfnToHva(slot, gfn);
     let frame: number;
     try {
       const before = this.vm.vmm.lookup(hva);
-      frame = this.vm.vmm.fault(hva, 'get_user_pages');
+      frame = this.vm.vmm.fault(hva, 'get_user_pages', Cost.hostFault, vcpuTid(this.vm.vmm.pid, vcpu), access === 'write');
       if (before < 0) this.traceGup(gfn, hva, frame, vcpu);
     } catch (err) {
+      // The page is registered with a userfaultfd (post-copy): the vCPU thread sleeps until it arrives.
+      if (err instanceof UserfaultBlocked) throw new UserfaultWait(err);
       if (err instanceof SysError)
         this.memoryFault(gpa, false, `get_user_pages() failed for HVA ${hex(hva)} (${err.errno}): KVM_RUN returns -EFAULT with the fault's GPA`);
       throw err;
@@ -199,6 +234,7 @@ export class Mmu {
     this.traceViolation(gfn, gpa, access, true, vcpu);
     if (!slot || !slot.gmem)
       this.memoryFault(gpa, true, `GFN ${hex(gfn)} is private but ${slot ? `memslot ${slot.id} has no guest_memfd` : 'no memslot covers it'}: KVM cannot back it`);
+    this.checkUserfault(slot, gfn, gpa, true);
     const [frame, fresh] = slot.gmem.getPfn(gfnToGmemIndex(slot, gfn));
     this.ept.set(gfn, (frame + 1) | EPT_W);
     this.traceGmemPfn(gfn, gfnToGmemIndex(slot, gfn), slot.gmem.fd, frame, fresh, vcpu);
@@ -249,6 +285,7 @@ export class Mmu {
     const slot = vm.findSlot(gfn);
     if (!slot || !slot.gmem)
       this.memoryFault(gpa, true, `GFN ${hex(gfn)} is private but ${slot ? `memslot ${slot.id} has no guest_memfd` : 'no memslot covers it'}`);
+    this.checkUserfault(slot, gfn, gpa, true);
     const [frame] = slot.gmem.getPfn(gfnToGmemIndex(slot, gfn));
     const status = vm.kvm.tdx.memPageAug(td, gfn, frame);
     if (status !== TdxStatus.TDX_SUCCESS) throw new Error(`TDH.MEM.PAGE.AUG failed with ${hex(status)}`);

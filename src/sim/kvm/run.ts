@@ -1,5 +1,6 @@
 import type { ErrnoName } from '../core/errno';
 import { VcpuExit } from '../cpu/bus';
+import type { UserfaultBlocked } from '../host/userfaultfd';
 
 /**
  * The kvm_run exit shapes (include/uapi/linux/kvm.h, struct kvm_run), named by exit reason. Each
@@ -39,13 +40,26 @@ export interface RunResult {
    * With an in-kernel local APIC, HLT does not exit: the vCPU blocks in KVM (kvm_vcpu_block()) until
    * an interrupt. The simulation stops there and says so instead of waiting forever.
    */
-  blocked?: 'halted' | 'panicked';
+  blocked?: 'halted' | 'panicked' | 'userfault';
+  /**
+   * With blocked 'userfault': get_user_pages() of a page registered with a userfaultfd put the vCPU
+   * thread to sleep in handle_userfault(); it runs again when user space installs the page and wakes
+   * it, and KVM_RUN then retries the access.
+   */
+  userfault?: { fd: number; tid: number; address: number };
 }
 
 /** Thrown through the guest CPU to end KVM_RUN with an exit to user space. */
 export class KvmExitSignal extends VcpuExit {
   constructor(readonly exit: RunExit, readonly errno: ErrnoName | undefined, why: string) {
     super(why);
+  }
+}
+
+/** Thrown through the guest CPU when KVM's get_user_pages() waits on a userfaultfd: the access is retried after the wake. */
+export class UserfaultWait extends VcpuExit {
+  constructor(readonly wait: UserfaultBlocked) {
+    super(wait.message);
   }
 }
 

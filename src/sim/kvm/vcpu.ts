@@ -11,7 +11,7 @@ import {
 } from '../abi/tdx';
 import type { Program } from '../abi/program';
 import { GuestFault } from '../cpu/cpu';
-import { KvmExitSignal, VcpuBlocked, VmDeadSignal, type RunExit, type RunResult } from './run';
+import { KvmExitSignal, UserfaultWait, VcpuBlocked, VmDeadSignal, type RunExit, type RunResult } from './run';
 import { MSRS, kvmCpuid, kvmMsrDecision, msrName, vmxPassthrough } from './msr-cpuid';
 import { MSR_EXIT_REASON_NAMES, msrExitReason } from './msr-filter';
 import { TD_MSR_VALUES, tdMsrPolicy } from '../tdx/msr-policy';
@@ -685,6 +685,11 @@ export class Vcpu implements CpuBus {
       }
       if (e instanceof VmDeadSignal) return this.finish({ ret: -1, errno: 'EIO', instructions: 0, why: vm.dead ?? e.why }, start);
       if (e instanceof VcpuBlocked) return this.finish({ ret: 0, blocked: 'halted', instructions: 0, why: 'the vCPU halted and is blocked in KVM' }, start);
+      if (e instanceof UserfaultWait) {
+        const w = e.wait;
+        return this.finish({ ret: 0, blocked: 'userfault', userfault: { fd: w.fd, tid: w.tid, address: w.address }, instructions: 0,
+          why: `KVM's get_user_pages() of ${hex(w.address)} waits on userfaultfd ${w.fd}: the vCPU thread (${w.tid}) sleeps until the page is installed and it is woken` }, start);
+      }
       if (e instanceof GuestPanic) {
         return this.finish({ ret: 0, blocked: 'panicked', instructions: 0,
           why: `the guest kernel panicked (${e.message}) and its vCPU spins in panic(); nothing more exits to KVM, so the lab stops the run here (KVM_RUN itself would wait for a signal)` }, start);

@@ -15,7 +15,7 @@ import { KVM_DIRTY_GFN_BYTES, KVM_DIRTY_RING_MAX_ENTRIES, dirtyRingRsvdEntries }
 import {
   KVM_CAP_DIRTY_LOG_RING, KVM_CAP_DIRTY_LOG_RING_ACQ_REL, KVM_CAP_EXIT_HYPERCALL, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, KVM_CAP_X86_USER_SPACE_MSR,
   KVM_DIRTY_LOG_INITIALLY_SET, KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE, KVM_HC_MAP_GPA_RANGE,
-  KVM_MEMORY_ATTRIBUTE_PRIVATE, KVM_MEM_GUEST_MEMFD, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY,
+  KVM_MEMORY_ATTRIBUTE_PRIVATE, KVM_MEM_GUEST_MEMFD, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY, KVM_MEM_USERFAULT,
   KVM_MAX_NR_ADDRESS_SPACES, KVM_USER_MEM_SLOTS, KVM_X86_DEFAULT_VM, KVM_X86_TDX_VM, VM_TYPE_NAMES,
 } from './uapi';
 import { u32Arg, u64Arg } from './u64-arg';
@@ -248,6 +248,9 @@ export class Vm {
     // Dirty logging of private memory is not supported (upstream; the designs that keep a log of
     // private pages accept it: privateDirtyLog).
     if (r.flags & KVM_MEM_GUEST_MEMFD && this.privateDirtyLog === 'none') valid &= ~KVM_MEM_LOG_DIRTY_PAGES;
+    // KVM Userfault (posted series, not merged): check_memory_region_flags() adds KVM_MEM_USERFAULT
+    // where the architecture selects HAVE_KVM_USERFAULT (x86 and arm64), for every VM type.
+    if (this.kvm.userfaultSeries) valid |= KVM_MEM_USERFAULT;
     if (r.flags & ~valid) {
       const bad = r.flags & ~valid;
       const why =
@@ -255,6 +258,7 @@ export class Vm {
         : bad & KVM_MEM_READONLY && r.flags & KVM_MEM_GUEST_MEMFD ? 'KVM_MEM_READONLY cannot be combined with KVM_MEM_GUEST_MEMFD'
         : bad & KVM_MEM_READONLY ? 'a TD cannot have read-only memslots'
         : bad & KVM_MEM_GUEST_MEMFD ? `a ${VM_TYPE_NAMES[this.type]} has no private memory, so KVM_MEM_GUEST_MEMFD is invalid`
+        : bad & KVM_MEM_USERFAULT ? 'KVM_MEM_USERFAULT (1 << 3) is from the KVM Userfault series, which is not merged: this host\'s kernel does not have it (a scenario host gets it with kernel_series: ["kvm-userfault"])'
         : `unknown memslot flags ${hex(bad)}`;
       fail('EINVAL', why);
     }
@@ -266,6 +270,7 @@ export class Vm {
     if (r.flags & KVM_MEM_GUEST_MEMFD && !isPageAligned(r.guest_memfd_offset ?? 0))
       fail('EINVAL', `guest_memfd_offset ${hex(r.guest_memfd_offset ?? 0)} is not page aligned`);
     if (r.memory_size / PAGE_SIZE > KVM_MEM_MAX_NR_PAGES) fail('EINVAL', 'memory_size exceeds KVM_MEM_MAX_NR_PAGES');
+    if (r.flags & KVM_MEM_USERFAULT) checkUserfaultBitmap(r.userfault_bitmap ?? 0, r.memory_size / PAGE_SIZE);
     const old = this.slots.get(r.slot);
     if (r.memory_size === 0) {
       if (!old) fail('EINVAL', `slot ${r.slot} does not exist, so it cannot be deleted`);
@@ -276,15 +281,18 @@ export class Vm {
     const npages = r.memory_size / PAGE_SIZE;
     if (old) {
       // Private memslots are immutable (kvm_set_memory_region()); the designs that log private
-      // pages (not upstream) let dirty logging be switched on and off on them, nothing else.
-      const logOnly = this.privateDirtyLog !== 'none' && old.gmem !== undefined && ((old.flags ^ r.flags) & ~KVM_MEM_LOG_DIRTY_PAGES) === 0;
-      if ((old.gmem || r.flags & KVM_MEM_GUEST_MEMFD) && !logOnly)
-        fail('EINVAL', `memslot ${r.slot} has guest_memfd: such slots can only be created or deleted`);
+      // pages (not upstream) let dirty logging be switched on and off on them, and the KVM Userfault
+      // series (not merged) relaxes the rule to "not moved", so that KVM_MEM_USERFAULT can be toggled.
+      const mayChange = (this.privateDirtyLog !== 'none' ? KVM_MEM_LOG_DIRTY_PAGES : 0) | KVM_MEM_USERFAULT;
+      if ((old.gmem || r.flags & KVM_MEM_GUEST_MEMFD) && (old.gmem === undefined || ((old.flags ^ r.flags) & ~mayChange) !== 0))
+        fail('EINVAL', `memslot ${r.slot} has guest_memfd: such slots can only be created or deleted${this.kvm.userfaultSeries ? ' (or, with the KVM Userfault series, have KVM_MEM_USERFAULT toggled)' : ''}`);
       if (old.npages !== npages) fail('EINVAL', `memslot ${r.slot} cannot change size`);
       if (old.baseGfn !== baseGfn) fail('EINVAL', 'moving a memslot is not simulated');
       if (old.userspaceAddr !== r.userspace_addr) fail('EINVAL', `memslot ${r.slot} cannot change userspace_addr`);
       if ((old.flags ^ r.flags) & KVM_MEM_READONLY) fail('EINVAL', 'KVM_MEM_READONLY cannot change on an existing memslot');
-      this.changeSlotFlags(old, r.flags);
+      // kvm_set_memory_region(): the same flags are "nothing to change" (the bitmap address is not taken either).
+      if (old.flags === r.flags && r.flags & KVM_MEM_USERFAULT) return 0;
+      this.changeSlotFlags(old, r.flags, r.userfault_bitmap ?? 0);
       return 0;
     }
     for (const s of this.slots.values()) {
@@ -292,6 +300,7 @@ export class Vm {
         fail('EEXIST', `[${hex(r.guest_phys_addr)}, ${hex(r.guest_phys_addr + r.memory_size)}) overlaps memslot ${s.id}`);
     }
     const slot: Memslot = { id: r.slot, baseGfn, npages, flags: r.flags, userspaceAddr: r.userspace_addr, gmemPgoff: 0 };
+    if (r.flags & KVM_MEM_USERFAULT) slot.userfaultBitmap = r.userfault_bitmap ?? 0;
     if (r.flags & KVM_MEM_GUEST_MEMFD) {
       const gmem = this.kvm.vms.flatMap((v) => [...v.gmems.values()]).find((g) => g.fd === r.guest_memfd);
       if (!gmem) fail('EINVAL', `fd ${r.guest_memfd} is not a guest_memfd`);
@@ -312,11 +321,23 @@ export class Vm {
     return 0;
   }
 
-  private changeSlotFlags(slot: Memslot, flags: number): void {
+  private changeSlotFlags(slot: Memslot, flags: number, userfaultBitmap: number): void {
     const was = slot.flags & KVM_MEM_LOG_DIRTY_PAGES;
+    const wasUserfault = slot.flags & KVM_MEM_USERFAULT;
     slot.flags = flags;
     if (!was && flags & KVM_MEM_LOG_DIRTY_PAGES) this.startDirtyLog(slot);
     if (was && !(flags & KVM_MEM_LOG_DIRTY_PAGES)) slot.dirtyBitmap = undefined;
+    slot.userfaultBitmap = flags & KVM_MEM_USERFAULT ? userfaultBitmap : undefined;
+    if ((wasUserfault ^ flags) & KVM_MEM_USERFAULT) {
+      // kvm_commit_memory_region(): enabling KVM_MEM_USERFAULT calls kvm_arch_userfault_enabled(),
+      // which drops every translation of the slot, so that each page marked in the bitmap faults again.
+      const zapped = flags & KVM_MEM_USERFAULT ? this.mmu.zapShared(slot.baseGfn, slot.npages) + this.mmu.zapPrivate(slot.baseGfn, slot.npages, `KVM_MEM_USERFAULT is enabled on memslot ${slot.id}`) : 0;
+      this.trace('kvm', 'KVM_SET_USER_MEMORY_REGION2', { slot: slot.id, flags, userfault_bitmap: hex(userfaultBitmap), zapped },
+        flags & KVM_MEM_USERFAULT
+          ? `KVM Userfault (a posted series, not merged): memslot ${slot.id} gets KVM_MEM_USERFAULT with its bitmap at ${hex(userfaultBitmap)}; KVM drops all ${zapped} mapping(s) of the slot, and from now on a vCPU touching a page whose bit is set exits to user space.`
+          : `Memslot ${slot.id} leaves KVM_MEM_USERFAULT: its bitmap is no longer read.`, { gfns: [slot.baseGfn, slot.npages] });
+      return;
+    }
     const priv = slot.gmem && this.privateDirtyLog !== 'none'
       ? this.privateDirtyLog === 'talk'
         ? " Its private pages are logged too, in guest_memfd's own log (the talk's proposal, not upstream: upstream KVM refuses this flag on a guest_memfd slot)."
@@ -598,6 +619,19 @@ export class Vm {
     const s = this.findSlot(Math.floor(gpa / PAGE_SIZE));
     return s ? gfnToHva(s, Math.floor(gpa / PAGE_SIZE)) + (gpa % PAGE_SIZE) : undefined;
   }
+}
+
+/** The top of the x86-64 user address space (TASK_SIZE_MAX), for access_ok(). */
+const USER_ADDR_END = 0x7fff_ffff_f000;
+
+/**
+ * KVM Userfault v3, kvm_set_memory_region(): the bitmap must be an untagged user address that
+ * access_ok() accepts for DIV_ROUND_UP(npages, BITS_PER_LONG) longs; otherwise EINVAL.
+ */
+function checkUserfaultBitmap(addr: number, npages: number): void {
+  const bytes = Math.ceil(npages / 64) * 8;
+  if (!Number.isSafeInteger(addr) || addr < 0 || addr + bytes > USER_ADDR_END)
+    fail('EINVAL', `userfault_bitmap ${hex(addr)} (${bytes} bytes for ${npages} pages) is not a user address range (access_ok() fails)`);
 }
 
 function popcount(x: number): number {

@@ -19,6 +19,7 @@ interface World {
  * worker dying mid-run). By field, for every step kind, so new kinds are checked too:
  *
  * - `vm`: a VM of `vms`, a name some step gives with "as" (KVM_CREATE_VM, migrate), or a migrated VM's "<vm>@<to>";
+ * - `uffd`: a name some step gives with "as" (a `userfaultfd` step);
  * - `vcpu` of a VMM-level step on a VM of `vms`: below its `vcpus`;
  * - `host`, `link`: a host or link of the world (they are fixed at load);
  * - `at` and `after`: not both;
@@ -53,6 +54,8 @@ export function checkReferences(s: World): void {
     const spec = typeof f.vm === 'string' ? vms.get(f.vm) : undefined;
     if (def.level === 'vmm' && spec && typeof f.vcpu === 'number' && f.vcpu >= spec.vcpus)
       issues.push({ path: at('vcpu'), message: `VM ${JSON.stringify(spec.name)} has ${spec.vcpus} vCPU(s): there is no vCPU ${f.vcpu}` });
+    if (typeof f.uffd === 'string' && !made.has(f.uffd))
+      issues.push({ path: at('uffd'), message: `no userfaultfd named ${JSON.stringify(f.uffd)}: a \`userfaultfd\` step must make it with "as" (names made: ${list(made)})` });
     if (typeof f.host === 'string' && !hosts.has(f.host))
       issues.push({ path: at('host'), message: `no host named ${JSON.stringify(f.host)} (hosts: ${list(hosts)})` });
     if (typeof f.link === 'string' && !links.has(f.link))

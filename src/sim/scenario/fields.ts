@@ -4,6 +4,7 @@ import { GiB, KiB, MiB, formatSize, parseBandwidth, parseDuration, parseSize } f
 import { ASM_LIMITS } from '../guest/asm';
 import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE } from '../kvm/guest-memfd';
 import * as uapi from '../kvm/uapi';
+import { UFFD_FLAG_NAMES } from '../abi/userfaultfd';
 
 /** Field schemas shared by the scenario schema and the step registry. */
 
@@ -61,6 +62,7 @@ export const FLAG_NAMES: ReadonlyMap<string, number> = new Map(Object.entries({
   KVM_MEM_LOG_DIRTY_PAGES: uapi.KVM_MEM_LOG_DIRTY_PAGES,
   KVM_MEM_READONLY: uapi.KVM_MEM_READONLY,
   KVM_MEM_GUEST_MEMFD: uapi.KVM_MEM_GUEST_MEMFD,
+  KVM_MEM_USERFAULT: uapi.KVM_MEM_USERFAULT,
   KVM_MEMORY_ATTRIBUTE_PRIVATE: uapi.KVM_MEMORY_ATTRIBUTE_PRIVATE,
   FALLOC_FL_KEEP_SIZE,
   FALLOC_FL_PUNCH_HOLE,
@@ -73,6 +75,7 @@ export const FLAG_NAMES: ReadonlyMap<string, number> = new Map(Object.entries({
   KVM_MSR_EXIT_REASON_FILTER: uapi.KVM_MSR_EXIT_REASON_FILTER,
   KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE: uapi.KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE,
   KVM_DIRTY_LOG_INITIALLY_SET: uapi.KVM_DIRTY_LOG_INITIALLY_SET,
+  ...UFFD_FLAG_NAMES,
 }));
 
 /** The number of a KVM_CAP_* name from include/uapi/linux/kvm.h, or undefined (an own export of uapi.ts only). */

@@ -56,7 +56,7 @@ export class ScenarioRun implements StepContext {
   constructor(readonly scenario: ScenarioT) {
     this.world = new World({
       seed: scenario.seed,
-      hosts: scenario.hosts.map((h) => ({ name: h.name, memoryBytes: h.memory })),
+      hosts: scenario.hosts.map((h) => ({ name: h.name, memoryBytes: h.memory, kernelSeries: h.kernel_series })),
       links: scenario.links,
       traceLimit: 200_000,
     });
@@ -156,7 +156,7 @@ export class ScenarioRun implements StepContext {
   savePosition(): RunPosition {
     return {
       next: this.next, partial: this.partial && structuredClone(this.partial), results: structuredClone(this.results), notes: [...this.notes],
-      named: [...this.named].map(([name, n]) => [name, { host: n.node.name, vm: n.vm?.fd, gmem: n.gmem?.fd, addr: n.addr }]),
+      named: [...this.named].map(([name, n]) => [name, { host: n.node.name, vm: n.vm?.fd, gmem: n.gmem?.fd, addr: n.addr, uffd: n.uffd && { pid: n.uffd.process.pid, fd: n.uffd.fd } }]),
     };
   }
 
@@ -175,7 +175,9 @@ export class ScenarioRun implements StepContext {
       const gmem = n.gmem === undefined ? undefined : node.kvm.vms.flatMap((v) => [...v.gmems.values()]).find((g) => g.fd === n.gmem);
       if ((n.vm !== undefined && !vm) || (n.gmem !== undefined && !gmem))
         throw new Error(`state: "${name}" names fd ${n.vm ?? n.gmem} on host "${n.host}", which the restored world does not have`);
-      this.named.set(name, { node, vm, gmem, addr: n.addr });
+      const uffd = n.uffd && node.host.processes.find((q) => q.pid === n.uffd!.pid)?.uffds.find((u) => u.fd === n.uffd!.fd);
+      if (n.uffd && !uffd) throw new Error(`state: "${name}" names userfaultfd ${n.uffd.fd} of process ${n.uffd.pid} on host "${n.host}", which the restored world does not have`);
+      this.named.set(name, { node, vm, gmem, addr: n.addr, uffd });
     }
   }
 
@@ -557,7 +559,7 @@ export interface RunPosition {
   partial: PartialStep | null;
   results: StepResult[];
   notes: string[];
-  named: [string, { host: string; vm?: number; gmem?: number; addr?: number }][];
+  named: [string, { host: string; vm?: number; gmem?: number; addr?: number; uffd?: { pid: number; fd: number } }][];
 }
 
 /** A VM spec's program: its own, or the one its workload makes (ScenarioError at the workload's path). */

@@ -62,6 +62,7 @@ export const VmSpec = z.strictObject({
 export const HostSpec = z.strictObject({
   name: z.string().min(1).describe("the host's name, unique in the world"),
   memory: sizeAtMost(LIMITS.hostMemory, 'host memory', LIMITS.hostMemoryMin).default(DEFAULT_HOST_MEMORY).describe(`the host's physical memory (${formatSize(LIMITS.hostMemoryMin)} to ${formatSize(LIMITS.hostMemory)}; all hosts together at most ${formatSize(LIMITS.worldMemory)})`),
+  kernel_series: z.array(z.enum(['kvm-userfault'])).optional().describe('posted kernel patch series applied to this host\'s kernel (not upstream): "kvm-userfault" is James Houghton\'s KVM Userfault (v3, June 2025): KVM_MEM_USERFAULT and its userfault_bitmap'),
 });
 
 /**

@@ -6,7 +6,7 @@ import type { RunExit, RunResult } from '../kvm/run';
 /** What one call of the vCPU loop (VmmVm.run, kvm_cpu_exec()) did, and why it stopped. */
 export interface RunOutcome {
   /** Why the loop stopped. */
-  stop: 'halted' | 'panicked' | 'shutdown' | 'internal-error' | 'vm-dead' | 'budget' | 'exit' | 'system-event' | 'error';
+  stop: 'halted' | 'panicked' | 'userfault' | 'shutdown' | 'internal-error' | 'vm-dead' | 'budget' | 'exit' | 'system-event' | 'error';
   instructions: number;
   exits: number;
   message: string;
@@ -251,6 +251,10 @@ export class VcpuThread implements Actor {
         break;
       case 'panicked':
         this.set('panicked', o.message);
+        break;
+      case 'userfault':
+        // Asleep in handle_userfault(): whoever installs the page wakes it (unblock()), and KVM_RUN retries the access.
+        this.set('blocked', o.message);
         break;
       default:
         this.set('stopped', o.message);

@@ -715,6 +715,7 @@ export class VmmVm {
       }
       instructions += r.instructions;
       if (r.blocked === 'panicked') return done('panicked', r.why, r);
+      if (r.blocked === 'userfault') return done('userfault', r.why, r);
       if (r.blocked) return done('halted', 'the guest halted', r);
       if (r.ret === -1 && r.errno === 'EIO') return done('vm-dead', `KVM_RUN returned -EIO: ${r.why}`, r);
       if (r.ret === -1 && r.errno === 'EINTR') return done('budget', `the guest ran ${total} instructions without halting; the run stopped at the step budget`, r);
@@ -722,6 +723,10 @@ export class VmmVm {
       const e = r.exit!;
       switch (e.reason) {
         case 'KVM_EXIT_MEMORY_FAULT': {
+          // kvm_cpu_exec(): QEMU knows only KVM_MEMORY_EXIT_FLAG_PRIVATE ("KVM_EXIT_MEMORY_FAULT: Unknown flag 0x%"):
+          // it has no handler for KVM Userfault's exits (the series is not merged).
+          if (e.memory_fault.flags & ~KVM_MEMORY_EXIT_FLAG_PRIVATE)
+            return done('error', `KVM_EXIT_MEMORY_FAULT: Unknown flag ${hex(e.memory_fault.flags)} (QEMU handles only KVM_MEMORY_EXIT_FLAG_PRIVATE; KVM_MEMORY_EXIT_FLAG_USERFAULT is from the unmerged KVM Userfault series)`, r);
           const priv = (e.memory_fault.flags & KVM_MEMORY_EXIT_FLAG_PRIVATE) !== 0;
           if (this.convertMemory(e.memory_fault.gpa, e.memory_fault.size, priv, 'implicit conversion on KVM_EXIT_MEMORY_FAULT') !== 0)
             return done('error', `QEMU could not convert ${hex(e.memory_fault.gpa)}: the guest cannot continue`, r);

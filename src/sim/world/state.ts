@@ -12,6 +12,7 @@ import { assemble } from '../guest/asm';
 import { KERNEL_SERVICES, LinuxGuestKernel, type Platform } from '../guest/kernel/kernel';
 import type { Host } from '../host/host';
 import { Process } from '../host/process';
+import { Userfaultfd } from '../host/userfaultfd';
 import { GuestMemfd } from '../kvm/guest-memfd';
 import type { Kvm } from '../kvm/kvm';
 import { Vcpu } from '../kvm/vcpu';
@@ -28,6 +29,7 @@ export interface MigrationWorld {
 }
 
 stateClass('Process', Process);
+stateClass('Userfaultfd', Userfaultfd);
 stateClass('Vm', Vm);
 stateClass('GuestMemfd', GuestMemfd);
 stateClass('Vcpu', Vcpu);
@@ -42,6 +44,8 @@ export const WORLD_FACTORIES: StateFactories = {
   // A timer a step set (World.at): its action is data, resolved in the fresh world's own table.
   Timer: (s, ctx) => new Timer(String(s.name), Number(s.at), s.action as TimerAction, (s.order as number[]) ?? [], (ctx.root as { scheduler: Scheduler }).scheduler.actions),
   Process: (s, ctx) => (ctx.owner as Host).spawn(String(s.name)),
+  // A userfaultfd a step opened: made again on its process (its registrations and waiters load after).
+  Userfaultfd: (s, ctx) => (ctx.owner as Process).userfaultfd(Number(s.flags)),
   Vm: (s, ctx) => {
     const kvm = ctx.owner as Kvm;
     const proc = isRef(s.vmm) ? resolvePath(ctx.root, s.vmm.$ref) : undefined;

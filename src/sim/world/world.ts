@@ -35,7 +35,7 @@ export interface HostNode {
 
 export interface WorldConfig {
   seed: number;
-  hosts: readonly { name: string; memoryBytes: number }[];
+  hosts: readonly { name: string; memoryBytes: number; kernelSeries?: readonly 'kvm-userfault'[] }[];
   links?: readonly LinkSpec[];
   /** Events the trace keeps (at least). */
   traceLimit?: number;
@@ -71,9 +71,10 @@ export class World {
     if (config.hosts.length === 0) throw new Error('a world needs at least one host');
     this.trace = new Trace(() => this.clock.now, config.traceLimit);
     this.rng = new Rng(config.seed);
-    this.hosts = config.hosts.map(({ name, memoryBytes }) => {
+    this.hosts = config.hosts.map(({ name, memoryBytes, kernelSeries }) => {
       const host = new Host({ name, memoryBytes }, this.clock, this.trace.port(name));
       const kvm = new Kvm(host);
+      kvm.userfaultSeries = kernelSeries?.includes('kvm-userfault') ?? false;
       return { name, host, kvm, vmms: new Map<string, VmmVm>(), selftest: host.spawn('kvm-selftest') };
     });
     this.scheduler = new Scheduler(this.clock);

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { GuestMemfd } from '../../kvm/guest-memfd';
 import type { Vm } from '../../kvm/vm';
 import type { Process } from '../../host/process';
+import type { Userfaultfd } from '../../host/userfaultfd';
 import type { Vcpu } from '../../kvm/vcpu';
 import type { Trace } from '../../core/trace';
 import type { U64 } from '../../core/u64';
@@ -36,6 +37,8 @@ export interface Named {
   vm?: Vm;
   gmem?: GuestMemfd;
   addr?: number;
+  /** A userfaultfd (the `userfaultfd` step), with the process it belongs to. */
+  uffd?: Userfaultfd;
 }
 
 /**

@@ -111,11 +111,11 @@ export const HOST_STEPS = [
       return { ret: data.length, value: { poisoned_lines: r.poisonedLines } };
     }),
 
-  defineStep('mmap', 'host', { host: hostName.optional(), length: numeric, as: z.string() },
-    { summary: 'the test process maps anonymous memory (the shared backing of a memslot)' },
+  defineStep('mmap', 'host', { host: hostName.optional(), length: numeric, as: z.string(), shared: z.boolean().default(false).describe('MAP_SHARED memory of a memfd (shmem) instead of anonymous memory') },
+    { summary: 'the test process maps anonymous memory (the shared backing of a memslot), or with `shared` a memfd' },
     (ctx, st, i) => {
       const node = ctx.hostNode(st.host, i);
-      const addr = node.selftest.mmapAnon(st.length, st.as);
+      const addr = st.shared ? node.selftest.mmapShared(st.length, st.as) : node.selftest.mmapAnon(st.length, st.as);
       ctx.named.set(st.as, { node, addr });
       return { ret: 0, value: hex(addr) };
     }),

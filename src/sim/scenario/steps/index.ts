@@ -5,6 +5,7 @@ import { KVM_STEPS } from './kvm';
 import { VMM_STEPS } from './vmm';
 import { MIGRATION_HOST_STEPS, MIGRATION_STEPS } from './migration';
 import { WORLD_STEPS } from './world';
+import { UFFD_STEPS } from './uffd';
 
 /**
  * The step registry: every step kind a scenario may use, each with its schema, its executor and its
@@ -12,7 +13,7 @@ import { WORLD_STEPS } from './world';
  * union, the runner, `npm run sim -- --steps` and docs/scenario-format.md's step tables are all made
  * from it. A new step is one entry in the file of its level.
  */
-export const STEPS = [...VMM_STEPS, ...MIGRATION_STEPS, ...HOST_STEPS, ...MIGRATION_HOST_STEPS, ...KVM_STEPS, ...WORLD_STEPS] as const;
+export const STEPS = [...VMM_STEPS, ...MIGRATION_STEPS, ...HOST_STEPS, ...MIGRATION_HOST_STEPS, ...UFFD_STEPS, ...KVM_STEPS, ...WORLD_STEPS] as const;
 
 export type AnyStepDef = (typeof STEPS)[number];
 

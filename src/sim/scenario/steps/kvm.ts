@@ -79,7 +79,8 @@ export const KVM_STEPS = [
     vm: vmRef, slot: z.number().int(), flags: u64Flags.default(0),
     guest_phys_addr: numeric, memory_size: numeric, userspace_addr: ref.default(0),
     guest_memfd: ref.optional(), guest_memfd_offset: numeric.default(0),
-  }, { summary: 'ioctl(vm, KVM_SET_USER_MEMORY_REGION2, {...}); userspace_addr may name an mmap' },
+    userfault_bitmap: ref.optional().describe('KVM Userfault (posted series, not merged): the bitmap\'s address, or the name of an mmap holding it'),
+  }, { summary: 'ioctl(vm, KVM_SET_USER_MEMORY_REGION2, {...}); userspace_addr and userfault_bitmap may name an mmap; KVM_MEM_USERFAULT is from the unmerged KVM Userfault series' },
   (ctx, st, i) => {
     const vm = ctx.vm(st.vm, i);
     let ua: number | undefined;
@@ -92,10 +93,15 @@ export const KVM_STEPS = [
     } else ua = st.userspace_addr;
     const node = ctx.hostOfVm(st.vm, i);
     const fd = st.guest_memfd === undefined ? undefined : typeof st.guest_memfd === 'number' ? st.guest_memfd : ctx.gmem(st.guest_memfd, i, 'guest_memfd', node.name).fd;
+    let bitmap: number | undefined;
+    if (typeof st.userfault_bitmap === 'string') {
+      bitmap = ctx.named.get(st.userfault_bitmap)?.addr;
+      if (bitmap === undefined) throw new ScenarioError([{ path: `$.steps[${i}].userfault_bitmap`, message: `no mmap named "${st.userfault_bitmap}"` }]);
+    } else bitmap = st.userfault_bitmap;
     return {
       ret: vm.setUserMemoryRegion2({
         slot: st.slot, flags: ctx.flags(st.flags, i, 'flags'), guest_phys_addr: st.guest_phys_addr, memory_size: st.memory_size,
-        userspace_addr: ua, guest_memfd: fd, guest_memfd_offset: st.guest_memfd_offset,
+        userspace_addr: ua, guest_memfd: fd, guest_memfd_offset: st.guest_memfd_offset, userfault_bitmap: bitmap,
       }),
     };
   }),
