@@ -53,11 +53,9 @@ const TWO_MIGRATIONS = {
   ],
 };
 
-/** Display and lab frames per second while the two migrations run (the window starts once both are active). */
-async function benchMigrationFps(page: import('@playwright/test').Page) {
-  const json = new TextEncoder().encode(JSON.stringify(TWO_MIGRATIONS));
-  const scenario = Buffer.from(json).toString('base64').replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
-  await page.goto(`${URL}/?v=2&scenario=${scenario}&debug=1`);
+/** Open the lab at `query` (the bench hooks on) and play at the top speed. */
+async function openAndPlay(page: import('@playwright/test').Page, query: string): Promise<void> {
+  await page.goto(`${URL}/?${query}&debug=1`);
   await page.getByTestId('progress').waitFor();
   await page.waitForFunction(() => '__gml' in window);
   await page.evaluate(async () => {
@@ -65,6 +63,13 @@ async function benchMigrationFps(page: import('@playwright/test').Page) {
     await g.setSpeed(500_000);
     await g.play();
   });
+}
+
+/** Display and lab frames per second while the two migrations run (the window starts once both are active). */
+async function benchMigrationFps(page: import('@playwright/test').Page) {
+  const json = new TextEncoder().encode(JSON.stringify(TWO_MIGRATIONS));
+  const scenario = Buffer.from(json).toString('base64').replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  await openAndPlay(page, `v=2&scenario=${scenario}`);
   await page.waitForFunction(() => {
     const s = (window as unknown as { __gml: Gml }).__gml.migrationStatus();
     return s.length === 2 && s.every((x) => x === 'active');
@@ -90,14 +95,7 @@ interface SeekBench {
 
 /** Run `preset` to its end, then seek to `n` events spread at random (a fixed seed) over its trace. */
 async function benchSeek(page: import('@playwright/test').Page, preset: string, n: number): Promise<SeekBench> {
-  await page.goto(`${URL}/?v=2&preset=${preset}&debug=1`);
-  await page.getByTestId('progress').waitFor();
-  await page.waitForFunction(() => '__gml' in window);
-  await page.evaluate(async () => {
-    const g = (window as unknown as { __gml: Gml }).__gml;
-    await g.setSpeed(500_000);
-    await g.play();
-  });
+  await openAndPlay(page, `v=2&preset=${preset}`);
   await page.getByTestId('progress').filter({ hasText: 'finished' }).waitFor({ timeout: 600_000 });
   return page.evaluate(async ({ preset, n }) => {
     const g = (window as unknown as { __gml: Gml }).__gml;

@@ -10,12 +10,12 @@ import { resetState } from './vmm/reset-state';
 import type { AttackSurfaceView } from './vmm/surface-view';
 import type { Vm } from './kvm/vm';
 import type { Memslot } from './kvm/memslot';
-import type { MigrationInfo, MigrationRound, MigrationThread } from './vmm/migration/migration';
+import type { MigrationThread } from './vmm/migration/migration';
 import type { MigrationParameters } from './vmm/migration/params';
 import { CAPABILITY_NAMES } from './vmm/migration/params';
 import { newMigrationPageView, updateMigrationPageView, type MigrationPageView } from './vmm/migration/page-states';
 import { KERNEL_SERVICES } from './guest/kernel/kernel';
-import { ScenarioRun, type StepResult } from './scenario/runner';
+import { ScenarioRun, type MigrationSummary, type StepResult } from './scenario/runner';
 import type { HostNode } from './world/world';
 import { ScenarioError, Step, jsonPath, parseScenario, type ScenarioT, type StepT } from './scenario/schema';
 import { KEYFRAME_BUDGET, Keyframes, measure, type Keyframe, type MeasureCache } from './keyframes';
@@ -150,17 +150,10 @@ export interface LabFrame {
  * how many there are): a migration that never converges keeps adding rounds, and a frame's cost must
  * not grow with them.
  */
-export interface MigrationView {
+export interface MigrationView extends MigrationSummary {
   id: number;
-  vm: string;
   /** The source's host. */
   host: string;
-  to: string;
-  link: string;
-  parameters: MigrationParameters;
-  capabilities: string[];
-  info: MigrationInfo;
-  rounds: MigrationRound[];
   roundsFrom: number;
   roundCount: number;
   /**
