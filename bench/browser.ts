@@ -77,8 +77,11 @@ async function benchMigrationFps(page: import('@playwright/test').Page) {
   return page.evaluate(async () => {
     const g = (window as unknown as { __gml: Gml }).__gml;
     const b = await g.bench();
-    const active = () => g.migrationStatus().some((x) => x === 'active' || x === 'setup' || x === 'device');
-    const r = await b.measureFps(5000, () => g.framesApplied(), () => ({ ...g.progress(), playing: g.progress().playing && active() }));
+    // (No named function in here: tsx would wrap it in a helper the page does not have.)
+    const r = await b.measureFps(5000, () => g.framesApplied(), () => ({
+      ...g.progress(),
+      playing: g.progress().playing && g.migrationStatus().some((x) => x === 'active' || x === 'setup' || x === 'device'),
+    }));
     return { ...r, statuses: g.migrationStatus() };
   });
 }

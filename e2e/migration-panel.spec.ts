@@ -127,3 +127,24 @@ test('precopy-converges mid-migration: both page maps show the migration state, 
   await trace.getByRole('searchbox').fill('link_down');
   await expect(trace.getByText('link_down', { exact: true })).toHaveCount(1);
 });
+
+/**
+ * The other migration lessons play to their end in the browser: the hot set (cancelled, then
+ * converging under auto-converge), dirty-limit (cancelled, then converging under the per-vCPU
+ * limit), and the dirty ring's by-hand lesson (no migration panel: the guest panel stays).
+ */
+for (const preset of ['precopy-hot-set', 'precopy-dirty-limit', 'dirty-ring']) {
+  test(`${preset} plays to its end`, async ({ page }) => {
+    await page.goto(`/?v=2&preset=${preset}`);
+    await expect(page.getByTestId('progress')).toHaveText(/Step 1 of/);
+    await page.getByRole('button', { name: 'Play', exact: true }).click();
+    await expect(page.getByTestId('progress')).toHaveText(/finished/, { timeout: 180_000 });
+    await expect(page.getByText(/The simulation stopped/)).toHaveCount(0);
+    const statuses = page.locator('[data-panel="migration"]').getByTestId('migration-status');
+    if (preset === 'dirty-ring') await expect(statuses).toHaveCount(0);
+    else {
+      // Newest first: the second migration completed; the first was cancelled by the lesson.
+      await expect(statuses).toHaveText(['completed', 'cancelled']);
+    }
+  });
+}

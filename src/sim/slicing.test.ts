@@ -129,3 +129,25 @@ describe('slicing', () => {
     }
   });
 });
+
+describe('slicing a migration', () => {
+  it("a slice counts the pages a migration sends, so one slice of a run_until never carries a whole pre-copy", () => {
+    const run = ScenarioRun.fromJson(scenarioOf('precopy-converges'));
+    while (!run.done && run.world.migrations.length === 0) run.advance(1_000);
+    const m = run.world.migrations[0];
+    expect(m).toBeDefined();
+    const pagesSent = () => m.stats.normal + m.stats.duplicate;
+    let most = 0;
+    let slices = 0;
+    while (!run.done && m.status !== 'completed') {
+      const before = pagesSent();
+      run.advance(1_000);
+      most = Math.max(most, pagesSent() - before);
+      slices++;
+    }
+    expect(m.status).toBe('completed');
+    // 1,000 units are at most 250 pages' worth, plus the one batch a slice may end inside of.
+    expect(slices).toBeGreaterThan(5);
+    expect(most).toBeLessThan(8_192);
+  });
+});

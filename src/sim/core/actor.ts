@@ -37,6 +37,12 @@ export interface Actor {
   continuing?(): boolean;
   /** True once the actor will never run again: the scheduler then forgets it. */
   done?(): boolean;
+  /**
+   * Units of work its last act() did beyond the one every act counts, in guest instructions' worth
+   * (a migration batch: its pages). Slicing counts it, so a slice of the world stays short in wall
+   * time when an actor does much in one act.
+   */
+  lastWork?(): number;
 }
 
 /**

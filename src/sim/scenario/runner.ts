@@ -227,19 +227,19 @@ export class ScenarioRun implements StepContext {
     const t = link.inFlight.find((x) => x.id === p.transfer);
     if (!t) throw new Error(`link_send: transfer ${p.transfer} is not in flight on link "${link.name}"`);
     const sched = this.world.scheduler;
-    const start = this.guestInstructions() + sched.steps;
+    const start = this.guestInstructions() + sched.work;
     let paused = false;
     let budget = false;
     while (t.state === 'in-flight') {
       if ((budget = waitBudgetSpent(this.world, p.from!))) break;
-      if (this.guestInstructions() + sched.steps - start >= slice) {
+      if (this.guestInstructions() + sched.work - start >= slice) {
         paused = true;
         break;
       }
       if (!sched.step()) break;
       p.actors++;
     }
-    p.units += this.guestInstructions() + sched.steps - start;
+    p.units += this.guestInstructions() + sched.work - start;
     if (paused) return null;
     this.partial = null;
     this.next++;
@@ -293,13 +293,14 @@ export class ScenarioRun implements StepContext {
     const p = this.partial;
     const spent = () => waitBudgetSpent(this.world, p.from!);
     // A slice's worth: guest instructions, and one for each actor run (a timer, a waking vCPU that
-    // only halts again): a world of waiting guests runs few instructions but many actors.
+    // only halts again) plus what it reports beyond that (a migration batch's pages): a world of
+    // waiting guests runs few instructions but many actors.
     const sched = this.world.scheduler;
-    const start = this.guestInstructions() + sched.steps;
+    const start = this.guestInstructions() + sched.work;
     const cond = u.reached;
-    const r = sched.runUntilOr(u.time, () => cond?.() === true || spent() || this.guestInstructions() + sched.steps - start >= slice);
+    const r = sched.runUntilOr(u.time, () => cond?.() === true || spent() || this.guestInstructions() + sched.work - start >= slice);
     p.actors += r.ran;
-    p.units += this.guestInstructions() + sched.steps - start;
+    p.units += this.guestInstructions() + sched.work - start;
     if (!r.reached && cond?.() !== true && !spent()) return null;
     this.partial = null;
     const i = this.next++;

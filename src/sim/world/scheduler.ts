@@ -20,6 +20,8 @@ export class Scheduler {
   private seq = 0;
   /** Actors run so far (for tests and the report). */
   steps = 0;
+  /** Work so far, for slicing: one unit per actor run, plus what an actor reports beyond it (Actor.lastWork). */
+  work = 0;
   /** The time the current runUntil() stops at (Infinity outside one). */
   private limit = Infinity;
 
@@ -84,6 +86,7 @@ export class Scheduler {
     this.clock.advanceTo(next.at);
     this.steps++;
     next.actor.act(this.clock.now);
+    this.work += 1 + (next.actor.lastWork?.() ?? 0);
     if (next.actor.done?.()) this.remove(next.actor);
     return next.actor;
   }

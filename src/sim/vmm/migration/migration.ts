@@ -61,6 +61,8 @@ const EOS_BYTES = 8;
 export const MAX_WAIT_NS = 50_000_000;
 /** QEMU's "pc.ram" RAMBlock id, sent (length-prefixed) with the first page of the block. */
 const RAM_BLOCK_ID = 'pc.ram';
+/** A page sent, in guest instructions' worth of work (Actor.lastWork: the worker's slices stay short while a batch goes out). */
+const PAGE_WORK = 4;
 /** CPU_THROTTLE_DIRTY_SYNC_TIMESLICE_MS: while auto-converge throttles, a sync at least every 5 s. */
 const THROTTLE_SYNC_NS = 5_000_000_000;
 
@@ -150,7 +152,7 @@ export interface MigrationSetup {
 
 /** The source's migration thread (QEMU's "live_migration" thread) as a scheduler actor. */
 export class MigrationThread implements Actor {
-  static readonly stateSkip: readonly string[] = ['w', 'srcBase', 'dstBase', 'srcIndex', 'dstIndex'];
+  static readonly stateSkip: readonly string[] = ['w', 'srcBase', 'dstBase', 'srcIndex', 'dstIndex', 'actPages'];
   readonly kind = 'vmm-thread';
   readonly name: string;
   order: readonly number[];
@@ -260,7 +262,15 @@ export class MigrationThread implements Actor {
     return this.finished;
   }
 
+  /** Pages handled by the current act(), for the scheduler's slicing (lastWork). */
+  private actPages = 0;
+
+  lastWork(): number {
+    return this.actPages * PAGE_WORK;
+  }
+
   act(now: number): void {
+    this.actPages = 0;
     switch (this.status) {
       case 'setup':
         return this.setup(now);
@@ -432,6 +442,7 @@ export class MigrationThread implements Actor {
 
   /** migration_bitmap_clear_dirty() and ram_save_target_page(): the page goes out; returns its bytes in the stream. */
   private savePage(p: number): number {
+    this.actPages++;
     this.dirty.beforeSend(p);
     this.bmap[p >>> 5] &= ~(1 << (p & 31));
     this.dirtyPages--;

@@ -111,11 +111,9 @@ function isZeroPage(v: VmmVm, frame: number): boolean {
 
 /** Frames behind pages [a, b) of a VMM's RAM block (-1: not present), into `out`. */
 function framesOf(v: VmmVm, a: number, b: number, out: Int32Array): void {
-  out.fill(-1, 0, b - a);
-  const base = v.ram[0].hva - v.ram[0].gmemOffset;
-  v.process.forEachPresent(base + a * PAGE_SIZE, (b - a) * PAGE_SIZE, (hva, frame) => {
-    out[(hva - base) / PAGE_SIZE - a] = frame;
-  });
+  // By page index (Process.pageIndex()): no 47-bit address per page, no callback.
+  const base = v.process.pageIndex(v.ram[0].hva - v.ram[0].gmemOffset);
+  for (let p = a; p < b; p++) out[p - a] = v.process.lookupIndex(base + p);
 }
 
 const srcFrames = new Int32Array(PAGED_CHUNK);
