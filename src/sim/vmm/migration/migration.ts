@@ -9,8 +9,8 @@
  *   (ram_state_pending_estimate: the pages still dirty in the bitmap); only when it is at or below
  *   `threshold_size` the exact pending (a bitmap sync); completion when that is below the threshold
  *   (or zero); otherwise pages are sent (ram_save_iterate) while the rate limiter allows
- *   (`max-bandwidth` / 10 per 100 ms window, migration_rate_exceeded); there is no iteration cap;
- * - the counters every 100 ms (migration_update_counters): the bandwidth measured over the window,
+ *   (`max-bandwidth` / 10 per 100 ms period, migration_rate_exceeded); there is no iteration cap;
+ * - the counters every 100 ms (migration_update_counters): the bandwidth measured over the period,
  *   `threshold_size = bandwidth × downtime-limit` (or `avail-switchover-bandwidth`), `mbps`,
  *   `pages-per-second`, `expected-downtime` from the bytes dirty at the last sync;
  * - a sync at least a second after the last rate update (migration_bitmap_sync) recomputes
@@ -45,9 +45,9 @@ import { migrationDirtyLimitGuest } from '../dirtylimit';
 export type MigrationStatus = 'setup' | 'active' | 'device' | 'completed' | 'failed' | 'cancelling' | 'cancelled';
 export const MIGRATION_STATUSES: readonly MigrationStatus[] = ['setup', 'active', 'device', 'completed', 'failed', 'cancelling', 'cancelled'];
 
-/** BUFFER_DELAY: the rate limiter's and the counters' window, 100 ms. */
+/** BUFFER_DELAY: the rate limiter's and the counters' period, 100 ms. */
 export const BUFFER_DELAY_NS = 100_000_000;
-/** XFER_LIMIT_RATIO: the limiter allows max-bandwidth / 10 per window. */
+/** XFER_LIMIT_RATIO: the limiter allows max-bandwidth / 10 per period. */
 export const XFER_LIMIT_RATIO = 10;
 /** save_page_header(): be64 offset | flags. */
 export const PAGE_HEADER_BYTES = 8;
@@ -193,7 +193,7 @@ export class MigrationThread implements Actor {
     /** In ms, as QEMU reports it; starts at the downtime limit (migrate_fd_connect). */
     expectedDowntime: 0,
   };
-  /** The 100 ms window (update_iteration_initial_status): its start, bytes and pages then, bytes sent in it. */
+  /** The 100 ms period (update_iteration_initial_status): its start, bytes and pages then, bytes sent in it. */
   private readonly win = { start: 0, bytes: 0, pages: 0, used: 0 };
   /** The period of auto-converge's check and the dirty rate (RAMState). */
   private readonly period = { lastSync: 0, dirtyPages: 0, bytesXferPrev: 0, highCount: 0, lastAnySync: 0 };
@@ -355,7 +355,7 @@ export class MigrationThread implements Actor {
     this.end(now, 'failed', `QEMU cannot start dirty logging for "${this.src}" (${this.error}): pre-copy has no way to know which private pages the guest writes, so the migration fails in setup and the source guest keeps running. Upstream has nothing else to offer: the TDX module's TD migration and the talk's backend-kept log are not upstream.`);
   }
 
-  /** migration_rate_exceeded(): the window's quota is used (max-bandwidth 0: no limit). */
+  /** migration_rate_exceeded(): the period's quota is used (max-bandwidth 0: no limit). */
   private rateExceeded(): boolean {
     const bw = this.parameters['max-bandwidth'];
     return bw > 0 && this.win.used >= bw / XFER_LIMIT_RATIO;
@@ -644,7 +644,7 @@ export class MigrationThread implements Actor {
     return true;
   }
 
-  /** migrate-set-parameters while the migration runs: the next window and check use them. */
+  /** migrate-set-parameters while the migration runs: the next period and check use them. */
   setParameters(p: Partial<MigrationParameters>): void {
     Object.assign(this.parameters, p);
     // vcpu_dirty_rate_stat_collect() reads the period at each one; the quota applies at the next trigger.

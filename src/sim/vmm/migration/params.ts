@@ -6,7 +6,7 @@ import { MiB } from '../../core/units';
 
 /** The parameters this lab's pre-copy uses, by QEMU's QAPI names (MigrationParameters). */
 export interface MigrationParameters {
-  /** Bytes per second; the rate limiter allows a tenth per 100 ms window. Default 128 MiB/s (QEMU 5.2+). */
+  /** Bytes per second; the rate limiter allows a tenth per 100 ms period. Default 128 MiB/s (QEMU 5.2+). */
   'max-bandwidth': number;
   /** Milliseconds the guest may be stopped at switchover. Default 300. */
   'downtime-limit': number;
