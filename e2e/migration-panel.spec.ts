@@ -51,6 +51,8 @@ test('precopy-converges: the migration panel shows the rounds and query-migrate,
 });
 
 test('precopy-hot-set: while it cannot converge, the panel cancels it through the lab, and the status says so', async ({ page }) => {
+  // Up to a dozen whole steps, each a few virtual seconds of migration: slow on a loaded machine.
+  test.setTimeout(240_000);
   await page.goto('/?v=2&preset=precopy-hot-set');
   await expect(page.getByTestId('progress')).toHaveText(/Step 1 of/);
   const panel = page.locator('[data-panel="migration"]');
