@@ -37,6 +37,7 @@ export const VIEW_MODEL_MODULES: readonly string[] = [
   'src/sim/core/units.ts',
   'src/sim/core/page-state.ts',
   'src/sim/core/migration-page-state.ts',
+  'src/sim/scenario/report-json.ts',
 ];
 
 /** One import of one file: `from` and `to` are repository-relative paths with forward slashes. */

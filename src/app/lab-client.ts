@@ -227,6 +227,10 @@ export class LabClient {
   events(from: number, to: number) {
     return this.call((a) => a.events(from, to));
   }
+  /** The report of the run so far as the CLI prints it (undefined without a worker, null before a load). */
+  report() {
+    return this.call((a) => a.report());
+  }
   /** The attack-surface view of one VM (null for an unknown VM). */
   attackSurface(vm: VmRef) {
     return this.call((a) => a.attackSurface(vm));

@@ -13,6 +13,7 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { PRESETS, isPresetId } from '../scenarios';
 import { ScenarioRun } from '../sim/scenario/runner';
+import { reportJson } from '../sim/scenario/report-json';
 import { LIMITS, ScenarioError, scenarioJsonSchema } from '../sim/scenario/schema';
 import { stepTablesMarkdown } from '../sim/scenario/steps';
 
@@ -133,7 +134,7 @@ function* session(argv: string[], out: (s: string) => void, err: (s: string) => 
       const total = run.scenario.steps.length;
       const step = run.scenario.steps[run.next];
       run.notes.push(`interrupted (SIGINT) during step ${run.next} ("${step.do}"): ${run.next} of ${total} steps ran; their results are below`);
-      out(JSON.stringify(run.report(), null, 2));
+      out(reportJson(run.report()));
       say(`${a}: interrupted during step ${run.next} ("${step.do}"): ${run.next} of ${total} steps ran (the report of those is on stdout)`);
       return 130;
     }
@@ -147,7 +148,7 @@ function* session(argv: string[], out: (s: string) => void, err: (s: string) => 
     }
     yield;
   }
-  out(JSON.stringify(run.report(), null, 2));
+  out(reportJson(run.report()));
   return 0;
 }
 

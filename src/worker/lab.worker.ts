@@ -5,6 +5,7 @@
  */
 import * as Comlink from 'comlink';
 import { Lab, snapshotKeyframes } from '../sim/lab';
+import { reportJson } from '../sim/scenario/report-json';
 import { ScenarioError, type ScenarioIssue } from '../sim/scenario/schema';
 import type { CommandResult, FramePacket, LabApi, LoadResult, MomentInput, SeekResult, StepKind, VmRef, WirePacket } from './protocol';
 
@@ -330,6 +331,9 @@ const api: LabApi = {
   },
   async events(from: number, to: number) {
     return query(() => lab!.events(from, to), []);
+  },
+  async report() {
+    return query(() => reportJson(lab!.run.report()), null);
   },
   async attackSurface(vm: VmRef) {
     return query(() => lab!.attackSurface(vm), null);

@@ -95,6 +95,11 @@ export interface LabApi {
   frameInfo(host: string, frame: number): Promise<FrameInfo | null>;
   /** Recorded events numbered [from, to), oldest first (at most 5,000; those the trace dropped are absent). */
   events(from: number, to: number): Promise<SimEvent[]>;
+  /**
+   * The report of the run so far, as `npm run sim` prints it (results of the steps done, every event
+   * the trace keeps, the summary now); null before a scenario loads.
+   */
+  report(): Promise<string | null>;
   /** The attack-surface view of one VM (devices, port and MMIO maps, ACPI, reset state, MSRs, CPUID, capabilities, boot log); null for an unknown VM. */
   attackSurface(vm: VmRef): Promise<AttackSurfaceView | null>;
   /** Assemble a program without running it; the errors with line and column (for the editor). */

@@ -3,6 +3,7 @@ import type { RunExit } from '../kvm/run';
 import type { SurfaceCount } from '../vmm/surface-view';
 import type { MigrationInfo, MigrationRound } from '../vmm/migration/migration';
 import type { MigrationParameters } from '../vmm/migration/params';
+import type { REPORT_FORMAT, REPORT_VERSION } from './report-json';
 
 /** One migration in the report's summary: its setup, query-migrate at the end, and each round. */
 export interface MigrationSummary {
@@ -84,8 +85,8 @@ export interface LinkSummary {
 }
 
 export interface Report {
-  format: 'guest-memory-lab/report';
-  version: 2;
+  format: typeof REPORT_FORMAT;
+  version: typeof REPORT_VERSION;
   title: string;
   seed: number;
   /** What the lab did to the scenario before running it (a version-1 file upgraded, ...). */
@@ -103,3 +104,9 @@ export interface Report {
     migrations?: MigrationSummary[];
   };
 }
+
+/**
+ * A trace saved from the lab's trace panel: a report with only the events it lists (and `notes`
+ * saying which), so whatever reads a report's events reads it unchanged.
+ */
+export type TraceReport = Pick<Report, 'format' | 'version' | 'title' | 'seed' | 'notes' | 'events'>;

@@ -16,6 +16,7 @@ import { SEPT_STATE_NAMES } from '../tdx/sept';
 import { VmmVm } from '../vmm/vmm';
 import { World, type HostNode } from '../world/world';
 import type { HostSummary, Report, StepResult, VmSummary } from './report';
+import { REPORT_FORMAT, REPORT_VERSION } from './report-json';
 import { FLAG_NAMES, LIMITS, capabilityNumber } from './fields';
 import { ScenarioError, parseScenario, type ScenarioT, type StepT } from './schema';
 import { STEP_BY_KIND } from './steps';
@@ -457,8 +458,8 @@ export class ScenarioRun implements StepContext {
   report(): Report {
     const hosts = this.world.hosts.map((h) => hostSummary(h));
     return {
-      format: 'guest-memory-lab/report',
-      version: 2,
+      format: REPORT_FORMAT,
+      version: REPORT_VERSION,
       title: this.scenario.title,
       seed: this.scenario.seed,
       notes: this.notes,
