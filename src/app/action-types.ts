@@ -16,7 +16,7 @@ export interface Action {
   label: string;
   /** What the toolbar button shows, a word of the label (the button's accessible name stays the label). */
   short?: string;
-  /** The shortcut as shown to the user. */
+  /** The shortcut as shown to the user ('' for none: a button in its panel only). */
   shortcut: string;
   keyTest: (e: KeyboardEvent) => boolean;
   perform: (ctx: ActionContext) => void;
@@ -30,6 +30,6 @@ export interface Action {
   toolbar?: boolean;
   /** A step back: drawn joined to the forward step after it. */
   back?: boolean;
-  group: 'run' | 'view' | 'help' | 'migration';
+  group: 'run' | 'view' | 'help' | 'migration' | 'export';
 }
 

@@ -33,6 +33,7 @@ function stepPair(kind: StepKind, key: string, label: string, short: string, bac
 }
 
 import { MIGRATION_ACTIONS } from './migration-actions';
+import { EXPORT_ACTIONS } from './export-actions';
 
 export const SPEEDS = [1, 10, 100, 1000, 5000, 20000, 100000, 500000];
 
@@ -95,6 +96,7 @@ export const ACTIONS: readonly Action[] = [
     },
   },
   ...MIGRATION_ACTIONS,
+  ...EXPORT_ACTIONS,
   {
     id: 'help', label: 'Keyboard shortcuts', short: 'Shortcuts', shortcut: '?', group: 'help', toolbar: true,
     keyTest: (e) => e.key === '?' || (plain(e) && e.key === 'F1'),

@@ -12,7 +12,7 @@ export function HelpOverlay() {
         <table>
           <tbody>
             {ACTIONS.map((a) => (
-              <tr key={a.id}><td><kbd>{a.shortcut}</kbd></td><td>{a.label}</td></tr>
+              <tr key={a.id}><td>{a.shortcut ? <kbd>{a.shortcut}</kbd> : <span title="No shortcut: a button in its panel">—</span>}</td><td>{a.label}</td></tr>
             ))}
           </tbody>
         </table>

@@ -1,6 +1,8 @@
-import { useEffect, useRef, useState } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import type { MigrationView } from '../../../sim/lab';
 import { MIGRATION_PAGE_STATE_INFO } from '../../../sim/view-model';
+import { ExportButton } from '../../components/ExportButton';
+import { exportMapPng, offerMap, slug, type MapSource } from '../../export';
 import { createPageMap, type PageMap } from '../../render/page-map';
 import { MIGRATION_STATE_COLORS, migrationPalette } from '../../render/migration-palette';
 import { MAP_COLORS } from '../../render/page-palette';
@@ -74,6 +76,11 @@ function MigrationPageMap({ m, side, title }: { m: MigrationView; side: Side; ti
   const rows = MIGRATION_PAGE_STATE_INFO.filter((x) => x.side === side);
   const hoverInfo = MIGRATION_PAGE_STATE_INFO.find((x) => x.code === hoverState);
   const label = `${side === 'src' ? 'Source' : 'Destination'} page map of the migration of ${m.vm}`;
+  const figure = useMemo<MapSource>(() => ({
+    ref: null, name: `migration-${slug(m.vm)}-${side === 'src' ? 'source' : 'destination'}`,
+    canvases: () => [canvasRef.current, overlayRef.current].filter((c): c is HTMLCanvasElement => c !== null),
+  }), [m.vm, side]);
+  useEffect(() => offerMap(store, figure), [store, figure]);
 
   return (
     <section className="mig-map" aria-label={title} data-testid={`mig-map-${side}`}>
@@ -82,6 +89,7 @@ function MigrationPageMap({ m, side, title }: { m: MigrationView; side: Side; ti
         <button type="button" onClick={() => mapRef.current?.zoomBy(2)} aria-label={`Zoom in on the ${label}`} title="Zoom in">+</button>
         <button type="button" onClick={() => mapRef.current?.zoomBy(0.5)} aria-label={`Zoom out of the ${label}`} title="Zoom out">−</button>
         <button type="button" onClick={() => mapRef.current?.resetZoom()} aria-label={`Fit the whole ${label}`} title="Fit">Fit</button>
+        <ExportButton id="export-map-png" subject={label} run={() => void exportMapPng(store, figure)} />
         <span className="mig-hover" aria-live="off">
           {hoverInfo && hover !== null ? <>page <span className="mono">{hover.toString(16)}</span>: {hoverInfo.label}</> : `${m.npages.toLocaleString('en')} pages of pc.ram`}
         </span>

@@ -1,4 +1,7 @@
+import { useEffect, useMemo, useRef } from 'react';
 import type { MigrationView } from '../../../sim/lab';
+import { ExportButton } from '../../components/ExportButton';
+import { exportChartPng, exportChartSvg, offerChart, slug, type ChartSource } from '../../export';
 import { MIGRATION_ACTIONS } from '../../migration-actions';
 import { useLabClient } from '../../client-context';
 import { useLab, useLabStore } from '../../store';
@@ -71,6 +74,11 @@ function MigrationControls() {
 /** One migration; `controls`: the registry's controls go under its maps (the first card only). */
 function MigrationCard({ m, controls }: { m: MigrationView; controls: boolean }) {
   const p = m.parameters as unknown as Record<string, number>;
+  const store = useLabStore();
+  // The export (export.ts) saves the chart as the page lays it out: as SVG, or drawn as PNG.
+  const chartBox = useRef<HTMLDivElement>(null);
+  const chart = useMemo<ChartSource>(() => ({ name: `migration-${slug(m.vm)}-rounds`, figure: () => chartBox.current?.querySelector('figure') ?? null }), [m.vm]);
+  useEffect(() => offerChart(store, chart), [store, chart]);
   return (
     <section className="mig-card" aria-label={`Migration of ${m.vm} to ${m.to}`}>
       <h3>
@@ -85,7 +93,13 @@ function MigrationCard({ m, controls }: { m: MigrationView; controls: boolean })
       <MigrationMaps m={m} />
       {controls && <MigrationControls />}
       <div className="mig-body">
-        <RoundsChart rounds={withCurrent(m)} roundCount={m.roundCount} limitMs={p['downtime-limit']} live={m.info} />
+        <div className="mig-chart-box" ref={chartBox}>
+          <div className="mig-chart-export" role="group" aria-label="Save the chart">
+            <ExportButton id="export-chart-svg" subject={`the rounds of ${m.vm}`} run={() => void exportChartSvg(store, chart)} />
+            <ExportButton id="export-chart-png" subject={`the rounds of ${m.vm}`} run={() => void exportChartPng(store, chart)} />
+          </div>
+          <RoundsChart rounds={withCurrent(m)} roundCount={m.roundCount} limitMs={p['downtime-limit']} live={m.info} />
+        </div>
         <QueryMigrateTable info={m.info as unknown as Record<string, unknown>} />
       </div>
     </section>

@@ -2,13 +2,14 @@ import { useEffect, useId, useLayoutEffect, useMemo, useRef, useState, type Keyb
 import type { ArgValue, SimEvent } from '../../../sim/core/trace';
 import { LAYERS, type Layer } from '../../../sim/view-model';
 import { useLabClient } from '../../client-context';
+import { ExportButton } from '../../components/ExportButton';
+import { offerTrace } from '../../export';
 import { useLab, useLabStore } from '../../store';
 import type { FramePacket } from '../../../worker/protocol';
 import { FilteredView, HISTORY_CAP, TraceHistory, indexBySeq } from './trace-history';
+import { ROW, RowLayout, exactTime, formatTime, rowHeight, wrapLines } from './trace-format';
 import './trace-panel.css';
 
-/** Row height in px: rows are positioned by arithmetic, so it is fixed (and matches the CSS). */
-const ROW = 30;
 /** Events fetched per request when filling what the frames of a fast run did not carry. */
 const FILL_BATCH = 2000;
 /** Rows drawn above and below the visible ones, so fast scrolling shows no gaps. */
@@ -19,15 +20,30 @@ const OVERSCAN = 8;
  * new events while following change text in place instead of building rows anew.
  */
 const ROW_SLOTS = 512;
+/** Below this sentence-column width (px), a wrapped sentence goes under the row's other cells. */
+const STACK_BELOW = 260;
 
 const LAYER_LABEL: Record<Layer, string> = {
   guest: 'guest', 'tdx-module': 'TDX module', kvm: 'KVM', vmm: 'VMM', host: 'host', link: 'link',
 };
 
+/** The columns' headings, with what each holds as a tooltip. */
+const COLUMNS: readonly { cls: string; label: string; tip: string }[] = [
+  { cls: 'trace-badge-col', label: 'Layer', tip: 'Where in the stack the event happened: the guest, the TDX module, KVM, the VMM (QEMU), the host kernel, or a link between hosts.' },
+  { cls: 'trace-seq', label: 'Event', tip: 'The event\'s number (seq), counted from 0 when the scenario started.' },
+  { cls: 'trace-time', label: 'Time', tip: 'Virtual time since the scenario started, from the lab\'s cost table (not a measurement). Hover a time for the exact nanoseconds.' },
+  { cls: 'trace-vm', label: 'VM', tip: 'The VM the event is about; "host" for an event of the host as a whole.' },
+  { cls: 'trace-name', label: 'Name', tip: 'The real identifier: an ioctl, an exit reason, a SEAMCALL or TDCALL leaf, an exception, a kernel or QEMU function.' },
+  { cls: 'trace-text', label: 'What happened', tip: 'One sentence to read aloud. Select a row, or maximise the panel, to read every sentence whole.' },
+];
+
 /**
  * The trace: every event in a virtualised list (frames carry the newest events; when the guest
  * pauses, the ones a fast run skipped are fetched from the worker) (only the visible rows are in the DOM), coloured by
  * layer, filterable by layer and by name; selecting an event highlights the pages it touched.
+ * Columns have headings; the selected row's sentence wraps, and every row's does while the panel is
+ * maximised (rows are then as tall as their sentence, still placed by arithmetic: trace-format.ts).
+ * The rows listed can be saved as CSV or as JSON in the report's shape (export.ts).
  */
 export function TracePanel() {
   const store = useLabStore();
@@ -51,6 +67,11 @@ export function TracePanel() {
   }), [view, history.h, history.version, layers, query, inText]);
 
   const list = useRef<HTMLDivElement>(null);
+  const textHead = useRef<HTMLSpanElement>(null);
+  const firstHead = useRef<HTMLSpanElement>(null);
+  const saveMenu = useRef<HTMLDetailsElement>(null);
+  const closeSave = () => saveMenu.current?.removeAttribute('open');
+  const wrapAll = useLab((s) => s.maximized === 'trace');
   const [scrollTop, setScrollTop] = useState(0);
   const [height, setHeight] = useState(300);
   const [follow, setFollow] = useState(true);
@@ -67,31 +88,81 @@ export function TracePanel() {
     return () => ro.disconnect();
   }, []);
 
+  // The sentence column's width (and the whole row's), and the list's font, for wrapping sentences by
+  // arithmetic. Where the column is narrow (the 2×2 grid), a wrapped sentence goes under its row's
+  // other cells, across the whole row ("stacked").
+  const [widths, setWidths] = useState({ text: 0, row: 0 });
+  const [font, setFont] = useState('');
+  useEffect(() => {
+    const head = textHead.current, start = firstHead.current, el = list.current;
+    if (!head || !start || !el) return;
+    const ro = new ResizeObserver(() => {
+      setWidths({ text: head.clientWidth, row: Math.round(head.getBoundingClientRect().right - start.getBoundingClientRect().left) });
+      const cs = getComputedStyle(el);
+      setFont(`${cs.fontStyle} ${cs.fontWeight} ${cs.fontSize} ${cs.fontFamily}`);
+    });
+    ro.observe(head);
+    return () => ro.disconnect();
+  }, []);
+  const stacked = widths.text < STACK_BELOW;
+  const linesOf = useMemo(() => sentenceLines(font, stacked ? widths.row : widths.text), [font, stacked, widths]);
+  const selIndex = selected ? indexBySeq(rows, selected.seq) : -1;
+  const layout = useMemo(() => new RowLayout(rows.length, (i) => (wrapAll || i === selIndex ? rowHeight(linesOf(rows[i]) + (stacked ? 1 : 0)) : ROW)),
+    [rows, wrapAll, selIndex, linesOf, stacked]);
+  const layoutRef = useRef(layout);
+  useLayoutEffect(() => {
+    layoutRef.current = layout;
+  }, [layout]);
+
   // Follow the newest event unless the reader scrolled up. Scrolled in the commit: its layout is the
   // one the new rows need anyway (the panel is contained, so it is the panel's alone), and the scroll
   // event that follows then reads a clean layout. Deferred to a later animation frame, the scroll
   // made a second layout, and the scroll event a third.
   useLayoutEffect(() => {
     const el = list.current;
-    if (el && follow) el.scrollTop = rows.length * ROW;
-  }, [follow, rows, height]);
+    if (el && follow) el.scrollTop = layout.total;
+  }, [follow, layout, height]);
+
+  // The export (export.ts) saves the rows listed, with notes saying which they are.
+  const listed = useRef({ rows, kept, eventCount, layers, query, inText });
+  useLayoutEffect(() => {
+    listed.current = { rows, kept, eventCount, layers, query, inText };
+  });
+  useEffect(() => offerTrace(store, () => {
+    const x = listed.current;
+    const notes = [`The trace panel's ${x.rows.length.toLocaleString('en')} listed events, of the ${x.kept.toLocaleString('en')} it kept${x.eventCount > x.kept ? ` (the run recorded ${x.eventCount.toLocaleString('en')}: the panel keeps the newest ${HISTORY_CAP.toLocaleString('en')})` : ''}; the whole report has every event.`];
+    if (x.layers.size < LAYERS.length) notes.push(`Layers listed: ${LAYERS.filter((l) => x.layers.has(l)).join(', ') || 'none'}.`);
+    if (x.query) notes.push(`Only events whose name${x.inText ? ' or sentence' : ''} contains "${x.query}".`);
+    return { events: x.rows, notes };
+  }), [store]);
 
   const select = (e: SimEvent) => store.setState({ selectedEvent: { seq: e.seq, host: e.host, vm: e.vm, gfns: e.gfns ?? null } });
 
-  const selIndex = selected ? indexBySeq(rows, selected.seq) : -1;
   // Following, the list is drawn where the scroll below will put it (at the end), so new events
   // are one render and one layout, not a second pair when the scroll event reports the new position.
-  const top = follow ? Math.max(0, rows.length * ROW - height) : scrollTop;
-  const first = Math.max(0, Math.floor(top / ROW) - OVERSCAN);
-  const last = Math.min(rows.length, Math.ceil((top + height) / ROW) + OVERSCAN);
+  const top = follow ? Math.max(0, layout.total - height) : scrollTop;
+  const first = Math.max(0, layout.indexAt(top) - OVERSCAN);
+  const last = Math.min(rows.length, layout.indexAt(top + height) + 1 + OVERSCAN);
   const rowId = (seq: number) => `${listId}-ev-${seq}`;
 
   const reveal = (i: number) => {
     const el = list.current;
     if (!el) return;
-    if (i * ROW < el.scrollTop) el.scrollTop = i * ROW;
-    else if ((i + 1) * ROW > el.scrollTop + el.clientHeight) el.scrollTop = (i + 1) * ROW - el.clientHeight;
+    const l = layoutRef.current;
+    if (l.top(i) < el.scrollTop) el.scrollTop = l.top(i);
+    else if (l.bottom(i) > el.scrollTop + el.clientHeight) el.scrollTop = Math.min(l.top(i), l.bottom(i) - el.clientHeight);
   };
+
+  // The selected row grows to its whole sentence: keep all of it in view (its top first, if it is taller than the list).
+  const selBottom = selIndex >= 0 ? layout.bottom(selIndex) : -1;
+  useLayoutEffect(() => {
+    const el = list.current;
+    if (!el || selBottom < 0 || follow) return;
+    const l = layoutRef.current;
+    if (selIndex < l.count && l.top(selIndex) >= el.scrollTop && selBottom > el.scrollTop + el.clientHeight) {
+      el.scrollTop = Math.min(l.top(selIndex), selBottom - el.clientHeight);
+    }
+  }, [selIndex, selBottom, follow]);
 
   // An event selected elsewhere (another panel, a lesson) is brought into view.
   const selSeq = selected?.seq ?? null;
@@ -103,16 +174,20 @@ export function TracePanel() {
     const el = list.current;
     if (selSeq === null || !el) return;
     const i = indexBySeq(rowsRef.current, selSeq);
-    if (i < 0 || (i * ROW >= el.scrollTop && (i + 1) * ROW <= el.scrollTop + el.clientHeight)) return;
+    const l = layoutRef.current;
+    if (i < 0 || i >= l.count || (l.top(i) >= el.scrollTop && l.bottom(i) <= el.scrollTop + el.clientHeight)) return;
     setFollow(false);
-    el.scrollTop = Math.max(0, i * ROW - el.clientHeight / 2);
+    el.scrollTop = Math.max(0, l.top(i) - el.clientHeight / 2);
   }, [selSeq]);
 
   const onKeyDown = (e: KeyboardEvent<HTMLDivElement>) => {
     if (!rows.length) return;
     const page = Math.max(1, Math.floor(height / ROW) - 1);
-    const top = Math.min(rows.length - 1, Math.ceil(scrollTop / ROW));
-    const bottom = Math.max(0, Math.min(rows.length - 1, Math.floor((scrollTop + height) / ROW) - 1));
+    // The first and the last row wholly in view.
+    const t = layout.indexAt(scrollTop);
+    const top = Math.min(rows.length - 1, layout.top(t) < scrollTop ? t + 1 : t);
+    const b = layout.indexAt(scrollTop + height - 1);
+    const bottom = Math.max(0, Math.min(rows.length - 1, layout.bottom(b) > scrollTop + height ? b - 1 : b));
     const from = selIndex;
     let to: number | null = null;
     switch (e.key) {
@@ -186,10 +261,25 @@ export function TracePanel() {
         {!follow && (
           <button type="button" className="trace-jump" onClick={() => setFollow(true)}>Jump to newest ↓</button>
         )}
+        {/* One small button in the filter bar (the 2×2 grid's panel has no room for three): the saves open under it. */}
+        <details className="trace-export" ref={saveMenu} data-testid="trace-save">
+          <summary title="Save the rows listed (CSV or JSON, keys O and Shift+O) or the whole report (W)">⤓ Save…</summary>
+          <div className="trace-export-menu" role="group" aria-label="Save the trace">
+            <ExportButton id="export-trace-csv" after={closeSave} />
+            <ExportButton id="export-trace-json" after={closeSave} />
+            <ExportButton id="export-report" after={closeSave} />
+          </div>
+        </details>
       </div>
 
       <div className="trace-body">
-        <div ref={list} className="trace-list" role="listbox" tabIndex={0} aria-label="Trace events, newest last"
+        <div className="trace-table">
+        <div className="trace-cols trace-head" aria-hidden="true" data-testid="trace-head">
+          {COLUMNS.map((c) => (
+            <span key={c.cls} className={c.cls} title={c.tip} ref={c.cls === 'trace-text' ? textHead : c.cls === 'trace-badge-col' ? firstHead : undefined}>{c.label}</span>
+          ))}
+        </div>
+        <div ref={list} className={stacked ? 'trace-list stacked' : 'trace-list'} role="listbox" tabIndex={0} aria-label="Trace events, newest last"
           aria-activedescendant={selIndex >= first && selIndex < last ? rowId(rows[selIndex].seq) : undefined}
           data-testid="trace-list" onKeyDown={onKeyDown}
           onScroll={(ev) => {
@@ -201,13 +291,15 @@ export function TracePanel() {
             lastTop.current = el.scrollTop;
             setScrollTop(el.scrollTop);
           }}>
-          <div className="trace-spacer" role="presentation" style={{ height: rows.length * ROW }}>
+          <div className="trace-spacer" role="presentation" style={{ height: layout.total }}>
             {visible.map((e, k) => {
               const i = first + k;
               const sel = i === selIndex;
+              const h = layout.bottom(i) - layout.top(i);
               return (
                 <div key={i % ROW_SLOTS} id={rowId(e.seq)} role="option" aria-selected={sel} aria-posinset={i + 1} aria-setsize={rows.length}
-                  className={`trace-row layer-${e.layer}${sel ? ' selected' : ''}`} style={{ top: i * ROW }} title={e.host ? `${e.host}: ${e.text}` : e.text}
+                  className={`trace-cols trace-row layer-${e.layer}${sel ? ' selected' : ''}${wrapAll || sel ? ' wrap' : ''}`}
+                  style={h === ROW ? { top: layout.top(i) } : { top: layout.top(i), height: h }} title={e.host ? `${e.host}: ${e.text}` : e.text}
                   data-testid="trace-row" data-seq={e.seq}
                   onClick={() => {
                     select(e);
@@ -218,7 +310,7 @@ export function TracePanel() {
                   }}>
                   <span className="trace-badge">{LAYER_LABEL[e.layer]}</span>
                   <span className="trace-seq">#{e.seq}</span>
-                  <span className="trace-time">{formatTime(e.t)}</span>
+                  <span className="trace-time" title={exactTime(e.t)}>{formatTime(e.t)}</span>
                   <span className="trace-vm">{e.vm ?? 'host'}</span>
                   <code className="trace-name">{e.name}</code>
                   <span className="trace-text">{e.text}</span>
@@ -227,6 +319,7 @@ export function TracePanel() {
             })}
           </div>
           {rows.length === 0 && <p className="trace-empty">{history.h.events.length ? 'No event matches the filter.' : 'No events yet.'}</p>}
+        </div>
         </div>
         <EventDetails event={selectedEvent} seq={selected?.seq ?? null} onSeek={(seq) => void client.seek(seq)} />
       </div>
@@ -294,9 +387,30 @@ function useHistory(): { h: TraceHistory; version: number } {
   return { h, version };
 }
 
-/** Virtual time: ns in the trace, µs on screen. */
-function formatTime(ns: number): string {
-  return `${(ns / 1000).toLocaleString('en', { minimumFractionDigits: 1, maximumFractionDigits: 1 })} µs`;
+/**
+ * A sentence's lines in the sentence column (`width` px, `font`), remembered per event while the
+ * column keeps its width: a maximised list of twenty thousand rows measures each sentence once.
+ */
+function sentenceLines(font: string, width: number): (e: SimEvent) => number {
+  if (!font || width <= 0 || typeof document === 'undefined') return () => 1;
+  const g = document.createElement('canvas').getContext('2d');
+  if (!g) return () => 1;
+  g.font = font;
+  const words = new Map<string, number>();
+  const measure = (s: string) => {
+    let w = words.get(s);
+    if (w === undefined) {
+      w = g.measureText(s).width;
+      if (words.size < 50_000) words.set(s, w);
+    }
+    return w;
+  };
+  const lines = new WeakMap<SimEvent, number>();
+  return (e) => {
+    let n = lines.get(e);
+    if (n === undefined) lines.set(e, (n = wrapLines(e.text, width, measure)));
+    return n;
+  };
 }
 
 function formatArg(v: ArgValue): string {

@@ -1,5 +1,7 @@
 import { useEffect, useId, useLayoutEffect, useMemo, useRef, useState, type KeyboardEvent } from 'react';
 import { PAGE_STATE_INFO } from '../../../sim/view-model';
+import { ExportButton } from '../../components/ExportButton';
+import { exportMapPng, offerMap, slug, type MapSource } from '../../export';
 import { createPageMap, defaultColumns, type PageMap } from '../../render/page-map';
 import { MAP_COLORS, pagePalette } from '../../render/page-palette';
 import { selectPage, useLab, useLabStore, type LabState } from '../../store';
@@ -33,6 +35,13 @@ export function PageMapView({ vm }: { vm: VmFacts }) {
   const ranges = useMemo(() => memslotRanges(vm), [vm]);
   const hostCount = useLab((s) => s.packet?.frame.hosts.length ?? 0);
   const label = vmLabel({ host, vm: name }, hostCount);
+
+  // The export (export.ts) saves the map as drawn: its picture and its overlay, at the zoom shown.
+  const figure = useMemo<MapSource>(() => ({
+    ref: { host, vm: name }, name: `${slug(label)}-page-map`,
+    canvases: () => [canvasRef.current, overlayRef.current].filter((c): c is HTMLCanvasElement => c !== null),
+  }), [host, name, label]);
+  useEffect(() => offerMap(store, figure), [store, figure]);
 
   useEffect(() => {
     const canvas = canvasRef.current, overlay = overlayRef.current;
@@ -181,6 +190,7 @@ export function PageMapView({ vm }: { vm: VmFacts }) {
         <button type="button" onClick={() => mapRef.current?.zoomBy(2)} aria-label={`Zoom in on ${label}'s page map`} title="Zoom in (+)">+</button>
         <button type="button" onClick={() => mapRef.current?.zoomBy(0.5)} aria-label={`Zoom out of ${label}'s page map`} title="Zoom out (−)">−</button>
         <button type="button" onClick={() => mapRef.current?.resetZoom()} aria-label={`Fit ${label}'s whole page map`} title="Fit (0)">Fit</button>
+        <ExportButton id="export-map-png" subject={`${label}'s page map`} run={() => void exportMapPng(store, figure)} />
         <form className="pm-goto" onSubmit={onGoto}>
           <label>
             <span>Go to GPA</span>
