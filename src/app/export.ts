@@ -113,13 +113,17 @@ function toPng(canvas: HTMLCanvasElement): Promise<Blob> {
  * Canvases stacked in order (a page map's picture, then its overlay with the selection and the
  * highlighted pages) as one PNG, pixel for pixel as shown: at the map's current zoom and pan.
  */
-export function canvasPng(layers: readonly HTMLCanvasElement[]): Promise<Blob> {
+export function canvasPng(layers: readonly HTMLCanvasElement[], background: string | null = null): Promise<Blob> {
   const base = layers[0];
   const out = document.createElement('canvas');
   out.width = base.width;
   out.height = base.height;
   const g = out.getContext('2d');
   if (!g) return Promise.reject(new Error('no 2D canvas to draw the PNG on'));
+  if (background) {
+    g.fillStyle = background;
+    g.fillRect(0, 0, out.width, out.height);
+  }
   for (const c of layers) if (c.width > 0 && c.height > 0) g.drawImage(c, 0, 0, out.width, out.height);
   return toPng(out);
 }
@@ -342,7 +346,8 @@ export async function exportMapPng(store: LabStore, map: MapSource | null = mapS
   if (!map) return false;
   const canvases = map.canvases();
   if (!canvases.length || canvases[0].width === 0) return false;
-  saveBlob(await canvasPng(canvases), `${fileBase(store.getState())}-${slug(map.name)}.png`);
+  // On the page's background (the canvas leaves the space around the map transparent).
+  saveBlob(await canvasPng(canvases, backgroundOf(canvases[0])), `${fileBase(store.getState())}-${slug(map.name)}.png`);
   return true;
 }
 

@@ -2,6 +2,7 @@ import { useRef } from 'react';
 import { PRESETS, isPresetId } from '../../scenarios';
 import { ACTIONS } from '../actions';
 import { useLabClient } from '../client-context';
+import { saveText } from '../export';
 import { useLab, useLabStore, type ViewId } from '../store';
 import { MAX_SCENARIO_BYTES } from '../url';
 
@@ -51,12 +52,8 @@ export function Header() {
 
   const exportFile = () => {
     const s = store.getState().scenario;
-    const blob = new Blob([JSON.stringify(s, null, 2)], { type: 'application/json' });
-    const a = document.createElement('a');
-    a.href = URL.createObjectURL(blob);
-    a.download = `${source.startsWith('imported: ') ? source.slice(10).replace(/\.json$/, '') : source || 'scenario'}.json`;
-    a.click();
-    URL.revokeObjectURL(a.href);
+    // The URL outlives the click (export.ts saveBlob): revoked at once, a browser may not have read it yet.
+    saveText(JSON.stringify(s, null, 2), `${source.startsWith('imported: ') ? source.slice(10).replace(/\.json$/, '') : source || 'scenario'}.json`, 'application/json');
   };
 
   return (
@@ -72,7 +69,8 @@ export function Header() {
       <button type="button" className="secondary" onClick={() => fileInput.current?.click()}>Import…</button>
       <input ref={fileInput} type="file" accept=".json,application/json" hidden data-testid="import-file"
         onChange={(e) => { const f = e.target.files?.[0]; if (f) void importFile(f); e.target.value = ''; }} />
-      <button type="button" className="secondary" onClick={exportFile} disabled={!hasScenario}>Export</button>
+      <button type="button" className="secondary" onClick={exportFile} disabled={!hasScenario}
+        title="Save the scenario as JSON, to import it later or share it (the trace, the report and figures are saved from their panels)">Export</button>
       <div className="view-switch" role="group" aria-label="View">
         {VIEWS.map((v) => (
           <button key={v.id} type="button" aria-pressed={view === v.id} aria-keyshortcuts="V" title={`${v.label} view (V switches)`}
