@@ -114,7 +114,7 @@ test('a page map saves as a PNG at its zoom, the migration chart as SVG and PNG'
   // The source page map, zoomed in: the PNG is the canvas as shown, pixel for pixel.
   const map = panel.getByTestId('mig-map-src');
   await map.getByRole('button', { name: /^Zoom in/ }).click();
-  const png = await save(page, () => map.getByRole('button', { name: /page map as PNG/ }).click());
+  const png = await save(page, () => map.getByRole('button', { name: /^Save the Source page map .* as PNG/ }).click());
   expect(png.name).toMatch(/^precopy-converges-migration-.*-source\.png$/);
   expect([...png.bytes.subarray(0, 8)]).toEqual(PNG_SIGNATURE);
   const size = await map.locator('canvas.pm-static').evaluate((c: HTMLCanvasElement) => [c.width, c.height]);
@@ -142,6 +142,11 @@ test('a page map saves as a PNG at its zoom, the migration chart as SVG and PNG'
   const figure = await panel.locator('figure.mig-chart').first().boundingBox();
   // Drawn at twice the size the page lays the chart out at.
   expect(chartPng.bytes.readUInt32BE(16)).toBe(2 * Math.ceil(figure!.width));
+
+  // F: the focused VM's page map in the translation panel.
+  const focused = await save(page, () => page.keyboard.press('f'));
+  expect(focused.name).toMatch(/^precopy-converges-guest.*-page-map\.png$/);
+  expect([...focused.bytes.subarray(0, 8)]).toEqual(PNG_SIGNATURE);
 });
 
 test('the trace reads as a table: headings, times with units, whole sentences when selected or maximised; axe finds nothing', async ({ page }) => {

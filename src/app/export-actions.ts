@@ -25,7 +25,7 @@ function why(s: LabState, panel: string, ...panels: LabState['maximized'][]): st
 type ExportAction = Omit<Action, 'why' | 'enabled'> & { why: (s: LabState) => string | null };
 
 const traceWhy = (s: LabState) => why(s, 'trace panel', 'trace');
-const mapWhy = (s: LabState) => why(s, 'page map', 'translation', 'migration');
+const mapWhy = (s: LabState) => why(s, 'page map', 'translation', 'migration', 'host');
 const chartWhy = (s: LabState) => why(s, 'migration chart', 'migration') ?? (hasMigration(s) ? null : 'No migration yet: the chart appears once one starts.');
 
 const ENTRIES: readonly ExportAction[] = [
@@ -43,7 +43,7 @@ const ENTRIES: readonly ExportAction[] = [
     perform: ({ store, client }) => void exportReport(store, () => client.report()),
   },
   {
-    id: 'export-map-png', label: 'Save the focused VM\'s page map as PNG (at its zoom)', short: 'PNG', shortcut: 'F', group: 'export',
+    id: 'export-map-png', label: 'Save the focused VM\'s page map as PNG (as shown, at its zoom)', short: 'PNG', shortcut: 'F', group: 'export',
     keyTest: key('f', false), why: mapWhy, perform: ({ store }) => void exportMapPng(store),
   },
   {

@@ -308,10 +308,10 @@ export function offerChart(store: LabStore, source: ChartSource): () => void {
 }
 
 export const traceSource = (store: LabStore) => sources(store).trace;
-/** The page map of `prefer` (the focused VM) if one is shown, else the first one shown. */
+/** The page map of `prefer` (the focused VM) if one is shown, else the first one shown (a guest's before a host's frame map). */
 export function mapSource(store: LabStore, prefer: VmRef | null): MapSource | null {
   const maps = [...sources(store).maps];
-  return maps.find((m) => prefer && m.ref && m.ref.host === prefer.host && m.ref.vm === prefer.vm) ?? maps[0] ?? null;
+  return maps.find((m) => prefer && m.ref && m.ref.host === prefer.host && m.ref.vm === prefer.vm) ?? maps.find((m) => m.ref) ?? maps[0] ?? null;
 }
 /** The newest migration's chart (the first one mounted: the panel shows the newest first). */
 export const chartSource = (store: LabStore) => sources(store).charts.values().next().value ?? null;

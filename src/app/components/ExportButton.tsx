@@ -6,14 +6,15 @@ import { useLab, useLabStore } from '../store';
  * An export entry of the action registry (export-actions.ts) as a button in a panel's chrome: its
  * short word on the button, its full label (and the panel's subject) as its accessible name, the
  * shortcut or the reason it is disabled as its tooltip. `run` replaces the registry's perform when
- * the button knows exactly what to export (this map, this chart); `after` runs once it is started.
+ * the button knows exactly what to export (this map, this chart), and `name` then says what that is;
+ * `after` runs once it is started.
  */
-export function ExportButton({ id, subject, run, after }: { id: string; subject?: string; run?: () => void; after?: () => void }) {
+export function ExportButton({ id, subject, name: named, run, after }: { id: string; subject?: string; name?: string; run?: () => void; after?: () => void }) {
   const a = exportAction(id);
   const client = useLabClient();
   const store = useLabStore();
   const why = useLab((s) => a.why?.(s) ?? null);
-  const name = subject ? `${a.label}: ${subject}` : a.label;
+  const name = named ?? (subject ? `${a.label}: ${subject}` : a.label);
   return (
     <button type="button" className="export-button" disabled={why !== null} aria-label={name}
       aria-keyshortcuts={a.shortcut || undefined} title={why ?? (a.shortcut ? `${name} (${a.shortcut})` : name)}

@@ -1,6 +1,8 @@
 import { useEffect, useMemo, useRef, useState, type KeyboardEvent } from 'react';
 import type { FrameInfo } from '../../../sim/inspect';
 import { useLabClient } from '../../client-context';
+import { ExportButton } from '../../components/ExportButton';
+import { exportMapPng, offerMap, slug, type MapSource } from '../../export';
 import { createFrameMap, type FrameMap } from '../../render/frame-map';
 import { useLab, useLabStore } from '../../store';
 import { findHostOwners } from '../../vm-ref';
@@ -34,6 +36,11 @@ export function FrameMapView({ host, vms, onPick, onUseGpa }: FrameMapViewProps)
   const eventCount = useLab((s) => s.packet?.frame.eventCount ?? 0);
   const canvasRef = useRef<HTMLCanvasElement>(null);
   const mapRef = useRef<FrameMap | null>(null);
+  // The export (export.ts) saves the host's map as drawn, at its zoom.
+  const figure = useMemo<MapSource>(() => ({
+    ref: null, name: `${slug(host)}-frames`, canvases: () => (canvasRef.current ? [canvasRef.current] : []),
+  }), [host]);
+  useEffect(() => offerMap(store, figure), [store, figure]);
   const ownersRef = useRef<Uint8Array>(new Uint8Array(0));
   const [stats, setStats] = useState<OwnerStats | null>(null);
   const [range, setRange] = useState<MapRange>('guests');
@@ -179,6 +186,7 @@ export function FrameMapView({ host, vms, onPick, onUseGpa }: FrameMapViewProps)
         <button type="button" onClick={() => mapRef.current?.zoomBy(2)} aria-label={`Zoom in on ${host}'s frame map`}>Zoom in</button>
         <button type="button" onClick={() => mapRef.current?.zoomBy(0.5)} aria-label={`Zoom out of ${host}'s frame map`}>Zoom out</button>
         <button type="button" onClick={() => mapRef.current?.resetZoom()} aria-label={`Fit ${host}'s frame map`}>Fit</button>
+        <ExportButton id="export-map-png" name={`Save ${host}'s frame map as PNG (as shown, at its zoom)`} run={() => void exportMapPng(store, figure)} />
       </div>
       <canvas
         ref={canvasRef}

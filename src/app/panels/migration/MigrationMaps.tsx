@@ -89,7 +89,7 @@ function MigrationPageMap({ m, side, title }: { m: MigrationView; side: Side; ti
         <button type="button" onClick={() => mapRef.current?.zoomBy(2)} aria-label={`Zoom in on the ${label}`} title="Zoom in">+</button>
         <button type="button" onClick={() => mapRef.current?.zoomBy(0.5)} aria-label={`Zoom out of the ${label}`} title="Zoom out">−</button>
         <button type="button" onClick={() => mapRef.current?.resetZoom()} aria-label={`Fit the whole ${label}`} title="Fit">Fit</button>
-        <ExportButton id="export-map-png" subject={label} run={() => void exportMapPng(store, figure)} />
+        <ExportButton id="export-map-png" name={`Save the ${label} as PNG (as shown, at its zoom)`} run={() => void exportMapPng(store, figure)} />
         <span className="mig-hover" aria-live="off">
           {hoverInfo && hover !== null ? <>page <span className="mono">{hover.toString(16)}</span>: {hoverInfo.label}</> : `${m.npages.toLocaleString('en')} pages of pc.ram`}
         </span>

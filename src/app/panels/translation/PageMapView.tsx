@@ -190,7 +190,7 @@ export function PageMapView({ vm }: { vm: VmFacts }) {
         <button type="button" onClick={() => mapRef.current?.zoomBy(2)} aria-label={`Zoom in on ${label}'s page map`} title="Zoom in (+)">+</button>
         <button type="button" onClick={() => mapRef.current?.zoomBy(0.5)} aria-label={`Zoom out of ${label}'s page map`} title="Zoom out (−)">−</button>
         <button type="button" onClick={() => mapRef.current?.resetZoom()} aria-label={`Fit ${label}'s whole page map`} title="Fit (0)">Fit</button>
-        <ExportButton id="export-map-png" subject={`${label}'s page map`} run={() => void exportMapPng(store, figure)} />
+        <ExportButton id="export-map-png" name={`Save ${label}'s page map as PNG (as shown, at its zoom)`} run={() => void exportMapPng(store, figure)} />
         <form className="pm-goto" onSubmit={onGoto}>
           <label>
             <span>Go to GPA</span>
