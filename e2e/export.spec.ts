@@ -184,5 +184,11 @@ test('the trace reads as a table: headings, times with units, whole sentences wh
   const text = row.locator('.trace-text');
   expect(await text.evaluate((t) => t.scrollHeight <= t.clientHeight + 1 && t.getBoundingClientRect().bottom <= t.parentElement!.getBoundingClientRect().bottom + 1)).toBe(true);
   await trace(page).getByTestId('trace-save').locator('summary').click();
+  await expect(trace(page).getByRole('button', { name: /whole report/ })).toBeVisible();
+  expect(await axe()).toEqual([]);
+  // And in the other theme, the headings and the open menu included.
+  const theme = await page.locator('html').getAttribute('data-theme');
+  await page.keyboard.press('t');
+  await expect(page.locator('html')).toHaveAttribute('data-theme', theme === 'dark' ? 'light' : 'dark');
   expect(await axe()).toEqual([]);
 });
