@@ -40,7 +40,7 @@ import { CAPABILITY_NAMES, DEFAULT_CAPABILITIES, DEFAULT_PARAMETERS, type Migrat
 import { loadVmState, saveVmState, streamSize } from './vmstate';
 import { TdMigrationPath, type TdDesign } from './td-export';
 import { migrationDirtyLimitGuest } from '../dirtylimit';
-import { PostcopyIncoming, REQ_PAGES_BYTES } from './postcopy';
+import { PostcopyIncoming, REQ_PAGES_BYTES, type PostcopySummary } from './postcopy';
 
 /** MigrationStatus, the values a pre-copy and a post-copy go through (qapi/migration.json). */
 export type MigrationStatus = 'setup' | 'active' | 'device' | 'postcopy-active' | 'postcopy-paused' | 'postcopy-recover-setup' | 'postcopy-recover'
@@ -781,6 +781,7 @@ export class MigrationThread implements Actor {
     const q = this.pc.queue.splice(0);
     for (const p of q) {
       if (!this.bit(p)) {
+        this.incoming.servedInFlight(p);
         this.emit('get_queued_page_not_dirty', { page: p, gpa: hex(p * PAGE_SIZE) },
           `The source gets the request for page ${p}, which has gone already (it is on the link): nothing to send again.`);
         continue;
@@ -863,7 +864,7 @@ export class MigrationThread implements Actor {
         src.threads.forEach((t, i) => dst.threads[i].adopt(t));
         dst.startIncoming(this.src);
         this.pc.downtimeEndNs = now;
-        inc.run();
+        inc.run(now);
         return;
       }
       case 'pc-ram': {
@@ -1050,12 +1051,22 @@ export class MigrationThread implements Actor {
   }
 
   /** For the report: query-migrate at the end, the rounds, and the setup. */
-  summary(now: number): { vm: string; to: string; link: string; parameters: MigrationParameters; capabilities: string[]; info: MigrationInfo; rounds: MigrationRound[]; td_design?: TdDesign } {
+  summary(now: number): { vm: string; to: string; link: string; parameters: MigrationParameters; capabilities: string[]; info: MigrationInfo; rounds: MigrationRound[]; td_design?: TdDesign; postcopy?: PostcopySummary } {
     return {
       vm: this.src, to: this.dst, link: this.link, parameters: { ...this.parameters },
       capabilities: CAPABILITY_NAMES.filter((c) => this.capabilities[c]), info: this.info(now), rounds: this.rounds.map((r) => ({ ...r })),
       // A VM with private memory: the design it followed ('talk' and 'tdx-module' are not upstream).
       ...(this.tdDesign ? { td_design: this.tdDesign } : {}),
+      ...(this.incoming.page.length ? { postcopy: this.postcopySummary(now) } : {}),
+    };
+  }
+
+  /** The destination's post-copy side, for the report and the panel. */
+  postcopySummary(now: number): PostcopySummary {
+    const inc = this.incoming;
+    return {
+      destination: inc.info(this.capabilities['postcopy-blocktime'], now), phase: inc.phase, counts: { ...inc.counts },
+      received: inc.received, npages: this.npages,
     };
   }
 
