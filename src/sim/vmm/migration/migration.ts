@@ -217,6 +217,8 @@ export class MigrationThread implements Actor {
   /** Post-copy on the source: requested pages not yet sent (src_page_requests), counters, batches in flight by id. */
   readonly pc = {
     queue: [] as number[], requests: 0, bytes: 0, startNs: 0, downtimeEndNs: 0, bgNextAt: 0, batchSeq: 0, endSent: false,
+    /** Page requests the link lost on their way to the source (a cut); the destination asks again after a recovery. */
+    requestsLost: 0,
     /** The source's bitmap when the discard went out (what the destination drops when it arrives). */
     discardMap: new Uint32Array(0),
   };
@@ -631,6 +633,7 @@ export class MigrationThread implements Actor {
     if (this.finished || this.status === 'cancelling') return;
     const now = t.endedAt ?? this.w.src.vm.clock.now;
     const what = String(args.what ?? 'ram');
+    if (t.state === 'failed' && what === 'req') this.pc.requestsLost++;
     if (t.state === 'failed' && this.inPostcopy) {
       // Before the destination runs the guest, the source's copy is still whole: the migration fails and the source goes on.
       if (this.incoming.phase !== 'running' && this.incoming.phase !== 'end') return this.postcopyFailEarly(now);
