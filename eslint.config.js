@@ -66,7 +66,7 @@ const simLayering = [
   ]),
   layerRule(['src/sim/*.ts'], ['**/view-model']),
   // view-model.ts and its leaf modules (VIEW_MODEL_MODULES in src/layering.ts) are all the page bundles.
-  layerRule(['src/sim/view-model.ts'], ['./**', '!./core', '!./core/trace-layers', '!./core/page-state', '!./core/migration-page-state', '!./core/units']),
+  layerRule(['src/sim/view-model.ts'], ['./**', '!./core', '!./core/trace-layers', '!./core/page-state', '!./core/migration-page-state', '!./core/units', '!./scenario', '!./scenario/report-json']),
 ];
 
 // The app runs no simulator code: values come only from src/sim/view-model.ts, the rest is types.
