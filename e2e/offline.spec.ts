@@ -1,3 +1,8 @@
+import { appendFileSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { extname, join, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { expect, test, type Page } from '@playwright/test';
 
 /**
@@ -68,4 +73,91 @@ test('the lab can be installed: its manifest and icons are served, and Chromium 
   // (Beside 'in-incognito' Chromium still lists the manifest's faults: with no icons of 144 px or
   // more, say, 'manifest-missing-suitable-icon'.)
   expect(await installabilityErrors()).toEqual([]);
+});
+
+/*
+ * An update: the browser finds other bytes in sw.js. The suite's server must not change under the
+ * other tests, so this one serves its own copy of the build (the one playwright.config.ts made for
+ * this run) from a server of its own on its own port, and changes sw.js there.
+ */
+const UPDATE_PORT = 47722;
+const TYPES: Record<string, string> = {
+  '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.svg': 'image/svg+xml',
+  '.png': 'image/png', '.webmanifest': 'application/manifest+json', '.json': 'application/json',
+};
+
+test.describe('updates', () => {
+  let root = '';
+  let server: Server | null = null;
+  test.beforeAll(async () => {
+    const dist = fileURLToPath(new URL('../dist', import.meta.url));
+    if (!existsSync(join(dist, 'sw.js'))) throw new Error(`offline.spec: no built service worker at ${dist}/sw.js (playwright.config.ts builds it)`);
+    root = mkdtempSync(join(tmpdir(), 'gml-offline-'));
+    cpSync(dist, root, { recursive: true });
+    server = createServer((req, res) => {
+      // (A URL's path has no '..' left in it: the URL parser resolves them.)
+      const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+      const file = join(root, path === '/' ? 'index.html' : path);
+      if (!file.startsWith(root + sep) || !existsSync(file) || extname(file) === '') {
+        res.writeHead(404).end();
+        return;
+      }
+      res.writeHead(200, { 'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream', 'Cache-Control': 'no-cache' });
+      res.end(readFileSync(file));
+    });
+    await new Promise<void>((resolve, reject) => {
+      server!.once('error', (e) => reject(new Error(`offline.spec: cannot serve on port ${UPDATE_PORT}: ${e.message}`)));
+      server!.listen(UPDATE_PORT, '127.0.0.1', resolve);
+    });
+  });
+  test.afterAll(async () => {
+    await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
+    if (root) rmSync(root, { recursive: true, force: true });
+  });
+
+  test('a new version is offered in a banner and taken only on Reload; the lesson is never reloaded under the reader', async ({ page }) => {
+    const origin = `http://127.0.0.1:${UPDATE_PORT}`;
+    const waiting = () => page.evaluate(() => navigator.serviceWorker.getRegistration().then((r) => r?.waiting?.state ?? null));
+    // A mark that a reload wipes.
+    const mark = () => page.evaluate(() => { (window as unknown as { __mark: boolean }).__mark = true; });
+    const marked = () => page.evaluate(() => (window as unknown as { __mark?: boolean }).__mark === true);
+    await page.goto(`${origin}/`);
+    await expect(page.getByTestId('progress')).toHaveText(/Step 1 of/);
+    await controlledByServiceWorker(page);
+    await mark();
+
+    // A new version on the server; the browser checks for it (as it does at each visit).
+    appendFileSync(join(root, 'sw.js'), '\n// the next version\n');
+    await page.evaluate(() => navigator.serviceWorker.getRegistration().then((r) => r!.update()));
+    const banner = page.getByTestId('update-banner');
+    await expect(banner).toContainText('A new version is available', { timeout: 20_000 });
+    // Offered, not forced: the new version waits, the page was not reloaded, the lesson plays on.
+    expect(await waiting()).toBe('installed');
+    expect(await marked()).toBe(true);
+    await page.getByRole('button', { name: 'Play', exact: true }).click();
+    await expect(page.getByTestId('progress')).toHaveText(/finished/);
+    await expect(banner).toBeVisible();
+
+    // Later: the banner goes and the new version keeps waiting; the next visit offers it again.
+    await banner.getByRole('button', { name: 'Later' }).click();
+    await expect(banner).toHaveCount(0);
+    expect(await waiting()).toBe('installed');
+    expect(await marked()).toBe(true);
+    await page.reload();
+    await expect(banner).toContainText('A new version is available', { timeout: 20_000 });
+    expect(await waiting()).toBe('installed');
+
+    // Reload: the new version takes over and the page reloads under it, at the same moment of the
+    // lesson (the address names it).
+    await expect(page.getByTestId('progress')).toHaveText(/finished/);
+    await mark();
+    const reloaded = page.waitForEvent('load');
+    await banner.getByRole('button', { name: 'Reload' }).click();
+    await reloaded;
+    await expect(page.getByTestId('progress')).toHaveText(/finished/);
+    expect(await marked()).toBe(false);
+    await controlledByServiceWorker(page);
+    expect(await waiting()).toBe(null);
+    await expect(banner).toHaveCount(0);
+  });
 });

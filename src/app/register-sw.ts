@@ -8,8 +8,16 @@ import { offlineStatus } from './offline';
  * to fill; a new version's worker waits (registerType 'prompt') until the banner's Reload.
  */
 export function registerServiceWorker(): void {
-  const update = registerSW({
-    onNeedRefresh: () => offlineStatus.needRefresh(() => update()),
+  const activate = registerSW({
+    onNeedRefresh: () => offlineStatus.needRefresh(async () => {
+      // The page reloads when the new version takes it over. (The plugin reloads only a page that
+      // was already controlled when it loaded; a first visit that meets an update must too.)
+      navigator.serviceWorker.addEventListener('controllerchange', () => window.location.reload(), { once: true });
+      await activate();
+    }),
+    // The reload is ours, on the reader's word only (above): a version activated from another tab
+    // takes this page over without reloading it.
+    onNeedReload: () => {},
     onOfflineReady: () => offlineStatus.offlineReady(),
     // The lab still works online without it: say why in the console, nothing more.
     onRegisterError: (e: unknown) => console.warn('The offline cache could not be set up:', e),
