@@ -40,7 +40,7 @@ import { CAPABILITY_NAMES, DEFAULT_CAPABILITIES, DEFAULT_PARAMETERS, type Migrat
 import { loadVmState, saveVmState, streamSize } from './vmstate';
 import { TdMigrationPath, type TdDesign } from './td-export';
 import { migrationDirtyLimitGuest } from '../dirtylimit';
-import { PostcopyIncoming, REQ_PAGES_BYTES } from './postcopy';
+import { PostcopyIncoming, REQ_PAGES_BYTES, type PostcopySummary } from './postcopy';
 
 /** MigrationStatus, the values a pre-copy and a post-copy go through (qapi/migration.json). */
 export type MigrationStatus = 'setup' | 'active' | 'device' | 'postcopy-active' | 'postcopy-paused' | 'postcopy-recover-setup' | 'postcopy-recover'
@@ -217,6 +217,8 @@ export class MigrationThread implements Actor {
   /** Post-copy on the source: requested pages not yet sent (src_page_requests), counters, batches in flight by id. */
   readonly pc = {
     queue: [] as number[], requests: 0, bytes: 0, startNs: 0, downtimeEndNs: 0, bgNextAt: 0, batchSeq: 0, endSent: false,
+    /** Page requests the link lost on their way to the source (a cut); the destination asks again after a recovery. */
+    requestsLost: 0,
     /** The source's bitmap when the discard went out (what the destination drops when it arrives). */
     discardMap: new Uint32Array(0),
   };
@@ -631,6 +633,7 @@ export class MigrationThread implements Actor {
     if (this.finished || this.status === 'cancelling') return;
     const now = t.endedAt ?? this.w.src.vm.clock.now;
     const what = String(args.what ?? 'ram');
+    if (t.state === 'failed' && what === 'req') this.pc.requestsLost++;
     if (t.state === 'failed' && this.inPostcopy) {
       // Before the destination runs the guest, the source's copy is still whole: the migration fails and the source goes on.
       if (this.incoming.phase !== 'running' && this.incoming.phase !== 'end') return this.postcopyFailEarly(now);
@@ -781,6 +784,7 @@ export class MigrationThread implements Actor {
     const q = this.pc.queue.splice(0);
     for (const p of q) {
       if (!this.bit(p)) {
+        this.incoming.servedInFlight(p);
         this.emit('get_queued_page_not_dirty', { page: p, gpa: hex(p * PAGE_SIZE) },
           `The source gets the request for page ${p}, which has gone already (it is on the link): nothing to send again.`);
         continue;
@@ -863,7 +867,7 @@ export class MigrationThread implements Actor {
         src.threads.forEach((t, i) => dst.threads[i].adopt(t));
         dst.startIncoming(this.src);
         this.pc.downtimeEndNs = now;
-        inc.run();
+        inc.run(now);
         return;
       }
       case 'pc-ram': {
@@ -1050,12 +1054,22 @@ export class MigrationThread implements Actor {
   }
 
   /** For the report: query-migrate at the end, the rounds, and the setup. */
-  summary(now: number): { vm: string; to: string; link: string; parameters: MigrationParameters; capabilities: string[]; info: MigrationInfo; rounds: MigrationRound[]; td_design?: TdDesign } {
+  summary(now: number): { vm: string; to: string; link: string; parameters: MigrationParameters; capabilities: string[]; info: MigrationInfo; rounds: MigrationRound[]; td_design?: TdDesign; postcopy?: PostcopySummary } {
     return {
       vm: this.src, to: this.dst, link: this.link, parameters: { ...this.parameters },
       capabilities: CAPABILITY_NAMES.filter((c) => this.capabilities[c]), info: this.info(now), rounds: this.rounds.map((r) => ({ ...r })),
       // A VM with private memory: the design it followed ('talk' and 'tdx-module' are not upstream).
       ...(this.tdDesign ? { td_design: this.tdDesign } : {}),
+      ...(this.incoming.page.length ? { postcopy: this.postcopySummary(now) } : {}),
+    };
+  }
+
+  /** The destination's post-copy side, for the report and the panel. */
+  postcopySummary(now: number): PostcopySummary {
+    const inc = this.incoming;
+    return {
+      destination: inc.info(this.capabilities['postcopy-blocktime'], now), phase: inc.phase, counts: { ...inc.counts },
+      received: inc.received, npages: this.npages,
     };
   }
 
