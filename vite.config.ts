@@ -75,8 +75,8 @@ function cspMeta(): Plugin {
  * and icons — so that after the first load the lab runs with no network. An update waits until the
  * reader accepts it (registerType 'prompt', src/app/offline.ts and the banner in Banners.tsx): a new
  * version is never swapped in under a lesson. The first install claims the open page (clientsClaim),
- * which replaces nothing. Registered from the app's code (no inline script, CSP unchanged); off in
- * the dev server.
+ * which replaces nothing. Registered from the app's code (no inline script; the CSP only gains an
+ * explicit manifest-src 'self', which default-src already implied); off in the dev server.
  */
 function offline(): Plugin[] {
   return VitePWA({
