@@ -64,3 +64,14 @@ export function migrationPalette(theme: PaletteTheme): Uint32Array {
   }
   return p;
 }
+
+/**
+ * The fault timeline's colours, by how a fault was served (POSTCOPY_FAULT_INFO): requested =
+ * vermilion, like a requested page on the map; already on its way in the background = blue, like
+ * the background stream; arrived meanwhile = bluish green. Bars are thin, so all three keep a 3:1
+ * contrast with the panel in their theme.
+ */
+export const FAULT_HOW_COLORS: Record<PaletteTheme, readonly string[]> = {
+  light: ['#d55e00', '#0072b2', '#00805d'],
+  dark: ['#ff6a1f', '#56b4e9', '#1fc49a'],
+};

@@ -2,6 +2,7 @@ import type { MigrationView } from '../../../sim/lab';
 import { MIGRATION_ACTIONS } from '../../migration-actions';
 import { useLabClient } from '../../client-context';
 import { useLab, useLabStore } from '../../store';
+import { PostcopySection } from './FaultTimeline';
 import { MigrationMaps } from './MigrationMaps';
 import { QueryMigrateTable } from './QueryMigrateTable';
 import { RoundsChart } from './RoundsChart';
@@ -11,7 +12,9 @@ import './migration.css';
 /**
  * The migration panel: the controls (the action registry's migration entries, with their
  * shortcuts), then the newest migration: the two hosts' page maps side by side, the chart of its
- * rounds and query-migrate as QEMU answers it now. The lesson's earlier migrations follow, a line each.
+ * rounds and query-migrate as QEMU answers it now; once the destination heard of post-copy, its
+ * side: the fault timeline with blocktime, latency and the fault thread's counters. The lesson's
+ * earlier migrations follow, a line each.
  */
 export function MigrationPanel() {
   // A string (compared by value): a frame with the same migrations renders nothing new.
@@ -40,7 +43,7 @@ export function MigrationPanel() {
   );
 }
 
-const ACTIVE = new Set(['setup', 'active', 'device', 'cancelling']);
+const ACTIVE = new Set(['setup', 'active', 'device', 'cancelling', 'postcopy-active', 'postcopy-paused', 'postcopy-recover-setup', 'postcopy-recover']);
 
 /** The registry's migration controls as buttons; a disabled one says why in its tooltip. */
 function MigrationControls() {
@@ -84,12 +87,20 @@ function MigrationCard({ m, controls }: { m: MigrationView; controls: boolean })
       </p>
       <MigrationMaps m={m} />
       {controls && <MigrationControls />}
+      {m.postcopy && <Postcopy pc={m.postcopy} />}
       <div className="mig-body">
         <RoundsChart rounds={withCurrent(m)} roundCount={m.roundCount} limitMs={p['downtime-limit']} live={m.info} />
         <QueryMigrateTable info={m.info as unknown as Record<string, unknown>} />
       </div>
     </section>
   );
+}
+
+/** The post-copy section at the frame's virtual time (the packet's: the timeline's open bars reach it). */
+function Postcopy({ pc }: { pc: NonNullable<MigrationView['postcopy']> }) {
+  const now = useLab((s) => s.packet?.frame.timeNs ?? 0);
+  const theme = useLab((s) => s.theme);
+  return <PostcopySection pc={pc} now={now} theme={theme} />;
 }
 
 /**
