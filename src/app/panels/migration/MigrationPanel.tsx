@@ -3,6 +3,7 @@ import { MIGRATION_ACTIONS } from '../../migration-actions';
 import { useLabClient } from '../../client-context';
 import { useLab, useLabStore } from '../../store';
 import { PostcopySection } from './FaultTimeline';
+import { formatBlocktimeMs, formatLatencyNs } from './fault-timeline';
 import { MigrationMaps } from './MigrationMaps';
 import { QueryMigrateTable } from './QueryMigrateTable';
 import { RoundsChart } from './RoundsChart';
@@ -120,9 +121,17 @@ function withCurrent(m: MigrationView): RoundView[] {
   }];
 }
 
+/** A finished post-copy in a few words, to compare with the migration above it: faults, requests, blocktime, latency. */
+function postcopyFacts(pc: NonNullable<MigrationView['postcopy']>): string {
+  const d = pc.destination;
+  const times = pc.blocktime ? `, postcopy-blocktime ${formatBlocktimeMs(d['postcopy-blocktime'])}, postcopy-latency ${formatLatencyNs(d['postcopy-latency'])}` : '';
+  return `; post-copy${pc.preempt ? ' with postcopy-preempt' : ''}: ${pc.faultCount.toLocaleString('en')} faults, ${(pc.counts.requests ?? 0).toLocaleString('en')} requests${times}`;
+}
+
 /** An earlier migration, in one line: its card's heading and what it sent. */
 function MigrationSummary({ m }: { m: MigrationView }) {
   const ram = m.info.ram;
+  const pc = m.postcopy;
   return (
     <section className="mig-card mig-summary" aria-label={`Migration of ${m.vm} to ${m.to}`}>
       <h3>
@@ -130,6 +139,7 @@ function MigrationSummary({ m }: { m: MigrationView }) {
         <span className={`mig-status ${m.info.status}`} data-testid="migration-status">{m.info.status}</span>
         <span className="mig-summary-facts">
           {' '}after {m.roundCount} round(s){ram ? `, ${(ram.transferred / 1024 / 1024).toFixed(1)} MiB sent` : ''}{m.capabilities.length ? ` (${m.capabilities.join(', ')})` : ''}
+          {pc && <span data-testid="postcopy-summary">{postcopyFacts(pc)}</span>}
           {m.info['error-desc'] && <span className="mig-error"> — {m.info['error-desc']}</span>}
         </span>
       </h3>
