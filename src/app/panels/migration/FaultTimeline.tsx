@@ -84,7 +84,8 @@ export function PostcopyFigures({ pc }: { pc: PostcopyView }) {
 export function FaultTimeline({ pc, now, theme, width: fixed }: { pc: PostcopyView; now: number; theme: PaletteTheme; width?: number }) {
   const [ref, measured] = useWidth(fixed ?? 560);
   const width = fixed ?? measured;
-  const rowHeight = pc.nvcpus > 8 ? 18 : 28;
+  // Few vCPUs: tall rows, to be seen from the back of a room; many: rows that still fit the panel.
+  const rowHeight = pc.nvcpus <= 2 ? 40 : pc.nvcpus <= 8 ? 28 : 18;
   const l = layoutFaultTimeline(pc, now, { width, rowHeight });
   const colors = FAULT_HOW_COLORS[theme];
   const waiting = l.bars.filter((b) => b.waiting).length;
@@ -92,6 +93,8 @@ export function FaultTimeline({ pc, now, theme, width: fixed }: { pc: PostcopyVi
   const caption = pc.faultCount === 0
     ? (pc.runNs > 0 ? 'No fault yet: the guest has touched no missing page on the destination.' : 'The guest has not started on the destination yet.')
     : `${pc.faultCount.toLocaleString('en')} fault${pc.faultCount === 1 ? '' : 's'}${l.omitted > 0 ? ` (the newest ${shown} drawn)` : ''}, ${waiting} waiting now`;
+  // Adjacent faults (a vCPU that faults again at once) are told apart by a hairline, while bars are wide enough to keep their colour.
+  const separated = l.bars.length > 0 && l.bars.length * 6 < width;
   const byHow = POSTCOPY_FAULT_INFO.map((h) => `${l.bars.filter((b) => b.how === h.code).length} ${h.label}`).join(', ');
   return (
     <figure className="mig-chart pc-timeline" ref={ref as React.RefObject<HTMLElement>} data-testid="fault-timeline">
@@ -115,7 +118,7 @@ export function FaultTimeline({ pc, now, theme, width: fixed }: { pc: PostcopyVi
           </g>
         ))}
         {l.bars.map((b) => (
-          <rect key={b.n} x={b.x} y={b.y} width={b.width} height={b.height} fill={colors[b.how] ?? colors[0]} className={b.waiting ? 'pc-bar waiting' : 'pc-bar'} data-how={b.how}>
+          <rect key={b.n} x={b.x} y={b.y} width={b.width} height={b.height} fill={colors[b.how] ?? colors[0]} className={`pc-bar${b.waiting ? ' waiting' : ''}${separated ? ' sep' : ''}`} data-how={b.how}>
             <title>{`Fault ${b.n + 1}: vCPU ${b.vcpu} touched page ${hex(b.page)}; ${b.waiting ? `waiting for ${dur(b.end - b.start)} so far` : `woke after ${dur(b.end - b.start)}`}; ${POSTCOPY_FAULT_INFO[b.how]?.label ?? `how ${b.how}`}`}</title>
           </rect>
         ))}

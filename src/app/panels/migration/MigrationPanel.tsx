@@ -112,7 +112,8 @@ function Postcopy({ pc }: { pc: NonNullable<MigrationView['postcopy']> }) {
 function withCurrent(m: MigrationView): RoundView[] {
   const c = m.current;
   const ram = m.info.ram;
-  if (!c || !ram) return m.rounds;
+  // After the switch to post-copy the source sends in the background (and on request), in no round.
+  if (!c || !ram || m.info.status.startsWith('postcopy')) return m.rounds;
   const bandwidth = (ram.mbps * 1e6) / 8;
   const threshold = m.rounds.at(-1)?.threshold ?? Math.floor(bandwidth * (m.parameters['downtime-limit'] / 1000));
   return [...m.rounds, {

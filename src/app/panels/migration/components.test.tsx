@@ -56,11 +56,11 @@ describe('the migration panel parts', () => {
     ...over,
   });
 
-  it('post-copy: a bar per fault coloured by how it was served, a row per vCPU, blocktime and latency with units, the counters', () => {
+  it('post-copy: a bar per fault (hairlines between them), coloured by how it was served, a row per vCPU, blocktime and latency with units, the counters', () => {
     const html = renderToString(<PostcopySection pc={pc()} now={1012 * ms} theme="light" width={700} />);
     const t = text(html);
     expect(html.match(/class="pc-bar[^"]*"/g)).toHaveLength(3);
-    expect(html.match(/class="pc-bar waiting"/g)).toHaveLength(1);
+    expect(html.match(/class="pc-bar waiting sep"/g)).toHaveLength(1);
     expect(html).toContain('fill="#d55e00"');
     expect(html).toContain('data-how="2"');
     expect(t).toContain('vCPU 0');
