@@ -535,7 +535,7 @@ describe('preset postcopy-faults', () => {
   test('with postcopy-preempt a fault waits far less, and the guest gets further (more faults served)', () => {
     const a = value(step(report, 11, 'query_migrate'));
     const b = value(step(report, 12, 'query_migrate'));
-    expect(b['postcopy-latency']).toBeLessThan(a['postcopy-latency'] / 3);
+    expect(b['postcopy-latency'] as number).toBeLessThan((a['postcopy-latency'] as number) / 3);
     const [ma, mb] = report.summary.migrations!;
     expect(mb.postcopy!.counts.faults).toBeGreaterThan(ma.postcopy!.counts.faults * 2);
     const n = names(report.events);

@@ -60,6 +60,8 @@ export const FAULT_REQUESTED = PostcopyFault.REQUESTED;
 export const FAULT_IN_FLIGHT = PostcopyFault.IN_FLIGHT;
 export const FAULT_ARRIVED = PostcopyFault.ARRIVED;
 
+const NO_VCPUS: number[] = [];
+
 /** At most this many faults are kept for the timeline (the oldest go first); the counters keep all. */
 export const FAULT_LOG_MAX = 8192;
 
@@ -89,7 +91,9 @@ export interface PostcopySummary {
 
 /** The destination's post-copy state and its fault thread's bookkeeping. */
 export class PostcopyIncoming {
-  static readonly stateSkip: readonly string[] = ['dst'];
+  static readonly stateSkip: readonly string[] = ['dst', 'baseIndex'];
+  /** The RAM block's first page as a page index of the destination's process (a cache). */
+  private baseIndex = -1;
   status: IncomingStatus = 'none';
   phase: PostcopyPhase = 'none';
   /** The userfaultfd the destination registered its RAM with (-1: none). */
@@ -294,24 +298,36 @@ export class PostcopyIncoming {
     if (st !== PC_MISSING && st !== PC_REQUESTED) {
       // A second copy of a page already here (never expected: the source sends each page once).
       this.counts.duplicates++;
-      return [];
+      return NO_VCPUS;
     }
     const u = this.uffd!;
-    const addr = this.base + p * PAGE_SIZE;
-    const r = zero ? u.zeropage(addr, PAGE_SIZE) : u.copy(addr, { kind: 'frames', memory: src, frames: [frame] }, PAGE_SIZE);
-    if (r.ret !== 0) throw new Error(`post-copy: placing page ${p} at ${hex(addr)} failed with ${r.errno} (${r.why})`);
+    const proc = this.dst.process;
+    if (this.baseIndex < 0) this.baseIndex = proc.pageIndex(this.base);
+    const i = this.baseIndex + p;
+    let tids: readonly number[] | null;
+    if (st === PC_REQUESTED) {
+      // A page a vCPU asked for: the ioctl and its event, one per page (the background's go per batch).
+      const addr = this.base + p * PAGE_SIZE;
+      const r = zero ? u.zeropage(addr, PAGE_SIZE) : u.copy(addr, { kind: 'frames', memory: src, frames: [frame] }, PAGE_SIZE);
+      if (r.ret !== 0) throw new Error(`post-copy: placing page ${p} at ${hex(addr)} failed with ${r.errno} (${r.why})`);
+      tids = r.woken;
+    } else tids = u.placePage(i, zero, src, frame);
+    if (tids === null) throw new Error(`post-copy: page ${p} is present at the destination before it arrived`);
     // What arrived is the source's page, exactly (content token and bytes): the proof the lab keeps.
-    const df = this.dst.process.lookupIndex(this.dst.process.pageIndex(addr));
+    const df = proc.lookupIndex(i);
     const dm = this.dst.host.memory;
-    const same = zero ? dm.pageToken(df) === 0 && (frame < 0 || src.pageToken(frame) === 0) : dm.samePageAcross(df, src, frame);
+    const same = zero ? dm.pageToken(df) === 0 : dm.samePageAcross(df, src, frame);
     if (!same) this.counts.differentOnArrival++;
-    const woken: number[] = [];
-    for (const tid of r.woken) {
-      const v = this.vcpuOf(tid);
-      if (v >= 0) woken.push(v);
+    let woken = NO_VCPUS;
+    if (tids.length || st === PC_REQUESTED) {
+      woken = [];
+      for (const tid of tids) {
+        const v = this.vcpuOf(tid);
+        if (v >= 0) woken.push(v);
+      }
+      // Every vCPU waiting for this page (also those whose message was not read yet) wakes.
+      for (let v = 0; v < this.blockedPage.length; v++) if (this.blockedPage[v] === p && !woken.includes(v)) woken.push(v);
     }
-    // Every vCPU waiting for this page (also those whose message was not read yet) wakes.
-    for (let v = 0; v < this.blockedPage.length; v++) if (this.blockedPage[v] === p && !woken.includes(v)) woken.push(v);
     const byFault = st === PC_REQUESTED || woken.length > 0;
     this.page[p] = zero ? PC_ZERO : byFault ? PC_FAULT : PC_BACKGROUND;
     this.chunkVersion[(p / PAGED_CHUNK) | 0]++;
@@ -319,6 +335,7 @@ export class PostcopyIncoming {
     if (byFault) this.counts.placedFault++;
     else this.counts.placedBackground++;
     if (zero) this.counts.zero++;
+    if (!byFault) return woken;
     for (const v of woken) this.resolve(v, now);
     // The log's open faults on this page end now.
     const l = this.log;
