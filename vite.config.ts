@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { defineConfig } from 'vite';
 import react from '@vitejs/plugin-react';
 import type { Plugin } from 'vite';
+import { VitePWA } from 'vite-plugin-pwa';
 import { forbiddenSimModules } from './src/layering';
 
 /**
@@ -32,8 +33,8 @@ export function noSimulatorInPage(): Plugin {
 }
 
 /**
- * The page's Content-Security-Policy: scripts and the worker only from the page's own origin, no
- * eval and no inline script. 'wasm-unsafe-eval' lets the page map's painter compile its WebAssembly
+ * The page's Content-Security-Policy: scripts, the worker, the service worker and the web manifest
+ * only from the page's own origin, no eval and no inline script. 'wasm-unsafe-eval' lets the page map's painter compile its WebAssembly
  * SIMD module (src/app/render/simd-palette.ts; nothing else is compiled). Styles may be inline:
  * CodeMirror puts its theme in a <style> element and React and d3 set style attributes. `extra`
  * adds sources for the dev server (its nonce'd inline scripts, its HMR socket).
@@ -43,6 +44,7 @@ export function contentSecurityPolicy(extra: { script?: string; connect?: string
     "default-src 'self'",
     `script-src 'self' 'wasm-unsafe-eval'${extra.script ? ` ${extra.script}` : ''}`,
     "worker-src 'self'",
+    "manifest-src 'self'",
     "style-src 'self' 'unsafe-inline'",
     "img-src 'self' data: blob:",
     "font-src 'self'",
@@ -67,6 +69,48 @@ function cspMeta(): Plugin {
   };
 }
 
+/**
+ * Offline and installable (vite-plugin-pwa): a service worker precaches the whole built lab — the app
+ * shell, every chunk (the lazily loaded panels and the editor too), the simulator's worker, styles
+ * and icons — so that after the first load the lab runs with no network. An update waits until the
+ * reader accepts it (registerType 'prompt', src/app/offline.ts and the banner in Banners.tsx): a new
+ * version is never swapped in under a lesson. The first install claims the open page (clientsClaim),
+ * which replaces nothing. Registered from the app's code (no inline script; the CSP only gains an
+ * explicit manifest-src 'self', which default-src already implied); off in the dev server.
+ */
+function offline(): Plugin[] {
+  return VitePWA({
+    registerType: 'prompt',
+    injectRegister: false,
+    devOptions: { enabled: false },
+    manifest: {
+      name: 'Guest Memory Lab',
+      short_name: 'Memory Lab',
+      description: 'An interactive lab for confidential-VM memory protection on KVM: TDX, guest_memfd, the KVM private-memory API.',
+      start_url: '/',
+      scope: '/',
+      display: 'standalone',
+      background_color: '#14161a',
+      theme_color: '#1f2a44',
+      icons: [
+        { src: '/icon.svg', sizes: 'any', type: 'image/svg+xml' },
+        { src: '/icon-192.png', sizes: '192x192', type: 'image/png' },
+        { src: '/icon-512.png', sizes: '512x512', type: 'image/png' },
+        { src: '/icon-maskable-512.png', sizes: '512x512', type: 'image/png', purpose: 'maskable' },
+      ],
+    },
+    workbox: {
+      // Every built file under assets/ (chunks, styles, the simulator's worker of about 620 kB, and any
+      // font or image a module imports); the manifest and its icons are added by the plugin.
+      globPatterns: ['**/*.{js,css,html}', 'assets/**/*'],
+      navigateFallback: 'index.html',
+      clientsClaim: true,
+      skipWaiting: false,
+      cleanupOutdatedCaches: true,
+    },
+  });
+}
+
 // Cross-origin isolation lets the worker share page-state arrays through a SharedArrayBuffer;
 // the transfer path keeps working where these headers are absent.
 const isolation = {
@@ -86,7 +130,7 @@ export default defineConfig(({ command }) => {
     'X-Content-Type-Options': 'nosniff',
   });
   return {
-    plugins: [react(), noSimulatorInPage(), cspMeta()],
+    plugins: [react(), noSimulatorInPage(), cspMeta(), offline()],
     html: nonce ? { cspNonce: nonce } : undefined,
     server: { headers: headers(dev) },
     preview: { headers: headers(contentSecurityPolicy()) },

@@ -10,10 +10,8 @@ import { PanelGrid, type PanelDef } from './components/PanelGrid';
 import { LinksBar } from './components/LinksBar';
 import { VmTabs } from './components/VmTabs';
 import { LabClient } from './lab-client';
-import { GuestPanel } from './panels/guest/GuestPanel';
-import { MigrationPanel } from './panels/migration/MigrationPanel';
+import { LazyGuestPanel, LazyMigrationPanel, LazySurfaceView } from './lazy-panels';
 import { HostPanel, HostTitle } from './panels/host/HostPanel';
-import { SurfaceView } from './panels/surface/SurfaceView';
 import { TracePanel } from './panels/trace/TracePanel';
 import { TranslationPanel } from './panels/translation/TranslationPanel';
 import { LabStoreContext, createLabStore, useLab } from './store';
@@ -22,13 +20,13 @@ import { DEFAULT_PRESET, readUrl, writeUrl } from './url';
 const PANELS: readonly PanelDef[] = [
   { id: 'translation', title: 'Address translation (GPA → HPA)', render: () => <TranslationPanel /> },
   { id: 'host', title: 'Host view', subtitle: () => <HostTitle />, render: () => <HostPanel /> },
-  { id: 'guest', title: 'Guest', render: () => <GuestPanel /> },
+  { id: 'guest', title: 'Guest', render: () => <LazyGuestPanel /> },
   { id: 'trace', title: 'Trace', render: () => <TracePanel /> },
 ];
 
 /** A lesson that migrates a guest shows the migration where the guest's program is otherwise. */
 const MIGRATION_PANELS: readonly PanelDef[] = PANELS.map((p) =>
-  p.id === 'guest' ? { id: 'migration', title: 'Migration (query-migrate)', render: () => <MigrationPanel /> } : p);
+  p.id === 'guest' ? { id: 'migration', title: 'Migration (query-migrate)', render: () => <LazyMigrationPanel /> } : p);
 
 export function App() {
   const [{ store, client }] = useState(() => {
@@ -126,7 +124,7 @@ function Shell() {
           <VmTabs />
           <LinksBar />
         </div>
-        {view === 'memory' ? <PanelGrid panels={migrates ? MIGRATION_PANELS : PANELS} /> : <SurfaceView />}
+        {view === 'memory' ? <PanelGrid panels={migrates ? MIGRATION_PANELS : PANELS} /> : <LazySurfaceView />}
       </main>
       <HelpOverlay />
     </div>

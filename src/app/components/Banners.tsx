@@ -1,7 +1,11 @@
 import { useLabClient } from '../client-context';
+import { offlineStatus, useOfflineStatus } from '../offline';
 import { useLab, useLabStore } from '../store';
 
-/** The worker crashed, or a scenario could not be loaded: say so, and offer the way back. */
+/**
+ * The worker crashed, or a scenario could not be loaded: say so, and offer the way back. A new
+ * version of the lab is offered, never forced (it would restart the lesson).
+ */
 export function Banners() {
   const client = useLabClient();
   const store = useLabStore();
@@ -25,6 +29,19 @@ export function Banners() {
           <button type="button" onClick={() => store.setState({ loadIssues: null })}>Dismiss</button>
         </div>
       )}
+      <UpdateBanner />
     </>
+  );
+}
+
+/** A small note in the corner while a new version waits: Reload takes it (and restarts the lesson). */
+function UpdateBanner() {
+  const { updateWaiting } = useOfflineStatus();
+  if (!updateWaiting) return null;
+  return (
+    <div role="status" className="banner update" data-testid="update-banner">
+      A new version is available — <button type="button" className="primary" onClick={() => void offlineStatus.update()}>Reload</button>{' '}
+      <button type="button" onClick={() => offlineStatus.dismiss()}>Later</button>
+    </div>
   );
 }
