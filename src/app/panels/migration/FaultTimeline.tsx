@@ -5,6 +5,8 @@ import type { PaletteTheme } from '../../render/page-palette';
 import { formatBlocktimeMs, formatLatencyNs, layoutFaultTimeline } from './fault-timeline';
 import { useWidth } from './RoundsChart';
 
+/** Adjacent faults (a vCPU that faults again at once) are told apart by a hairline, on bars wide enough to keep their colour under it. */
+const SEP_MIN_PX = 6;
 const hex = (p: number) => `0x${p.toString(16)}`;
 const dur = (ns: number) => formatLatencyNs(ns);
 
@@ -93,8 +95,6 @@ export function FaultTimeline({ pc, now, theme, width: fixed }: { pc: PostcopyVi
   const caption = pc.faultCount === 0
     ? (pc.runNs > 0 ? 'No fault yet: the guest has touched no missing page on the destination.' : 'The guest has not started on the destination yet.')
     : `${pc.faultCount.toLocaleString('en')} fault${pc.faultCount === 1 ? '' : 's'}${l.omitted > 0 ? ` (the newest ${shown} drawn)` : ''}, ${waiting} waiting now`;
-  // Adjacent faults (a vCPU that faults again at once) are told apart by a hairline, while bars are wide enough to keep their colour.
-  const separated = l.bars.length > 0 && l.bars.length * 6 < width;
   const byHow = POSTCOPY_FAULT_INFO.map((h) => `${l.bars.filter((b) => b.how === h.code).length} ${h.label}`).join(', ');
   return (
     <figure className="mig-chart pc-timeline" ref={ref as React.RefObject<HTMLElement>} data-testid="fault-timeline">
@@ -118,7 +118,7 @@ export function FaultTimeline({ pc, now, theme, width: fixed }: { pc: PostcopyVi
           </g>
         ))}
         {l.bars.map((b) => (
-          <rect key={b.n} x={b.x} y={b.y} width={b.width} height={b.height} fill={colors[b.how] ?? colors[0]} className={`pc-bar${b.waiting ? ' waiting' : ''}${separated ? ' sep' : ''}`} data-how={b.how}>
+          <rect key={b.n} x={b.x} y={b.y} width={b.width} height={b.height} fill={colors[b.how] ?? colors[0]} className={`pc-bar${b.waiting ? ' waiting' : ''}${b.width >= SEP_MIN_PX ? ' sep' : ''}`} data-how={b.how}>
             <title>{`Fault ${b.n + 1}: vCPU ${b.vcpu} touched page ${hex(b.page)}; ${b.waiting ? `waiting for ${dur(b.end - b.start)} so far` : `woke after ${dur(b.end - b.start)}`}; ${POSTCOPY_FAULT_INFO[b.how]?.label ?? `how ${b.how}`}`}</title>
           </rect>
         ))}

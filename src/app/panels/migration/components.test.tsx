@@ -61,6 +61,9 @@ describe('the migration panel parts', () => {
     const t = text(html);
     expect(html.match(/class="pc-bar[^"]*"/g)).toHaveLength(3);
     expect(html.match(/class="pc-bar waiting sep"/g)).toHaveLength(1);
+    // A bar narrower than 6 px has no hairline (it would wash out its colour).
+    const thin = renderToString(<PostcopySection pc={pc()} now={3000 * ms} theme="light" width={700} />);
+    expect(thin.match(/class="pc-bar[^"]*"/g)!.filter((c) => c.includes("sep"))).toHaveLength(1);
     expect(html).toContain('fill="#d55e00"');
     expect(html).toContain('data-how="2"');
     expect(t).toContain('vCPU 0');
