@@ -314,8 +314,8 @@ describe('Lab.stepProgress', () => {
     let prev: { step: number; done: number } | null = null;
     let slices = 0;
     expect(lab.stepProgress()).toBeNull();
-    while (!lab.done && slices++ < 100_000) {
-      lab.advance(37);
+    while (!lab.done && slices++ < 1_000_000) {
+      lab.advance(5);
       const p = lab.stepProgress();
       const at = lab.position;
       if (!p) {
