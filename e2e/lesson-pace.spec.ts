@@ -91,10 +91,10 @@ test('a long step shows how far it is, in what it counts, and the time left at t
   await expect(progress).toHaveText('Step 1 of 2 · running');
   await expect(page.getByTestId('narration')).toHaveText('The ordinary VM touches every page of its 4 GiB.');
   const bar = page.getByTestId('step-progress');
-  await expect(bar).toContainText(/of at most 20,000,000 guest instructions of ordinary's vCPU 0/);
-  await expect(page.getByRole('progressbar', { name: /Step 1: guest instructions/ })).toBeVisible();
+  await expect(bar).toContainText(/of at most 20,000,000 instructions of ordinary/);
+  await expect(page.getByRole('progressbar', { name: /Step 1: instructions of ordinary/ })).toBeVisible();
   // After a second of it has been measured, an estimate (at most: the guest may halt sooner).
-  await expect(page.getByTestId('step-time-left')).toHaveText(/at most .* left at this rate/, { timeout: 60_000 });
+  await expect(page.getByTestId('step-time-left')).toHaveText(/at most .* left/, { timeout: 60_000 });
   await page.keyboard.press('Space');
   await expect(progress).toHaveText('Step 1 of 2 · paused');
   await expect(bar).toBeVisible();

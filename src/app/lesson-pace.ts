@@ -39,7 +39,7 @@ export function lessonPosition(p: FramePacket): LessonPosition {
   return at('waiting', f.stepIndex - 1);
 }
 
-/** The progress line's text: "1,200,000 of at most 20,000,000 guest instructions of …", "1.20 s of 3.00 s virtual time". */
+/** The progress line's text: "1,200,000 of at most 20,000,000 instructions of ordinary", "1.20 s of 3.00 s virtual time". */
 export function progressText(p: StepProgress): string {
   const of = p.bound === 'limit' ? 'of at most' : 'of';
   if (p.unit === 'ns') return `${formatNs(p.done)} ${of} ${formatNs(p.total)} ${p.what}`;
@@ -83,5 +83,5 @@ export function timeLeftText(ms: number, bound: StepProgress['bound']): string {
   const s = ms / 1000;
   const t = s < 1 ? 'under a second' : s < 90 ? `${Math.round(s)} s` : `${Math.round(s / 60)} min`;
   const about = s < 1 ? t : `about ${t}`;
-  return bound === 'limit' ? `at most ${about} left at this rate` : `${about} left at this rate`;
+  return bound === 'limit' ? `at most ${about} left` : `${about} left`;
 }

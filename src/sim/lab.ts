@@ -200,7 +200,7 @@ export interface StepProgress {
    * that reaches the status waited for).
    */
   bound: 'target' | 'limit';
-  /** What is counted, for a person: "guest instructions of vCPU 0 of ordinary", "virtual time". */
+  /** What is counted, for a person: "instructions of ordinary", "virtual time". */
   what: string;
 }
 
@@ -1101,16 +1101,16 @@ export class Lab {
     const now = r.clock.now;
     switch (st.do) {
       case 'run':
-        return { step: p.step, unit: 'instructions', done: r.instructionsIntoStep, total: st.max_instructions, bound: 'limit', what: `guest instructions of ${st.vm}'s vCPU ${st.vcpu}` };
+        return { step: p.step, unit: 'instructions', done: r.instructionsIntoStep, total: st.max_instructions, bound: 'limit', what: `instructions of ${st.vm}${st.vcpu ? ` vCPU ${st.vcpu}` : ''}` };
       case 'reboot':
-        return { step: p.step, unit: 'instructions', done: r.instructionsIntoStep, total: st.max_instructions, bound: 'limit', what: `guest instructions of ${st.vm}'s boot` };
+        return { step: p.step, unit: 'instructions', done: r.instructionsIntoStep, total: st.max_instructions, bound: 'limit', what: `instructions of ${st.vm}'s boot` };
       case 'run_until':
         if (p.until === undefined || p.startNs === undefined) return null;
         return { step: p.step, unit: 'ns', done: now - p.startNs, total: p.until - p.startNs, bound: st.status === undefined ? 'target' : 'limit', what: 'virtual time' };
       case 'link_send': {
         const t = r.world.links.find((l) => l.name === st.link)?.inFlight.find((x) => x.id === p.transfer);
         if (!t) return null;
-        return { step: p.step, unit: 'ns', done: now - t.sentAt, total: t.deliverAt - t.sentAt, bound: 'target', what: `virtual time until ${st.link} delivers the transfer` };
+        return { step: p.step, unit: 'ns', done: now - t.sentAt, total: t.deliverAt - t.sentAt, bound: 'target', what: `virtual time until ${st.link} delivers` };
       }
       default:
         return null;

@@ -103,7 +103,11 @@ function StepProgressBar({ progress, playing, run }: { progress: StepProgress; p
         <span className="step-progress-fill" style={{ width: `${share * 100}%` }} />
       </span>
       <span className="step-progress-text">{text}</span>
-      {left !== null && <span className="step-progress-left" data-testid="step-time-left"> · {timeLeftText(left, progress.bound)}</span>}
+      {left !== null && (
+        <span className="step-progress-left" data-testid="step-time-left" title={`Estimated from the rate measured since this step started running${progress.bound === 'limit' ? '; the step may end sooner' : ''}`}>
+          · {timeLeftText(left, progress.bound)}
+        </span>
+      )}
     </span>
   );
 }
