@@ -53,8 +53,12 @@ export const ACTIONS: readonly Action[] = [
   {
     id: 'run-freely', label: 'Run freely', short: 'Run freely', shortcut: 'F', group: 'lesson',
     keyTest: (e) => plain(e) && !e.shiftKey && e.key.toLowerCase() === 'f',
-    perform: ({ client, store }) => void (store.getState().packet?.playing ? client.pause() : client.play()),
-    enabled: notDone, now: (s) => (s.packet?.playing ? 'Pause' : 'Run freely'),
+    // A toggle (aria-pressed while it runs freely): from a step running at the lesson's pace it goes on freely.
+    perform: ({ client, store }) => {
+      const p = store.getState().packet;
+      void (p?.playing && p.pace === 'free' ? client.pause() : client.play());
+    },
+    enabled: notDone,
   },
   ...stepPair('instruction', 'I', 'Step one instruction', 'Instruction', 'Step back one instruction'),
   ...stepPair('exit', 'E', 'Step to the next exit', 'Exit', 'Step back to the previous exit'),
