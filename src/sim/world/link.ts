@@ -16,6 +16,16 @@ export interface LinkSpec {
 
 export type TransferState = 'in-flight' | 'delivered' | 'failed';
 
+/**
+ * Which connection over the link a transfer uses. `main` is the migration stream (one TCP
+ * connection: its transfers go on the wire one after another). `preempt` is a second connection in
+ * the same direction (QEMU's postcopy-preempt channel): its transfers do not wait behind queued
+ * `main` data; they share the wire with it, so the `main` bytes not yet on the wire are pushed back
+ * by as long as the urgent bytes take. `return` goes the other way (the return path, destination to
+ * source): a full-duplex link carries it without touching the forward queue.
+ */
+export type Lane = 'main' | 'preempt' | 'return';
+
 /** One message on a link: what the sender holds to learn how it went. */
 export interface Transfer {
   readonly id: number;
@@ -23,12 +33,15 @@ export interface Transfer {
   readonly bytes: number;
   readonly sentAt: number;
   /** When the last byte arrives (if the link stays up). */
-  readonly deliverAt: number;
+  /** When the last byte arrives (if the link stays up); an urgent transfer on the preempt lane can push it back. */
+  deliverAt: number;
   state: TransferState;
   /** When it was delivered or failed. */
   endedAt: number | null;
   /** Why it failed: the link was down when it was sent, or was cut while it was in flight. */
   failure?: 'link-down' | 'cut';
+  /** The connection it went on (absent: main). */
+  lane?: Lane;
 }
 
 /**
@@ -66,8 +79,10 @@ export class Link implements Actor {
   readonly handlers = new Map<string, TransferHandler>();
   /** Transfers in flight, in delivery order. */
   private readonly flight: { t: Transfer; done?: TransferDone }[] = [];
-  /** When the wire is free for the next transfer's first byte. */
+  /** When the wire is free for the next transfer's first byte (main lane; preempt and return have their own). */
   private busyUntil = 0;
+  private busyPreempt = 0;
+  private busyReturn = 0;
   private nextId = 1;
   readonly stats = { bytesDelivered: 0, delivered: 0, failed: 0, cuts: 0 };
 
@@ -105,16 +120,20 @@ export class Link implements Actor {
     return this.flight.map((f) => f.t);
   }
 
-  /** Start sending `bytes`; the handler `done` names is called when it is delivered or fails. */
-  send(bytes: number, label = 'data', done?: TransferDone): Transfer {
+  /**
+   * Start sending `bytes` on `lane` (default main); the handler `done` names is called when it is
+   * delivered or fails.
+   */
+  send(bytes: number, label = 'data', done?: TransferDone, lane: Lane = 'main'): Transfer {
     if (!Number.isSafeInteger(bytes) || bytes < 0) throw new RangeError(`link "${this.name}": cannot send ${bytes} bytes`);
     if (done && !this.handlers.has(done.kind))
       throw new Error(`link "${this.name}": no handler "${done.kind}" for a transfer's end (handlers: ${[...this.handlers.keys()].join(', ') || 'none'})`);
     const now = this.clock.now;
     const s = this.spec;
-    const start = Math.max(now, this.busyUntil);
+    const busy = lane === 'main' ? this.busyUntil : lane === 'preempt' ? this.busyPreempt : this.busyReturn;
+    const start = Math.max(now, busy);
     const wire = wireTimeNs(bytes, s.bandwidth);
-    const t: Transfer = { id: this.nextId++, label, bytes, sentAt: now, deliverAt: start + wire + s.latency, state: 'in-flight', endedAt: null };
+    const t: Transfer = { id: this.nextId++, label, bytes, sentAt: now, deliverAt: start + wire + s.latency, state: 'in-flight', endedAt: null, ...(lane !== 'main' ? { lane } : {}) };
     if (this.state === 'down') {
       t.state = 'failed';
       t.failure = 'link-down';
@@ -125,11 +144,34 @@ export class Link implements Actor {
       this.notify(t, done);
       return t;
     }
-    this.busyUntil = start + wire;
-    this.flight.push({ t, done });
-    this.emit('link_send', { link: s.name, id: t.id, label, bytes, deliver_at: t.deliverAt },
-      `${s.from} sends ${formatSize(bytes)} (${label}) to ${s.to} over link ${s.name}: ${wire} ns on the wire${start > now ? ` after ${start - now} ns queued behind earlier data` : ''} plus ${s.latency} ns latency, so it arrives at ${t.deliverAt} ns.`);
+    if (lane === 'main') this.busyUntil = start + wire;
+    else if (lane === 'return') this.busyReturn = start + wire;
+    else {
+      this.busyPreempt = start + wire;
+      // The urgent bytes share the wire: main-lane bytes not yet sent at `start` go out `wire` ns later.
+      let pushed = 0;
+      for (const f of this.flight)
+        if ((f.t.lane ?? 'main') === 'main' && f.t.deliverAt - s.latency > start) {
+          f.t.deliverAt += wire;
+          pushed++;
+        }
+      if (this.busyUntil > start) this.busyUntil += wire;
+      if (pushed) this.flight.sort((a, b) => a.t.deliverAt - b.t.deliverAt || a.t.id - b.t.id);
+    }
+    this.insert({ t, done });
+    const [a, b] = lane === 'return' ? [s.to, s.from] : [s.from, s.to];
+    const via = lane === 'main' ? '' : lane === 'preempt' ? ' on its preempt channel' : ' on the return path';
+    this.emit('link_send', { link: s.name, id: t.id, label, bytes, deliver_at: t.deliverAt, ...(lane !== 'main' ? { lane } : {}) },
+      `${a} sends ${formatSize(bytes)} (${label}) to ${b} over link ${s.name}${via}: ${wire} ns on the wire${start > now ? ` after ${start - now} ns queued behind earlier data` : ''} plus ${s.latency} ns latency, so it arrives at ${t.deliverAt} ns.`);
     return t;
+  }
+
+  /** Keep the transfers in flight in delivery order (ties: sent first, delivered first). */
+  private insert(f: { t: Transfer; done?: TransferDone }): void {
+    const q = this.flight;
+    let i = q.length;
+    while (i > 0 && q[i - 1].t.deliverAt > f.t.deliverAt) i--;
+    q.splice(i, 0, f);
   }
 
   /** The link goes down: every transfer in flight fails now. */
@@ -140,6 +182,8 @@ export class Link implements Actor {
     this.stats.cuts++;
     const lost = this.flight.splice(0);
     this.busyUntil = now;
+    this.busyPreempt = now;
+    this.busyReturn = now;
     this.emit('link_down', { link: this.name, why, failed: lost.length },
       `Link ${this.name} between ${this.spec.from} and ${this.spec.to} goes down (${why})${lost.length ? `: ${lost.length} transfer(s) in flight fail and their senders learn it` : ''}.`);
     for (const f of lost) {
@@ -162,6 +206,8 @@ export class Link implements Actor {
     if (this.state === 'up') return;
     this.state = 'up';
     this.busyUntil = Math.max(this.busyUntil, this.clock.now);
+    this.busyPreempt = Math.max(this.busyPreempt, this.clock.now);
+    this.busyReturn = Math.max(this.busyReturn, this.clock.now);
     this.emit('link_up', { link: this.name }, `Link ${this.name} between ${this.spec.from} and ${this.spec.to} is up again.`);
   }
 
@@ -178,7 +224,7 @@ export class Link implements Actor {
       this.stats.delivered++;
       this.stats.bytesDelivered += f.t.bytes;
       this.emit('link_delivered', { link: this.name, id: f.t.id, label: f.t.label, bytes: f.t.bytes },
-        `${this.spec.to} receives transfer ${f.t.id} (${f.t.label}, ${formatSize(f.t.bytes)}) over link ${this.name}, ${now - f.t.sentAt} ns after it was sent.`);
+        `${f.t.lane === 'return' ? this.spec.from : this.spec.to} receives transfer ${f.t.id} (${f.t.label}, ${formatSize(f.t.bytes)}) over link ${this.name}, ${now - f.t.sentAt} ns after it was sent.`);
       this.notify(f.t, f.done);
     }
   }

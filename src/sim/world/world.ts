@@ -86,7 +86,7 @@ export class World {
       const sink = this.host(l.from).host.trace;
       const link = new Link(l, this.clock, (name, args, text) => sink.emit('link', name, args, text), [i]);
       // A migration's transfers end at its thread (the VM's n-th migration): data, so a snapshot keeps them.
-      link.handlers.set(MIGRATION_TRANSFER, (t, a) => this.migrations[Number(a.id)]?.transferEnded(t, a.final === true));
+      link.handlers.set(MIGRATION_TRANSFER, (t, a) => this.migrations[Number(a.id)]?.transferEnded(t, a));
       this.scheduler.add(link);
       return link;
     });

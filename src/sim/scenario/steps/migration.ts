@@ -95,6 +95,7 @@ export const MIGRATION_STEPS = [
     to: hostName.describe('the destination host: a QEMU started there with -incoming waits for the stream'),
     link: z.string().min(1).describe('the link the stream goes over (it must join the two hosts)'),
     as: z.string().min(1).optional().describe('the name of the VM on the destination (default "<vm>@<to>")'),
+    resume: z.boolean().optional().describe('resume a post-copy paused by a broken link (postcopy-recover-setup, postcopy-recover, postcopy-active); run migrate_recover on the destination first'),
     parameters: MigrationParametersSpec.optional(),
     capabilities: CapabilitiesSpec.optional(),
     td_design: z.enum(TD_DESIGNS).optional().describe("a VM with private memory (a TD): upstream (KVM refuses dirty logging on guest_memfd, the migration fails), talk (the talk's proposal: the dirty log kept in guest_memfd), or tdx-module (the TDX module's TD migration, Intel's trees); default: the VM's platform mode"),
@@ -103,6 +104,15 @@ export const MIGRATION_STEPS = [
     const src = ctx.vmm(st.vm, i);
     const dst = ctx.vmm(incomingName(st.vm, st.to, st.as), i);
     const last = ctx.world.migrationOf(st.vm);
+    if (st.resume) {
+      // migrate_prepare(): resume only a post-copy that is paused.
+      const why = last ? last.resume(ctx.world.clock.now) : 'Cannot resume if there is no paused migration';
+      if (why) {
+        ctx.hostOfVm(st.vm, i).host.trace.emit('vmm', 'migrate', { resume: true, error: why }, `QEMU refuses migrate with resume: ${why}.`, { vm: st.vm });
+        return { ret: -1, errno: 'EINVAL', why };
+      }
+      return { ret: 0, value: { status: last!.status, ...(last!.error ? { error: last!.error } : {}) } };
+    }
     if (last && !last.finished) return { ret: -1, errno: 'EBUSY', why: `There's a migration process in progress (status ${last.status})` };
     if (src.runState === 'postmigrate' || src.runState === 'inmigrate') return { ret: -1, errno: 'EINVAL', why: `VM "${st.vm}" is ${src.runState}: its guest does not run here` };
     if (dst.runState !== 'inmigrate') return { ret: -1, errno: 'EINVAL', why: `the destination VM "${dst.desc.name}" already runs a guest` };
@@ -162,13 +172,51 @@ export const MIGRATION_STEPS = [
     { summary: 'migrate_cancel: stop the VM\'s migration (cancelling, then cancelled); the source guest keeps running' },
     (ctx, st, i) => {
       const m = migrationOf(ctx, st.vm, i);
+      if (m.inPostcopy) return { ret: -1, errno: 'EINVAL', why: `the migration is ${m.status}: the guest already runs on the destination with part of its memory on the source, so cancelling would lose it (the lab refuses)` };
       if (!m.cancel(ctx.world.clock.now)) return { ret: -1, errno: 'EINVAL', why: `the migration is ${m.status}: there is nothing to cancel` };
       return { ret: 0, value: { status: m.status } };
     }),
 
-  defineStep('query_migrate', 'vmm', { vm: vmName },
-    { summary: "query-migrate: the migration's status and counters, with QEMU's names (ram.transferred, remaining, dirty-sync-count, ...)" },
+  defineStep('migrate_start_postcopy', 'vmm', { vm: vmName },
+    { summary: 'migrate-start-postcopy: switch the running migration to post-copy at its next pass (needs the postcopy-ram capability): the guest moves to the destination and its missing pages follow on demand' },
     (ctx, st, i) => {
+      ctx.vmm(st.vm, i);
+      const m = ctx.world.migrationOf(st.vm);
+      const emit = (text: string, args: Record<string, string | number | boolean>) => ctx.hostOfVm(st.vm, i).host.trace.emit('vmm', 'migrate-start-postcopy', args, text, { vm: st.vm });
+      // qmp_migrate_start_postcopy(), QEMU's errors.
+      const caps = m ? m.capabilities : ctx.vmm(st.vm, i).migrationCapabilities;
+      let why = '';
+      if (!caps['postcopy-ram']) why = 'Enable postcopy with migrate_set_capability before the start of migration';
+      else if (!m) why = 'Postcopy must be started after migration has been started';
+      if (why) {
+        emit(`QEMU refuses migrate-start-postcopy: ${why}.`, { error: why });
+        return { ret: -1, errno: 'EINVAL', why };
+      }
+      m!.startPostcopy = true;
+      emit(m!.finished || m!.inPostcopy ? `migrate-start-postcopy: the migration is ${m!.status} already; nothing changes (QEMU does not treat this as an error).`
+        : `migrate-start-postcopy: at its next pass, unless what is left is below the threshold, the migration thread stops the guest here and starts it on the destination.`, { status: m!.status });
+      return { ret: 0, value: { status: m!.status } };
+    }),
+
+  defineStep('migrate_recover', 'vmm', { vm: vmName.describe('the destination VM (the incoming side)') },
+    { summary: 'migrate-recover on the destination: after a broken link paused post-copy, listen for the source again (then migrate with resume on the source)' },
+    (ctx, st, i) => {
+      ctx.vmm(st.vm, i);
+      const m = ctx.world.migrations.findLast((x) => x.dst === st.vm);
+      const why = m ? m.recover() : 'Migrate recover can only be run when postcopy is paused.';
+      if (why) {
+        ctx.hostOfVm(st.vm, i).host.trace.emit('vmm', 'migrate-recover', { error: why }, `QEMU refuses migrate-recover on "${st.vm}": ${why}${m ? '' : ' (it is not the destination of a migration)'}`, { vm: st.vm });
+        return { ret: -1, errno: 'EINVAL', why };
+      }
+      return { ret: 0, value: { status: m!.incoming.status } };
+    }),
+
+  defineStep('query_migrate', 'vmm', { vm: vmName },
+    { summary: "query-migrate: the migration's status and counters, with QEMU's names (ram.transferred, remaining, dirty-sync-count, postcopy-requests, ...); on a destination VM, the incoming side's status and, with postcopy-blocktime, postcopy-blocktime and postcopy-latency" },
+    (ctx, st, i) => {
+      ctx.vmm(st.vm, i);
+      const incoming = ctx.world.migrations.findLast((x) => x.dst === st.vm);
+      if (incoming && !ctx.world.migrationOf(st.vm)) return { ret: 0, value: { ...incoming.incoming.info(incoming.capabilities['postcopy-blocktime'], ctx.world.clock.now) } };
       const m = migrationOf(ctx, st.vm, i);
       return { ret: 0, value: { ...m.info(ctx.world.clock.now), rounds: m.rounds.length } };
     }),

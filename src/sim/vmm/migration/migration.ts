@@ -40,10 +40,16 @@ import { CAPABILITY_NAMES, DEFAULT_CAPABILITIES, DEFAULT_PARAMETERS, type Migrat
 import { loadVmState, saveVmState, streamSize } from './vmstate';
 import { TdMigrationPath, type TdDesign } from './td-export';
 import { migrationDirtyLimitGuest } from '../dirtylimit';
+import { PostcopyIncoming, REQ_PAGES_BYTES } from './postcopy';
 
-/** MigrationStatus, the values a pre-copy goes through (qapi/migration.json). */
-export type MigrationStatus = 'setup' | 'active' | 'device' | 'completed' | 'failed' | 'cancelling' | 'cancelled';
-export const MIGRATION_STATUSES: readonly MigrationStatus[] = ['setup', 'active', 'device', 'completed', 'failed', 'cancelling', 'cancelled'];
+/** MigrationStatus, the values a pre-copy and a post-copy go through (qapi/migration.json). */
+export type MigrationStatus = 'setup' | 'active' | 'device' | 'postcopy-active' | 'postcopy-paused' | 'postcopy-recover-setup' | 'postcopy-recover'
+  | 'completed' | 'failed' | 'cancelling' | 'cancelled';
+export const MIGRATION_STATUSES: readonly MigrationStatus[] = [
+  'setup', 'active', 'device', 'postcopy-active', 'postcopy-paused', 'postcopy-recover-setup', 'postcopy-recover', 'completed', 'failed', 'cancelling', 'cancelled',
+];
+/** The statuses of a migration in post-copy: the guest runs on the destination, part of its memory is still on the source. */
+export const POSTCOPY_STATUSES: readonly MigrationStatus[] = ['postcopy-active', 'postcopy-paused', 'postcopy-recover-setup', 'postcopy-recover'];
 
 /** BUFFER_DELAY: the rate limiter's and the counters' period, 100 ms. */
 export const BUFFER_DELAY_NS = 100_000_000;
@@ -72,7 +78,8 @@ export interface MigrationChannel {
   readonly latency: number;
   /** Bytes per virtual second. */
   readonly bandwidth: number;
-  send(bytes: number, label: string, done: { kind: string; args: Record<string, string | number | boolean> }): { state: 'in-flight' | 'delivered' | 'failed'; deliverAt: number };
+  send(bytes: number, label: string, done: { kind: string; args: Record<string, string | number | boolean> }, lane?: 'main' | 'preempt' | 'return'): { state: 'in-flight' | 'delivered' | 'failed'; deliverAt: number };
+  readonly state: 'up' | 'down';
 }
 
 /** What the thread is wired to: the two VMMs and the link (made again on a restore from the names it keeps). */
@@ -134,6 +141,10 @@ export interface MigrationInfo {
     'downtime-bytes': number;
     'pages-per-second': number;
     'page-size': number;
+    /** Pages sent in the post-copy phase, in bytes (ram.postcopy-bytes). */
+    'postcopy-bytes': number;
+    /** Page requests the source received from the destination (ram.postcopy-requests). */
+    'postcopy-requests': number;
   };
   'error-desc'?: string;
 }
@@ -199,6 +210,18 @@ export class MigrationThread implements Actor {
   private readonly period = { lastSync: 0, dirtyPages: 0, bytesXferPrev: 0, highCount: 0, lastAnySync: 0 };
   readonly rounds: MigrationRound[] = [];
   private readonly round = { start: 0, bytes: 0, pages: 0, finalDirty: 0 };
+  /** migrate-start-postcopy was asked (MigrationState.start_postcopy): the loop switches at its next pass. */
+  startPostcopy = false;
+  /** The destination's side of post-copy (its received bitmap, userfaultfd, fault thread, blocktime). */
+  readonly incoming: PostcopyIncoming;
+  /** Post-copy on the source: requested pages not yet sent (src_page_requests), counters, batches in flight by id. */
+  readonly pc = {
+    queue: [] as number[], requests: 0, bytes: 0, startNs: 0, downtimeEndNs: 0, bgNextAt: 0, batchSeq: 0, endSent: false,
+    /** The source's bitmap when the discard went out (what the destination drops when it arrives). */
+    discardMap: new Uint32Array(0),
+  };
+  /** Post-copy page batches in flight: their pages, by batch id (lost with the link, resent after recovery). */
+  readonly pcInflight = new Map<number, number[]>();
   /** Wiring (made again on restore): the VMMs and the link. */
   private readonly w: MigrationWiring;
   /** Where the RAM block starts in each VMM's address space (page p is at base + p × 4 KiB). */
@@ -232,6 +255,7 @@ export class MigrationThread implements Actor {
     this.tdDesign = setup.tdDesign;
     this.td = setup.tdDesign === 'talk' || setup.tdDesign === 'tdx-module' ? new TdMigrationPath(w, setup.tdDesign) : null;
     this.stats.expectedDowntime = this.parameters['downtime-limit'];
+    this.incoming = new PostcopyIncoming(w.dst);
   }
 
   /** The source and destination VMMs (for tests and the report). */
@@ -254,8 +278,16 @@ export class MigrationThread implements Actor {
     return this.status === 'completed' || this.status === 'failed' || this.status === 'cancelled';
   }
 
+  /** In post-copy (the guest runs on the destination). */
+  get inPostcopy(): boolean {
+    return POSTCOPY_STATUSES.includes(this.status);
+  }
+
   readyAt(): number | null {
-    return this.finished ? null : this.nextAt;
+    if (this.finished) return null;
+    // The destination's fault thread (postcopy/fault) runs as soon as a vCPU's fault is queued.
+    if (this.incoming.faultPending) return this.w.dst.vm.clock.now;
+    return this.nextAt;
   }
 
   done(): boolean {
@@ -271,6 +303,7 @@ export class MigrationThread implements Actor {
 
   act(now: number): void {
     this.actPages = 0;
+    if (this.incoming.faultPending) return this.faultThread(now);
     switch (this.status) {
       case 'setup':
         return this.setup(now);
@@ -278,6 +311,8 @@ export class MigrationThread implements Actor {
         return this.end(now, 'cancelled', 'migrate_cancel: the migration thread stops; dirty logging ends and the source guest keeps running.');
       case 'active':
         return this.iterate(now);
+      case 'postcopy-active':
+        return this.postcopyIterate(now);
       default:
         this.nextAt = null;
     }
@@ -308,6 +343,8 @@ export class MigrationThread implements Actor {
     const header = 8 + (1 + 4 + 1 + 'ram'.length + 4 + 4) + 8 + (1 + RAM_BLOCK_ID.length + 8) + EOS_BYTES;
     this.put(header, 'migration stream header and RAM setup', false);
     if (this.finished) return;
+    // qemu_savevm_send_postcopy_advise(): with postcopy-ram the destination is told at once.
+    if (this.capabilities['postcopy-ram']) this.sendCmd(8 + 8 + 4, 'CMD_POSTCOPY_ADVISE', 'advise');
     this.setupNs = now - this.startNs;
     this.win.start = now;
     this.win.bytes = this.stats.transferred;
@@ -334,6 +371,8 @@ export class MigrationThread implements Actor {
       pending = this.dirtyPages * PAGE_SIZE;
     }
     if (pending === 0 || pending < threshold) return this.complete(now, pending);
+    // migration_iteration_run(): still much to send, and migrate-start-postcopy was asked.
+    if (this.startPostcopy && this.capabilities['postcopy-ram']) return this.postcopyStart(now);
     this.sendBatch();
   }
 
@@ -382,15 +421,17 @@ export class MigrationThread implements Actor {
   }
 
   /** Count bytes put on the link, and send them; returns false when the link refused them. */
-  private put(bytes: number, label: string, final: boolean): boolean {
+  private put(bytes: number, label: string, final: boolean, what = 'ram', extra: Record<string, number> = {}, lane: 'main' | 'preempt' = 'main'): boolean {
     const st = this.stats;
     st.transferred += bytes;
-    if (this.status === 'device') st.downtimeBytes += bytes;
+    if (this.status === 'device' || what === 'package' || what === 'discard') st.downtimeBytes += bytes;
+    else if (this.inPostcopy) this.pc.bytes += bytes;
     else st.precopyBytes += bytes;
     this.win.used += bytes;
     this.round.bytes += bytes;
-    const t = this.w.link.send(bytes, label, { kind: MIGRATION_TRANSFER, args: { id: this.id, final } });
+    const t = this.w.link.send(bytes, label, { kind: MIGRATION_TRANSFER, args: { id: this.id, final, what, ...extra } }, lane);
     if (t.state === 'failed') return false;
+    if (lane === 'preempt') return true;
     // A blocking socket: the thread goes on once the bytes are on the wire.
     this.nextAt = Math.max(this.w.src.vm.clock.now, t.deliverAt - this.w.link.latency);
     return true;
@@ -586,9 +627,17 @@ export class MigrationThread implements Actor {
   }
 
   /** A transfer of this migration ended (the link's handler, registered by the world). */
-  transferEnded(t: { state: string; endedAt: number | null }, final: boolean): void {
+  transferEnded(t: { state: string; endedAt: number | null }, args: Record<string, string | number | boolean>): void {
     if (this.finished || this.status === 'cancelling') return;
     const now = t.endedAt ?? this.w.src.vm.clock.now;
+    const what = String(args.what ?? 'ram');
+    if (t.state === 'failed' && this.inPostcopy) {
+      // Before the destination runs the guest, the source's copy is still whole: the migration fails and the source goes on.
+      if (this.incoming.phase !== 'running' && this.incoming.phase !== 'end') return this.postcopyFailEarly(now);
+      return this.postcopyPause(now);
+    }
+    if (what !== 'ram') return t.state === 'delivered' ? this.postcopyDelivered(what, args, now) : undefined;
+    const final = args.final === true;
     if (t.state === 'failed') {
       this.error = `link ${this.link} went down: the migration stream broke`;
       this.end(now, 'failed', `The link ${this.link} is down, so the stream breaks and the migration fails; the source guest keeps running, as a failed pre-copy leaves it.`);
@@ -634,11 +683,317 @@ export class MigrationThread implements Actor {
     }
   }
 
+  // ---- post-copy (migration/postcopy-ram.c, ram.c, savevm.c) ----------------------------------
+
+  /** A command on the main stream (QEMU_VM_COMMAND): `what` says what the destination does when it arrives. */
+  private sendCmd(bytes: number, label: string, what: string, extra: Record<string, number> = {}): boolean {
+    return this.put(bytes, label, false, what, extra);
+  }
+
+  /**
+   * postcopy_start(): the source stops the guest, syncs the dirty log a last time, sends the discard
+   * bitmap (CMD_POSTCOPY_RAM_DISCARD: every page still dirty — never sent, or written since), then
+   * one package (CMD_PACKAGED) holding CMD_POSTCOPY_LISTEN, the device and vCPU state and
+   * CMD_POSTCOPY_RUN. From now on the guest's pages go on demand and in the background.
+   */
+  private postcopyStart(now: number): void {
+    const src = this.w.src;
+    this.emit('postcopy_start', { remaining: this.dirtyPages * PAGE_SIZE, 'dirty-sync-count': this.stats.dirtySyncCount },
+      `migrate-start-postcopy takes effect: ${formatSize(this.dirtyPages * PAGE_SIZE)} is still dirty, so instead of waiting for pre-copy to converge the source stops the guest and hands it to "${this.dst}" before its memory has arrived.`);
+    this.downtimeStartNs = now;
+    src.stop();
+    this.bitmapSync(now, true);
+    this.pc.startNs = now;
+    // ram_postcopy_send_discard_bitmap(): the runs of set bits, at most 12 ranges per command.
+    let ranges = 0;
+    for (let p = 0; p < this.npages; ) {
+      if (!this.bit(p)) {
+        p++;
+        continue;
+      }
+      while (p < this.npages && this.bit(p)) p++;
+      ranges++;
+    }
+    this.pc.discardMap = this.bmap.slice();
+    const cmds = Math.max(1, Math.ceil(ranges / 12));
+    this.setStatus('postcopy-active', `postcopy-active: the source sends the discard bitmap (${this.dirtyPages} page(s) in ${ranges} range(s)) and the device state; the guest will run on "${this.dst}" while ${formatSize(this.dirtyPages * PAGE_SIZE)} of its RAM is still here. The source guest stays stopped for good.`);
+    this.rounds.push({
+      round: this.rounds.length, start_ns: this.round.start, duration_ns: now - this.round.start, bytes: this.round.bytes, pages: this.round.pages,
+      dirty_pages: this.round.finalDirty, remaining: this.dirtyPages * PAGE_SIZE, threshold: this.stats.thresholdSize, throttle_pct: src.throttlePct, final: true,
+    });
+    this.round.start = now;
+    this.round.bytes = 0;
+    this.round.pages = 0;
+    if (src.throttlePct > 0) src.setCpuThrottle(0);
+    if (!this.sendCmd(cmds * (4 + 2 + RAM_BLOCK_ID.length) + ranges * 16, `CMD_POSTCOPY_RAM_DISCARD: ${ranges} range(s)`, 'discard')) return;
+    const state = streamSize(saveVmState(src));
+    if (!this.sendCmd(state + 3 * 4 + 4, `CMD_PACKAGED: CMD_POSTCOPY_LISTEN, device and vCPU state (${formatSize(state)}), CMD_POSTCOPY_RUN`, 'package')) return;
+    src.postmigrate(this.dst);
+    this.pc.bgNextAt = this.nextAt ?? now;
+  }
+
+  private bit(p: number): boolean {
+    return (this.bmap[p >>> 5] & (1 << (p & 31))) !== 0;
+  }
+
+  /**
+   * The post-copy loop: pages a vCPU waits for first (get_queued_page(); on the preempt channel with
+   * postcopy-preempt), the scan going on from the last one asked for, then a background batch while
+   * the link and max-postcopy-bandwidth allow; when every page has gone, the end of the stream.
+   */
+  private postcopyIterate(now: number): void {
+    this.updateCounters(now);
+    if (this.pc.queue.length) this.sendRequested();
+    if (this.dirtyPages === 0) {
+      if (!this.pc.endSent) {
+        this.pc.endSent = true;
+        this.put(EOS_BYTES + 8, 'RAM_SAVE_FLAG_EOS, QEMU_VM_EOF: the end of the post-copy stream', true, 'pc-end');
+      }
+      this.nextAt = null;
+      return;
+    }
+    if (now < this.pc.bgNextAt) {
+      this.nextAt = this.pc.bgNextAt;
+      return;
+    }
+    const bw = this.parameters['max-postcopy-bandwidth'];
+    if (bw > 0 && this.win.used >= bw / XFER_LIMIT_RATIO) {
+      this.nextAt = this.pc.bgNextAt = this.win.start + BUFFER_DELAY_NS;
+      return;
+    }
+    const quota = bw > 0 ? bw / XFER_LIMIT_RATIO : Infinity;
+    const most = Math.max(1, Math.floor((this.w.link.bandwidth * MAX_WAIT_NS) / 1e9 / (PAGE_SIZE + PAGE_HEADER_BYTES)));
+    const pages: number[] = [];
+    let bytes = 0;
+    while (pages.length < most && this.dirtyPages > 0 && this.win.used + bytes < quota) {
+      const p = this.nextDirty();
+      if (p < 0) break;
+      bytes += this.takePage(p);
+      pages.push(p);
+    }
+    this.sendPages(pages, bytes, 'main', `RAM, post-copy background: ${pages.length} page(s)`);
+    this.pc.bgNextAt = this.nextAt ?? now;
+  }
+
+  /** The pages the destination asked for that are still to send, now (a page already sent is on its way: skipped). */
+  private sendRequested(): void {
+    const lane = this.capabilities['postcopy-preempt'] ? 'preempt' : 'main';
+    const q = this.pc.queue.splice(0);
+    for (const p of q) {
+      if (!this.bit(p)) {
+        this.emit('get_queued_page_not_dirty', { page: p, gpa: hex(p * PAGE_SIZE) },
+          `The source gets the request for page ${p}, which has gone already (it is on the link): nothing to send again.`);
+        continue;
+      }
+      const bytes = this.takePage(p);
+      // The scan goes on from the page asked for (pss->page), as a vCPU is likely to touch its neighbours next.
+      this.scan = p + 1;
+      const saveNext = this.nextAt;
+      this.sendPages([p], bytes, lane, `RAM, requested page ${p}${lane === 'preempt' ? ' (postcopy-preempt channel)' : ''}`);
+      if (lane === 'main') this.pc.bgNextAt = Math.max(this.pc.bgNextAt, this.nextAt ?? 0);
+      else this.nextAt = saveNext;
+    }
+  }
+
+  /** Clear page p's bit (it goes now) and count it; returns its bytes in the stream. */
+  private takePage(p: number): number {
+    this.actPages++;
+    this.bmap[p >>> 5] &= ~(1 << (p & 31));
+    this.dirtyPages--;
+    this.round.pages++;
+    let header = PAGE_HEADER_BYTES;
+    if (!this.blockIdSent) {
+      header += 1 + RAM_BLOCK_ID.length;
+      this.blockIdSent = true;
+    }
+    if (this.sourceZero(p).zero) {
+      this.stats.duplicate++;
+      return header + 1;
+    }
+    this.stats.normal++;
+    return header + PAGE_SIZE;
+  }
+
+  /** Page p on the (stopped) source: its frame, whether it reads as zeros, and whether it has a content token. */
+  private sourceZero(p: number): { frame: number; zero: boolean; token: boolean } {
+    const sm = this.w.src.host.memory;
+    const sf = this.w.src.process.lookupIndex(this.srcIndex + p);
+    if (sf < 0) return { frame: -1, zero: true, token: false };
+    const data = sm.peek(sf);
+    const token = sm.pageToken(sf) !== 0;
+    return { frame: sf, zero: data === undefined ? !token : isZero(data), token };
+  }
+
+  private sendPages(pages: number[], bytes: number, lane: 'main' | 'preempt', label: string): void {
+    if (pages.length === 0) return;
+    const batch = ++this.pc.batchSeq;
+    this.pcInflight.set(batch, pages);
+    this.put(bytes + EOS_BYTES, label, false, 'pc-ram', { batch }, lane);
+  }
+
+  /** The destination's fault thread: read the faults, ask the source for each page over the return path. */
+  private faultThread(now: number): void {
+    const pages = this.incoming.readFaults(now);
+    for (const p of pages) {
+      this.w.dst.host.trace.emit('vmm', 'MIG_RP_MSG_REQ_PAGES', { page: p, gpa: hex(p * PAGE_SIZE), len: PAGE_SIZE, requests: this.incoming.counts.requests },
+        `The destination's fault thread asks the source for page ${p} (GPA ${hex(p * PAGE_SIZE)}) over the return path: MIG_RP_MSG_REQ_PAGES, ${this.incoming.counts.requests} request(s) so far.`,
+        { vm: this.dst, gfns: [p, 1] });
+      this.w.link.send(REQ_PAGES_BYTES, `MIG_RP_MSG_REQ_PAGES page ${p}`, { kind: MIGRATION_TRANSFER, args: { id: this.id, final: false, what: 'req', page: p } }, 'return');
+    }
+  }
+
+  /** A post-copy transfer arrived (at the destination, or at the source for the return path's). */
+  private postcopyDelivered(what: string, args: Record<string, string | number | boolean>, now: number): void {
+    const inc = this.incoming;
+    const { src, dst } = this.w;
+    switch (what) {
+      case 'advise':
+        return inc.advise(this.npages);
+      case 'discard': {
+        const map = this.pc.discardMap;
+        // Pages that came during pre-copy and are not in the discard bitmap are the destination's for good.
+        for (let p = 0; p < this.npages; p++) if (!(map[p >>> 5] & (1 << (p & 31)))) inc.precopied(p);
+        inc.discard(this.npages, (p) => (map[p >>> 5] & (1 << (p & 31))) !== 0);
+        this.pc.discardMap = new Uint32Array(0);
+        return;
+      }
+      case 'package': {
+        inc.listen(this.npages, this.capabilities['postcopy-blocktime']);
+        loadVmState(dst, saveVmState(src));
+        src.threads.forEach((t, i) => dst.threads[i].adopt(t));
+        dst.startIncoming(this.src);
+        this.pc.downtimeEndNs = now;
+        inc.run();
+        return;
+      }
+      case 'pc-ram': {
+        const batch = Number(args.batch);
+        const pages = this.pcInflight.get(batch);
+        if (!pages) return;
+        this.pcInflight.delete(batch);
+        for (const p of pages) this.place(p, now);
+        return;
+      }
+      case 'req': {
+        // The return path thread (source_return_path_thread → ram_save_queue_pages): postcopy-requests + 1.
+        this.pc.requests++;
+        const p = Number(args.page);
+        this.pc.queue.push(p);
+        this.emit('ram_save_queue_pages', { page: p, 'postcopy-requests': this.pc.requests },
+          `The source receives MIG_RP_MSG_REQ_PAGES for page ${p} (postcopy-requests ${this.pc.requests}): it sends that page before anything else${this.capabilities['postcopy-preempt'] ? ', on the preempt channel' : ', behind what is already queued on the stream'}.`);
+        if (this.status === 'postcopy-active') this.nextAt = now;
+        return;
+      }
+      case 'pc-end': {
+        inc.end();
+        inc.setStatus('completed', `The destination has all of the guest's memory: its incoming migration is completed.`);
+        this.endNs = now;
+        return this.end(now, 'completed', `The post-copy migration of "${this.src}" to "${this.dst}" completes: ${formatSize(this.stats.transferred)} sent; after the switch ${inc.describe()}; the guest was stopped for ${(((this.pc.downtimeEndNs || now) - this.downtimeStartNs) / 1e6).toFixed(1)} ms.`);
+      }
+      case 'recv-bitmap-cmd': {
+        // MIG_CMD_RECV_BITMAP at the destination: it answers with its received bitmap (MIG_RP_MSG_RECV_BITMAP).
+        inc.setStatus('postcopy-recover', 'The source has connected again: postcopy-recover. The destination sends its received bitmap back so the source knows what is missing here.');
+        this.w.link.send(4 + 8 + Math.ceil(this.npages / 8) + 8, 'MIG_RP_MSG_RECV_BITMAP', { kind: MIGRATION_TRANSFER, args: { id: this.id, final: false, what: 'recv-bitmap' } }, 'return');
+        return;
+      }
+      case 'recv-bitmap': {
+        // ram_dirty_bitmap_reload(): every page the destination has not received is to send.
+        let n = 0;
+        for (let p = 0; p < this.npages; p++) {
+          const missing = !inc.receivedAt(p);
+          if (missing) {
+            this.bmap[p >>> 5] |= 1 << (p & 31);
+            n++;
+          } else this.bmap[p >>> 5] &= ~(1 << (p & 31));
+        }
+        this.dirtyPages = n;
+        this.pc.queue.length = 0;
+        this.emit('ram_dirty_bitmap_reload', { missing: n },
+          `The source reloads its bitmap from the destination's: ${n} page(s) have not arrived (the ones lost with the link included) and will be sent; none that arrived goes again.`);
+        this.sendCmd(4, 'CMD_POSTCOPY_RESUME', 'resume');
+        return;
+      }
+      case 'resume': {
+        inc.setStatus('postcopy-active', 'CMD_POSTCOPY_RESUME: the destination is postcopy-active again and asks once more for every page a vCPU still waits for.');
+        for (const p of inc.pendingRequests()) {
+          inc.counts.reRequested++;
+          this.w.link.send(REQ_PAGES_BYTES, `MIG_RP_MSG_REQ_PAGES page ${p} (again)`, { kind: MIGRATION_TRANSFER, args: { id: this.id, final: false, what: 'req', page: p } }, 'return');
+        }
+        this.w.link.send(4 + 4, 'MIG_RP_MSG_RESUME_ACK', { kind: MIGRATION_TRANSFER, args: { id: this.id, final: false, what: 'resume-ack' } }, 'return');
+        return;
+      }
+      case 'resume-ack': {
+        this.pc.bgNextAt = now;
+        this.pc.endSent = false;
+        this.setStatus('postcopy-active', `MIG_RP_MSG_RESUME_ACK: the post-copy goes on; ${this.dirtyPages} page(s) are still to send.`);
+        this.nextAt = now;
+        return;
+      }
+    }
+  }
+
+  /** Page p arrived at the destination: placed, and the vCPUs that waited for it run again. */
+  private place(p: number, now: number): void {
+    const s = this.sourceZero(p);
+    const woken = this.incoming.place(p, this.w.src.host.memory, s.frame, s.zero && !s.token, now);
+    for (const v of woken) this.w.dst.threads[v]?.unblock();
+  }
+
+  /** The link failed before the destination ran the guest: the source's copy is whole, so it runs on. */
+  private postcopyFailEarly(now: number): void {
+    this.error = `link ${this.link} went down before the destination started the guest`;
+    this.w.src.runState = 'paused';
+    this.incoming.setStatus('failed', 'The stream broke before CMD_POSTCOPY_RUN: the destination never ran the guest, and drops what arrived.');
+    this.end(now, 'failed', `The link ${this.link} broke before the destination got the device state: the guest never ran there, so the source's copy is still whole and the source runs it again.`);
+  }
+
+  /**
+   * postcopy_pause() on both sides: the stream broke while the guest's memory is split between
+   * the hosts, so neither can go on alone. Pages and requests in flight are lost; vCPUs that fault
+   * stay blocked until a recovery.
+   */
+  private postcopyPause(now: number): void {
+    if (this.status === 'postcopy-paused') return;
+    this.pcInflight.clear();
+    this.pc.queue.length = 0;
+    this.nextAt = null;
+    this.error = `Unable to write to socket: link ${this.link} is down`;
+    this.setStatus('postcopy-paused', `The link ${this.link} broke during post-copy: postcopy-paused. The guest runs on "${this.dst}" but ${this.incoming.page.length - this.incoming.received} of its pages are only on "${this.src}": neither side can go on alone, so both wait for a recovery (migrate-recover on the destination, migrate with resume on the source).`);
+    this.incoming.recoverListening = false;
+    this.incoming.setStatus('postcopy-paused', `The destination pauses post-copy too: its vCPUs run, but a vCPU that touches a missing page stays blocked until the link is back.`);
+    void now;
+  }
+
+  /** migrate-recover on the destination (qmp_migrate_recover): it listens for the source again. */
+  recover(): string | null {
+    if (this.incoming.status !== 'postcopy-paused') return 'Migrate recover can only be run when postcopy is paused.';
+    this.incoming.recoverListening = true;
+    this.w.dst.host.trace.emit('vmm', 'migrate-recover', { status: this.incoming.status },
+      `migrate-recover: the destination listens for the source to come back; it stays postcopy-paused until the source connects.`, { vm: this.dst });
+    return null;
+  }
+
+  /** migrate with resume=true on the source (migrate_prepare → postcopy_do_resume). Returns QEMU's error, or null. */
+  resume(now: number): string | null {
+    if (this.status !== 'postcopy-paused') return 'Cannot resume if there is no paused migration';
+    this.setStatus('postcopy-recover-setup', `migrate with resume: the source tries to reach "${this.dst}" again (postcopy-recover-setup).`);
+    if (this.w.link.state === 'down' || !this.incoming.recoverListening) {
+      this.error = this.w.link.state === 'down' ? `Failed to connect: link ${this.link} is down` : `Failed to connect: Connection refused (run migrate-recover on "${this.dst}" first)`;
+      this.setStatus('postcopy-paused', `The source cannot connect (${this.error}): it stays postcopy-paused.`);
+      return null;
+    }
+    this.error = '';
+    this.setStatus('postcopy-recover', 'postcopy-recover: the source asks the destination which pages it has (MIG_CMD_RECV_BITMAP).');
+    this.sendCmd(4 + 1 + RAM_BLOCK_ID.length, 'MIG_CMD_RECV_BITMAP', 'recv-bitmap-cmd');
+    void now;
+    return null;
+  }
+
   // ---- commands -------------------------------------------------------------------------------
 
   /** migrate_cancel (migrate_fd_cancel): cancelling now, cancelled when the thread notices. */
   cancel(now: number): boolean {
-    if (this.finished || this.status === 'cancelling') return false;
+    if (this.finished || this.status === 'cancelling' || this.inPostcopy) return false;
     this.setStatus('cancelling', 'migrate_cancel: QEMU asks the migration thread to stop.');
     this.nextAt = now;
     return true;
@@ -661,9 +1016,10 @@ export class MigrationThread implements Actor {
     const st = this.stats;
     const ms = (ns: number) => Math.floor(ns / 1e6);
     const completed = this.status === 'completed';
+    if (this.status === 'postcopy-paused' || this.status === 'postcopy-recover-setup') return out;
     out['setup-time'] = ms(this.setupNs);
     out['total-time'] = ms((completed ? this.endNs : now) - this.startNs);
-    if (completed) out.downtime = ms(this.endNs - this.downtimeStartNs);
+    if (completed) out.downtime = ms((this.pc.downtimeEndNs || this.endNs) - this.downtimeStartNs);
     else out['expected-downtime'] = st.expectedDowntime;
     out.ram = {
       transferred: st.transferred,
@@ -680,6 +1036,8 @@ export class MigrationThread implements Actor {
       'downtime-bytes': st.downtimeBytes,
       'pages-per-second': Math.round(st.pagesPerSecond),
       'page-size': PAGE_SIZE,
+      'postcopy-bytes': this.pc.bytes,
+      'postcopy-requests': this.pc.requests,
     };
     // cpu_throttle_active(): only while the throttle is on.
     if (this.w.src.throttlePct > 0) out['cpu-throttle-percentage'] = this.w.src.throttlePct;

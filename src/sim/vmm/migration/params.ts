@@ -21,6 +21,8 @@ export interface MigrationParameters {
   'vcpu-dirty-limit': number;
   /** dirty-limit: the period over which each vCPU's dirty rate is measured, ms (QEMU default 1000). */
   'x-vcpu-dirty-limit-period': number;
+  /** Post-copy's rate limit, bytes per second; 0 (QEMU's default): none, the link's own speed. */
+  'max-postcopy-bandwidth': number;
 }
 
 export const DEFAULT_PARAMETERS: Readonly<MigrationParameters> = {
@@ -33,19 +35,23 @@ export const DEFAULT_PARAMETERS: Readonly<MigrationParameters> = {
   'max-cpu-throttle': 99,
   'vcpu-dirty-limit': 1,
   'x-vcpu-dirty-limit-period': 1000,
+  'max-postcopy-bandwidth': 0,
 };
 
 export const PARAMETER_NAMES = Object.keys(DEFAULT_PARAMETERS) as (keyof MigrationParameters)[];
 
 /**
- * The capabilities the lab knows (MigrationCapability). `postcopy-ram` is accepted and remembered
- * for the post-copy issue; it changes nothing in a pre-copy that never switches to post-copy.
+ * The capabilities the lab knows (MigrationCapability): `postcopy-ram` lets migrate-start-postcopy
+ * switch a running migration to post-copy (postcopy.ts); `postcopy-preempt` sends requested pages on
+ * a channel of their own; `postcopy-blocktime` makes the destination count how long its vCPUs wait.
  */
-export const CAPABILITY_NAMES = ['auto-converge', 'dirty-limit', 'postcopy-ram'] as const;
+export const CAPABILITY_NAMES = ['auto-converge', 'dirty-limit', 'postcopy-ram', 'postcopy-preempt', 'postcopy-blocktime'] as const;
 export type MigrationCapability = (typeof CAPABILITY_NAMES)[number];
 export type MigrationCapabilities = Record<MigrationCapability, boolean>;
 
-export const DEFAULT_CAPABILITIES: Readonly<MigrationCapabilities> = { 'auto-converge': false, 'dirty-limit': false, 'postcopy-ram': false };
+export const DEFAULT_CAPABILITIES: Readonly<MigrationCapabilities> = {
+  'auto-converge': false, 'dirty-limit': false, 'postcopy-ram': false, 'postcopy-preempt': false, 'postcopy-blocktime': false,
+};
 
 /** QEMU's MAX_MIGRATE_DOWNTIME_SECONDS. */
 const MAX_MIGRATE_DOWNTIME_SECONDS = 2000;
@@ -66,6 +72,7 @@ export function checkParameters(p: Partial<MigrationParameters>): MigrationParam
   const int = (v: number | undefined) => v === undefined || Number.isInteger(v);
   const inRange = (v: number | undefined, lo: number, hi: number) => v === undefined || (int(v) && v >= lo && v <= hi);
   if (!inRange(p['max-bandwidth'], 0, Number.MAX_SAFE_INTEGER)) return invalid('max-bandwidth', 'an integer in the range of 0 to SIZE_MAX bytes/second');
+  if (!inRange(p['max-postcopy-bandwidth'], 0, Number.MAX_SAFE_INTEGER)) return invalid('max-postcopy-bandwidth', 'an integer in the range of 0 to SIZE_MAX bytes/second');
   if (!inRange(p['avail-switchover-bandwidth'], 0, Number.MAX_SAFE_INTEGER)) return invalid('avail-switchover-bandwidth', 'an integer in the range of 0 to SIZE_MAX bytes/second');
   if (!inRange(p['downtime-limit'], 0, MAX_MIGRATE_DOWNTIME_SECONDS * 1000))
     return invalid('downtime-limit', `an integer in the range of 0 to ${MAX_MIGRATE_DOWNTIME_SECONDS} seconds`);
@@ -85,6 +92,8 @@ export function checkParameters(p: Partial<MigrationParameters>): MigrationParam
  * whether the VM's KVM was set up with a dirty ring (-accel kvm,dirty-ring-size=N).
  */
 export function checkCapabilities(c: MigrationCapabilities, dirtyRing: boolean): MigrationParamError | null {
+  // migrate_caps_check(): "Postcopy preempt requires postcopy-ram".
+  if (c['postcopy-preempt'] && !c['postcopy-ram']) return { param: 'postcopy-preempt', message: 'Postcopy preempt requires postcopy-ram' };
   if (c['dirty-limit']) {
     if (c['auto-converge']) return { param: 'dirty-limit', message: 'dirty-limit conflicts with auto-converge either of then available currently' };
     if (!dirtyRing) return { param: 'dirty-limit', message: "dirty-limit requires KVM with accelerator property 'dirty-ring-size' set" };
