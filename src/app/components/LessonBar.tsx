@@ -30,13 +30,13 @@ export function LessonBar() {
   return (
     <section className="lesson" aria-label="Lesson">
       <div className="lesson-head">
-        <h2>{frame.title}</h2>
+        <h2 title={frame.title}>{frame.title}</h2>
         <span className="progress" data-testid="progress">Step {at.step + 1} of {at.count} · {state}</span>
         <LessonControls />
         <button type="button" className="link" aria-expanded={open} onClick={() => setOpen(!open)}>{open ? 'Shorten the explanation' : 'Read the whole explanation'}</button>
       </div>
       <p className={open ? 'explanation' : 'explanation clamped'}>{frame.explanation}</p>
-      <p className="narration" role="status" aria-live="polite" data-testid="narration">
+      <p className="narration" role="status" aria-live="polite" data-testid="narration" title={at.note ?? undefined}>
         {at.note ?? <>Space or → runs step 1 and waits at its end; Run freely (F) plays the lesson through.</>}
       </p>
       <div className="lesson-detail">
