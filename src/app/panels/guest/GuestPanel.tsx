@@ -173,7 +173,7 @@ function RunControls() {
     <ActionButton key={a.id} action={a} text={text} title={`${extra ?? a.label} (${a.shortcut})`}
       onClick={() => a.perform({ client, store })} />
   );
-  // Names differ from the toolbar's ("Play", "Step one instruction") so each control has a unique name.
+  // Names differ from the toolbar's and the lesson bar's ("Run freely", "Step one instruction") so each control has a unique name.
   return (
     <span className="guest-controls" role="group" aria-label="Run the guest">
       {/* The whole lesson runs freely (every VM, step after step), as with the lesson bar's Run freely: say so. */}
