@@ -17,10 +17,12 @@
  *      (the browser half holds the budget: median at most 250 ms, keyframes at most 256 MiB);
  *   6. a pre-copy migration of a 16 GiB guest in use with a hot-set workload: simulated seconds per
  *      wall second (budget: at least 100) and the migration's per-page state (within 8 B/page).
+ *   7. post-copy: a 16 GiB guest switched to post-copy, simulated seconds per wall second (budget: at
+ *      least 100), and post-copy faults served per wall second (bench/postcopy.ts).
  *
  * Options:
  *   --quick            fewer repetitions and smaller samples (a smoke run, ~30 s)
- *   --only=LIST        run only some sections: stores, faults, heap, snapshot, seek, migration (comma separated)
+ *   --only=LIST        run only some sections: stores, faults, heap, snapshot, seek, migration, postcopy (comma separated)
  *   --reps=N           repetitions for sections 1 and 2 (default 11; section 2 takes as many as fit)
  *   --strict           exit with status 3 when a budget is exceeded (default: report only)
  *   --out=FILE         where to write the JSON results (default bench/results.json)
@@ -64,6 +66,7 @@ const { runFaults } = await import('./faults');
 const { runSeek } = await import('./seek');
 const { runSnapshot } = await import('./snapshot');
 const { runMigrationBenches } = await import('./migration');
+const { runPostcopyBench } = await import('./postcopy');
 const { errorMessage } = await import('./util');
 
 // ---- a heap child: measure one case, print one JSON line --------------------------------------
@@ -85,8 +88,8 @@ if (childIdx >= 0) {
 }
 
 // ---- options ------------------------------------------------------------------------------------
-const USAGE = 'usage: npm run bench [-- --quick] [--only=stores,faults,heap,snapshot,seek,migration] [--reps=N] [--strict] [--out=FILE]';
-const SECTIONS = ['stores', 'faults', 'heap', 'snapshot', 'seek', 'migration'] as const;
+const USAGE = 'usage: npm run bench [-- --quick] [--only=stores,faults,heap,snapshot,seek,migration,postcopy] [--reps=N] [--strict] [--out=FILE]';
+const SECTIONS = ['stores', 'faults', 'heap', 'snapshot', 'seek', 'migration', 'postcopy'] as const;
 type Section = (typeof SECTIONS)[number];
 let quick = false;
 let strict = false;
@@ -205,6 +208,12 @@ section('migration', () => {
   const w = r.result.workload;
   budgets.push({ name: `migration of a ${quick ? 4 : 16} GiB guest, hot set, simulated s per wall s`, budget: '>= 100', measured: w.simSecondsPerWallSecond.toFixed(1), within: w.simSecondsPerWallSecond >= 100 });
   budgets.push({ name: "migration's per-page state", budget: '<= 8 B/page (with the rest of the heap)', measured: `${w.perPageStateBytesPerPage.toFixed(3)} B/page`, within: w.perPageStateBytesPerPage <= 8 });
+  return r;
+});
+
+section('postcopy', () => {
+  const r = runPostcopyBench((quick ? 4 : 16) * 2 ** 30, progress);
+  budgets.push({ name: `post-copy of a ${quick ? 4 : 16} GiB guest, hot set, simulated s per wall s`, budget: '>= 100', measured: r.result.simSecondsPerWallSecond.toFixed(1), within: r.result.simSecondsPerWallSecond >= 100 });
   return r;
 });
 

@@ -12,6 +12,8 @@ import precopyHotSet from './precopy-hot-set.json';
 import precopyDirtyLimit from './precopy-dirty-limit.json';
 import dirtyRing from './dirty-ring.json';
 import tdMigration from './td-migration.json';
+import postcopyFaults from './postcopy-faults.json';
+import postcopyLinkFailure from './postcopy-link-failure.json';
 
 /**
  * The preset lessons, by id. The app and the CLI load the same files. Ids come from users (the CLI's
@@ -33,6 +35,8 @@ export const PRESETS: Readonly<Record<string, unknown>> = Object.freeze(Object.a
   'precopy-dirty-limit': precopyDirtyLimit,
   'dirty-ring': dirtyRing,
   'td-migration': tdMigration,
+  'postcopy-faults': postcopyFaults,
+  'postcopy-link-failure': postcopyLinkFailure,
 }));
 
 /** Is `id` a preset's id (its own entry, never a name from Object.prototype)? */

@@ -46,7 +46,7 @@ function consoleOf(r: Report, vm: string): string {
 const ZEROS16 = Array(16).fill('00').join(' ');
 
 test('the preset registry lists the lessons', () => {
-  expect(Object.keys(PRESETS).sort()).toEqual(['dirty-ring', 'four-gigabytes', 'host-reads-secret', 'lazy-accept', 'msr-filter', 'platform-talk', 'platform-upstream', 'precopy-converges', 'precopy-dirty-limit', 'precopy-hot-set', 'selftest-by-hand', 'shared-buffer', 'td-migration', 'two-hosts']);
+  expect(Object.keys(PRESETS).sort()).toEqual(['dirty-ring', 'four-gigabytes', 'host-reads-secret', 'lazy-accept', 'msr-filter', 'platform-talk', 'platform-upstream', 'postcopy-faults', 'postcopy-link-failure', 'precopy-converges', 'precopy-dirty-limit', 'precopy-hot-set', 'selftest-by-hand', 'shared-buffer', 'td-migration', 'two-hosts']);
 });
 
 describe.each(Object.keys(PRESETS))('preset %s', (id) => {
@@ -511,5 +511,64 @@ describe('preset precopy-dirty-limit', () => {
     const done = value(step(report, 11, 'query_migrate'));
     expect(done).toMatchObject({ status: 'completed' });
     expect(done).not.toHaveProperty('dirty-limit-throttle-time-per-round');
+  });
+});
+
+describe('preset postcopy-faults', () => {
+  let report: Report;
+  beforeAll(() => {
+    report = runPreset('postcopy-faults').report;
+  });
+
+  test('both guests switch to post-copy and complete; every page came once, as the source had it', () => {
+    expect(value(step(report, 8, 'run_until'))).toMatchObject({ status: 'postcopy-active', reached: true });
+    for (const i of [9, 10]) expect(value(step(report, i, 'run_until'))).toMatchObject({ status: 'completed', reached: true });
+    for (const m of report.summary.migrations!) {
+      const pc = m.postcopy!;
+      expect(pc.received).toBe(pc.npages);
+      expect(pc.counts.duplicates).toBe(0);
+      expect(pc.counts.differentOnArrival).toBe(0);
+      expect(pc.counts.requests).toBe(m.info.ram!['postcopy-requests']);
+    }
+  });
+
+  test('with postcopy-preempt a fault waits far less, and the guest gets further (more faults served)', () => {
+    const a = value(step(report, 11, 'query_migrate'));
+    const b = value(step(report, 12, 'query_migrate'));
+    expect(b['postcopy-latency'] as number).toBeLessThan((a['postcopy-latency'] as number) / 3);
+    const [ma, mb] = report.summary.migrations!;
+    expect(mb.postcopy!.counts.faults).toBeGreaterThan(ma.postcopy!.counts.faults * 2);
+    const n = names(report.events);
+    for (const x of ['postcopy_start', 'loadvm_postcopy_handle_advise', 'loadvm_postcopy_ram_handle_discard', 'loadvm_postcopy_handle_listen', 'UFFD_EVENT_PAGEFAULT', 'read(userfaultfd)', 'MIG_RP_MSG_REQ_PAGES', 'ram_save_queue_pages', 'UFFDIO_COPY', 'UFFDIO_ZEROPAGE', 'postcopy_ram_incoming_cleanup'])
+      expect(n).toContain(x);
+  });
+});
+
+describe('preset postcopy-link-failure', () => {
+  let report: Report;
+  beforeAll(() => {
+    report = runPreset('postcopy-link-failure').report;
+  });
+
+  test('a cut in pre-copy fails the migration and the source runs on', () => {
+    expect(value(step(report, 7, 'run_until'))).toMatchObject({ status: 'failed', reached: true });
+    expect(value(step(report, 8, 'query_migrate'))).toMatchObject({ status: 'failed' });
+  });
+
+  test('a cut in post-copy pauses both sides; a resume before migrate-recover cannot connect', () => {
+    expect(value(step(report, 15, 'query_migrate'))).toMatchObject({ status: 'postcopy-paused' });
+    expect(value(step(report, 16, 'query_migrate'))).toMatchObject({ status: 'postcopy-paused' });
+    expect(value(step(report, 17, 'migrate'))).toMatchObject({ status: 'postcopy-paused' });
+  });
+
+  test('the recovery goes through postcopy-recover and completes with nothing lost and nothing twice', () => {
+    expect(value(step(report, 21, 'run_until'))).toMatchObject({ status: 'completed', reached: true });
+    const m = report.summary.migrations!.find((x) => x.vm === 'guest')!;
+    expect(m.postcopy!.received).toBe(m.postcopy!.npages);
+    expect(m.postcopy!.counts.duplicates).toBe(0);
+    expect(m.postcopy!.counts.differentOnArrival).toBe(0);
+    const states = report.events.filter((e) => e.name === 'migrate_set_state' && e.args.side === undefined).map((e) => e.args.to);
+    for (const s of ['postcopy-active', 'postcopy-paused', 'postcopy-recover-setup', 'postcopy-recover', 'completed']) expect(states).toContain(s);
+    expect(names(report.events)).toContain('ram_dirty_bitmap_reload');
   });
 });

@@ -14,6 +14,7 @@ import type { MigrationThread } from './vmm/migration/migration';
 import type { MigrationParameters } from './vmm/migration/params';
 import { CAPABILITY_NAMES } from './vmm/migration/params';
 import { newMigrationPageView, updateMigrationPageView, type MigrationPageView } from './vmm/migration/page-states';
+import type { PostcopySummary } from './vmm/migration/postcopy';
 import { KERNEL_SERVICES } from './guest/kernel/kernel';
 import { ScenarioRun, type MigrationSummary, type StepResult } from './scenario/runner';
 import type { HostNode } from './world/world';
@@ -167,7 +168,36 @@ export interface MigrationView extends MigrationSummary {
   npages: number;
   /** How dirty pages are tracked: "bitmap" (KVM_GET_DIRTY_LOG) or "ring" (KVM_CAP_DIRTY_LOG_RING). */
   dirtyLog: string;
+  /** Once the destination heard CMD_POSTCOPY_ADVISE (postcopy-ram): its side of post-copy; else absent. */
+  postcopy?: PostcopyView;
 }
+
+/**
+ * The destination's side of a post-copy as the panel shows it: the report's summary, when the
+ * switch happened and the guest started there, and the newest faults (at most MAX_FRAME_FAULTS) for
+ * the fault timeline — each from the vCPU's touch to its wake (end -1: still waiting), with how it
+ * was served (postcopy.ts FAULT_*: 0 requested, 1 requested while already in flight, 2 arrived before the read).
+ */
+export interface PostcopyView extends PostcopySummary {
+  /** Virtual ns of the switch (postcopy_start) and of CMD_POSTCOPY_RUN at the destination (0: not yet). */
+  startNs: number;
+  runNs: number;
+  /** postcopy-preempt and postcopy-blocktime are on. */
+  preempt: boolean;
+  blocktime: boolean;
+  /** vCPUs of the destination VM. */
+  nvcpus: number;
+  /** The faults carried (parallel arrays), and the number of the first (older ones are left out). */
+  faults: { vcpu: number[]; page: number[]; start: number[]; end: number[]; how: number[] };
+  faultsFrom: number;
+  faultCount: number;
+  /** Per vCPU: since when it waits for a page now (-1: not waiting), and which page. */
+  blockedSince: number[];
+  blockedPage: number[];
+}
+
+/** The most faults a frame carries per migration (the newest). */
+export const MAX_FRAME_FAULTS = 400;
 
 /** A migration a lesson can start: its `migrate` step's source, destination and link, and the source VMM's settings now. */
 export interface MigrationRoute {
@@ -1130,6 +1160,20 @@ export class Lab {
         start_ns: m.rounds.length ? m.rounds[m.rounds.length - 1].start_ns + m.rounds[m.rounds.length - 1].duration_ns : m.startNs,
       },
       npages: m.npages, dirtyLog: m.dirty.kind,
+      ...(m.incoming.page.length ? { postcopy: this.postcopyView(m) } : {}),
+    };
+  }
+
+  private postcopyView(m: MigrationThread): PostcopyView {
+    const inc = m.incoming;
+    const l = inc.log;
+    const k = Math.max(0, l.vcpu.length - MAX_FRAME_FAULTS);
+    return {
+      ...m.postcopySummary(this.run.clock.now), startNs: m.pc.startNs, runNs: inc.runNs,
+      preempt: m.capabilities['postcopy-preempt'], blocktime: m.capabilities['postcopy-blocktime'], nvcpus: m.vmms.dst.nvcpus,
+      faults: { vcpu: l.vcpu.slice(k), page: l.page.slice(k), start: l.start.slice(k), end: l.end.slice(k), how: l.how.slice(k) },
+      faultsFrom: l.dropped + k, faultCount: l.dropped + l.vcpu.length,
+      blockedSince: [...inc.blockedSince], blockedPage: [...inc.blockedPage],
     };
   }
 

@@ -501,7 +501,82 @@ const determinism: Invariant = {
   },
 };
 
-export const INVARIANTS: readonly Invariant[] = [vmmNeverMapsGmem, contentRules, noHostReadOfPrivate, migrationStream, determinism];
+/**
+ * Post-copy (issue 12): workloads, link speeds, preempt, the switch point, and a link cut with its
+ * recovery drawn at random. Every page reaches the destination exactly once after the switch (by a
+ * fault or in the background) and is the source's page when it arrives (content token and bytes:
+ * the destination's guest writes its pages afterwards, so that is where they are compared); no vCPU
+ * stays blocked once its page has arrived; the counters add up (requests = faults that went to the
+ * network; every request sent reached the source or was lost with the link).
+ */
+const postcopyExactlyOnce: Invariant = {
+  name: 'postcopy-exactly-once',
+  claim: 'after a post-copy switch every page arrives exactly once, as the source had it, and no vCPU waits for a page that has arrived',
+  seed: 0x9c0,
+  property: (tally) => fc.property(
+    fc.constantFrom('uniform' as const, 'hot-set' as const, 'sequential' as const),
+    fc.constantFrom('8M', '32M'),
+    fc.constantFrom('50Mbit', '200Mbit'),
+    fc.constantFrom('100us', '1ms'),
+    fc.boolean(),
+    fc.integer({ min: 1, max: 2 }),
+    fc.integer({ min: 0, max: 200 }),
+    fc.option(fc.tuple(fc.integer({ min: 1, max: 150 }), fc.integer({ min: 1, max: 100 })), { nil: undefined }),
+    (pattern, rate, bandwidth, latency, preempt, vcpus, switchMs, cut) => {
+      const t0 = 20;
+      const sw = t0 + switchMs;
+      const steps: Record<string, unknown>[] = [
+        { do: 'cont', vm: 'g' },
+        { do: 'run_until', time: `${t0}ms` },
+        { do: 'migrate', vm: 'g', to: 'dst', link: 'wan', capabilities: ['postcopy-ram', 'postcopy-blocktime', ...(preempt ? ['postcopy-preempt'] : [])] },
+        ...(switchMs ? [{ do: 'run_until', time: `${sw}ms` }] : []),
+        { do: 'migrate_start_postcopy', vm: 'g' },
+        { do: 'run_until', vm: 'g', status: ['postcopy-active', 'completed'], time: '30s' },
+      ];
+      if (cut) {
+        steps.push({ do: 'link_down', link: 'wan', after: `${cut[0]}ms` }, { do: 'run_until', vm: 'g', status: ['postcopy-paused', 'completed'], time: '30s' });
+        steps.push({ do: 'link_up', link: 'wan', after: `${cut[1]}ms` }, { do: 'run_until', vm: 'g', status: 'completed', time: '10s' });
+        steps.push({ do: 'migrate_recover', vm: 'g@dst' }, { do: 'migrate', vm: 'g', to: 'dst', link: 'wan', resume: true });
+      }
+      steps.push({ do: 'run_until', vm: 'g', status: 'completed', time: '60s' });
+      const run = ScenarioRun.fromJson({
+        version: 2, title: 'post-copy property', seed: 7,
+        hosts: [{ name: 'src', memory: '128M' }, { name: 'dst', memory: '128M' }],
+        links: [{ name: 'wan', from: 'src', to: 'dst', bandwidth, latency }],
+        vms: [{ name: 'g', host: 'src', type: 'default', memory: '16M', vcpus, workload: { rate, pattern, working_set: '6M', cpu_bound: true } }],
+        steps,
+      });
+      run.runAll();
+      const m = run.world.migrations[0];
+      const inc = m.incoming;
+      if (m.status === 'failed' && cut && inc.phase !== 'running' && inc.phase !== 'end') {
+        // Cut before the destination got the device state: the source's copy is whole, and it runs on.
+        check(m.vmms.src.runState === 'running', () => `the post-copy failed before the switch reached the destination, and the source is ${m.vmms.src.runState}`);
+        count(tally, 'cut before the destination ran: failed, the source runs on');
+        return;
+      }
+      check(m.status === 'completed', () => `the migration ended ${m.status} (${m.error})`);
+      if (inc.phase === 'none' || inc.phase === 'advise') {
+        count(tally, 'completed as a pre-copy before the switch');
+        return;
+      }
+      count(tally, cut ? 'post-copy with a link cut and a recovery' : 'post-copy');
+      const c = inc.counts;
+      if (c.faults > 0) count(tally, 'a vCPU faulted');
+      if (c.reRequested > 0) count(tally, 'a page was asked for again after the recovery');
+      check(inc.received === m.npages, () => `${m.npages - inc.received} page(s) never arrived`);
+      check(c.duplicates === 0, () => `${c.duplicates} page(s) arrived twice`);
+      check(c.differentOnArrival === 0, () => `${c.differentOnArrival} page(s) arrived different from the source's`);
+      check(c.requests === c.faults - c.wokenWithoutRequest, () => `requests ${c.requests} ≠ faults ${c.faults} − woken without a request ${c.wokenWithoutRequest}`);
+      check(m.pc.requests + m.pc.requestsLost === c.requests + c.reRequested,
+        () => `the source got ${m.pc.requests} request(s) and ${m.pc.requestsLost} were lost, but the destination sent ${c.requests + c.reRequested}`);
+      const blocked = m.vmms.dst.threads.filter((t) => t.state === 'blocked');
+      check(blocked.length === 0, () => `vCPU(s) ${blocked.map((t) => t.index).join(', ')} still blocked after every page arrived`);
+    },
+  ),
+};
+
+export const INVARIANTS: readonly Invariant[] = [vmmNeverMapsGmem, contentRules, noHostReadOfPrivate, migrationStream, determinism, postcopyExactlyOnce];
 
 export interface InvariantRun {
   name: string;

@@ -8,4 +8,4 @@
 export { LAYERS, type Layer } from './core/trace-layers';
 export { PAGE_STATE_INFO, PageState, type PageStateCode } from './core/page-state';
 export { parseSize } from './core/units';
-export { MIGRATION_PAGE_STATE_INFO, MigrationPageState, type MigrationPageStateCode } from './core/migration-page-state';
+export { MIGRATION_PAGE_STATE_INFO, MigrationPageState, type MigrationPageStateCode, PostcopyFault, POSTCOPY_FAULT_INFO } from './core/migration-page-state';

@@ -29,6 +29,16 @@ export const MigrationPageState = {
   DST_ZERO: 9,
   /** Destination: an older copy arrived; the source has written the page since, so it will come again. */
   DST_STALE: 10,
+  /** Destination, post-copy: still on the source (never sent, or dropped by the discard bitmap); a touch faults. */
+  DST_PC_MISSING: 11,
+  /** Destination, post-copy: a vCPU faulted on it and the destination asked for it (in flight). */
+  DST_PC_REQUESTED: 12,
+  /** Destination, post-copy: placed from the background stream. */
+  DST_PC_BACKGROUND: 13,
+  /** Destination, post-copy: placed because a vCPU waited for it. */
+  DST_PC_FAULT: 14,
+  /** Destination, post-copy: placed as a zero page (UFFDIO_ZEROPAGE). */
+  DST_PC_ZERO: 15,
 } as const;
 export type MigrationPageStateCode = (typeof MigrationPageState)[keyof typeof MigrationPageState];
 
@@ -50,4 +60,25 @@ export const MIGRATION_PAGE_STATE_INFO: readonly MigrationPageStateInfo[] = [
   { code: 8, side: 'dst', label: 'arrived', description: "The page's bytes arrived and match the source's." },
   { code: 9, side: 'dst', label: 'arrived as zero', description: 'Arrived as a zero page: the destination allocates no memory for it.' },
   { code: 10, side: 'dst', label: 'stale: will come again', description: 'An older copy arrived; the source wrote the page since, so it is sent again.' },
+  { code: 11, side: 'dst', label: 'post-copy: missing', description: 'Still on the source (never sent, or dropped by the discard bitmap): a vCPU that touches it blocks until it is fetched.' },
+  { code: 12, side: 'dst', label: 'post-copy: requested', description: 'A vCPU faulted on it; the destination asked the source for it (MIG_RP_MSG_REQ_PAGES) and it is on its way.' },
+  { code: 13, side: 'dst', label: 'post-copy: in the background', description: 'Arrived from the background stream before anything touched it (UFFDIO_COPY).' },
+  { code: 14, side: 'dst', label: 'post-copy: by a fault', description: 'Arrived because a vCPU was waiting for it: placed with UFFDIO_COPY, which woke the vCPU.' },
+  { code: 15, side: 'dst', label: 'post-copy: zero page', description: 'Arrived as a page of zeros: placed with UFFDIO_ZEROPAGE.' },
+];
+
+/** How a post-copy fault was served (the fault timeline's colours; vmm/migration/postcopy.ts records them). */
+export const PostcopyFault = {
+  /** The destination asked the source for the page (MIG_RP_MSG_REQ_PAGES) and waited for it. */
+  REQUESTED: 0,
+  /** The page was already on the link in the background when the vCPU touched it: the request found nothing to send. */
+  IN_FLIGHT: 1,
+  /** The page arrived between the touch and the fault thread's read: woken without a request. */
+  ARRIVED: 2,
+} as const;
+
+export const POSTCOPY_FAULT_INFO: readonly { code: number; label: string; description: string }[] = [
+  { code: 0, label: 'requested', description: 'The fault thread asked the source for the page (MIG_RP_MSG_REQ_PAGES); the vCPU waited a round trip, the page\'s time on the wire and any queue ahead of it.' },
+  { code: 1, label: 'already on its way', description: 'The page was already on the link in the background: the source skipped the request, and the vCPU waited for the background copy.' },
+  { code: 2, label: 'arrived meanwhile', description: 'The page arrived before the fault thread read the message: the vCPU woke without a request.' },
 ];

@@ -72,6 +72,7 @@ export class UserfaultBlocked extends Error {
 }
 
 const MSG_FLAG_NAMES = ['WRITE', 'WP', 'MINOR'];
+const NONE: readonly number[] = Object.freeze([]);
 const flagNames = (f: number): string => MSG_FLAG_NAMES.filter((_, b) => f & (1 << b)).map((n) => `UFFD_PAGEFAULT_FLAG_${n}`).join('|') || '0';
 const modeNames = (m: number): string => ['MISSING', 'WP', 'MINOR'].filter((_, b) => m & (1 << b)).map((n) => `UFFDIO_REGISTER_MODE_${n}`).join('|');
 
@@ -376,6 +377,29 @@ export class Userfaultfd {
       this.stats.copied++;
       return null;
     });
+  }
+
+  /**
+   * UFFDIO_COPY (or, `zero`, UFFDIO_ZEROPAGE) of one page at page index i, as a post-copy
+   * destination places the pages of a background batch: the same semantics as copy() and
+   * zeropage() for one registered page (EEXIST when present), without their per-call trace event
+   * (the caller records one event for the batch). Returns the threads woken, or null for EEXIST.
+   */
+  placePage(i: number, zero: boolean, memory: HostMemory, frame: number): readonly number[] | null {
+    if (this.process.lookupIndex(i) >= 0) return null;
+    const f = this.newFrame();
+    if (f < 0) fail('ENOMEM', 'host memory is exhausted');
+    const m = this.process.host.memory;
+    if (zero) {
+      m.zero(f);
+      this.stats.zeroed++;
+    } else {
+      m.copyPageFrom(memory, frame, f);
+      this.stats.copied++;
+    }
+    this.process.installIndex(i, f, false);
+    if (this.waitTid.length === 0) return NONE;
+    return this.wakeRange(i, i + 1);
   }
 
   /**

@@ -28,6 +28,9 @@ const MUST_COVER: Record<string, (t: Tally) => void> = {
     expect(t.get('tdx: migration completed')).toBeGreaterThan(0);
   },
   determinism: (t) => expect(t.get('ran')).toBeGreaterThan(0),
+  'postcopy-exactly-once': (t) => {
+    for (const k of ['post-copy', 'post-copy with a link cut and a recovery', 'a vCPU faulted']) expect(t.get(k), k).toBeGreaterThan(0);
+  },
 };
 
 describe('isolation invariants', () => {

@@ -3,6 +3,7 @@ import type { RunExit } from '../kvm/run';
 import type { SurfaceCount } from '../vmm/surface-view';
 import type { MigrationInfo, MigrationRound } from '../vmm/migration/migration';
 import type { MigrationParameters } from '../vmm/migration/params';
+import type { PostcopySummary } from '../vmm/migration/postcopy';
 
 /** One migration in the report's summary: its setup, query-migrate at the end, and each round. */
 export interface MigrationSummary {
@@ -13,6 +14,8 @@ export interface MigrationSummary {
   capabilities: string[];
   info: MigrationInfo;
   rounds: MigrationRound[];
+  /** A migration with postcopy-ram whose destination heard CMD_POSTCOPY_ADVISE. */
+  postcopy?: PostcopySummary;
 }
 
 /** The report a scenario run produces (docs/scenario-format.md, "The report"). */

@@ -48,6 +48,7 @@ export const MigrationParametersSpec = z.strictObject({
   'max-cpu-throttle': int('auto-converge: the most, % (default 99)').optional(),
   'vcpu-dirty-limit': int('dirty-limit: MB/s per vCPU (default 1)').optional(),
   'x-vcpu-dirty-limit-period': int('dirty-limit: ms (default 1000)').optional(),
+  'max-postcopy-bandwidth': rate.optional().describe('post-copy\'s rate limit (default 0: none, the link\'s speed)'),
 }).describe("migration parameters with QEMU's names");
 
 export const CapabilitiesSpec = z.array(z.enum(CAPABILITY_NAMES)).describe(`capabilities to turn on: ${CAPABILITY_NAMES.join(', ')}`);

@@ -40,7 +40,7 @@ import { CAPABILITY_NAMES, DEFAULT_CAPABILITIES, DEFAULT_PARAMETERS, type Migrat
 import { loadVmState, saveVmState, streamSize } from './vmstate';
 import { TdMigrationPath, type TdDesign } from './td-export';
 import { migrationDirtyLimitGuest } from '../dirtylimit';
-import { PostcopyIncoming, REQ_PAGES_BYTES } from './postcopy';
+import { PostcopyIncoming, REQ_PAGES_BYTES, type PostcopySummary } from './postcopy';
 
 /** MigrationStatus, the values a pre-copy and a post-copy go through (qapi/migration.json). */
 export type MigrationStatus = 'setup' | 'active' | 'device' | 'postcopy-active' | 'postcopy-paused' | 'postcopy-recover-setup' | 'postcopy-recover'
@@ -217,6 +217,8 @@ export class MigrationThread implements Actor {
   /** Post-copy on the source: requested pages not yet sent (src_page_requests), counters, batches in flight by id. */
   readonly pc = {
     queue: [] as number[], requests: 0, bytes: 0, startNs: 0, downtimeEndNs: 0, bgNextAt: 0, batchSeq: 0, endSent: false,
+    /** Page requests the link lost on their way to the source (a cut); the destination asks again after a recovery. */
+    requestsLost: 0,
     /** The source's bitmap when the discard went out (what the destination drops when it arrives). */
     discardMap: new Uint32Array(0),
   };
@@ -631,6 +633,7 @@ export class MigrationThread implements Actor {
     if (this.finished || this.status === 'cancelling') return;
     const now = t.endedAt ?? this.w.src.vm.clock.now;
     const what = String(args.what ?? 'ram');
+    if (t.state === 'failed' && what === 'req') this.pc.requestsLost++;
     if (t.state === 'failed' && this.inPostcopy) {
       // Before the destination runs the guest, the source's copy is still whole: the migration fails and the source goes on.
       if (this.incoming.phase !== 'running' && this.incoming.phase !== 'end') return this.postcopyFailEarly(now);
@@ -768,8 +771,10 @@ export class MigrationThread implements Actor {
     while (pages.length < most && this.dirtyPages > 0 && this.win.used + bytes < quota) {
       const p = this.nextDirty();
       if (p < 0) break;
-      bytes += this.takePage(p);
-      pages.push(p);
+      const n = this.takePage(p);
+      bytes += Math.abs(n);
+      // A zero page is kept as -(p + 1): the destination places it without reading the source again.
+      pages.push(n < 0 ? -p - 1 : p);
     }
     this.sendPages(pages, bytes, 'main', `RAM, post-copy background: ${pages.length} page(s)`);
     this.pc.bgNextAt = this.nextAt ?? now;
@@ -781,21 +786,25 @@ export class MigrationThread implements Actor {
     const q = this.pc.queue.splice(0);
     for (const p of q) {
       if (!this.bit(p)) {
+        this.incoming.servedInFlight(p);
         this.emit('get_queued_page_not_dirty', { page: p, gpa: hex(p * PAGE_SIZE) },
           `The source gets the request for page ${p}, which has gone already (it is on the link): nothing to send again.`);
         continue;
       }
-      const bytes = this.takePage(p);
+      const n = this.takePage(p);
       // The scan goes on from the page asked for (pss->page), as a vCPU is likely to touch its neighbours next.
       this.scan = p + 1;
       const saveNext = this.nextAt;
-      this.sendPages([p], bytes, lane, `RAM, requested page ${p}${lane === 'preempt' ? ' (postcopy-preempt channel)' : ''}`);
+      this.sendPages([n < 0 ? -p - 1 : p], Math.abs(n), lane, `RAM, requested page ${p}${lane === 'preempt' ? ' (postcopy-preempt channel)' : ''}`);
       if (lane === 'main') this.pc.bgNextAt = Math.max(this.pc.bgNextAt, this.nextAt ?? 0);
       else this.nextAt = saveNext;
     }
   }
 
-  /** Clear page p's bit (it goes now) and count it; returns its bytes in the stream. */
+  /**
+   * Clear page p's bit (it goes now) and count it; returns its bytes in the stream, negative for a
+   * page that goes as a zero page (RAM_SAVE_FLAG_ZERO: the destination places it with UFFDIO_ZEROPAGE).
+   */
   private takePage(p: number): number {
     this.actPages++;
     this.bmap[p >>> 5] &= ~(1 << (p & 31));
@@ -806,22 +815,25 @@ export class MigrationThread implements Actor {
       header += 1 + RAM_BLOCK_ID.length;
       this.blockIdSent = true;
     }
-    if (this.sourceZero(p).zero) {
+    if (this.sourceZero(p)) {
       this.stats.duplicate++;
-      return header + 1;
+      return -(header + 1);
     }
     this.stats.normal++;
     return header + PAGE_SIZE;
   }
 
-  /** Page p on the (stopped) source: its frame, whether it reads as zeros, and whether it has a content token. */
-  private sourceZero(p: number): { frame: number; zero: boolean; token: boolean } {
+  /**
+   * Whether page p of the (stopped) source goes as a zero page: nothing behind it, or stored zeros
+   * and no content token (a page the guest wrote zeros into keeps its token, so it goes whole).
+   */
+  private sourceZero(p: number): boolean {
     const sm = this.w.src.host.memory;
     const sf = this.w.src.process.lookupIndex(this.srcIndex + p);
-    if (sf < 0) return { frame: -1, zero: true, token: false };
+    if (sf < 0) return true;
+    if (sm.pageToken(sf) !== 0) return false;
     const data = sm.peek(sf);
-    const token = sm.pageToken(sf) !== 0;
-    return { frame: sf, zero: data === undefined ? !token : isZero(data), token };
+    return data === undefined || isZero(data);
   }
 
   private sendPages(pages: number[], bytes: number, lane: 'main' | 'preempt', label: string): void {
@@ -863,7 +875,7 @@ export class MigrationThread implements Actor {
         src.threads.forEach((t, i) => dst.threads[i].adopt(t));
         dst.startIncoming(this.src);
         this.pc.downtimeEndNs = now;
-        inc.run();
+        inc.run(now);
         return;
       }
       case 'pc-ram': {
@@ -871,7 +883,15 @@ export class MigrationThread implements Actor {
         const pages = this.pcInflight.get(batch);
         if (!pages) return;
         this.pcInflight.delete(batch);
+        const c = inc.counts;
+        const [z0, f0] = [c.zero, c.placedFault];
         for (const p of pages) this.place(p, now);
+        // One event for the batch: the pages placed with UFFDIO_COPY / UFFDIO_ZEROPAGE that nobody was waiting for.
+        const zeros = c.zero - z0;
+        const quiet = pages.length - (c.placedFault - f0);
+        if (quiet > 0)
+          dst.host.trace.emit('vmm', 'ram_load_postcopy', { pages: pages.length, zero: zeros, for_faults: c.placedFault - f0, received: inc.received },
+            `${quiet} page(s) arrive in the background and are placed (UFFDIO_COPY, or UFFDIO_ZEROPAGE for the ${zeros} zero page(s)); ${this.npages - inc.received} page(s) are still missing here.`, { vm: this.dst });
         return;
       }
       case 'req': {
@@ -933,10 +953,12 @@ export class MigrationThread implements Actor {
   }
 
   /** Page p arrived at the destination: placed, and the vCPUs that waited for it run again. */
-  private place(p: number, now: number): void {
-    const s = this.sourceZero(p);
-    const woken = this.incoming.place(p, this.w.src.host.memory, s.frame, s.zero && !s.token, now);
-    for (const v of woken) this.w.dst.threads[v]?.unblock();
+  private place(q: number, now: number): void {
+    const zero = q < 0;
+    const p = zero ? -q - 1 : q;
+    const frame = zero ? -1 : this.w.src.process.lookupIndex(this.srcIndex + p);
+    const woken = this.incoming.place(p, this.w.src.host.memory, frame, zero, now);
+    for (let k = 0; k < woken.length; k++) this.w.dst.threads[woken[k]]?.unblock();
   }
 
   /** The link failed before the destination ran the guest: the source's copy is whole, so it runs on. */
@@ -1050,12 +1072,22 @@ export class MigrationThread implements Actor {
   }
 
   /** For the report: query-migrate at the end, the rounds, and the setup. */
-  summary(now: number): { vm: string; to: string; link: string; parameters: MigrationParameters; capabilities: string[]; info: MigrationInfo; rounds: MigrationRound[]; td_design?: TdDesign } {
+  summary(now: number): { vm: string; to: string; link: string; parameters: MigrationParameters; capabilities: string[]; info: MigrationInfo; rounds: MigrationRound[]; td_design?: TdDesign; postcopy?: PostcopySummary } {
     return {
       vm: this.src, to: this.dst, link: this.link, parameters: { ...this.parameters },
       capabilities: CAPABILITY_NAMES.filter((c) => this.capabilities[c]), info: this.info(now), rounds: this.rounds.map((r) => ({ ...r })),
       // A VM with private memory: the design it followed ('talk' and 'tdx-module' are not upstream).
       ...(this.tdDesign ? { td_design: this.tdDesign } : {}),
+      ...(this.incoming.page.length ? { postcopy: this.postcopySummary(now) } : {}),
+    };
+  }
+
+  /** The destination's post-copy side, for the report and the panel. */
+  postcopySummary(now: number): PostcopySummary {
+    const inc = this.incoming;
+    return {
+      destination: inc.info(this.capabilities['postcopy-blocktime'], now), phase: inc.phase, counts: { ...inc.counts },
+      received: inc.received, npages: this.npages,
     };
   }
 

@@ -97,7 +97,13 @@ function collectLogged(src: VmmVm, out: Uint32Array): void {
   }
 }
 
-const STATUS_CODE: Record<string, number> = { setup: 1, active: 2, device: 3, completed: 4, failed: 5, cancelling: 6, cancelled: 7 };
+const STATUS_CODE: Record<string, number> = {
+  setup: 1, active: 2, device: 3, completed: 4, failed: 5, cancelling: 6, cancelled: 7,
+  'postcopy-active': 8, 'postcopy-paused': 9, 'postcopy-recover-setup': 10, 'postcopy-recover': 11,
+};
+
+/** The destination's post-copy page state (postcopy.ts PC_*) as a map code. */
+const PC_CODE = [S.DST_PC_MISSING, S.DST_ARRIVED, S.DST_PC_REQUESTED, S.DST_PC_BACKGROUND, S.DST_PC_FAULT, S.DST_PC_ZERO];
 
 /** A page of zeros as save_zero_page() decides it: nothing behind it, or no stored bytes and token 0, or stored zeros. */
 function isZeroPage(v: VmmVm, frame: number): boolean {
@@ -152,6 +158,7 @@ export function updateMigrationPageView(m: MigrationThread, view: MigrationPageV
   }
   const sendTo = inFlightPages > 0 ? m.scan : sendFrom;
   const status = STATUS_CODE[m.status] ?? 0;
+  const postcopy = isPostcopyMap(m);
   let from = n;
   let to = 0;
   const chunks = Math.ceil(n / PAGED_CHUNK);
@@ -166,6 +173,8 @@ export function updateMigrationPageView(m: MigrationThread, view: MigrationPageV
         h = Math.imul(h ^ view.logged[w], 0x01000193) >>> 0;
       }
     }
+    // In post-copy the destination's own per-page state: its chunk's change count.
+    if (postcopy) h = Math.imul(h ^ (m.incoming.chunkVersion[ci] + 1), 0x01000193) >>> 0;
     const sa = Math.max(a, sendFrom);
     const sb = Math.min(b, sendTo);
     const sig = h + (sa < sb ? (sa - a + 1) * 2 ** 32 + (sb - a) * 2 ** 45 : 0);
@@ -177,6 +186,12 @@ export function updateMigrationPageView(m: MigrationThread, view: MigrationPageV
   }
   if (to <= from) from = to = 0;
   return { from, to };
+}
+
+/** The destination has applied the discard bitmap: its map shows post-copy's own states from then on. */
+function isPostcopyMap(m: MigrationThread): boolean {
+  const ph = m.incoming.phase;
+  return m.incoming.page.length === m.npages && ph !== 'none' && ph !== 'advise';
 }
 
 function computeChunk(m: MigrationThread, view: MigrationPageView, a: number, b: number, started: boolean, sendFrom: number, sendTo: number): void {
@@ -224,6 +239,10 @@ function computeChunk(m: MigrationThread, view: MigrationPageView, a: number, b:
       so[p] = p >= sendFrom && p < sendTo ? S.SRC_SENDING : logged ? S.SRC_REDIRTIED : zero ? S.SRC_ZERO : S.SRC_CLEAN;
       dO[p] = logged ? S.DST_STALE : there ? S.DST_ARRIVED : S.DST_ZERO;
     }
+  }
+  if (started && isPostcopyMap(m)) {
+    const pc = m.incoming.page;
+    for (let p = a; p < b; p++) dO[p] = PC_CODE[pc[p]];
   }
   for (let p = a; p < b; p++) {
     c[so[p]]++;

@@ -27,6 +27,8 @@
  *
  * Plain data (typed arrays, numbers, arrays): it saves and restores with its migration thread.
  */
+import { PostcopyFault } from '../../core/migration-page-state';
+import { PAGED_CHUNK } from '../../core/paged-array';
 import { PAGE_SIZE, formatSize, hex } from '../../core/units';
 import { O_CLOEXEC, O_NONBLOCK, UFFDIO_REGISTER_MODE_MISSING, UFFD_API, UFFD_FEATURE_THREAD_ID } from '../../abi/userfaultfd';
 import type { HostMemory } from '../../host/physmem';
@@ -53,12 +55,12 @@ export type IncomingStatus = 'none' | 'active' | 'postcopy-active' | 'postcopy-p
 /** PostcopyState on the destination (postcopy_state_set). */
 export type PostcopyPhase = 'none' | 'advise' | 'discard' | 'listen' | 'running' | 'end';
 
-/** How a fault was served (the fault timeline's colours). */
-export const FAULT_REQUESTED = 0;
-/** The page was already on its way in the background: no request was needed... but one was sent (QEMU asks unless the page has arrived). */
-export const FAULT_IN_FLIGHT = 1;
-/** The page arrived between the fault and the read: woken without a request. */
-export const FAULT_ARRIVED = 2;
+/** How a fault was served (core/migration-page-state.ts PostcopyFault). */
+export const FAULT_REQUESTED = PostcopyFault.REQUESTED;
+export const FAULT_IN_FLIGHT = PostcopyFault.IN_FLIGHT;
+export const FAULT_ARRIVED = PostcopyFault.ARRIVED;
+
+const NO_VCPUS: number[] = [];
 
 /** At most this many faults are kept for the timeline (the oldest go first); the counters keep all. */
 export const FAULT_LOG_MAX = 8192;
@@ -74,15 +76,34 @@ export interface PostcopyDestinationInfo {
   'postcopy-vcpu-latency'?: number[];
 }
 
+/** A migration that switched to post-copy: the destination's side at the end. */
+export interface PostcopySummary {
+  /** query-migrate on the destination (blocktime and latency with the postcopy-blocktime capability). */
+  destination: PostcopyDestinationInfo;
+  /** The destination's phase (ADVISE, DISCARD, LISTEN, RUNNING, END as none/advise/.../end). */
+  phase: string;
+  /** What the destination counted: faults, requests sent, pages placed by a fault / in the background / as zero, pages discarded. */
+  counts: Record<string, number>;
+  /** Pages the destination has (its received bitmap's weight), of `npages`. */
+  received: number;
+  npages: number;
+}
+
 /** The destination's post-copy state and its fault thread's bookkeeping. */
 export class PostcopyIncoming {
-  static readonly stateSkip: readonly string[] = ['dst'];
+  static readonly stateSkip: readonly string[] = ['dst', 'baseIndex'];
+  /** The RAM block's first page as a page index of the destination's process (a cache). */
+  private baseIndex = -1;
   status: IncomingStatus = 'none';
   phase: PostcopyPhase = 'none';
   /** The userfaultfd the destination registered its RAM with (-1: none). */
   uffdFd = -1;
   /** Per page of the RAM block: PC_*. Empty until ADVISE. */
   page = new Uint8Array(0);
+  /** Per PAGED_CHUNK pages, a count of changes to `page` (what the page map's viewer compares). */
+  chunkVersion = new Uint32Array(0);
+  /** When the guest started running here (CMD_POSTCOPY_RUN), ns; 0 before. */
+  runNs = 0;
   /** Pages received (pre-copied and kept, or placed): the receivedmap's weight. */
   received = 0;
   /** `migrate-recover` was run while paused: the destination listens for the source again. */
@@ -124,6 +145,7 @@ export class PostcopyIncoming {
   /** CMD_POSTCOPY_ADVISE arrived: the received bitmap, one entry per page. */
   advise(npages: number): void {
     this.page = new Uint8Array(npages);
+    this.chunkVersion = new Uint32Array(Math.ceil(npages / PAGED_CHUNK));
     this.phase = 'advise';
     const n = this.dst.nvcpus;
     this.blockedSince = new Array(n).fill(-1);
@@ -141,6 +163,7 @@ export class PostcopyIncoming {
     if (this.page.length === 0) return;
     if (this.page[p] === PC_MISSING) this.received++;
     this.page[p] = PC_PRECOPY;
+    this.chunkVersion[(p / PAGED_CHUNK) | 0]++;
   }
 
   /**
@@ -166,6 +189,7 @@ export class PostcopyIncoming {
       for (let q = p; q < e; q++) {
         if (this.page[q] !== PC_MISSING) this.received--;
         this.page[q] = PC_MISSING;
+        this.chunkVersion[(q / PAGED_CHUNK) | 0]++;
       }
       p = e;
     }
@@ -187,8 +211,9 @@ export class PostcopyIncoming {
   }
 
   /** CMD_POSTCOPY_RUN (inside the package): the guest runs here now. */
-  run(): void {
+  run(now: number): void {
     this.phase = 'running';
+    this.runNs = now;
     this.setStatus('postcopy-active', `The destination runs the guest (CMD_POSTCOPY_RUN) while ${this.page.length - this.received} of its ${this.page.length} pages are still on the source: postcopy-active.`);
   }
 
@@ -223,8 +248,9 @@ export class PostcopyIncoming {
         this.counts.wokenWithoutRequest++;
         continue;
       }
-      this.logFault(v, p, now, st === PC_REQUESTED ? FAULT_IN_FLIGHT : FAULT_REQUESTED);
+      this.logFault(v, p, now, FAULT_REQUESTED);
       this.page[p] = PC_REQUESTED;
+      this.chunkVersion[(p / PAGED_CHUNK) | 0]++;
       this.counts.requests++;
       out.push(p);
     }
@@ -272,35 +298,58 @@ export class PostcopyIncoming {
     if (st !== PC_MISSING && st !== PC_REQUESTED) {
       // A second copy of a page already here (never expected: the source sends each page once).
       this.counts.duplicates++;
-      return [];
+      return NO_VCPUS;
     }
     const u = this.uffd!;
-    const addr = this.base + p * PAGE_SIZE;
-    const r = zero ? u.zeropage(addr, PAGE_SIZE) : u.copy(addr, { kind: 'frames', memory: src, frames: [frame] }, PAGE_SIZE);
-    if (r.ret !== 0) throw new Error(`post-copy: placing page ${p} at ${hex(addr)} failed with ${r.errno} (${r.why})`);
+    const proc = this.dst.process;
+    if (this.baseIndex < 0) this.baseIndex = proc.pageIndex(this.base);
+    const i = this.baseIndex + p;
+    let tids: readonly number[] | null;
+    if (st === PC_REQUESTED) {
+      // A page a vCPU asked for: the ioctl and its event, one per page (the background's go per batch).
+      const addr = this.base + p * PAGE_SIZE;
+      const r = zero ? u.zeropage(addr, PAGE_SIZE) : u.copy(addr, { kind: 'frames', memory: src, frames: [frame] }, PAGE_SIZE);
+      if (r.ret !== 0) throw new Error(`post-copy: placing page ${p} at ${hex(addr)} failed with ${r.errno} (${r.why})`);
+      tids = r.woken;
+    } else tids = u.placePage(i, zero, src, frame);
+    if (tids === null) throw new Error(`post-copy: page ${p} is present at the destination before it arrived`);
     // What arrived is the source's page, exactly (content token and bytes): the proof the lab keeps.
-    const df = this.dst.process.lookupIndex(this.dst.process.pageIndex(addr));
+    const df = proc.lookupIndex(i);
     const dm = this.dst.host.memory;
-    const same = zero ? dm.pageToken(df) === 0 && (frame < 0 || src.pageToken(frame) === 0) : dm.samePageAcross(df, src, frame);
+    const same = zero ? dm.pageToken(df) === 0 : dm.samePageAcross(df, src, frame);
     if (!same) this.counts.differentOnArrival++;
-    const woken: number[] = [];
-    for (const tid of r.woken) {
-      const v = this.vcpuOf(tid);
-      if (v >= 0) woken.push(v);
+    let woken = NO_VCPUS;
+    if (tids.length || st === PC_REQUESTED) {
+      woken = [];
+      for (const tid of tids) {
+        const v = this.vcpuOf(tid);
+        if (v >= 0) woken.push(v);
+      }
+      // Every vCPU waiting for this page (also those whose message was not read yet) wakes.
+      for (let v = 0; v < this.blockedPage.length; v++) if (this.blockedPage[v] === p && !woken.includes(v)) woken.push(v);
     }
-    // Every vCPU waiting for this page (also those whose message was not read yet) wakes.
-    for (let v = 0; v < this.blockedPage.length; v++) if (this.blockedPage[v] === p && !woken.includes(v)) woken.push(v);
     const byFault = st === PC_REQUESTED || woken.length > 0;
     this.page[p] = zero ? PC_ZERO : byFault ? PC_FAULT : PC_BACKGROUND;
+    this.chunkVersion[(p / PAGED_CHUNK) | 0]++;
     this.received++;
     if (byFault) this.counts.placedFault++;
     else this.counts.placedBackground++;
     if (zero) this.counts.zero++;
+    if (!byFault) return woken;
     for (const v of woken) this.resolve(v, now);
     // The log's open faults on this page end now.
     const l = this.log;
     for (let k = l.page.length - 1; k >= 0 && k >= l.page.length - 4096; k--) if (l.page[k] === p && l.end[k] < 0) l.end[k] = now;
     return woken;
+  }
+
+  /**
+   * The source found page p already sent when its request came (get_queued_page_not_dirty): the
+   * faults waiting for it are served by the background copy on the link (for the timeline).
+   */
+  servedInFlight(p: number): void {
+    const l = this.log;
+    for (let k = l.page.length - 1; k >= 0 && k >= l.page.length - 4096; k--) if (l.page[k] === p && l.end[k] < 0) l.how[k] = FAULT_IN_FLIGHT;
   }
 
   /** mark_postcopy_blocktime_end() for vCPU v: its wait ends now. */
