@@ -14,6 +14,7 @@ import dirtyRing from './dirty-ring.json';
 import tdMigration from './td-migration.json';
 import postcopyFaults from './postcopy-faults.json';
 import postcopyLinkFailure from './postcopy-link-failure.json';
+import postcopyPrivateMemory from './postcopy-private-memory.json';
 
 /**
  * The preset lessons, by id. The app and the CLI load the same files. Ids come from users (the CLI's
@@ -37,6 +38,7 @@ export const PRESETS: Readonly<Record<string, unknown>> = Object.freeze(Object.a
   'td-migration': tdMigration,
   'postcopy-faults': postcopyFaults,
   'postcopy-link-failure': postcopyLinkFailure,
+  'postcopy-private-memory': postcopyPrivateMemory,
 }));
 
 /** Is `id` a preset's id (its own entry, never a name from Object.prototype)? */

@@ -46,7 +46,7 @@ function consoleOf(r: Report, vm: string): string {
 const ZEROS16 = Array(16).fill('00').join(' ');
 
 test('the preset registry lists the lessons', () => {
-  expect(Object.keys(PRESETS).sort()).toEqual(['dirty-ring', 'four-gigabytes', 'host-reads-secret', 'lazy-accept', 'msr-filter', 'platform-talk', 'platform-upstream', 'postcopy-faults', 'postcopy-link-failure', 'precopy-converges', 'precopy-dirty-limit', 'precopy-hot-set', 'selftest-by-hand', 'shared-buffer', 'td-migration', 'two-hosts']);
+  expect(Object.keys(PRESETS).sort()).toEqual(['dirty-ring', 'four-gigabytes', 'host-reads-secret', 'lazy-accept', 'msr-filter', 'platform-talk', 'platform-upstream', 'postcopy-faults', 'postcopy-link-failure', 'postcopy-private-memory', 'precopy-converges', 'precopy-dirty-limit', 'precopy-hot-set', 'selftest-by-hand', 'shared-buffer', 'td-migration', 'two-hosts']);
 });
 
 describe.each(Object.keys(PRESETS))('preset %s', (id) => {
@@ -539,7 +539,7 @@ describe('preset postcopy-faults', () => {
     const [ma, mb] = report.summary.migrations!;
     expect(mb.postcopy!.counts.faults).toBeGreaterThan(ma.postcopy!.counts.faults * 2);
     const n = names(report.events);
-    for (const x of ['postcopy_start', 'loadvm_postcopy_handle_advise', 'loadvm_postcopy_ram_handle_discard', 'loadvm_postcopy_handle_listen', 'UFFD_EVENT_PAGEFAULT', 'read(userfaultfd)', 'MIG_RP_MSG_REQ_PAGES', 'ram_save_queue_pages', 'UFFDIO_COPY', 'UFFDIO_ZEROPAGE', 'postcopy_ram_incoming_cleanup'])
+    for (const x of ['postcopy_start', 'loadvm_postcopy_handle_advise', 'loadvm_postcopy_ram_handle_discard', 'loadvm_postcopy_handle_listen', 'UFFD_EVENT_PAGEFAULT', 'read(userfaultfd)', 'MIG_RP_MSG_REQ_PAGES', 'ram_save_queue_pages', 'UFFDIO_COPY', 'ram_load_postcopy', 'postcopy_ram_incoming_cleanup'])
       expect(n).toContain(x);
   });
 });
@@ -570,5 +570,35 @@ describe('preset postcopy-link-failure', () => {
     const states = report.events.filter((e) => e.name === 'migrate_set_state' && e.args.side === undefined).map((e) => e.args.to);
     for (const s of ['postcopy-active', 'postcopy-paused', 'postcopy-recover-setup', 'postcopy-recover', 'completed']) expect(states).toContain(s);
     expect(names(report.events)).toContain('ram_dirty_bitmap_reload');
+  });
+});
+
+describe('preset postcopy-private-memory', () => {
+  let report: Report;
+  beforeAll(() => {
+    report = runPreset('postcopy-private-memory').report;
+  });
+
+  test('upstream fails in setup, saying why post-copy would not help', () => {
+    expect(value(step(report, 10, 'run_until'))).toMatchObject({ status: 'failed', reached: true });
+    const q = value(step(report, 11, 'query_migrate'));
+    expect(q.status).toBe('failed');
+    const end = report.events.find((e) => e.name === 'migrate_set_state' && e.args.to === 'failed' && e.vm === 'upstream');
+    expect(end?.text).toContain('userfaultfd');
+  });
+
+  test("the talk's backend fd and KVM Userfault both complete, every private page arriving once as the source had it", () => {
+    for (const i of [15, 16]) expect(value(step(report, i, 'run_until'))).toMatchObject({ status: 'completed', reached: true });
+    for (const vm of ['talk', 'kvm-uf']) {
+      const m = report.summary.migrations!.find((x) => x.vm === vm)!;
+      expect(m.postcopy!.received).toBe(m.postcopy!.npages);
+      expect(m.postcopy!.counts.duplicates).toBe(0);
+      expect(m.postcopy!.counts.differentOnArrival).toBe(0);
+      expect(m.postcopy!.counts.faults).toBeGreaterThan(0);
+    }
+    const n = names(report.events);
+    for (const x of ['gmem_userfault_register', 'read(gmem userfault fd)', 'kvm_userfault_enable', 'kvm_userfault_exit', 'KVM_EXIT_MEMORY_FAULT', 'private_dirty_log'])
+      expect(n).toContain(x);
+    expect((value(step(report, 17, 'query_migrate'))['postcopy-latency'] as number)).toBeGreaterThan(0);
   });
 });

@@ -76,6 +76,11 @@ export class Process {
   readonly uffdRanges: UffdRange[] = [];
   private nextFd = 100;
 
+  /** A new file descriptor number (an fd the kernel hands out: a userfaultfd, a proposal's backend fd). */
+  newFd(): number {
+    return this.nextFd++;
+  }
+
   constructor(readonly host: ProcessHost, readonly pid: number, readonly name: string) {
     this.pt = new PagedU32(Math.ceil((TASK_SIZE - MMAP_BASE) / PAGE_SIZE));
     this.shmemCache = new PagedU32(Math.ceil((TASK_SIZE - MMAP_BASE) / PAGE_SIZE));

@@ -11,6 +11,8 @@ import { MIG_LIST_MAX, exportBlockw, exportUnblockw, isWriteBlocked } from '../t
 import { dirtyTrackEnabled, gfnToGmemIndex, gfnToHva, type Memslot } from './memslot';
 import { KvmExitSignal, UserfaultWait, VmDeadSignal } from './run';
 import { UserfaultBlocked } from '../host/userfaultfd';
+import { UFFD_PAGEFAULT_FLAG_WRITE } from '../abi/userfaultfd';
+import type { GuestMemfd } from './guest-memfd';
 import { KVM_MEMORY_EXIT_FLAG_PRIVATE, KVM_MEMORY_EXIT_FLAG_USERFAULT, KVM_MEM_READONLY, KVM_MEM_USERFAULT } from './uapi';
 import type { Vm } from './vm';
 
@@ -235,10 +237,33 @@ export class Mmu {
     if (!slot || !slot.gmem)
       this.memoryFault(gpa, true, `GFN ${hex(gfn)} is private but ${slot ? `memslot ${slot.id} has no guest_memfd` : 'no memslot covers it'}: KVM cannot back it`);
     this.checkUserfault(slot, gfn, gpa, true);
-    const [frame, fresh] = slot.gmem.getPfn(gfnToGmemIndex(slot, gfn));
-    this.ept.set(gfn, (frame + 1) | EPT_W);
-    this.traceGmemPfn(gfn, gfnToGmemIndex(slot, gfn), slot.gmem.fd, frame, fresh, vcpu);
+    const index = gfnToGmemIndex(slot, gfn);
+    const g = slot.gmem;
+    if (g.userfault && g.frameAt(index) < 0) this.gmemUserfault(g, index, gfn, access, vcpu);
+    const [frame, fresh] = g.getPfn(index);
+    // Dirty logging of private pages (the talk's backend log): a write marks the page, and a read maps it
+    // read-only so that the first write comes back here.
+    const logging = dirtyTrackEnabled(slot);
+    if (logging && access === 'write') this.vm.markDirty(slot, gfn, vcpu);
+    this.ept.set(gfn, (frame + 1) | (!logging || access === 'write' ? EPT_W : 0));
+    this.traceGmemPfn(gfn, index, g.fd, frame, fresh, vcpu);
     return frame;
+  }
+
+  /**
+   * The talk's proposal (not upstream): guest_memfd has a userfault fd and does not have the page.
+   * The vCPU thread sleeps, as in handle_userfault(), and a message naming the file offset is queued
+   * for the VMM; the access is retried when the page has been copied in.
+   */
+  private gmemUserfault(g: GuestMemfd, index: number, gfn: number, access: Access, vcpu: number): never {
+    const tid = vcpuTid(this.vm.vmm.pid, vcpu);
+    const queued = g.queueUserfault(index, tid);
+    const flags = access === 'write' ? UFFD_PAGEFAULT_FLAG_WRITE : 0;
+    if (queued)
+      this.vm.trace('kvm', 'UFFD_EVENT_PAGEFAULT', { fd: g.userfault!.fd, guest_memfd: g.fd, offset: hex(index * PAGE_SIZE), ptid: tid, proposal: 'talk' },
+        `The talk's proposal (not upstream): guest_memfd ${g.fd} has no page at offset ${hex(index * PAGE_SIZE)} (GFN ${hex(gfn)}) and a userfault fd on it, so kvm_gmem_get_pfn() does not allocate one: vCPU ${vcpu} sleeps and the backend's fd ${g.userfault!.fd} gets a UFFD_EVENT_PAGEFAULT message, as a userfaultfd would.`,
+        { vcpu, gfns: [gfn, 1] });
+    throw new UserfaultWait(new UserfaultBlocked(g.userfault!.fd, tid, index * PAGE_SIZE, flags, queued));
   }
 
   /** A private access in a TD: the Secure EPT decides. */

@@ -35,8 +35,10 @@ export function prepareMigrations(run: { readonly scenario: ScenarioT; readonly 
     if (src.desc.kind === 'default' && st.td_design !== undefined)
       issues.push({ path: at('.td_design'), message: `VM "${st.vm}" is an ordinary VM (type "default"): it has no private memory, so there is no TD design to choose` });
     const design = tdDesignOf(src, st.td_design);
-    if (design && design !== 'upstream' && src.desc.kind !== 'tdx')
-      issues.push({ path: at('.td_design'), message: `"${design}" migrates a TD through the TDX module, but VM "${st.vm}" is a software-protected VM: use "upstream" (or make it type "tdx")` });
+    if (design === 'tdx-module' && src.desc.kind !== 'tdx')
+      issues.push({ path: at('.td_design'), message: `"tdx-module" migrates a TD through the TDX module, but VM "${st.vm}" is a software-protected VM: use "upstream", "talk" or "kvm-userfault" (or make it type "tdx")` });
+    if (design === 'kvm-userfault' && src.desc.kind === 'tdx')
+      issues.push({ path: at('.td_design'), message: `"kvm-userfault" is simulated for a software-protected VM, whose private pages the host kernel can copy into guest_memfd; a TD's private pages can only be imported by the TDX module: use "talk" or "tdx-module" for VM "${st.vm}"` });
     if (design && design !== 'upstream' && src.dirtyRing.enabled)
       issues.push({ path: at('.td_design'), message: `a TD's private pages are logged in a dirty bitmap in this design; with the dirty ring (dirty_ring_size) it is not simulated: remove dirty_ring_size from VM "${st.vm}"` });
     const from = world.hosts.find((h) => h.vmms.get(st.vm) === src)!;
@@ -45,6 +47,8 @@ export function prepareMigrations(run: { readonly scenario: ScenarioT; readonly 
       issues.push({ path: at('.to'), message: `no host named "${st.to}" (hosts: ${world.hosts.map((h) => `"${h.name}"`).join(', ')})` });
       return;
     }
+    if (design === 'kvm-userfault' && !node.kvm.userfaultSeries)
+      issues.push({ path: at('.td_design'), message: `"kvm-userfault" needs the KVM Userfault series (not merged) on the destination: give host "${st.to}" kernel_series: ["kvm-userfault"]` });
     if (node === from) issues.push({ path: at('.to'), message: `VM "${st.vm}" already runs on host "${st.to}": migrate it to another host` });
     const link = world.links.find((l) => l.name === st.link);
     if (!link) issues.push({ path: at('.link'), message: `no link named "${st.link}" (links: ${world.links.map((l) => l.name).join(', ') || 'none'})` });

@@ -15,7 +15,7 @@ import type { RunExit, RunResult } from '../kvm/run';
 import { tdxFinalizeVm, tdxInitMemRegion, tdxInitVcpu, tdxInitVm } from '../kvm/tdx-ops';
 import {
   KVM_CAP_EXIT_HYPERCALL, KVM_HC_MAP_GPA_RANGE, KVM_MAP_GPA_RANGE_ENCRYPTED, KVM_MEMORY_ATTRIBUTE_PRIVATE,
-  KVM_MEMORY_EXIT_FLAG_PRIVATE, KVM_MEM_GUEST_MEMFD, KVM_TDX_MEASURE_MEMORY_REGION, KVM_X86_DEFAULT_VM,
+  KVM_MEMORY_EXIT_FLAG_PRIVATE, KVM_MEMORY_EXIT_FLAG_USERFAULT, KVM_MEM_GUEST_MEMFD, KVM_TDX_MEASURE_MEMORY_REGION, KVM_X86_DEFAULT_VM,
   KVM_X86_SW_PROTECTED_VM, KVM_X86_TDX_VM, KVM_CAP_X86_USER_SPACE_MSR, KVM_MSR_EXIT_REASON_FILTER,
   KVM_MSR_FILTER_DEFAULT_ALLOW, KVM_MSR_FILTER_MAX_BITMAP_SIZE, KVM_MSR_FILTER_MAX_RANGES, KVM_MSR_FILTER_READ, KVM_MSR_FILTER_WRITE,
 } from '../kvm/uapi';
@@ -129,6 +129,14 @@ export class VmmVm {
    * `cont`: the threads run with the world's scheduler), `paused` (after `stop`).
    */
   runState: VmmRunState = 'prelaunch';
+  /**
+   * Post-copy with KVM Userfault (a posted series, not merged): while `on`, a vCPU's
+   * KVM_EXIT_MEMORY_FAULT with KVM_MEMORY_EXIT_FLAG_USERFAULT is a page to fetch. The vCPU thread
+   * queues its GFN for the migration's fault handling (`queue`) and waits (`wait[vcpu]`, -1: not
+   * waiting) until the page has been written into guest_memfd and its bit cleared; then it re-enters
+   * KVM_RUN. `bitmap` is the userfault_bitmap's address in this VMM.
+   */
+  readonly kvmUserfault = { on: false, bitmap: 0, queue: [] as number[], queueVcpu: [] as number[], wait: [] as number[], exits: 0 };
   /**
    * An incoming VM (QEMU started with -incoming): the source VM it waits for, by name, or null. Its
    * vCPU threads do not run until the migration completes and loads the guest's state into it.
@@ -725,6 +733,18 @@ export class VmmVm {
         case 'KVM_EXIT_MEMORY_FAULT': {
           // kvm_cpu_exec(): QEMU knows only KVM_MEMORY_EXIT_FLAG_PRIVATE ("KVM_EXIT_MEMORY_FAULT: Unknown flag 0x%"):
           // it has no handler for KVM Userfault's exits (the series is not merged).
+          if (e.memory_fault.flags & KVM_MEMORY_EXIT_FLAG_USERFAULT && this.kvmUserfault.on) {
+            // KVM Userfault (posted series, not merged): the page is still on the migration source.
+            const ku = this.kvmUserfault;
+            const gfn = Math.floor(e.memory_fault.gpa / PAGE_SIZE);
+            ku.exits++;
+            ku.wait[vcpuId] = gfn;
+            ku.queue.push(gfn);
+            ku.queueVcpu.push(vcpuId);
+            this.trace('kvm_userfault_exit', { vcpu: vcpuId, gpa: hex(e.memory_fault.gpa), flags: hex(e.memory_fault.flags) },
+              `KVM Userfault (a posted series, not merged): vCPU ${vcpuId} exits with KVM_EXIT_MEMORY_FAULT and KVM_MEMORY_EXIT_FLAG_USERFAULT at ${hex(e.memory_fault.gpa)}; QEMU's vCPU thread asks for the page and waits, then clears its bit in the userfault bitmap and re-enters KVM_RUN.`, [gfn, 1]);
+            return done('userfault', `waiting for GFN ${hex(gfn)} (KVM Userfault)`, r);
+          }
           if (e.memory_fault.flags & ~KVM_MEMORY_EXIT_FLAG_PRIVATE)
             return done('error', `KVM_EXIT_MEMORY_FAULT: Unknown flag ${hex(e.memory_fault.flags)} (QEMU handles only KVM_MEMORY_EXIT_FLAG_PRIVATE; KVM_MEMORY_EXIT_FLAG_USERFAULT is from the unmerged KVM Userfault series)`, r);
           const priv = (e.memory_fault.flags & KVM_MEMORY_EXIT_FLAG_PRIVATE) !== 0;

@@ -27,6 +27,7 @@ const TD_DESIGN_WORDS: Record<TdDesign, string> = {
   upstream: 'upstream KVM and QEMU',
   talk: "the talk's proposal (a dirty log kept in guest_memfd; not upstream)",
   'tdx-module': "the TDX module's TD migration (Intel's trees; not upstream)",
+  'kvm-userfault': "KVM Userfault for its post-copy (a posted series, not merged) and the talk's dirty log in guest_memfd for its pre-copy (not upstream)",
 };
 
 /** `migrate`: the source's migration thread starts (status setup) and joins the world's scheduler. */

@@ -99,7 +99,7 @@ export const MIGRATION_STEPS = [
     resume: z.boolean().optional().describe('resume a post-copy paused by a broken link (postcopy-recover-setup, postcopy-recover, postcopy-active); run migrate_recover on the destination first'),
     parameters: MigrationParametersSpec.optional(),
     capabilities: CapabilitiesSpec.optional(),
-    td_design: z.enum(TD_DESIGNS).optional().describe("a VM with private memory (a TD): upstream (KVM refuses dirty logging on guest_memfd, the migration fails), talk (the talk's proposal: the dirty log kept in guest_memfd), or tdx-module (the TDX module's TD migration, Intel's trees); default: the VM's platform mode"),
+    td_design: z.enum(TD_DESIGNS).optional().describe("a VM with private memory: upstream (KVM refuses dirty logging on guest_memfd, the migration fails), talk (the talk's proposal: the dirty log kept in guest_memfd and, for post-copy, a userfault fd on guest_memfd), tdx-module (a TD: the TDX module's TD migration, Intel's trees), or kvm-userfault (a software-protected VM: KVM Userfault catches its post-copy faults, a posted series); default: the VM's platform mode"),
   }, { summary: "QEMU's migrate: pre-copy the VM's RAM over a link to a VM started with -incoming on another host, then stop, send the rest and the device state, and run the guest there" },
   (ctx, st, i) => {
     const src = ctx.vmm(st.vm, i);

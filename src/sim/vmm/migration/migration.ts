@@ -41,6 +41,7 @@ import { loadVmState, saveVmState, streamSize } from './vmstate';
 import { TdMigrationPath, type TdDesign } from './td-export';
 import { migrationDirtyLimitGuest } from '../dirtylimit';
 import { PostcopyIncoming, REQ_PAGES_BYTES, type PostcopySummary } from './postcopy';
+import { PrivatePostcopy } from './private-postcopy';
 
 /** MigrationStatus, the values a pre-copy and a post-copy go through (qapi/migration.json). */
 export type MigrationStatus = 'setup' | 'active' | 'device' | 'postcopy-active' | 'postcopy-paused' | 'postcopy-recover-setup' | 'postcopy-recover'
@@ -224,6 +225,8 @@ export class MigrationThread implements Actor {
   };
   /** Post-copy page batches in flight: their pages, by batch id (lost with the link, resent after recovery). */
   readonly pcInflight = new Map<number, number[]>();
+  /** A software-protected VM: how its private (guest_memfd) pages migrate (private-postcopy.ts). */
+  readonly priv: PrivatePostcopy | null;
   /** Wiring (made again on restore): the VMMs and the link. */
   private readonly w: MigrationWiring;
   /** Where the RAM block starts in each VMM's address space (page p is at base + p × 4 KiB). */
@@ -255,9 +258,12 @@ export class MigrationThread implements Actor {
     // QEMU logs dirty pages with the ring when the VM has one (-accel kvm,dirty-ring-size=N), else with the bitmap.
     this.dirty = w.src.dirtyRing.enabled ? new KvmDirtyRing(w.src.vm, blocks, w.src.dirtyRing) : new KvmDirtyBitmap(w.src.vm, blocks);
     this.tdDesign = setup.tdDesign;
-    this.td = setup.tdDesign === 'talk' || setup.tdDesign === 'tdx-module' ? new TdMigrationPath(w, setup.tdDesign) : null;
+    const isTd = w.src.desc.kind === 'tdx';
+    this.td = isTd && (setup.tdDesign === 'talk' || setup.tdDesign === 'tdx-module') ? new TdMigrationPath(w, setup.tdDesign) : null;
     this.stats.expectedDowntime = this.parameters['downtime-limit'];
     this.incoming = new PostcopyIncoming(w.dst);
+    const d = setup.tdDesign;
+    this.priv = w.src.desc.kind === 'sw-protected' && (d === 'upstream' || d === 'talk' || d === 'kvm-userfault') ? new PrivatePostcopy(w, this.incoming, d) : null;
   }
 
   /** The source and destination VMMs (for tests and the report). */
@@ -288,7 +294,7 @@ export class MigrationThread implements Actor {
   readyAt(): number | null {
     if (this.finished) return null;
     // The destination's fault thread (postcopy/fault) runs as soon as a vCPU's fault is queued.
-    if (this.incoming.faultPending) return this.w.dst.vm.clock.now;
+    if (this.incoming.faultPending || (this.priv?.faultPending ?? false)) return this.w.dst.vm.clock.now;
     return this.nextAt;
   }
 
@@ -305,7 +311,7 @@ export class MigrationThread implements Actor {
 
   act(now: number): void {
     this.actPages = 0;
-    if (this.incoming.faultPending) return this.faultThread(now);
+    if (this.incoming.faultPending || (this.priv?.faultPending ?? false)) return this.faultThread(now);
     switch (this.status) {
       case 'setup':
         return this.setup(now);
@@ -326,6 +332,7 @@ export class MigrationThread implements Actor {
   private setup(now: number): void {
     try {
       this.td?.start();
+      this.priv?.startSource();
       this.dirty.start();
     } catch (e) {
       if (e instanceof SysError) return this.dirtyLogRefused(now, e);
@@ -393,7 +400,10 @@ export class MigrationThread implements Actor {
       `KVM refuses to log dirty pages on memslot ${b.slot}: it is backed by guest_memfd, and check_memory_region_flags() rejects KVM_MEM_LOG_DIRTY_PAGES with KVM_MEM_GUEST_MEMFD ("Dirty logging private memory is not currently supported"): -1, ${e.errno}.`,
       { vm: src.desc.name, gfns: [b.gpa / PAGE_SIZE, b.size / PAGE_SIZE] });
     this.error = `kvm_set_user_memory_region: KVM_SET_USER_MEMORY_REGION2 failed, slot=${b.slot}, start=${hex(b.gpa)}, size=${hex(b.size)}, flags=${hex(flags)}, guest_memfd=${slot?.gmem?.fd ?? -1}, guest_memfd_offset=${hex(b.gmemOffset)}: Invalid argument`;
-    this.end(now, 'failed', `QEMU cannot start dirty logging for "${this.src}" (${this.error}): pre-copy has no way to know which private pages the guest writes, so the migration fails in setup and the source guest keeps running. Upstream has nothing else to offer: the TDX module's TD migration and the talk's backend-kept log are not upstream.`);
+    const postcopy = this.capabilities['postcopy-ram']
+      ? ' Post-copy would not help either: it catches the destination\'s faults with userfaultfd, which registers VMAs, and private guest_memfd memory has none in QEMU (UFFDIO_REGISTER finds no mapping; a vCPU\'s private fault goes to kvm_gmem_get_pfn(), which would just allocate a zeroed page).'
+      : '';
+    this.end(now, 'failed', `QEMU cannot start dirty logging for "${this.src}" (${this.error}): pre-copy has no way to know which private pages the guest writes, so the migration fails in setup and the source guest keeps running.${postcopy} Upstream has nothing else to offer: the TDX module's TD migration, the talk's backend-kept log and KVM Userfault are not upstream.`);
   }
 
   /** migration_rate_exceeded(): the period's quota is used (max-bandwidth 0: no limit). */
@@ -489,6 +499,15 @@ export class MigrationThread implements Actor {
     this.dirty.beforeSend(p);
     this.bmap[p >>> 5] &= ~(1 << (p & 31));
     this.dirtyPages--;
+    if (this.priv?.owns(p)) {
+      // A software-protected VM's private page: guest_memfd to guest_memfd (private-postcopy.ts).
+      if (this.priv.savePrecopy(p)) {
+        this.stats.duplicate++;
+        return PAGE_HEADER_BYTES + 1;
+      }
+      this.stats.normal++;
+      return PAGE_HEADER_BYTES + PAGE_SIZE;
+    }
     if (this.td?.owns(p)) {
       // A private page: through the TDX module, as ciphertext; never a zero page (td-export.ts).
       const n = this.td.save(p);
@@ -829,7 +848,7 @@ export class MigrationThread implements Actor {
    */
   private sourceZero(p: number): boolean {
     const sm = this.w.src.host.memory;
-    const sf = this.w.src.process.lookupIndex(this.srcIndex + p);
+    const sf = this.priv?.owns(p) ? this.priv.srcFrame(p) : this.w.src.process.lookupIndex(this.srcIndex + p);
     if (sf < 0) return true;
     if (sm.pageToken(sf) !== 0) return false;
     const data = sm.peek(sf);
@@ -846,6 +865,7 @@ export class MigrationThread implements Actor {
   /** The destination's fault thread: read the faults, ask the source for each page over the return path. */
   private faultThread(now: number): void {
     const pages = this.incoming.readFaults(now);
+    if (this.priv?.faultPending) pages.push(...this.priv.readFaults(now));
     for (const p of pages) {
       this.w.dst.host.trace.emit('vmm', 'MIG_RP_MSG_REQ_PAGES', { page: p, gpa: hex(p * PAGE_SIZE), len: PAGE_SIZE, requests: this.incoming.counts.requests },
         `The destination's fault thread asks the source for page ${p} (GPA ${hex(p * PAGE_SIZE)}) over the return path: MIG_RP_MSG_REQ_PAGES, ${this.incoming.counts.requests} request(s) so far.`,
@@ -866,11 +886,14 @@ export class MigrationThread implements Actor {
         // Pages that came during pre-copy and are not in the discard bitmap are the destination's for good.
         for (let p = 0; p < this.npages; p++) if (!(map[p >>> 5] & (1 << (p & 31)))) inc.precopied(p);
         inc.discard(this.npages, (p) => (map[p >>> 5] & (1 << (p & 31))) !== 0);
+        this.priv?.discard(this.npages, (p) => (map[p >>> 5] & (1 << (p & 31))) !== 0);
         this.pc.discardMap = new Uint32Array(0);
         return;
       }
       case 'package': {
         inc.listen(this.npages, this.capabilities['postcopy-blocktime']);
+        this.priv?.copyAttributes();
+        this.priv?.listen(this.npages);
         loadVmState(dst, saveVmState(src));
         src.threads.forEach((t, i) => dst.threads[i].adopt(t));
         dst.startIncoming(this.src);
@@ -906,6 +929,7 @@ export class MigrationThread implements Actor {
       }
       case 'pc-end': {
         inc.end();
+        this.priv?.end();
         inc.setStatus('completed', `The destination has all of the guest's memory: its incoming migration is completed.`);
         this.endNs = now;
         return this.end(now, 'completed', `The post-copy migration of "${this.src}" to "${this.dst}" completes: ${formatSize(this.stats.transferred)} sent; after the switch ${inc.describe()}; the guest was stopped for ${(((this.pc.downtimeEndNs || now) - this.downtimeStartNs) / 1e6).toFixed(1)} ms.`);
@@ -956,6 +980,11 @@ export class MigrationThread implements Actor {
   private place(q: number, now: number): void {
     const zero = q < 0;
     const p = zero ? -q - 1 : q;
+    if (this.priv?.owns(p)) {
+      const w = this.priv.place(p, zero, now);
+      for (let k = 0; k < w.length; k++) this.w.dst.threads[w[k]]?.unblock();
+      return;
+    }
     const frame = zero ? -1 : this.w.src.process.lookupIndex(this.srcIndex + p);
     const woken = this.incoming.place(p, this.w.src.host.memory, frame, zero, now);
     for (let k = 0; k < woken.length; k++) this.w.dst.threads[woken[k]]?.unblock();

@@ -5,7 +5,9 @@
  * source's. QEMU's errors for bad requests; a link cut pauses both sides and a recovery goes on.
  */
 import { describe, expect, it } from 'vitest';
+import { PRESETS } from '../../../scenarios';
 import { ScenarioRun } from '../../scenario/runner';
+import { restoreRun, snapshotRun } from '../../snapshot';
 import type { MigrationThread } from './migration';
 import { PC_FAULT, PC_MISSING, PC_REQUESTED } from './postcopy';
 
@@ -132,5 +134,22 @@ describe('a link cut during post-copy pauses both sides; recovery goes on and no
     expect(m.incoming.received).toBe(m.npages);
     const names = r.trace.events.map((e) => e.name);
     expect(names).toContain('ram_dirty_bitmap_reload');
+  });
+});
+
+describe('a snapshot in the middle of a post-copy restores and goes on exactly as the original', () => {
+  it.each([
+    ['postcopy-link-failure', [12, 14, 16, 20]],
+    ['postcopy-private-memory', [14, 15, 16]],
+  ] as const)('%s, snapshotted before steps %j', (id, at) => {
+    const whole = JSON.stringify(ScenarioRun.fromJson(PRESETS[id]).runAll());
+    for (const n of at) {
+      const run = ScenarioRun.fromJson(PRESETS[id]);
+      while (run.next < n) run.step();
+      // Into a run step: post-copy in progress, vCPUs blocked on faults, transfers in flight.
+      run.advance(20_000);
+      const restored = restoreRun(PRESETS[id], structuredClone(snapshotRun(run)));
+      expect(JSON.stringify(restored.runAll()), `${id} restored before step ${n}`).toBe(whole);
+    }
   });
 });

@@ -257,8 +257,27 @@ export class PostcopyIncoming {
     return out;
   }
 
+  /**
+   * A fault caught by one of the private-memory designs (the talk's backend fd, KVM Userfault) on
+   * page p by vCPU v: the same bookkeeping as a userfaultfd message. Returns whether to request it.
+   */
+  noteFault(p: number, v: number, now: number): boolean {
+    this.counts.faults++;
+    if (v >= 0 && this.blockedSince[v] < 0) this.block(v, p, now);
+    const st = this.page[p];
+    if (st !== PC_MISSING && st !== PC_REQUESTED) {
+      this.counts.wokenWithoutRequest++;
+      return false;
+    }
+    this.logFault(v, p, now, FAULT_REQUESTED);
+    this.page[p] = PC_REQUESTED;
+    this.chunkVersion[(p / PAGED_CHUNK) | 0]++;
+    this.counts.requests++;
+    return true;
+  }
+
   /** The vCPU index of a faulting thread id (UFFD_FEATURE_THREAD_ID), or -1 (no thread ids: blocktime needs them). */
-  private vcpuOf(tid: number): number {
+  vcpuOf(tid: number): number {
     if (tid === 0) return -1;
     const v = tid - vcpuTid(this.dst.process.pid, 0);
     return v >= 0 && v < this.dst.nvcpus ? v : -1;
@@ -313,10 +332,27 @@ export class PostcopyIncoming {
       tids = r.woken;
     } else tids = u.placePage(i, zero, src, frame);
     if (tids === null) throw new Error(`post-copy: page ${p} is present at the destination before it arrived`);
+    return this.placed(p, st, zero, tids, proc.lookupIndex(i), src, frame, now);
+  }
+
+  /**
+   * A private page placed by one of the private-memory designs (the talk's backend fd, KVM
+   * Userfault): the page is frame `df` of the destination now; `tids` the threads its install woke.
+   */
+  placedPrivate(p: number, zero: boolean, tids: readonly number[], df: number, src: HostMemory, frame: number, now: number): number[] {
+    const st = this.page[p];
+    if (st !== PC_MISSING && st !== PC_REQUESTED) {
+      this.counts.duplicates++;
+      return NO_VCPUS;
+    }
+    return this.placed(p, st, zero, tids, df, src, frame, now);
+  }
+
+  /** The bookkeeping of a placed page: the proof it is the source's, its state, the vCPUs it wakes, blocktime. */
+  private placed(p: number, st: number, zero: boolean, tids: readonly number[], df: number, src: HostMemory, frame: number, now: number): number[] {
     // What arrived is the source's page, exactly (content token and bytes): the proof the lab keeps.
-    const df = proc.lookupIndex(i);
     const dm = this.dst.host.memory;
-    const same = zero ? dm.pageToken(df) === 0 : dm.samePageAcross(df, src, frame);
+    const same = zero ? df < 0 || dm.pageToken(df) === 0 : dm.samePageAcross(df, src, frame);
     if (!same) this.counts.differentOnArrival++;
     let woken = NO_VCPUS;
     if (tids.length || st === PC_REQUESTED) {

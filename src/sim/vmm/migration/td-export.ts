@@ -34,8 +34,12 @@ import { gfnToGmemIndex } from '../../kvm/memslot';
 import { KVM_MEMORY_ATTRIBUTE_PRIVATE } from '../../kvm/uapi';
 import type { VmmVm } from '../vmm';
 
-/** How a migration treats a VM with private memory (the `migrate` step's `td_design`). */
-export const TD_DESIGNS = ['upstream', 'talk', 'tdx-module'] as const;
+/**
+ * How a migration treats a VM with private memory (the `migrate` step's `td_design`): for a TD,
+ * upstream, the talk's proposal or the TDX module's TD migration; for a software-protected VM,
+ * upstream, the talk's proposal or KVM Userfault (private-postcopy.ts).
+ */
+export const TD_DESIGNS = ['upstream', 'talk', 'tdx-module', 'kvm-userfault'] as const;
 export type TdDesign = (typeof TD_DESIGNS)[number];
 
 /** The bytes of the TD's immutable state bundle (TDH.EXPORT.STATE.IMMUTABLE): an MBMD and a page. */
