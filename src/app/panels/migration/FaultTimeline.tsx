@@ -15,12 +15,20 @@ const dur = (ns: number) => formatLatencyNs(ns);
  * what QEMU counts — postcopy-blocktime and postcopy-latency (query-migrate on the destination, with
  * the postcopy-blocktime capability) and the fault thread's counters.
  */
+/** What catches the destination's faults (PostcopyView.mechanism), named as the UI says it: the proposals marked as such. */
+const MECHANISM: Record<'userfaultfd' | 'talk' | 'kvm-userfault', { label: string; title: string }> = {
+  userfaultfd: { label: 'userfaultfd', title: "QEMU's post-copy: the destination's RAM is registered with a userfaultfd in missing mode (upstream)." },
+  talk: { label: "a userfault fd on guest_memfd (the talk's proposal, not upstream)", title: 'Private pages: a new fd on the memory backend with the same interface as userfaultfd, as the talk proposed; shared pages: userfaultfd.' },
+  'kvm-userfault': { label: 'KVM Userfault (posted, not merged)', title: 'Private pages: KVM_MEM_USERFAULT and its bitmap; a vCPU exits with KVM_EXIT_MEMORY_FAULT and KVM_MEMORY_EXIT_FLAG_USERFAULT. Shared pages: userfaultfd.' },
+};
+
 export function PostcopySection({ pc, now, theme, width }: { pc: PostcopyView; now: number; theme: PaletteTheme; width?: number }) {
   return (
     <section className="pc" aria-label="Post-copy on the destination" data-testid="postcopy">
       <h4>
         Post-copy on the destination: <span className="mig-status" data-testid="postcopy-status">{pc.destination.status}</span>
         <span className="pc-facts"> · phase {pc.phase} · {pc.received.toLocaleString('en')} of {pc.npages.toLocaleString('en')} pages here · postcopy-preempt {pc.preempt ? 'on' : 'off'}</span>
+        <span className="pc-facts" data-testid="postcopy-mechanism" title={MECHANISM[pc.mechanism].title}> · faults caught by {MECHANISM[pc.mechanism].label}</span>
       </h4>
       <div className="pc-body">
         <FaultTimeline pc={pc} now={now} theme={theme} width={width} />

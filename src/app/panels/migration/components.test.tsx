@@ -50,7 +50,7 @@ describe('the migration panel parts', () => {
   const pc = (over: Partial<PostcopyView> = {}): PostcopyView => ({
     destination: { status: 'postcopy-active', 'postcopy-blocktime': 12, 'postcopy-vcpu-blocktime': [7, 9], 'postcopy-latency': 1_250_000, 'postcopy-vcpu-latency': [900_000, 1_600_000] },
     phase: 'running', counts: { faults: 3, requests: 2, placedFault: 2, placedBackground: 500, zero: 40, discarded: 10 }, received: 7000, npages: 8192,
-    startNs: 1000 * ms, runNs: 1002 * ms, preempt: false, blocktime: true, nvcpus: 2,
+    startNs: 1000 * ms, runNs: 1002 * ms, preempt: false, blocktime: true, nvcpus: 2, mechanism: 'userfaultfd',
     faults: { vcpu: [0, 1, 0], page: [0x10, 0x20, 0x30], start: [1003 * ms, 1004 * ms, 1010 * ms], end: [1005 * ms, 1008 * ms, -1], how: [0, 1, 2] },
     faultsFrom: 0, faultCount: 3, blockedSince: [1010 * ms, -1], blockedPage: [0x30, -1],
     ...over,
@@ -78,6 +78,12 @@ describe('the migration panel parts', () => {
     expect(t).toMatch(/placed in the background [^0-9]*500/);
     for (const l of ['requested', 'already on its way', 'arrived meanwhile', 'all vCPUs blocked']) expect(t).toContain(l);
     expect(t).not.toContain('turn on');
+  });
+
+  it('post-copy names what catches the faults, the proposals marked as not upstream', () => {
+    expect(text(renderToString(<PostcopySection pc={pc()} now={1012 * ms} theme="light" width={700} />))).toContain('faults caught by userfaultfd');
+    expect(text(renderToString(<PostcopySection pc={pc({ mechanism: 'talk' })} now={1012 * ms} theme="light" width={700} />))).toContain("the talk's proposal, not upstream");
+    expect(text(renderToString(<PostcopySection pc={pc({ mechanism: 'kvm-userfault' })} now={1012 * ms} theme="light" width={700} />))).toContain('KVM Userfault (posted, not merged)');
   });
 
   it('post-copy without postcopy-blocktime says how to get it; before any fault, says so', () => {
