@@ -20,7 +20,7 @@ const COLUMNS = ['seq', 't_ns', 'host', 'vm', 'vcpu', 'layer', 'name', 'text', '
 async function playToTheEnd(page: Page, preset: string) {
   await page.goto(`/?v=1&preset=${preset}`);
   await expect(page.getByTestId('progress')).toHaveText(/Step 1 of/);
-  await page.getByRole('button', { name: 'Play', exact: true }).click();
+  await page.getByRole('button', { name: 'Run freely', exact: true }).click();
   await expect(page.getByTestId('progress')).toHaveText(/finished/, { timeout: 120_000 });
 }
 
@@ -137,14 +137,14 @@ test('a page map saves as a PNG at its zoom, the migration chart as SVG and PNG'
   expect(shape.bars).toBeGreaterThanOrEqual(3);
   expect(shape.words).toContain('stop-and-copy');
 
-  const chartPng = await save(page, () => page.keyboard.press('Shift+F'));
+  const chartPng = await save(page, () => page.keyboard.press('Shift+K'));
   expect([...chartPng.bytes.subarray(0, 8)]).toEqual(PNG_SIGNATURE);
   const figure = await panel.locator('figure.mig-chart').first().boundingBox();
   // Drawn at twice the size the page lays the chart out at.
   expect(chartPng.bytes.readUInt32BE(16)).toBe(2 * Math.ceil(figure!.width));
 
-  // F: the focused VM's page map in the translation panel.
-  const focused = await save(page, () => page.keyboard.press('f'));
+  // K: the focused VM's page map in the translation panel.
+  const focused = await save(page, () => page.keyboard.press('k'));
   expect(focused.name).toMatch(/^precopy-converges-guest.*-page-map\.png$/);
   expect([...focused.bytes.subarray(0, 8)]).toEqual(PNG_SIGNATURE);
 });

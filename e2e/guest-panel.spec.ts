@@ -4,7 +4,7 @@ import { expect, test, type Page } from '@playwright/test';
 const guest = (page: Page) => page.locator('[data-panel="guest"]');
 
 async function playToTheEnd(page: Page) {
-  await page.getByRole('button', { name: 'Play', exact: true }).click();
+  await page.getByRole('button', { name: 'Run freely', exact: true }).click();
   await expect(page.getByTestId('progress')).toHaveText(/finished/);
 }
 

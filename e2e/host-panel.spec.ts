@@ -4,7 +4,7 @@ import { expect, test, type Page } from '@playwright/test';
 /** The first lesson, played to the end, with the host view maximised. */
 async function firstLessonFinished(page: Page) {
   await page.goto('/');
-  await page.getByRole('button', { name: 'Play' }).click();
+  await page.getByRole('button', { name: 'Run freely' }).click();
   await expect(page.getByTestId('progress')).toHaveText(/finished/);
   const host = page.locator('[data-panel="host"]');
   await host.getByRole('button', { name: /^Maximise/ }).click();

@@ -54,7 +54,7 @@ test('a lesson played to its end, the guest editor and the attack-surface view c
   const seen = await watchCsp(page);
   await page.goto('/');
   await expect(page.getByTestId('progress')).toHaveText(/Step 1 of 7/);
-  await page.getByRole('button', { name: 'Play', exact: true }).click();
+  await page.getByRole('button', { name: 'Run freely', exact: true }).click();
   await expect(page.getByTestId('progress')).toHaveText(/finished/);
   // The guest panel's editor (CodeMirror puts its theme in a <style>), the page maps (the WebAssembly painter).
   await expect(page.locator('[data-panel="guest"] .cm-editor')).toBeVisible();
@@ -78,15 +78,15 @@ test('a worker that closes itself is noticed: the page says so and the restart b
   await page.goto('/?v=2&preset=lazy-accept&debug=1');
   await expect(page.getByTestId('progress')).toHaveText(/Step 1 of/);
   await page.getByRole('button', { name: 'Run the next scenario step' }).click();
-  await expect(page.getByTestId('progress')).toHaveText(/Step 2 of/);
+  await expect(page.getByTestId('progress')).toHaveText(/Step 1 of \d+ · done/);
   await page.evaluate(() => (window as unknown as Gml).__gml.closeWorker());
   // No error event comes from a worker that closes: the watchdog's unanswered ping (5 s) tells.
   await expect(page.getByRole('alert')).toContainText('has not answered', { timeout: 20_000 });
   await page.getByRole('button', { name: 'Restart the lab' }).click();
   await expect(page.getByRole('alert')).toHaveCount(0);
-  await expect(page.getByTestId('progress')).toHaveText(/Step 1 of/);
+  await expect(page.getByTestId('progress')).toHaveText(/Step 1 of \d+ · ready/);
   await page.getByRole('button', { name: 'Run the next scenario step' }).click();
-  await expect(page.getByTestId('progress')).toHaveText(/Step 2 of/);
+  await expect(page.getByTestId('progress')).toHaveText(/Step 1 of \d+ · done/);
 });
 
 test('switching lessons takes effect promptly while a guest loops at full speed', async ({ page }) => {
@@ -100,10 +100,10 @@ test('switching lessons takes effect promptly while a guest loops at full speed'
   await expect(page.getByRole('heading', { level: 2, name: 'A guest that never halts' })).toBeVisible();
   // Fastest speed, then play: wait until it has run a good many instructions (it is looping).
   for (let i = 0; i < 8; i++) await page.keyboard.press('+');
-  await page.getByRole('button', { name: 'Play', exact: true }).click();
+  await page.getByRole('button', { name: 'Run freely', exact: true }).click();
   await expect.poll(() => page.evaluate(() => (window as unknown as Gml).__gml.progress().instructions), { timeout: 20_000 }).toBeGreaterThan(200_000);
   await page.getByRole('combobox', { name: 'Lesson' }).selectOption('lazy-accept');
-  await expect(page.getByTestId('progress')).toHaveText(/Step 1 of/, { timeout: 5_000 });
+  await expect(page.getByTestId('progress')).toHaveText(/Step 1 of \d+ · ready/, { timeout: 5_000 });
   await expect(page.getByRole('combobox', { name: 'Lesson' })).toHaveValue('lazy-accept');
 });
 

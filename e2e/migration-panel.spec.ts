@@ -28,7 +28,7 @@ test('precopy-converges: the migration panel shows the rounds and query-migrate,
   const panel = page.locator('[data-panel="migration"]');
   await expect(panel.getByRole('heading', { name: /Migration/ })).toBeVisible();
   await expect(panel.getByText(/No migration yet/)).toBeVisible();
-  await page.getByRole('button', { name: 'Play', exact: true }).click();
+  await page.getByRole('button', { name: 'Run freely', exact: true }).click();
   await expect(page.getByTestId('progress')).toHaveText(/finished/, { timeout: 120_000 });
   await expect(panel.getByTestId('migration-status')).toHaveText('completed');
   // Rounds that shrink: several bars, the last the stop-and-copy.
@@ -139,7 +139,7 @@ for (const preset of ['precopy-hot-set', 'precopy-dirty-limit', 'dirty-ring']) {
   test(`${preset} plays to its end`, async ({ page }) => {
     await page.goto(`/?v=2&preset=${preset}`);
     await expect(page.getByTestId('progress')).toHaveText(/Step 1 of/);
-    await page.getByRole('button', { name: 'Play', exact: true }).click();
+    await page.getByRole('button', { name: 'Run freely', exact: true }).click();
     await expect(page.getByTestId('progress')).toHaveText(/finished/, { timeout: 180_000 });
     await expect(page.getByText(/The simulation stopped/)).toHaveCount(0);
     const statuses = page.locator('[data-panel="migration"]').getByTestId('migration-status');

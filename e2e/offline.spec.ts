@@ -31,7 +31,7 @@ test('after the first load the lab works offline: a reload with no network opens
   // The worker (the simulator) and the lazily loaded guest panel and editor come from the cache too.
   const guest = page.locator('[data-panel="guest"]');
   await expect(guest.locator('.cm-content')).toContainText('secret stored');
-  await page.getByRole('button', { name: 'Play', exact: true }).click();
+  await page.getByRole('button', { name: 'Run freely', exact: true }).click();
   await expect(page.getByTestId('progress')).toHaveText(/finished/);
   await expect(guest.getByTestId('console')).toHaveText(/secret stored/);
   await expect(page.getByRole('alert')).toHaveCount(0);
@@ -134,7 +134,7 @@ test.describe('updates', () => {
     // Offered, not forced: the new version waits, the page was not reloaded, the lesson plays on.
     expect(await waiting()).toBe('installed');
     expect(await marked()).toBe(true);
-    await page.getByRole('button', { name: 'Play', exact: true }).click();
+    await page.getByRole('button', { name: 'Run freely', exact: true }).click();
     await expect(page.getByTestId('progress')).toHaveText(/finished/);
     await expect(banner).toBeVisible();
 

@@ -39,20 +39,20 @@ test('if the worker dies, the UI says so and a restart reloads the same scenario
   await page.goto('/?v=1&preset=lazy-accept&debug=1');
   await expect(page.getByTestId('progress')).toHaveText(/Step 1 of/);
   await page.getByRole('button', { name: 'Run the next scenario step' }).click();
-  await expect(page.getByTestId('progress')).toHaveText(/Step 2 of/);
+  await expect(page.getByTestId('progress')).toHaveText(/Step 1 of \d+ · done/);
   await page.evaluate(() => (window as unknown as { __gml: { crashWorker(): Promise<void> } }).__gml.crashWorker());
   await expect(page.getByRole('alert')).toContainText('The simulation stopped');
   await page.getByRole('button', { name: 'Restart the lab' }).click();
   await expect(page.getByRole('alert')).toHaveCount(0);
-  await expect(page.getByTestId('progress')).toHaveText(/Step 1 of/);
+  await expect(page.getByTestId('progress')).toHaveText(/Step 1 of \d+ · ready/);
   await expect(page.getByRole('combobox', { name: 'Lesson' })).toHaveValue('lazy-accept');
 });
 
-test('keyboard: space plays, ? opens the shortcuts, T switches the theme', async ({ page }) => {
+test('keyboard: space runs a lesson step, ? opens the shortcuts, T switches the theme', async ({ page }) => {
   await page.goto('/');
   await expect(page.getByTestId('progress')).toHaveText(/Step 1 of 7/);
   await page.keyboard.press('?');
-  await expect(page.getByRole('dialog', { name: 'Keyboard shortcuts' })).toContainText('Play / pause');
+  await expect(page.getByRole('dialog', { name: 'Keyboard shortcuts' })).toContainText('Next lesson step');
   await page.keyboard.press('Escape');
   await expect(page.getByRole('dialog')).toHaveCount(0);
   const before = await page.evaluate(() => document.documentElement.dataset.theme);
@@ -60,13 +60,13 @@ test('keyboard: space plays, ? opens the shortcuts, T switches the theme', async
   expect(await page.evaluate(() => document.documentElement.dataset.theme)).not.toBe(before);
   await page.locator('body').click({ position: { x: 5, y: 700 } });
   await page.keyboard.press(' ');
-  await expect(page.getByTestId('progress')).toHaveText(/finished/);
+  await expect(page.getByTestId('progress')).toHaveText('Step 1 of 7 · done');
 });
 
 test('the whole page passes an axe scan in both themes', async ({ page }) => {
   await page.goto('/');
   await expect(page.getByTestId('progress')).toBeVisible();
-  await page.getByRole('button', { name: 'Play' }).click();
+  await page.getByRole('button', { name: 'Run freely' }).click();
   await expect(page.getByTestId('progress')).toHaveText(/finished/);
   for (const theme of ['light', 'dark']) {
     await page.evaluate((t) => (document.documentElement.dataset.theme = t), theme);
@@ -81,7 +81,7 @@ test('at 1 instruction per frame a lesson plays slowly enough to pause: the spee
   await expect(page.getByTestId('progress')).toHaveText(/Step 1 of 7/);
   for (let i = 0; i < 4; i++) await page.keyboard.press('-');
   await expect(page.getByText('1 instr/frame')).toBeVisible();
-  await page.getByRole('button', { name: 'Play', exact: true }).click();
+  await page.getByRole('button', { name: 'Run freely', exact: true }).click();
   // The two guests run about 110 instructions each: at one a frame that is seconds. Wait until the
   // guest has run a few (it is playing), then pause: the lesson must not have finished meanwhile.
   await expect(page.locator('[data-panel="guest"]').getByTestId('instruction-count')).toHaveText(/^([3-9]|\d{2,}) instructions/);

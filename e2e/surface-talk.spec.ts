@@ -5,7 +5,7 @@ import { expect, test, type Page } from '@playwright/test';
 async function surfaceView(page: Page, preset: string) {
   await page.goto(`/?v=1&preset=${preset}`);
   await expect(page.getByTestId('progress')).toBeVisible();
-  await page.getByRole('button', { name: 'Play', exact: true }).click();
+  await page.getByRole('button', { name: 'Run freely', exact: true }).click();
   await expect(page.getByTestId('progress')).toHaveText(/finished/, { timeout: 30_000 });
   await page.getByRole('group', { name: 'View' }).getByRole('button', { name: 'Attack surface' }).click();
   const view = page.getByTestId('surface-view');

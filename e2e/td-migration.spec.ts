@@ -17,14 +17,14 @@ test('td-migration: upstream fails, the talk\'s and the TDX module\'s designs co
   // Through the upstream attempt (step 8: run_until the TD's migration ends).
   for (let i = 1; i <= 8; i++) {
     await next.click();
-    await expect(page.getByTestId('progress')).toHaveText(new RegExp(`Step ${i + 1} of 17`), { timeout: 60_000 });
+    await expect(page.getByTestId('progress')).toHaveText(new RegExp(`Step ${i} of 17 · done`), { timeout: 60_000 });
   }
   await expect(card('guest', 'guest@dst').getByTestId('migration-status')).toHaveText('completed');
   await expect(card('td', 'td@dst').getByTestId('migration-status')).toHaveText('failed');
   // The talk's design (steps 10–11) and the TDX module's (steps 14–15).
   for (let i = 9; i <= 15; i++) {
     await next.click();
-    await expect(page.getByTestId('progress')).toHaveText(new RegExp(`Step ${i + 1} of 17`), { timeout: 60_000 });
+    await expect(page.getByTestId('progress')).toHaveText(new RegExp(`Step ${i} of 17 · done`), { timeout: 60_000 });
   }
   await expect(card('td@dst', 'td-home').getByTestId('migration-status')).toHaveText('completed');
   await expect(panel.getByTestId('migration-status')).toHaveText(['completed', 'completed', 'failed', 'completed']);

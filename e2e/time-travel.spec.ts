@@ -76,7 +76,7 @@ test('"Go to this moment" on a trace row, and a link to that moment', async ({ p
   while ((await events(page)) <= 45) await stepEvent(page);
   const at45 = await panels(page);
 
-  await page.getByRole('button', { name: 'Play', exact: true }).click();
+  await page.getByRole('button', { name: 'Run freely', exact: true }).click();
   await expect(page.getByTestId('progress')).toHaveText(/finished/);
   // Select event 45 with the keyboard (every event is listed, so row i is event i), then go there.
   const list = trace(page).getByTestId('trace-list');

@@ -6,7 +6,7 @@ const rows = (page: Page) => trace(page).getByTestId('trace-row');
 
 async function playToTheEnd(page: Page, preset = 'shared-buffer') {
   await page.goto(`/?v=1&preset=${preset}`);
-  await page.getByRole('button', { name: 'Play', exact: true }).click();
+  await page.getByRole('button', { name: 'Run freely', exact: true }).click();
   await expect(page.getByTestId('progress')).toHaveText(/finished/);
 }
 
@@ -44,7 +44,7 @@ test('the list is virtualised: far fewer rows in the DOM than events', async ({ 
 test('while a fast guest runs, the list is redrawn a few times a second, not at every display frame', async ({ page }) => {
   await page.goto('/?v=1&preset=four-gigabytes');
   await expect(page.getByTestId('progress')).toBeVisible();
-  await page.getByRole('button', { name: 'Play', exact: true }).click();
+  await page.getByRole('button', { name: 'Run freely', exact: true }).click();
   await expect(rows(page).first()).toBeVisible();
   // Batches of changes to the list's rows in 1.5 s: the text panels refresh four times a second.
   const batches = await trace(page).getByTestId('trace-list').evaluate(async (list) => {
@@ -66,7 +66,7 @@ test('a fast run skips events between frames; when it ends the panel fetches the
   await expect(page.getByTestId('progress')).toBeVisible();
   // The fastest speed: far more events per display frame than a frame carries (250).
   for (let i = 0; i < 4; i++) await page.keyboard.press('+');
-  await page.getByRole('button', { name: 'Play', exact: true }).click();
+  await page.getByRole('button', { name: 'Run freely', exact: true }).click();
   // While it runs the history has holes (the frames carry only the newest events): wait for the first
   // frame that shows one and read the counts in that same moment. A run that ended first would not
   // show a hole, so this only passes once the state under test was reached.

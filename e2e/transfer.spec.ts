@@ -17,7 +17,7 @@ test('without cross-origin isolation the frames come by transfer and every map s
   await page.goto('/');
   expect(await page.evaluate(() => crossOriginIsolated)).toBe(false);
   await expect(page.getByTestId('progress')).toHaveText(/Step 1 of 7/);
-  await page.getByRole('button', { name: 'Play' }).click();
+  await page.getByRole('button', { name: 'Run freely' }).click();
   await expect(page.getByTestId('progress')).toHaveText(/finished/);
   await expectFirstLessonColours(page, 'light');
   // The host map counted the TD's guest_memfd frames from the transferred owners.
@@ -26,7 +26,7 @@ test('without cross-origin isolation the frames come by transfer and every map s
   // A restart is a new Lab: its arrays are sent again, and the maps show the new run from its start.
   await page.getByRole('button', { name: 'Restart the scenario' }).click();
   await expect(page.getByTestId('progress')).toHaveText(/Step 1 of 7/);
-  await page.getByRole('button', { name: 'Play' }).click();
+  await page.getByRole('button', { name: 'Run freely' }).click();
   await expect(page.getByTestId('progress')).toHaveText(/finished/);
   await expectFirstLessonColours(page, 'light');
 });

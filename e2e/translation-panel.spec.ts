@@ -30,7 +30,7 @@ test.describe('address translation panel', () => {
   test.beforeEach(async ({ page }) => {
     await page.goto('/');
     await expect(page.getByTestId('progress')).toHaveText(/Step 1 of 7/);
-    await page.getByRole('button', { name: 'Play' }).click();
+    await page.getByRole('button', { name: 'Run freely' }).click();
     await expect(page.getByTestId('progress')).toHaveText(/finished/);
   });
 

@@ -18,7 +18,7 @@ async function twoHostsFinished(page: Page) {
   await expect(page.getByTestId('progress')).toHaveText(/Step 1 of/);
   await page.getByTestId('import-file').setInputFiles(FIXTURE);
   await expect(page.getByRole('heading', { level: 2, name: 'Two hosts and a link' })).toBeVisible();
-  await page.getByRole('button', { name: 'Play', exact: true }).click();
+  await page.getByRole('button', { name: 'Run freely', exact: true }).click();
   await expect(page.getByTestId('progress')).toHaveText(/Step 8 of 8 · finished/);
 }
 

@@ -30,6 +30,6 @@ export interface Action {
   toolbar?: boolean;
   /** A step back: drawn joined to the forward step after it. */
   back?: boolean;
-  group: 'run' | 'view' | 'help' | 'migration' | 'export';
+  group: 'lesson' | 'run' | 'view' | 'help' | 'migration' | 'export';
 }
 

@@ -38,10 +38,27 @@ import { EXPORT_ACTIONS } from './export-actions';
 export const SPEEDS = [1, 10, 100, 1000, 5000, 20000, 100000, 500000];
 
 export const ACTIONS: readonly Action[] = [
+  // The lesson's pace: Space or → runs the next scenario step and waits at its end, ← goes back to
+  // the end of the step before (time travel), F runs freely. The lesson bar draws these three.
   {
-    id: 'play-pause', label: 'Play / pause', shortcut: 'Space', group: 'run', toolbar: true,
-    keyTest: (e) => plain(e) && e.key === ' ',
-    perform: ({ client, store }) => void (store.getState().packet?.playing ? client.pause() : client.play()),
+    id: 'lesson-next', label: 'Next lesson step', short: 'Next step', shortcut: 'Space / →', group: 'lesson',
+    keyTest: (e) => plain(e) && !e.shiftKey && (e.key === ' ' || e.key === 'ArrowRight'),
+    perform: ({ client, store }) => void (store.getState().packet?.playing ? client.pause() : client.playStep()),
+    enabled: notDone, now: (s) => (s.packet?.playing ? 'Pause' : 'Next lesson step'),
+  },
+  {
+    id: 'lesson-back', label: 'Back one lesson step', short: 'Back', shortcut: '←', group: 'lesson',
+    keyTest: (e) => plain(e) && !e.shiftKey && e.key === 'ArrowLeft',
+    perform: ({ client }) => void client.stepBack('step'), enabled: notAtStart,
+  },
+  {
+    id: 'run-freely', label: 'Run freely', short: 'Run freely', shortcut: 'F', group: 'lesson',
+    keyTest: (e) => plain(e) && !e.shiftKey && e.key.toLowerCase() === 'f',
+    // A toggle (aria-pressed while it runs freely): from a step running at the lesson's pace it goes on freely.
+    perform: ({ client, store }) => {
+      const p = store.getState().packet;
+      void (p?.playing && p.pace === 'free' ? client.pause() : client.play());
+    },
     enabled: notDone,
   },
   ...stepPair('instruction', 'I', 'Step one instruction', 'Instruction', 'Step back one instruction'),
@@ -110,6 +127,8 @@ export const ACTIONS: readonly Action[] = [
 
 /** Route a key press to its action, unless the user is typing in a field or an editor. */
 export function handleKey(e: KeyboardEvent, ctx: ActionContext): boolean {
+  // A control that used the key itself (a page map's arrows, a splitter's) has said so.
+  if (e.defaultPrevented) return false;
   const t = e.target as HTMLElement | null;
   if (t && (t.closest('input, textarea, select, [contenteditable="true"], .cm-editor') !== null) && e.key !== 'Escape') return false;
   const a = ACTIONS.find((x) => x.keyTest(e));

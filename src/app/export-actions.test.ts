@@ -13,7 +13,7 @@ function loaded(over: Partial<LabState> = {}, migrations = 0): LabState {
 describe('the export entries of the action registry', () => {
   it('are in the registry, with keys that no other entry answers', () => {
     for (const a of EXPORT_ACTIONS) expect(ACTIONS).toContain(a);
-    const keys = [['o', false], ['o', true], ['w', false], ['f', false], ['f', true]] as const;
+    const keys = [['o', false], ['o', true], ['w', false], ['k', false], ['k', true]] as const;
     for (const [key, shift] of keys) {
       const e = { key: shift ? key.toUpperCase() : key, shiftKey: shift, ctrlKey: false, metaKey: false, altKey: false } as KeyboardEvent;
       const hits = ACTIONS.filter((a) => a.keyTest(e)).map((a) => a.id);

@@ -43,17 +43,17 @@ const ENTRIES: readonly ExportAction[] = [
     perform: ({ store, client }) => void exportReport(store, () => client.report()),
   },
   {
-    id: 'export-map-png', label: 'Save the focused VM\'s page map as PNG (as shown, at its zoom)', short: 'PNG', shortcut: 'F', group: 'export',
-    keyTest: key('f', false), why: mapWhy, perform: ({ store }) => void exportMapPng(store),
+    id: 'export-map-png', label: 'Save the focused VM\'s page map as PNG (as shown, at its zoom)', short: 'PNG', shortcut: 'K', group: 'export',
+    keyTest: key('k', false), why: mapWhy, perform: ({ store }) => void exportMapPng(store),
   },
   {
-    // No key of its own: the PNG has Shift+F (slides want a picture); the SVG is a click away beside it.
+    // No key of its own: the PNG has Shift+K (slides want a picture); the SVG is a click away beside it.
     id: 'export-chart-svg', label: 'Save the migration chart as SVG', short: 'SVG', shortcut: '', group: 'export',
     keyTest: () => false, why: chartWhy, perform: ({ store }) => void exportChartSvg(store),
   },
   {
-    id: 'export-chart-png', label: 'Save the migration chart as PNG', short: 'PNG', shortcut: 'Shift+F', group: 'export',
-    keyTest: key('f', true), why: chartWhy, perform: ({ store }) => void exportChartPng(store),
+    id: 'export-chart-png', label: 'Save the migration chart as PNG', short: 'PNG', shortcut: 'Shift+K', group: 'export',
+    keyTest: key('k', true), why: chartWhy, perform: ({ store }) => void exportChartPng(store),
   },
 ];
 

@@ -198,8 +198,13 @@ export class LabClient {
     if (e && e.seq === seq) this.store.setState({ selectedEvent: { seq, host: e.host, vm: e.vm, gfns: e.gfns ?? null } });
   }
 
+  /** Run freely: on at the store's speed until paused or the scenario ends. */
   play(): Promise<void | undefined> {
-    return this.call((a) => a.play(this.store.getState().speed));
+    return this.call((a) => a.play(this.store.getState().speed, 'free'));
+  }
+  /** The lesson's pace: run the step in progress (or the next one) as fast as the worker can, and stop at its end. */
+  playStep(): Promise<void | undefined> {
+    return this.call((a) => a.play(this.store.getState().speed, 'step'));
   }
   pause(): Promise<void | undefined> {
     return this.call((a) => a.pause());

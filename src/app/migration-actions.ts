@@ -1,7 +1,8 @@
 /**
  * The migration controls, as entries of the action registry (actions.ts): what an operator asks
- * QEMU's monitor while a guest migrates — migrate, migrate_cancel, migrate-set-parameters
- * (downtime-limit, max-bandwidth), migrate-set-capabilities (auto-converge, dirty-limit) — and the
+ * QEMU's monitor while a guest migrates — migrate, migrate_cancel, migrate-start-postcopy,
+ * migrate-set-parameters (downtime-limit, max-bandwidth), migrate-set-capabilities (auto-converge,
+ * dirty-limit, postcopy-preempt) — and the
  * world's link_down / link_up. Each sends a scenario step to the worker as a user command (Lab.command:
  * in the trace, in the command log a link carries), and the panel shows QEMU's answer; a control is
  * disabled, with the reason as its tooltip, when the lesson gives it nothing to act on.
@@ -13,7 +14,8 @@ import type { LabState } from './store';
 const plain = (e: KeyboardEvent) => !e.ctrlKey && !e.metaKey && !e.altKey;
 const key = (k: string, shift: boolean) => (e: KeyboardEvent) => plain(e) && e.shiftKey === shift && e.key.toLowerCase() === k;
 
-const ACTIVE = new Set(['setup', 'active', 'device', 'cancelling']);
+const POSTCOPY = new Set(['postcopy-active', 'postcopy-paused', 'postcopy-recover-setup', 'postcopy-recover']);
+const ACTIVE = new Set(['setup', 'active', 'device', 'cancelling', ...POSTCOPY]);
 const MiB = 1024 * 1024;
 
 /** What the controls act on: the lesson's migration route (the newest migration's, else the first) and its newest migration. */
@@ -51,7 +53,7 @@ function setParameter(param: 'downtime-limit' | 'max-bandwidth', factor: number,
   void send(ctx, { do: 'migrate_set_parameters', vm: route.vm, parameters: { [param]: next } }, `migrate-set-parameters ${param} = ${shown}`);
 }
 
-function toggleCapability(cap: 'auto-converge' | 'dirty-limit', ctx: ActionContext): void {
+function toggleCapability(cap: 'auto-converge' | 'dirty-limit' | 'postcopy-preempt', ctx: ActionContext): void {
   const { route } = migrationTarget(ctx.store.getState());
   if (!route) return;
   const state = !route.capabilities[cap];
@@ -85,11 +87,28 @@ const ENTRIES: readonly MigrationAction[] = [
     why: (s) => {
       const { route, migration } = migrationTarget(s);
       if (!route) return NO_ROUTE;
+      if (migration && POSTCOPY.has(migration.info.status)) return `The migration is ${migration.info.status}: the guest runs on ${migration.to} with part of its memory still on the source, so it cannot be cancelled.`;
       return running(migration) && migration!.info.status !== 'cancelling' ? null : 'No migration is running.';
     },
     perform: (ctx) => {
       const { route } = migrationTarget(ctx.store.getState());
       if (route) void send(ctx, { do: 'migrate_cancel', vm: route.vm }, 'migrate_cancel: the migration stops; the guest keeps running on the source');
+    },
+  },
+  {
+    id: 'postcopy-start', label: 'Start post-copy', short: 'Start post-copy', shortcut: 'P', group: 'migration',
+    keyTest: key('p', false),
+    why: (s) => {
+      const { route, migration } = migrationTarget(s);
+      if (!route) return NO_ROUTE;
+      if (!migration || !running(migration)) return 'No migration is running: post-copy switches a running pre-copy.';
+      if (!migration.capabilities.includes('postcopy-ram')) return 'This migration runs without the postcopy-ram capability (it must be set on both sides before migrate).';
+      if (migration.info.status !== 'setup' && migration.info.status !== 'active') return `The migration is ${migration.info.status}: only a pre-copy (setup or active) can switch to post-copy.`;
+      return null;
+    },
+    perform: (ctx) => {
+      const { route } = migrationTarget(ctx.store.getState());
+      if (route) void send(ctx, { do: 'migrate_start_postcopy', vm: route.vm }, 'migrate-start-postcopy: at its next pass the source stops the guest and starts it on the destination; its missing pages follow');
     },
   },
   {
@@ -119,6 +138,12 @@ const ENTRIES: readonly MigrationAction[] = [
     keyTest: key('l', false), why: routeWhy,
     now: (s) => `dirty-limit: ${migrationTarget(s).route?.capabilities['dirty-limit'] ? 'on' : 'off'}`,
     perform: (ctx) => toggleCapability('dirty-limit', ctx),
+  },
+  {
+    id: 'postcopy-preempt', label: 'Turn postcopy-preempt on / off', short: 'postcopy-preempt', shortcut: 'Shift+P', group: 'migration',
+    keyTest: key('p', true), why: routeWhy,
+    now: (s) => `postcopy-preempt: ${migrationTarget(s).route?.capabilities['postcopy-preempt'] ? 'on' : 'off'}`,
+    perform: (ctx) => toggleCapability('postcopy-preempt', ctx),
   },
   {
     id: 'link-toggle', label: 'Cut / restore the migration link', short: 'link', shortcut: 'X', group: 'migration',

@@ -306,3 +306,37 @@ describe('vmmMappings', () => {
     expect(checked).toBeGreaterThan(0);
   });
 });
+
+describe('Lab.stepProgress', () => {
+  test.each(['lazy-accept', 'two-hosts', 'precopy-converges'])('%s: a step in progress says how far it is, in what it counts, and nothing between steps', (id) => {
+    const lab = new Lab(PRESETS[id]);
+    const units = new Set<string>();
+    let prev: { step: number; done: number } | null = null;
+    let slices = 0;
+    expect(lab.stepProgress()).toBeNull();
+    while (!lab.done && slices++ < 1_000_000) {
+      lab.advance(5);
+      const p = lab.stepProgress();
+      const at = lab.position;
+      if (!p) {
+        prev = null;
+        continue;
+      }
+      units.add(p.unit);
+      units.add(lab.scenario.steps[p.step].do);
+      expect(p.step).toBe(at.step);
+      expect(p.total).toBeGreaterThan(0);
+      expect(p.done).toBeGreaterThanOrEqual(0);
+      expect(p.done).toBeLessThanOrEqual(p.total);
+      if (p.unit === 'instructions') expect(p.done).toBe(at.instr);
+      if (prev && prev.step === p.step) expect(p.done).toBeGreaterThanOrEqual(prev.done);
+      prev = { step: p.step, done: p.done };
+      expect(lab.frame().stepProgress).toEqual(p);
+    }
+    expect(lab.done).toBe(true);
+    expect(lab.stepProgress()).toBeNull();
+    // Each lesson has a step of this kind that takes more than a slice: run, link_send with wait, run_until.
+    expect(units.has(id === 'lazy-accept' ? 'instructions' : 'ns')).toBe(true);
+    expect(units.has(id === 'lazy-accept' ? 'run' : id === 'two-hosts' ? 'link_send' : 'run_until')).toBe(true);
+  });
+});

@@ -138,6 +138,8 @@ export interface LabFrame {
   timeline: TimelineView;
   /** Every migration the scenario started, oldest first: query-migrate now and its newest rounds. */
   migrations: MigrationView[];
+  /** How far the step in progress is (paused between two slices), or null between steps. */
+  stepProgress: StepProgress | null;
   /**
    * The migrations the scenario's `migrate` steps name (source VM, destination host, link), with the
    * source VMM's parameters and capabilities now: what the panel's controls start and change.
@@ -185,6 +187,12 @@ export interface PostcopyView extends PostcopySummary {
   blocktime: boolean;
   /** vCPUs of the destination VM. */
   nvcpus: number;
+  /**
+   * What catches the destination's faults on private memory: 'userfaultfd' (an ordinary VM: every
+   * page is mapped), 'talk' (the talk's userfault fd on guest_memfd, a proposal), 'kvm-userfault'
+   * (KVM Userfault, a posted series, not merged); shared pages always go through userfaultfd.
+   */
+  mechanism: 'userfaultfd' | 'talk' | 'kvm-userfault';
   /** The faults carried (parallel arrays), and the number of the first (older ones are left out). */
   faults: { vcpu: number[]; page: number[]; start: number[]; end: number[]; how: number[] };
   faultsFrom: number;
@@ -209,6 +217,27 @@ export interface MigrationRoute {
   capabilities: Record<string, boolean>;
   /** The source VM has a dirty ring (-accel kvm,dirty-ring-size=N): dirty-limit needs one. */
   dirtyRing: boolean;
+}
+
+/**
+ * How far a step advanced in slices has come, in what the step itself counts toward its end: a run's
+ * (or a reboot's) guest instructions toward its max_instructions, a run_until's virtual time toward
+ * its time, a waiting link_send's virtual time toward its transfer's delivery.
+ */
+export interface StepProgress {
+  /** The step's index in the scenario. */
+  step: number;
+  unit: 'instructions' | 'ns';
+  done: number;
+  total: number;
+  /**
+   * 'target': the step ends when done reaches total (unless its guests' instruction budget ends it
+   * first); 'limit': total is the most it runs, it may end sooner (a guest that halts, a migration
+   * that reaches the status waited for).
+   */
+  bound: 'target' | 'limit';
+  /** What is counted, for a person: "instructions of ordinary", "virtual time". */
+  what: string;
 }
 
 /** The most rounds a frame carries per migration (the newest). */
@@ -1095,7 +1124,33 @@ export class Lab {
       timeline: this.timeline(),
       migrations: r.world.migrations.map((m, id) => this.migrationView(m, id)),
       migrationRoutes: this.migrationRoutes(),
+      stepProgress: this.stepProgress(),
     };
+  }
+
+  /** How far the step in progress is (see StepProgress), or null between steps. */
+  stepProgress(): StepProgress | null {
+    const r = this.current;
+    const p = r.partialStep;
+    if (!p) return null;
+    const st = r.scenario.steps[p.step];
+    const now = r.clock.now;
+    switch (st.do) {
+      case 'run':
+        return { step: p.step, unit: 'instructions', done: r.instructionsIntoStep, total: st.max_instructions, bound: 'limit', what: `instructions of ${st.vm}${st.vcpu ? ` vCPU ${st.vcpu}` : ''}` };
+      case 'reboot':
+        return { step: p.step, unit: 'instructions', done: r.instructionsIntoStep, total: st.max_instructions, bound: 'limit', what: `instructions of ${st.vm}'s boot` };
+      case 'run_until':
+        if (p.until === undefined || p.startNs === undefined) return null;
+        return { step: p.step, unit: 'ns', done: now - p.startNs, total: p.until - p.startNs, bound: st.status === undefined ? 'target' : 'limit', what: 'virtual time' };
+      case 'link_send': {
+        const t = r.world.links.find((l) => l.name === st.link)?.inFlight.find((x) => x.id === p.transfer);
+        if (!t) return null;
+        return { step: p.step, unit: 'ns', done: now - t.sentAt, total: t.deliverAt - t.sentAt, bound: 'target', what: `virtual time until ${st.link} delivers` };
+      }
+      default:
+        return null;
+    }
   }
 
   private migrationView(m: MigrationThread, id: number): MigrationView {
@@ -1122,6 +1177,7 @@ export class Lab {
     return {
       ...m.postcopySummary(this.run.clock.now), startNs: m.pc.startNs, runNs: inc.runNs,
       preempt: m.capabilities['postcopy-preempt'], blocktime: m.capabilities['postcopy-blocktime'], nvcpus: m.vmms.dst.nvcpus,
+      mechanism: m.priv && m.priv.design !== 'upstream' ? m.priv.design : 'userfaultfd',
       faults: { vcpu: l.vcpu.slice(k), page: l.page.slice(k), start: l.start.slice(k), end: l.end.slice(k), how: l.how.slice(k) },
       faultsFrom: l.dropped + k, faultCount: l.dropped + l.vcpu.length,
       blockedSince: [...inc.blockedSince], blockedPage: [...inc.blockedPage],

@@ -7,7 +7,7 @@ import * as Comlink from 'comlink';
 import { Lab, snapshotKeyframes } from '../sim/lab';
 import { reportJson } from '../sim/scenario/report-json';
 import { ScenarioError, type ScenarioIssue } from '../sim/scenario/schema';
-import type { CommandResult, FramePacket, LabApi, LoadResult, MomentInput, SeekResult, StepKind, VmRef, WirePacket } from './protocol';
+import type { CommandResult, FramePacket, LabApi, LoadResult, MomentInput, Pace, SeekResult, StepKind, VmRef, WirePacket } from './protocol';
 
 const FRAME_MS = 16;
 /** Time the play loop spends simulating per tick, leaving the worker responsive to RPCs. */
@@ -34,6 +34,9 @@ let scenario: unknown = null;
 let listener: ((p: WirePacket) => void) | null = null;
 let playing = false;
 let speed = 5000;
+let pace: Pace = 'free';
+/** With pace 'step': the scenario step play runs; it stops when the lab has gone past it. */
+let paceStep = 0;
 let frameNo = 0;
 /** FramePacket.run: bumped with every new Lab. */
 let run = 0;
@@ -138,7 +141,7 @@ function publish(): void {
     }
     return { id: m.id, src, dst, counts, version, dirty };
   });
-  const packet: FramePacket = { n: frameNo++, run, frame, playing, pages, hosts, migrationPages, shared: isolated, buildMs: 0 };
+  const packet: FramePacket = { n: frameNo++, run, frame, playing, pace, pages, hosts, migrationPages, shared: isolated, buildMs: 0 };
   packet.buildMs = performance.now() - t0;
   lastPublish = performance.now();
   if (isolated) listener(packet);
@@ -180,16 +183,19 @@ function schedulePublish(): void {
 }
 
 /**
- * One play tick: up to `speed` guest instructions, in chunks small enough (a fault-heavy guest runs
- * a few thousand instructions per millisecond) that the tick stops on time and a frame goes out at
- * display rate, however high the speed is set.
+ * One play tick: up to `speed` guest instructions (with pace 'step', as many as the slice's time
+ * allows), in chunks small enough (a fault-heavy guest runs a few thousand instructions per
+ * millisecond) that the tick stops on time and a frame goes out at display rate, however high the
+ * speed is set. With pace 'step' it stops at the end of the step it runs.
  */
 function tick(): void {
   if (!playing || !lab) return;
   const t0 = performance.now();
-  let left = Math.max(1, Math.round(speed));
+  const stepping = pace === 'step';
+  let left = stepping ? Infinity : Math.max(1, Math.round(speed));
+  const stepEnded = () => stepping && lab!.position.step !== paceStep;
   try {
-    while (left > 0 && !lab.done && performance.now() - t0 < SLICE_MS) {
+    while (left > 0 && !lab.done && !stepEnded() && performance.now() - t0 < SLICE_MS) {
       const n = Math.min(left, CHUNK);
       lab.advance(n);
       left -= n;
@@ -198,7 +204,7 @@ function tick(): void {
     playing = false;
     throw e;
   }
-  if (lab.done) playing = false;
+  if (lab.done || stepEnded()) playing = false;
   if (playing) schedulePublish();
   else publish();
   if (!playing) return;
@@ -282,9 +288,13 @@ const api: LabApi = {
     publish();
     return { moved, events: lab.run.trace.count };
   },
-  async play(sp: number) {
+  async play(sp: number, how: Pace = 'free') {
     speed = sp;
-    if (!lab || playing) return;
+    if (!lab) return;
+    // A play while playing changes only how it goes on (the lesson's pace, or freely).
+    pace = how;
+    paceStep = lab.position.step;
+    if (playing || lab.done) return;
     playing = true;
     tick();
   },

@@ -12,6 +12,14 @@ import type { ScenarioIssue } from '../sim/scenario/schema';
 import type { AttackSurfaceView } from '../sim/vmm/surface-view';
 
 export type StepKind = 'instruction' | 'exit' | 'event' | 'step';
+export type { StepProgress } from '../sim/lab';
+
+/**
+ * How play runs: 'step' (the lesson's pace) runs the scenario step in progress, or the next one, as
+ * fast as the worker can and stops at its end; 'free' runs on at `speed` instructions per display
+ * frame until paused or the scenario ends.
+ */
+export type Pace = 'step' | 'free';
 
 /** A moment a link names: the user's commands (with where each applied) and an event number. */
 export interface MomentInput {
@@ -27,6 +35,8 @@ export interface FramePacket {
   run: number;
   frame: LabFrame;
   playing: boolean;
+  /** While playing, how (see Pace); the last play's when stopped. */
+  pace: Pace;
   /**
    * Per VM (its host and name: names may repeat across hosts): page-state codes by GFN (see
    * src/sim/inspect.ts PageState), what they were computed from (equal version: unchanged), and the
@@ -79,8 +89,11 @@ export interface LabApi {
   seek(event: number): Promise<SeekResult>;
   /** Step back one instruction, to the previous event, exit or scenario step (moved: false at the start); the events recorded there. */
   stepBack(kind: StepKind): Promise<{ moved: boolean; events: number }>;
-  /** Run continuously, `speed` guest instructions per display frame. */
-  play(speed: number): Promise<void>;
+  /**
+   * Play: with pace 'free' (the default) continuously, `speed` guest instructions per display frame;
+   * with 'step', flat out to the end of the scenario step in progress (or of the next one), then stop.
+   */
+  play(speed: number, pace?: Pace): Promise<void>;
   pause(): Promise<void>;
   setSpeed(speed: number): Promise<void>;
   step(kind: StepKind): Promise<void>;

@@ -17,7 +17,6 @@ export function Header() {
   const client = useLabClient();
   const store = useLabStore();
   const source = useLab((s) => s.source);
-  const playing = useLab((s) => s.packet?.playing ?? false);
   const speed = useLab((s) => s.speed);
   const hasScenario = useLab((s) => s.scenario !== null);
   // Which toolbar actions are enabled, as one string: the header re-renders only when that changes
@@ -81,13 +80,13 @@ export function Header() {
       </div>
       <nav className="toolbar" aria-label="Controls">
         {ACTIONS.filter((a) => a.toolbar).map((a, i) => {
-          const label = a.id === 'play-pause' ? (playing ? 'Pause' : 'Play') : a.label;
+          const label = a.label;
           // A short word on the button (the toolbar fits one row at 1280 px); the full label is its name.
           return (
             <button key={a.id} type="button" title={`${label} (${a.shortcut})`} aria-keyshortcuts={a.shortcut === 'Space' ? 'Space' : a.shortcut}
               aria-label={a.short ? label : undefined}
               disabled={enabledKey[i] === '0'} onClick={() => a.perform({ client, store })}
-              className={a.id === 'play-pause' ? 'primary' : a.back ? 'step-back' : undefined}>
+              className={a.back ? 'step-back' : undefined}>
               {a.short ?? label}
             </button>
           );

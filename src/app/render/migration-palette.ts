@@ -4,6 +4,12 @@
  * grey (not yet) and vermilion (dirty again after a sync); on the wire = blue; sent = bluish green
  * (pale for zero pages); written after its send = amber; on the destination, a stale copy = reddish
  * purple. Okabe–Ito colours, so they stay apart for colour-blind viewers.
+ *
+ * Post-copy on the destination (codes 11..15, shown beside "arrived" for the pages pre-copy kept):
+ * missing = the same grey as awaiting (not here yet); requested = vermilion, the loudest colour of
+ * the map (a vCPU waits for it); in the background = sky blue; by a fault = reddish purple; zero =
+ * yellow. None of them is green, so the pre-copied pages stay apart; the five differ in lightness as
+ * well as hue (they still read apart on a washed-out projector and in greyscale).
  */
 import { colorWord, type PaletteTheme } from './page-palette';
 
@@ -20,6 +26,11 @@ export const MIGRATION_STATE_COLORS: Record<PaletteTheme, readonly string[]> = {
     '#009e73', // 8 dst: arrived
     '#a8dcc8', // 9 dst: arrived as zero
     '#cc79a7', // 10 dst: stale
+    '#c4c4c4', // 11 dst post-copy: missing
+    '#d55e00', // 12 dst post-copy: requested (in flight)
+    '#56b4e9', // 13 dst post-copy: in the background
+    '#a2367f', // 14 dst post-copy: by a fault
+    '#f0e442', // 15 dst post-copy: zero page
   ],
   dark: [
     'transparent',
@@ -33,6 +44,11 @@ export const MIGRATION_STATE_COLORS: Record<PaletteTheme, readonly string[]> = {
     '#1fc49a',
     '#2f6b59',
     '#e59ac4',
+    '#4c4f55',
+    '#ff6a1f',
+    '#2d7fb8',
+    '#e59ac4',
+    '#e8dc3a',
   ],
 };
 
@@ -48,3 +64,14 @@ export function migrationPalette(theme: PaletteTheme): Uint32Array {
   }
   return p;
 }
+
+/**
+ * The fault timeline's colours, by how a fault was served (POSTCOPY_FAULT_INFO): requested =
+ * vermilion, like a requested page on the map; already on its way in the background = blue, like
+ * the background stream; arrived meanwhile = bluish green. Bars are thin, so all three keep a 3:1
+ * contrast with the panel in their theme.
+ */
+export const FAULT_HOW_COLORS: Record<PaletteTheme, readonly string[]> = {
+  light: ['#d55e00', '#0072b2', '#00805d'],
+  dark: ['#ff6a1f', '#56b4e9', '#1fc49a'],
+};

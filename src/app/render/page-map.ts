@@ -79,6 +79,8 @@ export interface PageMap {
   setHighlight(range: readonly [number, number] | null): void;
   setSelection(gfn: number | null): void;
   setHover(gfn: number | null): void;
+  /** Ring these pages (the migration panel's recent post-copy faults), or none: drawn on the overlay, over the states. */
+  setMarks(gfns: readonly number[]): void;
   /** Zoom by a factor around the selected page (else the centre). */
   zoomBy(factor: number): void;
   /** Back to the whole guest fitted to the canvas. */
@@ -129,6 +131,7 @@ export function createPageMap(canvas: HTMLCanvasElement, overlay: HTMLCanvasElem
   let selected: number | null = null;
   let hover: number | null = null;
   let highlight: readonly [number, number] | null = null;
+  let marks: readonly number[] = [];
 
   // Frame scheduling: each canvas at most once per animation frame.
   let imageDirty = false;
@@ -469,9 +472,25 @@ export function createPageMap(canvas: HTMLCanvasElement, overlay: HTMLCanvasElem
         c.setLineDash([]);
       }
     }
+    for (const g of marks) ring(c, g);
     if (hover !== null && hover !== selected) mark(c, hover, false);
     if (selected !== null) mark(c, selected, true);
     c.restore();
+  }
+
+  /** A marked page: a ring around its cell, big enough to be seen at the overview, haloed to read on any colour. */
+  function ring(c: CanvasRenderingContext2D, gfn: number): void {
+    if (gfn < 0 || gfn >= count) return;
+    const { x, y, size } = cellRect(gfn);
+    c.setLineDash([]);
+    c.beginPath();
+    c.arc(x + size / 2, y + size / 2, Math.max(6, size * 0.75), 0, 2 * Math.PI);
+    c.lineWidth = 5;
+    c.strokeStyle = colors.bg;
+    c.stroke();
+    c.lineWidth = 2.5;
+    c.strokeStyle = colors.fg;
+    c.stroke();
   }
 
   /** A page's mark: its cell outlined, or a ring around it when cells are tiny. */
@@ -592,6 +611,12 @@ export function createPageMap(canvas: HTMLCanvasElement, overlay: HTMLCanvasElem
       const same = range === highlight || (range && highlight && range[0] === highlight[0] && range[1] === highlight[1]);
       if (same) return;
       highlight = range;
+      overlayDirty = true;
+      schedule();
+    },
+    setMarks(gfns) {
+      if (gfns.length === marks.length && gfns.every((g, i) => g === marks[i])) return;
+      marks = gfns.slice();
       overlayDirty = true;
       schedule();
     },

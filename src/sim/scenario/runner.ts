@@ -149,6 +149,12 @@ export class ScenarioRun implements StepContext {
     return p.request ? p.request.instructions : p.units;
   }
 
+  /** The step in progress, paused between two slices (what it has done so far), or null between steps. */
+  get partialStep(): Readonly<PartialStep> | null {
+    const p = this.partial;
+    return p && p.step === this.next ? p : null;
+  }
+
   /**
    * The runner's position, for a snapshot (snapshot.ts): the next step, the run step in progress,
    * the results so far, the notes, and the objects steps named with "as" (by host and fd: the
@@ -290,7 +296,7 @@ export class ScenarioRun implements StepContext {
 
   /** A run_until step by slices: the world runs to `time`, pausing between actors once about `slice` instructions ran. */
   private advanceRunUntil(u: RunUntilTarget, slice: number): StepResult | null {
-    if (!this.partial || this.partial.step !== this.next) this.partial = { step: this.next, first: this.trace.count, request: null, actors: 0, units: 0, until: u.time, from: guestInstructions(this.world) };
+    if (!this.partial || this.partial.step !== this.next) this.partial = { step: this.next, first: this.trace.count, request: null, actors: 0, units: 0, until: u.time, from: guestInstructions(this.world), startNs: this.clock.now };
     const p = this.partial;
     const spent = () => waitBudgetSpent(this.world, p.from!);
     // A slice's worth: guest instructions, and one for each actor run (a timer, a waking vCPU that
@@ -553,6 +559,8 @@ export interface PartialStep {
   transfer?: number;
   /** run_until and link_send with wait: the world's guest instructions when the step began (its budget counts from there). */
   from?: number;
+  /** run_until: the virtual time when the step began (how far it is toward `until`). */
+  startNs?: number;
 }
 
 /** ScenarioRun's position (savePosition): plain data. */

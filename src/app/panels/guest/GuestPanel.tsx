@@ -167,17 +167,17 @@ function VcpuList({ vcpus }: { vcpus: VmView['vcpus'] }) {
 function RunControls() {
   const client = useLabClient();
   const store = useLabStore();
-  const playing = useLab((s) => s.packet?.playing ?? false);
+  const free = useLab((s) => (s.packet?.playing ?? false) && s.packet?.pace === 'free');
   const byId = (id: string) => ACTIONS.find((a) => a.id === id)!;
   const button = (a: Action, text: string, extra?: string) => (
     <ActionButton key={a.id} action={a} text={text} title={`${extra ?? a.label} (${a.shortcut})`}
       onClick={() => a.perform({ client, store })} />
   );
-  // Names differ from the toolbar's ("Play", "Step one instruction") so each control has a unique name.
+  // Names differ from the toolbar's and the lesson bar's ("Run freely", "Step one instruction") so each control has a unique name.
   return (
     <span className="guest-controls" role="group" aria-label="Run the guest">
-      {/* The whole lesson plays (every VM, step after step), as with the toolbar's Play: say so. */}
-      {button(byId('play-pause'), playing ? 'Stop lesson' : 'Run lesson', 'Play / pause the lesson')}
+      {/* The whole lesson runs freely (every VM, step after step), as with the lesson bar's Run freely: say so. */}
+      {button(byId('run-freely'), free ? 'Stop lesson' : 'Run lesson', 'Run the lesson freely / pause')}
       {button(byId('step-instruction'), 'Step instruction')}
       {button(byId('step-exit'), 'Step to exit')}
     </span>

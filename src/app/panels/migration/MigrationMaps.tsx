@@ -7,6 +7,7 @@ import { createPageMap, type PageMap } from '../../render/page-map';
 import { MIGRATION_STATE_COLORS, migrationPalette } from '../../render/migration-palette';
 import { MAP_COLORS } from '../../render/page-palette';
 import { useLab, useLabStore, type LabState } from '../../store';
+import { FAULT_FLASH_NS, recentFaultPages } from './fault-timeline';
 
 type Side = 'src' | 'dst';
 
@@ -14,6 +15,18 @@ type Side = 'src' | 'dst';
 function pagesOf(s: LabState, id: number) {
   return (s.live ?? s.packet)?.migrationPages?.find((m) => m.id === id);
 }
+
+/** Destination codes shown once post-copy's discard made the map post-copy's: missing, requested, background, by fault, zero, and pre-copied pages kept. */
+const POSTCOPY_DST = [11, 12, 13, 14, 15, 8];
+const PRECOPY_DST = [7, 8, 9, 10];
+
+/** The pages of migration `id`'s faults that are waiting, or woke within FAULT_FLASH_NS of the frame's virtual time. */
+function flashingPages(s: LabState, id: number): readonly number[] {
+  const f = (s.live ?? s.packet)?.frame;
+  const pc = f?.migrations?.find((m) => m.id === id)?.postcopy;
+  return pc && f ? recentFaultPages(pc, f.timeNs, FAULT_FLASH_NS) : NONE;
+}
+const NONE: readonly number[] = [];
 
 /**
  * The two hosts side by side: the source's RAM coloured by where each page is in the migration, and
@@ -49,6 +62,7 @@ function MigrationPageMap({ m, side, title }: { m: MigrationView; side: Side; ti
     const push = (s: LabState) => {
       const mp = pagesOf(s, id);
       if (!mp) return;
+      if (side === 'dst') map.setMarks(flashingPages(s, id));
       const a = side === 'src' ? mp.src : mp.dst;
       if (a === states && mp.version === version && s.theme === theme) return;
       states = a;
@@ -73,7 +87,12 @@ function MigrationPageMap({ m, side, title }: { m: MigrationView; side: Side; ti
   });
   const theme = useLab((s) => s.theme);
   const n = counts ? counts.split(',').map(Number) : [];
-  const rows = MIGRATION_PAGE_STATE_INFO.filter((x) => x.side === side);
+  // The destination's map is post-copy's once a post-copy state has a page (the discard bitmap applied).
+  const postcopy = side === 'dst' && [11, 12, 13, 14, 15].some((c) => (n[c] ?? 0) > 0);
+  const rows = side === 'src' ? MIGRATION_PAGE_STATE_INFO.filter((x) => x.side === 'src')
+    : (postcopy ? POSTCOPY_DST : PRECOPY_DST).map((c) => MIGRATION_PAGE_STATE_INFO.find((x) => x.code === c)!)
+      .map((r) => (postcopy && r.code === 8 ? { ...r, label: 'arrived in pre-copy, kept' } : r));
+  const flashing = useLab((s) => (side === 'dst' ? flashingPages(s, id).length : 0));
   const hoverInfo = MIGRATION_PAGE_STATE_INFO.find((x) => x.code === hoverState);
   const label = `${side === 'src' ? 'Source' : 'Destination'} page map of the migration of ${m.vm}`;
   const figure = useMemo<MapSource>(() => ({
@@ -105,6 +124,11 @@ function MigrationPageMap({ m, side, title }: { m: MigrationView; side: Side; ti
             <span>{r.label}</span> <b className="mono" data-testid={`mig-count-${side}-${r.code}`}>{(n[r.code] ?? 0).toLocaleString('en')}</b>
           </li>
         ))}
+        {postcopy && (
+          <li title={`A ring marks each page a vCPU is waiting for now, or waited for in the last ${FAULT_FLASH_NS / 1e6} ms of virtual time.`} data-testid="mig-flash-legend">
+            <i className="mig-ring" aria-hidden="true" /><span>fault now or in the last {FAULT_FLASH_NS / 1e6} ms</span> <b className="mono">{flashing}</b>
+          </li>
+        )}
       </ul>
     </section>
   );

@@ -5,6 +5,8 @@ import { exportChartPng, exportChartSvg, offerChart, slug, type ChartSource } fr
 import { MIGRATION_ACTIONS } from '../../migration-actions';
 import { useLabClient } from '../../client-context';
 import { useLab, useLabStore } from '../../store';
+import { PostcopySection } from './FaultTimeline';
+import { formatBlocktimeMs, formatLatencyNs } from './fault-timeline';
 import { MigrationMaps } from './MigrationMaps';
 import { QueryMigrateTable } from './QueryMigrateTable';
 import { RoundsChart } from './RoundsChart';
@@ -14,7 +16,9 @@ import './migration.css';
 /**
  * The migration panel: the controls (the action registry's migration entries, with their
  * shortcuts), then the newest migration: the two hosts' page maps side by side, the chart of its
- * rounds and query-migrate as QEMU answers it now. The lesson's earlier migrations follow, a line each.
+ * rounds and query-migrate as QEMU answers it now; once the destination heard of post-copy, its
+ * side: the fault timeline with blocktime, latency and the fault thread's counters. The lesson's
+ * earlier migrations follow, a line each.
  */
 export function MigrationPanel() {
   // A string (compared by value): a frame with the same migrations renders nothing new.
@@ -43,7 +47,7 @@ export function MigrationPanel() {
   );
 }
 
-const ACTIVE = new Set(['setup', 'active', 'device', 'cancelling']);
+const ACTIVE = new Set(['setup', 'active', 'device', 'cancelling', 'postcopy-active', 'postcopy-paused', 'postcopy-recover-setup', 'postcopy-recover']);
 
 /** The registry's migration controls as buttons; a disabled one says why in its tooltip. */
 function MigrationControls() {
@@ -92,6 +96,7 @@ function MigrationCard({ m, controls }: { m: MigrationView; controls: boolean })
       </p>
       <MigrationMaps m={m} />
       {controls && <MigrationControls />}
+      {m.postcopy && <Postcopy pc={m.postcopy} />}
       <div className="mig-body">
         <div className="mig-chart-box" ref={chartBox}>
           <div className="mig-chart-export" role="group" aria-label="Save the chart">
@@ -106,6 +111,13 @@ function MigrationCard({ m, controls }: { m: MigrationView; controls: boolean })
   );
 }
 
+/** The post-copy section at the frame's virtual time (the packet's: the timeline's open bars reach it). */
+function Postcopy({ pc }: { pc: NonNullable<MigrationView['postcopy']> }) {
+  const now = useLab((s) => s.packet?.frame.timeNs ?? 0);
+  const theme = useLab((s) => s.theme);
+  return <PostcopySection pc={pc} now={now} theme={theme} />;
+}
+
 /**
  * The finished rounds and, while it runs, the round in progress: its bytes so far, the dirty bytes
  * left (ram.remaining) and the threshold QEMU would compute from the last window's rate
@@ -114,7 +126,8 @@ function MigrationCard({ m, controls }: { m: MigrationView; controls: boolean })
 function withCurrent(m: MigrationView): RoundView[] {
   const c = m.current;
   const ram = m.info.ram;
-  if (!c || !ram) return m.rounds;
+  // After the switch to post-copy the source sends in the background (and on request), in no round.
+  if (!c || !ram || m.info.status.startsWith('postcopy')) return m.rounds;
   const bandwidth = (ram.mbps * 1e6) / 8;
   const threshold = m.rounds.at(-1)?.threshold ?? Math.floor(bandwidth * (m.parameters['downtime-limit'] / 1000));
   return [...m.rounds, {
@@ -123,9 +136,17 @@ function withCurrent(m: MigrationView): RoundView[] {
   }];
 }
 
+/** A finished post-copy in a few words, to compare with the migration above it: faults, requests, blocktime, latency. */
+function postcopyFacts(pc: NonNullable<MigrationView['postcopy']>): string {
+  const d = pc.destination;
+  const times = pc.blocktime ? `, postcopy-blocktime ${formatBlocktimeMs(d['postcopy-blocktime'])}, postcopy-latency ${formatLatencyNs(d['postcopy-latency'])}` : '';
+  return `; post-copy${pc.preempt ? ' with postcopy-preempt' : ''}: ${pc.faultCount.toLocaleString('en')} faults, ${(pc.counts.requests ?? 0).toLocaleString('en')} requests${times}`;
+}
+
 /** An earlier migration, in one line: its card's heading and what it sent. */
 function MigrationSummary({ m }: { m: MigrationView }) {
   const ram = m.info.ram;
+  const pc = m.postcopy;
   return (
     <section className="mig-card mig-summary" aria-label={`Migration of ${m.vm} to ${m.to}`}>
       <h3>
@@ -133,6 +154,7 @@ function MigrationSummary({ m }: { m: MigrationView }) {
         <span className={`mig-status ${m.info.status}`} data-testid="migration-status">{m.info.status}</span>
         <span className="mig-summary-facts">
           {' '}after {m.roundCount} round(s){ram ? `, ${(ram.transferred / 1024 / 1024).toFixed(1)} MiB sent` : ''}{m.capabilities.length ? ` (${m.capabilities.join(', ')})` : ''}
+          {pc && <span data-testid="postcopy-summary">{postcopyFacts(pc)}</span>}
           {m.info['error-desc'] && <span className="mig-error"> — {m.info['error-desc']}</span>}
         </span>
       </h3>

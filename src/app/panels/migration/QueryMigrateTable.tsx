@@ -1,4 +1,4 @@
-import { QUERY_MIGRATE_FIELDS, fieldValue, formatField, remainingEstimate, remainingShare } from './query-migrate';
+import { QUERY_MIGRATE_FIELDS, fieldValue, formatField, remainingEstimate, remainingShare, statusExplain } from './query-migrate';
 
 /**
  * query-migrate as QEMU answers it, field by field with QEMU's names, each explained on hover (and
@@ -22,7 +22,7 @@ export function QueryMigrateTable({ info }: { info: Record<string, unknown> | nu
           {QUERY_MIGRATE_FIELDS.map((f) => (
             <tr key={f.key} title={f.explain}>
               <th scope="row"><span className="mono">{f.key}</span><span className="tx-sr-only">: {f.explain}</span></th>
-              <td className="mono">{formatField(fieldValue(info, f.key), f.unit)}</td>
+              <td className="mono" title={f.key === 'status' ? statusExplain(fieldValue(info, f.key)) : undefined}>{formatField(fieldValue(info, f.key), f.unit)}</td>
             </tr>
           ))}
         </tbody>

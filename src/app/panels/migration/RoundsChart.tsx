@@ -5,7 +5,7 @@ import { layoutDowntime, layoutRates, layoutRounds, type PanelLayout, type Round
 const path = (pts: readonly [number, number][]) => pts.map(([x, y], i) => `${i ? 'L' : 'M'}${x.toFixed(1)},${y.toFixed(1)}`).join('');
 
 /** The width the chart has, in CSS px (the SVG is drawn at that size, so its text stays at its font size). */
-function useWidth(fallback: number): [React.RefObject<HTMLElement | null>, number] {
+export function useWidth(fallback: number): [React.RefObject<HTMLElement | null>, number] {
   const ref = useRef<HTMLElement | null>(null);
   const [w, setW] = useState(fallback);
   useLayoutEffect(() => {

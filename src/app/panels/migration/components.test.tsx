@@ -1,5 +1,7 @@
 import { renderToString } from 'react-dom/server';
 import { describe, expect, it } from 'vitest';
+import type { PostcopyView } from '../../../sim/lab';
+import { PostcopySection } from './FaultTimeline';
 import { QueryMigrateTable } from './QueryMigrateTable';
 import { RoundsChart } from './RoundsChart';
 
@@ -42,5 +44,54 @@ describe('the migration panel parts', () => {
     expect(text(html)).toContain('rounds 10–49 of 50');
     expect(html.match(/class="mig-throttle"/g)).toHaveLength(4);
     expect(text(html)).toContain('auto-converge throttle');
+  });
+
+  const ms = 1e6;
+  const pc = (over: Partial<PostcopyView> = {}): PostcopyView => ({
+    destination: { status: 'postcopy-active', 'postcopy-blocktime': 12, 'postcopy-vcpu-blocktime': [7, 9], 'postcopy-latency': 1_250_000, 'postcopy-vcpu-latency': [900_000, 1_600_000] },
+    phase: 'running', counts: { faults: 3, requests: 2, placedFault: 2, placedBackground: 500, zero: 40, discarded: 10 }, received: 7000, npages: 8192,
+    startNs: 1000 * ms, runNs: 1002 * ms, preempt: false, blocktime: true, nvcpus: 2, mechanism: 'userfaultfd',
+    faults: { vcpu: [0, 1, 0], page: [0x10, 0x20, 0x30], start: [1003 * ms, 1004 * ms, 1010 * ms], end: [1005 * ms, 1008 * ms, -1], how: [0, 1, 2] },
+    faultsFrom: 0, faultCount: 3, blockedSince: [1010 * ms, -1], blockedPage: [0x30, -1],
+    ...over,
+  });
+
+  it('post-copy: a bar per fault (hairlines between them), coloured by how it was served, a row per vCPU, blocktime and latency with units, the counters', () => {
+    const html = renderToString(<PostcopySection pc={pc()} now={1012 * ms} theme="light" width={700} />);
+    const t = text(html);
+    expect(html.match(/class="pc-bar[^"]*"/g)).toHaveLength(3);
+    expect(html.match(/class="pc-bar waiting sep"/g)).toHaveLength(1);
+    // A bar narrower than 6 px has no hairline (it would wash out its colour).
+    const thin = renderToString(<PostcopySection pc={pc()} now={3000 * ms} theme="light" width={700} />);
+    expect(thin.match(/class="pc-bar[^"]*"/g)!.filter((c) => c.includes("sep"))).toHaveLength(1);
+    expect(html).toContain('fill="#d55e00"');
+    expect(html).toContain('data-how="2"');
+    expect(t).toContain('vCPU 0');
+    expect(t).toContain('vCPU 1');
+    expect(html).toContain('class="pc-all-blocked"');
+    expect(t).toContain('3 faults, 1 waiting now');
+    expect(t).toContain('Fault 3: vCPU 0 touched page 0x30; waiting for 2 ms so far; arrived meanwhile');
+    expect(t).toMatch(/postcopy-blocktime 12 ms/);
+    expect(t).toMatch(/postcopy-vcpu-blocktime 7 ms · 9 ms/);
+    expect(t).toMatch(/postcopy-latency 1.25 ms/);
+    expect(t).toMatch(/postcopy-vcpu-latency 900 µs · 1.6 ms/);
+    expect(t).toMatch(/placed in the background [^0-9]*500/);
+    for (const l of ['requested', 'already on its way', 'arrived meanwhile', 'all vCPUs blocked']) expect(t).toContain(l);
+    expect(t).not.toContain('turn on');
+  });
+
+  it('post-copy names what catches the faults, the proposals marked as not upstream', () => {
+    expect(text(renderToString(<PostcopySection pc={pc()} now={1012 * ms} theme="light" width={700} />))).toContain('faults caught by userfaultfd');
+    expect(text(renderToString(<PostcopySection pc={pc({ mechanism: 'talk' })} now={1012 * ms} theme="light" width={700} />))).toContain("the talk's proposal, not upstream");
+    expect(text(renderToString(<PostcopySection pc={pc({ mechanism: 'kvm-userfault' })} now={1012 * ms} theme="light" width={700} />))).toContain('KVM Userfault (posted, not merged)');
+  });
+
+  it('post-copy without postcopy-blocktime says how to get it; before any fault, says so', () => {
+    const off = text(renderToString(<PostcopySection pc={pc({ blocktime: false, destination: { status: 'postcopy-active' } })} now={1012 * ms} theme="dark" width={700} />));
+    expect(off).toContain('turn on postcopy-blocktime');
+    expect(off).not.toContain('postcopy-latency');
+    const none = renderToString(<PostcopySection pc={pc({ faults: { vcpu: [], page: [], start: [], end: [], how: [] }, faultCount: 0, blockedSince: [-1, -1] })} now={1012 * ms} theme="light" width={700} />);
+    expect(text(none)).toContain('No fault yet');
+    expect(none).not.toContain('pc-bar');
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { QUERY_MIGRATE_FIELDS, fieldValue, formatField, remainingEstimate, remainingShare } from './query-migrate';
+import { QUERY_MIGRATE_FIELDS, fieldValue, statusExplain, formatField, remainingEstimate, remainingShare } from './query-migrate';
 
 // query-migrate as QEMU answers it while active (qapi/migration.json's example, with the fields QEMU 7+ adds).
 const active = {
@@ -14,6 +14,19 @@ describe('the query-migrate table', () => {
     for (const k of ['status', 'total-time', 'setup-time', 'expected-downtime', 'downtime', 'cpu-throttle-percentage']) expect(keys).toContain(k);
     for (const k of ['transferred', 'remaining', 'total', 'duplicate', 'normal', 'normal-bytes', 'dirty-pages-rate', 'mbps', 'dirty-sync-count', 'precopy-bytes', 'downtime-bytes', 'pages-per-second']) expect(keys).toContain(`ram.${k}`);
     for (const f of QUERY_MIGRATE_FIELDS) expect(f.explain.length).toBeGreaterThan(20);
+  });
+
+  it("explains post-copy's fields and statuses on hover, and no status QEMU lacks", () => {
+    const keys = QUERY_MIGRATE_FIELDS.map((f) => f.key);
+    expect(keys).toContain('ram.postcopy-requests');
+    expect(keys).toContain('ram.postcopy-bytes');
+    expect(QUERY_MIGRATE_FIELDS.find((f) => f.key === 'ram.postcopy-requests')!.explain).toContain('MIG_RP_MSG_REQ_PAGES');
+    for (const s of ['postcopy-active', 'postcopy-paused', 'postcopy-recover-setup', 'postcopy-recover']) {
+      expect(statusExplain(s)).toMatch(/^Post-copy/);
+      expect(QUERY_MIGRATE_FIELDS[0].explain).toContain(s);
+    }
+    expect(statusExplain('toString')).toBeUndefined();
+    expect(statusExplain(3)).toBeUndefined();
   });
 
   it('reads top-level and ram fields, and tells a field QEMU left out from a zero', () => {

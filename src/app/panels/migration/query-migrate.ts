@@ -5,6 +5,7 @@
  * (src/sim/vmm/migration/); a field QEMU leaves out for the status (fill_source_migration_info) is
  * shown as absent, not as 0.
  */
+import type { MigrationStatus } from '../../../sim/vmm/migration/migration';
 
 export type FieldUnit = 'status' | 'ms' | 'µs' | 'bytes' | 'pages' | 'pages/s' | 'Mbit/s' | 'count' | '%';
 
@@ -17,7 +18,7 @@ export interface FieldRow {
 }
 
 export const QUERY_MIGRATE_FIELDS: readonly FieldRow[] = [
-  { key: 'status', unit: 'status', explain: 'Where the migration is: setup, active (pre-copy rounds), device (stop-and-copy of the last pages and the device state), completed, failed, cancelling or cancelled.' },
+  { key: 'status', unit: 'status', explain: 'Where the migration is: setup, active (pre-copy rounds), device (stop-and-copy of the last pages and the device state), postcopy-active (the guest runs on the destination; its missing pages follow), postcopy-paused (the link broke in post-copy: both sides wait, neither can go on alone), postcopy-recover-setup and postcopy-recover (migrate with resume after migrate-recover: the two sides reconnect and re-request what was in flight), completed, failed, cancelling or cancelled.' },
   { key: 'total-time', unit: 'ms', explain: 'Milliseconds since the migration started; once it has ended, how long it took.' },
   { key: 'setup-time', unit: 'ms', explain: 'Milliseconds from the migrate command to the start of the first round (the setup, with its first dirty-bitmap sync).' },
   { key: 'expected-downtime', unit: 'ms', explain: 'While active: the bytes found dirty at the last sync divided by the measured bandwidth, the pause the guest would see if it stopped now.' },
@@ -37,7 +38,30 @@ export const QUERY_MIGRATE_FIELDS: readonly FieldRow[] = [
   { key: 'ram.precopy-bytes', unit: 'bytes', explain: 'Bytes sent while the guest was running (the pre-copy rounds).' },
   { key: 'ram.downtime-bytes', unit: 'bytes', explain: 'Bytes sent while the guest was paused: the last pages and the device and vCPU state.' },
   { key: 'ram.pages-per-second', unit: 'pages/s', explain: 'Pages sent per second in the last bandwidth window.' },
+  { key: 'ram.postcopy-requests', unit: 'count', explain: 'Post-copy: page requests the source received from the destination over the return path (MIG_RP_MSG_REQ_PAGES), one per fault that had to ask the network.' },
+  { key: 'ram.postcopy-bytes', unit: 'bytes', explain: 'Post-copy: bytes sent after the switch, while the guest ran on the destination (requested pages and the background stream).' },
 ];
+
+/** QEMU's migration statuses (MigrationStatus in qapi/migration.json), each in a sentence: the status cell's hover. */
+export const STATUS_EXPLAIN: Readonly<Record<MigrationStatus | 'none', string>> = {
+  none: 'No migration has started.',
+  setup: 'Setting up: the connection, the capabilities, the first dirty-bitmap sync.',
+  active: 'Pre-copy: the guest runs on the source while its pages are sent, round after round.',
+  device: 'Stop-and-copy: the guest is paused; the last dirty pages and the device state go out.',
+  'postcopy-active': 'Post-copy: the guest runs on the destination; a vCPU that touches a page still on the source waits while the destination requests it, and the rest follows in the background.',
+  'postcopy-paused': "Post-copy, paused: the link broke. Neither side can go on alone (the guest's memory is split between the hosts); vCPUs that fault stay blocked until recovery.",
+  'postcopy-recover-setup': 'Post-copy recovery: migrate-recover on the destination and migrate with resume on the source are reconnecting the two sides.',
+  'postcopy-recover': 'Post-copy recovery: the sides compare what arrived (the received bitmap) and re-request what was in flight; then back to postcopy-active.',
+  completed: 'Done: every page is on the destination and the guest runs there.',
+  failed: 'Failed: see the error; in pre-copy the guest keeps running on the source.',
+  cancelling: 'migrate_cancel was asked: the migration is stopping.',
+  cancelled: 'Cancelled: the guest keeps running on the source.',
+};
+
+/** The sentence for a status value, or undefined for a value QEMU does not have. */
+export function statusExplain(status: unknown): string | undefined {
+  return typeof status === 'string' && Object.hasOwn(STATUS_EXPLAIN, status) ? STATUS_EXPLAIN[status as MigrationStatus] : undefined;
+}
 
 /** The value of `key` in a query-migrate answer, or undefined when the answer leaves it out. */
 export function fieldValue(info: Record<string, unknown> | null | undefined, key: string): unknown {
