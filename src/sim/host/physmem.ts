@@ -224,6 +224,24 @@ export class HostMemory {
     return this.dataOf(f);
   }
 
+  /**
+   * Whether frame f's stored bytes are all zeros (true when none are stored): QEMU's
+   * buffer_is_zero() on the page. Its content token is the caller's to weigh: a page in use whose
+   * bytes the lab does not keep has no stored bytes and a non-zero token.
+   */
+  storedBytesZero(f: number): boolean {
+    const data = this.dataOf(f);
+    if (data === undefined) return true;
+    // Four bytes at a time (page storage is 4-byte aligned).
+    if (data.byteOffset % 4 === 0) {
+      const words = new Int32Array(data.buffer, data.byteOffset, data.length >>> 2);
+      for (let i = 0; i < words.length; i++) if (words[i] !== 0) return false;
+      return true;
+    }
+    for (let i = 0; i < data.length; i++) if (data[i] !== 0) return false;
+    return true;
+  }
+
   /** Clear a frame's contents (TDH.MEM.PAGE.REMOVE's clearing, TDG.MEM.PAGE.ACCEPT's zeroing). */
   zero(f: number): void {
     this.token[f] = 0;

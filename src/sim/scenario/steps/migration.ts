@@ -107,7 +107,7 @@ export const MIGRATION_STEPS = [
     const last = ctx.world.migrationOf(st.vm);
     if (st.resume) {
       // migrate_prepare(): resume only a post-copy that is paused.
-      const why = last ? last.resume(ctx.world.clock.now) : 'Cannot resume if there is no paused migration';
+      const why = last ? last.resume() : 'Cannot resume if there is no paused migration';
       if (why) {
         ctx.hostOfVm(st.vm, i).host.trace.emit('vmm', 'migrate', { resume: true, error: why }, `QEMU refuses migrate with resume: ${why}.`, { vm: st.vm });
         return { ret: -1, errno: 'EINVAL', why };

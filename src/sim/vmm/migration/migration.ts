@@ -526,10 +526,9 @@ export class MigrationThread implements Actor {
       header += 1 + RAM_BLOCK_ID.length;
       this.blockIdSent = true;
     }
-    const data = sf < 0 ? undefined : sm.peek(sf);
     // A page that reads as zeros: none behind it, or stored zeros. A page with a token and no stored
     // bytes is in use with contents the lab does not keep (DESIGN.md principle 4): it is not zero.
-    if (sf < 0 || (data === undefined ? sm.pageToken(sf) === 0 : isZero(data))) {
+    if (sf < 0 || (sm.peek(sf) === undefined ? sm.pageToken(sf) === 0 : sm.storedBytesZero(sf))) {
       // save_zero_page(): a header and one byte. The destination clears the page only if it is not
       // zero already (ram_handle_zero); a page the source wrote zeros into keeps its token.
       this.stats.duplicate++;
@@ -656,7 +655,7 @@ export class MigrationThread implements Actor {
     if (t.state === 'failed' && this.inPostcopy) {
       // Before the destination runs the guest, the source's copy is still whole: the migration fails and the source goes on.
       if (this.incoming.phase !== 'running' && this.incoming.phase !== 'end') return this.postcopyFailEarly(now);
-      return this.postcopyPause(now);
+      return this.postcopyPause();
     }
     if (what !== 'ram') return t.state === 'delivered' ? this.postcopyDelivered(what, args, now) : undefined;
     const final = args.final === true;
@@ -850,9 +849,7 @@ export class MigrationThread implements Actor {
     const sm = this.w.src.host.memory;
     const sf = this.priv?.owns(p) ? this.priv.srcFrame(p) : this.w.src.process.lookupIndex(this.srcIndex + p);
     if (sf < 0) return true;
-    if (sm.pageToken(sf) !== 0) return false;
-    const data = sm.peek(sf);
-    return data === undefined || isZero(data);
+    return sm.pageToken(sf) === 0 && sm.storedBytesZero(sf);
   }
 
   private sendPages(pages: number[], bytes: number, lane: 'main' | 'preempt', label: string): void {
@@ -1003,7 +1000,7 @@ export class MigrationThread implements Actor {
    * the hosts, so neither can go on alone. Pages and requests in flight are lost; vCPUs that fault
    * stay blocked until a recovery.
    */
-  private postcopyPause(now: number): void {
+  private postcopyPause(): void {
     if (this.status === 'postcopy-paused') return;
     this.pcInflight.clear();
     this.pc.queue.length = 0;
@@ -1012,7 +1009,6 @@ export class MigrationThread implements Actor {
     this.setStatus('postcopy-paused', `The link ${this.link} broke during post-copy: postcopy-paused. The guest runs on "${this.dst}" but ${this.incoming.page.length - this.incoming.received} of its pages are only on "${this.src}": neither side can go on alone, so both wait for a recovery (migrate-recover on the destination, migrate with resume on the source).`);
     this.incoming.recoverListening = false;
     this.incoming.setStatus('postcopy-paused', `The destination pauses post-copy too: its vCPUs run, but a vCPU that touches a missing page stays blocked until the link is back.`);
-    void now;
   }
 
   /** migrate-recover on the destination (qmp_migrate_recover): it listens for the source again. */
@@ -1025,7 +1021,7 @@ export class MigrationThread implements Actor {
   }
 
   /** migrate with resume=true on the source (migrate_prepare → postcopy_do_resume). Returns QEMU's error, or null. */
-  resume(now: number): string | null {
+  resume(): string | null {
     if (this.status !== 'postcopy-paused') return 'Cannot resume if there is no paused migration';
     this.setStatus('postcopy-recover-setup', `migrate with resume: the source tries to reach "${this.dst}" again (postcopy-recover-setup).`);
     if (this.w.link.state === 'down' || !this.incoming.recoverListening) {
@@ -1036,7 +1032,6 @@ export class MigrationThread implements Actor {
     this.error = '';
     this.setStatus('postcopy-recover', 'postcopy-recover: the source asks the destination which pages it has (MIG_CMD_RECV_BITMAP).');
     this.sendCmd(4 + 1 + RAM_BLOCK_ID.length, 'MIG_CMD_RECV_BITMAP', 'recv-bitmap-cmd');
-    void now;
     return null;
   }
 
@@ -1129,12 +1124,6 @@ export class MigrationThread implements Actor {
   }
 }
 
-/** buffer_is_zero() */
-function isZero(d: Uint8Array): boolean {
-  for (let i = 0; i < d.length; i++) if (d[i] !== 0) return false;
-  return true;
-}
-
 /** Page p of the RAM block of two VMMs (on different hosts) holds the same content: token and bytes. */
 export function samePageOf(a: VmmVm, b: VmmVm, p: number): boolean {
   const off = p * PAGE_SIZE;
@@ -1142,7 +1131,7 @@ export function samePageOf(a: VmmVm, b: VmmVm, p: number): boolean {
   const fb = b.process.lookup(b.ram[0].hva - b.ram[0].gmemOffset + off);
   const ma = a.host.memory;
   const mb = b.host.memory;
-  const blank = (m: typeof ma, f: number) => f < 0 || (m.pageToken(f) === 0 && (m.peek(f) === undefined || isZero(m.peek(f)!)));
+  const blank = (m: typeof ma, f: number) => f < 0 || (m.pageToken(f) === 0 && m.storedBytesZero(f));
   if (fa < 0 || fb < 0) return blank(ma, fa) && blank(mb, fb);
   return ma.samePageAcross(fa, mb, fb);
 }

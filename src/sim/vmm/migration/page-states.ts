@@ -109,17 +109,7 @@ const PC_CODE = [S.DST_PC_MISSING, S.DST_ARRIVED, S.DST_PC_REQUESTED, S.DST_PC_B
 function isZeroPage(v: VmmVm, frame: number): boolean {
   if (frame < 0) return true;
   const m = v.host.memory;
-  const data = m.peek(frame);
-  if (data === undefined) return m.pageToken(frame) === 0;
-  // Four bytes at a time (page storage is 4-byte aligned): a page the guest wrote once is scanned up
-  // to where its bytes are, on every recompute of its chunk.
-  if (data.byteOffset % 4 === 0) {
-    const words = new Int32Array(data.buffer, data.byteOffset, data.length >>> 2);
-    for (let i = 0; i < words.length; i++) if (words[i] !== 0) return false;
-    return true;
-  }
-  for (let i = 0; i < data.length; i++) if (data[i] !== 0) return false;
-  return true;
+  return m.peek(frame) === undefined ? m.pageToken(frame) === 0 : m.storedBytesZero(frame);
 }
 
 /** Frames behind pages [a, b) of a VMM's RAM block (-1: not present), into `out`. */

@@ -95,7 +95,7 @@ export class PrivatePostcopy {
     const d = pageAt(this.w.dst, p)!;
     const g = d.gmem!;
     const sm = this.w.src.host.memory;
-    const zero = from < 0 || (sm.pageToken(from) === 0 && isZeroFrame(this.w.src, from));
+    const zero = from < 0 || (sm.pageToken(from) === 0 && sm.storedBytesZero(from));
     if (zero) {
       const f = g.frameAt(d.index);
       if (f >= 0) this.w.dst.host.memory.zero(f);
@@ -188,7 +188,7 @@ export class PrivatePostcopy {
         const p = this.pageOfGfn(gfn);
         this.counts.kvmUserfaultExits++;
         if (p >= 0 && this.inc.noteFault(p, v, now)) out.push(p);
-        else if (p >= 0) this.wakeKvmUserfault(p, gfn);
+        else if (p >= 0) this.wakeKvmUserfault(gfn);
       }
       return out;
     }
@@ -236,7 +236,7 @@ export class PrivatePostcopy {
     }
     this.counts.privatePlaced++;
     const woken = this.inc.placedPrivate(p, zero, tids, g.frameAt(d.index), sm, from, now);
-    if (this.design === 'kvm-userfault') return [...new Set([...woken, ...this.wakeKvmUserfault(p, d.gfn)])];
+    if (this.design === 'kvm-userfault') return [...new Set([...woken, ...this.wakeKvmUserfault(d.gfn)])];
     return woken;
   }
 
@@ -253,7 +253,7 @@ export class PrivatePostcopy {
   }
 
   /** The vCPU threads waiting for GFN `gfn` (KVM Userfault) run again: they re-enter KVM_RUN. */
-  private wakeKvmUserfault(p: number, gfn: number): number[] {
+  private wakeKvmUserfault(gfn: number): number[] {
     const ku = this.w.dst.kvmUserfault;
     const out: number[] = [];
     for (let v = 0; v < ku.wait.length; v++)
@@ -261,7 +261,6 @@ export class PrivatePostcopy {
         ku.wait[v] = -1;
         out.push(v);
       }
-    void p;
     return out;
   }
 
@@ -280,11 +279,4 @@ export class PrivatePostcopy {
     }
     dst.kvmUserfault.on = false;
   }
-}
-
-function isZeroFrame(v: VmmVm, f: number): boolean {
-  const d = v.host.memory.peek(f);
-  if (d === undefined) return true;
-  for (let i = 0; i < d.length; i++) if (d[i] !== 0) return false;
-  return true;
 }
