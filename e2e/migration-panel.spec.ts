@@ -56,10 +56,16 @@ test('precopy-hot-set: while it cannot converge, the panel cancels it through th
   await page.goto('/?v=2&preset=precopy-hot-set');
   await expect(page.getByTestId('progress')).toHaveText(/Step 1 of/);
   const panel = page.locator('[data-panel="migration"]');
-  // Step through the lesson until a migration is running (a step at a time: no timing).
+  // Step through the lesson until a migration is running, a step at a time, each waited for to its end
+  // (the lesson then waits): cont, run_until 50ms, migrate, and five seconds in which it cannot converge.
+  // Clicking again before a step ended could run on into the lesson's own migrate_cancel.
   const next = page.getByRole('button', { name: 'Run the next scenario step' });
   const cancel = panel.getByRole('button', { name: 'Cancel the migration' });
-  for (let i = 0; i < 12 && !(await cancel.isEnabled()); i++) await next.click();
+  for (let k = 1; k <= 4; k++) {
+    await next.click();
+    await expect(page.getByTestId('progress')).toHaveText(new RegExp(`^Step ${k} of \\d+ · done`), { timeout: 120_000 });
+  }
+  await expect(panel.getByTestId('migration-status').first()).toHaveText('active');
   await expect(cancel).toBeEnabled();
   // Capabilities are fixed for a running migration: QEMU's refusal, shown as it says it.
   await panel.getByRole('button', { name: /^Turn auto-converge on \/ off/ }).click();

@@ -27,8 +27,13 @@ test('postcopy-faults: Start post-copy, then the fault timeline and the post-cop
   await expect(start).toHaveAttribute('title', /No migration is running/);
 
   // Step until a pre-copy with postcopy-ram runs: the control is enabled; P sends migrate-start-postcopy.
+  // A step at a time, each waited for to its end (cont, cont, run_until 50ms, migrate guest-a): clicking
+  // again before a step ended could run on into the lesson's own migrate_start_postcopy.
   const next = page.getByRole('button', { name: 'Run the next scenario step' });
-  for (let i = 0; i < 8 && !(await start.isEnabled()); i++) await next.click();
+  for (let k = 1; k <= 4; k++) {
+    await next.click();
+    await expect(page.getByTestId('progress')).toHaveText(new RegExp(`^Step ${k} of \\d+ · done`), { timeout: 120_000 });
+  }
   await expect(start).toBeEnabled();
   await page.locator('body').press('p');
   await expect(panel.getByTestId('migration-notice')).toHaveText(/^migrate-start-postcopy: at its next pass/);
