@@ -219,8 +219,10 @@ export class PostcopyIncoming {
 
   /** Whether the fault thread has messages to read. */
   get faultPending(): boolean {
+    // The status first: the scheduler asks at every step, and most of a migration is not post-copy.
+    if (this.status !== 'postcopy-active') return false;
     const u = this.uffd;
-    return u !== undefined && this.status === 'postcopy-active' && u.pending > 0;
+    return u !== undefined && u.pending > 0;
   }
 
   /**
@@ -375,7 +377,9 @@ export class PostcopyIncoming {
     for (const v of woken) this.resolve(v, now);
     // The log's open faults on this page end now.
     const l = this.log;
-    for (let k = l.page.length - 1; k >= 0 && k >= l.page.length - 4096; k--) if (l.page[k] === p && l.end[k] < 0) l.end[k] = now;
+    this.forOpenFaults(p, (k) => {
+      l.end[k] = now;
+    });
     return woken;
   }
 
@@ -385,7 +389,15 @@ export class PostcopyIncoming {
    */
   servedInFlight(p: number): void {
     const l = this.log;
-    for (let k = l.page.length - 1; k >= 0 && k >= l.page.length - 4096; k--) if (l.page[k] === p && l.end[k] < 0) l.how[k] = FAULT_IN_FLIGHT;
+    this.forOpenFaults(p, (k) => {
+      l.how[k] = FAULT_IN_FLIGHT;
+    });
+  }
+
+  /** The log's faults on page p still waiting (newest first, among the last 4096 logged). */
+  private forOpenFaults(p: number, fn: (k: number) => void): void {
+    const l = this.log;
+    for (let k = l.page.length - 1; k >= 0 && k >= l.page.length - 4096; k--) if (l.page[k] === p && l.end[k] < 0) fn(k);
   }
 
   /** mark_postcopy_blocktime_end() for vCPU v: its wait ends now. */
