@@ -14,8 +14,8 @@
  * the file as a whole (unreadable, too big, not JSON), and `""` for a problem with the command line
  * (usage, no such file). The exit status is the same either way; stdout still carries only the report.
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { PRESETS, isPresetId } from '../scenarios';
+import { readBounded } from './read-bounded';
 import { ScenarioRun } from '../sim/scenario/runner';
 import { reportJson } from '../sim/scenario/report-json';
 import { LIMITS, ScenarioError, scenarioJsonSchema, type ScenarioIssue } from '../sim/scenario/schema';
@@ -60,34 +60,6 @@ export function escapeControl(s: string): string {
     const n = c.charCodeAt(0);
     return n <= 0xff ? `\\x${n.toString(16).padStart(2, '0')}` : `\\u${n.toString(16).padStart(4, '0')}`;
   });
-}
-
-/** A file's text, refused when it is longer than `limit` bytes before any of it is parsed (a FIFO or /dev/zero included). */
-function readBounded(path: string, limit: number): { text: string } | { error: string } {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch (e) {
-    return { error: (e as NodeJS.ErrnoException).code ?? 'open failed' };
-  }
-  try {
-    const st = fstatSync(fd);
-    if (st.isDirectory()) return { error: 'EISDIR' };
-    if (st.isFile() && st.size > limit) return { error: `too big: ${st.size.toLocaleString('en')} bytes` };
-    const buf = Buffer.alloc(limit + 1);
-    let n = 0;
-    for (;;) {
-      const r = readSync(fd, buf, n, buf.length - n, null);
-      if (r === 0) break;
-      n += r;
-      if (n > limit) return { error: `too big: more than ${limit.toLocaleString('en')} bytes` };
-    }
-    return { text: buf.toString('utf8', 0, n) };
-  } catch (e) {
-    return { error: (e as NodeJS.ErrnoException).code ?? 'read failed' };
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /**
