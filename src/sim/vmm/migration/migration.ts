@@ -219,6 +219,8 @@ export class MigrationThread implements Actor {
   /** Post-copy on the source: requested pages not yet sent (src_page_requests), counters, batches in flight by id. */
   readonly pc = {
     queue: [] as number[], requests: 0, bytes: 0, startNs: 0, downtimeEndNs: 0, bgNextAt: 0, batchSeq: 0, endSent: false,
+    /** postcopy_start() ran: the source guest is stopped for good and its pages go on demand or in the background. */
+    switched: false,
     /** Page requests the link lost on their way to the source (a cut); the destination asks again after a recovery. */
     requestsLost: 0,
     /** The source's bitmap when the discard went out (what the destination drops when it arrives). */
@@ -731,6 +733,7 @@ export class MigrationThread implements Actor {
     this.td?.pause();
     this.bitmapSync(now, true);
     this.pc.startNs = now;
+    this.pc.switched = true;
     if (this.td && !this.tdBlackout(now)) return;
     // ram_postcopy_send_discard_bitmap(): the runs of set bits, at most 12 ranges per command.
     let ranges = 0;
