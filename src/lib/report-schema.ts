@@ -33,9 +33,7 @@ export const EventSchema = z.strictObject({
   name: z.string().describe('the real name: an ioctl, an exit reason, a SEAMCALL leaf, a QEMU function'),
   args: z.record(z.string(), ArgValue),
   text: z.string().describe('one sentence'),
-  // (The first is a number, not an integer: the firmware's BIOS_LINKER_LOADER_COMMAND_ALLOCATE event,
-  // src/sim/guest/kernel/boot-firmware.ts, gives gpa / 4096 unrounded for a table not page-aligned.)
-  gfns: z.tuple([z.number().nonnegative(), count]).readonly().optional().describe('the first guest frame number touched, and how many'),
+  gfns: z.tuple([z.number().int().nonnegative(), count]).readonly().optional().describe('the first guest frame number touched, and how many'),
 });
 
 const bits = z.array(z.number());
