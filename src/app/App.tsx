@@ -119,11 +119,7 @@ function Shell() {
       <Header />
       <Banners />
       <main>
-        <LessonBar />
-        <div className="world-bar">
-          <VmTabs />
-          <LinksBar />
-        </div>
+        <LessonBar aside={<><VmTabs /><LinksBar /></>} />
         {view === 'memory' ? <PanelGrid panels={migrates ? MIGRATION_PANELS : PANELS} /> : <LazySurfaceView />}
       </main>
       <HelpOverlay />

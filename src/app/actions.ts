@@ -15,7 +15,8 @@ const notAtStart = (s: LabState) => ready(s) && !s.packet!.frame.timeline.atStar
 
 /**
  * A forward step and its step back: the same key, with Shift going back. The back button comes first
- * in the toolbar, a narrow "◀" next to the step it undoes (its name is the full label).
+ * in the toolbar, a narrow "◀" next to the step it undoes (its name is the full label). `short` is
+ * the forward button's text where the header is narrow (150 % zoom); the label is its name everywhere.
  */
 function stepPair(kind: StepKind, key: string, label: string, short: string, backLabel: string): Action[] {
   const k = key.toLowerCase();
@@ -47,8 +48,8 @@ export const ACTIONS: readonly Action[] = [
     enabled: notDone, now: (s) => (s.packet?.playing ? 'Pause' : 'Next lesson step'),
   },
   {
-    id: 'lesson-back', label: 'Back one lesson step', short: 'Back', shortcut: '←', group: 'lesson',
-    keyTest: (e) => plain(e) && !e.shiftKey && e.key === 'ArrowLeft',
+    id: 'lesson-back', label: 'Back one lesson step', short: 'Back', shortcut: '← / Shift+S', group: 'lesson',
+    keyTest: (e) => plain(e) && ((!e.shiftKey && e.key === 'ArrowLeft') || (e.shiftKey && e.key.toLowerCase() === 's')),
     perform: ({ client }) => void client.stepBack('step'), enabled: notAtStart,
   },
   {
@@ -61,10 +62,15 @@ export const ACTIONS: readonly Action[] = [
     },
     enabled: notDone,
   },
-  ...stepPair('instruction', 'I', 'Step one instruction', 'Instruction', 'Step back one instruction'),
-  ...stepPair('exit', 'E', 'Step to the next exit', 'Exit', 'Step back to the previous exit'),
-  ...stepPair('event', 'N', 'Step one event', 'Event', 'Step back one event'),
-  ...stepPair('step', 'S', 'Run the next scenario step', 'Step', 'Step back one scenario step'),
+  ...stepPair('instruction', 'I', 'Next instruction', 'Instruction', 'Previous instruction'),
+  ...stepPair('exit', 'E', 'Run to next VM exit', 'VM exit', 'Back to previous VM exit'),
+  ...stepPair('event', 'N', 'Next event', 'Event', 'Previous event'),
+  // The lesson bar's Next lesson step (Space) runs a step at the lesson's pace; S runs it at once.
+  // Not in the toolbar (one set of controls: the lesson bar's); its step back is ← (Shift+S too).
+  {
+    id: 'step-step', label: 'Run the next lesson step at once', shortcut: 'S', group: 'run',
+    keyTest: (e) => plain(e) && !e.shiftKey && e.key.toLowerCase() === 's', perform: ({ client }) => void client.step('step'), enabled: notDone,
+  },
   {
     id: 'seek-selected', label: 'Go to the selected event\'s moment', shortcut: 'G', group: 'run',
     keyTest: (e) => plain(e) && !e.shiftKey && e.key.toLowerCase() === 'g',
@@ -95,7 +101,7 @@ export const ACTIONS: readonly Action[] = [
     },
   },
   {
-    id: 'theme', label: 'Light / dark theme', short: 'Theme', shortcut: 'T', group: 'view', toolbar: true,
+    id: 'theme', label: 'Light / dark theme', short: '◐', shortcut: 'T', group: 'view', toolbar: true,
     keyTest: (e) => plain(e) && e.key.toLowerCase() === 't',
     perform: ({ store }) => store.setState((s) => ({ theme: s.theme === 'light' ? 'dark' : 'light' })),
   },
@@ -115,7 +121,7 @@ export const ACTIONS: readonly Action[] = [
   ...MIGRATION_ACTIONS,
   ...EXPORT_ACTIONS,
   {
-    id: 'help', label: 'Keyboard shortcuts', short: 'Shortcuts', shortcut: '?', group: 'help', toolbar: true,
+    id: 'help', label: 'Keyboard shortcuts', short: '?', shortcut: '?', group: 'help', toolbar: true,
     keyTest: (e) => e.key === '?' || (plain(e) && e.key === 'F1'),
     perform: ({ store }) => store.setState((s) => ({ helpOpen: !s.helpOpen })),
   },
