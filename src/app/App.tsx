@@ -16,6 +16,7 @@ import { TracePanel } from './panels/trace/TracePanel';
 import { TranslationPanel } from './panels/translation/TranslationPanel';
 import { LabStoreContext, createLabStore, useLab } from './store';
 import { DEFAULT_PRESET, readUrl, writeUrl } from './url';
+import { followShow } from './step-show';
 
 const PANELS: readonly PanelDef[] = [
   { id: 'translation', title: 'Address translation (GPA → HPA)', render: () => <TranslationPanel /> },
@@ -89,11 +90,14 @@ export function App() {
         timeline: () => store.getState().live?.frame.timeline ?? null,
       };
     }
+    // A lesson step's `show`: what it is about comes forward when the lesson reaches it.
+    const unshow = followShow(store);
     const onKey = (e: KeyboardEvent) => void handleKey(e, { client, store });
     window.addEventListener('keydown', onKey);
     return () => {
       window.removeEventListener('keydown', onKey);
       unfollow();
+      unshow();
       client.stop();
     };
   }, [client, store]);
