@@ -3,7 +3,7 @@
  * keyboard handler and the help overlay are all drawn from this table (as excalidraw's actions are).
  */
 import type { StepKind } from '../worker/protocol';
-import type { LabState } from './store';
+import type { LabState, PanelId } from './store';
 
 export type { Action, ActionContext } from './action-types';
 import type { Action, ActionContext } from './action-types';
@@ -37,6 +37,18 @@ import { MIGRATION_ACTIONS } from './migration-actions';
 import { EXPORT_ACTIONS } from './export-actions';
 
 export const SPEEDS = [1, 10, 100, 1000, 5000, 20000, 100000, 500000];
+
+/**
+ * What presenter mode's number keys pick, in order: the memory panels of this lesson (the migration
+ * panel in the guest's place when it migrates), then the attack-surface view.
+ */
+export function presentTargets(s: LabState): readonly PresentTarget[] {
+  const migrates = (s.packet?.frame.steps ?? []).some((st) => st.do === 'migrate');
+  return migrates ? MIGRATING_TARGETS : PLAIN_TARGETS;
+}
+export type PresentTarget = PanelId | 'surface';
+const PLAIN_TARGETS: readonly PresentTarget[] = ['translation', 'host', 'guest', 'trace', 'surface'];
+const MIGRATING_TARGETS: readonly PresentTarget[] = ['translation', 'host', 'migration', 'trace', 'surface'];
 
 export const ACTIONS: readonly Action[] = [
   // The lesson's pace: Space or → runs the next scenario step and waits at its end, ← goes back to
@@ -118,6 +130,19 @@ export const ACTIONS: readonly Action[] = [
       store.setState((s) => ({ maximized: s.maximized ? null : focused ?? 'translation' }));
     },
   },
+  // Presenter mode (components/Presenter.tsx): large type, one panel at a time with the narration
+  // under it, the lesson's link and its QR code; the lesson's keys pace it, number keys pick the panel.
+  {
+    id: 'present', label: 'Presenter mode (large type, one panel)', short: 'Present', shortcut: 'Z', group: 'view', toolbar: true,
+    keyTest: (e) => plain(e) && !e.shiftKey && e.key.toLowerCase() === 'z',
+    perform: ({ store }) => store.setState((s) => ({ presenting: !s.presenting, helpOpen: false })),
+  },
+  {
+    id: 'present-panel', label: 'Presenter mode: show panel 1, 2, 3…', shortcut: '1–9', group: 'view',
+    keyTest: (e) => plain(e) && /^[1-9]$/.test(e.key),
+    enabled: (s) => s.presenting,
+    perform: ({ store, key }) => store.setState((s) => ({ presentPanel: presentTargets(s)[Number(key ?? '1') - 1] ?? s.presentPanel })),
+  },
   ...MIGRATION_ACTIONS,
   ...EXPORT_ACTIONS,
   {
@@ -127,7 +152,9 @@ export const ACTIONS: readonly Action[] = [
   },
   {
     id: 'close', label: 'Close the overlay', shortcut: 'Esc', group: 'help',
-    keyTest: (e) => e.key === 'Escape', perform: ({ store }) => store.setState({ helpOpen: false, maximized: null }),
+    keyTest: (e) => e.key === 'Escape',
+    // One thing at a time: the overlay, else presenter mode, else the maximised panel.
+    perform: ({ store }) => store.setState((s) => (s.helpOpen ? { helpOpen: false } : s.presenting ? { presenting: false } : { maximized: null })),
   },
 ];
 
@@ -141,6 +168,6 @@ export function handleKey(e: KeyboardEvent, ctx: ActionContext): boolean {
   if (!a) return false;
   if (a.enabled && !a.enabled(ctx.store.getState())) return true;
   e.preventDefault();
-  a.perform(ctx);
+  a.perform({ ...ctx, key: e.key });
   return true;
 }
