@@ -3,7 +3,7 @@ import { useMemo } from 'react';
 import { isPresetId } from '../../scenarios';
 import { presentTargets, type PresentTarget } from '../actions';
 import { LazySurfaceView } from '../lazy-panels';
-import { lessonPosition } from '../lesson-pace';
+import { lessonPosition, type LessonPhase } from '../lesson-pace';
 import { useLab, useLabStore, type LabState } from '../store';
 import type { PanelDef } from './PanelGrid';
 
@@ -30,7 +30,7 @@ export default function Presenter({ panels }: { panels: readonly PanelDef[] }) {
     <div className="presenter" data-testid="presenter">
       <header className="presenter-bar">
         <h1 className="presenter-title" title={frame.title}>{frame.title}</h1>
-        <span className="presenter-progress" data-testid="progress">Step {at.step + 1} of {at.count}</span>
+        <span className="presenter-progress" data-testid="progress">Step {at.step + 1} of {at.count} · {PHASE_TEXT[at.phase]}</span>
         <nav className="presenter-tabs" aria-label="Panels (number keys)">
           {targets.map((t, i) => (
             <button key={t} type="button" aria-pressed={t === current} aria-keyshortcuts={String(i + 1)} title={titleOf(t)}
@@ -62,6 +62,8 @@ export default function Presenter({ panels }: { panels: readonly PanelDef[] }) {
     </div>
   );
 }
+
+const PHASE_TEXT: Record<LessonPhase, string> = { ready: 'ready', running: 'running', paused: 'paused', waiting: 'done', finished: 'finished' };
 
 /** The panel shown: the one picked, else the maximised one (or the surface view), else the first. */
 function currentTarget(s: LabState, targets: readonly PresentTarget[]): PresentTarget {
