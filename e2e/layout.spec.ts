@@ -73,7 +73,7 @@ for (const size of SIZES) {
 test.describe('maximised at 1280×720', () => {
   test.use({ viewport: { width: 1280, height: 720 } });
 
-  test('a maximised panel keeps at least 1200×460 CSS px; a step's show brings the migration panel forward with its maps in view', async ({ page }) => {
+  test('a maximised panel keeps at least 1200×460 CSS px; a step\'s show brings the migration panel forward with its maps in view', async ({ page }) => {
     await page.goto('/?v=2&preset=precopy-converges');
     await expect(page.getByTestId('progress')).toHaveText(/^Step 1 of \d+ · ready$/);
     for (const id of ['translation', 'host', 'migration', 'trace']) {
