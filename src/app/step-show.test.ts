@@ -6,8 +6,8 @@ import { createLabStore } from './store';
 type Show = NonNullable<FramePacket['frame']['steps'][number]['show']>;
 
 /** A packet at `stepIndex` (steps done), stopped, with these steps' shows. */
-const packet = (stepIndex: number, shows: (Show | null)[]): FramePacket => ({
-  playing: false, pace: 'step', run: 1,
+const packet = (stepIndex: number, shows: (Show | null)[], pace: 'step' | 'free' = 'step'): FramePacket => ({
+  playing: false, pace, run: 1,
   frame: {
     done: false, stepIndex, stepCount: shows.length, stepProgress: null, timeline: { atStart: stepIndex === 0 },
     steps: shows.map((show) => ({ do: 'run', note: 'n', show })),
@@ -21,6 +21,13 @@ describe('a lesson step\'s show', () => {
     expect(shownStep(packet(0, shows))).toEqual({ step: 0, show: { panel: 'surface' } });
     expect(shownStep(packet(2, shows))?.step).toBe(1);
     expect(shownStep(packet(1, [null, { panel: 'host' }]))).toBeNull();
+  });
+
+  it('is brought forward at the lesson\'s pace and at its start, not while running freely or stepping before any paced play', () => {
+    const shows: Show[] = [{ panel: 'surface' }, { panel: 'trace' }];
+    expect(shownStep(packet(0, shows, 'free'))?.step).toBe(0);
+    expect(shownStep(packet(2, shows, 'free'))).toBeNull();
+    expect(shownStep(packet(2, shows, 'step'))?.step).toBe(1);
   });
 
   it('maximises the panel or opens the surface view, focuses the VM, zooms to its pages, selects the row', () => {

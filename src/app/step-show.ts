@@ -10,10 +10,17 @@ import type { LabState, LabStore, PanelId } from './store';
 
 type Show = NonNullable<FramePacket['frame']['steps'][number]['show']>;
 
-/** The step the lesson is at and what it shows, or null (no frame, or the step shows nothing). */
+/**
+ * The step the lesson is at and what it shows, or null (no frame, or the step shows nothing, or the
+ * lesson is not followed at its pace). A step is brought forward when the lesson reaches it at the
+ * lesson's pace (Space / →: the last play's pace is 'step'), and the first step at the lesson's
+ * start (so the platform lessons open in the attack-surface view); running freely, stepping by
+ * instruction or event before any paced play, and time travel by themselves bring nothing forward.
+ */
 export function shownStep(p: FramePacket | null): { step: number; show: Show } | null {
   if (!p) return null;
-  const { step } = lessonPosition(p);
+  const { step, phase } = lessonPosition(p);
+  if (phase !== 'ready' && p.pace !== 'step') return null;
   const show = p.frame.steps[step]?.show ?? null;
   return show ? { step, show } : null;
 }
