@@ -129,6 +129,9 @@ test('precopy-converges mid-migration: both page maps show the migration state, 
   await expect(panel.getByTestId('migration-status').first()).toHaveText(/setup|active/);
   // The failed one stays listed under it, with its status.
   await expect(panel.getByTestId('migration-status')).toHaveText([/setup|active/, 'failed']);
+  // The lesson's migrate step brought the migration panel forward (its show): back to the grid.
+  await page.getByRole('button', { name: /^Restore Migration/ }).click();
+  await expect(page.locator('[data-panel]')).toHaveCount(4);
   // The trace has the commands with their real names.
   const trace = page.locator('[data-panel="trace"]');
   await trace.getByRole('searchbox').fill('migrate-set-parameters');
