@@ -37,8 +37,11 @@ test('the ordinary VM prints on its console; the TD\'s registers are hidden from
 test('stepping highlights the next instruction\'s line and the registers it changed', async ({ page }) => {
   await page.goto('/');
   await expect(page.getByTestId('progress')).toHaveText(/Step 1 of/);
-  await guest(page).getByRole('button', { name: /^Step instruction/ }).click();
-  await guest(page).getByRole('button', { name: /^Step instruction/ }).click();
+  // Stepping is the toolbar's (one set of controls): the guest panel follows it.
+  const next = page.getByRole('button', { name: 'Next instruction', exact: true });
+  await next.click();
+  await expect(guest(page).getByTestId('instruction-count')).not.toHaveText('0 instructions');
+  await next.click();
   await expect(guest(page).getByTestId('next-instruction')).toContainText('Next:');
   await expect(guest(page).locator('.cm-line.asm-next-line')).toHaveCount(1);
   await expect(guest(page).locator('.regs-table td.changed').first()).toBeVisible();

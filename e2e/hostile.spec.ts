@@ -77,7 +77,7 @@ test('a lesson played to its end, the guest editor and the attack-surface view c
 test('a worker that closes itself is noticed: the page says so and the restart brings the lesson back', async ({ page }) => {
   await page.goto('/?v=2&preset=lazy-accept&debug=1');
   await expect(page.getByTestId('progress')).toHaveText(/Step 1 of/);
-  await page.getByRole('button', { name: 'Run the next scenario step' }).click();
+  await page.getByRole('button', { name: 'Next lesson step' }).click();
   await expect(page.getByTestId('progress')).toHaveText(/Step 1 of \d+ · done/);
   await page.evaluate(() => (window as unknown as Gml).__gml.closeWorker());
   // No error event comes from a worker that closes: the watchdog's unanswered ping (5 s) tells.
@@ -85,7 +85,7 @@ test('a worker that closes itself is noticed: the page says so and the restart b
   await page.getByRole('button', { name: 'Restart the lab' }).click();
   await expect(page.getByRole('alert')).toHaveCount(0);
   await expect(page.getByTestId('progress')).toHaveText(/Step 1 of \d+ · ready/);
-  await page.getByRole('button', { name: 'Run the next scenario step' }).click();
+  await page.getByRole('button', { name: 'Next lesson step' }).click();
   await expect(page.getByTestId('progress')).toHaveText(/Step 1 of \d+ · done/);
 });
 

@@ -76,7 +76,7 @@ test('Space and the arrows stay with a text field and the code editor', async ({
   await editor.press('ArrowRight');
   await editor.press('ArrowLeft');
   // None of them ran a step: one → from the page runs exactly step 1.
-  await page.getByRole('heading', { name: 'Guest Memory Lab' }).click();
+  await progress.click();
   await page.keyboard.press('ArrowRight');
   await expect(progress).toHaveText('Step 1 of 7 · done');
   await expect(page.getByTestId('narration')).toHaveText(NOTES[0]);

@@ -1,13 +1,14 @@
 import AxeBuilder from '@axe-core/playwright';
 import { expect, test, type Page } from '@playwright/test';
 
-/** Run the lesson's next `n` scenario steps, each awaited by the progress line it changes (no timing). */
+/** Run the lesson's next `n` scenario steps, each awaited to its end by the progress line (no timing). */
 async function runSteps(page: Page, n: number): Promise<void> {
   const progress = page.getByTestId('progress');
   for (let i = 0; i < n; i++) {
     const before = (await progress.textContent()) ?? '';
-    await page.getByRole('button', { name: 'Run the next scenario step' }).click();
+    await page.getByRole('button', { name: 'Next lesson step' }).click();
     await expect(progress).not.toHaveText(before);
+    await expect(progress).toHaveText(/· (done|finished)$/, { timeout: 60_000 });
   }
 }
 
@@ -59,7 +60,7 @@ test('precopy-hot-set: while it cannot converge, the panel cancels it through th
   // Step through the lesson until a migration is running, a step at a time, each waited for to its end
   // (the lesson then waits): cont, run_until 50ms, migrate, and five seconds in which it cannot converge.
   // Clicking again before a step ended could run on into the lesson's own migrate_cancel.
-  const next = page.getByRole('button', { name: 'Run the next scenario step' });
+  const next = page.getByRole('button', { name: 'Next lesson step' });
   const cancel = panel.getByRole('button', { name: 'Cancel the migration' });
   for (let k = 1; k <= 4; k++) {
     await next.click();
@@ -128,6 +129,9 @@ test('precopy-converges mid-migration: both page maps show the migration state, 
   await expect(panel.getByTestId('migration-status').first()).toHaveText(/setup|active/);
   // The failed one stays listed under it, with its status.
   await expect(panel.getByTestId('migration-status')).toHaveText([/setup|active/, 'failed']);
+  // The lesson's migrate step brought the migration panel forward (its show): back to the grid.
+  await page.getByRole('button', { name: /^Restore Migration/ }).click();
+  await expect(page.locator('[data-panel]')).toHaveCount(4);
   // The trace has the commands with their real names.
   const trace = page.locator('[data-panel="trace"]');
   await trace.getByRole('searchbox').fill('migrate-set-parameters');

@@ -29,7 +29,7 @@ test('postcopy-faults: Start post-copy, then the fault timeline and the post-cop
   // Step until a pre-copy with postcopy-ram runs: the control is enabled; P sends migrate-start-postcopy.
   // A step at a time, each waited for to its end (cont, cont, run_until 50ms, migrate guest-a): clicking
   // again before a step ended could run on into the lesson's own migrate_start_postcopy.
-  const next = page.getByRole('button', { name: 'Run the next scenario step' });
+  const next = page.getByRole('button', { name: 'Next lesson step' });
   for (let k = 1; k <= 4; k++) {
     await next.click();
     await expect(page.getByTestId('progress')).toHaveText(new RegExp(`^Step ${k} of \\d+ · done`), { timeout: 120_000 });

@@ -38,7 +38,7 @@ test('an odd URL gets a message and the first lesson', async ({ page }) => {
 test('if the worker dies, the UI says so and a restart reloads the same scenario', async ({ page }) => {
   await page.goto('/?v=1&preset=lazy-accept&debug=1');
   await expect(page.getByTestId('progress')).toHaveText(/Step 1 of/);
-  await page.getByRole('button', { name: 'Run the next scenario step' }).click();
+  await page.getByRole('button', { name: 'Next lesson step' }).click();
   await expect(page.getByTestId('progress')).toHaveText(/Step 1 of \d+ · done/);
   await page.evaluate(() => (window as unknown as { __gml: { crashWorker(): Promise<void> } }).__gml.crashWorker());
   await expect(page.getByRole('alert')).toContainText('The simulation stopped');

@@ -57,16 +57,18 @@ test('both VMs show their figure; switching the HPET off needs a reboot, and the
   await expect(page.getByTestId('surface-card-td').getByTestId('reboot')).not.toContainText(/needs a reboot/i);
 });
 
-test('V switches between the memory panels and the attack-surface view', async ({ page }) => {
+test('a platform lesson opens in the attack-surface view; V switches to the memory panels and back', async ({ page }) => {
   await page.goto('/?v=1&preset=platform-upstream');
-  await expect(page.getByTestId('progress')).toBeVisible();
-  await page.locator('body').click({ position: { x: 5, y: 700 } });
-  await page.keyboard.press('v');
+  await expect(page.getByTestId('progress')).toHaveText(/^Step 1 of \d+ · ready$/);
+  // Its first step's show: { "panel": "surface" }.
   await expect(page.getByTestId('surface-view')).toBeVisible();
   await expect(page.getByRole('button', { name: 'Attack surface' })).toHaveAttribute('aria-pressed', 'true');
+  await page.locator('body').click({ position: { x: 5, y: 700 } });
   await page.keyboard.press('v');
   await expect(page.getByTestId('surface-view')).toHaveCount(0);
   await expect(page.locator('[data-panel="host"]')).toBeVisible();
+  await page.keyboard.press('v');
+  await expect(page.getByTestId('surface-view')).toBeVisible();
 });
 
 test('the attack-surface view has no serious accessibility problems', async ({ page }) => {

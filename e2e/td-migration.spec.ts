@@ -12,7 +12,7 @@ test('td-migration: upstream fails, the talk\'s and the TDX module\'s designs co
   const panel = page.locator('[data-panel="migration"]');
   await expect(panel.getByRole('heading', { name: /Migration/ })).toBeVisible();
   await expect(panel.getByText(/No migration yet/)).toBeVisible();
-  const next = page.getByRole('button', { name: 'Run the next scenario step' });
+  const next = page.getByRole('button', { name: 'Next lesson step' });
   const card = (from: string, to: string) => panel.locator(`section[aria-label="Migration of ${from} to ${to}"]`);
   // Through the upstream attempt (step 8: run_until the TD's migration ends).
   for (let i = 1; i <= 8; i++) {

@@ -33,7 +33,7 @@ async function expectPanels(page: Page, p: Awaited<ReturnType<typeof panels>>) {
 
 async function stepEvent(page: Page) {
   const n = await events(page);
-  await page.getByRole('button', { name: 'Step one event', exact: true }).click();
+  await page.getByRole('button', { name: 'Next event', exact: true }).click();
   await expect.poll(() => events(page)).toBeGreaterThan(n);
   // The text panels have taken that frame too.
   await expect(trace(page).getByTestId('trace-count')).toHaveText(new RegExp(`^${await events(page)} of ${await events(page)} events$`));
@@ -42,16 +42,16 @@ async function stepEvent(page: Page) {
 test('stepping back and forward again shows the same panels', async ({ page }) => {
   await page.goto('/?v=2&preset=host-reads-secret&debug=1');
   await expect(page.getByTestId('progress')).toHaveText(/Step 1 of 7/);
-  await expect(page.getByRole('button', { name: 'Step back one event' })).toBeDisabled();
+  await expect(page.getByRole('button', { name: 'Previous event' })).toBeDisabled();
   for (let i = 0; i < 6; i++) await stepEvent(page);
   const before = await panels(page);
   await stepEvent(page);
   const after = await panels(page);
   expect(after).not.toEqual(before);
 
-  await page.getByRole('button', { name: 'Step back one event' }).click();
+  await page.getByRole('button', { name: 'Previous event' }).click();
   await expectPanels(page, before);
-  await page.getByRole('button', { name: 'Step one event', exact: true }).click();
+  await page.getByRole('button', { name: 'Next event', exact: true }).click();
   await expectPanels(page, after);
   // The same with the keyboard: Shift goes back.
   await page.keyboard.press('Shift+N');
@@ -63,9 +63,9 @@ test('stepping back and forward again shows the same panels', async ({ page }) =
   await expect(page.getByTestId('instruction-count').first()).not.toHaveText(after.instructions);
   await page.keyboard.press('i');
   await expectPanels(page, after);
-  await page.getByRole('button', { name: 'Step back one scenario step' }).click();
+  await page.getByRole('button', { name: 'Back one lesson step' }).click();
   await expect(page.getByTestId('instruction-count').first()).toHaveText('0 instructions');
-  await expect(page.getByRole('button', { name: 'Step back one event' })).toBeDisabled();
+  await expect(page.getByRole('button', { name: 'Previous event' })).toBeDisabled();
   await expect(page).toHaveURL(/\?v=2&preset=host-reads-secret&debug=1$/);
 });
 

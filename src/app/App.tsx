@@ -10,12 +10,13 @@ import { PanelGrid, type PanelDef } from './components/PanelGrid';
 import { LinksBar } from './components/LinksBar';
 import { VmTabs } from './components/VmTabs';
 import { LabClient } from './lab-client';
-import { LazyGuestPanel, LazyMigrationPanel, LazySurfaceView } from './lazy-panels';
+import { LazyGuestPanel, LazyMigrationPanel, LazyPresenter, LazySurfaceView } from './lazy-panels';
 import { HostPanel, HostTitle } from './panels/host/HostPanel';
 import { TracePanel } from './panels/trace/TracePanel';
 import { TranslationPanel } from './panels/translation/TranslationPanel';
 import { LabStoreContext, createLabStore, useLab } from './store';
 import { DEFAULT_PRESET, readUrl, writeUrl } from './url';
+import { followShow } from './step-show';
 
 const PANELS: readonly PanelDef[] = [
   { id: 'translation', title: 'Address translation (GPA → HPA)', render: () => <TranslationPanel /> },
@@ -31,7 +32,8 @@ const MIGRATION_PANELS: readonly PanelDef[] = PANELS.map((p) =>
 export function App() {
   const [{ store, client }] = useState(() => {
     const prefersDark = typeof matchMedia !== 'undefined' && matchMedia('(prefers-color-scheme: dark)').matches;
-    const store = createLabStore({ theme: prefersDark ? 'dark' : 'light' });
+    const presenting = new URLSearchParams(window.location.search).get('present') === '1';
+    const store = createLabStore({ theme: prefersDark ? 'dark' : 'light', presenting });
     return { store, client: new LabClient(store) };
   });
 
@@ -89,11 +91,14 @@ export function App() {
         timeline: () => store.getState().live?.frame.timeline ?? null,
       };
     }
+    // A lesson step's `show`: what it is about comes forward when the lesson reaches it.
+    const unshow = followShow(store);
     const onKey = (e: KeyboardEvent) => void handleKey(e, { client, store });
     window.addEventListener('keydown', onKey);
     return () => {
       window.removeEventListener('keydown', onKey);
       unfollow();
+      unshow();
       client.stop();
     };
   }, [client, store]);
@@ -110,20 +115,34 @@ export function App() {
 function Shell() {
   const theme = useLab((s) => s.theme);
   const view = useLab((s) => s.view);
+  const presenting = useLab((s) => s.presenting);
   const migrates = useLab((s) => (s.packet?.frame.steps ?? []).some((st) => st.do === 'migrate'));
   useEffect(() => {
     document.documentElement.dataset.theme = theme;
   }, [theme]);
+  // Presenter mode: the root font size (app.css html[data-present]) scales the whole UI; the link says so.
+  useEffect(() => {
+    document.documentElement.toggleAttribute('data-present', presenting);
+    const url = new URL(window.location.href);
+    if (presenting) url.searchParams.set('present', '1');
+    else url.searchParams.delete('present');
+    if (url.href !== window.location.href) window.history.replaceState(null, '', url);
+  }, [presenting]);
+  if (presenting) {
+    return (
+      <div className="app">
+        <Banners />
+        <LazyPresenter panels={migrates ? MIGRATION_PANELS : PANELS} />
+        <HelpOverlay />
+      </div>
+    );
+  }
   return (
     <div className="app">
       <Header />
       <Banners />
       <main>
-        <LessonBar />
-        <div className="world-bar">
-          <VmTabs />
-          <LinksBar />
-        </div>
+        <LessonBar aside={<><VmTabs /><LinksBar /></>} />
         {view === 'memory' ? <PanelGrid panels={migrates ? MIGRATION_PANELS : PANELS} /> : <LazySurfaceView />}
       </main>
       <HelpOverlay />

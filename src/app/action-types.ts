@@ -9,6 +9,8 @@ import type { LabState, LabStore } from './store';
 export interface ActionContext {
   client: LabClient;
   store: LabStore;
+  /** The key that performs the action (KeyboardEvent.key), when a key does: one action for 1–9 reads its digit. */
+  key?: string;
 }
 
 export interface Action {

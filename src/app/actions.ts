@@ -3,7 +3,7 @@
  * keyboard handler and the help overlay are all drawn from this table (as excalidraw's actions are).
  */
 import type { StepKind } from '../worker/protocol';
-import type { LabState } from './store';
+import type { LabState, PanelId } from './store';
 
 export type { Action, ActionContext } from './action-types';
 import type { Action, ActionContext } from './action-types';
@@ -15,7 +15,8 @@ const notAtStart = (s: LabState) => ready(s) && !s.packet!.frame.timeline.atStar
 
 /**
  * A forward step and its step back: the same key, with Shift going back. The back button comes first
- * in the toolbar, a narrow "◀" next to the step it undoes (its name is the full label).
+ * in the toolbar, a narrow "◀" next to the step it undoes (its name is the full label). `short` is
+ * the forward button's text where the header is narrow (150 % zoom); the label is its name everywhere.
  */
 function stepPair(kind: StepKind, key: string, label: string, short: string, backLabel: string): Action[] {
   const k = key.toLowerCase();
@@ -37,6 +38,18 @@ import { EXPORT_ACTIONS } from './export-actions';
 
 export const SPEEDS = [1, 10, 100, 1000, 5000, 20000, 100000, 500000];
 
+/**
+ * What presenter mode's number keys pick, in order: the memory panels of this lesson (the migration
+ * panel in the guest's place when it migrates), then the attack-surface view.
+ */
+export function presentTargets(s: LabState): readonly PresentTarget[] {
+  const migrates = (s.packet?.frame.steps ?? []).some((st) => st.do === 'migrate');
+  return migrates ? MIGRATING_TARGETS : PLAIN_TARGETS;
+}
+export type PresentTarget = PanelId | 'surface';
+const PLAIN_TARGETS: readonly PresentTarget[] = ['translation', 'host', 'guest', 'trace', 'surface'];
+const MIGRATING_TARGETS: readonly PresentTarget[] = ['translation', 'host', 'migration', 'trace', 'surface'];
+
 export const ACTIONS: readonly Action[] = [
   // The lesson's pace: Space or → runs the next scenario step and waits at its end, ← goes back to
   // the end of the step before (time travel), F runs freely. The lesson bar draws these three.
@@ -47,8 +60,8 @@ export const ACTIONS: readonly Action[] = [
     enabled: notDone, now: (s) => (s.packet?.playing ? 'Pause' : 'Next lesson step'),
   },
   {
-    id: 'lesson-back', label: 'Back one lesson step', short: 'Back', shortcut: '←', group: 'lesson',
-    keyTest: (e) => plain(e) && !e.shiftKey && e.key === 'ArrowLeft',
+    id: 'lesson-back', label: 'Back one lesson step', short: 'Back', shortcut: '← / Shift+S', group: 'lesson',
+    keyTest: (e) => plain(e) && ((!e.shiftKey && e.key === 'ArrowLeft') || (e.shiftKey && e.key.toLowerCase() === 's')),
     perform: ({ client }) => void client.stepBack('step'), enabled: notAtStart,
   },
   {
@@ -61,10 +74,15 @@ export const ACTIONS: readonly Action[] = [
     },
     enabled: notDone,
   },
-  ...stepPair('instruction', 'I', 'Step one instruction', 'Instruction', 'Step back one instruction'),
-  ...stepPair('exit', 'E', 'Step to the next exit', 'Exit', 'Step back to the previous exit'),
-  ...stepPair('event', 'N', 'Step one event', 'Event', 'Step back one event'),
-  ...stepPair('step', 'S', 'Run the next scenario step', 'Step', 'Step back one scenario step'),
+  ...stepPair('instruction', 'I', 'Next instruction', 'Instruction', 'Previous instruction'),
+  ...stepPair('exit', 'E', 'Run to next VM exit', 'VM exit', 'Back to previous VM exit'),
+  ...stepPair('event', 'N', 'Next event', 'Event', 'Previous event'),
+  // The lesson bar's Next lesson step (Space) runs a step at the lesson's pace; S runs it at once.
+  // Not in the toolbar (one set of controls: the lesson bar's); its step back is ← (Shift+S too).
+  {
+    id: 'step-step', label: 'Run the next lesson step at once', shortcut: 'S', group: 'run',
+    keyTest: (e) => plain(e) && !e.shiftKey && e.key.toLowerCase() === 's', perform: ({ client }) => void client.step('step'), enabled: notDone,
+  },
   {
     id: 'seek-selected', label: 'Go to the selected event\'s moment', shortcut: 'G', group: 'run',
     keyTest: (e) => plain(e) && !e.shiftKey && e.key.toLowerCase() === 'g',
@@ -95,7 +113,7 @@ export const ACTIONS: readonly Action[] = [
     },
   },
   {
-    id: 'theme', label: 'Light / dark theme', short: 'Theme', shortcut: 'T', group: 'view', toolbar: true,
+    id: 'theme', label: 'Light / dark theme', short: '◐', shortcut: 'T', group: 'view', toolbar: true,
     keyTest: (e) => plain(e) && e.key.toLowerCase() === 't',
     perform: ({ store }) => store.setState((s) => ({ theme: s.theme === 'light' ? 'dark' : 'light' })),
   },
@@ -112,16 +130,31 @@ export const ACTIONS: readonly Action[] = [
       store.setState((s) => ({ maximized: s.maximized ? null : focused ?? 'translation' }));
     },
   },
+  // Presenter mode (components/Presenter.tsx): large type, one panel at a time with the narration
+  // under it, the lesson's link and its QR code; the lesson's keys pace it, number keys pick the panel.
+  {
+    id: 'present', label: 'Presenter mode (large type, one panel)', short: 'Present', shortcut: 'Z', group: 'view', toolbar: true,
+    keyTest: (e) => plain(e) && !e.shiftKey && e.key.toLowerCase() === 'z',
+    perform: ({ store }) => store.setState((s) => ({ presenting: !s.presenting, helpOpen: false })),
+  },
+  {
+    id: 'present-panel', label: 'Presenter mode: show panel 1, 2, 3…', shortcut: '1–9', group: 'view',
+    keyTest: (e) => plain(e) && /^[1-9]$/.test(e.key),
+    enabled: (s) => s.presenting,
+    perform: ({ store, key }) => store.setState((s) => ({ presentPanel: presentTargets(s)[Number(key ?? '1') - 1] ?? s.presentPanel })),
+  },
   ...MIGRATION_ACTIONS,
   ...EXPORT_ACTIONS,
   {
-    id: 'help', label: 'Keyboard shortcuts', short: 'Shortcuts', shortcut: '?', group: 'help', toolbar: true,
+    id: 'help', label: 'Keyboard shortcuts', short: '?', shortcut: '?', group: 'help', toolbar: true,
     keyTest: (e) => e.key === '?' || (plain(e) && e.key === 'F1'),
     perform: ({ store }) => store.setState((s) => ({ helpOpen: !s.helpOpen })),
   },
   {
     id: 'close', label: 'Close the overlay', shortcut: 'Esc', group: 'help',
-    keyTest: (e) => e.key === 'Escape', perform: ({ store }) => store.setState({ helpOpen: false, maximized: null }),
+    keyTest: (e) => e.key === 'Escape',
+    // One thing at a time: the overlay, else presenter mode, else the maximised panel.
+    perform: ({ store }) => store.setState((s) => (s.helpOpen ? { helpOpen: false } : s.presenting ? { presenting: false } : { maximized: null })),
   },
 ];
 
@@ -135,6 +168,6 @@ export function handleKey(e: KeyboardEvent, ctx: ActionContext): boolean {
   if (!a) return false;
   if (a.enabled && !a.enabled(ctx.store.getState())) return true;
   e.preventDefault();
-  a.perform(ctx);
+  a.perform({ ...ctx, key: e.key });
   return true;
 }

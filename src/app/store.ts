@@ -57,6 +57,15 @@ export interface LabState {
   view: ViewId;
   /** What the last migration control did: the command and QEMU's answer (an error when it was refused). */
   migrationNotice: { text: string; error: boolean } | null;
+  /**
+   * Pages a lesson step is about (its `show.pages`): the VM's page map zooms to them. `key` changes
+   * each time a step asks, so the same pages asked again are brought back into view.
+   */
+  focusPages: { host: string | null; vm: string; first: number; count: number; key: number } | null;
+  /** Presenter mode: large type (the root font size), one panel at a time, the narration under it. */
+  presenting: boolean;
+  /** The panel presenter mode shows (null: the maximised one, else the lesson's first). */
+  presentPanel: PanelId | 'surface' | null;
 }
 
 export type LabStore = StoreApi<LabState>;
@@ -84,6 +93,9 @@ export function createLabStore(initial: Partial<LabState> = {}): LabStore {
     maximized: null,
     view: 'memory',
     migrationNotice: null,
+    focusPages: null,
+    presenting: false,
+    presentPanel: null,
     ...initial,
   }));
 }

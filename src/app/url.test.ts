@@ -32,6 +32,12 @@ describe('lab URL', () => {
     expect(readUrl('?debug=1')).toMatchObject({ preset: DEFAULT_PRESET, problem: null });
   });
 
+  it('takes present=1 (presenter mode) as a flag beside the moment, as debug=1', () => {
+    expect(readUrl('?present=1')).toMatchObject({ preset: DEFAULT_PRESET, problem: null });
+    expect(readUrl('?v=1&preset=lazy-accept&present=1')).toMatchObject({ preset: 'lazy-accept', problem: null });
+    expect(readUrl('?v=2&preset=lazy-accept&present=1')).toMatchObject({ preset: 'lazy-accept', problem: null });
+  });
+
   it.each([
     ['?v=9&preset=lazy-accept', /URL version 9; this lab reads version 2/],
     ['?preset=lazy-accept&e=3', /URL version \(none\)/],

@@ -62,13 +62,16 @@ function decode(text: string, what: string): unknown {
 
 const fallback = (problem: string): UrlState => ({ ...START, problem: `${problem}. Showing the start of the first lesson instead.` });
 
+/** Flags a link may carry beside the moment, kept when the address bar follows the lesson: debug=1 (test hooks), present=1 (presenter mode). */
+export const FLAGS: readonly string[] = ['debug', 'present'];
+
 /** Read a link's query string. Never throws: a link that cannot be followed says why. */
 export function readUrl(search: string): UrlState {
   const q = new URLSearchParams(search);
   const v = q.get('v');
-  if (v === null && [...q.keys()].every((k) => k === 'debug')) return { ...START, problem: null };
+  if (v === null && [...q.keys()].every((k) => FLAGS.includes(k))) return { ...START, problem: null };
   // Version 1 named a lesson and nothing else: its start is all it meant, so it still opens as it did.
-  if (v === '1' && [...q.keys()].every((k) => k === 'v' || k === 'preset' || k === 'debug')) {
+  if (v === '1' && [...q.keys()].every((k) => k === 'v' || k === 'preset' || FLAGS.includes(k))) {
     const p = q.get('preset');
     if (p === null) return { ...START, problem: null };
     if (!isPresetId(p)) return fallback(`There is no lesson "${p}" (lessons: ${Object.keys(PRESETS).join(', ')})`);
@@ -118,8 +121,8 @@ export function printUrl(s: LinkState): string {
 /** Put a link in the address bar (replacing the entry: moving through a lesson is not navigation). */
 export function writeUrl(s: LinkState | null): void {
   const url = new URL(window.location.href);
-  const debug = url.searchParams.get('debug');
+  const flags = FLAGS.map((f) => [f, url.searchParams.get(f)] as const);
   url.search = s ? printUrl(s) : '';
-  if (debug !== null) url.searchParams.set('debug', debug);
+  for (const [f, value] of flags) if (value !== null) url.searchParams.set(f, value);
   if (url.href !== window.location.href) window.history.replaceState(null, '', url);
 }

@@ -22,6 +22,7 @@ import { ScenarioError, Step, jsonPath, parseScenario, type ScenarioT, type Step
 import { KEYFRAME_BUDGET, Keyframes, measure, type Keyframe, type MeasureCache } from './keyframes';
 import { restoreRun, restoreRunInto, snapshotRun } from './snapshot';
 import { Marks, START, compareCursors, comparePositions, formatPosition, samePosition, type LoggedCommand, type Position } from './timeline';
+import type { StepShowT } from './scenario/steps/show';
 
 /** Steps that pause at any instruction of their vCPU (ScenarioRun.advance slices them exactly): a unit of work is one instruction. */
 const BY_INSTRUCTION: ReadonlySet<string | undefined> = new Set(['run', 'reboot']);
@@ -119,7 +120,8 @@ export interface LabFrame {
   timeNs: number;
   stepIndex: number;
   stepCount: number;
-  steps: { do: string; note: string | null }[];
+  /** The steps' kinds and notes, and what each is about (`show`, for the lab to bring forward). */
+  steps: { do: string; note: string | null; show: StepShowT | null }[];
   done: boolean;
   results: StepResult[];
   /** The newest events only, so a frame's cost does not grow with the trace. */
@@ -1112,7 +1114,7 @@ export class Lab {
       timeNs: r.clock.now,
       stepIndex: r.next,
       stepCount: r.scenario.steps.length,
-      steps: r.scenario.steps.map((s) => ({ do: s.do, note: s.note ?? null })),
+      steps: r.scenario.steps.map((s) => ({ do: s.do, note: s.note ?? null, show: s.show ?? null })),
       done: r.done,
       results: r.results,
       events,

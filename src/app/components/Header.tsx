@@ -17,13 +17,14 @@ export function Header() {
   const client = useLabClient();
   const store = useLabStore();
   const source = useLab((s) => s.source);
-  const speed = useLab((s) => s.speed);
   const hasScenario = useLab((s) => s.scenario !== null);
   // Which toolbar actions are enabled, as one string: the header re-renders only when that changes
   // (not at every live frame while the guest runs).
   const enabledKey = useLab((s) => ACTIONS.filter((a) => a.toolbar).map((a) => (a.enabled ? a.enabled(s) : true) ? '1' : '0').join(''));
   const view = useLab((s) => s.view);
   const fileInput = useRef<HTMLInputElement>(null);
+  const fileMenu = useRef<HTMLDetailsElement>(null);
+  const closeMenu = () => fileMenu.current?.removeAttribute('open');
 
   const pick = async (id: string) => {
     if (!isPresetId(id)) return;
@@ -59,17 +60,23 @@ export function Header() {
     <header className="header">
       <h1>Guest Memory Lab</h1>
       <label className="picker">
-        <span>Lesson</span>
+        <span className="sr-only">Lesson</span>
         <select aria-label="Lesson" value={isPresetId(source) ? source : ''} onChange={(e) => void pick(e.target.value)}>
           {!isPresetId(source) && <option value="">{source || 'choose a lesson'}</option>}
           {Object.keys(PRESETS).map((id) => <option key={id} value={id}>{title(id)}</option>)}
         </select>
       </label>
-      <button type="button" className="secondary" onClick={() => fileInput.current?.click()}>Import…</button>
+      {/* The scenario file's two commands under one word: the header keeps to one row at 1280 px. */}
+      <details className="file-menu" ref={fileMenu}>
+        <summary title="Import a scenario file or export this one">File</summary>
+        <div className="file-menu-items">
+          <button type="button" className="secondary" onClick={() => { closeMenu(); fileInput.current?.click(); }}>Import…</button>
+          <button type="button" className="secondary" onClick={() => { closeMenu(); exportFile(); }} disabled={!hasScenario}
+            title="Save the scenario as JSON, to import it later or share it (the trace, the report and figures are saved from their panels)">Export</button>
+        </div>
+      </details>
       <input ref={fileInput} type="file" accept=".json,application/json" hidden data-testid="import-file"
         onChange={(e) => { const f = e.target.files?.[0]; if (f) void importFile(f); e.target.value = ''; }} />
-      <button type="button" className="secondary" onClick={exportFile} disabled={!hasScenario}
-        title="Save the scenario as JSON, to import it later or share it (the trace, the report and figures are saved from their panels)">Export</button>
       <div className="view-switch" role="group" aria-label="View">
         {VIEWS.map((v) => (
           <button key={v.id} type="button" aria-pressed={view === v.id} aria-keyshortcuts="V" title={`${v.label} view (V switches)`}
@@ -81,17 +88,18 @@ export function Header() {
       <nav className="toolbar" aria-label="Controls">
         {ACTIONS.filter((a) => a.toolbar).map((a, i) => {
           const label = a.label;
-          // A short word on the button (the toolbar fits one row at 1280 px); the full label is its name.
+          // The label says what the button does and is its name. A step shows it whole, and only its
+          // short word (a part of the label) where the header is narrow (150 % zoom); the others
+          // show their short word (a step back its "◀", joined to the step it undoes).
           return (
             <button key={a.id} type="button" title={`${label} (${a.shortcut})`} aria-keyshortcuts={a.shortcut === 'Space' ? 'Space' : a.shortcut}
-              aria-label={a.short ? label : undefined}
+              aria-label={label}
               disabled={enabledKey[i] === '0'} onClick={() => a.perform({ client, store })}
               className={a.back ? 'step-back' : undefined}>
-              {a.short ?? label}
+              {a.id.startsWith('step-') && a.short ? <><span className="label-long">{label}</span><span className="label-short">{a.short}</span></> : a.short ?? label}
             </button>
           );
         })}
-        <span className="speed" title="Guest instructions per frame (+ / −)">{speed.toLocaleString('en')} instr/frame</span>
       </nav>
     </header>
   );

@@ -1,4 +1,4 @@
-import { useRef, useState } from 'react';
+import { useRef, useState, type ReactNode } from 'react';
 import { ACTIONS } from '../actions';
 import { useLabClient } from '../client-context';
 import { lessonPosition, progressText, timeLeftMs, timeLeftText, type LessonPhase, type RateSample } from '../lesson-pace';
@@ -16,9 +16,11 @@ const PHASE_TEXT: Record<LessonPhase, string> = {
 /**
  * The lesson's title and explanation, where the lesson is (step k of n, and what it is doing), the
  * lesson's pace controls, the narration (the step's note, in a live region) and under it the step's
- * result or, while a long step runs, its progress.
+ * result or, while a long step runs, its progress, and at that row's end `aside` (the VM tabs and
+ * links: one row less above the panels). The explanation shows (one line) until the first step
+ * runs, then only when opened: at 1280×720 the panels need the height.
  */
-export function LessonBar() {
+export function LessonBar({ aside }: { aside?: ReactNode }) {
   const packet = useLab((s) => s.packet);
   // The explanation shows two lines until opened: at 1280×720 the panels need the height.
   const [open, setOpen] = useState(false);
@@ -33,9 +35,9 @@ export function LessonBar() {
         <h2 title={frame.title}>{frame.title}</h2>
         <span className="progress" data-testid="progress">Step {at.step + 1} of {at.count} · {state}</span>
         <LessonControls />
-        <button type="button" className="link" aria-expanded={open} onClick={() => setOpen(!open)}>{open ? 'Shorten the explanation' : 'Read the whole explanation'}</button>
+        <button type="button" className="link" aria-expanded={open} onClick={() => setOpen(!open)}>{open ? 'Hide the explanation' : 'Explanation'}</button>
       </div>
-      <p className={open ? 'explanation' : 'explanation clamped'}>{frame.explanation}</p>
+      {(open || at.phase === 'ready') && <p className={open ? 'explanation' : 'explanation clamped'}>{frame.explanation}</p>}
       <p className="narration" role="status" aria-live="polite" data-testid="narration" title={at.note ?? undefined}>
         {at.note ?? <>Space or → runs step 1 and waits at its end; Run freely (F) plays the lesson through.</>}
       </p>
@@ -49,6 +51,7 @@ export function LessonBar() {
           </span>
         ) : null}
         <span className="latest-event" data-testid="latest-event" title={frame.narration}>{frame.narration}</span>
+        {aside && <div className="world-bar">{aside}</div>}
       </div>
     </section>
   );
@@ -59,6 +62,7 @@ function LessonControls() {
   const client = useLabClient();
   const store = useLabStore();
   const lesson = ACTIONS.filter((a) => a.group === 'lesson');
+  const speed = useLab((s) => s.speed);
   // One string for what the buttons show, so the bar's controls re-render only when it changes.
   const key = useLab((s) => lesson.map((a) => `${a.enabled ? Number(a.enabled(s)) : 1}${a.now ? a.now(s) : ''}`).join('|') + (s.packet?.playing && s.packet.pace === 'free' ? '|free' : ''));
   const parts = key.split('|');
@@ -68,8 +72,8 @@ function LessonControls() {
       {lesson.map((a, i) => {
         const enabled = parts[i][0] === '1';
         const label = parts[i].slice(1) || a.label;
-        const keys = a.id === 'lesson-next' ? 'Space ArrowRight' : a.id === 'lesson-back' ? 'ArrowLeft' : a.shortcut;
-        const text = a.id === 'lesson-next' ? (label === 'Pause' ? 'Pause' : 'Next step ▶') : a.id === 'lesson-back' ? '◀ Back' : a.short;
+        const keys = a.id === 'lesson-next' ? 'Space ArrowRight' : a.id === 'lesson-back' ? 'ArrowLeft Shift+S' : a.shortcut;
+        const text = a.id === 'lesson-next' ? (label === 'Pause' ? 'Pause' : 'Next lesson step ▶') : a.id === 'lesson-back' ? '◀ Back' : a.short;
         return (
           <button key={a.id} type="button" title={`${label} (${a.shortcut})`} aria-keyshortcuts={keys} aria-label={label}
             aria-pressed={a.id === 'run-freely' ? free : undefined} disabled={!enabled}
@@ -78,6 +82,7 @@ function LessonControls() {
           </button>
         );
       })}
+      <span className="speed" title="Guest instructions per frame when running freely (+ / −)">{speed.toLocaleString('en')} instr/frame</span>
     </div>
   );
 }

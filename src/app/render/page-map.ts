@@ -108,6 +108,12 @@ export function createPageMap(canvas: HTMLCanvasElement, overlay: HTMLCanvasElem
   if (!ctx || !octx) throw new Error('the page map needs a 2D canvas context');
   const image = document.createElement('canvas');
   const ictx = image.getContext('2d')!;
+  // The axis and slot labels scale with the root font size as the rest of the UI does (presenter
+  // mode: ui-scale.ts), read when the map is made (presenter mode makes its panels anew).
+  const rootPx = typeof getComputedStyle === 'function' ? parseFloat(getComputedStyle(document.documentElement).fontSize) : NaN;
+  const scale = Number.isFinite(rootPx) && rootPx > 16 ? rootPx / 16 : 1;
+  const axisW = Math.round(AXIS_W * scale), slotW = Math.round(SLOT_W * scale);
+  const font = FONT.replace('14px', `${Math.round(14 * scale * 10) / 10}px`);
   const columnsFor = options.columnsFor ?? defaultColumns;
 
   // Layout and image.
@@ -161,7 +167,7 @@ export function createPageMap(canvas: HTMLCanvasElement, overlay: HTMLCanvasElem
     });
   sel.call(behaviour);
 
-  const viewport = (): [[number, number], [number, number]] => [[AXIS_W, PAD], [Math.max(AXIS_W + 1, width - SLOT_W), Math.max(PAD + 1, height - PAD)]];
+  const viewport = (): [[number, number], [number, number]] => [[axisW, PAD], [Math.max(axisW + 1, width - slotW), Math.max(PAD + 1, height - PAD)]];
   const fitScale = () => {
     const [[x0, y0], [x1, y1]] = viewport();
     return Math.min((x1 - x0) / cols, (y1 - y0) / rows);
@@ -369,11 +375,11 @@ export function createPageMap(canvas: HTMLCanvasElement, overlay: HTMLCanvasElem
     c.stroke();
     c.restore();
 
-    c.font = FONT;
+    c.font = font;
     c.textBaseline = 'middle';
-    // The GPA axis: row starts at a power-of-two step of rows, at least 22 px apart.
+    // The GPA axis: row starts at a power-of-two step of rows, at least 22 px (scaled) apart.
     let step = 1;
-    while (step * t.k < 22) step *= 2;
+    while (step * t.k < 22 * scale) step *= 2;
     c.fillStyle = colors.muted;
     c.strokeStyle = colors.muted;
     c.lineWidth = 1;

@@ -22,6 +22,7 @@ interface World {
  * - `uffd`: a name some step gives with "as" (a `userfaultfd` step);
  * - `vcpu` of a VMM-level step on a VM of `vms`: below its `vcpus`;
  * - `host`, `link`: a host or link of the world (they are fixed at load);
+ * - `show.vm`, `show.host`: as `vm` and `host`;
  * - `at` and `after`: not both;
  * - a host read's `length`: at most LIMITS.hostReadBytes;
  * - `program`: assembles (at the step's `gpa`);
@@ -60,6 +61,12 @@ export function checkReferences(s: World): void {
       issues.push({ path: at('host'), message: `no host named ${JSON.stringify(f.host)} (hosts: ${list(hosts)})` });
     if (typeof f.link === 'string' && !links.has(f.link))
       issues.push({ path: at('link'), message: `no link named ${JSON.stringify(f.link)} (links: ${list(links)})` });
+    // `show` (what the lab brings forward) names a VM and host as the steps do.
+    const show = f.show as { vm?: string; host?: string } | undefined;
+    if (show?.vm !== undefined && !vms.has(show.vm) && !made.has(show.vm))
+      issues.push({ path: at('show.vm'), message: `no VM named ${JSON.stringify(show.vm)} (VMs: ${list([...vms.keys(), ...made])})` });
+    if (show?.host !== undefined && !hosts.has(show.host))
+      issues.push({ path: at('show.host'), message: `no host named ${JSON.stringify(show.host)} (hosts: ${list(hosts)})` });
     if (def.level === 'host' && st.do.includes('read') && typeof f.length === 'number' && f.length > LIMITS.hostReadBytes)
       issues.push({ path: at('length'), message: `a host read shows what it read: at most ${LIMITS.hostReadBytes.toLocaleString('en')} bytes (docs/scenario-format.md, "Limits"), not ${f.length.toLocaleString('en')}` });
     if (f.at !== undefined && f.after !== undefined) issues.push({ path: `$.steps[${i}]`, message: 'give "at" or "after", not both' });

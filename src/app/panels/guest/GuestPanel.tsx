@@ -1,8 +1,7 @@
 import { useEffect, useId, useLayoutEffect, useRef, useState } from 'react';
-import { ACTIONS, type Action } from '../../actions';
 import { useLabClient } from '../../client-context';
 import { NO_VMS } from '../../empty';
-import { useLab, useLabStore } from '../../store';
+import { useLab } from '../../store';
 import { sameVm, refOf } from '../../vm-ref';
 import type { VmView } from '../../../sim/lab';
 import type { AsmDiagnostic, AsmEditor } from './asm-editor';
@@ -14,7 +13,7 @@ import './guest-panel.css';
 const DIAGNOSE_DELAY_MS = 300;
 const NO_DIAGNOSTICS: readonly AsmDiagnostic[] = [];
 
-/** The guest: its program in an editor, the registers (unless protected), the serial console, step and run. */
+/** The guest: its program in an editor, the registers (unless protected), the serial console (stepping is the toolbar's and the lesson bar's: one set of controls). */
 export function GuestPanel() {
   const vms = useLab((s) => s.packet?.frame.vms ?? NO_VMS);
   const focus = useLab((s) => s.focusVm);
@@ -86,7 +85,6 @@ function GuestView({ vm }: { vm: VmView }) {
         <span className="guest-vm">
           <strong>{vm.name}</strong> <span className="guest-type">{vm.isTd ? 'TD' : vm.type}</span>{hostCount > 1 && <span className="guest-type"> on {vm.host}</span>}
         </span>
-        <RunControls />
         <span className="guest-next" data-testid="next-instruction">
           {vm.dead ? <span className="guest-dead">VM dead: {vm.dead}</span>
             : vm.instruction ? <>Next: <code>{vm.instruction}</code>{vm.line && !vm.instruction.includes(`line ${vm.line}`) ? ` (line ${vm.line})` : ''}</>
@@ -160,36 +158,6 @@ function VcpuList({ vcpus }: { vcpus: VmView['vcpus'] }) {
         </li>
       ))}
     </ul>
-  );
-}
-
-/** Run and step, drawn from the action registry so labels and shortcuts match the toolbar's. */
-function RunControls() {
-  const client = useLabClient();
-  const store = useLabStore();
-  const free = useLab((s) => (s.packet?.playing ?? false) && s.packet?.pace === 'free');
-  const byId = (id: string) => ACTIONS.find((a) => a.id === id)!;
-  const button = (a: Action, text: string, extra?: string) => (
-    <ActionButton key={a.id} action={a} text={text} title={`${extra ?? a.label} (${a.shortcut})`}
-      onClick={() => a.perform({ client, store })} />
-  );
-  // Names differ from the toolbar's and the lesson bar's ("Run freely", "Step one instruction") so each control has a unique name.
-  return (
-    <span className="guest-controls" role="group" aria-label="Run the guest">
-      {/* The whole lesson runs freely (every VM, step after step), as with the lesson bar's Run freely: say so. */}
-      {button(byId('run-freely'), free ? 'Stop lesson' : 'Run lesson', 'Run the lesson freely / pause')}
-      {button(byId('step-instruction'), 'Step instruction')}
-      {button(byId('step-exit'), 'Step to exit')}
-    </span>
-  );
-}
-
-function ActionButton({ action, text, title, onClick }: { action: Action; text: string; title: string; onClick: () => void }) {
-  const enabled = useLab((s) => (action.enabled ? action.enabled(s) : true));
-  return (
-    <button type="button" title={title} aria-keyshortcuts={action.shortcut} disabled={!enabled} onClick={onClick}>
-      {text} <kbd aria-hidden="true">{action.shortcut}</kbd>
-    </button>
   );
 }
 

@@ -108,7 +108,7 @@ const diagnosticsField = StateField.define<DecorationSet>({
 
 /** Colours from the app's theme variables, so the editor follows the light and dark themes. */
 const theme = EditorView.theme({
-  '&': { color: 'var(--fg)', backgroundColor: 'var(--bg)', fontSize: '15px', height: '100%' },
+  '&': { color: 'var(--fg)', backgroundColor: 'var(--bg)', fontSize: '0.9375rem', height: '100%' },
   '.cm-scroller': { fontFamily: "ui-monospace, 'DejaVu Sans Mono', Menlo, monospace", lineHeight: '1.45' },
   '.cm-content': { caretColor: 'var(--fg)' },
   '.cm-cursor, .cm-dropCursor': { borderLeftColor: 'var(--fg)', borderLeftWidth: '2px' },

@@ -8,6 +8,7 @@ import { useLab, useLabStore } from '../../store';
 import type { FramePacket } from '../../../worker/protocol';
 import { FilteredView, HISTORY_CAP, TraceHistory, indexBySeq } from './trace-history';
 import { ROW, RowLayout, exactTime, formatTime, rowHeight, wrapLines } from './trace-format';
+import { uiScale } from '../../ui-scale';
 import './trace-panel.css';
 
 /** Events fetched per request when filling what the frames of a fast run did not carry. */
@@ -71,7 +72,10 @@ export function TracePanel() {
   const firstHead = useRef<HTMLSpanElement>(null);
   const saveMenu = useRef<HTMLDetailsElement>(null);
   const closeSave = () => saveMenu.current?.removeAttribute('open');
-  const wrapAll = useLab((s) => s.maximized === 'trace');
+  const wrapAll = useLab((s) => s.maximized === 'trace' || s.presenting);
+  // Rows are sized in rem (trace-panel.css): in CSS px they scale with the root font size.
+  const k = useLab((s) => uiScale(s.presenting));
+  const row = ROW * k;
   const [scrollTop, setScrollTop] = useState(0);
   const [height, setHeight] = useState(300);
   const [follow, setFollow] = useState(true);
@@ -107,8 +111,8 @@ export function TracePanel() {
   const stacked = widths.text < STACK_BELOW;
   const linesOf = useMemo(() => sentenceLines(font, stacked ? widths.row : widths.text), [font, stacked, widths]);
   const selIndex = selected ? indexBySeq(rows, selected.seq) : -1;
-  const layout = useMemo(() => new RowLayout(rows.length, (i) => (wrapAll || i === selIndex ? rowHeight(linesOf(rows[i]) + (stacked ? 1 : 0)) : ROW)),
-    [rows, wrapAll, selIndex, linesOf, stacked]);
+  const layout = useMemo(() => new RowLayout(rows.length, (i) => (wrapAll || i === selIndex ? rowHeight(linesOf(rows[i]) + (stacked ? 1 : 0)) * k : row)),
+    [rows, wrapAll, selIndex, linesOf, stacked, k, row]);
   const layoutRef = useRef(layout);
   useLayoutEffect(() => {
     layoutRef.current = layout;
@@ -182,7 +186,7 @@ export function TracePanel() {
 
   const onKeyDown = (e: KeyboardEvent<HTMLDivElement>) => {
     if (!rows.length) return;
-    const page = Math.max(1, Math.floor(height / ROW) - 1);
+    const page = Math.max(1, Math.floor(height / row) - 1);
     // The first and the last row wholly in view.
     const t = layout.indexAt(scrollTop);
     const top = Math.min(rows.length - 1, layout.top(t) < scrollTop ? t + 1 : t);
@@ -299,7 +303,7 @@ export function TracePanel() {
               return (
                 <div key={i % ROW_SLOTS} id={rowId(e.seq)} role="option" aria-selected={sel} aria-posinset={i + 1} aria-setsize={rows.length}
                   className={`trace-cols trace-row layer-${e.layer}${sel ? ' selected' : ''}${wrapAll || sel ? ' wrap' : ''}`}
-                  style={h === ROW ? { top: layout.top(i) } : { top: layout.top(i), height: h }} title={e.host ? `${e.host}: ${e.text}` : e.text}
+                  style={h === row ? { top: layout.top(i) } : { top: layout.top(i), height: h }} title={e.host ? `${e.host}: ${e.text}` : e.text}
                   data-testid="trace-row" data-seq={e.seq}
                   onClick={() => {
                     select(e);

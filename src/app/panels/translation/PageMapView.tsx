@@ -64,6 +64,7 @@ export function PageMapView({ vm }: { vm: VmFacts }) {
     let slotsKey = '';
     let slots: [number, number, number][] = [];
     let eventSeq: number | null = null;
+    let pagesKey = -1;
     const push = (s: LabState) => {
       const latest = s.live ?? s.packet;
       if (latest !== packet || s.theme !== theme) {
@@ -90,6 +91,15 @@ export function PageMapView({ vm }: { vm: VmFacts }) {
       if (seq !== eventSeq) {
         eventSeq = seq;
         if (selected) map.reveal(selected.first);
+      }
+      // The pages a lesson step is about (step-show.ts): zoomed so that they fill about a quarter of the map.
+      const fp = s.focusPages;
+      if (fp && fp.key !== pagesKey) {
+        pagesKey = fp.key;
+        if (fp.vm === name && (fp.host === null || fp.host === host)) {
+          const area = canvas.clientWidth * canvas.clientHeight;
+          map.reveal(fp.first, Math.max(2, Math.min(32, Math.floor(Math.sqrt(area / 4 / Math.max(1, fp.count))))));
+        }
       }
     };
     push(store.getState());
