@@ -17,6 +17,7 @@ import { newMigrationPageView, updateMigrationPageView, type MigrationPageView }
 import type { PostcopySummary } from './vmm/migration/postcopy';
 import { KERNEL_SERVICES } from './guest/kernel/kernel';
 import { ScenarioRun, type MigrationSummary, type StepResult } from './scenario/runner';
+import type { AskT } from './scenario/ask';
 import type { HostNode } from './world/world';
 import { ScenarioError, Step, jsonPath, parseScenario, type ScenarioT, type StepT } from './scenario/schema';
 import { KEYFRAME_BUDGET, Keyframes, measure, type Keyframe, type MeasureCache } from './keyframes';
@@ -119,7 +120,8 @@ export interface LabFrame {
   timeNs: number;
   stepIndex: number;
   stepCount: number;
-  steps: { do: string; note: string | null }[];
+  /** Each step's kind, its note and the question asked before it runs (the lesson bar's predict-then-see). */
+  steps: { do: string; note: string | null; ask: AskT | null }[];
   done: boolean;
   results: StepResult[];
   /** The newest events only, so a frame's cost does not grow with the trace. */
@@ -1111,7 +1113,7 @@ export class Lab {
       timeNs: r.clock.now,
       stepIndex: r.next,
       stepCount: r.scenario.steps.length,
-      steps: r.scenario.steps.map((s) => ({ do: s.do, note: s.note ?? null })),
+      steps: r.scenario.steps.map((s) => ({ do: s.do, note: s.note ?? null, ask: s.ask ?? null })),
       done: r.done,
       results: r.results,
       events,

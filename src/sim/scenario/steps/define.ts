@@ -9,6 +9,7 @@ import type { U64 } from '../../core/u64';
 import type { VmmVm } from '../../vmm/vmm';
 import type { HostNode, World } from '../../world/world';
 import type { StepResult } from '../report';
+import { Ask } from '../ask';
 
 /** Who a step speaks as: QEMU, a selftest calling KVM, the privileged host, or the world (links, time). */
 export type StepLevel = 'vmm' | 'kvm' | 'host' | 'world';
@@ -78,20 +79,23 @@ export interface StepDoc {
 export interface StepDef<K extends string = string, S extends z.ZodObject = z.ZodObject> {
   readonly kind: K;
   readonly level: StepLevel;
-  /** The step's object schema: `do` (this kind), an optional `note`, and the step's own fields. */
+  /** The step's object schema: `do` (this kind), an optional `note` and `ask`, and the step's own fields. */
   readonly schema: S;
   readonly doc: StepDoc;
   exec(ctx: StepContext, step: z.output<S>, i: number): StepOutcome;
 }
 
-/** Declare a step kind; the schema gets `do` and `note` and refuses unknown fields. */
+/** The fields every step has: `do`, the lecturer's `note`, and the question asked before it runs (ask.ts). */
+type CommonShape<K extends string> = { do: z.ZodLiteral<K>; note: z.ZodOptional<z.ZodString>; ask: z.ZodOptional<typeof Ask> };
+
+/** Declare a step kind; the schema gets `do`, `note` and `ask` and refuses unknown fields. */
 export function defineStep<K extends string, T extends z.ZodRawShape>(
   kind: K,
   level: StepLevel,
   shape: T,
   doc: StepDoc,
-  exec: (ctx: StepContext, step: z.output<z.ZodObject<{ do: z.ZodLiteral<K>; note: z.ZodOptional<z.ZodString> } & T, z.core.$strict>>, i: number) => StepOutcome,
-): StepDef<K, z.ZodObject<{ do: z.ZodLiteral<K>; note: z.ZodOptional<z.ZodString> } & T, z.core.$strict>> {
-  const schema = z.strictObject({ do: z.literal(kind), note: z.string().optional(), ...shape }).describe(doc.summary);
-  return { kind, level, schema, doc, exec } as StepDef<K, z.ZodObject<{ do: z.ZodLiteral<K>; note: z.ZodOptional<z.ZodString> } & T, z.core.$strict>>;
+  exec: (ctx: StepContext, step: z.output<z.ZodObject<CommonShape<K> & T, z.core.$strict>>, i: number) => StepOutcome,
+): StepDef<K, z.ZodObject<CommonShape<K> & T, z.core.$strict>> {
+  const schema = z.strictObject({ do: z.literal(kind), note: z.string().optional(), ask: Ask.optional(), ...shape }).describe(doc.summary);
+  return { kind, level, schema, doc, exec } as StepDef<K, z.ZodObject<CommonShape<K> & T, z.core.$strict>>;
 }
