@@ -3,6 +3,7 @@ import { ACTIONS } from '../actions';
 import { useLabClient } from '../client-context';
 import { lessonPosition, progressText, timeLeftMs, timeLeftText, type LessonPhase, type RateSample } from '../lesson-pace';
 import { useLab, useLabStore } from '../store';
+import { Question } from './Question';
 import type { StepProgress } from '../../worker/protocol';
 
 const PHASE_TEXT: Record<LessonPhase, string> = {
@@ -39,6 +40,7 @@ export function LessonBar() {
       <p className="narration" role="status" aria-live="polite" data-testid="narration" title={at.note ?? undefined}>
         {at.note ?? <>Space or → runs step 1 and waits at its end; Run freely (F) plays the lesson through.</>}
       </p>
+      <Question />
       <div className="lesson-detail">
         {frame.stepProgress ? (
           <StepProgressBar progress={frame.stepProgress} playing={packet.playing} run={packet.run} />
