@@ -35,6 +35,7 @@ function stepPair(kind: StepKind, key: string, label: string, short: string, bac
 import { MIGRATION_ACTIONS } from './migration-actions';
 import { EXPORT_ACTIONS } from './export-actions';
 import { answerBook, askFirst, lessonOf, questionGate } from './predict';
+import { startScreen } from './start-screen';
 
 export const SPEEDS = [1, 10, 100, 1000, 5000, 20000, 100000, 500000];
 
@@ -129,6 +130,11 @@ export const ACTIONS: readonly Action[] = [
     },
     enabled: () => answerBook.count() > 0,
     why: () => (answerBook.count() > 0 ? null : 'No answers are kept'),
+  },
+  {
+    id: 'start-screen', label: 'Start screen: what this lab is, and its lessons', short: 'Lessons', shortcut: 'H', group: 'help', toolbar: true,
+    keyTest: (e) => plain(e) && !e.shiftKey && e.key.toLowerCase() === 'h',
+    perform: () => startScreen.open(),
   },
   {
     id: 'help', label: 'Keyboard shortcuts', short: 'Shortcuts', shortcut: '?', group: 'help', toolbar: true,
