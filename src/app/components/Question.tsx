@@ -70,13 +70,13 @@ function Ask({ lesson, step, ask, focus, count }: { lesson: string; step: number
           <span className="question-tag">Predict · before step {step + 1} of {count}</span> {ask.question}
         </p>
         {numeric ? (
-          <label className="question-number">
-            <span>Your answer</span>
-            <input type="text" inputMode="decimal" value={text} onChange={(e) => setText(e.target.value)} aria-describedby={`${id}-q`}
-              aria-invalid={text.trim() !== '' && !Number.isFinite(number)} />
-            {ask.unit && <span>{ask.unit}</span>}
-            {text.trim() !== '' && !Number.isFinite(number) && <span className="question-error">a number, please (digits, a point, an exponent)</span>}
-          </label>
+          <div className="question-number">
+            <label htmlFor={`${id}-n`}>Your answer</label>
+            <input id={`${id}-n`} type="text" inputMode="decimal" autoComplete="off" value={text} onChange={(e) => setText(e.target.value)}
+              aria-describedby={`${id}-q ${id}-u`} aria-invalid={text.trim() !== '' && !Number.isFinite(number)} />
+            <span id={`${id}-u`}>{ask.unit ?? ''}</span>
+            {text.trim() !== '' && !Number.isFinite(number) && <span className="question-error" role="alert">a number, please (digits, a point, an exponent)</span>}
+          </div>
         ) : (
           <div className="question-choices" role="radiogroup" aria-labelledby={`${id}-q`}>
             {ask.choices!.map((c, i) => (
