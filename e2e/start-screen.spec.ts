@@ -27,6 +27,11 @@ test('a first visit shows what the lab is and every lesson with its question; ax
   expect(await cards.evaluateAll((els) => els.filter((e) => !e.textContent!.includes('Asks: ')).length)).toBe(0);
   await expect(page.locator('html')).toHaveAttribute('data-theme', 'light');
   expect(await seriousViolations(page)).toEqual([]);
+  // The keyboard stays in the dialog: Shift+Tab from its first control goes round to its last, Tab back.
+  await page.keyboard.press('Shift+Tab');
+  await expect(cards.last()).toBeFocused();
+  await page.keyboard.press('Tab');
+  await expect(dialog.getByRole('button', { name: 'Start the first lesson' })).toBeFocused();
 
   // Not dismissed yet: the lab's address shows it again, here in the dark theme. (A reload would not:
   // the address bar names the lesson shown by now.)

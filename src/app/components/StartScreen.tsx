@@ -21,6 +21,7 @@ export function StartScreen() {
   const source = useLab((s) => s.source);
   useAnswers();
   const first = useRef<HTMLButtonElement>(null);
+  const dialog = useRef<HTMLDivElement>(null);
   const opener = useRef<Element | null>(null);
 
   useEffect(() => {
@@ -41,8 +42,18 @@ export function StartScreen() {
   };
   // Keys stay in the dialog: Space on a card is the card's, not the lesson's next step.
   const onKey = (e: KeyboardEvent) => {
-    if (e.key === 'Escape') close();
     e.stopPropagation();
+    if (e.key === 'Escape') close();
+    // Tab goes round the dialog's controls, not out to the lab behind it.
+    if (e.key === 'Tab' && dialog.current) {
+      const all = [...dialog.current.querySelectorAll<HTMLElement>('button:not([disabled])')];
+      const at = all.indexOf(document.activeElement as HTMLElement);
+      const next = e.shiftKey ? (at <= 0 ? all.length - 1 : -1) : at === all.length - 1 ? 0 : -1;
+      if (next >= 0) {
+        e.preventDefault();
+        all[next].focus();
+      }
+    }
   };
   const clear = ACTIONS.find((a) => a.id === 'clear-answers')!;
   const kept = answerBook.count();
@@ -50,7 +61,7 @@ export function StartScreen() {
 
   return (
     <div className="overlay start-overlay" onKeyDown={onKey}>
-      <div className="dialog start-screen" role="dialog" aria-modal="true" aria-labelledby="start-title" aria-describedby="start-about" data-testid="start-screen">
+      <div ref={dialog} className="dialog start-screen" role="dialog" aria-modal="true" aria-labelledby="start-title" aria-describedby="start-about" data-testid="start-screen">
         <h2 id="start-title">Guest Memory Lab</h2>
         <div id="start-about" className="start-about">
           <p>
