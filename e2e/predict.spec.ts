@@ -1,5 +1,10 @@
 import AxeBuilder from '@axe-core/playwright';
-import { expect, test, type Page } from '@playwright/test';
+import { expect as baseExpect, test, type Page } from '@playwright/test';
+
+// Each wait is for a state; on a loaded machine the lab's first load (worker, scenario) and a step
+// can take longer than Playwright's default 5 s to get there.
+const expect = baseExpect.configure({ timeout: 30_000 });
+test.describe.configure({ timeout: 180_000 });
 
 // Predict, then see (issue 13): Space or → before a step that asks opens its question instead of
 // running it; answering (or skipping) runs it, then the verdict and the why show. Answers persist in
@@ -63,7 +68,7 @@ test('a step that asks shows its question before it runs, hides its outcome, run
 
   // The link names this moment: a reload comes back to it, with the answer as given.
   await page.reload();
-  await expect(progress).toHaveText('Step 5 of 7 · done', { timeout: 30_000 });
+  await expect(progress).toHaveText('Step 5 of 7 · done');
   await expect(feedback.getByTestId('question-verdict')).toHaveText(/Not quite: you said The secret/);
 
   // Clearing forgets it: the feedback goes, and going back asks again.
@@ -110,7 +115,7 @@ test('Run freely is never stopped by a question', async ({ page }) => {
 test('a numeric question takes a number, refuses what is not one, and judges within its tolerance', async ({ page }) => {
   await page.goto('/?v=2&preset=two-hosts');
   const progress = page.getByTestId('progress');
-  await expect(progress).toHaveText('Step 1 of 11 · ready', { timeout: 30_000 });
+  await expect(progress).toHaveText('Step 1 of 11 · ready');
   for (let k = 1; k <= 3; k++) {
     await page.keyboard.press('ArrowRight');
     await expect(progress).toHaveText(`Step ${k} of 11 · done`);

@@ -1,5 +1,10 @@
 import AxeBuilder from '@axe-core/playwright';
-import { expect, test, type Page } from '@playwright/test';
+import { expect as baseExpect, test, type Page } from '@playwright/test';
+
+// Each wait is for a state; on a loaded machine the lab's first load (worker, scenario) and a step
+// can take longer than Playwright's default 5 s to get there.
+const expect = baseExpect.configure({ timeout: 30_000 });
+test.describe.configure({ timeout: 180_000 });
 
 // The start screen (issue 13) greets a first-time visitor: these specs start with an empty storage
 // (the others start as returning visitors: playwright.config.ts). Every wait is for a state.
@@ -74,7 +79,7 @@ test('Start the first lesson goes to it and is remembered; H brings the screen b
 
 test('a link that names a lesson never shows it', async ({ page }) => {
   await page.goto('/?v=2&preset=lazy-accept');
-  await expect(page.getByTestId('progress')).toHaveText('Step 1 of 5 · ready', { timeout: 30_000 });
+  await expect(page.getByTestId('progress')).toHaveText('Step 1 of 5 · ready');
   await expect(page.getByRole('dialog')).toHaveCount(0);
   // ...and has not dismissed it either: the lab's own address still greets this first-time visitor.
   await page.goto('/');
