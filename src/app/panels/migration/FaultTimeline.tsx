@@ -16,7 +16,7 @@ const dur = (ns: number) => formatLatencyNs(ns);
  * the postcopy-blocktime capability) and the fault thread's counters.
  */
 /** What catches the destination's faults (PostcopyView.mechanism), named as the UI says it: the proposals marked as such. */
-const MECHANISM: Record<PostcopyView['mechanism'], { label: string; title: string }> = {
+export const MECHANISM: Record<PostcopyView['mechanism'], { label: string; title: string }> = {
   userfaultfd: { label: 'userfaultfd', title: "QEMU's post-copy: the destination's RAM is registered with a userfaultfd in missing mode (upstream)." },
   talk: { label: "a userfault fd on guest_memfd (the talk's proposal, not upstream)", title: 'Private pages: a new fd on the memory backend with the same interface as userfaultfd, as the talk proposed; shared pages: userfaultfd.' },
   'kvm-userfault': { label: 'KVM Userfault (posted, not merged)', title: 'Private pages: KVM_MEM_USERFAULT and its bitmap; a vCPU exits with KVM_EXIT_MEMORY_FAULT and KVM_MEMORY_EXIT_FLAG_USERFAULT. Shared pages: userfaultfd.' },

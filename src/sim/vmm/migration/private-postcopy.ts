@@ -97,6 +97,12 @@ export class PrivatePostcopy {
     return a.gmem!.frameAt(a.index);
   }
 
+  /** The destination's frame behind private page p (-1: its guest_memfd has no page there yet). */
+  dstFrame(p: number): number {
+    const a = pageAt(this.w.dst, p);
+    return a?.gmem ? a.gmem.frameAt(a.index) : -1;
+  }
+
   /** The source's dirty logging must see private writes: the talk's log kept in guest_memfd. */
   startSource(): void {
     // A TD's private writes are caught by the module's write blocks (td-export.ts).
