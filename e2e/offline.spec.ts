@@ -124,8 +124,6 @@ test.describe('updates', () => {
     // A mark that a reload wipes.
     const mark = () => page.evaluate(() => { (window as unknown as { __mark: boolean }).__mark = true; });
     const marked = () => page.evaluate(() => (window as unknown as { __mark?: boolean }).__mark === true);
-    // A returning visitor on this origin too (playwright.config.ts sets it for the main one): no start screen.
-    await page.addInitScript(() => localStorage.setItem('gml.start-screen.seen', '1'));
     await page.goto(`${origin}/`);
     await expect(page.getByTestId('progress')).toHaveText(/Step 1 of/);
     await controlledByServiceWorker(page);
