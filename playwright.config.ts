@@ -23,6 +23,14 @@ export default defineConfig({
   reporter: [['list']],
   use: {
     baseURL: origin,
+    // A returning visitor: the start screen (src/app/start-screen.ts) was dismissed before, so specs
+    // that open '/' find the lab: on the suite's origin and the two beside it that static-host.spec.ts
+    // (port + 1) and offline.spec.ts (port + 2) serve the build from. e2e/start-screen.spec.ts starts
+    // from an empty storage instead.
+    storageState: {
+      cookies: [],
+      origins: [0, 1, 2].map((k) => ({ origin: `http://127.0.0.1:${port + k}`, localStorage: [{ name: 'gml.start-screen.seen', value: '1' }] })),
+    },
     launchOptions: {
       executablePath,
       args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],

@@ -5,6 +5,7 @@ import { LabClientContext } from './client-context';
 import { Banners } from './components/Banners';
 import { Header } from './components/Header';
 import { HelpOverlay } from './components/HelpOverlay';
+import { StartScreenHost } from './components/StartScreenHost';
 import { LessonBar } from './components/LessonBar';
 import { PanelGrid, type PanelDef } from './components/PanelGrid';
 import { LinksBar } from './components/LinksBar';
@@ -146,6 +147,7 @@ function Shell() {
         {view === 'memory' ? <PanelGrid panels={migrates ? MIGRATION_PANELS : PANELS} /> : <LazySurfaceView />}
       </main>
       <HelpOverlay />
+      <StartScreenHost />
     </div>
   );
 }

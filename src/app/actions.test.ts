@@ -2,12 +2,16 @@ import { describe, expect, it } from 'vitest';
 import type { FramePacket } from '../worker/protocol';
 import { ACTIONS, handleKey } from './actions';
 import type { LabClient } from './lab-client';
+import { questionGate } from './predict';
 import { createLabStore } from './store';
 
-/** A packet with what the lesson actions read: playing, the pace, done, at the start. */
-const packet = (o: { playing?: boolean; pace?: 'step' | 'free'; done?: boolean; atStart?: boolean }): FramePacket => ({
+/** A packet with what the lesson actions read: playing, the pace, done, at the start, the steps (the first may ask a question). */
+const packet = (o: { playing?: boolean; pace?: 'step' | 'free'; done?: boolean; atStart?: boolean; ask?: boolean }): FramePacket => ({
   playing: o.playing ?? false, pace: o.pace ?? 'step',
-  frame: { done: o.done ?? false, timeline: { atStart: o.atStart ?? false } },
+  frame: {
+    done: o.done ?? false, timeline: { atStart: o.atStart ?? false }, stepIndex: 0, stepCount: 1, stepProgress: null,
+    steps: [{ do: 'run', note: null, ask: o.ask ? { question: 'Which?', choices: ['a', 'b'], answer: 0, why: 'Because.' } : null }],
+  },
 }) as unknown as FramePacket;
 
 /** A client that records what it was asked. */
@@ -44,6 +48,15 @@ describe('the lesson\'s keys', () => {
     expect(press('ArrowRight', packet({})).calls).toEqual(['playStep']);
     expect(press(' ', packet({ playing: true })).calls).toEqual(['pause']);
     expect(press('ArrowRight', packet({ playing: true, pace: 'free' })).calls).toEqual(['pause']);
+  });
+
+  it('a step that asks a question is not run by Space or →: the question opens; Run freely does not stop at it', () => {
+    questionGate.close();
+    expect(press(' ', packet({ ask: true })).calls).toEqual([]);
+    expect(questionGate.get()).toMatchObject({ step: 0 });
+    expect(press('ArrowRight', packet({ ask: true })).calls).toEqual([]);
+    expect(press('f', packet({ ask: true })).calls).toEqual(['play']);
+    questionGate.close();
   });
 
   it('← goes back a scenario step; F runs freely, goes on freely from a paced step, and pauses a free run', () => {

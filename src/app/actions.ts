@@ -35,6 +35,8 @@ function stepPair(kind: StepKind, key: string, label: string, short: string, bac
 
 import { MIGRATION_ACTIONS } from './migration-actions';
 import { EXPORT_ACTIONS } from './export-actions';
+import { answerBook, askFirst, lessonOf, questionGate } from './predict';
+import { startScreen } from './start-screen';
 
 export const SPEEDS = [1, 10, 100, 1000, 5000, 20000, 100000, 500000];
 
@@ -56,7 +58,12 @@ export const ACTIONS: readonly Action[] = [
   {
     id: 'lesson-next', label: 'Next lesson step', short: 'Next step', shortcut: 'Space / →', group: 'lesson',
     keyTest: (e) => plain(e) && !e.shiftKey && (e.key === ' ' || e.key === 'ArrowRight'),
-    perform: ({ client, store }) => void (store.getState().packet?.playing ? client.pause() : client.playStep()),
+    perform: ({ client, store }) => {
+      const s = store.getState();
+      if (s.packet?.playing) void client.pause();
+      // A step that asks a question runs once it is answered (predict.ts): the question opens instead.
+      else if (!askFirst(s.packet, lessonOf(s))) void client.playStep();
+    },
     enabled: notDone, now: (s) => (s.packet?.playing ? 'Pause' : 'Next lesson step'),
   },
   {
@@ -145,6 +152,21 @@ export const ACTIONS: readonly Action[] = [
   },
   ...MIGRATION_ACTIONS,
   ...EXPORT_ACTIONS,
+  {
+    id: 'clear-answers', label: 'Clear my answers to the lessons\' questions', short: 'Clear my answers', shortcut: '', group: 'help',
+    keyTest: () => false,
+    perform: () => {
+      answerBook.clear();
+      questionGate.close();
+    },
+    enabled: () => answerBook.count() > 0,
+    why: () => (answerBook.count() > 0 ? null : 'No answers are kept'),
+  },
+  {
+    id: 'start-screen', label: 'Start screen: what this lab is, and its lessons', short: 'Lessons', shortcut: 'H', group: 'help', toolbar: true,
+    keyTest: (e) => plain(e) && !e.shiftKey && e.key.toLowerCase() === 'h',
+    perform: () => startScreen.open(),
+  },
   {
     id: 'help', label: 'Keyboard shortcuts', short: '?', shortcut: '?', group: 'help', toolbar: true,
     keyTest: (e) => e.key === '?' || (plain(e) && e.key === 'F1'),

@@ -168,6 +168,9 @@ function fromSchema(r: Rand, schema: unknown, key: string, names: Names, depth =
     case 'object': {
       const out: Record<string, unknown> = {};
       for (const [k, v] of Object.entries(d.shape as Record<string, unknown>)) {
+        // A step's question (ask.ts) is never read by the simulator: generated, it would only get
+        // scenarios refused at load (its own checks are schema.test.ts's).
+        if (k === 'ask') continue;
         const x = fromSchema(r, v, k, names, depth + 1);
         if (x !== undefined) out[k] = x;
       }

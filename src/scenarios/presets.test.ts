@@ -58,6 +58,18 @@ describe.each(Object.keys(PRESETS))('preset %s', (id) => {
     p.steps.forEach((s, i) => expect(s.note, `step ${i} has a note`).toBeTruthy());
   });
 
+  test('asks at least one question before a step (predict, then see), each loaded as valid with its why', () => {
+    const parsed = ScenarioRun.fromJson(HEAVY_PRESETS.has(id) ? withInstructionCap(PRESETS[id], 1) : PRESETS[id]).scenario;
+    const asks = parsed.steps.flatMap((s, i) => (s.ask ? [{ i, ask: s.ask }] : []));
+    expect(asks.length, 'questions').toBeGreaterThan(0);
+    for (const { i, ask } of asks) {
+      expect(ask.question, `step ${i}`).toMatch(/\?|…$/);
+      expect(ask.why.length, `step ${i}'s why`).toBeGreaterThan(40);
+      // The answer is not the question's own words: a choice question has at least two real choices.
+      if (ask.choices) expect(new Set(ask.choices).size, `step ${i}`).toBeGreaterThan(1);
+    }
+  });
+
   test('gives byte-identical reports twice', () => {
     const a = JSON.stringify(runPreset(id).report);
     const b = JSON.stringify(runPreset(id).report);

@@ -17,6 +17,7 @@ import { newMigrationPageView, updateMigrationPageView, type MigrationPageView }
 import type { PostcopySummary } from './vmm/migration/postcopy';
 import { KERNEL_SERVICES } from './guest/kernel/kernel';
 import { ScenarioRun, type MigrationSummary, type StepResult } from './scenario/runner';
+import type { AskT } from './scenario/ask';
 import type { HostNode } from './world/world';
 import { ScenarioError, Step, jsonPath, parseScenario, type ScenarioT, type StepT } from './scenario/schema';
 import { KEYFRAME_BUDGET, Keyframes, measure, type Keyframe, type MeasureCache } from './keyframes';
@@ -120,8 +121,8 @@ export interface LabFrame {
   timeNs: number;
   stepIndex: number;
   stepCount: number;
-  /** The steps' kinds and notes, and what each is about (`show`, for the lab to bring forward). */
-  steps: { do: string; note: string | null; show: StepShowT | null }[];
+  /** Each step's kind, its note, what it is about (`show`, for the lab to bring forward) and the question asked before it runs (predict-then-see). */
+  steps: { do: string; note: string | null; show: StepShowT | null; ask: AskT | null }[];
   done: boolean;
   results: StepResult[];
   /** The newest events only, so a frame's cost does not grow with the trace. */
@@ -1114,7 +1115,7 @@ export class Lab {
       timeNs: r.clock.now,
       stepIndex: r.next,
       stepCount: r.scenario.steps.length,
-      steps: r.scenario.steps.map((s) => ({ do: s.do, note: s.note ?? null, show: s.show ?? null })),
+      steps: r.scenario.steps.map((s) => ({ do: s.do, note: s.note ?? null, show: s.show ?? null, ask: s.ask ?? null })),
       done: r.done,
       results: r.results,
       events,

@@ -3,6 +3,8 @@ import { ACTIONS } from '../actions';
 import { useLabClient } from '../client-context';
 import { lessonPosition, progressText, timeLeftMs, timeLeftText, type LessonPhase, type RateSample } from '../lesson-pace';
 import { useLab, useLabStore } from '../store';
+import { useOpenQuestion } from '../predict';
+import { Question } from './Question';
 import type { StepProgress } from '../../worker/protocol';
 
 const PHASE_TEXT: Record<LessonPhase, string> = {
@@ -24,6 +26,8 @@ export function LessonBar({ aside }: { aside?: ReactNode }) {
   const packet = useLab((s) => s.packet);
   // The explanation shows two lines until opened: at 1280×720 the panels need the height.
   const [open, setOpen] = useState(false);
+  // While a question is open the explanation is shortened: its later lines may give the answer away.
+  const asking = useOpenQuestion() !== null;
   if (!packet) return <section className="lesson" aria-label="Lesson"><p>Loading the lab…</p></section>;
   const frame = packet.frame;
   const at = lessonPosition(packet);
@@ -37,10 +41,11 @@ export function LessonBar({ aside }: { aside?: ReactNode }) {
         <LessonControls />
         <button type="button" className="link" aria-expanded={open} onClick={() => setOpen(!open)}>{open ? 'Hide the explanation' : 'Explanation'}</button>
       </div>
-      {(open || at.phase === 'ready') && <p className={open ? 'explanation' : 'explanation clamped'}>{frame.explanation}</p>}
+      {(open || at.phase === 'ready') && <p className={open && !asking ? 'explanation' : 'explanation clamped'}>{frame.explanation}</p>}
       <p className="narration" role="status" aria-live="polite" data-testid="narration" title={at.note ?? undefined}>
         {at.note ?? <>Space or → runs step 1 and waits at its end; Run freely (F) plays the lesson through.</>}
       </p>
+      <Question />
       <div className="lesson-detail">
         {frame.stepProgress ? (
           <StepProgressBar progress={frame.stepProgress} playing={packet.playing} run={packet.run} />

@@ -148,3 +148,28 @@ describe('version 2: hosts, links, vms[].host', () => {
     expect(issuesOf({ ...v1, vms: [{ ...v1.vms[0], host: 'box' }] })[0]).toMatchObject({ path: '$.vms[0]' });
   });
 });
+
+describe('a step\'s question ("ask")', () => {
+  const choice = { question: 'What will the host read?', choices: ['zeros', 'the secret'], answer: 0, why: 'The frame is private.' };
+  const parsedAsk = (ask: unknown) => parseScenario({ ...(structuredClone(PRESETS['host-reads-secret']) as object), steps: [{ do: 'run', vm: 'ordinary', ask }] }).steps[0].ask;
+
+  test('choices with the right one, or a number with a tolerance and a unit, load as given', () => {
+    expect(parsedAsk(choice)).toEqual(choice);
+    const numeric = { question: 'How many pages?', number: 448, tolerance: 2, unit: 'pages', why: 'The ring holds 512 less 64 reserved.' };
+    expect(parsedAsk(numeric)).toEqual(numeric);
+  });
+
+  test('an answer out of range, a missing answer, both kinds, or neither is refused at its JSON path with a sentence', () => {
+    const at = (ask: Record<string, unknown>) => issuesAfter((s) => { s.steps[1].ask = ask; });
+    expect(at({ ...choice, answer: 2 })).toEqual([{ path: '$.steps[1].ask.answer', message: 'answer 2 is not a choice: there are 2, numbered 0 to 1' }]);
+    expect(at({ ...choice, answer: undefined })).toEqual([{ path: '$.steps[1].ask.answer', message: 'a question with choices needs "answer": the index of the right one, 0 to 1' }]);
+    expect(at({ ...choice, number: 3 })).toEqual([{ path: '$.steps[1].ask.number', message: 'give "choices" with "answer", or "number": not both' }]);
+    expect(at({ question: 'Q?', why: 'W.' })).toEqual([{ path: '$.steps[1].ask.question', message: 'a question needs "choices" (with "answer", the right one\'s index) or "number" (the right value)' }]);
+    expect(at({ question: 'Q?', number: 1, answer: 0, why: 'W.' })[0].path).toBe('$.steps[1].ask.answer');
+    expect(at({ ...choice, choices: ['zeros'], answer: 0 })).toEqual([{ path: '$.steps[1].ask.choices', message: 'a question with choices needs at least 2' }]);
+    expect(at({ ...choice, choices: ['a', 'a'] })).toEqual([{ path: '$.steps[1].ask.choices[1]', message: 'choice 1 repeats "a"' }]);
+    expect(at({ ...choice, why: ' ' })).toEqual([{ path: '$.steps[1].ask.why', message: 'the explanation ("why") must not be empty' }]);
+    expect(at({ ...choice, hint: 'x' })[0].path).toBe('$.steps[1].ask');
+    expect(at({ question: 'Q?', number: 1, tolerance: -1, why: 'W.' })[0].path).toBe('$.steps[1].ask.tolerance');
+  });
+});

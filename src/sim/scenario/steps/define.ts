@@ -10,6 +10,7 @@ import type { VmmVm } from '../../vmm/vmm';
 import type { HostNode, World } from '../../world/world';
 import type { StepResult } from '../report';
 import { StepShow } from './show';
+import { Ask } from '../ask';
 
 /** Who a step speaks as: QEMU, a selftest calling KVM, the privileged host, or the world (links, time). */
 export type StepLevel = 'vmm' | 'kvm' | 'host' | 'world';
@@ -79,21 +80,27 @@ export interface StepDoc {
 export interface StepDef<K extends string = string, S extends z.ZodObject = z.ZodObject> {
   readonly kind: K;
   readonly level: StepLevel;
-  /** The step's object schema: `do` (this kind), an optional `note` and `show`, and the step's own fields. */
+  /** The step's object schema: `do` (this kind), an optional `note`, `show` and `ask`, and the step's own fields. */
   readonly schema: S;
   readonly doc: StepDoc;
   exec(ctx: StepContext, step: z.output<S>, i: number): StepOutcome;
 }
 
-/** Declare a step kind; the schema gets `do`, `note` and `show` and refuses unknown fields. */
+/**
+ * The fields every step has: `do`, the lecturer's `note`, what the step is about (`show`, show.ts:
+ * for the lab only, brought forward when the lesson reaches it) and the question asked before it
+ * runs (`ask`, ask.ts).
+ */
+type CommonShape<K extends string> = { do: z.ZodLiteral<K>; note: z.ZodOptional<z.ZodString>; show: z.ZodOptional<typeof StepShow>; ask: z.ZodOptional<typeof Ask> };
+
+/** Declare a step kind; the schema gets `do`, `note`, `show` and `ask` and refuses unknown fields. */
 export function defineStep<K extends string, T extends z.ZodRawShape>(
   kind: K,
   level: StepLevel,
   shape: T,
   doc: StepDoc,
-  exec: (ctx: StepContext, step: z.output<z.ZodObject<{ do: z.ZodLiteral<K>; note: z.ZodOptional<z.ZodString>; show: z.ZodOptional<typeof StepShow> } & T, z.core.$strict>>, i: number) => StepOutcome,
-): StepDef<K, z.ZodObject<{ do: z.ZodLiteral<K>; note: z.ZodOptional<z.ZodString>; show: z.ZodOptional<typeof StepShow> } & T, z.core.$strict>> {
-  // `show` (show.ts) is for the lab only: what the step is about, brought forward when the lesson reaches it.
-  const schema = z.strictObject({ do: z.literal(kind), note: z.string().optional(), show: StepShow.optional(), ...shape }).describe(doc.summary);
-  return { kind, level, schema, doc, exec } as StepDef<K, z.ZodObject<{ do: z.ZodLiteral<K>; note: z.ZodOptional<z.ZodString>; show: z.ZodOptional<typeof StepShow> } & T, z.core.$strict>>;
+  exec: (ctx: StepContext, step: z.output<z.ZodObject<CommonShape<K> & T, z.core.$strict>>, i: number) => StepOutcome,
+): StepDef<K, z.ZodObject<CommonShape<K> & T, z.core.$strict>> {
+  const schema = z.strictObject({ do: z.literal(kind), note: z.string().optional(), show: StepShow.optional(), ask: Ask.optional(), ...shape }).describe(doc.summary);
+  return { kind, level, schema, doc, exec } as StepDef<K, z.ZodObject<CommonShape<K> & T, z.core.$strict>>;
 }

@@ -52,7 +52,7 @@ export function stepTable(level: StepLevel): string {
   const rows = STEPS.filter((d) => d.level === level).map((d) => {
     const shape = d.schema.shape as Record<string, z.ZodType>;
     const fields = Object.entries(shape)
-      .filter(([k]) => k !== 'do' && k !== 'note' && k !== 'show')
+      .filter(([k]) => k !== 'do' && k !== 'note' && k !== 'show' && k !== 'ask')
       .map(([k, f]) => {
         const use = fieldUse(f);
         return use === 'required' ? `\`${k}\`` : `\`${k}\` (${use})`;
