@@ -128,7 +128,7 @@ const replay = `npm run fuzz -- ${only ? `--targets=${only.join(',')} ` : ''}${r
 process.stdout.write(`\nstructure-aware fuzzers: ${inputs} inputs per target, seed ${seed} (${replay} replays it)\n${HEADER}\n`);
 let failed = 0;
 for (const t of targets) {
-  const f = fuzz(t, inputs, seed, { hangMs: 10_000, heapBytes: 1 << 30 });
+  const f = fuzz(t, inputs, seed, { hangMs: 10_000, heapBytes: 1 << 30 }, (p) => process.stderr.write(`  so far: ${row(p)}\n`));
   process.stdout.write(`${row(f)}\n`);
   f.failures.forEach((x, k) => {
     mkdirSync(out, { recursive: true });

@@ -622,8 +622,8 @@ function shrink<T>(t: Target<T>, input: T, outcome: Outcome, limits: Limits, bud
   return { input: best, detail };
 }
 
-/** Run `n` inputs of a target from `seed`; count the outcomes; shrink one reproducer per kind of failure and detail. */
-export function fuzz<T>(t: Target<T>, n: number, seed: number, limits: Limits): FuzzReport {
+/** Run `n` inputs of a target from `seed`; count the outcomes (`progress` hears them every 5,000); shrink one reproducer per kind of failure and detail. */
+export function fuzz<T>(t: Target<T>, n: number, seed: number, limits: Limits, progress?: (f: FuzzReport) => void): FuzzReport {
   const r = new Rand(seed);
   const counts = Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number>;
   const found = new Map<string, { outcome: Outcome; input: T }>();
@@ -633,6 +633,8 @@ export function fuzz<T>(t: Target<T>, n: number, seed: number, limits: Limits): 
     const input = t.gen(r);
     const res = t.run(input, limits);
     counts[res.outcome]++;
+    // A long run says how far it is (and what it found so far) every 5,000 inputs.
+    if (progress && (i + 1) % 5000 === 0 && i + 1 < n) progress({ target: t.name, tried: i + 1, counts: { ...counts }, failures: [], ms: performance.now() - t0 });
     if (FAILURES.includes(res.outcome)) {
       const key = `${res.outcome}: ${(res.detail ?? '').replace(/\d+/g, 'N').slice(0, 120)}`;
       const prev = found.get(key);
