@@ -66,7 +66,7 @@ test('postcopy-faults: Start post-copy, then the fault timeline and the post-cop
   await expect(pc.getByTestId('postcopy-times')).toContainText(/postcopy-blocktime\s*[\d,]+ ms/);
   expect(Number((await pc.getByTestId('pc-faults').textContent())!.replace(/,/g, ''))).toBeGreaterThan(10);
   // The earlier migration (without postcopy-preempt) keeps its post-copy figures in its line.
-  await expect(panel.getByTestId('postcopy-summary')).toHaveText(/post-copy: [\d,]+ faults, [\d,]+ requests, postcopy-blocktime [\d,]+ ms, postcopy-latency/);
+  await expect(panel.getByTestId('postcopy-summary')).toHaveText(/post-copy, faults caught by userfaultfd: [\d,]+ faults, [\d,]+ requests, postcopy-blocktime [\d,]+ ms, postcopy-latency/);
   // query-migrate explains post-copy's field on hover.
   await expect(panel.getByRole('row', { name: /ram\.postcopy-requests/ }).first()).toHaveAttribute('title', /MIG_RP_MSG_REQ_PAGES/);
 

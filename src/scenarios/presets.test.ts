@@ -580,15 +580,15 @@ describe('preset postcopy-private-memory', () => {
   });
 
   test('upstream fails in setup, saying why post-copy would not help', () => {
-    expect(value(step(report, 10, 'run_until'))).toMatchObject({ status: 'failed', reached: true });
-    const q = value(step(report, 11, 'query_migrate'));
+    expect(value(step(report, 12, 'run_until'))).toMatchObject({ status: 'failed', reached: true });
+    const q = value(step(report, 13, 'query_migrate'));
     expect(q.status).toBe('failed');
     const end = report.events.find((e) => e.name === 'migrate_set_state' && e.args.to === 'failed' && e.vm === 'upstream');
     expect(end?.text).toContain('userfaultfd');
   });
 
   test("the talk's backend fd and KVM Userfault both complete, every private page arriving once as the source had it", () => {
-    for (const i of [15, 16]) expect(value(step(report, i, 'run_until'))).toMatchObject({ status: 'completed', reached: true });
+    for (const i of [18, 19]) expect(value(step(report, i, 'run_until'))).toMatchObject({ status: 'completed', reached: true });
     for (const vm of ['talk', 'kvm-uf']) {
       const m = report.summary.migrations!.find((x) => x.vm === vm)!;
       expect(m.postcopy!.received).toBe(m.postcopy!.npages);
@@ -599,6 +599,22 @@ describe('preset postcopy-private-memory', () => {
     const n = names(report.events);
     for (const x of ['gmem_userfault_register', 'read(gmem userfault fd)', 'kvm_userfault_enable', 'kvm_userfault_exit', 'KVM_EXIT_MEMORY_FAULT', 'private_dirty_log'])
       expect(n).toContain(x);
-    expect((value(step(report, 17, 'query_migrate'))['postcopy-latency'] as number)).toBeGreaterThan(0);
+    expect((value(step(report, 21, 'query_migrate'))['postcopy-latency'] as number)).toBeGreaterThan(0);
+  });
+
+  test("the TD: exported pages written since go again in the blackout, the rest is imported out of order after TDH.IMPORT.COMMIT", () => {
+    expect(value(step(report, 20, 'run_until'))).toMatchObject({ status: 'completed', reached: true });
+    const m = report.summary.migrations!.find((x) => x.vm === 'td')!;
+    expect(m.postcopy!.received).toBe(m.postcopy!.npages);
+    expect(m.postcopy!.counts.differentOnArrival).toBe(0);
+    expect(m.postcopy!.counts.faults).toBeGreaterThan(0);
+    expect(m.info.ram!.duplicate).toBe(0);
+    const td = report.events.filter((e) => e.vm === 'td@dst').map((e) => e.name);
+    const commit = td.indexOf('TDH.IMPORT.COMMIT');
+    expect(commit).toBeGreaterThan(0);
+    expect(td.indexOf('TDH.IMPORT.END')).toBeGreaterThan(commit);
+    expect(td).not.toContain('TDH.MEM.PAGE.REMOVE');
+    expect(names(report.events)).toContain('tdx_mig_postcopy_blackout');
+    expect((value(step(report, 23, 'query_migrate'))['postcopy-latency'] as number)).toBeGreaterThan(1_000_000);
   });
 });

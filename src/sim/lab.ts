@@ -190,9 +190,10 @@ export interface PostcopyView extends PostcopySummary {
   /**
    * What catches the destination's faults on private memory: 'userfaultfd' (an ordinary VM: every
    * page is mapped), 'talk' (the talk's userfault fd on guest_memfd, a proposal), 'kvm-userfault'
-   * (KVM Userfault, a posted series, not merged); shared pages always go through userfaultfd.
+   * (KVM Userfault, a posted series, not merged), 'tdx-module' (a TD: KVM Userfault stops the vCPU,
+   * the TDX module imports the page out of order; not upstream); shared pages always go through userfaultfd.
    */
-  mechanism: 'userfaultfd' | 'talk' | 'kvm-userfault';
+  mechanism: 'userfaultfd' | 'talk' | 'kvm-userfault' | 'tdx-module';
   /** The faults carried (parallel arrays), and the number of the first (older ones are left out). */
   faults: { vcpu: number[]; page: number[]; start: number[]; end: number[]; how: number[] };
   faultsFrom: number;
@@ -1179,7 +1180,7 @@ export class Lab {
     return {
       ...m.postcopySummary(this.run.clock.now), startNs: m.pc.startNs, runNs: inc.runNs,
       preempt: m.capabilities['postcopy-preempt'], blocktime: m.capabilities['postcopy-blocktime'], nvcpus: m.vmms.dst.nvcpus,
-      mechanism: m.priv && m.priv.design !== 'upstream' ? m.priv.design : 'userfaultfd',
+      mechanism: m.priv?.viaTdxModule ? 'tdx-module' : m.priv && m.priv.design !== 'upstream' ? m.priv.design : 'userfaultfd',
       faults: { vcpu: l.vcpu.slice(k), page: l.page.slice(k), start: l.start.slice(k), end: l.end.slice(k), how: l.how.slice(k) },
       faultsFrom: l.dropped + k, faultCount: l.dropped + l.vcpu.length,
       blockedSince: [...inc.blockedSince], blockedPage: [...inc.blockedPage],

@@ -522,13 +522,16 @@ const postcopyExactlyOnce: Invariant = {
     fc.integer({ min: 1, max: 2 }),
     fc.integer({ min: 0, max: 200 }),
     fc.option(fc.tuple(fc.integer({ min: 1, max: 150 }), fc.integer({ min: 1, max: 100 })), { nil: undefined }),
-    (pattern, rate, bandwidth, latency, preempt, vcpus, switchMs, cut) => {
+    // An ordinary VM, or a TD through the TDX module's out-of-order phase (KVM Userfault on dst).
+    fc.constantFrom('default' as const, 'default' as const, 'tdx' as const),
+    (pattern, rate, bandwidth, latency, preempt, vcpus, switchMs, cut, kind) => {
+      const td = kind === 'tdx';
       const t0 = 20;
       const sw = t0 + switchMs;
       const steps: Record<string, unknown>[] = [
         { do: 'cont', vm: 'g' },
         { do: 'run_until', time: `${t0}ms` },
-        { do: 'migrate', vm: 'g', to: 'dst', link: 'wan', capabilities: ['postcopy-ram', 'postcopy-blocktime', ...(preempt ? ['postcopy-preempt'] : [])] },
+        { do: 'migrate', vm: 'g', to: 'dst', link: 'wan', capabilities: ['postcopy-ram', 'postcopy-blocktime', ...(preempt ? ['postcopy-preempt'] : [])], ...(td ? { td_design: 'tdx-module' } : {}) },
         ...(switchMs ? [{ do: 'run_until', time: `${sw}ms` }] : []),
         { do: 'migrate_start_postcopy', vm: 'g' },
         { do: 'run_until', vm: 'g', status: ['postcopy-active', 'completed'], time: '30s' },
@@ -541,9 +544,11 @@ const postcopyExactlyOnce: Invariant = {
       steps.push({ do: 'run_until', vm: 'g', status: 'completed', time: '60s' });
       const run = ScenarioRun.fromJson({
         version: 2, title: 'post-copy property', seed: 7,
-        hosts: [{ name: 'src', memory: '128M' }, { name: 'dst', memory: '128M' }],
+        hosts: [{ name: 'src', memory: '128M' }, { name: 'dst', memory: '128M', ...(td ? { kernel_series: ['kvm-userfault'] } : {}) }],
         links: [{ name: 'wan', from: 'src', to: 'dst', bandwidth, latency }],
-        vms: [{ name: 'g', host: 'src', type: 'default', memory: '16M', vcpus, workload: { rate, pattern, working_set: '6M', cpu_bound: true } }],
+        vms: [td
+          ? { name: 'g', host: 'src', type: 'tdx', memory: '16M', vcpus, tdx: { firmware_accept: '2M' }, workload: { rate, pattern, base: '4M', working_set: '6M', cpu_bound: true } }
+          : { name: 'g', host: 'src', type: 'default', memory: '16M', vcpus, workload: { rate, pattern, working_set: '6M', cpu_bound: true } }],
         steps,
       });
       run.runAll();
@@ -561,6 +566,13 @@ const postcopyExactlyOnce: Invariant = {
         return;
       }
       count(tally, cut ? 'post-copy with a link cut and a recovery' : 'post-copy');
+      if (td) {
+        count(tally, 'a TD through the TDX module');
+        const dtd = m.vmms.dst.vm.td!;
+        check(dtd.mig.phase === 'imported', () => `the destination TD's import is ${dtd.mig.phase}, not ended (TDH.IMPORT.END)`);
+        check((dtd.mig.duplicates ?? 0) === 0, () => `the destination's module dropped ${dtd.mig.duplicates} import(s) of pages it had`);
+        check(m.stats.duplicate === 0, () => `${m.stats.duplicate} page(s) of a TD went as zero pages: the host cannot see a TD's zeros`);
+      }
       const c = inc.counts;
       if (c.faults > 0) count(tally, 'a vCPU faulted');
       if (c.reRequested > 0) count(tally, 'a page was asked for again after the recovery');

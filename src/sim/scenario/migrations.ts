@@ -47,6 +47,11 @@ export function prepareMigrations(run: { readonly scenario: ScenarioT; readonly 
       issues.push({ path: at('.to'), message: `no host named "${st.to}" (hosts: ${world.hosts.map((h) => `"${h.name}"`).join(', ')})` });
       return;
     }
+    const postcopy = (caps.get(st.vm)?.['postcopy-ram'] ?? false) || (st.capabilities ?? []).includes('postcopy-ram');
+    if (postcopy && src.desc.kind === 'tdx' && design === 'talk')
+      issues.push({ path: at('.capabilities'), message: `post-copy of TD "${st.vm}" is simulated with the TDX module's out-of-order import (td_design "tdx-module"); the talk did not say how a TD's private pages would reach the destination after it starts running: use "tdx-module", or drop postcopy-ram` });
+    if (postcopy && src.desc.kind === 'tdx' && design === 'tdx-module' && !node.kvm.userfaultSeries)
+      issues.push({ path: at('.td_design'), message: `post-copy of TD "${st.vm}": the lab stops a TD vCPU on a private page not yet imported with KVM Userfault (a posted series, not merged), which host "${st.to}" lacks: give it kernel_series: ["kvm-userfault"], or drop postcopy-ram` });
     if (design === 'kvm-userfault' && !node.kvm.userfaultSeries)
       issues.push({ path: at('.td_design'), message: `"kvm-userfault" needs the KVM Userfault series (not merged) on the destination: give host "${st.to}" kernel_series: ["kvm-userfault"]` });
     if (node === from) issues.push({ path: at('.to'), message: `VM "${st.vm}" already runs on host "${st.to}": migrate it to another host` });

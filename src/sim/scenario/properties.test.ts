@@ -29,7 +29,7 @@ const MUST_COVER: Record<string, (t: Tally) => void> = {
   },
   determinism: (t) => expect(t.get('ran')).toBeGreaterThan(0),
   'postcopy-exactly-once': (t) => {
-    for (const k of ['post-copy', 'post-copy with a link cut and a recovery', 'a vCPU faulted']) expect(t.get(k), k).toBeGreaterThan(0);
+    for (const k of ['post-copy', 'post-copy with a link cut and a recovery', 'a vCPU faulted', 'a TD through the TDX module']) expect(t.get(k), k).toBeGreaterThan(0);
   },
 };
 

@@ -24,8 +24,14 @@
  * key, the GPA and the page's content token (what the host sees is opaque; the lab does not
  * encrypt), the MAC likewise; the destination copies the page's stored bytes and token from the
  * source frame as the lab's migration does for every page (the bytes are what the ciphertext
- * decrypts to). Out-of-order (post-copy-like) import after the commit is not simulated: every page
- * is imported in order before TDH.IMPORT.COMMIT.
+ * decrypts to).
+ *
+ * The out-of-order phase (post-copy): after the start token the source TD is paused for good, so a
+ * page not exported yet can go in any order without a write block; TDH.IMPORT.COMMIT may then let
+ * the destination TD run while such pages still arrive (TDH.IMPORT.MEM after the commit), and
+ * TDH.IMPORT.END closes the import. A page imported twice out of order keeps its first import (the
+ * source is paused, so the second is the same version). The module's rules for it are from the TD
+ * Migration specification; Intel's QEMU tree has no TD post-copy (docs/abi-sources.md).
  */
 import { Cost } from '../core/clock';
 import { eventKind } from '../core/trace';
@@ -182,9 +188,11 @@ export function exportUnblockw(m: TdxModule, td: Td, gfn: number, vcpu: number):
  */
 export function exportMem(m: TdxModule, td: Td, gfns: readonly number[]): { status: bigint; bundle?: MigBundle } {
   if (gfns.length > MIG_LIST_MAX) return { status: abi.TDX_OPERAND_INVALID };
-  if (td.mig.phase !== 'export-in-order' && td.mig.phase !== 'export-paused') return { status: abi.TDX_OP_STATE_INCORRECT };
-  if (td.mig.needTrack) return { status: abi.TDX_TLB_TRACKING_NOT_DONE };
-  for (const g of gfns) if (!isWriteBlocked(td, g)) return { status: abi.TDX_NOT_WRITE_BLOCKED };
+  const ooo = td.mig.phase === 'export-out-of-order';
+  if (td.mig.phase !== 'export-in-order' && td.mig.phase !== 'export-paused' && !ooo) return { status: abi.TDX_OP_STATE_INCORRECT };
+  // Out of order the TD is paused for good: no write can slip past the export, so no write block is needed.
+  if (!ooo && td.mig.needTrack) return { status: abi.TDX_TLB_TRACKING_NOT_DONE };
+  for (const g of gfns) if (ooo ? !present(td, g) : !isWriteBlocked(td, g)) return { status: ooo ? abi.TDX_EPT_ENTRY_STATE_INCORRECT : abi.TDX_NOT_WRITE_BLOCKED };
   const b: MigBundle = { epoch: td.mig.epoch, gfns: [...gfns], frames: [], macs: [], tokens: [], bytes: MBMD_BYTES };
   let full = 0;
   for (const g of gfns) {
@@ -211,8 +219,8 @@ export function exportMem(m: TdxModule, td: Td, gfns: readonly number[]): { stat
   if (gfns.length) {
     const g0 = gfns[0];
     const c0 = b.frames[0] >= 0 ? [...sealedBytes(td.mig.key, g0, b.tokens[0], 0, 8)].map((x) => x.toString(16).padStart(2, '0')).join(' ') : '';
-    seam(m, td, 'TDH.EXPORT.MEM', { pages: gfns.length, encrypted: full, state_only: gfns.length - full, epoch: b.epoch, bytes: b.bytes, first: hex(g0 * PAGE_SIZE), mac0: b.macs[0] },
-      `The module exports ${gfns.length} page(s) as one bundle of epoch ${b.epoch}: a ${MBMD_BYTES}-byte MBMD, then ${full} encrypted 4 KiB page(s) each with a ${PAGE_MAC_BYTES}-byte MAC and an ${GPA_ENTRY_BYTES}-byte GPA entry${gfns.length - full ? `, and ${gfns.length - full} never-accepted (PENDING) page(s) as their GPA entry only` : ''}. The host sees only ciphertext${c0 ? ` (${hex(g0 * PAGE_SIZE)} begins ${c0} …)` : ''}: it cannot tell a page of zeros from any other, so nothing is skipped or compressed.`,
+    seam(m, td, 'TDH.EXPORT.MEM', { pages: gfns.length, encrypted: full, state_only: gfns.length - full, epoch: ooo ? 'out-of-order' : b.epoch, bytes: b.bytes, first: hex(g0 * PAGE_SIZE), mac0: b.macs[0] },
+      `The module exports ${gfns.length} page(s) as one bundle ${ooo ? 'of the out-of-order phase (the TD is paused, so no write block is needed and the destination may import it in any order)' : `of epoch ${b.epoch}`}: a ${MBMD_BYTES}-byte MBMD, then ${full} encrypted 4 KiB page(s) each with a ${PAGE_MAC_BYTES}-byte MAC and an ${GPA_ENTRY_BYTES}-byte GPA entry${gfns.length - full ? `, and ${gfns.length - full} never-accepted (PENDING) page(s) as their GPA entry only` : ''}. The host sees only ciphertext${c0 ? ` (${hex(g0 * PAGE_SIZE)} begins ${c0} …)` : ''}: it cannot tell a page of zeros from any other, so nothing is skipped or compressed.`,
       [Math.min(...gfns), Math.max(...gfns) - Math.min(...gfns) + 1]);
   }
   return { status: abi.TDX_SUCCESS, bundle: b };
@@ -272,14 +280,21 @@ export function importAbort(m: TdxModule, td: Td): bigint {
  * guest_memfd page KVM gives for the GFN.
  */
 export function importMem(m: TdxModule, td: Td, b: MigBundle, src: HostMemory, frameFor: (gfn: number) => number): bigint {
-  if (td.mig.phase !== 'import-in-order') return abi.TDX_OP_STATE_INCORRECT;
+  const ooo = td.mig.phase === 'import-out-of-order';
+  if (td.mig.phase !== 'import-in-order' && !ooo) return abi.TDX_OP_STATE_INCORRECT;
   const mem = m.host.memory;
+  let dropped = 0;
   for (let i = 0; i < b.gfns.length; i++) {
     const g = b.gfns[i];
     const f = b.frames[i];
     if (f >= 0 && pageMac(td.mig.key, g, src.pageToken(f)) !== b.macs[i]) return abi.TDX_INVALID_PAGE_MAC;
     const old = td.sept.get(g);
     const was = septState(old);
+    // Out of order, a page already imported stays: the TD may have written it since.
+    if (ooo && was !== Sept.FREE) {
+      dropped++;
+      continue;
+    }
     const frame = was === Sept.FREE ? frameFor(g) : septFrame(old);
     if (was === Sept.FREE) m.ensureSeptPages(td, g);
     mem.hkid[frame] = td.hkid;
@@ -292,10 +307,11 @@ export function importMem(m: TdxModule, td: Td, b: MigBundle, src: HostMemory, f
     if (now === Sept.MAPPED) td.mappedPages++;
     else td.pendingPages++;
   }
-  td.mig.pages += b.gfns.length;
+  td.mig.pages += b.gfns.length - dropped;
+  if (dropped) td.mig.duplicates = (td.mig.duplicates ?? 0) + dropped;
   if (b.gfns.length)
-    seam(m, td, 'TDH.IMPORT.MEM', { pages: b.gfns.length, epoch: b.epoch, first: hex(b.gfns[0] * PAGE_SIZE) },
-      `The destination's module checks the MAC of each of the ${b.gfns.length} page(s) of the bundle, decrypts them with the migration key, re-encrypts them with this TD's key and maps them in its Secure EPT.`,
+    seam(m, td, 'TDH.IMPORT.MEM', { pages: b.gfns.length, epoch: ooo ? 'out-of-order' : b.epoch, first: hex(b.gfns[0] * PAGE_SIZE), ...(dropped ? { dropped } : {}) },
+      `The destination's module checks the MAC of each of the ${b.gfns.length} page(s) of the bundle, decrypts them with the migration key, re-encrypts them with this TD's key and maps them in its Secure EPT${ooo ? ` while the TD runs (out of order, after the commit)${dropped ? `; ${dropped} page(s) already here are dropped, the first import stands` : ''}` : ''}.`,
       [Math.min(...b.gfns), Math.max(...b.gfns) - Math.min(...b.gfns) + 1]);
   return abi.TDX_SUCCESS;
 }
@@ -308,13 +324,26 @@ export function importTrack(m: TdxModule, td: Td, epoch: number): bigint {
   return abi.TDX_SUCCESS;
 }
 
-/** TDH.IMPORT.COMMIT: the start token has arrived; the TD may run on the destination. */
-export function importCommit(m: TdxModule, td: Td): bigint {
+/**
+ * TDH.IMPORT.COMMIT: the start token has arrived; the TD may run on the destination. With
+ * `outOfOrder` pages are still to come (post-copy): the import stays open (TDH.IMPORT.MEM goes on
+ * while the TD runs) until TDH.IMPORT.END.
+ */
+export function importCommit(m: TdxModule, td: Td, outOfOrder = false): bigint {
   if (td.mig.phase !== 'import-in-order') return abi.TDX_OP_STATE_INCORRECT;
-  td.mig.phase = 'imported';
+  td.mig.phase = outOfOrder ? 'import-out-of-order' : 'imported';
   td.lifecycle = 'runnable';
-  seam(m, td, 'TDH.IMPORT.COMMIT', { pages: td.mig.pages, mapped: td.mappedPages, pending: td.pendingPages },
-    `The destination's module commits the import (${td.mig.pages} page version(s) received, ${td.mappedPages} mapped, ${td.pendingPages} still PENDING): the TD may run here, and the source can no longer go back.`);
+  seam(m, td, 'TDH.IMPORT.COMMIT', { pages: td.mig.pages, mapped: td.mappedPages, pending: td.pendingPages, out_of_order: outOfOrder ? 1 : 0 },
+    `The destination's module commits the import (${td.mig.pages} page version(s) received, ${td.mappedPages} mapped, ${td.pendingPages} still PENDING): the TD may run here, and the source can no longer go back.${outOfOrder ? ' The rest of its private pages will come out of order while it runs (post-copy): until TDH.IMPORT.END the module still imports them.' : ''}`);
+  return abi.TDX_SUCCESS;
+}
+
+/** TDH.IMPORT.END: the out-of-order import is over; no page can be imported any more and no abort is possible. */
+export function importEnd(m: TdxModule, td: Td): bigint {
+  if (td.mig.phase !== 'import-out-of-order') return abi.TDX_OP_STATE_INCORRECT;
+  td.mig.phase = 'imported';
+  seam(m, td, 'TDH.IMPORT.END', { pages: td.mig.pages, mapped: td.mappedPages, dropped: td.mig.duplicates ?? 0 },
+    `The destination's module ends the import: every private page has come (${td.mig.pages} page version(s) in all, ${td.mig.duplicates ?? 0} duplicate(s) dropped). From now on the TD's memory is only here.`);
   return abi.TDX_SUCCESS;
 }
 

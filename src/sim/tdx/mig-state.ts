@@ -14,7 +14,13 @@ export const Mig = {
 } as const;
 export const MIG_STATE_NAMES = ['MAPPED', 'BLOCKEDW', 'EXPORTED_BLOCKEDW', 'EXPORTED_DIRTY', 'EXPORTED_DIRTY_BLOCKEDW'] as const;
 
-export type TdMigPhase = 'none' | 'export-in-order' | 'export-paused' | 'export-out-of-order' | 'import-in-order' | 'imported';
+/**
+ * A TD's migration phase. The source: in order (epochs), paused (the blackout), out of order (after
+ * the start token: pages not yet exported may go in any order). The destination: in order, then
+ * out of order once TDH.IMPORT.COMMIT let the TD run while pages still arrive (post-copy), then
+ * imported (TDH.IMPORT.END, or a commit with nothing left to import).
+ */
+export type TdMigPhase = 'none' | 'export-in-order' | 'export-paused' | 'export-out-of-order' | 'import-in-order' | 'import-out-of-order' | 'imported';
 
 /** A TD's migration state in the module (plain data: it saves with the TD). */
 export interface TdMigState {
@@ -29,6 +35,8 @@ export interface TdMigState {
   key: number;
   /** Pages exported or imported in this session. */
   pages: number;
+  /** Out-of-order imports dropped because the page was already there (the module keeps the first). */
+  duplicates?: number;
 }
 
 export const noMigration = (): TdMigState => ({ phase: 'none', epoch: 0, dirtyCount: 0, needTrack: false, key: 0, pages: 0 });

@@ -16,10 +16,11 @@ const dur = (ns: number) => formatLatencyNs(ns);
  * the postcopy-blocktime capability) and the fault thread's counters.
  */
 /** What catches the destination's faults (PostcopyView.mechanism), named as the UI says it: the proposals marked as such. */
-const MECHANISM: Record<'userfaultfd' | 'talk' | 'kvm-userfault', { label: string; title: string }> = {
+export const MECHANISM: Record<PostcopyView['mechanism'], { label: string; title: string }> = {
   userfaultfd: { label: 'userfaultfd', title: "QEMU's post-copy: the destination's RAM is registered with a userfaultfd in missing mode (upstream)." },
   talk: { label: "a userfault fd on guest_memfd (the talk's proposal, not upstream)", title: 'Private pages: a new fd on the memory backend with the same interface as userfaultfd, as the talk proposed; shared pages: userfaultfd.' },
   'kvm-userfault': { label: 'KVM Userfault (posted, not merged)', title: 'Private pages: KVM_MEM_USERFAULT and its bitmap; a vCPU exits with KVM_EXIT_MEMORY_FAULT and KVM_MEMORY_EXIT_FLAG_USERFAULT. Shared pages: userfaultfd.' },
+  'tdx-module': { label: "KVM Userfault, pages imported by the TDX module out of order (neither upstream)", title: "A TD: after TDH.IMPORT.COMMIT the TD runs while the pages never exported come out of order (TDH.IMPORT.MEM); a vCPU touching one exits through KVM Userfault (posted, not merged) and waits for the import. The TDX module's TD migration is in Intel's trees; Intel's QEMU has no TD post-copy. Shared pages: userfaultfd." },
 };
 
 export function PostcopySection({ pc, now, theme, width }: { pc: PostcopyView; now: number; theme: PaletteTheme; width?: number }) {

@@ -5,7 +5,7 @@ import { exportChartPng, exportChartSvg, offerChart, slug, type ChartSource } fr
 import { MIGRATION_ACTIONS } from '../../migration-actions';
 import { useLabClient } from '../../client-context';
 import { useLab, useLabStore } from '../../store';
-import { PostcopySection } from './FaultTimeline';
+import { MECHANISM, PostcopySection } from './FaultTimeline';
 import { formatBlocktimeMs, formatLatencyNs } from './fault-timeline';
 import { MigrationMaps } from './MigrationMaps';
 import { QueryMigrateTable } from './QueryMigrateTable';
@@ -140,7 +140,7 @@ function withCurrent(m: MigrationView): RoundView[] {
 function postcopyFacts(pc: NonNullable<MigrationView['postcopy']>): string {
   const d = pc.destination;
   const times = pc.blocktime ? `, postcopy-blocktime ${formatBlocktimeMs(d['postcopy-blocktime'])}, postcopy-latency ${formatLatencyNs(d['postcopy-latency'])}` : '';
-  return `; post-copy${pc.preempt ? ' with postcopy-preempt' : ''}: ${pc.faultCount.toLocaleString('en')} faults, ${(pc.counts.requests ?? 0).toLocaleString('en')} requests${times}`;
+  return `; post-copy${pc.preempt ? ' with postcopy-preempt' : ''}, faults caught by ${MECHANISM[pc.mechanism].label}: ${pc.faultCount.toLocaleString('en')} faults, ${(pc.counts.requests ?? 0).toLocaleString('en')} requests${times}`;
 }
 
 /** An earlier migration, in one line: its card's heading and what it sent. */

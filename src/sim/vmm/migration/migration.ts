@@ -38,6 +38,7 @@ import type { VmmVm } from '../vmm';
 import { KvmDirtyBitmap, KvmDirtyRing, type DirtyPageSource } from './dirty-source';
 import { CAPABILITY_NAMES, DEFAULT_CAPABILITIES, DEFAULT_PARAMETERS, type MigrationCapabilities, type MigrationParameters } from './params';
 import { loadVmState, saveVmState, streamSize } from './vmstate';
+import { GPA_ENTRY_BYTES } from '../../tdx/export';
 import { TdMigrationPath, type TdDesign } from './td-export';
 import { migrationDirtyLimitGuest } from '../dirtylimit';
 import { PostcopyIncoming, REQ_PAGES_BYTES, type PostcopySummary } from './postcopy';
@@ -263,7 +264,10 @@ export class MigrationThread implements Actor {
     this.stats.expectedDowntime = this.parameters['downtime-limit'];
     this.incoming = new PostcopyIncoming(w.dst);
     const d = setup.tdDesign;
-    this.priv = w.src.desc.kind === 'sw-protected' && (d === 'upstream' || d === 'talk' || d === 'kvm-userfault') ? new PrivatePostcopy(w, this.incoming, d) : null;
+    // A TD's post-copy (the TDX module's out-of-order phase): KVM Userfault catches the destination's touch of a page not yet imported.
+    const tdPostcopy = this.td && d === 'tdx-module' && this.capabilities['postcopy-ram'];
+    this.priv = w.src.desc.kind === 'sw-protected' && (d === 'upstream' || d === 'talk' || d === 'kvm-userfault') ? new PrivatePostcopy(w, this.incoming, d)
+      : tdPostcopy ? new PrivatePostcopy(w, this.incoming, 'kvm-userfault', this.td) : null;
   }
 
   /** The source and destination VMMs (for tests and the report). */
@@ -332,6 +336,7 @@ export class MigrationThread implements Actor {
   private setup(now: number): void {
     try {
       this.td?.start();
+      if (this.priv?.viaTdxModule) this.priv.prepareTd();
       this.priv?.startSource();
       this.dirty.start();
     } catch (e) {
@@ -499,6 +504,12 @@ export class MigrationThread implements Actor {
     this.dirty.beforeSend(p);
     this.bmap[p >>> 5] &= ~(1 << (p & 31));
     this.dirtyPages--;
+    if (this.td?.owns(p)) {
+      // A private page: through the TDX module, as ciphertext; never a zero page (td-export.ts).
+      const n = this.td.save(p);
+      if (n > 0) this.stats.normal++;
+      return n;
+    }
     if (this.priv?.owns(p)) {
       // A software-protected VM's private page: guest_memfd to guest_memfd (private-postcopy.ts).
       if (this.priv.savePrecopy(p)) {
@@ -507,12 +518,6 @@ export class MigrationThread implements Actor {
       }
       this.stats.normal++;
       return PAGE_HEADER_BYTES + PAGE_SIZE;
-    }
-    if (this.td?.owns(p)) {
-      // A private page: through the TDX module, as ciphertext; never a zero page (td-export.ts).
-      const n = this.td.save(p);
-      if (n > 0) this.stats.normal++;
-      return n;
     }
     const src = this.w.src;
     const dst = this.w.dst;
@@ -723,8 +728,10 @@ export class MigrationThread implements Actor {
       `migrate-start-postcopy takes effect: ${formatSize(this.dirtyPages * PAGE_SIZE)} is still dirty, so instead of waiting for pre-copy to converge the source stops the guest and hands it to "${this.dst}" before its memory has arrived.`);
     this.downtimeStartNs = now;
     src.stop();
+    this.td?.pause();
     this.bitmapSync(now, true);
     this.pc.startNs = now;
+    if (this.td && !this.tdBlackout(now)) return;
     // ram_postcopy_send_discard_bitmap(): the runs of set bits, at most 12 ranges per command.
     let ranges = 0;
     for (let p = 0; p < this.npages; ) {
@@ -751,6 +758,43 @@ export class MigrationThread implements Actor {
     if (!this.sendCmd(state + 3 * 4 + 4, `CMD_PACKAGED: CMD_POSTCOPY_LISTEN, device and vCPU state (${formatSize(state)}), CMD_POSTCOPY_RUN`, 'package')) return;
     src.postmigrate(this.dst);
     this.pc.bgNextAt = this.nextAt ?? now;
+  }
+
+  /**
+   * A TD's switch to post-copy (the TDX module's rules, Intel's trees): the module gives the start
+   * token only when no exported page is dirty (DIRTY_COUNT 0), so every exported page written since
+   * goes again now, in the blackout; a private page the source's Secure EPT lacks has nothing to send.
+   * What stays in the bitmap was never exported: it goes out of order after TDH.IMPORT.COMMIT.
+   * Returns false when the module refused the start token (the migration failed).
+   */
+  private tdBlackout(now: number): boolean {
+    const td = this.td!;
+    const dirtyCount = td.dirtyCount;
+    let bytes = 0;
+    let pages = 0;
+    let absent = 0;
+    for (let p = 0; p < this.npages; p++) {
+      if (!this.bit(p) || !td.owns(p)) continue;
+      if (td.absent(p)) {
+        this.bmap[p >>> 5] &= ~(1 << (p & 31));
+        this.dirtyPages--;
+        absent++;
+      } else if (td.exportedBefore(p)) {
+        bytes += this.savePage(p);
+        pages++;
+      }
+    }
+    td.pcCounts.inBlackout += pages;
+    if (!td.finish()) {
+      this.error = td.error;
+      this.end(now, 'failed', `The TDX module refuses the start token (${this.error}): the migration fails and the source TD goes on.`);
+      return false;
+    }
+    bytes += td.takeBytes();
+    this.emit('tdx_mig_postcopy_blackout', { resent: pages, dirty_count: dirtyCount, absent, deferred: this.dirtyPages },
+      `The TD's switch to post-copy (the TDX module's out-of-order phase; Intel's trees, not upstream, and Intel's QEMU has no TD post-copy): the ${pages} exported page(s) the host's log shows written must go again now, in order, since the module gives the start token only when DIRTY_COUNT is 0 (it counts ${dirtyCount} of them written after their export; the host cannot tell which). The ${this.dirtyPages} page(s) never exported wait: they will come out of order while the TD runs on "${this.dst}".${absent ? ` ${absent} private page(s) were never added on the source: nothing to send.` : ''}`);
+    this.put(bytes + EOS_BYTES, `TD blackout: ${pages} exported page(s) written since, the TD and vCPU state, the start token`, false);
+    return !this.finished;
   }
 
   private bit(p: number): boolean {
@@ -833,6 +877,14 @@ export class MigrationThread implements Actor {
       header += 1 + RAM_BLOCK_ID.length;
       this.blockIdSent = true;
     }
+    if (this.td?.owns(p)) {
+      // Out of order through the TDX module: ciphertext, never a zero page (the host cannot tell one).
+      const n = this.td.savePostcopy(p);
+      if (n === 0) return -GPA_ENTRY_BYTES;
+      this.td.pcCounts.outOfOrder++;
+      this.stats.normal++;
+      return n;
+    }
     if (this.sourceZero(p)) {
       this.stats.duplicate++;
       return -(header + 1);
@@ -856,6 +908,7 @@ export class MigrationThread implements Actor {
     if (pages.length === 0) return;
     const batch = ++this.pc.batchSeq;
     this.pcInflight.set(batch, pages);
+    this.td?.flushPostcopy(batch);
     this.put(bytes + EOS_BYTES, label, false, 'pc-ram', { batch }, lane);
   }
 
@@ -889,6 +942,8 @@ export class MigrationThread implements Actor {
       }
       case 'package': {
         inc.listen(this.npages, this.capabilities['postcopy-blocktime']);
+        // A TD: TDH.IMPORT.STATE.TD/VP and the start token are in; TDH.IMPORT.COMMIT lets it run while the rest comes out of order.
+        this.td?.commit(true);
         this.priv?.copyAttributes();
         this.priv?.listen(this.npages);
         loadVmState(dst, saveVmState(src));
@@ -903,6 +958,7 @@ export class MigrationThread implements Actor {
         const pages = this.pcInflight.get(batch);
         if (!pages) return;
         this.pcInflight.delete(batch);
+        this.td?.importPostcopy(batch);
         const c = inc.counts;
         const [z0, f0] = [c.zero, c.placedFault];
         for (const p of pages) this.place(p, now);
@@ -927,6 +983,7 @@ export class MigrationThread implements Actor {
       case 'pc-end': {
         inc.end();
         this.priv?.end();
+        if (this.td) this.td.endImport();
         inc.setStatus('completed', `The destination has all of the guest's memory: its incoming migration is completed.`);
         this.endNs = now;
         return this.end(now, 'completed', `The post-copy migration of "${this.src}" to "${this.dst}" completes: ${formatSize(this.stats.transferred)} sent; after the switch ${inc.describe()}; the guest was stopped for ${(((this.pc.downtimeEndNs || now) - this.downtimeStartNs) / 1e6).toFixed(1)} ms.`);
@@ -1003,6 +1060,7 @@ export class MigrationThread implements Actor {
   private postcopyPause(): void {
     if (this.status === 'postcopy-paused') return;
     this.pcInflight.clear();
+    this.td?.dropInflight();
     this.pc.queue.length = 0;
     this.nextAt = null;
     this.error = `Unable to write to socket: link ${this.link} is down`;

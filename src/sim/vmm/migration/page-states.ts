@@ -17,6 +17,7 @@
  *
  * A TD's private pages (a migration with a `td` path) are never zero pages and arrive in the
  * destination's guest_memfd: sent means out of bmap; in bmap after the first round means dirty again.
+ * A software-protected VM's private pages are read from guest_memfd on both hosts (private-postcopy.ts).
  *
  * Two limits of deriving rather than recording, both rare: a page sent as zero and written later
  * looks "not sent yet" until it is sent again, and "being sent" is the pages just behind the scan
@@ -218,6 +219,12 @@ function computeChunk(m: MigrationThread, view: MigrationPageView, a: number, b:
           dO[p] = logged ? S.DST_STALE : S.DST_ARRIVED;
         }
         continue;
+      }
+      // A software-protected VM's private page lives in guest_memfd on both hosts, not in the VMM's page tables.
+      const priv = m.priv !== null && m.priv.owns(p);
+      if (priv) {
+        srcFrames[p - a] = m.priv!.srcFrame(p);
+        dstFrames[p - a] = m.priv!.dstFrame(p);
       }
       const there = dstFrames[p - a] >= 0;
       if (inBmap) {

@@ -140,7 +140,7 @@ describe('a link cut during post-copy pauses both sides; recovery goes on and no
 describe('a snapshot in the middle of a post-copy restores and goes on exactly as the original', () => {
   it.each([
     ['postcopy-link-failure', [12, 14, 16, 20]],
-    ['postcopy-private-memory', [14, 15, 16]],
+    ['postcopy-private-memory', [16, 17, 18, 20]],
   ] as const)('%s, snapshotted before steps %j', (id, at) => {
     const whole = JSON.stringify(ScenarioRun.fromJson(PRESETS[id]).runAll());
     for (const n of at) {

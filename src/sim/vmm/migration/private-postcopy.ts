@@ -22,6 +22,10 @@
  * the backend (no such interface is upstream either). The memory attributes (which GFNs are
  * private) go with the device state.
  *
+ * A TD migrating with the TDX module (td-export.ts) uses the same KVM Userfault machinery to stop a
+ * vCPU on a private page not yet imported; the page itself comes through the module's out-of-order
+ * import (TDH.IMPORT.MEM after TDH.IMPORT.COMMIT), never by the host writing guest_memfd.
+ *
  * Page p of the migration is at offset p × 4 KiB of the RAM block and of its guest_memfd file.
  * Plain data plus wiring: it saves and restores with its thread.
  */
@@ -31,6 +35,7 @@ import { gfnToGmemIndex } from '../../kvm/memslot';
 import { KVM_MEMORY_ATTRIBUTE_PRIVATE, KVM_MEM_USERFAULT } from '../../kvm/uapi';
 import type { VmmVm } from '../vmm';
 import type { PostcopyIncoming } from './postcopy';
+import type { TdMigrationPath } from './td-export';
 
 export const PRIVATE_POSTCOPY_DESIGNS = ['upstream', 'talk', 'kvm-userfault'] as const;
 export type PrivatePostcopyDesign = (typeof PRIVATE_POSTCOPY_DESIGNS)[number];
@@ -55,13 +60,25 @@ function pageAt(v: VmmVm, p: number): PageAt | null {
 }
 
 export class PrivatePostcopy {
-  static readonly stateSkip: readonly string[] = ['w', 'inc'];
+  static readonly stateSkip: readonly string[] = ['w', 'inc', 'td'];
   /** The talk's backend fds, per slot id; KVM Userfault's bitmap addresses in the destination VMM, per slot id. */
   readonly backendFds: Record<number, number> = {};
   readonly bitmaps: Record<number, number> = {};
   readonly counts = { privateSent: 0, privatePlaced: 0, kvmUserfaultExits: 0, backendFaults: 0 };
 
-  constructor(private readonly w: { src: VmmVm; dst: VmmVm }, private readonly inc: PostcopyIncoming, readonly design: PrivatePostcopyDesign) {}
+  /**
+   * `td`: a TD's path through the TDX module, whose out-of-order import places the pages (then
+   * `design` is 'kvm-userfault': only the catching of faults is KVM Userfault's).
+   */
+  constructor(
+    private readonly w: { src: VmmVm; dst: VmmVm }, private readonly inc: PostcopyIncoming, readonly design: PrivatePostcopyDesign,
+    private readonly td: TdMigrationPath | null = null,
+  ) {}
+
+  /** A TD's post-copy through the TDX module (the fault timeline names it so). */
+  get viaTdxModule(): boolean {
+    return this.td !== null;
+  }
 
   private emit(name: string, args: Record<string, string | number | boolean>, text: string, side: 'src' | 'dst' = 'dst'): void {
     const v = side === 'src' ? this.w.src : this.w.dst;
@@ -80,9 +97,16 @@ export class PrivatePostcopy {
     return a.gmem!.frameAt(a.index);
   }
 
+  /** The destination's frame behind private page p (-1: its guest_memfd has no page there yet). */
+  dstFrame(p: number): number {
+    const a = pageAt(this.w.dst, p);
+    return a?.gmem ? a.gmem.frameAt(a.index) : -1;
+  }
+
   /** The source's dirty logging must see private writes: the talk's log kept in guest_memfd. */
   startSource(): void {
-    if (this.design === 'upstream') return;
+    // A TD's private writes are caught by the module's write blocks (td-export.ts).
+    if (this.design === 'upstream' || this.td) return;
     this.w.src.vm.privateDirtyLog = 'talk';
     this.emit('private_dirty_log', { design: this.design },
       `The source logs private writes in guest_memfd's own log (the talk's proposal, not upstream): without it upstream KVM refuses dirty logging on a guest_memfd slot and nothing could be migrated.`, 'src');
@@ -108,6 +132,8 @@ export class PrivatePostcopy {
 
   /** CMD_POSTCOPY_RAM_DISCARD for private pages: the destination punches them out of its guest_memfd. */
   discard(npages: number, dirty: (p: number) => boolean): number {
+    // A TD: what is still dirty was never exported (the blackout sent the rest again), so the destination has nothing to drop.
+    if (this.td) return 0;
     let n = 0;
     for (let p = 0; p < npages; p++) {
       if (!dirty(p) || !this.owns(p)) continue;
@@ -120,6 +146,8 @@ export class PrivatePostcopy {
 
   /** With the device state: the destination's KVM gets the same private GFNs (KVM_SET_MEMORY_ATTRIBUTES). */
   copyAttributes(): void {
+    // A TD's attributes go with TDH.IMPORT.COMMIT (td-export.ts syncAttributes).
+    if (this.td) return;
     const { src, dst } = this.w;
     for (const [a, b] of src.vm.attributes.intersect(0, Number.MAX_SAFE_INTEGER))
       dst.vm.setMemoryAttributes({ address: a * PAGE_SIZE, size: (b - a) * PAGE_SIZE, attributes: KVM_MEMORY_ATTRIBUTE_PRIVATE });
@@ -146,16 +174,23 @@ export class PrivatePostcopy {
     for (const b of dst.ram) {
       const slot = dst.vm.slots.get(b.slot);
       if (!slot?.gmem) continue;
-      const words = Math.ceil(slot.npages / 64);
-      const hva = dst.process.mmapAnon(Math.max(PAGE_SIZE, words * 8), `userfault_bitmap(slot ${b.slot})`);
-      const bits = new Uint8Array(words * 8);
+      const bits = new Uint8Array(Math.ceil(slot.npages / 64) * 8);
       let missing = 0;
       for (let i = 0; i < slot.npages; i++) {
         const p = b.gmemOffset / PAGE_SIZE + i;
-        if (p >= npages || !this.owns(p) || this.inc.receivedAt(p)) continue;
+        if (p >= npages || !this.owns(p) || this.inc.receivedAt(p) || (this.td?.absent(p) ?? false)) continue;
         bits[i >>> 3] |= 1 << (i & 7);
         missing++;
       }
+      if (this.td) {
+        // The flag has been on since setup (prepareTd): QEMU only fills the bitmap, which KVM reads at each fault.
+        const hva = this.bitmaps[b.slot];
+        dst.process.write(hva, bits);
+        this.emit('kvm_userfault_enable', { slot: b.slot, bitmap: hex(hva), missing, series: 'kvm-userfault', td: 1 },
+          `QEMU marks the ${missing} private page(s) not imported yet in memslot ${b.slot}'s userfault bitmap (KVM Userfault, a posted series, not merged): a TD vCPU touching one exits to QEMU instead of KVM adding a fresh page (TDH.MEM.PAGE.AUG) where the TD's data belongs.`);
+        continue;
+      }
+      const hva = dst.process.mmapAnon(Math.max(PAGE_SIZE, bits.length), `userfault_bitmap(slot ${b.slot})`);
       dst.process.write(hva, bits);
       this.bitmaps[b.slot] = hva;
       dst.vm.setUserMemoryRegion2({
@@ -168,8 +203,32 @@ export class PrivatePostcopy {
     ku.on = true;
   }
 
+  /**
+   * A TD migrating with post-copy: KVM_MEM_USERFAULT goes on the destination's guest_memfd slots
+   * at the start, with an empty bitmap, before the module has imported a page. Set later, KVM would
+   * drop the slot's mappings — for a TD, TDH.MEM.PAGE.REMOVE of pages only the import can bring back.
+   */
+  prepareTd(): void {
+    const dst = this.w.dst;
+    dst.kvmUserfault.wait = new Array(dst.nvcpus).fill(-1);
+    for (const b of dst.ram) {
+      const slot = dst.vm.slots.get(b.slot);
+      if (!slot?.gmem) continue;
+      const hva = dst.process.mmapAnon(Math.max(PAGE_SIZE, Math.ceil(slot.npages / 64) * 8), `userfault_bitmap(slot ${b.slot})`);
+      this.bitmaps[b.slot] = hva;
+      dst.vm.setUserMemoryRegion2({
+        slot: b.slot, flags: slot.flags | KVM_MEM_USERFAULT, guest_phys_addr: slot.baseGfn * PAGE_SIZE, memory_size: slot.npages * PAGE_SIZE,
+        userspace_addr: slot.userspaceAddr, guest_memfd: slot.gmem.fd, guest_memfd_offset: slot.gmemPgoff * PAGE_SIZE, userfault_bitmap: hva,
+      });
+      this.emit('kvm_userfault_enable', { slot: b.slot, bitmap: hex(hva), missing: 0, series: 'kvm-userfault', td: 1 },
+        `The destination QEMU sets KVM_MEM_USERFAULT on memslot ${b.slot} (KVM Userfault, a posted series, not merged) now, before the TDX module imports any page, with an empty bitmap: set later, KVM would drop the TD's private mappings, which only the import can bring back. Post-copy will mark the pages still on the source.`);
+    }
+  }
+
   /** Faults the design caught that the fault thread has not handled yet. */
   get faultPending(): boolean {
+    // The fault thread asks only while post-copy is active: paused, the faults wait for the recovery.
+    if (this.inc.status !== 'postcopy-active') return false;
     if (this.design === 'kvm-userfault') return this.w.dst.kvmUserfault.queue.length > 0;
     if (this.design !== 'talk') return false;
     for (const b of this.w.dst.ram) if (this.w.dst.vm.slots.get(b.slot)?.gmem?.userfaultPending) return true;
@@ -219,6 +278,14 @@ export class PrivatePostcopy {
   place(p: number, zero: boolean, now: number): number[] {
     const dst = this.w.dst;
     const d = pageAt(dst, p)!;
+    if (this.td) {
+      // The module imported it (TDH.IMPORT.MEM, out of order) when its batch arrived; QEMU clears the bit.
+      const f = this.td.frames(p);
+      this.clearBit(d.slot, d.gfn);
+      this.counts.privatePlaced++;
+      const woken = this.inc.placedPrivate(p, zero || f.src < 0, [], f.dst, this.w.src.host.memory, f.src, now);
+      return [...new Set([...woken, ...this.wakeKvmUserfault(d.gfn)])];
+    }
     const g = d.gmem!;
     const from = zero ? -1 : this.srcFrame(p);
     const sm = this.w.src.host.memory;

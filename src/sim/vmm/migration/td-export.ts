@@ -27,7 +27,7 @@ import { PAGE_SIZE, formatSize, hex } from '../../core/units';
 import { TdxStatus, type Td } from '../../tdx/module';
 import {
   GPA_ENTRY_BYTES, MBMD_BYTES, MIG_LIST_MAX, PAGE_MAC_BYTES, exportAbort, exportMem, exportPause, exportStart, exportTrack,
-  importAbort, importCommit, importMem, importStart, importTrack, migrationKey, pageMac, sealedBytes,
+  importAbort, importCommit, importEnd, importMem, importStart, importTrack, migrationKey, pageMac, sealedBytes, type MigBundle,
 } from '../../tdx/export';
 import { Sept } from '../../tdx/sept';
 import { gfnToGmemIndex } from '../../kvm/memslot';
@@ -57,6 +57,11 @@ export class TdMigrationPath {
   readonly counts = { exported: 0, stateOnly: 0, bundles: 0, epochs: 0, finalTrackFailures: 0 };
   /** Why the TD path failed (QEMU's error-desc), or ''. */
   error = '';
+  /** Post-copy (the module's out-of-order phase): GFNs taken for the next post-copy batch. */
+  pcPending: number[] = [];
+  /** Post-copy bundles exported and on the link, by the migration's batch id (imported when the batch arrives). */
+  readonly pcBundles = new Map<number, MigBundle[]>();
+  readonly pcCounts = { inBlackout: 0, outOfOrder: 0, bundles: 0 };
   readonly key: number;
 
   constructor(private readonly w: { src: VmmVm; dst: VmmVm }, readonly design: 'talk' | 'tdx-module') {
@@ -158,7 +163,7 @@ export class TdMigrationPath {
     if (this.bundle.length === 0) return;
     const gfns = this.bundle;
     this.bundle = [];
-    const { src, dst } = this.w;
+    const { src } = this.w;
     src.vm.mmu.writeBlockPrivate(gfns);
     const r = exportMem(src.kvm.tdx, this.srcTd, gfns);
     if (r.status !== TdxStatus.TDX_SUCCESS || !r.bundle) throw new Error(`TDH.EXPORT.MEM failed with ${hex(r.status)}`);
@@ -169,15 +174,7 @@ export class TdMigrationPath {
       else this.counts.stateOnly++;
     });
     this.counts.bundles++;
-    const slotFor = (g: number) => dst.vm.findSlot(g);
-    const st = importMem(dst.kvm.tdx, this.dstTd, b, src.host.memory, (g) => {
-      const slot = slotFor(g);
-      if (!slot?.gmem) throw new Error(`the destination has no guest_memfd behind GFN ${hex(g)}`);
-      return slot.gmem.getPfn(gfnToGmemIndex(slot, g))[0];
-    });
-    if (st !== TdxStatus.TDX_SUCCESS) throw new Error(`TDH.IMPORT.MEM failed with ${hex(st)}`);
-    // KVM's mirror of the destination's Secure EPT (KVM_TDX_MIG_IMPORT_MEM in Intel's tree).
-    for (const g of b.gfns) dst.vm.mmu.mirror!.set(g, this.dstTd.frameOf(g) + 1);
+    this.importBundle(b);
   }
 
   /** A bitmap sync after the first: the bundle goes out and TDH.EXPORT.TRACK closes the epoch. */
@@ -230,14 +227,112 @@ export class TdMigrationPath {
     return true;
   }
 
-  /** The stream has arrived: TDH.IMPORT.COMMIT; the TD may run on the destination. */
-  commit(): void {
+  /**
+   * The stream has arrived: TDH.IMPORT.COMMIT; the TD may run on the destination. In post-copy
+   * (`outOfOrder`) the import stays open for the pages still on the source.
+   */
+  commit(outOfOrder = false): void {
     const { dst } = this.w;
     this.syncAttributes('at switchover');
-    const st = importCommit(dst.kvm.tdx, this.dstTd);
+    const st = importCommit(dst.kvm.tdx, this.dstTd, outOfOrder);
     if (st !== TdxStatus.TDX_SUCCESS) throw new Error(`TDH.IMPORT.COMMIT failed with ${hex(st)}`);
+    if (outOfOrder) return;
     this.emit('tdx_mig_done', { exported: this.counts.exported, state_only: this.counts.stateOnly, bundles: this.counts.bundles, epochs: this.counts.epochs },
       `${this.counts.exported} private page version(s) went as ciphertext in ${this.counts.bundles} bundle(s) over ${this.counts.epochs + 1} epoch(s), and ${this.counts.stateOnly} never-accepted page(s) as state only (${formatSize(this.counts.exported * (PAGE_SIZE + PAGE_MAC_BYTES + GPA_ENTRY_BYTES))} with their MACs and GPA entries).`);
+  }
+
+  // ---- post-copy: the module's out-of-order phase ------------------------------------------------
+
+  /**
+   * Private page p was exported before. At the switch to post-copy such a page still in the host's
+   * bitmap goes again in the blackout: the module gives the start token only when DIRTY_COUNT is 0,
+   * and the host cannot tell a write after the export (EXPORTED_DIRTY) from one its log recorded
+   * before it; a page never exported may wait for the out-of-order phase.
+   */
+  exportedBefore(p: number): boolean {
+    return this.wire.get(this.gfnOf(p)) !== 0;
+  }
+
+  /** How many of the source TD's pages the module counts written since their export (DIRTY_COUNT). */
+  get dirtyCount(): number {
+    return this.srcTd.mig.dirtyCount;
+  }
+
+  /** Private page p has nothing behind it in the source's Secure EPT (never added): nothing will be sent for it. */
+  absent(p: number): boolean {
+    const s = this.srcTd.stateOf(this.gfnOf(p));
+    return s !== Sept.MAPPED && s !== Sept.PENDING;
+  }
+
+  /** Post-copy: private page p goes in the next batch's bundles; returns its bytes in the stream (0: nothing there). */
+  savePostcopy(p: number): number {
+    const g = this.gfnOf(p);
+    const s = this.srcTd.stateOf(g);
+    if (s !== Sept.MAPPED && s !== Sept.PENDING) return 0;
+    let bytes = s === Sept.MAPPED ? PAGE_SIZE + PAGE_MAC_BYTES + GPA_ENTRY_BYTES : GPA_ENTRY_BYTES;
+    if (this.pcPending.length % MIG_LIST_MAX === 0) bytes += MBMD_BYTES;
+    this.pcPending.push(g);
+    return bytes;
+  }
+
+  /** The batch `batch` goes on the link: TDH.EXPORT.MEM out of order, at most 512 pages a bundle. */
+  flushPostcopy(batch: number): void {
+    if (this.pcPending.length === 0) return;
+    const gfns = this.pcPending;
+    this.pcPending = [];
+    const out: MigBundle[] = [];
+    for (let k = 0; k < gfns.length; k += MIG_LIST_MAX) {
+      const r = exportMem(this.w.src.kvm.tdx, this.srcTd, gfns.slice(k, k + MIG_LIST_MAX));
+      if (r.status !== TdxStatus.TDX_SUCCESS || !r.bundle) throw new Error(`TDH.EXPORT.MEM (out of order) failed with ${hex(r.status)}`);
+      const b = r.bundle;
+      b.gfns.forEach((g, i) => this.wire.set(g, b.frames[i] >= 0 ? b.tokens[i] + 2 : 1));
+      this.counts.exported += b.frames.filter((f) => f >= 0).length;
+      this.counts.stateOnly += b.frames.filter((f) => f < 0).length;
+      this.counts.bundles++;
+      this.pcCounts.bundles++;
+      out.push(b);
+    }
+    this.pcBundles.set(batch, out);
+  }
+
+  /** The batch arrived: the destination's module imports its bundles out of order while the TD runs. */
+  importPostcopy(batch: number): void {
+    const bundles = this.pcBundles.get(batch);
+    if (!bundles) return;
+    this.pcBundles.delete(batch);
+    for (const b of bundles) this.importBundle(b);
+  }
+
+  private importBundle(b: MigBundle): void {
+    const { src, dst } = this.w;
+    const st = importMem(dst.kvm.tdx, this.dstTd, b, src.host.memory, (g) => {
+      const slot = dst.vm.findSlot(g);
+      if (!slot?.gmem) throw new Error(`the destination has no guest_memfd behind GFN ${hex(g)}`);
+      return slot.gmem.getPfn(gfnToGmemIndex(slot, g))[0];
+    });
+    if (st !== TdxStatus.TDX_SUCCESS) throw new Error(`TDH.IMPORT.MEM failed with ${hex(st)}`);
+    // KVM's mirror of the destination's Secure EPT (KVM_TDX_MIG_IMPORT_MEM in Intel's tree).
+    for (const g of b.gfns) dst.vm.mmu.mirror!.set(g, this.dstTd.frameOf(g) + 1);
+  }
+
+  /** The link broke: bundles on it are lost (their pages are sent, and exported, again after a recovery). */
+  dropInflight(): void {
+    this.pcBundles.clear();
+    this.pcPending = [];
+  }
+
+  /** The destination's frame of private page p (-1: not imported) and the source's, for the arrival's proof. */
+  frames(p: number): { dst: number; src: number } {
+    const g = this.gfnOf(p);
+    return { dst: this.dstTd.stateOf(g) === Sept.MAPPED ? this.dstTd.frameOf(g) : -1, src: this.srcTd.stateOf(g) === Sept.MAPPED ? this.srcTd.frameOf(g) : -1 };
+  }
+
+  /** Every page has come: TDH.IMPORT.END. */
+  endImport(): void {
+    const st = importEnd(this.w.dst.kvm.tdx, this.dstTd);
+    if (st !== TdxStatus.TDX_SUCCESS) throw new Error(`TDH.IMPORT.END failed with ${hex(st)}`);
+    this.emit('tdx_mig_done', { exported: this.counts.exported, state_only: this.counts.stateOnly, bundles: this.counts.bundles, epochs: this.counts.epochs, in_blackout: this.pcCounts.inBlackout, out_of_order: this.pcCounts.outOfOrder },
+      `${this.counts.exported} private page version(s) went as ciphertext in ${this.counts.bundles} bundle(s): ${this.pcCounts.inBlackout} exported page(s) written since went again in the blackout, in order, because the module gives no start token while DIRTY_COUNT > 0; ${this.pcCounts.outOfOrder} page(s) never exported came out of order after TDH.IMPORT.COMMIT, while the TD ran (${this.label}, not upstream).`, 'dst');
   }
 
   /** The migration failed or was cancelled: TDH.EXPORT.ABORT on the source, TDH.IMPORT.ABORT on the destination. */
