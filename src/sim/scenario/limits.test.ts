@@ -51,8 +51,7 @@ describe('sizes above the documented limits are refused at load, by JSON path', 
     expect(refusal(scenario({ steps: [{ do: 'run', vm: 'g', max_instructions: 2 ** 53 - 1 }] }))).toEqual([
       '$.steps[0].max_instructions: max_instructions 9007199254740991 is above the limit of 100,000,000 instructions for a run step (docs/scenario-format.md, "Limits")',
     ]);
-    // A KVM_RUN runs whole (one ioctl: a browser's worker answers nothing meanwhile), and a reboot
-    // (in slices, but also bounded by its exits): a tenth of that.
+    // A KVM_RUN (one ioctl, run in slices) and a reboot (in slices, but also bounded by its exits): a tenth of that.
     expect(refusal(scenario({ steps: [{ do: 'KVM_RUN', vm: 'g', max_instructions: 10_000_001 }] }))[0]).toMatch(/^\$\.steps\[0\]\.max_instructions: max_instructions 10000001 is above the limit of 10,000,000 instructions for a KVM_RUN \(one call; it runs in slices\)/);
     expect(refusal(scenario({ steps: [{ do: 'reboot', vm: 'g', max_instructions: 10_000_001 }] }))[0]).toMatch(/^\$\.steps\[0\]\.max_instructions: max_instructions 10000001 is above the limit of 10,000,000 instructions for a reboot \(/);
     const loop = scenario({ vms: [{ name: 'g', type: 'default', memory: '16M', program: '_start: jmp _start' }], steps: [{ do: 'run', vm: 'g', max_instructions: 100_000 }] });
