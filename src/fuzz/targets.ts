@@ -6,7 +6,8 @@
  * - refused: the lab said what is wrong and where (a ScenarioError, an assembler error, a URL problem);
  * - ran: it ran to its end;
  * - crashed: any other exception (a TypeError from runner.ts is a bug: a user can type it);
- * - hung: it took longer than `hangMs` (measured between slices of the run);
+ * - hung: it took more than `hangMs` of CPU time (measured between slices of the run): CPU, not wall
+ *   time, so that a run at nice 19 on a busy machine does not call a slow-but-finite input hung;
  * - blew up: a RangeError (an allocation, the stack) or more than `heapBytes` of memory kept.
  *
  * `fuzz()` runs one target with a seed and counts the outcomes; each failure is shrunk (smaller
@@ -30,7 +31,7 @@ export const OUTCOMES: readonly Outcome[] = ['refused', 'ran', 'crashed', 'hung'
 export const FAILURES: readonly Outcome[] = ['crashed', 'hung', 'blew-up'];
 
 export interface Limits {
-  /** Wall time an input may take before it counts as hung. */
+  /** CPU time (ms, this process's) an input may take before it counts as hung. */
   hangMs: number;
   /** Memory an input may keep (heap and array buffers) before it counts as blown up. */
   heapBytes: number;
@@ -417,13 +418,16 @@ function failure(e: unknown): Result {
 export function runScenario(input: unknown, limits: Limits): Result {
   const m0 = memory();
    
-  const t0 = performance.now();
+  const c0 = process.cpuUsage();
+  const cpuMs = () => {
+    const c = process.cpuUsage(c0);
+    return (c.user + c.system) / 1000;
+  };
   try {
     const run = ScenarioRun.fromJson(input);
     while (!run.done) {
       run.advance(100_000);
-       
-      if (performance.now() - t0 > limits.hangMs) return { outcome: 'hung', detail: `still running step ${run.next} ("${run.scenario.steps[run.next]?.do}") after ${limits.hangMs} ms` };
+      if (cpuMs() > limits.hangMs) return { outcome: 'hung', detail: `still running step ${run.next} ("${run.scenario.steps[run.next]?.do}") after ${limits.hangMs} ms of CPU time` };
     }
     run.report();
   } catch (e) {
