@@ -200,6 +200,29 @@ describe('reproducers the fuzzers found (src/fuzz/targets.ts)', () => {
       .toEqual(['$.vms[0]: cannot build VM "g": host memory is exhausted']);
   });
 
+  it('a host running out of memory inside a step run by slices: -1 ENOMEM as the step run whole says it (by slices, a SysError escaped the run)', () => {
+    // npm run fuzz, scenario target, seed 1407, input 15,321: a 256 MiB software-protected guest
+    // (the default size) migrates in post-copy with KVM Userfault to a 256 MiB host, whose kernel keeps 64 MiB.
+    const doc = {
+      version: 2, title: 'fuzz: a migration', seed: 97,
+      hosts: [{ name: 'src', memory: '256M' }, { name: 'dst', memory: '256M', kernel_series: ['kvm-userfault'] }],
+      links: [{ name: 'wan', from: 'src', to: 'dst', bandwidth: '1Gbit', latency: '50us' }],
+      vms: [{ name: 'guest', host: 'src', type: 'sw-protected', workload: { rate: '1M', pattern: 'uniform', base: '4M', working_set: '2M' } }],
+      steps: [
+        { do: 'cont', vm: 'guest' }, { do: 'run_until', time: '30ms' },
+        { do: 'migrate', vm: 'guest', to: 'dst', link: 'wan', capabilities: ['postcopy-ram', 'postcopy-preempt'], td_design: 'kvm-userfault' },
+        { do: 'migrate_start_postcopy', vm: 'guest' }, { do: 'run_until', vm: 'guest', status: 'postcopy-paused', time: '1030ms' },
+        { do: 'query_migrate', vm: 'guest@dst' },
+      ],
+    };
+    const whole = JSON.stringify(ScenarioRun.fromJson(doc).runAll());
+    const run = ScenarioRun.fromJson(doc);
+    while (!run.done) run.advance(100_000);
+    const sliced = JSON.stringify(run.report());
+    expect(sliced).toBe(whole);
+    expect(run.results[4]).toMatchObject({ do: 'run_until', ret: -1, errno: 'ENOMEM', why: 'host memory is exhausted' });
+  });
+
   it('a reboot of a guest that exits at every few instructions stops at the exit budget (it ran 24 s at 1 M instructions)', () => {
     const s = { version: 2, title: 'd', hosts: [{ name: 'h', memory: '256M' }], vms: [{ name: 'g', type: 'sw-protected', memory: '16M', program: '.l:\n  mov [0x200000 + rcx*8], rcx\n  loop .l' }], steps: [{ do: 'reboot', vm: 'g' }] };
     const r = ScenarioRun.fromJson(s).runAll();

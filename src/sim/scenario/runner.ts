@@ -204,6 +204,22 @@ export class ScenarioRun implements StepContext {
   advance(slice: number): StepResult | null {
     if (this.done) return null;
     const st = this.scenario.steps[this.next];
+    const first = this.partial?.step === this.next ? this.partial.first : this.trace.count;
+    try {
+      return this.advanceStep(st, slice);
+    } catch (e) {
+      // A failure inside a step run by slices (a host out of memory while the world runs) ends it as
+      // it ends the step run whole (execTraced): -1 with the errno, traced.
+      if (!(e instanceof SysError)) throw e;
+      this.partial = null;
+      const i = this.next++;
+      const res = this.finishStep(st, i, { ret: -1, errno: e.errno, why: e.why }, first);
+      this.results.push(res);
+      return res;
+    }
+  }
+
+  private advanceStep(st: StepT, slice: number): StepResult | null {
     if (st.do === 'run') return this.advanceRun(st, slice);
     if (st.do === 'reboot') return this.advanceReboot(st, slice);
     if (st.do === 'run_until') {
