@@ -1,7 +1,10 @@
-import { defineConfig } from '@playwright/test';
+import { existsSync } from 'node:fs';
+import { chromium, defineConfig } from '@playwright/test';
+import { chooseBrowser } from './scripts/browser-choice';
 
-// Debian's Chromium: Playwright cannot download its own browser here. CHROMIUM_PATH overrides it.
-const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+// CHROMIUM_PATH, else Debian's /usr/bin/chromium, else Playwright's own (`npx playwright install
+// chromium`); with none, the run stops here, before building or starting a test, saying what to install.
+const { executablePath } = chooseBrowser({ env: process.env, exists: existsSync, playwrightChromium: () => chromium.executablePath() });
 
 // A port of our own: never 4173 (vite's default, which another checkout's preview may hold), and
 // never a server this run did not start (reuseExistingServer: false), so a second checkout's server

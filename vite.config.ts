@@ -87,16 +87,17 @@ function offline(): Plugin[] {
       name: 'Guest Memory Lab',
       short_name: 'Memory Lab',
       description: 'An interactive lab for confidential-VM memory protection on KVM: TDX, guest_memfd, the KVM private-memory API.',
-      start_url: '/',
-      scope: '/',
+      // Relative to the manifest, so to wherever the lab is served from.
+      start_url: './',
+      scope: './',
       display: 'standalone',
       background_color: '#14161a',
       theme_color: '#1f2a44',
       icons: [
-        { src: '/icon.svg', sizes: 'any', type: 'image/svg+xml' },
-        { src: '/icon-192.png', sizes: '192x192', type: 'image/png' },
-        { src: '/icon-512.png', sizes: '512x512', type: 'image/png' },
-        { src: '/icon-maskable-512.png', sizes: '512x512', type: 'image/png', purpose: 'maskable' },
+        { src: 'icon.svg', sizes: 'any', type: 'image/svg+xml' },
+        { src: 'icon-192.png', sizes: '192x192', type: 'image/png' },
+        { src: 'icon-512.png', sizes: '512x512', type: 'image/png' },
+        { src: 'icon-maskable-512.png', sizes: '512x512', type: 'image/png', purpose: 'maskable' },
       ],
     },
     workbox: {
@@ -130,6 +131,8 @@ export default defineConfig(({ command }) => {
     'X-Content-Type-Options': 'nosniff',
   });
   return {
+    // Relative URLs throughout: the built lab works from any path of any static host (/, /labs/gml/ ...).
+    base: './',
     plugins: [react(), noSimulatorInPage(), cspMeta(), offline()],
     html: nonce ? { cspNonce: nonce } : undefined,
     server: { headers: headers(dev) },

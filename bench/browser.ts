@@ -80,6 +80,14 @@ async function benchPostcopyFps(page: import('@playwright/test').Page) {
   const scenario = Buffer.from(json).toString('base64').replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
   await openAndPlay(page, `v=2&scenario=${scenario}`);
   await page.waitForFunction(() => (window as unknown as { __gml: Gml }).__gml.migrationStatus()[0] === 'postcopy-active', undefined, { timeout: 600_000 });
+  // The migration panel maximised (focus it, M), and the fault timeline drawn before the window opens.
+  await page.locator('[data-panel="migration"]').first().evaluate((el) => {
+    const h = el as HTMLElement;
+    if (h.tabIndex < 0) h.tabIndex = -1;
+    h.focus();
+  });
+  await page.keyboard.press('m');
+  await page.getByTestId('fault-timeline').waitFor({ state: 'visible', timeout: 600_000 });
   const timeline = await page.getByTestId('fault-timeline').count();
   const r = await page.evaluate(async () => {
     const g = (window as unknown as { __gml: Gml }).__gml;

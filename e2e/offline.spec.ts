@@ -46,18 +46,19 @@ test('after the first load the lab works offline: a reload with no network opens
 test('the lab can be installed: its manifest and icons are served, and Chromium finds no installability error', async ({ page }) => {
   await page.goto('/');
   await expect(page.getByTestId('progress')).toHaveText(/Step 1 of/);
-  const href = await page.locator('link[rel="manifest"]').getAttribute('href');
-  expect(href).toBe('/manifest.webmanifest');
-  const manifest = await (await page.request.get(href!)).json() as {
+  // Relative URLs (vite.config.ts base './'): the lab works from any path, so the manifest's are resolved against it.
+  const href = await page.locator('link[rel="manifest"]').evaluate((l) => (l as HTMLLinkElement).href);
+  expect(new URL(href).pathname).toBe('/manifest.webmanifest');
+  const manifest = await (await page.request.get(href)).json() as {
     name: string; display: string; start_url: string; icons: { src: string; sizes: string; type: string; purpose?: string }[];
   };
   expect(manifest.name).toBe('Guest Memory Lab');
   expect(manifest.display).toBe('standalone');
-  expect(manifest.start_url).toBe('/');
+  expect(new URL(manifest.start_url, href).pathname).toBe('/');
   for (const size of ['192x192', '512x512']) {
     const icon = manifest.icons.find((i) => i.sizes === size && i.type === 'image/png' && i.purpose === undefined);
     expect(icon, `a ${size} PNG icon`).toBeDefined();
-    const r = await page.request.get(icon!.src);
+    const r = await page.request.get(new URL(icon!.src, href).href);
     expect(r.status()).toBe(200);
     expect(r.headers()['content-type']).toContain('image/png');
   }
@@ -80,7 +81,9 @@ test('the lab can be installed: its manifest and icons are served, and Chromium 
  * other tests, so this one serves its own copy of the build (the one playwright.config.ts made for
  * this run) from a server of its own on its own port, and changes sw.js there.
  */
-const UPDATE_PORT = 47722;
+// Beside the suite's own port (GML_E2E_PORT; static-host.spec.ts takes the next one), so that two
+// checkouts' runs never meet.
+const UPDATE_PORT = Number(process.env.GML_E2E_PORT ?? 47391) + 2;
 const TYPES: Record<string, string> = {
   '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.svg': 'image/svg+xml',
   '.png': 'image/png', '.webmanifest': 'application/manifest+json', '.json': 'application/json',
@@ -106,7 +109,7 @@ test.describe('updates', () => {
       res.end(readFileSync(file));
     });
     await new Promise<void>((resolve, reject) => {
-      server!.once('error', (e) => reject(new Error(`offline.spec: cannot serve on port ${UPDATE_PORT}: ${e.message}`)));
+      server!.once('error', (e) => reject(new Error(`offline.spec: cannot serve on port ${UPDATE_PORT} (GML_E2E_PORT + 2): ${e.message}`)));
       server!.listen(UPDATE_PORT, '127.0.0.1', resolve);
     });
   });

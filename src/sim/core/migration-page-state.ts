@@ -9,7 +9,7 @@
 export const MigrationPageState = {
   /** Not part of the RAM block (never shown: the maps cover the block only). */
   NONE: 0,
-  /** Source: never sent yet (the first pass has not reached it, or the migration has not started). */
+  /** Source: never sent yet (the first pass has not reached it, or the migration has not started); in post-copy, only on the source. */
   SRC_UNSENT: 1,
   /** Source: its bit is set in the migration's bitmap (bmap) after a sync: written since it was sent, to send again. */
   SRC_DIRTY: 2,
@@ -50,7 +50,7 @@ export interface MigrationPageStateInfo {
 }
 
 export const MIGRATION_PAGE_STATE_INFO: readonly MigrationPageStateInfo[] = [
-  { code: 1, side: 'src', label: 'not sent yet', description: 'Still in the first pass: the migration has not sent this page once.' },
+  { code: 1, side: 'src', label: 'not sent yet', description: 'Still in the first pass: the migration has not sent this page once. After the switch to post-copy: the page is only here (never sent, or its copy on the destination was discarded) and goes on request or in the background.' },
   { code: 2, side: 'src', label: 'dirty since the last sync', description: "Set in the migration's bitmap by the last bitmap sync: written after it was sent, so it goes out again." },
   { code: 3, side: 'src', label: 'being sent', description: 'In the batch on the link now (ram_save_iterate sends dirty pages in scan order).' },
   { code: 4, side: 'src', label: 'sent, clean', description: 'Sent, and not written since: the destination has its current bytes.' },

@@ -30,6 +30,14 @@ describe('Trace', () => {
     expect(Object.getPrototypeOf(b)).toBe(Object.prototype);
   });
 
+  it('gives a byte range as the whole pages it touches (a table not page-aligned)', () => {
+    const { trace } = clockTrace();
+    // A page's worth of bytes from 0x820040: it touches pages 0x820 and 0x821.
+    trace.emitFor('td', 'guest', 'AlterAcpiTable', {}, 'A table.', { gfns: [0x820040 / 4096, 1] });
+    trace.emitFor('td', 'guest', 'tiny', {}, 'A few bytes.', { gfns: [0x1010 / 4096, 16 / 4096] });
+    expect(trace.events.map((e) => e.gfns)).toEqual([[0x820, 2], [1, 1]]);
+  });
+
   it("stamps each host's events through its port, in one sequence with the world's", () => {
     const { trace } = clockTrace();
     const src = trace.port('src');

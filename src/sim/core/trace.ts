@@ -261,7 +261,15 @@ export class Trace implements TraceSink {
   emitAt(host: number, vm: string | null, layer: Layer, name: string, args: Lazy<Record<string, ArgValue>>, text: Lazy<string>, ctx: EventContext = {}): void {
     if (this.muted > 0 || this.replayMuted) return;
     const g = ctx.gfns;
-    const i = this.slot(host, vm, ctx.vcpu ?? -1, g ? g[0] : 0, g ? g[1] : 0);
+    let g0 = g ? g[0] : 0;
+    let gn = g ? g[1] : 0;
+    // A range given in bytes / 4 KiB (a table not page-aligned): the whole pages it touches.
+    if (!Number.isInteger(g0) || !Number.isInteger(gn)) {
+      const first = Math.floor(g0);
+      gn = gn > 0 ? Math.max(1, Math.ceil(g0 + gn) - first) : 0;
+      g0 = first;
+    }
+    const i = this.slot(host, vm, ctx.vcpu ?? -1, g0, gn);
     const chunk = this.cur!;
     chunk.kind[i] = OBJECT;
     chunk.objs[i] = { args, text, layer, name };

@@ -4,6 +4,7 @@ import type { SurfaceCount } from '../vmm/surface-view';
 import type { MigrationInfo, MigrationRound } from '../vmm/migration/migration';
 import type { MigrationParameters } from '../vmm/migration/params';
 import type { PostcopySummary } from '../vmm/migration/postcopy';
+import type { TdDesign } from '../vmm/migration/td-export';
 import type { REPORT_FORMAT, REPORT_VERSION } from './report-json';
 
 /** One migration in the report's summary: its setup, query-migrate at the end, and each round. */
@@ -15,6 +16,8 @@ export interface MigrationSummary {
   capabilities: string[];
   info: MigrationInfo;
   rounds: MigrationRound[];
+  /** A VM with private memory: the design its migration follows (the migrate step's td_design). */
+  td_design?: TdDesign;
   /** A migration with postcopy-ram whose destination heard CMD_POSTCOPY_ADVISE. */
   postcopy?: PostcopySummary;
 }

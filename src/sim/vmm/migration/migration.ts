@@ -219,6 +219,8 @@ export class MigrationThread implements Actor {
   /** Post-copy on the source: requested pages not yet sent (src_page_requests), counters, batches in flight by id. */
   readonly pc = {
     queue: [] as number[], requests: 0, bytes: 0, startNs: 0, downtimeEndNs: 0, bgNextAt: 0, batchSeq: 0, endSent: false,
+    /** postcopy_start() ran: the source guest is stopped for good and its pages go on demand or in the background. */
+    switched: false,
     /** Page requests the link lost on their way to the source (a cut); the destination asks again after a recovery. */
     requestsLost: 0,
     /** The source's bitmap when the discard went out (what the destination drops when it arrives). */
@@ -441,7 +443,7 @@ export class MigrationThread implements Actor {
   private put(bytes: number, label: string, final: boolean, what = 'ram', extra: Record<string, number> = {}, lane: 'main' | 'preempt' = 'main'): boolean {
     const st = this.stats;
     st.transferred += bytes;
-    if (this.status === 'device' || what === 'package' || what === 'discard') st.downtimeBytes += bytes;
+    if (this.status === 'device' || what === 'package' || what === 'discard' || what === 'td-blackout') st.downtimeBytes += bytes;
     else if (this.inPostcopy) this.pc.bytes += bytes;
     else st.precopyBytes += bytes;
     this.win.used += bytes;
@@ -731,6 +733,7 @@ export class MigrationThread implements Actor {
     this.td?.pause();
     this.bitmapSync(now, true);
     this.pc.startNs = now;
+    this.pc.switched = true;
     if (this.td && !this.tdBlackout(now)) return;
     // ram_postcopy_send_discard_bitmap(): the runs of set bits, at most 12 ranges per command.
     let ranges = 0;
@@ -793,7 +796,9 @@ export class MigrationThread implements Actor {
     bytes += td.takeBytes();
     this.emit('tdx_mig_postcopy_blackout', { resent: pages, dirty_count: dirtyCount, absent, deferred: this.dirtyPages },
       `The TD's switch to post-copy (the TDX module's out-of-order phase; Intel's trees, not upstream, and Intel's QEMU has no TD post-copy): the ${pages} exported page(s) the host's log shows written must go again now, in order, since the module gives the start token only when DIRTY_COUNT is 0 (it counts ${dirtyCount} of them written after their export; the host cannot tell which). The ${this.dirtyPages} page(s) never exported wait: they will come out of order while the TD runs on "${this.dst}".${absent ? ` ${absent} private page(s) were never added on the source: nothing to send.` : ''}`);
-    this.put(bytes + EOS_BYTES, `TD blackout: ${pages} exported page(s) written since, the TD and vCPU state, the start token`, false);
+    this.round.pages += pages;
+    // Sent with the guest stopped: downtime bytes, as the stop-and-copy's are.
+    this.put(bytes + EOS_BYTES, `TD blackout: ${pages} exported page(s) written since, the TD and vCPU state, the start token`, false, 'td-blackout');
     return !this.finished;
   }
 

@@ -245,3 +245,22 @@ describe('a software-protected VM (the postcopy-private-memory lesson)', () => {
     expect(shownZero).toBe(0);
   });
 });
+
+describe('after the switch to post-copy (the postcopy-faults lesson)', () => {
+  it("the source's map shows what is only on the source, not pre-copy's dirty states", () => {
+    // Through step 8: guest-a is postcopy-active, its guest stopped on src and running on dst.
+    const lab = labAt('postcopy-faults', 9);
+    const m = lab.run.world.migrations[0] as MigrationThread;
+    expect(m.status).toBe('postcopy-active');
+    const { src, counts } = lab.migrationPageStates(0);
+    let inBmap = 0;
+    for (let p = 0; p < m.npages; p++) {
+      const bit = (m.bmap[p >>> 5] >>> (p & 31)) & 1;
+      inBmap += bit;
+      if (bit) expect(src[p]).toBe(S.SRC_UNSENT);
+    }
+    expect(inBmap).toBeGreaterThan(0);
+    expect(counts[S.SRC_UNSENT]).toBe(inBmap);
+    expect(counts[S.SRC_DIRTY] + counts[S.SRC_REDIRTIED]).toBe(0);
+  });
+});

@@ -203,9 +203,16 @@ function computeChunk(m: MigrationThread, view: MigrationPageView, a: number, b:
     const bm = m.bmap;
     const log = view.logged;
     const td = m.td;
+    // After the switch to post-copy the source is stopped: a page in bmap is only here (never sent,
+    // or its copy on the destination was discarded), and its dirty log no longer changes.
+    const pcSource = m.pc.switched;
     for (let p = a; p < b; p++) {
       const inBmap = (bm[p >>> 5] >>> (p & 31)) & 1;
-      const logged = (log[p >>> 5] >>> (p & 31)) & 1;
+      const logged = pcSource ? 0 : (log[p >>> 5] >>> (p & 31)) & 1;
+      if (pcSource && inBmap) {
+        so[p] = S.SRC_UNSENT;
+        continue;
+      }
       if (td?.owns(p)) {
         // A TD's private page goes through the TDX module as ciphertext (td-export.ts): never a zero
         // page, and the destination's copy is in its guest_memfd, not in the VMM's page tables. Before
@@ -238,6 +245,7 @@ function computeChunk(m: MigrationThread, view: MigrationPageView, a: number, b:
     }
   }
   if (started && isPostcopyMap(m)) {
+    // The destination's own post-copy states (a page skipped above gets its code here).
     const pc = m.incoming.page;
     for (let p = a; p < b; p++) dO[p] = PC_CODE[pc[p]];
   }

@@ -151,3 +151,15 @@ describe('load-time refusals for a TD with postcopy-ram', () => {
     expect(String((err as Error).message)).toMatch(/\$\.steps\[2\]\.td_design.*kernel_series/);
   });
 });
+
+describe("a TD's blackout counts as downtime", () => {
+  it('the pages re-exported with the TD paused are downtime-bytes, not precopy-bytes', () => {
+    const r = ScenarioRun.fromJson(scenario([{ do: 'run_until', vm: 'td', status: 'postcopy-active', time: '5s' }, { do: 'query_migrate', vm: 'td' }]));
+    const report = r.runAll();
+    const m = r.world.migrations[0] as MigrationThread;
+    expect(m.td!.pcCounts.inBlackout).toBeGreaterThan(0);
+    const ram = (report.results[6].value as { ram: Record<string, number> }).ram;
+    // At least the re-exported pages' ciphertext went while the TD was paused.
+    expect(ram['downtime-bytes']).toBeGreaterThan(m.td!.pcCounts.inBlackout * 4096);
+  });
+});
