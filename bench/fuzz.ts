@@ -1,5 +1,5 @@
 /**
- * npm run fuzz [-- RUNS [INPUTS [SEED [INVARIANT_RUNS]]]]
+ * npm run fuzz [-- [--targets=NAME,...] RUNS [INPUTS [SEED [INVARIANT_RUNS]]]]   (--help says what each is)
  *
  * 1. The property tests at volume: every test file under src/ whose properties take their runs from
  *    FUZZ_RUNS (propertyRuns() in src/test-properties.ts; at least 100 in CI, seeded) runs with
@@ -25,17 +25,35 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const [arg, inputsArg, seedArg, invArg] = process.argv.slice(2).filter((a) => a !== '--');
+const USAGE = `usage: npm run fuzz [-- [--targets=NAME,...] RUNS [INPUTS [SEED [INVARIANT_RUNS]]]]
+  RUNS            property-test runs per property (default 1000; 0 skips the property tests)
+  INPUTS          inputs per fuzz target (default 100,000)
+  SEED            the fuzzers' and invariants' seed (default: from the clock; printed, to replay)
+  INVARIANT_RUNS  runs per isolation invariant (default 10,000; 0 skips them)
+  --targets=      only these fuzz targets (${TARGETS.map((t) => t.name).join(', ')}; default all)
+`;
+const argv = process.argv.slice(2).filter((a) => a !== '--');
+if (argv.includes('--help') || argv.includes('-h')) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
+const only = argv.find((a) => a.startsWith('--targets='))?.slice('--targets='.length).split(',').filter(Boolean);
+const unknown = only?.filter((n) => !TARGETS.some((t) => t.name === n)) ?? [];
+if (unknown.length || argv.some((a) => a.startsWith('-') && !a.startsWith('--targets=') && !/^-?\d/.test(a))) {
+  process.stderr.write(`fuzz: ${unknown.length ? `no fuzz target named ${unknown.map((n) => JSON.stringify(n)).join(', ')}` : `unknown option in ${JSON.stringify(argv.join(' '))}`}\n${USAGE}`);
+  process.exit(2);
+}
+const [arg, inputsArg, seedArg, invArg] = argv.filter((a) => !a.startsWith('--targets='));
 const runs = arg === undefined ? 1000 : Number(arg);
 const inputs = inputsArg === undefined ? 100_000 : Number(inputsArg);
 const invariantRuns = invArg === undefined ? 10_000 : Number(invArg);
  
 const seed = seedArg === undefined ? Date.now() % 2 ** 31 : Number(seedArg);
 for (const [name, v, a] of [['RUNS', runs, arg], ['INPUTS', inputs, inputsArg], ['SEED', seed, seedArg], ['INVARIANT_RUNS', invariantRuns, invArg]] as const) {
-  // RUNS 0 skips the property tests (to run only the invariants and the fuzzers again).
-  const min = name === 'SEED' || name === 'RUNS' ? 0 : 1;
+  // RUNS 0 skips the property tests, INVARIANT_RUNS 0 the invariants (to run only the fuzzers again).
+  const min = name === 'INPUTS' ? 1 : 0;
   if (!Number.isInteger(v) || v < min) {
-    process.stderr.write(`fuzz: ${name} must be a ${min === 0 ? 'non-negative' : 'positive'} integer (got "${a}")\nusage: npm run fuzz [-- RUNS [INPUTS [SEED [INVARIANT_RUNS]]]]\n`);
+    process.stderr.write(`fuzz: ${name} must be a ${min === 0 ? 'non-negative' : 'positive'} integer (got "${a}")\n${USAGE}`);
     process.exit(2);
   }
 }
@@ -85,28 +103,32 @@ interface JsonReport {
 
 // The isolation invariants, in this process.
 const out = join(ROOT, 'fuzz-out');
-process.stdout.write(`\nisolation invariants: ${invariantRuns} runs each, seed ${seed}\n${'invariant'.padEnd(24)} ${'runs'.padStart(7)} ${'passed'.padStart(7)} ${'failed'.padStart(7)} ${'time'.padStart(9)}\n`);
 let invariantsFailed = 0;
-for (const inv of INVARIANTS) {
-  const t1 = performance.now();
-  const r = checkInvariant(inv, { numRuns: invariantRuns, seed });
-  const s = ((performance.now() - t1) / 1000).toFixed(1);
-  process.stdout.write(`${inv.name.padEnd(24)} ${String(r.runs).padStart(7)} ${String(r.runs - (r.failed ? 1 : 0)).padStart(7)} ${String(r.failed ? 1 : 0).padStart(7)} ${s.padStart(7)} s\n`);
-  for (const [what, n] of [...r.tally].sort()) process.stdout.write(`    ${String(n).padStart(7)}  ${what}\n`);
-  if (r.failure) {
-    invariantsFailed++;
-    mkdirSync(out, { recursive: true });
-    const file = join(out, `invariant-${inv.name}.txt`);
-    writeFileSync(file, `${inv.claim}\n\n${r.failure}\n`);
-    process.stdout.write(`  failed: ${r.failure.split('\n')[0]}\n    counterexample and seed: ${relative(ROOT, file)}\n`);
+if (invariantRuns > 0) {
+  process.stdout.write(`\nisolation invariants: ${invariantRuns} runs each, seed ${seed}\n${'invariant'.padEnd(24)} ${'runs'.padStart(7)} ${'passed'.padStart(7)} ${'failed'.padStart(7)} ${'time'.padStart(9)}\n`);
+  for (const inv of INVARIANTS) {
+    const t1 = performance.now();
+    const r = checkInvariant(inv, { numRuns: invariantRuns, seed });
+    const s = ((performance.now() - t1) / 1000).toFixed(1);
+    process.stdout.write(`${inv.name.padEnd(24)} ${String(r.runs).padStart(7)} ${String(r.runs - (r.failed ? 1 : 0)).padStart(7)} ${String(r.failed ? 1 : 0).padStart(7)} ${s.padStart(7)} s\n`);
+    for (const [what, n] of [...r.tally].sort()) process.stdout.write(`    ${String(n).padStart(7)}  ${what}\n`);
+    if (r.failure) {
+      invariantsFailed++;
+      mkdirSync(out, { recursive: true });
+      const file = join(out, `invariant-${inv.name}.txt`);
+      writeFileSync(file, `${inv.claim}\n\n${r.failure}\n`);
+      process.stdout.write(`  failed: ${r.failure.split('\n')[0]}\n    counterexample and seed: ${relative(ROOT, file)}\n`);
+    }
   }
 }
 
 // The structure-aware fuzzers, in this process.
-process.stdout.write(`\nstructure-aware fuzzers: ${inputs} inputs per target, seed ${seed} (npm run fuzz -- ${runs} ${inputs} ${seed} ${invariantRuns} replays it)\n${HEADER}\n`);
+const targets = only ? TARGETS.filter((t) => only.includes(t.name)) : TARGETS;
+const replay = `npm run fuzz -- ${only ? `--targets=${only.join(',')} ` : ''}${runs} ${inputs} ${seed} ${invariantRuns}`;
+process.stdout.write(`\nstructure-aware fuzzers: ${inputs} inputs per target, seed ${seed} (${replay} replays it)\n${HEADER}\n`);
 let failed = 0;
-for (const t of TARGETS) {
-  const f = fuzz(t, inputs, seed, { hangMs: 10_000, heapBytes: 1 << 30 });
+for (const t of targets) {
+  const f = fuzz(t, inputs, seed, { hangMs: 10_000, heapBytes: 1 << 30 }, (p) => process.stderr.write(`  so far: ${row(p)}\n`));
   process.stdout.write(`${row(f)}\n`);
   f.failures.forEach((x, k) => {
     mkdirSync(out, { recursive: true });

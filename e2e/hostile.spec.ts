@@ -1,4 +1,5 @@
 import { expect, test, type Page } from '@playwright/test';
+import { nextLessonStep } from './lesson-step';
 
 /**
  * Hostile input and faults in the browser: the Content-Security-Policy is in force (and nothing the
@@ -77,16 +78,14 @@ test('a lesson played to its end, the guest editor and the attack-surface view c
 test('a worker that closes itself is noticed: the page says so and the restart brings the lesson back', async ({ page }) => {
   await page.goto('/?v=2&preset=lazy-accept&debug=1');
   await expect(page.getByTestId('progress')).toHaveText(/Step 1 of/);
-  await page.getByRole('button', { name: 'Next lesson step' }).click();
-  await expect(page.getByTestId('progress')).toHaveText(/Step 1 of \d+ · done/);
+  await nextLessonStep(page, 1);
   await page.evaluate(() => (window as unknown as Gml).__gml.closeWorker());
   // No error event comes from a worker that closes: the watchdog's unanswered ping (5 s) tells.
   await expect(page.getByRole('alert')).toContainText('has not answered', { timeout: 20_000 });
   await page.getByRole('button', { name: 'Restart the lab' }).click();
   await expect(page.getByRole('alert')).toHaveCount(0);
   await expect(page.getByTestId('progress')).toHaveText(/Step 1 of \d+ · ready/);
-  await page.getByRole('button', { name: 'Next lesson step' }).click();
-  await expect(page.getByTestId('progress')).toHaveText(/Step 1 of \d+ · done/);
+  await nextLessonStep(page, 1);
 });
 
 test('switching lessons takes effect promptly while a guest loops at full speed', async ({ page }) => {
@@ -105,6 +104,59 @@ test('switching lessons takes effect promptly while a guest loops at full speed'
   await page.getByRole('combobox', { name: 'Lesson' }).selectOption('lazy-accept');
   await expect(page.getByTestId('progress')).toHaveText(/Step 1 of \d+ · ready/, { timeout: 5_000 });
   await expect(page.getByRole('combobox', { name: 'Lesson' })).toHaveValue('lazy-accept');
+});
+
+test('S (run the next lesson step at once) on a long run is sliced: frames come while it runs, and switching lessons takes effect promptly', async ({ page }) => {
+  // Two 100-million-instruction runs of a loop: several seconds each (the worker ran such a step whole before).
+  const loop = {
+    version: 2,
+    title: 'A guest that never halts',
+    vms: [{ name: 'g', type: 'default', memory: '16M', program: ['_start:', '  add rax, 1', '  jmp _start'] }],
+    steps: [{ do: 'run', vm: 'g', max_instructions: 100_000_000 }, { do: 'run', vm: 'g', max_instructions: 100_000_000 }],
+  };
+  await page.goto(`${link(loop)}&debug=1`);
+  await expect(page.getByTestId('progress')).toHaveText(/Step 1 of 2 · ready/);
+  await page.locator('body').press('s');
+  // The step's progress arrives mid-step: the worker publishes between its slices.
+  await expect(page.getByTestId('progress')).toHaveText(/Step 1 of 2 · running/);
+  await expect.poll(() => page.evaluate(() => (window as unknown as Gml).__gml.progress().instructions), { timeout: 20_000 }).toBeGreaterThan(200_000);
+  await expect(page.getByTestId('step-progress')).toContainText('of at most 100,000,000 instructions of g');
+  await page.getByRole('combobox', { name: 'Lesson' }).selectOption('lazy-accept');
+  await expect(page.getByTestId('progress')).toHaveText(/Step 1 of \d+ · ready/, { timeout: 5_000 });
+  await expect(page.getByRole('combobox', { name: 'Lesson' })).toHaveValue('lazy-accept');
+});
+
+test('a raw KVM_RUN runs in slices in the browser: one instruction into it, then the rest, with the result of the call whole', async ({ page }) => {
+  const byHand = {
+    version: 2,
+    title: 'One long KVM_RUN',
+    hosts: [{ name: 'h', memory: '256M' }],
+    steps: [
+      { do: 'KVM_CREATE_VM', as: 'vm', type: 0 },
+      { do: 'mmap', length: '1M', as: 'mem' },
+      { do: 'KVM_SET_USER_MEMORY_REGION2', vm: 'vm', slot: 0, guest_phys_addr: 0, memory_size: '1M', userspace_addr: 'mem' },
+      { do: 'KVM_CREATE_VCPU', vm: 'vm', id: 0 },
+      { do: 'load_program', vm: 'vm', gpa: '0x1000', program: ['_start:', '  add rax, 1', '  jmp _start'] },
+      { do: 'KVM_RUN', vm: 'vm', max_instructions: 10_000_000 },
+    ],
+  };
+  await page.goto(link(byHand));
+  await expect(page.getByTestId('progress')).toHaveText(/Step 1 of 6 · ready/);
+  const next = { click: () => page.locator('body').press('s') };
+  for (let k = 1; k <= 5; k++) {
+    await next.click();
+    await expect(page.getByTestId('progress')).toHaveText(new RegExp(`^Step ${k} of 6 · done`));
+  }
+  // One instruction into the call (it ran whole before: the step ended here).
+  await page.getByRole('button', { name: 'Next instruction' }).click();
+  await expect(page.getByTestId('progress')).toHaveText(/^Step 6 of 6 · paused/);
+  await expect(page.getByTestId('step-progress')).toContainText('1 of at most 10,000,000 instructions of vm vCPU 0 in one KVM_RUN');
+  await page.getByRole('button', { name: 'Next instruction' }).click();
+  await expect(page.getByTestId('step-progress')).toContainText('2 of at most 10,000,000 instructions');
+  // The rest of it: the call returns as it would have whole, -EINTR at its budget.
+  await next.click();
+  await expect(page.getByTestId('progress')).toHaveText(/^Step 6 of 6 · finished/, { timeout: 60_000 });
+  await expect(page.getByTestId('step-result')).toContainText('KVM_RUN → -1 EINTR (the guest ran 10000000 instructions without exiting)');
 });
 
 test('a file above 1 MiB is refused by its size, before it is read', async ({ page }) => {

@@ -1,5 +1,6 @@
 import { readdirSync } from 'node:fs';
 import { expect, test, type Page } from '@playwright/test';
+import { nextLessonStep } from './lesson-step';
 
 /*
  * Every lesson's panels are big enough to use at the sizes a class meets them (docs/layout.md):
@@ -86,10 +87,7 @@ test.describe('maximised at 1280×720', () => {
       await expect(page.locator('[data-panel]')).toHaveCount(4);
     }
     // Step 3 (migrate) names the migration panel in its `show`: the lesson brings it forward.
-    for (let k = 1; k <= 3; k++) {
-      await page.getByRole('button', { name: 'Next lesson step' }).click();
-      await expect(page.getByTestId('progress')).toHaveText(new RegExp(`^Step ${k} of \\d+ · done$`), { timeout: 60_000 });
-    }
+    for (let k = 1; k <= 3; k++) await nextLessonStep(page, k);
     await expect(page.locator('[data-panel]')).toHaveCount(1);
     await expect(page.locator('[data-panel]')).toHaveAttribute('data-panel', 'migration');
     const maps = page.getByRole('list', { name: 'Destination legend' });

@@ -1,5 +1,6 @@
 import { expect, test } from '@playwright/test';
 import AxeBuilder from '@axe-core/playwright';
+import { nextLessonStep } from './lesson-step';
 import { fileURLToPath } from 'node:url';
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
@@ -38,8 +39,7 @@ test('an odd URL gets a message and the first lesson', async ({ page }) => {
 test('if the worker dies, the UI says so and a restart reloads the same scenario', async ({ page }) => {
   await page.goto('/?v=1&preset=lazy-accept&debug=1');
   await expect(page.getByTestId('progress')).toHaveText(/Step 1 of/);
-  await page.getByRole('button', { name: 'Next lesson step' }).click();
-  await expect(page.getByTestId('progress')).toHaveText(/Step 1 of \d+ · done/);
+  await nextLessonStep(page, 1);
   await page.evaluate(() => (window as unknown as { __gml: { crashWorker(): Promise<void> } }).__gml.crashWorker());
   await expect(page.getByRole('alert')).toContainText('The simulation stopped');
   await page.getByRole('button', { name: 'Restart the lab' }).click();

@@ -1,4 +1,5 @@
 import { expect, test } from '@playwright/test';
+import { nextLessonStep } from './lesson-step';
 
 /**
  * The td-migration lesson loads and plays in the browser: the migration panel shows the ordinary VM's
@@ -12,20 +13,13 @@ test('td-migration: upstream fails, the talk\'s and the TDX module\'s designs co
   const panel = page.locator('[data-panel="migration"]');
   await expect(panel.getByRole('heading', { name: /Migration/ })).toBeVisible();
   await expect(panel.getByText(/No migration yet/)).toBeVisible();
-  const next = page.getByRole('button', { name: 'Next lesson step' });
   const card = (from: string, to: string) => panel.locator(`section[aria-label="Migration of ${from} to ${to}"]`);
   // Through the upstream attempt (step 8: run_until the TD's migration ends).
-  for (let i = 1; i <= 8; i++) {
-    await next.click();
-    await expect(page.getByTestId('progress')).toHaveText(new RegExp(`Step ${i} of 17 · done`), { timeout: 60_000 });
-  }
+  for (let i = 1; i <= 8; i++) await nextLessonStep(page, i);
   await expect(card('guest', 'guest@dst').getByTestId('migration-status')).toHaveText('completed');
   await expect(card('td', 'td@dst').getByTestId('migration-status')).toHaveText('failed');
   // The talk's design (steps 10–11) and the TDX module's (steps 14–15).
-  for (let i = 9; i <= 15; i++) {
-    await next.click();
-    await expect(page.getByTestId('progress')).toHaveText(new RegExp(`Step ${i} of 17 · done`), { timeout: 60_000 });
-  }
+  for (let i = 9; i <= 15; i++) await nextLessonStep(page, i);
   await expect(card('td@dst', 'td-home').getByTestId('migration-status')).toHaveText('completed');
   await expect(panel.getByTestId('migration-status')).toHaveText(['completed', 'completed', 'failed', 'completed']);
 });

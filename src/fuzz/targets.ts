@@ -6,7 +6,8 @@
  * - refused: the lab said what is wrong and where (a ScenarioError, an assembler error, a URL problem);
  * - ran: it ran to its end;
  * - crashed: any other exception (a TypeError from runner.ts is a bug: a user can type it);
- * - hung: it took longer than `hangMs` (measured between slices of the run);
+ * - hung: it took more than `hangMs` of CPU time (measured between slices of the run): CPU, not wall
+ *   time, so that a run at nice 19 on a busy machine does not call a slow-but-finite input hung;
  * - blew up: a RangeError (an allocation, the stack) or more than `heapBytes` of memory kept.
  *
  * `fuzz()` runs one target with a seed and counts the outcomes; each failure is shrunk (smaller
@@ -21,13 +22,16 @@ import { ScenarioRun } from '../sim/scenario/runner';
 import { DEVICE_NAMES, FLAG_NAMES } from '../sim/scenario/fields';
 import { LIMITS, Scenario, ScenarioError } from '../sim/scenario/schema';
 import { PRESETS } from '../scenarios';
+import { CAPABILITY_NAMES } from '../sim/vmm/migration/params';
+import { MIGRATION_STATUSES } from '../sim/vmm/migration/migration';
+import { TD_DESIGNS } from '../sim/vmm/migration/td-export';
 
 export type Outcome = 'refused' | 'ran' | 'crashed' | 'hung' | 'blew-up';
 export const OUTCOMES: readonly Outcome[] = ['refused', 'ran', 'crashed', 'hung', 'blew-up'];
 export const FAILURES: readonly Outcome[] = ['crashed', 'hung', 'blew-up'];
 
 export interface Limits {
-  /** Wall time an input may take before it counts as hung. */
+  /** CPU time (ms, this process's) an input may take before it counts as hung. */
   hangMs: number;
   /** Memory an input may keep (heap and array buffers) before it counts as blown up. */
   heapBytes: number;
@@ -270,6 +274,85 @@ export function genScenario(r: Rand): Record<string, unknown> {
   return s;
 }
 
+/**
+ * A migration scenario: two hosts and a link, a guest that dirties memory, and steps drawn from the
+ * migration vocabulary (migrate with capabilities, parameters, a TD design or resume; pre-copy's and
+ * post-copy's controls, migrate_recover and query_migrate on either side; the link cut and restored;
+ * run_until a time or a status) in an order that often makes sense and sometimes does not. A
+ * scenario drawn from the whole schema almost never starts a migration, let alone switches one to
+ * post-copy; these do, so post-copy's steps and states are fuzzed too.
+ */
+export function genMigrationScenario(r: Rand): Record<string, unknown> {
+  const type = r.pick(['default', 'default', 'sw-protected', 'tdx']);
+  // Mostly a design the VM's type has (and the destination kernel it needs), sometimes any.
+  const design = type === 'default' || r.chance(0.3) ? undefined
+    : r.chance(0.9) ? r.pick(type === 'tdx' ? ['upstream', 'talk', 'tdx-module'] : ['upstream', 'talk', 'kvm-userfault']) : r.pick(TD_DESIGNS);
+  const userfault = design === 'kvm-userfault' ? r.chance(0.9) : r.chance(0.2);
+  const vm: Record<string, unknown> = { name: 'guest', host: 'src', type, memory: '8M', vcpus: r.pick([1, 1, 2]) };
+  if (r.chance(0.8)) vm.workload = { rate: r.pick(['1M', '4M', '16M']), pattern: r.pick(['uniform', 'sequential', 'hot-set']), base: '4M', working_set: r.pick(['1M', '2M']), ...(r.chance(0.03) ? { cpu_bound: true } : {}), ...(r.chance(0.3) ? { prefill: false } : {}) };
+  // A guest spinning at full speed would run a run_until's whole instruction budget (seconds of CPU): those halt.
+  else vm.program = r.pick(SAFE_PROGRAMS.filter((p) => p.includes('hlt')));
+  if (r.chance(0.1)) vm.dirty_ring_size = r.pick([1024, 4096]);
+  const bandwidth = r.pick(['100Mbit', '100Mbit', '1Gbit', '10Gbit']);
+  // Mostly a combination QEMU accepts (post-copy's three, or one of the throttles), sometimes any.
+  const caps = (): string[] => r.chance(0.2) ? CAPABILITY_NAMES.filter(() => r.chance(0.35))
+    : [...(r.chance(0.7) ? ['postcopy-ram', ...(r.chance(0.5) ? ['postcopy-preempt'] : []), ...(r.chance(0.5) ? ['postcopy-blocktime'] : [])] : []), ...(r.chance(0.2) ? ['auto-converge'] : [])];
+  const params = (): Record<string, unknown> => {
+    const odd = r.chance(0.1);
+    const all: Record<string, () => unknown> = {
+      'max-bandwidth': () => r.pick(['32MiB', '1Gbit', 0]),
+      'downtime-limit': () => r.pick([1, 50, 300, 2000]),
+      'max-postcopy-bandwidth': () => (odd ? r.pick([1, 'fast', -1]) : r.pick(['8MiB', '100Mbit', 0])),
+      'cpu-throttle-initial': () => (odd ? r.pick([0, 100]) : r.pick([20, 99])),
+      'vcpu-dirty-limit': () => (odd ? 0 : r.pick([1, 10])),
+      'x-vcpu-dirty-limit-period': () => r.pick([100, 1000]),
+    };
+    return Object.fromEntries(Object.entries(all).filter(() => r.chance(0.25)).map(([k, f]) => [k, f()]));
+  };
+  let t = 0;
+  const time = () => `${(t += r.pick([10, 30, 100, 200]))}ms`;
+  const statuses = [...MIGRATION_STATUSES];
+  const makers: (() => Record<string, unknown>)[] = [
+    () => ({ do: 'cont', vm: 'guest' }),
+    () => ({ do: 'stop', vm: r.pick(['guest', 'guest@dst']) }),
+    () => ({ do: 'run_until', time: time() }),
+    () => ({ do: 'run_until', vm: r.pick(['guest', 'guest', 'guest@dst']), status: r.pick(statuses), time: `${t + r.pick([100, 300, 1000])}ms` }),
+    () => ({ do: 'migrate', vm: 'guest', to: 'dst', link: 'wan', ...(r.chance(0.7) ? { capabilities: caps() } : {}), ...(r.chance(0.4) ? { parameters: params() } : {}),
+      ...(design ? { td_design: design } : {}), ...(r.chance(0.25) ? { resume: true } : {}) }),
+    () => ({ do: 'migrate_start_postcopy', vm: r.pick(['guest', 'guest', 'guest@dst']) }),
+    () => ({ do: 'migrate_recover', vm: r.pick(['guest@dst', 'guest@dst', 'guest']) }),
+    () => ({ do: 'query_migrate', vm: r.pick(['guest', 'guest@dst']) }),
+    () => ({ do: 'migrate_set_capabilities', vm: 'guest', capabilities: caps().map((capability) => ({ capability, state: r.chance(0.8) })) }),
+    () => ({ do: 'migrate_set_parameters', vm: 'guest', parameters: params() }),
+    () => ({ do: 'migrate_cancel', vm: 'guest' }),
+    () => ({ do: 'link_down', link: 'wan', ...(r.chance(0.3) ? { after: r.pick(['1ms', '50ms']) } : {}) }),
+    () => ({ do: 'link_up', link: 'wan' }),
+    () => ({ do: 'read_migration_stream', vm: 'guest', gpa: r.pick(['0x400000', '0x0', '0x1000']) }),
+  ];
+  // Often the usual order: start the guest, run a little, migrate, switch, cut, recover, resume.
+  const steps: Record<string, unknown>[] = r.chance(0.7) ? [makers[0](), makers[2](), makers[4]()] : [];
+  if (steps.length && r.chance(0.6)) {
+    delete steps[2].resume;
+    (steps[2] as { capabilities?: string[] }).capabilities = ['postcopy-ram', ...(r.chance(0.5) ? ['postcopy-preempt'] : []), ...(r.chance(0.5) ? ['postcopy-blocktime'] : [])];
+    // Switched at once mostly (a small guest's pre-copy may otherwise converge first).
+    if (r.chance(0.3)) steps.push(makers[2]());
+    steps.push({ do: 'migrate_start_postcopy', vm: 'guest' }, { do: 'run_until', vm: 'guest', status: 'postcopy-active', time: `${t + 500}ms` });
+    // The link cut while pages are still missing: both sides pause, and recover.
+    if (r.chance(0.6)) steps.push({ do: 'link_down', link: 'wan', after: r.pick(['100us', '1ms', '1ms', '5ms']) }, { do: 'run_until', vm: 'guest', status: 'postcopy-paused', time: `${t + 1000}ms` },
+      { do: 'link_up', link: 'wan' }, { do: 'migrate_recover', vm: 'guest@dst' }, { do: 'migrate', vm: 'guest', to: 'dst', link: 'wan', resume: true });
+  }
+  const n = r.int(steps.length ? 4 : 10);
+  for (let k = 0; k < n; k++) steps.splice(r.int(steps.length + 1), 0, r.pick(makers)());
+  if (r.chance(0.5)) steps.push({ do: 'run_until', vm: 'guest', status: r.pick(['completed', 'failed', 'postcopy-paused']), time: `${t + 1000}ms` }, { do: 'query_migrate', vm: 'guest@dst' });
+  return {
+    version: 2, title: 'fuzz: a migration', seed: r.int(1000),
+    hosts: [{ name: 'src', memory: '256M' }, { name: 'dst', memory: '256M', ...(userfault ? { kernel_series: ['kvm-userfault'] } : {}) }],
+    links: [{ name: 'wan', from: 'src', to: 'dst', bandwidth, latency: r.pick(['50us', '1ms']) }],
+    vms: [vm],
+    steps,
+  };
+}
+
 /** Programs that do something for a while, then halt (or not). */
 const SAFE_PROGRAMS = [
   '_start:\n  mov al, 0x41\n  mov dx, 0x3f8\n  out dx, al\n  hlt',
@@ -338,13 +421,16 @@ function failure(e: unknown): Result {
 export function runScenario(input: unknown, limits: Limits): Result {
   const m0 = memory();
    
-  const t0 = performance.now();
+  const c0 = process.cpuUsage();
+  const cpuMs = () => {
+    const c = process.cpuUsage(c0);
+    return (c.user + c.system) / 1000;
+  };
   try {
     const run = ScenarioRun.fromJson(input);
     while (!run.done) {
       run.advance(100_000);
-       
-      if (performance.now() - t0 > limits.hangMs) return { outcome: 'hung', detail: `still running step ${run.next} ("${run.scenario.steps[run.next]?.do}") after ${limits.hangMs} ms` };
+      if (cpuMs() > limits.hangMs) return { outcome: 'hung', detail: `still running step ${run.next} ("${run.scenario.steps[run.next]?.do}") after ${limits.hangMs} ms of CPU time` };
     }
     run.report();
   } catch (e) {
@@ -398,7 +484,7 @@ function smallerText(s: string): string[] {
 export const scenarioTarget: Target<unknown> = {
   name: 'scenario',
   gen: (r) => {
-    const s = genScenario(r);
+    const s = r.chance(0.3) ? genMigrationScenario(r) : genScenario(r);
     return r.chance(0.5) ? mutateJson(r, s) : s;
   },
   run: runScenario,
@@ -543,8 +629,8 @@ function shrink<T>(t: Target<T>, input: T, outcome: Outcome, limits: Limits, bud
   return { input: best, detail };
 }
 
-/** Run `n` inputs of a target from `seed`; count the outcomes; shrink one reproducer per kind of failure and detail. */
-export function fuzz<T>(t: Target<T>, n: number, seed: number, limits: Limits): FuzzReport {
+/** Run `n` inputs of a target from `seed`; count the outcomes (`progress` hears them every 5,000); shrink one reproducer per kind of failure and detail. */
+export function fuzz<T>(t: Target<T>, n: number, seed: number, limits: Limits, progress?: (f: FuzzReport) => void): FuzzReport {
   const r = new Rand(seed);
   const counts = Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number>;
   const found = new Map<string, { outcome: Outcome; input: T }>();
@@ -554,6 +640,8 @@ export function fuzz<T>(t: Target<T>, n: number, seed: number, limits: Limits): 
     const input = t.gen(r);
     const res = t.run(input, limits);
     counts[res.outcome]++;
+    // A long run says how far it is (and what it found so far) every 5,000 inputs.
+    if (progress && (i + 1) % 5000 === 0 && i + 1 < n) progress({ target: t.name, tried: i + 1, counts: { ...counts }, failures: [], ms: performance.now() - t0 });
     if (FAILURES.includes(res.outcome)) {
       const key = `${res.outcome}: ${(res.detail ?? '').replace(/\d+/g, 'N').slice(0, 120)}`;
       const prev = found.get(key);

@@ -339,4 +339,23 @@ describe('Lab.stepProgress', () => {
     expect(units.has(id === 'lazy-accept' ? 'instructions' : 'ns')).toBe(true);
     expect(units.has(id === 'lazy-accept' ? 'run' : id === 'two-hosts' ? 'link_send' : 'run_until')).toBe(true);
   });
+
+  test('a raw KVM_RUN in progress counts its instructions out of its budget', () => {
+    const lab = new Lab({
+      version: 2, title: 'spin', hosts: [{ name: 'h', memory: '256M' }],
+      steps: [
+        { do: 'KVM_CREATE_VM', as: 'vm', type: 0 }, { do: 'mmap', length: '1M', as: 'mem' },
+        { do: 'KVM_SET_USER_MEMORY_REGION2', vm: 'vm', slot: 0, guest_phys_addr: 0, memory_size: '1M', userspace_addr: 'mem' },
+        { do: 'KVM_CREATE_VCPU', vm: 'vm', id: 0 }, { do: 'load_program', vm: 'vm', gpa: '0x1000', program: ['_start:', '  add rax, 1', '  jmp _start'] },
+        { do: 'KVM_RUN', vm: 'vm', max_instructions: 50_000 },
+      ],
+    });
+    while (lab.position.step < 5) lab.advance(1_000);
+    lab.advance(1_000);
+    lab.advance(2_000);
+    expect(lab.stepProgress()).toEqual({ step: 5, unit: 'instructions', done: 3_000, total: 50_000, bound: 'limit', what: 'instructions of vm vCPU 0 in one KVM_RUN' });
+    while (!lab.done) lab.advance(7_000);
+    expect(lab.stepProgress()).toBeNull();
+    expect(lab.run.results[5]).toMatchObject({ ret: -1, errno: 'EINTR', value: { instructions: 50_000 } });
+  });
 });

@@ -1144,6 +1144,8 @@ export class Lab {
         return { step: p.step, unit: 'instructions', done: r.instructionsIntoStep, total: st.max_instructions, bound: 'limit', what: `instructions of ${st.vm}${st.vcpu ? ` vCPU ${st.vcpu}` : ''}` };
       case 'reboot':
         return { step: p.step, unit: 'instructions', done: r.instructionsIntoStep, total: st.max_instructions, bound: 'limit', what: `instructions of ${st.vm}'s boot` };
+      case 'KVM_RUN':
+        return { step: p.step, unit: 'instructions', done: r.instructionsIntoStep, total: st.max_instructions, bound: 'limit', what: `instructions of ${st.vm} vCPU ${st.vcpu} in one KVM_RUN` };
       case 'run_until':
         if (p.until === undefined || p.startNs === undefined) return null;
         return { step: p.step, unit: 'ns', done: now - p.startNs, total: p.until - p.startNs, bound: st.status === undefined ? 'target' : 'limit', what: 'virtual time' };

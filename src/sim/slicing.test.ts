@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { propertyRuns } from '../test-properties';
 import { PRESETS } from '../scenarios';
 import { ScenarioRun } from './scenario/runner';
+import { LIMITS } from './scenario/fields';
 import { same, scenarioOf, text, whole } from './test-reports';
 
 const IDS = Object.keys(PRESETS);
@@ -149,5 +150,69 @@ describe('slicing a migration', () => {
     // 1,000 units are at most 250 pages' worth, plus the one batch a slice may end inside of.
     expect(slices).toBeGreaterThan(5);
     expect(most).toBeLessThan(8_192);
+  });
+});
+
+describe('slicing a raw KVM_RUN', () => {
+  /**
+   * A VM made by hand, as a selftest does: its guest counts a loop, reports with OUT, reads a byte
+   * with IN (user space answers it through `complete`), stores it, reports it, then loops for ever.
+   */
+  const byHand = (budget: number) => ({
+    version: 2, title: 'a long KVM_RUN', seed: 1, hosts: [{ name: 'h', memory: '256M' }],
+    steps: [
+      { do: 'KVM_CREATE_VM', as: 'vm', type: 0 },
+      { do: 'mmap', length: '1M', as: 'mem' },
+      { do: 'KVM_SET_USER_MEMORY_REGION2', vm: 'vm', slot: 0, guest_phys_addr: 0, memory_size: '1M', userspace_addr: 'mem' },
+      { do: 'KVM_CREATE_VCPU', vm: 'vm', id: 0 },
+      { do: 'load_program', vm: 'vm', gpa: '0x1000', program: [
+        '_start:', '  mov dx, 0x3f8', '  mov rcx, 3000',
+        '.l:', '  mov [0x80000 + rcx*8], rcx', '  loop .l',
+        '  out dx, al', '  in al, dx', '  mov [0x90000], al', '  out dx, al',
+        '.spin:', '  add rax, 1', '  jmp .spin',
+      ] },
+      { do: 'KVM_RUN', vm: 'vm' },
+      { do: 'KVM_RUN', vm: 'vm' },
+      { do: 'KVM_RUN', vm: 'vm', complete: { data: '0x41' } },
+      { do: 'KVM_RUN', vm: 'vm', max_instructions: budget },
+    ],
+  });
+  type Results = { results: { do: string; ret: number; errno?: string; why?: string; exit?: { reason: string; io?: { data: number } }; value?: { instructions: number } }[] };
+
+  it('a KVM_RUN in slices of any size gives the trace and report of the call whole: exits, the completion, and EINTR at its budget', () => {
+    const doc = byHand(200_000);
+    const want = text(ScenarioRun.fromJson(doc).runAll());
+    const r = JSON.parse(want) as Results;
+    // The loop's exit after about 6,000 instructions, IN answered with 0x41 and reported back, the budget used up.
+    expect(r.results[5]).toMatchObject({ do: 'KVM_RUN', ret: 0, exit: { reason: 'KVM_EXIT_IO' } });
+    expect(r.results[5].value!.instructions).toBeGreaterThan(6_000);
+    expect(r.results[7].exit?.io?.data).toBe(0x41);
+    expect(r.results[8]).toMatchObject({ ret: -1, errno: 'EINTR', exit: { reason: 'KVM_EXIT_INTR' }, why: 'the guest ran 200000 instructions without exiting', value: { instructions: 200_000 } });
+    for (const sizes of [[1], [7, 1000], [4_999, 50_000], [200_000]]) {
+      if (sizes[0] === 1) {
+        // One instruction a slice: the whole report still, over a shorter spin.
+        const short = byHand(2_000);
+        const w = text(ScenarioRun.fromJson(short).runAll());
+        const { report, paused } = sliced(short, sizes);
+        same(report, w, 'KVM_RUNs in slices of 1');
+        expect(paused.get('KVM_RUN') ?? 0).toBeGreaterThan(6_000 + 2_000);
+        continue;
+      }
+      const { report, paused } = sliced(doc, sizes);
+      same(report, want, `KVM_RUNs in slices [${sizes.join(', ')}]`);
+      if (sizes[0] < 10_000) expect(paused.get('KVM_RUN') ?? 0).toBeGreaterThan(4);
+    }
+  });
+
+  it('one slice of a KVM_RUN runs exactly its instructions, so the worker answers between slices however long the call', () => {
+    const run = ScenarioRun.fromJson(byHand(LIMITS.wholeStepInstructions));
+    while (run.next < 8) run.advance(1_000_000);
+    expect(run.scenario.steps[run.next].do).toBe('KVM_RUN');
+    for (let k = 1; k <= 20; k++) {
+      expect(run.advance(2_000)).toBeNull();
+      expect(run.instructionsIntoStep).toBe(2_000 * k);
+    }
+    // Advancing by the difference from an earlier point stops exactly there (what time travel relies on).
+    expect(run.partialStep).toMatchObject({ step: 8, units: 40_000 });
   });
 });

@@ -54,6 +54,15 @@ let applied = -1;
 let owed = false;
 const isolated = typeof crossOriginIsolated !== 'undefined' && crossOriginIsolated;
 
+/** step('step') calls waiting for the play they started to stop: at the step's end, a pause, a load, a seek, an error. */
+const playWaiters: (() => void)[] = [];
+
+/** Stop playing, and answer the step('step') calls that wait for it. */
+function stop(): void {
+  playing = false;
+  for (const w of playWaiters.splice(0)) w();
+}
+
 /** Reused arrays (SharedArrayBuffer-backed when isolated), keyed by vmKey() and hostKey(). */
 const arrays = new Map<string, Uint8Array>();
 /** What each array was last computed from: recomputing a 1M-page map is skipped when nothing changed. */
@@ -201,10 +210,10 @@ function tick(): void {
       left -= n;
     }
   } catch (e) {
-    playing = false;
+    stop();
     throw e;
   }
-  if (lab.done || stepEnded()) playing = false;
+  if (lab.done || stepEnded()) stop();
   if (playing) schedulePublish();
   else publish();
   if (!playing) return;
@@ -259,7 +268,7 @@ const api: LabApi = {
         event = undefined;
       }
     }
-    playing = false;
+    stop();
     lab = next;
     scenario = s;
     startRun();
@@ -268,7 +277,7 @@ const api: LabApi = {
   },
   async seek(event: number): Promise<SeekResult> {
     if (!lab) return { ok: false, issues: [{ path: '$', message: 'no scenario is loaded' }] };
-    playing = false;
+    stop();
     try {
       const at = lab.seek(event);
       startRun();
@@ -282,7 +291,7 @@ const api: LabApi = {
   },
   async stepBack(kind: StepKind) {
     if (!lab) return { moved: false, events: 0 };
-    playing = false;
+    stop();
     const moved = lab.stepBack(kind);
     startRun();
     publish();
@@ -299,7 +308,7 @@ const api: LabApi = {
     tick();
   },
   async pause() {
-    playing = false;
+    stop();
     publish();
   },
   async setSpeed(sp: number) {
@@ -307,16 +316,26 @@ const api: LabApi = {
   },
   async step(kind: StepKind) {
     if (!lab) return;
-    playing = false;
+    stop();
+    if (kind === 'step' && !lab.done) {
+      // The scenario step runs as the lesson's pace plays it, in ticks with frames and answers
+      // between them (a guest looping in a long run or KVM_RUN does not hold the worker), and this
+      // call answers when it stopped: at the step's end, or when a pause, a load or a seek stopped it.
+      const stopped = new Promise<void>((resolve) => playWaiters.push(resolve));
+      pace = 'step';
+      paceStep = lab.position.step;
+      playing = true;
+      tick();
+      return stopped;
+    }
     if (kind === 'instruction') lab.stepInstruction();
     else if (kind === 'event') lab.stepEvent();
-    else if (kind === 'step') lab.step();
-    else lab.stepExit();
+    else if (kind === 'exit') lab.stepExit();
     publish();
   },
   async restart() {
     if (scenario === null) return;
-    playing = false;
+    stop();
     lab = newLab(scenario);
     startRun();
     publish();

@@ -96,6 +96,10 @@ export interface LabApi {
   play(speed: number, pace?: Pace): Promise<void>;
   pause(): Promise<void>;
   setSpeed(speed: number): Promise<void>;
+  /**
+   * One instruction, event or exit forward; or with 'step', the scenario step in progress (or the
+   * next) run as play with pace 'step' does, in slices, answering once that play stopped.
+   */
   step(kind: StepKind): Promise<void>;
   /** Reload the current scenario from the start. */
   restart(): Promise<void>;

@@ -30,7 +30,7 @@ export const LIMITS = {
   steps: 10_000,
   /** A `run` step's `max_instructions` (it runs in slices: the lab answers between them, Ctrl-C stops the CLI), and the guest instructions one `run_until` or waiting `link_send` lets run (all vCPUs together). */
   runInstructions: 100_000_000,
-  /** A `KVM_RUN` step's `max_instructions` (one call, run whole: a browser's worker answers nothing meanwhile), and a `reboot`'s (in slices, and bounded by its exits too). */
+  /** A `KVM_RUN` step's `max_instructions` (one call: it runs in slices, cut as a signal would cut it), and a `reboot`'s (in slices, and bounded by its exits too). */
   wholeStepInstructions: 10_000_000,
   /** ...and a reboot stops after this many exits to user space (a boot makes about 3,000; each costs the simulator tens of microseconds). */
   wholeStepExits: 20_000,

@@ -51,9 +51,8 @@ describe('sizes above the documented limits are refused at load, by JSON path', 
     expect(refusal(scenario({ steps: [{ do: 'run', vm: 'g', max_instructions: 2 ** 53 - 1 }] }))).toEqual([
       '$.steps[0].max_instructions: max_instructions 9007199254740991 is above the limit of 100,000,000 instructions for a run step (docs/scenario-format.md, "Limits")',
     ]);
-    // A KVM_RUN runs whole (one ioctl: a browser's worker answers nothing meanwhile), and a reboot
-    // (in slices, but also bounded by its exits): a tenth of that.
-    expect(refusal(scenario({ steps: [{ do: 'KVM_RUN', vm: 'g', max_instructions: 10_000_001 }] }))[0]).toMatch(/^\$\.steps\[0\]\.max_instructions: max_instructions 10000001 is above the limit of 10,000,000 instructions for a KVM_RUN \(it runs whole\)/);
+    // A KVM_RUN (one ioctl, run in slices) and a reboot (in slices, but also bounded by its exits): a tenth of that.
+    expect(refusal(scenario({ steps: [{ do: 'KVM_RUN', vm: 'g', max_instructions: 10_000_001 }] }))[0]).toMatch(/^\$\.steps\[0\]\.max_instructions: max_instructions 10000001 is above the limit of 10,000,000 instructions for a KVM_RUN \(one call; it runs in slices\)/);
     expect(refusal(scenario({ steps: [{ do: 'reboot', vm: 'g', max_instructions: 10_000_001 }] }))[0]).toMatch(/^\$\.steps\[0\]\.max_instructions: max_instructions 10000001 is above the limit of 10,000,000 instructions for a reboot \(/);
     const loop = scenario({ vms: [{ name: 'g', type: 'default', memory: '16M', program: '_start: jmp _start' }], steps: [{ do: 'run', vm: 'g', max_instructions: 100_000 }] });
     const r = ScenarioRun.fromJson(loop).runAll();
@@ -149,6 +148,48 @@ describe("a migration's destination VM may be named by later steps", () => {
   });
 });
 
+describe("what acts on a migration, or waits for one, is checked at load (it stopped the run mid-way)", () => {
+  const twoHosts = (steps: unknown[]) => ({
+    version: 2, title: 'mig', hosts: [{ name: 'src', memory: '256M' }, { name: 'dst', memory: '256M' }],
+    links: [{ name: 'wan', from: 'src', to: 'dst', bandwidth: '10Gbit', latency: '50us' }],
+    vms: [{ name: 'g', host: 'src', type: 'default', memory: '16M', program: ['_start:', '  hlt'] }],
+    steps,
+  });
+  const migrate = { do: 'migrate', vm: 'g', to: 'dst', link: 'wan', capabilities: ['postcopy-ram'] };
+
+  it('query_migrate, migrate_cancel and read_migration_stream need a migrate step before them', () => {
+    expect(refusal(twoHosts([{ do: 'query_migrate', vm: 'g' }, { do: 'migrate_cancel', vm: 'g' }, { do: 'read_migration_stream', vm: 'g', gpa: 0 }, { do: 'query_migrate', vm: 'g@dst' }, migrate]))).toEqual([
+      '$.steps[0].vm: VM "g" is not migrated by an earlier step: query_migrate needs a migration to act on (a "migrate" step before it, of this VM or to it)',
+      '$.steps[1].vm: VM "g" is not migrated by an earlier step: migrate_cancel needs a migration to act on (a "migrate" step before it of this VM)',
+      '$.steps[2].vm: VM "g" is not migrated by an earlier step: read_migration_stream needs a migration to act on (a "migrate" step before it of this VM)',
+      '$.steps[3].vm: VM "g@dst" is not migrated by an earlier step: query_migrate needs a migration to act on (a "migrate" step before it, of this VM or to it)',
+    ]);
+    // After it, on either side; post-copy's steps answer as QEMU does (an errno), whenever they come.
+    const r = ScenarioRun.fromJson(twoHosts([{ do: 'migrate_start_postcopy', vm: 'g' }, { do: 'migrate_recover', vm: 'g@dst' }, migrate,
+      { do: 'query_migrate', vm: 'g@dst' }, { do: 'query_migrate', vm: 'g' }, { do: 'migrate_cancel', vm: 'g' }])).runAll();
+    expect(r.results.map((x) => x.errno ?? x.ret)).toEqual(['EINVAL', 'EINVAL', 0, 0, 0, 0]);
+    expect(r.results[0].why).toBe('Enable postcopy with migrate_set_capability before the start of migration');
+  });
+
+  it('a VMM-level step, or a run_until waiting for a migration, on a VM made by hand', () => {
+    const s = twoHosts([{ do: 'KVM_CREATE_VM', host: 'src', as: 'byhand', type: 0 }, { do: 'migrate_start_postcopy', vm: 'byhand' }, { do: 'cont', vm: 'byhand' },
+      { do: 'run_until', vm: 'byhand', status: 'completed', time: '1s' }, { do: 'KVM_CHECK_EXTENSION', vm: 'byhand', cap: 'KVM_CAP_GUEST_MEMFD' }]);
+    expect(refusal(s)).toEqual([
+      '$.steps[1].vm: migrate_start_postcopy acts on a VM the VMM built, and "byhand" is not one (it is made by a step with "as"; VMs the VMM built: "g")',
+      '$.steps[2].vm: cont acts on a VM the VMM built, and "byhand" is not one (it is made by a step with "as"; VMs the VMM built: "g")',
+      '$.steps[3].vm: run_until acts on a VM the VMM built, and "byhand" is not one (it is made by a step with "as"; VMs the VMM built: "g")',
+    ]);
+  });
+
+  it("run_until's fields: a time, or a VM with a status", () => {
+    expect(refusal(twoHosts([{ do: 'run_until' }, { do: 'run_until', vm: 'g', time: '1s' }, { do: 'run_until', status: 'completed' }]))).toEqual([
+      '$.steps[0]: run_until needs "time", or "vm" and "status" (a migration status)',
+      '$.steps[1].vm: "vm" goes with "status": the migration status to wait for',
+      '$.steps[2].vm: run_until with a "status" names the VM whose migration it waits for',
+    ]);
+  });
+});
+
 describe('reproducers the fuzzers found (src/fuzz/targets.ts)', () => {
   it('a 6-byte host with a TD: refused at load (it crashed building the TD: no frame for its metadata)', () => {
     expect(refusal({ version: 2, title: 'f', hosts: [{ name: 'h', memory: '6' }], vms: [{ name: 'g', type: 'tdx', program: 'hlt' }] })).toEqual([
@@ -157,6 +198,29 @@ describe('reproducers the fuzzers found (src/fuzz/targets.ts)', () => {
     // Just big enough for the host's kernel, not for the TD: a clean refusal naming the VM, not an Error.
     expect(refusal({ version: 2, title: 'f', hosts: [{ name: 'h', memory: '128M' }], vms: [{ name: 'g', type: 'tdx', memory: '64M', program: 'hlt' }] }))
       .toEqual(['$.vms[0]: cannot build VM "g": host memory is exhausted']);
+  });
+
+  it('a host running out of memory inside a step run by slices: -1 ENOMEM as the step run whole says it (by slices, a SysError escaped the run)', () => {
+    // npm run fuzz, scenario target, seed 1407, input 15,321: a 256 MiB software-protected guest
+    // (the default size) migrates in post-copy with KVM Userfault to a 256 MiB host, whose kernel keeps 64 MiB.
+    const doc = {
+      version: 2, title: 'fuzz: a migration', seed: 97,
+      hosts: [{ name: 'src', memory: '256M' }, { name: 'dst', memory: '256M', kernel_series: ['kvm-userfault'] }],
+      links: [{ name: 'wan', from: 'src', to: 'dst', bandwidth: '1Gbit', latency: '50us' }],
+      vms: [{ name: 'guest', host: 'src', type: 'sw-protected', workload: { rate: '1M', pattern: 'uniform', base: '4M', working_set: '2M' } }],
+      steps: [
+        { do: 'cont', vm: 'guest' }, { do: 'run_until', time: '30ms' },
+        { do: 'migrate', vm: 'guest', to: 'dst', link: 'wan', capabilities: ['postcopy-ram', 'postcopy-preempt'], td_design: 'kvm-userfault' },
+        { do: 'migrate_start_postcopy', vm: 'guest' }, { do: 'run_until', vm: 'guest', status: 'postcopy-paused', time: '1030ms' },
+        { do: 'query_migrate', vm: 'guest@dst' },
+      ],
+    };
+    const whole = JSON.stringify(ScenarioRun.fromJson(doc).runAll());
+    const run = ScenarioRun.fromJson(doc);
+    while (!run.done) run.advance(100_000);
+    const sliced = JSON.stringify(run.report());
+    expect(sliced).toBe(whole);
+    expect(run.results[4]).toMatchObject({ do: 'run_until', ret: -1, errno: 'ENOMEM', why: 'host memory is exhausted' });
   });
 
   it('a reboot of a guest that exits at every few instructions stops at the exit budget (it ran 24 s at 1 M instructions)', () => {

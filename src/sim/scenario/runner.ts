@@ -23,6 +23,7 @@ import { STEP_BY_KIND } from './steps';
 import type { HostSide, Named, StepContext, StepOutcome } from './steps/define';
 import { assembleAt } from './steps/util';
 import { rebootOutcome, runStepOutcome } from './steps/vmm';
+import { kvmRunSlice } from './steps/kvm';
 import { guestInstructions, linkSend, linkSendOutcome, runUntilOutcome, runUntilTarget, waitBudgetSpent, type RunUntilTarget } from './steps/world';
 import { runVcpu } from '../world/run-vcpu';
 import { prepareMigrations } from './migrations';
@@ -132,11 +133,11 @@ export class ScenarioRun implements StepContext {
     return this.report();
   }
 
-  /** A 'run', 'run_until' or waiting 'link_send' step in progress (advanced a slice at a time by advance()). */
+  /** A 'run', 'KVM_RUN', 'reboot', 'run_until' or waiting 'link_send' step in progress (advanced a slice at a time by advance()). */
   private partial: PartialStep | null = null;
 
   /**
-   * How far into the current step the run is (0 between steps): a 'run' step's guest instructions
+   * How far into the current step the run is (0 between steps): a 'run' or 'KVM_RUN' step's guest instructions
    * so far, a 'run_until's or waiting 'link_send's slice units so far (guest instructions plus actors run). With `next`,
    * where the run is, which is how the lab's time travel names a point to come back to: a 'run'
    * step's slice stops at exactly its count of instructions, a 'run_until's between actors, at
@@ -189,11 +190,10 @@ export class ScenarioRun implements StepContext {
   }
 
   /**
-   * Advance by about `slice` guest instructions: a 'run' step (and a 'run_until', and a 'link_send'
-   * that waits for its transfer, and a reboot: every step whose length the guests decide) runs in
-   * slices so a UI can draw between them and time travel can stop inside; any other step runs whole
-   * (a KVM_RUN, one ioctl, within LIMITS.wholeStepInstructions). Returns
-   * the step's result when it completed, else null.
+   * Advance by about `slice` guest instructions: a 'run' step (and a 'KVM_RUN', a 'run_until', a
+   * 'link_send' that waits for its transfer, and a reboot: every step whose length the guests
+   * decide) runs in slices so a UI can draw between them and time travel can stop inside; any other
+   * step runs whole. Returns the step's result when it completed, else null.
    *
    * A 'run' step's slice runs exactly `slice` instructions of its vCPU (or fewer, when the step
    * ends): it cuts a KVM_RUN short if need be (runVcpu), which moves no event, since virtual time
@@ -204,6 +204,22 @@ export class ScenarioRun implements StepContext {
   advance(slice: number): StepResult | null {
     if (this.done) return null;
     const st = this.scenario.steps[this.next];
+    const first = this.partial?.step === this.next ? this.partial.first : this.trace.count;
+    try {
+      return this.advanceStep(st, slice);
+    } catch (e) {
+      // A failure inside a step run by slices (a host out of memory while the world runs) ends it as
+      // it ends the step run whole (execTraced): -1 with the errno, traced.
+      if (!(e instanceof SysError)) throw e;
+      this.partial = null;
+      const i = this.next++;
+      const res = this.finishStep(st, i, { ret: -1, errno: e.errno, why: e.why }, first);
+      this.results.push(res);
+      return res;
+    }
+  }
+
+  private advanceStep(st: StepT, slice: number): StepResult | null {
     if (st.do === 'run') return this.advanceRun(st, slice);
     if (st.do === 'reboot') return this.advanceReboot(st, slice);
     if (st.do === 'run_until') {
@@ -213,7 +229,39 @@ export class ScenarioRun implements StepContext {
       if (u.time >= this.clock.now) return this.advanceRunUntil(u, slice);
     }
     if (st.do === 'link_send' && st.wait) return this.advanceLinkSend(st, slice);
+    if (st.do === 'KVM_RUN') return this.advanceKvmRun(st, slice);
     return this.step();
+  }
+
+  /**
+   * A KVM_RUN step by slices of exactly `slice` guest instructions (kvmRunSlice): the call is cut
+   * as a signal would cut it and entered again in the next slice; nothing else in the world runs
+   * meanwhile, as nothing does during the one ioctl.
+   */
+  private advanceKvmRun(st: Extract<StepT, { do: 'KVM_RUN' }>, slice: number): StepResult | null {
+    const i = this.next;
+    if (!this.partial || this.partial.step !== i) this.partial = { step: i, first: this.trace.count, request: null, actors: 0, units: 0 };
+    const p = this.partial;
+    let outcome: StepOutcome | null;
+    try {
+      const r = kvmRunSlice(this, st, i, p.units, slice);
+      p.units += r.instructions;
+      outcome = r.outcome;
+    } catch (e) {
+      // As the step run whole: a refusal (SysError) is its result; anything else ends the step and propagates.
+      this.partial = null;
+      if (!(e instanceof SysError)) {
+        this.next++;
+        throw e;
+      }
+      outcome = { ret: -1, errno: e.errno, why: e.why };
+    }
+    if (!outcome) return null;
+    this.partial = null;
+    this.next++;
+    const res = this.finishStep(st, i, outcome, p.first);
+    this.results.push(res);
+    return res;
   }
 
   /**
@@ -551,7 +599,7 @@ export interface PartialStep {
   first: number;
   request: RunRequest | null;
   actors: number;
-  /** run_until and link_send: slice units so far (guest instructions plus actors run). */
+  /** run_until and link_send: slice units so far (guest instructions plus actors run); KVM_RUN: guest instructions so far. */
   units: number;
   /** run_until: the virtual time it runs to, fixed when the step began. */
   until?: number;

@@ -123,7 +123,7 @@ class Assembler {
   private full = false;
   private scope = '';
   private line = 0;
-  private readonly chunks: { addr: number; bytes: number[] }[] = [];
+  private readonly chunks: { addr: number; bytes: ArrayLike<number> }[] = [];
   private readonly items: { addr: number; len: number; line: number }[] = [];
   private readonly insns: Insn[] = [];
 
@@ -435,7 +435,7 @@ class Assembler {
           this.err(b.column, `org ${hex(v)} would move the location counter backwards (it is ${hex(BigInt(this.here))})`);
         }
         this.room(v - BigInt(this.here), b.column, `org ${hex(v)}`);
-        this.emit(new Array<number>(Number(v) - this.here).fill(0), line, null);
+        this.emit(new Uint8Array(Number(v) - this.here), line, null);
         return;
       }
       case 'align': {
@@ -444,7 +444,7 @@ class Assembler {
         const n = Number(a);
         const pad = (n - (this.here % n)) % n;
         this.room(BigInt(pad), b.column, `align ${a}`);
-        if (pad) this.emit(new Array<number>(pad).fill(0), line, null);
+        if (pad) this.emit(new Uint8Array(pad), line, null);
         return;
       }
       case 'times': {
@@ -468,7 +468,7 @@ class Assembler {
         const n = this.constant(b.expr, b.column, 'the reserve count');
         if (n < 0n) this.err(b.column, `reserve count ${n} is negative`);
         this.room(n * BigInt(b.unit), b.column, `the reservation of ${n}`);
-        this.emit(new Array<number>(Number(n) * b.unit).fill(0), line, null);
+        this.emit(new Uint8Array(Number(n) * b.unit), line, null);
         return;
       }
       case 'data': {
@@ -525,7 +525,7 @@ class Assembler {
     }
   }
 
-  private emit(bytes: number[], line: number, insn: Insn | null): void {
+  private emit(bytes: ArrayLike<number>, line: number, insn: Insn | null): void {
     if (this.here + bytes.length > 2 ** 52) this.err(1, 'the program does not fit below 2^52');
     this.room(BigInt(bytes.length), 1, 'this line');
     if (this.pass === 2) {

@@ -8,7 +8,7 @@ import type { Vcpu } from '../../kvm/vcpu';
 import type { Vm } from '../../kvm/vm';
 import { collectDirtyRing, firstDirtied } from '../../kvm/dirty-ring';
 import { LIMITS, ScenarioError, capability, flagsOrNames, instructionBudget, hostName, msrIndex, numeric, program, ref, u64Flags } from '../fields';
-import { defineStep } from './define';
+import { defineStep, type StepContext, type StepOutcome } from './define';
 import { assembleAt } from './util';
 
 /** KVM-level steps: the ioctls and syscalls a kernel selftest makes by hand, with their real argument names. */
@@ -20,6 +20,49 @@ function vcpuOf(vm: Vm, id: number, i: number): Vcpu {
   const vcpu = vm.vcpus.find((v) => v.id === id);
   if (!vcpu) throw new ScenarioError([{ path: `$.steps[${i}].vcpu`, message: `VM "${vm.name}" has no vCPU ${id}` }]);
   return vcpu;
+}
+
+/** A KVM_RUN step's fields (its schema's output). */
+export interface KvmRunStep {
+  vm: string;
+  vcpu: number;
+  max_instructions: number;
+  complete?: { data?: number; ret?: number };
+}
+
+/**
+ * Part of a KVM_RUN step: at most `slice` of the instructions left of its budget, `done` of them
+ * having run in the step's earlier slices (0: the step begins, and what user space wrote into
+ * kvm_run for the last exit is applied). Returns the step's outcome once the call returns to user
+ * space, or null (paused) when the slice ran out first.
+ *
+ * A slice is a KVM_RUN cut short as a signal would cut it (-EINTR with no exit to report, the guest
+ * left exactly where it stood); the next slice enters again, and the call whole is those entries
+ * together. Virtual time inside a KVM_RUN is exact (Clock.now counts the instructions retired), and
+ * a cut call traces nothing, so the step gives the same events at the same times, and the same
+ * result, however it is sliced — the VMM's vCPU threads cut their KVM_RUNs the same way (VcpuThread.cap).
+ */
+export function kvmRunSlice(ctx: StepContext, st: KvmRunStep, i: number, done: number, slice: number): { outcome: StepOutcome | null; instructions: number } {
+  const vm = ctx.vm(st.vm, i);
+  const vcpu = vcpuOf(vm, st.vcpu, i);
+  if (done === 0) {
+    const last = vcpu.lastExit;
+    if (st.complete && last) {
+      if (last.reason === 'KVM_EXIT_IO' && st.complete.data !== undefined) last.io.data = st.complete.data;
+      if (last.reason === 'KVM_EXIT_MMIO' && st.complete.data !== undefined) last.mmio.data = st.complete.data;
+      if (last.reason === 'KVM_EXIT_HYPERCALL' && st.complete.ret !== undefined) last.hypercall.ret = st.complete.ret;
+    }
+  }
+  const left = st.max_instructions - done;
+  const n = Math.min(left, Math.max(1, slice));
+  const r = vcpu.run(n);
+  const total = done + r.instructions;
+  // Cut by the slice, not by the step's budget: the call goes on in the next slice.
+  if (n < left && r.errno === 'EINTR' && r.instructions === n) return { outcome: null, instructions: r.instructions };
+  // The budget used up: the sentence names the step's budget, not the last slice's.
+  const why = r.errno === 'EINTR' && r.exit?.reason === 'KVM_EXIT_INTR' ? `the guest ran ${st.max_instructions} instructions without exiting` : r.why;
+  // A copy: user space may later write its answer into kvm_run, which must not rewrite this result.
+  return { outcome: { ret: r.ret, errno: r.errno, why, exit: r.exit && structuredClone(r.exit), value: { instructions: total, blocked: r.blocked ?? null } }, instructions: r.instructions };
 }
 
 export const KVM_STEPS = [
@@ -152,22 +195,10 @@ export const KVM_STEPS = [
     }),
 
   defineStep('KVM_RUN', 'kvm', {
-    vm: vmRef, vcpu: z.number().int().default(0), max_instructions: instructionBudget(LIMITS.wholeStepInstructions, 'a KVM_RUN (it runs whole)'),
+    vm: vmRef, vcpu: z.number().int().default(0), max_instructions: instructionBudget(LIMITS.wholeStepInstructions, 'a KVM_RUN (one call; it runs in slices)'),
     complete: z.strictObject({ data: numeric.optional(), ret: z.number().int().optional() }).optional().describe('what user space writes into kvm_run before re-entering'),
   }, { summary: 'ioctl(vcpu, KVM_RUN): one entry, returning at the first exit to user space' },
-  (ctx, st, i) => {
-    const vm = ctx.vm(st.vm, i);
-    const vcpu = vcpuOf(vm, st.vcpu, i);
-    const last = vcpu.lastExit;
-    if (st.complete && last) {
-      if (last.reason === 'KVM_EXIT_IO' && st.complete.data !== undefined) last.io.data = st.complete.data;
-      if (last.reason === 'KVM_EXIT_MMIO' && st.complete.data !== undefined) last.mmio.data = st.complete.data;
-      if (last.reason === 'KVM_EXIT_HYPERCALL' && st.complete.ret !== undefined) last.hypercall.ret = st.complete.ret;
-    }
-    const r = vcpu.run(st.max_instructions);
-    // A copy: user space may later write its answer into kvm_run, which must not rewrite this result.
-    return { ret: r.ret, errno: r.errno, why: r.why, exit: r.exit && structuredClone(r.exit), value: { instructions: r.instructions, blocked: r.blocked ?? null } };
-  }),
+  (ctx, st, i) => kvmRunSlice(ctx, st, i, 0, Infinity).outcome!),
 
   defineStep('KVM_GET_DIRTY_LOG', 'kvm', { vm: vmRef, slot: z.number().int() },
     { summary: 'ioctl(vm, KVM_GET_DIRTY_LOG, {slot})' },
