@@ -34,6 +34,9 @@ test('a step that asks shows its question before it runs, hides its outcome, run
   const progress = page.getByTestId('progress');
   const narration = page.getByTestId('narration');
   await toEndOfStep4(page);
+  // Step 4's show maximised the host panel: back to the grid, to watch the trace's count.
+  await page.keyboard.press('Escape');
+  await expect(page.getByTestId('trace-count')).toBeVisible();
   const events = await page.getByTestId('trace-count').textContent();
 
   // → opens the question; the step does not run and nothing of it shows.
@@ -50,7 +53,7 @@ test('a step that asks shows its question before it runs, hides its outcome, run
   expect(await seriousViolations(page, '[data-testid="question"]')).toEqual([]);
 
   // Another → from the page does not run it either: the keyboard goes back to the question.
-  await page.getByRole('heading', { name: 'Guest Memory Lab' }).click();
+  await page.evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
   await page.keyboard.press('ArrowRight');
   await expect(question.getByRole('radio').first()).toBeFocused();
   await expect(progress).toHaveText('Step 4 of 7 · done');
@@ -105,7 +108,7 @@ test('Run freely is never stopped by a question', async ({ page }) => {
   await page.keyboard.press('ArrowRight');
   await expect(page.getByTestId('question')).toBeVisible();
   // F from the page (not from a field): the lesson plays through both questions to its end.
-  await page.getByRole('heading', { name: 'Guest Memory Lab' }).click();
+  await page.evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
   await page.keyboard.press('f');
   await expect(progress).toHaveText('Step 7 of 7 · finished');
   await expect(page.getByTestId('question')).toHaveCount(0);

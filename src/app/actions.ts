@@ -163,7 +163,7 @@ export const ACTIONS: readonly Action[] = [
     why: () => (answerBook.count() > 0 ? null : 'No answers are kept'),
   },
   {
-    id: 'start-screen', label: 'Start screen: what this lab is, and its lessons', short: 'Lessons', shortcut: 'H', group: 'help', toolbar: true,
+    id: 'start-screen', label: 'Start screen: what this lab is, and its lessons', short: '⌂', shortcut: 'H', group: 'help', toolbar: true,
     keyTest: (e) => plain(e) && !e.shiftKey && e.key.toLowerCase() === 'h',
     perform: () => startScreen.open(),
   },

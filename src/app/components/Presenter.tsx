@@ -6,6 +6,7 @@ import { LazySurfaceView } from '../lazy-panels';
 import { lessonPosition, type LessonPhase } from '../lesson-pace';
 import { useLab, useLabStore, type LabState } from '../store';
 import type { PanelDef } from './PanelGrid';
+import { Question } from './Question';
 
 /**
  * Presenter mode (its own chunk, fetched when first entered; qrcode-generator comes with it): the
@@ -56,6 +57,8 @@ export default function Presenter({ panels }: { panels: readonly PanelDef[] }) {
             {result ? <><code>{result.do}</code> → {result.ret === -1 ? `-1 ${result.errno}` : String(result.ret)}{result.why ? ` (${result.why})` : ''}</>
               : at.phase === 'ready' ? 'Space or → runs step 1.' : at.phase === 'running' ? 'Running…' : ' '}
           </p>
+          {/* Predict, then see: the step's question, asked of the whole room before it runs. */}
+          <Question />
         </div>
         <LessonLink />
       </footer>
