@@ -30,5 +30,5 @@ export function LazySurfaceView() {
 }
 
 export function LazyPresenter({ panels }: { panels: readonly PanelDef[] }) {
-  return <Suspense fallback={<PanelLoading what="presenter mode" />}><Presenter panels={panels} /></Suspense>;
+  return <Suspense fallback={<PanelLoading what="presenter mode" />}><Presenter panels={panels} surface={<LazySurfaceView />} /></Suspense>;
 }

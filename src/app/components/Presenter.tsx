@@ -1,8 +1,7 @@
 import qrcode from 'qrcode-generator';
-import { useMemo } from 'react';
+import { useMemo, type ReactNode } from 'react';
 import { isPresetId } from '../../scenarios';
 import { presentTargets, type PresentTarget } from '../actions';
-import { LazySurfaceView } from '../lazy-panels';
 import { lessonPosition, type LessonPhase } from '../lesson-pace';
 import { useLab, useLabStore, type LabState } from '../store';
 import type { PanelDef } from './PanelGrid';
@@ -16,7 +15,8 @@ import { Question } from './Question';
  * here from the link. The keyboard runs it: → / Space next step, ← back, 1–5 the panel, Z or Esc
  * leaves (the action registry's `present`, `present-panel`, `close`).
  */
-export default function Presenter({ panels }: { panels: readonly PanelDef[] }) {
+/** `surface`: the attack-surface view as its lazy wrapper renders it (passed in: lazy-panels.tsx imports this file). */
+export default function Presenter({ panels, surface }: { panels: readonly PanelDef[]; surface: ReactNode }) {
   const store = useLabStore();
   const packet = useLab((s) => s.packet);
   const targets = useLab(presentTargets);
@@ -45,7 +45,7 @@ export default function Presenter({ panels }: { panels: readonly PanelDef[] }) {
       <main className="presenter-main">
         <section className="panel presenter-panel" data-panel={current} aria-label={titleOf(current)}>
           {def && <div className="panel-head"><h2>{def.title}{def.subtitle?.()}</h2></div>}
-          <div className="panel-body">{def ? def.render() : <LazySurfaceView />}</div>
+          <div className="panel-body">{def ? def.render() : surface}</div>
         </section>
       </main>
       <footer className="presenter-foot">
