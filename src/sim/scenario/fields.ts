@@ -28,8 +28,17 @@ export const LIMITS = {
   /** One VM's memory (from `vms`). */
   guestMemory: 64 * GiB,
   steps: 10_000,
-  /** A `run` step's `max_instructions` (it runs in slices: the lab answers between them, Ctrl-C stops the CLI), and the guest instructions one `run_until` or waiting `link_send` lets run (all vCPUs together). */
+  /** A `run` step's `max_instructions` (it runs in slices: the lab answers between them, Ctrl-C stops the CLI). */
   runInstructions: 100_000_000,
+  /**
+   * The work one step that runs the world may make it do (a `run_until`, a waiting `link_send`; a
+   * `run` or `reboot` besides its own vCPU's instructions), in guest instructions' worth
+   * (`worldWork` in steps/world.ts): each guest instruction 1, each run of a scheduler actor (a
+   * vCPU's wake-up or quantum, a timer, a migration batch) `WORK_PER_ACTOR`, each unit of work an actor
+   * reports (a migration page is 4) `WORK_PER_REPORTED`. Past it the step stops, `"stop": "budget"`:
+   * a few seconds of CPU at most, however few instructions the guests run per wake-up.
+   */
+  runWork: 100_000_000,
   /** A `KVM_RUN` step's `max_instructions` (one call: it runs in slices, cut as a signal would cut it), and a `reboot`'s (in slices, and bounded by its exits too). */
   wholeStepInstructions: 10_000_000,
   /** ...and a reboot stops after this many exits to user space (a boot makes about 3,000; each costs the simulator tens of microseconds). */
@@ -41,6 +50,16 @@ export const LIMITS = {
   programImageBytes: ASM_LIMITS.imageBytes,
   expressionDepth: ASM_LIMITS.exprDepth,
 } as const;
+
+/**
+ * What a run of a scheduler actor costs the simulator, in guest instructions' worth (LIMITS.runWork):
+ * a vCPU woken by its timer that reads the TSC, arms the timer and halts again (three exits and their
+ * trace) takes 25 to 80 µs of CPU, an instruction 15 ns. Slices count an actor as 1 (the app's play
+ * speed is in those units); a step's budget counts what it costs.
+ */
+export const WORK_PER_ACTOR = 2000;
+/** ...and what a unit of work an actor reports costs (Actor.lastWork: a migration page is 4 units, about 15 µs). */
+export const WORK_PER_REPORTED = 250;
 
 /** A size (numeric) of at most `max` bytes (and at least `min`). */
 export function sizeAtMost(max: number, what: string, min = 0): z.ZodType<number, number | string> {

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { LIMITS, ScenarioError, parseScenario, scenarioJsonSchema } from './schema';
+import { WORK_PER_ACTOR } from './fields';
 import { ScenarioRun } from './runner';
+import { guestInstructions } from './steps/world';
 
 /** A small valid scenario with `patch` on top. */
 function scenario(patch: Record<string, unknown> = {}): Record<string, unknown> {
@@ -229,12 +231,33 @@ describe('reproducers the fuzzers found (src/fuzz/targets.ts)', () => {
     expect(r.results[0].value).toMatchObject({ stop: 'budget', exits: LIMITS.wholeStepExits });
     expect(r.results[0].why).toBe("the guest made 20000 exits to user space without halting; the run stopped at the step's exit budget");
   });
+  it("a run_until to 10^15 ns of a guest that wakes every jiffy to do little stops at the world's work budget (it ran for hours: the budget counted guest instructions only)", () => {
+    // npm run fuzz, scenario target, seed 1407, input 50,779: a timed workload halts between its
+    // wake-ups, so a wake-up is three exits and a few instructions but an actor's run of 25 to 80 µs.
+    const doc = {
+      version: 2, title: 'fuzz: a migration', seed: 841,
+      hosts: [{ name: 'src', memory: '256M' }, { name: 'dst', memory: '256M' }],
+      links: [{ name: 'wan', from: 'src', to: 'dst', bandwidth: '1Gbit', latency: '1ms' }],
+      vms: [{ name: 'guest', host: 'src', type: 'default', memory: '8M', vcpus: 1, workload: { rate: '1M', pattern: 'hot-set', base: '4M', working_set: '2M', prefill: false } }],
+      steps: [{ do: 'cont', vm: 'guest' }, { do: 'run_until', time: 1e15 }],
+    };
+    const run = ScenarioRun.fromJson(doc);
+    const from = run.world.scheduler.steps;
+    // Slices count an actor's run as 1: ten slices of 10,000 are 100,000 runs, twice the budget's.
+    for (let k = 0; k < 10 && !run.done; k++) run.advance(10_000);
+    expect(run.done).toBe(true);
+    const until = run.results[1];
+    expect(until.value).toMatchObject({ stop: 'budget', actors_run: LIMITS.runWork / WORK_PER_ACTOR });
+    expect((until.value as { time_ns: number }).time_ns).toBeLessThan(1e15);
+    expect(until.why).toMatch(/^the world did 100,000,000 instructions' worth of work \(guest instructions, 2,000 a scheduler actor's run\) before 1000000000000000 ns; the step stopped at its budget/);
+    expect(run.world.scheduler.steps - from).toBe(50_000);
+  }, 60_000);
 });
 
-describe('steps that run the world while they wait stop at the budget of a run step', () => {
+describe("steps that run the world stop at the world's work budget", () => {
   // npm run fuzz (seed 20261206), scenario target: two vCPUs spinning, then a run_until waiting for
   // a migration status with no migration: ten virtual minutes of two spinning vCPUs, hours of work.
-  it('a run_until (status, no time) and a link_send with wait, while two vCPUs spin: each stops after 100,000,000 guest instructions', () => {
+  it("a run_until (status, no time) and a link_send with wait, while two vCPUs spin: each stops at 100,000,000 instructions' worth of work", () => {
     const doc = {
       version: 2, title: 'spin', hosts: [{ name: 'a', memory: '128M' }, { name: 'b', memory: '128M' }],
       links: [{ name: 'wan', from: 'a', to: 'b', bandwidth: '1Mbit', latency: 0 }],
@@ -248,19 +271,37 @@ describe('steps that run the world while they wait stop at the budget of a run s
     };
     const r = ScenarioRun.fromJson(doc);
     let slices = 0;
+    // The guests' instructions when each step began.
+    const ran = [guestInstructions(r.world)];
     while (!r.done) {
-      r.advance(1_000_000);
+      if (r.advance(1_000_000)) ran.push(guestInstructions(r.world));
       slices++;
     }
     const [, until, send, after] = r.report().results;
     expect(until.value).toMatchObject({ stop: 'budget', status: 'none', reached: false });
-    expect(until.why).toBe('the guests ran 100,000,000 instructions before 600000003000 ns (the migration of "g" is none); the step stopped at its budget (docs/scenario-format.md, "Limits")');
+    expect(until.why).toBe(`the world did 100,000,000 instructions' worth of work (guest instructions, 2,000 a scheduler actor's run) before 600000003000 ns (the migration of "g" is none); the step stopped at its budget (docs/scenario-format.md, "Limits")`);
+    // Each vCPU returns to the scheduler every 10,000 instructions (an actor's run, worth 2,000):
+    // the guests ran 100,000,000 / 1.2 instructions in each step.
+    for (const k of [1, 2]) {
+      expect(ran[k + 1] - ran[k]).toBeGreaterThan(83_300_000);
+      expect(ran[k + 1] - ran[k]).toBeLessThanOrEqual(83_340_000);
+    }
     expect(send).toMatchObject({ ret: 0, value: { state: 'in-flight', stop: 'budget' } });
-    expect(send.why).toMatch(/^the guests ran 100,000,000 instructions while the transfer was on the wire \(it goes on\)/);
+    expect(send.why).toMatch(/^the world did 100,000,000 instructions' worth of work \(guest instructions, 2,000 a scheduler actor's run\) while the transfer was on the wire \(it goes on\)/);
     // The world went on: a later step runs (here: the time is already past, EINVAL).
     expect(after.errno).toBe('EINVAL');
     expect(slices).toBeGreaterThan(150);
     // In slices or whole, the same stops at the same instructions.
+    expect(JSON.stringify(ScenarioRun.fromJson(doc).runAll())).toBe(JSON.stringify(r.report()));
+  }, 60_000);
+
+  it("a run step whose guest exits every other instruction stops after 50,000 exits (2,000 each), not after hours; in slices or whole", () => {
+    const doc = scenario({ vms: [{ name: 'g', type: 'default', memory: '16M', program: '_start:\n  out 0x80, al\n  jmp _start' }], steps: [{ do: 'run', vm: 'g', max_instructions: LIMITS.runInstructions }] });
+    const r = ScenarioRun.fromJson(doc);
+    while (!r.done) r.advance(2000);
+    const [run] = r.report().results;
+    expect(run.value).toMatchObject({ stop: 'budget', exits: 50_000 });
+    expect(run.why).toBe(`the world did 100,000,000 instructions' worth of work (other vCPUs' instructions, 2,000 an exit or a scheduler actor's run) besides this vCPU's instructions; the step stopped at its budget (docs/scenario-format.md, "Limits")`);
     expect(JSON.stringify(ScenarioRun.fromJson(doc).runAll())).toBe(JSON.stringify(r.report()));
   }, 60_000);
 });

@@ -24,7 +24,7 @@ import type { HostSide, Named, StepContext, StepOutcome } from './steps/define';
 import { assembleAt } from './steps/util';
 import { rebootOutcome, runStepOutcome } from './steps/vmm';
 import { kvmRunSlice } from './steps/kvm';
-import { guestInstructions, linkSend, linkSendOutcome, runUntilOutcome, runUntilTarget, waitBudgetSpent, type RunUntilTarget } from './steps/world';
+import { guestInstructions, linkSend, linkSendOutcome, runUntilOutcome, runUntilTarget, runWorkBudget, waitBudgetSpent, worldWork, type RunUntilTarget } from './steps/world';
 import { runVcpu } from '../world/run-vcpu';
 import { prepareMigrations } from './migrations';
 import { workloadProgram, workloadRange } from './workload';
@@ -274,7 +274,7 @@ export class ScenarioRun implements StepContext {
     if (!this.partial || this.partial.step !== i) {
       const first = this.trace.count;
       const { t } = linkSend(this, st, i);
-      this.partial = { step: i, first, request: null, actors: 0, units: 0, transfer: t.id, from: guestInstructions(this.world) };
+      this.partial = { step: i, first, request: null, actors: 0, units: 0, transfer: t.id, from: worldWork(this.world) };
     }
     const p = this.partial;
     const link = this.world.links.find((l) => l.name === st.link)!;
@@ -308,7 +308,9 @@ export class ScenarioRun implements StepContext {
     const fresh = !this.partial || this.partial.step !== this.next;
     if (fresh) this.partial = { step: this.next, first: this.trace.count, request: null, actors: 0, units: 0 };
     const p = this.partial!;
-    const o = runVcpu(this.world.scheduler, v, st.vcpu, st.until, st.max_instructions, fresh, slice, p.request ?? undefined);
+    const world = runWorkBudget(this.world, p.workLeft);
+    const o = runVcpu(this.world.scheduler, v, st.vcpu, st.until, st.max_instructions, fresh, slice, p.request ?? undefined, Infinity, world);
+    p.workLeft = world.left;
     if (o.stop === 'slice') {
       // The request (plain data) goes on in the next slice; the thread forgets it meanwhile.
       p.request = o.request!;
@@ -330,7 +332,9 @@ export class ScenarioRun implements StepContext {
       v.reboot();
     }
     const p = this.partial!;
-    const o = runVcpu(this.world.scheduler, v, 0, 'halt', st.max_instructions, fresh, slice, p.request ?? undefined, LIMITS.wholeStepExits);
+    const world = runWorkBudget(this.world, p.workLeft);
+    const o = runVcpu(this.world.scheduler, v, 0, 'halt', st.max_instructions, fresh, slice, p.request ?? undefined, LIMITS.wholeStepExits, world);
+    p.workLeft = world.left;
     if (o.stop === 'slice') {
       p.request = o.request!;
       return null;
@@ -344,7 +348,7 @@ export class ScenarioRun implements StepContext {
 
   /** A run_until step by slices: the world runs to `time`, pausing between actors once about `slice` instructions ran. */
   private advanceRunUntil(u: RunUntilTarget, slice: number): StepResult | null {
-    if (!this.partial || this.partial.step !== this.next) this.partial = { step: this.next, first: this.trace.count, request: null, actors: 0, units: 0, until: u.time, from: guestInstructions(this.world), startNs: this.clock.now };
+    if (!this.partial || this.partial.step !== this.next) this.partial = { step: this.next, first: this.trace.count, request: null, actors: 0, units: 0, until: u.time, from: worldWork(this.world), startNs: this.clock.now };
     const p = this.partial;
     const spent = () => waitBudgetSpent(this.world, p.from!);
     // A slice's worth: guest instructions, and one for each actor run (a timer, a waking vCPU that
@@ -605,8 +609,10 @@ export interface PartialStep {
   until?: number;
   /** link_send with wait: the id of the transfer it waits for (in flight on the step's link). */
   transfer?: number;
-  /** run_until and link_send with wait: the world's guest instructions when the step began (its budget counts from there). */
+  /** run_until and link_send with wait: the world's work when the step began (worldWork; its budget, LIMITS.runWork, counts from there). */
   from?: number;
+  /** run and reboot: what is left of the budget for the rest of the world (runWorkBudget). */
+  workLeft?: number;
   /** run_until: the virtual time when the step began (how far it is toward `until`). */
   startNs?: number;
 }

@@ -12,6 +12,19 @@ export interface VcpuRunResult {
   lastExit?: RunExit;
   /** Stop 'slice': the step's request, to continue it with (`cont`). */
   request?: RunRequest;
+  /** Stop 'budget' at the world's budget (`world`), not the vCPU's own. */
+  worldBudget?: boolean;
+}
+
+/** A run's budget for the rest of the world (runVcpu): `left` is plain data, kept between slices. */
+export interface WorldBudget {
+  left: number;
+  /** The world's work so far (only its growth counts). */
+  work: () => number;
+  /** What one exit of the run's own vCPU costs. */
+  perExit: number;
+  /** The step's why when it stops there. */
+  why: string;
 }
 
 /**
@@ -30,8 +43,14 @@ export interface VcpuRunResult {
  *
  * `cont` continues a step paused by a slice: its request (plain data, the runner keeps it between
  * slices and in a snapshot), whose counts then run over the whole step.
+ *
+ * `world` bounds what the rest of the world does meanwhile, which this vCPU's budget does not: every
+ * other actor's run costs what `world.work()` grew by, each of this vCPU's runs `world.perExit` an
+ * exit it handled (its instructions are the step's budget; a run that only goes on after a slice
+ * costs nothing, so slices do not change the count). Once `world.left` is spent the step stops
+ * between two actors (stop 'budget', `world.why`).
  */
-export function runVcpu(scheduler: Scheduler, vmm: VmmVm, vcpuIndex: number, until: 'halt' | 'exit', budget: number, kick: boolean, slice = Infinity, cont?: RunRequest, maxExits = Infinity): VcpuRunResult {
+export function runVcpu(scheduler: Scheduler, vmm: VmmVm, vcpuIndex: number, until: 'halt' | 'exit', budget: number, kick: boolean, slice = Infinity, cont?: RunRequest, maxExits = Infinity, world?: WorldBudget): VcpuRunResult {
   const t = vmm.threads[vcpuIndex];
   if (!t) throw new RangeError(`VM "${vmm.desc.name}" has no vCPU ${vcpuIndex} (it has ${vmm.threads.length})`);
   if (vmm.runState === 'paused') return { stop: 'paused', instructions: 0, exits: 0, message: `the VM is stopped: vCPU ${vcpuIndex} runs again after cont` };
@@ -51,11 +70,16 @@ export function runVcpu(scheduler: Scheduler, vmm: VmmVm, vcpuIndex: number, unt
         return { stop: 'budget', instructions: r.instructions, exits: r.exits, message: `the guest made ${r.exits} exits to user space without halting; the run stopped at the step's exit budget`, lastExit: r.last?.lastExit };
       }
       if (until === 'exit' && r.last?.stop === 'exit') break;
+      if (world && world.left <= 0) return { stop: 'budget', instructions: r.instructions, exits: r.exits, message: world.why, lastExit: r.last?.lastExit, worldBudget: true };
       if (r.instructions - from >= slice) return { stop: 'slice', instructions: r.instructions, exits: r.exits, message: `paused after ${r.instructions} instructions (a slice)`, lastExit: r.last?.lastExit, request: r };
       t.cap = slice - (r.instructions - from);
-      if (!scheduler.step()) {
+      const w0 = world?.work() ?? 0;
+      const e0 = t.counts.exits;
+      const ran = scheduler.step();
+      if (!ran) {
         return { stop: 'idle', instructions: r.instructions, exits: r.exits, message: `nothing in the world can run: vCPU ${vcpuIndex} is ${t.state} and no event is due`, lastExit: r.last?.lastExit };
       }
+      if (world) world.left -= ran === t ? (t.counts.exits - e0) * world.perExit : world.work() - w0;
     }
   } finally {
     t.cap = Infinity;

@@ -4,10 +4,11 @@ import { LIMITS, ScenarioError, deviceName, instructionBudget, msrIndex, numeric
 import { defineStep, type StepOutcome } from './define';
 import type { VmmVm } from '../../vmm/vmm';
 import { runVcpu, type VcpuRunResult } from '../../world/run-vcpu';
+import { runWorkBudget } from './world';
 
 /** A run step's result from what the vCPU did (the budget's message names the step's whole budget). */
 export function runStepOutcome(v: VmmVm, budget: number, o: VcpuRunResult): StepOutcome {
-  const why = o.stop === 'budget' ? `the guest ran ${budget} instructions without halting; the run stopped at the step budget` : o.message;
+  const why = o.stop === 'budget' && !o.worldBudget ? `the guest ran ${budget} instructions without halting; the run stopped at the step budget` : o.message;
   return { ret: 0, why, value: { stop: o.stop, instructions: o.instructions, exits: o.exits, console: v.console }, exit: o.lastExit && structuredClone(o.lastExit) };
 }
 
@@ -28,7 +29,7 @@ export const VMM_STEPS = [
   (ctx, st, i) => {
     const v = ctx.vmm(st.vm, i);
     if (!v.threads[st.vcpu]) throw new ScenarioError([{ path: `$.steps[${i}].vcpu`, message: `VM "${st.vm}" has ${v.threads.length} vCPU(s): there is no vCPU ${st.vcpu}` }]);
-    return runStepOutcome(v, st.max_instructions, runVcpu(ctx.world.scheduler, v, st.vcpu, st.until, st.max_instructions, true));
+    return runStepOutcome(v, st.max_instructions, runVcpu(ctx.world.scheduler, v, st.vcpu, st.until, st.max_instructions, true, Infinity, undefined, Infinity, runWorkBudget(ctx.world)));
   }),
 
   defineStep('convert', 'vmm', { vm: vmName, gpa: numeric, size: numeric, to: z.enum(['private', 'shared']) },
@@ -70,7 +71,7 @@ export const VMM_STEPS = [
       const v = ctx.vmm(st.vm, i);
       v.reboot();
       // Whole here (a test's or the CLI's step()); ScenarioRun.advance() runs it in slices like a run.
-      return rebootOutcome(v, runVcpu(ctx.world.scheduler, v, 0, 'halt', st.max_instructions, true, Infinity, undefined, LIMITS.wholeStepExits));
+      return rebootOutcome(v, runVcpu(ctx.world.scheduler, v, 0, 'halt', st.max_instructions, true, Infinity, undefined, LIMITS.wholeStepExits, runWorkBudget(ctx.world)));
     }),
 
   defineStep('stop', 'vmm', { vm: vmName },

@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import { LIMITS, duration, numeric, ScenarioError, vmName } from '../fields';
+import { LIMITS, WORK_PER_ACTOR, WORK_PER_REPORTED, duration, numeric, ScenarioError, vmName } from '../fields';
 import type { World } from '../../world/world';
+import type { WorldBudget } from '../../world/run-vcpu';
 import type { Link, Transfer } from '../../world/link';
 import type { MigrationStatus } from '../../vmm/migration/migration';
 import { defineStep, type StepContext, type StepOutcome } from './define';
@@ -44,12 +45,36 @@ export function guestInstructions(world: World): number {
 }
 
 /**
- * A step that runs the world while it waits (run_until, a link_send with wait) stops when its guests
- * have run LIMITS.runInstructions instructions, all vCPUs together, as a run step stops at its
- * budget: ten virtual minutes of a guest that spins would otherwise take hours.
+ * The work the world has done so far, in guest instructions' worth (what a step's budget,
+ * LIMITS.runWork, counts): every vCPU's instructions, WORK_PER_ACTOR for each run of a scheduler
+ * actor and WORK_PER_REPORTED for each unit of work an actor reported beyond its run (the scheduler's
+ * `work`, which slices count, is one per actor run plus those units).
  */
-export const waitBudgetSpent = (world: World, from: number): boolean => guestInstructions(world) - from >= LIMITS.runInstructions;
-const budgetWhy = (what: string) => `the guests ran ${LIMITS.runInstructions.toLocaleString('en')} instructions ${what}; the step stopped at its budget (docs/scenario-format.md, "Limits")`;
+export function worldWork(world: World): number {
+  const s = world.scheduler;
+  return guestInstructions(world) + s.steps * WORK_PER_ACTOR + (s.work - s.steps) * WORK_PER_REPORTED;
+}
+
+/**
+ * A step that runs the world while it waits (run_until, a link_send with wait) stops when the world
+ * has done LIMITS.runWork work since `from` (worldWork): ten virtual minutes of a guest that spins, or
+ * 10^15 ns of one that wakes every jiffy to do little, would otherwise take hours.
+ */
+export const waitBudgetSpent = (world: World, from: number): boolean => worldWork(world) - from >= LIMITS.runWork;
+const budgetWhy = (what: string) => `the world did ${LIMITS.runWork.toLocaleString('en')} instructions' worth of work (guest instructions, ${WORK_PER_ACTOR.toLocaleString('en')} a scheduler actor's run) ${what}; the step stopped at its budget (docs/scenario-format.md, "Limits")`;
+
+/**
+ * A run or reboot step's budget for the rest of the world (runVcpu's `world`): LIMITS.runWork of work
+ * besides its own vCPU's instructions (max_instructions bounds those), each exit of its vCPU counted
+ * as an actor's run. A vCPU waiting on a userfault while another VM spins, or a guest that exits every
+ * few instructions, ends in bounded time. `left`: what is left of it (a step in slices keeps it).
+ */
+export function runWorkBudget(world: World, left: number = LIMITS.runWork): WorldBudget {
+  return {
+    left, work: () => worldWork(world), perExit: WORK_PER_ACTOR,
+    why: `the world did ${LIMITS.runWork.toLocaleString('en')} instructions' worth of work (other vCPUs' instructions, ${WORK_PER_ACTOR.toLocaleString('en')} an exit or a scheduler actor's run) besides this vCPU's instructions; the step stopped at its budget (docs/scenario-format.md, "Limits")`,
+  };
+}
 
 /** A run_until's result: where the world is, and for a status, whether it was reached (a timeout is not an error); `budget`: stopped at its instruction budget. */
 export function runUntilOutcome(ctx: StepContext, u: RunUntilTarget, actors: number, budget = false): StepOutcome {
@@ -131,7 +156,7 @@ export const WORLD_STEPS = [
     const now = ctx.world.clock.now;
     const u = runUntilTarget(ctx, st, i);
     if (u.time < now) return { ret: -1, errno: 'EINVAL', why: `the world is already at ${now} ns, past ${u.time} ns` };
-    const from = guestInstructions(ctx.world);
+    const from = worldWork(ctx.world);
     const r = ctx.world.scheduler.runUntilOr(u.time, () => u.reached?.() === true || waitBudgetSpent(ctx.world, from));
     return runUntilOutcome(ctx, u, r.ran, !r.reached && u.reached?.() !== true);
   }),
@@ -148,7 +173,7 @@ export const WORLD_STEPS = [
   (ctx, st, i) => {
     const { link, t } = linkSend(ctx, st, i);
     // Whole, as a test or the CLI's step() runs it; ScenarioRun.advance() runs the same loop in slices.
-    const from = guestInstructions(ctx.world);
+    const from = worldWork(ctx.world);
     let budget = false;
     if (st.wait) while (t.state === 'in-flight' && !(budget = waitBudgetSpent(ctx.world, from)) && ctx.world.scheduler.step()) { /* until delivered or failed */ }
     return linkSendOutcome(link, t, st.bytes, budget);
