@@ -1,5 +1,10 @@
-import { expect, test, type Page } from '@playwright/test';
+import { expect as baseExpect, test, type Page } from '@playwright/test';
 import { nextLessonStep } from './lesson-step';
+
+// Each wait is for a state; on a loaded machine the lab's first load (worker, scenario) can take
+// longer than Playwright's default 5 s to get there (what must be prompt says its own timeout).
+const expect = baseExpect.configure({ timeout: 30_000 });
+test.describe.configure({ timeout: 180_000 });
 
 /**
  * Hostile input and faults in the browser: the Content-Security-Policy is in force (and nothing the
@@ -88,42 +93,50 @@ test('a worker that closes itself is noticed: the page says so and the restart b
   await nextLessonStep(page, 1);
 });
 
+/** Two 100-million-instruction runs of a loop: several seconds each (the worker ran such a step whole before). */
+const LOOP = {
+  version: 2,
+  title: 'A guest that never halts',
+  vms: [{ name: 'g', type: 'default', memory: '16M', program: ['_start:', '  add rax, 1', '  jmp _start'] }],
+  steps: [{ do: 'run', vm: 'g', max_instructions: 100_000_000 }, { do: 'run', vm: 'g', max_instructions: 100_000_000 }],
+};
+
+/** Open the loop scenario (debug hooks on) and wait until it is loaded, at its first step. */
+async function openLoop(page: Page): Promise<void> {
+  await page.goto(`${link(LOOP)}&debug=1`);
+  await expect(page.getByRole('heading', { level: 2, name: LOOP.title })).toBeVisible();
+  await expect(page.getByTestId('progress')).toHaveText(/Step 1 of 2 · ready/);
+}
+
+/** Wait until the guest has run a good many instructions (it is looping, the worker publishing as it goes). */
+async function looping(page: Page): Promise<void> {
+  await expect.poll(() => page.evaluate(() => (window as unknown as Gml).__gml.progress().instructions), { timeout: 20_000 }).toBeGreaterThan(200_000);
+}
+
+/** While it loops, pick another lesson: it must take effect within seconds (it took 20 s; 10 s leaves room for a loaded machine). */
+async function switchLessonPromptly(page: Page): Promise<void> {
+  await page.getByRole('combobox', { name: 'Lesson' }).selectOption('lazy-accept');
+  await expect(page.getByTestId('progress')).toHaveText(/Step 1 of \d+ · ready/, { timeout: 10_000 });
+  await expect(page.getByRole('combobox', { name: 'Lesson' })).toHaveValue('lazy-accept');
+}
+
 test('switching lessons takes effect promptly while a guest loops at full speed', async ({ page }) => {
-  const loop = {
-    version: 2,
-    title: 'A guest that never halts',
-    vms: [{ name: 'g', type: 'default', memory: '16M', program: ['_start:', '  add rax, 1', '  jmp _start'] }],
-    steps: [{ do: 'run', vm: 'g', max_instructions: 100_000_000 }, { do: 'run', vm: 'g', max_instructions: 100_000_000 }],
-  };
-  await page.goto(`${link(loop)}&debug=1`);
-  await expect(page.getByRole('heading', { level: 2, name: 'A guest that never halts' })).toBeVisible();
-  // Fastest speed, then play: wait until it has run a good many instructions (it is looping).
+  await openLoop(page);
+  // Fastest speed, then play.
   for (let i = 0; i < 8; i++) await page.keyboard.press('+');
   await page.getByRole('button', { name: 'Run freely', exact: true }).click();
-  await expect.poll(() => page.evaluate(() => (window as unknown as Gml).__gml.progress().instructions), { timeout: 20_000 }).toBeGreaterThan(200_000);
-  await page.getByRole('combobox', { name: 'Lesson' }).selectOption('lazy-accept');
-  await expect(page.getByTestId('progress')).toHaveText(/Step 1 of \d+ · ready/, { timeout: 5_000 });
-  await expect(page.getByRole('combobox', { name: 'Lesson' })).toHaveValue('lazy-accept');
+  await looping(page);
+  await switchLessonPromptly(page);
 });
 
 test('S (run the next lesson step at once) on a long run is sliced: frames come while it runs, and switching lessons takes effect promptly', async ({ page }) => {
-  // Two 100-million-instruction runs of a loop: several seconds each (the worker ran such a step whole before).
-  const loop = {
-    version: 2,
-    title: 'A guest that never halts',
-    vms: [{ name: 'g', type: 'default', memory: '16M', program: ['_start:', '  add rax, 1', '  jmp _start'] }],
-    steps: [{ do: 'run', vm: 'g', max_instructions: 100_000_000 }, { do: 'run', vm: 'g', max_instructions: 100_000_000 }],
-  };
-  await page.goto(`${link(loop)}&debug=1`);
-  await expect(page.getByTestId('progress')).toHaveText(/Step 1 of 2 · ready/);
+  await openLoop(page);
   await page.locator('body').press('s');
   // The step's progress arrives mid-step: the worker publishes between its slices.
   await expect(page.getByTestId('progress')).toHaveText(/Step 1 of 2 · running/);
-  await expect.poll(() => page.evaluate(() => (window as unknown as Gml).__gml.progress().instructions), { timeout: 20_000 }).toBeGreaterThan(200_000);
+  await looping(page);
   await expect(page.getByTestId('step-progress')).toContainText('of at most 100,000,000 instructions of g');
-  await page.getByRole('combobox', { name: 'Lesson' }).selectOption('lazy-accept');
-  await expect(page.getByTestId('progress')).toHaveText(/Step 1 of \d+ · ready/, { timeout: 5_000 });
-  await expect(page.getByRole('combobox', { name: 'Lesson' })).toHaveValue('lazy-accept');
+  await switchLessonPromptly(page);
 });
 
 test('a raw KVM_RUN runs in slices in the browser: one instruction into it, then the rest, with the result of the call whole', async ({ page }) => {
