@@ -31,6 +31,7 @@ const USAGE = `usage: npm run fuzz [-- [--targets=NAME,...] RUNS [INPUTS [SEED [
   SEED            the fuzzers' and invariants' seed (default: from the clock; printed, to replay)
   INVARIANT_RUNS  runs per isolation invariant (default 10,000; 0 skips them)
   --targets=      only these fuzz targets (${TARGETS.map((t) => t.name).join(', ')}; default all)
+  --from=N        only inputs N to INPUTS - 1 of the seed (the earlier ones are made, not run): finishes a long run in a new process
 `;
 const argv = process.argv.slice(2).filter((a) => a !== '--');
 if (argv.includes('--help') || argv.includes('-h')) {
@@ -39,11 +40,17 @@ if (argv.includes('--help') || argv.includes('-h')) {
 }
 const only = argv.find((a) => a.startsWith('--targets='))?.slice('--targets='.length).split(',').filter(Boolean);
 const unknown = only?.filter((n) => !TARGETS.some((t) => t.name === n)) ?? [];
-if (unknown.length || argv.some((a) => a.startsWith('-') && !a.startsWith('--targets=') && !/^-?\d/.test(a))) {
+const fromArg = argv.find((a) => a.startsWith('--from='))?.slice('--from='.length);
+const from = fromArg === undefined ? 0 : Number(fromArg);
+if (!Number.isInteger(from) || from < 0) {
+  process.stderr.write(`fuzz: --from must be a non-negative integer (got "${fromArg}")\n${USAGE}`);
+  process.exit(2);
+}
+if (unknown.length || argv.some((a) => a.startsWith('-') && !a.startsWith('--targets=') && !a.startsWith('--from=') && !/^-?\d/.test(a))) {
   process.stderr.write(`fuzz: ${unknown.length ? `no fuzz target named ${unknown.map((n) => JSON.stringify(n)).join(', ')}` : `unknown option in ${JSON.stringify(argv.join(' '))}`}\n${USAGE}`);
   process.exit(2);
 }
-const [arg, inputsArg, seedArg, invArg] = argv.filter((a) => !a.startsWith('--targets='));
+const [arg, inputsArg, seedArg, invArg] = argv.filter((a) => !a.startsWith('--targets=') && !a.startsWith('--from='));
 const runs = arg === undefined ? 1000 : Number(arg);
 const inputs = inputsArg === undefined ? 100_000 : Number(inputsArg);
 const invariantRuns = invArg === undefined ? 10_000 : Number(invArg);
@@ -124,11 +131,11 @@ if (invariantRuns > 0) {
 
 // The structure-aware fuzzers, in this process.
 const targets = only ? TARGETS.filter((t) => only.includes(t.name)) : TARGETS;
-const replay = `npm run fuzz -- ${only ? `--targets=${only.join(',')} ` : ''}${runs} ${inputs} ${seed} ${invariantRuns}`;
-process.stdout.write(`\nstructure-aware fuzzers: ${inputs} inputs per target, seed ${seed} (${replay} replays it)\n${HEADER}\n`);
+const replay = `npm run fuzz -- ${only ? `--targets=${only.join(',')} ` : ''}${from ? `--from=${from} ` : ''}${runs} ${inputs} ${seed} ${invariantRuns}`;
+process.stdout.write(`\nstructure-aware fuzzers: ${from ? `inputs ${from} to ${inputs - 1}` : `${inputs} inputs`} per target, seed ${seed} (${replay} replays it)\n${HEADER}\n`);
 let failed = 0;
 for (const t of targets) {
-  const f = fuzz(t, inputs, seed, { hangMs: 10_000, heapBytes: 1 << 30 }, (p) => process.stderr.write(`  so far: ${row(p)}\n`));
+  const f = fuzz(t, inputs, seed, { hangMs: 10_000, heapBytes: 1 << 30 }, (p) => process.stderr.write(`  so far: ${row(p)}\n`), from);
   process.stdout.write(`${row(f)}\n`);
   f.failures.forEach((x, k) => {
     mkdirSync(out, { recursive: true });

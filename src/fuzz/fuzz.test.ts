@@ -24,6 +24,19 @@ describe('structure-aware fuzzers, seeded', () => {
   }, 600_000);
 });
 
+describe('a run finished in a second process (--from)', () => {
+  it('runs exactly the inputs from N of the same seed, and counts only those', () => {
+    const ran: number[] = [];
+    const t = { name: 'n', gen: (r: Rand) => r.int(1e9), run: (x: number) => (ran.push(x), { outcome: 'ran' as const }), smaller: () => [], show: String };
+    fuzz(t, 20, SEED, { hangMs: 10_000, heapBytes: 1 << 30 });
+    const whole = ran.splice(0);
+    const f = fuzz(t, 20, SEED, { hangMs: 10_000, heapBytes: 1 << 30 }, undefined, 15);
+    expect(ran).toEqual(whole.slice(15));
+    expect(f.tried).toBe(5);
+    expect(f.counts.ran).toBe(5);
+  });
+});
+
 describe('the scenario fuzzer reaches post-copy', () => {
   it("its migration scenarios run every post-copy step kind to success: the switch, faults served on the destination, a paused link recovered and resumed, the destination's query-migrate, KVM Userfault", () => {
     const r = new Rand(SEED);

@@ -629,8 +629,13 @@ function shrink<T>(t: Target<T>, input: T, outcome: Outcome, limits: Limits, bud
   return { input: best, detail };
 }
 
-/** Run `n` inputs of a target from `seed`; count the outcomes (`progress` hears them every 5,000); shrink one reproducer per kind of failure and detail. */
-export function fuzz<T>(t: Target<T>, n: number, seed: number, limits: Limits, progress?: (f: FuzzReport) => void): FuzzReport {
+/**
+ * Run `n` inputs of a target from `seed`; count the outcomes (`progress` hears them every 5,000);
+ * shrink one reproducer per kind of failure and detail. With `from`, inputs `from` to n - 1 of that
+ * seed only: the ones before are made (the sequence is the same) but not run, so a long run can be
+ * finished in a second process (`tried` counts the inputs run).
+ */
+export function fuzz<T>(t: Target<T>, n: number, seed: number, limits: Limits, progress?: (f: FuzzReport) => void, from = 0): FuzzReport {
   const r = new Rand(seed);
   const counts = Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number>;
   const found = new Map<string, { outcome: Outcome; input: T }>();
@@ -638,10 +643,11 @@ export function fuzz<T>(t: Target<T>, n: number, seed: number, limits: Limits, p
   const t0 = performance.now();
   for (let i = 0; i < n; i++) {
     const input = t.gen(r);
+    if (i < from) continue;
     const res = t.run(input, limits);
     counts[res.outcome]++;
     // A long run says how far it is (and what it found so far) every 5,000 inputs.
-    if (progress && (i + 1) % 5000 === 0 && i + 1 < n) progress({ target: t.name, tried: i + 1, counts: { ...counts }, failures: [], ms: performance.now() - t0 });
+    if (progress && (i + 1) % 5000 === 0 && i + 1 < n) progress({ target: t.name, tried: i + 1 - from, counts: { ...counts }, failures: [], ms: performance.now() - t0 });
     if (FAILURES.includes(res.outcome)) {
       const key = `${res.outcome}: ${(res.detail ?? '').replace(/\d+/g, 'N').slice(0, 120)}`;
       const prev = found.get(key);
@@ -653,7 +659,7 @@ export function fuzz<T>(t: Target<T>, n: number, seed: number, limits: Limits, p
     return { outcome: f.outcome, detail: s.detail, input: t.show(s.input) };
   });
    
-  return { target: t.name, tried: n, counts, failures, ms: performance.now() - t0 };
+  return { target: t.name, tried: Math.max(0, n - from), counts, failures, ms: performance.now() - t0 };
 }
 
 /** The report as a table row. */
