@@ -76,7 +76,7 @@ describe('sizes above the documented limits are refused at load, by JSON path', 
 
   it('the JSON Schema reports the limits', () => {
     const schema = scenarioJsonSchema() as { 'x-limits': Record<string, number>; properties: { steps: { maxItems: number }; hosts: { maxItems: number } } };
-    expect(schema['x-limits']).toMatchObject({ scenarioBytes: 1024 * 1024, hostMemory: 64 * 2 ** 30, steps: 10_000, runInstructions: 100_000_000, wholeStepInstructions: 10_000_000, programChars: 262_144, expressionDepth: 64 });
+    expect(schema['x-limits']).toMatchObject({ scenarioBytes: 1024 * 1024, hostMemory: 64 * 2 ** 30, steps: 10_000, runInstructions: 100_000_000, runWork: 100_000_000, wholeStepInstructions: 10_000_000, programChars: 262_144, expressionDepth: 64 });
     expect(schema.properties.steps.maxItems).toBe(10_000);
     expect(schema.properties.hosts.maxItems).toBe(8);
     expect(JSON.stringify(schema)).toContain('at most 64 GiB');
