@@ -84,7 +84,7 @@ test.describe('the migration maps at 150 %', () => {
 
   test('each map keeps at least 100 CSS px in view with its legend under it, not over it', async ({ page }) => {
     await page.goto('/?v=2&preset=precopy-converges');
-    await expect(page.getByTestId('progress')).toHaveText(/^Step 1 of \d+ · ready$/);
+    await expect(page.getByTestId('progress')).toHaveText(/^Step 1 of \d+ · ready$/, { timeout: 30_000 });
     // Step 3 (migrate) brings the migration panel forward (its `show`).
     for (let k = 1; k <= 3; k++) await nextLessonStep(page, k);
     await expect(page.locator('[data-panel]')).toHaveAttribute('data-panel', 'migration');
@@ -105,7 +105,7 @@ test.describe('maximised at 1280×720', () => {
 
   test('a maximised panel keeps at least 1200×460 CSS px; a step\'s show brings the migration panel forward with its maps in view', async ({ page }) => {
     await page.goto('/?v=2&preset=precopy-converges');
-    await expect(page.getByTestId('progress')).toHaveText(/^Step 1 of \d+ · ready$/);
+    await expect(page.getByTestId('progress')).toHaveText(/^Step 1 of \d+ · ready$/, { timeout: 30_000 });
     for (const id of ['translation', 'host', 'migration', 'trace']) {
       await page.locator(`[data-panel="${id}"]`).getByRole('button', { name: /^Maximise/ }).click();
       const [a] = await panelAreas(page);
@@ -126,7 +126,7 @@ test.describe('maximised at 1280×720', () => {
   test('post-copy, maximised: the migration the step is about leads, with its fault timeline in view', async ({ page }) => {
     test.setTimeout(180_000);
     await page.goto('/?v=2&preset=postcopy-faults');
-    await expect(page.getByTestId('progress')).toHaveText(/^Step 1 of \d+ · ready$/);
+    await expect(page.getByTestId('progress')).toHaveText(/^Step 1 of \d+ · ready$/, { timeout: 30_000 });
     // Steps 1–8 at once (S), step 9 (postcopy-active for guest-a) at the lesson's pace: its `show` maximises the panel and focuses guest-a.
     for (let k = 1; k <= 8; k++) await stepAtOnce(page, k);
     await nextLessonStep(page, 9);
@@ -135,10 +135,10 @@ test.describe('maximised at 1280×720', () => {
     await expect(panel).toHaveAttribute('data-panel', 'migration');
     // guest-b migrates at the same time (and started later): guest-a's card is first all the same.
     const card = panel.locator('.mig-card').first();
-    await expect(card).toHaveAttribute('aria-label', /^Migration of guest-a to /);
+    await expect(card).toHaveAttribute('aria-label', /^Migration of guest-a to /, { timeout: 30_000 });
     // Its fault timeline, chart and legend, is inside the 720 px without scrolling.
     const timeline = card.getByTestId('fault-timeline');
-    await expect(timeline).toBeVisible();
+    await expect(timeline).toBeVisible({ timeout: 30_000 });
     const box = (await timeline.boundingBox())!;
     const legend = (await timeline.getByRole('list', { name: 'Fault timeline legend' }).boundingBox())!;
     expect(box.y, 'the fault timeline\'s top').toBeLessThan(720);

@@ -33,7 +33,7 @@ async function smallestText(page: Page): Promise<{ px: number; where: string }> 
 
 test('presenter mode by key: one panel, number keys switch, text at least 18 px, the link and its QR code, Esc leaves', async ({ page }) => {
   await page.goto('/?v=2&preset=host-reads-secret');
-  await expect(page.getByTestId('progress')).toHaveText('Step 1 of 7 · ready');
+  await expect(page.getByTestId('progress')).toHaveText('Step 1 of 7 · ready', { timeout: 30_000 });
   await page.locator('body').press('z');
   await expect(presenter(page)).toBeVisible();
   await expect(page).toHaveURL(/[?&]present=1/);
@@ -82,7 +82,7 @@ test('presenter mode by key: one panel, number keys switch, text at least 18 px,
 test('presenter mode from the URL, in the help overlay, and clean under an axe scan in both themes', async ({ page }) => {
   await page.goto('/?v=2&preset=lazy-accept&present=1');
   await expect(presenter(page)).toBeVisible();
-  await expect(page.getByTestId('progress')).toHaveText(/^Step 1 of 5 · ready$/);
+  await expect(page.getByTestId('progress')).toHaveText(/^Step 1 of 5 · ready$/, { timeout: 30_000 });
   await page.keyboard.press('?');
   await expect(page.getByRole('dialog', { name: 'Keyboard shortcuts' })).toContainText('Presenter mode (large type, one panel)');
   await page.keyboard.press('Escape');
@@ -113,7 +113,7 @@ test('presenter mode with a question open keeps the panel, shows the question wh
   // lazy-accept's first step asks the longest of the lessons' first questions; its explanation and
   // first note are among the longest texts the narration shows.
   await page.goto('/?v=2&preset=lazy-accept&present=1');
-  await expect(page.getByTestId('progress')).toHaveText(/^Step 1 of 5 · ready$/);
+  await expect(page.getByTestId('progress')).toHaveText(/^Step 1 of 5 · ready$/, { timeout: 30_000 });
   await page.keyboard.press('Space');
   const question = presenter(page).getByTestId('question');
   await expect(question).toBeVisible();
@@ -137,7 +137,7 @@ test.describe('at 150 % zoom (853×480 CSS px)', () => {
 
   test('the presenter bar keeps one row: the panel tabs by their numbers, named by their words', async ({ page }) => {
     await page.goto('/?v=2&preset=host-reads-secret&present=1');
-    await expect(page.getByTestId('progress')).toHaveText('Step 1 of 7 · ready');
+    await expect(page.getByTestId('progress')).toHaveText('Step 1 of 7 · ready', { timeout: 30_000 });
     const bar = (await presenter(page).locator('.presenter-bar').boundingBox())!;
     const leave = (await page.getByRole('button', { name: 'Leave (Esc)' }).boundingBox())!;
     expect(bar.height, 'the presenter bar wraps').toBeLessThan(leave.height * 2);
