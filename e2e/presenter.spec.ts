@@ -44,6 +44,10 @@ test('presenter mode by key: one panel, number keys switch, text at least 18 px,
   // The lesson's first step is about the translation of the ordinary VM's secret page (its `show`).
   await expect(shown(page)).toHaveAttribute('data-panel', 'translation');
   expect(await page.evaluate(() => parseFloat(getComputedStyle(document.documentElement).fontSize))).toBeGreaterThan(20);
+  // Both VMs' page maps side by side, on screen (in large type the TD's used to wrap below the fold).
+  const maps = shown(page).locator('.tx-vm .pm-stage');
+  await expect(maps).toHaveCount(2);
+  for (const k of [0, 1]) await expect(maps.nth(k)).toBeInViewport({ ratio: 1 });
 
   // Number keys pick the panel.
   await page.keyboard.press('4');
