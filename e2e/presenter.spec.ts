@@ -150,4 +150,21 @@ test.describe('at 150 % zoom (853×480 CSS px)', () => {
     const small = await smallestText(page);
     expect(small.px, small.where).toBeGreaterThanOrEqual(MIN_TEXT_PX);
   });
+
+  test('an open question has the screen, whole, and the panel comes back once it is skipped', async ({ page }) => {
+    await page.goto('/?v=2&preset=lazy-accept&present=1');
+    await expect(page.getByTestId('progress')).toHaveText(/^Step 1 of 5 · ready$/, { timeout: 30_000 });
+    await page.keyboard.press('Space');
+    const question = presenter(page).getByTestId('question');
+    await expect(question).toBeVisible();
+    // 480 CSS px in 21 px type hold the question or the panel, not both: the question, every choice and both buttons.
+    await expect(question).toBeInViewport({ ratio: 1 });
+    await expect(question.getByRole('radio')).toHaveCount(4);
+    await expect(shown(page)).toBeHidden();
+    await question.getByRole('button', { name: 'Skip: run it' }).click();
+    await expect(page.getByTestId('progress')).toHaveText('Step 1 of 5 · done', { timeout: 60_000 });
+    await expect(shown(page)).toBeVisible();
+    const body = (await shown(page).locator('.panel-body').boundingBox())!;
+    expect(body.height).toBeGreaterThanOrEqual(100);
+  });
 });
