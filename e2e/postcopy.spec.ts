@@ -58,8 +58,20 @@ test('postcopy-faults: Start post-copy, then the fault timeline and the post-cop
   const pc = panel.getByTestId('postcopy');
   await expect(pc.getByTestId('postcopy-status')).toHaveText('completed');
   const timeline = pc.getByTestId('fault-timeline');
-  expect(await timeline.locator('rect.pc-bar').count()).toBeGreaterThan(10);
-  await expect(timeline.locator('rect.pc-bar.waiting')).toHaveCount(0);
+  expect(Number(await timeline.getAttribute('data-bars'))).toBeGreaterThan(10);
+  await expect(timeline).toHaveAttribute('data-waiting', '0');
+  await expect(timeline.locator('path.pc-bar').first()).toBeVisible();
+  // Hovering a bar tells its fault.
+  // (The first rectangle of the first bars' path, in page coordinates: the SVG is drawn 1:1.)
+  await timeline.locator('svg').scrollIntoViewIfNeeded();
+  const bar = await timeline.locator('path.pc-bar').first().evaluate((el) => {
+    const [x, y, , h] = (el.getAttribute('d') ?? '').match(/^M([\d.-]+) ([\d.-]+)h([\d.-]+)v([\d.-]+)/)!.slice(1).map(Number);
+    const box = (el as SVGPathElement).ownerSVGElement!.getBoundingClientRect();
+    return { x: box.left + x, y: box.top + y + h / 2 };
+  });
+  await page.mouse.move(bar.x + 1, bar.y);
+  await expect(timeline.getByTestId('fault-tip')).toHaveText(/^Fault [\d,]+: vCPU \d+ touched page 0x[0-9a-f]+; woke after/);
+  await expect(timeline.getByTestId('fault-newest')).toHaveText(/^Newest: Fault [\d,]+: vCPU/);
   await expect(timeline.getByText('vCPU 0', { exact: true })).toBeVisible();
   await expect(timeline.getByRole('list', { name: 'Fault timeline legend' }).getByText('requested')).toBeVisible();
   await expect(pc.getByTestId('postcopy-times')).toContainText(/postcopy-latency\s*[\d.]+ (µs|ms)/);

@@ -375,6 +375,8 @@ export class Lab {
   private readonly keyframes: Keyframes<ScenarioRun>;
   private readonly snapshot: ((run: ScenarioRun) => KeyframeSave) | null;
   private readonly keyframeEvery: number;
+  /** The work at the last keyframe taken running forward, and how many keyframeEvery to wait after it (see record()). */
+  private lastKeyframe = { work: -Infinity, backoff: 1 };
   /**
    * Events recorded before the last step of work that brought the machine here, when that step
    * recorded events (the machine is then at the first point where its newest event exists); else null.
@@ -851,8 +853,26 @@ export class Lab {
       if (!samePosition(before.at, p)) {
         const work = this.work();
         const stepEnd = p.instr === 0 && p.step > before.at.step;
-        const due = frontier ? stepEnd || work - before.work >= this.keyframeEvery : lastUnitWork >= this.keyframeEvery / 4;
-        if (due) this.keyframes.add({ at: p, work, ...this.snapshot(this.current) });
+        // Counted from the newest keyframe before here, or from the last one taken running forward
+        // if the budget evicted it: a machine whose keyframe alone is over the budget (a guest with
+        // a gigabyte of written pages) would otherwise take one at every advance, each thrown away.
+        const from = this.lastKeyframe.work <= work ? Math.max(before.work, this.lastKeyframe.work) : before.work;
+        const every = this.keyframeEvery * this.lastKeyframe.backoff;
+        const due = frontier ? stepEnd || work - from >= every : lastUnitWork >= this.keyframeEvery / 4;
+        if (due) {
+          // The hosts' stored page contents alone over the budget: a keyframe would hold them all and
+          // be evicted at once, after copying a gigabyte. It is not taken.
+          const stored = this.current.world.hosts.reduce((a, h) => a + h.host.memory.storedBytes, 0);
+          let kept = false;
+          if (stored <= this.keyframes.budget) {
+            const k = { at: p, work, ...this.snapshot(this.current) };
+            this.keyframes.add(k);
+            kept = this.keyframes.entries().includes(k);
+          }
+          // Kept: the next comes after keyframeEvery. Not taken, or evicted at once (alone over the
+          // budget): the next try waits twice as long, up to 64 times.
+          if (frontier) this.lastKeyframe = { work, backoff: kept ? 1 : Math.min(64, this.lastKeyframe.backoff * 2) };
+        }
       }
     }
     return r;

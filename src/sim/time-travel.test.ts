@@ -366,3 +366,38 @@ describe('keyframes evicted while the trace rolls', () => {
     expect(lab.run.trace.reusedChunks).toBeGreaterThan(10);
   }, 600_000);
 });
+
+describe('keyframes a budget cannot hold', () => {
+  test('when the pages a guest wrote are alone over the budget, no keyframe is taken (each would be evicted at once), tries back off, and a seek still lands on the machine a fresh run has there', () => {
+    // A program writes a qword into each page of 16 MiB: 4,096 pages of stored contents against a
+    // 1 MiB budget.
+    const scenario = {
+      version: 2, title: 'keyframes over the budget', seed: 3,
+      vms: [{ name: 'g', type: 'default', memory: '64M', program: [
+        '_start:', '    mov r12, 0x200000', '    mov r13, 0x1200000',
+        '.page:', '    cmp r12, r13', '    jae .out', '    mov [r12], r12', '    add r12, 0x1000', '    jmp .page',
+        '.out:', '    hlt',
+      ] }],
+      steps: [{ do: 'run', vm: 'g', max_instructions: 100_000 }],
+    };
+    let snapshots = 0;
+    const snap = snapshotKeyframes(scenario);
+    const lab = new Lab(scenario, { snapshot: (run) => { snapshots++; return snap(run); }, keyframeEvery: 2_000, keyframeBudget: 2 ** 20 });
+    let advances = 0;
+    while (!lab.done) {
+      lab.advance(200);
+      advances++;
+    }
+    const stored = lab.run.world.hosts[0].host.memory.storedBytes;
+    expect(stored).toBeGreaterThan(4 * 2 ** 20);
+    // The start, and those while the written pages still fitted; none after. (Before, once one was
+    // evicted a keyframe was taken at every advance: 102 snapshots here.)
+    expect(advances).toBeGreaterThan(50);
+    expect(snapshots).toBeLessThan(8);
+    expect(lab.keyframeStore.bytes).toBeLessThanOrEqual(2 ** 20);
+    const end = lab.run.trace.count;
+    const n = Math.floor(end * 0.6);
+    lab.seek(n);
+    expectSame(summary(lab.run), summary(reference(scenario, lab.commands, n)), `seek(${n})`);
+  }, 300_000);
+});

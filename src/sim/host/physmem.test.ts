@@ -113,6 +113,37 @@ describe('page storage', () => {
     expect(frames.filter((_, i) => i % 3 === 0 && i % 2 === 1).every((f) => !m.hasData(f))).toBe(true);
   });
 
+  it('a save shares the previous save\'s copy of a page not written since, and copies a written one', () => {
+    const [m, [a, b, c]] = memWithFrames(3);
+    m.bytes(a).fill(1);
+    m.bytes(b).fill(2);
+    const s1 = m.saveState();
+    m.bytes(b).fill(3);
+    m.copyPage(a, c);
+    const s2 = m.saveState();
+    // a was not written: the same saved array; b was: a new copy with its new bytes.
+    expect(s2.data.get(a)).toBe(s1.data.get(a));
+    expect(s2.data.get(b)).not.toBe(s1.data.get(b));
+    expect(s2.data.get(b)![0]).toBe(3);
+    expect(s1.data.get(b)![0]).toBe(2);
+    // c is a copy of a (same token) but is a frame s1 saved no bytes of: it gets its own copy.
+    expect(s2.data.get(c)![0]).toBe(1);
+    // Either state loads back exactly, whichever order.
+    m.loadState(s1);
+    expect(m.bytesForRead(b)[0]).toBe(2);
+    expect(m.hasData(c)).toBe(false);
+    m.loadState(s2);
+    expect(m.bytesForRead(b)[0]).toBe(3);
+    expect(m.bytesForRead(c)[0]).toBe(1);
+    // After a load, an unwritten page is shared with the loaded state; a write makes a new copy.
+    m.bytes(a)[5] = 7;
+    const s3 = m.saveState();
+    expect(s3.data.get(b)).toBe(s2.data.get(b));
+    expect(s3.data.get(a)).not.toBe(s2.data.get(a));
+    expect(s3.data.get(a)![5]).toBe(7);
+    expect(s2.data.get(a)![5]).toBe(1);
+  });
+
   it('a loaded state gets its own copies: writing after the load does not change the saved state', () => {
     const [m, [a, b]] = memWithFrames(2);
     m.bytes(a).fill(1);

@@ -349,9 +349,17 @@ export class HostMemory {
    */
   saveState(): HostMemoryState {
     const n = this.nextFresh;
-    const data = new Map<number, Uint8Array>();
-    for (const [f, d] of this.data) data.set(f, d.slice());
     const prev = this.lastSaved;
+    // A page whose content token is the one the previous save recorded has not been written since
+    // (every writer takes a new token: bytes(), the CPU's stores, copies carry the token of the
+    // bytes they copy), so that save's copy of it is shared, not copied again: a guest with a
+    // gigabyte of written pages makes a keyframe in the time its newly written pages take.
+    const data = new Map<number, Uint8Array>();
+    for (const [f, d] of this.data) {
+      const old = prev?.data.get(f);
+      const c = prev && f < prev.used ? prev.token[(f / STATE_CHUNK) | 0] : undefined;
+      data.set(f, old !== undefined && c !== undefined && c[f % STATE_CHUNK] === this.token[f] && this.token[f] !== 0 ? old : d.slice());
+    }
     const state: HostMemoryState = {
       nframes: this.nframes, used: n, chunk: STATE_CHUNK,
       owner: saveChunks(this.owner, n, prev?.owner), ownerId: saveChunks(this.ownerId, n, prev?.ownerId),
@@ -403,6 +411,11 @@ export class HostMemory {
     this.nextFresh = s.used;
     this.used = s.framesUsed;
     this.contentsGeneration = s.contentsGeneration + 1;
+  }
+
+  /** Bytes of page contents stored (pages ever written with bytes kept; the rest read as zeros or are tokens only). */
+  get storedBytes(): number {
+    return this.data.size * PAGE_SIZE;
   }
 
   /** Typed-array bytes held by this object (for the heap budget). */

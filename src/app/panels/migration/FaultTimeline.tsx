@@ -2,7 +2,8 @@ import type { PostcopyView } from '../../../sim/lab';
 import { POSTCOPY_FAULT_INFO } from '../../../sim/view-model';
 import { FAULT_HOW_COLORS } from '../../render/migration-palette';
 import type { PaletteTheme } from '../../render/page-palette';
-import { formatBlocktimeMs, formatLatencyNs, layoutFaultTimeline } from './fault-timeline';
+import { useState } from 'react';
+import { formatBlocktimeMs, formatLatencyNs, layoutFaultTimeline, type FaultBar } from './fault-timeline';
 import { useWidth } from './RoundsChart';
 
 /** Adjacent faults (a vCPU that faults again at once) are told apart by a hairline, on bars wide enough to keep their colour under it. */
@@ -87,13 +88,41 @@ export function PostcopyFigures({ pc }: { pc: PostcopyView }) {
   );
 }
 
+/** Spans as one SVG path of rectangles (rounded to 0.1 px): a few path elements per frame, not one per fault. */
+function rectsPath(rects: readonly { x: number; y: number; width: number; height: number }[]): string {
+  const r = (v: number) => Math.round(v * 10) / 10;
+  let d = '';
+  for (const b of rects) d += `M${r(b.x)} ${r(b.y)}h${r(b.width)}v${r(b.height)}h${r(-b.width)}z`;
+  return d;
+}
+
+/** What a fault was, in a sentence (the hover tooltip and the newest fault's line). */
+export function describeFault(b: FaultBar): string {
+  return `Fault ${(b.n + 1).toLocaleString('en')}: vCPU ${b.vcpu} touched page ${hex(b.page)}; ${b.waiting ? `waiting for ${dur(b.end - b.start)} so far` : `woke after ${dur(b.end - b.start)}`}; ${POSTCOPY_FAULT_INFO[b.how]?.label ?? `how ${b.how}`}`;
+}
+
+/** The bar under a point of the chart (the newest first, with a pixel of slack: bars are 2 px at least). */
+function barAt(bars: readonly FaultBar[], px: number, py: number): FaultBar | null {
+  for (let i = bars.length - 1; i >= 0; i--) {
+    const b = bars[i];
+    if (py >= b.y - 2 && py <= b.y + b.height + 2 && px >= b.x - 1 && px <= b.x + b.width + 1) return b;
+  }
+  return null;
+}
+
 /**
  * The faults of the frame, a row per vCPU: each a bar from the touch to the wake (a fault still
  * waiting reaches "now", drawn open), coloured by how it was served; the vCPU's blocked time shaded
  * behind its bars, and over the rows the time every vCPU was blocked at once (postcopy-blocktime).
+ *
+ * A 4 GiB guest in post-copy brings hundreds of faults a frame. The bars of one kind are one path
+ * (and the blocked time another), so a frame changes a few attributes rather than re-creating a
+ * thousand elements and their layout; the fault under the pointer is found from the layout and told
+ * in a tooltip, and the newest fault is told in a line under the chart.
  */
 export function FaultTimeline({ pc, now, theme, width: fixed }: { pc: PostcopyView; now: number; theme: PaletteTheme; width?: number }) {
   const [ref, measured] = useWidth(fixed ?? 560);
+  const [pointer, setPointer] = useState<{ x: number; y: number } | null>(null);
   const width = fixed ?? measured;
   // Few vCPUs: tall rows, to be seen from the back of a room; many: rows that still fit the panel.
   const rowHeight = pc.nvcpus <= 2 ? 40 : pc.nvcpus <= 8 ? 28 : 18;
@@ -105,33 +134,64 @@ export function FaultTimeline({ pc, now, theme, width: fixed }: { pc: PostcopyVi
     ? (pc.runNs > 0 ? 'No fault yet: the guest has touched no missing page on the destination.' : 'The guest has not started on the destination yet.')
     : `${pc.faultCount.toLocaleString('en')} fault${pc.faultCount === 1 ? '' : 's'}${l.omitted > 0 ? ` (the newest ${shown} drawn)` : ''}, ${waiting} waiting now`;
   const byHow = POSTCOPY_FAULT_INFO.map((h) => `${l.bars.filter((b) => b.how === h.code).length} ${h.label}`).join(', ');
+  // Bars grouped by what draws them alike: how the fault was served, still waiting, wide enough for a hairline.
+  const groups = new Map<string, { how: number; waiting: boolean; sep: boolean; bars: FaultBar[] }>();
+  for (const b of l.bars) {
+    const sep = b.width >= SEP_MIN_PX;
+    const k = `${b.how}:${b.waiting ? 1 : 0}:${sep ? 1 : 0}`;
+    let g = groups.get(k);
+    if (!g) groups.set(k, g = { how: b.how, waiting: b.waiting, sep, bars: [] });
+    g.bars.push(b);
+  }
+  const blocked = l.rows.flatMap((r) => r.blocked.map((s) => ({ x: s.x, y: r.y + 1, width: s.width, height: r.height - 2 })));
+  const hovered = pointer ? barAt(l.bars, pointer.x, pointer.y) : null;
+  const newest = l.bars.at(-1);
+  const onMove = (e: React.PointerEvent<SVGSVGElement>) => {
+    const box = e.currentTarget.getBoundingClientRect();
+    const sx = box.width > 0 ? width / box.width : 1;
+    setPointer({ x: (e.clientX - box.left) * sx, y: (e.clientY - box.top) * sx });
+  };
   return (
-    <figure className="mig-chart pc-timeline" ref={ref as React.RefObject<HTMLElement>} data-testid="fault-timeline">
+    <figure className="mig-chart pc-timeline" ref={ref as React.RefObject<HTMLElement>} data-testid="fault-timeline" data-bars={shown} data-waiting={waiting}>
       <figcaption className="mig-chart-title"><b>Fault timeline</b> · <span data-testid="fault-caption">{caption}</span></figcaption>
-      <svg width={width} height={l.height} viewBox={`0 0 ${width} ${l.height}`} role="img"
-        aria-label={`Fault timeline, ${caption}${shown ? `: ${byHow}` : ''}`}>
-        {l.ticks.map((t, i) => (
-          <g key={i}>
-            <line x1={t.x} x2={t.x} y1={l.allBlockedY} y2={l.height - 22} className="mig-grid" />
-            <text x={t.x} y={l.height - 6} className="mig-tick" textAnchor="middle">{t.label}</text>
-          </g>
-        ))}
-        <text x={60} y={l.allBlockedY + 7} className="mig-tick" textAnchor="end" dominantBaseline="middle">all</text>
-        <rect x={64} y={l.allBlockedY} width={Math.max(0, width - 76)} height={14} className="pc-strip" />
-        {l.allBlocked.map((s, i) => <rect key={i} x={s.x} y={l.allBlockedY} width={s.width} height={14} className="pc-all-blocked"><title>every vCPU blocked</title></rect>)}
-        {l.rows.map((r) => (
-          <g key={r.vcpu}>
-            <text x={60} y={r.y + r.height / 2} className="pc-row-label" textAnchor="end" dominantBaseline="middle">{r.label}</text>
-            <line x1={64} x2={width - 12} y1={r.y + r.height} y2={r.y + r.height} className="mig-grid" />
-            {r.blocked.map((s, i) => <rect key={i} x={s.x} y={r.y + 1} width={s.width} height={r.height - 2} className="pc-blocked" />)}
-          </g>
-        ))}
-        {l.bars.map((b) => (
-          <rect key={b.n} x={b.x} y={b.y} width={b.width} height={b.height} fill={colors[b.how] ?? colors[0]} className={`pc-bar${b.waiting ? ' waiting' : ''}${b.width >= SEP_MIN_PX ? ' sep' : ''}`} data-how={b.how}>
-            <title>{`Fault ${b.n + 1}: vCPU ${b.vcpu} touched page ${hex(b.page)}; ${b.waiting ? `waiting for ${dur(b.end - b.start)} so far` : `woke after ${dur(b.end - b.start)}`}; ${POSTCOPY_FAULT_INFO[b.how]?.label ?? `how ${b.how}`}`}</title>
-          </rect>
-        ))}
-      </svg>
+      <div className="pc-plot">
+        <svg width={width} height={l.height} viewBox={`0 0 ${width} ${l.height}`} role="img"
+          aria-label={`Fault timeline, ${caption}${shown ? `: ${byHow}` : ''}`}
+          onPointerMove={onMove} onPointerLeave={() => setPointer(null)}>
+          {l.ticks.map((t, i) => (
+            <g key={i}>
+              <line x1={t.x} x2={t.x} y1={l.allBlockedY} y2={l.height - 22} className="mig-grid" />
+              <text x={t.x} y={l.height - 6} className="mig-tick" textAnchor="middle">{t.label}</text>
+            </g>
+          ))}
+          <text x={60} y={l.allBlockedY + 7} className="mig-tick" textAnchor="end" dominantBaseline="middle">all</text>
+          <rect x={64} y={l.allBlockedY} width={Math.max(0, width - 76)} height={14} className="pc-strip" />
+          {l.allBlocked.length > 0 && (
+            <path className="pc-all-blocked" d={rectsPath(l.allBlocked.map((s) => ({ ...s, y: l.allBlockedY, height: 14 })))} data-count={l.allBlocked.length}>
+              <title>every vCPU blocked</title>
+            </path>
+          )}
+          {l.rows.map((r) => (
+            <g key={r.vcpu}>
+              <text x={60} y={r.y + r.height / 2} className="pc-row-label" textAnchor="end" dominantBaseline="middle">{r.label}</text>
+              <line x1={64} x2={width - 12} y1={r.y + r.height} y2={r.y + r.height} className="mig-grid" />
+            </g>
+          ))}
+          {blocked.length > 0 && <path className="pc-blocked" d={rectsPath(blocked)} data-count={blocked.length} />}
+          {[...groups.values()].map((g) => (
+            <path key={`${g.how}:${g.waiting}:${g.sep}`} d={rectsPath(g.bars)} fill={colors[g.how] ?? colors[0]}
+              className={`pc-bar${g.waiting ? ' waiting' : ''}${g.sep ? ' sep' : ''}`} data-how={g.how} data-count={g.bars.length} />
+          ))}
+          {hovered && <rect x={hovered.x - 1} y={hovered.y - 1} width={hovered.width + 2} height={hovered.height + 2} className="pc-hover" />}
+        </svg>
+        {hovered && pointer && (
+          <div className="pc-tip" role="tooltip" data-testid="fault-tip"
+            style={{ left: `${Math.min(pointer.x, Math.max(0, width - 320))}px`, top: `${hovered.y + hovered.height + 6}px` }}>
+            {describeFault(hovered)}
+          </div>
+        )}
+      </div>
+      {newest && <p className="pc-newest" data-testid="fault-newest">Newest: {describeFault(newest)}</p>}
       <ul className="mig-legend" aria-label="Fault timeline legend">
         {POSTCOPY_FAULT_INFO.map((h) => (
           <li key={h.code} title={h.description}><i className="mig-key" style={{ background: colors[h.code] }} /> {h.label}</li>

@@ -59,18 +59,24 @@ describe('the migration panel parts', () => {
   it('post-copy: a bar per fault (hairlines between them), coloured by how it was served, a row per vCPU, blocktime and latency with units, the counters', () => {
     const html = renderToString(<PostcopySection pc={pc()} now={1012 * ms} theme="light" width={700} />);
     const t = text(html);
-    expect(html.match(/class="pc-bar[^"]*"/g)).toHaveLength(3);
-    expect(html.match(/class="pc-bar waiting sep"/g)).toHaveLength(1);
+    // The bars of one kind are one path: data-count says how many it draws; three faults, one waiting.
+    const counts = (h: string, cls: RegExp) => [...h.matchAll(/<path[^>]*class="(pc-bar[^"]*)"[^>]*data-count="(\d+)"/g)].filter((m) => cls.test(m[1])).reduce((a, m) => a + Number(m[2]), 0);
+    expect(html).toContain('data-bars="3"');
+    expect(html).toContain('data-waiting="1"');
+    expect(counts(html, /^pc-bar/)).toBe(3);
+    expect(counts(html, /^pc-bar waiting sep$/)).toBe(1);
+    // Each bar is a rectangle of its path: three subpaths in all.
+    expect([...html.matchAll(/<path[^>]*class="pc-bar[^"]*"[^>]*>/g)].map((m) => m[0].match(/M/g)!.length).reduce((a, b) => a + b, 0)).toBe(3);
     // A bar narrower than 6 px has no hairline (it would wash out its colour).
     const thin = renderToString(<PostcopySection pc={pc()} now={3000 * ms} theme="light" width={700} />);
-    expect(thin.match(/class="pc-bar[^"]*"/g)!.filter((c) => c.includes("sep"))).toHaveLength(1);
+    expect(counts(thin, /sep/)).toBe(1);
     expect(html).toContain('fill="#d55e00"');
     expect(html).toContain('data-how="2"');
     expect(t).toContain('vCPU 0');
     expect(t).toContain('vCPU 1');
     expect(html).toContain('class="pc-all-blocked"');
     expect(t).toContain('3 faults, 1 waiting now');
-    expect(t).toContain('Fault 3: vCPU 0 touched page 0x30; waiting for 2 ms so far; arrived meanwhile');
+    expect(t).toContain('Newest: Fault 3: vCPU 0 touched page 0x30; waiting for 2 ms so far; arrived meanwhile');
     expect(t).toMatch(/postcopy-blocktime 12 ms/);
     expect(t).toMatch(/postcopy-vcpu-blocktime 7 ms · 9 ms/);
     expect(t).toMatch(/postcopy-latency 1.25 ms/);
