@@ -36,7 +36,8 @@ test('a step that asks shows its question before it runs, hides its outcome, run
   await toEndOfStep4(page);
   // Step 4's show maximised the host panel: back to the grid, to watch the trace's count.
   await page.keyboard.press('Escape');
-  await expect(page.getByTestId('trace-count')).toBeVisible();
+  // The trace panel is shown again: its count reads "0 of 0" until its rows have come from the worker.
+  await expect(page.getByTestId('trace-count')).toHaveText(/^[1-9][\d,]* of [\d,]+ events/);
   const events = await page.getByTestId('trace-count').textContent();
 
   // → opens the question; the step does not run and nothing of it shows.

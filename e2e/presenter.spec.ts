@@ -33,7 +33,7 @@ async function smallestText(page: Page): Promise<{ px: number; where: string }> 
 
 test('presenter mode by key: one panel, number keys switch, text at least 18 px, the link and its QR code, Esc leaves', async ({ page }) => {
   await page.goto('/?v=2&preset=host-reads-secret');
-  await expect(page.getByTestId('progress')).toHaveText('Step 1 of 7 · ready');
+  await expect(page.getByTestId('progress')).toHaveText('Step 1 of 7 · ready', { timeout: 30_000 });
   await page.locator('body').press('z');
   await expect(presenter(page)).toBeVisible();
   await expect(page).toHaveURL(/[?&]present=1/);
@@ -44,6 +44,10 @@ test('presenter mode by key: one panel, number keys switch, text at least 18 px,
   // The lesson's first step is about the translation of the ordinary VM's secret page (its `show`).
   await expect(shown(page)).toHaveAttribute('data-panel', 'translation');
   expect(await page.evaluate(() => parseFloat(getComputedStyle(document.documentElement).fontSize))).toBeGreaterThan(20);
+  // Both VMs' page maps side by side, on screen (in large type the TD's used to wrap below the fold).
+  const maps = shown(page).locator('.tx-vm .pm-stage');
+  await expect(maps).toHaveCount(2);
+  for (const k of [0, 1]) await expect(maps.nth(k)).toBeInViewport({ ratio: 1 });
 
   // Number keys pick the panel.
   await page.keyboard.press('4');
@@ -82,7 +86,7 @@ test('presenter mode by key: one panel, number keys switch, text at least 18 px,
 test('presenter mode from the URL, in the help overlay, and clean under an axe scan in both themes', async ({ page }) => {
   await page.goto('/?v=2&preset=lazy-accept&present=1');
   await expect(presenter(page)).toBeVisible();
-  await expect(page.getByTestId('progress')).toHaveText(/^Step 1 of 5 · ready$/);
+  await expect(page.getByTestId('progress')).toHaveText(/^Step 1 of 5 · ready$/, { timeout: 30_000 });
   await page.keyboard.press('?');
   await expect(page.getByRole('dialog', { name: 'Keyboard shortcuts' })).toContainText('Presenter mode (large type, one panel)');
   await page.keyboard.press('Escape');
@@ -107,4 +111,60 @@ test('presenter mode from the URL, in the help overlay, and clean under an axe s
   }
   await page.keyboard.press('z');
   await expect(presenter(page)).toHaveCount(0);
+});
+
+test('presenter mode with a question open keeps the panel, shows the question whole and the narration unclamped', async ({ page }) => {
+  // lazy-accept's first step asks the longest of the lessons' first questions; its explanation and
+  // first note are among the longest texts the narration shows.
+  await page.goto('/?v=2&preset=lazy-accept&present=1');
+  await expect(page.getByTestId('progress')).toHaveText(/^Step 1 of 5 · ready$/, { timeout: 30_000 });
+  await page.keyboard.press('Space');
+  const question = presenter(page).getByTestId('question');
+  await expect(question).toBeVisible();
+  // The panel keeps at least 220 CSS px of body (it shrank to about 120 px), and the question's buttons are on screen.
+  const body = (await shown(page).locator('.panel-body').boundingBox())!;
+  expect(body.height, 'the panel\'s body with a question open').toBeGreaterThanOrEqual(220);
+  await expect(question.getByRole('button', { name: 'Skip: run it' })).toBeInViewport({ ratio: 1 });
+  await expect(question.getByRole('button', { name: /^Answer and run step 1/ })).toBeInViewport({ ratio: 1 });
+  await question.getByRole('button', { name: 'Skip: run it' }).click();
+  await expect(page.getByTestId('progress')).toHaveText('Step 1 of 5 · done');
+  // The step's note (about 270 characters) shows whole: nothing clamped or cut off.
+  const narration = page.getByTestId('narration');
+  await expect(narration).toContainText('td-careless has SEPT_VE_DISABLE');
+  const clip = await narration.evaluate((el) => el.scrollHeight - el.clientHeight);
+  expect(clip, 'the narration is cut off').toBeLessThanOrEqual(1);
+  await expect(narration).toBeInViewport({ ratio: 1 });
+});
+
+test.describe('at 150 % zoom (853×480 CSS px)', () => {
+  test.use({ viewport: { width: 853, height: 480 }, deviceScaleFactor: 1.5 });
+
+  test('the presenter bar keeps one row: the panel tabs by their numbers, named by their words', async ({ page }) => {
+    await page.goto('/?v=2&preset=host-reads-secret&present=1');
+    await expect(page.getByTestId('progress')).toHaveText('Step 1 of 7 · ready', { timeout: 30_000 });
+    const bar = (await presenter(page).locator('.presenter-bar').boundingBox())!;
+    const leave = (await page.getByRole('button', { name: 'Leave (Esc)' }).boundingBox())!;
+    expect(bar.height, 'the presenter bar wraps').toBeLessThan(leave.height * 2);
+    // The word is the tab's name still (visually hidden): the keys and the names agree.
+    await expect(page.getByRole('button', { name: /Host$/ })).toBeVisible();
+    const small = await smallestText(page);
+    expect(small.px, small.where).toBeGreaterThanOrEqual(MIN_TEXT_PX);
+  });
+
+  test('an open question has the screen, whole, and the panel comes back once it is skipped', async ({ page }) => {
+    await page.goto('/?v=2&preset=lazy-accept&present=1');
+    await expect(page.getByTestId('progress')).toHaveText(/^Step 1 of 5 · ready$/, { timeout: 30_000 });
+    await page.keyboard.press('Space');
+    const question = presenter(page).getByTestId('question');
+    await expect(question).toBeVisible();
+    // 480 CSS px in 21 px type hold the question or the panel, not both: the question, every choice and both buttons.
+    await expect(question).toBeInViewport({ ratio: 1 });
+    await expect(question.getByRole('radio')).toHaveCount(4);
+    await expect(shown(page)).toBeHidden();
+    await question.getByRole('button', { name: 'Skip: run it' }).click();
+    await expect(page.getByTestId('progress')).toHaveText('Step 1 of 5 · done', { timeout: 60_000 });
+    await expect(shown(page)).toBeVisible();
+    const body = (await shown(page).locator('.panel-body').boundingBox())!;
+    expect(body.height).toBeGreaterThanOrEqual(100);
+  });
 });

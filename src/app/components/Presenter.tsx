@@ -27,6 +27,7 @@ export default function Presenter({ panels, surface }: { panels: readonly PanelD
   const result = at.phase === 'waiting' || at.phase === 'finished' ? frame.results.find((r) => r.step === at.step) : undefined;
   const titleOf = (t: PresentTarget) => (t === 'surface' ? 'Attack surface' : panels.find((p) => p.id === t)?.title ?? t);
   const def = current === 'surface' ? null : panels.find((p) => p.id === current) ?? null;
+  const narration = at.note ?? frame.explanation;
   return (
     <div className="presenter" data-testid="presenter">
       <header className="presenter-bar">
@@ -36,7 +37,7 @@ export default function Presenter({ panels, surface }: { panels: readonly PanelD
           {targets.map((t, i) => (
             <button key={t} type="button" aria-pressed={t === current} aria-keyshortcuts={String(i + 1)} title={titleOf(t)}
               onClick={() => store.setState({ presentPanel: t })}>
-              <kbd aria-hidden="true">{i + 1}</kbd> {TAB_WORDS[t]}
+              <kbd aria-hidden="true">{i + 1}</kbd> <span className="presenter-tab-word">{TAB_WORDS[t]}</span>
             </button>
           ))}
         </nav>
@@ -50,8 +51,8 @@ export default function Presenter({ panels, surface }: { panels: readonly PanelD
       </main>
       <footer className="presenter-foot">
         <div className="presenter-words">
-          <p className="presenter-narration" role="status" aria-live="polite" data-testid="narration">
-            {at.note ?? frame.explanation}
+          <p className={narration.length > LONG_NARRATION ? 'presenter-narration long' : 'presenter-narration'} role="status" aria-live="polite" data-testid="narration">
+            {narration}
           </p>
           <p className="presenter-result">
             {result ? <><code>{result.do}</code> → {result.ret === -1 ? `-1 ${result.errno}` : String(result.ret)}{result.why ? ` (${result.why})` : ''}</>
@@ -65,6 +66,9 @@ export default function Presenter({ panels, surface }: { panels: readonly PanelD
     </div>
   );
 }
+
+/** Narration longer than this (characters) is set a size smaller (1rem, still 21 px) so that it shows whole in fewer lines. */
+const LONG_NARRATION = 150;
 
 const PHASE_TEXT: Record<LessonPhase, string> = { ready: 'ready', running: 'running', paused: 'paused', waiting: 'done', finished: 'finished' };
 

@@ -27,7 +27,11 @@ export function MigrationPanel() {
   // Every migration has its card, newest first; the newest and every other one still running (two
   // VMs may migrate at once) in full — maps, chart, query-migrate — the others as one line.
   const full = new Set(migrations.filter((m, i) => i === migrations.length - 1 || ACTIVE.has(m.info.status)).map((m) => m.id));
-  const ordered = migrations.slice().reverse();
+  // The focused VM's migration (its tab, or the step's `show`) leads: with two at once, the card the
+  // lesson talks about is the one in view.
+  const focus = useLab((s) => s.focusVm);
+  const mine = (m: MigrationView) => full.has(m.id) && focus !== null && ((m.vm === focus.vm && m.host === focus.host) || m.to === focus.vm);
+  const ordered = migrations.slice().reverse().sort((a, b) => Number(mine(b)) - Number(mine(a)));
   let first = true;
   return (
     <div className="mig" data-testid="migration-panel" role="region" aria-label="Migrations" tabIndex={0}>
