@@ -533,7 +533,11 @@ describe('preset postcopy-faults', () => {
   });
 
   test('both guests switch to post-copy and complete; every page came once, as the source had it', () => {
-    expect(value(step(report, 8, 'run_until'))).toMatchObject({ status: 'postcopy-active', reached: true });
+    // At the end of step 9 (700 ms) guest-a runs on dst, and has already faulted there.
+    expect(value(step(report, 8, 'run_until'))).toMatchObject({ time_ns: 700_000_000 });
+    const at9 = report.events.filter((e) => e.seq < step(report, 8, 'run_until').events[1]);
+    expect(at9.some((e) => e.name === 'migrate_set_state' && e.args.side === 'destination' && e.args.to === 'postcopy-active' && e.host === 'dst')).toBe(true);
+    expect(at9.some((e) => e.name === 'UFFD_EVENT_PAGEFAULT')).toBe(true);
     for (const i of [9, 10]) expect(value(step(report, i, 'run_until'))).toMatchObject({ status: 'completed', reached: true });
     for (const m of report.summary.migrations!) {
       const pc = m.postcopy!;
