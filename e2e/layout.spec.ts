@@ -123,11 +123,25 @@ test.describe('maximised at 1280×720', () => {
     await expect(maps).toBeInViewport();
   });
 
+  test("a step's show.row: the trace comes forward with that event selected, and in view once the rows skipped while running arrive", async ({ page }) => {
+    test.setTimeout(180_000);
+    await page.goto('/?v=2&preset=precopy-dirty-limit');
+    await expect(page.getByTestId('progress')).toHaveText(/^Step 1 of \d+ · ready$/, { timeout: 30_000 });
+    for (let k = 1; k <= 8; k++) await stepAtOnce(page, k);
+    // Step 9 runs the migration on: a frame carries only the newest events, so the row its `show`
+    // selects (migration_dirty_limit_guest) reaches the list only when the step ends.
+    await nextLessonStep(page, 9);
+    await expect(page.locator('[data-panel]')).toHaveAttribute('data-panel', 'trace');
+    const row = page.getByTestId('trace-list').locator('[role="option"][aria-selected="true"]');
+    await expect(row).toContainText('migration_dirty_limit_guest', { timeout: 30_000 });
+    await expect(row).toBeInViewport();
+  });
+
   test('post-copy, maximised: the migration the step is about leads, with its fault timeline in view', async ({ page }) => {
     test.setTimeout(180_000);
     await page.goto('/?v=2&preset=postcopy-faults');
     await expect(page.getByTestId('progress')).toHaveText(/^Step 1 of \d+ · ready$/, { timeout: 30_000 });
-    // Steps 1–8 at once (S), step 9 (postcopy-active for guest-a) at the lesson's pace: its `show` maximises the panel and focuses guest-a.
+    // Steps 1–8 at once (S), step 9 (to 700 ms: guest-a runs on dst) at the lesson's pace: its `show` maximises the panel and focuses guest-a.
     for (let k = 1; k <= 8; k++) await stepAtOnce(page, k);
     await nextLessonStep(page, 9);
     const panel = page.locator('[data-panel]');

@@ -140,7 +140,14 @@ export function TracePanel() {
     return { events: x.rows, notes };
   }), [store]);
 
-  const select = (e: SimEvent) => store.setState({ selectedEvent: { seq: e.seq, host: e.host, vm: e.vm, gfns: e.gfns ?? null } });
+  const pendingReveal = useRef<number | null>(null);
+  const revealedSel = useRef<number | null>(null);
+  // A row the reader picks in the list is where the reader is: it is not revealed again as rows arrive.
+  const select = (e: SimEvent) => {
+    revealedSel.current = e.seq;
+    pendingReveal.current = null;
+    store.setState({ selectedEvent: { seq: e.seq, host: e.host, vm: e.vm, gfns: e.gfns ?? null } });
+  };
 
   // Following, the list is drawn where the scroll below will put it (at the end), so new events
   // are one render and one layout, not a second pair when the scroll event reports the new position.
@@ -170,19 +177,27 @@ export function TracePanel() {
 
   // An event selected elsewhere (another panel, a lesson) is brought into view.
   const selSeq = selected?.seq ?? null;
-  const rowsRef = useRef(rows);
+  // A lesson step selects its row while the run skips rows (a frame carries only the newest few
+  // dozen), and the rest arrive when the run pauses, in more than one batch: the row is brought into
+  // view when it arrives, and kept there while rows before it keep arriving, until the reader
+  // scrolls, clicks or types in the list, or another event is selected.
   useLayoutEffect(() => {
-    rowsRef.current = rows;
-  }, [rows]);
-  useEffect(() => {
+    if (revealedSel.current !== selSeq) {
+      revealedSel.current = selSeq;
+      pendingReveal.current = selSeq;
+    }
     const el = list.current;
-    if (selSeq === null || !el) return;
-    const i = indexBySeq(rowsRef.current, selSeq);
-    const l = layoutRef.current;
-    if (i < 0 || i >= l.count || (l.top(i) >= el.scrollTop && l.bottom(i) <= el.scrollTop + el.clientHeight)) return;
+    const seq = pendingReveal.current;
+    if (seq === null || !el) return;
+    const i = indexBySeq(rows, seq);
+    if (i < 0 || i >= layout.count) return;
+    if (layout.top(i) >= el.scrollTop && layout.bottom(i) <= el.scrollTop + el.clientHeight) return;
     setFollow(false);
-    el.scrollTop = Math.max(0, l.top(i) - el.clientHeight / 2);
-  }, [selSeq]);
+    el.scrollTop = Math.max(0, layout.top(i) - el.clientHeight / 2);
+  }, [rows, layout, height, selSeq]);
+  const stopRevealing = () => {
+    pendingReveal.current = null;
+  };
 
   const onKeyDown = (e: KeyboardEvent<HTMLDivElement>) => {
     if (!rows.length) return;
@@ -285,7 +300,7 @@ export function TracePanel() {
         </div>
         <div ref={list} className={stacked ? 'trace-list stacked' : 'trace-list'} role="listbox" tabIndex={0} aria-label="Trace events, newest last"
           aria-activedescendant={selIndex >= first && selIndex < last ? rowId(rows[selIndex].seq) : undefined}
-          data-testid="trace-list" onKeyDown={onKeyDown}
+          data-testid="trace-list" onKeyDown={(e) => { stopRevealing(); onKeyDown(e); }} onWheel={stopRevealing} onPointerDown={stopRevealing}
           onScroll={(ev) => {
             const el = ev.currentTarget;
             const atEnd = el.scrollHeight - el.scrollTop - el.clientHeight < 2;
