@@ -58,8 +58,15 @@ export const LIMITS = {
  * speed is in those units); a step's budget counts what it costs.
  */
 export const WORK_PER_ACTOR = 2000;
-/** ...and what a unit of work an actor reports costs (Actor.lastWork: a migration page is 4 units, about 15 µs). */
-export const WORK_PER_REPORTED = 250;
+/**
+ * ...and what a unit of work an actor reports costs (Actor.lastWork: a migration page is 4 units).
+ * A page costs 0.3 µs (16 GiB of token-only pages in post-copy: bench/postcopy.ts) to about 20 µs
+ * (stored bytes copied, faults and the guest's writes around it). At 40 instructions' worth a page,
+ * one step migrates a 4 GiB guest (a million pages) with its workload's wake-ups and batches
+ * (limits.test.ts), the sizes the lab is for; a migration that never converges still stops, after
+ * some 2.5 million pages.
+ */
+export const WORK_PER_REPORTED = 10;
 
 /** A size (numeric) of at most `max` bytes (and at least `min`). */
 export function sizeAtMost(max: number, what: string, min = 0): z.ZodType<number, number | string> {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { LIMITS, ScenarioError, parseScenario, scenarioJsonSchema } from './schema';
 import { WORK_PER_ACTOR } from './fields';
 import { ScenarioRun } from './runner';
-import { guestInstructions } from './steps/world';
+import { guestInstructions, worldWork } from './steps/world';
 
 /** A small valid scenario with `patch` on top. */
 function scenario(patch: Record<string, unknown> = {}): Record<string, unknown> {
@@ -304,6 +304,24 @@ describe("steps that run the world stop at the world's work budget", () => {
     expect(run.why).toBe(`the world did 100,000,000 instructions' worth of work (other vCPUs' instructions, 2,000 an exit or a scheduler actor's run) besides this vCPU's instructions; the step stopped at its budget (docs/scenario-format.md, "Limits")`);
     expect(JSON.stringify(ScenarioRun.fromJson(doc).runAll())).toBe(JSON.stringify(r.report()));
   }, 60_000);
+});
+
+describe('the work budget fits the sizes the lab is for', () => {
+  it('a 256 MiB guest migrates in a sixteenth of one step\'s budget: a 4 GiB guest (a million pages) migrates in one run_until', () => {
+    const run = ScenarioRun.fromJson({
+      version: 2, title: 'a migration against the work budget', seed: 1,
+      hosts: [{ name: 'src', memory: '1G' }, { name: 'dst', memory: '1G' }],
+      links: [{ name: 'wan', from: 'src', to: 'dst', bandwidth: '10Gbit', latency: '50us' }],
+      vms: [{ name: 'g', host: 'src', type: 'default', memory: '256M', workload: { rate: '4M', pattern: 'uniform', working_set: '64M', seed: 1 } }],
+      steps: [{ do: 'cont', vm: 'g' }, { do: 'run_until', time: '20ms' }, { do: 'migrate', vm: 'g', to: 'dst', link: 'wan' }, { do: 'run_until', vm: 'g', status: ['completed', 'failed'], time: '60s' }],
+    });
+    for (let i = 0; i < 3; i++) run.step();
+    const before = worldWork(run.world);
+    const r = run.step();
+    expect(r.value).toMatchObject({ status: 'completed', reached: true });
+    expect((r.value as { stop?: string }).stop).toBeUndefined();
+    expect(worldWork(run.world) - before).toBeLessThan(LIMITS.runWork / 16);
+  });
 });
 
 describe("names from Object.prototype are nobody's names", () => {
