@@ -153,7 +153,11 @@ export function FaultTimeline({ pc, now, theme, width: fixed }: { pc: PostcopyVi
   };
   return (
     <figure className="mig-chart pc-timeline" ref={ref as React.RefObject<HTMLElement>} data-testid="fault-timeline" data-bars={shown} data-waiting={waiting}>
-      <figcaption className="mig-chart-title"><b>Fault timeline</b> · <span data-testid="fault-caption">{caption}</span></figcaption>
+      <figcaption className="mig-chart-title pc-caption">
+        <span><b>Fault timeline</b> · <span data-testid="fault-caption">{caption}</span></span>
+        {/* The newest fault, on the caption's line (cut short there; whole on hover): no line of its own below the chart. */}
+        {newest && <span className="pc-newest" data-testid="fault-newest" title={describeFault(newest)}>Newest: {describeFault(newest)}</span>}
+      </figcaption>
       <div className="pc-plot">
         <svg width={width} height={l.height} viewBox={`0 0 ${width} ${l.height}`} role="img"
           aria-label={`Fault timeline, ${caption}${shown ? `: ${byHow}` : ''}`}
@@ -191,7 +195,6 @@ export function FaultTimeline({ pc, now, theme, width: fixed }: { pc: PostcopyVi
           </div>
         )}
       </div>
-      {newest && <p className="pc-newest" data-testid="fault-newest">Newest: {describeFault(newest)}</p>}
       <ul className="mig-legend" aria-label="Fault timeline legend">
         {POSTCOPY_FAULT_INFO.map((h) => (
           <li key={h.code} title={h.description}><i className="mig-key" style={{ background: colors[h.code] }} /> {h.label}</li>
