@@ -146,6 +146,7 @@ export function FaultTimeline({ pc, now, theme, width: fixed }: { pc: PostcopyVi
   const blocked = l.rows.flatMap((r) => r.blocked.map((s) => ({ x: s.x, y: r.y + 1, width: s.width, height: r.height - 2 })));
   const hovered = pointer ? barAt(l.bars, pointer.x, pointer.y) : null;
   const newest = l.bars.at(-1);
+  const newestText = newest ? describeFault(newest) : '';
   const onMove = (e: React.PointerEvent<SVGSVGElement>) => {
     const box = e.currentTarget.getBoundingClientRect();
     const sx = box.width > 0 ? width / box.width : 1;
@@ -156,7 +157,7 @@ export function FaultTimeline({ pc, now, theme, width: fixed }: { pc: PostcopyVi
       <figcaption className="mig-chart-title pc-caption">
         <span><b>Fault timeline</b> · <span data-testid="fault-caption">{caption}</span></span>
         {/* The newest fault, on the caption's line (cut short there; whole on hover): no line of its own below the chart. */}
-        {newest && <span className="pc-newest" data-testid="fault-newest" title={describeFault(newest)}>Newest: {describeFault(newest)}</span>}
+        {newest && <span className="pc-newest" data-testid="fault-newest" title={newestText}>Newest: {newestText}</span>}
       </figcaption>
       <div className="pc-plot">
         <svg width={width} height={l.height} viewBox={`0 0 ${width} ${l.height}`} role="img"
